@@ -1,0 +1,48 @@
+use std::time::Duration;
+
+use crate::blobs::BlobError;
+use crate::bus::BusError;
+use crate::store::StoreError;
+
+/// What a use case can answer instead of a result. The API maps each variant to one status code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input breaks a rule; `code` is stable, the message says which rule.
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    /// No credentials, or credentials that are wrong, unknown or revoked.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// The caller can see the thing but may not do this to it.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// Absent, or not visible to the caller: the two are never told apart.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request clashes with what exists, e.g. a username already taken.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// Too many attempts; try again after the given time.
+    #[error("too many attempts, retry later")]
+    RateLimited { retry_after: Duration },
+    /// An upload beyond its limit.
+    #[error("{0} is too large")]
+    TooLarge(&'static str),
+    #[error("storage failed")]
+    Store(#[from] StoreError),
+    #[error("event bus failed")]
+    Bus(#[from] BusError),
+    #[error("file storage failed")]
+    Blob(#[from] BlobError),
+    #[error("password hashing failed")]
+    Hashing(String),
+}
+
+impl Error {
+    pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Domain types, as the store keeps them and the use cases reason about them.
+
+use parley_proto::v1::ConversationKind;
+
+use crate::{ConversationId, Cursor, MessageId, OrgId, UserId};
+
+/// Milliseconds since the Unix epoch, UTC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Millis(pub i64);
+
+impl Millis {
+    pub fn now() -> Self {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Millis(i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct User {
+    pub id: UserId,
+    pub org_id: OrgId,
+    pub org_handle: String,
+    pub username: String,
+    pub name: String,
+    pub email: String,
+    /// Bumped on each upload, so avatar URLs change when the picture does.
+    pub avatar_version: Option<i64>,
+    pub last_seen: Option<Millis>,
+    pub created_at: Millis,
+}
+
+/// What a login compares against.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    pub user_id: UserId,
+    pub password_hash: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub org_id: OrgId,
+    pub kind: ConversationKind,
+    pub name: Option<String>,
+    pub handle: Option<String>,
+    pub topic: Option<String>,
+    pub private: bool,
+    pub created_by: UserId,
+    pub created_at: Millis,
+    pub member_count: u64,
+}
+
+impl Conversation {
+    /// Whether anyone of the org may find and join it without an invitation.
+    pub fn is_public_channel(&self) -> bool {
+        self.kind == ConversationKind::Channel && !self.private
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Member {
+    pub conversation_id: ConversationId,
+    pub user_id: UserId,
+    pub muted: bool,
+    pub notify_always: bool,
+    pub last_read: Option<MessageId>,
+    pub joined_at: Millis,
+}
+
+/// One entry of a user's conversation list.
+#[derive(Clone, Debug)]
+pub struct ConversationSummary {
+    pub conversation: Conversation,
+    pub membership: Member,
+    pub unread_count: u64,
+    pub last_message: Option<Message>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub author_id: UserId,
+    /// `None` once deleted for everyone: the text is gone from storage.
+    pub text: Option<String>,
+    pub nonce: Option<String>,
+    pub created_at: Millis,
+    pub deleted: bool,
+    pub reactions: Vec<Reaction>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reaction {
+    pub emoji: String,
+    pub user_ids: Vec<UserId>,
+}
+
+/// A durable change, at its position in the event log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub cursor: Cursor,
+    pub conversation_id: ConversationId,
+    pub kind: EventKind,
+}
+
+/// The log keeps references (ids), not copies: a message deleted for everyone replays as a tombstone, so the
+/// text is never kept anywhere once erased.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind {
+    MessageCreated(Message),
+    MessageDeleted {
+        message_id: MessageId,
+    },
+    /// Deleted for one user only; its audience is that user's own devices.
+    MessageHidden {
+        message_id: MessageId,
+        user_id: UserId,
+    },
+    ReactionAdded {
+        message_id: MessageId,
+        user_id: UserId,
+        emoji: String,
+    },
+    ReactionRemoved {
+        message_id: MessageId,
+        user_id: UserId,
+        emoji: String,
+    },
+    ReadUpdated {
+        user_id: UserId,
+        message_id: MessageId,
+    },
+    MemberJoined {
+        user_id: UserId,
+    },
+    MemberLeft {
+        user_id: UserId,
+    },
+    ConversationCreated(Conversation),
+}
+
+/// Which page of history to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Page {
+    /// The newest `limit` messages.
+    Latest { limit: u32 },
+    /// The `limit` messages just before this id.
+    Before { id: MessageId, limit: u32 },
+    /// The `limit` messages just after this id.
+    After { id: MessageId, limit: u32 },
+    /// Between two ids, exclusive, oldest first, at most `limit`.
+    Between {
+        after: MessageId,
+        before: MessageId,
+        limit: u32,
+    },
+}

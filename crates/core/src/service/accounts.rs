@@ -1,0 +1,186 @@
+//! Sign-up, login, logout, and turning a bearer token back into a caller.
+
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use parley_proto::v1::{AuthResponse, LoginRequest, SignupRequest};
+use sha2::{Digest, Sha256};
+
+use super::{Caller, Parley};
+use crate::model::Millis;
+use crate::store::{NewUser, OrgPolicy, StoreError};
+use crate::{Error, UserId, validate};
+
+/// Login attempts allowed per minute (as a burst that refills evenly over the minute).
+#[derive(Clone, Copy, Debug)]
+pub struct LoginLimits {
+    pub per_account: u32,
+    pub per_address: u32,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        LoginLimits {
+            per_account: 10,
+            per_address: 60,
+        }
+    }
+}
+
+pub(super) struct LoginLimiter {
+    by_account: DefaultKeyedRateLimiter<String>,
+    by_address: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+/// Past this many tracked keys, forget the ones whose allowance has refilled, so memory stays bounded.
+const LIMITER_KEYS_BEFORE_SWEEP: usize = 10_000;
+
+impl LoginLimiter {
+    pub(super) fn new(limits: LoginLimits) -> Self {
+        let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
+        LoginLimiter {
+            by_account: RateLimiter::keyed(quota(limits.per_account)),
+            by_address: RateLimiter::keyed(quota(limits.per_address)),
+        }
+    }
+
+    fn check(&self, account: &str, address: IpAddr) -> Result<(), Error> {
+        check_key(&self.by_address, &address)?;
+        check_key(&self.by_account, &account.to_lowercase())
+    }
+}
+
+fn check_key<K: Hash + Eq + Clone>(
+    limiter: &DefaultKeyedRateLimiter<K>,
+    key: &K,
+) -> Result<(), Error> {
+    if limiter.len() > LIMITER_KEYS_BEFORE_SWEEP {
+        limiter.retain_recent();
+    }
+    limiter
+        .check_key(key)
+        .map_err(|not_until| Error::RateLimited {
+            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+        })
+}
+
+/// A fresh session token: 256 random bits, base64url. Only its SHA-256 is stored.
+fn new_token() -> Result<(String, [u8; 32]), Error> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| Error::Hashing(e.to_string()))?;
+    let token = URL_SAFE_NO_PAD.encode(secret);
+    let hash = token_hash(&token);
+    Ok((token, hash))
+}
+
+fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// The length of an encoded token: anything else is refused before touching the store.
+const TOKEN_CHARS: usize = 43;
+
+impl Parley {
+    pub async fn signup(&self, request: SignupRequest) -> Result<AuthResponse, Error> {
+        let org = request.org.as_deref().unwrap_or(&self.settings.default_org);
+        validate::handle("org", org)?;
+        validate::handle("username", &request.username)?;
+        validate::email(&request.email)?;
+        validate::password(&request.password)?;
+        validate::name(&request.name)?;
+        let email = request.email.to_lowercase();
+        let password_hash = self.passwords.hash(&request.password).await?;
+        let org_policy = if self.settings.open_signup || org == self.settings.default_org {
+            OrgPolicy::JoinOrCreate
+        } else {
+            OrgPolicy::JoinOnly
+        };
+        let new_user = NewUser {
+            org_handle: org,
+            org_policy,
+            username: &request.username,
+            email: &email,
+            name: request.name.trim(),
+            password_hash: &password_hash,
+            now: Millis::now(),
+        };
+        let user = self
+            .store
+            .create_user(new_user)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(field) => Error::Conflict {
+                    code: if field == "email" {
+                        "email_taken"
+                    } else {
+                        "username_taken"
+                    },
+                    message: format!("this {field} is already taken"),
+                },
+                StoreError::NotFound(_) => Error::NotFound("organization"),
+                other => Error::Store(other),
+            })?;
+        self.start_session(user.id).await
+    }
+
+    /// Logs in by email, or by username within `org` (the default org when absent). Unknown accounts and wrong
+    /// passwords get the same answer after the same work.
+    pub async fn login(
+        &self,
+        request: LoginRequest,
+        client: IpAddr,
+    ) -> Result<AuthResponse, Error> {
+        self.login_limiter.check(&request.login, client)?;
+        let credentials = if request.login.contains('@') {
+            self.store
+                .credentials_by_email(&request.login.to_lowercase())
+                .await?
+        } else {
+            let org = request.org.as_deref().unwrap_or(&self.settings.default_org);
+            self.store
+                .credentials_by_username(org, &request.login)
+                .await?
+        };
+        let user_id = credentials.as_ref().map(|c| c.user_id);
+        let matches = self
+            .passwords
+            .verify(&request.password, credentials.map(|c| c.password_hash))
+            .await?;
+        match user_id {
+            Some(user_id) if matches => self.start_session(user_id).await,
+            _ => Err(Error::Unauthenticated),
+        }
+    }
+
+    async fn start_session(&self, user_id: UserId) -> Result<AuthResponse, Error> {
+        let (token, hash) = new_token()?;
+        let now = Millis::now();
+        self.store.create_session(user_id, hash, now).await?;
+        self.store.touch_last_seen(user_id, now).await?;
+        Ok(AuthResponse { user_id, token })
+    }
+
+    /// Revokes the caller's token at once: the next request with it is unauthenticated.
+    pub async fn logout(&self, caller: &Caller) -> Result<(), Error> {
+        self.store.delete_session(caller.token_hash).await?;
+        Ok(())
+    }
+
+    pub async fn authenticate(&self, token: &str) -> Result<Caller, Error> {
+        if token.len() != TOKEN_CHARS {
+            return Err(Error::Unauthenticated);
+        }
+        let token_hash = token_hash(token);
+        let user = self
+            .store
+            .session_user(token_hash)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        Ok(Caller { user, token_hash })
+    }
+}

@@ -1,0 +1,252 @@
+//! Sending, reading, reacting to, deleting and searching messages; read checkpoints and receipts.
+
+use parley_proto::v1::{self, Receipt};
+
+use super::{Caller, Parley};
+use crate::model::{Millis, Page};
+use crate::store::{NewMessage, Sent};
+use crate::wire;
+use crate::{ConversationId, Error, MessageId, validate};
+
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 200;
+const SEARCH_LIMIT: u32 = 50;
+const MAX_SEARCH_CHARS: usize = 256;
+
+/// Who a delete hides the message from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteScope {
+    /// Only the caller's own views.
+    Me,
+    /// Everyone: the sender only; the text is erased.
+    Everyone,
+}
+
+/// A history request as the client put it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HistoryQuery {
+    pub before: Option<MessageId>,
+    pub after: Option<MessageId>,
+    pub limit: Option<u32>,
+}
+
+impl HistoryQuery {
+    fn page(self) -> Result<Page, Error> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::invalid(
+                "invalid_limit",
+                format!("limit must be 1 to {MAX_PAGE}"),
+            ));
+        }
+        Ok(match (self.before, self.after) {
+            (None, None) => Page::Latest { limit },
+            (Some(id), None) => Page::Before { id, limit },
+            (None, Some(id)) => Page::After { id, limit },
+            (Some(before), Some(after)) => Page::Between {
+                after,
+                before,
+                limit,
+            },
+        })
+    }
+}
+
+/// The answer to a send: `Duplicate` when the nonce was seen before and nothing new was stored.
+pub enum SendOutcome {
+    Stored(v1::Message),
+    Duplicate(v1::Message),
+}
+
+impl Parley {
+    /// Stores a message and announces it. Answers only once the message is durable; a retry with the same
+    /// nonce answers the first message and stores nothing.
+    pub async fn send_message(
+        &self,
+        caller: &Caller,
+        conversation_id: ConversationId,
+        text: &str,
+        nonce: Option<&str>,
+    ) -> Result<SendOutcome, Error> {
+        validate::message_text(text)?;
+        if let Some(nonce) = nonce {
+            validate::nonce(nonce)?;
+        }
+        self.member_conversation(caller, conversation_id).await?;
+        let new = NewMessage {
+            conversation_id,
+            author_id: caller.user.id,
+            text,
+            nonce,
+            now: Millis::now(),
+        };
+        match self.store.create_message(new).await? {
+            Sent::Stored(message, event) => {
+                metrics::counter!("parley_messages_stored_total").increment(1);
+                self.publish(vec![event]).await;
+                Ok(SendOutcome::Stored(wire::message(&message)))
+            }
+            Sent::Duplicate(message) => Ok(SendOutcome::Duplicate(wire::message(&message))),
+        }
+    }
+
+    /// A page of history, oldest first, without what the caller deleted for themselves.
+    pub async fn history(
+        &self,
+        caller: &Caller,
+        conversation_id: ConversationId,
+        query: HistoryQuery,
+    ) -> Result<Vec<v1::Message>, Error> {
+        let page = query.page()?;
+        self.member_conversation(caller, conversation_id).await?;
+        let messages = self
+            .store
+            .messages(conversation_id, caller.user.id, page)
+            .await?;
+        Ok(messages.iter().map(wire::message).collect())
+    }
+
+    pub async fn delete_message(
+        &self,
+        caller: &Caller,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        scope: DeleteScope,
+    ) -> Result<(), Error> {
+        self.member_conversation(caller, conversation_id).await?;
+        let message = self
+            .store
+            .message(conversation_id, message_id)
+            .await?
+            .ok_or(Error::NotFound("message"))?;
+        let event = match scope {
+            DeleteScope::Me => {
+                self.store
+                    .hide_message(conversation_id, message_id, caller.user.id)
+                    .await?
+            }
+            DeleteScope::Everyone => {
+                if message.author_id != caller.user.id {
+                    return Err(Error::Forbidden(
+                        "only the sender can delete a message for everyone",
+                    ));
+                }
+                self.store
+                    .erase_message(conversation_id, message_id)
+                    .await?
+            }
+        };
+        self.publish(event.into_iter().collect()).await;
+        Ok(())
+    }
+
+    pub async fn add_reaction(
+        &self,
+        caller: &Caller,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        emoji: &str,
+    ) -> Result<(), Error> {
+        validate::emoji(emoji)?;
+        self.member_conversation(caller, conversation_id).await?;
+        let message = self
+            .store
+            .message(conversation_id, message_id)
+            .await?
+            .ok_or(Error::NotFound("message"))?;
+        if message.deleted {
+            return Err(Error::invalid(
+                "message_deleted",
+                "a deleted message cannot get reactions",
+            ));
+        }
+        let event = self
+            .store
+            .add_reaction(conversation_id, message_id, caller.user.id, emoji)
+            .await?;
+        self.publish(event.into_iter().collect()).await;
+        Ok(())
+    }
+
+    pub async fn remove_reaction(
+        &self,
+        caller: &Caller,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        emoji: &str,
+    ) -> Result<(), Error> {
+        validate::emoji(emoji)?;
+        self.member_conversation(caller, conversation_id).await?;
+        self.store
+            .message(conversation_id, message_id)
+            .await?
+            .ok_or(Error::NotFound("message"))?;
+        let event = self
+            .store
+            .remove_reaction(conversation_id, message_id, caller.user.id, emoji)
+            .await?;
+        self.publish(event.into_iter().collect()).await;
+        Ok(())
+    }
+
+    /// Moves the caller's read checkpoint forward to `message_id`; an older id changes nothing.
+    pub async fn mark_read(
+        &self,
+        caller: &Caller,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+    ) -> Result<(), Error> {
+        self.member_conversation(caller, conversation_id).await?;
+        self.store
+            .message(conversation_id, message_id)
+            .await?
+            .ok_or(Error::NotFound("message"))?;
+        let event = self
+            .store
+            .advance_read(conversation_id, caller.user.id, message_id)
+            .await?;
+        self.publish(event.into_iter().collect()).await;
+        Ok(())
+    }
+
+    pub async fn receipts(
+        &self,
+        caller: &Caller,
+        conversation_id: ConversationId,
+    ) -> Result<Vec<Receipt>, Error> {
+        self.member_conversation(caller, conversation_id).await?;
+        let receipts = self.store.receipts(conversation_id).await?;
+        Ok(receipts
+            .into_iter()
+            .map(|(user_id, message_id)| Receipt {
+                user_id,
+                message_id,
+            })
+            .collect())
+    }
+
+    /// Full-text search over the conversations the caller is in (or one of them), newest first.
+    pub async fn search_messages(
+        &self,
+        caller: &Caller,
+        query: &str,
+        conversation_id: Option<ConversationId>,
+    ) -> Result<Vec<v1::Message>, Error> {
+        let query = query.trim();
+        let n = query.chars().count();
+        if n == 0 || n > MAX_SEARCH_CHARS || query.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                "invalid_query",
+                format!("q must be 1 to {MAX_SEARCH_CHARS} characters"),
+            ));
+        }
+        if let Some(id) = conversation_id {
+            self.member_conversation(caller, id).await?;
+        }
+        let messages = self
+            .store
+            .search_messages(caller.user.id, query, conversation_id, SEARCH_LIMIT)
+            .await?;
+        Ok(messages.iter().map(wire::message).collect())
+    }
+}

@@ -1,0 +1,131 @@
+//! The use cases. Each public method is one thing a user can do, shared by the REST API and the WebSocket:
+//! authenticate (the `Caller` proves it), authorize, validate, persist, publish.
+
+mod accounts;
+mod conversations;
+mod messages;
+mod users;
+
+use std::sync::Arc;
+
+pub use accounts::LoginLimits;
+pub use conversations::{Created, MEMBER_LIST_LIMIT};
+pub use messages::{DeleteScope, HistoryQuery, SendOutcome};
+
+use crate::blobs::Blobs;
+use crate::bus::Bus;
+use crate::model::{Conversation, Event, Member, User};
+use crate::passwords::Passwords;
+use crate::store::Store;
+use crate::{ConversationId, Error};
+
+/// Server-wide behaviour the use cases need to know. Built by the binary from its configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Handle of the organization that sign-ups without `org` join.
+    pub default_org: String,
+    /// Whether a sign-up naming an unknown organization creates it.
+    pub open_signup: bool,
+    /// The URL clients reach this server at, for links such as a channel's `join_url`.
+    pub public_url: String,
+    /// Login attempts allowed per minute for one account, and for one client address.
+    pub login_limits: LoginLimits,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            default_org: "default".to_owned(),
+            open_signup: true,
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            login_limits: LoginLimits::default(),
+        }
+    }
+}
+
+/// An authenticated user, as proven by a live session token.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user: User,
+    token_hash: [u8; 32],
+}
+
+/// The use cases, over the store, bus and blob store they need. Cheap to share: build once, pass an `Arc`.
+pub struct Parley {
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    blobs: Arc<dyn Blobs>,
+    pub(crate) settings: Settings,
+    passwords: Passwords,
+    login_limiter: accounts::LoginLimiter,
+}
+
+impl Parley {
+    pub fn new(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        blobs: Arc<dyn Blobs>,
+        settings: Settings,
+    ) -> Self {
+        let login_limiter = accounts::LoginLimiter::new(settings.login_limits);
+        Parley {
+            store,
+            bus,
+            blobs,
+            settings,
+            passwords: Passwords::new(),
+            login_limiter,
+        }
+    }
+
+    /// Whether the store and the bus answer: what `/readyz` reports.
+    pub async fn ready(&self) -> Result<(), Error> {
+        self.store.ping().await?;
+        self.bus.ping().await?;
+        Ok(())
+    }
+
+    /// Announces committed events. The store already holds them, so a bus failure loses nothing: clients
+    /// catch up from the log by cursor. It is logged, not returned, since the caller's write did succeed.
+    async fn publish(&self, events: Vec<Event>) {
+        for event in events {
+            let event = Arc::new(event);
+            for topic in event.topics() {
+                if let Err(error) = self.bus.publish(topic, Arc::clone(&event)).await {
+                    tracing::warn!(?topic, cursor = %event.cursor, error = &error as &dyn std::error::Error, "publish failed");
+                }
+            }
+        }
+    }
+
+    /// The conversation if the caller may see it: a member, or anyone of the org for a public channel.
+    /// Anything else is "not found", so ids of other orgs' or private conversations reveal nothing.
+    async fn visible_conversation(
+        &self,
+        caller: &Caller,
+        id: ConversationId,
+    ) -> Result<(Conversation, Option<Member>), Error> {
+        let not_found = Error::NotFound("conversation");
+        let conversation = self.store.conversation(id).await?.ok_or(not_found)?;
+        if conversation.org_id != caller.user.org_id {
+            return Err(Error::NotFound("conversation"));
+        }
+        let membership = self.store.membership(id, caller.user.id).await?;
+        if membership.is_none() && !conversation.is_public_channel() {
+            return Err(Error::NotFound("conversation"));
+        }
+        Ok((conversation, membership))
+    }
+
+    /// The conversation and the caller's membership, for things only members may do.
+    async fn member_conversation(
+        &self,
+        caller: &Caller,
+        id: ConversationId,
+    ) -> Result<(Conversation, Member), Error> {
+        match self.visible_conversation(caller, id).await? {
+            (conversation, Some(member)) => Ok((conversation, member)),
+            (_, None) => Err(Error::Forbidden("join the channel first")),
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Profiles, avatars, the people directory and contacts.
+
+use parley_proto::v1::{UpdateMeRequest, User};
+
+use super::{Caller, Parley};
+use crate::model;
+use crate::validate::{self, ImageFormat, MAX_AVATAR_BYTES};
+use crate::{Error, UserId};
+
+/// Most users a search answers with.
+const USER_SEARCH_LIMIT: u32 = 50;
+/// The longest search text worth looking at.
+const MAX_QUERY_CHARS: usize = 100;
+
+fn avatar_key(user_id: UserId) -> String {
+    format!("avatars/{user_id}")
+}
+
+impl Parley {
+    pub fn me(&self, caller: &Caller) -> User {
+        self.user_wire(&caller.user)
+    }
+
+    pub async fn rename(&self, caller: &Caller, request: UpdateMeRequest) -> Result<User, Error> {
+        validate::name(&request.name)?;
+        let user = self
+            .store
+            .rename_user(caller.user.id, request.name.trim())
+            .await?;
+        Ok(self.user_wire(&user))
+    }
+
+    /// Stores a new avatar. The format is read from the bytes; what the client claims is not trusted.
+    pub async fn set_avatar(&self, caller: &Caller, bytes: Vec<u8>) -> Result<User, Error> {
+        if bytes.len() > MAX_AVATAR_BYTES {
+            return Err(Error::TooLarge("avatar"));
+        }
+        if ImageFormat::sniff(&bytes).is_none() {
+            return Err(Error::invalid(
+                "unsupported_image",
+                "avatar must be a PNG, JPEG, WebP or GIF image",
+            ));
+        }
+        self.blobs.put(&avatar_key(caller.user.id), bytes).await?;
+        let user = self.store.bump_avatar(caller.user.id).await?;
+        Ok(self.user_wire(&user))
+    }
+
+    /// A user's avatar and its content type, if the caller may see that user and they have one.
+    pub async fn avatar(
+        &self,
+        caller: &Caller,
+        user_id: UserId,
+    ) -> Result<(&'static str, Vec<u8>), Error> {
+        let user = self.visible_user(caller, user_id).await?;
+        if user.avatar_version.is_none() {
+            return Err(Error::NotFound("avatar"));
+        }
+        let bytes = self
+            .blobs
+            .get(&avatar_key(user.id))
+            .await?
+            .ok_or(Error::NotFound("avatar"))?;
+        let format = ImageFormat::sniff(&bytes).ok_or(Error::NotFound("avatar"))?;
+        Ok((format.content_type(), bytes))
+    }
+
+    /// People of the caller's org whose username or name starts with `query`.
+    pub async fn search_users(&self, caller: &Caller, query: &str) -> Result<Vec<User>, Error> {
+        let query = query.trim();
+        if query.chars().count() > MAX_QUERY_CHARS {
+            return Err(Error::invalid(
+                "invalid_query",
+                format!("q must be at most {MAX_QUERY_CHARS} characters"),
+            ));
+        }
+        let users = self
+            .store
+            .search_users(caller.user.org_id, query, USER_SEARCH_LIMIT)
+            .await?;
+        Ok(users.iter().map(|u| self.user_wire(u)).collect())
+    }
+
+    pub async fn profile(&self, caller: &Caller, user_id: UserId) -> Result<User, Error> {
+        let user = self.visible_user(caller, user_id).await?;
+        Ok(self.user_with_presence_wire(&user))
+    }
+
+    pub async fn contacts(&self, caller: &Caller) -> Result<Vec<User>, Error> {
+        let contacts = self.store.contacts(caller.user.id).await?;
+        Ok(contacts
+            .iter()
+            .map(|u| self.user_with_presence_wire(u))
+            .collect())
+    }
+
+    pub async fn add_contact(&self, caller: &Caller, user_id: UserId) -> Result<(), Error> {
+        if user_id == caller.user.id {
+            return Err(Error::invalid(
+                "invalid_contact",
+                "you cannot add yourself as a contact",
+            ));
+        }
+        let contact = self.visible_user(caller, user_id).await?;
+        self.store.add_contact(caller.user.id, contact.id).await?;
+        Ok(())
+    }
+
+    pub async fn remove_contact(&self, caller: &Caller, user_id: UserId) -> Result<(), Error> {
+        let contact = self.visible_user(caller, user_id).await?;
+        self.store
+            .remove_contact(caller.user.id, contact.id)
+            .await?;
+        Ok(())
+    }
+
+    /// A user of the caller's own org; anyone else is "not found".
+    pub(super) async fn visible_user(
+        &self,
+        caller: &Caller,
+        user_id: UserId,
+    ) -> Result<model::User, Error> {
+        match self.store.user(user_id).await? {
+            Some(user) if user.org_id == caller.user.org_id => Ok(user),
+            _ => Err(Error::NotFound("user")),
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! The Store trait: everything Parley keeps durably. Owned here, by its consumer; implemented by `parley-store`.
+//!
+//! Every write that a client must hear about returns the events it committed in the same transaction, so that
+//! nothing is ever stored without its event, nor announced without being stored. Writes return only once the
+//! transaction is durable.
+
+use async_trait::async_trait;
+use parley_proto::v1::{ConversationKind, MembershipPatch};
+
+use crate::model::{
+    Conversation, ConversationSummary, Credentials, Event, Member, Message, Millis, Page, User,
+};
+use crate::{ConversationId, Cursor, MessageId, OrgId, UserId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was hit; the field names which one (`username`, `email`, `handle`).
+    #[error("{0} already taken")]
+    Conflict(&'static str),
+    /// The thing a write refers to does not exist (any more).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The backend failed; the source says how.
+    #[error("store backend failed")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Whether a sign-up may create the organization it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrgPolicy {
+    JoinOrCreate,
+    JoinOnly,
+}
+
+pub struct NewUser<'a> {
+    pub org_handle: &'a str,
+    pub org_policy: OrgPolicy,
+    pub username: &'a str,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub password_hash: &'a str,
+    pub now: Millis,
+}
+
+pub struct NewConversation<'a> {
+    pub org_id: OrgId,
+    pub kind: ConversationKind,
+    pub name: Option<&'a str>,
+    pub handle: Option<&'a str>,
+    pub topic: Option<&'a str>,
+    pub private: bool,
+    pub created_by: UserId,
+    /// Everyone who starts as a member, the creator included.
+    pub members: &'a [UserId],
+    pub now: Millis,
+}
+
+pub struct NewMessage<'a> {
+    pub conversation_id: ConversationId,
+    pub author_id: UserId,
+    pub text: &'a str,
+    pub nonce: Option<&'a str>,
+    pub now: Millis,
+}
+
+/// The answer to a send.
+#[derive(Clone, Debug)]
+pub enum Sent {
+    /// Stored now, with its event.
+    Stored(Message, Event),
+    /// The author's nonce was seen before in this conversation: this is the message it made; nothing was stored.
+    Duplicate(Message),
+}
+
+/// The answer to asking for a DM.
+#[derive(Clone, Debug)]
+pub enum DirectMessage {
+    Created(Conversation, Vec<Event>),
+    Existing(Conversation),
+}
+
+/// Everything Parley stores. Methods go create, read, update, delete, in the same order in every backend.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- create ----
+
+    /// Creates a user, and the organization too when the policy allows and it does not exist yet.
+    /// `Conflict("username")`, `Conflict("email")`, or `NotFound("organization")`.
+    async fn create_user(&self, new: NewUser<'_>) -> StoreResult<User>;
+    /// Records a session under the SHA-256 of its token.
+    async fn create_session(
+        &self,
+        user_id: UserId,
+        token_hash: [u8; 32],
+        now: Millis,
+    ) -> StoreResult<()>;
+    /// Adds `contact` to `owner`'s contacts; adding twice is fine.
+    async fn add_contact(&self, owner: UserId, contact: UserId) -> StoreResult<()>;
+    /// Creates a group or channel with its first members. `Conflict("handle")` for a taken channel handle.
+    async fn create_conversation(
+        &self,
+        new: NewConversation<'_>,
+    ) -> StoreResult<(Conversation, Vec<Event>)>;
+    /// The DM between two users of an org, created if it does not exist; the same one whoever asks.
+    async fn direct_message(
+        &self,
+        org_id: OrgId,
+        a: UserId,
+        b: UserId,
+        now: Millis,
+    ) -> StoreResult<DirectMessage>;
+    /// Adds members who are not members yet; returns one `member.joined` event per added user.
+    async fn add_members(
+        &self,
+        conversation_id: ConversationId,
+        user_ids: &[UserId],
+        now: Millis,
+    ) -> StoreResult<Vec<Event>>;
+    /// Stores a message unless the author already sent this nonce in this conversation.
+    async fn create_message(&self, new: NewMessage<'_>) -> StoreResult<Sent>;
+    /// Adds a reaction; `None` if it was already there.
+    async fn add_reaction(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+        emoji: &str,
+    ) -> StoreResult<Option<Event>>;
+
+    // ---- read ----
+
+    /// Answers when the backend can serve queries.
+    async fn ping(&self) -> StoreResult<()>;
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
+    /// Credentials of the account with this email (emails are unique server-wide).
+    async fn credentials_by_email(&self, email: &str) -> StoreResult<Option<Credentials>>;
+    /// Credentials of the account with this username in the org with this handle.
+    async fn credentials_by_username(
+        &self,
+        org_handle: &str,
+        username: &str,
+    ) -> StoreResult<Option<Credentials>>;
+    /// The user a live session belongs to.
+    async fn session_user(&self, token_hash: [u8; 32]) -> StoreResult<Option<User>>;
+    /// Users of an org whose username or name (or a word of it) starts with `prefix`, case-insensitively.
+    async fn search_users(&self, org_id: OrgId, prefix: &str, limit: u32)
+    -> StoreResult<Vec<User>>;
+    async fn contacts(&self, owner: UserId) -> StoreResult<Vec<User>>;
+    async fn conversation(&self, id: ConversationId) -> StoreResult<Option<Conversation>>;
+    async fn channel_by_handle(
+        &self,
+        org_id: OrgId,
+        handle: &str,
+    ) -> StoreResult<Option<Conversation>>;
+    async fn membership(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+    ) -> StoreResult<Option<Member>>;
+    /// Up to `limit` member ids, in join order.
+    async fn member_ids(
+        &self,
+        conversation_id: ConversationId,
+        limit: u32,
+    ) -> StoreResult<Vec<UserId>>;
+    /// The user's conversations, most recent activity first.
+    async fn conversations_of(&self, user_id: UserId) -> StoreResult<Vec<ConversationSummary>>;
+    /// Public channels of an org whose name or handle contains `query` (all of them for an empty query).
+    async fn public_channels(
+        &self,
+        org_id: OrgId,
+        query: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<Conversation>>;
+    /// A page of history as `viewer` sees it (without what they deleted for themselves), oldest first.
+    async fn messages(
+        &self,
+        conversation_id: ConversationId,
+        viewer: UserId,
+        page: Page,
+    ) -> StoreResult<Vec<Message>>;
+    async fn message(
+        &self,
+        conversation_id: ConversationId,
+        id: MessageId,
+    ) -> StoreResult<Option<Message>>;
+    /// Where each member has read up to (members who have read nothing are left out).
+    async fn receipts(
+        &self,
+        conversation_id: ConversationId,
+    ) -> StoreResult<Vec<(UserId, MessageId)>>;
+    /// Full-text search over the conversations `viewer` is a member of, newest first. `query` is the user's
+    /// text, taken as plain words (never as the backend's query syntax).
+    async fn search_messages(
+        &self,
+        viewer: UserId,
+        query: &str,
+        conversation_id: Option<ConversationId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
+    /// The events after `cursor` that `user` may see (their conversations' events and their own private ones),
+    /// oldest first: what a reconnecting client missed.
+    async fn events_after(
+        &self,
+        user_id: UserId,
+        cursor: Cursor,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>>;
+    /// The position of the newest event; a fresh client starts from here.
+    async fn latest_cursor(&self) -> StoreResult<Cursor>;
+
+    // ---- update ----
+
+    async fn rename_user(&self, id: UserId, name: &str) -> StoreResult<User>;
+    /// Records that a new avatar was stored and returns the user with its new version.
+    async fn bump_avatar(&self, id: UserId) -> StoreResult<User>;
+    async fn touch_last_seen(&self, id: UserId, now: Millis) -> StoreResult<()>;
+    async fn update_membership(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        patch: MembershipPatch,
+    ) -> StoreResult<Member>;
+    /// Moves the read checkpoint forward to `message_id`; `None` when it was already there or further.
+    async fn advance_read(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        message_id: MessageId,
+    ) -> StoreResult<Option<Event>>;
+    /// Deletes a message for everyone: erases its text, reactions and search entry, keeps a tombstone.
+    /// `None` when it was already deleted.
+    async fn erase_message(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+    ) -> StoreResult<Option<Event>>;
+
+    // ---- delete ----
+
+    /// Revokes a session at once.
+    async fn delete_session(&self, token_hash: [u8; 32]) -> StoreResult<()>;
+    async fn remove_contact(&self, owner: UserId, contact: UserId) -> StoreResult<()>;
+    /// Removes a member; `None` when they were not one.
+    async fn remove_member(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+    ) -> StoreResult<Option<Event>>;
+    /// Hides a message from one user's views; `None` when it was already hidden.
+    async fn hide_message(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+    ) -> StoreResult<Option<Event>>;
+    /// Removes a reaction; `None` if it was not there.
+    async fn remove_reaction(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+        emoji: &str,
+    ) -> StoreResult<Option<Event>>;
+}

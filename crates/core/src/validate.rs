@@ -1,0 +1,232 @@
+//! Input rules. Each check answers `Error::Invalid` with a stable code and a sentence naming the rule.
+
+use crate::Error;
+
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Argon2 takes any length; the cap only stops someone making us hash megabytes.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
+pub const MAX_EMAIL_CHARS: usize = 254;
+pub const MAX_TEXT_CHARS: usize = 10_000;
+pub const MAX_NONCE_CHARS: usize = 64;
+pub const MAX_EMOJI_CHARS: usize = 32;
+pub const MAX_TOPIC_CHARS: usize = 500;
+pub const MAX_AVATAR_BYTES: usize = 5 * 1024 * 1024;
+
+/// `[a-z0-9_.-]{2,32}`: usernames, channel and organization handles.
+pub fn handle(field: &'static str, value: &str) -> Result<(), Error> {
+    let ok_chars = value
+        .bytes()
+        .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-'));
+    if !(2..=32).contains(&value.len()) || !ok_chars {
+        return Err(Error::invalid(
+            "invalid_handle",
+            format!("{field} must be 2 to 32 characters of a-z, 0-9, '_', '.' and '-'"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn email(value: &str) -> Result<(), Error> {
+    let shape_ok = value.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains('@')
+    });
+    if !shape_ok
+        || value.chars().count() > MAX_EMAIL_CHARS
+        || value.chars().any(char::is_whitespace)
+    {
+        return Err(Error::invalid(
+            "invalid_email",
+            "email must look like name@example.org",
+        ));
+    }
+    Ok(())
+}
+
+pub fn password(value: &str) -> Result<(), Error> {
+    let n = value.chars().count();
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&n) {
+        return Err(Error::invalid(
+            "invalid_password",
+            format!("password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Display names of people, groups and channels: 1 to 100 characters, not blank, no control characters.
+pub fn name(value: &str) -> Result<(), Error> {
+    let n = value.chars().count();
+    if value.trim().is_empty() || n > MAX_NAME_CHARS || value.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "invalid_name",
+            format!(
+                "name must be 1 to {MAX_NAME_CHARS} characters, not blank, without control characters"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub fn topic(value: &str) -> Result<(), Error> {
+    if value.chars().count() > MAX_TOPIC_CHARS || value.chars().any(|c| c.is_control() && c != '\n')
+    {
+        return Err(Error::invalid(
+            "invalid_topic",
+            format!(
+                "topic must be at most {MAX_TOPIC_CHARS} characters without control characters"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Message text: 1 to 10,000 characters (Unicode scalar values), not blank; newline and tab are the only
+/// control characters allowed.
+pub fn message_text(value: &str) -> Result<(), Error> {
+    let n = value.chars().count();
+    if n == 0 || n > MAX_TEXT_CHARS || value.trim().is_empty() {
+        return Err(Error::invalid(
+            "invalid_text",
+            format!("text must be 1 to {MAX_TEXT_CHARS} characters and not blank"),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(Error::invalid(
+            "invalid_text",
+            "text may not contain control characters other than newline and tab",
+        ));
+    }
+    Ok(())
+}
+
+pub fn nonce(value: &str) -> Result<(), Error> {
+    let n = value.chars().count();
+    if n == 0 || n > MAX_NONCE_CHARS || value.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "invalid_nonce",
+            format!("nonce must be 1 to {MAX_NONCE_CHARS} characters without control characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A reaction: any emoji or short word (`like`), 1 to 32 characters, no whitespace or control characters.
+pub fn emoji(value: &str) -> Result<(), Error> {
+    let n = value.chars().count();
+    if n == 0 || n > MAX_EMOJI_CHARS || value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(Error::invalid(
+            "invalid_emoji",
+            format!("emoji must be 1 to {MAX_EMOJI_CHARS} characters without spaces"),
+        ));
+    }
+    Ok(())
+}
+
+/// Image formats accepted for avatars, recognised by their first bytes, never by what the client claims.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageFormat {
+    Png,
+    Jpeg,
+    Webp,
+    Gif,
+}
+
+impl ImageFormat {
+    pub fn sniff(bytes: &[u8]) -> Option<Self> {
+        if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            Some(ImageFormat::Png)
+        } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            Some(ImageFormat::Jpeg)
+        } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+            Some(ImageFormat::Webp)
+        } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+            Some(ImageFormat::Gif)
+        } else {
+            None
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ImageFormat::Png => "image/png",
+            ImageFormat::Jpeg => "image/jpeg",
+            ImageFormat::Webp => "image/webp",
+            ImageFormat::Gif => "image/gif",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_follow_the_pattern() {
+        for ok in ["ab", "a.b-c_d", "0123456789abcdefghijklmnopqrstuv"] {
+            assert!(handle("username", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "a",
+            "",
+            "Ab",
+            "a b",
+            "ä1",
+            "0123456789abcdefghijklmnopqrstuvw",
+            "a/b",
+        ] {
+            assert!(handle("username", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn text_counts_characters_not_bytes_and_refuses_controls() {
+        assert!(message_text(&"é".repeat(MAX_TEXT_CHARS)).is_ok());
+        assert!(message_text(&"é".repeat(MAX_TEXT_CHARS + 1)).is_err());
+        assert!(message_text("line\nnext\tcol").is_ok());
+        assert!(message_text("bell\u{7}").is_err());
+        assert!(message_text("nul\u{0}").is_err());
+        assert!(message_text("   ").is_err());
+        assert!(message_text("").is_err());
+    }
+
+    #[test]
+    fn emails_need_a_shape() {
+        assert!(email("ann@example.org").is_ok());
+        for bad in [
+            "ann",
+            "@example.org",
+            "ann@org",
+            "ann@.org",
+            "a b@example.org",
+            "ann@example.org.",
+        ] {
+            assert!(email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn images_are_recognised_by_content() {
+        assert_eq!(
+            ImageFormat::sniff(b"\x89PNG\r\n\x1a\nrest"),
+            Some(ImageFormat::Png)
+        );
+        assert_eq!(ImageFormat::sniff(b"GIF89a..."), Some(ImageFormat::Gif));
+        assert_eq!(
+            ImageFormat::sniff(b"RIFF\0\0\0\0WEBPVP8 "),
+            Some(ImageFormat::Webp)
+        );
+        assert_eq!(
+            ImageFormat::sniff(&[0xFF, 0xD8, 0xFF, 0xE0]),
+            Some(ImageFormat::Jpeg)
+        );
+        assert_eq!(ImageFormat::sniff(b"<svg"), None);
+    }
+}

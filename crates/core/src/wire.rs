@@ -1,0 +1,178 @@
+//! Domain to wire: how the use cases present what they found. Only here do ids meet URLs and times meet RFC 3339.
+
+use parley_proto::v1;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::model::{Conversation, Event, EventKind, Member, Message, Millis, User};
+use crate::service::Parley;
+
+pub(crate) fn rfc3339(at: Millis) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.0) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+pub(crate) fn message(m: &Message) -> v1::Message {
+    v1::Message {
+        id: m.id,
+        conversation_id: m.conversation_id,
+        author_id: m.author_id,
+        text: m.text.clone(),
+        created_at: rfc3339(m.created_at),
+        nonce: m.nonce.clone(),
+        reactions: m
+            .reactions
+            .iter()
+            .map(|r| v1::Reaction {
+                emoji: r.emoji.clone(),
+                user_ids: r.user_ids.clone(),
+            })
+            .collect(),
+        deleted: m.deleted,
+    }
+}
+
+pub(crate) fn membership(m: &Member) -> v1::Membership {
+    v1::Membership {
+        conversation_id: m.conversation_id,
+        user_id: m.user_id,
+        muted: m.muted,
+        notify_always: m.notify_always,
+        last_read_message_id: m.last_read,
+        joined_at: rfc3339(m.joined_at),
+    }
+}
+
+impl Parley {
+    pub(crate) fn user_wire(&self, user: &User) -> v1::User {
+        v1::User {
+            id: user.id,
+            username: user.username.clone(),
+            name: user.name.clone(),
+            org: user.org_handle.clone(),
+            org_id: user.org_id,
+            avatar_url: user
+                .avatar_version
+                .map(|v| format!("/v1/users/{}/avatar?v={v}", user.id)),
+            presence: None,
+        }
+    }
+
+    /// A user with presence. Nobody is online until the real-time gateway exists, so `online` is false and
+    /// `last_seen` is the last login.
+    pub(crate) fn user_with_presence_wire(&self, user: &User) -> v1::User {
+        v1::User {
+            presence: Some(v1::Presence {
+                online: false,
+                last_seen: user.last_seen.map(rfc3339),
+            }),
+            ..self.user_wire(user)
+        }
+    }
+
+    pub(crate) fn conversation_wire(&self, c: &Conversation) -> v1::Conversation {
+        v1::Conversation {
+            id: c.id,
+            kind: c.kind,
+            name: c.name.clone(),
+            handle: c.handle.clone(),
+            topic: c.topic.clone(),
+            private: c.private,
+            join_url: c.handle.as_ref().map(|h| {
+                format!(
+                    "{}/v1/join/{h}",
+                    self.settings.public_url.trim_end_matches('/')
+                )
+            }),
+            created_by: c.created_by,
+            created_at: rfc3339(c.created_at),
+            member_count: c.member_count,
+            members: None,
+            unread_count: None,
+            last_message: None,
+            membership: None,
+        }
+    }
+
+    /// An event as the WebSocket sends it.
+    pub fn event_wire(&self, e: &Event) -> v1::EventFrame {
+        let conversation_id = e.conversation_id;
+        let event = match &e.kind {
+            EventKind::MessageCreated(m) => v1::Event::MessageCreated {
+                conversation_id,
+                message: message(m),
+            },
+            EventKind::MessageDeleted { message_id } => v1::Event::MessageDeleted {
+                conversation_id,
+                message_id: *message_id,
+            },
+            EventKind::MessageHidden {
+                message_id,
+                user_id,
+            } => v1::Event::MessageHidden {
+                conversation_id,
+                message_id: *message_id,
+                user_id: *user_id,
+            },
+            EventKind::ReactionAdded {
+                message_id,
+                user_id,
+                emoji,
+            } => v1::Event::ReactionAdded {
+                conversation_id,
+                message_id: *message_id,
+                emoji: emoji.clone(),
+                user_id: *user_id,
+            },
+            EventKind::ReactionRemoved {
+                message_id,
+                user_id,
+                emoji,
+            } => v1::Event::ReactionRemoved {
+                conversation_id,
+                message_id: *message_id,
+                emoji: emoji.clone(),
+                user_id: *user_id,
+            },
+            EventKind::ReadUpdated {
+                user_id,
+                message_id,
+            } => v1::Event::ReadUpdated {
+                conversation_id,
+                user_id: *user_id,
+                message_id: *message_id,
+            },
+            EventKind::MemberJoined { user_id } => v1::Event::MemberJoined {
+                conversation_id,
+                user_id: *user_id,
+            },
+            EventKind::MemberLeft { user_id } => v1::Event::MemberLeft {
+                conversation_id,
+                user_id: *user_id,
+            },
+            EventKind::ConversationCreated(c) => v1::Event::ConversationCreated {
+                conversation: self.conversation_wire(c),
+            },
+        };
+        v1::EventFrame {
+            cursor: e.cursor,
+            event,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_utc_with_millis() {
+        assert_eq!(rfc3339(Millis(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339(Millis(1_700_000_000_123)),
+            "2023-11-14T22:13:20.123Z"
+        );
+    }
+}

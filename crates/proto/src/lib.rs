@@ -1,0 +1,9 @@
+//! Parley's wire types: the JSON bodies of the REST API and the frames of the WebSocket protocol, version 1.
+//!
+//! This crate is shapes only: serde and OpenAPI schemas, no I/O, no runtime, no rules. Every id travels as a
+//! decimal string (JavaScript numbers cannot hold 64 bits) and every time as an RFC 3339 string in UTC.
+
+pub mod ids;
+pub mod v1;
+
+pub use ids::{ConversationId, Cursor, MessageId, OrgId, UserId};

@@ -1,0 +1,320 @@
+//! Version 1 of the public API: REST request and response bodies, and the WebSocket's server events.
+//!
+//! Field names here are the contract of `shared/API.md`; additions are fine, renames are not.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::ids::{ConversationId, Cursor, MessageId, OrgId, UserId};
+
+/// The body of every non-2xx answer.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong: a stable snake_case `code` to branch on and a sentence for people.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    #[schema(example = "invalid_input")]
+    pub code: String,
+    pub message: String,
+}
+
+// ---- accounts ----
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignupRequest {
+    /// Display name, 1 to 100 characters.
+    pub name: String,
+    pub email: String,
+    /// At least 8 characters.
+    pub password: String,
+    /// `[a-z0-9_.-]{2,32}`, unique within the organization.
+    pub username: String,
+    /// Handle of the organization to join or create; absent means the server's default organization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Email address, or username (looked up in `org`, or the default organization when absent).
+    pub login: String,
+    pub password: String,
+    /// Organization handle for a username login. Emails are unique server-wide and need none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuthResponse {
+    pub user_id: UserId,
+    /// Bearer token for `Authorization: Bearer ...`; revoked by logout.
+    pub token: String,
+}
+
+// ---- users ----
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub name: String,
+    /// The organization's handle.
+    pub org: String,
+    pub org_id: OrgId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+    /// Present on profiles and contact lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<Presence>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Presence {
+    pub online: bool,
+    /// When the user was last seen; null if never.
+    pub last_seen: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeRequest {
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<User>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ContactList {
+    pub contacts: Vec<User>,
+}
+
+// ---- conversations ----
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationKind {
+    Dm,
+    Group,
+    Channel,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConversationRequest {
+    pub kind: ConversationKind,
+    /// User ids besides you: exactly one for a DM.
+    #[serde(default)]
+    pub members: Vec<UserId>,
+    /// Group or channel name, 1 to 100 characters.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Channel handle, `[a-z0-9_.-]{2,32}`, unique within the organization.
+    #[serde(default)]
+    pub handle: Option<String>,
+    /// Channel topic, up to 500 characters.
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// A private channel is not in the directory and is joined by invitation only.
+    #[serde(default)]
+    pub private: Option<bool>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub kind: ConversationKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    pub private: bool,
+    /// For channels: the URL that joins it (`POST /v1/join/{handle}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join_url: Option<String>,
+    pub created_by: UserId,
+    pub created_at: String,
+    pub member_count: u64,
+    /// Member ids, for conversations of up to 1,000 members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<UserId>>,
+    /// In your conversation list: messages after your read checkpoint, not your own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unread_count: Option<u64>,
+    /// In your conversation list: the newest message you can see.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message: Option<Message>,
+    /// Your own membership settings, when you are a member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership: Option<Membership>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConversationList {
+    pub conversations: Vec<Conversation>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteRequest {
+    pub user_ids: Vec<UserId>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MembershipPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_always: Option<bool>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Membership {
+    pub conversation_id: ConversationId,
+    pub user_id: UserId,
+    pub muted: bool,
+    pub notify_always: bool,
+    /// Your read checkpoint; null before you read anything.
+    pub last_read_message_id: Option<MessageId>,
+    pub joined_at: String,
+}
+
+// ---- messages ----
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessageRequest {
+    /// 1 to 10,000 characters; no control characters but newline and tab.
+    pub text: String,
+    /// Client-chosen, up to 64 characters: a retry with the same nonce never stores a second message.
+    #[serde(default)]
+    pub nonce: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Message {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub author_id: UserId,
+    /// Absent once deleted for everyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    pub reactions: Vec<Reaction>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Reaction {
+    pub emoji: String,
+    pub user_ids: Vec<UserId>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct MessageList {
+    pub messages: Vec<Message>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadRequest {
+    pub message_id: MessageId,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Receipt {
+    pub user_id: UserId,
+    pub message_id: MessageId,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReceiptList {
+    pub receipts: Vec<Receipt>,
+}
+
+// ---- operations ----
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct GatewayInfo {
+    /// The WebSocket URL this user should connect to.
+    pub url: String,
+}
+
+// ---- events ----
+
+/// A durable server event as it travels on the WebSocket: the event plus its `cursor` (resume point).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventFrame {
+    pub cursor: Cursor,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Every durable change a client must see.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type")]
+pub enum Event {
+    #[serde(rename = "message.created")]
+    MessageCreated {
+        conversation_id: ConversationId,
+        message: Message,
+    },
+    /// Deleted for everyone; the text is gone.
+    #[serde(rename = "message.deleted")]
+    MessageDeleted {
+        conversation_id: ConversationId,
+        message_id: MessageId,
+    },
+    /// Deleted for me: goes to the user's own devices only.
+    #[serde(rename = "message.hidden")]
+    MessageHidden {
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+    },
+    #[serde(rename = "reaction.added")]
+    ReactionAdded {
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        emoji: String,
+        user_id: UserId,
+    },
+    #[serde(rename = "reaction.removed")]
+    ReactionRemoved {
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        emoji: String,
+        user_id: UserId,
+    },
+    #[serde(rename = "read.updated")]
+    ReadUpdated {
+        conversation_id: ConversationId,
+        user_id: UserId,
+        message_id: MessageId,
+    },
+    #[serde(rename = "member.joined")]
+    MemberJoined {
+        conversation_id: ConversationId,
+        user_id: UserId,
+    },
+    #[serde(rename = "member.left")]
+    MemberLeft {
+        conversation_id: ConversationId,
+        user_id: UserId,
+    },
+    #[serde(rename = "conversation.created")]
+    ConversationCreated { conversation: Conversation },
+}

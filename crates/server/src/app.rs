@@ -1,0 +1,147 @@
+//! Wiring: the shared state, the router with its layers, and `run`, which `main` and the tests both call.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Router, middleware};
+use metrics_exporter_prometheus::PrometheusHandle;
+use parley_bus::LocalBus;
+use parley_core::service::LoginLimits;
+use parley_core::store::StoreError;
+use parley_core::{Parley, Settings};
+use parley_store::{FsBlobs, SqliteStore};
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::{http, metrics};
+
+/// Everything a request handler needs. Cloning is cheap.
+#[derive(Clone)]
+pub struct AppState {
+    pub parley: Arc<Parley>,
+    pub metrics: PrometheusHandle,
+    /// The WebSocket URL `GET /v1/gateway` answers on a single node.
+    pub websocket_url: String,
+    max_body_bytes: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create the data directory {0}")]
+    DataDir(String, #[source] std::io::Error),
+    #[error("cannot open the store")]
+    Store(#[from] StoreError),
+    #[error("unsupported {what} URL {url:?}: this build supports {supported}")]
+    Unsupported {
+        what: &'static str,
+        url: String,
+        supported: &'static str,
+    },
+}
+
+impl AppState {
+    /// Opens the store, bus and blob store the configuration names.
+    pub fn open(config: &Config) -> Result<Self, StartError> {
+        let data_dir = &config.data_dir;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StartError::DataDir(data_dir.display().to_string(), e))?;
+        let database = match config.store.as_deref() {
+            None | Some("sqlite") => data_dir.join("parley.db"),
+            Some(url) => match url.strip_prefix("sqlite://") {
+                Some(path) => path.into(),
+                None => {
+                    return Err(StartError::Unsupported {
+                        what: "store",
+                        url: url.into(),
+                        supported: "sqlite",
+                    });
+                }
+            },
+        };
+        if let Some(url) = config.bus.as_deref().filter(|url| *url != "local") {
+            return Err(StartError::Unsupported {
+                what: "bus",
+                url: url.into(),
+                supported: "local",
+            });
+        }
+        let store = Arc::new(SqliteStore::open(&database)?);
+        let bus = Arc::new(LocalBus::new());
+        let blobs = Arc::new(FsBlobs::new(data_dir));
+        let public_url = config.public_url();
+        let settings = Settings {
+            default_org: config.default_org.clone(),
+            open_signup: config.open_signup,
+            public_url: public_url.clone(),
+            login_limits: LoginLimits {
+                per_account: config.login_attempts_per_account,
+                per_address: config.login_attempts_per_address,
+            },
+        };
+        let websocket_url = format!(
+            "{}/v1/ws",
+            public_url.trim_end_matches('/').replacen("http", "ws", 1)
+        );
+        Ok(AppState {
+            parley: Arc::new(Parley::new(store, bus, blobs, settings)),
+            metrics: metrics::handle(),
+            websocket_url,
+            max_body_bytes: config.max_body_bytes,
+        })
+    }
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::not_found()
+}
+
+async fn wrong_method() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+}
+
+/// A panic is a bug; the client still gets the API's error shape, and the process lives on.
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "something went wrong on our side",
+    )
+    .into_response()
+}
+
+pub fn router(state: AppState) -> Router {
+    let max_body_bytes = state.max_body_bytes;
+    http::routes()
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn(metrics::track))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` completes, then stops accepting, finishes the requests in flight (and so the
+/// writes they wait on), and returns.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,127 @@
+//! The REST API: one file per resource. Handlers extract, call one use case in core, and convert to wire;
+//! rules live in core, error shapes in `error.rs`.
+
+mod accounts;
+mod conversations;
+mod messages;
+mod operations;
+mod users;
+
+use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::routing::{get, post, put};
+use parley_core::Caller;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+pub use operations::openapi_document;
+
+/// JSON bodies, with rejections in the API's error shape.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Body<T>(pub T);
+
+/// Path parameters (ids), with rejections in the API's error shape.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Ids<T>(pub T);
+
+/// Query strings, with rejections in the API's error shape.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Params<T>(pub T);
+
+/// The caller proven by `Authorization: Bearer <token>`.
+pub struct Auth(pub Caller);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        Ok(Auth(state.parley.authenticate(token.trim()).await?))
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/auth/signup", post(accounts::signup))
+        .route("/v1/auth/login", post(accounts::login))
+        .route("/v1/auth/logout", post(accounts::logout))
+        .route("/v1/users/me", get(users::me).patch(users::rename))
+        .route(
+            "/v1/users/me/avatar",
+            put(users::set_avatar).layer(users::avatar_body_limit()),
+        )
+        .route("/v1/users", get(users::search))
+        .route("/v1/users/{user_id}", get(users::profile))
+        .route("/v1/users/{user_id}/avatar", get(users::avatar))
+        .route("/v1/contacts", get(users::contacts))
+        .route(
+            "/v1/contacts/{user_id}",
+            put(users::add_contact).delete(users::remove_contact),
+        )
+        .route(
+            "/v1/conversations",
+            post(conversations::create).get(conversations::list),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}",
+            get(conversations::show),
+        )
+        .route("/v1/channels", get(conversations::directory))
+        .route(
+            "/v1/conversations/{conversation_id}/join",
+            post(conversations::join),
+        )
+        .route("/v1/join/{handle}", post(conversations::join_by_handle))
+        .route(
+            "/v1/conversations/{conversation_id}/members",
+            post(conversations::invite),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/leave",
+            post(conversations::leave),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/membership",
+            axum::routing::patch(conversations::update_membership),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/messages",
+            post(messages::send).get(messages::history),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/messages/{message_id}",
+            axum::routing::delete(messages::delete),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/messages/{message_id}/reactions/{emoji}",
+            put(messages::react).delete(messages::unreact),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/read",
+            post(messages::read),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/receipts",
+            get(messages::receipts),
+        )
+        .route("/v1/search", get(messages::search))
+        .route("/v1/gateway", get(operations::gateway))
+        .route("/v1/openapi.json", get(operations::openapi))
+        .route("/healthz", get(operations::healthz))
+        .route("/readyz", get(operations::readyz))
+        .route("/metrics", get(operations::metrics))
+}

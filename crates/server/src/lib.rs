@@ -1,0 +1,16 @@
+//! The Parley server: the HTTP API over core's use cases, configuration, wiring and graceful shutdown.
+//! `main.rs` is a thin shell over `run`; tests call `run` the same way on an ephemeral port.
+//!
+//! No business rules live here: handlers extract, call core, and convert; errors become the API's shape in
+//! one place (`error.rs`).
+
+mod app;
+pub mod config;
+mod error;
+mod http;
+mod metrics;
+mod openapi;
+
+pub use app::{AppState, StartError, router, run};
+pub use config::Config;
+pub use http::openapi_document;

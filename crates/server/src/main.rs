@@ -1,0 +1,137 @@
+//! `parley serve`: runs the server on the embedded default unless told otherwise.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use parley_server::{AppState, Config, run};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "parley",
+    version,
+    about = "Parley: a real-time messaging server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+/// Each flag also reads its environment variable; both override the config file.
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// TOML config file (keys as in `Config`: listen, data_dir, store, bus, public_url, ...).
+    #[arg(long, env = "PARLEY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "PARLEY_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Data directory for the embedded store [default: ./parley-data].
+    #[arg(long, env = "PARLEY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Store URL [default: SQLite in the data directory].
+    #[arg(long, env = "PARLEY_STORE")]
+    store: Option<String>,
+    /// Bus URL [default: in-process].
+    #[arg(long, env = "PARLEY_BUS")]
+    bus: Option<String>,
+    /// URL clients reach this server at [default: http://LISTEN].
+    #[arg(long, env = "PARLEY_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Whether sign-up may create new organizations [default: true].
+    #[arg(long, env = "PARLEY_OPEN_SIGNUP")]
+    open_signup: Option<bool>,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "PARLEY_LOG_JSON")]
+    log_json: bool,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(data_dir) = self.data_dir {
+            config.data_dir = data_dir;
+        }
+        config.store = self.store.or(config.store);
+        config.bus = self.bus.or(config.bus);
+        config.public_url = self.public_url.or(config.public_url);
+        if let Some(open_signup) = self.open_signup {
+            config.open_signup = open_signup;
+        }
+        Ok(config)
+    }
+}
+
+fn init_logs(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Openapi => {
+            print!("{}", parley_server::openapi_document());
+            Ok(())
+        }
+        Command::Serve(args) => {
+            init_logs(args.log_json);
+            let config = args.into_config()?;
+            let state = AppState::open(&config).context("cannot start")?;
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.listen))?;
+            tracing::info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), "parley listening");
+            run(listener, state, shutdown_signal())
+                .await
+                .context("server failed")?;
+            tracing::info!("stopped cleanly");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! Organizations, users, sessions and contacts.
+
+use parley_core::model::{Credentials, Millis, User};
+use parley_core::store::{OrgPolicy, StoreError, StoreResult};
+use parley_core::{OrgId, UserId};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::connection::backend;
+use super::rows::{self, USER_COLUMNS, like_escape};
+
+pub(crate) struct NewUser {
+    pub org_handle: String,
+    pub org_policy: OrgPolicy,
+    pub username: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub now: Millis,
+}
+
+pub(crate) fn create_user(c: &Connection, new: &NewUser) -> StoreResult<User> {
+    let org: Option<i64> = c
+        .query_row(
+            "SELECT id FROM orgs WHERE handle = ?1",
+            [&new.org_handle],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(backend)?;
+    let org_id = match (org, new.org_policy) {
+        (Some(id), _) => id,
+        (None, OrgPolicy::JoinOrCreate) => {
+            c.execute(
+                "INSERT INTO orgs (handle, created_at) VALUES (?1, ?2)",
+                params![new.org_handle, new.now.0],
+            )
+            .map_err(backend)?;
+            c.last_insert_rowid()
+        }
+        (None, OrgPolicy::JoinOnly) => return Err(StoreError::NotFound("organization")),
+    };
+    let exists = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> StoreResult<bool> {
+        c.query_row(sql, p, |_| Ok(()))
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(backend)
+    };
+    if exists("SELECT 1 FROM users WHERE email = ?1", &[&new.email])? {
+        return Err(StoreError::Conflict("email"));
+    }
+    if exists(
+        "SELECT 1 FROM users WHERE org_id = ?1 AND username = ?2",
+        &[&org_id, &new.username],
+    )? {
+        return Err(StoreError::Conflict("username"));
+    }
+    c.execute(
+        "INSERT INTO users (org_id, username, email, name, password_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            org_id,
+            new.username,
+            new.email,
+            new.name,
+            new.password_hash,
+            new.now.0
+        ],
+    )
+    .map_err(backend)?;
+    let id = UserId(c.last_insert_rowid());
+    rows::user_by_id(c, id)?.ok_or(StoreError::NotFound("user"))
+}
+
+pub(crate) fn create_session(
+    c: &Connection,
+    user_id: UserId,
+    token_hash: [u8; 32],
+    now: Millis,
+) -> StoreResult<()> {
+    c.execute(
+        "INSERT INTO sessions (token_hash, user_id, created_at) VALUES (?1, ?2, ?3)",
+        params![&token_hash[..], user_id.0, now.0],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub(crate) fn add_contact(
+    c: &Connection,
+    owner: UserId,
+    contact: UserId,
+    now: Millis,
+) -> StoreResult<()> {
+    c.execute(
+        "INSERT OR IGNORE INTO contacts (owner_id, contact_id, created_at) VALUES (?1, ?2, ?3)",
+        params![owner.0, contact.0, now.0],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub(crate) fn credentials_by_email(
+    c: &Connection,
+    email: &str,
+) -> StoreResult<Option<Credentials>> {
+    c.query_row(
+        "SELECT id, password_hash FROM users WHERE email = ?1",
+        [email],
+        |row| {
+            Ok(Credentials {
+                user_id: UserId(row.get(0)?),
+                password_hash: row.get(1)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(backend)
+}
+
+pub(crate) fn credentials_by_username(
+    c: &Connection,
+    org_handle: &str,
+    username: &str,
+) -> StoreResult<Option<Credentials>> {
+    c.query_row(
+        "SELECT u.id, u.password_hash FROM users u JOIN orgs o ON o.id = u.org_id
+         WHERE o.handle = ?1 AND u.username = ?2",
+        [org_handle, username],
+        |row| {
+            Ok(Credentials {
+                user_id: UserId(row.get(0)?),
+                password_hash: row.get(1)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(backend)
+}
+
+pub(crate) fn session_user(c: &Connection, token_hash: [u8; 32]) -> StoreResult<Option<User>> {
+    c.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS} JOIN sessions s ON s.user_id = u.id WHERE s.token_hash = ?1"
+    ))
+    .and_then(|mut s| s.query_row([&token_hash[..]], rows::user).optional())
+    .map_err(backend)
+}
+
+pub(crate) fn search_users(
+    c: &Connection,
+    org_id: OrgId,
+    prefix: &str,
+    limit: u32,
+) -> StoreResult<Vec<User>> {
+    let pattern = format!("{}%", like_escape(prefix));
+    let word_pattern = format!("% {pattern}");
+    let mut statement = c
+        .prepare_cached(&format!(
+            "SELECT {USER_COLUMNS} WHERE u.org_id = ?1
+             AND (u.username LIKE ?2 ESCAPE '\\' OR u.name LIKE ?2 ESCAPE '\\' OR u.name LIKE ?3 ESCAPE '\\')
+             ORDER BY u.username LIMIT ?4"
+        ))
+        .map_err(backend)?;
+    let users = statement
+        .query_map(params![org_id.0, pattern, word_pattern, limit], rows::user)
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(backend)?;
+    Ok(users)
+}
+
+pub(crate) fn contacts(c: &Connection, owner: UserId) -> StoreResult<Vec<User>> {
+    let mut statement = c
+        .prepare_cached(&format!(
+            "SELECT {USER_COLUMNS} JOIN contacts k ON k.contact_id = u.id WHERE k.owner_id = ?1 ORDER BY u.name, u.id"
+        ))
+        .map_err(backend)?;
+    let users = statement
+        .query_map([owner.0], rows::user)
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(backend)?;
+    Ok(users)
+}
+
+pub(crate) fn rename_user(c: &Connection, id: UserId, name: &str) -> StoreResult<User> {
+    c.execute(
+        "UPDATE users SET name = ?2 WHERE id = ?1",
+        params![id.0, name],
+    )
+    .map_err(backend)?;
+    rows::user_by_id(c, id)?.ok_or(StoreError::NotFound("user"))
+}
+
+pub(crate) fn bump_avatar(c: &Connection, id: UserId) -> StoreResult<User> {
+    c.execute(
+        "UPDATE users SET avatar_version = coalesce(avatar_version, 0) + 1 WHERE id = ?1",
+        [id.0],
+    )
+    .map_err(backend)?;
+    rows::user_by_id(c, id)?.ok_or(StoreError::NotFound("user"))
+}
+
+pub(crate) fn touch_last_seen(c: &Connection, id: UserId, now: Millis) -> StoreResult<()> {
+    c.execute(
+        "UPDATE users SET last_seen = max(coalesce(last_seen, 0), ?2) WHERE id = ?1",
+        params![id.0, now.0],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub(crate) fn delete_session(c: &Connection, token_hash: [u8; 32]) -> StoreResult<()> {
+    c.execute(
+        "DELETE FROM sessions WHERE token_hash = ?1",
+        [&token_hash[..]],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub(crate) fn remove_contact(c: &Connection, owner: UserId, contact: UserId) -> StoreResult<()> {
+    c.execute(
+        "DELETE FROM contacts WHERE owner_id = ?1 AND contact_id = ?2",
+        params![owner.0, contact.0],
+    )
+    .map_err(backend)?;
+    Ok(())
+}

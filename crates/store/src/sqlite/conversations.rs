@@ -1,0 +1,274 @@
+//! Conversations and their members.
+
+use parley_core::model::{Conversation, ConversationSummary, Event, EventKind, Member, Millis};
+use parley_core::proto::v1::{ConversationKind, MembershipPatch};
+use parley_core::store::{DirectMessage, StoreError, StoreResult};
+use parley_core::{ConversationId, OrgId, UserId};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::connection::backend;
+use super::rows::{self, CONVERSATION_COLUMNS, MEMBER_COLUMNS, like_escape};
+use super::{events, messages};
+
+pub(crate) struct NewConversation {
+    pub org_id: OrgId,
+    pub kind: ConversationKind,
+    pub name: Option<String>,
+    pub handle: Option<String>,
+    pub topic: Option<String>,
+    pub private: bool,
+    pub dm_key: Option<String>,
+    pub created_by: UserId,
+    pub members: Vec<UserId>,
+    pub now: Millis,
+}
+
+/// Creates a conversation with its members and logs `conversation.created`.
+pub(crate) fn create(
+    c: &Connection,
+    new: &NewConversation,
+) -> StoreResult<(Conversation, Vec<Event>)> {
+    if let Some(handle) = &new.handle {
+        let taken = c
+            .query_row(
+                "SELECT 1 FROM conversations WHERE org_id = ?1 AND handle = ?2",
+                params![new.org_id.0, handle],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(backend)?;
+        if taken.is_some() {
+            return Err(StoreError::Conflict("handle"));
+        }
+    }
+    c.execute(
+        "INSERT INTO conversations (org_id, kind, name, handle, topic, private, dm_key, created_by, created_at, last_activity)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+        params![
+            new.org_id.0,
+            rows::kind_name(new.kind),
+            new.name,
+            new.handle,
+            new.topic,
+            new.private,
+            new.dm_key,
+            new.created_by.0,
+            new.now.0
+        ],
+    )
+    .map_err(backend)?;
+    let id = ConversationId(c.last_insert_rowid());
+    for user_id in &new.members {
+        insert_member(c, id, *user_id, new.now)?;
+    }
+    let conversation =
+        rows::conversation_by_id(c, id)?.ok_or(StoreError::NotFound("conversation"))?;
+    let event = events::append(
+        c,
+        id,
+        EventKind::ConversationCreated(conversation.clone()),
+        new.now,
+    )?;
+    Ok((conversation, vec![event]))
+}
+
+pub(crate) fn direct_message(
+    c: &Connection,
+    org_id: OrgId,
+    a: UserId,
+    b: UserId,
+    now: Millis,
+) -> StoreResult<DirectMessage> {
+    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+    let dm_key = format!("{low}:{high}");
+    let existing = c
+        .query_row(
+            &format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.org_id = ?1 AND c.dm_key = ?2"),
+            params![org_id.0, dm_key],
+            rows::conversation,
+        )
+        .optional()
+        .map_err(backend)?;
+    if let Some(conversation) = existing {
+        return Ok(DirectMessage::Existing(conversation));
+    }
+    let new = NewConversation {
+        org_id,
+        kind: ConversationKind::Dm,
+        name: None,
+        handle: None,
+        topic: None,
+        private: true,
+        dm_key: Some(dm_key),
+        created_by: a,
+        members: vec![low, high],
+        now,
+    };
+    let (conversation, events) = create(c, &new)?;
+    Ok(DirectMessage::Created(conversation, events))
+}
+
+/// Adds a member if absent; true when added.
+fn insert_member(
+    c: &Connection,
+    conversation_id: ConversationId,
+    user_id: UserId,
+    now: Millis,
+) -> StoreResult<bool> {
+    let added = c
+        .execute(
+            "INSERT OR IGNORE INTO members (conversation_id, user_id, joined_at) VALUES (?1, ?2, ?3)",
+            params![conversation_id.0, user_id.0, now.0],
+        )
+        .map_err(backend)?;
+    if added == 1 {
+        c.execute(
+            "UPDATE conversations SET member_count = member_count + 1 WHERE id = ?1",
+            [conversation_id.0],
+        )
+        .map_err(backend)?;
+    }
+    Ok(added == 1)
+}
+
+pub(crate) fn add_members(
+    c: &Connection,
+    conversation_id: ConversationId,
+    user_ids: &[UserId],
+    now: Millis,
+) -> StoreResult<Vec<Event>> {
+    let mut added = Vec::new();
+    for user_id in user_ids {
+        if insert_member(c, conversation_id, *user_id, now)? {
+            added.push(events::append(
+                c,
+                conversation_id,
+                EventKind::MemberJoined { user_id: *user_id },
+                now,
+            )?);
+        }
+    }
+    Ok(added)
+}
+
+pub(crate) fn channel_by_handle(
+    c: &Connection,
+    org_id: OrgId,
+    handle: &str,
+) -> StoreResult<Option<Conversation>> {
+    c.query_row(
+        &format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.org_id = ?1 AND c.handle = ?2"),
+        params![org_id.0, handle],
+        rows::conversation,
+    )
+    .optional()
+    .map_err(backend)
+}
+
+pub(crate) fn member_ids(
+    c: &Connection,
+    conversation_id: ConversationId,
+    limit: u32,
+) -> StoreResult<Vec<UserId>> {
+    let mut statement = c
+        .prepare_cached("SELECT user_id FROM members WHERE conversation_id = ?1 ORDER BY joined_at, user_id LIMIT ?2")
+        .map_err(backend)?;
+    let ids = statement
+        .query_map(params![conversation_id.0, limit], |row| {
+            Ok(UserId(row.get(0)?))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(backend)?;
+    Ok(ids)
+}
+
+pub(crate) fn conversations_of(
+    c: &Connection,
+    user_id: UserId,
+) -> StoreResult<Vec<ConversationSummary>> {
+    let mut statement = c
+        .prepare_cached(&format!(
+            "SELECT {CONVERSATION_COLUMNS}, {MEMBER_COLUMNS} FROM members m
+             JOIN conversations c ON c.id = m.conversation_id
+             WHERE m.user_id = ?1 ORDER BY c.last_activity DESC, c.id DESC"
+        ))
+        .map_err(backend)?;
+    let pairs = statement
+        .query_map([user_id.0], |row| {
+            Ok((rows::conversation(row)?, rows::member_at(row, 10)?))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(backend)?;
+    let mut summaries = Vec::with_capacity(pairs.len());
+    for (conversation, membership) in pairs {
+        let unread_count = messages::unread_count(c, &membership)?;
+        let last_message = messages::latest_visible(c, conversation.id, user_id)?;
+        summaries.push(ConversationSummary {
+            conversation,
+            membership,
+            unread_count,
+            last_message,
+        });
+    }
+    Ok(summaries)
+}
+
+pub(crate) fn public_channels(
+    c: &Connection,
+    org_id: OrgId,
+    query: &str,
+    limit: u32,
+) -> StoreResult<Vec<Conversation>> {
+    let pattern = format!("%{}%", like_escape(query));
+    let mut statement = c
+        .prepare_cached(&format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c
+             WHERE c.org_id = ?1 AND c.kind = 'channel' AND c.private = 0
+             AND (c.name LIKE ?2 ESCAPE '\\' OR c.handle LIKE ?2 ESCAPE '\\' OR c.topic LIKE ?2 ESCAPE '\\')
+             ORDER BY c.member_count DESC, c.id LIMIT ?3"
+        ))
+        .map_err(backend)?;
+    let channels = statement
+        .query_map(params![org_id.0, pattern, limit], rows::conversation)
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(backend)?;
+    Ok(channels)
+}
+
+pub(crate) fn update_membership(
+    c: &Connection,
+    conversation_id: ConversationId,
+    user_id: UserId,
+    patch: &MembershipPatch,
+) -> StoreResult<Member> {
+    c.execute(
+        "UPDATE members SET muted = coalesce(?3, muted), notify_always = coalesce(?4, notify_always)
+         WHERE conversation_id = ?1 AND user_id = ?2",
+        params![conversation_id.0, user_id.0, patch.muted, patch.notify_always],
+    )
+    .map_err(backend)?;
+    rows::membership(c, conversation_id, user_id)?.ok_or(StoreError::NotFound("membership"))
+}
+
+pub(crate) fn remove_member(
+    c: &Connection,
+    conversation_id: ConversationId,
+    user_id: UserId,
+    now: Millis,
+) -> StoreResult<Option<Event>> {
+    let removed = c
+        .execute(
+            "DELETE FROM members WHERE conversation_id = ?1 AND user_id = ?2",
+            params![conversation_id.0, user_id.0],
+        )
+        .map_err(backend)?;
+    if removed == 0 {
+        return Ok(None);
+    }
+    c.execute(
+        "UPDATE conversations SET member_count = member_count - 1 WHERE id = ?1",
+        [conversation_id.0],
+    )
+    .map_err(backend)?;
+    events::append(c, conversation_id, EventKind::MemberLeft { user_id }, now).map(Some)
+}

@@ -1,0 +1,371 @@
+//! Messages, reactions, read checkpoints and full-text search.
+
+use parley_core::model::{Event, EventKind, Member, Message, Millis, Page};
+use parley_core::store::{Sent, StoreError, StoreResult};
+use parley_core::{ConversationId, MessageId, UserId};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::connection::backend;
+use super::events;
+use super::rows::{self, MESSAGE_COLUMNS};
+
+pub(crate) struct NewMessage {
+    pub conversation_id: ConversationId,
+    pub author_id: UserId,
+    pub text: String,
+    pub nonce: Option<String>,
+    pub now: Millis,
+}
+
+/// Messages the viewer has not hidden for themselves.
+const VISIBLE: &str =
+    "NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ?2 AND h.message_id = m.id)";
+
+pub(crate) fn create(c: &Connection, new: &NewMessage) -> StoreResult<Sent> {
+    if let Some(nonce) = &new.nonce {
+        let earlier = c
+            .query_row(
+                "SELECT id FROM messages WHERE conversation_id = ?1 AND author_id = ?2 AND nonce = ?3",
+                params![new.conversation_id.0, new.author_id.0, nonce],
+                |row| row.get::<_, i64>(0),
+            )
+            .optional()
+            .map_err(backend)?;
+        if let Some(id) = earlier {
+            let message = rows::message_by_id(c, new.conversation_id, MessageId(id))?
+                .ok_or(StoreError::NotFound("message"))?;
+            return Ok(Sent::Duplicate(message));
+        }
+    }
+    c.prepare_cached(
+        "INSERT INTO messages (conversation_id, author_id, text, nonce, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| s.execute(params![new.conversation_id.0, new.author_id.0, new.text, new.nonce, new.now.0]))
+    .map_err(backend)?;
+    let id = MessageId(c.last_insert_rowid());
+    c.prepare_cached("UPDATE conversations SET last_activity = ?2 WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![new.conversation_id.0, new.now.0]))
+        .map_err(backend)?;
+    let message = Message {
+        id,
+        conversation_id: new.conversation_id,
+        author_id: new.author_id,
+        text: Some(new.text.clone()),
+        nonce: new.nonce.clone(),
+        created_at: new.now,
+        deleted: false,
+        reactions: Vec::new(),
+    };
+    let event = events::append(
+        c,
+        new.conversation_id,
+        EventKind::MessageCreated(message.clone()),
+        new.now,
+    )?;
+    Ok(Sent::Stored(message, event))
+}
+
+pub(crate) fn add_reaction(
+    c: &Connection,
+    conversation_id: ConversationId,
+    message_id: MessageId,
+    user_id: UserId,
+    emoji: &str,
+    now: Millis,
+) -> StoreResult<Option<Event>> {
+    let added = c
+        .execute(
+            "INSERT OR IGNORE INTO reactions (message_id, emoji, user_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![message_id.0, emoji, user_id.0, now.0],
+        )
+        .map_err(backend)?;
+    if added == 0 {
+        return Ok(None);
+    }
+    let kind = EventKind::ReactionAdded {
+        message_id,
+        user_id,
+        emoji: emoji.to_owned(),
+    };
+    events::append(c, conversation_id, kind, now).map(Some)
+}
+
+pub(crate) fn page(
+    c: &Connection,
+    conversation_id: ConversationId,
+    viewer: UserId,
+    page: Page,
+) -> StoreResult<Vec<Message>> {
+    let select = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 AND {VISIBLE}"
+    );
+    // Pages that end at a bound are read newest first and turned around, so they hold the closest messages.
+    let (sql, bound, limit, newest_first) = match page {
+        Page::Latest { limit } => (
+            format!("{select} ORDER BY m.id DESC LIMIT ?3"),
+            None,
+            limit,
+            true,
+        ),
+        Page::Before { id, limit } => (
+            format!("{select} AND m.id < ?4 ORDER BY m.id DESC LIMIT ?3"),
+            Some((id, None)),
+            limit,
+            true,
+        ),
+        Page::After { id, limit } => (
+            format!("{select} AND m.id > ?4 ORDER BY m.id LIMIT ?3"),
+            Some((id, None)),
+            limit,
+            false,
+        ),
+        Page::Between {
+            after,
+            before,
+            limit,
+        } => (
+            format!("{select} AND m.id > ?4 AND m.id < ?5 ORDER BY m.id LIMIT ?3"),
+            Some((after, Some(before))),
+            limit,
+            false,
+        ),
+    };
+    let mut statement = c.prepare_cached(&sql).map_err(backend)?;
+    let found = match bound {
+        None => statement.query_map(params![conversation_id.0, viewer.0, limit], rows::message),
+        Some((id, None)) => statement.query_map(
+            params![conversation_id.0, viewer.0, limit, id.0],
+            rows::message,
+        ),
+        Some((after, Some(before))) => statement.query_map(
+            params![conversation_id.0, viewer.0, limit, after.0, before.0],
+            rows::message,
+        ),
+    }
+    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+    .map_err(backend)?;
+    let mut messages = rows::with_reactions(c, found)?;
+    if newest_first {
+        messages.reverse();
+    }
+    Ok(messages)
+}
+
+/// Messages after the member's checkpoint, by others, not deleted or hidden.
+pub(crate) fn unread_count(c: &Connection, member: &Member) -> StoreResult<u64> {
+    let count: i64 = c
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM messages m WHERE m.conversation_id = ?1 AND m.id > ?3
+             AND m.author_id <> ?2 AND m.deleted = 0 AND {VISIBLE}"
+        ))
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    member.conversation_id.0,
+                    member.user_id.0,
+                    member.last_read.map_or(0, |m| m.0)
+                ],
+                |row| row.get(0),
+            )
+        })
+        .map_err(backend)?;
+    Ok(count.try_into().unwrap_or(0))
+}
+
+pub(crate) fn latest_visible(
+    c: &Connection,
+    conversation_id: ConversationId,
+    viewer: UserId,
+) -> StoreResult<Option<Message>> {
+    Ok(page(c, conversation_id, viewer, Page::Latest { limit: 1 })?.pop())
+}
+
+pub(crate) fn receipts(
+    c: &Connection,
+    conversation_id: ConversationId,
+) -> StoreResult<Vec<(UserId, MessageId)>> {
+    let mut statement = c
+        .prepare_cached(
+            "SELECT user_id, last_read FROM members WHERE conversation_id = ?1 AND last_read IS NOT NULL
+             ORDER BY last_read DESC, user_id",
+        )
+        .map_err(backend)?;
+    let receipts = statement
+        .query_map([conversation_id.0], |row| {
+            Ok((UserId(row.get(0)?), MessageId(row.get(1)?)))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(backend)?;
+    Ok(receipts)
+}
+
+/// Turns the user's words into an FTS5 query that can only mean "all of these words": each word becomes a
+/// quoted string (quotes doubled), so operators, columns and parentheses in the input are plain text.
+/// The last word also matches as a prefix, for search as you type.
+fn fts_query(text: &str) -> String {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect();
+    let mut query = words.join(" ");
+    if !query.is_empty() {
+        query.push('*');
+    }
+    query
+}
+
+pub(crate) fn search(
+    c: &Connection,
+    viewer: UserId,
+    text: &str,
+    conversation_id: Option<ConversationId>,
+    limit: u32,
+) -> StoreResult<Vec<Message>> {
+    let query = fts_query(text);
+    if query.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut statement = c
+        .prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages_fts f
+             JOIN messages m ON m.id = f.rowid
+             JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = ?2
+             WHERE messages_fts MATCH ?1 AND m.deleted = 0 AND {VISIBLE}
+             AND (?3 IS NULL OR m.conversation_id = ?3)
+             ORDER BY m.id DESC LIMIT ?4"
+        ))
+        .map_err(backend)?;
+    let found = statement
+        .query_map(
+            params![query, viewer.0, conversation_id.map(|c| c.0), limit],
+            rows::message,
+        )
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(backend)?;
+    rows::with_reactions(c, found)
+}
+
+pub(crate) fn advance_read(
+    c: &Connection,
+    conversation_id: ConversationId,
+    user_id: UserId,
+    message_id: MessageId,
+    now: Millis,
+) -> StoreResult<Option<Event>> {
+    let moved = c
+        .execute(
+            "UPDATE members SET last_read = ?3
+             WHERE conversation_id = ?1 AND user_id = ?2 AND (last_read IS NULL OR last_read < ?3)",
+            params![conversation_id.0, user_id.0, message_id.0],
+        )
+        .map_err(backend)?;
+    if moved == 0 {
+        return Ok(None);
+    }
+    events::append(
+        c,
+        conversation_id,
+        EventKind::ReadUpdated {
+            user_id,
+            message_id,
+        },
+        now,
+    )
+    .map(Some)
+}
+
+/// Erases the text (the FTS trigger drops its index entry; secure_delete zeroes the freed bytes) and the
+/// reactions, keeping a tombstone so history and replays show "deleted".
+pub(crate) fn erase(
+    c: &Connection,
+    conversation_id: ConversationId,
+    message_id: MessageId,
+    now: Millis,
+) -> StoreResult<Option<Event>> {
+    let erased = c
+        .execute(
+            "UPDATE messages SET text = NULL, deleted = 1 WHERE id = ?1 AND conversation_id = ?2 AND deleted = 0",
+            params![message_id.0, conversation_id.0],
+        )
+        .map_err(backend)?;
+    if erased == 0 {
+        return Ok(None);
+    }
+    c.execute(
+        "DELETE FROM reactions WHERE message_id = ?1",
+        [message_id.0],
+    )
+    .map_err(backend)?;
+    events::append(
+        c,
+        conversation_id,
+        EventKind::MessageDeleted { message_id },
+        now,
+    )
+    .map(Some)
+}
+
+pub(crate) fn hide(
+    c: &Connection,
+    conversation_id: ConversationId,
+    message_id: MessageId,
+    user_id: UserId,
+    now: Millis,
+) -> StoreResult<Option<Event>> {
+    let hidden = c
+        .execute(
+            "INSERT OR IGNORE INTO hidden_messages (user_id, message_id) VALUES (?1, ?2)",
+            params![user_id.0, message_id.0],
+        )
+        .map_err(backend)?;
+    if hidden == 0 {
+        return Ok(None);
+    }
+    events::append(
+        c,
+        conversation_id,
+        EventKind::MessageHidden {
+            message_id,
+            user_id,
+        },
+        now,
+    )
+    .map(Some)
+}
+
+pub(crate) fn remove_reaction(
+    c: &Connection,
+    conversation_id: ConversationId,
+    message_id: MessageId,
+    user_id: UserId,
+    emoji: &str,
+    now: Millis,
+) -> StoreResult<Option<Event>> {
+    let removed = c
+        .execute(
+            "DELETE FROM reactions WHERE message_id = ?1 AND emoji = ?2 AND user_id = ?3",
+            params![message_id.0, emoji, user_id.0],
+        )
+        .map_err(backend)?;
+    if removed == 0 {
+        return Ok(None);
+    }
+    let kind = EventKind::ReactionRemoved {
+        message_id,
+        user_id,
+        emoji: emoji.to_owned(),
+    };
+    events::append(c, conversation_id, kind, now).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts_query;
+
+    #[test]
+    fn search_text_never_becomes_fts_syntax() {
+        assert_eq!(fts_query("hello wor"), "\"hello\" \"wor\"*");
+        assert_eq!(fts_query("a\"b OR c*"), "\"a\"\"b\" \"OR\" \"c*\"*");
+        assert_eq!(fts_query("   "), "");
+    }
+}

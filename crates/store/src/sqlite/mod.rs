@@ -1,0 +1,441 @@
+//! The SQLite store: the embedded default. One database file in the data directory.
+
+mod accounts;
+mod connection;
+mod conversations;
+mod events;
+mod messages;
+mod rows;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use parley_core::model::{
+    Conversation, ConversationSummary, Credentials, Event, Member, Message, Millis, Page, User,
+};
+use parley_core::proto::v1::MembershipPatch;
+use parley_core::store::{self as core_store, DirectMessage, Sent, Store, StoreResult};
+use parley_core::{ConversationId, Cursor, MessageId, OrgId, UserId};
+use rusqlite::Connection;
+
+use connection::{Connections, backend};
+
+/// Migrations in order; `PRAGMA user_version` records how many have run.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+
+fn migrate(c: &Connection) -> StoreResult<()> {
+    let applied: usize = c
+        .query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))
+        .map_err(backend)?
+        .try_into()
+        .unwrap_or(0);
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let version = index + 1;
+        c.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {sql}\nPRAGMA user_version = {version}; COMMIT;"
+        ))
+        .map_err(backend)?;
+        tracing::info!(version, "applied SQLite migration");
+    }
+    Ok(())
+}
+
+pub struct SqliteStore {
+    db: Arc<Connections>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        Ok(SqliteStore {
+            db: Connections::open(path, migrate)?,
+        })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    // ---- create ----
+
+    async fn create_user(&self, new: core_store::NewUser<'_>) -> StoreResult<User> {
+        let new = accounts::NewUser {
+            org_handle: new.org_handle.to_owned(),
+            org_policy: new.org_policy,
+            username: new.username.to_owned(),
+            email: new.email.to_owned(),
+            name: new.name.to_owned(),
+            password_hash: new.password_hash.to_owned(),
+            now: new.now,
+        };
+        self.db.write(move |c| accounts::create_user(c, &new)).await
+    }
+
+    async fn create_session(
+        &self,
+        user_id: UserId,
+        token_hash: [u8; 32],
+        now: Millis,
+    ) -> StoreResult<()> {
+        self.db
+            .write(move |c| accounts::create_session(c, user_id, token_hash, now))
+            .await
+    }
+
+    async fn add_contact(&self, owner: UserId, contact: UserId) -> StoreResult<()> {
+        self.db
+            .write(move |c| accounts::add_contact(c, owner, contact, Millis::now()))
+            .await
+    }
+
+    async fn create_conversation(
+        &self,
+        new: core_store::NewConversation<'_>,
+    ) -> StoreResult<(Conversation, Vec<Event>)> {
+        let new = conversations::NewConversation {
+            org_id: new.org_id,
+            kind: new.kind,
+            name: new.name.map(str::to_owned),
+            handle: new.handle.map(str::to_owned),
+            topic: new.topic.map(str::to_owned),
+            private: new.private,
+            dm_key: None,
+            created_by: new.created_by,
+            members: new.members.to_vec(),
+            now: new.now,
+        };
+        self.db.write(move |c| conversations::create(c, &new)).await
+    }
+
+    async fn direct_message(
+        &self,
+        org_id: OrgId,
+        a: UserId,
+        b: UserId,
+        now: Millis,
+    ) -> StoreResult<DirectMessage> {
+        self.db
+            .write(move |c| conversations::direct_message(c, org_id, a, b, now))
+            .await
+    }
+
+    async fn add_members(
+        &self,
+        conversation_id: ConversationId,
+        user_ids: &[UserId],
+        now: Millis,
+    ) -> StoreResult<Vec<Event>> {
+        let user_ids = user_ids.to_vec();
+        self.db
+            .write(move |c| conversations::add_members(c, conversation_id, &user_ids, now))
+            .await
+    }
+
+    async fn create_message(&self, new: core_store::NewMessage<'_>) -> StoreResult<Sent> {
+        let new = messages::NewMessage {
+            conversation_id: new.conversation_id,
+            author_id: new.author_id,
+            text: new.text.to_owned(),
+            nonce: new.nonce.map(str::to_owned),
+            now: new.now,
+        };
+        self.db.write(move |c| messages::create(c, &new)).await
+    }
+
+    async fn add_reaction(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+        emoji: &str,
+    ) -> StoreResult<Option<Event>> {
+        let emoji = emoji.to_owned();
+        self.db
+            .write(move |c| {
+                messages::add_reaction(
+                    c,
+                    conversation_id,
+                    message_id,
+                    user_id,
+                    &emoji,
+                    Millis::now(),
+                )
+            })
+            .await
+    }
+
+    // ---- read ----
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.db
+            .read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(backend))
+            .await
+    }
+
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
+        self.db.read(move |c| rows::user_by_id(c, id)).await
+    }
+
+    async fn credentials_by_email(&self, email: &str) -> StoreResult<Option<Credentials>> {
+        let email = email.to_owned();
+        self.db
+            .read(move |c| accounts::credentials_by_email(c, &email))
+            .await
+    }
+
+    async fn credentials_by_username(
+        &self,
+        org_handle: &str,
+        username: &str,
+    ) -> StoreResult<Option<Credentials>> {
+        let (org_handle, username) = (org_handle.to_owned(), username.to_owned());
+        self.db
+            .read(move |c| accounts::credentials_by_username(c, &org_handle, &username))
+            .await
+    }
+
+    async fn session_user(&self, token_hash: [u8; 32]) -> StoreResult<Option<User>> {
+        self.db
+            .read(move |c| accounts::session_user(c, token_hash))
+            .await
+    }
+
+    async fn search_users(
+        &self,
+        org_id: OrgId,
+        prefix: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        let prefix = prefix.to_owned();
+        self.db
+            .read(move |c| accounts::search_users(c, org_id, &prefix, limit))
+            .await
+    }
+
+    async fn contacts(&self, owner: UserId) -> StoreResult<Vec<User>> {
+        self.db.read(move |c| accounts::contacts(c, owner)).await
+    }
+
+    async fn conversation(&self, id: ConversationId) -> StoreResult<Option<Conversation>> {
+        self.db.read(move |c| rows::conversation_by_id(c, id)).await
+    }
+
+    async fn channel_by_handle(
+        &self,
+        org_id: OrgId,
+        handle: &str,
+    ) -> StoreResult<Option<Conversation>> {
+        let handle = handle.to_owned();
+        self.db
+            .read(move |c| conversations::channel_by_handle(c, org_id, &handle))
+            .await
+    }
+
+    async fn membership(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+    ) -> StoreResult<Option<Member>> {
+        self.db
+            .read(move |c| rows::membership(c, conversation_id, user_id))
+            .await
+    }
+
+    async fn member_ids(
+        &self,
+        conversation_id: ConversationId,
+        limit: u32,
+    ) -> StoreResult<Vec<UserId>> {
+        self.db
+            .read(move |c| conversations::member_ids(c, conversation_id, limit))
+            .await
+    }
+
+    async fn conversations_of(&self, user_id: UserId) -> StoreResult<Vec<ConversationSummary>> {
+        self.db
+            .read(move |c| conversations::conversations_of(c, user_id))
+            .await
+    }
+
+    async fn public_channels(
+        &self,
+        org_id: OrgId,
+        query: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<Conversation>> {
+        let query = query.to_owned();
+        self.db
+            .read(move |c| conversations::public_channels(c, org_id, &query, limit))
+            .await
+    }
+
+    async fn messages(
+        &self,
+        conversation_id: ConversationId,
+        viewer: UserId,
+        page: Page,
+    ) -> StoreResult<Vec<Message>> {
+        self.db
+            .read(move |c| messages::page(c, conversation_id, viewer, page))
+            .await
+    }
+
+    async fn message(
+        &self,
+        conversation_id: ConversationId,
+        id: MessageId,
+    ) -> StoreResult<Option<Message>> {
+        self.db
+            .read(move |c| rows::message_by_id(c, conversation_id, id))
+            .await
+    }
+
+    async fn receipts(
+        &self,
+        conversation_id: ConversationId,
+    ) -> StoreResult<Vec<(UserId, MessageId)>> {
+        self.db
+            .read(move |c| messages::receipts(c, conversation_id))
+            .await
+    }
+
+    async fn search_messages(
+        &self,
+        viewer: UserId,
+        query: &str,
+        conversation_id: Option<ConversationId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        let query = query.to_owned();
+        self.db
+            .read(move |c| messages::search(c, viewer, &query, conversation_id, limit))
+            .await
+    }
+
+    async fn events_after(
+        &self,
+        user_id: UserId,
+        cursor: Cursor,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>> {
+        self.db
+            .read(move |c| events::after(c, user_id, cursor, limit))
+            .await
+    }
+
+    async fn latest_cursor(&self) -> StoreResult<Cursor> {
+        self.db.read(events::latest).await
+    }
+
+    // ---- update ----
+
+    async fn rename_user(&self, id: UserId, name: &str) -> StoreResult<User> {
+        let name = name.to_owned();
+        self.db
+            .write(move |c| accounts::rename_user(c, id, &name))
+            .await
+    }
+
+    async fn bump_avatar(&self, id: UserId) -> StoreResult<User> {
+        self.db.write(move |c| accounts::bump_avatar(c, id)).await
+    }
+
+    async fn touch_last_seen(&self, id: UserId, now: Millis) -> StoreResult<()> {
+        self.db
+            .write(move |c| accounts::touch_last_seen(c, id, now))
+            .await
+    }
+
+    async fn update_membership(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        patch: MembershipPatch,
+    ) -> StoreResult<Member> {
+        self.db
+            .write(move |c| conversations::update_membership(c, conversation_id, user_id, &patch))
+            .await
+    }
+
+    async fn advance_read(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        message_id: MessageId,
+    ) -> StoreResult<Option<Event>> {
+        self.db
+            .write(move |c| {
+                messages::advance_read(c, conversation_id, user_id, message_id, Millis::now())
+            })
+            .await
+    }
+
+    async fn erase_message(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+    ) -> StoreResult<Option<Event>> {
+        self.db
+            .write(move |c| messages::erase(c, conversation_id, message_id, Millis::now()))
+            .await
+    }
+
+    // ---- delete ----
+
+    async fn delete_session(&self, token_hash: [u8; 32]) -> StoreResult<()> {
+        self.db
+            .write(move |c| accounts::delete_session(c, token_hash))
+            .await
+    }
+
+    async fn remove_contact(&self, owner: UserId, contact: UserId) -> StoreResult<()> {
+        self.db
+            .write(move |c| accounts::remove_contact(c, owner, contact))
+            .await
+    }
+
+    async fn remove_member(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+    ) -> StoreResult<Option<Event>> {
+        self.db
+            .write(move |c| {
+                conversations::remove_member(c, conversation_id, user_id, Millis::now())
+            })
+            .await
+    }
+
+    async fn hide_message(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+    ) -> StoreResult<Option<Event>> {
+        self.db
+            .write(move |c| messages::hide(c, conversation_id, message_id, user_id, Millis::now()))
+            .await
+    }
+
+    async fn remove_reaction(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+        emoji: &str,
+    ) -> StoreResult<Option<Event>> {
+        let emoji = emoji.to_owned();
+        self.db
+            .write(move |c| {
+                messages::remove_reaction(
+                    c,
+                    conversation_id,
+                    message_id,
+                    user_id,
+                    &emoji,
+                    Millis::now(),
+                )
+            })
+            .await
+    }
+}

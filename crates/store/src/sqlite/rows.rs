@@ -1,0 +1,197 @@
+//! Row to domain type mapping, and the column lists those mappings expect.
+
+use parley_core::model::{Conversation, Member, Message, Millis, Reaction, User};
+use parley_core::proto::v1::ConversationKind;
+use parley_core::{ConversationId, MessageId, OrgId, UserId};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::connection::backend;
+use parley_core::store::StoreResult;
+
+pub(crate) const USER_COLUMNS: &str = "u.id, u.org_id, o.handle, u.username, u.name, u.email, u.avatar_version, \
+     u.last_seen, u.created_at FROM users u JOIN orgs o ON o.id = u.org_id";
+
+pub(crate) fn user(row: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: UserId(row.get(0)?),
+        org_id: OrgId(row.get(1)?),
+        org_handle: row.get(2)?,
+        username: row.get(3)?,
+        name: row.get(4)?,
+        email: row.get(5)?,
+        avatar_version: row.get(6)?,
+        last_seen: row.get::<_, Option<i64>>(7)?.map(Millis),
+        created_at: Millis(row.get(8)?),
+    })
+}
+
+pub(crate) fn user_by_id(c: &Connection, id: UserId) -> StoreResult<Option<User>> {
+    c.query_row(
+        &format!("SELECT {USER_COLUMNS} WHERE u.id = ?1"),
+        [id.0],
+        user,
+    )
+    .optional()
+    .map_err(backend)
+}
+
+pub(crate) const CONVERSATION_COLUMNS: &str = "c.id, c.org_id, c.kind, c.name, c.handle, c.topic, c.private, c.created_by, c.created_at, c.member_count";
+
+pub(crate) fn conversation(row: &Row<'_>) -> rusqlite::Result<Conversation> {
+    let kind: String = row.get(2)?;
+    Ok(Conversation {
+        id: ConversationId(row.get(0)?),
+        org_id: OrgId(row.get(1)?),
+        kind: match kind.as_str() {
+            "dm" => ConversationKind::Dm,
+            "group" => ConversationKind::Group,
+            _ => ConversationKind::Channel,
+        },
+        name: row.get(3)?,
+        handle: row.get(4)?,
+        topic: row.get(5)?,
+        private: row.get(6)?,
+        created_by: UserId(row.get(7)?),
+        created_at: Millis(row.get(8)?),
+        member_count: row.get::<_, i64>(9)?.try_into().unwrap_or(0),
+    })
+}
+
+pub(crate) fn kind_name(kind: ConversationKind) -> &'static str {
+    match kind {
+        ConversationKind::Dm => "dm",
+        ConversationKind::Group => "group",
+        ConversationKind::Channel => "channel",
+    }
+}
+
+pub(crate) fn conversation_by_id(
+    c: &Connection,
+    id: ConversationId,
+) -> StoreResult<Option<Conversation>> {
+    c.query_row(
+        &format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = ?1"),
+        [id.0],
+        conversation,
+    )
+    .optional()
+    .map_err(backend)
+}
+
+/// Columns of `members m`, after the conversation's.
+pub(crate) const MEMBER_COLUMNS: &str =
+    "m.conversation_id, m.user_id, m.muted, m.notify_always, m.last_read, m.joined_at";
+
+pub(crate) fn member_at(row: &Row<'_>, start: usize) -> rusqlite::Result<Member> {
+    Ok(Member {
+        conversation_id: ConversationId(row.get(start)?),
+        user_id: UserId(row.get(start + 1)?),
+        muted: row.get(start + 2)?,
+        notify_always: row.get(start + 3)?,
+        last_read: row.get::<_, Option<i64>>(start + 4)?.map(MessageId),
+        joined_at: Millis(row.get(start + 5)?),
+    })
+}
+
+pub(crate) fn membership(
+    c: &Connection,
+    conversation_id: ConversationId,
+    user_id: UserId,
+) -> StoreResult<Option<Member>> {
+    c.query_row(
+        &format!(
+            "SELECT {MEMBER_COLUMNS} FROM members m WHERE m.conversation_id = ?1 AND m.user_id = ?2"
+        ),
+        params![conversation_id.0, user_id.0],
+        |row| member_at(row, 0),
+    )
+    .optional()
+    .map_err(backend)
+}
+
+pub(crate) const MESSAGE_COLUMNS: &str =
+    "m.id, m.conversation_id, m.author_id, m.text, m.nonce, m.created_at, m.deleted";
+
+/// A message without its reactions; `with_reactions` fills them in.
+pub(crate) fn message(row: &Row<'_>) -> rusqlite::Result<Message> {
+    Ok(Message {
+        id: MessageId(row.get(0)?),
+        conversation_id: ConversationId(row.get(1)?),
+        author_id: UserId(row.get(2)?),
+        text: row.get(3)?,
+        nonce: row.get(4)?,
+        created_at: Millis(row.get(5)?),
+        deleted: row.get(6)?,
+        reactions: Vec::new(),
+    })
+}
+
+/// Loads the reactions of a page of messages in one query.
+pub(crate) fn with_reactions(
+    c: &Connection,
+    mut messages: Vec<Message>,
+) -> StoreResult<Vec<Message>> {
+    if messages.is_empty() {
+        return Ok(messages);
+    }
+    let ids: Vec<String> = messages.iter().map(|m| m.id.0.to_string()).collect();
+    let ids = format!("[{}]", ids.join(","));
+    let mut statement = c
+        .prepare_cached(
+            "SELECT message_id, emoji, user_id FROM reactions
+             WHERE message_id IN (SELECT value FROM json_each(?1))
+             ORDER BY message_id, emoji, created_at, user_id",
+        )
+        .map_err(backend)?;
+    let rows = statement
+        .query_map([ids], |row| {
+            Ok((
+                MessageId(row.get(0)?),
+                row.get::<_, String>(1)?,
+                UserId(row.get(2)?),
+            ))
+        })
+        .map_err(backend)?;
+    for row in rows {
+        let (message_id, emoji, user_id) = row.map_err(backend)?;
+        let Some(message) = messages.iter_mut().find(|m| m.id == message_id) else {
+            continue;
+        };
+        match message.reactions.iter_mut().find(|r| r.emoji == emoji) {
+            Some(reaction) => reaction.user_ids.push(user_id),
+            None => message.reactions.push(Reaction {
+                emoji,
+                user_ids: vec![user_id],
+            }),
+        }
+    }
+    Ok(messages)
+}
+
+pub(crate) fn message_by_id(
+    c: &Connection,
+    conversation_id: ConversationId,
+    id: MessageId,
+) -> StoreResult<Option<Message>> {
+    let found = c
+        .query_row(
+            &format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = ?1 AND m.conversation_id = ?2"),
+            params![id.0, conversation_id.0],
+            message,
+        )
+        .optional()
+        .map_err(backend)?;
+    Ok(with_reactions(c, found.into_iter().collect())?.pop())
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
+pub(crate) fn like_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(ch);
+    }
+    escaped
+}
