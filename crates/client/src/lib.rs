@@ -1,1 +1,521 @@
-//! placeholder
+//! The Rust SDK for Parley: a typed client of the v1 REST API. Tests, the CLI and the benchmark tool talk to a
+//! server only through this crate, as any client would.
+//!
+//! It holds no state beyond the base URL and an optional token; cloning is cheap (connections are pooled).
+
+use parley_proto::v1::{
+    AuthResponse, ContactList, Conversation, ConversationList, CreateConversationRequest,
+    ErrorBody, GatewayInfo, InviteRequest, LoginRequest, Membership, MembershipPatch, Message,
+    MessageList, ReadRequest, Receipt, ReceiptList, SendMessageRequest, SignupRequest,
+    UpdateMeRequest, User, UserList,
+};
+use parley_proto::{ConversationId, MessageId, UserId};
+use reqwest::{Method, RequestBuilder, StatusCode, Url};
+use serde::de::DeserializeOwned;
+
+pub use parley_proto as proto;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The server answered with an error in the API's shape.
+    #[error("{status}: {code}: {message}")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        retry_after: Option<u64>,
+    },
+    #[error("request failed")]
+    Transport(#[from] reqwest::Error),
+    #[error("bad base URL")]
+    Url(#[from] url::ParseError),
+}
+
+impl Error {
+    /// The HTTP status of an API error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The error code of an API error.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// The answer to a create that may find an existing thing instead (a DM for the same pair, a send with a
+/// nonce already used).
+#[derive(Clone, Debug)]
+pub struct Created<T> {
+    pub value: T,
+    /// True for 201 (made now), false for 200 (already there).
+    pub new: bool,
+}
+
+/// Who a delete is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteFor {
+    Me,
+    Everyone,
+}
+
+/// Which page of history to read; all empty means the newest page.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Page {
+    pub before: Option<MessageId>,
+    pub after: Option<MessageId>,
+    pub limit: Option<u32>,
+}
+
+/// A raw answer, for callers that look at statuses and headers themselves.
+#[derive(Clone, Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// The body as the API's error shape, if it is one.
+    pub fn error(&self) -> Option<ErrorBody> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    token: Option<String>,
+}
+
+impl Client {
+    /// A client of the server at `base_url` (e.g. `http://127.0.0.1:8080`), not logged in.
+    pub fn new(base_url: &str) -> Result<Self> {
+        Ok(Client {
+            http: reqwest::Client::new(),
+            base: Url::parse(base_url)?,
+            token: None,
+        })
+    }
+
+    /// The same client, acting with `token`.
+    pub fn with_token(&self, token: impl Into<String>) -> Self {
+        Client {
+            token: Some(token.into()),
+            ..self.clone()
+        }
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// The URL of a path given as segments; each segment is percent-encoded, so `/` or `?` in one stays in it.
+    pub fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
+        let builder = self.http.request(method, self.url(segments));
+        match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    async fn send(builder: RequestBuilder) -> Result<reqwest::Response> {
+        let response = builder.send().await?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let body = response.bytes().await?;
+        let (code, message) = match serde_json::from_slice::<ErrorBody>(&body) {
+            Ok(e) => (e.error.code, e.error.message),
+            Err(_) => (
+                "unparsed".to_owned(),
+                String::from_utf8_lossy(&body).into_owned(),
+            ),
+        };
+        Err(Error::Api {
+            status,
+            code,
+            message,
+            retry_after,
+        })
+    }
+
+    async fn json<T: DeserializeOwned>(builder: RequestBuilder) -> Result<T> {
+        Ok(Self::send(builder).await?.json().await?)
+    }
+
+    async fn created<T: DeserializeOwned>(builder: RequestBuilder) -> Result<Created<T>> {
+        let response = Self::send(builder).await?;
+        let new = response.status() == StatusCode::CREATED;
+        Ok(Created {
+            value: response.json().await?,
+            new,
+        })
+    }
+
+    async fn empty(builder: RequestBuilder) -> Result<()> {
+        Self::send(builder).await.map(drop)
+    }
+
+    /// Any request, answered as it came: for tests of bad input and for routes this SDK does not wrap.
+    pub async fn raw(
+        &self,
+        method: Method,
+        segments: &[&str],
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<RawResponse> {
+        let mut builder = self.request(method, segments).body(body);
+        if let Some(content_type) = content_type {
+            builder = builder.header(reqwest::header::CONTENT_TYPE, content_type);
+        }
+        let response = builder.send().await?;
+        Ok(RawResponse {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.bytes().await?.to_vec(),
+        })
+    }
+
+    // ---- accounts ----
+
+    pub async fn signup(&self, request: &SignupRequest) -> Result<AuthResponse> {
+        Self::json(
+            self.request(Method::POST, &["v1", "auth", "signup"])
+                .json(request),
+        )
+        .await
+    }
+
+    pub async fn login(&self, request: &LoginRequest) -> Result<AuthResponse> {
+        Self::json(
+            self.request(Method::POST, &["v1", "auth", "login"])
+                .json(request),
+        )
+        .await
+    }
+
+    pub async fn logout(&self) -> Result<()> {
+        Self::empty(self.request(Method::POST, &["v1", "auth", "logout"])).await
+    }
+
+    // ---- users ----
+
+    pub async fn me(&self) -> Result<User> {
+        Self::json(self.request(Method::GET, &["v1", "users", "me"])).await
+    }
+
+    pub async fn rename(&self, name: &str) -> Result<User> {
+        let body = UpdateMeRequest {
+            name: name.to_owned(),
+        };
+        Self::json(
+            self.request(Method::PATCH, &["v1", "users", "me"])
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn set_avatar(&self, content_type: &str, bytes: Vec<u8>) -> Result<User> {
+        let builder = self
+            .request(Method::PUT, &["v1", "users", "me", "avatar"])
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(bytes);
+        Self::json(builder).await
+    }
+
+    /// A user's avatar: its content type and bytes.
+    pub async fn avatar(&self, user_id: UserId) -> Result<(String, Vec<u8>)> {
+        let response = Self::send(self.request(
+            Method::GET,
+            &["v1", "users", &user_id.to_string(), "avatar"],
+        ))
+        .await?;
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        Ok((content_type, response.bytes().await?.to_vec()))
+    }
+
+    pub async fn search_users(&self, query: &str) -> Result<Vec<User>> {
+        let builder = self
+            .request(Method::GET, &["v1", "users"])
+            .query(&[("q", query)]);
+        Ok(Self::json::<UserList>(builder).await?.users)
+    }
+
+    pub async fn user(&self, user_id: UserId) -> Result<User> {
+        Self::json(self.request(Method::GET, &["v1", "users", &user_id.to_string()])).await
+    }
+
+    pub async fn contacts(&self) -> Result<Vec<User>> {
+        Ok(
+            Self::json::<ContactList>(self.request(Method::GET, &["v1", "contacts"]))
+                .await?
+                .contacts,
+        )
+    }
+
+    pub async fn add_contact(&self, user_id: UserId) -> Result<()> {
+        Self::empty(self.request(Method::PUT, &["v1", "contacts", &user_id.to_string()])).await
+    }
+
+    pub async fn remove_contact(&self, user_id: UserId) -> Result<()> {
+        Self::empty(self.request(Method::DELETE, &["v1", "contacts", &user_id.to_string()])).await
+    }
+
+    // ---- conversations ----
+
+    pub async fn create_conversation(
+        &self,
+        request: &CreateConversationRequest,
+    ) -> Result<Created<Conversation>> {
+        Self::created(
+            self.request(Method::POST, &["v1", "conversations"])
+                .json(request),
+        )
+        .await
+    }
+
+    pub async fn conversations(&self) -> Result<Vec<Conversation>> {
+        let list: ConversationList =
+            Self::json(self.request(Method::GET, &["v1", "conversations"])).await?;
+        Ok(list.conversations)
+    }
+
+    pub async fn conversation(&self, id: ConversationId) -> Result<Conversation> {
+        Self::json(self.request(Method::GET, &["v1", "conversations", &id.to_string()])).await
+    }
+
+    pub async fn channels(&self, query: &str) -> Result<Vec<Conversation>> {
+        let builder = self
+            .request(Method::GET, &["v1", "channels"])
+            .query(&[("q", query)]);
+        Ok(Self::json::<ConversationList>(builder).await?.conversations)
+    }
+
+    pub async fn join(&self, id: ConversationId) -> Result<Conversation> {
+        Self::json(self.request(
+            Method::POST,
+            &["v1", "conversations", &id.to_string(), "join"],
+        ))
+        .await
+    }
+
+    pub async fn join_by_handle(&self, handle: &str) -> Result<Conversation> {
+        Self::json(self.request(Method::POST, &["v1", "join", handle])).await
+    }
+
+    pub async fn invite(&self, id: ConversationId, user_ids: &[UserId]) -> Result<()> {
+        let body = InviteRequest {
+            user_ids: user_ids.to_vec(),
+        };
+        Self::empty(
+            self.request(
+                Method::POST,
+                &["v1", "conversations", &id.to_string(), "members"],
+            )
+            .json(&body),
+        )
+        .await
+    }
+
+    pub async fn leave(&self, id: ConversationId) -> Result<()> {
+        Self::empty(self.request(
+            Method::POST,
+            &["v1", "conversations", &id.to_string(), "leave"],
+        ))
+        .await
+    }
+
+    pub async fn update_membership(
+        &self,
+        id: ConversationId,
+        patch: &MembershipPatch,
+    ) -> Result<Membership> {
+        let builder = self.request(
+            Method::PATCH,
+            &["v1", "conversations", &id.to_string(), "membership"],
+        );
+        Self::json(builder.json(patch)).await
+    }
+
+    // ---- messages ----
+
+    pub async fn send_message(
+        &self,
+        id: ConversationId,
+        text: &str,
+        nonce: Option<&str>,
+    ) -> Result<Created<Message>> {
+        let body = SendMessageRequest {
+            text: text.to_owned(),
+            nonce: nonce.map(str::to_owned),
+        };
+        Self::created(
+            self.request(
+                Method::POST,
+                &["v1", "conversations", &id.to_string(), "messages"],
+            )
+            .json(&body),
+        )
+        .await
+    }
+
+    pub async fn history(&self, id: ConversationId, page: Page) -> Result<Vec<Message>> {
+        let mut query = Vec::new();
+        if let Some(before) = page.before {
+            query.push(("before", before.to_string()));
+        }
+        if let Some(after) = page.after {
+            query.push(("after", after.to_string()));
+        }
+        if let Some(limit) = page.limit {
+            query.push(("limit", limit.to_string()));
+        }
+        let builder = self
+            .request(
+                Method::GET,
+                &["v1", "conversations", &id.to_string(), "messages"],
+            )
+            .query(&query);
+        Ok(Self::json::<MessageList>(builder).await?.messages)
+    }
+
+    pub async fn delete_message(
+        &self,
+        id: ConversationId,
+        message_id: MessageId,
+        scope: DeleteFor,
+    ) -> Result<()> {
+        let for_whom = match scope {
+            DeleteFor::Me => "me",
+            DeleteFor::Everyone => "everyone",
+        };
+        let segments = [
+            "v1",
+            "conversations",
+            &id.to_string(),
+            "messages",
+            &message_id.to_string(),
+        ];
+        Self::empty(
+            self.request(Method::DELETE, &segments)
+                .query(&[("for", for_whom)]),
+        )
+        .await
+    }
+
+    pub async fn react(
+        &self,
+        id: ConversationId,
+        message_id: MessageId,
+        emoji: &str,
+    ) -> Result<()> {
+        let segments = [
+            "v1",
+            "conversations",
+            &id.to_string(),
+            "messages",
+            &message_id.to_string(),
+            "reactions",
+            emoji,
+        ];
+        Self::empty(self.request(Method::PUT, &segments)).await
+    }
+
+    pub async fn unreact(
+        &self,
+        id: ConversationId,
+        message_id: MessageId,
+        emoji: &str,
+    ) -> Result<()> {
+        let segments = [
+            "v1",
+            "conversations",
+            &id.to_string(),
+            "messages",
+            &message_id.to_string(),
+            "reactions",
+            emoji,
+        ];
+        Self::empty(self.request(Method::DELETE, &segments)).await
+    }
+
+    pub async fn mark_read(&self, id: ConversationId, message_id: MessageId) -> Result<()> {
+        let body = ReadRequest { message_id };
+        Self::empty(
+            self.request(
+                Method::POST,
+                &["v1", "conversations", &id.to_string(), "read"],
+            )
+            .json(&body),
+        )
+        .await
+    }
+
+    pub async fn receipts(&self, id: ConversationId) -> Result<Vec<Receipt>> {
+        let builder = self.request(
+            Method::GET,
+            &["v1", "conversations", &id.to_string(), "receipts"],
+        );
+        Ok(Self::json::<ReceiptList>(builder).await?.receipts)
+    }
+
+    pub async fn search(
+        &self,
+        query: &str,
+        conversation_id: Option<ConversationId>,
+    ) -> Result<Vec<Message>> {
+        let mut params = vec![("q", query.to_owned())];
+        if let Some(id) = conversation_id {
+            params.push(("conversation_id", id.to_string()));
+        }
+        let builder = self.request(Method::GET, &["v1", "search"]).query(&params);
+        Ok(Self::json::<MessageList>(builder).await?.messages)
+    }
+
+    // ---- operations ----
+
+    pub async fn gateway(&self) -> Result<GatewayInfo> {
+        Self::json(self.request(Method::GET, &["v1", "gateway"])).await
+    }
+
+    /// The body of a plain-text route such as `/healthz` or `/metrics`.
+    pub async fn text(&self, segments: &[&str]) -> Result<String> {
+        Ok(Self::send(self.request(Method::GET, segments))
+            .await?
+            .text()
+            .await?)
+    }
+}

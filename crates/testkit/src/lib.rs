@@ -1,1 +1,145 @@
-//! placeholder
+//! Test fixtures: a real Parley server on an ephemeral port with its own temporary data directory, and SDK
+//! clients for it. The server is the same `run` that `main` calls; it shuts down when dropped.
+//!
+//! Logs are off unless `TEST_LOG=1`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parley_client::Client;
+use parley_proto::UserId;
+use parley_proto::v1::SignupRequest;
+use parley_server::{AppState, Config};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use parley_client;
+pub use parley_proto;
+
+/// A running server. Dropping it stops it; `stop` also waits until it has finished.
+pub struct TestServer {
+    pub url: String,
+    pub config: Config,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    /// Kept so the directory lives as long as the server (and is removed after).
+    _data_dir: Option<tempfile::TempDir>,
+}
+
+/// A signed-up user and a client acting as them.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    pub id: UserId,
+    pub username: String,
+    pub email: String,
+    pub client: Client,
+}
+
+/// The password every test user gets.
+pub const PASSWORD: &str = "correct horse battery";
+
+fn init_logs() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info")
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+impl TestServer {
+    /// A server on a fresh temporary data directory with the default configuration.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// A server on a fresh temporary data directory, with `adjust` applied to its configuration.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let data_dir = tempfile::tempdir().expect("temporary data directory");
+        let mut server = Self::spawn_in(data_dir.path(), adjust).await;
+        server._data_dir = Some(data_dir);
+        server
+    }
+
+    /// A server on the given data directory (which outlives it): for restart tests.
+    pub async fn spawn_in(data_dir: &Path, adjust: impl FnOnce(&mut Config)) -> Self {
+        init_logs();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind an ephemeral port");
+        let address = listener.local_addr().expect("local address");
+        let mut config = Config {
+            listen: address,
+            data_dir: PathBuf::from(data_dir),
+            ..Config::default()
+        };
+        adjust(&mut config);
+        let state = AppState::open(&config).expect("open the server state");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            parley_server::run(listener, state, shutdown)
+                .await
+                .expect("server runs");
+        });
+        TestServer {
+            url: format!("http://{address}"),
+            config,
+            stop: Some(stop),
+            task: Some(task),
+            _data_dir: None,
+        }
+    }
+
+    /// Stops accepting, finishes requests in flight, and waits until the server has stopped.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task ends cleanly");
+        }
+    }
+
+    /// A client that is not logged in.
+    pub fn client(&self) -> Client {
+        Client::new(&self.url).expect("server URL parses")
+    }
+
+    /// Signs up a new user with a unique username in the default org.
+    pub async fn user(&self, name: &str) -> TestUser {
+        self.user_in(name, None).await
+    }
+
+    /// Signs up a new user with a unique username in the org with this handle (created if new).
+    pub async fn user_in(&self, name: &str, org: Option<&str>) -> TestUser {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let username = format!("{}{n}", name.to_lowercase().replace(' ', "_"));
+        let email = format!("{username}@example.org");
+        let request = SignupRequest {
+            name: name.to_owned(),
+            email: email.clone(),
+            password: PASSWORD.to_owned(),
+            username: username.clone(),
+            org: org.map(str::to_owned),
+        };
+        let session = self.client().signup(&request).await.expect("sign up");
+        TestUser {
+            id: session.user_id,
+            username,
+            email,
+            client: self.client().with_token(session.token),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

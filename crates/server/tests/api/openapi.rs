@@ -1,0 +1,1 @@
+//! The served OpenAPI document matches `docs/openapi.json`.
