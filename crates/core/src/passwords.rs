@@ -64,3 +64,24 @@ impl Passwords {
             .map_err(|e| Error::Hashing(e.to_string()))?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dummy_hash_is_a_real_hash_so_unknown_users_cost_a_full_verify() {
+        let outcome = Argon2::default().verify_password(b"anything", DUMMY_HASH);
+        assert!(matches!(outcome, Err(argon2::password_hash::Error::PasswordInvalid)), "{outcome:?}");
+    }
+
+    #[tokio::test]
+    async fn hashes_verify_and_wrong_passwords_do_not() {
+        let passwords = Passwords::new();
+        let hash = passwords.hash("correct horse").await.expect("hash");
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(passwords.verify("correct horse", Some(hash.clone())).await.expect("verify"));
+        assert!(!passwords.verify("wrong horse", Some(hash)).await.expect("verify"));
+        assert!(!passwords.verify("correct horse", None).await.expect("verify"));
+    }
+}

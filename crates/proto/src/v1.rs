@@ -77,6 +77,7 @@ pub struct User {
 pub struct Presence {
     pub online: bool,
     /// When the user was last seen; null if never.
+    #[schema(format = DateTime)]
     pub last_seen: Option<String>,
 }
 
@@ -142,6 +143,7 @@ pub struct Conversation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub join_url: Option<String>,
     pub created_by: UserId,
+    #[schema(format = DateTime)]
     pub created_at: String,
     pub member_count: u64,
     /// Member ids, for conversations of up to 1,000 members.
@@ -186,6 +188,7 @@ pub struct Membership {
     pub notify_always: bool,
     /// Your read checkpoint; null before you read anything.
     pub last_read_message_id: Option<MessageId>,
+    #[schema(format = DateTime)]
     pub joined_at: String,
 }
 
@@ -209,6 +212,7 @@ pub struct Message {
     /// Absent once deleted for everyone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
@@ -266,6 +270,10 @@ pub struct EventFrame {
 /// Every durable change a client must see.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "built to be serialized and dropped; boxing would only make events clumsier to build and match"
+)]
 pub enum Event {
     #[serde(rename = "message.created")]
     MessageCreated {

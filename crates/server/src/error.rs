@@ -1,7 +1,7 @@
 //! The one place errors become HTTP answers, in the API.md shape `{"error": {"code", "message"}}`.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use parley_core::Error;
@@ -99,6 +99,12 @@ fn rejection(status: StatusCode, body_text: String) -> ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
+        rejection(r.status(), r.body_text())
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
         rejection(r.status(), r.body_text())
     }
 }

@@ -13,4 +13,4 @@ mod openapi;
 
 pub use app::{AppState, StartError, router, run};
 pub use config::Config;
-pub use http::openapi_document;
+pub use openapi::document as openapi_document;

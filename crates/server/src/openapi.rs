@@ -1,26 +1,86 @@
-//! The OpenAPI document, generated from the wire types in `parley-proto`.
+//! The OpenAPI document: info, tags and the bearer scheme here; the operations come from the `#[utoipa::path]`
+//! attributes on the handlers, and the schemas from the wire types in `parley-proto`.
 
-use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Parley API",
         version = "1",
-        description = "Parley's public REST API, version 1. See shared/API.md."
+        description = "Parley's public REST API, version 1.\n\n\
+            Every id is a 64-bit integer sent as a decimal string; times are RFC 3339 strings in UTC. \
+            Authenticated operations take `Authorization: Bearer <token>`, the token that sign-up and login \
+            answer. A non-2xx answer has the body `{\"error\": {\"code\", \"message\"}}`; besides the statuses \
+            listed per operation, any route may answer 500 (`internal`) when the server fails.\n\n\
+            Real-time events travel on the WebSocket at `GET /v1/ws` (see `docs/protocol.md`); \
+            `EventFrame` is the shape of its durable events."
     ),
-    components(schemas(
-        parley_proto::v1::ErrorBody,
-        parley_proto::v1::SignupRequest,
-        parley_proto::v1::LoginRequest,
-        parley_proto::v1::AuthResponse,
-        parley_proto::v1::User,
-        parley_proto::v1::Conversation,
-        parley_proto::v1::Message,
-        parley_proto::v1::EventFrame,
-    ))
+    tags(
+        (name = "accounts", description = "Sign-up, login and logout"),
+        (name = "users", description = "Profiles, avatars, the people directory and contacts"),
+        (name = "conversations", description = "DMs, groups and channels, and membership"),
+        (name = "messages", description = "Messages, reactions, read checkpoints, receipts and search"),
+        (name = "operations", description = "Health, readiness, metrics, the gateway and this document"),
+    ),
+    // No REST operation answers it, so it is listed by hand: the WebSocket's event frame.
+    components(schemas(parley_proto::v1::EventFrame)),
+    paths(
+        crate::http::accounts::signup,
+        crate::http::accounts::login,
+        crate::http::accounts::logout,
+        crate::http::users::me,
+        crate::http::users::rename,
+        crate::http::users::set_avatar,
+        crate::http::users::search,
+        crate::http::users::profile,
+        crate::http::users::avatar,
+        crate::http::users::contacts,
+        crate::http::users::add_contact,
+        crate::http::users::remove_contact,
+        crate::http::conversations::create,
+        crate::http::conversations::list,
+        crate::http::conversations::show,
+        crate::http::conversations::directory,
+        crate::http::conversations::join,
+        crate::http::conversations::join_by_handle,
+        crate::http::conversations::invite,
+        crate::http::conversations::leave,
+        crate::http::conversations::update_membership,
+        crate::http::messages::send,
+        crate::http::messages::history,
+        crate::http::messages::delete,
+        crate::http::messages::react,
+        crate::http::messages::unreact,
+        crate::http::messages::read,
+        crate::http::messages::receipts,
+        crate::http::messages::search,
+        crate::http::operations::gateway,
+        crate::http::operations::openapi,
+        crate::http::operations::healthz,
+        crate::http::operations::readyz,
+        crate::http::operations::metrics
+    ),
+    modifiers(&BearerScheme)
 )]
 struct ApiDoc;
+
+/// Declares the `bearer` scheme that authenticated operations name.
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some("The token from sign-up or login; logout revokes it."))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
 
 /// The document as pretty JSON with a final newline, exactly as committed in `docs/openapi.json`.
 pub fn document() -> String {

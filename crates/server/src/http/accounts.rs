@@ -5,12 +5,32 @@ use std::net::SocketAddr;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
-use parley_proto::v1::{AuthResponse, LoginRequest, SignupRequest};
+use parley_proto::v1::{AuthResponse, ErrorBody, LoginRequest, SignupRequest};
 
 use super::{Auth, Body};
 use crate::app::AppState;
 use crate::error::ApiResult;
 
+/// Sign up
+///
+/// Creates an account in the organization `org` (the server's default when absent) and logs it in.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/signup",
+    tag = "accounts",
+    request_body = SignupRequest,
+    responses(
+        (status = 201, description = "Signed up and logged in", body = AuthResponse),
+        (status = 400, description = "A field breaks its rule (`invalid_handle`, `invalid_email`, \
+            `invalid_password`, `invalid_name`) or the body is malformed (`invalid_input`)", body = ErrorBody),
+        (status = 404, description = "No organization has this handle and this server creates none on sign-up",
+            body = ErrorBody),
+        (status = 409, description = "The username or the email is taken (`username_taken`, `email_taken`)",
+            body = ErrorBody),
+        (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
+        (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
+    )
+)]
 pub async fn signup(
     State(state): State<AppState>,
     Body(request): Body<SignupRequest>,
@@ -19,6 +39,25 @@ pub async fn signup(
     Ok((StatusCode::CREATED, Json(session)))
 }
 
+/// Log in
+///
+/// Unknown accounts and wrong passwords get the same answer.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    tag = "accounts",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = AuthResponse),
+        (status = 400, description = "The body is malformed (`invalid_input`)", body = ErrorBody),
+        (status = 401, description = "Unknown account or wrong password (`unauthenticated`)", body = ErrorBody),
+        (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
+        (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
+        (status = 429, description = "Too many attempts for this account or from this address (`rate_limited`)",
+            body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -27,6 +66,19 @@ pub async fn login(
     Ok(Json(state.parley.login(request, client.ip()).await?))
 }
 
+/// Log out
+///
+/// Revokes the token at once, on every node, including the WebSockets opened with it.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The token is revoked"),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)", body = ErrorBody),
+    )
+)]
 pub async fn logout(State(state): State<AppState>, Auth(caller): Auth) -> ApiResult<StatusCode> {
     state.parley.logout(&caller).await?;
     Ok(StatusCode::NO_CONTENT)

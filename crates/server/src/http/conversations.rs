@@ -6,22 +6,49 @@ use axum::http::StatusCode;
 use parley_core::ConversationId;
 use parley_core::service::Created;
 use parley_proto::v1::{
-    Conversation, ConversationList, CreateConversationRequest, InviteRequest, Membership,
-    MembershipPatch,
+    Conversation, ConversationList, CreateConversationRequest, ErrorBody, InviteRequest,
+    Membership, MembershipPatch,
 };
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::{Auth, Body, Ids, Params};
 use crate::app::AppState;
 use crate::error::ApiResult;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DirectoryParams {
+    /// Text the channel's name, handle or topic contains, up to 100 characters; empty matches every channel.
     #[serde(default)]
     q: String,
 }
 
+/// Start a DM, group or channel
+///
 /// 201 for a new conversation; 200 when a DM between the pair already existed.
+#[utoipa::path(
+    post,
+    path = "/v1/conversations",
+    operation_id = "create_conversation",
+    tag = "conversations",
+    security(("bearer" = [])),
+    request_body = CreateConversationRequest,
+    responses(
+        (status = 201, description = "The new conversation", body = Conversation),
+        (status = 200, description = "The DM that already linked the pair", body = Conversation),
+        (status = 400, description = "A field breaks its rule (`invalid_members`, `too_many_members`, \
+            `invalid_dm`, `invalid_name`, `invalid_topic`, `invalid_handle`, `invalid_private`) or the body is \
+            malformed (`invalid_input`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+        (status = 404, description = "A member is not a user of your organization (`not_found`)",
+            body = ErrorBody),
+        (status = 409, description = "The channel handle is taken (`handle_taken`)", body = ErrorBody),
+        (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
+        (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -35,6 +62,21 @@ pub async fn create(
     )
 }
 
+/// Your conversations
+///
+/// Most recent activity first, each with `unread_count`, `last_message` and `membership`.
+#[utoipa::path(
+    get,
+    path = "/v1/conversations",
+    operation_id = "list_conversations",
+    tag = "conversations",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The conversations you are a member of", body = ConversationList),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -44,6 +86,25 @@ pub async fn list(
     }))
 }
 
+/// A conversation
+///
+/// With `members` for conversations of up to 1,000 members; `member_count` always.
+#[utoipa::path(
+    get,
+    path = "/v1/conversations/{conversation_id}",
+    operation_id = "get_conversation",
+    tag = "conversations",
+    security(("bearer" = [])),
+    params(("conversation_id" = ConversationId, Path, description = "The conversation")),
+    responses(
+        (status = 200, description = "The conversation", body = Conversation),
+        (status = 400, description = "`conversation_id` is not an id (`invalid_id`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+        (status = 404, description = "No such conversation, or not visible to you (`not_found`)",
+            body = ErrorBody),
+    )
+)]
 pub async fn show(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -52,6 +113,23 @@ pub async fn show(
     Ok(Json(state.parley.conversation(&caller, id).await?))
 }
 
+/// Search public channels
+///
+/// The public channels of your organization, at most 100, the most popular first.
+#[utoipa::path(
+    get,
+    path = "/v1/channels",
+    operation_id = "search_channels",
+    tag = "conversations",
+    security(("bearer" = [])),
+    params(DirectoryParams),
+    responses(
+        (status = 200, description = "The channels found", body = ConversationList),
+        (status = 400, description = "`q` is over 100 characters (`invalid_query`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+    )
+)]
 pub async fn directory(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -62,6 +140,25 @@ pub async fn directory(
     }))
 }
 
+/// Join a public channel
+///
+/// Joining a conversation you are in already changes nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{conversation_id}/join",
+    operation_id = "join_conversation",
+    tag = "conversations",
+    security(("bearer" = [])),
+    params(("conversation_id" = ConversationId, Path, description = "The conversation")),
+    responses(
+        (status = 200, description = "The conversation, which you are now a member of", body = Conversation),
+        (status = 400, description = "`conversation_id` is not an id (`invalid_id`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+        (status = 404, description = "No such conversation, or not visible to you (`not_found`)",
+            body = ErrorBody),
+    )
+)]
 pub async fn join(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -70,6 +167,23 @@ pub async fn join(
     Ok(Json(state.parley.join(&caller, id).await?))
 }
 
+/// Join a public channel by its handle
+///
+/// Where a channel's `join_url` leads.
+#[utoipa::path(
+    post,
+    path = "/v1/join/{handle}",
+    tag = "conversations",
+    security(("bearer" = [])),
+    params(("handle" = String, Path, description = "The channel's handle")),
+    responses(
+        (status = 200, description = "The channel, which you are now a member of", body = Conversation),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+        (status = 404, description = "No public channel of your organization has this handle (`not_found`)",
+            body = ErrorBody),
+    )
+)]
 pub async fn join_by_handle(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -78,6 +192,30 @@ pub async fn join_by_handle(
     Ok(Json(state.parley.join_by_handle(&caller, &handle).await?))
 }
 
+/// Add people to a group or channel
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{conversation_id}/members",
+    operation_id = "invite_members",
+    tag = "conversations",
+    security(("bearer" = [])),
+    params(("conversation_id" = ConversationId, Path, description = "The conversation")),
+    request_body = InviteRequest,
+    responses(
+        (status = 204, description = "The people are members"),
+        (status = 400, description = "`conversation_id` is not an id (`invalid_id`), `user_ids` is empty or too \
+            long (`invalid_members`, `too_many_members`) or the body is malformed (`invalid_input`)",
+                body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+        (status = 403, description = "A DM, or a public channel you have not joined (`forbidden`)",
+            body = ErrorBody),
+        (status = 404, description = "No such conversation or user, or not visible to you (`not_found`)",
+            body = ErrorBody),
+        (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
+        (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
+    )
+)]
 pub async fn invite(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -88,6 +226,24 @@ pub async fn invite(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Leave a conversation
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{conversation_id}/leave",
+    operation_id = "leave_conversation",
+    tag = "conversations",
+    security(("bearer" = [])),
+    params(("conversation_id" = ConversationId, Path, description = "The conversation")),
+    responses(
+        (status = 204, description = "You are no longer a member"),
+        (status = 400, description = "`conversation_id` is not an id (`invalid_id`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+        (status = 403, description = "A public channel you have not joined (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such conversation, or not visible to you (`not_found`)",
+            body = ErrorBody),
+    )
+)]
 pub async fn leave(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -97,6 +253,29 @@ pub async fn leave(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Change your settings for a conversation
+///
+/// Absent fields keep their value.
+#[utoipa::path(
+    patch,
+    path = "/v1/conversations/{conversation_id}/membership",
+    tag = "conversations",
+    security(("bearer" = [])),
+    params(("conversation_id" = ConversationId, Path, description = "The conversation")),
+    request_body = MembershipPatch,
+    responses(
+        (status = 200, description = "Your membership", body = Membership),
+        (status = 400, description = "`conversation_id` is not an id (`invalid_id`) or the body is malformed \
+            (`invalid_input`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+        (status = 403, description = "A public channel you have not joined (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such conversation, or not visible to you (`not_found`)",
+            body = ErrorBody),
+        (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
+        (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
+    )
+)]
 pub async fn update_membership(
     State(state): State<AppState>,
     Auth(caller): Auth,

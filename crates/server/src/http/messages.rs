@@ -5,22 +5,31 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use parley_core::service::{DeleteScope, HistoryQuery, SendOutcome};
 use parley_core::{ConversationId, MessageId};
-use parley_proto::v1::{Message, MessageList, ReadRequest, ReceiptList, SendMessageRequest};
+use parley_proto::v1::{
+    ErrorBody, Message, MessageList, ReadRequest, ReceiptList, SendMessageRequest,
+};
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{Auth, Body, Ids, Params};
 use crate::app::AppState;
 use crate::error::ApiResult;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryParams {
+    /// Only messages older than this one: the page before it.
     before: Option<MessageId>,
+    /// Only messages newer than this one: the page after it.
     after: Option<MessageId>,
+    /// How many messages at most, 1 to 200.
+    #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<u32>,
 }
 
-#[derive(Deserialize, Default, Clone, Copy)]
+/// `me` hides the message from your own views only; `everyone` (the sender only) erases its text for all.
+#[derive(Deserialize, Default, Clone, Copy, ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum ForWhom {
     #[default]
@@ -28,20 +37,53 @@ enum ForWhom {
     Everyone,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeleteParams {
+    /// Whom the message is deleted for.
     #[serde(default, rename = "for")]
+    #[param(inline)]
     for_whom: ForWhom,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
+    /// Words to look for, 1 to 256 characters.
     #[serde(default)]
+    #[param(required = true)]
     q: String,
+    /// Only this conversation; absent means every conversation you are in.
     conversation_id: Option<ConversationId>,
 }
 
+/// Send a message
+///
 /// 201 once the message is durable; 200 with the first message when its nonce was seen before.
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{conversation_id}/messages",
+    operation_id = "send_message",
+    tag = "messages",
+    security(("bearer" = [])),
+    params(("conversation_id" = ConversationId, Path, description = "The conversation")),
+    request_body = SendMessageRequest,
+    responses(
+        (status = 201, description = "The message, durably stored", body = Message),
+        (status = 200, description = "The message first sent with this nonce; nothing new is stored",
+            body = Message),
+        (status = 400, description = "`conversation_id` is not an id (`invalid_id`), the text or nonce breaks \
+            its rule (`invalid_text`, `invalid_nonce`) or the body is malformed (`invalid_input`)",
+                body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+        (status = 403, description = "A public channel you have not joined (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such conversation, or not visible to you (`not_found`)",
+            body = ErrorBody),
+        (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
+        (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
+    )
+)]
 pub async fn send(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -60,6 +102,29 @@ pub async fn send(
     )
 }
 
+/// A page of history
+///
+/// Oldest first. Without cursors, the newest page; with both, the messages between them. Messages you deleted
+/// for yourself are left out.
+#[utoipa::path(
+    get,
+    path = "/v1/conversations/{conversation_id}/messages",
+    operation_id = "list_messages",
+    tag = "messages",
+    security(("bearer" = [])),
+    params(("conversation_id" = ConversationId, Path, description = "The conversation"), HistoryParams),
+    responses(
+        (status = 200, description = "The page, oldest first", body = MessageList),
+        (status = 400, description = "`conversation_id` is not an id (`invalid_id`), the query has an unknown \
+            or malformed parameter (`invalid_query`) or `limit` is out of range (`invalid_limit`)",
+                body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+        (status = 403, description = "A public channel you have not joined (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such conversation, or not visible to you (`not_found`)",
+            body = ErrorBody),
+    )
+)]
 pub async fn history(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -76,6 +141,33 @@ pub async fn history(
     }))
 }
 
+/// Delete a message
+///
+/// For you only (`for=me`, the default), or for everyone (`for=everyone`, the sender only): the text is erased
+/// from storage and a tombstone with `deleted: true` stays.
+#[utoipa::path(
+    delete,
+    path = "/v1/conversations/{conversation_id}/messages/{message_id}",
+    operation_id = "delete_message",
+    tag = "messages",
+    security(("bearer" = [])),
+    params(
+        ("conversation_id" = ConversationId, Path, description = "The conversation"),
+        ("message_id" = MessageId, Path, description = "The message"),
+        DeleteParams,
+    ),
+    responses(
+        (status = 204, description = "The message is deleted"),
+        (status = 400, description = "`conversation_id` or `message_id` is not an id (`invalid_id`) or `for` \
+            is neither `me` nor `everyone` (`invalid_query`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+        (status = 403, description = "`for=everyone` by someone other than the sender, or a public channel you \
+            have not joined (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such conversation or message, or not visible to you (`not_found`)",
+            body = ErrorBody),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -93,6 +185,33 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// React to a message
+///
+/// Reacting twice with the same emoji changes nothing.
+#[utoipa::path(
+    put,
+    path = "/v1/conversations/{conversation_id}/messages/{message_id}/reactions/{emoji}",
+    operation_id = "add_reaction",
+    tag = "messages",
+    security(("bearer" = [])),
+    params(
+        ("conversation_id" = ConversationId, Path, description = "The conversation"),
+        ("message_id" = MessageId, Path, description = "The message"),
+        ("emoji" = String, Path,
+            description = "An emoji or a short word, 1 to 32 characters without spaces; `like` is a like"),
+    ),
+    responses(
+        (status = 204, description = "You have reacted with this emoji"),
+        (status = 400, description = "`conversation_id` or `message_id` is not an id (`invalid_id`), the emoji \
+            breaks its rule (`invalid_emoji`) or the message is deleted (`message_deleted`)",
+                body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+        (status = 403, description = "A public channel you have not joined (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such conversation or message, or not visible to you (`not_found`)",
+            body = ErrorBody),
+    )
+)]
 pub async fn react(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -105,6 +224,30 @@ pub async fn react(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Take a reaction back
+#[utoipa::path(
+    delete,
+    path = "/v1/conversations/{conversation_id}/messages/{message_id}/reactions/{emoji}",
+    operation_id = "remove_reaction",
+    tag = "messages",
+    security(("bearer" = [])),
+    params(
+        ("conversation_id" = ConversationId, Path, description = "The conversation"),
+        ("message_id" = MessageId, Path, description = "The message"),
+        ("emoji" = String, Path,
+            description = "An emoji or a short word, 1 to 32 characters without spaces; `like` is a like"),
+    ),
+    responses(
+        (status = 204, description = "You have no reaction with this emoji"),
+        (status = 400, description = "`conversation_id` or `message_id` is not an id (`invalid_id`) or the \
+            emoji breaks its rule (`invalid_emoji`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+        (status = 403, description = "A public channel you have not joined (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such conversation or message, or not visible to you (`not_found`)",
+            body = ErrorBody),
+    )
+)]
 pub async fn unreact(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -117,6 +260,30 @@ pub async fn unreact(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Move your read checkpoint
+///
+/// Forward only: an older message changes nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{conversation_id}/read",
+    operation_id = "mark_read",
+    tag = "messages",
+    security(("bearer" = [])),
+    params(("conversation_id" = ConversationId, Path, description = "The conversation")),
+    request_body = ReadRequest,
+    responses(
+        (status = 204, description = "Your checkpoint is at this message or later"),
+        (status = 400, description = "`conversation_id` is not an id (`invalid_id`) or the body is malformed \
+            (`invalid_input`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+        (status = 403, description = "A public channel you have not joined (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such conversation or message, or not visible to you (`not_found`)",
+            body = ErrorBody),
+        (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
+        (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
+    )
+)]
 pub async fn read(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -130,6 +297,26 @@ pub async fn read(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Read receipts
+///
+/// Where each member has read up to.
+#[utoipa::path(
+    get,
+    path = "/v1/conversations/{conversation_id}/receipts",
+    operation_id = "list_receipts",
+    tag = "messages",
+    security(("bearer" = [])),
+    params(("conversation_id" = ConversationId, Path, description = "The conversation")),
+    responses(
+        (status = 200, description = "Each member's read checkpoint", body = ReceiptList),
+        (status = 400, description = "`conversation_id` is not an id (`invalid_id`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+        (status = 403, description = "A public channel you have not joined (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such conversation, or not visible to you (`not_found`)",
+            body = ErrorBody),
+    )
+)]
 pub async fn receipts(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -140,6 +327,28 @@ pub async fn receipts(
     }))
 }
 
+/// Search messages
+///
+/// Full-text search over the conversations you are in, newest first, at most 50.
+#[utoipa::path(
+    get,
+    path = "/v1/search",
+    operation_id = "search_messages",
+    tag = "messages",
+    security(("bearer" = [])),
+    params(SearchParams),
+    responses(
+        (status = 200, description = "The messages found", body = MessageList),
+        (status = 400, description = "`q` is empty or over 256 characters, or `conversation_id` is not an id \
+            (`invalid_query`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+        (status = 403, description = "`conversation_id` is a public channel you have not joined (`forbidden`)",
+            body = ErrorBody),
+        (status = 404, description = "No conversation `conversation_id`, or not visible to you (`not_found`)",
+            body = ErrorBody),
+    )
+)]
 pub async fn search(
     State(state): State<AppState>,
     Auth(caller): Auth,

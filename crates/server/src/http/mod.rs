@@ -1,11 +1,11 @@
 //! The REST API: one file per resource. Handlers extract, call one use case in core, and convert to wire;
 //! rules live in core, error shapes in `error.rs`.
 
-mod accounts;
-mod conversations;
-mod messages;
-mod operations;
-mod users;
+pub(crate) mod accounts;
+pub(crate) mod conversations;
+pub(crate) mod messages;
+pub(crate) mod operations;
+pub(crate) mod users;
 
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts};
@@ -16,8 +16,6 @@ use parley_core::Caller;
 
 use crate::app::AppState;
 use crate::error::ApiError;
-
-pub use operations::openapi_document;
 
 /// JSON bodies, with rejections in the API's error shape.
 #[derive(FromRequest)]

@@ -4,18 +4,37 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use parley_proto::v1::GatewayInfo;
+use parley_proto::v1::{ErrorBody, GatewayInfo};
 
 use super::Auth;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 
-/// Alive: answers as long as the process serves HTTP.
+/// Liveness
+///
+/// Answers as long as the process serves HTTP.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process serves HTTP", body = String, example = "ok"))
+)]
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready: the store and the bus answer.
+/// Readiness
+///
+/// Ready when the store and the bus answer.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The store and the bus answer", body = String, example = "ready"),
+        (status = 503, description = "The store or the bus is unreachable (`not_ready`)", body = ErrorBody),
+    )
+)]
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<&'static str> {
     state.parley.ready().await.map_err(|error| {
         tracing::warn!(error = &error as &dyn std::error::Error, "not ready");
@@ -28,6 +47,16 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<&'static str> {
     Ok("ready")
 }
 
+/// Metrics, in the Prometheus text format
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text exposition format", body = String,
+            content_type = "text/plain; version=0.0.4"),
+    )
+)]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -35,21 +64,37 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// The WebSocket to connect to
+///
 /// Where this user's WebSocket should go. On one node that is this node.
+#[utoipa::path(
+    get,
+    path = "/v1/gateway",
+    operation_id = "get_gateway",
+    tag = "operations",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The WebSocket URL to connect to", body = GatewayInfo),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)", body = ErrorBody),
+    )
+)]
 pub async fn gateway(State(state): State<AppState>, Auth(_caller): Auth) -> Json<GatewayInfo> {
     Json(GatewayInfo {
         url: state.websocket_url.clone(),
     })
 }
 
+/// This OpenAPI document
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    operation_id = "get_openapi",
+    tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
+)]
 pub async fn openapi() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        openapi_document(),
+        crate::openapi::document(),
     )
-}
-
-/// The OpenAPI document of this API, as served and as committed in `docs/openapi.json`.
-pub fn openapi_document() -> String {
-    crate::openapi::document()
 }

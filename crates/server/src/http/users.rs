@@ -2,13 +2,15 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use parley_core::UserId;
 use parley_core::validate::MAX_AVATAR_BYTES;
-use parley_proto::v1::{ContactList, UpdateMeRequest, User, UserList};
+use parley_proto::v1::{ContactList, ErrorBody, UpdateMeRequest, User, UserList};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::{Auth, Body, Ids, Params};
 use crate::app::AppState;
@@ -19,16 +21,49 @@ pub fn avatar_body_limit() -> DefaultBodyLimit {
     DefaultBodyLimit::max(MAX_AVATAR_BYTES + 1)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
+    /// The start of a username, name or word of a name, up to 100 characters; empty matches everyone.
     #[serde(default)]
     q: String,
 }
 
+/// Your own profile
+#[utoipa::path(
+    get,
+    path = "/v1/users/me",
+    operation_id = "get_me",
+    tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "You", body = User),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+    )
+)]
 pub async fn me(State(state): State<AppState>, Auth(caller): Auth) -> Json<User> {
     Json(state.parley.me(&caller))
 }
 
+/// Change your display name
+#[utoipa::path(
+    patch,
+    path = "/v1/users/me",
+    operation_id = "update_me",
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = UpdateMeRequest,
+    responses(
+        (status = 200, description = "You, renamed", body = User),
+        (status = 400, description = "The name breaks its rule (`invalid_name`) or the body is malformed \
+            (`invalid_input`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+        (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
+        (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
+    )
+)]
 pub async fn rename(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -37,16 +72,59 @@ pub async fn rename(
     Ok(Json(state.parley.rename(&caller, request).await?))
 }
 
+/// Set your avatar
+///
+/// The format is read from the bytes, not from `Content-Type`. `GET /v1/users/{user_id}/avatar` serves it, at
+/// the `avatar_url` of your profile.
+#[utoipa::path(
+    put,
+    path = "/v1/users/me/avatar",
+    tag = "users",
+    security(("bearer" = [])),
+    request_body(
+        description = "A PNG, JPEG, WebP or GIF image of at most 5 MiB",
+        content(("image/png"), ("image/jpeg"), ("image/webp"), ("image/gif"))
+    ),
+    responses(
+        (status = 200, description = "You, with the new `avatar_url`", body = User),
+        (status = 400, description = "Not a PNG, JPEG, WebP or GIF image (`unsupported_image`)",
+            body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+        (status = 413, description = "The image is over 5 MiB (`too_large`)", body = ErrorBody),
+    )
+)]
 pub async fn set_avatar(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    bytes: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<User>> {
+    let bytes = body?;
     Ok(Json(
         state.parley.set_avatar(&caller, bytes.to_vec()).await?,
     ))
 }
 
+/// A user's avatar
+#[utoipa::path(
+    get,
+    path = "/v1/users/{user_id}/avatar",
+    operation_id = "get_avatar",
+    tag = "users",
+    security(("bearer" = [])),
+    params(("user_id" = UserId, Path, description = "The user")),
+    responses(
+        (status = 200, description = "The image, in the format it was uploaded in",
+            content(("image/png"), ("image/jpeg"), ("image/webp"), ("image/gif")),
+            headers(("Cache-Control" = String, description = "`private, max-age=86400`: the URL changes with \
+                the avatar"))),
+        (status = 400, description = "`user_id` is not an id (`invalid_id`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+        (status = 404, description = "No such user in your organization, or they have no avatar (`not_found`)",
+            body = ErrorBody),
+    )
+)]
 pub async fn avatar(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -61,6 +139,23 @@ pub async fn avatar(
     Ok((headers, bytes))
 }
 
+/// Search people
+///
+/// People of your organization by the start of their username or name, at most 50, by username.
+#[utoipa::path(
+    get,
+    path = "/v1/users",
+    operation_id = "search_users",
+    tag = "users",
+    security(("bearer" = [])),
+    params(SearchParams),
+    responses(
+        (status = 200, description = "The people found", body = UserList),
+        (status = 400, description = "`q` is over 100 characters (`invalid_query`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+    )
+)]
 pub async fn search(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -71,6 +166,22 @@ pub async fn search(
     }))
 }
 
+/// A user's profile
+#[utoipa::path(
+    get,
+    path = "/v1/users/{user_id}",
+    operation_id = "get_user",
+    tag = "users",
+    security(("bearer" = [])),
+    params(("user_id" = UserId, Path, description = "The user")),
+    responses(
+        (status = 200, description = "The user, with `presence`", body = User),
+        (status = 400, description = "`user_id` is not an id (`invalid_id`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+        (status = 404, description = "No such user in your organization (`not_found`)", body = ErrorBody),
+    )
+)]
 pub async fn profile(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -79,6 +190,19 @@ pub async fn profile(
     Ok(Json(state.parley.profile(&caller, user_id).await?))
 }
 
+/// Your contacts
+#[utoipa::path(
+    get,
+    path = "/v1/contacts",
+    operation_id = "list_contacts",
+    tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Your contacts, each with `presence`", body = ContactList),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+    )
+)]
 pub async fn contacts(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -88,6 +212,22 @@ pub async fn contacts(
     }))
 }
 
+/// Add a contact
+#[utoipa::path(
+    put,
+    path = "/v1/contacts/{user_id}",
+    tag = "users",
+    security(("bearer" = [])),
+    params(("user_id" = UserId, Path, description = "The user")),
+    responses(
+        (status = 204, description = "The user is among your contacts"),
+        (status = 400, description = "`user_id` is not an id (`invalid_id`) or is yours (`invalid_contact`)",
+            body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+        (status = 404, description = "No such user in your organization (`not_found`)", body = ErrorBody),
+    )
+)]
 pub async fn add_contact(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -97,6 +237,21 @@ pub async fn add_contact(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Remove a contact
+#[utoipa::path(
+    delete,
+    path = "/v1/contacts/{user_id}",
+    tag = "users",
+    security(("bearer" = [])),
+    params(("user_id" = UserId, Path, description = "The user")),
+    responses(
+        (status = 204, description = "The user is not among your contacts"),
+        (status = 400, description = "`user_id` is not an id (`invalid_id`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
+            body = ErrorBody),
+        (status = 404, description = "No such user in your organization (`not_found`)", body = ErrorBody),
+    )
+)]
 pub async fn remove_contact(
     State(state): State<AppState>,
     Auth(caller): Auth,

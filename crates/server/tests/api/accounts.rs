@@ -1,0 +1,306 @@
+//! Sign-up, login, logout, tokens, organizations and rate limits.
+
+use parley_proto::v1::{LoginRequest, SignupRequest};
+use parley_testkit::{PASSWORD, TestServer};
+
+use crate::assert_api_error;
+
+fn signup(username: &str, org: Option<&str>) -> SignupRequest {
+    SignupRequest {
+        name: "Ann Example".into(),
+        email: format!("{username}@example.org"),
+        password: PASSWORD.into(),
+        username: username.into(),
+        org: org.map(str::to_owned),
+    }
+}
+
+fn login(login: &str, password: &str) -> LoginRequest {
+    LoginRequest {
+        login: login.into(),
+        password: password.into(),
+        org: None,
+    }
+}
+
+#[tokio::test]
+async fn sign_up_then_log_in_by_email_or_username_then_log_out() {
+    let server = TestServer::spawn().await;
+    let client = server.client();
+    let created = client.signup(&signup("ann", None)).await.expect("sign up");
+    let me = client.with_token(&created.token).me().await.expect("me");
+    assert_eq!(
+        (me.id, me.username.as_str(), me.org.as_str()),
+        (created.user_id, "ann", "default")
+    );
+
+    let by_email = client
+        .login(&login("ANN@example.org", PASSWORD))
+        .await
+        .expect("login by email");
+    let by_username = client
+        .login(&login("ann", PASSWORD))
+        .await
+        .expect("login by username");
+    assert_eq!(by_email.user_id, created.user_id);
+    assert_ne!(
+        by_email.token, by_username.token,
+        "each login is its own session"
+    );
+    assert_eq!(by_email.token.len(), 43, "256 random bits, base64url");
+
+    let session = client.with_token(&by_email.token);
+    session.logout().await.expect("logout");
+    assert_api_error(session.me().await, 401, "unauthenticated");
+    // Other sessions of the same user live on.
+    client
+        .with_token(&by_username.token)
+        .me()
+        .await
+        .expect("other session still valid");
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_get_the_same_answer() {
+    let server = TestServer::spawn().await;
+    let client = server.client();
+    client.signup(&signup("bob", None)).await.expect("sign up");
+    let wrong_password = client
+        .login(&login("bob", "not the password"))
+        .await
+        .expect_err("refused");
+    let unknown = client
+        .login(&login("nobody", "not the password"))
+        .await
+        .expect_err("refused");
+    let unknown_email = client
+        .login(&login("nobody@example.org", PASSWORD))
+        .await
+        .expect_err("refused");
+    for error in [&wrong_password, &unknown, &unknown_email] {
+        assert_eq!(
+            (error.status(), error.code()),
+            (Some(401), Some("unauthenticated"))
+        );
+    }
+    assert_eq!(wrong_password.to_string(), unknown.to_string());
+}
+
+#[tokio::test]
+async fn sign_up_validates_and_refuses_taken_names() {
+    let server = TestServer::spawn().await;
+    let client = server.client();
+    client
+        .signup(&signup("carol", None))
+        .await
+        .expect("sign up");
+    assert_api_error(
+        client.signup(&signup("carol", None)).await,
+        409,
+        "email_taken",
+    );
+    let same_username = SignupRequest {
+        email: "other@example.org".into(),
+        ..signup("carol", None)
+    };
+    assert_api_error(client.signup(&same_username).await, 409, "username_taken");
+    // Usernames are unique per org only.
+    let elsewhere = SignupRequest {
+        email: "carol@acme.example".into(),
+        ..signup("carol", Some("acme"))
+    };
+    client
+        .signup(&elsewhere)
+        .await
+        .expect("same username in another org");
+
+    let cases = [
+        (
+            SignupRequest {
+                username: "A".into(),
+                ..signup("x1", None)
+            },
+            "invalid_handle",
+        ),
+        (
+            SignupRequest {
+                username: "has space".into(),
+                ..signup("x2", None)
+            },
+            "invalid_handle",
+        ),
+        (
+            SignupRequest {
+                username: "a".repeat(33),
+                ..signup("x3", None)
+            },
+            "invalid_handle",
+        ),
+        (
+            SignupRequest {
+                email: "not-an-email".into(),
+                ..signup("x4", None)
+            },
+            "invalid_email",
+        ),
+        (
+            SignupRequest {
+                password: "short".into(),
+                ..signup("x5", None)
+            },
+            "invalid_password",
+        ),
+        (
+            SignupRequest {
+                name: "n".repeat(101),
+                ..signup("x6", None)
+            },
+            "invalid_name",
+        ),
+        (
+            SignupRequest {
+                name: "   ".into(),
+                ..signup("x7", None)
+            },
+            "invalid_name",
+        ),
+        (
+            SignupRequest {
+                org: Some("Bad Org!".into()),
+                ..signup("x8", None)
+            },
+            "invalid_handle",
+        ),
+    ];
+    for (request, code) in cases {
+        assert_api_error(client.signup(&request).await, 400, code);
+    }
+    client
+        .signup(&SignupRequest {
+            name: "n".repeat(100),
+            ..signup("x9", None)
+        })
+        .await
+        .expect("100 chars is fine");
+}
+
+#[tokio::test]
+async fn a_new_org_is_created_unless_signup_is_closed() {
+    let open = TestServer::spawn().await;
+    let created = open
+        .client()
+        .signup(&signup("dan", Some("newco")))
+        .await
+        .expect("creates newco");
+    let me = open
+        .client()
+        .with_token(created.token)
+        .me()
+        .await
+        .expect("me");
+    assert_eq!(me.org, "newco");
+
+    let closed = TestServer::spawn_with(|config| config.open_signup = false).await;
+    assert_api_error(
+        closed.client().signup(&signup("erin", Some("newco"))).await,
+        404,
+        "not_found",
+    );
+    closed
+        .client()
+        .signup(&signup("erin", None))
+        .await
+        .expect("the default org is always open");
+}
+
+#[tokio::test]
+async fn username_login_takes_an_org() {
+    let server = TestServer::spawn().await;
+    let client = server.client();
+    let acme = client
+        .signup(&signup("fay", Some("acme")))
+        .await
+        .expect("sign up");
+    assert_api_error(
+        client.login(&login("fay", PASSWORD)).await,
+        401,
+        "unauthenticated",
+    );
+    let request = LoginRequest {
+        org: Some("acme".into()),
+        ..login("fay", PASSWORD)
+    };
+    assert_eq!(
+        client.login(&request).await.expect("login").user_id,
+        acme.user_id
+    );
+}
+
+#[tokio::test]
+async fn login_attempts_are_rate_limited_per_account_and_per_address() {
+    let server = TestServer::spawn_with(|config| {
+        config.login_attempts_per_account = 3;
+        config.login_attempts_per_address = 5;
+    })
+    .await;
+    let client = server.client();
+    client.signup(&signup("gus", None)).await.expect("sign up");
+    for _ in 0..3 {
+        assert_api_error(
+            client.login(&login("gus", "wrong password")).await,
+            401,
+            "unauthenticated",
+        );
+    }
+    // Even the right password waits now: the limit counts attempts, so guessing cannot outrun it.
+    let limited = client
+        .login(&login("gus", PASSWORD))
+        .await
+        .expect_err("limited");
+    match limited {
+        parley_client::Error::Api {
+            status: 429,
+            retry_after: Some(secs),
+            ..
+        } => assert!(secs >= 1),
+        other => panic!("expected 429 with Retry-After, got {other:?}"),
+    }
+    // Another account from the same address has two attempts left before the address limit.
+    client.signup(&signup("hal", None)).await.expect("sign up");
+    client.login(&login("hal", PASSWORD)).await.expect("login");
+    assert_api_error(
+        client.login(&login("hal", PASSWORD)).await,
+        429,
+        "rate_limited",
+    );
+}
+
+#[tokio::test]
+async fn garbage_tokens_are_unauthenticated() {
+    let server = TestServer::spawn().await;
+    let client = server.client();
+    assert_api_error(client.me().await, 401, "unauthenticated");
+    for token in [
+        "",
+        "x",
+        &"a".repeat(43),
+        &"a".repeat(5000),
+        "Ro5fMQXw5V3U6QBnuJ9a9Rq_xrlgNEtwPM-yVPpBnLE",
+    ] {
+        assert_api_error(client.with_token(token).me().await, 401, "unauthenticated");
+    }
+    let raw = client
+        .raw(
+            reqwest::Method::GET,
+            &["v1", "users", "me"],
+            None,
+            Vec::new(),
+        )
+        .await
+        .expect("raw");
+    assert_eq!(raw.status, 401);
+    assert_eq!(
+        raw.error().expect("error shape").error.code,
+        "unauthenticated"
+    );
+}

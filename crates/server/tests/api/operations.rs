@@ -1,0 +1,201 @@
+//! Health, readiness, metrics, the gateway address, and the real binary: configuration and clean shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use parley_client::Client;
+use parley_testkit::TestServer;
+
+use crate::dm;
+
+#[tokio::test]
+async fn health_readiness_and_gateway() {
+    let server = TestServer::spawn().await;
+    let client = server.client();
+    assert_eq!(client.text(&["healthz"]).await.expect("healthz"), "ok");
+    assert_eq!(client.text(&["readyz"]).await.expect("readyz"), "ready");
+    let ann = server.user("Ann").await;
+    let gateway = ann.client.gateway().await.expect("gateway");
+    assert_eq!(
+        gateway.url,
+        format!("{}/v1/ws", server.url.replacen("http", "ws", 1))
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_latency_and_messages() {
+    let server = TestServer::spawn().await;
+    let ann = server.user("Ann").await;
+    let bob = server.user("Bob").await;
+    let id = dm(&ann.client, bob.id).await;
+    ann.client
+        .send_message(id, "counted", None)
+        .await
+        .expect("send");
+    let _ = ann
+        .client
+        .conversation(parley_proto::ConversationId(999_999))
+        .await;
+    let text = server.client().text(&["metrics"]).await.expect("metrics");
+    let route =
+        r#"route="/v1/conversations/{conversation_id}/messages",method="POST",status="201""#;
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("http_requests_total{") && l.contains(route)),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/v1/conversations/{conversation_id}",method="GET",status="404""#),
+        "{text}"
+    );
+    assert!(
+        text.contains("http_request_duration_seconds_bucket{"),
+        "latency histogram: {text}"
+    );
+    let stored = text
+        .lines()
+        .find(|l| l.starts_with("parley_messages_stored_total"))
+        .expect("messages stored");
+    let count: f64 = stored
+        .rsplit(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("a number");
+    assert!(count >= 1.0, "{stored}");
+}
+
+/// The real binary, with its log lines on stdout as JSON.
+struct Process {
+    child: Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl Process {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> (Self, String) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_parley"));
+        command
+            .args(args)
+            .arg("--log-json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("start parley");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut process = Process {
+            child,
+            lines: BufReader::new(stdout).lines(),
+        };
+        let line = process.wait_for("parley listening");
+        let log: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+        let address = log["fields"]["address"]
+            .as_str()
+            .expect("address field")
+            .to_owned();
+        (process, format!("http://{address}"))
+    }
+
+    /// Reads log lines until one contains `text`, and returns it.
+    fn wait_for(&mut self, text: &str) -> String {
+        for line in self.lines.by_ref() {
+            let line = line.expect("log line");
+            if line.contains(text) {
+                return line;
+            }
+        }
+        panic!("the server never logged {text:?}");
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        self.wait_for("stopped cleanly");
+        self.child.wait().expect("exit status")
+    }
+}
+
+#[tokio::test]
+async fn the_binary_reads_flags_environment_and_file_and_stops_cleanly_on_sigterm() {
+    let data = tempfile::tempdir().expect("temporary directory");
+    let config_file = data.path().join("parley.toml");
+    let file_dir = data.path().join("from-file");
+    std::fs::write(
+        &config_file,
+        format!(
+            "data_dir = {:?}\nopen_signup = false\n",
+            file_dir.display().to_string()
+        ),
+    )
+    .expect("write config");
+    let config_path = config_file.display().to_string();
+    // The listen address comes from the environment, the rest from the file.
+    let (process, url) = Process::start(
+        &["serve", "--config", &config_path],
+        &[("PARLEY_LISTEN", "127.0.0.1:0"), ("RUST_LOG", "info")],
+    );
+    let client = Client::new(&url).expect("client");
+    assert_eq!(client.text(&["healthz"]).await.expect("healthz"), "ok");
+    let request = parley_proto::v1::SignupRequest {
+        name: "Ann".into(),
+        email: "ann@example.org".into(),
+        password: parley_testkit::PASSWORD.into(),
+        username: "ann".into(),
+        org: Some("closedco".into()),
+    };
+    let refused = client
+        .signup(&request)
+        .await
+        .expect_err("open_signup = false from the file");
+    assert_eq!(refused.status(), Some(404));
+    let session = client
+        .signup(&parley_proto::v1::SignupRequest {
+            org: None,
+            ..request
+        })
+        .await
+        .expect("sign up");
+    assert!(
+        file_dir.join("parley.db").exists(),
+        "data_dir from the file"
+    );
+
+    let status = process.terminate();
+    assert!(status.success(), "exit 0 on SIGTERM, got {status:?}");
+
+    // Everything acknowledged before the stop is there after a restart.
+    let (process, url) = Process::start(
+        &["serve", "--config", &config_path, "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    let me = Client::new(&url)
+        .expect("client")
+        .with_token(session.token)
+        .me()
+        .await
+        .expect("session survived");
+    assert_eq!(me.username, "ann");
+    assert!(process.terminate().success());
+}
+
+#[tokio::test]
+async fn a_server_that_cannot_start_says_why() {
+    let output = Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            "mysql://nowhere",
+        ])
+        .env("PARLEY_DATA_DIR", tempfile::tempdir().expect("dir").path())
+        .output()
+        .expect("run parley");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unsupported store URL"), "{stderr}");
+}
