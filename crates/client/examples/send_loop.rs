@@ -13,7 +13,9 @@ use parley_client::proto::v1::{ConversationKind, CreateConversationRequest, Sign
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let url = args.next().unwrap_or_else(|| "http://127.0.0.1:8080".to_owned());
+    let url = args
+        .next()
+        .unwrap_or_else(|| "http://127.0.0.1:8080".to_owned());
     let concurrency: usize = args.next().map_or(Ok(64), |a| a.parse())?;
     let seconds: u64 = args.next().map_or(Ok(10), |a| a.parse())?;
 
@@ -50,8 +52,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let mut n = 0u64;
                 while Instant::now() < deadline {
                     let started = Instant::now();
-                    let text = format!("load message {task}-{n}: the quick brown fox jumps over the lazy dog");
-                    client.send_message(conversation, &text, Some(&format!("{run}-{task}-{n}"))).await?;
+                    let text = format!(
+                        "load message {task}-{n}: the quick brown fox jumps over the lazy dog"
+                    );
+                    client
+                        .send_message(conversation, &text, Some(&format!("{run}-{task}-{n}")))
+                        .await?;
                     latencies.push(started.elapsed());
                     n += 1;
                 }
@@ -66,7 +72,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort();
-    let percentile = |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p) as usize).copied().unwrap_or_default();
+    let percentile = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or_default()
+    };
     println!(
         "{} durable sends in {elapsed:.1} s with {concurrency} concurrent senders: {:.0} sends/s, p50 {:?}, p99 {:?}, max {:?}",
         latencies.len(),

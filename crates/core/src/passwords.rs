@@ -72,7 +72,10 @@ mod tests {
     #[test]
     fn the_dummy_hash_is_a_real_hash_so_unknown_users_cost_a_full_verify() {
         let outcome = Argon2::default().verify_password(b"anything", DUMMY_HASH);
-        assert!(matches!(outcome, Err(argon2::password_hash::Error::PasswordInvalid)), "{outcome:?}");
+        assert!(
+            matches!(outcome, Err(argon2::password_hash::Error::PasswordInvalid)),
+            "{outcome:?}"
+        );
     }
 
     #[tokio::test]
@@ -80,8 +83,23 @@ mod tests {
         let passwords = Passwords::new();
         let hash = passwords.hash("correct horse").await.expect("hash");
         assert!(hash.starts_with("$argon2id$"));
-        assert!(passwords.verify("correct horse", Some(hash.clone())).await.expect("verify"));
-        assert!(!passwords.verify("wrong horse", Some(hash)).await.expect("verify"));
-        assert!(!passwords.verify("correct horse", None).await.expect("verify"));
+        assert!(
+            passwords
+                .verify("correct horse", Some(hash.clone()))
+                .await
+                .expect("verify")
+        );
+        assert!(
+            !passwords
+                .verify("wrong horse", Some(hash))
+                .await
+                .expect("verify")
+        );
+        assert!(
+            !passwords
+                .verify("correct horse", None)
+                .await
+                .expect("verify")
+        );
     }
 }
