@@ -13,13 +13,15 @@ CREATE TABLE users (
     username        TEXT NOT NULL,
     email           TEXT NOT NULL UNIQUE,
     name            TEXT NOT NULL,
+    -- `name` lowercased by Rust (full Unicode), for case-insensitive prefix search; LIKE folds ASCII only.
+    name_folded     TEXT NOT NULL,
     password_hash   TEXT NOT NULL,
     avatar_version  INTEGER,
     last_seen       INTEGER,
     created_at      INTEGER NOT NULL,
     UNIQUE (org_id, username)
 );
-CREATE INDEX users_by_name ON users (org_id, name COLLATE NOCASE);
+CREATE INDEX users_by_name ON users (org_id, name_folded);
 
 CREATE TABLE sessions (
     token_hash  BLOB PRIMARY KEY,
@@ -107,6 +109,8 @@ CREATE INDEX events_by_user ON events (user_id, cursor) WHERE kind IN ('message.
 CREATE VIRTUAL TABLE messages_fts USING fts5 (
     text, content = 'messages', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
 );
+-- Without secure-delete, FTS5 'delete' only adds a marker and the erased words stay in the index.
+INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1);
 CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.text IS NOT NULL BEGIN
     INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text);
 END;

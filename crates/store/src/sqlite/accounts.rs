@@ -55,13 +55,14 @@ pub(crate) fn create_user(c: &Connection, new: &NewUser) -> StoreResult<User> {
         return Err(StoreError::Conflict("username"));
     }
     c.execute(
-        "INSERT INTO users (org_id, username, email, name, password_hash, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO users (org_id, username, email, name, name_folded, password_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             org_id,
             new.username,
             new.email,
             new.name,
+            new.name.to_lowercase(),
             new.password_hash,
             new.now.0
         ],
@@ -151,12 +152,12 @@ pub(crate) fn search_users(
     prefix: &str,
     limit: u32,
 ) -> StoreResult<Vec<User>> {
-    let pattern = format!("{}%", like_escape(prefix));
+    let pattern = format!("{}%", like_escape(&prefix.to_lowercase()));
     let word_pattern = format!("% {pattern}");
     let mut statement = c
         .prepare_cached(&format!(
             "SELECT {USER_COLUMNS} WHERE u.org_id = ?1
-             AND (u.username LIKE ?2 ESCAPE '\\' OR u.name LIKE ?2 ESCAPE '\\' OR u.name LIKE ?3 ESCAPE '\\')
+             AND (u.username LIKE ?2 ESCAPE '\\' OR u.name_folded LIKE ?2 ESCAPE '\\' OR u.name_folded LIKE ?3 ESCAPE '\\')
              ORDER BY u.username LIMIT ?4"
         ))
         .map_err(backend)?;
@@ -182,8 +183,8 @@ pub(crate) fn contacts(c: &Connection, owner: UserId) -> StoreResult<Vec<User>> 
 
 pub(crate) fn rename_user(c: &Connection, id: UserId, name: &str) -> StoreResult<User> {
     c.execute(
-        "UPDATE users SET name = ?2 WHERE id = ?1",
-        params![id.0, name],
+        "UPDATE users SET name = ?2, name_folded = ?3 WHERE id = ?1",
+        params![id.0, name, name.to_lowercase()],
     )
     .map_err(backend)?;
     rows::user_by_id(c, id)?.ok_or(StoreError::NotFound("user"))

@@ -274,8 +274,9 @@ pub(crate) fn advance_read(
     .map(Some)
 }
 
-/// Erases the text (the FTS trigger drops its index entry; secure_delete zeroes the freed bytes) and the
-/// reactions, keeping a tombstone so history and replays show "deleted".
+/// Erases the text and the reactions, keeping a tombstone so history and replays show "deleted". The FTS
+/// trigger removes the index entry (FTS5 secure-delete, so the words leave the index itself) and
+/// `PRAGMA secure_delete` zeroes the freed bytes: the text is nowhere in the file afterwards.
 pub(crate) fn erase(
     c: &Connection,
     conversation_id: ConversationId,

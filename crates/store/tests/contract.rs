@@ -1,0 +1,208 @@
+//! The Store contract suite: one list of checks (`contract_suite`), run against every backend.
+//!
+//! A backend joins by adding a module that defines `async fn fresh() -> (Guard, Arc<dyn Store>)`, an empty
+//! store plus whatever keeps it alive (a temporary directory, a scratch database), and invoking
+//! `store_contract_tests!()`. Checks specific to one backend (durability across a reopen, say) live in that
+//! backend's module.
+
+mod contract_suite;
+
+/// Generates one `#[tokio::test]` per contract check, each on a `fresh()` store of the calling module.
+/// Checks that spawn tasks take the store as `Arc<dyn Store>` (`shared`), the rest as `&dyn Store`.
+macro_rules! store_contract_tests {
+    () => {
+        store_contract_tests! {
+            borrowed: [
+                users::create_user_creates_org_only_when_allowed,
+                users::create_user_refuses_taken_email_and_username,
+                users::credentials_are_found_by_email_and_username,
+                users::sessions_live_until_deleted,
+                users::search_users_matches_prefixes_case_insensitively,
+                users::search_users_takes_wildcards_literally,
+                users::search_users_folds_case_beyond_ascii,
+                users::contacts_are_a_set,
+                users::rename_and_avatar_update_the_user,
+                users::touch_last_seen_never_goes_backwards,
+                conversations::create_conversation_with_members,
+                conversations::channel_handles_are_unique_per_org,
+                conversations::direct_message_is_one_per_pair,
+                conversations::add_members_skips_existing_members,
+                conversations::remove_member_only_removes_members,
+                conversations::conversations_of_orders_by_recent_activity,
+                conversations::conversations_of_counts_unread_and_shows_last_message,
+                conversations::public_channels_lists_open_channels_of_the_org,
+                conversations::update_membership_patches_only_given_fields,
+                messages::create_message_stores_it_with_an_event,
+                messages::same_nonce_is_stored_once,
+                messages::messages_pages_have_correct_bounds_and_limits,
+                messages::hidden_messages_are_hidden_for_that_viewer_only,
+                messages::reactions_are_grouped_by_emoji,
+                messages::advance_read_only_moves_forward,
+                messages::erase_message_leaves_a_tombstone,
+                messages::search_messages_only_in_member_conversations,
+                messages::search_messages_takes_query_as_plain_words,
+                events::events_after_replays_own_conversations_in_order,
+                events::events_after_shows_hidden_events_to_their_user_only,
+                events::events_after_includes_own_leave_but_nothing_later,
+                events::erased_message_replays_as_tombstone,
+                events::latest_cursor_is_the_newest_event,
+            ],
+            shared: [
+                messages::message_ids_grow_in_commit_order_under_concurrency,
+                messages::concurrent_retries_store_one_message,
+            ],
+        }
+    };
+    (
+        borrowed: [$($module:ident :: $check:ident),* $(,)?],
+        shared: [$($shared_module:ident :: $shared_check:ident),* $(,)?] $(,)?
+    ) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let (_guard, store) = fresh().await;
+                crate::contract_suite::$module::$check(store.as_ref()).await;
+            }
+        )*
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $shared_check() {
+                let (_guard, store) = fresh().await;
+                crate::contract_suite::$shared_module::$shared_check(store).await;
+            }
+        )*
+    };
+}
+
+mod sqlite {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use parley_core::model::Page;
+    use parley_core::store::{NewMessage, Sent, Store};
+    use parley_store::SqliteStore;
+    use tempfile::TempDir;
+
+    use crate::contract_suite::{at, group, token, user};
+
+    fn open(path: &Path) -> Arc<dyn Store> {
+        Arc::new(SqliteStore::open(path).expect("open the SQLite store"))
+    }
+
+    /// An empty store in a temporary directory, removed when the guard drops.
+    async fn fresh() -> (TempDir, Arc<dyn Store>) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = open(&dir.path().join("parley.db"));
+        (dir, store)
+    }
+
+    store_contract_tests!();
+
+    /// Everything written is there after the store is dropped and opened again, nonces included.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn data_survives_a_reopen() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("parley.db");
+        let send = |store: Arc<dyn Store>, conversation_id, author_id, text: &'static str| async move {
+            store
+                .create_message(NewMessage {
+                    conversation_id,
+                    author_id,
+                    text,
+                    nonce: Some("the-nonce"),
+                    now: at(1),
+                })
+                .await
+                .expect("create_message")
+        };
+
+        let store = open(&path);
+        let ada = user(store.as_ref(), "acme", "ada").await;
+        store
+            .create_session(ada.id, token(1), at(0))
+            .await
+            .expect("create_session");
+        let group = group(store.as_ref(), &ada, &[]).await;
+        let Sent::Stored(message, _) = send(Arc::clone(&store), group.id, ada.id, "kept").await
+        else {
+            panic!("the first send is stored");
+        };
+        let cursor = store.latest_cursor().await.expect("latest_cursor");
+        drop(store);
+
+        let store = open(&path);
+        assert_eq!(store.user(ada.id).await.expect("user"), Some(ada.clone()));
+        let session_user = store.session_user(token(1)).await.expect("session_user");
+        assert_eq!(session_user.map(|u| u.id), Some(ada.id));
+        assert_eq!(
+            store.conversation(group.id).await.expect("conversation"),
+            Some(group.clone())
+        );
+        let history = store
+            .messages(group.id, ada.id, Page::Latest { limit: 10 })
+            .await
+            .expect("messages");
+        assert_eq!(history, vec![message.clone()]);
+        assert_eq!(store.latest_cursor().await.expect("latest_cursor"), cursor);
+
+        match send(Arc::clone(&store), group.id, ada.id, "kept, retried").await {
+            Sent::Duplicate(duplicate) => assert_eq!(duplicate, message),
+            stored @ Sent::Stored(..) => panic!("the nonce was forgotten: {stored:?}"),
+        }
+        let later = crate::contract_suite::send(store.as_ref(), group.id, &ada, "later").await;
+        assert!(later.id > message.id, "ids keep growing across a reopen");
+        let found = store
+            .search_messages(ada.id, "kept", None, 10)
+            .await
+            .expect("search_messages");
+        assert_eq!(found, vec![message]);
+    }
+
+    /// Deleting for everyone erases the text from storage: once the WAL is checkpointed into the database file,
+    /// no word of the erased message is left in it, the full-text index included.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn erased_text_is_gone_from_the_database_file() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("parley.db");
+        let store = open(&path);
+        let ada = user(store.as_ref(), "acme", "ada").await;
+        let group = group(store.as_ref(), &ada, &[]).await;
+        let send = |text| crate::contract_suite::send(store.as_ref(), group.id, &ada, text);
+        let erased = send("zyxwvutsrq qwertyuiop").await;
+        send("kept mnbvcxzlkj").await;
+        for filler in ["filler one", "filler two", "filler three"] {
+            send(filler).await;
+        }
+        store
+            .erase_message(group.id, erased.id)
+            .await
+            .expect("erase_message")
+            .expect("erased");
+
+        // Copy every committed page into the database file and empty the WAL, as a checkpoint on close does.
+        let checkpoint = rusqlite::Connection::open(&path).expect("open a checkpoint connection");
+        let busy: i64 = checkpoint
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+            .expect("wal_checkpoint");
+        assert_eq!(busy, 0, "the checkpoint completed");
+        let bytes = std::fs::read(&path).expect("read the database file");
+        let occurrences = |word: &str| {
+            bytes
+                .windows(word.len())
+                .filter(|w| *w == word.as_bytes())
+                .count()
+        };
+
+        assert!(
+            occurrences("mnbvcxzlkj") > 0,
+            "the scan sees text that was kept"
+        );
+        for word in ["zyxwvutsrq", "qwertyuiop"] {
+            assert_eq!(
+                occurrences(word),
+                0,
+                "{word:?}, from an erased message, is still in the database file"
+            );
+        }
+    }
+}

@@ -1,0 +1,566 @@
+//! Conversations: creating groups, channels and DMs, membership, the conversation list and the channel
+//! directory.
+
+use parley_core::model::EventKind;
+use parley_core::proto::v1::{ConversationKind, MembershipPatch};
+use parley_core::store::{DirectMessage, NewConversation, Store, StoreError};
+use parley_core::{ConversationId, UserId};
+
+use super::{at, channel, group, group_at, send_at, sorted, user};
+
+/// A group starts with its members, counted, and one `conversation.created` event.
+pub async fn create_conversation_with_members(store: &dyn Store) {
+    let ada = user(store, "acme", "ada").await;
+    let bob = user(store, "acme", "bob").await;
+    let carol = user(store, "acme", "carol").await;
+    let dave = user(store, "acme", "dave").await;
+    let before = store.latest_cursor().await.expect("latest_cursor");
+
+    let (group, events) = store
+        .create_conversation(NewConversation {
+            org_id: ada.org_id,
+            kind: ConversationKind::Group,
+            name: Some("Launch"),
+            handle: None,
+            topic: Some("the launch"),
+            private: false,
+            created_by: ada.id,
+            members: &[ada.id, bob.id, carol.id],
+            now: at(5),
+        })
+        .await
+        .expect("create_conversation");
+    assert_eq!(group.org_id, ada.org_id);
+    assert_eq!(group.kind, ConversationKind::Group);
+    assert_eq!(group.name.as_deref(), Some("Launch"));
+    assert_eq!(group.handle, None);
+    assert_eq!(group.topic.as_deref(), Some("the launch"));
+    assert!(!group.private);
+    assert_eq!(group.created_by, ada.id);
+    assert_eq!(group.created_at, at(5));
+    assert_eq!(group.member_count, 3);
+    assert_eq!(
+        store.conversation(group.id).await.expect("conversation"),
+        Some(group.clone())
+    );
+
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].conversation_id, group.id);
+    assert_eq!(
+        events[0].kind,
+        EventKind::ConversationCreated(group.clone())
+    );
+    assert!(events[0].cursor > before);
+
+    for member in [&ada, &bob, &carol] {
+        let membership = store
+            .membership(group.id, member.id)
+            .await
+            .expect("membership")
+            .expect("a member");
+        assert_eq!(membership.conversation_id, group.id);
+        assert_eq!(membership.user_id, member.id);
+        assert!(!membership.muted);
+        assert!(!membership.notify_always);
+        assert_eq!(membership.last_read, None);
+        assert_eq!(membership.joined_at, at(5));
+    }
+    assert_eq!(
+        store
+            .membership(group.id, dave.id)
+            .await
+            .expect("membership"),
+        None
+    );
+    assert_eq!(
+        sorted(store.member_ids(group.id, 100).await.expect("member_ids")),
+        sorted(vec![ada.id, bob.id, carol.id])
+    );
+    assert_eq!(
+        store
+            .member_ids(group.id, 2)
+            .await
+            .expect("member_ids")
+            .len(),
+        2,
+        "limit"
+    );
+
+    // Join order: someone added later comes last.
+    store
+        .add_members(group.id, &[dave.id], at(9))
+        .await
+        .expect("add_members");
+    let ids = store.member_ids(group.id, 100).await.expect("member_ids");
+    assert_eq!(ids.len(), 4);
+    assert_eq!(ids.last(), Some(&dave.id), "in join order: {ids:?}");
+    assert_eq!(
+        store
+            .conversation(ConversationId(i64::MAX))
+            .await
+            .expect("conversation"),
+        None
+    );
+}
+
+/// A channel handle is unique within its org, and free in every other org.
+pub async fn channel_handles_are_unique_per_org(store: &dyn Store) {
+    let ada = user(store, "acme", "ada").await;
+    let zed = user(store, "globex", "zed").await;
+    let general = channel(store, &ada, "general", "General", false).await;
+    assert_eq!(general.kind, ConversationKind::Channel);
+    assert_eq!(general.handle.as_deref(), Some("general"));
+
+    let taken = store
+        .create_conversation(NewConversation {
+            org_id: ada.org_id,
+            kind: ConversationKind::Channel,
+            name: Some("General again"),
+            handle: Some("general"),
+            topic: None,
+            private: true,
+            created_by: ada.id,
+            members: &[ada.id],
+            now: at(1),
+        })
+        .await;
+    assert!(
+        matches!(taken, Err(StoreError::Conflict("handle"))),
+        "a taken handle: {taken:?}"
+    );
+
+    let elsewhere = channel(store, &zed, "general", "Globex general", false).await;
+    assert_ne!(elsewhere.id, general.id);
+
+    let found = store
+        .channel_by_handle(ada.org_id, "general")
+        .await
+        .expect("channel_by_handle");
+    assert_eq!(found, Some(general.clone()));
+    let found = store
+        .channel_by_handle(zed.org_id, "general")
+        .await
+        .expect("channel_by_handle");
+    assert_eq!(found.map(|c| c.id), Some(elsewhere.id));
+    let missing = store
+        .channel_by_handle(ada.org_id, "random")
+        .await
+        .expect("channel_by_handle");
+    assert_eq!(missing, None);
+
+    let ada_channels = store
+        .conversations_of(ada.id)
+        .await
+        .expect("conversations_of");
+    assert_eq!(ada_channels.len(), 1, "the refused channel was not created");
+}
+
+/// There is one DM per pair, whichever of the two asks.
+pub async fn direct_message_is_one_per_pair(store: &dyn Store) {
+    let ada = user(store, "acme", "ada").await;
+    let bob = user(store, "acme", "bob").await;
+    let carol = user(store, "acme", "carol").await;
+
+    let created = store
+        .direct_message(ada.org_id, ada.id, bob.id, at(3))
+        .await
+        .expect("direct_message");
+    let DirectMessage::Created(dm, events) = created else {
+        panic!("the first ask creates the DM: {created:?}");
+    };
+    assert_eq!(dm.kind, ConversationKind::Dm);
+    assert_eq!(dm.org_id, ada.org_id);
+    assert_eq!(dm.member_count, 2);
+    assert_eq!(dm.handle, None);
+    assert_eq!(
+        sorted(store.member_ids(dm.id, 10).await.expect("member_ids")),
+        sorted(vec![ada.id, bob.id])
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.conversation_id == dm.id
+                && matches!(e.kind, EventKind::ConversationCreated(_))),
+        "{events:?}"
+    );
+
+    for (a, b) in [(bob.id, ada.id), (ada.id, bob.id)] {
+        let again = store
+            .direct_message(ada.org_id, a, b, at(4))
+            .await
+            .expect("direct_message");
+        match again {
+            DirectMessage::Existing(existing) => assert_eq!(existing.id, dm.id),
+            DirectMessage::Created(..) => panic!("a second DM for the same pair: {again:?}"),
+        }
+    }
+
+    let other = store
+        .direct_message(ada.org_id, carol.id, ada.id, at(5))
+        .await
+        .expect("direct_message");
+    let DirectMessage::Created(other, _) = other else {
+        panic!("another pair, another DM: {other:?}");
+    };
+    assert_ne!(other.id, dm.id);
+}
+
+/// Adding members skips those already in, with one `member.joined` per person actually added.
+pub async fn add_members_skips_existing_members(store: &dyn Store) {
+    let ada = user(store, "acme", "ada").await;
+    let bob = user(store, "acme", "bob").await;
+    let carol = user(store, "acme", "carol").await;
+    let dave = user(store, "acme", "dave").await;
+    let group = group(store, &ada, &[&bob]).await;
+
+    let events = store
+        .add_members(group.id, &[bob.id, carol.id, ada.id, dave.id], at(10))
+        .await
+        .expect("add_members");
+    let joined: Vec<UserId> = events
+        .iter()
+        .map(|e| {
+            assert_eq!(e.conversation_id, group.id);
+            match e.kind {
+                EventKind::MemberJoined { user_id } => user_id,
+                ref other => panic!("not a member.joined: {other:?}"),
+            }
+        })
+        .collect();
+    assert_eq!(sorted(joined), sorted(vec![carol.id, dave.id]));
+    assert!(
+        events[0].cursor < events[1].cursor,
+        "each event has its own cursor"
+    );
+
+    let conversation = store
+        .conversation(group.id)
+        .await
+        .expect("conversation")
+        .expect("the group");
+    assert_eq!(conversation.member_count, 4);
+    let carol_membership = store
+        .membership(group.id, carol.id)
+        .await
+        .expect("membership")
+        .expect("carol is a member");
+    assert_eq!(carol_membership.joined_at, at(10));
+
+    let before = store.latest_cursor().await.expect("latest_cursor");
+    let again = store
+        .add_members(group.id, &[carol.id, dave.id], at(11))
+        .await
+        .expect("add_members");
+    assert!(again.is_empty(), "nobody new: {again:?}");
+    assert_eq!(store.latest_cursor().await.expect("latest_cursor"), before);
+    let conversation = store
+        .conversation(group.id)
+        .await
+        .expect("conversation")
+        .expect("the group");
+    assert_eq!(conversation.member_count, 4);
+}
+
+/// Removing a member announces `member.left`; removing a non-member changes nothing.
+pub async fn remove_member_only_removes_members(store: &dyn Store) {
+    let ada = user(store, "acme", "ada").await;
+    let bob = user(store, "acme", "bob").await;
+    let carol = user(store, "acme", "carol").await;
+    let group = group(store, &ada, &[&bob]).await;
+
+    let left = store
+        .remove_member(group.id, bob.id)
+        .await
+        .expect("remove_member")
+        .expect("bob was a member");
+    assert_eq!(left.conversation_id, group.id);
+    assert_eq!(left.kind, EventKind::MemberLeft { user_id: bob.id });
+    assert_eq!(
+        store.latest_cursor().await.expect("latest_cursor"),
+        left.cursor
+    );
+
+    assert_eq!(
+        store
+            .membership(group.id, bob.id)
+            .await
+            .expect("membership"),
+        None
+    );
+    assert_eq!(
+        store.member_ids(group.id, 10).await.expect("member_ids"),
+        vec![ada.id]
+    );
+    let conversation = store
+        .conversation(group.id)
+        .await
+        .expect("conversation")
+        .expect("the group");
+    assert_eq!(conversation.member_count, 1);
+    assert!(
+        store
+            .conversations_of(bob.id)
+            .await
+            .expect("conversations_of")
+            .is_empty()
+    );
+
+    let twice = store
+        .remove_member(group.id, bob.id)
+        .await
+        .expect("remove_member");
+    assert_eq!(twice, None);
+    let stranger = store
+        .remove_member(group.id, carol.id)
+        .await
+        .expect("remove_member");
+    assert_eq!(stranger, None);
+    assert_eq!(
+        store.latest_cursor().await.expect("latest_cursor"),
+        left.cursor
+    );
+    let conversation = store
+        .conversation(group.id)
+        .await
+        .expect("conversation")
+        .expect("the group");
+    assert_eq!(conversation.member_count, 1, "unchanged by no-op removals");
+}
+
+/// The conversation list is the user's own conversations, the most recently active first.
+pub async fn conversations_of_orders_by_recent_activity(store: &dyn Store) {
+    let ada = user(store, "acme", "ada").await;
+    let bob = user(store, "acme", "bob").await;
+    let first = group_at(store, &ada, &[&bob], "first", at(1)).await;
+    let second = group_at(store, &ada, &[], "second", at(2)).await;
+    let third = group_at(store, &ada, &[&bob], "third", at(3)).await;
+    let _not_ada = group_at(store, &bob, &[], "bob alone", at(4)).await;
+
+    let order = move |user_id: UserId| async move {
+        let summaries = store
+            .conversations_of(user_id)
+            .await
+            .expect("conversations_of");
+        for summary in &summaries {
+            assert_eq!(summary.membership.user_id, user_id);
+            assert_eq!(summary.membership.conversation_id, summary.conversation.id);
+        }
+        summaries
+            .iter()
+            .map(|s| s.conversation.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(order(ada.id).await, vec![third.id, second.id, first.id]);
+
+    send_at(store, first.id, &bob, "bump", at(10)).await;
+    assert_eq!(order(ada.id).await, vec![first.id, third.id, second.id]);
+    send_at(store, second.id, &ada, "bump", at(20)).await;
+    assert_eq!(order(ada.id).await, vec![second.id, first.id, third.id]);
+    assert_eq!(order(bob.id).await.len(), 3, "bob's own conversations only");
+}
+
+/// Unread counts leave out one's own, deleted and hidden messages and everything up to the read mark; the
+/// last message is the newest one the user can see.
+pub async fn conversations_of_counts_unread_and_shows_last_message(store: &dyn Store) {
+    let ada = user(store, "acme", "ada").await;
+    let bob = user(store, "acme", "bob").await;
+    let carol = user(store, "acme", "carol").await;
+    let group = group(store, &ada, &[&bob, &carol]).await;
+    let quiet = group_at(store, &ada, &[], "quiet", at(0)).await;
+
+    let summary = move |user_id: UserId, conversation_id: ConversationId| async move {
+        store
+            .conversations_of(user_id)
+            .await
+            .expect("conversations_of")
+            .into_iter()
+            .find(|s| s.conversation.id == conversation_id)
+            .expect("the conversation is listed")
+    };
+    let empty = summary(ada.id, quiet.id).await;
+    assert_eq!(empty.unread_count, 0);
+    assert_eq!(empty.last_message, None);
+
+    let m1 = send_at(store, group.id, &bob, "one", at(10)).await;
+    let m2 = send_at(store, group.id, &bob, "two", at(11)).await;
+    let m3 = send_at(store, group.id, &bob, "three", at(12)).await;
+    let m4 = send_at(store, group.id, &ada, "four (ada's own)", at(13)).await;
+    let m5 = send_at(store, group.id, &carol, "five", at(14)).await;
+
+    let seen = summary(ada.id, group.id).await;
+    assert_eq!(seen.unread_count, 4, "m1, m2, m3, m5: not ada's own m4");
+    assert_eq!(seen.last_message.as_ref().map(|m| m.id), Some(m5.id));
+    assert_eq!(seen.last_message, Some(m5.clone()));
+    assert_eq!(summary(bob.id, group.id).await.unread_count, 2, "m4 and m5");
+
+    store
+        .hide_message(group.id, m2.id, ada.id)
+        .await
+        .expect("hide_message");
+    assert_eq!(
+        summary(ada.id, group.id).await.unread_count,
+        3,
+        "m2 is hidden"
+    );
+    assert_eq!(
+        summary(bob.id, group.id).await.unread_count,
+        2,
+        "hidden for ada only"
+    );
+
+    store
+        .erase_message(group.id, m3.id)
+        .await
+        .expect("erase_message");
+    assert_eq!(
+        summary(ada.id, group.id).await.unread_count,
+        2,
+        "m3 is deleted"
+    );
+
+    store
+        .advance_read(group.id, ada.id, m1.id)
+        .await
+        .expect("advance_read");
+    let seen = summary(ada.id, group.id).await;
+    assert_eq!(seen.unread_count, 1, "only m5 is after the mark");
+    assert_eq!(seen.membership.last_read, Some(m1.id));
+
+    store
+        .advance_read(group.id, ada.id, m5.id)
+        .await
+        .expect("advance_read");
+    assert_eq!(
+        summary(ada.id, group.id).await.unread_count,
+        0,
+        "m5 itself is read"
+    );
+
+    store
+        .hide_message(group.id, m5.id, ada.id)
+        .await
+        .expect("hide_message");
+    let seen = summary(ada.id, group.id).await;
+    assert_eq!(
+        seen.last_message.map(|m| m.id),
+        Some(m4.id),
+        "the newest message ada can still see"
+    );
+    let seen = summary(bob.id, group.id).await;
+    assert_eq!(seen.last_message.map(|m| m.id), Some(m5.id));
+}
+
+/// The directory: public channels of the org, filtered by name or handle.
+pub async fn public_channels_lists_open_channels_of_the_org(store: &dyn Store) {
+    let ada = user(store, "acme", "ada").await;
+    let zed = user(store, "globex", "zed").await;
+    let general = channel(store, &ada, "general", "General", false).await;
+    let random = channel(store, &ada, "random", "Random chat", false).await;
+    let _secret = channel(store, &ada, "secret", "Secret plans", true).await;
+    let _group = group_at(store, &ada, &[], "General group", at(0)).await;
+    let _elsewhere = channel(store, &zed, "general-globex", "General", false).await;
+
+    let org_id = ada.org_id;
+    let directory = move |query: &'static str, limit: u32| async move {
+        let found = store
+            .public_channels(org_id, query, limit)
+            .await
+            .unwrap_or_else(|e| panic!("public_channels({query:?}): {e:?}"));
+        for channel in &found {
+            assert!(channel.is_public_channel(), "{channel:?}");
+            assert_eq!(channel.org_id, org_id);
+        }
+        sorted(found.into_iter().map(|c| c.id).collect::<Vec<_>>())
+    };
+    assert_eq!(
+        directory("", 100).await,
+        sorted(vec![general.id, random.id])
+    );
+    assert_eq!(
+        directory("gener", 100).await,
+        vec![general.id],
+        "by name or handle"
+    );
+    assert_eq!(
+        directory("chat", 100).await,
+        vec![random.id],
+        "by a word of the name"
+    );
+    assert_eq!(
+        directory("ando", 100).await,
+        vec![random.id],
+        "contains, not only prefix"
+    );
+    assert!(
+        directory("secret", 100).await.is_empty(),
+        "private channels are not listed"
+    );
+    assert!(
+        directory("group", 100).await.is_empty(),
+        "groups are not channels"
+    );
+    assert!(directory("%", 100).await.is_empty(), "`%` is plain text");
+    assert!(directory("_", 100).await.is_empty(), "`_` is plain text");
+    assert_eq!(directory("", 1).await.len(), 1, "limit");
+}
+
+/// A membership patch changes what it names and keeps the rest.
+pub async fn update_membership_patches_only_given_fields(store: &dyn Store) {
+    let ada = user(store, "acme", "ada").await;
+    let bob = user(store, "acme", "bob").await;
+    let group = group(store, &ada, &[&bob]).await;
+
+    let patch = |muted: Option<bool>, notify_always: Option<bool>| MembershipPatch {
+        muted,
+        notify_always,
+    };
+    let (group_id, ada_id) = (group.id, ada.id);
+    let update = move |muted, notify_always| async move {
+        store
+            .update_membership(group_id, ada_id, patch(muted, notify_always))
+            .await
+            .expect("update_membership")
+    };
+    let member = update(Some(true), None).await;
+    assert!(member.muted);
+    assert!(!member.notify_always);
+    let member = update(None, Some(true)).await;
+    assert!(member.muted, "None keeps muted");
+    assert!(member.notify_always);
+    let member = update(None, None).await;
+    assert!(
+        member.muted && member.notify_always,
+        "an empty patch changes nothing"
+    );
+    let member = update(Some(false), None).await;
+    assert!(!member.muted);
+    assert!(member.notify_always, "None keeps notify_always");
+    assert_eq!(member.user_id, ada.id);
+    assert_eq!(member.conversation_id, group.id);
+    assert_eq!(
+        store
+            .membership(group.id, ada.id)
+            .await
+            .expect("membership"),
+        Some(member)
+    );
+
+    let bob_member = store
+        .membership(group.id, bob.id)
+        .await
+        .expect("membership")
+        .expect("bob is a member");
+    assert!(
+        !bob_member.muted && !bob_member.notify_always,
+        "ada's patches are ada's"
+    );
+
+    let carol = user(store, "acme", "carol").await;
+    let outsider = store
+        .update_membership(group.id, carol.id, patch(Some(true), None))
+        .await;
+    assert!(
+        matches!(outsider, Err(StoreError::NotFound(_))),
+        "not a member: {outsider:?}"
+    );
+}
