@@ -1,27 +1,55 @@
-//! Implementations of core's `Bus` trait. `LocalBus` is the embedded default: publish/subscribe inside one
-//! process, with no broker.
+//! Implementations of core's `Bus` trait. `LocalBus` is the embedded default: publish/subscribe and the
+//! presence registry inside one process, with no broker.
 //!
-//! The bus carries events at most once and may drop them for a subscriber that falls behind (it is told so).
-//! Nothing here is durable: the store's event log is, and subscribers catch up from it by cursor.
+//! The bus carries signals at most once and may drop them for an inbox that falls behind (which is then told
+//! so). Nothing here is durable: the store's event log is, and whoever misses an event catches up from it by
+//! cursor.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use futures_util::stream;
-use parley_core::bus::{Bus, BusError, Delivery, Subscription, Topic};
-use parley_core::model::Event;
-use tokio::sync::broadcast;
+use parley_core::UserId;
+use parley_core::bus::{Bus, BusError, Delivery, Follow, Inbox, Signal, Topic};
+use tokio::sync::mpsc;
 
-/// Events a subscriber may fall behind by before it is told it lagged.
-const TOPIC_CAPACITY: usize = 1024;
+/// Signals an inbox may hold unread before it is told it lagged. A node's inbox is drained by one dispatcher
+/// task that only copies pointers, so this is only reached when that task is starved.
+const INBOX_CAPACITY: usize = 65_536;
 
-/// In-process publish/subscribe: one broadcast channel per topic that has subscribers.
+type InboxId = u64;
+
+struct InboxSlot {
+    sender: mpsc::Sender<Arc<Signal>>,
+    lagged: Arc<AtomicBool>,
+}
+
 #[derive(Default)]
+struct State {
+    followers: HashMap<Topic, HashSet<InboxId>>,
+    inboxes: HashMap<InboxId, InboxSlot>,
+    next_inbox: InboxId,
+    /// Connections per user, as the gateways report them.
+    online: HashMap<UserId, u32>,
+}
+
+/// In-process publish/subscribe. Publishing hands the same `Arc` to every inbox that follows the topic, in
+/// publish order; no copy of the signal is made.
+#[derive(Clone, Default)]
 pub struct LocalBus {
-    /// Held only to look up or insert a sender; never across an await.
-    topics: Mutex<HashMap<Topic, broadcast::Sender<Arc<Event>>>>,
+    /// Held only to look up or update the tables; never across an await.
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the bus's tables are poisoned")]
+struct Poisoned;
+
+fn lock(state: &Mutex<State>) -> Result<MutexGuard<'_, State>, BusError> {
+    state.lock().map_err(|_| BusError(Box::new(Poisoned)))
 }
 
 impl LocalBus {
@@ -30,122 +58,211 @@ impl LocalBus {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("the bus's topic table is poisoned")]
-struct Poisoned;
+/// The topics of one inbox.
+struct LocalFollow {
+    state: Arc<Mutex<State>>,
+    inbox: InboxId,
+}
+
+#[async_trait]
+impl Follow for LocalFollow {
+    async fn follow(&self, topic: Topic) -> Result<(), BusError> {
+        lock(&self.state)?
+            .followers
+            .entry(topic)
+            .or_default()
+            .insert(self.inbox);
+        Ok(())
+    }
+
+    async fn unfollow(&self, topic: Topic) -> Result<(), BusError> {
+        let mut state = lock(&self.state)?;
+        if let Some(inboxes) = state.followers.get_mut(&topic) {
+            inboxes.remove(&self.inbox);
+            if inboxes.is_empty() {
+                state.followers.remove(&topic);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for LocalFollow {
+    fn drop(&mut self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.inboxes.remove(&self.inbox);
+            state.followers.retain(|_, inboxes| {
+                inboxes.remove(&self.inbox);
+                !inboxes.is_empty()
+            });
+        }
+    }
+}
 
 #[async_trait]
 impl Bus for LocalBus {
-    async fn publish(&self, topic: Topic, event: Arc<Event>) -> Result<(), BusError> {
-        let mut topics = self
-            .topics
-            .lock()
-            .map_err(|_| BusError(Box::new(Poisoned)))?;
-        if let Some(sender) = topics.get(&topic) {
-            // An error means nobody listens any more: forget the topic.
-            if sender.send(event).is_err() {
-                topics.remove(&topic);
+    async fn publish(&self, topic: Topic, signal: Arc<Signal>) -> Result<(), BusError> {
+        let state = lock(&self.state)?;
+        let Some(followers) = state.followers.get(&topic) else {
+            return Ok(());
+        };
+        for id in followers {
+            let Some(slot) = state.inboxes.get(id) else {
+                continue;
+            };
+            if let Err(mpsc::error::TrySendError::Full(_)) =
+                slot.sender.try_send(Arc::clone(&signal))
+            {
+                slot.lagged.store(true, Ordering::Release);
             }
         }
         Ok(())
     }
 
-    async fn subscribe(&self, topic: Topic) -> Result<Subscription, BusError> {
-        let receiver = {
-            let mut topics = self
-                .topics
-                .lock()
-                .map_err(|_| BusError(Box::new(Poisoned)))?;
-            topics
-                .entry(topic)
-                .or_insert_with(|| broadcast::channel(TOPIC_CAPACITY).0)
-                .subscribe()
+    async fn inbox(&self) -> Result<Inbox, BusError> {
+        let (sender, receiver) = mpsc::channel(INBOX_CAPACITY);
+        let lagged = Arc::new(AtomicBool::new(false));
+        let id = {
+            let mut state = lock(&self.state)?;
+            state.next_inbox += 1;
+            let id = state.next_inbox;
+            state.inboxes.insert(
+                id,
+                InboxSlot {
+                    sender,
+                    lagged: Arc::clone(&lagged),
+                },
+            );
+            id
         };
-        let deliveries = stream::unfold(receiver, |mut receiver| async move {
-            match receiver.recv().await {
-                Ok(event) => Some((Delivery::Event(event), receiver)),
-                Err(broadcast::error::RecvError::Lagged(_)) => Some((Delivery::Lagged, receiver)),
-                Err(broadcast::error::RecvError::Closed) => None,
+        let deliveries = stream::unfold((receiver, lagged), |(mut receiver, lagged)| async move {
+            if lagged.swap(false, Ordering::AcqRel) {
+                return Some((Delivery::Lagged, (receiver, lagged)));
             }
+            let signal = receiver.recv().await?;
+            Some((Delivery::Signal(signal), (receiver, lagged)))
         });
-        Ok(deliveries.boxed())
+        let topics = Arc::new(LocalFollow {
+            state: Arc::clone(&self.state),
+            inbox: id,
+        });
+        Ok(Inbox {
+            topics,
+            deliveries: deliveries.boxed(),
+        })
+    }
+
+    async fn set_online(&self, user_id: UserId, online: bool) -> Result<(), BusError> {
+        let mut state = lock(&self.state)?;
+        let count = state.online.entry(user_id).or_default();
+        if online {
+            *count += 1;
+        } else {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                state.online.remove(&user_id);
+            }
+        }
+        Ok(())
+    }
+
+    async fn online(&self, user_ids: &[UserId]) -> Result<Vec<bool>, BusError> {
+        let state = lock(&self.state)?;
+        Ok(user_ids
+            .iter()
+            .map(|id| state.online.contains_key(id))
+            .collect())
     }
 
     async fn ping(&self) -> Result<(), BusError> {
-        Ok(())
+        lock(&self.state).map(drop)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use parley_core::model::EventKind;
-    use parley_core::{ConversationId, Cursor, UserId};
+    use parley_core::ConversationId;
 
-    fn joined(cursor: i64) -> Arc<Event> {
-        Arc::new(Event {
-            cursor: Cursor(cursor),
+    fn typing(user: i64) -> Arc<Signal> {
+        Arc::new(Signal::Typing {
             conversation_id: ConversationId(7),
-            kind: EventKind::MemberJoined { user_id: UserId(1) },
+            user_id: UserId(user),
         })
     }
 
+    async fn next(inbox: &mut Inbox) -> Delivery {
+        inbox.deliveries.next().await.expect("a delivery")
+    }
+
     #[tokio::test]
-    async fn subscribers_get_their_topics_events_in_order() {
+    async fn an_inbox_gets_what_its_topics_get_in_publish_order() {
         let bus = LocalBus::new();
-        let mut here = bus
-            .subscribe(Topic::Conversation(ConversationId(7)))
+        let mut inbox = bus.inbox().await.expect("inbox");
+        let seven = Topic::Conversation(ConversationId(7));
+        let eight = Topic::Conversation(ConversationId(8));
+        bus.publish(seven, typing(0)).await.expect("publish");
+        inbox.topics.follow(seven).await.expect("follow");
+        inbox.topics.follow(eight).await.expect("follow");
+        bus.publish(Topic::Conversation(ConversationId(9)), typing(9))
             .await
-            .expect("subscribe");
-        let mut elsewhere = bus
-            .subscribe(Topic::Conversation(ConversationId(8)))
-            .await
-            .expect("subscribe");
-        for cursor in 1..=3 {
-            bus.publish(Topic::Conversation(ConversationId(7)), joined(cursor))
-                .await
-                .expect("publish");
+            .expect("publish");
+        for (topic, user) in [(seven, 1), (eight, 2), (seven, 3)] {
+            bus.publish(topic, typing(user)).await.expect("publish");
         }
-        for cursor in 1..=3 {
-            match here.next().await {
-                Some(Delivery::Event(e)) => assert_eq!(e.cursor, Cursor(cursor)),
-                other => panic!("expected event {cursor}, got {other:?}"),
+        for user in 1..=3 {
+            match next(&mut inbox).await {
+                Delivery::Signal(signal) => assert_eq!(*signal, *typing(user)),
+                Delivery::Lagged => panic!("not lagged"),
             }
         }
-        bus.publish(Topic::Conversation(ConversationId(8)), joined(9))
-            .await
-            .expect("publish");
-        match elsewhere.next().await {
-            Some(Delivery::Event(e)) => assert_eq!(e.cursor, Cursor(9)),
-            other => panic!("expected event 9, got {other:?}"),
-        }
+        inbox.topics.unfollow(seven).await.expect("unfollow");
+        bus.publish(seven, typing(4)).await.expect("publish");
+        bus.publish(eight, typing(5)).await.expect("publish");
+        assert!(matches!(next(&mut inbox).await, Delivery::Signal(s) if *s == *typing(5)));
     }
 
     #[tokio::test]
-    async fn a_subscriber_that_falls_behind_is_told() {
+    async fn an_inbox_that_falls_behind_is_told() {
         let bus = LocalBus::new();
+        let mut inbox = bus.inbox().await.expect("inbox");
         let topic = Topic::User(UserId(1));
-        let mut slow = bus.subscribe(topic).await.expect("subscribe");
-        for cursor in 0..(TOPIC_CAPACITY as i64 + 10) {
-            bus.publish(topic, joined(cursor)).await.expect("publish");
+        inbox.topics.follow(topic).await.expect("follow");
+        for n in 0..(INBOX_CAPACITY as i64 + 10) {
+            bus.publish(topic, typing(n)).await.expect("publish");
         }
-        assert!(matches!(slow.next().await, Some(Delivery::Lagged)));
+        assert!(matches!(next(&mut inbox).await, Delivery::Lagged));
     }
 
     #[tokio::test]
-    async fn publishing_without_subscribers_is_fine() {
+    async fn dropped_inboxes_are_forgotten() {
         let bus = LocalBus::new();
-        bus.publish(Topic::User(UserId(5)), joined(1))
+        let inbox = bus.inbox().await.expect("inbox");
+        inbox
+            .topics
+            .follow(Topic::User(UserId(5)))
+            .await
+            .expect("follow");
+        drop(inbox);
+        bus.publish(Topic::User(UserId(5)), typing(1))
             .await
             .expect("publish");
-        let subscription = bus
-            .subscribe(Topic::User(UserId(5)))
-            .await
-            .expect("subscribe");
-        drop(subscription);
-        bus.publish(Topic::User(UserId(5)), joined(2))
-            .await
-            .expect("publish");
-        assert!(bus.topics.lock().expect("lock").is_empty());
+        let state = bus.state.lock().expect("lock");
+        assert!(state.inboxes.is_empty() && state.followers.is_empty());
+    }
+
+    #[tokio::test]
+    async fn presence_counts_connections() {
+        let bus = LocalBus::new();
+        let (ann, bob) = (UserId(1), UserId(2));
+        bus.set_online(ann, true).await.expect("online");
+        bus.set_online(ann, true).await.expect("online");
+        bus.set_online(ann, false).await.expect("offline");
+        assert_eq!(
+            bus.online(&[ann, bob]).await.expect("online"),
+            vec![true, false]
+        );
+        bus.set_online(ann, false).await.expect("offline");
+        assert_eq!(bus.online(&[ann]).await.expect("online"), vec![false]);
     }
 }

@@ -1,4 +1,4 @@
-//! The Rust SDK for Parley: a typed client of the v1 REST API. Tests, the CLI and the benchmark tool talk to a
+//! The Rust SDK for Parley: a typed client of the v1 REST API and of the WebSocket (`Socket`, `Session`). Tests, the CLI and the benchmark tool talk to a
 //! server only through this crate, as any client would.
 //!
 //! It holds no state beyond the base URL and an optional token; cloning is cheap (connections are pooled).
@@ -14,6 +14,9 @@ use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 pub use parley_proto as proto;
+pub use realtime::{Backoff, Incoming, Session, Socket};
+
+mod realtime;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -29,6 +32,13 @@ pub enum Error {
     Transport(#[from] reqwest::Error),
     #[error("bad base URL")]
     Url(#[from] url::ParseError),
+    #[error("WebSocket failed")]
+    WebSocket(#[from] Box<tokio_tungstenite::tungstenite::Error>),
+    /// The server closed the socket (a refused hello, a logout, ...).
+    #[error("socket closed: {code} {reason}")]
+    Closed { code: u16, reason: String },
+    #[error("protocol: {0}")]
+    Protocol(String),
 }
 
 impl Error {

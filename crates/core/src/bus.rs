@@ -1,60 +1,101 @@
-//! The Bus trait: how events reach every node that has someone to tell. Owned here; implemented by `parley-bus`.
+//! The Bus trait: how events reach every node that has someone to tell, and who is online. Owned here;
+//! implemented by `parley-bus`.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 
-use crate::model::{Event, EventKind};
+use crate::model::{Audience, Event, EventKind, Millis};
 use crate::{ConversationId, UserId};
 
-/// Where an event is published. Typed, so no code glues topic strings together.
+/// Where a message is published. Typed, so no code glues topic strings together.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Topic {
     /// Everyone in a conversation.
     Conversation(ConversationId),
     /// One user's own devices.
     User(UserId),
+    /// Whoever follows one user's presence.
+    Presence(UserId),
+}
+
+/// What travels on the bus: durable events, and the ephemeral signals that are never stored.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Signal {
+    Event(Event),
+    Typing {
+        conversation_id: ConversationId,
+        user_id: UserId,
+    },
+    Presence {
+        user_id: UserId,
+        online: bool,
+        last_seen: Option<Millis>,
+    },
+    /// A session ended: sockets opened with it must close.
+    Revoked {
+        user_id: UserId,
+        token_hash: [u8; 32],
+    },
 }
 
 impl Event {
-    /// The topics this event goes to: its conversation, or only its user for private events. A member who
-    /// left also hears it on their own topic, since they no longer hear the conversation.
+    /// The topics this event goes to. Private events go to their user only. A member who joins or leaves
+    /// also hears it on their own topic, since their devices may not follow the conversation (yet, or any
+    /// more).
     pub fn topics(&self) -> Vec<Topic> {
-        match &self.kind {
-            EventKind::MessageHidden { user_id, .. } => vec![Topic::User(*user_id)],
-            EventKind::MemberLeft { user_id } => {
-                vec![
-                    Topic::Conversation(self.conversation_id),
-                    Topic::User(*user_id),
-                ]
+        let conversation = Topic::Conversation(self.conversation_id);
+        match (&self.kind, self.audience) {
+            (_, Audience::User(user_id)) => vec![Topic::User(user_id)],
+            (
+                EventKind::MemberJoined { user_id } | EventKind::MemberLeft { user_id },
+                Audience::Members,
+            ) => {
+                vec![conversation, Topic::User(*user_id)]
             }
-            _ => vec![Topic::Conversation(self.conversation_id)],
+            (_, Audience::Members) => vec![conversation],
         }
     }
 }
 
-/// What a subscriber receives.
+/// What an inbox receives.
 #[derive(Clone, Debug)]
 pub enum Delivery {
-    Event(Arc<Event>),
-    /// The subscriber fell behind and events were dropped: it must catch up from the store by cursor.
+    Signal(Arc<Signal>),
+    /// The inbox fell behind and signals were dropped: durable events must be caught up from the store.
     Lagged,
 }
-
-pub type Subscription = BoxStream<'static, Delivery>;
 
 #[derive(Debug, thiserror::Error)]
 #[error("bus failed")]
 pub struct BusError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
 
+/// The topics an inbox follows. Following is reference-free: the caller counts its own interest.
+#[async_trait]
+pub trait Follow: Send + Sync {
+    /// From when this returns, signals published to `topic` reach the inbox.
+    async fn follow(&self, topic: Topic) -> Result<(), BusError>;
+    async fn unfollow(&self, topic: Topic) -> Result<(), BusError>;
+}
+
+/// One node's receiving end: a set of followed topics and the signals published to them, in publish order.
+pub struct Inbox {
+    pub topics: Arc<dyn Follow>,
+    pub deliveries: BoxStream<'static, Delivery>,
+}
+
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
-    /// Publishes an event to one topic, at most once (durability is the store's job: late subscribers catch
-    /// up from the event log).
-    async fn publish(&self, topic: Topic, event: Arc<Event>) -> Result<(), BusError>;
-    /// Subscribes to a topic; dropping the stream unsubscribes.
-    async fn subscribe(&self, topic: Topic) -> Result<Subscription, BusError>;
-    /// Answers when the bus can carry events.
+    /// Publishes to one topic, at most once (durability is the store's job: whoever misses an event catches
+    /// up from the event log by cursor).
+    async fn publish(&self, topic: Topic, signal: Arc<Signal>) -> Result<(), BusError>;
+    /// A new inbox following no topic yet.
+    async fn inbox(&self) -> Result<Inbox, BusError>;
+    /// Records that a user has (or no longer has) a connection on this node.
+    async fn set_online(&self, user_id: UserId, online: bool) -> Result<(), BusError>;
+    /// Which of these users are online anywhere.
+    async fn online(&self, user_ids: &[UserId]) -> Result<Vec<bool>, BusError>;
+    /// Answers when the bus can carry signals.
     async fn ping(&self) -> Result<(), BusError>;
 }

@@ -103,6 +103,18 @@ pub struct Event {
     pub cursor: Cursor,
     pub conversation_id: ConversationId,
     pub kind: EventKind,
+    pub audience: Audience,
+    /// When it was committed (the writer's clock): the start of its delivery latency.
+    pub at: Millis,
+}
+
+/// Who may see an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// Every member of its conversation.
+    Members,
+    /// One user's own devices only (a delete for me; a read marker in a very large channel).
+    User(UserId),
 }
 
 /// The log keeps references (ids), not copies: a message deleted for everyone replays as a tombstone, so the

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use parley_proto::v1::{ConversationKind, MembershipPatch};
 
 use crate::model::{
-    Conversation, ConversationSummary, Credentials, Event, Member, Message, Millis, Page, User,
+    Audience, Conversation, ConversationSummary, Credentials, Event, Member, Message, Millis, Page,
+    User,
 };
 use crate::{ConversationId, Cursor, MessageId, OrgId, UserId};
 
@@ -26,6 +27,11 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Every committed event, batch by batch, in commit (cursor) order: what the relay publishes on the bus.
+/// Announcing from here, rather than from each caller after its write returns, is what keeps the bus in
+/// cursor order however many writes run at once.
+pub type CommitFeed = tokio::sync::mpsc::UnboundedReceiver<Vec<Event>>;
 
 /// Whether a sign-up may create the organization it names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,6 +216,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Event>>;
     /// The position of the newest event; a fresh client starts from here.
     async fn latest_cursor(&self) -> StoreResult<Cursor>;
+    /// The position of the oldest event still kept; a client behind it cannot resume.
+    async fn oldest_cursor(&self) -> StoreResult<Cursor>;
+    /// The ids of the conversations `user_id` is a member of.
+    async fn member_conversation_ids(&self, user_id: UserId) -> StoreResult<Vec<ConversationId>>;
+    /// Takes the feed of committed events. There is one; the first caller gets it.
+    fn take_commit_feed(&self) -> Option<CommitFeed>;
 
     // ---- update ----
 
@@ -229,6 +241,7 @@ pub trait Store: Send + Sync + 'static {
         conversation_id: ConversationId,
         user_id: UserId,
         message_id: MessageId,
+        audience: Audience,
     ) -> StoreResult<Option<Event>>;
     /// Deletes a message for everyone: erases its text, reactions and search entry, keeps a tombstone.
     /// `None` when it was already deleted.
@@ -264,4 +277,7 @@ pub trait Store: Send + Sync + 'static {
         user_id: UserId,
         emoji: &str,
     ) -> StoreResult<Option<Event>>;
+    /// Drops events committed before `before`, keeping the newest event whatever its age; returns how many
+    /// went. Clients whose cursor is older must resync.
+    async fn prune_events(&self, before: Millis) -> StoreResult<u64>;
 }

@@ -4,6 +4,7 @@ use parley_proto::v1;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::bus::Signal;
 use crate::model::{Conversation, Event, EventKind, Member, Message, Millis, User};
 use crate::service::Parley;
 
@@ -60,12 +61,12 @@ impl Parley {
         }
     }
 
-    /// A user with presence. Nobody is online until the real-time gateway exists, so `online` is false and
-    /// `last_seen` is the last login.
-    pub(crate) fn user_with_presence_wire(&self, user: &User) -> v1::User {
+    /// A user with presence: `online` from the bus's registry; `last_seen` from their last login or the end
+    /// of their last connection.
+    pub(crate) fn user_with_presence_wire(&self, user: &User, online: bool) -> v1::User {
         v1::User {
             presence: Some(v1::Presence {
-                online: false,
+                online,
                 last_seen: user.last_seen.map(rfc3339),
             }),
             ..self.user_wire(user)
@@ -94,6 +95,30 @@ impl Parley {
             last_message: None,
             membership: None,
         }
+    }
+
+    /// A bus signal as the WebSocket sends it; `None` for signals that are not for clients.
+    pub fn signal_wire(&self, signal: &Signal) -> Option<v1::ServerMessage> {
+        Some(match signal {
+            Signal::Event(event) => v1::ServerMessage::Event(self.event_wire(event)),
+            Signal::Typing {
+                conversation_id,
+                user_id,
+            } => v1::ServerMessage::Frame(v1::ServerFrame::Typing {
+                conversation_id: *conversation_id,
+                user_id: *user_id,
+            }),
+            Signal::Presence {
+                user_id,
+                online,
+                last_seen,
+            } => v1::ServerMessage::Frame(v1::ServerFrame::PresenceUpdated {
+                user_id: *user_id,
+                online: *online,
+                last_seen: last_seen.map(rfc3339),
+            }),
+            Signal::Revoked { .. } => return None,
+        })
     }
 
     /// An event as the WebSocket sends it.

@@ -326,3 +326,129 @@ pub enum Event {
     #[serde(rename = "conversation.created")]
     ConversationCreated { conversation: Conversation },
 }
+
+// ---- WebSocket (`GET /v1/ws`): client ops and the server's frames besides durable events ----
+
+/// A client op. `ref` is the client's own label, echoed in the reply so it can match answers to ops.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientOp {
+    /// The first frame: authenticate, and resume after `resume` (the last cursor seen) or start fresh.
+    Hello {
+        token: String,
+        #[serde(default)]
+        resume: Option<Cursor>,
+    },
+    /// Send a message; answered `ack` once it is durably stored.
+    Send {
+        #[serde(rename = "ref", default)]
+        reference: Option<String>,
+        conversation_id: ConversationId,
+        text: String,
+        #[serde(default)]
+        nonce: Option<String>,
+    },
+    /// Move your read checkpoint forward; answered `ok`.
+    Read {
+        #[serde(rename = "ref", default)]
+        reference: Option<String>,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+    },
+    /// Tell the conversation's connected members you are typing; answered `ok`. Never stored.
+    Typing {
+        #[serde(rename = "ref", default)]
+        reference: Option<String>,
+        conversation_id: ConversationId,
+    },
+    /// Follow these users' presence on this connection; answered `presence` with where they are now.
+    PresenceSub {
+        #[serde(rename = "ref", default)]
+        reference: Option<String>,
+        user_ids: Vec<UserId>,
+    },
+    /// Answered `pong`.
+    Ping {
+        #[serde(rename = "ref", default)]
+        reference: Option<String>,
+    },
+}
+
+/// One user's presence, as `presence` lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UserPresence {
+    pub user_id: UserId,
+    pub online: bool,
+    pub last_seen: Option<String>,
+}
+
+/// The server's frames that are not durable events: replies, ephemeral events and control.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type")]
+pub enum ServerFrame {
+    /// The answer to `hello`. Durable events that follow have cursors after `cursor`.
+    #[serde(rename = "ready")]
+    Ready { user_id: UserId, cursor: Cursor },
+    /// The answer to `send`: the message is stored.
+    #[serde(rename = "ack")]
+    Ack {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+        message: Message,
+    },
+    /// The answer to `read` and `typing`.
+    #[serde(rename = "ok")]
+    Ok {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+    },
+    /// The answer to `presence_sub`.
+    #[serde(rename = "presence")]
+    Presence {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+        users: Vec<UserPresence>,
+    },
+    /// The answer to `ping`.
+    #[serde(rename = "pong")]
+    Pong {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+    },
+    /// An op failed; the connection stays open.
+    #[serde(rename = "error")]
+    Error {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+        code: String,
+        message: String,
+    },
+    /// The resume cursor is too old (or unknown): reload through REST and say `hello` without `resume`.
+    #[serde(rename = "resync")]
+    Resync,
+    /// Ephemeral: someone you follow (a contact, or by `presence_sub`) came online or went offline.
+    #[serde(rename = "presence.updated")]
+    PresenceUpdated {
+        user_id: UserId,
+        online: bool,
+        last_seen: Option<String>,
+    },
+    /// Ephemeral: someone is typing in one of your conversations.
+    #[serde(rename = "typing")]
+    Typing {
+        conversation_id: ConversationId,
+        user_id: UserId,
+    },
+}
+
+/// Anything the server sends on the socket: a durable event (it has a `cursor`) or another frame.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "decoded once per frame and matched right away"
+)]
+pub enum ServerMessage {
+    Event(EventFrame),
+    Frame(ServerFrame),
+}

@@ -2,7 +2,8 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -10,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Router, middleware};
 use metrics_exporter_prometheus::PrometheusHandle;
 use parley_bus::LocalBus;
+use parley_core::bus::{Bus, BusError};
 use parley_core::service::LoginLimits;
 use parley_core::store::StoreError;
 use parley_core::{Parley, Settings};
@@ -20,6 +22,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::gateway::{GatewaySettings, Hub};
 use crate::{http, metrics};
 
 /// Everything a request handler needs. Cloning is cheap.
@@ -29,6 +32,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The WebSocket URL `GET /v1/gateway` answers on a single node.
     pub websocket_url: String,
+    pub hub: Arc<Hub>,
+    pub gateway: GatewaySettings,
     max_body_bytes: usize,
 }
 
@@ -38,6 +43,8 @@ pub enum StartError {
     DataDir(String, #[source] std::io::Error),
     #[error("cannot open the store")]
     Store(#[from] StoreError),
+    #[error("cannot reach the bus")]
+    Bus(#[from] BusError),
     #[error("unsupported {what} URL {url:?}: this build supports {supported}")]
     Unsupported {
         what: &'static str,
@@ -47,8 +54,9 @@ pub enum StartError {
 }
 
 impl AppState {
-    /// Opens the store, bus and blob store the configuration names.
-    pub fn open(config: &Config) -> Result<Self, StartError> {
+    /// Opens the store, bus and blob store the configuration names, and starts the gateway's dispatcher and
+    /// the event-log janitor.
+    pub async fn open(config: &Config) -> Result<Self, StartError> {
         let data_dir = &config.data_dir;
         std::fs::create_dir_all(data_dir)
             .map_err(|e| StartError::DataDir(data_dir.display().to_string(), e))?;
@@ -84,17 +92,44 @@ impl AppState {
                 per_account: config.login_attempts_per_account,
                 per_address: config.login_attempts_per_address,
             },
+            event_retention: std::time::Duration::from_secs(config.event_retention_hours * 3600),
         };
         let websocket_url = format!(
             "{}/v1/ws",
             public_url.trim_end_matches('/').replacen("http", "ws", 1)
         );
+        let inbox = bus.inbox().await?;
+        let parley = Arc::new(Parley::new(store, bus, blobs, settings));
+        let gateway = config.gateway();
+        let hub = Hub::start(Arc::clone(&parley), inbox, gateway.presence_grace);
+        tokio::spawn(prune_events(Arc::downgrade(&parley)));
         Ok(AppState {
-            parley: Arc::new(Parley::new(store, bus, blobs, settings)),
+            parley,
             metrics: metrics::handle(),
             websocket_url,
+            hub,
+            gateway,
             max_body_bytes: config.max_body_bytes,
         })
+    }
+}
+
+/// Forgets events past their retention, hourly, for as long as the server lives.
+async fn prune_events(parley: Weak<Parley>) {
+    let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every_hour.tick().await;
+        let Some(parley) = parley.upgrade() else {
+            return;
+        };
+        match parley.prune_events().await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "pruned old events"),
+            Err(error) => tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "cannot prune events"
+            ),
+        }
     }
 }
 
@@ -133,6 +168,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// How long shutdown waits for WebSockets to close after telling them to.
+const SOCKETS_PATIENCE: Duration = Duration::from_secs(5);
+
 /// Serves until `shutdown` completes, then stops accepting, finishes the requests in flight (and so the
 /// writes they wait on), and returns.
 pub async fn run(
@@ -140,7 +178,14 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let hub = Arc::clone(&state.hub);
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // WebSockets are not requests in flight: tell them to reconnect (here after a restart, or elsewhere) as
+    // soon as shutdown starts, and give them a moment to go before the process ends.
+    let shutdown = async move {
+        shutdown.await;
+        hub.close_all(SOCKETS_PATIENCE).await;
+    };
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

@@ -3,8 +3,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::gateway::GatewaySettings;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -29,6 +32,21 @@ pub struct Config {
     pub login_attempts_per_address: u32,
     /// Largest JSON request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// How long events are kept for WebSocket clients to resume from, in hours (at least 7 days is the
+    /// promise to clients); an older cursor gets `resync`.
+    pub event_retention_hours: u64,
+    /// Largest WebSocket frame a client may send, in bytes; bigger ones close the socket with 1009.
+    pub ws_max_frame_bytes: usize,
+    /// Frames a WebSocket may have queued before it is closed as too slow (4002).
+    pub ws_queue_frames: usize,
+    /// How often the server pings each WebSocket, in milliseconds.
+    pub ws_ping_millis: u64,
+    /// How long a WebSocket may stay silent (no frame, no pong) before it is dropped, in milliseconds.
+    pub ws_idle_timeout_millis: u64,
+    /// How long a user stays online after their last socket closes, in milliseconds.
+    pub presence_grace_millis: u64,
+    /// Ops per second one WebSocket may send (twice that as a burst).
+    pub ws_ops_per_second: u32,
 }
 
 impl Default for Config {
@@ -45,6 +63,13 @@ impl Default for Config {
             login_attempts_per_address: 60,
             // A 10,000-character message is at most 40 KB of UTF-8, more when JSON-escaped.
             max_body_bytes: 256 * 1024,
+            event_retention_hours: 7 * 24,
+            ws_max_frame_bytes: 64 * 1024,
+            ws_queue_frames: 1024,
+            ws_ping_millis: 25_000,
+            ws_idle_timeout_millis: 60_000,
+            presence_grace_millis: 5_000,
+            ws_ops_per_second: 50,
         }
     }
 }
@@ -74,6 +99,18 @@ impl Config {
             path: path.into(),
             source,
         })
+    }
+
+    pub fn gateway(&self) -> GatewaySettings {
+        GatewaySettings {
+            max_frame_bytes: self.ws_max_frame_bytes,
+            queue_frames: self.ws_queue_frames.max(1),
+            ping_every: Duration::from_millis(self.ws_ping_millis.max(1)),
+            idle_timeout: Duration::from_millis(self.ws_idle_timeout_millis.max(1)),
+            hello_timeout: GatewaySettings::default().hello_timeout,
+            presence_grace: Duration::from_millis(self.presence_grace_millis),
+            ops_per_second: self.ws_ops_per_second,
+        }
     }
 
     pub fn public_url(&self) -> String {

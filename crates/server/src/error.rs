@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use parley_core::Error;
@@ -23,6 +24,15 @@ impl ApiError {
             message: message.into(),
             retry_after_secs: None,
         }
+    }
+
+    /// The stable code, for the WebSocket's error frames.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
     }
 
     pub fn not_found() -> Self {
@@ -106,6 +116,12 @@ impl From<JsonRejection> for ApiError {
 impl From<BytesRejection> for ApiError {
     fn from(r: BytesRejection) -> Self {
         rejection(r.status(), r.body_text())
+    }
+}
+
+impl From<WebSocketUpgradeRejection> for ApiError {
+    fn from(r: WebSocketUpgradeRejection) -> Self {
+        ApiError::new(r.status(), "not_a_websocket", r.body_text())
     }
 }
 

@@ -7,6 +7,7 @@
 mod app;
 pub mod config;
 mod error;
+pub mod gateway;
 mod http;
 mod metrics;
 mod openapi;

@@ -122,7 +122,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             init_logs(args.log_json);
             let config = args.into_config()?;
-            let state = AppState::open(&config).context("cannot start")?;
+            let state = AppState::open(&config).await.context("cannot start")?;
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -32,6 +32,8 @@ macro_rules! store_contract_tests {
                 conversations::conversations_of_counts_unread_and_shows_last_message,
                 conversations::public_channels_lists_open_channels_of_the_org,
                 conversations::update_membership_patches_only_given_fields,
+                conversations::creation_announces_created_then_each_member_joined,
+                conversations::member_conversation_ids_lists_the_users_conversations,
                 messages::create_message_stores_it_with_an_event,
                 messages::same_nonce_is_stored_once,
                 messages::messages_pages_have_correct_bounds_and_limits,
@@ -46,10 +48,16 @@ macro_rules! store_contract_tests {
                 events::events_after_includes_own_leave_but_nothing_later,
                 events::erased_message_replays_as_tombstone,
                 events::latest_cursor_is_the_newest_event,
+                events::private_read_marker_replays_to_its_reader_only,
+                events::oldest_and_latest_cursor_start_at_zero_and_move,
+                events::prune_events_drops_old_events_but_keeps_the_newest,
+                events::event_at_is_the_time_of_the_write,
+                feed::commit_feed_announces_what_each_write_returned,
             ],
             shared: [
                 messages::message_ids_grow_in_commit_order_under_concurrency,
                 messages::concurrent_retries_store_one_message,
+                feed::commit_feed_orders_concurrent_commits,
             ],
         }
     };

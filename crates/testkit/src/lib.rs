@@ -74,7 +74,9 @@ impl TestServer {
             ..Config::default()
         };
         adjust(&mut config);
-        let state = AppState::open(&config).expect("open the server state");
+        let state = AppState::open(&config)
+            .await
+            .expect("open the server state");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let shutdown = async {

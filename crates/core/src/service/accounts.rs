@@ -1,17 +1,18 @@
 //! Sign-up, login, logout, and turning a bearer token back into a caller.
 
-use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::Quota;
 use parley_proto::v1::{AuthResponse, LoginRequest, SignupRequest};
 use sha2::{Digest, Sha256};
 
+use super::limits::KeyedLimiter;
 use super::{Caller, Parley};
+use crate::bus::{Signal, Topic};
 use crate::model::Millis;
 use crate::store::{NewUser, OrgPolicy, StoreError};
 use crate::{Error, UserId, validate};
@@ -33,40 +34,23 @@ impl Default for LoginLimits {
 }
 
 pub(super) struct LoginLimiter {
-    by_account: DefaultKeyedRateLimiter<String>,
-    by_address: DefaultKeyedRateLimiter<IpAddr>,
+    by_account: KeyedLimiter<String>,
+    by_address: KeyedLimiter<IpAddr>,
 }
-
-/// Past this many tracked keys, forget the ones whose allowance has refilled, so memory stays bounded.
-const LIMITER_KEYS_BEFORE_SWEEP: usize = 10_000;
 
 impl LoginLimiter {
     pub(super) fn new(limits: LoginLimits) -> Self {
         let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
         LoginLimiter {
-            by_account: RateLimiter::keyed(quota(limits.per_account)),
-            by_address: RateLimiter::keyed(quota(limits.per_address)),
+            by_account: KeyedLimiter::new(quota(limits.per_account)),
+            by_address: KeyedLimiter::new(quota(limits.per_address)),
         }
     }
 
     fn check(&self, account: &str, address: IpAddr) -> Result<(), Error> {
-        check_key(&self.by_address, &address)?;
-        check_key(&self.by_account, &account.to_lowercase())
+        self.by_address.check(&address)?;
+        self.by_account.check(&account.to_lowercase())
     }
-}
-
-fn check_key<K: Hash + Eq + Clone>(
-    limiter: &DefaultKeyedRateLimiter<K>,
-    key: &K,
-) -> Result<(), Error> {
-    if limiter.len() > LIMITER_KEYS_BEFORE_SWEEP {
-        limiter.retain_recent();
-    }
-    limiter
-        .check_key(key)
-        .map_err(|not_until| Error::RateLimited {
-            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-        })
 }
 
 /// A fresh session token: 256 random bits, base64url. Only its SHA-256 is stored.
@@ -168,6 +152,14 @@ impl Parley {
     /// Revokes the caller's token at once: the next request with it is unauthenticated.
     pub async fn logout(&self, caller: &Caller) -> Result<(), Error> {
         self.store.delete_session(caller.token_hash).await?;
+        // Sockets opened with this token close too, on whichever node they are.
+        let revoked = Signal::Revoked {
+            user_id: caller.user.id,
+            token_hash: caller.token_hash,
+        };
+        self.bus
+            .publish(Topic::User(caller.user.id), Arc::new(revoked))
+            .await?;
         Ok(())
     }
 

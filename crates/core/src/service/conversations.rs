@@ -71,18 +71,17 @@ impl Parley {
             members: &members,
             now: Millis::now(),
         };
-        let (conversation, events) =
-            self.store
-                .create_conversation(new)
-                .await
-                .map_err(|e| match e {
-                    StoreError::Conflict(_) => Error::Conflict {
-                        code: "handle_taken",
-                        message: "this channel handle is already taken".into(),
-                    },
-                    other => Error::Store(other),
-                })?;
-        self.publish(events).await;
+        let (conversation, _) = self
+            .store
+            .create_conversation(new)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => Error::Conflict {
+                    code: "handle_taken",
+                    message: "this channel handle is already taken".into(),
+                },
+                other => Error::Store(other),
+            })?;
         Ok(Created::New(self.conversation_wire(&conversation)))
     }
 
@@ -113,8 +112,7 @@ impl Parley {
             .direct_message(caller.user.org_id, caller.user.id, *other, Millis::now())
             .await?;
         Ok(match answer {
-            DirectMessage::Created(conversation, events) => {
-                self.publish(events).await;
+            DirectMessage::Created(conversation, _) => {
                 Created::New(self.conversation_wire(&conversation))
             }
             DirectMessage::Existing(conversation) => {
@@ -207,11 +205,9 @@ impl Parley {
     ) -> Result<v1::Conversation, Error> {
         let (conversation, membership) = self.visible_conversation(caller, id).await?;
         if membership.is_none() {
-            let events = self
-                .store
+            self.store
                 .add_members(conversation.id, &[caller.user.id], Millis::now())
                 .await?;
-            self.publish(events).await;
         }
         self.conversation(caller, id).await
     }
@@ -250,15 +246,13 @@ impl Parley {
             ));
         }
         let others = self.other_members(caller, user_ids).await?;
-        let events = self.store.add_members(id, &others, Millis::now()).await?;
-        self.publish(events).await;
+        self.store.add_members(id, &others, Millis::now()).await?;
         Ok(())
     }
 
     pub async fn leave(&self, caller: &Caller, id: ConversationId) -> Result<(), Error> {
         self.member_conversation(caller, id).await?;
-        let event = self.store.remove_member(id, caller.user.id).await?;
-        self.publish(event.into_iter().collect()).await;
+        self.store.remove_member(id, caller.user.id).await?;
         Ok(())
     }
 

@@ -1,9 +1,9 @@
 //! Sending, reading, reacting to, deleting and searching messages; read checkpoints and receipts.
 
-use parley_proto::v1::{self, Receipt};
+use parley_proto::v1::{self, ConversationKind, Receipt};
 
 use super::{Caller, Parley};
-use crate::model::{Millis, Page};
+use crate::model::{Audience, Millis, Page};
 use crate::store::{NewMessage, Sent};
 use crate::wire;
 use crate::{ConversationId, Error, MessageId, validate};
@@ -81,9 +81,8 @@ impl Parley {
             now: Millis::now(),
         };
         match self.store.create_message(new).await? {
-            Sent::Stored(message, event) => {
+            Sent::Stored(message, _) => {
                 metrics::counter!("parley_messages_stored_total").increment(1);
-                self.publish(vec![event]).await;
                 Ok(SendOutcome::Stored(wire::message(&message)))
             }
             Sent::Duplicate(message) => Ok(SendOutcome::Duplicate(wire::message(&message))),
@@ -119,7 +118,7 @@ impl Parley {
             .message(conversation_id, message_id)
             .await?
             .ok_or(Error::NotFound("message"))?;
-        let event = match scope {
+        match scope {
             DeleteScope::Me => {
                 self.store
                     .hide_message(conversation_id, message_id, caller.user.id)
@@ -136,7 +135,6 @@ impl Parley {
                     .await?
             }
         };
-        self.publish(event.into_iter().collect()).await;
         Ok(())
     }
 
@@ -160,11 +158,9 @@ impl Parley {
                 "a deleted message cannot get reactions",
             ));
         }
-        let event = self
-            .store
+        self.store
             .add_reaction(conversation_id, message_id, caller.user.id, emoji)
             .await?;
-        self.publish(event.into_iter().collect()).await;
         Ok(())
     }
 
@@ -181,11 +177,9 @@ impl Parley {
             .message(conversation_id, message_id)
             .await?
             .ok_or(Error::NotFound("message"))?;
-        let event = self
-            .store
+        self.store
             .remove_reaction(conversation_id, message_id, caller.user.id, emoji)
             .await?;
-        self.publish(event.into_iter().collect()).await;
         Ok(())
     }
 
@@ -196,16 +190,23 @@ impl Parley {
         conversation_id: ConversationId,
         message_id: MessageId,
     ) -> Result<(), Error> {
-        self.member_conversation(caller, conversation_id).await?;
+        let (conversation, _) = self.member_conversation(caller, conversation_id).await?;
         self.store
             .message(conversation_id, message_id)
             .await?
             .ok_or(Error::NotFound("message"))?;
-        let event = self
-            .store
-            .advance_read(conversation_id, caller.user.id, message_id)
+        // In very large channels a read marker is the reader's own business: telling 100,000 members about
+        // every read would cost more than the message did.
+        let audience = if conversation.kind == ConversationKind::Channel
+            && conversation.member_count > u64::from(super::MEMBER_LIST_LIMIT)
+        {
+            Audience::User(caller.user.id)
+        } else {
+            Audience::Members
+        };
+        self.store
+            .advance_read(conversation_id, caller.user.id, message_id, audience)
             .await?;
-        self.publish(event.into_iter().collect()).await;
         Ok(())
     }
 

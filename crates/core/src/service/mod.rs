@@ -3,7 +3,9 @@
 
 mod accounts;
 mod conversations;
+mod limits;
 mod messages;
+mod realtime;
 mod users;
 
 use std::sync::Arc;
@@ -11,13 +13,14 @@ use std::sync::Arc;
 pub use accounts::LoginLimits;
 pub use conversations::{Created, MEMBER_LIST_LIMIT};
 pub use messages::{DeleteScope, HistoryQuery, SendOutcome};
+pub use realtime::Replay;
 
 use crate::blobs::Blobs;
-use crate::bus::Bus;
-use crate::model::{Conversation, Event, Member, User};
+use crate::bus::{Bus, Signal};
+use crate::model::{Conversation, Member, User};
 use crate::passwords::Passwords;
-use crate::store::Store;
-use crate::{ConversationId, Error};
+use crate::store::{CommitFeed, Store};
+use crate::{ConversationId, Error, UserId};
 
 /// Server-wide behaviour the use cases need to know. Built by the binary from its configuration.
 #[derive(Clone, Debug)]
@@ -30,6 +33,8 @@ pub struct Settings {
     pub public_url: String,
     /// Login attempts allowed per minute for one account, and for one client address.
     pub login_limits: LoginLimits,
+    /// How long events are kept for clients to resume from; older cursors must resync.
+    pub event_retention: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -39,6 +44,25 @@ impl Default for Settings {
             open_signup: true,
             public_url: "http://127.0.0.1:8080".to_owned(),
             login_limits: LoginLimits::default(),
+            event_retention: std::time::Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// Publishes committed events on the bus in commit order, until the store closes its feed. The store holds
+/// every event already, so a failed publish loses nothing: clients catch up from the log by cursor.
+async fn relay(mut feed: CommitFeed, bus: Arc<dyn Bus>) {
+    while let Some(batch) = feed.recv().await {
+        for event in batch {
+            let topics = event.topics();
+            let cursor = event.cursor;
+            let signal = Arc::new(Signal::Event(event));
+            for topic in topics {
+                if let Err(error) = bus.publish(topic, Arc::clone(&signal)).await {
+                    let error = &error as &dyn std::error::Error;
+                    tracing::warn!(?topic, %cursor, error, "publish failed");
+                }
+            }
         }
     }
 }
@@ -58,6 +82,7 @@ pub struct Parley {
     pub(crate) settings: Settings,
     passwords: Passwords,
     login_limiter: accounts::LoginLimiter,
+    typing_limiter: limits::KeyedLimiter<(UserId, ConversationId)>,
 }
 
 impl Parley {
@@ -68,6 +93,9 @@ impl Parley {
         settings: Settings,
     ) -> Self {
         let login_limiter = accounts::LoginLimiter::new(settings.login_limits);
+        if let Some(feed) = store.take_commit_feed() {
+            tokio::spawn(relay(feed, Arc::clone(&bus)));
+        }
         Parley {
             store,
             bus,
@@ -75,6 +103,7 @@ impl Parley {
             settings,
             passwords: Passwords::new(),
             login_limiter,
+            typing_limiter: realtime::typing_limiter(),
         }
     }
 
@@ -83,19 +112,6 @@ impl Parley {
         self.store.ping().await?;
         self.bus.ping().await?;
         Ok(())
-    }
-
-    /// Announces committed events. The store already holds them, so a bus failure loses nothing: clients
-    /// catch up from the log by cursor. It is logged, not returned, since the caller's write did succeed.
-    async fn publish(&self, events: Vec<Event>) {
-        for event in events {
-            let event = Arc::new(event);
-            for topic in event.topics() {
-                if let Err(error) = self.bus.publish(topic, Arc::clone(&event)).await {
-                    tracing::warn!(?topic, cursor = %event.cursor, error = &error as &dyn std::error::Error, "publish failed");
-                }
-            }
-        }
     }
 
     /// The conversation if the caller may see it: a member, or anyone of the org for a public channel.

@@ -83,14 +83,18 @@ impl Parley {
 
     pub async fn profile(&self, caller: &Caller, user_id: UserId) -> Result<User, Error> {
         let user = self.visible_user(caller, user_id).await?;
-        Ok(self.user_with_presence_wire(&user))
+        let online = self.bus.online(&[user.id]).await?;
+        Ok(self.user_with_presence_wire(&user, online.first().copied().unwrap_or(false)))
     }
 
     pub async fn contacts(&self, caller: &Caller) -> Result<Vec<User>, Error> {
         let contacts = self.store.contacts(caller.user.id).await?;
+        let ids: Vec<UserId> = contacts.iter().map(|u| u.id).collect();
+        let online = self.bus.online(&ids).await?;
         Ok(contacts
             .iter()
-            .map(|u| self.user_with_presence_wire(u))
+            .zip(online)
+            .map(|(u, online)| self.user_with_presence_wire(u, online))
             .collect())
     }
 

@@ -118,6 +118,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/v1/search", get(messages::search))
         .route("/v1/gateway", get(operations::gateway))
+        .route("/v1/ws", get(crate::gateway::upgrade))
         .route("/v1/openapi.json", get(operations::openapi))
         .route("/healthz", get(operations::healthz))
         .route("/readyz", get(operations::readyz))

@@ -10,6 +10,7 @@ mod events;
 mod messages;
 mod openapi;
 mod operations;
+mod realtime;
 mod users;
 
 use parley_client::{Client, Created};

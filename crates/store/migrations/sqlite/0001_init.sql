@@ -100,10 +100,14 @@ CREATE TABLE events (
     user_id          INTEGER,
     message_id       INTEGER,
     emoji            TEXT,
+    -- NULL: for every member; else only for this user's own devices.
+    private_to       INTEGER,
     created_at       INTEGER NOT NULL
 );
 CREATE INDEX events_by_conversation ON events (conversation_id, cursor);
-CREATE INDEX events_by_user ON events (user_id, cursor) WHERE kind IN ('message.hidden', 'member.left');
+CREATE INDEX events_by_private_user ON events (private_to, cursor) WHERE private_to IS NOT NULL;
+CREATE INDEX events_by_leaver ON events (user_id, cursor) WHERE kind = 'member.left';
+CREATE INDEX events_by_time ON events (created_at);
 
 -- Full-text index over message text. External content: the text lives only in `messages`.
 CREATE VIRTUAL TABLE messages_fts USING fts5 (

@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use parley_core::store::{StoreError, StoreResult};
+use parley_core::model::{Conversation, Event, Member, User};
+use parley_core::store::{CommitFeed, DirectMessage, Sent, StoreError, StoreResult};
 use rusqlite::Connection;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -17,8 +18,9 @@ const MAX_BATCH: usize = 512;
 /// Read connections. Reads run on blocking threads; WAL lets them proceed while the writer commits.
 const READERS: usize = 4;
 
-/// Called once the batch a write belonged to has committed, or failed.
-type Completion = Box<dyn FnOnce(Result<(), &rusqlite::Error>) + Send>;
+/// Called once the batch a write belonged to has committed, or failed, with the commit feed to announce to.
+type Completion =
+    Box<dyn FnOnce(Result<(), &rusqlite::Error>, &mpsc::UnboundedSender<Vec<Event>>) + Send>;
 /// A write: run inside the batch's transaction (`Some`), or told that the batch could not start (`None`).
 type Job = Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>;
 
@@ -49,8 +51,65 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     Ok(connection)
 }
 
+/// What a write committed that clients must hear about. The writer thread hands these to the commit feed
+/// right after each commit, in commit order, before answering the callers.
+pub(crate) trait Announces {
+    fn announced(&self) -> Vec<Event>;
+}
+
+/// Writes that change nothing a client is told about.
+macro_rules! announces_nothing {
+    ($($t:ty),*) => {$(
+        impl Announces for $t {
+            fn announced(&self) -> Vec<Event> {
+                Vec::new()
+            }
+        }
+    )*};
+}
+
+announces_nothing!((), u64, User, Member);
+
+impl Announces for Option<Event> {
+    fn announced(&self) -> Vec<Event> {
+        self.iter().cloned().collect()
+    }
+}
+
+impl Announces for Vec<Event> {
+    fn announced(&self) -> Vec<Event> {
+        self.clone()
+    }
+}
+
+impl Announces for (Conversation, Vec<Event>) {
+    fn announced(&self) -> Vec<Event> {
+        self.1.clone()
+    }
+}
+
+impl Announces for Sent {
+    fn announced(&self) -> Vec<Event> {
+        match self {
+            Sent::Stored(_, event) => vec![event.clone()],
+            Sent::Duplicate(_) => Vec::new(),
+        }
+    }
+}
+
+impl Announces for DirectMessage {
+    fn announced(&self) -> Vec<Event> {
+        match self {
+            DirectMessage::Created(_, events) => events.clone(),
+            DirectMessage::Existing(_) => Vec::new(),
+        }
+    }
+}
+
 pub(crate) struct Connections {
     jobs: mpsc::UnboundedSender<Job>,
+    /// Handed out once, to whoever relays committed events to the bus.
+    commit_feed: Mutex<Option<CommitFeed>>,
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
     read_permits: Semaphore,
@@ -69,12 +128,14 @@ impl Connections {
             readers.push(open(path).map_err(backend)?);
         }
         let (jobs, queue) = mpsc::unbounded_channel();
+        let (committed, commit_feed) = mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || write_loop(writer, queue))
+            .spawn(move || write_loop(writer, queue, committed))
             .map_err(backend)?;
         Ok(Arc::new(Connections {
             jobs,
+            commit_feed: Mutex::new(Some(commit_feed)),
             path: path.to_owned(),
             readers: Mutex::new(readers),
             read_permits: Semaphore::new(READERS),
@@ -83,7 +144,7 @@ impl Connections {
 
     /// Runs `work` in the next write batch and answers once that batch is durable. `work` runs inside a
     /// savepoint: if it fails, only its own changes are rolled back and the rest of the batch commits.
-    pub(crate) async fn write<T: Send + 'static>(
+    pub(crate) async fn write<T: Announces + Send + 'static>(
         &self,
         work: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
@@ -93,17 +154,32 @@ impl Connections {
                 Some(connection) => in_savepoint(connection, work),
                 None => Err(backend(CommitFailed("the batch could not begin".into()))),
             };
-            Box::new(move |commit: Result<(), &rusqlite::Error>| {
-                let answer = match commit {
-                    Ok(()) => result,
-                    Err(e) => Err(backend(CommitFailed(e.to_string()))),
-                };
-                // The caller may have gone away (request cancelled); the write stands either way.
-                let _ = done.send(answer);
-            })
+            Box::new(
+                move |commit: Result<(), &rusqlite::Error>,
+                      feed: &mpsc::UnboundedSender<Vec<Event>>| {
+                    let answer = match commit {
+                        Ok(()) => result,
+                        Err(e) => Err(backend(CommitFailed(e.to_string()))),
+                    };
+                    if let Ok(written) = &answer {
+                        let events = written.announced();
+                        // A send fails only once the feed was taken and dropped (the server is stopping); a feed
+                        // never taken keeps its events, which only store tests do.
+                        if !events.is_empty() {
+                            let _ = feed.send(events);
+                        }
+                    }
+                    // The caller may have gone away (request cancelled); the write stands either way.
+                    let _ = done.send(answer);
+                },
+            )
         });
         self.jobs.send(job).map_err(|_| backend(WriterGone))?;
         answer.await.map_err(|_| backend(WriterGone))?
+    }
+
+    pub(crate) fn take_commit_feed(&self) -> Option<CommitFeed> {
+        self.commit_feed.lock().ok()?.take()
     }
 
     /// Runs `work` on a read connection, on a blocking thread.
@@ -148,7 +224,11 @@ fn in_savepoint<T>(
 
 /// The writer thread: take every queued write (up to `MAX_BATCH`), run them in one transaction, commit once,
 /// then answer each. Ends when every sender is gone, after finishing what was queued.
-fn write_loop(connection: Connection, mut queue: mpsc::UnboundedReceiver<Job>) {
+fn write_loop(
+    connection: Connection,
+    mut queue: mpsc::UnboundedReceiver<Job>,
+    committed: mpsc::UnboundedSender<Vec<Event>>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
@@ -168,7 +248,7 @@ fn write_loop(connection: Connection, mut queue: mpsc::UnboundedReceiver<Job>) {
             tracing::error!(error = ?outcome, "write batch failed");
         }
         for complete in completions {
-            complete(outcome.as_ref().map(|_| ()));
+            complete(outcome.as_ref().map(|_| ()), &committed);
         }
     }
 }

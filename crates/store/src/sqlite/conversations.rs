@@ -1,6 +1,8 @@
 //! Conversations and their members.
 
-use parley_core::model::{Conversation, ConversationSummary, Event, EventKind, Member, Millis};
+use parley_core::model::{
+    Audience, Conversation, ConversationSummary, Event, EventKind, Member, Millis,
+};
 use parley_core::proto::v1::{ConversationKind, MembershipPatch};
 use parley_core::store::{DirectMessage, StoreError, StoreResult};
 use parley_core::{ConversationId, OrgId, UserId};
@@ -63,13 +65,15 @@ pub(crate) fn create(
     }
     let conversation =
         rows::conversation_by_id(c, id)?.ok_or(StoreError::NotFound("conversation"))?;
-    let event = events::append(
-        c,
-        id,
-        EventKind::ConversationCreated(conversation.clone()),
-        new.now,
-    )?;
-    Ok((conversation, vec![event]))
+    // The creation, then each first member's joining: a member's devices learn of a conversation through
+    // their own joining, whichever node they are on.
+    let created = EventKind::ConversationCreated(conversation.clone());
+    let mut announced = vec![events::append(c, id, created, Audience::Members, new.now)?];
+    for user_id in &new.members {
+        let joined = EventKind::MemberJoined { user_id: *user_id };
+        announced.push(events::append(c, id, joined, Audience::Members, new.now)?);
+    }
+    Ok((conversation, announced))
 }
 
 pub(crate) fn direct_message(
@@ -144,6 +148,7 @@ pub(crate) fn add_members(
                 c,
                 conversation_id,
                 EventKind::MemberJoined { user_id: *user_id },
+                Audience::Members,
                 now,
             )?);
         }
@@ -270,5 +275,17 @@ pub(crate) fn remove_member(
         [conversation_id.0],
     )
     .map_err(backend)?;
-    events::append(c, conversation_id, EventKind::MemberLeft { user_id }, now).map(Some)
+    let left = EventKind::MemberLeft { user_id };
+    events::append(c, conversation_id, left, Audience::Members, now).map(Some)
+}
+
+pub(crate) fn ids_of_member(c: &Connection, user_id: UserId) -> StoreResult<Vec<ConversationId>> {
+    let mut statement = c
+        .prepare_cached("SELECT conversation_id FROM members WHERE user_id = ?1")
+        .map_err(backend)?;
+    let ids = statement
+        .query_map([user_id.0], |row| Ok(ConversationId(row.get(0)?)))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(backend)?;
+    Ok(ids)
 }

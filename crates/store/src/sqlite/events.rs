@@ -1,6 +1,6 @@
 //! The event log: written in the same transaction as the change it records, read back by cursor.
 
-use parley_core::model::{Event, EventKind, Millis};
+use parley_core::model::{Audience, Event, EventKind, Millis};
 use parley_core::store::StoreResult;
 use parley_core::{ConversationId, Cursor, MessageId, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -63,12 +63,17 @@ pub(crate) fn append(
     c: &Connection,
     conversation_id: ConversationId,
     kind: EventKind,
+    audience: Audience,
     now: Millis,
 ) -> StoreResult<Event> {
     let (name, user_id, message_id, emoji) = columns(&kind);
+    let private_to = match audience {
+        Audience::Members => None,
+        Audience::User(user_id) => Some(user_id.0),
+    };
     c.prepare_cached(
-        "INSERT INTO events (conversation_id, kind, user_id, message_id, emoji, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO events (conversation_id, kind, user_id, message_id, emoji, private_to, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -77,6 +82,7 @@ pub(crate) fn append(
             user_id.map(|u| u.0),
             message_id.map(|m| m.0),
             emoji,
+            private_to,
             now.0
         ])
     })
@@ -85,65 +91,73 @@ pub(crate) fn append(
         cursor: Cursor(c.last_insert_rowid()),
         conversation_id,
         kind,
+        audience,
+        at: now,
     })
 }
 
-/// Rebuilds an event from its row; `None` when what it refers to is gone.
-fn materialize(
-    c: &Connection,
+/// One row of the log, as read back.
+struct Row {
     cursor: Cursor,
     conversation_id: ConversationId,
-    name: &str,
+    name: String,
     user_id: Option<UserId>,
     message_id: Option<MessageId>,
     emoji: Option<String>,
-) -> StoreResult<Option<Event>> {
-    let user = || user_id.unwrap_or(UserId(0));
-    let message = || message_id.unwrap_or(MessageId(0));
-    let kind = match name {
-        "message.created" => match rows::message_by_id(c, conversation_id, message())? {
+    private_to: Option<UserId>,
+    at: Millis,
+}
+
+/// Rebuilds an event from its row; `None` when what it refers to is gone.
+fn materialize(c: &Connection, row: Row) -> StoreResult<Option<Event>> {
+    let user = || row.user_id.unwrap_or(UserId(0));
+    let message_id = row.message_id.unwrap_or(MessageId(0));
+    let kind = match row.name.as_str() {
+        "message.created" => match rows::message_by_id(c, row.conversation_id, message_id)? {
             Some(m) => EventKind::MessageCreated(m),
             None => return Ok(None),
         },
-        "message.deleted" => EventKind::MessageDeleted {
-            message_id: message(),
-        },
+        "message.deleted" => EventKind::MessageDeleted { message_id },
         "message.hidden" => EventKind::MessageHidden {
-            message_id: message(),
+            message_id,
             user_id: user(),
         },
         "reaction.added" => EventKind::ReactionAdded {
-            message_id: message(),
+            message_id,
             user_id: user(),
-            emoji: emoji.unwrap_or_default(),
+            emoji: row.emoji.unwrap_or_default(),
         },
         "reaction.removed" => EventKind::ReactionRemoved {
-            message_id: message(),
+            message_id,
             user_id: user(),
-            emoji: emoji.unwrap_or_default(),
+            emoji: row.emoji.unwrap_or_default(),
         },
         "read.updated" => EventKind::ReadUpdated {
             user_id: user(),
-            message_id: message(),
+            message_id,
         },
         "member.joined" => EventKind::MemberJoined { user_id: user() },
         "member.left" => EventKind::MemberLeft { user_id: user() },
-        "conversation.created" => match rows::conversation_by_id(c, conversation_id)? {
+        "conversation.created" => match rows::conversation_by_id(c, row.conversation_id)? {
             Some(conversation) => EventKind::ConversationCreated(conversation),
             None => return Ok(None),
         },
         _ => return Ok(None),
     };
+    let audience = row.private_to.map_or(Audience::Members, Audience::User);
     Ok(Some(Event {
-        cursor,
-        conversation_id,
+        cursor: row.cursor,
+        conversation_id: row.conversation_id,
         kind,
+        audience,
+        at: row.at,
     }))
 }
 
-/// Events after `cursor` in the user's conversations, plus their own private ones, oldest first.
-/// Walks the log from the cursor by primary key; each row is kept if the user is a member of its
-/// conversation (an index lookup), so the cost is proportional to the events scanned, not to history.
+/// Events after `cursor` that `user_id` may see, oldest first: those of the conversations they are in now
+/// (private ones only if meant for them), plus their own private events and their own leaving.
+/// Walks the log from the cursor by primary key; each row is kept after an index lookup of the membership, so
+/// the cost follows the events scanned, not the size of history.
 pub(crate) fn after(
     c: &Connection,
     user_id: UserId,
@@ -152,50 +166,64 @@ pub(crate) fn after(
 ) -> StoreResult<Vec<Event>> {
     let mut statement = c
         .prepare_cached(
-            "SELECT e.cursor, e.conversation_id, e.kind, e.user_id, e.message_id, e.emoji FROM events e
+            "SELECT e.cursor, e.conversation_id, e.kind, e.user_id, e.message_id, e.emoji, e.private_to,
+                    e.created_at
+             FROM events e
              WHERE e.cursor > ?2 AND (
-                 (e.kind <> 'message.hidden' AND EXISTS (
+                 (e.private_to IS NULL AND EXISTS (
                      SELECT 1 FROM members m WHERE m.conversation_id = e.conversation_id AND m.user_id = ?1))
-                 OR (e.kind IN ('message.hidden', 'member.left') AND e.user_id = ?1))
+                 OR e.private_to = ?1
+                 OR (e.kind = 'member.left' AND e.user_id = ?1))
              ORDER BY e.cursor LIMIT ?3",
         )
         .map_err(backend)?;
     let rows = statement
         .query_map(params![user_id.0, cursor.0, limit], |row| {
-            Ok((
-                Cursor(row.get(0)?),
-                ConversationId(row.get(1)?),
-                row.get::<_, String>(2)?,
-                row.get::<_, Option<i64>>(3)?.map(UserId),
-                row.get::<_, Option<i64>>(4)?.map(MessageId),
-                row.get::<_, Option<String>>(5)?,
-            ))
+            Ok(Row {
+                cursor: Cursor(row.get(0)?),
+                conversation_id: ConversationId(row.get(1)?),
+                name: row.get(2)?,
+                user_id: row.get::<_, Option<i64>>(3)?.map(UserId),
+                message_id: row.get::<_, Option<i64>>(4)?.map(MessageId),
+                emoji: row.get(5)?,
+                private_to: row.get::<_, Option<i64>>(6)?.map(UserId),
+                at: Millis(row.get(7)?),
+            })
         })
         .map_err(backend)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(backend)?;
     let mut events = Vec::with_capacity(rows.len());
-    for (cursor, conversation_id, name, user_id, message_id, emoji) in rows {
-        if let Some(event) = materialize(
-            c,
-            cursor,
-            conversation_id,
-            &name,
-            user_id,
-            message_id,
-            emoji,
-        )? {
-            events.push(event);
-        }
+    for row in rows {
+        events.extend(materialize(c, row)?);
     }
     Ok(events)
 }
 
-pub(crate) fn latest(c: &Connection) -> StoreResult<Cursor> {
+fn cursor_of(c: &Connection, sql: &str) -> StoreResult<Cursor> {
     let cursor: Option<i64> = c
-        .query_row("SELECT max(cursor) FROM events", [], |row| row.get(0))
+        .query_row(sql, [], |row| row.get(0))
         .optional()
         .map_err(backend)?
         .flatten();
     Ok(Cursor(cursor.unwrap_or(0)))
+}
+
+pub(crate) fn latest(c: &Connection) -> StoreResult<Cursor> {
+    cursor_of(c, "SELECT max(cursor) FROM events")
+}
+
+pub(crate) fn oldest(c: &Connection) -> StoreResult<Cursor> {
+    cursor_of(c, "SELECT min(cursor) FROM events")
+}
+
+/// Deletes events committed before `before`, always keeping the newest one so cursors never restart.
+pub(crate) fn prune(c: &Connection, before: Millis) -> StoreResult<u64> {
+    let deleted = c
+        .execute(
+            "DELETE FROM events WHERE created_at < ?1 AND cursor < (SELECT max(cursor) FROM events)",
+            [before.0],
+        )
+        .map_err(backend)?;
+    Ok(deleted.try_into().unwrap_or(0))
 }

@@ -1,6 +1,6 @@
 //! Messages, reactions, read checkpoints and full-text search.
 
-use parley_core::model::{Event, EventKind, Member, Message, Millis, Page};
+use parley_core::model::{Audience, Event, EventKind, Member, Message, Millis, Page};
 use parley_core::store::{Sent, StoreError, StoreResult};
 use parley_core::{ConversationId, MessageId, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -60,6 +60,7 @@ pub(crate) fn create(c: &Connection, new: &NewMessage) -> StoreResult<Sent> {
         c,
         new.conversation_id,
         EventKind::MessageCreated(message.clone()),
+        Audience::Members,
         new.now,
     )?;
     Ok(Sent::Stored(message, event))
@@ -87,7 +88,7 @@ pub(crate) fn add_reaction(
         user_id,
         emoji: emoji.to_owned(),
     };
-    events::append(c, conversation_id, kind, now).map(Some)
+    events::append(c, conversation_id, kind, Audience::Members, now).map(Some)
 }
 
 pub(crate) fn page(
@@ -250,6 +251,7 @@ pub(crate) fn advance_read(
     conversation_id: ConversationId,
     user_id: UserId,
     message_id: MessageId,
+    audience: Audience,
     now: Millis,
 ) -> StoreResult<Option<Event>> {
     let moved = c
@@ -269,6 +271,7 @@ pub(crate) fn advance_read(
             user_id,
             message_id,
         },
+        audience,
         now,
     )
     .map(Some)
@@ -301,6 +304,7 @@ pub(crate) fn erase(
         c,
         conversation_id,
         EventKind::MessageDeleted { message_id },
+        Audience::Members,
         now,
     )
     .map(Some)
@@ -329,6 +333,7 @@ pub(crate) fn hide(
             message_id,
             user_id,
         },
+        Audience::User(user_id),
         now,
     )
     .map(Some)
@@ -356,7 +361,7 @@ pub(crate) fn remove_reaction(
         user_id,
         emoji: emoji.to_owned(),
     };
-    events::append(c, conversation_id, kind, now).map(Some)
+    events::append(c, conversation_id, kind, Audience::Members, now).map(Some)
 }
 
 #[cfg(test)]

@@ -12,10 +12,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use parley_core::model::{
-    Conversation, ConversationSummary, Credentials, Event, Member, Message, Millis, Page, User,
+    Audience, Conversation, ConversationSummary, Credentials, Event, Member, Message, Millis, Page,
+    User,
 };
 use parley_core::proto::v1::MembershipPatch;
-use parley_core::store::{self as core_store, DirectMessage, Sent, Store, StoreResult};
+use parley_core::store::{self as core_store, CommitFeed, DirectMessage, Sent, Store, StoreResult};
 use parley_core::{ConversationId, Cursor, MessageId, OrgId, UserId};
 use rusqlite::Connection;
 
@@ -327,6 +328,20 @@ impl Store for SqliteStore {
         self.db.read(events::latest).await
     }
 
+    async fn oldest_cursor(&self) -> StoreResult<Cursor> {
+        self.db.read(events::oldest).await
+    }
+
+    async fn member_conversation_ids(&self, user_id: UserId) -> StoreResult<Vec<ConversationId>> {
+        self.db
+            .read(move |c| conversations::ids_of_member(c, user_id))
+            .await
+    }
+
+    fn take_commit_feed(&self) -> Option<CommitFeed> {
+        self.db.take_commit_feed()
+    }
+
     // ---- update ----
 
     async fn rename_user(&self, id: UserId, name: &str) -> StoreResult<User> {
@@ -362,10 +377,18 @@ impl Store for SqliteStore {
         conversation_id: ConversationId,
         user_id: UserId,
         message_id: MessageId,
+        audience: Audience,
     ) -> StoreResult<Option<Event>> {
         self.db
             .write(move |c| {
-                messages::advance_read(c, conversation_id, user_id, message_id, Millis::now())
+                messages::advance_read(
+                    c,
+                    conversation_id,
+                    user_id,
+                    message_id,
+                    audience,
+                    Millis::now(),
+                )
             })
             .await
     }
@@ -437,5 +460,9 @@ impl Store for SqliteStore {
                 )
             })
             .await
+    }
+
+    async fn prune_events(&self, before: Millis) -> StoreResult<u64> {
+        self.db.write(move |c| events::prune(c, before)).await
     }
 }

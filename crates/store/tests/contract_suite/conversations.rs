@@ -1,14 +1,17 @@
 //! Conversations: creating groups, channels and DMs, membership, the conversation list and the channel
 //! directory.
 
-use parley_core::model::EventKind;
+use std::collections::BTreeSet;
+
+use parley_core::model::{Audience, Conversation, Event, EventKind, Millis};
 use parley_core::proto::v1::{ConversationKind, MembershipPatch};
 use parley_core::store::{DirectMessage, NewConversation, Store, StoreError};
-use parley_core::{ConversationId, UserId};
+use parley_core::{ConversationId, Cursor, UserId};
 
+use super::events::{lines, replay};
 use super::{at, channel, group, group_at, send_at, sorted, user};
 
-/// A group starts with its members, counted, and one `conversation.created` event.
+/// A group starts with its members, counted, and announces its creation.
 pub async fn create_conversation_with_members(store: &dyn Store) {
     let ada = user(store, "acme", "ada").await;
     let bob = user(store, "acme", "bob").await;
@@ -44,8 +47,10 @@ pub async fn create_conversation_with_members(store: &dyn Store) {
         Some(group.clone())
     );
 
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0].conversation_id, group.id);
+    // `conversation.created`, then one `member.joined` per first member (see
+    // `creation_announces_created_then_each_member_joined` for the details).
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert!(events.iter().all(|e| e.conversation_id == group.id));
     assert_eq!(
         events[0].kind,
         EventKind::ConversationCreated(group.clone())
@@ -221,6 +226,8 @@ pub async fn add_members_skips_existing_members(store: &dyn Store) {
         .iter()
         .map(|e| {
             assert_eq!(e.conversation_id, group.id);
+            assert_eq!(e.audience, Audience::Members);
+            assert_eq!(e.at, at(10));
             match e.kind {
                 EventKind::MemberJoined { user_id } => user_id,
                 ref other => panic!("not a member.joined: {other:?}"),
@@ -275,6 +282,7 @@ pub async fn remove_member_only_removes_members(store: &dyn Store) {
         .expect("bob was a member");
     assert_eq!(left.conversation_id, group.id);
     assert_eq!(left.kind, EventKind::MemberLeft { user_id: bob.id });
+    assert_eq!(left.audience, Audience::Members);
     assert_eq!(
         store.latest_cursor().await.expect("latest_cursor"),
         left.cursor
@@ -419,7 +427,7 @@ pub async fn conversations_of_counts_unread_and_shows_last_message(store: &dyn S
     );
 
     store
-        .advance_read(group.id, ada.id, m1.id)
+        .advance_read(group.id, ada.id, m1.id, Audience::Members)
         .await
         .expect("advance_read");
     let seen = summary(ada.id, group.id).await;
@@ -427,7 +435,7 @@ pub async fn conversations_of_counts_unread_and_shows_last_message(store: &dyn S
     assert_eq!(seen.membership.last_read, Some(m1.id));
 
     store
-        .advance_read(group.id, ada.id, m5.id)
+        .advance_read(group.id, ada.id, m5.id, Audience::Members)
         .await
         .expect("advance_read");
     assert_eq!(
@@ -563,4 +571,226 @@ pub async fn update_membership_patches_only_given_fields(store: &dyn Store) {
         matches!(outsider, Err(StoreError::NotFound(_))),
         "not a member: {outsider:?}"
     );
+}
+
+/// Asserts that `events` are `conversation.created` for `conversation`, then one `member.joined` per member
+/// of `members` in that order, all for every member, at `now`, at increasing cursors after `before`.
+fn assert_created_then_joined(
+    events: &[Event],
+    conversation: &Conversation,
+    members: &[UserId],
+    before: Cursor,
+    now: Millis,
+) {
+    assert_eq!(events.len(), 1 + members.len(), "{events:?}");
+    assert_eq!(
+        events[0].kind,
+        EventKind::ConversationCreated(conversation.clone()),
+        "the creation first: {events:?}"
+    );
+    let joined: Vec<EventKind> = events[1..].iter().map(|e| e.kind.clone()).collect();
+    let expected: Vec<EventKind> = members
+        .iter()
+        .map(|user_id| EventKind::MemberJoined { user_id: *user_id })
+        .collect();
+    assert_eq!(joined, expected, "then each member's joining, in order");
+    for event in events {
+        assert_eq!(event.conversation_id, conversation.id, "{event:?}");
+        assert_eq!(event.audience, Audience::Members, "{event:?}");
+        assert_eq!(
+            event.at, now,
+            "committed at the time of the write: {event:?}"
+        );
+    }
+    assert!(events[0].cursor > before, "after {before}: {events:?}");
+    for pair in events.windows(2) {
+        assert!(
+            pair[0].cursor < pair[1].cursor,
+            "cursors increase: {events:?}"
+        );
+    }
+}
+
+/// Creating a group, a channel or a DM announces `conversation.created`, then one `member.joined` per first
+/// member (in the order given; low id then high id for a DM), all for every member, in one go: the log holds
+/// them as announced, and each member replays them. A DM that already exists announces nothing.
+pub async fn creation_announces_created_then_each_member_joined(store: &dyn Store) {
+    let ada = user(store, "acme", "ada").await;
+    let bob = user(store, "acme", "bob").await;
+    let carol = user(store, "acme", "carol").await;
+    let dave = user(store, "acme", "dave").await;
+
+    // A group whose members are not given in id order.
+    let before = store.latest_cursor().await.expect("latest_cursor");
+    let members = [carol.id, ada.id, bob.id];
+    let (group, events) = store
+        .create_conversation(NewConversation {
+            org_id: ada.org_id,
+            kind: ConversationKind::Group,
+            name: Some("Out of order"),
+            handle: None,
+            topic: None,
+            private: false,
+            created_by: ada.id,
+            members: &members,
+            now: at(7),
+        })
+        .await
+        .expect("create_conversation");
+    assert_created_then_joined(&events, &group, &members, before, at(7));
+    let last = events.last().map(|e| e.cursor).expect("events");
+    assert_eq!(
+        store.latest_cursor().await.expect("latest_cursor"),
+        last,
+        "nothing else was written"
+    );
+    for member in members {
+        assert_eq!(
+            lines(&replay(store, member, before, 100).await),
+            lines(&events),
+            "each member replays the creation as announced"
+        );
+    }
+    assert!(
+        replay(store, dave.id, before, 100).await.is_empty(),
+        "dave is not in it"
+    );
+
+    // A channel with its creator alone.
+    let before = store.latest_cursor().await.expect("latest_cursor");
+    let (channel, events) = store
+        .create_conversation(NewConversation {
+            org_id: dave.org_id,
+            kind: ConversationKind::Channel,
+            name: Some("Dave's"),
+            handle: Some("dave"),
+            topic: None,
+            private: true,
+            created_by: dave.id,
+            members: &[dave.id],
+            now: at(8),
+        })
+        .await
+        .expect("create_conversation");
+    assert_created_then_joined(&events, &channel, &[dave.id], before, at(8));
+    assert_eq!(
+        lines(&replay(store, dave.id, before, 100).await),
+        lines(&events)
+    );
+
+    // A DM, asked for by the higher id: low id joins first all the same.
+    let (low, high) = if bob.id < carol.id {
+        (bob.id, carol.id)
+    } else {
+        (carol.id, bob.id)
+    };
+    let before = store.latest_cursor().await.expect("latest_cursor");
+    let created = store
+        .direct_message(bob.org_id, high, low, at(9))
+        .await
+        .expect("direct_message");
+    let DirectMessage::Created(dm, events) = created else {
+        panic!("the first ask creates the DM: {created:?}");
+    };
+    assert_created_then_joined(&events, &dm, &[low, high], before, at(9));
+    for member in [low, high] {
+        assert_eq!(
+            lines(&replay(store, member, before, 100).await),
+            lines(&events)
+        );
+    }
+    let cursor = store.latest_cursor().await.expect("latest_cursor");
+    let again = store
+        .direct_message(bob.org_id, low, high, at(10))
+        .await
+        .expect("direct_message");
+    assert!(
+        matches!(again, DirectMessage::Existing(ref existing) if existing.id == dm.id),
+        "{again:?}"
+    );
+    assert_eq!(
+        store.latest_cursor().await.expect("latest_cursor"),
+        cursor,
+        "an existing DM announces nothing"
+    );
+
+    // A refused creation announces nothing either.
+    let taken = store
+        .create_conversation(NewConversation {
+            org_id: dave.org_id,
+            kind: ConversationKind::Channel,
+            name: Some("Dave's again"),
+            handle: Some("dave"),
+            topic: None,
+            private: false,
+            created_by: ada.id,
+            members: &[ada.id, bob.id],
+            now: at(11),
+        })
+        .await;
+    assert!(
+        matches!(taken, Err(StoreError::Conflict("handle"))),
+        "{taken:?}"
+    );
+    assert_eq!(store.latest_cursor().await.expect("latest_cursor"), cursor);
+}
+
+/// The ids of a user's conversations: exactly those they are a member of now, whatever kind, however they
+/// got in.
+pub async fn member_conversation_ids_lists_the_users_conversations(store: &dyn Store) {
+    let ada = user(store, "acme", "ada").await;
+    let bob = user(store, "acme", "bob").await;
+    let carol = user(store, "acme", "carol").await;
+    let ids_of = move |user_id: UserId| async move {
+        let ids = store
+            .member_conversation_ids(user_id)
+            .await
+            .expect("member_conversation_ids");
+        let distinct: BTreeSet<ConversationId> = ids.iter().copied().collect();
+        assert_eq!(distinct.len(), ids.len(), "each conversation once: {ids:?}");
+        sorted(ids)
+    };
+    assert!(ids_of(ada.id).await.is_empty(), "a new user is in nothing");
+
+    let with_bob = group(store, &ada, &[&bob]).await;
+    let alone = group_at(store, &ada, &[], "alone", at(1)).await;
+    let bobs = group_at(store, &bob, &[], "bob's", at(2)).await;
+    let general = channel(store, &bob, "general", "General", false).await;
+    let DirectMessage::Created(dm, _) = store
+        .direct_message(ada.org_id, carol.id, ada.id, at(3))
+        .await
+        .expect("direct_message")
+    else {
+        panic!("a new DM");
+    };
+    assert_eq!(
+        ids_of(ada.id).await,
+        sorted(vec![with_bob.id, alone.id, dm.id])
+    );
+    assert_eq!(
+        ids_of(bob.id).await,
+        sorted(vec![with_bob.id, bobs.id, general.id])
+    );
+    assert_eq!(ids_of(carol.id).await, vec![dm.id]);
+
+    store
+        .add_members(general.id, &[ada.id, carol.id], at(4))
+        .await
+        .expect("add_members");
+    store
+        .remove_member(with_bob.id, ada.id)
+        .await
+        .expect("remove_member")
+        .expect("ada was a member");
+    assert_eq!(
+        ids_of(ada.id).await,
+        sorted(vec![alone.id, general.id, dm.id]),
+        "joined general, left the group with bob"
+    );
+    assert_eq!(
+        ids_of(bob.id).await,
+        sorted(vec![with_bob.id, bobs.id, general.id]),
+        "ada's leaving is not bob's"
+    );
+    assert_eq!(ids_of(carol.id).await, sorted(vec![dm.id, general.id]));
 }

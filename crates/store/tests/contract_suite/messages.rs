@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use parley_core::model::{EventKind, Message, Page};
+use parley_core::model::{Audience, EventKind, Message, Page};
 use parley_core::store::{NewMessage, Sent, Store};
 use parley_core::{ConversationId, MessageId, UserId};
 
@@ -100,6 +100,8 @@ pub async fn create_message_stores_it_with_an_event(store: &dyn Store) {
     assert!(first.reactions.is_empty());
     assert_eq!(event.conversation_id, group.id);
     assert_eq!(event.kind, EventKind::MessageCreated(first.clone()));
+    assert_eq!(event.audience, Audience::Members);
+    assert_eq!(event.at, at(42), "committed at the time of the write");
     assert!(event.cursor > before);
     assert_eq!(
         store.latest_cursor().await.expect("latest_cursor"),
@@ -469,6 +471,11 @@ pub async fn hidden_messages_are_hidden_for_that_viewer_only(store: &dyn Store) 
             user_id: ada.id
         }
     );
+    assert_eq!(
+        hidden.audience,
+        Audience::User(ada.id),
+        "for ada's devices only"
+    );
     let again = store
         .hide_message(group.id, m2.id, ada.id)
         .await
@@ -555,6 +562,7 @@ pub async fn reactions_are_grouped_by_emoji(store: &dyn Store) {
 
     let added = react(ada.id, "👍").await.expect("a new reaction");
     assert_eq!(added.conversation_id, group.id);
+    assert_eq!(added.audience, Audience::Members);
     assert_eq!(
         added.kind,
         EventKind::ReactionAdded {
@@ -643,7 +651,7 @@ pub async fn advance_read_only_moves_forward(store: &dyn Store) {
     assert!(store.receipts(group.id).await.expect("receipts").is_empty());
 
     let read = store
-        .advance_read(group.id, ada.id, m2.id)
+        .advance_read(group.id, ada.id, m2.id, Audience::Members)
         .await
         .expect("advance_read")
         .expect("moved forward");
@@ -655,9 +663,10 @@ pub async fn advance_read_only_moves_forward(store: &dyn Store) {
             message_id: m2.id
         }
     );
+    assert_eq!(read.audience, Audience::Members, "as asked");
     for not_forward in [m2.id, m1.id] {
         let moved = store
-            .advance_read(group.id, ada.id, not_forward)
+            .advance_read(group.id, ada.id, not_forward, Audience::Members)
             .await
             .expect("advance_read");
         assert_eq!(moved, None, "to {not_forward} from {}", m2.id);
@@ -670,12 +679,12 @@ pub async fn advance_read_only_moves_forward(store: &dyn Store) {
     assert_eq!(membership.last_read, Some(m2.id), "not moved back");
 
     store
-        .advance_read(group.id, ada.id, m3.id)
+        .advance_read(group.id, ada.id, m3.id, Audience::Members)
         .await
         .expect("advance_read")
         .expect("moved forward");
     store
-        .advance_read(group.id, bob.id, m1.id)
+        .advance_read(group.id, bob.id, m1.id, Audience::Members)
         .await
         .expect("advance_read")
         .expect("moved forward");
@@ -718,6 +727,7 @@ pub async fn erase_message_leaves_a_tombstone(store: &dyn Store) {
         .expect("erase_message")
         .expect("erased now");
     assert_eq!(deleted.conversation_id, group.id);
+    assert_eq!(deleted.audience, Audience::Members);
     assert_eq!(
         deleted.kind,
         EventKind::MessageDeleted {

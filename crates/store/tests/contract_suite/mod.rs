@@ -6,6 +6,7 @@
 
 pub mod conversations;
 pub mod events;
+pub mod feed;
 pub mod messages;
 pub mod users;
 

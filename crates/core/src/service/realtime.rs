@@ -1,0 +1,179 @@
+//! The use cases behind the WebSocket: resuming from a cursor, the conversations and people a connection
+//! follows, typing, and presence. The gateway calls these; it decides nothing itself.
+
+use std::collections::BTreeSet;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::Quota;
+use parley_proto::v1::UserPresence;
+
+use super::limits::KeyedLimiter;
+use super::{Caller, Parley};
+use crate::bus::{Signal, Topic};
+use crate::model::{Event, Millis};
+use crate::wire::rfc3339;
+use crate::{ConversationId, Cursor, Error, UserId};
+
+/// Most users one `presence_sub` may name.
+const MAX_PRESENCE_SUB: usize = 1_000;
+
+/// What a reconnecting client gets.
+#[derive(Clone, Debug)]
+pub enum Replay {
+    /// The events it missed (up to the limit asked for), oldest first.
+    Events(Vec<Event>),
+    /// Its cursor is older than the log keeps (or was never issued here): reload through REST.
+    Resync,
+}
+
+/// At most one typing signal per user per conversation in this period; more are dropped, not refused, since
+/// a client cannot do anything useful about it.
+pub(super) fn typing_limiter() -> KeyedLimiter<(UserId, ConversationId)> {
+    let quota = Quota::with_period(Duration::from_secs(2))
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN));
+    KeyedLimiter::new(quota)
+}
+
+impl Caller {
+    /// Whether this caller came in with the session whose token hashes to `token_hash`.
+    pub fn holds_session(&self, token_hash: &[u8; 32]) -> bool {
+        self.token_hash == *token_hash
+    }
+}
+
+impl Parley {
+    /// The newest cursor: a client that starts fresh receives what commits after it.
+    pub async fn current_cursor(&self) -> Result<Cursor, Error> {
+        Ok(self.store.latest_cursor().await?)
+    }
+
+    /// What the caller missed after `after`, at most `limit` events; call again from the last one for more.
+    pub async fn replay(
+        &self,
+        caller: &Caller,
+        after: Cursor,
+        limit: u32,
+    ) -> Result<Replay, Error> {
+        let latest = self.store.latest_cursor().await?;
+        let oldest = self.store.oldest_cursor().await?;
+        // A cursor ahead of the log was not issued by this deployment; one below the oldest kept event may
+        // have missed pruned events.
+        if after > latest || (after.0 + 1 < oldest.0) {
+            return Ok(Replay::Resync);
+        }
+        Ok(Replay::Events(
+            self.store
+                .events_after(caller.user.id, after, limit)
+                .await?,
+        ))
+    }
+
+    /// The conversations whose events the caller's connections receive.
+    pub async fn conversation_ids(&self, caller: &Caller) -> Result<Vec<ConversationId>, Error> {
+        Ok(self.store.member_conversation_ids(caller.user.id).await?)
+    }
+
+    /// The people whose presence the caller's connections follow from the start: their contacts.
+    pub async fn contact_ids(&self, caller: &Caller) -> Result<Vec<UserId>, Error> {
+        Ok(self
+            .store
+            .contacts(caller.user.id)
+            .await?
+            .into_iter()
+            .map(|u| u.id)
+            .collect())
+    }
+
+    /// Tells the conversation's connected members that the caller is typing. Never stored.
+    pub async fn typing(
+        &self,
+        caller: &Caller,
+        conversation_id: ConversationId,
+    ) -> Result<(), Error> {
+        self.member_conversation(caller, conversation_id).await?;
+        if self
+            .typing_limiter
+            .check(&(caller.user.id, conversation_id))
+            .is_err()
+        {
+            return Ok(());
+        }
+        let signal = Signal::Typing {
+            conversation_id,
+            user_id: caller.user.id,
+        };
+        self.bus
+            .publish(Topic::Conversation(conversation_id), Arc::new(signal))
+            .await?;
+        Ok(())
+    }
+
+    /// Where these people of the caller's org are now; ids of anyone else are left out, as if unknown.
+    pub async fn presence(
+        &self,
+        caller: &Caller,
+        user_ids: &[UserId],
+    ) -> Result<Vec<UserPresence>, Error> {
+        if user_ids.len() > MAX_PRESENCE_SUB {
+            let message = format!("at most {MAX_PRESENCE_SUB} users at once");
+            return Err(Error::invalid("too_many_users", message));
+        }
+        let mut visible = Vec::new();
+        for user_id in user_ids.iter().copied().collect::<BTreeSet<_>>() {
+            if let Ok(user) = self.visible_user(caller, user_id).await {
+                visible.push(user);
+            }
+        }
+        let ids: Vec<UserId> = visible.iter().map(|u| u.id).collect();
+        let online = self.bus.online(&ids).await?;
+        Ok(visible
+            .iter()
+            .zip(online)
+            .map(|(user, online)| UserPresence {
+                user_id: user.id,
+                online,
+                last_seen: user.last_seen.map(rfc3339),
+            })
+            .collect())
+    }
+
+    /// The user's first connection opened: they are online.
+    pub async fn came_online(&self, user_id: UserId) -> Result<(), Error> {
+        self.bus.set_online(user_id, true).await?;
+        let signal = Signal::Presence {
+            user_id,
+            online: true,
+            last_seen: None,
+        };
+        self.bus
+            .publish(Topic::Presence(user_id), Arc::new(signal))
+            .await?;
+        Ok(())
+    }
+
+    /// The user's last connection closed (and stayed closed through the grace period): they are offline.
+    pub async fn went_offline(&self, user_id: UserId) -> Result<(), Error> {
+        let now = Millis::now();
+        self.store.touch_last_seen(user_id, now).await?;
+        self.bus.set_online(user_id, false).await?;
+        let signal = Signal::Presence {
+            user_id,
+            online: false,
+            last_seen: Some(now),
+        };
+        self.bus
+            .publish(Topic::Presence(user_id), Arc::new(signal))
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets events older than the retention period; returns how many went.
+    pub async fn prune_events(&self) -> Result<u64, Error> {
+        let retention =
+            i64::try_from(self.settings.event_retention.as_millis()).unwrap_or(i64::MAX);
+        let before = Millis(Millis::now().0.saturating_sub(retention));
+        Ok(self.store.prune_events(before).await?)
+    }
+}

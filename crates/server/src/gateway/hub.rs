@@ -1,0 +1,565 @@
+//! The registry of this node's connections and the dispatcher that routes every signal to them.
+//!
+//! One task, the dispatcher, owns all routing state: which connection belongs to which user, which
+//! connections are in which conversation (a "room"), who watches whose presence. Registration, departures and
+//! bus deliveries all go through it, in one order, so a membership change and the events around it can never
+//! be seen out of order, and no lock is held while anything is sent.
+//!
+//! It follows a bus topic while at least one local connection needs it (the sets below are the reference
+//! counts) and unfollows it when the last one goes. Each event is encoded once; every recipient's queue gets
+//! the same bytes (a reference-counted buffer), never a copy.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use futures_util::StreamExt;
+use parley_core::bus::{Delivery, Follow, Inbox, Signal, Topic};
+use parley_core::model::{Audience, Event, EventKind, Millis};
+use parley_core::{Caller, ConversationId, Cursor, Parley, UserId};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::close;
+
+pub(crate) type ConnId = u64;
+
+/// A frame ready to write: encoded once, shared by every recipient.
+#[derive(Clone, Debug)]
+pub(crate) struct Frame {
+    pub text: Utf8Bytes,
+    /// The cursor of a durable event, so the writer can skip what it already sent.
+    pub cursor: Option<Cursor>,
+    /// When the event committed, for the delivery-latency histogram.
+    pub committed_at: Option<Millis>,
+}
+
+impl Frame {
+    /// A reply or other frame that is not a durable event.
+    pub(crate) fn control(message: &impl serde::Serialize) -> Self {
+        Frame {
+            text: encode(message),
+            cursor: None,
+            committed_at: None,
+        }
+    }
+}
+
+pub(crate) fn encode(message: &impl serde::Serialize) -> Utf8Bytes {
+    serde_json::to_string(message).unwrap_or_default().into()
+}
+
+/// What a connection's writer is asked to do, in order.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    Frame(Frame),
+    /// Replay from the store everything after the last cursor written, before writing more: the connection
+    /// may have missed events (it joined a conversation this node did not follow, or the node lagged).
+    CatchUp,
+}
+
+/// Why a connection is being closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Close {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+/// Closes a connection from anywhere (dispatcher, reader, writer); the first reason wins.
+pub(crate) type Closer = Arc<watch::Sender<Option<Close>>>;
+
+pub(crate) fn close_with(closer: &Closer, code: u16, reason: &'static str) {
+    closer.send_if_modified(|current| {
+        let first = current.is_none();
+        if first {
+            metrics::counter!("parley_ws_closes_total", "code" => code.to_string()).increment(1);
+            *current = Some(Close { code, reason });
+        }
+        first
+    });
+}
+
+/// What a new connection brings to the registry.
+pub(crate) struct Registration {
+    pub caller: Caller,
+    pub conversations: Vec<ConversationId>,
+    pub contacts: Vec<UserId>,
+    pub outbound: mpsc::Sender<Outbound>,
+    pub closer: Closer,
+}
+
+enum Command {
+    Register {
+        id: ConnId,
+        registration: Box<Registration>,
+        done: oneshot::Sender<()>,
+    },
+    Unregister {
+        id: ConnId,
+    },
+    Watch {
+        id: ConnId,
+        user_ids: Vec<UserId>,
+    },
+    GraceOver {
+        user_id: UserId,
+        generation: u64,
+    },
+    CloseAll,
+}
+
+/// This node's gateway: a handle on the dispatcher.
+pub struct Hub {
+    commands: mpsc::UnboundedSender<Command>,
+    next_id: AtomicU64,
+    connections: Arc<AtomicUsize>,
+}
+
+impl Hub {
+    /// Starts the dispatcher on `inbox`, which must follow no topic yet.
+    pub fn start(parley: Arc<Parley>, inbox: Inbox, presence_grace: Duration) -> Arc<Self> {
+        let (commands, queue) = mpsc::unbounded_channel();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let dispatcher = Dispatcher {
+            parley,
+            topics: Arc::clone(&inbox.topics),
+            commands: commands.clone(),
+            presence_grace,
+            connections: Arc::clone(&connections),
+            conns: HashMap::new(),
+            by_user: HashMap::new(),
+            rooms: HashMap::new(),
+            watchers: HashMap::new(),
+            going_offline: HashMap::new(),
+            closing: false,
+        };
+        tokio::spawn(dispatcher.run(inbox, queue));
+        Arc::new(Hub {
+            commands,
+            next_id: AtomicU64::new(1),
+            connections,
+        })
+    }
+
+    /// Adds a connection; from when this returns, every event for it reaches its queue.
+    pub(crate) async fn register(&self, registration: Registration) -> Option<ConnId> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (done, registered) = oneshot::channel();
+        self.commands
+            .send(Command::Register {
+                id,
+                registration: Box::new(registration),
+                done,
+            })
+            .ok()?;
+        registered.await.ok().map(|()| id)
+    }
+
+    pub(crate) fn unregister(&self, id: ConnId) {
+        let _ = self.commands.send(Command::Unregister { id });
+    }
+
+    /// Adds users whose presence this connection follows.
+    pub(crate) fn watch(&self, id: ConnId, user_ids: Vec<UserId>) {
+        let _ = self.commands.send(Command::Watch { id, user_ids });
+    }
+
+    /// Tells every connection to reconnect elsewhere, refuses new ones, and waits (up to `patience`) until
+    /// they are gone.
+    pub async fn close_all(&self, patience: Duration) {
+        let _ = self.commands.send(Command::CloseAll);
+        let deadline = tokio::time::Instant::now() + patience;
+        while self.connections.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Connections currently registered on this node.
+    pub fn connection_count(&self) -> usize {
+        self.connections.load(Ordering::Acquire)
+    }
+}
+
+struct Conn {
+    user_id: UserId,
+    caller: Caller,
+    outbound: mpsc::Sender<Outbound>,
+    closer: Closer,
+    rooms: HashSet<ConversationId>,
+    watching: HashSet<UserId>,
+}
+
+struct Dispatcher {
+    parley: Arc<Parley>,
+    topics: Arc<dyn Follow>,
+    commands: mpsc::UnboundedSender<Command>,
+    presence_grace: Duration,
+    connections: Arc<AtomicUsize>,
+    conns: HashMap<ConnId, Conn>,
+    by_user: HashMap<UserId, HashSet<ConnId>>,
+    rooms: HashMap<ConversationId, HashSet<ConnId>>,
+    watchers: HashMap<UserId, HashSet<ConnId>>,
+    /// Users whose last connection closed, by the generation of their grace timer.
+    going_offline: HashMap<UserId, u64>,
+    closing: bool,
+}
+
+/// Adds `id` to `key`'s set; true when the set was empty (the topic must be followed).
+fn insert<K: Hash + Eq>(sets: &mut HashMap<K, HashSet<ConnId>>, key: K, id: ConnId) -> bool {
+    let set = sets.entry(key).or_default();
+    set.insert(id) && set.len() == 1
+}
+
+/// Removes `id` from `key`'s set; true when the set is now empty (the topic may be unfollowed).
+fn remove<K: Hash + Eq>(sets: &mut HashMap<K, HashSet<ConnId>>, key: &K, id: ConnId) -> bool {
+    let Some(set) = sets.get_mut(key) else {
+        return false;
+    };
+    if !set.remove(&id) || !set.is_empty() {
+        return false;
+    }
+    sets.remove(key);
+    true
+}
+
+impl Dispatcher {
+    async fn run(mut self, mut inbox: Inbox, mut commands: mpsc::UnboundedReceiver<Command>) {
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.handle(command).await,
+                    None => return,
+                },
+                delivery = inbox.deliveries.next() => match delivery {
+                    Some(Delivery::Signal(signal)) => self.route(&signal).await,
+                    Some(Delivery::Lagged) => self.everyone_catch_up(),
+                    None => return,
+                },
+            }
+        }
+    }
+
+    async fn follow(&self, topic: Topic) {
+        if let Err(error) = self.topics.follow(topic).await {
+            tracing::error!(
+                ?topic,
+                error = &error as &dyn std::error::Error,
+                "cannot follow a topic"
+            );
+        }
+    }
+
+    async fn unfollow(&self, topic: Topic) {
+        if let Err(error) = self.topics.unfollow(topic).await {
+            tracing::warn!(
+                ?topic,
+                error = &error as &dyn std::error::Error,
+                "cannot unfollow a topic"
+            );
+        }
+    }
+
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::Register {
+                id,
+                registration,
+                done,
+            } => {
+                if self.closing {
+                    close_with(&registration.closer, close::RESTART, "server shutting down");
+                    let _ = done.send(());
+                    return;
+                }
+                self.register(id, *registration).await;
+                let _ = done.send(());
+            }
+            Command::Unregister { id } => self.unregister(id).await,
+            Command::Watch { id, user_ids } => {
+                for user_id in user_ids {
+                    self.watch(id, user_id).await;
+                }
+            }
+            Command::GraceOver {
+                user_id,
+                generation,
+            } => {
+                let still_away = !self.by_user.contains_key(&user_id);
+                if still_away && self.going_offline.get(&user_id) == Some(&generation) {
+                    self.going_offline.remove(&user_id);
+                    let parley = Arc::clone(&self.parley);
+                    tokio::spawn(async move {
+                        if let Err(error) = parley.went_offline(user_id).await {
+                            tracing::warn!(%user_id, error = &error as &dyn std::error::Error, "presence update failed");
+                        }
+                    });
+                }
+            }
+            Command::CloseAll => {
+                self.closing = true;
+                for conn in self.conns.values() {
+                    close_with(&conn.closer, close::RESTART, "server shutting down");
+                }
+            }
+        }
+    }
+
+    async fn register(&mut self, id: ConnId, registration: Registration) {
+        let Registration {
+            caller,
+            conversations,
+            contacts,
+            outbound,
+            closer,
+        } = registration;
+        let user_id = caller.user.id;
+        let first_here = !self.by_user.contains_key(&user_id);
+        if insert(&mut self.by_user, user_id, id) {
+            self.follow(Topic::User(user_id)).await;
+        }
+        self.conns.insert(
+            id,
+            Conn {
+                user_id,
+                caller,
+                outbound,
+                closer,
+                rooms: HashSet::new(),
+                watching: HashSet::new(),
+            },
+        );
+        for conversation_id in conversations {
+            self.enter_room(id, conversation_id).await;
+        }
+        for contact in contacts {
+            self.watch(id, contact).await;
+        }
+        self.connections.fetch_add(1, Ordering::AcqRel);
+        metrics::gauge!("parley_ws_connections").increment(1.0);
+        // A reconnect within the grace period cancels the pending "offline" instead of flapping.
+        let was_going_offline = self.going_offline.remove(&user_id).is_some();
+        if first_here && !was_going_offline {
+            let parley = Arc::clone(&self.parley);
+            tokio::spawn(async move {
+                if let Err(error) = parley.came_online(user_id).await {
+                    tracing::warn!(%user_id, error = &error as &dyn std::error::Error, "presence update failed");
+                }
+            });
+        }
+    }
+
+    async fn unregister(&mut self, id: ConnId) {
+        let Some(conn) = self.conns.remove(&id) else {
+            return;
+        };
+        self.connections.fetch_sub(1, Ordering::AcqRel);
+        metrics::gauge!("parley_ws_connections").decrement(1.0);
+        for conversation_id in &conn.rooms {
+            if remove(&mut self.rooms, conversation_id, id) {
+                self.unfollow(Topic::Conversation(*conversation_id)).await;
+            }
+        }
+        for user_id in &conn.watching {
+            if remove(&mut self.watchers, user_id, id) {
+                self.unfollow(Topic::Presence(*user_id)).await;
+            }
+        }
+        if remove(&mut self.by_user, &conn.user_id, id) {
+            self.unfollow(Topic::User(conn.user_id)).await;
+            self.start_grace(conn.user_id);
+        }
+    }
+
+    /// The user's last connection here closed: they go offline unless one comes back within the grace.
+    fn start_grace(&mut self, user_id: UserId) {
+        let generation = self.going_offline.get(&user_id).map_or(0, |g| g + 1);
+        self.going_offline.insert(user_id, generation);
+        let commands = self.commands.clone();
+        let grace = self.presence_grace;
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            let _ = commands.send(Command::GraceOver {
+                user_id,
+                generation,
+            });
+        });
+    }
+
+    /// Puts a connection in a conversation's room; true when the node had to start following it.
+    async fn enter_room(&mut self, id: ConnId, conversation_id: ConversationId) -> bool {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return false;
+        };
+        conn.rooms.insert(conversation_id);
+        let new_topic = insert(&mut self.rooms, conversation_id, id);
+        if new_topic {
+            self.follow(Topic::Conversation(conversation_id)).await;
+        }
+        new_topic
+    }
+
+    async fn leave_room(&mut self, id: ConnId, conversation_id: ConversationId) {
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.rooms.remove(&conversation_id);
+        }
+        if remove(&mut self.rooms, &conversation_id, id) {
+            self.unfollow(Topic::Conversation(conversation_id)).await;
+        }
+    }
+
+    async fn watch(&mut self, id: ConnId, user_id: UserId) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        conn.watching.insert(user_id);
+        if insert(&mut self.watchers, user_id, id) {
+            self.follow(Topic::Presence(user_id)).await;
+        }
+    }
+
+    fn user_conns(&self, user_id: UserId) -> Vec<ConnId> {
+        self.by_user
+            .get(&user_id)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    fn room_conns(&self, conversation_id: ConversationId) -> Vec<ConnId> {
+        self.rooms
+            .get(&conversation_id)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Queues an item for a connection; a connection whose queue is full is closed, never waited for.
+    fn push(&self, id: ConnId, item: Outbound) {
+        let Some(conn) = self.conns.get(&id) else {
+            return;
+        };
+        match conn.outbound.try_send(item) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics::counter!("parley_ws_queue_drops_total").increment(1);
+                close_with(
+                    &conn.closer,
+                    close::TOO_SLOW,
+                    "too slow: resume from your cursor",
+                );
+            }
+            // The connection is on its way out; its unregistration follows.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    fn deliver(&self, ids: &[ConnId], frame: &Frame) {
+        for id in ids {
+            self.push(*id, Outbound::Frame(frame.clone()));
+        }
+    }
+
+    fn everyone_catch_up(&self) {
+        tracing::warn!(
+            "the bus dropped signals for this node; connections catch up from the store"
+        );
+        for id in self.conns.keys() {
+            self.push(*id, Outbound::CatchUp);
+        }
+    }
+
+    async fn route(&mut self, signal: &Signal) {
+        match signal {
+            Signal::Event(event) => self.route_event(signal, event).await,
+            Signal::Typing {
+                conversation_id,
+                user_id,
+            } => {
+                let Some(message) = self.parley.signal_wire(signal) else {
+                    return;
+                };
+                let frame = Frame::control(&message);
+                let others: Vec<ConnId> = self
+                    .room_conns(*conversation_id)
+                    .into_iter()
+                    .filter(|id| self.conns.get(id).is_some_and(|c| c.user_id != *user_id))
+                    .collect();
+                self.deliver(&others, &frame);
+            }
+            Signal::Presence { user_id, .. } => {
+                let Some(message) = self.parley.signal_wire(signal) else {
+                    return;
+                };
+                let watchers: Vec<ConnId> = self
+                    .watchers
+                    .get(user_id)
+                    .map(|ids| ids.iter().copied().collect())
+                    .unwrap_or_default();
+                self.deliver(&watchers, &Frame::control(&message));
+            }
+            Signal::Revoked {
+                user_id,
+                token_hash,
+            } => {
+                for id in self.user_conns(*user_id) {
+                    if let Some(conn) = self
+                        .conns
+                        .get(&id)
+                        .filter(|c| c.caller.holds_session(token_hash))
+                    {
+                        close_with(&conn.closer, close::LOGGED_OUT, "logged out");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn route_event(&mut self, signal: &Signal, event: &Event) {
+        let Some(message) = self.parley.signal_wire(signal) else {
+            return;
+        };
+        let frame = Frame {
+            text: encode(&message),
+            cursor: Some(event.cursor),
+            committed_at: Some(event.at),
+        };
+        let conversation_id = event.conversation_id;
+        match (&event.kind, event.audience) {
+            (_, Audience::User(user_id)) => self.deliver(&self.user_conns(user_id), &frame),
+            (EventKind::MemberJoined { user_id }, Audience::Members) => {
+                let joiner = self.user_conns(*user_id);
+                let mut newly_followed = false;
+                for id in &joiner {
+                    newly_followed |= self.enter_room(*id, conversation_id).await;
+                }
+                if newly_followed {
+                    // This node did not follow the conversation until now, so the joiner may have missed
+                    // its events since the join (the creation among them): they catch up from the store,
+                    // which includes this very event.
+                    for id in &joiner {
+                        self.push(*id, Outbound::CatchUp);
+                    }
+                } else {
+                    self.deliver(&self.room_conns(conversation_id), &frame);
+                }
+            }
+            (EventKind::MemberLeft { user_id }, Audience::Members) => {
+                let leaver = self.user_conns(*user_id);
+                let mut recipients = self.room_conns(conversation_id);
+                recipients.extend(
+                    leaver
+                        .iter()
+                        .filter(|id| !recipients.contains(id))
+                        .copied()
+                        .collect::<Vec<_>>(),
+                );
+                self.deliver(&recipients, &frame);
+                for id in leaver {
+                    self.leave_room(id, conversation_id).await;
+                }
+            }
+            (_, Audience::Members) => self.deliver(&self.room_conns(conversation_id), &frame),
+        }
+    }
+}

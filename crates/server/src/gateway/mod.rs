@@ -1,0 +1,107 @@
+//! The WebSocket gateway (`GET /v1/ws`): the connection layer. It authenticates sockets, keeps the registry
+//! of which user is on which local connection, follows the bus topics its connections need, fans events out,
+//! and keeps sockets alive. It holds no business rules: every op is a call to a use case in core.
+//!
+//! - `hub.rs`: the registry and the one dispatcher task that routes every signal of this node.
+//! - `connection.rs`: one socket: the hello handshake, the reader (ops) and the writer (frames, catch-up,
+//!   pings).
+
+mod connection;
+mod hub;
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::response::Response;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+pub use hub::Hub;
+
+/// Close codes, as `docs/protocol.md` documents them.
+pub mod close {
+    /// The first frame was not a valid `hello`, or did not come in time.
+    pub const PROTOCOL: u16 = 4000;
+    /// The token in `hello` is missing, invalid or revoked.
+    pub const BAD_TOKEN: u16 = 4001;
+    /// The client did not read fast enough and its queue filled: reconnect and resume from your cursor.
+    pub const TOO_SLOW: u16 = 4002;
+    /// The session was logged out.
+    pub const LOGGED_OUT: u16 = 4003;
+    /// Nothing came from the client (not even a pong) for too long.
+    pub const IDLE: u16 = 4004;
+    /// A frame over the size limit (standard "message too big").
+    pub const TOO_BIG: u16 = 1009;
+    /// The server failed (standard "internal error").
+    pub const INTERNAL: u16 = 1011;
+    /// The server is shutting down or restarting: reconnect, here or elsewhere (standard "service restart").
+    pub const RESTART: u16 = 1012;
+}
+
+/// How the gateway treats sockets. Built from the server's `Config`.
+#[derive(Clone, Debug)]
+pub struct GatewaySettings {
+    /// Largest frame (and message) a client may send, in bytes.
+    pub max_frame_bytes: usize,
+    /// Frames a connection may have queued before it is closed as too slow.
+    pub queue_frames: usize,
+    /// How often the server pings.
+    pub ping_every: Duration,
+    /// How long a connection may stay silent (no frame, no pong) before it is dropped.
+    pub idle_timeout: Duration,
+    /// How long the first frame (`hello`) may take.
+    pub hello_timeout: Duration,
+    /// How long a user stays online after their last connection closes, so a quick reconnect does not flap.
+    pub presence_grace: Duration,
+    /// Ops per second one connection may send (as a steady rate; twice that as a burst).
+    pub ops_per_second: u32,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        GatewaySettings {
+            max_frame_bytes: 64 * 1024,
+            queue_frames: 1024,
+            ping_every: Duration::from_secs(25),
+            idle_timeout: Duration::from_secs(60),
+            hello_timeout: Duration::from_secs(10),
+            presence_grace: Duration::from_secs(5),
+            ops_per_second: 50,
+        }
+    }
+}
+
+/// Read and write buffers sized for many idle sockets: a few KiB each instead of the library's 128 KiB.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+const WRITE_BUFFER_BYTES: usize = 8 * 1024;
+const MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
+
+/// Open a WebSocket
+///
+/// Upgrades to the real-time protocol of `docs/protocol.md`: the first frame is `hello` with a token.
+#[utoipa::path(
+    get,
+    path = "/v1/ws",
+    operation_id = "websocket",
+    tag = "realtime",
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol; authenticate with the first frame"),
+        (status = 400, description = "Not a WebSocket upgrade request"),
+    )
+)]
+pub async fn upgrade(
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    State(state): State<AppState>,
+) -> Result<Response, ApiError> {
+    let settings = state.gateway.clone();
+    Ok(upgrade?
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
+        .max_message_size(settings.max_frame_bytes)
+        .max_frame_size(settings.max_frame_bytes)
+        .on_upgrade(move |socket| connection::serve(socket, state.parley, state.hub, settings)))
+}
