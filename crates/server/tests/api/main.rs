@@ -7,6 +7,7 @@ mod bad_input;
 mod conversations;
 mod durability;
 mod events;
+mod fanout;
 mod messages;
 mod openapi;
 mod operations;

@@ -1,0 +1,154 @@
+//! A large channel: one message reaches every connected member exactly once. The members are written into
+//! the store before the server starts (signing up 5,000 people would spend minutes hashing passwords), then
+//! everything else goes through the real server and real sockets.
+
+use std::time::Instant;
+
+use parley_client::Client;
+use parley_client::proto::v1::{ConversationKind, Event, ServerMessage};
+use parley_core::model::Millis;
+use parley_core::store::{NewConversation, NewUser, OrgPolicy, Store};
+use parley_proto::UserId;
+use parley_store::SqliteStore;
+use parley_testkit::TestServer;
+use sha2::{Digest, Sha256};
+
+const MEMBERS: usize = 5_000;
+const CONNECTED: usize = 500;
+
+/// A session token of the right shape (43 characters) that the test knows.
+fn token(n: usize) -> String {
+    format!("fanout-token-{n:030}")
+}
+
+async fn seed(store: &dyn Store) -> parley_proto::ConversationId {
+    let mut ids: Vec<UserId> = Vec::with_capacity(MEMBERS);
+    for n in 0..MEMBERS {
+        let user = store
+            .create_user(NewUser {
+                org_handle: "default",
+                org_policy: OrgPolicy::JoinOrCreate,
+                username: &format!("member{n}"),
+                email: &format!("member{n}@example.org"),
+                name: &format!("Member {n}"),
+                password_hash: "not-a-hash: these accounts log in by session only",
+                now: Millis::now(),
+            })
+            .await
+            .expect("user");
+        if n < CONNECTED {
+            let hash: [u8; 32] = Sha256::digest(token(n).as_bytes()).into();
+            store
+                .create_session(user.id, hash, Millis::now())
+                .await
+                .expect("session");
+        }
+        ids.push(user.id);
+    }
+    let (channel, _) = store
+        .create_conversation(NewConversation {
+            org_id: store
+                .user(ids[0])
+                .await
+                .expect("user")
+                .expect("exists")
+                .org_id,
+            kind: ConversationKind::Channel,
+            name: Some("Everyone"),
+            handle: Some("everyone"),
+            topic: None,
+            private: false,
+            created_by: ids[0],
+            members: &ids,
+            now: Millis::now(),
+        })
+        .await
+        .expect("channel");
+    channel.id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_to_a_large_channel_reaches_each_connected_member_once() {
+    let data = tempfile::tempdir().expect("temporary directory");
+    let channel = {
+        let store = SqliteStore::open(&data.path().join("parley.db")).expect("store");
+        seed(&store).await
+    };
+    let server = TestServer::spawn_in(data.path(), |_| {}).await;
+    let base = Client::new(&server.url).expect("client");
+    let mut sockets = Vec::with_capacity(CONNECTED);
+    for n in 0..CONNECTED {
+        sockets.push(
+            base.with_token(token(n))
+                .connect(None)
+                .await
+                .expect("connect"),
+        );
+    }
+    let shown = base
+        .with_token(token(0))
+        .conversation(channel)
+        .await
+        .expect("show");
+    assert_eq!(
+        (shown.member_count, shown.members),
+        (MEMBERS as u64, None),
+        "too big to list members"
+    );
+
+    let sender = base.with_token(token(0));
+    let started = Instant::now();
+    let sent = sender
+        .send_message(channel, "to everyone", None)
+        .await
+        .expect("send")
+        .value;
+    let receivers = sockets.into_iter().map(|mut socket| {
+        tokio::spawn(async move {
+            loop {
+                match socket.next().await {
+                    Some(Ok(parley_client::Incoming::Message(ServerMessage::Event(frame)))) => {
+                        if let Event::MessageCreated { message, .. } = frame.event {
+                            return (socket, message.id);
+                        }
+                    }
+                    Some(Ok(_)) => continue,
+                    other => panic!("socket ended: {other:?}"),
+                }
+            }
+        })
+    });
+    let mut sockets = Vec::with_capacity(CONNECTED);
+    for receiver in receivers {
+        let (socket, message_id) = receiver.await.expect("receiver");
+        assert_eq!(message_id, sent.id);
+        sockets.push(socket);
+    }
+    let fanout = started.elapsed();
+
+    // Exactly once: the next message event each socket sees is the next message, not the first again.
+    let marker = sender
+        .send_message(channel, "marker", None)
+        .await
+        .expect("send")
+        .value;
+    for mut socket in sockets {
+        loop {
+            match socket.next().await {
+                Some(Ok(parley_client::Incoming::Message(ServerMessage::Event(frame)))) => {
+                    if let Event::MessageCreated { message, .. } = frame.event {
+                        assert_eq!(message.id, marker.id, "no duplicate of the first message");
+                        break;
+                    }
+                }
+                Some(Ok(_)) => continue,
+                other => panic!("socket ended: {other:?}"),
+            }
+        }
+    }
+    if std::env::var_os("TEST_LOG").is_some() {
+        eprintln!(
+            "fan-out to {CONNECTED} of {MEMBERS} members: {fanout:?} from send to the last socket"
+        );
+    }
+}
