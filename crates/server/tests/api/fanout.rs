@@ -67,6 +67,19 @@ async fn seed(store: &dyn Store) -> parley_proto::ConversationId {
     channel.id
 }
 
+/// The next durable event, skipping any other frame.
+async fn next_event(socket: &mut parley_client::Socket) -> Event {
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), socket.next()).await {
+            Ok(Some(Ok(parley_client::Incoming::Message(ServerMessage::Event(frame))))) => {
+                return frame.event;
+            }
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_to_a_large_channel_reaches_each_connected_member_once() {
     let data = tempfile::tempdir().expect("temporary directory");
@@ -132,6 +145,7 @@ async fn a_message_to_a_large_channel_reaches_each_connected_member_once() {
         .await
         .expect("send")
         .value;
+    let mut kept = Vec::with_capacity(CONNECTED);
     for mut socket in sockets {
         loop {
             match socket.next().await {
@@ -144,6 +158,39 @@ async fn a_message_to_a_large_channel_reaches_each_connected_member_once() {
                 Some(Ok(_)) => continue,
                 other => panic!("socket ended: {other:?}"),
             }
+        }
+        kept.push(socket);
+    }
+    let mut kept = kept.into_iter().skip(1);
+    let (first_reader, second_reader) = (
+        kept.next().expect("member 1"),
+        kept.next().expect("member 2"),
+    );
+    let reader_id = first_reader.user_id;
+    // In a channel this big a read marker is the reader's own business: member 1's socket hears it,
+    // member 2's does not (the next thing it sees is the next message).
+    let reader = base.with_token(token(1));
+    reader.mark_read(channel, marker.id).await.expect("read");
+    let after = sender
+        .send_message(channel, "after the read", None)
+        .await
+        .expect("send")
+        .value;
+    for (n, mut socket) in [(1, first_reader), (2, second_reader)] {
+        let first = next_event(&mut socket).await;
+        if n == 1 {
+            assert!(
+                matches!(&first, Event::ReadUpdated { user_id, .. } if *user_id == reader_id),
+                "{first:?}"
+            );
+            assert!(
+                matches!(next_event(&mut socket).await, Event::MessageCreated { message, .. } if message.id == after.id)
+            );
+        } else {
+            assert!(
+                matches!(&first, Event::MessageCreated { message, .. } if message.id == after.id),
+                "{first:?}"
+            );
         }
     }
     if std::env::var_os("TEST_LOG").is_some() {

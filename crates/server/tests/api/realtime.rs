@@ -944,3 +944,69 @@ async fn metrics_show_sockets_and_deliveries() {
         assert!(text.contains(name), "{name} missing from {text}");
     }
 }
+
+#[tokio::test]
+async fn a_silent_peer_is_dropped() {
+    let server = TestServer::spawn_with(|config| {
+        config.ws_ping_millis = 50;
+        config.ws_idle_timeout_millis = 300;
+    })
+    .await;
+    let ann = server.user("Ann").await;
+    // A client that reads nothing answers no ping either: to the server it is a dead peer. Being silent
+    // for a while is the point here, so this test does wait: three idle timeouts, without reading.
+    let mut silent = connect(&ann).await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let ended = loop {
+        match tokio::time::timeout(PATIENCE, silent.next())
+            .await
+            .expect("the silent socket ends")
+        {
+            Some(Ok(Incoming::Message(_))) => continue,
+            Some(Ok(Incoming::Closed { code, .. })) => break Some(code),
+            Some(Err(_)) | None => break None,
+        }
+    };
+    // The close frame may be lost if the server's reset of the dropped connection arrives first.
+    assert!(matches!(ended, Some(4004) | None), "{ended:?}");
+    let metrics = Client::new(&server.url)
+        .expect("client")
+        .text(&["metrics"])
+        .await
+        .expect("metrics");
+    assert!(
+        metrics.contains(r#"parley_ws_closes_total{code="4004"}"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_cursor_keeps_working_across_a_restart() {
+    let data = tempfile::tempdir().expect("temporary directory");
+    let server = TestServer::spawn_in(data.path(), |_| {}).await;
+    let ann = server.user("Ann").await;
+    let bob = server.user("Bob").await;
+    let id = dm(&ann.client, bob.id).await;
+    let mut socket = connect(&bob).await;
+    ann.client
+        .send_message(id, "before", None)
+        .await
+        .expect("send");
+    let cursor = next_event(&mut socket).await.cursor;
+    drop(socket);
+    ann.client
+        .send_message(id, "missed across the restart", None)
+        .await
+        .expect("send");
+    server.stop().await;
+
+    let server = TestServer::spawn_in(data.path(), |_| {}).await;
+    let bob_again = Client::new(&server.url)
+        .expect("client")
+        .with_token(bob.client.token().unwrap_or_default());
+    let mut socket = bob_again.connect(Some(cursor)).await.expect("resume");
+    assert_eq!(
+        message_text(&next_event(&mut socket).await),
+        Some("missed across the restart")
+    );
+}
