@@ -33,7 +33,7 @@ macro_rules! store_contract_tests {
                 conversations::public_channels_lists_open_channels_of_the_org,
                 conversations::update_membership_patches_only_given_fields,
                 conversations::creation_announces_created_then_each_member_joined,
-                conversations::member_conversation_ids_lists_the_users_conversations,
+                conversations::member_conversations_snapshot_lists_the_users_conversations,
                 messages::create_message_stores_it_with_an_event,
                 messages::same_nonce_is_stored_once,
                 messages::messages_pages_have_correct_bounds_and_limits,

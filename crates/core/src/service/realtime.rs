@@ -44,7 +44,7 @@ impl Caller {
 }
 
 impl Parley {
-    /// The newest cursor: a client that starts fresh receives what commits after it.
+    /// The newest cursor: where a client that must resync continues from.
     pub async fn current_cursor(&self) -> Result<Cursor, Error> {
         Ok(self.store.latest_cursor().await?)
     }
@@ -70,9 +70,9 @@ impl Parley {
         ))
     }
 
-    /// The conversations whose events the caller's connections receive.
-    pub async fn conversation_ids(&self, caller: &Caller) -> Result<Vec<ConversationId>, Error> {
-        Ok(self.store.member_conversation_ids(caller.user.id).await?)
+    /// The conversations whose events the caller's connections receive, exact as of the returned cursor.
+    pub async fn conversations_snapshot(&self, caller: &Caller) -> Result<(Vec<ConversationId>, Cursor), Error> {
+        Ok(self.store.member_conversations_snapshot(caller.user.id).await?)
     }
 
     /// The people whose presence the caller's connections follow from the start: their contacts.

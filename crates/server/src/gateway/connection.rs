@@ -54,15 +54,15 @@ pub(super) async fn serve(
     let (closer, closed) = watch::channel(None);
     let closer: Closer = Arc::new(closer);
     let (outbound, queue) = mpsc::channel(settings.queue_frames);
-    let Some(id) = register(
+    let registered = register(
         &parley,
         &hub,
         &caller,
         outbound.clone(),
         Arc::clone(&closer),
     )
-    .await
-    else {
+    .await;
+    let Some((id, as_of)) = registered else {
         let frame = CloseFrame {
             code: close::INTERNAL,
             reason: "cannot register".into(),
@@ -70,39 +70,22 @@ pub(super) async fn serve(
         let _ = socket.send(Message::Close(Some(frame))).await;
         return;
     };
-    // A fresh client starts at the newest cursor; read after registering, so nothing falls in between.
-    let start = match resume {
-        Some(cursor) => Ok(cursor),
-        None => parley.current_cursor().await,
-    };
+    // A fresh client starts where its rooms were read; every later event for it is either queued live or
+    // found by the catch-up the writer starts with.
+    let start = resume.unwrap_or(as_of);
     let (mut sink, stream) = socket.split();
-    let greeted = match start {
-        Ok(cursor) => {
-            let ready = ServerFrame::Ready {
-                user_id: caller.user.id,
-                cursor,
-            };
-            sink.send(Message::Text(encode(&ready)))
-                .await
-                .is_ok()
-                .then_some(cursor)
-        }
-        Err(_) => None,
+    let ready = ServerFrame::Ready {
+        user_id: caller.user.id,
+        cursor: start,
     };
-    if let Some(start) = greeted {
+    if sink.send(Message::Text(encode(&ready))).await.is_ok() {
         let writer = Writer {
             parley: Arc::clone(&parley),
             caller: caller.clone(),
             closer: Arc::clone(&closer),
             last_sent: start,
         };
-        let writing = tokio::spawn(writer.run(
-            sink,
-            queue,
-            closed.clone(),
-            settings.ping_every,
-            resume.is_some(),
-        ));
+        let writing = tokio::spawn(writer.run(sink, queue, closed.clone(), settings.ping_every));
         let reader = Reader {
             parley,
             hub: Arc::clone(&hub),
@@ -144,23 +127,29 @@ async fn hello(
     Ok((caller, resume))
 }
 
+/// Registers the connection, then reads its conversations and puts it in their rooms. Returns its id and the
+/// cursor its rooms are exact at.
 async fn register(
     parley: &Parley,
     hub: &Hub,
     caller: &Caller,
     outbound: mpsc::Sender<Outbound>,
     closer: Closer,
-) -> Option<ConnId> {
-    let conversations = parley.conversation_ids(caller).await.ok()?;
+) -> Option<(ConnId, Cursor)> {
     let contacts = parley.contact_ids(caller).await.ok()?;
-    hub.register(Registration {
+    let registration = Registration {
         caller: caller.clone(),
-        conversations,
         contacts,
         outbound,
         closer,
-    })
-    .await
+    };
+    let id = hub.register(registration).await?;
+    let Ok((conversations, as_of)) = parley.conversations_snapshot(caller).await else {
+        hub.unregister(id);
+        return None;
+    };
+    hub.set_rooms(id, conversations, as_of).await?;
+    Some((id, as_of))
 }
 
 struct Writer {
@@ -178,11 +167,12 @@ impl Writer {
         mut queue: mpsc::Receiver<Outbound>,
         mut closed: watch::Receiver<Option<Close>>,
         ping_every: Duration,
-        resuming: bool,
     ) {
         let mut ping =
             tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-        let mut pending = resuming.then_some(Outbound::CatchUp);
+        // Every connection starts with a catch-up from its start cursor: a resume replays what was missed,
+        // a fresh start what committed while its rooms were being set.
+        let mut pending = Some(Outbound::CatchUp);
         let outcome: Result<(), axum::Error> = async {
             loop {
                 let first = match pending.take() {

@@ -81,10 +81,10 @@ pub(crate) fn close_with(closer: &Closer, code: u16, reason: &'static str) {
     });
 }
 
-/// What a new connection brings to the registry.
+/// What a new connection brings to the registry. Its conversations come after (`Hub::set_rooms`), read once
+/// the connection already hears its user's membership changes, so none can fall in between.
 pub(crate) struct Registration {
     pub caller: Caller,
-    pub conversations: Vec<ConversationId>,
     pub contacts: Vec<UserId>,
     pub outbound: mpsc::Sender<Outbound>,
     pub closer: Closer,
@@ -94,6 +94,12 @@ enum Command {
     Register {
         id: ConnId,
         registration: Box<Registration>,
+        done: oneshot::Sender<()>,
+    },
+    Rooms {
+        id: ConnId,
+        conversations: Vec<ConversationId>,
+        as_of: Cursor,
         done: oneshot::Sender<()>,
     },
     Unregister {
@@ -157,6 +163,26 @@ impl Hub {
         registered.await.ok().map(|()| id)
     }
 
+    /// Puts a registered connection in its conversations' rooms: `conversations` is exact as of `as_of`, and
+    /// any joining or leaving after it that the dispatcher already saw is applied on top.
+    pub(crate) async fn set_rooms(
+        &self,
+        id: ConnId,
+        conversations: Vec<ConversationId>,
+        as_of: Cursor,
+    ) -> Option<()> {
+        let (done, set) = oneshot::channel();
+        self.commands
+            .send(Command::Rooms {
+                id,
+                conversations,
+                as_of,
+                done,
+            })
+            .ok()?;
+        set.await.ok()
+    }
+
     pub(crate) fn unregister(&self, id: ConnId) {
         let _ = self.commands.send(Command::Unregister { id });
     }
@@ -190,6 +216,8 @@ struct Conn {
     closer: Closer,
     rooms: HashSet<ConversationId>,
     watching: HashSet<UserId>,
+    /// Until its rooms are set: the user's joinings (true) and leavings (false) seen meanwhile, by cursor.
+    membership_changes: Option<Vec<(Cursor, ConversationId, bool)>>,
 }
 
 struct Dispatcher {
@@ -277,6 +305,15 @@ impl Dispatcher {
                 self.register(id, *registration).await;
                 let _ = done.send(());
             }
+            Command::Rooms {
+                id,
+                conversations,
+                as_of,
+                done,
+            } => {
+                self.set_rooms(id, conversations, as_of).await;
+                let _ = done.send(());
+            }
             Command::Unregister { id } => self.unregister(id).await,
             Command::Watch { id, user_ids } => {
                 for user_id in user_ids {
@@ -310,7 +347,6 @@ impl Dispatcher {
     async fn register(&mut self, id: ConnId, registration: Registration) {
         let Registration {
             caller,
-            conversations,
             contacts,
             outbound,
             closer,
@@ -329,11 +365,9 @@ impl Dispatcher {
                 closer,
                 rooms: HashSet::new(),
                 watching: HashSet::new(),
+                membership_changes: Some(Vec::new()),
             },
         );
-        for conversation_id in conversations {
-            self.enter_room(id, conversation_id).await;
-        }
         for contact in contacts {
             self.watch(id, contact).await;
         }
@@ -371,6 +405,55 @@ impl Dispatcher {
             self.unfollow(Topic::User(conn.user_id)).await;
             self.start_grace(conn.user_id);
         }
+    }
+
+    async fn set_rooms(&mut self, id: ConnId, conversations: Vec<ConversationId>, as_of: Cursor) {
+        let Some(changes) = self
+            .conns
+            .get_mut(&id)
+            .and_then(|c| c.membership_changes.take())
+        else {
+            return;
+        };
+        let mut rooms: HashSet<ConversationId> = conversations.into_iter().collect();
+        for (cursor, conversation_id, joined) in changes {
+            if cursor <= as_of {
+                continue;
+            }
+            if joined {
+                rooms.insert(conversation_id);
+            } else {
+                rooms.remove(&conversation_id);
+            }
+        }
+        for conversation_id in rooms {
+            self.enter_room(id, conversation_id).await;
+        }
+    }
+
+    /// Records a joining or leaving for connections whose rooms are not set yet; returns the others.
+    fn settled(
+        &mut self,
+        ids: Vec<ConnId>,
+        cursor: Cursor,
+        conversation_id: ConversationId,
+        joined: bool,
+    ) -> Vec<ConnId> {
+        ids.into_iter()
+            .filter(|id| {
+                match self
+                    .conns
+                    .get_mut(id)
+                    .and_then(|c| c.membership_changes.as_mut())
+                {
+                    Some(changes) => {
+                        changes.push((cursor, conversation_id, joined));
+                        false
+                    }
+                    None => true,
+                }
+            })
+            .collect()
     }
 
     /// The user's last connection here closed: they go offline unless one comes back within the grace.
@@ -529,6 +612,7 @@ impl Dispatcher {
             (_, Audience::User(user_id)) => self.deliver(&self.user_conns(user_id), &frame),
             (EventKind::MemberJoined { user_id }, Audience::Members) => {
                 let joiner = self.user_conns(*user_id);
+                let joiner = self.settled(joiner, event.cursor, conversation_id, true);
                 let mut newly_followed = false;
                 for id in &joiner {
                     newly_followed |= self.enter_room(*id, conversation_id).await;
@@ -546,6 +630,7 @@ impl Dispatcher {
             }
             (EventKind::MemberLeft { user_id }, Audience::Members) => {
                 let leaver = self.user_conns(*user_id);
+                let leaver = self.settled(leaver, event.cursor, conversation_id, false);
                 let mut recipients = self.room_conns(conversation_id);
                 recipients.extend(
                     leaver

@@ -5,7 +5,7 @@ use parley_core::model::{
 };
 use parley_core::proto::v1::{ConversationKind, MembershipPatch};
 use parley_core::store::{DirectMessage, StoreError, StoreResult};
-use parley_core::{ConversationId, OrgId, UserId};
+use parley_core::{ConversationId, Cursor, OrgId, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::connection::backend;
@@ -279,13 +279,21 @@ pub(crate) fn remove_member(
     events::append(c, conversation_id, left, Audience::Members, now).map(Some)
 }
 
-pub(crate) fn ids_of_member(c: &Connection, user_id: UserId) -> StoreResult<Vec<ConversationId>> {
-    let mut statement = c
+/// The user's conversations and the newest cursor, in one read transaction so both describe the same moment.
+pub(crate) fn snapshot_of_member(
+    c: &Connection,
+    user_id: UserId,
+) -> StoreResult<(Vec<ConversationId>, Cursor)> {
+    let snapshot = c.unchecked_transaction().map_err(backend)?;
+    let ids = snapshot
         .prepare_cached("SELECT conversation_id FROM members WHERE user_id = ?1")
+        .and_then(|mut statement| {
+            statement
+                .query_map([user_id.0], |row| Ok(ConversationId(row.get(0)?)))
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        })
         .map_err(backend)?;
-    let ids = statement
-        .query_map([user_id.0], |row| Ok(ConversationId(row.get(0)?)))
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .map_err(backend)?;
-    Ok(ids)
+    let cursor = events::latest(&snapshot)?;
+    snapshot.commit().map_err(backend)?;
+    Ok((ids, cursor))
 }

@@ -332,9 +332,12 @@ impl Store for SqliteStore {
         self.db.read(events::oldest).await
     }
 
-    async fn member_conversation_ids(&self, user_id: UserId) -> StoreResult<Vec<ConversationId>> {
+    async fn member_conversations_snapshot(
+        &self,
+        user_id: UserId,
+    ) -> StoreResult<(Vec<ConversationId>, Cursor)> {
         self.db
-            .read(move |c| conversations::ids_of_member(c, user_id))
+            .read(move |c| conversations::snapshot_of_member(c, user_id))
             .await
     }
 

@@ -737,15 +737,17 @@ pub async fn creation_announces_created_then_each_member_joined(store: &dyn Stor
 
 /// The ids of a user's conversations: exactly those they are a member of now, whatever kind, however they
 /// got in.
-pub async fn member_conversation_ids_lists_the_users_conversations(store: &dyn Store) {
+pub async fn member_conversations_snapshot_lists_the_users_conversations(store: &dyn Store) {
     let ada = user(store, "acme", "ada").await;
     let bob = user(store, "acme", "bob").await;
     let carol = user(store, "acme", "carol").await;
     let ids_of = move |user_id: UserId| async move {
-        let ids = store
-            .member_conversation_ids(user_id)
+        let (ids, cursor) = store
+            .member_conversations_snapshot(user_id)
             .await
-            .expect("member_conversation_ids");
+            .expect("member_conversations_snapshot");
+        let latest = store.latest_cursor().await.expect("latest_cursor");
+        assert_eq!(cursor, latest, "the snapshot's cursor is the newest event");
         let distinct: BTreeSet<ConversationId> = ids.iter().copied().collect();
         assert_eq!(distinct.len(), ids.len(), "each conversation once: {ids:?}");
         sorted(ids)
