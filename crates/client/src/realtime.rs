@@ -260,8 +260,13 @@ impl Session {
             let socket = self.socket().await?;
             match socket.next().await {
                 Some(Ok(Incoming::Message(message))) => {
-                    if let ServerMessage::Event(frame) = &message {
-                        self.cursor = Some(frame.cursor);
+                    match &message {
+                        ServerMessage::Event(frame) => self.cursor = Some(frame.cursor),
+                        // The old cursor is no good: after reloading, the caller continues from here.
+                        ServerMessage::Frame(ServerFrame::Resync { cursor }) => {
+                            self.cursor = Some(*cursor)
+                        }
+                        ServerMessage::Frame(_) => {}
                     }
                     return Ok(message);
                 }

@@ -220,7 +220,10 @@ pub trait Store: Send + Sync + 'static {
     async fn oldest_cursor(&self) -> StoreResult<Cursor>;
     /// The ids of the conversations `user_id` is a member of, and the newest cursor, read together from one
     /// snapshot: the list is exact as of that cursor, and only later events can change it.
-    async fn member_conversations_snapshot(&self, user_id: UserId) -> StoreResult<(Vec<ConversationId>, Cursor)>;
+    async fn member_conversations_snapshot(
+        &self,
+        user_id: UserId,
+    ) -> StoreResult<(Vec<ConversationId>, Cursor)>;
     /// Takes the feed of committed events. There is one; the first caller gets it.
     fn take_commit_feed(&self) -> Option<CommitFeed>;
 

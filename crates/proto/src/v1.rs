@@ -423,9 +423,10 @@ pub enum ServerFrame {
         code: String,
         message: String,
     },
-    /// The resume cursor is too old (or unknown): reload through REST and say `hello` without `resume`.
+    /// The resume cursor is too old (or unknown): reload through REST. Events that follow come after
+    /// `cursor`, which is where to resume from next time.
     #[serde(rename = "resync")]
-    Resync,
+    Resync { cursor: Cursor },
     /// Ephemeral: someone you follow (a contact, or by `presence_sub`) came online or went offline.
     #[serde(rename = "presence.updated")]
     PresenceUpdated {

@@ -43,6 +43,8 @@ pub struct Config {
     pub ws_ping_millis: u64,
     /// How long a WebSocket may stay silent (no frame, no pong) before it is dropped, in milliseconds.
     pub ws_idle_timeout_millis: u64,
+    /// How long a new WebSocket may take to send `hello`, in milliseconds.
+    pub ws_hello_timeout_millis: u64,
     /// How long a user stays online after their last socket closes, in milliseconds.
     pub presence_grace_millis: u64,
     /// Ops per second one WebSocket may send (twice that as a burst).
@@ -68,6 +70,7 @@ impl Default for Config {
             ws_queue_frames: 1024,
             ws_ping_millis: 25_000,
             ws_idle_timeout_millis: 60_000,
+            ws_hello_timeout_millis: 10_000,
             presence_grace_millis: 5_000,
             ws_ops_per_second: 50,
         }
@@ -107,7 +110,7 @@ impl Config {
             queue_frames: self.ws_queue_frames.max(1),
             ping_every: Duration::from_millis(self.ws_ping_millis.max(1)),
             idle_timeout: Duration::from_millis(self.ws_idle_timeout_millis.max(1)),
-            hello_timeout: GatewaySettings::default().hello_timeout,
+            hello_timeout: Duration::from_millis(self.ws_hello_timeout_millis.max(1)),
             presence_grace: Duration::from_millis(self.presence_grace_millis),
             ops_per_second: self.ws_ops_per_second,
         }

@@ -14,8 +14,9 @@ use utoipa::{Modify, OpenApi};
             Authenticated operations take `Authorization: Bearer <token>`, the token that sign-up and login \
             answer. A non-2xx answer has the body `{\"error\": {\"code\", \"message\"}}`; besides the statuses \
             listed per operation, any route may answer 500 (`internal`) when the server fails.\n\n\
-            Real-time events travel on the WebSocket at `GET /v1/ws` (see `docs/protocol.md`); \
-            `EventFrame` is the shape of its durable events."
+            Real-time events travel on the WebSocket at `GET /v1/ws` (see `docs/protocol.md`): \
+            `ClientOp` is what a client sends on it, `EventFrame` the shape of its durable events and \
+            `ServerFrame` every other frame the server sends."
     ),
     tags(
         (name = "accounts", description = "Sign-up, login and logout"),
@@ -23,9 +24,15 @@ use utoipa::{Modify, OpenApi};
         (name = "conversations", description = "DMs, groups and channels, and membership"),
         (name = "messages", description = "Messages, reactions, read checkpoints, receipts and search"),
         (name = "operations", description = "Health, readiness, metrics, the gateway and this document"),
+        (name = "realtime", description = "The WebSocket: live events, resume by cursor, typing and presence. \
+            The frames and their rules are in `docs/protocol.md`."),
     ),
-    // No REST operation answers it, so it is listed by hand: the WebSocket's event frame.
-    components(schemas(parley_proto::v1::EventFrame)),
+    // No REST operation answers them, so they are listed by hand: the WebSocket's frames.
+    components(schemas(
+        parley_proto::v1::ClientOp,
+        parley_proto::v1::EventFrame,
+        parley_proto::v1::ServerFrame
+    )),
     paths(
         crate::http::accounts::signup,
         crate::http::accounts::login,
@@ -60,7 +67,8 @@ use utoipa::{Modify, OpenApi};
         crate::http::operations::openapi,
         crate::http::operations::healthz,
         crate::http::operations::readyz,
-        crate::http::operations::metrics
+        crate::http::operations::metrics,
+        crate::gateway::upgrade
     ),
     modifiers(&BearerScheme)
 )]

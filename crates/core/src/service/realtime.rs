@@ -71,8 +71,14 @@ impl Parley {
     }
 
     /// The conversations whose events the caller's connections receive, exact as of the returned cursor.
-    pub async fn conversations_snapshot(&self, caller: &Caller) -> Result<(Vec<ConversationId>, Cursor), Error> {
-        Ok(self.store.member_conversations_snapshot(caller.user.id).await?)
+    pub async fn conversations_snapshot(
+        &self,
+        caller: &Caller,
+    ) -> Result<(Vec<ConversationId>, Cursor), Error> {
+        Ok(self
+            .store
+            .member_conversations_snapshot(caller.user.id)
+            .await?)
     }
 
     /// The people whose presence the caller's connections follow from the start: their contacts.

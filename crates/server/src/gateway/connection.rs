@@ -276,11 +276,14 @@ impl Writer {
                     }
                 }
                 Ok(Replay::Resync) => {
-                    sink.feed(Message::Text(encode(&ServerFrame::Resync)))
+                    let cursor = self
+                        .parley
+                        .current_cursor()
+                        .await
+                        .map_err(axum::Error::new)?;
+                    sink.feed(Message::Text(encode(&ServerFrame::Resync { cursor })))
                         .await?;
-                    if let Ok(cursor) = self.parley.current_cursor().await {
-                        self.last_sent = cursor;
-                    }
+                    self.last_sent = cursor;
                     return Ok(());
                 }
                 Err(error) => {

@@ -128,7 +128,11 @@ impl Hub {
     pub fn start(parley: Arc<Parley>, inbox: Inbox, presence_grace: Duration) -> Arc<Self> {
         let (commands, queue) = mpsc::unbounded_channel();
         let connections = Arc::new(AtomicUsize::new(0));
+        let (presence, changes) = mpsc::unbounded_channel();
+        tokio::spawn(announce_presence(Arc::clone(&parley), changes));
         let dispatcher = Dispatcher {
+            presence,
+            last_event: Cursor(0),
             parley,
             topics: Arc::clone(&inbox.topics),
             commands: commands.clone(),
@@ -220,7 +224,30 @@ struct Conn {
     membership_changes: Option<Vec<(Cursor, ConversationId, bool)>>,
 }
 
+/// Announces users coming online and going offline, one change at a time, so that the announcements of one
+/// user can never overtake each other (a late "offline" after a quick "online" again).
+async fn announce_presence(
+    parley: Arc<Parley>,
+    mut changes: mpsc::UnboundedReceiver<(UserId, bool)>,
+) {
+    while let Some((user_id, online)) = changes.recv().await {
+        let announced = if online {
+            parley.came_online(user_id).await
+        } else {
+            parley.went_offline(user_id).await
+        };
+        if let Err(error) = announced {
+            tracing::warn!(%user_id, error = &error as &dyn std::error::Error, "presence update failed");
+        }
+    }
+}
+
 struct Dispatcher {
+    /// Presence changes to announce, in order.
+    presence: mpsc::UnboundedSender<(UserId, bool)>,
+    /// The cursor of the last event routed. Events come in cursor order; one that comes again (it was
+    /// published on two followed topics, as a joining is) is not routed twice.
+    last_event: Cursor,
     parley: Arc<Parley>,
     topics: Arc<dyn Follow>,
     commands: mpsc::UnboundedSender<Command>,
@@ -327,12 +354,7 @@ impl Dispatcher {
                 let still_away = !self.by_user.contains_key(&user_id);
                 if still_away && self.going_offline.get(&user_id) == Some(&generation) {
                     self.going_offline.remove(&user_id);
-                    let parley = Arc::clone(&self.parley);
-                    tokio::spawn(async move {
-                        if let Err(error) = parley.went_offline(user_id).await {
-                            tracing::warn!(%user_id, error = &error as &dyn std::error::Error, "presence update failed");
-                        }
-                    });
+                    let _ = self.presence.send((user_id, false));
                 }
             }
             Command::CloseAll => {
@@ -376,12 +398,7 @@ impl Dispatcher {
         // A reconnect within the grace period cancels the pending "offline" instead of flapping.
         let was_going_offline = self.going_offline.remove(&user_id).is_some();
         if first_here && !was_going_offline {
-            let parley = Arc::clone(&self.parley);
-            tokio::spawn(async move {
-                if let Err(error) = parley.came_online(user_id).await {
-                    tracing::warn!(%user_id, error = &error as &dyn std::error::Error, "presence update failed");
-                }
-            });
+            let _ = self.presence.send((user_id, true));
         }
     }
 
@@ -471,17 +488,15 @@ impl Dispatcher {
         });
     }
 
-    /// Puts a connection in a conversation's room; true when the node had to start following it.
-    async fn enter_room(&mut self, id: ConnId, conversation_id: ConversationId) -> bool {
+    /// Puts a connection in a conversation's room, following the conversation if it is the room's first.
+    async fn enter_room(&mut self, id: ConnId, conversation_id: ConversationId) {
         let Some(conn) = self.conns.get_mut(&id) else {
-            return false;
+            return;
         };
         conn.rooms.insert(conversation_id);
-        let new_topic = insert(&mut self.rooms, conversation_id, id);
-        if new_topic {
+        if insert(&mut self.rooms, conversation_id, id) {
             self.follow(Topic::Conversation(conversation_id)).await;
         }
-        new_topic
     }
 
     async fn leave_room(&mut self, id: ConnId, conversation_id: ConversationId) {
@@ -599,6 +614,10 @@ impl Dispatcher {
     }
 
     async fn route_event(&mut self, signal: &Signal, event: &Event) {
+        if event.cursor <= self.last_event {
+            return;
+        }
+        self.last_event = event.cursor;
         let Some(message) = self.parley.signal_wire(signal) else {
             return;
         };
@@ -613,19 +632,28 @@ impl Dispatcher {
             (EventKind::MemberJoined { user_id }, Audience::Members) => {
                 let joiner = self.user_conns(*user_id);
                 let joiner = self.settled(joiner, event.cursor, conversation_id, true);
-                let mut newly_followed = false;
-                for id in &joiner {
-                    newly_followed |= self.enter_room(*id, conversation_id).await;
-                }
-                if newly_followed {
-                    // This node did not follow the conversation until now, so the joiner may have missed
-                    // its events since the join (the creation among them): they catch up from the store,
-                    // which includes this very event.
-                    for id in &joiner {
-                        self.push(*id, Outbound::CatchUp);
+                // Connections that were not in the room have not heard the conversation's events so far (its
+                // creation, say, or what was said since they connected): they catch up from the store, which
+                // includes this very event. Those already in the room just get it.
+                let mut newcomers = Vec::new();
+                for id in joiner {
+                    let already_in = self
+                        .conns
+                        .get(&id)
+                        .is_some_and(|c| c.rooms.contains(&conversation_id));
+                    if !already_in {
+                        self.enter_room(id, conversation_id).await;
+                        newcomers.push(id);
                     }
-                } else {
-                    self.deliver(&self.room_conns(conversation_id), &frame);
+                }
+                let members: Vec<ConnId> = self
+                    .room_conns(conversation_id)
+                    .into_iter()
+                    .filter(|id| !newcomers.contains(id))
+                    .collect();
+                self.deliver(&members, &frame);
+                for id in newcomers {
+                    self.push(id, Outbound::CatchUp);
                 }
             }
             (EventKind::MemberLeft { user_id }, Audience::Members) => {

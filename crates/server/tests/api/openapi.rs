@@ -8,7 +8,7 @@ const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi
 const REGENERATE: &str =
     "cargo run -q -p parley-server --bin parley -- openapi > docs/openapi.json";
 
-/// Every operation `routes()` in `src/http/mod.rs` registers.
+/// Every operation `routes()` in `src/http/mod.rs` registers, the WebSocket upgrade included.
 const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/auth/signup"),
     ("post", "/v1/auth/login"),
@@ -53,6 +53,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
+    ("get", "/v1/ws"),
 ];
 
 async fn served_document() -> String {
@@ -97,6 +98,6 @@ async fn document_has_exactly_the_routed_operations() {
         .collect();
     assert_eq!(
         documented, routed,
-        "each route needs a #[utoipa::path] on its handler, listed in src/http/operations.rs, and an entry in ROUTES"
+        "each route needs a #[utoipa::path] on its handler, listed in `paths(...)` of src/openapi.rs, and an entry in ROUTES"
     );
 }

@@ -359,7 +359,20 @@ async fn resume_replays_exactly_what_was_missed_then_goes_live() {
         .connect(Some(Cursor(i64::MAX / 2)))
         .await
         .expect("connect");
-    assert_eq!(next_reply(&mut stale).await, ServerFrame::Resync);
+    let ServerFrame::Resync { cursor: fresh } = next_reply(&mut stale).await else {
+        panic!("resync")
+    };
+    assert!(
+        fresh < Cursor(i64::MAX / 2),
+        "the cursor to continue from is a real one"
+    );
+    ann.client
+        .send_message(id, "after the resync", None)
+        .await
+        .expect("send");
+    let next = next_event(&mut stale).await;
+    assert!(next.cursor > fresh);
+    assert_eq!(message_text(&next), Some("after the resync"));
 }
 
 #[tokio::test]
@@ -436,14 +449,29 @@ async fn joining_and_leaving_take_effect_on_open_sockets() {
         ]
     );
 
-    // Carol, invited, sees the group's next message at once.
+    // Carol, invited, catches up on the group (its events since she connected: the creation and the first
+    // joinings), hears her own joining, then the group's next message at once.
     ann.client.invite(id, &[carol.id]).await.expect("invite");
-    assert_eq!(
-        next_event(&mut carols).await.event,
-        Event::MemberJoined {
-            conversation_id: id,
-            user_id: carol.id
+    let mut caught_up = Vec::new();
+    loop {
+        let event = next_event(&mut carols).await.event;
+        let mine = event
+            == Event::MemberJoined {
+                conversation_id: id,
+                user_id: carol.id,
+            };
+        caught_up.push(event);
+        if mine {
+            break;
         }
+    }
+    assert!(
+        matches!(&caught_up[0], Event::ConversationCreated { conversation } if conversation.id == id)
+    );
+    assert_eq!(
+        caught_up.len(),
+        4,
+        "created, Ann and Bob joined, Carol joined: {caught_up:?}"
     );
     ann.client
         .send_message(id, "welcome", None)
@@ -490,6 +518,57 @@ async fn joining_and_leaving_take_effect_on_open_sockets() {
         if message_text(&frame) == Some("marker") {
             break;
         }
+    }
+}
+
+#[tokio::test]
+async fn everyone_connected_hears_a_new_group_from_its_creation_on() {
+    let server = TestServer::spawn().await;
+    let ann = server.user("Ann").await;
+    let bob = server.user("Bob").await;
+    let carol = server.user("Carol").await;
+    let mut sockets = [
+        connect(&ann).await,
+        connect(&bob).await,
+        connect(&carol).await,
+    ];
+    let id = group(&ann.client, "All three", &[bob.id, carol.id]).await;
+    let mut seen = Vec::new();
+    for socket in &mut sockets {
+        let events = [
+            next_event(socket).await,
+            next_event(socket).await,
+            next_event(socket).await,
+            next_event(socket).await,
+        ];
+        assert!(
+            matches!(&events[0].event, Event::ConversationCreated { conversation } if conversation.id == id)
+        );
+        let mut joined: Vec<UserId> = events[1..]
+            .iter()
+            .map(|e| match &e.event {
+                Event::MemberJoined { user_id, .. } => *user_id,
+                other => panic!("expected member.joined, got {other:?}"),
+            })
+            .collect();
+        joined.sort();
+        assert_eq!(joined, vec![ann.id, bob.id, carol.id]);
+        seen.push(events.map(|e| e.cursor));
+    }
+    assert!(
+        seen.windows(2).all(|w| w[0] == w[1]),
+        "the same events, in the same order: {seen:?}"
+    );
+    ann.client
+        .send_message(id, "marker", None)
+        .await
+        .expect("send");
+    for socket in &mut sockets {
+        assert_eq!(
+            message_text(&next_event(socket).await),
+            Some("marker"),
+            "and nothing twice"
+        );
     }
 }
 
