@@ -38,10 +38,17 @@ struct State {
 
 /// In-process publish/subscribe. Publishing hands the same `Arc` to every inbox that follows the topic, in
 /// publish order; no copy of the signal is made.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct LocalBus {
     /// Held only to look up or update the tables; never across an await.
     state: Arc<Mutex<State>>,
+    inbox_capacity: usize,
+}
+
+impl Default for LocalBus {
+    fn default() -> Self {
+        LocalBus::with_inbox_capacity(INBOX_CAPACITY)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +62,14 @@ fn lock(state: &Mutex<State>) -> Result<MutexGuard<'_, State>, BusError> {
 impl LocalBus {
     pub fn new() -> Self {
         LocalBus::default()
+    }
+
+    /// A bus whose inboxes hold at most `capacity` unread signals before they are told they lagged.
+    pub fn with_inbox_capacity(capacity: usize) -> Self {
+        LocalBus {
+            state: Arc::default(),
+            inbox_capacity: capacity.max(1),
+        }
     }
 }
 
@@ -120,7 +135,7 @@ impl Bus for LocalBus {
     }
 
     async fn inbox(&self) -> Result<Inbox, BusError> {
-        let (sender, receiver) = mpsc::channel(INBOX_CAPACITY);
+        let (sender, receiver) = mpsc::channel(self.inbox_capacity);
         let lagged = Arc::new(AtomicBool::new(false));
         let id = {
             let mut state = lock(&self.state)?;

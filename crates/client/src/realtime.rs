@@ -18,6 +18,12 @@ use crate::{Client, Error, Result};
 #[expect(clippy::large_enum_variant, reason = "one per frame, matched at once")]
 pub enum Incoming {
     Message(ServerMessage),
+    /// A frame this SDK does not know (a newer server): clients ignore it, moving past its cursor if it has
+    /// one.
+    Unknown {
+        text: String,
+        cursor: Option<Cursor>,
+    },
     /// The server closed the connection with this code.
     Closed {
         code: u16,
@@ -108,9 +114,18 @@ impl Socket {
                 Err(error) => return Some(Err(Error::WebSocket(Box::new(error)))),
             };
             return Some(match message {
-                Message::Text(text) => serde_json::from_str(text.as_str())
-                    .map(Incoming::Message)
-                    .map_err(|e| Error::Protocol(format!("unreadable frame {text}: {e}"))),
+                Message::Text(text) => Ok(match serde_json::from_str(text.as_str()) {
+                    Ok(message) => Incoming::Message(message),
+                    Err(_) => {
+                        let cursor = serde_json::from_str::<CursorOnly>(text.as_str())
+                            .ok()
+                            .and_then(|c| c.cursor);
+                        Incoming::Unknown {
+                            text: text.to_string(),
+                            cursor,
+                        }
+                    }
+                }),
                 Message::Close(frame) => Ok(closed(frame)),
                 Message::Binary(_) => Err(Error::Protocol("unexpected binary frame".into())),
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
@@ -127,6 +142,12 @@ impl Socket {
     pub fn drop_without_close(self) {
         drop(self.stream);
     }
+}
+
+/// The one field any frame may have that a client must not ignore.
+#[derive(serde::Deserialize)]
+struct CursorOnly {
+    cursor: Option<Cursor>,
 }
 
 fn closed(frame: Option<CloseFrame>) -> Incoming {
@@ -237,8 +258,9 @@ impl Session {
         while self.socket.is_none() {
             tokio::time::sleep(self.backoff.next_delay()).await;
             match self.client.connect(self.cursor).await {
+                // The backoff is reset only once a message arrives, so a server that accepts and then closes
+                // at once is not hammered.
                 Ok(socket) => {
-                    self.backoff.reset();
                     self.reconnects += 1;
                     self.socket = Some(socket);
                 }
@@ -259,7 +281,14 @@ impl Session {
         loop {
             let socket = self.socket().await?;
             match socket.next().await {
+                Some(Ok(Incoming::Unknown { cursor, .. })) => {
+                    self.backoff.reset();
+                    if cursor.is_some() {
+                        self.cursor = cursor;
+                    }
+                }
                 Some(Ok(Incoming::Message(message))) => {
+                    self.backoff.reset();
                     match &message {
                         ServerMessage::Event(frame) => self.cursor = Some(frame.cursor),
                         // The old cursor is no good: after reloading, the caller continues from here.

@@ -140,6 +140,8 @@ pub trait Store: Send + Sync + 'static {
     /// Answers when the backend can serve queries.
     async fn ping(&self) -> StoreResult<()>;
     async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
+    /// The users among `ids` that exist, in one lookup.
+    async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>>;
     /// Credentials of the account with this email (emails are unique server-wide).
     async fn credentials_by_email(&self, email: &str) -> StoreResult<Option<Credentials>>;
     /// Credentials of the account with this username in the org with this handle.

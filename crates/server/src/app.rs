@@ -81,7 +81,7 @@ impl AppState {
             });
         }
         let store = Arc::new(SqliteStore::open(&database)?);
-        let bus = Arc::new(LocalBus::new());
+        let bus = Arc::new(LocalBus::with_inbox_capacity(config.bus_inbox_capacity));
         let blobs = Arc::new(FsBlobs::new(data_dir));
         let public_url = config.public_url();
         let settings = Settings {
@@ -180,13 +180,11 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let hub = Arc::clone(&state.hub);
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    // WebSockets are not requests in flight: tell them to reconnect (here after a restart, or elsewhere) as
-    // soon as shutdown starts, and give them a moment to go before the process ends.
-    let shutdown = async move {
-        shutdown.await;
-        hub.close_all(SOCKETS_PATIENCE).await;
-    };
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await?;
+    // WebSockets are not requests in flight: once the listener is closed (so nobody reconnects here), tell
+    // them to reconnect elsewhere or after the restart, and give them a moment to go.
+    hub.close_all(SOCKETS_PATIENCE).await;
+    Ok(())
 }

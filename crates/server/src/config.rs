@@ -49,6 +49,9 @@ pub struct Config {
     pub presence_grace_millis: u64,
     /// Ops per second one WebSocket may send (twice that as a burst).
     pub ws_ops_per_second: u32,
+    /// Signals this node's bus inbox may hold unread before it counts as lagging (its connections then
+    /// re-read their rooms and catch up from the store).
+    pub bus_inbox_capacity: usize,
 }
 
 impl Default for Config {
@@ -73,6 +76,7 @@ impl Default for Config {
             ws_hello_timeout_millis: 10_000,
             presence_grace_millis: 5_000,
             ws_ops_per_second: 50,
+            bus_inbox_capacity: 65_536,
         }
     }
 }

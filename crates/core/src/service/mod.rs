@@ -13,7 +13,7 @@ use std::sync::Arc;
 pub use accounts::LoginLimits;
 pub use conversations::{Created, MEMBER_LIST_LIMIT};
 pub use messages::{DeleteScope, HistoryQuery, SendOutcome};
-pub use realtime::Replay;
+pub use realtime::{Pruned, Replay};
 
 use crate::blobs::Blobs;
 use crate::bus::{Bus, Signal};

@@ -12,12 +12,21 @@ use parley_proto::v1::UserPresence;
 use super::limits::KeyedLimiter;
 use super::{Caller, Parley};
 use crate::bus::{Signal, Topic};
-use crate::model::{Event, Millis};
+use crate::model::{self, Event, Millis};
 use crate::wire::rfc3339;
 use crate::{ConversationId, Cursor, Error, UserId};
 
 /// Most users one `presence_sub` may name.
 const MAX_PRESENCE_SUB: usize = 1_000;
+
+/// What a replay does about events older than the log keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pruned {
+    /// The client was away: it may have missed them, so it must reload (`Replay::Resync`).
+    Resync,
+    /// The client has been connected all along and heard them live; replay what is kept.
+    Skip,
+}
 
 /// What a reconnecting client gets.
 #[derive(Clone, Debug)]
@@ -50,19 +59,26 @@ impl Parley {
     }
 
     /// What the caller missed after `after`, at most `limit` events; call again from the last one for more.
+    /// `pruned` says what to do when events after `after` may have been pruned.
     pub async fn replay(
         &self,
         caller: &Caller,
         after: Cursor,
         limit: u32,
+        pruned: Pruned,
     ) -> Result<Replay, Error> {
         let latest = self.store.latest_cursor().await?;
         let oldest = self.store.oldest_cursor().await?;
         // A cursor ahead of the log was not issued by this deployment; one below the oldest kept event may
         // have missed pruned events.
-        if after > latest || (after.0 + 1 < oldest.0) {
+        if after > latest {
             return Ok(Replay::Resync);
         }
+        let after = match pruned {
+            _ if after.0 + 1 >= oldest.0 => after,
+            Pruned::Resync => return Ok(Replay::Resync),
+            Pruned::Skip => Cursor(oldest.0 - 1),
+        };
         Ok(Replay::Events(
             self.store
                 .events_after(caller.user.id, after, limit)
@@ -116,22 +132,28 @@ impl Parley {
         Ok(())
     }
 
+    /// Which of these users the caller may follow the presence of: those of their own org (anyone else is
+    /// left out, as if unknown). One lookup, whatever the number.
+    pub async fn presence_targets(
+        &self,
+        caller: &Caller,
+        user_ids: &[UserId],
+    ) -> Result<Vec<UserId>, Error> {
+        Ok(self
+            .visible_users(caller, user_ids)
+            .await?
+            .iter()
+            .map(|u| u.id)
+            .collect())
+    }
+
     /// Where these people of the caller's org are now; ids of anyone else are left out, as if unknown.
     pub async fn presence(
         &self,
         caller: &Caller,
         user_ids: &[UserId],
     ) -> Result<Vec<UserPresence>, Error> {
-        if user_ids.len() > MAX_PRESENCE_SUB {
-            let message = format!("at most {MAX_PRESENCE_SUB} users at once");
-            return Err(Error::invalid("too_many_users", message));
-        }
-        let mut visible = Vec::new();
-        for user_id in user_ids.iter().copied().collect::<BTreeSet<_>>() {
-            if let Ok(user) = self.visible_user(caller, user_id).await {
-                visible.push(user);
-            }
-        }
+        let visible = self.visible_users(caller, user_ids).await?;
         let ids: Vec<UserId> = visible.iter().map(|u| u.id).collect();
         let online = self.bus.online(&ids).await?;
         Ok(visible
@@ -142,6 +164,28 @@ impl Parley {
                 online,
                 last_seen: user.last_seen.map(rfc3339),
             })
+            .collect())
+    }
+
+    async fn visible_users(
+        &self,
+        caller: &Caller,
+        user_ids: &[UserId],
+    ) -> Result<Vec<model::User>, Error> {
+        if user_ids.len() > MAX_PRESENCE_SUB {
+            let message = format!("at most {MAX_PRESENCE_SUB} users at once");
+            return Err(Error::invalid("too_many_users", message));
+        }
+        let distinct: Vec<UserId> = user_ids
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let users = self.store.users(&distinct).await?;
+        Ok(users
+            .into_iter()
+            .filter(|u| u.org_id == caller.user.org_id)
             .collect())
     }
 

@@ -8,14 +8,15 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use parley_core::service::{Replay, SendOutcome};
-use parley_core::{Caller, Cursor, Parley};
+use parley_core::service::{Pruned, Replay, SendOutcome};
+use parley_core::{Caller, Cursor, Error, Parley, UserId};
 use parley_proto::v1::{ClientOp, ServerFrame, ServerMessage};
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
@@ -39,7 +40,7 @@ pub(super) async fn serve(
     hub: Arc<Hub>,
     settings: GatewaySettings,
 ) {
-    let (caller, resume) = match hello(&mut socket, &parley, &settings).await {
+    let (caller, token, resume) = match hello(&mut socket, &parley, &settings).await {
         Ok(hello) => hello,
         Err(Close { code, reason }) => {
             metrics::counter!("parley_ws_closes_total", "code" => code.to_string()).increment(1);
@@ -70,6 +71,17 @@ pub(super) async fn serve(
         let _ = socket.send(Message::Close(Some(frame))).await;
         return;
     };
+    // A logout between the first check and the registration was announced before this connection could
+    // hear it: check again, now that any later one reaches it.
+    if parley.authenticate(&token).await.is_err() {
+        hub.unregister(id);
+        let frame = CloseFrame {
+            code: BAD_TOKEN.code,
+            reason: BAD_TOKEN.reason.into(),
+        };
+        let _ = socket.send(Message::Close(Some(frame))).await;
+        return;
+    }
     // A fresh client starts where its rooms were read; every later event for it is either queued live or
     // found by the catch-up the writer starts with.
     let start = resume.unwrap_or(as_of);
@@ -84,9 +96,11 @@ pub(super) async fn serve(
             caller: caller.clone(),
             closer: Arc::clone(&closer),
             last_sent: start,
+            pruned: Pruned::Resync,
         };
         let writing = tokio::spawn(writer.run(sink, queue, closed.clone(), settings.ping_every));
         let reader = Reader {
+            watched: AtomicUsize::new(0),
             parley,
             hub: Arc::clone(&hub),
             id,
@@ -101,12 +115,17 @@ pub(super) async fn serve(
     hub.unregister(id);
 }
 
+const BAD_TOKEN: Close = Close {
+    code: close::BAD_TOKEN,
+    reason: "bad token",
+};
+
 /// Waits for `hello` and authenticates it.
 async fn hello(
     socket: &mut WebSocket,
     parley: &Parley,
     settings: &GatewaySettings,
-) -> Result<(Caller, Option<Cursor>), Close> {
+) -> Result<(Caller, String, Option<Cursor>), Close> {
     let protocol = Close {
         code: close::PROTOCOL,
         reason: "the first frame must be hello",
@@ -120,11 +139,8 @@ async fn hello(
     let Ok(ClientOp::Hello { token, resume }) = serde_json::from_str::<ClientOp>(&text) else {
         return Err(protocol);
     };
-    let caller = parley.authenticate(&token).await.map_err(|_| Close {
-        code: close::BAD_TOKEN,
-        reason: "bad token",
-    })?;
-    Ok((caller, resume))
+    let caller = parley.authenticate(&token).await.map_err(|_| BAD_TOKEN)?;
+    Ok((caller, token, resume))
 }
 
 /// Registers the connection, then reads its conversations and puts it in their rooms. Returns its id and the
@@ -158,6 +174,9 @@ struct Writer {
     closer: Closer,
     /// The cursor of the last durable event written (or the start): anything at or before it is not resent.
     last_sent: Cursor,
+    /// Whether a catch-up may skip pruned events: not the first one (the client was away), but every later
+    /// one (the connection heard everything live since).
+    pruned: Pruned,
 }
 
 impl Writer {
@@ -185,7 +204,12 @@ impl Writer {
                             None => return Ok(()),
                         },
                         _ = ping.tick() => {
-                            sink.send(Message::Ping(Default::default())).await?;
+                            // A peer that reads nothing blocks this too; a close must still get through.
+                            tokio::select! {
+                                biased;
+                                _ = closed.changed() => return Ok(()),
+                                sent = sink.send(Message::Ping(Default::default())) => sent?,
+                            }
                             continue;
                         }
                     },
@@ -252,7 +276,11 @@ impl Writer {
                 }
                 Ok(())
             }
-            Outbound::CatchUp => self.catch_up(sink).await,
+            Outbound::CatchUp => {
+                let caught_up = self.catch_up(sink).await;
+                self.pruned = Pruned::Skip;
+                caught_up
+            }
         }
     }
 
@@ -261,7 +289,7 @@ impl Writer {
         loop {
             match self
                 .parley
-                .replay(&self.caller, self.last_sent, REPLAY_PAGE)
+                .replay(&self.caller, self.last_sent, REPLAY_PAGE, self.pruned)
                 .await
             {
                 Ok(Replay::Events(events)) => {
@@ -302,7 +330,12 @@ struct OpLabel {
     reference: Option<String>,
 }
 
+/// Most users one connection may follow the presence of with `presence_sub`, so its state stays bounded.
+const MAX_WATCHED: usize = 10_000;
+
 struct Reader {
+    /// How many users this connection asked to follow with `presence_sub` (repeats counted).
+    watched: AtomicUsize,
     parley: Arc<Parley>,
     hub: Arc<Hub>,
     id: ConnId,
@@ -427,14 +460,7 @@ impl Reader {
             ClientOp::PresenceSub {
                 reference,
                 user_ids,
-            } => self.parley.presence(caller, &user_ids).await.map(|users| {
-                self.hub
-                    .watch(self.id, users.iter().map(|u| u.user_id).collect());
-                ServerFrame::Presence {
-                    reference: reference.clone(),
-                    users,
-                }
-            }),
+            } => self.presence_sub(reference, &user_ids).await,
             ClientOp::Ping { reference } => Ok(ServerFrame::Pong { reference }),
         };
         match result {
@@ -444,6 +470,30 @@ impl Reader {
                 error_frame(reference, error.code(), error.message())
             }
         }
+    }
+}
+
+impl Reader {
+    /// Follows these users' presence, then reports where they are: following first, so no change can fall
+    /// between the report and the first update.
+    async fn presence_sub(
+        &self,
+        reference: Option<String>,
+        user_ids: &[UserId],
+    ) -> Result<ServerFrame, Error> {
+        let targets = self.parley.presence_targets(&self.caller, user_ids).await?;
+        let watched = self.watched.fetch_add(targets.len(), Ordering::Relaxed) + targets.len();
+        if watched > MAX_WATCHED {
+            self.watched.fetch_sub(targets.len(), Ordering::Relaxed);
+            let message = format!("a connection follows at most {MAX_WATCHED} people's presence");
+            return Err(Error::Invalid {
+                code: "too_many_users",
+                message,
+            });
+        }
+        self.hub.watch(self.id, targets.clone()).await;
+        let users = self.parley.presence(&self.caller, &targets).await?;
+        Ok(ServerFrame::Presence { reference, users })
     }
 }
 

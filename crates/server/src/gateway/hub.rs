@@ -108,6 +108,17 @@ enum Command {
     Watch {
         id: ConnId,
         user_ids: Vec<UserId>,
+        done: oneshot::Sender<()>,
+    },
+    /// A user's conversations read again after the bus lagged: their connections' rooms are set anew.
+    Resettle {
+        user_id: UserId,
+        conversations: Vec<ConversationId>,
+        as_of: Cursor,
+    },
+    /// Closes a user's connections here (1011): their rooms could not be re-read.
+    Drop {
+        user_id: UserId,
     },
     GraceOver {
         user_id: UserId,
@@ -143,6 +154,7 @@ impl Hub {
             rooms: HashMap::new(),
             watchers: HashMap::new(),
             going_offline: HashMap::new(),
+            grace_generation: 0,
             closing: false,
         };
         tokio::spawn(dispatcher.run(inbox, queue));
@@ -191,9 +203,13 @@ impl Hub {
         let _ = self.commands.send(Command::Unregister { id });
     }
 
-    /// Adds users whose presence this connection follows.
-    pub(crate) fn watch(&self, id: ConnId, user_ids: Vec<UserId>) {
-        let _ = self.commands.send(Command::Watch { id, user_ids });
+    /// Adds users whose presence this connection follows; from when this returns, their changes reach it.
+    pub(crate) async fn watch(&self, id: ConnId, user_ids: Vec<UserId>) -> Option<()> {
+        let (done, watching) = oneshot::channel();
+        self.commands
+            .send(Command::Watch { id, user_ids, done })
+            .ok()?;
+        watching.await.ok()
     }
 
     /// Tells every connection to reconnect elsewhere, refuses new ones, and waits (up to `patience`) until
@@ -222,6 +238,9 @@ struct Conn {
     watching: HashSet<UserId>,
     /// Until its rooms are set: the user's joinings (true) and leavings (false) seen meanwhile, by cursor.
     membership_changes: Option<Vec<(Cursor, ConversationId, bool)>>,
+    /// After bus lag, until its rooms are read again: durable events are not queued for it, since writing
+    /// a later one before the catch-up would put the writer past the ones the bus dropped.
+    resettling: bool,
 }
 
 /// Announces users coming online and going offline, one change at a time, so that the announcements of one
@@ -259,6 +278,8 @@ struct Dispatcher {
     watchers: HashMap<UserId, HashSet<ConnId>>,
     /// Users whose last connection closed, by the generation of their grace timer.
     going_offline: HashMap<UserId, u64>,
+    /// Only grows, so a stale timer can never match a newer grace period.
+    grace_generation: u64,
     closing: bool,
 }
 
@@ -290,7 +311,7 @@ impl Dispatcher {
                 },
                 delivery = inbox.deliveries.next() => match delivery {
                     Some(Delivery::Signal(signal)) => self.route(&signal).await,
-                    Some(Delivery::Lagged) => self.everyone_catch_up(),
+                    Some(Delivery::Lagged) => self.resettle_everyone(),
                     None => return,
                 },
             }
@@ -342,9 +363,34 @@ impl Dispatcher {
                 let _ = done.send(());
             }
             Command::Unregister { id } => self.unregister(id).await,
-            Command::Watch { id, user_ids } => {
+            Command::Watch { id, user_ids, done } => {
                 for user_id in user_ids {
                     self.watch(id, user_id).await;
+                }
+                let _ = done.send(());
+            }
+            Command::Resettle {
+                user_id,
+                conversations,
+                as_of,
+            } => {
+                for id in self.user_conns(user_id) {
+                    self.set_rooms(id, conversations.clone(), as_of).await;
+                    if let Some(conn) = self.conns.get_mut(&id) {
+                        conn.resettling = false;
+                    }
+                    self.push(id, Outbound::CatchUp);
+                }
+            }
+            Command::Drop { user_id } => {
+                for id in self.user_conns(user_id) {
+                    if let Some(conn) = self.conns.get(&id) {
+                        close_with(
+                            &conn.closer,
+                            close::INTERNAL,
+                            "server error: reconnect and resume",
+                        );
+                    }
                 }
             }
             Command::GraceOver {
@@ -388,6 +434,7 @@ impl Dispatcher {
                 rooms: HashSet::new(),
                 watching: HashSet::new(),
                 membership_changes: Some(Vec::new()),
+                resettling: false,
             },
         );
         for contact in contacts {
@@ -443,8 +490,16 @@ impl Dispatcher {
                 rooms.remove(&conversation_id);
             }
         }
-        for conversation_id in rooms {
-            self.enter_room(id, conversation_id).await;
+        let current = self
+            .conns
+            .get(&id)
+            .map(|c| c.rooms.clone())
+            .unwrap_or_default();
+        for conversation_id in current.difference(&rooms) {
+            self.leave_room(id, *conversation_id).await;
+        }
+        for conversation_id in rooms.difference(&current) {
+            self.enter_room(id, *conversation_id).await;
         }
     }
 
@@ -475,7 +530,8 @@ impl Dispatcher {
 
     /// The user's last connection here closed: they go offline unless one comes back within the grace.
     fn start_grace(&mut self, user_id: UserId) {
-        let generation = self.going_offline.get(&user_id).map_or(0, |g| g + 1);
+        self.grace_generation += 1;
+        let generation = self.grace_generation;
         self.going_offline.insert(user_id, generation);
         let commands = self.commands.clone();
         let grace = self.presence_grace;
@@ -554,16 +610,56 @@ impl Dispatcher {
 
     fn deliver(&self, ids: &[ConnId], frame: &Frame) {
         for id in ids {
+            let resettling = self.conns.get(id).is_some_and(|c| c.resettling);
+            if resettling && frame.cursor.is_some() {
+                continue;
+            }
             self.push(*id, Outbound::Frame(frame.clone()));
         }
     }
 
-    fn everyone_catch_up(&self) {
+    /// The bus dropped signals for this node, joinings and leavings perhaps among them: every user's rooms
+    /// are read again (once per user, for all their connections) and their connections catch up from the
+    /// store. Until then, membership changes are logged per connection as at registration.
+    fn resettle_everyone(&mut self) {
         tracing::warn!(
-            "the bus dropped signals for this node; connections catch up from the store"
+            "the bus dropped signals for this node; connections re-read their rooms and catch up"
         );
-        for id in self.conns.keys() {
-            self.push(*id, Outbound::CatchUp);
+        for conn in self.conns.values_mut() {
+            conn.membership_changes.get_or_insert_with(Vec::new);
+            conn.resettling = true;
+        }
+        for ids in self.by_user.values() {
+            let Some(conn) = ids.iter().find_map(|id| self.conns.get(id)) else {
+                continue;
+            };
+            let (parley, commands, caller) = (
+                Arc::clone(&self.parley),
+                self.commands.clone(),
+                conn.caller.clone(),
+            );
+            tokio::spawn(async move {
+                match parley.conversations_snapshot(&caller).await {
+                    Ok((conversations, as_of)) => {
+                        let user_id = caller.user.id;
+                        let _ = commands.send(Command::Resettle {
+                            user_id,
+                            conversations,
+                            as_of,
+                        });
+                    }
+                    // Its connections cannot be trusted to be in the right rooms: they reconnect and resume.
+                    Err(error) => {
+                        tracing::error!(
+                            error = &error as &dyn std::error::Error,
+                            "cannot re-read rooms after lag"
+                        );
+                        let _ = commands.send(Command::Drop {
+                            user_id: caller.user.id,
+                        });
+                    }
+                }
+            });
         }
     }
 

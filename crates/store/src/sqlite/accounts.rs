@@ -225,3 +225,17 @@ pub(crate) fn remove_contact(c: &Connection, owner: UserId, contact: UserId) -> 
     .map_err(backend)?;
     Ok(())
 }
+
+pub(crate) fn users_by_ids(c: &Connection, ids: &[UserId]) -> StoreResult<Vec<User>> {
+    let ids: Vec<String> = ids.iter().map(|id| id.0.to_string()).collect();
+    let mut statement = c
+        .prepare_cached(&format!(
+            "SELECT {USER_COLUMNS} WHERE u.id IN (SELECT value FROM json_each(?1)) ORDER BY u.id"
+        ))
+        .map_err(backend)?;
+    let users = statement
+        .query_map([format!("[{}]", ids.join(","))], rows::user)
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(backend)?;
+    Ok(users)
+}

@@ -177,6 +177,11 @@ impl Store for SqliteStore {
         self.db.read(move |c| rows::user_by_id(c, id)).await
     }
 
+    async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
+        let ids = ids.to_vec();
+        self.db.read(move |c| accounts::users_by_ids(c, &ids)).await
+    }
+
     async fn credentials_by_email(&self, email: &str) -> StoreResult<Option<Credentials>> {
         let email = email.to_owned();
         self.db
