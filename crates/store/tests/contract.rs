@@ -20,6 +20,7 @@ macro_rules! store_contract_tests {
                 users::search_users_matches_prefixes_case_insensitively,
                 users::search_users_takes_wildcards_literally,
                 users::search_users_folds_case_beyond_ascii,
+                users::users_are_found_in_one_lookup,
                 users::contacts_are_a_set,
                 users::rename_and_avatar_update_the_user,
                 users::touch_last_seen_never_goes_backwards,

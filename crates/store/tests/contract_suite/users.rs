@@ -446,3 +446,27 @@ pub async fn search_users_folds_case_beyond_ascii(store: &dyn Store) {
         );
     }
 }
+
+/// `users` finds many users in one call: those that exist, each once, whatever the order or repeats asked.
+pub async fn users_are_found_in_one_lookup(store: &dyn Store) {
+    let ada = user(store, "acme", "ada").await;
+    let bob = user(store, "acme", "bob").await;
+    let eve = user(store, "other", "eve").await;
+    let found = store
+        .users(&[eve.id, UserId(999_999), ada.id, ada.id, bob.id])
+        .await
+        .expect("users");
+    let mut ids: Vec<UserId> = found.iter().map(|u| u.id).collect();
+    ids.sort();
+    let mut expected = vec![ada.id, bob.id, eve.id];
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert_eq!(
+        found
+            .iter()
+            .find(|u| u.id == eve.id)
+            .map(|u| u.org_handle.as_str()),
+        Some("other")
+    );
+    assert!(store.users(&[]).await.expect("users").is_empty());
+}
