@@ -182,6 +182,28 @@ impl Connections {
         self.commit_feed.lock().ok()?.take()
     }
 
+    /// Runs a point lookup (a row or a few, by index) right here, on the calling task's thread. It takes a
+    /// few microseconds from SQLite's page cache, less than handing it to a blocking thread and back, which
+    /// a profile of the send path showed as its largest cost (thread wake-ups). Anything that may scan
+    /// (history pages, search, lists) goes through `read` instead.
+    pub(crate) async fn lookup<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let _permit = self.read_permits.acquire().await.map_err(backend)?;
+        // The lock only guards a pop or push, never an await.
+        let pooled = self.readers.lock().map_err(|_| backend(WriterGone))?.pop();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => open(&self.path).map_err(backend)?,
+        };
+        let result = work(&connection);
+        if let Ok(mut readers) = self.readers.lock() {
+            readers.push(connection);
+        }
+        result
+    }
+
     /// Runs `work` on a read connection, on a blocking thread.
     pub(crate) async fn read<T: Send + 'static>(
         &self,

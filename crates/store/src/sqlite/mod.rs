@@ -169,12 +169,12 @@ impl Store for SqliteStore {
 
     async fn ping(&self) -> StoreResult<()> {
         self.db
-            .read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(backend))
+            .lookup(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(backend))
             .await
     }
 
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
-        self.db.read(move |c| rows::user_by_id(c, id)).await
+        self.db.lookup(move |c| rows::user_by_id(c, id)).await
     }
 
     async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
@@ -185,7 +185,7 @@ impl Store for SqliteStore {
     async fn credentials_by_email(&self, email: &str) -> StoreResult<Option<Credentials>> {
         let email = email.to_owned();
         self.db
-            .read(move |c| accounts::credentials_by_email(c, &email))
+            .lookup(move |c| accounts::credentials_by_email(c, &email))
             .await
     }
 
@@ -196,13 +196,13 @@ impl Store for SqliteStore {
     ) -> StoreResult<Option<Credentials>> {
         let (org_handle, username) = (org_handle.to_owned(), username.to_owned());
         self.db
-            .read(move |c| accounts::credentials_by_username(c, &org_handle, &username))
+            .lookup(move |c| accounts::credentials_by_username(c, &org_handle, &username))
             .await
     }
 
     async fn session_user(&self, token_hash: [u8; 32]) -> StoreResult<Option<User>> {
         self.db
-            .read(move |c| accounts::session_user(c, token_hash))
+            .lookup(move |c| accounts::session_user(c, token_hash))
             .await
     }
 
@@ -223,7 +223,9 @@ impl Store for SqliteStore {
     }
 
     async fn conversation(&self, id: ConversationId) -> StoreResult<Option<Conversation>> {
-        self.db.read(move |c| rows::conversation_by_id(c, id)).await
+        self.db
+            .lookup(move |c| rows::conversation_by_id(c, id))
+            .await
     }
 
     async fn channel_by_handle(
@@ -233,7 +235,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<Option<Conversation>> {
         let handle = handle.to_owned();
         self.db
-            .read(move |c| conversations::channel_by_handle(c, org_id, &handle))
+            .lookup(move |c| conversations::channel_by_handle(c, org_id, &handle))
             .await
     }
 
@@ -243,7 +245,7 @@ impl Store for SqliteStore {
         user_id: UserId,
     ) -> StoreResult<Option<Member>> {
         self.db
-            .read(move |c| rows::membership(c, conversation_id, user_id))
+            .lookup(move |c| rows::membership(c, conversation_id, user_id))
             .await
     }
 
@@ -292,7 +294,7 @@ impl Store for SqliteStore {
         id: MessageId,
     ) -> StoreResult<Option<Message>> {
         self.db
-            .read(move |c| rows::message_by_id(c, conversation_id, id))
+            .lookup(move |c| rows::message_by_id(c, conversation_id, id))
             .await
     }
 
@@ -330,11 +332,11 @@ impl Store for SqliteStore {
     }
 
     async fn latest_cursor(&self) -> StoreResult<Cursor> {
-        self.db.read(events::latest).await
+        self.db.lookup(events::latest).await
     }
 
     async fn oldest_cursor(&self) -> StoreResult<Cursor> {
-        self.db.read(events::oldest).await
+        self.db.lookup(events::oldest).await
     }
 
     async fn member_conversations_snapshot(
