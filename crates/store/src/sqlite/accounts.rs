@@ -6,7 +6,7 @@ use parley_core::{OrgId, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::connection::backend;
-use super::rows::{self, USER_COLUMNS, like_escape};
+use super::rows::{self, USER_COLUMNS, like_escape, one, run};
 
 pub(crate) struct NewUser {
     pub org_handle: String,
@@ -19,18 +19,19 @@ pub(crate) struct NewUser {
 }
 
 pub(crate) fn create_user(c: &Connection, new: &NewUser) -> StoreResult<User> {
-    let org: Option<i64> = c
-        .query_row(
-            "SELECT id FROM orgs WHERE handle = ?1",
-            [&new.org_handle],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(backend)?;
+    let org: Option<i64> = one(
+        c,
+        "SELECT id FROM orgs WHERE handle = ?1",
+        [&new.org_handle],
+        |row| row.get(0),
+    )
+    .optional()
+    .map_err(backend)?;
     let org_id = match (org, new.org_policy) {
         (Some(id), _) => id,
         (None, OrgPolicy::JoinOrCreate) => {
-            c.execute(
+            run(
+                c,
                 "INSERT INTO orgs (handle, created_at) VALUES (?1, ?2)",
                 params![new.org_handle, new.now.0],
             )
@@ -40,7 +41,7 @@ pub(crate) fn create_user(c: &Connection, new: &NewUser) -> StoreResult<User> {
         (None, OrgPolicy::JoinOnly) => return Err(StoreError::NotFound("organization")),
     };
     let exists = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> StoreResult<bool> {
-        c.query_row(sql, p, |_| Ok(()))
+        one(c, sql, p, |_| Ok(()))
             .optional()
             .map(|found| found.is_some())
             .map_err(backend)
@@ -54,7 +55,8 @@ pub(crate) fn create_user(c: &Connection, new: &NewUser) -> StoreResult<User> {
     )? {
         return Err(StoreError::Conflict("username"));
     }
-    c.execute(
+    run(
+        c,
         "INSERT INTO users (org_id, username, email, name, name_folded, password_hash, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
@@ -78,7 +80,8 @@ pub(crate) fn create_session(
     token_hash: [u8; 32],
     now: Millis,
 ) -> StoreResult<()> {
-    c.execute(
+    run(
+        c,
         "INSERT INTO sessions (token_hash, user_id, created_at) VALUES (?1, ?2, ?3)",
         params![&token_hash[..], user_id.0, now.0],
     )
@@ -92,7 +95,8 @@ pub(crate) fn add_contact(
     contact: UserId,
     now: Millis,
 ) -> StoreResult<()> {
-    c.execute(
+    run(
+        c,
         "INSERT OR IGNORE INTO contacts (owner_id, contact_id, created_at) VALUES (?1, ?2, ?3)",
         params![owner.0, contact.0, now.0],
     )
@@ -104,7 +108,8 @@ pub(crate) fn credentials_by_email(
     c: &Connection,
     email: &str,
 ) -> StoreResult<Option<Credentials>> {
-    c.query_row(
+    one(
+        c,
         "SELECT id, password_hash FROM users WHERE email = ?1",
         [email],
         |row| {
@@ -123,7 +128,8 @@ pub(crate) fn credentials_by_username(
     org_handle: &str,
     username: &str,
 ) -> StoreResult<Option<Credentials>> {
-    c.query_row(
+    one(
+        c,
         "SELECT u.id, u.password_hash FROM users u JOIN orgs o ON o.id = u.org_id
          WHERE o.handle = ?1 AND u.username = ?2",
         [org_handle, username],
@@ -182,7 +188,8 @@ pub(crate) fn contacts(c: &Connection, owner: UserId) -> StoreResult<Vec<User>> 
 }
 
 pub(crate) fn rename_user(c: &Connection, id: UserId, name: &str) -> StoreResult<User> {
-    c.execute(
+    run(
+        c,
         "UPDATE users SET name = ?2, name_folded = ?3 WHERE id = ?1",
         params![id.0, name, name.to_lowercase()],
     )
@@ -191,7 +198,8 @@ pub(crate) fn rename_user(c: &Connection, id: UserId, name: &str) -> StoreResult
 }
 
 pub(crate) fn bump_avatar(c: &Connection, id: UserId) -> StoreResult<User> {
-    c.execute(
+    run(
+        c,
         "UPDATE users SET avatar_version = coalesce(avatar_version, 0) + 1 WHERE id = ?1",
         [id.0],
     )
@@ -200,7 +208,8 @@ pub(crate) fn bump_avatar(c: &Connection, id: UserId) -> StoreResult<User> {
 }
 
 pub(crate) fn touch_last_seen(c: &Connection, id: UserId, now: Millis) -> StoreResult<()> {
-    c.execute(
+    run(
+        c,
         "UPDATE users SET last_seen = max(coalesce(last_seen, 0), ?2) WHERE id = ?1",
         params![id.0, now.0],
     )
@@ -209,7 +218,8 @@ pub(crate) fn touch_last_seen(c: &Connection, id: UserId, now: Millis) -> StoreR
 }
 
 pub(crate) fn delete_session(c: &Connection, token_hash: [u8; 32]) -> StoreResult<()> {
-    c.execute(
+    run(
+        c,
         "DELETE FROM sessions WHERE token_hash = ?1",
         [&token_hash[..]],
     )
@@ -218,7 +228,8 @@ pub(crate) fn delete_session(c: &Connection, token_hash: [u8; 32]) -> StoreResul
 }
 
 pub(crate) fn remove_contact(c: &Connection, owner: UserId, contact: UserId) -> StoreResult<()> {
-    c.execute(
+    run(
+        c,
         "DELETE FROM contacts WHERE owner_id = ?1 AND contact_id = ?2",
         params![owner.0, contact.0],
     )

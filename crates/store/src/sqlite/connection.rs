@@ -48,6 +48,8 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
          PRAGMA secure_delete = ON;
          PRAGMA busy_timeout = 5000;",
     )?;
+    // Every statement Parley runs fits, so none is parsed twice.
+    connection.set_prepared_statement_cache_capacity(128);
     Ok(connection)
 }
 
@@ -233,14 +235,20 @@ fn in_savepoint<T>(
     connection: &Connection,
     work: impl FnOnce(&Connection) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    connection.execute_batch("SAVEPOINT job").map_err(backend)?;
-    let result = work(connection);
-    let end = if result.is_ok() {
-        "RELEASE job"
-    } else {
-        "ROLLBACK TO job; RELEASE job"
+    let cached = |sql: &str| {
+        connection
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute([]))
     };
-    connection.execute_batch(end).map_err(backend)?;
+    cached("SAVEPOINT job").map_err(backend)?;
+    let result = work(connection);
+    match result {
+        Ok(_) => cached("RELEASE job").map_err(backend)?,
+        Err(_) => {
+            cached("ROLLBACK TO job").map_err(backend)?;
+            cached("RELEASE job").map_err(backend)?
+        }
+    };
     result
 }
 

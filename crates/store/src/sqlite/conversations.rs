@@ -9,7 +9,7 @@ use parley_core::{ConversationId, Cursor, OrgId, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::connection::backend;
-use super::rows::{self, CONVERSATION_COLUMNS, MEMBER_COLUMNS, like_escape};
+use super::rows::{self, CONVERSATION_COLUMNS, MEMBER_COLUMNS, like_escape, one, run};
 use super::{events, messages};
 
 pub(crate) struct NewConversation {
@@ -31,19 +31,19 @@ pub(crate) fn create(
     new: &NewConversation,
 ) -> StoreResult<(Conversation, Vec<Event>)> {
     if let Some(handle) = &new.handle {
-        let taken = c
-            .query_row(
-                "SELECT 1 FROM conversations WHERE org_id = ?1 AND handle = ?2",
-                params![new.org_id.0, handle],
-                |_| Ok(()),
-            )
-            .optional()
-            .map_err(backend)?;
+        let taken = one(
+            c,
+            "SELECT 1 FROM conversations WHERE org_id = ?1 AND handle = ?2",
+            params![new.org_id.0, handle],
+            |_| Ok(()),
+        )
+        .optional()
+        .map_err(backend)?;
         if taken.is_some() {
             return Err(StoreError::Conflict("handle"));
         }
     }
-    c.execute(
+    run(c,
         "INSERT INTO conversations (org_id, kind, name, handle, topic, private, dm_key, created_by, created_at, last_activity)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
         params![
@@ -85,8 +85,7 @@ pub(crate) fn direct_message(
 ) -> StoreResult<DirectMessage> {
     let (low, high) = if a <= b { (a, b) } else { (b, a) };
     let dm_key = format!("{low}:{high}");
-    let existing = c
-        .query_row(
+    let existing = one(c,
             &format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.org_id = ?1 AND c.dm_key = ?2"),
             params![org_id.0, dm_key],
             rows::conversation,
@@ -119,14 +118,15 @@ fn insert_member(
     user_id: UserId,
     now: Millis,
 ) -> StoreResult<bool> {
-    let added = c
-        .execute(
-            "INSERT OR IGNORE INTO members (conversation_id, user_id, joined_at) VALUES (?1, ?2, ?3)",
-            params![conversation_id.0, user_id.0, now.0],
-        )
-        .map_err(backend)?;
+    let added = run(
+        c,
+        "INSERT OR IGNORE INTO members (conversation_id, user_id, joined_at) VALUES (?1, ?2, ?3)",
+        params![conversation_id.0, user_id.0, now.0],
+    )
+    .map_err(backend)?;
     if added == 1 {
-        c.execute(
+        run(
+            c,
             "UPDATE conversations SET member_count = member_count + 1 WHERE id = ?1",
             [conversation_id.0],
         )
@@ -161,7 +161,7 @@ pub(crate) fn channel_by_handle(
     org_id: OrgId,
     handle: &str,
 ) -> StoreResult<Option<Conversation>> {
-    c.query_row(
+    one(c,
         &format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.org_id = ?1 AND c.handle = ?2"),
         params![org_id.0, handle],
         rows::conversation,
@@ -246,7 +246,7 @@ pub(crate) fn update_membership(
     user_id: UserId,
     patch: &MembershipPatch,
 ) -> StoreResult<Member> {
-    c.execute(
+    run(c,
         "UPDATE members SET muted = coalesce(?3, muted), notify_always = coalesce(?4, notify_always)
          WHERE conversation_id = ?1 AND user_id = ?2",
         params![conversation_id.0, user_id.0, patch.muted, patch.notify_always],
@@ -261,16 +261,17 @@ pub(crate) fn remove_member(
     user_id: UserId,
     now: Millis,
 ) -> StoreResult<Option<Event>> {
-    let removed = c
-        .execute(
-            "DELETE FROM members WHERE conversation_id = ?1 AND user_id = ?2",
-            params![conversation_id.0, user_id.0],
-        )
-        .map_err(backend)?;
+    let removed = run(
+        c,
+        "DELETE FROM members WHERE conversation_id = ?1 AND user_id = ?2",
+        params![conversation_id.0, user_id.0],
+    )
+    .map_err(backend)?;
     if removed == 0 {
         return Ok(None);
     }
-    c.execute(
+    run(
+        c,
         "UPDATE conversations SET member_count = member_count - 1 WHERE id = ?1",
         [conversation_id.0],
     )

@@ -6,7 +6,7 @@ use parley_core::{ConversationId, Cursor, MessageId, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::connection::backend;
-use super::rows;
+use super::rows::{self, one, run};
 
 /// The log's name for each kind, and the ids each row keeps.
 fn columns(
@@ -201,8 +201,7 @@ pub(crate) fn after(
 }
 
 fn cursor_of(c: &Connection, sql: &str) -> StoreResult<Cursor> {
-    let cursor: Option<i64> = c
-        .query_row(sql, [], |row| row.get(0))
+    let cursor: Option<i64> = one(c, sql, [], |row| row.get(0))
         .optional()
         .map_err(backend)?
         .flatten();
@@ -219,11 +218,11 @@ pub(crate) fn oldest(c: &Connection) -> StoreResult<Cursor> {
 
 /// Deletes events committed before `before`, always keeping the newest one so cursors never restart.
 pub(crate) fn prune(c: &Connection, before: Millis) -> StoreResult<u64> {
-    let deleted = c
-        .execute(
-            "DELETE FROM events WHERE created_at < ?1 AND cursor < (SELECT max(cursor) FROM events)",
-            [before.0],
-        )
-        .map_err(backend)?;
+    let deleted = run(
+        c,
+        "DELETE FROM events WHERE created_at < ?1 AND cursor < (SELECT max(cursor) FROM events)",
+        [before.0],
+    )
+    .map_err(backend)?;
     Ok(deleted.try_into().unwrap_or(0))
 }

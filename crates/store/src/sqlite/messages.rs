@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::connection::backend;
 use super::events;
-use super::rows::{self, MESSAGE_COLUMNS};
+use super::rows::{self, MESSAGE_COLUMNS, one, run};
 
 pub(crate) struct NewMessage {
     pub conversation_id: ConversationId,
@@ -23,14 +23,14 @@ const VISIBLE: &str =
 
 pub(crate) fn create(c: &Connection, new: &NewMessage) -> StoreResult<Sent> {
     if let Some(nonce) = &new.nonce {
-        let earlier = c
-            .query_row(
-                "SELECT id FROM messages WHERE conversation_id = ?1 AND author_id = ?2 AND nonce = ?3",
-                params![new.conversation_id.0, new.author_id.0, nonce],
-                |row| row.get::<_, i64>(0),
-            )
-            .optional()
-            .map_err(backend)?;
+        let earlier = one(
+            c,
+            "SELECT id FROM messages WHERE conversation_id = ?1 AND author_id = ?2 AND nonce = ?3",
+            params![new.conversation_id.0, new.author_id.0, nonce],
+            |row| row.get::<_, i64>(0),
+        )
+        .optional()
+        .map_err(backend)?;
         if let Some(id) = earlier {
             let message = rows::message_by_id(c, new.conversation_id, MessageId(id))?
                 .ok_or(StoreError::NotFound("message"))?;
@@ -74,8 +74,7 @@ pub(crate) fn add_reaction(
     emoji: &str,
     now: Millis,
 ) -> StoreResult<Option<Event>> {
-    let added = c
-        .execute(
+    let added = run(c,
             "INSERT OR IGNORE INTO reactions (message_id, emoji, user_id, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![message_id.0, emoji, user_id.0, now.0],
         )
@@ -254,13 +253,13 @@ pub(crate) fn advance_read(
     audience: Audience,
     now: Millis,
 ) -> StoreResult<Option<Event>> {
-    let moved = c
-        .execute(
-            "UPDATE members SET last_read = ?3
+    let moved = run(
+        c,
+        "UPDATE members SET last_read = ?3
              WHERE conversation_id = ?1 AND user_id = ?2 AND (last_read IS NULL OR last_read < ?3)",
-            params![conversation_id.0, user_id.0, message_id.0],
-        )
-        .map_err(backend)?;
+        params![conversation_id.0, user_id.0, message_id.0],
+    )
+    .map_err(backend)?;
     if moved == 0 {
         return Ok(None);
     }
@@ -286,8 +285,7 @@ pub(crate) fn erase(
     message_id: MessageId,
     now: Millis,
 ) -> StoreResult<Option<Event>> {
-    let erased = c
-        .execute(
+    let erased = run(c,
             "UPDATE messages SET text = NULL, deleted = 1 WHERE id = ?1 AND conversation_id = ?2 AND deleted = 0",
             params![message_id.0, conversation_id.0],
         )
@@ -295,7 +293,8 @@ pub(crate) fn erase(
     if erased == 0 {
         return Ok(None);
     }
-    c.execute(
+    run(
+        c,
         "DELETE FROM reactions WHERE message_id = ?1",
         [message_id.0],
     )
@@ -317,12 +316,12 @@ pub(crate) fn hide(
     user_id: UserId,
     now: Millis,
 ) -> StoreResult<Option<Event>> {
-    let hidden = c
-        .execute(
-            "INSERT OR IGNORE INTO hidden_messages (user_id, message_id) VALUES (?1, ?2)",
-            params![user_id.0, message_id.0],
-        )
-        .map_err(backend)?;
+    let hidden = run(
+        c,
+        "INSERT OR IGNORE INTO hidden_messages (user_id, message_id) VALUES (?1, ?2)",
+        params![user_id.0, message_id.0],
+    )
+    .map_err(backend)?;
     if hidden == 0 {
         return Ok(None);
     }
@@ -347,12 +346,12 @@ pub(crate) fn remove_reaction(
     emoji: &str,
     now: Millis,
 ) -> StoreResult<Option<Event>> {
-    let removed = c
-        .execute(
-            "DELETE FROM reactions WHERE message_id = ?1 AND emoji = ?2 AND user_id = ?3",
-            params![message_id.0, emoji, user_id.0],
-        )
-        .map_err(backend)?;
+    let removed = run(
+        c,
+        "DELETE FROM reactions WHERE message_id = ?1 AND emoji = ?2 AND user_id = ?3",
+        params![message_id.0, emoji, user_id.0],
+    )
+    .map_err(backend)?;
     if removed == 0 {
         return Ok(None);
     }
