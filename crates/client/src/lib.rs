@@ -452,16 +452,7 @@ impl Client {
         message_id: MessageId,
         emoji: &str,
     ) -> Result<()> {
-        let segments = [
-            "v1",
-            "conversations",
-            &id.to_string(),
-            "messages",
-            &message_id.to_string(),
-            "reactions",
-            emoji,
-        ];
-        Self::empty(self.request(Method::PUT, &segments)).await
+        self.reaction(Method::PUT, id, message_id, emoji).await
     }
 
     pub async fn unreact(
@@ -470,16 +461,27 @@ impl Client {
         message_id: MessageId,
         emoji: &str,
     ) -> Result<()> {
+        self.reaction(Method::DELETE, id, message_id, emoji).await
+    }
+
+    async fn reaction(
+        &self,
+        method: Method,
+        id: ConversationId,
+        message_id: MessageId,
+        emoji: &str,
+    ) -> Result<()> {
+        let (id, message_id) = (id.to_string(), message_id.to_string());
         let segments = [
             "v1",
             "conversations",
-            &id.to_string(),
+            &id,
             "messages",
-            &message_id.to_string(),
+            &message_id,
             "reactions",
             emoji,
         ];
-        Self::empty(self.request(Method::DELETE, &segments)).await
+        Self::empty(self.request(method, &segments)).await
     }
 
     pub async fn mark_read(&self, id: ConversationId, message_id: MessageId) -> Result<()> {

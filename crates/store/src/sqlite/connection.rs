@@ -193,16 +193,9 @@ impl Connections {
         work: impl FnOnce(&Connection) -> StoreResult<T>,
     ) -> StoreResult<T> {
         let _permit = self.read_permits.acquire().await.map_err(backend)?;
-        // The lock only guards a pop or push, never an await.
-        let pooled = self.readers.lock().map_err(|_| backend(WriterGone))?.pop();
-        let connection = match pooled {
-            Some(connection) => connection,
-            None => open(&self.path).map_err(backend)?,
-        };
+        let connection = self.checkout()?;
         let result = work(&connection);
-        if let Ok(mut readers) = self.readers.lock() {
-            readers.push(connection);
-        }
+        self.checkin(connection);
         result
     }
 
@@ -212,22 +205,31 @@ impl Connections {
         work: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
         let _permit = self.read_permits.acquire().await.map_err(backend)?;
-        // The lock only guards a pop or push, never an await.
-        let pooled = self.readers.lock().map_err(|_| backend(WriterGone))?.pop();
-        let connection = match pooled {
-            Some(connection) => connection,
-            None => open(&self.path).map_err(backend)?,
-        };
+        let connection = self.checkout()?;
         let (connection, result) = tokio::task::spawn_blocking(move || {
             let result = work(&connection);
             (connection, result)
         })
         .await
         .map_err(backend)?;
+        self.checkin(connection);
+        result
+    }
+
+    /// A read connection from the pool (a new one if the pool lost one to a panicked read). The lock only
+    /// guards a pop or push, never an await.
+    fn checkout(&self) -> StoreResult<Connection> {
+        let pooled = self.readers.lock().map_err(|_| backend(WriterGone))?.pop();
+        match pooled {
+            Some(connection) => Ok(connection),
+            None => open(&self.path).map_err(backend),
+        }
+    }
+
+    fn checkin(&self, connection: Connection) {
         if let Ok(mut readers) = self.readers.lock() {
             readers.push(connection);
         }
-        result
     }
 }
 
