@@ -1,0 +1,108 @@
+//! `parley-bench`: a load generator for Parley. It drives real WebSockets and REST calls against a running
+//! server through the SDK (`parley-client`), as any client would, and measures what a deployment can carry:
+//! idle connections, connection rate, fan-out, one-to-one chat, durable ingest and catch-up.
+//!
+//! It is not a test of correctness (the server's own tests do that), but every run still counts messages
+//! lost and duplicated, since a fast server that drops messages proves nothing. Latency is measured open-loop
+//! where the scenario has a rate: from the moment a send was *scheduled* to its arrival at each receiver, on
+//! this process's clock, so a stalled server cannot hide its stall (no coordinated omission).
+//!
+//! Code map: `accounts` (sign-up with bounded concurrency, the `--accounts` file), `tag` (run id and sequence
+//! numbers in message text), `inbox` (what a receiver saw: latency, lost, duplicated), `report` (HDR
+//! histograms, the table and the JSON line, the progress line), `procfs` (the server's CPU time and RSS), and
+//! one module per scenario under `scenarios`.
+
+pub mod accounts;
+pub mod inbox;
+pub mod procfs;
+pub mod report;
+pub mod scenarios;
+pub mod setup;
+pub mod tag;
+
+pub use accounts::{Account, Accounts};
+pub use parley_client;
+pub use report::{Output, Report};
+
+use procfs::Probe;
+
+/// What can go wrong in a run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The server refused a request or a socket, or the network failed.
+    #[error("server: {0}")]
+    Client(#[from] parley_client::Error),
+    /// The accounts file could not be read or written.
+    #[error("accounts file {path}")]
+    AccountsFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("accounts file {path} is not valid JSON")]
+    AccountsJson {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// `/proc/PID` of the server could not be read.
+    #[error("reading /proc/{pid}")]
+    Proc {
+        pid: u32,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The scenario could not be set up or ran into something unexpected.
+    #[error("{0}")]
+    Scenario(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// One of the bench's users and a client acting as them.
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: parley_proto::UserId,
+    pub client: parley_client::Client,
+}
+
+/// Everything a scenario needs: the server, the accounts it may use, the server process to sample, and where
+/// progress goes.
+pub struct Bench {
+    /// A client of the server that is not logged in.
+    pub client: parley_client::Client,
+    pub accounts: Accounts,
+    pub probe: Probe,
+    pub output: Output,
+    /// Tags this run's messages, so that a receiver can tell them from any other run's.
+    pub run_id: u64,
+}
+
+impl Bench {
+    pub fn new(
+        client: parley_client::Client,
+        accounts: Accounts,
+        probe: Probe,
+        output: Output,
+    ) -> Self {
+        Bench {
+            client,
+            accounts,
+            probe,
+            output,
+            run_id: tag::new_run_id(),
+        }
+    }
+
+    /// `n` accounts, signing up those the accounts file does not have yet.
+    pub async fn users(&mut self, n: usize) -> Result<Vec<User>> {
+        self.accounts.ensure(&self.client, n, self.output).await?;
+        Ok(self.accounts.list[..n]
+            .iter()
+            .map(|account| User {
+                id: account.user_id,
+                client: self.client.with_token(&account.token),
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,86 @@
+//! The `parley-bench` command line: global flags, one subcommand per scenario, the table and the JSON line.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use parley_bench::procfs::Probe;
+use parley_bench::scenarios::{catchup, connect, fanout, idle, ingest, pairs};
+use parley_bench::{Accounts, Bench, Output};
+
+/// A load generator for Parley: drives real sockets against a running server and reports rates, latency
+/// percentiles (HDR histograms, open loop where the scenario has a rate), messages lost and duplicated, and,
+/// with --server-pid, the server's CPU time and memory.
+///
+/// Each run prints a table, then one JSON line (on stdout), with a progress line on stderr meanwhile. The
+/// bench signs up its own users (about 50 ms of server CPU each, for the password hash): pass --accounts FILE
+/// so that later runs against the same server reuse them. Run it on the server's machine for --server-pid,
+/// or anywhere for the rest; the load generator uses CPU too, so on a small machine it competes with the
+/// server (read the figures as a floor).
+#[derive(Debug, Parser)]
+#[command(name = "parley-bench", version)]
+struct Cli {
+    /// The server's base URL.
+    #[arg(
+        long,
+        global = true,
+        env = "PARLEY_BENCH_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    url: String,
+    /// A JSON file of the bench's users and their tokens: read if it exists, written with any new ones.
+    #[arg(long, global = true, env = "PARLEY_BENCH_ACCOUNTS")]
+    accounts: Option<PathBuf>,
+    /// Sign-ups in flight at once (each costs the server one Argon2 hash; about its number of cores).
+    #[arg(long, global = true, default_value_t = 4)]
+    signup_concurrency: usize,
+    /// The server's process id, to report its CPU time (/proc/PID/stat) and RSS (/proc/PID/status).
+    #[arg(long, global = true, env = "PARLEY_BENCH_SERVER_PID")]
+    server_pid: Option<u32>,
+    /// No progress line.
+    #[arg(long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+/// Each scenario's help (`parley-bench SCENARIO --help`) is the doc comment of its sizes' struct.
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    Idle(idle::Idle),
+    Connect(connect::Connect),
+    Fanout(fanout::Fanout),
+    Pairs(pairs::Pairs),
+    Ingest(ingest::Ingest),
+    Catchup(catchup::Catchup),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let client = parley_bench::parley_client::Client::new(&cli.url)
+        .with_context(|| format!("server URL {}", cli.url))?;
+    let accounts = match &cli.accounts {
+        Some(path) => Accounts::load(path, cli.signup_concurrency)
+            .with_context(|| format!("loading {}", path.display()))?,
+        None => Accounts::in_memory(cli.signup_concurrency),
+    };
+    let output = if cli.quiet {
+        Output::Quiet
+    } else {
+        Output::Progress
+    };
+    let mut bench = Bench::new(client, accounts, Probe::new(cli.server_pid), output);
+    let report = match &cli.scenario {
+        Scenario::Idle(args) => idle::run(&mut bench, args).await,
+        Scenario::Connect(args) => connect::run(&mut bench, args).await,
+        Scenario::Fanout(args) => fanout::run(&mut bench, args).await,
+        Scenario::Pairs(args) => pairs::run(&mut bench, args).await,
+        Scenario::Ingest(args) => ingest::run(&mut bench, args).await,
+        Scenario::Catchup(args) => catchup::run(&mut bench, args).await,
+    }
+    .context("the run failed")?;
+    print!("{}", report.table());
+    println!("{}", report.json_line());
+    Ok(())
+}

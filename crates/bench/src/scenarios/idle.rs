@@ -1,0 +1,146 @@
+//! `idle`: the server's memory per open, authenticated, idle connection.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parley_client::{Incoming, Socket};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::report::{Latencies, Progress, Report};
+use crate::{Bench, Error, Result, User, setup};
+
+/// Conversations each idle user is in.
+const CONVERSATIONS_PER_USER: usize = 5;
+/// Members of each of those groups.
+const GROUP_SIZE: usize = 10;
+
+/// Memory per idle connection: N authenticated sockets held open.
+///
+/// Opens SOCKETS authenticated sockets, one per user, each user a member of 5 group conversations, and holds
+/// them open (answering the server's pings) for SECONDS. Reports the server's RSS before connecting and at the
+/// end of the hold, and their difference per connection: the memory to budget for each connected device.
+/// One bench process holds at most ~19,000 sockets (the open-files limit); beyond that, run several processes
+/// at once (each with its own `--accounts` file) and add up.
+#[derive(Clone, Debug, Serialize, clap::Args)]
+pub struct Idle {
+    #[arg(long, default_value_t = 5_000)]
+    pub sockets: usize,
+    /// How long to hold them.
+    #[arg(long, default_value_t = 30.0)]
+    pub seconds: f64,
+    /// Connects (and conversation creates) in flight at once.
+    #[arg(long, default_value_t = 128)]
+    pub concurrency: usize,
+}
+
+pub async fn run(bench: &mut Bench, args: &Idle) -> Result<Report> {
+    if args.sockets == 0 {
+        return Err(Error::Scenario("idle needs at least one socket".into()));
+    }
+    let users = bench.users(args.sockets).await?;
+    let groups = groups(&users);
+    let n_groups = groups.len();
+    setup::bounded(groups, args.concurrency, |members| async move {
+        let (owner, rest) = members
+            .split_first()
+            .ok_or_else(|| Error::Scenario("empty group".into()))?;
+        setup::group(owner, rest, "Bench idle").await
+    })
+    .await?;
+
+    let before = bench.probe.sample()?;
+    let connecting = Progress::start(
+        bench.output,
+        "connect",
+        "sockets",
+        Some(args.sockets as u64),
+    );
+    let started = Instant::now();
+    let sockets = setup::connect_all(
+        &users,
+        args.concurrency,
+        &Latencies::new(),
+        &connecting.counter(),
+    )
+    .await;
+    let connect_seconds = started.elapsed().as_secs_f64();
+    connecting.finish();
+    let sockets = setup::all_connected(sockets)?;
+
+    let (stop, stopped) = watch::channel(false);
+    let dropped = Arc::new(AtomicU64::new(0));
+    let holders: Vec<_> = sockets
+        .into_iter()
+        .map(|socket| tokio::spawn(hold(socket, stopped.clone(), Arc::clone(&dropped))))
+        .collect();
+    let holding = Progress::start(bench.output, "idle", "s held", None);
+    let counter = holding.counter();
+    let hold_started = Instant::now();
+    while hold_started.elapsed().as_secs_f64() < args.seconds {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        counter.store(hold_started.elapsed().as_secs(), Ordering::Relaxed);
+    }
+    let after = bench.probe.sample()?;
+    holding.finish();
+    stop.send_replace(true);
+    for holder in holders {
+        let _ = holder.await;
+    }
+
+    let mut report = Report::new("idle", bench.run_id, super::params(args));
+    report.seconds = started.elapsed().as_secs_f64();
+    report.unit = "sockets";
+    report.achieved_per_second = args.sockets as f64 / connect_seconds;
+    report.sent = args.sockets as u64;
+    report.errors = dropped.load(Ordering::Relaxed);
+    report.server = crate::procfs::Probe::usage(before, after);
+    if let Some(usage) = report.server {
+        let per_connection =
+            (usage.rss_after_kib as f64 - usage.rss_before_kib as f64) / args.sockets as f64;
+        report
+            .extra
+            .insert("rss_per_connection_kib", per_connection);
+    }
+    report
+        .extra
+        .insert("conversations_created", n_groups as f64);
+    Ok(report)
+}
+
+/// Groups of ten such that each user is in five: round `k` cuts the users, rotated by `2k`, into tens.
+fn groups(users: &[User]) -> Vec<Vec<User>> {
+    let n = users.len();
+    let mut groups = Vec::new();
+    for round in 0..CONVERSATIONS_PER_USER {
+        let offset = (2 * round) % n;
+        let rotated: Vec<User> = (0..n).map(|i| users[(i + offset) % n].clone()).collect();
+        // A group needs someone besides its owner; a lone user left over is in one conversation fewer.
+        groups.extend(
+            rotated
+                .chunks(GROUP_SIZE)
+                .filter(|chunk| chunk.len() > 1)
+                .map(<[User]>::to_vec),
+        );
+    }
+    groups
+}
+
+/// Reads the socket (so the library answers pings) until told to stop; counts it in `dropped` if the server
+/// closed it first.
+async fn hold(mut socket: Socket, mut stop: watch::Receiver<bool>, dropped: Arc<AtomicU64>) {
+    loop {
+        tokio::select! {
+            next = socket.next() => match next {
+                Some(Ok(Incoming::Message(_) | Incoming::Unknown { .. })) => {}
+                Some(Ok(Incoming::Closed { .. }) | Err(_)) | None => {
+                    dropped.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            },
+            _ = stop.changed() => break,
+        }
+    }
+    socket.close().await;
+}

@@ -1,0 +1,158 @@
+//! Building blocks the scenarios share: conversations, many sockets at once, and a receiver's loop.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use futures_util::{StreamExt, stream};
+use parley_client::proto::v1::{ConversationKind, CreateConversationRequest};
+use parley_client::{Incoming, Socket};
+use parley_proto::ConversationId;
+
+use crate::inbox::{DRAIN, Inbox, Ledger};
+use crate::report::Latencies;
+use crate::{Result, User};
+
+/// The server takes at most this many members in one create or invite.
+const MEMBERS_PER_REQUEST: usize = 1_000;
+
+/// A public channel owned by `owner` with `members`, added a thousand at a time.
+pub async fn channel(owner: &User, members: &[User], handle: &str) -> Result<ConversationId> {
+    let mut chunks = members.chunks(MEMBERS_PER_REQUEST);
+    let request = CreateConversationRequest {
+        kind: ConversationKind::Channel,
+        members: chunks
+            .next()
+            .unwrap_or_default()
+            .iter()
+            .map(|u| u.id)
+            .collect(),
+        name: Some(format!("Bench {handle}")),
+        handle: Some(handle.to_owned()),
+        topic: None,
+        private: Some(false),
+    };
+    let id = owner.client.create_conversation(&request).await?.value.id;
+    for chunk in chunks {
+        let ids: Vec<_> = chunk.iter().map(|u| u.id).collect();
+        owner.client.invite(id, &ids).await?;
+    }
+    Ok(id)
+}
+
+/// A group of `owner` and `members` (fewer than a thousand).
+pub async fn group(owner: &User, members: &[User], name: &str) -> Result<ConversationId> {
+    let request = CreateConversationRequest {
+        kind: ConversationKind::Group,
+        members: members.iter().map(|u| u.id).collect(),
+        name: Some(name.to_owned()),
+        handle: None,
+        topic: None,
+        private: None,
+    };
+    Ok(owner.client.create_conversation(&request).await?.value.id)
+}
+
+/// The DM of `a` and `b` (the existing one if they have one).
+pub async fn dm(a: &User, b: &User) -> Result<ConversationId> {
+    let request = CreateConversationRequest {
+        kind: ConversationKind::Dm,
+        members: vec![b.id],
+        name: None,
+        handle: None,
+        topic: None,
+        private: None,
+    };
+    Ok(a.client.create_conversation(&request).await?.value.id)
+}
+
+/// Runs `make` for each item with at most `concurrency` in flight, in order; the first error wins.
+pub async fn bounded<T, F, Fut, R>(items: Vec<T>, concurrency: usize, make: F) -> Result<Vec<R>>
+where
+    F: Fn(T) -> Fut,
+    Fut: Future<Output = Result<R>>,
+{
+    let results: Vec<Result<R>> = stream::iter(items)
+        .map(make)
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// Opens a socket per user (hello to ready), `concurrency` at a time, recording each one's time in `latencies`
+/// and counting it in `done`. A failed connect stays in the result, so the caller decides what it means.
+pub async fn connect_all(
+    users: &[User],
+    concurrency: usize,
+    latencies: &Latencies,
+    done: &Arc<AtomicU64>,
+) -> Vec<Result<Socket>> {
+    stream::iter(users)
+        .map(|user| async move {
+            let started = Instant::now();
+            let socket = user.client.connect(None).await?;
+            latencies.record(started.elapsed());
+            done.fetch_add(1, Ordering::Relaxed);
+            Ok(socket)
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await
+}
+
+/// The sockets, or the first connect error.
+pub fn all_connected(sockets: Vec<Result<Socket>>) -> Result<Vec<Socket>> {
+    sockets.into_iter().collect()
+}
+
+/// Reads `socket` into `inbox` until everything the ledger's senders got accepted has arrived, the drain time
+/// after the last sender ran out, or the socket closed (noted in `inbox.failure`, and what did not arrive
+/// counts as lost). Counts each new message in `delivered`.
+pub async fn receive(
+    mut socket: Socket,
+    mut inbox: Inbox,
+    ledger: Arc<Ledger>,
+    delivered: Arc<AtomicU64>,
+) -> Inbox {
+    let mut all_done = ledger.watch();
+    let mut drain_until = None;
+    loop {
+        if *all_done.borrow_and_update() {
+            if inbox.complete(&ledger) {
+                break;
+            }
+            let deadline = *drain_until.get_or_insert_with(|| tokio::time::Instant::now() + DRAIN);
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+        }
+        let deadline = drain_until.unwrap_or_else(|| tokio::time::Instant::now() + DRAIN);
+        tokio::select! {
+            next = socket.next() => match next {
+                Some(Ok(Incoming::Message(message))) => {
+                    if inbox.take(&message) {
+                        delivered.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Some(Ok(Incoming::Unknown { .. })) => {}
+                Some(Ok(Incoming::Closed { code, reason })) => {
+                    inbox.failure = Some(format!("closed by the server: {code} {reason}"));
+                    return inbox;
+                }
+                Some(Err(error)) => {
+                    inbox.failure = Some(error.to_string());
+                    return inbox;
+                }
+                None => {
+                    inbox.failure = Some("connection lost".to_owned());
+                    return inbox;
+                }
+            },
+            _ = all_done.changed() => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+    socket.close().await;
+    inbox
+}

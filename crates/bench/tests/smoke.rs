@@ -1,0 +1,146 @@
+//! Every scenario at tiny sizes against a real server, so the tool never rots. Behaviour only (counts, no
+//! loss, no duplicates), never timings.
+
+use parley_bench::procfs::Probe;
+use parley_bench::scenarios::{catchup, connect, fanout, idle, ingest, pairs};
+use parley_bench::tag::Tag;
+use parley_bench::{Accounts, Bench, Output, Report};
+use parley_testkit::TestServer;
+
+fn assert_nothing_lost(report: &Report) {
+    assert_eq!(report.lost, Some(0), "{}", report.table());
+    assert_eq!(report.duplicated, Some(0), "{}", report.table());
+    assert_eq!(report.expected, report.delivered, "{}", report.table());
+    assert_eq!(report.errors, 0, "{}", report.table());
+}
+
+#[test]
+fn a_tag_survives_its_text() {
+    let tag = Tag {
+        run_id: 0xabc,
+        sender: 7,
+        seq: 42,
+        scheduled: std::time::Duration::from_micros(1_500_000),
+    };
+    let text = tag.text(200);
+    assert_eq!(text.len(), 200);
+    assert_eq!(Tag::parse(&text, 0xabc), Some(tag));
+    assert_eq!(Tag::parse(&text, 0xabd), None);
+    assert_eq!(Tag::parse("hello", 0xabc), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_runs_at_tiny_sizes() {
+    let server = TestServer::spawn().await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let accounts_file = dir.path().join("accounts.json");
+    // The test server runs in this process, so it is the process to sample.
+    let probe = Probe::new(Some(std::process::id()));
+    let mut bench = Bench::new(
+        server.client(),
+        Accounts::load(&accounts_file, 4).expect("no accounts yet"),
+        probe,
+        Output::Quiet,
+    );
+
+    let report = fanout::run(
+        &mut bench,
+        &fanout::Fanout {
+            members: 4,
+            rate: 10.0,
+            seconds: 1.0,
+            size: 200,
+            connect_concurrency: 4,
+        },
+    )
+    .await
+    .expect("fanout runs");
+    assert_nothing_lost(&report);
+    assert_eq!(report.sent, 10);
+    assert_eq!(report.delivered, Some(40));
+    assert!(report.latency.is_some_and(|l| l.count == 40));
+    assert!(report.server.is_some_and(|s| s.rss_after_kib > 0));
+    assert!(report.json_line().starts_with("{\"scenario\":\"fanout\""));
+
+    // A second bench reads the accounts the first one wrote, and signs up only the missing ones.
+    let mut bench = Bench::new(
+        server.client(),
+        Accounts::load(&accounts_file, 4).expect("accounts file"),
+        probe,
+        Output::Quiet,
+    );
+    assert_eq!(bench.accounts.list.len(), 5);
+
+    let report = pairs::run(
+        &mut bench,
+        &pairs::Pairs {
+            users: 4,
+            rate: 5.0,
+            seconds: 1.0,
+            size: 100,
+            connect_concurrency: 4,
+        },
+    )
+    .await
+    .expect("pairs runs");
+    assert_nothing_lost(&report);
+    assert_eq!(report.sent, 20);
+    assert_eq!(report.delivered, Some(20));
+
+    let report = ingest::run(
+        &mut bench,
+        &ingest::Ingest {
+            senders: 2,
+            seconds: 0.5,
+            size: 100,
+            connect_concurrency: 4,
+        },
+    )
+    .await
+    .expect("ingest runs");
+    assert_eq!(report.errors, 0);
+    assert!(report.sent > 0);
+    assert_eq!(report.latency.map(|l| l.count), Some(report.sent));
+
+    let report = catchup::run(
+        &mut bench,
+        &catchup::Catchup {
+            conversations: 3,
+            messages: 20,
+            repeats: 2,
+            send_concurrency: 4,
+            size: 100,
+        },
+    )
+    .await
+    .expect("catchup runs");
+    assert_nothing_lost(&report);
+    assert_eq!(report.delivered, Some(40));
+    assert_eq!(report.latency.map(|l| l.count), Some(2));
+
+    let report = connect::run(
+        &mut bench,
+        &connect::Connect {
+            sockets: 6,
+            concurrency: 3,
+        },
+    )
+    .await
+    .expect("connect runs");
+    assert_eq!((report.sent, report.errors), (6, 0));
+    assert_eq!(report.latency.map(|l| l.count), Some(6));
+
+    let report = idle::run(
+        &mut bench,
+        &idle::Idle {
+            sockets: 6,
+            seconds: 1.0,
+            concurrency: 3,
+        },
+    )
+    .await
+    .expect("idle runs");
+    assert_eq!((report.sent, report.errors), (6, 0));
+    assert!(report.extra.contains_key("rss_per_connection_kib"));
+    assert_eq!(bench.accounts.list.len(), 6);
+}
