@@ -67,6 +67,21 @@ async fn reply_and_event(socket: &mut Socket) -> (ServerFrame, EventFrame) {
     (reply.expect("reply"), event.expect("event"))
 }
 
+/// How a socket that the server cut off ends, after whatever it had buffered: its close code, or `None`
+/// when the connection ended without one (the server's reset of a dropped connection can overtake it).
+async fn end_of(socket: &mut Socket) -> Option<u16> {
+    loop {
+        match tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("the socket ends")
+        {
+            Some(Ok(Incoming::Message(_) | Incoming::Unknown { .. })) => continue,
+            Some(Ok(Incoming::Closed { code, .. })) => return Some(code),
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
 async fn next_close(socket: &mut Socket) -> u16 {
     loop {
         match tokio::time::timeout(PATIENCE, socket.next()).await {
@@ -960,16 +975,7 @@ async fn a_reader_that_never_reads_is_closed_and_delays_nobody() {
     );
     // The stuck socket was cut off: what it finds after its buffered frames is a 4002 close or, if the
     // server could not even deliver that, the end of the connection.
-    let ended = loop {
-        match tokio::time::timeout(PATIENCE, stuck.next())
-            .await
-            .expect("the stuck socket ends")
-        {
-            Some(Ok(Incoming::Message(_) | Incoming::Unknown { .. })) => continue,
-            Some(Ok(Incoming::Closed { code, .. })) => break Some(code),
-            Some(Err(_)) | None => break None,
-        }
-    };
+    let ended = end_of(&mut stuck).await;
     assert!(matches!(ended, Some(4002) | None), "{ended:?}");
     let metrics = Client::new(&server.url)
         .expect("client")
@@ -1036,16 +1042,7 @@ async fn a_silent_peer_is_dropped() {
     // for a while is the point here, so this test does wait: three idle timeouts, without reading.
     let mut silent = connect(&ann).await;
     tokio::time::sleep(Duration::from_millis(900)).await;
-    let ended = loop {
-        match tokio::time::timeout(PATIENCE, silent.next())
-            .await
-            .expect("the silent socket ends")
-        {
-            Some(Ok(Incoming::Message(_) | Incoming::Unknown { .. })) => continue,
-            Some(Ok(Incoming::Closed { code, .. })) => break Some(code),
-            Some(Err(_)) | None => break None,
-        }
-    };
+    let ended = end_of(&mut silent).await;
     // The close frame may be lost if the server's reset of the dropped connection arrives first.
     assert!(matches!(ended, Some(4004) | None), "{ended:?}");
     let metrics = Client::new(&server.url)
