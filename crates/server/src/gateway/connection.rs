@@ -109,8 +109,14 @@ pub(super) async fn serve(
             closer,
             settings,
         };
-        reader.run(stream, closed).await;
-        let _ = writing.await;
+        // The reader gets a task of its own and this one ends: the setup above (hello, registration) makes
+        // this future several KiB, which a connection would otherwise keep for its whole life.
+        tokio::spawn(async move {
+            reader.run(stream, closed).await;
+            let _ = writing.await;
+            hub.unregister(id);
+        });
+        return;
     }
     hub.unregister(id);
 }
@@ -267,7 +273,7 @@ impl Writer {
                     }
                     self.last_sent = cursor;
                 }
-                sink.feed(Message::Text(frame.text)).await?;
+                sink.feed(Message::Text(frame.text.clone())).await?;
                 if let Some(committed_at) = frame.committed_at {
                     let now = parley_core::model::Millis::now();
                     let seconds = (now.0 - committed_at.0).max(0) as f64 / 1000.0;
@@ -383,7 +389,7 @@ impl Reader {
                 Message::Ping(_) | Message::Pong(_) => continue,
             };
             if let Err(mpsc::error::TrySendError::Full(_)) =
-                self.outbound.try_send(Outbound::Frame(reply))
+                self.outbound.try_send(Outbound::Frame(Arc::new(reply)))
             {
                 return close_with(
                     &self.closer,

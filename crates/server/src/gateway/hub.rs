@@ -54,7 +54,8 @@ pub(crate) fn encode(message: &impl serde::Serialize) -> Utf8Bytes {
 /// What a connection's writer is asked to do, in order.
 #[derive(Debug)]
 pub(crate) enum Outbound {
-    Frame(Frame),
+    /// Shared by every recipient: a queue slot is a pointer, whatever the frame.
+    Frame(Arc<Frame>),
     /// Replay from the store everything after the last cursor written, before writing more: the connection
     /// may have missed events (it joined a conversation this node did not follow, or the node lagged).
     CatchUp,
@@ -608,13 +609,13 @@ impl Dispatcher {
         }
     }
 
-    fn deliver(&self, ids: &[ConnId], frame: &Frame) {
+    fn deliver(&self, ids: &[ConnId], frame: &Arc<Frame>) {
         for id in ids {
             let resettling = self.conns.get(id).is_some_and(|c| c.resettling);
             if resettling && frame.cursor.is_some() {
                 continue;
             }
-            self.push(*id, Outbound::Frame(frame.clone()));
+            self.push(*id, Outbound::Frame(Arc::clone(frame)));
         }
     }
 
@@ -673,7 +674,7 @@ impl Dispatcher {
                 let Some(message) = self.parley.signal_wire(signal) else {
                     return;
                 };
-                let frame = Frame::control(&message);
+                let frame = Arc::new(Frame::control(&message));
                 let others: Vec<ConnId> = self
                     .room_conns(*conversation_id)
                     .into_iter()
@@ -690,7 +691,7 @@ impl Dispatcher {
                     .get(user_id)
                     .map(|ids| ids.iter().copied().collect())
                     .unwrap_or_default();
-                self.deliver(&watchers, &Frame::control(&message));
+                self.deliver(&watchers, &Arc::new(Frame::control(&message)));
             }
             Signal::Revoked {
                 user_id,
@@ -717,11 +718,11 @@ impl Dispatcher {
         let Some(message) = self.parley.signal_wire(signal) else {
             return;
         };
-        let frame = Frame {
+        let frame = Arc::new(Frame {
             text: encode(&message),
             cursor: Some(event.cursor),
             committed_at: Some(event.at),
-        };
+        });
         let conversation_id = event.conversation_id;
         match (&event.kind, event.audience) {
             (_, Audience::User(user_id)) => self.deliver(&self.user_conns(user_id), &frame),
