@@ -16,7 +16,7 @@ use parley_core::service::LoginLimits;
 use parley_core::store::StoreError;
 use parley_core::{Parley, Settings};
 use parley_store::{FsBlobs, SqliteStore};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
@@ -166,6 +166,23 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
+}
+
+/// Connections the kernel may hold ready for accepting. The usual default (128) overflows when thousands
+/// of clients reconnect at once after a restart; the overflowing ones wait a second before their SYN is
+/// retried (measured: p99.9 connect at 1.03 s with 256 connects in flight).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds the listening socket, with a backlog sized for reconnect storms.
+pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// How long shutdown waits for WebSockets to close after telling them to.

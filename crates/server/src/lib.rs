@@ -12,6 +12,6 @@ mod http;
 mod metrics;
 mod openapi;
 
-pub use app::{AppState, StartError, router, run};
+pub use app::{AppState, StartError, bind, router, run};
 pub use config::Config;
 pub use openapi::document as openapi_document;

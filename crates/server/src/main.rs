@@ -123,8 +123,7 @@ async fn main() -> anyhow::Result<()> {
             init_logs(args.log_json);
             let config = args.into_config()?;
             let state = AppState::open(&config).await.context("cannot start")?;
-            let listener = tokio::net::TcpListener::bind(config.listen)
-                .await
+            let listener = parley_server::bind(config.listen)
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
             tracing::info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), "parley listening");
             run(listener, state, shutdown_signal())

@@ -64,8 +64,7 @@ impl TestServer {
     /// A server on the given data directory (which outlives it): for restart tests.
     pub async fn spawn_in(data_dir: &Path, adjust: impl FnOnce(&mut Config)) -> Self {
         init_logs();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
+        let listener = parley_server::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
             .expect("bind an ephemeral port");
         let address = listener.local_addr().expect("local address");
         let mut config = Config {

@@ -219,7 +219,7 @@ impl Store for SqliteStore {
     }
 
     async fn contacts(&self, owner: UserId) -> StoreResult<Vec<User>> {
-        self.db.read(move |c| accounts::contacts(c, owner)).await
+        self.db.lookup(move |c| accounts::contacts(c, owner)).await
     }
 
     async fn conversation(&self, id: ConversationId) -> StoreResult<Option<Conversation>> {
@@ -344,7 +344,7 @@ impl Store for SqliteStore {
         user_id: UserId,
     ) -> StoreResult<(Vec<ConversationId>, Cursor)> {
         self.db
-            .read(move |c| conversations::snapshot_of_member(c, user_id))
+            .lookup(move |c| conversations::snapshot_of_member(c, user_id))
             .await
     }
 
