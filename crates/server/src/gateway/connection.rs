@@ -300,6 +300,8 @@ impl Writer {
             {
                 Ok(Replay::Events(events)) => {
                     let full_page = events.len() == REPLAY_PAGE as usize;
+                    metrics::counter!("parley_ws_events_replayed_total")
+                        .increment(events.len() as u64);
                     for event in &events {
                         let frame = ServerMessage::Event(self.parley.event_wire(event));
                         sink.feed(Message::Text(encode(&frame))).await?;

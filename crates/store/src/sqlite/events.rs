@@ -1,6 +1,8 @@
 //! The event log: written in the same transaction as the change it records, read back by cursor.
 
-use parley_core::model::{Audience, Event, EventKind, Millis};
+use std::collections::HashMap;
+
+use parley_core::model::{Audience, Event, EventKind, Message, Millis};
 use parley_core::store::StoreResult;
 use parley_core::{ConversationId, Cursor, MessageId, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -109,11 +111,15 @@ struct Row {
 }
 
 /// Rebuilds an event from its row; `None` when what it refers to is gone.
-fn materialize(c: &Connection, row: Row) -> StoreResult<Option<Event>> {
+fn materialize(
+    c: &Connection,
+    row: Row,
+    messages: &mut HashMap<MessageId, Message>,
+) -> StoreResult<Option<Event>> {
     let user = || row.user_id.unwrap_or(UserId(0));
     let message_id = row.message_id.unwrap_or(MessageId(0));
     let kind = match row.name.as_str() {
-        "message.created" => match rows::message_by_id(c, row.conversation_id, message_id)? {
+        "message.created" => match messages.remove(&message_id) {
             Some(m) => EventKind::MessageCreated(m),
             None => return Ok(None),
         },
@@ -193,9 +199,19 @@ pub(crate) fn after(
         .map_err(backend)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(backend)?;
+    // The messages of a page of events, loaded in one query (with their reactions in one more), not one by one.
+    let created: Vec<MessageId> = rows
+        .iter()
+        .filter(|row| row.name == "message.created")
+        .filter_map(|row| row.message_id)
+        .collect();
+    let mut messages: HashMap<MessageId, Message> = rows::messages_by_ids(c, &created)?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect();
     let mut events = Vec::with_capacity(rows.len());
     for row in rows {
-        events.extend(materialize(c, row)?);
+        events.extend(materialize(c, row, &mut messages)?);
     }
     Ok(events)
 }

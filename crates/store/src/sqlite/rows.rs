@@ -189,6 +189,25 @@ pub(crate) fn message_by_id(
     Ok(with_reactions(c, found.into_iter().collect())?.pop())
 }
 
+/// The messages with these ids (with their reactions), in two queries whatever the number.
+pub(crate) fn messages_by_ids(c: &Connection, ids: &[MessageId]) -> StoreResult<Vec<Message>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = ids.iter().map(|id| id.0.to_string()).collect();
+    let found = c
+        .prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id IN (SELECT value FROM json_each(?1))"
+        ))
+        .and_then(|mut statement| {
+            statement
+                .query_map([format!("[{}]", ids.join(","))], message)
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        })
+        .map_err(backend)?;
+    with_reactions(c, found)
+}
+
 /// A one-row query through the connection's statement cache: hot statements are parsed once, not per call
 /// (a profile of sends showed SQL parsing among the top costs before).
 pub(crate) fn one<T, P: rusqlite::Params>(
