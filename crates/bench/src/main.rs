@@ -40,6 +40,11 @@ struct Cli {
     /// No progress line.
     #[arg(long, global = true)]
     quiet: bool,
+    /// The local address to open WebSockets from (127.0.0.2, 127.0.0.3, ...): one source address has about
+    /// 28,000 ephemeral ports, and one process about 19,000 open files, so past that run several processes,
+    /// each from its own address and with its own `--accounts` file.
+    #[arg(long, global = true)]
+    source_ip: Option<std::net::IpAddr>,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -58,8 +63,11 @@ enum Scenario {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let client = parley_bench::parley_client::Client::new(&cli.url)
+    let mut client = parley_bench::parley_client::Client::new(&cli.url)
         .with_context(|| format!("server URL {}", cli.url))?;
+    if let Some(ip) = cli.source_ip {
+        client = client.with_source_ip(ip);
+    }
     let accounts = match &cli.accounts {
         Some(path) => Accounts::load(path, cli.signup_concurrency)
             .with_context(|| format!("loading {}", path.display()))?,

@@ -105,6 +105,8 @@ pub struct Client {
     http: reqwest::Client,
     base: Url,
     token: Option<String>,
+    /// The local address WebSockets are opened from, when set (load tests past one address's ports).
+    source_ip: Option<std::net::IpAddr>,
 }
 
 impl Client {
@@ -114,6 +116,7 @@ impl Client {
             http: reqwest::Client::new(),
             base: Url::parse(base_url)?,
             token: None,
+            source_ip: None,
         })
     }
 
@@ -123,6 +126,19 @@ impl Client {
             token: Some(token.into()),
             ..self.clone()
         }
+    }
+
+    /// The same client, opening its WebSockets from `ip` (say 127.0.0.2), so one machine can hold more
+    /// sockets to one server than one source address has ports.
+    pub fn with_source_ip(&self, ip: std::net::IpAddr) -> Self {
+        Client {
+            source_ip: Some(ip),
+            ..self.clone()
+        }
+    }
+
+    pub(crate) fn source_ip(&self) -> Option<std::net::IpAddr> {
+        self.source_ip
     }
 
     pub fn token(&self) -> Option<&str> {

@@ -1,12 +1,13 @@
 //! The WebSocket half of the SDK: `Socket` is one connection as the protocol defines it; `Session` keeps one
 //! alive, reconnecting with backoff and jitter and resuming from the last cursor it saw.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use parley_proto::v1::{ClientOp, ServerFrame, ServerMessage};
 use parley_proto::{Cursor, UserId};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -50,7 +51,10 @@ impl Client {
     /// `Error::Closed` with the server's close code.
     pub async fn connect(&self, resume: Option<Cursor>) -> Result<Socket> {
         let token = self.token().unwrap_or_default().to_owned();
-        let mut socket = Socket::open(&self.websocket_url()).await?;
+        let mut socket = match self.source_ip() {
+            Some(ip) => Socket::open_from(&self.websocket_url(), ip).await?,
+            None => Socket::open(&self.websocket_url()).await?,
+        };
         socket.send(&ClientOp::Hello { token, resume }).await?;
         match socket.next().await {
             Some(Ok(Incoming::Message(ServerMessage::Frame(ServerFrame::Ready {
@@ -73,6 +77,38 @@ impl Socket {
     /// A raw socket, before any `hello`: for tests of what the server does with bad first frames.
     pub async fn open(url: &str) -> Result<Socket> {
         let (stream, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .map_err(Box::new)?;
+        Ok(Socket {
+            stream,
+            user_id: UserId(0),
+            ready_cursor: Cursor(0),
+        })
+    }
+
+    /// A raw socket opened from a given local address.
+    pub async fn open_from(url: &str, local: IpAddr) -> Result<Socket> {
+        let parsed = url::Url::parse(url)?;
+        let host = parsed.host_str().unwrap_or("127.0.0.1");
+        let port = parsed.port_or_known_default().unwrap_or(80);
+        let remote = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(io_error)?
+            .find(|address| address.is_ipv4() == local.is_ipv4())
+            .ok_or_else(|| {
+                Error::Protocol(format!(
+                    "no address of {host} of the same family as {local}"
+                ))
+            })?;
+        let tcp = if local.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .map_err(io_error)?;
+        tcp.bind(SocketAddr::new(local, 0)).map_err(io_error)?;
+        let stream = tcp.connect(remote).await.map_err(io_error)?;
+        let (stream, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
             .await
             .map_err(Box::new)?;
         Ok(Socket {
@@ -148,6 +184,10 @@ impl Socket {
 #[derive(serde::Deserialize)]
 struct CursorOnly {
     cursor: Option<Cursor>,
+}
+
+fn io_error(error: std::io::Error) -> Error {
+    Error::WebSocket(Box::new(tokio_tungstenite::tungstenite::Error::Io(error)))
 }
 
 fn closed(frame: Option<CloseFrame>) -> Incoming {

@@ -1156,3 +1156,17 @@ async fn after_the_bus_lags_rooms_and_events_are_still_exact() {
         }
     }
 }
+
+#[tokio::test]
+async fn sockets_can_come_from_another_loopback_address() {
+    let server = TestServer::spawn().await;
+    let ann = server.user("Ann").await;
+    let from = std::net::IpAddr::from([127, 0, 0, 2]);
+    let socket = ann
+        .client
+        .with_source_ip(from)
+        .connect(None)
+        .await
+        .expect("connect from 127.0.0.2");
+    assert_eq!(socket.user_id, ann.id);
+}
