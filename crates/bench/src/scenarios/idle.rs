@@ -22,7 +22,7 @@ const GROUP_SIZE: usize = 10;
 /// them open (answering the server's pings) for SECONDS. Reports the server's RSS before connecting and at the
 /// end of the hold, and their difference per connection: the memory to budget for each connected device.
 /// One bench process holds at most ~19,000 sockets (the open-files limit); beyond that, run several processes
-/// at once (each with its own `--accounts` file) and add up.
+/// at once, each with its own `--source-ip` (127.0.0.2, ...) and `--accounts` file, and add up.
 #[derive(Clone, Debug, Serialize, clap::Args)]
 pub struct Idle {
     #[arg(long, default_value_t = 5_000)]
