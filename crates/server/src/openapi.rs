@@ -1,8 +1,10 @@
 //! The OpenAPI document: info, tags and the bearer scheme here; the operations come from the `#[utoipa::path]`
 //! attributes on the handlers, and the schemas from the wire types in `parley-proto`.
 
+use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+use utoipa::{Modify, OpenApi, ToResponse};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,7 +30,7 @@ use utoipa::{Modify, OpenApi};
             The frames and their rules are in `docs/protocol.md`."),
     ),
     // No REST operation answers them, so they are listed by hand: the WebSocket's frames.
-    components(schemas(
+    components(responses(Unauthenticated, NotJoined, ConversationNotFound), schemas(
         parley_proto::v1::ClientOp,
         parley_proto::v1::EventFrame,
         parley_proto::v1::ServerFrame
@@ -73,6 +75,36 @@ use utoipa::{Modify, OpenApi};
     modifiers(&BearerScheme)
 )]
 struct ApiDoc;
+
+/// An error answer shared by many operations, listed once under `components.responses`.
+fn error_response(description: &str) -> RefOr<Response> {
+    let body = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("ErrorBody")))
+        .build();
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/json", body)
+        .build()
+        .into()
+}
+
+macro_rules! error_responses {
+    ($($name:ident: $description:literal,)*) => {$(
+        pub struct $name;
+
+        impl<'r> ToResponse<'r> for $name {
+            fn response() -> (&'r str, RefOr<Response>) {
+                (stringify!($name), error_response($description))
+            }
+        }
+    )*};
+}
+
+error_responses! {
+    Unauthenticated: "Missing, invalid or revoked token (`unauthenticated`)",
+    NotJoined: "A public channel you have not joined (`forbidden`)",
+    ConversationNotFound: "No such conversation, or not visible to you (`not_found`)",
+}
 
 /// Declares the `bearer` scheme that authenticated operations name.
 struct BearerScheme;

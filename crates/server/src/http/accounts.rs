@@ -76,7 +76,7 @@ pub async fn login(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "The token is revoked"),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)", body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
     )
 )]
 pub async fn logout(State(state): State<AppState>, Auth(caller): Auth) -> ApiResult<StatusCode> {

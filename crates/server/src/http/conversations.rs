@@ -40,8 +40,7 @@ pub struct DirectoryParams {
         (status = 400, description = "A field breaks its rule (`invalid_members`, `too_many_members`, \
             `invalid_dm`, `invalid_name`, `invalid_topic`, `invalid_handle`, `invalid_private`) or the body is \
             malformed (`invalid_input`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
         (status = 404, description = "A member is not a user of your organization (`not_found`)",
             body = ErrorBody),
         (status = 409, description = "The channel handle is taken (`handle_taken`)", body = ErrorBody),
@@ -73,8 +72,7 @@ pub async fn create(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The conversations you are a member of", body = ConversationList),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
     )
 )]
 pub async fn list(
@@ -99,10 +97,8 @@ pub async fn list(
     responses(
         (status = 200, description = "The conversation", body = Conversation),
         (status = 400, description = "`conversation_id` is not an id (`invalid_id`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
-        (status = 404, description = "No such conversation, or not visible to you (`not_found`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 404, response = crate::openapi::ConversationNotFound),
     )
 )]
 pub async fn show(
@@ -126,8 +122,7 @@ pub async fn show(
     responses(
         (status = 200, description = "The channels found", body = ConversationList),
         (status = 400, description = "`q` is over 100 characters (`invalid_query`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
     )
 )]
 pub async fn directory(
@@ -153,10 +148,8 @@ pub async fn directory(
     responses(
         (status = 200, description = "The conversation, which you are now a member of", body = Conversation),
         (status = 400, description = "`conversation_id` is not an id (`invalid_id`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
-        (status = 404, description = "No such conversation, or not visible to you (`not_found`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 404, response = crate::openapi::ConversationNotFound),
     )
 )]
 pub async fn join(
@@ -178,8 +171,7 @@ pub async fn join(
     params(("handle" = String, Path, description = "The channel's handle")),
     responses(
         (status = 200, description = "The channel, which you are now a member of", body = Conversation),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
         (status = 404, description = "No public channel of your organization has this handle (`not_found`)",
             body = ErrorBody),
     )
@@ -206,8 +198,7 @@ pub async fn join_by_handle(
         (status = 400, description = "`conversation_id` is not an id (`invalid_id`), `user_ids` is empty or too \
             long (`invalid_members`, `too_many_members`) or the body is malformed (`invalid_input`)",
                 body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, description = "A DM, or a public channel you have not joined (`forbidden`)",
             body = ErrorBody),
         (status = 404, description = "No such conversation or user, or not visible to you (`not_found`)",
@@ -237,11 +228,9 @@ pub async fn invite(
     responses(
         (status = 204, description = "You are no longer a member"),
         (status = 400, description = "`conversation_id` is not an id (`invalid_id`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
-        (status = 403, description = "A public channel you have not joined (`forbidden`)", body = ErrorBody),
-        (status = 404, description = "No such conversation, or not visible to you (`not_found`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::NotJoined),
+        (status = 404, response = crate::openapi::ConversationNotFound),
     )
 )]
 pub async fn leave(
@@ -267,11 +256,9 @@ pub async fn leave(
         (status = 200, description = "Your membership", body = Membership),
         (status = 400, description = "`conversation_id` is not an id (`invalid_id`) or the body is malformed \
             (`invalid_input`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
-        (status = 403, description = "A public channel you have not joined (`forbidden`)", body = ErrorBody),
-        (status = 404, description = "No such conversation, or not visible to you (`not_found`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::NotJoined),
+        (status = 404, response = crate::openapi::ConversationNotFound),
         (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
         (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
     )

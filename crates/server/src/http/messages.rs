@@ -75,11 +75,9 @@ pub struct SearchParams {
         (status = 400, description = "`conversation_id` is not an id (`invalid_id`), the text or nonce breaks \
             its rule (`invalid_text`, `invalid_nonce`) or the body is malformed (`invalid_input`)",
                 body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
-        (status = 403, description = "A public channel you have not joined (`forbidden`)", body = ErrorBody),
-        (status = 404, description = "No such conversation, or not visible to you (`not_found`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::NotJoined),
+        (status = 404, response = crate::openapi::ConversationNotFound),
         (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
         (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
     )
@@ -118,11 +116,9 @@ pub async fn send(
         (status = 400, description = "`conversation_id` is not an id (`invalid_id`), the query has an unknown \
             or malformed parameter (`invalid_query`) or `limit` is out of range (`invalid_limit`)",
                 body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
-        (status = 403, description = "A public channel you have not joined (`forbidden`)", body = ErrorBody),
-        (status = 404, description = "No such conversation, or not visible to you (`not_found`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::NotJoined),
+        (status = 404, response = crate::openapi::ConversationNotFound),
     )
 )]
 pub async fn history(
@@ -160,8 +156,7 @@ pub async fn history(
         (status = 204, description = "The message is deleted"),
         (status = 400, description = "`conversation_id` or `message_id` is not an id (`invalid_id`) or `for` \
             is neither `me` nor `everyone` (`invalid_query`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, description = "`for=everyone` by someone other than the sender, or a public channel you \
             have not joined (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such conversation or message, or not visible to you (`not_found`)",
@@ -205,9 +200,8 @@ pub async fn delete(
         (status = 400, description = "`conversation_id` or `message_id` is not an id (`invalid_id`), the emoji \
             breaks its rule (`invalid_emoji`) or the message is deleted (`message_deleted`)",
                 body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
-        (status = 403, description = "A public channel you have not joined (`forbidden`)", body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::NotJoined),
         (status = 404, description = "No such conversation or message, or not visible to you (`not_found`)",
             body = ErrorBody),
     )
@@ -241,9 +235,8 @@ pub async fn react(
         (status = 204, description = "You have no reaction with this emoji"),
         (status = 400, description = "`conversation_id` or `message_id` is not an id (`invalid_id`) or the \
             emoji breaks its rule (`invalid_emoji`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
-        (status = 403, description = "A public channel you have not joined (`forbidden`)", body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::NotJoined),
         (status = 404, description = "No such conversation or message, or not visible to you (`not_found`)",
             body = ErrorBody),
     )
@@ -275,9 +268,8 @@ pub async fn unreact(
         (status = 204, description = "Your checkpoint is at this message or later"),
         (status = 400, description = "`conversation_id` is not an id (`invalid_id`) or the body is malformed \
             (`invalid_input`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
-        (status = 403, description = "A public channel you have not joined (`forbidden`)", body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::NotJoined),
         (status = 404, description = "No such conversation or message, or not visible to you (`not_found`)",
             body = ErrorBody),
         (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
@@ -310,11 +302,9 @@ pub async fn read(
     responses(
         (status = 200, description = "Each member's read checkpoint", body = ReceiptList),
         (status = 400, description = "`conversation_id` is not an id (`invalid_id`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
-        (status = 403, description = "A public channel you have not joined (`forbidden`)", body = ErrorBody),
-        (status = 404, description = "No such conversation, or not visible to you (`not_found`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::NotJoined),
+        (status = 404, response = crate::openapi::ConversationNotFound),
     )
 )]
 pub async fn receipts(
@@ -341,8 +331,7 @@ pub async fn receipts(
         (status = 200, description = "The messages found", body = MessageList),
         (status = 400, description = "`q` is empty or over 256 characters, or `conversation_id` is not an id \
             (`invalid_query`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, description = "`conversation_id` is a public channel you have not joined (`forbidden`)",
             body = ErrorBody),
         (status = 404, description = "No conversation `conversation_id`, or not visible to you (`not_found`)",

@@ -75,7 +75,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The WebSocket URL to connect to", body = GatewayInfo),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)", body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
     )
 )]
 pub async fn gateway(State(state): State<AppState>, Auth(_caller): Auth) -> Json<GatewayInfo> {

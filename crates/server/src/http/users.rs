@@ -38,8 +38,7 @@ pub struct SearchParams {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "You", body = User),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
     )
 )]
 pub async fn me(State(state): State<AppState>, Auth(caller): Auth) -> Json<User> {
@@ -58,8 +57,7 @@ pub async fn me(State(state): State<AppState>, Auth(caller): Auth) -> Json<User>
         (status = 200, description = "You, renamed", body = User),
         (status = 400, description = "The name breaks its rule (`invalid_name`) or the body is malformed \
             (`invalid_input`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
         (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
         (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
     )
@@ -89,8 +87,7 @@ pub async fn rename(
         (status = 200, description = "You, with the new `avatar_url`", body = User),
         (status = 400, description = "Not a PNG, JPEG, WebP or GIF image (`unsupported_image`)",
             body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
         (status = 413, description = "The image is over 5 MiB (`too_large`)", body = ErrorBody),
     )
 )]
@@ -119,8 +116,7 @@ pub async fn set_avatar(
             headers(("Cache-Control" = String, description = "`private, max-age=86400`: the URL changes with \
                 the avatar"))),
         (status = 400, description = "`user_id` is not an id (`invalid_id`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
         (status = 404, description = "No such user in your organization, or they have no avatar (`not_found`)",
             body = ErrorBody),
     )
@@ -152,8 +148,7 @@ pub async fn avatar(
     responses(
         (status = 200, description = "The people found", body = UserList),
         (status = 400, description = "`q` is over 100 characters (`invalid_query`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
     )
 )]
 pub async fn search(
@@ -177,8 +172,7 @@ pub async fn search(
     responses(
         (status = 200, description = "The user, with `presence`", body = User),
         (status = 400, description = "`user_id` is not an id (`invalid_id`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
         (status = 404, description = "No such user in your organization (`not_found`)", body = ErrorBody),
     )
 )]
@@ -199,8 +193,7 @@ pub async fn profile(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Your contacts, each with `presence`", body = ContactList),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
     )
 )]
 pub async fn contacts(
@@ -223,8 +216,7 @@ pub async fn contacts(
         (status = 204, description = "The user is among your contacts"),
         (status = 400, description = "`user_id` is not an id (`invalid_id`) or is yours (`invalid_contact`)",
             body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
         (status = 404, description = "No such user in your organization (`not_found`)", body = ErrorBody),
     )
 )]
@@ -247,8 +239,7 @@ pub async fn add_contact(
     responses(
         (status = 204, description = "The user is not among your contacts"),
         (status = 400, description = "`user_id` is not an id (`invalid_id`)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token (`unauthenticated`)",
-            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
         (status = 404, description = "No such user in your organization (`not_found`)", body = ErrorBody),
     )
 )]
