@@ -160,45 +160,45 @@ fn materialize(
     }))
 }
 
+/// The columns of a log row, as `Row::read` takes them.
+const ROW_COLUMNS: &str = "e.cursor, e.conversation_id, e.kind, e.user_id, e.message_id, e.emoji, e.private_to, e.created_at";
+
+impl Row {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+        Ok(Row {
+            cursor: Cursor(row.get(0)?),
+            conversation_id: ConversationId(row.get(1)?),
+            name: row.get(2)?,
+            user_id: row.get::<_, Option<i64>>(3)?.map(UserId),
+            message_id: row.get::<_, Option<i64>>(4)?.map(MessageId),
+            emoji: row.get(5)?,
+            private_to: row.get::<_, Option<i64>>(6)?.map(UserId),
+            at: Millis(row.get(7)?),
+        })
+    }
+}
+
+/// How far behind the newest event a replay may be and still walk the whole log from its cursor. Further
+/// behind, most of what the walk would read belongs to other people's conversations (10,000 users who
+/// reconnect at once after 100,000 events would read 10^9 rows), so it reads the user's conversations
+/// one by one instead.
+const WALK_AT_MOST: i64 = 2_000;
+
 /// Events after `cursor` that `user_id` may see, oldest first: those of the conversations they are in now
 /// (private ones only if meant for them), plus their own private events and their own leaving.
-/// Walks the log from the cursor by primary key; each row is kept after an index lookup of the membership, so
-/// the cost follows the events scanned, not the size of history.
 pub(crate) fn after(
     c: &Connection,
     user_id: UserId,
     cursor: Cursor,
     limit: u32,
 ) -> StoreResult<Vec<Event>> {
-    let mut statement = c
-        .prepare_cached(
-            "SELECT e.cursor, e.conversation_id, e.kind, e.user_id, e.message_id, e.emoji, e.private_to,
-                    e.created_at
-             FROM events e
-             WHERE e.cursor > ?2 AND (
-                 (e.private_to IS NULL AND EXISTS (
-                     SELECT 1 FROM members m WHERE m.conversation_id = e.conversation_id AND m.user_id = ?1))
-                 OR e.private_to = ?1
-                 OR (e.kind = 'member.left' AND e.user_id = ?1))
-             ORDER BY e.cursor LIMIT ?3",
-        )
-        .map_err(backend)?;
-    let rows = statement
-        .query_map(params![user_id.0, cursor.0, limit], |row| {
-            Ok(Row {
-                cursor: Cursor(row.get(0)?),
-                conversation_id: ConversationId(row.get(1)?),
-                name: row.get(2)?,
-                user_id: row.get::<_, Option<i64>>(3)?.map(UserId),
-                message_id: row.get::<_, Option<i64>>(4)?.map(MessageId),
-                emoji: row.get(5)?,
-                private_to: row.get::<_, Option<i64>>(6)?.map(UserId),
-                at: Millis(row.get(7)?),
-            })
-        })
-        .map_err(backend)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(backend)?;
+    let behind = latest(c)?.0 - cursor.0;
+    let rows = if behind <= WALK_AT_MOST {
+        walk(c, user_id, cursor, limit)
+    } else {
+        by_conversation(c, user_id, cursor, limit)
+    }
+    .map_err(backend)?;
     // The messages of a page of events, loaded in one query (with their reactions in one more), not one by one.
     let created: Vec<MessageId> = rows
         .iter()
@@ -214,6 +214,72 @@ pub(crate) fn after(
         events.extend(materialize(c, row, &mut messages)?);
     }
     Ok(events)
+}
+
+/// Walks the log from the cursor by primary key, keeping each row after an index lookup of the membership:
+/// the cost follows the events after the cursor, whoever they are for.
+fn walk(c: &Connection, user_id: UserId, cursor: Cursor, limit: u32) -> rusqlite::Result<Vec<Row>> {
+    c.prepare_cached(&format!(
+        "SELECT {ROW_COLUMNS}
+         FROM events e
+         WHERE e.cursor > ?2 AND (
+             (e.private_to IS NULL AND EXISTS (
+                 SELECT 1 FROM members m WHERE m.conversation_id = e.conversation_id AND m.user_id = ?1))
+             OR e.private_to = ?1
+             OR (e.kind = 'member.left' AND e.user_id = ?1))
+         ORDER BY e.cursor LIMIT ?3"
+    ))?
+    .query_map(params![user_id.0, cursor.0, limit], Row::read)?
+    .collect()
+}
+
+/// The same events, read conversation by conversation (at most `limit` from each, by index) and merged:
+/// the cost follows the user's conversations and their events, not everyone's. Each source is read in
+/// cursor order, so the first `limit` of the merge are the first `limit` of all.
+fn by_conversation(
+    c: &Connection,
+    user_id: UserId,
+    cursor: Cursor,
+    limit: u32,
+) -> rusqlite::Result<Vec<Row>> {
+    let conversations: Vec<i64> = c
+        .prepare_cached("SELECT conversation_id FROM members WHERE user_id = ?1")?
+        .query_map([user_id.0], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut rows = Vec::new();
+    let mut in_conversation = c.prepare_cached(&format!(
+        "SELECT {ROW_COLUMNS} FROM events e
+         WHERE e.conversation_id = ?1 AND e.cursor > ?2 AND e.private_to IS NULL
+         ORDER BY e.cursor LIMIT ?3"
+    ))?;
+    for conversation_id in conversations {
+        for row in
+            in_conversation.query_map(params![conversation_id, cursor.0, limit], Row::read)?
+        {
+            rows.push(row?);
+        }
+    }
+    // Their own private events and their leavings, wherever they are (a leaving is also in a conversation
+    // they are back in, hence the dedup by cursor).
+    for sql in [
+        format!(
+            "SELECT {ROW_COLUMNS} FROM events e WHERE e.private_to = ?1 AND e.cursor > ?2
+             ORDER BY e.cursor LIMIT ?3"
+        ),
+        format!(
+            "SELECT {ROW_COLUMNS} FROM events e WHERE e.kind = 'member.left' AND e.user_id = ?1
+             AND e.cursor > ?2 ORDER BY e.cursor LIMIT ?3"
+        ),
+    ] {
+        let mut statement = c.prepare_cached(&sql)?;
+        for row in statement.query_map(params![user_id.0, cursor.0, limit], Row::read)? {
+            rows.push(row?);
+        }
+    }
+    rows.sort_by_key(|row| row.cursor);
+    rows.dedup_by_key(|row| row.cursor);
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(rows)
 }
 
 fn cursor_of(c: &Connection, sql: &str) -> StoreResult<Cursor> {

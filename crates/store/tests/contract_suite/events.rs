@@ -1,5 +1,7 @@
 //! The event log: what a reconnecting client replays, and where a fresh one starts.
 
+use std::sync::Arc;
+
 use parley_core::model::{Audience, Event, EventKind, Millis, Page};
 use parley_core::proto::v1::ConversationKind;
 use parley_core::store::{DirectMessage, NewConversation, Store};
@@ -671,4 +673,74 @@ pub async fn event_at_is_the_time_of_the_write(store: &dyn Store) {
         .map(|e| e.at)
         .collect();
     assert_eq!(in_dm_replayed, vec![at(300), at(300), at(300), at(301)]);
+}
+
+/// A user far behind (thousands of other people's events since their cursor) replays exactly what a user
+/// a few events behind would: their conversations' events, their private ones and their own leaving, in
+/// cursor order, page after page, each once.
+pub async fn events_after_far_behind_replays_the_same(store: Arc<dyn Store>) {
+    const OTHERS: usize = 2_500;
+    let ada = user(store.as_ref(), "acme", "ada").await;
+    let bob = user(store.as_ref(), "acme", "bob").await;
+    let carol = user(store.as_ref(), "acme", "carol").await;
+    let ours = group(store.as_ref(), &ada, &[&bob]).await;
+    let left = group(store.as_ref(), &ada, &[&bob]).await;
+    let theirs = group(store.as_ref(), &carol, &[]).await;
+    let start = store.latest_cursor().await.expect("latest_cursor");
+
+    let mut for_bob = Vec::new();
+    let (first, sent) = send_event(store.as_ref(), ours.id, &ada, "before the crowd", at(1)).await;
+    for_bob.push(sent);
+    let mut crowd = Vec::with_capacity(OTHERS);
+    for i in 0..OTHERS {
+        let store = Arc::clone(&store);
+        let carol = carol.clone();
+        crowd.push(tokio::spawn(async move {
+            send(store.as_ref(), theirs.id, &carol, &format!("crowd {i}")).await
+        }));
+    }
+    for sent in crowd {
+        sent.await.expect("task");
+    }
+    let hidden = store
+        .hide_message(ours.id, first.id, bob.id)
+        .await
+        .expect("hide_message")
+        .expect("hidden");
+    for_bob.push(hidden);
+    for_bob.push(
+        store
+            .remove_member(left.id, bob.id)
+            .await
+            .expect("remove_member")
+            .expect("bob was a member"),
+    );
+    send(store.as_ref(), left.id, &ada, "after bob left").await;
+    for_bob.push(
+        send_event(store.as_ref(), ours.id, &ada, "after the crowd", at(2))
+            .await
+            .1,
+    );
+    let behind = store.latest_cursor().await.expect("latest_cursor").0 - start.0;
+    assert!(behind > OTHERS as i64, "{behind} events since the start");
+
+    assert_eq!(
+        lines(&replay(store.as_ref(), bob.id, start, 100).await),
+        lines(&for_bob),
+        "all of bob's events and nothing else"
+    );
+    let mut paged = Vec::new();
+    let mut cursor = start;
+    loop {
+        let page = replay(store.as_ref(), bob.id, cursor, 2).await;
+        let Some(last) = page.last() else { break };
+        cursor = last.cursor;
+        paged.extend(page);
+    }
+    assert_eq!(lines(&paged), lines(&for_bob), "pages of two, each once");
+    assert_eq!(
+        replay(store.as_ref(), carol.id, start, 10_000).await.len(),
+        OTHERS,
+        "carol replays her own crowd"
+    );
 }
