@@ -58,6 +58,17 @@ enum Scenario {
     Pairs(pairs::Pairs),
     Ingest(ingest::Ingest),
     Catchup(catchup::Catchup),
+    Signup(Signup),
+}
+
+/// Signs up users ahead of the runs that need them: `--accounts FILE` keeps them, so a later run starts at
+/// once. Each sign-up costs the server one password hash (about 50 ms of a core), so 100,000 users take
+/// about 40 minutes on two cores; do it once per server.
+#[derive(Debug, clap::Args)]
+struct Signup {
+    /// How many accounts the file should hold when this ends.
+    #[arg(long)]
+    users: usize,
 }
 
 #[tokio::main]
@@ -80,6 +91,11 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut bench = Bench::new(client, accounts, Probe::new(cli.server_pid), output);
     let report = match &cli.scenario {
+        Scenario::Signup(args) => {
+            bench.users(args.users).await.context("signing up")?;
+            println!("{} accounts", bench.accounts.list.len());
+            return Ok(());
+        }
         Scenario::Idle(args) => idle::run(&mut bench, args).await,
         Scenario::Connect(args) => connect::run(&mut bench, args).await,
         Scenario::Fanout(args) => fanout::run(&mut bench, args).await,

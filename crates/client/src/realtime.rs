@@ -76,7 +76,8 @@ impl Client {
 impl Socket {
     /// A raw socket, before any `hello`: for tests of what the server does with bad first frames.
     pub async fn open(url: &str) -> Result<Socket> {
-        let (stream, _) = tokio_tungstenite::connect_async(url)
+        // No Nagle: a small op must not wait for the ACK of the one before it.
+        let (stream, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
             .map_err(Box::new)?;
         Ok(Socket {
@@ -108,6 +109,7 @@ impl Socket {
         .map_err(io_error)?;
         tcp.bind(SocketAddr::new(local, 0)).map_err(io_error)?;
         let stream = tcp.connect(remote).await.map_err(io_error)?;
+        stream.set_nodelay(true).map_err(io_error)?;
         let (stream, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
             .await
             .map_err(Box::new)?;

@@ -58,6 +58,8 @@ macro_rules! store_contract_tests {
             shared: [
                 messages::message_ids_grow_in_commit_order_under_concurrency,
                 messages::concurrent_retries_store_one_message,
+                messages::failed_writes_leave_the_writes_beside_them,
+                events::events_after_far_behind_replays_the_same,
                 feed::commit_feed_orders_concurrent_commits,
             ],
         }

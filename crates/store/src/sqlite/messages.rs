@@ -214,6 +214,26 @@ fn fts_query(text: &str) -> String {
     query
 }
 
+/// Indexes for search every message stored since the last time, in the transaction about to commit. The
+/// writer calls it once per batch: one FTS5 statement per batch, so one index segment per commit.
+pub(crate) fn index_new(c: &Connection) -> rusqlite::Result<()> {
+    let indexed = run(
+        c,
+        "INSERT INTO messages_fts (rowid, text)
+         SELECT id, text FROM messages
+         WHERE id > (SELECT message_id FROM search_indexed) AND text IS NOT NULL",
+        [],
+    )?;
+    if indexed > 0 {
+        run(
+            c,
+            "UPDATE search_indexed SET message_id = (SELECT max(id) FROM messages)",
+            [],
+        )?;
+    }
+    Ok(())
+}
+
 pub(crate) fn search(
     c: &Connection,
     viewer: UserId,

@@ -23,7 +23,10 @@ use rusqlite::Connection;
 use connection::{Connections, backend};
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_search_per_batch.sql"),
+];
 
 fn migrate(c: &Connection) -> StoreResult<()> {
     let applied: usize = c
@@ -50,7 +53,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> StoreResult<Self> {
         Ok(SqliteStore {
-            db: Connections::open(path, migrate)?,
+            db: Connections::open(path, migrate, messages::index_new)?,
         })
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use parley_core::model::{Audience, EventKind, Message, Page};
-use parley_core::store::{NewMessage, Sent, Store};
+use parley_core::store::{NewMessage, NewUser, OrgPolicy, Sent, Store, StoreError};
 use parley_core::{ConversationId, MessageId, UserId};
 
 use super::{at, group, ids, send, send_at, send_event, sorted, user};
@@ -944,4 +944,107 @@ pub async fn search_messages_takes_query_as_plain_words(store: &dyn Store) {
     // Punctuation alone is no word: it neither errors nor stops the real words from matching.
     assert_eq!(search("hello -").await, vec![quoted.id.0]);
     assert_eq!(search("hello :").await, vec![quoted.id.0]);
+}
+
+/// Writes that fail among many that succeed at once (so, very likely, in the same batch): each failure
+/// leaves nothing behind, not even the part it wrote before failing, and every other write is stored,
+/// searchable, and announced once.
+pub async fn failed_writes_leave_the_writes_beside_them(store: Arc<dyn Store>) {
+    const SENDS: usize = 120;
+    let ada = user(store.as_ref(), "acme", "ada").await;
+    let group = group(store.as_ref(), &ada, &[]).await;
+    let mut feed = store.take_commit_feed().expect("the commit feed");
+
+    let mut sends = Vec::with_capacity(SENDS);
+    let mut refused = Vec::new();
+    for i in 0..SENDS {
+        let sender = Arc::clone(&store);
+        sends.push(tokio::spawn(async move {
+            let text = format!("batched{i} kiwi");
+            sender
+                .create_message(NewMessage {
+                    conversation_id: group.id,
+                    author_id: ada.id,
+                    text: &text,
+                    nonce: None,
+                    now: at(1),
+                })
+                .await
+        }));
+        if i % 30 == 0 {
+            // A new org is written before the taken email fails the sign-up: it must be undone too.
+            let signer = Arc::clone(&store);
+            refused.push(tokio::spawn(async move {
+                signer
+                    .create_user(NewUser {
+                        org_handle: &format!("lost{i}"),
+                        org_policy: OrgPolicy::JoinOrCreate,
+                        username: "ada",
+                        email: "ada@acme.example",
+                        name: "Not Ada",
+                        password_hash: "$argon2id$test",
+                        now: at(1),
+                    })
+                    .await
+            }));
+        }
+    }
+    let mut stored = BTreeSet::new();
+    for send in sends {
+        match send.await.expect("task").expect("create_message") {
+            Sent::Stored(message, _) => stored.insert(message.id),
+            duplicate @ Sent::Duplicate(_) => panic!("no nonce, no duplicate: {duplicate:?}"),
+        };
+    }
+    for (n, refusal) in refused.into_iter().enumerate() {
+        let outcome = refusal.await.expect("task");
+        assert!(
+            matches!(outcome, Err(StoreError::Conflict("email"))),
+            "a taken email: {outcome:?}"
+        );
+        let joined = store
+            .create_user(NewUser {
+                org_handle: &format!("lost{}", n * 30),
+                org_policy: OrgPolicy::JoinOnly,
+                username: "someone",
+                email: &format!("someone{n}@lost.example"),
+                name: "Someone",
+                password_hash: "$argon2id$test",
+                now: at(2),
+            })
+            .await;
+        assert!(
+            matches!(joined, Err(StoreError::NotFound("organization"))),
+            "the org of a refused sign-up was left behind: {joined:?}"
+        );
+    }
+
+    assert_eq!(stored.len(), SENDS, "every send was stored");
+    let history = store
+        .messages(group.id, ada.id, Page::Latest { limit: 200 })
+        .await
+        .expect("messages");
+    assert_eq!(
+        history.iter().map(|m| m.id).collect::<BTreeSet<_>>(),
+        stored
+    );
+    let found = store
+        .search_messages(ada.id, "kiwi", None, 200)
+        .await
+        .expect("search_messages");
+    assert_eq!(found.len(), SENDS, "every stored message is searchable");
+    let mut announced = Vec::new();
+    while announced.len() < SENDS {
+        let events = feed.recv().await.expect("the feed stays open");
+        announced.extend(events.into_iter().filter_map(|e| match e.kind {
+            EventKind::MessageCreated(m) => Some(m.id),
+            _ => None,
+        }));
+    }
+    assert_eq!(
+        announced.iter().copied().collect::<BTreeSet<_>>(),
+        stored,
+        "each stored message announced once"
+    );
+    assert_eq!(announced.len(), SENDS);
 }
