@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use parley_client::proto::v1::{Event, ServerMessage};
 use tokio::sync::watch;
 
+use crate::peek::Peek;
 use crate::report::Latencies;
 use crate::tag::Tag;
 
@@ -87,18 +87,11 @@ impl Inbox {
     }
 
     /// Takes a frame; true if it was a new message of this run from an expected sender.
-    pub fn take(&mut self, message: &ServerMessage) -> bool {
+    pub fn take(&mut self, frame: &Peek<'_>) -> bool {
         let arrived = self.start.elapsed();
-        let ServerMessage::Event(frame) = message else {
-            return false;
-        };
-        let Event::MessageCreated { message, .. } = &frame.event else {
-            return false;
-        };
-        let Some(tag) = message
-            .text
-            .as_deref()
-            .and_then(|text| Tag::parse(text, self.run_id))
+        let Some(tag) = frame
+            .created_text()
+            .and_then(|text| Tag::parse(&text, self.run_id))
         else {
             return false;
         };

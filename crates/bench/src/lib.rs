@@ -8,12 +8,14 @@
 //! this process's clock, so a stalled server cannot hide its stall (no coordinated omission).
 //!
 //! Code map: `accounts` (sign-up with bounded concurrency, the `--accounts` file), `tag` (run id and sequence
-//! numbers in message text), `inbox` (what a receiver saw: latency, lost, duplicated), `report` (HDR
+//! numbers in message text), `inbox` (what a receiver saw: latency, lost, duplicated), `peek` (the few
+//! fields of a frame the bench reads, without decoding the rest), `report` (HDR
 //! histograms, the table and the JSON line, the progress line), `procfs` (the server's CPU time and RSS), and
 //! one module per scenario under `scenarios`.
 
 pub mod accounts;
 pub mod inbox;
+pub mod peek;
 pub mod procfs;
 pub mod report;
 pub mod scenarios;

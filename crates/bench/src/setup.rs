@@ -6,10 +6,11 @@ use std::time::Instant;
 
 use futures_util::{StreamExt, stream};
 use parley_client::proto::v1::{ConversationKind, CreateConversationRequest};
-use parley_client::{Incoming, Socket};
+use parley_client::{RawIncoming, Socket};
 use parley_proto::ConversationId;
 
 use crate::inbox::{DRAIN, Inbox, Ledger};
+use crate::peek::Peek;
 use crate::report::Latencies;
 use crate::{Result, User};
 
@@ -129,14 +130,13 @@ pub async fn receive(
         }
         let deadline = drain_until.unwrap_or_else(|| tokio::time::Instant::now() + DRAIN);
         tokio::select! {
-            next = socket.next() => match next {
-                Some(Ok(Incoming::Message(message))) => {
-                    if inbox.take(&message) {
+            next = socket.next_raw() => match next {
+                Some(Ok(RawIncoming::Text(text))) => {
+                    if inbox.take(&Peek::of(&text)) {
                         delivered.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                Some(Ok(Incoming::Unknown { .. })) => {}
-                Some(Ok(Incoming::Closed { code, reason })) => {
+                Some(Ok(RawIncoming::Closed { code, reason })) => {
                     inbox.failure = Some(format!("closed by the server: {code} {reason}"));
                     return inbox;
                 }

@@ -1,6 +1,7 @@
 //! Every scenario at tiny sizes against a real server, so the tool never rots. Behaviour only (counts, no
 //! loss, no duplicates), never timings.
 
+use parley_bench::peek::Peek;
 use parley_bench::procfs::Probe;
 use parley_bench::scenarios::{catchup, connect, fanout, idle, ingest, pairs};
 use parley_bench::tag::Tag;
@@ -27,6 +28,37 @@ fn a_tag_survives_its_text() {
     assert_eq!(Tag::parse(&text, 0xabc), Some(tag));
     assert_eq!(Tag::parse(&text, 0xabd), None);
     assert_eq!(Tag::parse("hello", 0xabc), None);
+}
+
+#[test]
+fn a_peek_reads_what_the_bench_needs_from_any_frame() {
+    let created = r#"{"cursor":"41","type":"message.created","conversation_id":"7","message":{"id":"9","conversation_id":"7","author_id":"3","text":"pb abc 1 2 3 \"quoted\"","nonce":null,"created_at":"2026-12-01T00:00:00Z","deleted":false,"reactions":[]}}"#;
+    let peek = Peek::of(created);
+    assert_eq!(peek.kind, "message.created");
+    assert_eq!(peek.cursor.map(|c| c.0), Some(41));
+    assert_eq!(
+        peek.created_text().as_deref(),
+        Some("pb abc 1 2 3 \"quoted\"")
+    );
+
+    let ack = r#"{"type":"ack","ref":"1","message":{"id":"9","text":"pb abc 1 2 3"}}"#;
+    let peek = Peek::of(ack);
+    assert_eq!(peek.kind, "ack");
+    assert_eq!(peek.created_text(), None, "an ack is not a delivery");
+
+    // An error's `message` is a string, not a message.
+    let error =
+        r#"{"type":"error","ref":"2","code":"rate_limited","message":"too many ops; slow down"}"#;
+    let peek = Peek::of(error);
+    assert_eq!(peek.kind, "error");
+    assert_eq!(peek.code.as_deref(), Some("rate_limited"));
+
+    let deleted =
+        r#"{"cursor":"42","type":"message.deleted","conversation_id":"7","message_id":"9"}"#;
+    let peek = Peek::of(deleted);
+    assert_eq!(peek.cursor.map(|c| c.0), Some(42));
+    assert_eq!(peek.created_text(), None);
+    assert_eq!(Peek::of("not json").kind, "");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

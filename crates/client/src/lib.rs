@@ -14,7 +14,8 @@ use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 pub use parley_proto as proto;
-pub use realtime::{Backoff, Incoming, Session, Socket};
+pub use realtime::{Backoff, Incoming, RawIncoming, Session, Socket};
+pub use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 mod realtime;
 

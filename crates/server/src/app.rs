@@ -102,11 +102,13 @@ impl AppState {
         let inbox = bus.inbox().await?;
         let parley = Arc::new(Parley::new(store, bus, blobs, settings));
         let gateway = config.gateway();
+        // Before the hub, which registers its metrics once.
+        let metrics = metrics::handle();
         let hub = Hub::start(Arc::clone(&parley), inbox, gateway.presence_grace);
         tokio::spawn(prune_events(Arc::downgrade(&parley)));
         Ok(AppState {
             parley,
-            metrics: metrics::handle(),
+            metrics,
             websocket_url,
             hub,
             gateway,

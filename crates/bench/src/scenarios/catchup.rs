@@ -2,11 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use parley_client::Incoming;
-use parley_client::proto::v1::ServerMessage;
+use parley_client::RawIncoming;
 use serde::Serialize;
 
 use crate::inbox::Inbox;
+use crate::peek::Peek;
 use crate::report::{Latencies, Progress, Report};
 use crate::tag::Tag;
 use crate::{Bench, Error, Result, setup};
@@ -115,19 +115,16 @@ pub async fn run(bench: &mut Bench, args: &Catchup) -> Result<Report> {
         let mut socket = reader.client.connect(Some(cursor)).await?;
         let deadline = tokio::time::Instant::now() + REPLAY_TIMEOUT;
         while inbox.distinct < target {
-            let next = tokio::time::timeout_at(deadline, socket.next()).await;
+            let next = tokio::time::timeout_at(deadline, socket.next_raw()).await;
             match next {
-                Ok(Some(Ok(Incoming::Message(message)))) => {
-                    if let ServerMessage::Event(frame) = &message {
-                        cursor = frame.cursor;
+                Ok(Some(Ok(RawIncoming::Text(text)))) => {
+                    let frame = Peek::of(&text);
+                    if let Some(next) = frame.cursor {
+                        cursor = next;
                     }
-                    inbox.take(&message);
+                    inbox.take(&frame);
                 }
-                Ok(Some(Ok(Incoming::Unknown {
-                    cursor: Some(next), ..
-                }))) => cursor = next,
-                Ok(Some(Ok(Incoming::Unknown { .. }))) => {}
-                Ok(Some(Ok(Incoming::Closed { .. }) | Err(_)) | None) | Err(_) => break,
+                Ok(Some(Ok(RawIncoming::Closed { .. }) | Err(_)) | None) | Err(_) => break,
             }
         }
         let took = opened.elapsed();

@@ -4,11 +4,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use parley_client::proto::v1::{ClientOp, ServerFrame, ServerMessage};
-use parley_client::{Incoming, Socket};
+use parley_client::proto::v1::ClientOp;
+use parley_client::{RawIncoming, Socket};
 use parley_proto::ConversationId;
 use serde::Serialize;
 
+use crate::peek::Peek;
 use crate::report::{Latencies, Progress, Report};
 use crate::tag::Tag;
 use crate::{Bench, Error, Result, setup};
@@ -35,6 +36,9 @@ pub struct Ingest {
     #[arg(long, default_value_t = 64)]
     pub connect_concurrency: usize,
 }
+
+/// How long a sender waits for the answer to its op before it counts the socket as gone.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What one sender did.
 #[derive(Default)]
@@ -180,18 +184,20 @@ impl Sender {
     /// The answer to the op just sent; events on the way (the sender's own `message.created`) are skipped.
     async fn answer(&self, socket: &mut Socket) -> Answer {
         loop {
-            match socket.next().await {
-                Some(Ok(Incoming::Message(ServerMessage::Frame(frame)))) => match frame {
-                    ServerFrame::Ack { .. } => return Answer::Ack,
-                    ServerFrame::Error { code, .. } if code == "rate_limited" => {
-                        return Answer::RateLimited;
+            let Ok(next) = tokio::time::timeout(ANSWER_TIMEOUT, socket.next_raw()).await else {
+                return Answer::Gone;
+            };
+            match next {
+                Some(Ok(RawIncoming::Text(text))) => {
+                    let frame = Peek::of(&text);
+                    match (frame.kind.as_ref(), frame.code.as_deref()) {
+                        ("ack", _) => return Answer::Ack,
+                        ("error", Some("rate_limited")) => return Answer::RateLimited,
+                        ("error", _) => return Answer::Error,
+                        _ => {}
                     }
-                    ServerFrame::Error { .. } => return Answer::Error,
-                    _ => {}
-                },
-                Some(Ok(Incoming::Message(ServerMessage::Event(_)) | Incoming::Unknown { .. })) => {
                 }
-                Some(Ok(Incoming::Closed { .. }) | Err(_)) | None => return Answer::Gone,
+                Some(Ok(RawIncoming::Closed { .. }) | Err(_)) | None => return Answer::Gone,
             }
         }
     }

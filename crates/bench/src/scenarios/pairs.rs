@@ -4,12 +4,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use parley_client::proto::v1::{ClientOp, ServerFrame, ServerMessage};
-use parley_client::{Incoming, Socket};
+use parley_client::proto::v1::ClientOp;
+use parley_client::{RawIncoming, Socket};
 use parley_proto::ConversationId;
 use serde::Serialize;
 
 use crate::inbox::{DRAIN, Inbox, Ledger, Totals};
+use crate::peek::Peek;
 use crate::report::{Latencies, Progress, Report};
 use crate::tag::Tag;
 use crate::{Bench, Error, Result, setup};
@@ -191,24 +192,26 @@ impl User {
                         }
                     }
                 }
-                next = socket.next() => match next {
-                    Some(Ok(Incoming::Message(message))) => match &message {
-                        ServerMessage::Frame(ServerFrame::Ack { .. }) => {
-                            pending = pending.saturating_sub(1);
-                            acked += 1;
-                        }
-                        ServerMessage::Frame(ServerFrame::Error { .. }) => {
-                            pending = pending.saturating_sub(1);
-                            errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                        _ => {
-                            if inbox.take(&message) {
-                                delivered.fetch_add(1, Ordering::Relaxed);
+                next = socket.next_raw() => match next {
+                    Some(Ok(RawIncoming::Text(text))) => {
+                        let frame = Peek::of(&text);
+                        match frame.kind.as_ref() {
+                            "ack" => {
+                                pending = pending.saturating_sub(1);
+                                acked += 1;
+                            }
+                            "error" => {
+                                pending = pending.saturating_sub(1);
+                                errors.fetch_add(1, Ordering::Relaxed);
+                            }
+                            _ => {
+                                if inbox.take(&frame) {
+                                    delivered.fetch_add(1, Ordering::Relaxed);
+                                }
                             }
                         }
-                    },
-                    Some(Ok(Incoming::Unknown { .. })) => {}
-                    Some(Ok(Incoming::Closed { code, reason })) => {
+                    }
+                    Some(Ok(RawIncoming::Closed { code, reason })) => {
                         inbox.failure = Some(format!("closed by the server: {code} {reason}"));
                         break;
                     }
