@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use parley_bench::procfs::Probe;
-use parley_bench::scenarios::{catchup, connect, fanout, idle, ingest, pairs};
+use parley_bench::scenarios::{bigchannel, catchup, connect, fanout, idle, ingest, pairs, storm};
 use parley_bench::{Accounts, Bench, Output};
 
 /// A load generator for Parley: drives real sockets against a running server and reports rates, latency
@@ -58,6 +58,8 @@ enum Scenario {
     Pairs(pairs::Pairs),
     Ingest(ingest::Ingest),
     Catchup(catchup::Catchup),
+    Storm(storm::Storm),
+    Bigchannel(bigchannel::BigChannel),
     Signup(Signup),
 }
 
@@ -102,6 +104,8 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Pairs(args) => pairs::run(&mut bench, args).await,
         Scenario::Ingest(args) => ingest::run(&mut bench, args).await,
         Scenario::Catchup(args) => catchup::run(&mut bench, args).await,
+        Scenario::Storm(args) => storm::run(&mut bench, args).await,
+        Scenario::Bigchannel(args) => bigchannel::run(&mut bench, args).await,
     }
     .context("the run failed")?;
     print!("{}", report.table());

@@ -19,26 +19,28 @@ const MEMBERS_PER_REQUEST: usize = 1_000;
 
 /// A public channel owned by `owner` with `members`, added a thousand at a time.
 pub async fn channel(owner: &User, members: &[User], handle: &str) -> Result<ConversationId> {
-    let mut chunks = members.chunks(MEMBERS_PER_REQUEST);
+    let first = &members[..members.len().min(MEMBERS_PER_REQUEST)];
     let request = CreateConversationRequest {
         kind: ConversationKind::Channel,
-        members: chunks
-            .next()
-            .unwrap_or_default()
-            .iter()
-            .map(|u| u.id)
-            .collect(),
+        members: first.iter().map(|u| u.id).collect(),
         name: Some(format!("Bench {handle}")),
         handle: Some(handle.to_owned()),
         topic: None,
         private: Some(false),
     };
     let id = owner.client.create_conversation(&request).await?.value.id;
-    for chunk in chunks {
+    let rest = members.get(MEMBERS_PER_REQUEST..).unwrap_or_default();
+    invite(owner, id, rest).await?;
+    Ok(id)
+}
+
+/// Adds `members` to conversation `id`, a thousand at a time; those already in are skipped by the server.
+pub async fn invite(owner: &User, id: ConversationId, members: &[User]) -> Result<()> {
+    for chunk in members.chunks(MEMBERS_PER_REQUEST) {
         let ids: Vec<_> = chunk.iter().map(|u| u.id).collect();
         owner.client.invite(id, &ids).await?;
     }
-    Ok(id)
+    Ok(())
 }
 
 /// A group of `owner` and `members` (fewer than a thousand).

@@ -3,7 +3,7 @@
 
 use parley_bench::peek::Peek;
 use parley_bench::procfs::Probe;
-use parley_bench::scenarios::{catchup, connect, fanout, idle, ingest, pairs};
+use parley_bench::scenarios::{bigchannel, catchup, connect, fanout, idle, ingest, pairs, storm};
 use parley_bench::tag::Tag;
 use parley_bench::{Accounts, Bench, Output, Report};
 use parley_testkit::TestServer;
@@ -175,4 +175,58 @@ async fn every_scenario_runs_at_tiny_sizes() {
     assert_eq!((report.sent, report.errors), (6, 0));
     assert!(report.extra.contains_key("rss_per_connection_kib"));
     assert_eq!(bench.accounts.list.len(), 6);
+
+    // Two groups (of ten and of two) miss 5 messages each, then all 12 users come back at once.
+    let report = storm::run(
+        &mut bench,
+        &storm::Storm {
+            users: 12,
+            behind: 5,
+            concurrency: None,
+            send_concurrency: 2,
+            size: 100,
+        },
+    )
+    .await
+    .expect("storm runs");
+    assert_nothing_lost(&report);
+    assert_eq!(report.sent, 10);
+    assert_eq!(report.delivered, Some(12 * 5));
+    assert_eq!(report.extra.get("users_caught_up"), Some(&12.0));
+    assert_eq!(report.latency.map(|l| l.count), Some(12));
+
+    // The channel outlives a run: the second one (a new bench, as each command is) finds it by its handle
+    // and adds no one.
+    for _ in 0..2 {
+        let mut bench = Bench::new(
+            server.client(),
+            Accounts::load(&accounts_file, 4).expect("accounts file"),
+            probe,
+            Output::Quiet,
+        );
+        let report = bigchannel::run(
+            &mut bench,
+            &bigchannel::BigChannel {
+                members: 8,
+                connected: 3,
+                rate: 10.0,
+                seconds: 0.5,
+                size: 100,
+                connect_concurrency: 3,
+            },
+        )
+        .await
+        .expect("bigchannel runs");
+        assert_nothing_lost(&report);
+        assert_eq!(report.sent, 5);
+        assert_eq!(report.delivered, Some(3 * 5));
+    }
+    let owner = server.client().with_token(&bench.accounts.list[0].token);
+    let channels = owner.channels("").await.expect("channels");
+    let big: Vec<_> = channels
+        .iter()
+        .filter(|c| c.handle.as_deref().is_some_and(|h| h.ends_with("-big-8")))
+        .collect();
+    assert_eq!(big.len(), 1, "one channel kept: {channels:?}");
+    assert_eq!(big[0].member_count, 9);
 }
