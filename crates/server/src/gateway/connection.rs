@@ -95,7 +95,7 @@ pub(super) async fn serve(
         let writer = Writer {
             parley: Arc::clone(&parley),
             hub: Arc::clone(&hub),
-            caller: caller.clone(),
+            caller: Arc::clone(&caller),
             closer: Arc::clone(&closer),
             last_sent: start,
             pruned: Pruned::Resync,
@@ -133,7 +133,7 @@ async fn hello(
     socket: &mut WebSocket,
     parley: &Parley,
     settings: &GatewaySettings,
-) -> Result<(Caller, String, Option<Cursor>), Close> {
+) -> Result<(Arc<Caller>, String, Option<Cursor>), Close> {
     let protocol = Close {
         code: close::PROTOCOL,
         reason: "the first frame must be hello",
@@ -148,7 +148,7 @@ async fn hello(
         return Err(protocol);
     };
     let caller = parley.authenticate(&token).await.map_err(|_| BAD_TOKEN)?;
-    Ok((caller, token, resume))
+    Ok((Arc::new(caller), token, resume))
 }
 
 /// Registers the connection, then reads its conversations and puts it in their rooms. Returns its id and the
@@ -156,13 +156,13 @@ async fn hello(
 async fn register(
     parley: &Parley,
     hub: &Hub,
-    caller: &Caller,
+    caller: &Arc<Caller>,
     outbound: mpsc::Sender<Outbound>,
     closer: Closer,
 ) -> Option<(ConnId, Cursor)> {
     let contacts = parley.contact_ids(caller).await.ok()?;
     let registration = Registration {
-        caller: caller.clone(),
+        caller: Arc::clone(caller),
         contacts,
         outbound,
         closer,
@@ -179,7 +179,7 @@ async fn register(
 struct Writer {
     parley: Arc<Parley>,
     hub: Arc<Hub>,
-    caller: Caller,
+    caller: Arc<Caller>,
     closer: Closer,
     /// The cursor of the last durable event written (or the start): anything at or before it is not resent.
     last_sent: Cursor,
@@ -296,7 +296,9 @@ impl Writer {
                 Ok(())
             }
             Outbound::CatchUp => {
-                let caught_up = self.catch_up(sink).await;
+                // Boxed: the replay's future is most of the writer's size, and a writer holds it only while it
+                // catches up, not for its whole idle life.
+                let caught_up = Box::pin(self.catch_up(sink)).await;
                 self.pruned = Pruned::Skip;
                 caught_up
             }
@@ -360,7 +362,7 @@ struct Reader {
     parley: Arc<Parley>,
     hub: Arc<Hub>,
     id: ConnId,
-    caller: Caller,
+    caller: Arc<Caller>,
     outbound: mpsc::Sender<Outbound>,
     closer: Closer,
     settings: GatewaySettings,
@@ -396,7 +398,8 @@ impl Reader {
                         .and_then(|l| l.reference);
                     error_frame(reference, "rate_limited", "too many ops; slow down")
                 }
-                Message::Text(text) => self.op(&text).await,
+                // Boxed for the same reason as the writer's catch-up: most connections are idle.
+                Message::Text(text) => Box::pin(self.op(&text)).await,
                 Message::Binary(_) => {
                     error_frame(None, "unsupported_frame", "ops are JSON text frames")
                 }

@@ -85,7 +85,7 @@ pub(crate) fn close_with(closer: &Closer, code: u16, reason: &'static str) {
 /// What a new connection brings to the registry. Its conversations come after (`Hub::set_rooms`), read once
 /// the connection already hears its user's membership changes, so none can fall in between.
 pub(crate) struct Registration {
-    pub caller: Caller,
+    pub caller: Arc<Caller>,
     pub contacts: Vec<UserId>,
     pub outbound: mpsc::Sender<Outbound>,
     pub closer: Closer,
@@ -257,7 +257,7 @@ impl Hub {
 
 struct Conn {
     user_id: UserId,
-    caller: Caller,
+    caller: Arc<Caller>,
     outbound: mpsc::Sender<Outbound>,
     closer: Closer,
     rooms: HashSet<ConversationId>,
@@ -662,7 +662,7 @@ impl Dispatcher {
             let (parley, commands, caller) = (
                 Arc::clone(&self.parley),
                 self.commands.clone(),
-                conn.caller.clone(),
+                Arc::clone(&conn.caller),
             );
             tokio::spawn(async move {
                 match parley.conversations_snapshot(&caller).await {

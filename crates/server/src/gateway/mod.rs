@@ -75,7 +75,7 @@ impl Default for GatewaySettings {
 }
 
 /// Read and write buffers sized for many idle sockets: a few KiB each instead of the library's 128 KiB.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+const READ_BUFFER_BYTES: usize = 1024;
 const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 const MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
 
