@@ -1,10 +1,14 @@
-//! One WebSocket: the `hello` handshake, then a reader (client ops) and a writer (everything sent) that run
-//! side by side until either ends.
+//! One WebSocket: the `hello` handshake, then one task that reads the client's ops and writes everything the
+//! connection is sent, until either side ends it.
 //!
-//! The writer is the only code that writes to the socket. It takes whatever is queued and writes it as one
-//! batch with a single flush, skips durable events it already sent (by cursor), and replays from the store
-//! when asked to catch up. Since the dispatcher queues events in cursor order and replays are by cursor, a
-//! client sees each durable event once, in order, with no gap.
+//! The task selects over the socket, the connection's queue (filled by the dispatcher), the op in progress,
+//! pings and the close signal. It is the only code that writes to the socket: whatever is queued goes out as
+//! one batch with a single flush, durable events it already sent are skipped (by cursor), and on
+//! `Outbound::CatchUp` it replays from the store. Since the dispatcher queues events in cursor order and
+//! replays are by cursor, a client sees each durable event once, in order, with no gap.
+//!
+//! Ops run one at a time, in the order they came: while one is in progress (a send waits for its commit), the
+//! socket is not read, but queued frames keep being written.
 
 use std::num::NonZeroU32;
 use std::pin::Pin;
@@ -12,8 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures_util::stream::{SplitSink, SplitStream};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use parley_core::service::{Pruned, Replay, SendOutcome};
@@ -26,14 +29,16 @@ use super::hub::{Close, Closer, ConnId, Frame, Hub, Outbound, Registration, clos
 use super::{GatewaySettings, close};
 use crate::error::ApiError;
 
-/// Most frames written between two flushes; bounds how long a busy writer goes without checking for close.
+/// Most frames written between two flushes; bounds how long a busy connection goes without checking for
+/// close.
 const MAX_BATCH: usize = 256;
-/// How long a closing writer tries to send its close frame.
+/// How long a closing connection tries to send its close frame.
 const CLOSE_PATIENCE: Duration = Duration::from_secs(1);
 /// Events replayed per store query during a catch-up.
 const REPLAY_PAGE: u32 = 500;
 
-type Sink = SplitSink<WebSocket, Message>;
+/// An op being run: its reply, once the use case answers.
+type RunningOp = Pin<Box<dyn Future<Output = Frame> + Send>>;
 
 pub(super) async fn serve(
     mut socket: WebSocket,
@@ -56,14 +61,7 @@ pub(super) async fn serve(
     let (closer, closed) = watch::channel(None);
     let closer: Closer = Arc::new(closer);
     let (outbound, queue) = mpsc::channel(settings.queue_frames);
-    let registered = register(
-        &parley,
-        &hub,
-        &caller,
-        outbound.clone(),
-        Arc::clone(&closer),
-    )
-    .await;
+    let registered = register(&parley, &hub, &caller, outbound, Arc::clone(&closer)).await;
     let Some((id, as_of)) = registered else {
         let frame = CloseFrame {
             code: close::INTERNAL,
@@ -84,43 +82,38 @@ pub(super) async fn serve(
         return;
     }
     // A fresh client starts where its rooms were read; every later event for it is either queued live or
-    // found by the catch-up the writer starts with.
+    // found by the catch-up the connection starts with.
     let start = resume.unwrap_or(as_of);
-    let (mut sink, stream) = socket.split();
     let ready = ServerFrame::Ready {
         user_id: caller.user.id,
         cursor: start,
     };
-    if sink.send(Message::Text(encode(&ready))).await.is_ok() {
-        let writer = Writer {
-            parley: Arc::clone(&parley),
-            hub: Arc::clone(&hub),
-            caller: Arc::clone(&caller),
-            closer: Arc::clone(&closer),
-            last_sent: start,
-            pruned: Pruned::Resync,
-        };
-        let writing = tokio::spawn(writer.run(sink, queue, closed.clone(), settings.ping_every));
-        let reader = Reader {
-            watched: AtomicUsize::new(0),
-            parley,
-            hub: Arc::clone(&hub),
-            id,
-            caller,
-            outbound,
-            closer,
-            settings,
-        };
-        // The reader gets a task of its own and this one ends: the setup above (hello, registration) makes
-        // this future several KiB, which a connection would otherwise keep for its whole life.
-        tokio::spawn(async move {
-            reader.run(stream, closed).await;
-            let _ = writing.await;
-            hub.unregister(id);
-        });
+    if socket.send(Message::Text(encode(&ready))).await.is_err() {
+        hub.unregister(id);
         return;
     }
-    hub.unregister(id);
+    let per_second = NonZeroU32::new(settings.ops_per_second).unwrap_or(NonZeroU32::MIN);
+    let burst = per_second.saturating_mul(NonZeroU32::MIN.saturating_add(1));
+    let connection = Connection {
+        socket,
+        queue,
+        session: Arc::new(Session {
+            watched: AtomicUsize::new(0),
+            parley,
+            hub,
+            id,
+            caller,
+        }),
+        closer,
+        limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
+        last_sent: start,
+        pruned: Pruned::Resync,
+        ping_every: settings.ping_every,
+        idle_timeout: settings.idle_timeout,
+    };
+    // A task of its own, and this one ends: the setup above (hello, registration) makes this future several
+    // KiB, which a connection would otherwise keep for its whole life.
+    tokio::spawn(connection.run(closed));
 }
 
 const BAD_TOKEN: Close = Close {
@@ -176,37 +169,51 @@ async fn register(
     Some((id, as_of))
 }
 
-struct Writer {
-    parley: Arc<Parley>,
-    hub: Arc<Hub>,
-    caller: Arc<Caller>,
+/// A connection past `ready`: the socket and everything its one task needs.
+struct Connection {
+    socket: WebSocket,
+    queue: mpsc::Receiver<Outbound>,
+    /// What ops need, shared with the op in progress.
+    session: Arc<Session>,
     closer: Closer,
+    limiter: DefaultDirectRateLimiter,
     /// The cursor of the last durable event written (or the start): anything at or before it is not resent.
     last_sent: Cursor,
     /// Whether a catch-up may skip pruned events: not the first one (the client was away), but every later
     /// one (the connection heard everything live since).
     pruned: Pruned,
+    ping_every: Duration,
+    idle_timeout: Duration,
 }
 
-impl Writer {
-    async fn run(
-        mut self,
-        mut sink: Sink,
-        mut queue: mpsc::Receiver<Outbound>,
-        mut closed: watch::Receiver<Option<Close>>,
-        ping_every: Duration,
-    ) {
-        let mut ping =
-            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+/// What an op runs with.
+struct Session {
+    /// How many users this connection asked to follow with `presence_sub` (repeats counted).
+    watched: AtomicUsize,
+    parley: Arc<Parley>,
+    hub: Arc<Hub>,
+    id: ConnId,
+    caller: Arc<Caller>,
+}
+
+/// Why the loop stopped on its own (the close signal aside): the code and reason to close with.
+type Stop = Option<Close>;
+
+impl Connection {
+    async fn run(mut self, mut closed: watch::Receiver<Option<Close>>) {
         let outcome = {
             // One wait for the close, polled by every select of `pump`: a new `changed()` per frame
             // registered a waker each time (5% of the server's CPU at 200,000 deliveries a second).
             let closing = std::pin::pin!(closed.changed());
-            self.pump(&mut sink, &mut queue, &mut ping, closing).await
+            self.pump(closing).await
         };
-        if let Err(error) = outcome {
-            tracing::debug!(%error, "socket write failed");
-            close_with(&self.closer, close::INTERNAL, "write failed");
+        match outcome {
+            Ok(Some(Close { code, reason })) => close_with(&self.closer, code, reason),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::debug!(%error, "socket write failed");
+                close_with(&self.closer, close::INTERNAL, "write failed");
+            }
         }
         let close = (*closed.borrow()).unwrap_or(Close {
             code: 1000,
@@ -217,70 +224,109 @@ impl Writer {
             reason: close.reason.into(),
         };
         // A peer that reads nothing will not read this either: give it a moment, then drop the socket.
-        let _ = tokio::time::timeout(CLOSE_PATIENCE, sink.send(Message::Close(Some(frame)))).await;
+        let _ = tokio::time::timeout(
+            CLOSE_PATIENCE,
+            self.socket.send(Message::Close(Some(frame))),
+        )
+        .await;
+        self.session.hub.unregister(self.session.id);
     }
 
-    /// Writes whatever is queued, and pings, until the queue ends or `closing` completes.
-    async fn pump(
-        &mut self,
-        sink: &mut Sink,
-        queue: &mut mpsc::Receiver<Outbound>,
-        ping: &mut tokio::time::Interval,
-        mut closing: Pin<&mut impl Future>,
-    ) -> Result<(), axum::Error> {
+    /// Reads ops, runs them one at a time, and writes whatever is queued and each op's reply, until the
+    /// client goes, a write fails, or `closing` completes. Every write races `closing`: a peer that stops
+    /// reading blocks writes, and a close (too slow, logout, shutdown) must still get through.
+    async fn pump(&mut self, mut closing: Pin<&mut impl Future>) -> Result<Stop, axum::Error> {
+        let mut ping = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.ping_every,
+            self.ping_every,
+        );
+        let idle = tokio::time::sleep(self.idle_timeout);
+        let mut idle = std::pin::pin!(idle);
+        let mut op: Option<RunningOp> = None;
         // Every connection starts with a catch-up from its start cursor: a resume replays what was missed,
         // a fresh start what committed while its rooms were being set.
         let mut pending = Some(Outbound::CatchUp);
         loop {
-            let first = match pending.take() {
-                Some(item) => item,
-                None => tokio::select! {
+            if let Some(first) = pending.take() {
+                tokio::select! {
                     biased;
-                    _ = &mut closing => return Ok(()),
-                    item = queue.recv() => match item {
-                        Some(item) => item,
-                        None => return Ok(()),
-                    },
-                    _ = ping.tick() => {
-                        // A peer that reads nothing blocks this too; a close must still get through.
-                        tokio::select! {
-                            biased;
-                            _ = &mut closing => return Ok(()),
-                            sent = sink.send(Message::Ping(Default::default())) => sent?,
-                        }
-                        continue;
-                    }
-                },
-            };
-            // A peer that stops reading blocks the write; a close (too slow, logout, shutdown) must still get
-            // through, so the batch races it.
+                    _ = &mut closing => return Ok(None),
+                    written = self.write_batch(first) => written?,
+                }
+                continue;
+            }
             tokio::select! {
                 biased;
-                _ = &mut closing => return Ok(()),
-                written = self.write_batch(sink, queue, first) => written?,
+                _ = &mut closing => return Ok(None),
+                reply = finish(&mut op), if op.is_some() => {
+                    op = None;
+                    // The client may send again: a silent spell starts now.
+                    idle.as_mut().reset(tokio::time::Instant::now() + self.idle_timeout);
+                    tokio::select! {
+                        biased;
+                        _ = &mut closing => return Ok(None),
+                        sent = self.socket.send(Message::Text(reply.text)) => sent?,
+                    }
+                }
+                item = self.queue.recv() => match item {
+                    Some(item) => pending = Some(item),
+                    None => return Ok(None),
+                },
+                message = self.socket.next(), if op.is_none() => {
+                    idle.as_mut().reset(tokio::time::Instant::now() + self.idle_timeout);
+                    match message {
+                        None => return Ok(Some(BYE)),
+                        Some(Err(error)) => return Ok(Some(failed(&error))),
+                        Some(Ok(Message::Close(_))) => return Ok(Some(BYE)),
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                        Some(Ok(Message::Binary(_))) => {
+                            let reply = error_frame(None, "unsupported_frame", "ops are JSON text frames");
+                            op = Some(Box::pin(std::future::ready(reply)));
+                        }
+                        Some(Ok(Message::Text(text))) if self.limiter.check().is_err() => {
+                            let reference = serde_json::from_str::<OpLabel>(&text)
+                                .ok()
+                                .and_then(|l| l.reference);
+                            let reply = error_frame(reference, "rate_limited", "too many ops; slow down");
+                            op = Some(Box::pin(std::future::ready(reply)));
+                        }
+                        // Boxed and run beside the loop: queued frames keep going out while it waits, and
+                        // an idle connection does not carry an op's future.
+                        Some(Ok(Message::Text(text))) => {
+                            op = Some(Box::pin(Arc::clone(&self.session).op(text)));
+                        }
+                    }
+                }
+                _ = ping.tick() => {
+                    tokio::select! {
+                        biased;
+                        _ = &mut closing => return Ok(None),
+                        sent = self.socket.send(Message::Ping(Default::default())) => sent?,
+                    }
+                }
+                _ = &mut idle, if op.is_none() => {
+                    return Ok(Some(Close { code: close::IDLE, reason: "idle: no frame or pong in time" }));
+                }
             }
         }
     }
 
     /// Writes `first` and whatever else is queued (up to `MAX_BATCH`), then flushes once.
-    async fn write_batch(
-        &mut self,
-        sink: &mut Sink,
-        queue: &mut mpsc::Receiver<Outbound>,
-        first: Outbound,
-    ) -> Result<(), axum::Error> {
-        self.write(sink, first).await?;
+    async fn write_batch(&mut self, first: Outbound) -> Result<(), axum::Error> {
+        self.write(first).await?;
         let mut written = 1;
         while written < MAX_BATCH {
-            let Ok(item) = queue.try_recv() else { break };
-            self.write(sink, item).await?;
+            let Ok(item) = self.queue.try_recv() else {
+                break;
+            };
+            self.write(item).await?;
             written += 1;
         }
-        sink.flush().await
+        self.socket.flush().await
     }
 
     /// Writes one item without flushing.
-    async fn write(&mut self, sink: &mut Sink, item: Outbound) -> Result<(), axum::Error> {
+    async fn write(&mut self, item: Outbound) -> Result<(), axum::Error> {
         match item {
             Outbound::Frame(frame) => {
                 if let Some(cursor) = frame.cursor {
@@ -289,16 +335,16 @@ impl Writer {
                     }
                     self.last_sent = cursor;
                 }
-                sink.feed(Message::Text(frame.text.clone())).await?;
+                self.socket.feed(Message::Text(frame.text.clone())).await?;
                 if let Some(committed_at) = frame.committed_at {
-                    self.hub.delivery.record(committed_at);
+                    self.session.hub.delivery.record(committed_at);
                 }
                 Ok(())
             }
             Outbound::CatchUp => {
-                // Boxed: the replay's future is most of the writer's size, and a writer holds it only while it
-                // catches up, not for its whole idle life.
-                let caught_up = Box::pin(self.catch_up(sink)).await;
+                // Boxed: the replay's future is large, and a connection holds it only while it catches up,
+                // not for its whole idle life.
+                let caught_up = Box::pin(self.catch_up()).await;
                 self.pruned = Pruned::Skip;
                 caught_up
             }
@@ -306,11 +352,17 @@ impl Writer {
     }
 
     /// Writes every event after `last_sent` that the store holds for this user, page by page.
-    async fn catch_up(&mut self, sink: &mut Sink) -> Result<(), axum::Error> {
+    async fn catch_up(&mut self) -> Result<(), axum::Error> {
         loop {
             match self
+                .session
                 .parley
-                .replay(&self.caller, self.last_sent, REPLAY_PAGE, self.pruned)
+                .replay(
+                    &self.session.caller,
+                    self.last_sent,
+                    REPLAY_PAGE,
+                    self.pruned,
+                )
                 .await
             {
                 Ok(Replay::Events(events)) => {
@@ -318,8 +370,8 @@ impl Writer {
                     metrics::counter!("parley_ws_events_replayed_total")
                         .increment(events.len() as u64);
                     for event in &events {
-                        let frame = ServerMessage::Event(self.parley.event_wire(event));
-                        sink.feed(Message::Text(encode(&frame))).await?;
+                        let frame = ServerMessage::Event(self.session.parley.event_wire(event));
+                        self.socket.feed(Message::Text(encode(&frame))).await?;
                         self.last_sent = event.cursor;
                     }
                     if !full_page {
@@ -328,11 +380,13 @@ impl Writer {
                 }
                 Ok(Replay::Resync) => {
                     let cursor = self
+                        .session
                         .parley
                         .current_cursor()
                         .await
                         .map_err(axum::Error::new)?;
-                    sink.feed(Message::Text(encode(&ServerFrame::Resync { cursor })))
+                    self.socket
+                        .feed(Message::Text(encode(&ServerFrame::Resync { cursor })))
                         .await?;
                     self.last_sent = cursor;
                     return Ok(());
@@ -346,6 +400,35 @@ impl Writer {
     }
 }
 
+/// What an op in progress resolves to; never resolves when there is none (the select arm is off then).
+async fn finish(op: &mut Option<RunningOp>) -> Frame {
+    match op {
+        Some(op) => op.await,
+        None => std::future::pending().await,
+    }
+}
+
+const BYE: Close = Close {
+    code: 1000,
+    reason: "bye",
+};
+
+/// How a failed read closes the connection: a frame over the size limit says so, anything else is the
+/// client gone.
+fn failed(error: &axum::Error) -> Close {
+    let too_big = std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
+    if too_big {
+        Close {
+            code: close::TOO_BIG,
+            reason: "frame too big",
+        }
+    } else {
+        BYE
+    }
+}
+
 /// The part of an op that is read before the rest, so even a malformed op gets its `ref` back.
 #[derive(Deserialize)]
 struct OpLabel {
@@ -356,85 +439,13 @@ struct OpLabel {
 /// Most users one connection may follow the presence of with `presence_sub`, so its state stays bounded.
 const MAX_WATCHED: usize = 10_000;
 
-struct Reader {
-    /// How many users this connection asked to follow with `presence_sub` (repeats counted).
-    watched: AtomicUsize,
-    parley: Arc<Parley>,
-    hub: Arc<Hub>,
-    id: ConnId,
-    caller: Arc<Caller>,
-    outbound: mpsc::Sender<Outbound>,
-    closer: Closer,
-    settings: GatewaySettings,
-}
-
-impl Reader {
-    async fn run(
-        self,
-        mut stream: SplitStream<WebSocket>,
-        mut closed: watch::Receiver<Option<Close>>,
-    ) {
-        let per_second = NonZeroU32::new(self.settings.ops_per_second).unwrap_or(NonZeroU32::MIN);
-        let burst = per_second.saturating_mul(NonZeroU32::MIN.saturating_add(1));
-        let limiter: DefaultDirectRateLimiter =
-            RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst));
-        loop {
-            let next = tokio::select! {
-                _ = closed.changed() => return,
-                next = tokio::time::timeout(self.settings.idle_timeout, stream.next()) => next,
-            };
-            let message = match next {
-                Err(_) => {
-                    return close_with(&self.closer, close::IDLE, "idle: no frame or pong in time");
-                }
-                Ok(None) => return close_with(&self.closer, 1000, "bye"),
-                Ok(Some(Err(error))) => return self.failed(&error),
-                Ok(Some(Ok(message))) => message,
-            };
-            let reply = match message {
-                Message::Text(text) if limiter.check().is_err() => {
-                    let reference = serde_json::from_str::<OpLabel>(&text)
-                        .ok()
-                        .and_then(|l| l.reference);
-                    error_frame(reference, "rate_limited", "too many ops; slow down")
-                }
-                // Boxed for the same reason as the writer's catch-up: most connections are idle.
-                Message::Text(text) => Box::pin(self.op(&text)).await,
-                Message::Binary(_) => {
-                    error_frame(None, "unsupported_frame", "ops are JSON text frames")
-                }
-                Message::Close(_) => return close_with(&self.closer, 1000, "bye"),
-                Message::Ping(_) | Message::Pong(_) => continue,
-            };
-            if let Err(mpsc::error::TrySendError::Full(_)) =
-                self.outbound.try_send(Outbound::Frame(Arc::new(reply)))
-            {
-                return close_with(
-                    &self.closer,
-                    close::TOO_SLOW,
-                    "too slow: resume from your cursor",
-                );
-            }
-        }
-    }
-
-    fn failed(&self, error: &axum::Error) {
-        let too_big = std::error::Error::source(error)
-            .and_then(|source| source.downcast_ref::<tungstenite::Error>())
-            .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
-        if too_big {
-            close_with(&self.closer, close::TOO_BIG, "frame too big");
-        } else {
-            close_with(&self.closer, 1000, "bye");
-        }
-    }
-
+impl Session {
     /// Runs one op and returns its reply.
-    async fn op(&self, text: &str) -> Frame {
-        let reference = serde_json::from_str::<OpLabel>(text)
+    async fn op(self: Arc<Self>, text: Utf8Bytes) -> Frame {
+        let reference = serde_json::from_str::<OpLabel>(&text)
             .ok()
             .and_then(|l| l.reference);
-        let op = match serde_json::from_str::<ClientOp>(text) {
+        let op = match serde_json::from_str::<ClientOp>(&text) {
             Ok(op) => op,
             Err(error) => return error_frame(reference, "invalid_op", &error.to_string()),
         };
@@ -495,9 +506,7 @@ impl Reader {
             }
         }
     }
-}
 
-impl Reader {
     /// Follows these users' presence, then reports where they are: following first, so no change can fall
     /// between the report and the first update.
     async fn presence_sub(
