@@ -74,6 +74,10 @@ impl Parley {
         if after > latest {
             return Ok(Replay::Resync);
         }
+        // Nothing happened since (every fresh connection starts so): no need to read the log.
+        if after == latest {
+            return Ok(Replay::Events(Vec::new()));
+        }
         let after = match pruned {
             _ if after.0 + 1 >= oldest.0 => after,
             Pruned::Resync => return Ok(Replay::Resync),

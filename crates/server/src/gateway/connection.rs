@@ -94,6 +94,10 @@ pub(super) async fn serve(
     }
     let per_second = NonZeroU32::new(settings.ops_per_second).unwrap_or(NonZeroU32::MIN);
     let burst = per_second.saturating_mul(NonZeroU32::MIN.saturating_add(1));
+    let limiter = RateLimiter::direct_with_clock(
+        Quota::per_second(per_second).allow_burst(burst),
+        hub.clock.clone(),
+    );
     let connection = Connection {
         socket,
         queue,
@@ -105,7 +109,7 @@ pub(super) async fn serve(
             caller,
         }),
         closer,
-        limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
+        limiter,
         last_sent: start,
         pruned: Pruned::Resync,
         ping_every: settings.ping_every,
