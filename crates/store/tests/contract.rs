@@ -169,6 +169,45 @@ mod sqlite {
         assert_eq!(found, vec![message]);
     }
 
+    /// Checkpoints run beside the writer, yet the log still starts over under steady writes instead of
+    /// growing without end: once it is long, the writer copies the last commits itself and the next
+    /// transaction begins the log again. Writers that never pause write several times the restart length.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_log_starts_over_under_steady_writes() {
+        const WRITERS: usize = 32;
+        const EACH: usize = 400;
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("parley.db");
+        let store = open(&path);
+        let ada = user(store.as_ref(), "acme", "ada").await;
+        let group = group(store.as_ref(), &ada, &[]).await;
+        // Each message's text fills most of a 4 KiB page, so the log takes at least 50 MiB in all.
+        let text = "x".repeat(3_500);
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|writer| {
+                let (store, text, ada, group_id) =
+                    (Arc::clone(&store), text.clone(), ada.clone(), group.id);
+                tokio::spawn(async move {
+                    for n in 0..EACH {
+                        let text = format!("{writer} {n} {text}");
+                        crate::contract_suite::send(store.as_ref(), group_id, &ada, &text).await;
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.expect("task");
+        }
+        let log = std::fs::metadata(dir.path().join("parley.db-wal"))
+            .expect("the log")
+            .len();
+        assert!(
+            log < 32 * 1024 * 1024,
+            "the log is {} MiB: it did not start over",
+            log / 1024 / 1024
+        );
+    }
+
     /// Deleting for everyone erases the text from storage: once the WAL is checkpointed into the database file,
     /// no word of the erased message is left in it, the full-text index included.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
