@@ -19,6 +19,7 @@ pub mod peek;
 pub mod procfs;
 pub mod report;
 pub mod scenarios;
+pub mod server_metrics;
 pub mod setup;
 pub mod tag;
 
@@ -93,6 +94,14 @@ impl Bench {
             probe,
             output,
             run_id: tag::new_run_id(),
+        }
+    }
+
+    /// The server's delivery histogram now (empty if `/metrics` cannot be read).
+    pub async fn server_histogram(&self) -> server_metrics::DeliveryHistogram {
+        match self.client.text(&["metrics"]).await {
+            Ok(text) => server_metrics::DeliveryHistogram::parse(&text),
+            Err(_) => server_metrics::DeliveryHistogram::default(),
         }
     }
 

@@ -10,6 +10,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::procfs::ServerUsage;
+use crate::server_metrics::ServerDelivery;
 
 /// Whether a run shows a progress line on stderr.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,6 +106,8 @@ pub struct Report {
     pub lost: Option<u64>,
     pub duplicated: Option<u64>,
     pub latency: Option<Percentiles>,
+    /// The same deliveries as the server's `parley_ws_delivery_seconds` saw them (live events only).
+    pub server_delivery: Option<ServerDelivery>,
     pub server: Option<ServerUsage>,
     /// Scenario-specific figures.
     pub extra: BTreeMap<&'static str, f64>,
@@ -127,6 +130,7 @@ impl Report {
             lost: None,
             duplicated: None,
             latency: None,
+            server_delivery: None,
             server: None,
             extra: BTreeMap::new(),
         }
@@ -174,6 +178,15 @@ impl Report {
                 format!(
                     "p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms ({} samples)",
                     l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms, l.count
+                ),
+            ));
+        }
+        if let Some(d) = self.server_delivery {
+            rows.push((
+                "server's view".into(),
+                format!(
+                    "p50 {:.2} ms, p99 {:.2} ms, mean {:.2} ms ({} deliveries, its histogram)",
+                    d.p50_ms, d.p99_ms, d.mean_ms, d.count
                 ),
             ));
         }

@@ -4,6 +4,7 @@
 use parley_bench::peek::Peek;
 use parley_bench::procfs::Probe;
 use parley_bench::scenarios::{bigchannel, catchup, connect, fanout, idle, ingest, pairs, storm};
+use parley_bench::server_metrics::DeliveryHistogram;
 use parley_bench::tag::Tag;
 use parley_bench::{Accounts, Bench, Output, Report};
 use parley_testkit::TestServer;
@@ -28,6 +29,33 @@ fn a_tag_survives_its_text() {
     assert_eq!(Tag::parse(&text, 0xabc), Some(tag));
     assert_eq!(Tag::parse(&text, 0xabd), None);
     assert_eq!(Tag::parse("hello", 0xabc), None);
+}
+
+#[test]
+fn the_servers_histogram_is_read_over_a_run() {
+    let before = DeliveryHistogram::parse(
+        "# TYPE parley_ws_delivery_seconds histogram\n\
+         parley_ws_delivery_seconds_bucket{le=\"0.001\"} 10\n\
+         parley_ws_delivery_seconds_bucket{le=\"0.01\"} 10\n\
+         parley_ws_delivery_seconds_bucket{le=\"+Inf\"} 10\n\
+         parley_ws_delivery_seconds_sum 0.005\n\
+         parley_ws_delivery_seconds_count 10\n",
+    );
+    let after = DeliveryHistogram::parse(
+        "parley_ws_delivery_seconds_bucket{le=\"0.001\"} 10\n\
+         parley_ws_delivery_seconds_bucket{le=\"0.01\"} 110\n\
+         parley_ws_delivery_seconds_bucket{le=\"+Inf\"} 110\n\
+         parley_ws_delivery_seconds_sum 0.505\n\
+         other_metric 7\n",
+    );
+    let run = after.since(&before).expect("100 deliveries in the run");
+    assert_eq!(run.count, 100);
+    assert!((run.mean_ms - 5.0).abs() < 1e-9, "{run:?}");
+    // All 100 fell between 1 and 10 ms: the median is interpolated halfway.
+    assert!((run.p50_ms - 5.5).abs() < 1e-9, "{run:?}");
+    assert!(run.p99_ms > 9.0 && run.p99_ms <= 10.0, "{run:?}");
+    assert!(after.since(&after).is_none(), "nothing new, nothing to say");
+    assert!(DeliveryHistogram::parse("").since(&before).is_none());
 }
 
 #[test]
@@ -91,6 +119,11 @@ async fn every_scenario_runs_at_tiny_sizes() {
     assert_eq!(report.sent, 10);
     assert_eq!(report.delivered, Some(40));
     assert!(report.latency.is_some_and(|l| l.count == 40));
+    assert!(
+        report.server_delivery.is_some_and(|d| d.count == 40),
+        "the server's histogram counted the same 40 deliveries: {:?}",
+        report.server_delivery
+    );
     assert!(report.server.is_some_and(|s| s.rss_after_kib > 0));
     assert!(report.json_line().starts_with("{\"scenario\":\"fanout\""));
 

@@ -104,6 +104,7 @@ impl Broadcast<'_> {
         );
         let ledger = Arc::new(Ledger::new(1));
         let latencies = Latencies::new();
+        let histogram = bench.server_histogram().await;
         let before = bench.probe.sample()?;
         let start = Instant::now();
         let receivers: Vec<_> = sockets
@@ -171,6 +172,7 @@ impl Broadcast<'_> {
         report.errors = errors.load(Ordering::Relaxed);
         totals.fill(&mut report);
         report.latency = latencies.percentiles();
+        report.server_delivery = bench.server_histogram().await.since(&histogram);
         report.server = crate::procfs::Probe::usage(before, after);
         Ok(report)
     }

@@ -76,6 +76,7 @@ pub async fn run(bench: &mut Bench, args: &Pairs) -> Result<Report> {
     let ledger = Arc::new(Ledger::new(n_users));
     let latencies = Latencies::new();
     let errors = Arc::new(AtomicU64::new(0));
+    let histogram = bench.server_histogram().await;
     let before = bench.probe.sample()?;
     let start = Instant::now();
     let period = Duration::from_secs_f64(1.0 / args.rate);
@@ -124,6 +125,7 @@ pub async fn run(bench: &mut Bench, args: &Pairs) -> Result<Report> {
     report.errors = errors.load(Ordering::Relaxed);
     totals.fill(&mut report);
     report.latency = latencies.percentiles();
+    report.server_delivery = bench.server_histogram().await.since(&histogram);
     report.server = crate::procfs::Probe::usage(before, after);
     Ok(report)
 }
