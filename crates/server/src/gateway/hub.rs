@@ -11,8 +11,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
@@ -20,7 +20,7 @@ use futures_util::StreamExt;
 use parley_core::bus::{Delivery, Follow, Inbox, Signal, Topic};
 use parley_core::model::{Audience, Event, EventKind, Millis};
 use parley_core::{Caller, ConversationId, Cursor, Parley, UserId};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::close;
 
@@ -68,18 +68,37 @@ pub(crate) struct Close {
     pub reason: &'static str,
 }
 
-/// Closes a connection from anywhere (dispatcher, reader, writer); the first reason wins.
-pub(crate) type Closer = Arc<watch::Sender<Option<Close>>>;
+/// Tells a connection to close, from anywhere (the dispatcher or the connection itself); the first reason
+/// wins. A `OnceLock` and a `Notify` rather than a `watch` channel, whose shared state (eight `Notify`s)
+/// was 368 bytes of every connection.
+#[derive(Debug, Default)]
+pub(crate) struct CloseSignal {
+    reason: OnceLock<Close>,
+    notify: Notify,
+}
+
+pub(crate) type Closer = Arc<CloseSignal>;
+
+impl CloseSignal {
+    /// Why the connection is closing, once it is.
+    pub(crate) fn reason(&self) -> Option<Close> {
+        self.reason.get().copied()
+    }
+
+    /// Completes once a reason is set (at once if it already is). Only the connection's own task waits, so
+    /// the permit `notify_one` leaves when nobody waits yet is never lost.
+    pub(crate) async fn closed(&self) {
+        if self.reason.get().is_none() {
+            self.notify.notified().await;
+        }
+    }
+}
 
 pub(crate) fn close_with(closer: &Closer, code: u16, reason: &'static str) {
-    closer.send_if_modified(|current| {
-        let first = current.is_none();
-        if first {
-            metrics::counter!("parley_ws_closes_total", "code" => code.to_string()).increment(1);
-            *current = Some(Close { code, reason });
-        }
-        first
-    });
+    if closer.reason.set(Close { code, reason }).is_ok() {
+        metrics::counter!("parley_ws_closes_total", "code" => code.to_string()).increment(1);
+        closer.notify.notify_one();
+    }
 }
 
 /// What a new connection brings to the registry. Its conversations come after (`Hub::set_rooms`), read once
