@@ -7,13 +7,15 @@
 //! where the scenario has a rate: from the moment a send was *scheduled* to its arrival at each receiver, on
 //! this process's clock, so a stalled server cannot hide its stall (no coordinated omission).
 //!
-//! Code map: `accounts` (sign-up with bounded concurrency, the `--accounts` file), `tag` (run id and sequence
+//! Code map: `accounts` (sign-up with bounded concurrency, the `--accounts` file), `fleet` (a run split over
+//! several processes past one's open-files limit), `tag` (run id and sequence
 //! numbers in message text), `inbox` (what a receiver saw: latency, lost, duplicated), `peek` (the few
 //! fields of a frame the bench reads, without decoding the rest), `report` (HDR
 //! histograms, the table and the JSON line, the progress line), `procfs` (the server's CPU time and RSS), and
 //! one module per scenario under `scenarios`.
 
 pub mod accounts;
+pub mod fleet;
 pub mod inbox;
 pub mod peek;
 pub mod procfs;
@@ -69,6 +71,43 @@ pub struct User {
     pub client: parley_client::Client,
 }
 
+/// This process's part of a run split over several (see `fleet`): it is `index` of `count`, and takes that
+/// share of the users.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// `index/count`, as the `--shard` flag takes it.
+    pub fn parse(text: &str) -> std::result::Result<Shard, String> {
+        let (index, count) = text
+            .split_once('/')
+            .ok_or_else(|| format!("{text:?} is not INDEX/COUNT"))?;
+        let shard = Shard {
+            index: index
+                .parse()
+                .map_err(|_| format!("{index:?} is not a number"))?,
+            count: count
+                .parse()
+                .map_err(|_| format!("{count:?} is not a number"))?,
+        };
+        if shard.index >= shard.count {
+            return Err(format!("shard {text} does not exist"));
+        }
+        Ok(shard)
+    }
+
+    /// This shard's contiguous part of `items`: the first ones get one more when they do not divide evenly.
+    pub fn of<'a, T>(&self, items: &'a [T]) -> &'a [T] {
+        let (each, extra) = (items.len() / self.count, items.len() % self.count);
+        let start = self.index * each + self.index.min(extra);
+        let len = each + usize::from(self.index < extra);
+        &items[start..start + len]
+    }
+}
+
 /// Everything a scenario needs: the server, the accounts it may use, the server process to sample, and where
 /// progress goes.
 pub struct Bench {
@@ -79,6 +118,8 @@ pub struct Bench {
     pub output: Output,
     /// Tags this run's messages, so that a receiver can tell them from any other run's.
     pub run_id: u64,
+    /// Set when this process runs one part of a split run.
+    pub shard: Option<Shard>,
 }
 
 impl Bench {
@@ -94,6 +135,7 @@ impl Bench {
             probe,
             output,
             run_id: tag::new_run_id(),
+            shard: None,
         }
     }
 

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use parley_bench::fleet::Fleet;
 use parley_bench::procfs::Probe;
 use parley_bench::scenarios::{bigchannel, catchup, connect, fanout, idle, ingest, pairs, storm};
-use parley_bench::{Accounts, Bench, Output};
+use parley_bench::{Accounts, Bench, Output, Shard};
 
 /// A load generator for Parley: drives real sockets against a running server and reports rates, latency
 /// percentiles (HDR histograms, open loop where the scenario has a rate), messages lost and duplicated, and,
@@ -41,10 +42,18 @@ struct Cli {
     #[arg(long, global = true)]
     quiet: bool,
     /// The local address to open WebSockets from (127.0.0.2, 127.0.0.3, ...): one source address has about
-    /// 28,000 ephemeral ports, and one process about 19,000 open files, so past that run several processes,
-    /// each from its own address and with its own `--accounts` file.
+    /// 28,000 ephemeral ports to a server. With more sockets than --sockets-per-process, the processes of a
+    /// split run count up from this address (127.0.0.2 if not given).
     #[arg(long, global = true)]
     source_ip: Option<std::net::IpAddr>,
+    /// Most sockets one bench process opens (one process may hold about 19,000 open files here): `idle`
+    /// and `connect` with more start several processes of this program, each with a share of the users
+    /// and its own source address, and add up what they report. Needs --accounts.
+    #[arg(long, global = true, default_value_t = 18_000)]
+    sockets_per_process: usize,
+    /// This process is part INDEX of COUNT of a split run (set by the process that split it).
+    #[arg(long, global = true, hide = true, value_parser = Shard::parse)]
+    shard: Option<Shard>,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -92,14 +101,43 @@ async fn main() -> anyhow::Result<()> {
         Output::Progress
     };
     let mut bench = Bench::new(client, accounts, Probe::new(cli.server_pid), output);
+    bench.shard = cli.shard;
+    let fleet = |sockets: usize| -> anyhow::Result<Option<Fleet>> {
+        let processes = Fleet::needed(sockets, cli.sockets_per_process);
+        if processes <= 1 || cli.shard.is_some() {
+            return Ok(None);
+        }
+        let accounts = cli
+            .accounts
+            .clone()
+            .context("a run split over several processes needs --accounts, which they share")?;
+        let first_ip = match cli.source_ip {
+            Some(std::net::IpAddr::V4(ip)) => ip,
+            Some(std::net::IpAddr::V6(_)) => anyhow::bail!("a split run counts up IPv4 addresses"),
+            None => std::net::Ipv4Addr::new(127, 0, 0, 2),
+        };
+        Ok(Some(Fleet {
+            program: std::env::current_exe().context("finding this program")?,
+            url: cli.url.clone(),
+            accounts,
+            first_ip,
+            processes,
+        }))
+    };
     let report = match &cli.scenario {
         Scenario::Signup(args) => {
             bench.users(args.users).await.context("signing up")?;
             println!("{} accounts", bench.accounts.list.len());
             return Ok(());
         }
-        Scenario::Idle(args) => idle::run(&mut bench, args).await,
-        Scenario::Connect(args) => connect::run(&mut bench, args).await,
+        Scenario::Idle(args) => match fleet(args.sockets)? {
+            Some(fleet) => fleet.idle(&mut bench, args).await,
+            None => idle::run(&mut bench, args).await,
+        },
+        Scenario::Connect(args) => match fleet(args.sockets)? {
+            Some(fleet) => fleet.connect(&mut bench, args).await,
+            None => connect::run(&mut bench, args).await,
+        },
         Scenario::Fanout(args) => fanout::run(&mut bench, args).await,
         Scenario::Pairs(args) => pairs::run(&mut bench, args).await,
         Scenario::Ingest(args) => ingest::run(&mut bench, args).await,

@@ -73,7 +73,7 @@ impl Latencies {
     }
 }
 
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize, serde::Deserialize)]
 pub struct Percentiles {
     pub count: u64,
     pub p50_ms: f64,

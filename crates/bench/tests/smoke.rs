@@ -263,3 +263,50 @@ async fn every_scenario_runs_at_tiny_sizes() {
     assert_eq!(big.len(), 1, "one channel kept: {channels:?}");
     assert_eq!(big[0].member_count, 9);
 }
+
+/// Past --sockets-per-process, idle and connect run as several processes of the real binary, each from its
+/// own source address with its share of the users, and the totals add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_past_one_process_is_split_over_several() {
+    let server = TestServer::spawn().await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let accounts = dir.path().join("accounts.json");
+    let url = server.client().base_url().to_string();
+    let run = |scenario: &'static [&'static str]| {
+        let (url, accounts) = (url.clone(), accounts.clone());
+        async move {
+            let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_parley-bench"))
+                .args(["--url", &url, "--quiet", "--sockets-per-process", "2"])
+                .arg("--accounts")
+                .arg(&accounts)
+                .arg("--server-pid")
+                .arg(std::process::id().to_string())
+                .args(scenario)
+                .output()
+                .await
+                .expect("parley-bench runs");
+            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            assert!(output.status.success(), "{stdout}");
+            let json = stdout
+                .lines()
+                .find(|line| line.starts_with('{'))
+                .expect("a JSON line");
+            serde_json::from_str::<serde_json::Value>(json).expect("JSON")
+        }
+    };
+
+    let idle = run(&["idle", "--sockets", "5", "--seconds", "0.5"]).await;
+    assert_eq!(idle["sent"], 5, "{idle}");
+    assert_eq!(idle["errors"], 0, "{idle}");
+    assert_eq!(idle["extra"]["processes"], 3.0, "{idle}");
+    assert!(
+        idle["extra"]["rss_per_connection_kib"].is_number(),
+        "{idle}"
+    );
+
+    let connect = run(&["connect", "--sockets", "5"]).await;
+    assert_eq!(connect["sent"], 5, "{connect}");
+    assert_eq!(connect["errors"], 0, "{connect}");
+    assert_eq!(connect["extra"]["processes"], 3.0, "{connect}");
+    assert_eq!(connect["latency"]["count"], 5, "{connect}");
+}

@@ -15,7 +15,7 @@ use crate::{Bench, Result, setup};
 /// spreads them with backoff and jitter; this is the worst case). The sockets are closed at the end.
 #[derive(Clone, Debug, Serialize, clap::Args)]
 pub struct Connect {
-    /// Sockets to open, one per user (at most ~19,000 per bench process: the open-files limit).
+    /// Sockets to open, one per user (past --sockets-per-process, over several processes).
     #[arg(long, default_value_t = 5_000)]
     pub sockets: usize,
     /// Connects in flight at once.
@@ -25,17 +25,16 @@ pub struct Connect {
 
 pub async fn run(bench: &mut Bench, args: &Connect) -> Result<Report> {
     let users = bench.users(args.sockets).await?;
-    let progress = Progress::start(
-        bench.output,
-        "connect",
-        "sockets",
-        Some(args.sockets as u64),
-    );
+    let users = match bench.shard {
+        Some(shard) => shard.of(&users),
+        None => &users[..],
+    };
+    let progress = Progress::start(bench.output, "connect", "sockets", Some(users.len() as u64));
     let latencies = Latencies::new();
     let before = bench.probe.sample()?;
     let start = Instant::now();
     let sockets =
-        setup::connect_all(&users, args.concurrency, &latencies, &progress.counter()).await;
+        setup::connect_all(users, args.concurrency, &latencies, &progress.counter()).await;
     let seconds = start.elapsed().as_secs_f64();
     let after = bench.probe.sample()?;
     progress.finish();

@@ -21,8 +21,9 @@ const GROUP_SIZE: usize = 10;
 /// Opens SOCKETS authenticated sockets, one per user, each user a member of 5 group conversations (made by the
 /// first run of this size against the server, and reused by later ones), and holds them open (answering the server's pings) for SECONDS. Reports the server's RSS before connecting and at the
 /// end of the hold, and their difference per connection: the memory to budget for each connected device.
-/// One bench process holds at most ~19,000 sockets (the open-files limit); beyond that, run several processes
-/// at once, each with its own `--source-ip` (127.0.0.2, ...) and `--accounts` file, and add up.
+/// One bench process holds at most ~19,000 sockets (the open-files limit): past --sockets-per-process, the run
+/// is split over several processes of this program, each with a share of the users and its own source
+/// address (127.0.0.2, 127.0.0.3, ...), and their sockets are added up.
 #[derive(Clone, Debug, Serialize, clap::Args)]
 pub struct Idle {
     #[arg(long, default_value_t = 5_000)]
@@ -35,7 +36,12 @@ pub struct Idle {
     pub concurrency: usize,
 }
 
-pub async fn run(bench: &mut Bench, args: &Idle) -> Result<Report> {
+/// What a shard prints on stdout once all its sockets are open (see `fleet`).
+pub const CONNECTED: &str = "parley-bench: connected";
+
+/// The users and their groups, made if an earlier run of this size did not; answers the users and how many
+/// groups it made.
+pub async fn prepare(bench: &mut Bench, args: &Idle) -> Result<(Vec<User>, usize)> {
     if args.sockets == 0 {
         return Err(Error::Scenario("idle needs at least one socket".into()));
     }
@@ -66,17 +72,20 @@ pub async fn run(bench: &mut Bench, args: &Idle) -> Result<Report> {
         })
         .await?;
     }
+    Ok((users, if made_before { 0 } else { n_groups }))
+}
 
+pub async fn run(bench: &mut Bench, args: &Idle) -> Result<Report> {
+    let (users, made) = prepare(bench, args).await?;
+    let users = match bench.shard {
+        Some(shard) => shard.of(&users),
+        None => &users[..],
+    };
     let before = bench.probe.sample()?;
-    let connecting = Progress::start(
-        bench.output,
-        "connect",
-        "sockets",
-        Some(args.sockets as u64),
-    );
+    let connecting = Progress::start(bench.output, "connect", "sockets", Some(users.len() as u64));
     let started = Instant::now();
     let sockets = setup::connect_all(
-        &users,
+        users,
         args.concurrency,
         &Latencies::new(),
         &connecting.counter(),
@@ -95,9 +104,17 @@ pub async fn run(bench: &mut Bench, args: &Idle) -> Result<Report> {
     let holding = Progress::start(bench.output, "idle", "s held", None);
     let counter = holding.counter();
     let hold_started = Instant::now();
-    while hold_started.elapsed().as_secs_f64() < args.seconds {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        counter.store(hold_started.elapsed().as_secs(), Ordering::Relaxed);
+    if bench.shard.is_some() {
+        // One part of a split run: the coordinator measures the server, and says when to let go by
+        // closing this process's stdin.
+        println!("{CONNECTED}");
+        let mut rest = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut tokio::io::stdin(), &mut rest).await;
+    } else {
+        while hold_started.elapsed().as_secs_f64() < args.seconds {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            counter.store(hold_started.elapsed().as_secs(), Ordering::Relaxed);
+        }
     }
     let after = bench.probe.sample()?;
     holding.finish();
@@ -109,21 +126,18 @@ pub async fn run(bench: &mut Bench, args: &Idle) -> Result<Report> {
     let mut report = Report::new("idle", bench.run_id, super::params(args));
     report.seconds = started.elapsed().as_secs_f64();
     report.unit = "sockets";
-    report.achieved_per_second = args.sockets as f64 / connect_seconds;
-    report.sent = args.sockets as u64;
+    report.achieved_per_second = users.len() as f64 / connect_seconds;
+    report.sent = users.len() as u64;
     report.errors = dropped.load(Ordering::Relaxed);
     report.server = crate::procfs::Probe::usage(before, after);
     if let Some(usage) = report.server {
         let per_connection =
-            (usage.rss_after_kib as f64 - usage.rss_before_kib as f64) / args.sockets as f64;
+            (usage.rss_after_kib as f64 - usage.rss_before_kib as f64) / users.len() as f64;
         report
             .extra
             .insert("rss_per_connection_kib", per_connection);
     }
-    report.extra.insert(
-        "conversations_created",
-        if made_before { 0.0 } else { n_groups as f64 },
-    );
+    report.extra.insert("conversations_created", made as f64);
     Ok(report)
 }
 
