@@ -11,7 +11,7 @@ use parley_proto::ConversationId;
 
 use crate::inbox::{DRAIN, Inbox, Ledger};
 use crate::peek::Peek;
-use crate::report::Latencies;
+use crate::report::{Latencies, Output, Progress};
 use crate::{Result, User};
 
 /// The server takes at most this many members in one create or invite.
@@ -107,6 +107,18 @@ pub async fn connect_all(
 /// The sockets, or the first connect error.
 pub fn all_connected(sockets: Vec<Result<Socket>>) -> Result<Vec<Socket>> {
     sockets.into_iter().collect()
+}
+
+/// A socket for each user, `concurrency` connects at a time, with a progress line; any failure fails it.
+pub async fn connect_everyone(
+    output: Output,
+    users: &[User],
+    concurrency: usize,
+) -> Result<Vec<Socket>> {
+    let connecting = Progress::start(output, "connect", "sockets", Some(users.len() as u64));
+    let sockets = connect_all(users, concurrency, &Latencies::new(), &connecting.counter()).await;
+    connecting.finish();
+    all_connected(sockets)
 }
 
 /// Reads `socket` into `inbox` until everything the ledger's senders got accepted has arrived, the drain time

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::report::{Latencies, Progress, Report};
+use crate::report::Report;
 use crate::scenarios::fanout::Broadcast;
 use crate::{Bench, Error, Result, setup};
 
@@ -54,21 +54,7 @@ pub async fn run(bench: &mut Bench, args: &BigChannel) -> Result<Report> {
         Err(_) => setup::channel(sender, members, &handle).await?,
     };
     let online = &members[..args.connected];
-    let connecting = Progress::start(
-        bench.output,
-        "connect",
-        "sockets",
-        Some(online.len() as u64),
-    );
-    let sockets = setup::connect_all(
-        online,
-        args.connect_concurrency,
-        &Latencies::new(),
-        &connecting.counter(),
-    )
-    .await;
-    connecting.finish();
-    let sockets = setup::all_connected(sockets)?;
+    let sockets = setup::connect_everyone(bench.output, online, args.connect_concurrency).await?;
     let broadcast = Broadcast {
         sender,
         channel,

@@ -45,21 +45,7 @@ pub async fn run(bench: &mut Bench, args: &Fanout) -> Result<Report> {
         .ok_or_else(|| crate::Error::Scenario("fanout needs at least one user".into()))?;
     let handle = format!("pb{:x}", bench.run_id & 0xffff_ffff);
     let channel = setup::channel(sender, members, &handle).await?;
-    let connecting = Progress::start(
-        bench.output,
-        "connect",
-        "sockets",
-        Some(members.len() as u64),
-    );
-    let sockets = setup::connect_all(
-        members,
-        args.connect_concurrency,
-        &Latencies::new(),
-        &connecting.counter(),
-    )
-    .await;
-    connecting.finish();
-    let sockets = setup::all_connected(sockets)?;
+    let sockets = setup::connect_everyone(bench.output, members, args.connect_concurrency).await?;
 
     let broadcast = Broadcast {
         sender,

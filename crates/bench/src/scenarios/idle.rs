@@ -8,7 +8,7 @@ use parley_client::{Incoming, Socket};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::report::{Latencies, Progress, Report};
+use crate::report::{Progress, Report};
 use crate::{Bench, Error, Result, User, setup};
 
 /// Conversations each idle user is in.
@@ -82,18 +82,9 @@ pub async fn run(bench: &mut Bench, args: &Idle) -> Result<Report> {
         None => &users[..],
     };
     let before = bench.probe.sample()?;
-    let connecting = Progress::start(bench.output, "connect", "sockets", Some(users.len() as u64));
     let started = Instant::now();
-    let sockets = setup::connect_all(
-        users,
-        args.concurrency,
-        &Latencies::new(),
-        &connecting.counter(),
-    )
-    .await;
+    let sockets = setup::connect_everyone(bench.output, users, args.concurrency).await?;
     let connect_seconds = started.elapsed().as_secs_f64();
-    connecting.finish();
-    let sockets = setup::all_connected(sockets)?;
 
     let (stop, stopped) = watch::channel(false);
     let dropped = Arc::new(AtomicU64::new(0));

@@ -56,21 +56,7 @@ pub async fn run(bench: &mut Bench, args: &Ingest) -> Result<Report> {
     let (senders, partners) = users.split_at(args.senders);
     let pairs: Vec<_> = senders.iter().zip(partners).collect();
     let dms = setup::bounded(pairs, args.connect_concurrency, |(a, b)| setup::dm(a, b)).await?;
-    let connecting = Progress::start(
-        bench.output,
-        "connect",
-        "sockets",
-        Some(args.senders as u64),
-    );
-    let sockets = setup::connect_all(
-        senders,
-        args.connect_concurrency,
-        &Latencies::new(),
-        &connecting.counter(),
-    )
-    .await;
-    connecting.finish();
-    let sockets = setup::all_connected(sockets)?;
+    let sockets = setup::connect_everyone(bench.output, senders, args.connect_concurrency).await?;
 
     let progress = Progress::start(bench.output, "ingest", "acks", None);
     let latencies = Latencies::new();

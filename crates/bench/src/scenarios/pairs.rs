@@ -55,16 +55,7 @@ pub async fn run(bench: &mut Bench, args: &Pairs) -> Result<Report> {
         setup::dm(&a, &b).await
     })
     .await?;
-    let connecting = Progress::start(bench.output, "connect", "sockets", Some(n_users as u64));
-    let sockets = setup::connect_all(
-        &users,
-        args.connect_concurrency,
-        &Latencies::new(),
-        &connecting.counter(),
-    )
-    .await;
-    connecting.finish();
-    let sockets = setup::all_connected(sockets)?;
+    let sockets = setup::connect_everyone(bench.output, &users, args.connect_concurrency).await?;
 
     let per_user = (args.rate * args.seconds).round() as u64;
     let progress = Progress::start(

@@ -66,18 +66,9 @@ pub async fn run(bench: &mut Bench, args: &Storm) -> Result<Report> {
         .collect();
 
     // Where each user is now: connecting once gives its cursor, which it resumes from later.
-    let connecting = Progress::start(
-        bench.output,
-        "connect",
-        "sockets",
-        Some(members.len() as u64),
-    );
     let every_user: Vec<User> = members.iter().map(|(_, user)| user.clone()).collect();
-    let sockets =
-        setup::connect_all(&every_user, 256, &Latencies::new(), &connecting.counter()).await;
-    connecting.finish();
     let mut cursors = Vec::with_capacity(members.len());
-    for socket in setup::all_connected(sockets)? {
+    for socket in setup::connect_everyone(bench.output, &every_user, 256).await? {
         cursors.push(socket.ready_cursor);
         socket.close().await;
     }
