@@ -10,12 +10,35 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
 use crate::report::{Percentiles, Report};
 use crate::scenarios::{connect, idle};
 use crate::{Bench, Error, Result};
+
+/// What a shard prints once it has loaded the accounts and is ready to start on `go`.
+const READY: &str = "parley-bench: ready";
+/// What an `idle` shard prints once all its sockets are open.
+const CONNECTED: &str = "parley-bench: connected";
+/// How long a shard may take to say each of those, and to finish.
+const PATIENCE: Duration = Duration::from_secs(600);
+
+/// In a shard: says it is ready and waits for the word to start, so that every shard starts together.
+pub async fn ready_then_wait_for_go() {
+    println!("{READY}");
+    let mut line = String::new();
+    let _ = BufReader::new(tokio::io::stdin())
+        .read_line(&mut line)
+        .await;
+}
+
+/// In an `idle` shard: says its sockets are open and holds them until told to let go (stdin closes).
+pub async fn connected_then_hold() {
+    println!("{CONNECTED}");
+    let mut rest = Vec::new();
+    let _ = tokio::io::stdin().read_to_end(&mut rest).await;
+}
 
 /// How to start the shards.
 pub struct Fleet {
@@ -76,6 +99,28 @@ impl Fleet {
         })
     }
 
+    /// Starts every shard, waits until each is ready, then tells them all to go.
+    async fn start_all(&self, scenario: &[String]) -> Result<Vec<Running>> {
+        let mut shards = (0..self.processes)
+            .map(|index| self.start(index, scenario))
+            .collect::<Result<Vec<_>>>()?;
+        for (index, shard) in shards.iter_mut().enumerate() {
+            wait_for(shard, index, READY).await?;
+        }
+        for (index, shard) in shards.iter_mut().enumerate() {
+            let stdin = shard
+                .child
+                .stdin
+                .as_mut()
+                .ok_or_else(|| Error::Scenario(format!("shard {index} has no stdin")))?;
+            stdin
+                .write_all(b"go\n")
+                .await
+                .map_err(|e| Error::Scenario(format!("shard {index}: {e}")))?;
+        }
+        Ok(shards)
+    }
+
     /// `idle` over the shards: all connect, the server's memory is read once every shard holds its sockets
     /// and again after the hold, then the shards let go.
     pub async fn idle(&self, bench: &mut Bench, args: &idle::Idle) -> Result<Report> {
@@ -85,25 +130,13 @@ impl Fleet {
             "--sockets".to_owned(),
             args.sockets.to_string(),
             "--concurrency".to_owned(),
-            args.concurrency.to_string(),
+            args.concurrency.div_ceil(self.processes).to_string(),
         ];
         let before = bench.probe.sample()?;
+        let mut shards = self.start_all(&scenario).await?;
         let started = Instant::now();
-        let mut shards = (0..self.processes)
-            .map(|index| self.start(index, &scenario))
-            .collect::<Result<Vec<_>>>()?;
         for (index, shard) in shards.iter_mut().enumerate() {
-            loop {
-                match shard.lines.next_line().await {
-                    Ok(Some(line)) if line == idle::CONNECTED => break,
-                    Ok(Some(_)) => {}
-                    Ok(None) | Err(_) => {
-                        return Err(Error::Scenario(format!(
-                            "shard {index} ended before its sockets were open"
-                        )));
-                    }
-                }
-            }
+            wait_for(shard, index, CONNECTED).await?;
         }
         let connect_seconds = started.elapsed().as_secs_f64();
         tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
@@ -121,20 +154,15 @@ impl Fleet {
         report.errors = reports.iter().map(|r| count(r, "errors")).sum();
         report.achieved_per_second = report.sent as f64 / connect_seconds;
         report.server = crate::procfs::Probe::usage(before, after);
-        if let Some(usage) = report.server {
-            let per_connection = (usage.rss_after_kib as f64 - usage.rss_before_kib as f64)
-                / report.sent.max(1) as f64;
-            report
-                .extra
-                .insert("rss_per_connection_kib", per_connection);
-        }
+        let held = report.sent;
+        idle::memory_per_connection(&mut report, held);
         report.extra.insert("conversations_created", made as f64);
         report.extra.insert("processes", self.processes as f64);
         Ok(report)
     }
 
-    /// `connect` over the shards, all starting at once. The rate is every socket over the slowest shard's
-    /// time; each latency percentile is the worst shard's (percentiles of parts do not add up exactly).
+    /// `connect` over the shards, all starting on the same word. The rate is every socket over the slowest
+    /// shard's time; each latency percentile is the worst shard's (percentiles of parts do not add up).
     pub async fn connect(&self, bench: &mut Bench, args: &connect::Connect) -> Result<Report> {
         bench.users(args.sockets).await?;
         let scenario = [
@@ -145,10 +173,8 @@ impl Fleet {
             args.concurrency.div_ceil(self.processes).to_string(),
         ];
         let before = bench.probe.sample()?;
+        let shards = self.start_all(&scenario).await?;
         let started = Instant::now();
-        let shards = (0..self.processes)
-            .map(|index| self.start(index, &scenario))
-            .collect::<Result<Vec<_>>>()?;
         let reports = finish(shards).await?;
         let after = bench.probe.sample()?;
 
@@ -157,7 +183,6 @@ impl Fleet {
             .filter_map(|r| r.get("seconds").and_then(serde_json::Value::as_f64))
             .fold(0.0, f64::max);
         let mut report = Report::new("connect", bench.run_id, crate::scenarios::params(args));
-        // The server's CPU covers the whole run, processes starting included.
         report.seconds = started.elapsed().as_secs_f64();
         report.unit = "connects";
         report.sent = reports.iter().map(|r| count(r, "sent")).sum();
@@ -171,21 +196,50 @@ impl Fleet {
     }
 }
 
+/// Reads a shard's output until `line`.
+async fn wait_for(shard: &mut Running, index: usize, line: &str) -> Result<()> {
+    let seen = tokio::time::timeout(PATIENCE, async {
+        while let Ok(Some(next)) = shard.lines.next_line().await {
+            if next == line {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    match seen {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::Scenario(format!(
+            "shard {index} ended before {line:?}"
+        ))),
+        Err(_) => Err(Error::Scenario(format!(
+            "shard {index} did not say {line:?} in time"
+        ))),
+    }
+}
+
 /// Waits for every shard and reads the JSON line each ends with.
 async fn finish(shards: Vec<Running>) -> Result<Vec<serde_json::Value>> {
     let mut reports = Vec::with_capacity(shards.len());
     for (index, mut shard) in shards.into_iter().enumerate() {
         let mut last = None;
-        while let Ok(Some(line)) = shard.lines.next_line().await {
-            if line.starts_with('{') {
-                last = Some(line);
+        let ended = tokio::time::timeout(PATIENCE, async {
+            while let Ok(Some(line)) = shard.lines.next_line().await {
+                if line.starts_with('{') {
+                    last = Some(line);
+                }
             }
-        }
-        let status = shard
-            .child
-            .wait()
-            .await
-            .map_err(|e| Error::Scenario(format!("shard {index}: {e}")))?;
+            shard.child.wait().await
+        })
+        .await;
+        let status = match ended {
+            Ok(status) => status.map_err(|e| Error::Scenario(format!("shard {index}: {e}")))?,
+            Err(_) => {
+                return Err(Error::Scenario(format!(
+                    "shard {index} did not finish in time"
+                )));
+            }
+        };
         let report = last
             .filter(|_| status.success())
             .and_then(|line| serde_json::from_str(&line).ok())

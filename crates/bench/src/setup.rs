@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, stream};
 use parley_client::proto::v1::{ConversationKind, CreateConversationRequest};
 use parley_client::{RawIncoming, Socket};
 use parley_proto::ConversationId;
 
-use crate::inbox::{DRAIN, Inbox, Ledger};
+use crate::inbox::{Inbox, Ledger};
 use crate::peek::Peek;
 use crate::report::{Latencies, Output, Progress};
 use crate::{Result, User};
@@ -121,14 +121,15 @@ pub async fn connect_everyone(
     all_connected(sockets)
 }
 
-/// Reads `socket` into `inbox` until everything the ledger's senders got accepted has arrived, the drain time
-/// after the last sender ran out, or the socket closed (noted in `inbox.failure`, and what did not arrive
-/// counts as lost). Counts each new message in `delivered`.
+/// Reads `socket` into `inbox` until everything the ledger's senders got accepted has arrived, `patience`
+/// after the last sender finished (or from now, if they all have), or the socket closed (noted in
+/// `inbox.failure`, and what did not arrive counts as lost). Counts each new message in `delivered`.
 pub async fn receive(
     mut socket: Socket,
     mut inbox: Inbox,
     ledger: Arc<Ledger>,
     delivered: Arc<AtomicU64>,
+    patience: Duration,
 ) -> Inbox {
     let mut all_done = ledger.watch();
     let mut drain_until = None;
@@ -137,12 +138,13 @@ pub async fn receive(
             if inbox.complete(&ledger) {
                 break;
             }
-            let deadline = *drain_until.get_or_insert_with(|| tokio::time::Instant::now() + DRAIN);
+            let deadline =
+                *drain_until.get_or_insert_with(|| tokio::time::Instant::now() + patience);
             if tokio::time::Instant::now() >= deadline {
                 break;
             }
         }
-        let deadline = drain_until.unwrap_or_else(|| tokio::time::Instant::now() + DRAIN);
+        let deadline = drain_until.unwrap_or_else(|| tokio::time::Instant::now() + patience);
         tokio::select! {
             next = socket.next_raw() => match next {
                 Some(Ok(RawIncoming::Text(text))) => {

@@ -232,10 +232,23 @@ mod sqlite {
 
         // Copy every committed page into the database file and empty the WAL, as a checkpoint on close does.
         let checkpoint = rusqlite::Connection::open(&path).expect("open a checkpoint connection");
-        let busy: i64 = checkpoint
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
-            .expect("wal_checkpoint");
-        assert_eq!(busy, 0, "the checkpoint completed");
+        checkpoint
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .expect("busy_timeout");
+        // The store's checkpointer may hold the checkpoint lock at this moment (SQLite then answers busy
+        // without waiting): try again until this one completes.
+        let mut completed = false;
+        for _ in 0..250 {
+            let busy: i64 = checkpoint
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+                .expect("wal_checkpoint");
+            if busy == 0 {
+                completed = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(completed, "the checkpoint completed");
         let bytes = std::fs::read(&path).expect("read the database file");
         let occurrences = |word: &str| {
             bytes

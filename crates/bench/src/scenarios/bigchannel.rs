@@ -51,7 +51,10 @@ pub async fn run(bench: &mut Bench, args: &BigChannel) -> Result<Report> {
             setup::invite(sender, existing.id, members).await?;
             existing.id
         }
-        Err(_) => setup::channel(sender, members, &handle).await?,
+        Err(error) if error.status() == Some(404) => {
+            setup::channel(sender, members, &handle).await?
+        }
+        Err(error) => return Err(error.into()),
     };
     let online = &members[..args.connected];
     let sockets = setup::connect_everyone(bench.output, online, args.connect_concurrency).await?;

@@ -30,6 +30,9 @@ pub async fn run(bench: &mut Bench, args: &Connect) -> Result<Report> {
         None => &users[..],
     };
     let progress = Progress::start(bench.output, "connect", "sockets", Some(users.len() as u64));
+    if bench.shard.is_some() {
+        crate::fleet::ready_then_wait_for_go().await;
+    }
     let latencies = Latencies::new();
     let before = bench.probe.sample()?;
     let start = Instant::now();

@@ -8,7 +8,7 @@ use parley_client::Socket;
 use parley_proto::ConversationId;
 use serde::Serialize;
 
-use crate::inbox::{Inbox, Ledger, Totals};
+use crate::inbox::{DRAIN, Inbox, Ledger, Totals};
 use crate::report::{Latencies, Progress, Report};
 use crate::setup;
 use crate::tag::Tag;
@@ -102,6 +102,7 @@ impl Broadcast<'_> {
                     inbox,
                     Arc::clone(&ledger),
                     progress.counter(),
+                    DRAIN,
                 ))
             })
             .collect();

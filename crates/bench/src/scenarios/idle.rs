@@ -36,9 +36,6 @@ pub struct Idle {
     pub concurrency: usize,
 }
 
-/// What a shard prints on stdout once all its sockets are open (see `fleet`).
-pub const CONNECTED: &str = "parley-bench: connected";
-
 /// The users and their groups, made if an earlier run of this size did not; answers the users and how many
 /// groups it made.
 pub async fn prepare(bench: &mut Bench, args: &Idle) -> Result<(Vec<User>, usize)> {
@@ -81,6 +78,9 @@ pub async fn run(bench: &mut Bench, args: &Idle) -> Result<Report> {
         Some(shard) => shard.of(&users),
         None => &users[..],
     };
+    if bench.shard.is_some() {
+        crate::fleet::ready_then_wait_for_go().await;
+    }
     let before = bench.probe.sample()?;
     let started = Instant::now();
     let sockets = setup::connect_everyone(bench.output, users, args.concurrency).await?;
@@ -96,11 +96,8 @@ pub async fn run(bench: &mut Bench, args: &Idle) -> Result<Report> {
     let counter = holding.counter();
     let hold_started = Instant::now();
     if bench.shard.is_some() {
-        // One part of a split run: the coordinator measures the server, and says when to let go by
-        // closing this process's stdin.
-        println!("{CONNECTED}");
-        let mut rest = Vec::new();
-        let _ = tokio::io::AsyncReadExt::read_to_end(&mut tokio::io::stdin(), &mut rest).await;
+        // One part of a split run: the coordinator measures the server, and says when to let go.
+        crate::fleet::connected_then_hold().await;
     } else {
         while hold_started.elapsed().as_secs_f64() < args.seconds {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -121,15 +118,19 @@ pub async fn run(bench: &mut Bench, args: &Idle) -> Result<Report> {
     report.sent = users.len() as u64;
     report.errors = dropped.load(Ordering::Relaxed);
     report.server = crate::procfs::Probe::usage(before, after);
-    if let Some(usage) = report.server {
-        let per_connection =
-            (usage.rss_after_kib as f64 - usage.rss_before_kib as f64) / users.len() as f64;
-        report
-            .extra
-            .insert("rss_per_connection_kib", per_connection);
-    }
+    memory_per_connection(&mut report, users.len() as u64);
     report.extra.insert("conversations_created", made as f64);
     Ok(report)
+}
+
+/// The server's memory growth over the run, per connection held, into the report.
+pub(crate) fn memory_per_connection(report: &mut Report, connections: u64) {
+    if let Some(usage) = report.server {
+        let grown = usage.rss_after_kib as f64 - usage.rss_before_kib as f64;
+        report
+            .extra
+            .insert("rss_per_connection_kib", grown / connections.max(1) as f64);
+    }
 }
 
 /// Groups of ten such that each user is in five: round `k` cuts the users, rotated by `2k`, into tens.

@@ -249,6 +249,8 @@ impl Connection {
             tokio::time::Instant::now() + self.ping_every,
             self.ping_every,
         );
+        // A long catch-up must not be followed by a burst of the pings it held up.
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let idle = tokio::time::sleep(self.idle_timeout);
         let mut idle = std::pin::pin!(idle);
         let mut op: Option<RunningOp> = None;
@@ -277,10 +279,6 @@ impl Connection {
                         sent = self.socket.send(Message::Text(reply.text)) => sent?,
                     }
                 }
-                item = self.queue.recv() => match item {
-                    Some(item) => pending = Some(item),
-                    None => return Ok(None),
-                },
                 message = self.socket.next(), if op.is_none() => {
                     idle.as_mut().reset(tokio::time::Instant::now() + self.idle_timeout);
                     match message {
@@ -306,6 +304,12 @@ impl Connection {
                         }
                     }
                 }
+                // After the socket: a queue that keeps refilling (a busy room) must not starve the client's
+                // ops, pongs and close.
+                item = self.queue.recv() => match item {
+                    Some(item) => pending = Some(item),
+                    None => return Ok(None),
+                },
                 _ = ping.tick() => {
                     tokio::select! {
                         biased;

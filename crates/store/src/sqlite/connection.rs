@@ -241,7 +241,7 @@ impl Connections {
     }
 
     /// Runs `work` in the next write batch and answers once that batch is durable. If `work` fails, none of
-    /// its changes are committed and the rest of the batch commits. `work` may run twice (see `write_loop`),
+    /// its changes are committed and the rest of the batch commits. `work` may run twice (see `WriteLoop::run`),
     /// so it must depend only on what it captured and the database.
     pub(crate) async fn write<T: Announces + Send + 'static>(
         &self,
@@ -434,7 +434,16 @@ fn run_batch(
 ) -> rusqlite::Result<bool> {
     connection.execute_batch("BEGIN IMMEDIATE")?;
     for write in batch.iter_mut() {
-        if !write.run(connection, isolation) && matches!(isolation, Isolation::Shared) {
+        let succeeded = write.run(connection, isolation);
+        // Some errors (a full disk, an I/O error, no memory) make SQLite roll back the whole transaction:
+        // the writes after it would each commit on their own, so the batch stops here and fails as a whole.
+        if connection.is_autocommit() {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT_ROLLBACK),
+                Some("the batch's transaction was rolled back".into()),
+            ));
+        }
+        if !succeeded && matches!(isolation, Isolation::Shared) {
             return Ok(false);
         }
     }

@@ -1,6 +1,6 @@
 //! The event log: written in the same transaction as the change it records, read back by cursor.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use parley_core::model::{Audience, Event, EventKind, Message, Millis};
 use parley_core::store::StoreResult;
@@ -192,6 +192,10 @@ pub(crate) fn after(
     cursor: Cursor,
     limit: u32,
 ) -> StoreResult<Vec<Event>> {
+    // One snapshot for every query below: read apart, an event committed between two of them could be
+    // missed while a later one is returned, and a client resuming after it would never get it.
+    let snapshot = c.unchecked_transaction().map_err(backend)?;
+    let c = &*snapshot;
     let behind = latest(c)?.0 - cursor.0;
     let rows = if behind <= WALK_AT_MOST {
         walk(c, user_id, cursor, limit)
@@ -233,53 +237,65 @@ fn walk(c: &Connection, user_id: UserId, cursor: Cursor, limit: u32) -> rusqlite
     .collect()
 }
 
-/// The same events, read conversation by conversation (at most `limit` from each, by index) and merged:
-/// the cost follows the user's conversations and their events, not everyone's. Each source is read in
-/// cursor order, so the first `limit` of the merge are the first `limit` of all.
+/// The same events, read source by source (each of the user's conversations, their private events, their
+/// leavings), each by index in cursor order, and merged: the cost follows the user's conversations and
+/// their events, not everyone's. Once `limit` rows are in hand, later sources are read only up to the
+/// last of them, so a page reads about `limit` rows however many conversations there are.
 fn by_conversation(
     c: &Connection,
     user_id: UserId,
     cursor: Cursor,
     limit: u32,
 ) -> rusqlite::Result<Vec<Row>> {
+    let limit_rows = usize::try_from(limit).unwrap_or(usize::MAX);
+    // By cursor, so a leaving also seen in a conversation the user is back in counts once.
+    let mut rows: BTreeMap<Cursor, Row> = BTreeMap::new();
+    let mut up_to = i64::MAX;
+    let take = |rows: &mut BTreeMap<Cursor, Row>, up_to: &mut i64, found: Vec<Row>| {
+        for row in found {
+            rows.insert(row.cursor, row);
+        }
+        while rows.len() > limit_rows {
+            rows.pop_last();
+        }
+        if rows.len() == limit_rows {
+            *up_to = rows
+                .last_key_value()
+                .map_or(i64::MAX, |(cursor, _)| cursor.0);
+        }
+    };
     let conversations: Vec<i64> = c
         .prepare_cached("SELECT conversation_id FROM members WHERE user_id = ?1")?
         .query_map([user_id.0], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    let mut rows = Vec::new();
     let mut in_conversation = c.prepare_cached(&format!(
         "SELECT {ROW_COLUMNS} FROM events e
-         WHERE e.conversation_id = ?1 AND e.cursor > ?2 AND e.private_to IS NULL
+         WHERE e.conversation_id = ?1 AND e.cursor > ?2 AND e.cursor <= ?4 AND e.private_to IS NULL
          ORDER BY e.cursor LIMIT ?3"
     ))?;
     for conversation_id in conversations {
-        for row in
-            in_conversation.query_map(params![conversation_id, cursor.0, limit], Row::read)?
-        {
-            rows.push(row?);
-        }
+        let found = in_conversation
+            .query_map(params![conversation_id, cursor.0, limit, up_to], Row::read)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        take(&mut rows, &mut up_to, found);
     }
-    // Their own private events and their leavings, wherever they are (a leaving is also in a conversation
-    // they are back in, hence the dedup by cursor).
     for sql in [
         format!(
             "SELECT {ROW_COLUMNS} FROM events e WHERE e.private_to = ?1 AND e.cursor > ?2
-             ORDER BY e.cursor LIMIT ?3"
+             AND e.cursor <= ?4 ORDER BY e.cursor LIMIT ?3"
         ),
         format!(
             "SELECT {ROW_COLUMNS} FROM events e WHERE e.kind = 'member.left' AND e.user_id = ?1
-             AND e.cursor > ?2 ORDER BY e.cursor LIMIT ?3"
+             AND e.cursor > ?2 AND e.cursor <= ?4 ORDER BY e.cursor LIMIT ?3"
         ),
     ] {
-        let mut statement = c.prepare_cached(&sql)?;
-        for row in statement.query_map(params![user_id.0, cursor.0, limit], Row::read)? {
-            rows.push(row?);
-        }
+        let found = c
+            .prepare_cached(&sql)?
+            .query_map(params![user_id.0, cursor.0, limit, up_to], Row::read)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        take(&mut rows, &mut up_to, found);
     }
-    rows.sort_by_key(|row| row.cursor);
-    rows.dedup_by_key(|row| row.cursor);
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    Ok(rows)
+    Ok(rows.into_values().collect())
 }
 
 fn cursor_of(c: &Connection, sql: &str) -> StoreResult<Cursor> {
