@@ -266,8 +266,9 @@ impl Connection {
                 }
                 continue;
             }
+            // Not biased: the branches take turns when several are ready, so a queue that keeps refilling (a
+            // busy room) cannot starve the client's ops, pongs and close, nor the other way round.
             tokio::select! {
-                biased;
                 _ = &mut closing => return Ok(None),
                 reply = finish(&mut op), if op.is_some() => {
                     op = None;
@@ -304,8 +305,6 @@ impl Connection {
                         }
                     }
                 }
-                // After the socket: a queue that keeps refilling (a busy room) must not starve the client's
-                // ops, pongs and close.
                 item = self.queue.recv() => match item {
                     Some(item) => pending = Some(item),
                     None => return Ok(None),
