@@ -121,17 +121,23 @@ impl Fleet {
         Ok(shards)
     }
 
+    /// A shard's scenario arguments: every socket counted (each shard takes its share of the users), and
+    /// its share of the connects in flight.
+    fn scenario(&self, name: &str, sockets: usize, concurrency: usize) -> [String; 5] {
+        [
+            name.to_owned(),
+            "--sockets".to_owned(),
+            sockets.to_string(),
+            "--concurrency".to_owned(),
+            concurrency.div_ceil(self.processes).to_string(),
+        ]
+    }
+
     /// `idle` over the shards: all connect, the server's memory is read once every shard holds its sockets
     /// and again after the hold, then the shards let go.
     pub async fn idle(&self, bench: &mut Bench, args: &idle::Idle) -> Result<Report> {
         let (_, made) = idle::prepare(bench, args).await?;
-        let scenario = [
-            "idle".to_owned(),
-            "--sockets".to_owned(),
-            args.sockets.to_string(),
-            "--concurrency".to_owned(),
-            args.concurrency.div_ceil(self.processes).to_string(),
-        ];
+        let scenario = self.scenario("idle", args.sockets, args.concurrency);
         let before = bench.probe.sample()?;
         let mut shards = self.start_all(&scenario).await?;
         let started = Instant::now();
@@ -165,13 +171,7 @@ impl Fleet {
     /// shard's time; each latency percentile is the worst shard's (percentiles of parts do not add up).
     pub async fn connect(&self, bench: &mut Bench, args: &connect::Connect) -> Result<Report> {
         bench.users(args.sockets).await?;
-        let scenario = [
-            "connect".to_owned(),
-            "--sockets".to_owned(),
-            args.sockets.to_string(),
-            "--concurrency".to_owned(),
-            args.concurrency.div_ceil(self.processes).to_string(),
-        ];
+        let scenario = self.scenario("connect", args.sockets, args.concurrency);
         let before = bench.probe.sample()?;
         let shards = self.start_all(&scenario).await?;
         let started = Instant::now();

@@ -134,6 +134,18 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Waits for every receiver and adds up what each saw (a receiver task that panicked adds nothing, so
+    /// its messages count as lost).
+    pub async fn gather(receivers: Vec<tokio::task::JoinHandle<Inbox>>, ledger: &Ledger) -> Totals {
+        let mut totals = Totals::default();
+        for receiver in receivers {
+            if let Ok(inbox) = receiver.await {
+                totals.add(&inbox, ledger);
+            }
+        }
+        totals
+    }
+
     pub fn add(&mut self, inbox: &Inbox, ledger: &Ledger) {
         self.expected += inbox.expected(ledger);
         self.delivered += inbox.distinct;

@@ -141,12 +141,7 @@ impl Broadcast<'_> {
             let _ = send.await;
         }
         ledger.finish(0, accepted.load(Ordering::Relaxed));
-        let mut totals = Totals::default();
-        for receiver in receivers {
-            if let Ok(inbox) = receiver.await {
-                totals.add(&inbox, &ledger);
-            }
-        }
+        let totals = Totals::gather(receivers, &ledger).await;
         let seconds = start.elapsed().as_secs_f64();
         let after = bench.probe.sample()?;
         progress.finish();

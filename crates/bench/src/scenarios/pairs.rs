@@ -97,12 +97,7 @@ pub async fn run(bench: &mut Bench, args: &Pairs) -> Result<Report> {
             ))
         })
         .collect();
-    let mut totals = Totals::default();
-    for task in tasks {
-        if let Ok(inbox) = task.await {
-            totals.add(&inbox, &ledger);
-        }
-    }
+    let totals = Totals::gather(tasks, &ledger).await;
     let seconds = start.elapsed().as_secs_f64();
     let after = bench.probe.sample()?;
     progress.finish();
