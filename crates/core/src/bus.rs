@@ -6,8 +6,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 
+use serde::{Deserialize, Serialize};
+
 use crate::model::{Audience, Event, EventKind, Millis};
-use crate::{ConversationId, UserId};
+use crate::{ConversationId, Cursor, UserId};
 
 /// Where a message is published. Typed, so no code glues topic strings together.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -21,7 +23,7 @@ pub enum Topic {
 }
 
 /// What travels on the bus: durable events, and the ephemeral signals that are never stored.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Signal {
     Event(Event),
     Typing {
@@ -85,11 +87,33 @@ pub struct Inbox {
     pub deliveries: BoxStream<'static, Delivery>,
 }
 
+/// A node of the cluster, as it announces itself on the bus.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    /// Unique among the live nodes, and stable across restarts of the same node.
+    pub id: String,
+    /// The base URL its clients connect to (`Settings::public_url` of that node).
+    pub url: String,
+}
+
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
     /// Publishes to one topic, at most once (durability is the store's job: whoever misses an event catches
     /// up from the event log by cursor).
     async fn publish(&self, topic: Topic, signal: Arc<Signal>) -> Result<(), BusError>;
+    /// Publishes one commit's events, each on its `Event::topics()`, in cursor order. `after` is the newest
+    /// cursor committed before them. Returns once they have reached the broker, so that events committed
+    /// later, on any node, reach every inbox after these.
+    async fn publish_commit(&self, after: Cursor, events: &[Event]) -> Result<(), BusError> {
+        let _ = after;
+        for event in events {
+            let signal = Arc::new(Signal::Event(event.clone()));
+            for topic in event.topics() {
+                self.publish(topic, Arc::clone(&signal)).await?;
+            }
+        }
+        Ok(())
+    }
     /// A new inbox following no topic yet.
     async fn inbox(&self) -> Result<Inbox, BusError>;
     /// Records that a user has (or no longer has) a connection on this node.
@@ -98,4 +122,8 @@ pub trait Bus: Send + Sync + 'static {
     async fn online(&self, user_ids: &[UserId]) -> Result<Vec<bool>, BusError>;
     /// Answers when the bus can carry signals.
     async fn ping(&self) -> Result<(), BusError>;
+    /// The nodes alive now, this one included; empty for a bus that serves one node only.
+    async fn nodes(&self) -> Result<Vec<Node>, BusError> {
+        Ok(Vec::new())
+    }
 }

@@ -1,11 +1,13 @@
-//! Domain types, as the store keeps them and the use cases reason about them.
+//! Domain types, as the store keeps them and the use cases reason about them. Events and what they carry
+//! derive serde because a cluster's bus carries them between nodes; they are not the wire format (`wire.rs`).
 
 use parley_proto::v1::ConversationKind;
+use serde::{Deserialize, Serialize};
 
 use crate::{ConversationId, Cursor, MessageId, OrgId, UserId};
 
 /// Milliseconds since the Unix epoch, UTC.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Millis(pub i64);
 
 impl Millis {
@@ -38,7 +40,7 @@ pub struct Credentials {
     pub password_hash: String,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Conversation {
     pub id: ConversationId,
     pub org_id: OrgId,
@@ -78,7 +80,7 @@ pub struct ConversationSummary {
     pub last_message: Option<Message>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub id: MessageId,
     pub conversation_id: ConversationId,
@@ -91,14 +93,14 @@ pub struct Message {
     pub reactions: Vec<Reaction>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Reaction {
     pub emoji: String,
     pub user_ids: Vec<UserId>,
 }
 
 /// A durable change, at its position in the event log.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub cursor: Cursor,
     pub conversation_id: ConversationId,
@@ -109,7 +111,7 @@ pub struct Event {
 }
 
 /// Who may see an event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Audience {
     /// Every member of its conversation.
     Members,
@@ -119,7 +121,7 @@ pub enum Audience {
 
 /// The log keeps references (ids), not copies: a message deleted for everyone replays as a tombstone, so the
 /// text is never kept anywhere once erased.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum EventKind {
     MessageCreated(Message),
     MessageDeleted {

@@ -31,7 +31,20 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Every committed event, batch by batch, in commit (cursor) order: what the relay publishes on the bus.
 /// Announcing from here, rather than from each caller after its write returns, is what keeps the bus in
 /// cursor order however many writes run at once.
-pub type CommitFeed = tokio::sync::mpsc::UnboundedReceiver<Vec<Event>>;
+pub type CommitFeed = tokio::sync::mpsc::UnboundedReceiver<Commit>;
+
+/// Events committed together, in cursor order.
+#[derive(Debug)]
+pub struct Commit {
+    /// The newest cursor committed before these events, by any node. A receiver holding every event up to
+    /// `after` holds every event up to the last of these once it has them, which is how the cluster's bus
+    /// proves it missed nothing.
+    pub after: Cursor,
+    pub events: Vec<Event>,
+    /// Answered once the relay has handed the events to the bus (or given up), for a store whose next
+    /// commit, on any node, must wait until then (PostgreSQL's, whose nodes take turns). `None` otherwise.
+    pub published: Option<tokio::sync::oneshot::Sender<()>>,
+}
 
 /// Whether a sign-up may create the organization it names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -16,7 +16,7 @@ pub use messages::{DeleteScope, HistoryQuery, SendOutcome};
 pub use realtime::{Pruned, Replay};
 
 use crate::blobs::Blobs;
-use crate::bus::{Bus, Signal};
+use crate::bus::Bus;
 use crate::model::{Conversation, Member, User};
 use crate::passwords::Passwords;
 use crate::store::{CommitFeed, Store};
@@ -52,17 +52,14 @@ impl Default for Settings {
 /// Publishes committed events on the bus in commit order, until the store closes its feed. The store holds
 /// every event already, so a failed publish loses nothing: clients catch up from the log by cursor.
 async fn relay(mut feed: CommitFeed, bus: Arc<dyn Bus>) {
-    while let Some(batch) = feed.recv().await {
-        for event in batch {
-            let topics = event.topics();
-            let cursor = event.cursor;
-            let signal = Arc::new(Signal::Event(event));
-            for topic in topics {
-                if let Err(error) = bus.publish(topic, Arc::clone(&signal)).await {
-                    let error = &error as &dyn std::error::Error;
-                    tracing::warn!(?topic, %cursor, error, "publish failed");
-                }
-            }
+    while let Some(commit) = feed.recv().await {
+        if let Err(error) = bus.publish_commit(commit.after, &commit.events).await {
+            let error = &error as &dyn std::error::Error;
+            let first = commit.events.first().map(|e| e.cursor);
+            tracing::warn!(?first, count = commit.events.len(), error, "publish failed");
+        }
+        if let Some(published) = commit.published {
+            let _ = published.send(());
         }
     }
 }

@@ -11,8 +11,9 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use parley_core::Cursor;
 use parley_core::model::{Conversation, Event, Member, User};
-use parley_core::store::{CommitFeed, DirectMessage, Sent, StoreError, StoreResult};
+use parley_core::store::{Commit, CommitFeed, DirectMessage, Sent, StoreError, StoreResult};
 use rusqlite::Connection;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -32,11 +33,29 @@ trait Pending: Send {
     /// Runs the write; false if it failed (and may have left some of its changes in the transaction).
     fn run(&mut self, connection: &Connection, isolation: Isolation) -> bool;
     /// Answers the caller once the batch is over, announcing what it committed.
-    fn complete(
-        self: Box<Self>,
-        commit: Result<(), &str>,
-        feed: &mpsc::UnboundedSender<Vec<Event>>,
-    );
+    fn complete(self: Box<Self>, commit: Result<(), &str>, feed: &mut Feed);
+}
+
+/// The sending end of the commit feed, and the newest cursor it announced.
+pub(crate) struct Feed {
+    sender: mpsc::UnboundedSender<Commit>,
+    last: Cursor,
+}
+
+impl Feed {
+    /// Announces one write's events. A send fails only once the feed was taken and dropped (the server is
+    /// stopping); a feed never taken keeps its events, which only store tests do.
+    fn announce(&mut self, events: Vec<Event>) {
+        let Some(newest) = events.last().map(|e| e.cursor) else {
+            return;
+        };
+        let after = std::mem::replace(&mut self.last, newest);
+        let _ = self.sender.send(Commit {
+            after,
+            events,
+            published: None,
+        });
+    }
 }
 
 /// Work done once per batch, after its writes and before its commit.
@@ -75,23 +94,14 @@ where
         succeeded
     }
 
-    fn complete(
-        self: Box<Self>,
-        commit: Result<(), &str>,
-        feed: &mpsc::UnboundedSender<Vec<Event>>,
-    ) {
+    fn complete(self: Box<Self>, commit: Result<(), &str>, feed: &mut Feed) {
         let answer = match (commit, self.result) {
             (Ok(()), Some(result)) => result,
             (Ok(()), None) => Err(backend(CommitFailed("the write did not run".into()))),
             (Err(e), _) => Err(backend(CommitFailed(e.to_owned()))),
         };
         if let Ok(written) = &answer {
-            let events = written.announced();
-            // A send fails only once the feed was taken and dropped (the server is stopping); a feed never
-            // taken keeps its events, which only store tests do.
-            if !events.is_empty() {
-                let _ = feed.send(events);
-            }
+            feed.announce(written.announced());
         }
         // The caller may have gone away (request cancelled); the write stands either way.
         let _ = self.done.send(answer);
@@ -206,6 +216,12 @@ impl Connections {
     ) -> StoreResult<Arc<Self>> {
         let writer = open(path).map_err(backend)?;
         migrate(&writer)?;
+        let newest = writer
+            .query_row("SELECT coalesce(max(cursor), 0) FROM events", [], |row| {
+                row.get(0)
+            })
+            .map(Cursor)
+            .map_err(backend)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             readers.push(open(path).map_err(backend)?);
@@ -222,7 +238,10 @@ impl Connections {
             .map_err(backend)?;
         let writes = WriteLoop {
             connection: writer,
-            committed,
+            feed: Feed {
+                sender: committed,
+                last: newest,
+            },
             before_commit,
             restart_wanted,
         };
@@ -336,7 +355,7 @@ fn in_savepoint<T>(
 /// The writer thread's state.
 struct WriteLoop {
     connection: Connection,
-    committed: mpsc::UnboundedSender<Vec<Event>>,
+    feed: Feed,
     before_commit: BeforeCommit,
     /// Set by the checkpointer when the log has grown long; see `checkpoint_loop`.
     restart_wanted: Arc<AtomicBool>,
@@ -349,8 +368,7 @@ impl WriteLoop {
     /// Writes run straight into the transaction first. Almost all succeed; if one fails, it may have left
     /// part of its changes behind, so the batch is rolled back and run again with each write in its own
     /// savepoint.
-    fn run(self, mut queue: mpsc::UnboundedReceiver<Box<dyn Pending>>) {
-        let connection = &self.connection;
+    fn run(mut self, mut queue: mpsc::UnboundedReceiver<Box<dyn Pending>>) {
         let mut batch: Vec<Box<dyn Pending>> = Vec::with_capacity(MAX_BATCH);
         while let Some(first) = queue.blocking_recv() {
             batch.push(first);
@@ -362,6 +380,7 @@ impl WriteLoop {
             }
             metrics::histogram!("parley_store_batch_writes").record(batch.len() as f64);
             let started = std::time::Instant::now();
+            let connection = &self.connection;
             let outcome = run_batch(connection, &mut batch, Isolation::Shared).and_then(|all_ok| {
                 if all_ok {
                     return Ok(());
@@ -382,12 +401,12 @@ impl WriteLoop {
             }
             let failure = outcome.err().map(|e| e.to_string());
             for write in batch.drain(..) {
-                write.complete(failure.as_deref().map_or(Ok(()), Err), &self.committed);
+                write.complete(failure.as_deref().map_or(Ok(()), Err), &mut self.feed);
             }
             if self.restart_wanted.swap(false, Ordering::Relaxed) {
                 // The checkpointer has copied all but the last few commits; copying those too lets the
                 // next transaction start the log over.
-                if let Err(error) = checkpoint(connection) {
+                if let Err(error) = checkpoint(&self.connection) {
                     tracing::warn!(%error, "checkpoint failed");
                 }
             }

@@ -17,11 +17,12 @@ use super::{at, group, send_event, token, user};
 const PATIENCE: Duration = Duration::from_secs(10);
 
 /// Receives batches until `count` events arrived, and returns them in arrival order. Panics if the feed
-/// closes, stays silent too long, or brings more than `count`.
+/// closes, stays silent too long, or brings more than `count`, or if a batch does not name the one before
+/// it as what it comes `after`.
 async fn receive(feed: &mut CommitFeed, count: usize) -> Vec<Event> {
-    let mut received = Vec::with_capacity(count);
+    let mut received: Vec<Event> = Vec::with_capacity(count);
     while received.len() < count {
-        let batch = tokio::time::timeout(PATIENCE, feed.recv())
+        let commit = tokio::time::timeout(PATIENCE, feed.recv())
             .await
             .unwrap_or_else(|_| {
                 panic!(
@@ -30,7 +31,17 @@ async fn receive(feed: &mut CommitFeed, count: usize) -> Vec<Event> {
                 )
             })
             .expect("the feed stays open while the store lives");
-        received.extend(batch);
+        if let Some(previous) = received.last() {
+            assert_eq!(
+                commit.after, previous.cursor,
+                "a commit comes after the one before"
+            );
+        }
+        assert!(
+            commit.events.iter().all(|e| e.cursor > commit.after),
+            "a commit's events come after its `after`"
+        );
+        received.extend(commit.events);
     }
     assert_eq!(received.len(), count, "more than expected: {received:?}");
     received

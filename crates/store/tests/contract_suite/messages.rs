@@ -1035,8 +1035,8 @@ pub async fn failed_writes_leave_the_writes_beside_them(store: Arc<dyn Store>) {
     assert_eq!(found.len(), SENDS, "every stored message is searchable");
     let mut announced = Vec::new();
     while announced.len() < SENDS {
-        let events = feed.recv().await.expect("the feed stays open");
-        announced.extend(events.into_iter().filter_map(|e| match e.kind {
+        let commit = feed.recv().await.expect("the feed stays open");
+        announced.extend(commit.events.into_iter().filter_map(|e| match e.kind {
             EventKind::MessageCreated(m) => Some(m.id),
             _ => None,
         }));
