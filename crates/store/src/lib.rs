@@ -4,8 +4,13 @@
 //! No business rules live here: core decides who may do what; the store keeps data consistent (uniqueness,
 //! nonces, the event written in the same transaction as its change) and fast (group commit).
 
+mod announces;
+mod event_columns;
 mod files;
+mod like;
+mod postgres;
 mod sqlite;
 
 pub use files::FsBlobs;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

@@ -1,8 +1,8 @@
 //! The Store contract suite: one list of checks (`contract_suite`), run against every backend.
 //!
-//! A backend joins by adding a module that defines `async fn fresh() -> (Guard, Arc<dyn Store>)`, an empty
-//! store plus whatever keeps it alive (a temporary directory, a scratch database), and invoking
-//! `store_contract_tests!()`. Checks specific to one backend (durability across a reopen, say) live in that
+//! A backend joins by adding a module that defines `async fn fresh() -> Option<(Guard, Arc<dyn Store>)>`, an
+//! empty store plus whatever keeps it alive (a temporary directory, a scratch schema), or `None` when the
+//! backend's server is not there and the run does not require it, and invoking `store_contract_tests!()`. Checks specific to one backend (durability across a reopen, say) live in that
 //! backend's module.
 
 mod contract_suite;
@@ -71,14 +71,18 @@ macro_rules! store_contract_tests {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $check() {
-                let (_guard, store) = fresh().await;
+                let Some((_guard, store)) = fresh().await else {
+                    return;
+                };
                 crate::contract_suite::$module::$check(store.as_ref()).await;
             }
         )*
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $shared_check() {
-                let (_guard, store) = fresh().await;
+                let Some((_guard, store)) = fresh().await else {
+                    return;
+                };
                 crate::contract_suite::$shared_module::$shared_check(store).await;
             }
         )*
@@ -101,10 +105,10 @@ mod sqlite {
     }
 
     /// An empty store in a temporary directory, removed when the guard drops.
-    async fn fresh() -> (TempDir, Arc<dyn Store>) {
+    async fn fresh() -> Option<(TempDir, Arc<dyn Store>)> {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let store = open(&dir.path().join("parley.db"));
-        (dir, store)
+        Some((dir, store))
     }
 
     store_contract_tests!();
@@ -268,5 +272,221 @@ mod sqlite {
                 "{word:?}, from an erased message, is still in the database file"
             );
         }
+    }
+}
+
+/// The same checks on PostgreSQL (`DATABASE_URL`, by default the machine's `test` database), each in a
+/// schema of its own that is dropped afterwards. Without a server the checks are skipped, unless
+/// `REQUIRE_SERVICES=1` (as in CI) makes that a failure.
+mod postgres {
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use parley_core::model::{Event, EventKind};
+    use parley_core::store::Store;
+    use parley_core::{Cursor, MessageId};
+    use parley_store::PgStore;
+
+    use crate::contract_suite::{group, send, user};
+
+    /// Drops its schema when the check ends.
+    struct Scratch {
+        admin_url: String,
+        schema: String,
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let (url, schema) = (self.admin_url.clone(), self.schema.clone());
+            // Drop runs inside the check's runtime, which cannot block on itself: a thread of its own does.
+            let dropped = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime");
+                runtime.block_on(async {
+                    let client = connect(&url).await?;
+                    client
+                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .await
+                })
+            })
+            .join();
+            if !matches!(dropped, Ok(Ok(()))) {
+                eprintln!("could not drop schema {}", self.schema);
+            }
+        }
+    }
+
+    async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        Ok(client)
+    }
+
+    fn database_url() -> String {
+        std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    }
+
+    /// An empty scratch schema, and the URL of a store in it.
+    async fn scratch() -> Option<(Scratch, String)> {
+        let admin_url = database_url();
+        let client = match connect(&admin_url).await {
+            Ok(client) => client,
+            Err(error) if std::env::var("REQUIRE_SERVICES").as_deref() != Ok("1") => {
+                eprintln!("skipped: no PostgreSQL at {admin_url} ({error})");
+                return None;
+            }
+            Err(error) => panic!("PostgreSQL at {admin_url} is required: {error}"),
+        };
+        let mut random = [0u8; 8];
+        getrandom::fill(&mut random).expect("random bytes");
+        let schema = format!("parley_test_{}", u64::from_le_bytes(random));
+        client
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .await
+            .expect("create a scratch schema");
+        let separator = if admin_url.contains('?') { '&' } else { '?' };
+        let url = format!("{admin_url}{separator}options=-csearch_path%3D{schema}");
+        Some((Scratch { admin_url, schema }, url))
+    }
+
+    async fn open(url: &str) -> Arc<dyn Store> {
+        Arc::new(PgStore::open(url).await.expect("open the PostgreSQL store"))
+    }
+
+    async fn fresh() -> Option<(Scratch, Arc<dyn Store>)> {
+        let (scratch, url) = scratch().await?;
+        Some((scratch, open(&url).await))
+    }
+
+    store_contract_tests!();
+
+    /// Three stores on one database are three nodes. All of them write to one conversation at once, while
+    /// a reader resumes again and again from the last cursor it saw. Every commit, on whichever node, must
+    /// come `after` exactly the commit before it (so the bus carries one order), message ids must grow with
+    /// cursors, and the reader must end with every event once, in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn three_nodes_commit_in_one_order() {
+        const NODES: usize = 3;
+        const WRITERS: usize = 4;
+        const EACH: usize = 100;
+        let Some((_scratch, url)) = scratch().await else {
+            return;
+        };
+        let mut nodes = Vec::new();
+        for _ in 0..NODES {
+            nodes.push(open(&url).await);
+        }
+        let ada = user(nodes[0].as_ref(), "acme", "ada").await;
+        let bob = user(nodes[1].as_ref(), "acme", "bob").await;
+        let group = group(nodes[2].as_ref(), &ada, &[&bob]).await;
+        let start = nodes[0].latest_cursor().await.expect("latest_cursor");
+
+        // Each node's relay: takes its commits and lets its writer go on (dropping a commit answers it).
+        let relays: Vec<_> = nodes
+            .iter()
+            .map(|node| {
+                let mut feed = node.take_commit_feed().expect("the feed");
+                tokio::spawn(async move {
+                    let mut commits = Vec::new();
+                    while let Some(commit) = feed.recv().await {
+                        let cursors: Vec<Cursor> = commit.events.iter().map(|e| e.cursor).collect();
+                        commits.push((commit.after, cursors));
+                    }
+                    commits
+                })
+            })
+            .collect();
+        let done = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (node, done) = (Arc::clone(&nodes[1]), Arc::clone(&done));
+            tokio::spawn(async move {
+                let mut seen: Vec<Event> = Vec::new();
+                loop {
+                    let finished = done.load(Ordering::Acquire);
+                    let from = seen.last().map_or(start, |e| e.cursor);
+                    let page = node
+                        .events_after(bob.id, from, 50)
+                        .await
+                        .expect("events_after");
+                    let empty = page.is_empty();
+                    seen.extend(page);
+                    if finished && empty {
+                        return seen;
+                    }
+                }
+            })
+        };
+        let writers: Vec<_> = (0..NODES * WRITERS)
+            .map(|n| {
+                let (node, ada, group_id) = (Arc::clone(&nodes[n % NODES]), ada.clone(), group.id);
+                tokio::spawn(async move {
+                    for i in 0..EACH {
+                        let text = format!("node {} writer {n} message {i}", n % NODES);
+                        send(node.as_ref(), group_id, &ada, &text).await;
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.expect("a writer");
+        }
+        done.store(true, Ordering::Release);
+        let seen = reader.await.expect("the reader");
+        drop(nodes);
+
+        let mut commits = Vec::new();
+        for relay in relays {
+            commits.extend(relay.await.expect("a relay"));
+        }
+        // The group's creation was committed before the relays started: its commit waited in the feed.
+        commits.retain(|(after, _)| *after >= start);
+        commits.sort_by_key(|(after, _)| *after);
+        let mut last = start;
+        for (after, cursors) in &commits {
+            assert_eq!(
+                *after, last,
+                "each commit comes after the one before, whatever its node"
+            );
+            assert!(
+                cursors.windows(2).all(|w| w[0] < w[1]),
+                "a commit's events are in order"
+            );
+            last = *cursors.last().expect("a commit has events");
+        }
+        let announced: usize = commits.iter().map(|(_, cursors)| cursors.len()).sum();
+        assert_eq!(announced, NODES * WRITERS * EACH);
+
+        assert_eq!(
+            seen.len(),
+            NODES * WRITERS * EACH,
+            "the reader saw each message once"
+        );
+        assert!(
+            seen.windows(2).all(|w| w[0].cursor < w[1].cursor),
+            "in cursor order"
+        );
+        let ids: Vec<MessageId> = seen
+            .iter()
+            .map(|e| match &e.kind {
+                EventKind::MessageCreated(m) => m.id,
+                other => panic!("only messages were sent: {other:?}"),
+            })
+            .collect();
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "message ids grow in commit order"
+        );
+        let distinct: BTreeSet<&str> = seen
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::MessageCreated(m) => m.text.as_deref(),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(distinct.len(), seen.len(), "no message twice");
     }
 }

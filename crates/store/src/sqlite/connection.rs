@@ -12,9 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use parley_core::Cursor;
-use parley_core::model::{Conversation, Event, Member, User};
-use parley_core::store::{Commit, CommitFeed, DirectMessage, Sent, StoreError, StoreResult};
+use parley_core::model::Event;
+use parley_core::store::{Commit, CommitFeed, StoreError, StoreResult};
 use rusqlite::Connection;
+
+use crate::announces::Announces;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Most writes one transaction takes; bounds the latency a batch adds to its first caller.
@@ -138,61 +140,6 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     // Every statement Parley runs fits, so none is parsed twice.
     connection.set_prepared_statement_cache_capacity(128);
     Ok(connection)
-}
-
-/// What a write committed that clients must hear about. The writer thread hands these to the commit feed
-/// right after each commit, in commit order, before answering the callers.
-pub(crate) trait Announces {
-    fn announced(&self) -> Vec<Event>;
-}
-
-/// Writes that change nothing a client is told about.
-macro_rules! announces_nothing {
-    ($($t:ty),*) => {$(
-        impl Announces for $t {
-            fn announced(&self) -> Vec<Event> {
-                Vec::new()
-            }
-        }
-    )*};
-}
-
-announces_nothing!((), u64, User, Member);
-
-impl Announces for Option<Event> {
-    fn announced(&self) -> Vec<Event> {
-        self.iter().cloned().collect()
-    }
-}
-
-impl Announces for Vec<Event> {
-    fn announced(&self) -> Vec<Event> {
-        self.clone()
-    }
-}
-
-impl Announces for (Conversation, Vec<Event>) {
-    fn announced(&self) -> Vec<Event> {
-        self.1.clone()
-    }
-}
-
-impl Announces for Sent {
-    fn announced(&self) -> Vec<Event> {
-        match self {
-            Sent::Stored(_, event) => vec![event.clone()],
-            Sent::Duplicate(_) => Vec::new(),
-        }
-    }
-}
-
-impl Announces for DirectMessage {
-    fn announced(&self) -> Vec<Event> {
-        match self {
-            DirectMessage::Created(_, events) => events.clone(),
-            DirectMessage::Existing(_) => Vec::new(),
-        }
-    }
 }
 
 pub(crate) struct Connections {

@@ -9,56 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::connection::backend;
 use super::rows::{self, one, run};
-
-/// The log's name for each kind, and the ids each row keeps.
-fn columns(
-    kind: &EventKind,
-) -> (
-    &'static str,
-    Option<UserId>,
-    Option<MessageId>,
-    Option<&str>,
-) {
-    match kind {
-        EventKind::MessageCreated(m) => ("message.created", Some(m.author_id), Some(m.id), None),
-        EventKind::MessageDeleted { message_id } => {
-            ("message.deleted", None, Some(*message_id), None)
-        }
-        EventKind::MessageHidden {
-            message_id,
-            user_id,
-        } => ("message.hidden", Some(*user_id), Some(*message_id), None),
-        EventKind::ReactionAdded {
-            message_id,
-            user_id,
-            emoji,
-        } => (
-            "reaction.added",
-            Some(*user_id),
-            Some(*message_id),
-            Some(emoji),
-        ),
-        EventKind::ReactionRemoved {
-            message_id,
-            user_id,
-            emoji,
-        } => (
-            "reaction.removed",
-            Some(*user_id),
-            Some(*message_id),
-            Some(emoji),
-        ),
-        EventKind::ReadUpdated {
-            user_id,
-            message_id,
-        } => ("read.updated", Some(*user_id), Some(*message_id), None),
-        EventKind::MemberJoined { user_id } => ("member.joined", Some(*user_id), None, None),
-        EventKind::MemberLeft { user_id } => ("member.left", Some(*user_id), None, None),
-        EventKind::ConversationCreated(c) => {
-            ("conversation.created", Some(c.created_by), None, None)
-        }
-    }
-}
+use crate::event_columns::{self, LoggedEvent as Row};
 
 /// Appends an event to the log and returns it with its cursor.
 pub(crate) fn append(
@@ -68,7 +19,7 @@ pub(crate) fn append(
     audience: Audience,
     now: Millis,
 ) -> StoreResult<Event> {
-    let (name, user_id, message_id, emoji) = columns(&kind);
+    let (name, user_id, message_id, emoji) = event_columns::columns(&kind);
     let private_to = match audience {
         Audience::Members => None,
         Audience::User(user_id) => Some(user_id.0),
@@ -98,84 +49,34 @@ pub(crate) fn append(
     })
 }
 
-/// One row of the log, as read back.
-struct Row {
-    cursor: Cursor,
-    conversation_id: ConversationId,
-    name: String,
-    user_id: Option<UserId>,
-    message_id: Option<MessageId>,
-    emoji: Option<String>,
-    private_to: Option<UserId>,
-    at: Millis,
-}
-
 /// Rebuilds an event from its row; `None` when what it refers to is gone.
 fn materialize(
     c: &Connection,
     row: Row,
     messages: &mut HashMap<MessageId, Message>,
 ) -> StoreResult<Option<Event>> {
-    let user = || row.user_id.unwrap_or(UserId(0));
-    let message_id = row.message_id.unwrap_or(MessageId(0));
-    let kind = match row.name.as_str() {
-        "message.created" => match messages.remove(&message_id) {
-            Some(m) => EventKind::MessageCreated(m),
-            None => return Ok(None),
-        },
-        "message.deleted" => EventKind::MessageDeleted { message_id },
-        "message.hidden" => EventKind::MessageHidden {
-            message_id,
-            user_id: user(),
-        },
-        "reaction.added" => EventKind::ReactionAdded {
-            message_id,
-            user_id: user(),
-            emoji: row.emoji.unwrap_or_default(),
-        },
-        "reaction.removed" => EventKind::ReactionRemoved {
-            message_id,
-            user_id: user(),
-            emoji: row.emoji.unwrap_or_default(),
-        },
-        "read.updated" => EventKind::ReadUpdated {
-            user_id: user(),
-            message_id,
-        },
-        "member.joined" => EventKind::MemberJoined { user_id: user() },
-        "member.left" => EventKind::MemberLeft { user_id: user() },
-        "conversation.created" => match rows::conversation_by_id(c, row.conversation_id)? {
-            Some(conversation) => EventKind::ConversationCreated(conversation),
-            None => return Ok(None),
-        },
-        _ => return Ok(None),
+    let conversation = if row.name == "conversation.created" {
+        rows::conversation_by_id(c, row.conversation_id)?
+    } else {
+        None
     };
-    let audience = row.private_to.map_or(Audience::Members, Audience::User);
-    Ok(Some(Event {
-        cursor: row.cursor,
-        conversation_id: row.conversation_id,
-        kind,
-        audience,
-        at: row.at,
-    }))
+    Ok(row.into_event(messages, conversation))
 }
 
-/// The columns of a log row, as `Row::read` takes them.
+/// The columns of a log row, as `read` takes them.
 const ROW_COLUMNS: &str = "e.cursor, e.conversation_id, e.kind, e.user_id, e.message_id, e.emoji, e.private_to, e.created_at";
 
-impl Row {
-    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-        Ok(Row {
-            cursor: Cursor(row.get(0)?),
-            conversation_id: ConversationId(row.get(1)?),
-            name: row.get(2)?,
-            user_id: row.get::<_, Option<i64>>(3)?.map(UserId),
-            message_id: row.get::<_, Option<i64>>(4)?.map(MessageId),
-            emoji: row.get(5)?,
-            private_to: row.get::<_, Option<i64>>(6)?.map(UserId),
-            at: Millis(row.get(7)?),
-        })
-    }
+fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok(Row {
+        cursor: Cursor(row.get(0)?),
+        conversation_id: ConversationId(row.get(1)?),
+        name: row.get(2)?,
+        user_id: row.get::<_, Option<i64>>(3)?.map(UserId),
+        message_id: row.get::<_, Option<i64>>(4)?.map(MessageId),
+        emoji: row.get(5)?,
+        private_to: row.get::<_, Option<i64>>(6)?.map(UserId),
+        at: Millis(row.get(7)?),
+    })
 }
 
 /// How far behind the newest event a replay may be and still walk the whole log from its cursor. Further
@@ -233,7 +134,7 @@ fn walk(c: &Connection, user_id: UserId, cursor: Cursor, limit: u32) -> rusqlite
              OR (e.kind = 'member.left' AND e.user_id = ?1))
          ORDER BY e.cursor LIMIT ?3"
     ))?
-    .query_map(params![user_id.0, cursor.0, limit], Row::read)?
+    .query_map(params![user_id.0, cursor.0, limit], read)?
     .collect()
 }
 
@@ -275,7 +176,7 @@ fn by_conversation(
     ))?;
     for conversation_id in conversations {
         let found = in_conversation
-            .query_map(params![conversation_id, cursor.0, limit, up_to], Row::read)?
+            .query_map(params![conversation_id, cursor.0, limit, up_to], read)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         take(&mut rows, &mut up_to, found);
     }
@@ -291,7 +192,7 @@ fn by_conversation(
     ] {
         let found = c
             .prepare_cached(&sql)?
-            .query_map(params![user_id.0, cursor.0, limit, up_to], Row::read)?
+            .query_map(params![user_id.0, cursor.0, limit, up_to], read)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         take(&mut rows, &mut up_to, found);
     }

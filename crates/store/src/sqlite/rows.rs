@@ -6,6 +6,7 @@ use parley_core::{ConversationId, MessageId, OrgId, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::connection::backend;
+pub(crate) use crate::like::like_escape;
 use parley_core::store::StoreResult;
 
 pub(crate) const USER_COLUMNS: &str = "u.id, u.org_id, o.handle, u.username, u.name, u.email, u.avatar_version, \
@@ -226,16 +227,4 @@ pub(crate) fn run<P: rusqlite::Params>(
     params: P,
 ) -> rusqlite::Result<usize> {
     c.prepare_cached(sql)?.execute(params)
-}
-
-/// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
-pub(crate) fn like_escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for ch in text.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(ch);
-    }
-    escaped
 }

@@ -1,0 +1,59 @@
+//! What each write announces: the events it committed, which the writer hands to the commit feed right
+//! after the commit, in commit order, before answering the caller. Shared by both stores' writers.
+
+use parley_core::model::{Conversation, Event, Member, User};
+use parley_core::store::{DirectMessage, Sent};
+
+/// What a write committed that clients must hear about.
+pub(crate) trait Announces {
+    fn announced(&self) -> Vec<Event>;
+}
+
+/// Writes that change nothing a client is told about.
+macro_rules! announces_nothing {
+    ($($t:ty),*) => {$(
+        impl Announces for $t {
+            fn announced(&self) -> Vec<Event> {
+                Vec::new()
+            }
+        }
+    )*};
+}
+
+announces_nothing!((), u64, User, Member);
+
+impl Announces for Option<Event> {
+    fn announced(&self) -> Vec<Event> {
+        self.iter().cloned().collect()
+    }
+}
+
+impl Announces for Vec<Event> {
+    fn announced(&self) -> Vec<Event> {
+        self.clone()
+    }
+}
+
+impl Announces for (Conversation, Vec<Event>) {
+    fn announced(&self) -> Vec<Event> {
+        self.1.clone()
+    }
+}
+
+impl Announces for Sent {
+    fn announced(&self) -> Vec<Event> {
+        match self {
+            Sent::Stored(_, event) => vec![event.clone()],
+            Sent::Duplicate(_) => Vec::new(),
+        }
+    }
+}
+
+impl Announces for DirectMessage {
+    fn announced(&self) -> Vec<Event> {
+        match self {
+            DirectMessage::Created(_, events) => events.clone(),
+            DirectMessage::Existing(_) => Vec::new(),
+        }
+    }
+}

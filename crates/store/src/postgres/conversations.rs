@@ -1,0 +1,285 @@
+//! Conversations and their members.
+
+use deadpool_postgres::GenericClient;
+use parley_core::model::{
+    Audience, Conversation, ConversationSummary, Event, EventKind, Member, Millis,
+};
+use parley_core::proto::v1::{ConversationKind, MembershipPatch};
+use parley_core::store::{DirectMessage, StoreError, StoreResult};
+use parley_core::{ConversationId, OrgId, UserId};
+
+use super::sql::{self, CONVERSATION_COLUMNS, MEMBER_COLUMNS, get, row, rows, run};
+use super::{events, messages};
+use crate::like::like_escape;
+
+#[derive(Clone)]
+pub(crate) struct NewConversation {
+    pub org_id: OrgId,
+    pub kind: ConversationKind,
+    pub name: Option<String>,
+    pub handle: Option<String>,
+    pub topic: Option<String>,
+    pub private: bool,
+    pub dm_key: Option<String>,
+    pub created_by: UserId,
+    pub members: Vec<UserId>,
+    pub now: Millis,
+}
+
+/// Creates a conversation with its members and logs `conversation.created`, then each member's joining.
+pub(crate) async fn create(
+    c: &impl GenericClient,
+    new: &NewConversation,
+) -> StoreResult<(Conversation, Vec<Event>)> {
+    if let Some(handle) = &new.handle {
+        let taken = row(
+            c,
+            "SELECT 1 FROM conversations WHERE org_id = $1 AND handle = $2",
+            &[&new.org_id.0, handle],
+        )
+        .await?;
+        if taken.is_some() {
+            return Err(StoreError::Conflict("handle"));
+        }
+    }
+    let inserted = row(
+        c,
+        "INSERT INTO conversations (org_id, kind, name, handle, topic, private, dm_key, created_by, created_at, last_activity)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+        &[
+            &new.org_id.0,
+            &sql::kind_name(new.kind),
+            &new.name,
+            &new.handle,
+            &new.topic,
+            &new.private,
+            &new.dm_key,
+            &new.created_by.0,
+            &new.now.0,
+        ],
+    )
+    .await?
+    .ok_or(StoreError::NotFound("conversation"))?;
+    let id = ConversationId(get(&inserted, 0)?);
+    for user_id in &new.members {
+        insert_member(c, id, *user_id, new.now).await?;
+    }
+    let conversation = sql::conversation_by_id(c, id)
+        .await?
+        .ok_or(StoreError::NotFound("conversation"))?;
+    let created = EventKind::ConversationCreated(conversation.clone());
+    let mut announced = vec![events::append(c, id, created, Audience::Members, new.now).await?];
+    for user_id in &new.members {
+        let joined = EventKind::MemberJoined { user_id: *user_id };
+        announced.push(events::append(c, id, joined, Audience::Members, new.now).await?);
+    }
+    Ok((conversation, announced))
+}
+
+pub(crate) async fn direct_message(
+    c: &impl GenericClient,
+    org_id: OrgId,
+    a: UserId,
+    b: UserId,
+    now: Millis,
+) -> StoreResult<DirectMessage> {
+    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+    let dm_key = format!("{low}:{high}");
+    let sql = format!(
+        "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.org_id = $1 AND c.dm_key = $2"
+    );
+    if let Some(existing) = row(c, &sql, &[&org_id.0, &dm_key]).await? {
+        return Ok(DirectMessage::Existing(sql::conversation(&existing)?));
+    }
+    let new = NewConversation {
+        org_id,
+        kind: ConversationKind::Dm,
+        name: None,
+        handle: None,
+        topic: None,
+        private: true,
+        dm_key: Some(dm_key),
+        created_by: a,
+        members: vec![low, high],
+        now,
+    };
+    let (conversation, events) = create(c, &new).await?;
+    Ok(DirectMessage::Created(conversation, events))
+}
+
+/// Adds a member if absent; true when added.
+async fn insert_member(
+    c: &impl GenericClient,
+    conversation_id: ConversationId,
+    user_id: UserId,
+    now: Millis,
+) -> StoreResult<bool> {
+    let added = run(
+        c,
+        "INSERT INTO members (conversation_id, user_id, joined_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        &[&conversation_id.0, &user_id.0, &now.0],
+    )
+    .await?;
+    if added == 1 {
+        run(
+            c,
+            "UPDATE conversations SET member_count = member_count + 1 WHERE id = $1",
+            &[&conversation_id.0],
+        )
+        .await?;
+    }
+    Ok(added == 1)
+}
+
+pub(crate) async fn add_members(
+    c: &impl GenericClient,
+    conversation_id: ConversationId,
+    user_ids: &[UserId],
+    now: Millis,
+) -> StoreResult<Vec<Event>> {
+    let mut added = Vec::new();
+    for user_id in user_ids {
+        if insert_member(c, conversation_id, *user_id, now).await? {
+            let joined = EventKind::MemberJoined { user_id: *user_id };
+            added.push(events::append(c, conversation_id, joined, Audience::Members, now).await?);
+        }
+    }
+    Ok(added)
+}
+
+pub(crate) async fn channel_by_handle(
+    c: &impl GenericClient,
+    org_id: OrgId,
+    handle: &str,
+) -> StoreResult<Option<Conversation>> {
+    let sql = format!(
+        "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.org_id = $1 AND c.handle = $2"
+    );
+    row(c, &sql, &[&org_id.0, &handle])
+        .await?
+        .as_ref()
+        .map(sql::conversation)
+        .transpose()
+}
+
+pub(crate) async fn member_ids(
+    c: &impl GenericClient,
+    conversation_id: ConversationId,
+    limit: u32,
+) -> StoreResult<Vec<UserId>> {
+    rows(
+        c,
+        "SELECT user_id FROM members WHERE conversation_id = $1 ORDER BY joined_at, user_id LIMIT $2",
+        &[&conversation_id.0, &i64::from(limit)],
+    )
+    .await?
+    .iter()
+    .map(|r| get(r, 0).map(UserId))
+    .collect()
+}
+
+pub(crate) async fn conversations_of(
+    c: &impl GenericClient,
+    user_id: UserId,
+) -> StoreResult<Vec<ConversationSummary>> {
+    let sql = format!(
+        "SELECT {CONVERSATION_COLUMNS}, {MEMBER_COLUMNS} FROM members m
+         JOIN conversations c ON c.id = m.conversation_id
+         WHERE m.user_id = $1 ORDER BY c.last_activity DESC, c.id DESC"
+    );
+    let found = rows(c, &sql, &[&user_id.0]).await?;
+    let mut summaries = Vec::with_capacity(found.len());
+    for r in &found {
+        let (conversation, membership) = (sql::conversation(r)?, sql::member_at(r, 10)?);
+        let unread_count = messages::unread_count(c, &membership).await?;
+        let last_message = messages::latest_visible(c, conversation.id, user_id).await?;
+        summaries.push(ConversationSummary {
+            conversation,
+            membership,
+            unread_count,
+            last_message,
+        });
+    }
+    Ok(summaries)
+}
+
+pub(crate) async fn public_channels(
+    c: &impl GenericClient,
+    org_id: OrgId,
+    query: &str,
+    limit: u32,
+) -> StoreResult<Vec<Conversation>> {
+    let pattern = format!("%{}%", like_escape(query));
+    let sql = format!(
+        "SELECT {CONVERSATION_COLUMNS} FROM conversations c
+         WHERE c.org_id = $1 AND c.kind = 'channel' AND NOT c.private
+         AND (c.name LIKE $2 OR c.handle LIKE $2 OR c.topic LIKE $2)
+         ORDER BY c.member_count DESC, c.id LIMIT $3"
+    );
+    rows(c, &sql, &[&org_id.0, &pattern, &i64::from(limit)])
+        .await?
+        .iter()
+        .map(sql::conversation)
+        .collect()
+}
+
+pub(crate) async fn update_membership(
+    c: &impl GenericClient,
+    conversation_id: ConversationId,
+    user_id: UserId,
+    patch: &MembershipPatch,
+) -> StoreResult<Member> {
+    run(
+        c,
+        "UPDATE members SET muted = coalesce($3, muted), notify_always = coalesce($4, notify_always)
+         WHERE conversation_id = $1 AND user_id = $2",
+        &[&conversation_id.0, &user_id.0, &patch.muted, &patch.notify_always],
+    )
+    .await?;
+    sql::membership(c, conversation_id, user_id)
+        .await?
+        .ok_or(StoreError::NotFound("membership"))
+}
+
+pub(crate) async fn remove_member(
+    c: &impl GenericClient,
+    conversation_id: ConversationId,
+    user_id: UserId,
+    now: Millis,
+) -> StoreResult<Option<Event>> {
+    let removed = run(
+        c,
+        "DELETE FROM members WHERE conversation_id = $1 AND user_id = $2",
+        &[&conversation_id.0, &user_id.0],
+    )
+    .await?;
+    if removed == 0 {
+        return Ok(None);
+    }
+    run(
+        c,
+        "UPDATE conversations SET member_count = member_count - 1 WHERE id = $1",
+        &[&conversation_id.0],
+    )
+    .await?;
+    let left = EventKind::MemberLeft { user_id };
+    events::append(c, conversation_id, left, Audience::Members, now)
+        .await
+        .map(Some)
+}
+
+/// The user's conversations; `c` must be a snapshot holding the newest cursor read with them.
+pub(crate) async fn of_member(
+    c: &impl GenericClient,
+    user_id: UserId,
+) -> StoreResult<Vec<ConversationId>> {
+    rows(
+        c,
+        "SELECT conversation_id FROM members WHERE user_id = $1",
+        &[&user_id.0],
+    )
+    .await?
+    .iter()
+    .map(|r| get(r, 0).map(ConversationId))
+    .collect()
+}

@@ -1,0 +1,372 @@
+//! Messages, reactions, read checkpoints and full-text search.
+
+use deadpool_postgres::GenericClient;
+use parley_core::model::{Audience, Event, EventKind, Member, Message, Millis, Page};
+use parley_core::store::{Sent, StoreError, StoreResult};
+use parley_core::{ConversationId, Cursor, MessageId, UserId};
+
+use super::events;
+use super::sql::{self, MESSAGE_COLUMNS, get, row, rows, run};
+
+#[derive(Clone)]
+pub(crate) struct NewMessage {
+    pub conversation_id: ConversationId,
+    pub author_id: UserId,
+    pub text: String,
+    pub nonce: Option<String>,
+    pub now: Millis,
+}
+
+/// Messages the viewer has not hidden for themselves.
+const VISIBLE: &str =
+    "NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $2 AND h.message_id = m.id)";
+
+/// Stores a message, its conversation's activity and its event in one statement (one round trip on the
+/// writer's hot path), unless the author already sent this nonce here.
+pub(crate) async fn create(c: &impl GenericClient, new: &NewMessage) -> StoreResult<Sent> {
+    let stored = row(
+        c,
+        "WITH earlier AS (
+             SELECT id FROM messages WHERE conversation_id = $1 AND author_id = $2 AND nonce = $4
+         ), m AS (
+             INSERT INTO messages (conversation_id, author_id, text, nonce, created_at)
+             SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM earlier)
+             RETURNING id
+         ), touched AS (
+             UPDATE conversations SET last_activity = $5 WHERE id = $1 AND EXISTS (SELECT 1 FROM m)
+         ), e AS (
+             INSERT INTO events (conversation_id, kind, user_id, message_id, created_at)
+             SELECT $1, 'message.created', $2, m.id, $5 FROM m
+             RETURNING cursor, message_id
+         )
+         SELECT (SELECT id FROM earlier), (SELECT message_id FROM e), (SELECT cursor FROM e)",
+        &[
+            &new.conversation_id.0,
+            &new.author_id.0,
+            &new.text,
+            &new.nonce,
+            &new.now.0,
+        ],
+    )
+    .await?
+    .ok_or(StoreError::NotFound("message"))?;
+    if let Some(earlier) = get::<Option<i64>>(&stored, 0)? {
+        let message = sql::message_by_id(c, new.conversation_id, MessageId(earlier))
+            .await?
+            .ok_or(StoreError::NotFound("message"))?;
+        return Ok(Sent::Duplicate(message));
+    }
+    let (Some(id), Some(cursor)) = (
+        get::<Option<i64>>(&stored, 1)?,
+        get::<Option<i64>>(&stored, 2)?,
+    ) else {
+        return Err(StoreError::NotFound("message"));
+    };
+    let message = Message {
+        id: MessageId(id),
+        conversation_id: new.conversation_id,
+        author_id: new.author_id,
+        text: Some(new.text.clone()),
+        nonce: new.nonce.clone(),
+        created_at: new.now,
+        deleted: false,
+        reactions: Vec::new(),
+    };
+    let event = Event {
+        cursor: Cursor(cursor),
+        conversation_id: new.conversation_id,
+        kind: EventKind::MessageCreated(message.clone()),
+        audience: Audience::Members,
+        at: new.now,
+    };
+    Ok(Sent::Stored(message, event))
+}
+
+pub(crate) async fn add_reaction(
+    c: &impl GenericClient,
+    conversation_id: ConversationId,
+    message_id: MessageId,
+    user_id: UserId,
+    emoji: &str,
+    now: Millis,
+) -> StoreResult<Option<Event>> {
+    let added = run(
+        c,
+        "INSERT INTO reactions (message_id, emoji, user_id, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING",
+        &[&message_id.0, &emoji, &user_id.0, &now.0],
+    )
+    .await?;
+    if added == 0 {
+        return Ok(None);
+    }
+    let kind = EventKind::ReactionAdded {
+        message_id,
+        user_id,
+        emoji: emoji.to_owned(),
+    };
+    events::append(c, conversation_id, kind, Audience::Members, now)
+        .await
+        .map(Some)
+}
+
+pub(crate) async fn page(
+    c: &impl GenericClient,
+    conversation_id: ConversationId,
+    viewer: UserId,
+    page: Page,
+) -> StoreResult<Vec<Message>> {
+    let select = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1 AND {VISIBLE}"
+    );
+    let (conversation_id, viewer) = (conversation_id.0, viewer.0);
+    // Pages that end at a bound are read newest first and turned around, so they hold the closest messages.
+    let (found, newest_first) = match page {
+        Page::Latest { limit } => {
+            let sql = format!("{select} ORDER BY m.id DESC LIMIT $3");
+            (
+                rows(c, &sql, &[&conversation_id, &viewer, &i64::from(limit)]).await?,
+                true,
+            )
+        }
+        Page::Before { id, limit } => {
+            let sql = format!("{select} AND m.id < $4 ORDER BY m.id DESC LIMIT $3");
+            (
+                rows(
+                    c,
+                    &sql,
+                    &[&conversation_id, &viewer, &i64::from(limit), &id.0],
+                )
+                .await?,
+                true,
+            )
+        }
+        Page::After { id, limit } => {
+            let sql = format!("{select} AND m.id > $4 ORDER BY m.id LIMIT $3");
+            (
+                rows(
+                    c,
+                    &sql,
+                    &[&conversation_id, &viewer, &i64::from(limit), &id.0],
+                )
+                .await?,
+                false,
+            )
+        }
+        Page::Between {
+            after,
+            before,
+            limit,
+        } => {
+            let sql = format!("{select} AND m.id > $4 AND m.id < $5 ORDER BY m.id LIMIT $3");
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+                &conversation_id,
+                &viewer,
+                &i64::from(limit),
+                &after.0,
+                &before.0,
+            ];
+            (rows(c, &sql, &params).await?, false)
+        }
+    };
+    let mut messages = sql::with_reactions(c, sql::messages(&found)?).await?;
+    if newest_first {
+        messages.reverse();
+    }
+    Ok(messages)
+}
+
+/// Messages after the member's checkpoint, by others, not deleted or hidden.
+pub(crate) async fn unread_count(c: &impl GenericClient, member: &Member) -> StoreResult<u64> {
+    let sql = format!(
+        "SELECT count(*) FROM messages m WHERE m.conversation_id = $1 AND m.id > $3
+         AND m.author_id <> $2 AND NOT m.deleted AND {VISIBLE}"
+    );
+    let last_read = member.last_read.map_or(0, |m| m.0);
+    let found = row(
+        c,
+        &sql,
+        &[&member.conversation_id.0, &member.user_id.0, &last_read],
+    )
+    .await?;
+    let count: i64 = match &found {
+        Some(r) => get(r, 0)?,
+        None => 0,
+    };
+    Ok(count.try_into().unwrap_or(0))
+}
+
+pub(crate) async fn latest_visible(
+    c: &impl GenericClient,
+    conversation_id: ConversationId,
+    viewer: UserId,
+) -> StoreResult<Option<Message>> {
+    Ok(page(c, conversation_id, viewer, Page::Latest { limit: 1 })
+        .await?
+        .pop())
+}
+
+pub(crate) async fn receipts(
+    c: &impl GenericClient,
+    conversation_id: ConversationId,
+) -> StoreResult<Vec<(UserId, MessageId)>> {
+    rows(
+        c,
+        "SELECT user_id, last_read FROM members WHERE conversation_id = $1 AND last_read IS NOT NULL
+         ORDER BY last_read DESC, user_id",
+        &[&conversation_id.0],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((UserId(get(r, 0)?), MessageId(get(r, 1)?))))
+    .collect()
+}
+
+/// The user's words as a text-search query that can only mean "all of these words": the words are parsed
+/// by PostgreSQL's own parser (`to_tsvector`), so no operator in the input survives, each lexeme is quoted
+/// back into the query, and the last word also matches as a prefix, for search as you type.
+const WORDS_QUERY: &str = "(SELECT to_tsquery('simple', string_agg(
+        '''' || replace(w.lexeme, '''', '''''') || ''''
+            || CASE WHEN w.last THEN ':*' ELSE '' END, ' & '))
+    FROM (SELECT v.lexeme, v.positions @> ARRAY[(SELECT max(p) FROM unnest(to_tsvector('simple', $1)) x, unnest(x.positions) p)] AS last
+          FROM unnest(to_tsvector('simple', $1)) v) w)";
+
+pub(crate) async fn search(
+    c: &impl GenericClient,
+    viewer: UserId,
+    text: &str,
+    conversation_id: Option<ConversationId>,
+    limit: u32,
+) -> StoreResult<Vec<Message>> {
+    if text.split_whitespace().next().is_none() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "WITH q AS (SELECT {WORDS_QUERY} AS query)
+         SELECT {MESSAGE_COLUMNS} FROM q, messages m
+         JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = $2
+         WHERE q.query IS NOT NULL AND m.search @@ q.query AND NOT m.deleted AND {VISIBLE}
+         AND ($3::BIGINT IS NULL OR m.conversation_id = $3)
+         ORDER BY m.id DESC LIMIT $4"
+    );
+    let found = rows(
+        c,
+        &sql,
+        &[
+            &text,
+            &viewer.0,
+            &conversation_id.map(|c| c.0),
+            &i64::from(limit),
+        ],
+    )
+    .await?;
+    sql::with_reactions(c, sql::messages(&found)?).await
+}
+
+pub(crate) async fn advance_read(
+    c: &impl GenericClient,
+    conversation_id: ConversationId,
+    user_id: UserId,
+    message_id: MessageId,
+    audience: Audience,
+    now: Millis,
+) -> StoreResult<Option<Event>> {
+    let moved = run(
+        c,
+        "UPDATE members SET last_read = $3
+         WHERE conversation_id = $1 AND user_id = $2 AND (last_read IS NULL OR last_read < $3)",
+        &[&conversation_id.0, &user_id.0, &message_id.0],
+    )
+    .await?;
+    if moved == 0 {
+        return Ok(None);
+    }
+    let kind = EventKind::ReadUpdated {
+        user_id,
+        message_id,
+    };
+    events::append(c, conversation_id, kind, audience, now)
+        .await
+        .map(Some)
+}
+
+/// Erases the text (and with it the search entry, a column computed from it) and the reactions, keeping a
+/// tombstone so history and replays show "deleted".
+pub(crate) async fn erase(
+    c: &impl GenericClient,
+    conversation_id: ConversationId,
+    message_id: MessageId,
+    now: Millis,
+) -> StoreResult<Option<Event>> {
+    let erased = run(
+        c,
+        "UPDATE messages SET text = NULL, deleted = TRUE WHERE id = $1 AND conversation_id = $2 AND NOT deleted",
+        &[&message_id.0, &conversation_id.0],
+    )
+    .await?;
+    if erased == 0 {
+        return Ok(None);
+    }
+    run(
+        c,
+        "DELETE FROM reactions WHERE message_id = $1",
+        &[&message_id.0],
+    )
+    .await?;
+    let kind = EventKind::MessageDeleted { message_id };
+    events::append(c, conversation_id, kind, Audience::Members, now)
+        .await
+        .map(Some)
+}
+
+pub(crate) async fn hide(
+    c: &impl GenericClient,
+    conversation_id: ConversationId,
+    message_id: MessageId,
+    user_id: UserId,
+    now: Millis,
+) -> StoreResult<Option<Event>> {
+    let hidden = run(
+        c,
+        "INSERT INTO hidden_messages (user_id, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        &[&user_id.0, &message_id.0],
+    )
+    .await?;
+    if hidden == 0 {
+        return Ok(None);
+    }
+    let kind = EventKind::MessageHidden {
+        message_id,
+        user_id,
+    };
+    events::append(c, conversation_id, kind, Audience::User(user_id), now)
+        .await
+        .map(Some)
+}
+
+pub(crate) async fn remove_reaction(
+    c: &impl GenericClient,
+    conversation_id: ConversationId,
+    message_id: MessageId,
+    user_id: UserId,
+    emoji: &str,
+    now: Millis,
+) -> StoreResult<Option<Event>> {
+    let removed = run(
+        c,
+        "DELETE FROM reactions WHERE message_id = $1 AND emoji = $2 AND user_id = $3",
+        &[&message_id.0, &emoji, &user_id.0],
+    )
+    .await?;
+    if removed == 0 {
+        return Ok(None);
+    }
+    let kind = EventKind::ReactionRemoved {
+        message_id,
+        user_id,
+        emoji: emoji.to_owned(),
+    };
+    events::append(c, conversation_id, kind, Audience::Members, now)
+        .await
+        .map(Some)
+}

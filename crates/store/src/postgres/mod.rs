@@ -1,0 +1,482 @@
+//! The PostgreSQL store: what a cluster of nodes shares. Same schema and behaviour as the SQLite store;
+//! writes are batched per node (group commit) and nodes take turns committing (`writer.rs`), so cursors and
+//! message ids grow in commit order across the cluster.
+
+mod accounts;
+mod conversations;
+mod events;
+mod messages;
+mod sql;
+mod writer;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use parley_core::model::{
+    Audience, Conversation, ConversationSummary, Credentials, Event, Member, Message, Millis, Page,
+    User,
+};
+use parley_core::proto::v1::MembershipPatch;
+use parley_core::store::{self as core_store, CommitFeed, DirectMessage, Sent, Store, StoreResult};
+use parley_core::{ConversationId, Cursor, MessageId, OrgId, UserId};
+use tokio_postgres::IsolationLevel;
+
+use sql::backend;
+use writer::Connections;
+
+pub struct PgStore {
+    db: Arc<Connections>,
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user@host:port/database`; a schema other than `public`
+    /// can be chosen with `?options=-csearch_path%3Dname`) and brings its schema up to date.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        Ok(PgStore {
+            db: Connections::open(url).await?,
+        })
+    }
+
+    /// A read-only snapshot: every query in it sees the same committed state.
+    async fn snapshot<T>(
+        &self,
+        read: impl AsyncFnOnce(&deadpool_postgres::Transaction<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let mut c = self.db.read().await?;
+        let snapshot = c
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(backend)?;
+        let result = read(&snapshot).await?;
+        snapshot.commit().await.map_err(backend)?;
+        Ok(result)
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    // ---- create ----
+
+    async fn create_user(&self, new: core_store::NewUser<'_>) -> StoreResult<User> {
+        let new = accounts::NewUser {
+            org_handle: new.org_handle.to_owned(),
+            org_policy: new.org_policy,
+            username: new.username.to_owned(),
+            email: new.email.to_owned(),
+            name: new.name.to_owned(),
+            password_hash: new.password_hash.to_owned(),
+            now: new.now,
+        };
+        self.db
+            .write(move |c| Box::pin(accounts::create_user(c, new.clone())))
+            .await
+    }
+
+    async fn create_session(
+        &self,
+        user_id: UserId,
+        token_hash: [u8; 32],
+        now: Millis,
+    ) -> StoreResult<()> {
+        self.db
+            .write(move |c| Box::pin(accounts::create_session(c, user_id, token_hash, now)))
+            .await
+    }
+
+    async fn add_contact(&self, owner: UserId, contact: UserId) -> StoreResult<()> {
+        let now = Millis::now();
+        self.db
+            .write(move |c| Box::pin(accounts::add_contact(c, owner, contact, now)))
+            .await
+    }
+
+    async fn create_conversation(
+        &self,
+        new: core_store::NewConversation<'_>,
+    ) -> StoreResult<(Conversation, Vec<Event>)> {
+        let new = conversations::NewConversation {
+            org_id: new.org_id,
+            kind: new.kind,
+            name: new.name.map(str::to_owned),
+            handle: new.handle.map(str::to_owned),
+            topic: new.topic.map(str::to_owned),
+            private: new.private,
+            dm_key: None,
+            created_by: new.created_by,
+            members: new.members.to_vec(),
+            now: new.now,
+        };
+        self.db
+            .write(move |c| {
+                let new = new.clone();
+                Box::pin(async move { conversations::create(c, &new).await })
+            })
+            .await
+    }
+
+    async fn direct_message(
+        &self,
+        org_id: OrgId,
+        a: UserId,
+        b: UserId,
+        now: Millis,
+    ) -> StoreResult<DirectMessage> {
+        self.db
+            .write(move |c| Box::pin(conversations::direct_message(c, org_id, a, b, now)))
+            .await
+    }
+
+    async fn add_members(
+        &self,
+        conversation_id: ConversationId,
+        user_ids: &[UserId],
+        now: Millis,
+    ) -> StoreResult<Vec<Event>> {
+        let user_ids = user_ids.to_vec();
+        self.db
+            .write(move |c| {
+                let user_ids = user_ids.clone();
+                Box::pin(async move {
+                    conversations::add_members(c, conversation_id, &user_ids, now).await
+                })
+            })
+            .await
+    }
+
+    async fn create_message(&self, new: core_store::NewMessage<'_>) -> StoreResult<Sent> {
+        let new = messages::NewMessage {
+            conversation_id: new.conversation_id,
+            author_id: new.author_id,
+            text: new.text.to_owned(),
+            nonce: new.nonce.map(str::to_owned),
+            now: new.now,
+        };
+        self.db
+            .write(move |c| {
+                let new = new.clone();
+                Box::pin(async move { messages::create(c, &new).await })
+            })
+            .await
+    }
+
+    async fn add_reaction(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+        emoji: &str,
+    ) -> StoreResult<Option<Event>> {
+        let (emoji, now) = (emoji.to_owned(), Millis::now());
+        self.db
+            .write(move |c| {
+                let emoji = emoji.clone();
+                Box::pin(async move {
+                    messages::add_reaction(c, conversation_id, message_id, user_id, &emoji, now)
+                        .await
+                })
+            })
+            .await
+    }
+
+    // ---- read ----
+
+    async fn ping(&self) -> StoreResult<()> {
+        let c = self.db.read().await?;
+        c.simple_query("SELECT 1").await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
+        sql::user_by_id(&self.db.read().await?, id).await
+    }
+
+    async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
+        accounts::users_by_ids(&self.db.read().await?, ids).await
+    }
+
+    async fn credentials_by_email(&self, email: &str) -> StoreResult<Option<Credentials>> {
+        accounts::credentials_by_email(&self.db.read().await?, email).await
+    }
+
+    async fn credentials_by_username(
+        &self,
+        org_handle: &str,
+        username: &str,
+    ) -> StoreResult<Option<Credentials>> {
+        accounts::credentials_by_username(&self.db.read().await?, org_handle, username).await
+    }
+
+    async fn session_user(&self, token_hash: [u8; 32]) -> StoreResult<Option<User>> {
+        accounts::session_user(&self.db.read().await?, token_hash).await
+    }
+
+    async fn search_users(
+        &self,
+        org_id: OrgId,
+        prefix: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        accounts::search_users(&self.db.read().await?, org_id, prefix, limit).await
+    }
+
+    async fn contacts(&self, owner: UserId) -> StoreResult<Vec<User>> {
+        accounts::contacts(&self.db.read().await?, owner).await
+    }
+
+    async fn conversation(&self, id: ConversationId) -> StoreResult<Option<Conversation>> {
+        sql::conversation_by_id(&self.db.read().await?, id).await
+    }
+
+    async fn channel_by_handle(
+        &self,
+        org_id: OrgId,
+        handle: &str,
+    ) -> StoreResult<Option<Conversation>> {
+        conversations::channel_by_handle(&self.db.read().await?, org_id, handle).await
+    }
+
+    async fn membership(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+    ) -> StoreResult<Option<Member>> {
+        sql::membership(&self.db.read().await?, conversation_id, user_id).await
+    }
+
+    async fn member_ids(
+        &self,
+        conversation_id: ConversationId,
+        limit: u32,
+    ) -> StoreResult<Vec<UserId>> {
+        conversations::member_ids(&self.db.read().await?, conversation_id, limit).await
+    }
+
+    async fn conversations_of(&self, user_id: UserId) -> StoreResult<Vec<ConversationSummary>> {
+        conversations::conversations_of(&self.db.read().await?, user_id).await
+    }
+
+    async fn public_channels(
+        &self,
+        org_id: OrgId,
+        query: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<Conversation>> {
+        conversations::public_channels(&self.db.read().await?, org_id, query, limit).await
+    }
+
+    async fn messages(
+        &self,
+        conversation_id: ConversationId,
+        viewer: UserId,
+        page: Page,
+    ) -> StoreResult<Vec<Message>> {
+        messages::page(&self.db.read().await?, conversation_id, viewer, page).await
+    }
+
+    async fn message(
+        &self,
+        conversation_id: ConversationId,
+        id: MessageId,
+    ) -> StoreResult<Option<Message>> {
+        sql::message_by_id(&self.db.read().await?, conversation_id, id).await
+    }
+
+    async fn receipts(
+        &self,
+        conversation_id: ConversationId,
+    ) -> StoreResult<Vec<(UserId, MessageId)>> {
+        messages::receipts(&self.db.read().await?, conversation_id).await
+    }
+
+    async fn search_messages(
+        &self,
+        viewer: UserId,
+        query: &str,
+        conversation_id: Option<ConversationId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        messages::search(
+            &self.db.read().await?,
+            viewer,
+            query,
+            conversation_id,
+            limit,
+        )
+        .await
+    }
+
+    async fn events_after(
+        &self,
+        user_id: UserId,
+        cursor: Cursor,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>> {
+        self.snapshot(async |c| events::after(c, user_id, cursor, limit).await)
+            .await
+    }
+
+    async fn latest_cursor(&self) -> StoreResult<Cursor> {
+        events::latest(&self.db.read().await?).await
+    }
+
+    async fn oldest_cursor(&self) -> StoreResult<Cursor> {
+        events::oldest(&self.db.read().await?).await
+    }
+
+    async fn member_conversations_snapshot(
+        &self,
+        user_id: UserId,
+    ) -> StoreResult<(Vec<ConversationId>, Cursor)> {
+        self.snapshot(async |c| {
+            let ids = conversations::of_member(c, user_id).await?;
+            Ok((ids, events::latest(c).await?))
+        })
+        .await
+    }
+
+    fn take_commit_feed(&self) -> Option<CommitFeed> {
+        self.db.take_commit_feed()
+    }
+
+    // ---- update ----
+
+    async fn rename_user(&self, id: UserId, name: &str) -> StoreResult<User> {
+        let name = name.to_owned();
+        self.db
+            .write(move |c| Box::pin(accounts::rename_user(c, id, name.clone())))
+            .await
+    }
+
+    async fn bump_avatar(&self, id: UserId) -> StoreResult<User> {
+        self.db
+            .write(move |c| Box::pin(accounts::bump_avatar(c, id)))
+            .await
+    }
+
+    async fn touch_last_seen(&self, id: UserId, now: Millis) -> StoreResult<()> {
+        self.db
+            .write(move |c| Box::pin(accounts::touch_last_seen(c, id, now)))
+            .await
+    }
+
+    async fn update_membership(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        patch: MembershipPatch,
+    ) -> StoreResult<Member> {
+        self.db
+            .write(move |c| {
+                let patch = patch.clone();
+                Box::pin(async move {
+                    conversations::update_membership(c, conversation_id, user_id, &patch).await
+                })
+            })
+            .await
+    }
+
+    async fn advance_read(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        message_id: MessageId,
+        audience: Audience,
+    ) -> StoreResult<Option<Event>> {
+        let now = Millis::now();
+        self.db
+            .write(move |c| {
+                Box::pin(messages::advance_read(
+                    c,
+                    conversation_id,
+                    user_id,
+                    message_id,
+                    audience,
+                    now,
+                ))
+            })
+            .await
+    }
+
+    async fn erase_message(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+    ) -> StoreResult<Option<Event>> {
+        let now = Millis::now();
+        self.db
+            .write(move |c| Box::pin(messages::erase(c, conversation_id, message_id, now)))
+            .await
+    }
+
+    // ---- delete ----
+
+    async fn delete_session(&self, token_hash: [u8; 32]) -> StoreResult<()> {
+        self.db
+            .write(move |c| Box::pin(accounts::delete_session(c, token_hash)))
+            .await
+    }
+
+    async fn remove_contact(&self, owner: UserId, contact: UserId) -> StoreResult<()> {
+        self.db
+            .write(move |c| Box::pin(accounts::remove_contact(c, owner, contact)))
+            .await
+    }
+
+    async fn remove_member(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+    ) -> StoreResult<Option<Event>> {
+        let now = Millis::now();
+        self.db
+            .write(move |c| {
+                Box::pin(conversations::remove_member(
+                    c,
+                    conversation_id,
+                    user_id,
+                    now,
+                ))
+            })
+            .await
+    }
+
+    async fn hide_message(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+    ) -> StoreResult<Option<Event>> {
+        let now = Millis::now();
+        self.db
+            .write(move |c| Box::pin(messages::hide(c, conversation_id, message_id, user_id, now)))
+            .await
+    }
+
+    async fn remove_reaction(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+        emoji: &str,
+    ) -> StoreResult<Option<Event>> {
+        let (emoji, now) = (emoji.to_owned(), Millis::now());
+        self.db
+            .write(move |c| {
+                let emoji = emoji.clone();
+                Box::pin(async move {
+                    messages::remove_reaction(c, conversation_id, message_id, user_id, &emoji, now)
+                        .await
+                })
+            })
+            .await
+    }
+
+    async fn prune_events(&self, before: Millis) -> StoreResult<u64> {
+        self.db
+            .write(move |c| Box::pin(events::prune(c, before)))
+            .await
+    }
+}

@@ -1,0 +1,383 @@
+//! The connection pool and the writer: one task per node that runs queued writes in batches, one
+//! transaction and one commit per batch (group commit), and takes turns with the other nodes' writers.
+//!
+//! **Why turns.** Clients resume from a cursor, so a cursor must never be passed by an event that commits
+//! later with a smaller one, and the bus must carry events in cursor order. Each writer therefore holds a
+//! PostgreSQL advisory lock (the *turn*) from before its transaction begins until its events have been handed
+//! to the bus: ids taken from the sequences inside a turn grow in commit order across every node, and each
+//! commit reaches the broker before the next one anywhere. A node killed between its commit and its publish
+//! loses the turn with its connection; the next writer finds the log ahead of the `published` row and
+//! publishes those events again before its own.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures_util::future::BoxFuture;
+use parley_core::Cursor;
+use parley_core::model::Event;
+use parley_core::store::{Commit, CommitFeed, StoreError, StoreResult};
+use tokio::sync::{mpsc, oneshot};
+
+use super::events;
+use super::sql::{backend, row, run};
+use crate::announces::Announces;
+
+/// A pooled connection.
+pub(crate) type Db = deadpool_postgres::Client;
+
+/// Writes per transaction at most.
+const MAX_BATCH: usize = 512;
+/// Connections per node: the writer's and the readers'.
+const POOL_SIZE: usize = 16;
+/// How long a turn waits for the relay to hand its events to the bus. Past it the turn ends anyway: the
+/// bus is at most once, and the events are in the log for whoever catches up.
+const PUBLISH_PATIENCE: Duration = Duration::from_secs(2);
+
+/// Migrations in order; `schema_migrations` records which have run.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+
+/// A write waiting in the writer's queue.
+#[async_trait]
+trait Pending: Send {
+    /// Runs the write in the open transaction; false if it failed.
+    async fn run(&mut self, db: &Db, isolation: Isolation) -> bool;
+    /// The events it committed, once it ran and succeeded.
+    fn announced(&self) -> Vec<Event>;
+    /// Answers the caller once the batch is over.
+    fn complete(self: Box<Self>, commit: Result<(), &str>);
+}
+
+/// How a write runs inside its batch's transaction.
+#[derive(Clone, Copy)]
+enum Isolation {
+    /// Straight into the transaction: the fast path, one round trip fewer each way than a savepoint.
+    Shared,
+    /// In a savepoint of its own, so a write that fails rolls back only its own changes. A failed statement
+    /// aborts a PostgreSQL transaction, so a batch in which one write failed is run again this way.
+    Savepoint,
+}
+
+type Work<T> = dyn for<'c> Fn(&'c Db) -> BoxFuture<'c, StoreResult<T>> + Send + Sync;
+
+struct Write<T> {
+    work: Box<Work<T>>,
+    result: Option<StoreResult<T>>,
+    done: oneshot::Sender<StoreResult<T>>,
+}
+
+#[async_trait]
+impl<T: Announces + Send + Sync + 'static> Pending for Write<T> {
+    async fn run(&mut self, db: &Db, isolation: Isolation) -> bool {
+        let result = match isolation {
+            Isolation::Shared => (self.work)(db).await,
+            Isolation::Savepoint => in_savepoint(db, &*self.work).await,
+        };
+        let succeeded = result.is_ok();
+        self.result = Some(result);
+        succeeded
+    }
+
+    fn announced(&self) -> Vec<Event> {
+        match &self.result {
+            Some(Ok(written)) => written.announced(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn complete(self: Box<Self>, commit: Result<(), &str>) {
+        let answer = match (commit, self.result) {
+            (Ok(()), Some(result)) => result,
+            (Ok(()), None) => Err(backend(Failed("the write did not run".into()))),
+            (Err(e), _) => Err(backend(Failed(e.to_owned()))),
+        };
+        // The caller may have gone away (request cancelled); the write stands either way.
+        let _ = self.done.send(answer);
+    }
+}
+
+async fn in_savepoint<T>(db: &Db, work: &Work<T>) -> StoreResult<T> {
+    db.batch_execute("SAVEPOINT job").await.map_err(backend)?;
+    let result = work(db).await;
+    let end = if result.is_ok() {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
+    db.batch_execute(end).await.map_err(backend)?;
+    result
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the write batch failed: {0}")]
+struct Failed(String);
+
+#[derive(Debug, thiserror::Error)]
+#[error("the store's writer has stopped")]
+struct WriterGone;
+
+pub(crate) struct Connections {
+    pool: Pool,
+    jobs: mpsc::UnboundedSender<Box<dyn Pending>>,
+    commit_feed: Mutex<Option<CommitFeed>>,
+    /// Whether someone took the feed: until then no turn waits for a publish that nobody will make.
+    feed_taken: Arc<AtomicBool>,
+}
+
+impl Connections {
+    /// Connects to `url`, brings the schema up to date and starts the writer.
+    pub(crate) async fn open(url: &str) -> StoreResult<Arc<Self>> {
+        let config: tokio_postgres::Config = url.parse().map_err(backend)?;
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .create_timeout(Some(Duration::from_secs(5)))
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(backend)?;
+        let db = pool.get().await.map_err(backend)?;
+        let turn_key = turn_key(&db).await?;
+        migrate(&db, turn_key).await?;
+        drop(db);
+        let (jobs, queue) = mpsc::unbounded_channel();
+        let (committed, commit_feed) = mpsc::unbounded_channel();
+        let feed_taken = Arc::new(AtomicBool::new(false));
+        let writer = Writer {
+            pool: pool.clone(),
+            turn_key,
+            feed: committed,
+            feed_taken: Arc::clone(&feed_taken),
+        };
+        tokio::spawn(writer.run(queue));
+        Ok(Arc::new(Connections {
+            pool,
+            jobs,
+            commit_feed: Mutex::new(Some(commit_feed)),
+            feed_taken,
+        }))
+    }
+
+    /// Runs `work` in the next write batch and answers once that batch is durable. If `work` fails, none of its changes are committed and the rest of the
+    /// batch commits. `work` may run twice, so it must depend only on what it captured and the database.
+    pub(crate) async fn write<T: Announces + Send + Sync + 'static>(
+        &self,
+        work: impl for<'c> Fn(&'c Db) -> BoxFuture<'c, StoreResult<T>> + Send + Sync + 'static,
+    ) -> StoreResult<T> {
+        let (done, answer) = oneshot::channel::<StoreResult<T>>();
+        let write = Write {
+            work: Box::new(work),
+            result: None,
+            done,
+        };
+        self.jobs
+            .send(Box::new(write))
+            .map_err(|_| backend(WriterGone))?;
+        answer.await.map_err(|_| backend(WriterGone))?
+    }
+
+    /// A connection for reads.
+    pub(crate) async fn read(&self) -> StoreResult<Db> {
+        self.pool.get().await.map_err(backend)
+    }
+
+    pub(crate) fn take_commit_feed(&self) -> Option<CommitFeed> {
+        let feed = self.commit_feed.lock().ok()?.take();
+        if feed.is_some() {
+            self.feed_taken.store(true, Ordering::Release);
+        }
+        feed
+    }
+}
+
+/// The turn's lock key: one per database and schema, so stores in other schemas (tests) never wait on it.
+async fn turn_key(db: &Db) -> StoreResult<i64> {
+    let found = row(
+        db,
+        "SELECT hashtextextended('parley turn ' || current_database() || '.' || current_schema(), 0)",
+        &[],
+    )
+    .await?
+    .ok_or(StoreError::NotFound("schema"))?;
+    found.try_get(0).map_err(backend)
+}
+
+/// Applies the migrations not yet applied, holding the turn so nodes starting together migrate once.
+async fn migrate(db: &Db, turn_key: i64) -> StoreResult<()> {
+    run(db, "SELECT pg_advisory_lock($1)", &[&turn_key]).await?;
+    let migrated = apply_migrations(db).await;
+    let unlocked = run(db, "SELECT pg_advisory_unlock($1)", &[&turn_key]).await;
+    migrated.and(unlocked.map(|_| ()))
+}
+
+async fn apply_migrations(db: &Db) -> StoreResult<()> {
+    db.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+        .await
+        .map_err(backend)?;
+    let applied: i32 = row(
+        db,
+        "SELECT coalesce(max(version), 0) FROM schema_migrations",
+        &[],
+    )
+    .await?
+    .map_or(Ok(0), |r| r.try_get(0))
+    .map_err(backend)?;
+    for (index, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(applied).unwrap_or(0))
+    {
+        let version = i32::try_from(index + 1).unwrap_or(i32::MAX);
+        db.batch_execute(&format!(
+            "BEGIN; {sql}\nINSERT INTO schema_migrations (version) VALUES ({version}); COMMIT;"
+        ))
+        .await
+        .map_err(backend)?;
+        tracing::info!(version, "applied PostgreSQL migration");
+    }
+    Ok(())
+}
+
+struct Writer {
+    pool: Pool,
+    turn_key: i64,
+    feed: mpsc::UnboundedSender<Commit>,
+    feed_taken: Arc<AtomicBool>,
+}
+
+impl Writer {
+    /// Takes every queued write (up to `MAX_BATCH`), commits them in one turn, then answers each. Ends when
+    /// every sender is gone, after finishing what was queued.
+    async fn run(self, mut queue: mpsc::UnboundedReceiver<Box<dyn Pending>>) {
+        let mut batch: Vec<Box<dyn Pending>> = Vec::with_capacity(MAX_BATCH);
+        while let Some(first) = queue.recv().await {
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(write) => batch.push(write),
+                    Err(_) => break,
+                }
+            }
+            metrics::histogram!("parley_store_batch_writes").record(batch.len() as f64);
+            let started = std::time::Instant::now();
+            self.turn(&mut batch).await;
+            metrics::histogram!("parley_store_batch_seconds")
+                .record(started.elapsed().as_secs_f64());
+        }
+    }
+
+    /// One turn: take the lock, publish what a dead writer left unpublished, commit the batch, answer its
+    /// callers, hand its events to the bus, give the lock back. Callers are answered before the publish: a
+    /// committed write stands, and should this node die before publishing, the next turn anywhere publishes
+    /// it.
+    async fn turn(&self, batch: &mut Vec<Box<dyn Pending>>) {
+        let result = match self.pool.get().await {
+            Ok(db) => self.take_turn(&db, batch).await,
+            Err(error) => Err(backend(error)),
+        };
+        if let Err(error) = &result {
+            tracing::error!(
+                error = error as &dyn std::error::Error,
+                "write batch failed"
+            );
+            let failure = error.to_string();
+            for write in batch.drain(..) {
+                write.complete(Err(&failure));
+            }
+        }
+    }
+
+    async fn take_turn(&self, db: &Db, batch: &mut Vec<Box<dyn Pending>>) -> StoreResult<()> {
+        run(db, "SELECT pg_advisory_lock($1)", &[&self.turn_key]).await?;
+        let result = self.in_turn(db, batch).await;
+        if result.is_err() {
+            // Leave no transaction open on a connection that goes back to the pool.
+            let _ = db.batch_execute("ROLLBACK").await;
+        }
+        // If the connection broke, the server has ended the session and its lock with it.
+        let unlocked = run(db, "SELECT pg_advisory_unlock($1)", &[&self.turn_key]).await;
+        result.and(unlocked.map(|_| ()))
+    }
+
+    async fn in_turn(&self, db: &Db, batch: &mut Vec<Box<dyn Pending>>) -> StoreResult<()> {
+        let state = row(
+            db,
+            "SELECT (SELECT cursor FROM published), (SELECT coalesce(max(cursor), 0) FROM events)",
+            &[],
+        )
+        .await?
+        .ok_or(StoreError::NotFound("published"))?;
+        let published = Cursor(state.try_get(0).map_err(backend)?);
+        let newest = Cursor(state.try_get(1).map_err(backend)?);
+        if published < newest {
+            let missed = events::range(db, published, newest).await?;
+            tracing::warn!(
+                %published, %newest,
+                "the log is ahead of the bus (a writer died between commit and publish): publishing again"
+            );
+            self.publish(published, missed).await;
+            run(db, "UPDATE published SET cursor = $1", &[&newest.0]).await?;
+        }
+
+        db.batch_execute("BEGIN").await.map_err(backend)?;
+        if !run_all(db, batch, Isolation::Shared).await {
+            metrics::counter!("parley_store_batch_reruns_total").increment(1);
+            db.batch_execute("ROLLBACK; BEGIN").await.map_err(backend)?;
+            run_all(db, batch, Isolation::Savepoint).await;
+        }
+        db.batch_execute("COMMIT").await.map_err(backend)?;
+
+        let mut committed: Vec<Event> = batch.iter().flat_map(|w| w.announced()).collect();
+        committed.sort_by_key(|e| e.cursor);
+        for write in batch.drain(..) {
+            write.complete(Ok(()));
+        }
+        if let Some(last) = committed.last().map(|e| e.cursor) {
+            self.publish(newest, committed).await;
+            run(db, "UPDATE published SET cursor = $1", &[&last.0]).await?;
+        }
+        Ok(())
+    }
+
+    /// Hands events to the relay and, if anyone relays, waits until they are on the bus.
+    async fn publish(&self, after: Cursor, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let relayed = self.feed_taken.load(Ordering::Acquire);
+        let (published, answer) = oneshot::channel();
+        let commit = Commit {
+            after,
+            events,
+            published: relayed.then_some(published),
+        };
+        if self.feed.send(commit).is_err() || !relayed {
+            return;
+        }
+        if tokio::time::timeout(PUBLISH_PATIENCE, answer)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the bus took too long; the turn moves on");
+        }
+    }
+}
+
+/// Runs the batch's writes in order. Shared: stops at the first failure and answers false. Savepoint: runs
+/// them all (a failure undid only its own changes) and answers true.
+async fn run_all(db: &Db, batch: &mut [Box<dyn Pending>], isolation: Isolation) -> bool {
+    for write in batch.iter_mut() {
+        if !write.run(db, isolation).await && matches!(isolation, Isolation::Shared) {
+            return false;
+        }
+    }
+    true
+}
