@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -14,9 +15,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use parley_bus::LocalBus;
 use parley_core::bus::{Bus, BusError};
 use parley_core::service::LoginLimits;
+use parley_core::store::Store;
 use parley_core::store::StoreError;
 use parley_core::{Parley, Settings};
-use parley_store::{FsBlobs, SqliteStore};
+use parley_store::{FsBlobs, PgStore, SqliteStore};
 use tokio::net::{TcpListener, TcpSocket};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -31,8 +33,6 @@ use crate::{http, metrics};
 pub struct AppState {
     pub parley: Arc<Parley>,
     pub metrics: PrometheusHandle,
-    /// The WebSocket URL `GET /v1/gateway` answers on a single node.
-    pub websocket_url: String,
     pub hub: Arc<Hub>,
     pub gateway: GatewaySettings,
     max_body_bytes: usize,
@@ -61,44 +61,20 @@ impl AppState {
         let data_dir = &config.data_dir;
         std::fs::create_dir_all(data_dir)
             .map_err(|e| StartError::DataDir(data_dir.display().to_string(), e))?;
-        let database = match config.store.as_deref() {
-            None | Some("sqlite") => data_dir.join("parley.db"),
-            Some(url) => match url.strip_prefix("sqlite://") {
-                Some(path) => path.into(),
-                None => {
-                    return Err(StartError::Unsupported {
-                        what: "store",
-                        url: url.into(),
-                        supported: "sqlite",
-                    });
-                }
-            },
-        };
-        if let Some(url) = config.bus.as_deref().filter(|url| *url != "local") {
-            return Err(StartError::Unsupported {
-                what: "bus",
-                url: url.into(),
-                supported: "local",
-            });
-        }
-        let store = Arc::new(SqliteStore::open(&database)?);
-        let bus = Arc::new(LocalBus::with_inbox_capacity(config.bus_inbox_capacity));
+        let store = open_store(config).await?;
+        let bus = open_bus(config)?;
         let blobs = Arc::new(FsBlobs::new(data_dir));
         let public_url = config.public_url();
         let settings = Settings {
             default_org: config.default_org.clone(),
             open_signup: config.open_signup,
-            public_url: public_url.clone(),
+            public_url,
             login_limits: LoginLimits {
                 per_account: config.login_attempts_per_account,
                 per_address: config.login_attempts_per_address,
             },
             event_retention: std::time::Duration::from_secs(config.event_retention_hours * 3600),
         };
-        let websocket_url = format!(
-            "{}/v1/ws",
-            public_url.trim_end_matches('/').replacen("http", "ws", 1)
-        );
         let inbox = bus.inbox().await?;
         let parley = Arc::new(Parley::new(store, bus, blobs, settings));
         let gateway = config.gateway();
@@ -109,11 +85,46 @@ impl AppState {
         Ok(AppState {
             parley,
             metrics,
-            websocket_url,
             hub,
             gateway,
             max_body_bytes: config.max_body_bytes,
         })
+    }
+}
+
+/// The store the configuration names: SQLite in the data directory by default, another SQLite file with
+/// `sqlite:///path`, or PostgreSQL with `postgres://...`.
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    let store: Arc<dyn Store> = match config.store.as_deref() {
+        None | Some("sqlite") => Arc::new(SqliteStore::open(&config.data_dir.join("parley.db"))?),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Arc::new(PgStore::open(url).await?)
+        }
+        Some(url) => match url.strip_prefix("sqlite://") {
+            Some(path) => Arc::new(SqliteStore::open(Path::new(path))?),
+            None => {
+                return Err(StartError::Unsupported {
+                    what: "store",
+                    url: url.into(),
+                    supported: "sqlite, sqlite:///path, postgres://...",
+                });
+            }
+        },
+    };
+    Ok(store)
+}
+
+/// The bus the configuration names: the in-process bus by default.
+fn open_bus(config: &Config) -> Result<Arc<dyn Bus>, StartError> {
+    match config.bus.as_deref() {
+        None | Some("local") => Ok(Arc::new(LocalBus::with_inbox_capacity(
+            config.bus_inbox_capacity,
+        ))),
+        Some(url) => Err(StartError::Unsupported {
+            what: "bus",
+            url: url.into(),
+            supported: "local",
+        }),
     }
 }
 

@@ -2,6 +2,7 @@
 //! authenticate (the `Caller` proves it), authorize, validate, persist, publish.
 
 mod accounts;
+mod balancer;
 mod conversations;
 mod limits;
 mod messages;

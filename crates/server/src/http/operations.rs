@@ -66,7 +66,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 
 /// The WebSocket to connect to
 ///
-/// Where this user's WebSocket should go. On one node that is this node.
+/// Where this user's WebSocket should go: the node that serves the user's organization (rendezvous
+/// hashing of the org over the live nodes). On one node that is this node.
 #[utoipa::path(
     get,
     path = "/v1/gateway",
@@ -78,10 +79,12 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         (status = 401, response = crate::openapi::Unauthenticated),
     )
 )]
-pub async fn gateway(State(state): State<AppState>, Auth(_caller): Auth) -> Json<GatewayInfo> {
-    Json(GatewayInfo {
-        url: state.websocket_url.clone(),
-    })
+pub async fn gateway(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+) -> Result<Json<GatewayInfo>, ApiError> {
+    let url = state.parley.gateway_url(&caller).await?;
+    Ok(Json(GatewayInfo { url }))
 }
 
 /// This OpenAPI document
