@@ -45,6 +45,8 @@ pub struct Fleet {
     /// This program.
     pub program: PathBuf,
     pub url: String,
+    /// Cluster mode's node URLs (empty for one server).
+    pub nodes: Vec<String>,
     /// The accounts file every shard reads (required: it is how they share the users).
     pub accounts: PathBuf,
     /// The source address of the first shard; the others count up from it.
@@ -73,7 +75,11 @@ impl Fleet {
             octets[2],
             u8::try_from(last).unwrap_or(u8::MAX),
         );
-        let mut child = Command::new(&self.program)
+        let mut command = Command::new(&self.program);
+        if !self.nodes.is_empty() {
+            command.arg("--nodes").arg(self.nodes.join(","));
+        }
+        let mut child = command
             .arg("--url")
             .arg(&self.url)
             .arg("--accounts")

@@ -120,6 +120,8 @@ pub struct Bench {
     pub run_id: u64,
     /// Set when this process runs one part of a split run.
     pub shard: Option<Shard>,
+    /// Cluster mode: one client per node (not logged in); user N uses node N modulo their number.
+    pub nodes: Vec<parley_client::Client>,
 }
 
 impl Bench {
@@ -136,25 +138,40 @@ impl Bench {
             output,
             run_id: tag::new_run_id(),
             shard: None,
+            nodes: Vec::new(),
         }
     }
 
     /// The server's delivery histogram now (empty if `/metrics` cannot be read).
     pub async fn server_histogram(&self) -> server_metrics::DeliveryHistogram {
-        match self.client.text(&["metrics"]).await {
-            Ok(text) => server_metrics::DeliveryHistogram::parse(&text),
-            Err(_) => server_metrics::DeliveryHistogram::default(),
+        let mut total = server_metrics::DeliveryHistogram::default();
+        for server in self.servers() {
+            if let Ok(text) = server.text(&["metrics"]).await {
+                total.add(&server_metrics::DeliveryHistogram::parse(&text));
+            }
+        }
+        total
+    }
+
+    /// Every node of a cluster, or the one server.
+    fn servers(&self) -> &[parley_client::Client] {
+        if self.nodes.is_empty() {
+            std::slice::from_ref(&self.client)
+        } else {
+            &self.nodes
         }
     }
 
     /// `n` accounts, signing up those the accounts file does not have yet.
     pub async fn users(&mut self, n: usize) -> Result<Vec<User>> {
         self.accounts.ensure(&self.client, n, self.output).await?;
+        let servers = self.servers();
         Ok(self.accounts.list[..n]
             .iter()
-            .map(|account| User {
+            .enumerate()
+            .map(|(i, account)| User {
                 id: account.user_id,
-                client: self.client.with_token(&account.token),
+                client: servers[i % servers.len()].with_token(&account.token),
             })
             .collect())
     }

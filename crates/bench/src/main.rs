@@ -35,9 +35,20 @@ struct Cli {
     /// Sign-ups in flight at once (each costs the server one Argon2 hash; about its number of cores).
     #[arg(long, global = true, default_value_t = 4)]
     signup_concurrency: usize,
-    /// The server's process id, to report its CPU time (/proc/PID/stat) and RSS (/proc/PID/status).
-    #[arg(long, global = true, env = "PARLEY_BENCH_SERVER_PID")]
-    server_pid: Option<u32>,
+    /// The server's process id, to report its CPU time (/proc/PID/stat) and RSS (/proc/PID/status); for a
+    /// cluster on this machine, each node's, separated by commas (the report sums them).
+    #[arg(
+        long,
+        global = true,
+        env = "PARLEY_BENCH_SERVER_PID",
+        value_delimiter = ','
+    )]
+    server_pid: Vec<u32>,
+    /// Cluster mode: the nodes' base URLs, separated by commas. User N talks to node N modulo their
+    /// number (REST and WebSocket), so a conversation has members on every node; sign-ups and the
+    /// server's own delivery histogram (summed over the nodes) use them too. --url is then unused.
+    #[arg(long, global = true, env = "PARLEY_BENCH_NODES", value_delimiter = ',')]
+    nodes: Vec<String>,
     /// No progress line.
     #[arg(long, global = true)]
     quiet: bool,
@@ -100,7 +111,20 @@ async fn main() -> anyhow::Result<()> {
     } else {
         Output::Progress
     };
-    let mut bench = Bench::new(client, accounts, Probe::new(cli.server_pid), output);
+    let mut nodes = Vec::with_capacity(cli.nodes.len());
+    for url in &cli.nodes {
+        let mut node = parley_bench::parley_client::Client::new(url)
+            .with_context(|| format!("node URL {url}"))?;
+        if let Some(ip) = cli.source_ip {
+            node = node.with_source_ip(ip);
+        }
+        nodes.push(node);
+    }
+    if let Some(first) = nodes.first() {
+        client = first.clone();
+    }
+    let mut bench = Bench::new(client, accounts, Probe::new(cli.server_pid.clone()), output);
+    bench.nodes = nodes;
     bench.shard = cli.shard;
     let fleet = |sockets: usize| -> anyhow::Result<Option<Fleet>> {
         let processes = Fleet::needed(sockets, cli.sockets_per_process);
@@ -119,6 +143,7 @@ async fn main() -> anyhow::Result<()> {
         Ok(Some(Fleet {
             program: std::env::current_exe().context("finding this program")?,
             url: cli.url.clone(),
+            nodes: cli.nodes.clone(),
             accounts,
             first_ip,
             processes,

@@ -27,33 +27,38 @@ pub struct ServerUsage {
     pub rss_after_kib: u64,
 }
 
-/// Samples the server process, if the bench was told its pid.
-#[derive(Clone, Copy, Debug, Default)]
+/// Samples the server's processes (one per node of a cluster on this machine), if the bench was told them.
+#[derive(Clone, Debug, Default)]
 pub struct Probe {
-    pub pid: Option<u32>,
+    pub pids: Vec<u32>,
 }
 
 impl Probe {
-    pub fn new(pid: Option<u32>) -> Self {
-        Probe { pid }
+    pub fn new(pids: Vec<u32>) -> Self {
+        Probe { pids }
     }
 
-    /// A reading now, or none without a pid.
+    /// A reading now, summed over the processes, or none without a pid.
     pub fn sample(&self) -> Result<Option<Sample>> {
-        let Some(pid) = self.pid else {
-            return Ok(None);
-        };
-        let read = |file: &str| {
-            std::fs::read_to_string(format!("/proc/{pid}/{file}"))
-                .map_err(|source| Error::Proc { pid, source })
-        };
-        let stat = read("stat")?;
-        let status = read("status")?;
-        Ok(Some(Sample {
-            cpu_seconds: cpu_ticks(&stat).unwrap_or(0) as f64 / TICKS_PER_SECOND,
-            rss_kib: rss_kib(&status).unwrap_or(0),
-            at: Instant::now(),
-        }))
+        let mut total: Option<Sample> = None;
+        for &pid in &self.pids {
+            let read = |file: &str| {
+                std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+                    .map_err(|source| Error::Proc { pid, source })
+            };
+            let stat = read("stat")?;
+            let status = read("status")?;
+            let cpu_seconds = cpu_ticks(&stat).unwrap_or(0) as f64 / TICKS_PER_SECOND;
+            let rss_kib = rss_kib(&status).unwrap_or(0);
+            let sum = total.get_or_insert(Sample {
+                cpu_seconds: 0.0,
+                rss_kib: 0,
+                at: Instant::now(),
+            });
+            sum.cpu_seconds += cpu_seconds;
+            sum.rss_kib += rss_kib;
+        }
+        Ok(total)
     }
 
     /// CPU used between two readings, and RSS at each.

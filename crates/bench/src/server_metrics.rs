@@ -52,6 +52,19 @@ impl DeliveryHistogram {
         histogram
     }
 
+    /// Adds another server's reading (a cluster's nodes share the buckets, being the same build).
+    pub fn add(&mut self, other: &DeliveryHistogram) {
+        for (bound, count) in &other.buckets {
+            match self.buckets.iter_mut().find(|(b, _)| b == bound) {
+                Some((_, total)) => *total += count,
+                None => self.buckets.push((*bound, *count)),
+            }
+        }
+        self.buckets
+            .sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+        self.sum_seconds += other.sum_seconds;
+    }
+
     /// What was recorded between `before` and this reading, or `None` if nothing was.
     pub fn since(&self, before: &DeliveryHistogram) -> Option<ServerDelivery> {
         let earlier = |bound: f64| {

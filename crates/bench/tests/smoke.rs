@@ -95,11 +95,11 @@ async fn every_scenario_runs_at_tiny_sizes() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let accounts_file = dir.path().join("accounts.json");
     // The test server runs in this process, so it is the process to sample.
-    let probe = Probe::new(Some(std::process::id()));
+    let probe = Probe::new(vec![std::process::id()]);
     let mut bench = Bench::new(
         server.client(),
         Accounts::load(&accounts_file, 4).expect("no accounts yet"),
-        probe,
+        probe.clone(),
         Output::Quiet,
     );
 
@@ -131,7 +131,7 @@ async fn every_scenario_runs_at_tiny_sizes() {
     let mut bench = Bench::new(
         server.client(),
         Accounts::load(&accounts_file, 4).expect("accounts file"),
-        probe,
+        probe.clone(),
         Output::Quiet,
     );
     assert_eq!(bench.accounts.list.len(), 5);
@@ -234,7 +234,7 @@ async fn every_scenario_runs_at_tiny_sizes() {
         let mut bench = Bench::new(
             server.client(),
             Accounts::load(&accounts_file, 4).expect("accounts file"),
-            probe,
+            probe.clone(),
             Output::Quiet,
         );
         let report = bigchannel::run(

@@ -21,8 +21,10 @@ pub(crate) struct NewMessage {
 const VISIBLE: &str =
     "NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $2 AND h.message_id = m.id)";
 
-/// Stores a message, its conversation's activity and its event in one statement (one round trip on the
-/// writer's hot path), unless the author already sent this nonce here.
+/// Stores a message and its event in one statement (one round trip on the writer's hot path), unless the
+/// author already sent this nonce here. The conversation's `last_activity` is moved once per batch
+/// (`touch_conversations`), not here: one row updated by every message of a busy conversation made a chain
+/// of row versions that each later update walked.
 pub(crate) async fn create(c: &impl GenericClient, new: &NewMessage) -> StoreResult<Sent> {
     let stored = row(
         c,
@@ -32,8 +34,6 @@ pub(crate) async fn create(c: &impl GenericClient, new: &NewMessage) -> StoreRes
              INSERT INTO messages (conversation_id, author_id, text, nonce, created_at)
              SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM earlier)
              RETURNING id
-         ), touched AS (
-             UPDATE conversations SET last_activity = $5 WHERE id = $1 AND EXISTS (SELECT 1 FROM m)
          ), e AS (
              INSERT INTO events (conversation_id, kind, user_id, message_id, created_at)
              SELECT $1, 'message.created', $2, m.id, $5 FROM m
@@ -369,4 +369,33 @@ pub(crate) async fn remove_reaction(
     events::append(c, conversation_id, kind, Audience::Members, now)
         .await
         .map(Some)
+}
+
+/// Moves `last_activity` of each conversation that got messages in a batch, in one statement, just before
+/// the batch commits.
+pub(crate) async fn touch_conversations(
+    c: &impl GenericClient,
+    committed: &[Event],
+) -> StoreResult<()> {
+    let mut latest: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
+    for event in committed {
+        if let EventKind::MessageCreated(message) = &event.kind {
+            let at = latest
+                .entry(message.conversation_id.0)
+                .or_insert(message.created_at.0);
+            *at = (*at).max(message.created_at.0);
+        }
+    }
+    if latest.is_empty() {
+        return Ok(());
+    }
+    let (ids, times): (Vec<i64>, Vec<i64>) = latest.into_iter().unzip();
+    run(
+        c,
+        "UPDATE conversations c SET last_activity = greatest(c.last_activity, t.at)
+         FROM unnest($1::BIGINT[], $2::BIGINT[]) AS t(id, at) WHERE c.id = t.id",
+        &[&ids, &times],
+    )
+    .await?;
+    Ok(())
 }

@@ -21,8 +21,8 @@ use parley_core::model::Event;
 use parley_core::store::{Commit, CommitFeed, StoreError, StoreResult};
 use tokio::sync::{mpsc, oneshot};
 
-use super::events;
 use super::sql::{backend, row, run};
+use super::{events, messages};
 use crate::announces::Announces;
 
 /// A pooled connection.
@@ -333,10 +333,11 @@ impl Writer {
             db.batch_execute("ROLLBACK; BEGIN").await.map_err(backend)?;
             run_all(db, batch, Isolation::Savepoint).await;
         }
-        db.batch_execute("COMMIT").await.map_err(backend)?;
-
         let mut committed: Vec<Event> = batch.iter().flat_map(|w| w.announced()).collect();
         committed.sort_by_key(|e| e.cursor);
+        messages::touch_conversations(db, &committed).await?;
+        db.batch_execute("COMMIT").await.map_err(backend)?;
+
         for write in batch.drain(..) {
             write.complete(Ok(()));
         }
@@ -371,13 +372,28 @@ impl Writer {
     }
 }
 
-/// Runs the batch's writes in order. Shared: stops at the first failure and answers false. Savepoint: runs
-/// them all (a failure undid only its own changes) and answers true.
+/// Runs the batch's writes. Shared: all at once, pipelined on the one connection (each statement is sent
+/// without waiting for the answer to the one before, in the order the writes are queued); answers whether
+/// all succeeded. A write of several statements may see its statements interleaved with other writes',
+/// which is only a problem when two writes in one batch race for the same unique key: the loser fails, the
+/// transaction aborts, and the batch runs again in savepoints. Savepoint: one write after the other, each
+/// in its own savepoint (a failure undoes only its own changes); answers true.
+///
+/// Pipelining is what makes a batch fast: one round trip at a time, 500 sends took ~165 ms.
 async fn run_all(db: &Db, batch: &mut [Box<dyn Pending>], isolation: Isolation) -> bool {
-    for write in batch.iter_mut() {
-        if !write.run(db, isolation).await && matches!(isolation, Isolation::Shared) {
-            return false;
+    match isolation {
+        Isolation::Shared => {
+            let runs = batch.iter_mut().map(|write| write.run(db, isolation));
+            futures_util::future::join_all(runs)
+                .await
+                .into_iter()
+                .all(|succeeded| succeeded)
+        }
+        Isolation::Savepoint => {
+            for write in batch.iter_mut() {
+                write.run(db, isolation).await;
+            }
+            true
         }
     }
-    true
 }
