@@ -1,5 +1,6 @@
 //! Implementations of core's `Bus` trait. `LocalBus` is the embedded default: publish/subscribe and the
-//! presence registry inside one process, with no broker.
+//! presence registry inside one process, with no broker. `NatsBus` is a cluster's: the same over NATS, with
+//! durable events kept in cursor order across subscriptions and presence shared between nodes.
 //!
 //! The bus carries signals at most once and may drop them for an inbox that falls behind (which is then told
 //! so). Nothing here is durable: the store's event log is, and whoever misses an event catches up from it by
@@ -15,6 +16,9 @@ use futures_util::stream;
 use parley_core::UserId;
 use parley_core::bus::{Bus, BusError, Delivery, Follow, Inbox, Signal, Topic};
 use tokio::sync::mpsc;
+
+mod nats;
+pub use nats::{NatsBus, NatsError, NatsSettings};
 
 /// Signals an inbox may hold unread before it is told it lagged. A node's inbox is drained by one dispatcher
 /// task that only copies pointers, so this is only reached when that task is starved.

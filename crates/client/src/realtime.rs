@@ -65,10 +65,25 @@ impl Client {
     /// Opens a socket, says `hello` with this client's token, and waits for `ready`. A refused hello is
     /// `Error::Closed` with the server's close code.
     pub async fn connect(&self, resume: Option<Cursor>) -> Result<Socket> {
+        self.connect_at(&self.websocket_url(), resume).await
+    }
+
+    /// Like `connect`, on the node `GET /v1/gateway` names (in a cluster, the one serving this user's
+    /// organization); on this server's own WebSocket if the gateway cannot be asked.
+    pub async fn connect_where_told(&self, resume: Option<Cursor>) -> Result<Socket> {
+        let url = match self.gateway().await {
+            Ok(gateway) => gateway.url,
+            Err(_) => self.websocket_url(),
+        };
+        self.connect_at(&url, resume).await
+    }
+
+    /// Like `connect`, on the WebSocket at `url`.
+    pub async fn connect_at(&self, url: &str, resume: Option<Cursor>) -> Result<Socket> {
         let token = self.token().unwrap_or_default().to_owned();
         let mut socket = match self.source_ip() {
-            Some(ip) => Socket::open_from(&self.websocket_url(), ip).await?,
-            None => Socket::open(&self.websocket_url()).await?,
+            Some(ip) => Socket::open_from(url, ip).await?,
+            None => Socket::open(url).await?,
         };
         socket.send(&ClientOp::Hello { token, resume }).await?;
         match socket.next().await {
@@ -278,8 +293,9 @@ impl Backoff {
     }
 }
 
-/// A connection that stays up: when it drops, `next` reconnects (with `Backoff`) and resumes from the last
-/// cursor seen, so the caller sees every durable event once, in order, across reconnects.
+/// A connection that stays up: when it drops, `next` reconnects (with `Backoff`) where `GET /v1/gateway`
+/// says and resumes from the last cursor seen, so the caller sees every durable event once, in order,
+/// across reconnects and across the nodes of a cluster.
 pub struct Session {
     client: Client,
     socket: Option<Socket>,
@@ -296,15 +312,31 @@ impl Session {
         resume: Option<Cursor>,
         backoff: Backoff,
     ) -> Result<Session> {
-        let socket = client.connect(resume).await?;
+        let socket = client.connect_where_told(resume).await?;
+        Ok(Session::around(client, socket, resume, backoff))
+    }
+
+    /// Connects first to the WebSocket at `url` (a given node of a cluster), starting from `resume` (or
+    /// from now); reconnects go where the gateway says, as always.
+    pub async fn start_at(
+        client: Client,
+        url: &str,
+        resume: Option<Cursor>,
+        backoff: Backoff,
+    ) -> Result<Session> {
+        let socket = client.connect_at(url, resume).await?;
+        Ok(Session::around(client, socket, resume, backoff))
+    }
+
+    fn around(client: Client, socket: Socket, resume: Option<Cursor>, backoff: Backoff) -> Session {
         let cursor = Some(resume.unwrap_or(socket.ready_cursor));
-        Ok(Session {
+        Session {
             client,
             socket: Some(socket),
             cursor,
             backoff,
             reconnects: 0,
-        })
+        }
     }
 
     /// The last durable cursor seen: where a reconnect resumes.
@@ -327,7 +359,7 @@ impl Session {
     async fn socket(&mut self) -> Result<&mut Socket> {
         while self.socket.is_none() {
             tokio::time::sleep(self.backoff.next_delay()).await;
-            match self.client.connect(self.cursor).await {
+            match self.client.connect_where_told(self.cursor).await {
                 // The backoff is reset only once a message arrives, so a server that accepts and then closes
                 // at once is not hammered.
                 Ok(socket) => {

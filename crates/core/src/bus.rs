@@ -122,6 +122,9 @@ pub trait Bus: Send + Sync + 'static {
     async fn online(&self, user_ids: &[UserId]) -> Result<Vec<bool>, BusError>;
     /// Answers when the bus can carry signals.
     async fn ping(&self) -> Result<(), BusError>;
+    /// Leaves the cluster, so the other nodes drop this one at once rather than after it falls silent.
+    /// Called once at shutdown, after this node's sockets are closed; nothing is published after it.
+    async fn close(&self) {}
     /// The nodes alive now, this one included; empty for a bus that serves one node only.
     async fn nodes(&self) -> Result<Vec<Node>, BusError> {
         Ok(Vec::new())

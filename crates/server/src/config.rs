@@ -18,8 +18,19 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Storage: absent or `sqlite` for SQLite in the data directory (`sqlite:///path/to.db` for another file).
     pub store: Option<String>,
-    /// Event bus: absent or `local` for the in-process bus.
+    /// Event bus: absent or `local` for the in-process bus, `nats://host:port` for a cluster's.
     pub bus: Option<String>,
+    /// This node's id in a cluster: unique among its nodes, and the same across its restarts; defaults to
+    /// the public URL.
+    pub node_id: Option<String>,
+    /// The cluster's name: nodes with the same name on one NATS server serve together (it prefixes every
+    /// subject they use).
+    pub cluster: String,
+    /// How often a cluster node announces on the bus that it is alive, in milliseconds.
+    pub node_heartbeat_millis: u64,
+    /// How long a cluster node may stay silent before the others count it dead (its users offline, its
+    /// organizations served elsewhere), in milliseconds.
+    pub node_ttl_millis: u64,
     /// The URL clients reach this server at; defaults to `http://` plus the listen address.
     pub public_url: Option<String>,
     /// Handle of the organization sign-ups without `org` join.
@@ -61,6 +72,10 @@ impl Default for Config {
             data_dir: PathBuf::from("./parley-data"),
             store: None,
             bus: None,
+            node_id: None,
+            cluster: "parley".to_owned(),
+            node_heartbeat_millis: 1_000,
+            node_ttl_millis: 10_000,
             public_url: None,
             default_org: "default".to_owned(),
             open_signup: true,
@@ -118,6 +133,10 @@ impl Config {
             presence_grace: Duration::from_millis(self.presence_grace_millis),
             ops_per_second: self.ws_ops_per_second,
         }
+    }
+
+    pub fn node_id(&self) -> String {
+        self.node_id.clone().unwrap_or_else(|| self.public_url())
     }
 
     pub fn public_url(&self) -> String {

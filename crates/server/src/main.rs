@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -42,9 +42,15 @@ struct ServeArgs {
     /// Store URL [default: SQLite in the data directory].
     #[arg(long, env = "PARLEY_STORE")]
     store: Option<String>,
-    /// Bus URL [default: in-process].
+    /// Bus URL [default: in-process; nats://host:port for a cluster].
     #[arg(long, env = "PARLEY_BUS")]
     bus: Option<String>,
+    /// This node's id in a cluster, unique among its nodes and kept across restarts [default: the public URL].
+    #[arg(long, env = "PARLEY_NODE_ID")]
+    node_id: Option<String>,
+    /// Name of the cluster: nodes with the same name on one NATS server serve together [default: parley].
+    #[arg(long, env = "PARLEY_CLUSTER")]
+    cluster: Option<String>,
     /// URL clients reach this server at [default: http://LISTEN].
     #[arg(long, env = "PARLEY_PUBLIC_URL")]
     public_url: Option<String>,
@@ -70,6 +76,10 @@ impl ServeArgs {
         }
         config.store = self.store.or(config.store);
         config.bus = self.bus.or(config.bus);
+        config.node_id = self.node_id.or(config.node_id);
+        if let Some(cluster) = self.cluster {
+            config.cluster = cluster;
+        }
         config.public_url = self.public_url.or(config.public_url);
         if let Some(open_signup) = self.open_signup {
             config.open_signup = open_signup;

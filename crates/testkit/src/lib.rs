@@ -1,7 +1,10 @@
 //! Test fixtures: a real Parley server on an ephemeral port with its own temporary data directory, and SDK
-//! clients for it. The server is the same `run` that `main` calls; it shuts down when dropped.
+//! clients for it. The server is the same `run` that `main` calls; it shuts down when dropped. `cluster`
+//! runs several nodes as processes on PostgreSQL and NATS.
 //!
 //! Logs are off unless `TEST_LOG=1`.
+
+pub mod cluster;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -116,24 +119,29 @@ impl TestServer {
 
     /// Signs up a new user with a unique username in the org with this handle (created if new).
     pub async fn user_in(&self, name: &str, org: Option<&str>) -> TestUser {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let username = format!("{}{n}", name.to_lowercase().replace(' ', "_"));
-        let email = format!("{username}@example.org");
-        let request = SignupRequest {
-            name: name.to_owned(),
-            email: email.clone(),
-            password: PASSWORD.to_owned(),
-            username: username.clone(),
-            org: org.map(str::to_owned),
-        };
-        let session = self.client().signup(&request).await.expect("sign up");
-        TestUser {
-            id: session.user_id,
-            username,
-            email,
-            client: self.client().with_token(session.token),
-        }
+        sign_up(&self.client(), name, org).await
+    }
+}
+
+/// Signs up a new user with a unique username through `client`.
+pub(crate) async fn sign_up(client: &Client, name: &str, org: Option<&str>) -> TestUser {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let username = format!("{}{n}", name.to_lowercase().replace(' ', "_"));
+    let email = format!("{username}@example.org");
+    let request = SignupRequest {
+        name: name.to_owned(),
+        email: email.clone(),
+        password: PASSWORD.to_owned(),
+        username: username.clone(),
+        org: org.map(str::to_owned),
+    };
+    let session = client.signup(&request).await.expect("sign up");
+    TestUser {
+        id: session.user_id,
+        username,
+        email,
+        client: client.with_token(session.token),
     }
 }
 

@@ -13,6 +13,16 @@ impl Parley {
             .map_or(self.settings.public_url.as_str(), |node| node.url.as_str());
         Ok(websocket_url(base))
     }
+
+    /// Leaves the cluster at shutdown (see `Bus::close`).
+    pub async fn leave_cluster(&self) {
+        self.bus.close().await;
+    }
+
+    /// How many nodes serve together (1 on a bus that serves one node only).
+    pub async fn live_nodes(&self) -> Result<usize, Error> {
+        Ok(self.bus.nodes().await?.len().max(1))
+    }
 }
 
 /// The node with the highest score for this org.

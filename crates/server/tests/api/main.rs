@@ -4,6 +4,7 @@
 mod access;
 mod accounts;
 mod bad_input;
+mod cluster;
 mod conversations;
 mod durability;
 mod events;

@@ -1,0 +1,586 @@
+//! `NatsBus`: the bus of a cluster, over NATS core subjects and request/reply (no JetStream, no KV, so any
+//! server from 2.9 on will do).
+//!
+//! - Each topic is a subject (`subjects.rs`); each followed topic is a subscription of the inbox that follows
+//!   it. `publish_commit` sends a commit's events, waits for a round trip, then sends a marker on
+//!   `{prefix}.commits`; inboxes put durable events back in cursor order with the markers (`ordered.rs`,
+//!   `inbox.rs`, `ready.rs`). Other signals are delivered as they come.
+//! - Presence is kept in memory on every node (`presence.rs`): each node announces its own changes, numbered,
+//!   and heartbeats on `{prefix}.nodes`, and answers requests for its snapshot (`nodes.rs`). A node not heard
+//!   for `node_ttl` is dropped with its users.
+//! - Without NATS the node keeps serving its own users: its signals go straight to its own inboxes, and every
+//!   inbox is told `Lagged` when the connection goes and again when it comes back (`link.rs`), the second
+//!   time only once its subscriptions are on the server again.
+
+mod inbox;
+mod link;
+mod nodes;
+mod ordered;
+mod presence;
+mod ready;
+mod subjects;
+mod wire;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_nats::connection::State;
+use async_nats::{Client, ConnectOptions, Subscriber};
+use async_trait::async_trait;
+use bytes::Bytes;
+use parley_core::bus::{Bus, BusError, Inbox, Node, Signal, Topic};
+use parley_core::model::{Event, Millis};
+use parley_core::{Cursor, UserId};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::time::Instant;
+
+use inbox::Routes;
+use link::Link;
+use presence::{Change, Presence};
+use subjects::Subjects;
+use wire::{Marker, NodeMessage, SignalRef, encode};
+
+/// Signals an inbox may hold unread before it is told it lagged, as with `LocalBus`.
+const INBOX_CAPACITY: usize = 65_536;
+/// How long events or markers may wait behind a gap before the inbox gives up on it and lags.
+const STALL: Duration = Duration::from_secs(2);
+/// A publish, subscription or round trip that takes longer fails.
+const OP_TIMEOUT: Duration = Duration::from_secs(2);
+/// Each connection attempt's limit, the first one's included.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often the client pings the server: a silent connection is declared lost after two missed pongs.
+const PING_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Where the NATS bus connects and how this node appears to the others.
+#[derive(Clone, Debug)]
+pub struct NatsSettings {
+    /// The server, or several separated by commas (`nats://127.0.0.1:4222`).
+    pub url: String,
+    /// The first tokens of every subject, so that clusters (or tests) sharing a server never meet.
+    pub prefix: String,
+    /// This node's id and the URL its clients connect to.
+    pub node: Node,
+    /// How often this node announces that it is alive.
+    pub heartbeat: Duration,
+    /// A node not heard from for this long is dead, and its users offline; longer than `heartbeat`.
+    pub node_ttl: Duration,
+}
+
+impl NatsSettings {
+    /// The defaults: prefix `parley`, a heartbeat every second, dead after ten seconds of silence.
+    pub fn new(url: impl Into<String>, node: Node) -> Self {
+        NatsSettings {
+            url: url.into(),
+            prefix: "parley".to_owned(),
+            node,
+            heartbeat: Duration::from_secs(1),
+            node_ttl: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    #[error("cannot connect to NATS at {url}")]
+    Connect {
+        url: String,
+        #[source]
+        source: async_nats::ConnectError,
+    },
+    #[error("invalid NATS bus settings: {0}")]
+    Settings(&'static str),
+    #[error("not connected to NATS")]
+    Disconnected,
+    #[error("NATS did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("cannot publish on NATS")]
+    Publish(#[from] async_nats::PublishError),
+    #[error("cannot subscribe on NATS")]
+    Subscribe(#[from] async_nats::SubscribeError),
+    #[error("a NATS round trip failed")]
+    Request(#[from] async_nats::RequestError),
+    #[error("cannot flush to NATS")]
+    Flush(#[from] async_nats::client::FlushError),
+    #[error("cannot encode a bus message")]
+    Encode(#[from] serde_json::Error),
+    #[error("malformed reply on {0}")]
+    Malformed(String),
+    #[error("the NATS connection was replaced while a commit was published")]
+    Reconnected,
+    #[error("a node's presence snapshot kept changing while it was read")]
+    SnapshotMoved,
+    #[error("the bus is closed")]
+    Closed,
+}
+
+impl From<NatsError> for BusError {
+    fn from(error: NatsError) -> Self {
+        BusError(Box::new(error))
+    }
+}
+
+/// The bus of a cluster over NATS. Dropping it (or `close`) stops its tasks and announces that the node
+/// leaves; its inboxes then end.
+pub struct NatsBus {
+    shared: Arc<Shared>,
+    /// Dropped (or set) to stop every task of the bus, the inboxes' included.
+    stop: watch::Sender<bool>,
+}
+
+/// What the bus, its follows and its tasks share.
+struct Shared {
+    client: Client,
+    subjects: Subjects,
+    node: Node,
+    /// Tells this run of the node from an earlier one with the same id; later runs have larger ones.
+    incarnation: u64,
+    echo_subject: String,
+    heartbeat: Duration,
+    node_ttl: Duration,
+    link: Arc<watch::Sender<Link>>,
+    /// Told by the connection events that the client connected (again): `nodes::arm` then checks that the
+    /// subscriptions are back before the link counts as up.
+    reconnected: Arc<Notify>,
+    /// The marker of this node's last commit: sent after its round trip, so the only part of a commit that
+    /// may be lost in flight when NATS goes; handed to the local inboxes then.
+    last_marker: Mutex<Option<Marker>>,
+    /// Held only to look up or update the tables; never across an await.
+    routes: Mutex<Routes>,
+    /// Held only to look up or update the tables; never across an await.
+    presence: Mutex<Presence>,
+    /// This node's presence changes, in sequence, to the task that announces them.
+    changes: mpsc::UnboundedSender<Change>,
+    closed: AtomicBool,
+    /// Whether stopping announces that the node leaves; not after `close` (which did) or `abort`.
+    announce_leave: AtomicBool,
+}
+
+impl NatsBus {
+    /// Connects, or fails within a few seconds if the server cannot be reached. Once connected, it
+    /// reconnects by itself, forever.
+    pub async fn connect(settings: NatsSettings) -> Result<NatsBus, BusError> {
+        let subjects = Subjects::new(&settings.prefix).ok_or(NatsError::Settings(
+            "the prefix must be dot-separated tokens of letters, digits, '-' and '_'",
+        ))?;
+        if settings.node.id.is_empty() {
+            return Err(NatsError::Settings("the node needs an id").into());
+        }
+        if settings.heartbeat.is_zero() || settings.node_ttl <= settings.heartbeat {
+            return Err(NatsError::Settings("node_ttl must be longer than heartbeat").into());
+        }
+        let link = Arc::new(
+            watch::channel(Link {
+                connected: true,
+                generation: 0,
+            })
+            .0,
+        );
+        let reconnected = Arc::new(Notify::new());
+        let (events_link, events_reconnected) = (Arc::clone(&link), Arc::clone(&reconnected));
+        let servers: Vec<String> = settings
+            .url
+            .split(',')
+            .map(str::trim)
+            .filter(|server| !server.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let client = ConnectOptions::new()
+            .name(format!("parley {}", settings.node.id))
+            .connection_timeout(CONNECT_TIMEOUT)
+            .request_timeout(Some(OP_TIMEOUT))
+            .ping_interval(PING_INTERVAL)
+            .max_reconnects(None)
+            .reconnect_delay_callback(reconnect_delay)
+            .event_callback(move |event| {
+                let link = Arc::clone(&events_link);
+                let reconnected = Arc::clone(&events_reconnected);
+                async move { on_event(&link, &reconnected, &event) }
+            })
+            .connect(servers)
+            .await
+            .map_err(|source| NatsError::Connect {
+                url: settings.url.clone(),
+                source,
+            })?;
+        let incarnation = incarnation();
+        let (changes, changes_receiver) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            client,
+            echo_subject: subjects.echo(&settings.node.id, incarnation),
+            subjects,
+            node: settings.node,
+            incarnation,
+            heartbeat: settings.heartbeat,
+            node_ttl: settings.node_ttl,
+            link,
+            reconnected,
+            last_marker: Mutex::default(),
+            routes: Mutex::default(),
+            presence: Mutex::default(),
+            changes,
+            closed: AtomicBool::new(false),
+            announce_leave: AtomicBool::new(false),
+        });
+        let (stop, _) = watch::channel(false);
+        let echo = shared.subscribe(shared.echo_subject.clone()).await?;
+        tokio::spawn(nodes::echo(Arc::clone(&shared), echo, stop.subscribe()));
+        let node_messages = shared.subscribe(shared.subjects.nodes().to_owned()).await?;
+        let snapshots = shared
+            .subscribe(shared.subjects.snapshot(&shared.node.id))
+            .await?;
+        tokio::spawn(nodes::listen(
+            Arc::clone(&shared),
+            node_messages,
+            snapshots,
+            stop.subscribe(),
+        ));
+        // Every subscription is on the server before anyone hears of this node.
+        shared.barrier().await?;
+        shared.announce_leave.store(true, Ordering::SeqCst);
+        tokio::spawn(nodes::announce(
+            Arc::clone(&shared),
+            changes_receiver,
+            stop.subscribe(),
+        ));
+        Ok(NatsBus { shared, stop })
+    }
+
+    /// Announces that this node leaves, so that the others drop it (and its users) at once, and stops the
+    /// bus: its inboxes end, and every call fails from now on. For a clean shutdown; dropping the bus does
+    /// the same without waiting for the announcement to go out.
+    pub async fn close(&self) {
+        if self.shared.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.shared.announce_leave.store(false, Ordering::SeqCst);
+        if self.shared.connected() {
+            self.shared.leave().await;
+        }
+        self.stop.send_replace(true);
+    }
+
+    /// Stops at once without announcing that this node leaves, as a crash would: the others drop it only
+    /// once `node_ttl` has passed. For tests of what a cluster does when a node dies.
+    pub fn abort(self) {
+        self.shared.announce_leave.store(false, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Bus for NatsBus {
+    /// Without NATS, the signal goes to this node's own inboxes only and the call still succeeds: its
+    /// callers are use cases (typing, presence, logout) that must keep working for the node's own users, and
+    /// the other nodes' inboxes learn of the loss through `Lagged`.
+    async fn publish(&self, topic: Topic, signal: Arc<Signal>) -> Result<(), BusError> {
+        let shared = &self.shared;
+        shared.check_open()?;
+        if !shared.connected() {
+            shared.routes().deliver(topic, &signal);
+            tracing::debug!(?topic, "NATS is away: published to this node only");
+            return Ok(());
+        }
+        let payload = encode(&*signal).map_err(NatsError::from)?;
+        shared
+            .publish(shared.subjects.topic(topic), payload)
+            .await?;
+        Ok(())
+    }
+
+    /// Without NATS (or when publishing fails), the events go to this node's own inboxes, with their marker,
+    /// so still in order, and the call fails: the relay logs that the cluster did not get them; the other
+    /// nodes' inboxes lag and catch up from the store.
+    async fn publish_commit(&self, after: Cursor, events: &[Event]) -> Result<(), BusError> {
+        let Some(last) = events.iter().map(|event| event.cursor).max() else {
+            return Ok(());
+        };
+        let marker = Marker { after, last };
+        let shared = &self.shared;
+        shared.check_open()?;
+        let result = if shared.connected() {
+            shared.publish_commit(marker, events).await
+        } else {
+            Err(NatsError::Disconnected)
+        };
+        if result.is_err() {
+            // Copies that also came through NATS are dropped by cursor.
+            shared.deliver_commit(marker, events);
+        }
+        Ok(result?)
+    }
+
+    async fn inbox(&self) -> Result<Inbox, BusError> {
+        Ok(inbox::open(&self.shared, self.stop.subscribe()).await?)
+    }
+
+    async fn set_online(&self, user_id: UserId, online: bool) -> Result<(), BusError> {
+        let mut presence = self.shared.presence();
+        // Sent under the lock, so that changes reach the announcing task in sequence.
+        if let Some(change) = presence.set_own(user_id, online) {
+            let _ = self.shared.changes.send(change);
+        }
+        Ok(())
+    }
+
+    async fn online(&self, user_ids: &[UserId]) -> Result<Vec<bool>, BusError> {
+        self.shared.expire_dead();
+        Ok(self.shared.presence().online(user_ids))
+    }
+
+    async fn ping(&self) -> Result<(), BusError> {
+        self.shared.check_open()?;
+        if !self.shared.connected() {
+            return Err(NatsError::Disconnected.into());
+        }
+        Ok(self.shared.barrier().await?)
+    }
+
+    async fn close(&self) {
+        NatsBus::close(self).await;
+    }
+
+    async fn nodes(&self) -> Result<Vec<Node>, BusError> {
+        self.shared.expire_dead();
+        let shared = &self.shared;
+        Ok(shared
+            .presence()
+            .nodes(&shared.node, Instant::now(), shared.node_ttl))
+    }
+}
+
+impl Shared {
+    fn check_open(&self) -> Result<(), NatsError> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(NatsError::Closed);
+        }
+        Ok(())
+    }
+
+    fn connected(&self) -> bool {
+        self.client.connection_state() == State::Connected
+    }
+
+    fn routes(&self) -> MutexGuard<'_, Routes> {
+        self.routes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn presence(&self) -> MutexGuard<'_, Presence> {
+        self.presence.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn subscribe(&self, subject: String) -> Result<Subscriber, NatsError> {
+        tokio::time::timeout(OP_TIMEOUT, self.client.subscribe(subject))
+            .await
+            .map_err(|_| NatsError::Timeout(OP_TIMEOUT))?
+            .map_err(NatsError::from)
+    }
+
+    async fn publish(&self, subject: String, payload: Bytes) -> Result<(), NatsError> {
+        tokio::time::timeout(OP_TIMEOUT, self.client.publish(subject, payload))
+            .await
+            .map_err(|_| NatsError::Timeout(OP_TIMEOUT))?
+            .map_err(NatsError::from)
+    }
+
+    async fn publish_message(&self, message: &NodeMessage) -> Result<(), NatsError> {
+        self.publish(self.subjects.nodes().to_owned(), encode(message)?)
+            .await
+    }
+
+    async fn request(
+        &self,
+        subject: &str,
+        payload: Bytes,
+    ) -> Result<async_nats::Message, NatsError> {
+        tokio::time::timeout(OP_TIMEOUT, self.client.request(subject.to_owned(), payload))
+            .await
+            .map_err(|_| NatsError::Timeout(OP_TIMEOUT))?
+            .map_err(NatsError::from)
+    }
+
+    /// Returns once the server has handled everything this node sent before: a request this bus answers
+    /// itself goes out after it on the same connection, and the server handles a connection's messages in
+    /// order.
+    async fn barrier(&self) -> Result<(), NatsError> {
+        self.request(&self.echo_subject, Bytes::new())
+            .await
+            .map(drop)
+    }
+
+    /// A barrier, but without NATS there is nothing to wait for: the subscriptions go to the server when it
+    /// comes back, and every inbox lags then.
+    async fn barrier_if_connected(&self) -> Result<(), NatsError> {
+        if !self.connected() {
+            return Ok(());
+        }
+        match self.barrier().await {
+            Err(_) if !self.connected() => Ok(()),
+            result => result,
+        }
+    }
+
+    /// The events, then a round trip, and only then the marker: the round trip proves the server has handled
+    /// the events, on one connection (the count of connections did not change), so a marker never outlives
+    /// its events. Without the round trip, events written to a connection that dies could be lost while the
+    /// marker, still queued in the client, went out on the next one, and inboxes would skip the events
+    /// unawares. A commit without its marker makes inboxes stall and lag instead.
+    async fn publish_commit(&self, marker: Marker, events: &[Event]) -> Result<(), NatsError> {
+        let statistics = self.client.statistics();
+        let connects = statistics.connects.load(Ordering::SeqCst);
+        let client = &self.client;
+        let sent = tokio::time::timeout(OP_TIMEOUT, async {
+            for event in events {
+                let payload = encode(&SignalRef::Event(event))?;
+                for topic in event.topics() {
+                    client
+                        .publish(self.subjects.topic(topic), payload.clone())
+                        .await?;
+                }
+            }
+            Ok::<(), NatsError>(())
+        })
+        .await;
+        sent.map_err(|_| NatsError::Timeout(OP_TIMEOUT))??;
+        self.barrier().await?;
+        if statistics.connects.load(Ordering::SeqCst) != connects {
+            return Err(NatsError::Reconnected);
+        }
+        *self
+            .last_marker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(marker);
+        self.publish(self.subjects.commits().to_owned(), encode(&marker)?)
+            .await?;
+        tokio::time::timeout(OP_TIMEOUT, self.client.flush())
+            .await
+            .map_err(|_| NatsError::Timeout(OP_TIMEOUT))??;
+        Ok(())
+    }
+
+    /// A commit for this node's own inboxes only.
+    fn deliver_commit(&self, marker: Marker, events: &[Event]) {
+        let routes = self.routes();
+        for event in events {
+            let topics = event.topics();
+            if topics.iter().any(|topic| routes.followed(*topic)) {
+                let signal = Arc::new(Signal::Event(event.clone()));
+                for topic in topics {
+                    routes.deliver(topic, &signal);
+                }
+            }
+        }
+        routes.deliver_marker(marker);
+    }
+
+    /// NATS went away: its copy of this node's last marker may be lost in flight, and the local inboxes
+    /// need it to go on in order (its events reached them before that commit's round trip returned).
+    fn redeliver_last_marker(&self) {
+        let marker = *self
+            .last_marker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(marker) = marker {
+            self.routes().deliver_marker(marker);
+        }
+    }
+
+    /// Whether the link counts as up: connected, and the subscriptions confirmed since.
+    fn link_up(&self) -> bool {
+        self.link.borrow().connected
+    }
+
+    /// Drops the nodes not heard from for `node_ttl`, and tells this node's watchers of their users who are
+    /// now online nowhere. Not while this node is away itself: it cannot hear anyone then.
+    fn expire_dead(&self) {
+        if !self.link_up() {
+            return;
+        }
+        let effects = self.presence().expire(Instant::now(), self.node_ttl);
+        self.announce_offline(&effects.offline);
+    }
+
+    /// To this node's own inboxes only: every node tells its own, so each watcher hears it once.
+    fn announce_offline(&self, offline: &[(UserId, Millis)]) {
+        if offline.is_empty() {
+            return;
+        }
+        let routes = self.routes();
+        for &(user_id, last_seen) in offline {
+            let topic = Topic::Presence(user_id);
+            if routes.followed(topic) {
+                let signal = Signal::Presence {
+                    user_id,
+                    online: false,
+                    last_seen: Some(last_seen),
+                };
+                routes.deliver(topic, &Arc::new(signal));
+            }
+        }
+    }
+
+    fn announces_leave(&self) -> bool {
+        self.announce_leave.load(Ordering::SeqCst)
+    }
+
+    async fn leave(&self) {
+        let message = NodeMessage::Leave {
+            node_id: self.node.id.clone(),
+            incarnation: self.incarnation,
+        };
+        let sent = match self.publish_message(&message).await {
+            Ok(()) => tokio::time::timeout(OP_TIMEOUT, self.client.flush())
+                .await
+                .map_err(|_| NatsError::Timeout(OP_TIMEOUT))
+                .and_then(|flushed| flushed.map_err(NatsError::from)),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = sent {
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "cannot announce that this node leaves"
+            );
+        }
+    }
+}
+
+/// Returns when the bus stops: `close` set the flag, or the `NatsBus` was dropped.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|&stop| stop).await;
+}
+
+fn on_event(link: &watch::Sender<Link>, reconnected: &Notify, event: &async_nats::Event) {
+    match event {
+        async_nats::Event::Connected => reconnected.notify_one(),
+        async_nats::Event::Disconnected => {
+            tracing::warn!(
+                "lost the NATS connection: serving this node's users only until it is back"
+            );
+            link::observe(link, false);
+        }
+        async_nats::Event::SlowConsumer(sid) => {
+            tracing::warn!(sid, "a NATS subscription overflowed: inboxes catch up");
+            link::overflow(link);
+        }
+        _ => {}
+    }
+}
+
+/// Straight away, then 100 ms doubling up to a second: a node without NATS serves only its own users.
+fn reconnect_delay(attempts: usize) -> Duration {
+    if attempts <= 1 {
+        return Duration::ZERO;
+    }
+    let doublings = u32::try_from(attempts - 2).unwrap_or(u32::MAX).min(4);
+    (Duration::from_millis(100) * 2u32.pow(doublings)).min(Duration::from_secs(1))
+}
+
+/// The wall clock in nanoseconds, so that a restarted node's is larger, plus a count for buses started in
+/// the same process at once.
+fn incarnation() -> u64 {
+    static STARTED: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or_default();
+    nanos.saturating_add(STARTED.fetch_add(1, Ordering::Relaxed))
+}

@@ -1,0 +1,617 @@
+//! `NatsBus` against a real NATS server: `NATS_URL` (default `nats://127.0.0.1:4222`). Without one, each test
+//! says so and passes, unless `REQUIRE_SERVICES=1`, when it fails. Each test has its own subject prefix, so
+//! they run side by side on one server. The last test runs a `nats-server` of its own, to kill it.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use parley_bus::{NatsBus, NatsSettings};
+use parley_core::bus::{Bus, Delivery, Inbox, Node, Signal, Topic};
+use parley_core::model::{Audience, Event, EventKind, Millis};
+use parley_core::{ConversationId, Cursor, MessageId, UserId};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+fn required() -> bool {
+    std::env::var("REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
+fn unique_prefix(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    format!("test.{test}.{}-{nanos}", std::process::id())
+}
+
+fn settings(url: &str, prefix: &str, id: &str) -> NatsSettings {
+    let mut settings = NatsSettings::new(
+        url,
+        Node {
+            id: id.to_owned(),
+            url: format!("http://{id}.example"),
+        },
+    );
+    settings.prefix = prefix.to_owned();
+    settings
+}
+
+async fn connect(settings: NatsSettings) -> NatsBus {
+    NatsBus::connect(settings).await.expect("connect")
+}
+
+/// The first node of a test, or `None` (the test then passes) when there is no server and none is required.
+async fn first_node(settings: NatsSettings) -> Option<NatsBus> {
+    match NatsBus::connect(settings).await {
+        Ok(bus) => Some(bus),
+        Err(error) if !required() => {
+            let error = &error as &dyn std::error::Error;
+            println!("skipped: no NATS server at {} ({error:?})", nats_url());
+            None
+        }
+        Err(error) => panic!("NATS is required at {}: {error:?}", nats_url()),
+    }
+}
+
+/// Two nodes on a prefix of their own, or `None` (skip) without a NATS server.
+async fn two_nodes(label: &str) -> Option<(NatsBus, NatsBus)> {
+    let (prefix, url) = (unique_prefix(label), nats_url());
+    let a = first_node(settings(&url, &prefix, "a")).await?;
+    let b = connect(settings(&url, &prefix, "b")).await;
+    Some((a, b))
+}
+
+async fn next(inbox: &mut Inbox) -> Delivery {
+    tokio::time::timeout(WAIT, inbox.deliveries.next())
+        .await
+        .expect("a delivery in time")
+        .expect("the inbox is open")
+}
+
+async fn next_signal(inbox: &mut Inbox) -> Signal {
+    match next(inbox).await {
+        Delivery::Signal(signal) => (*signal).clone(),
+        Delivery::Lagged => panic!("lagged"),
+    }
+}
+
+/// Nothing arrives for a moment (used only to show that something did not come).
+async fn nothing_for(inbox: &mut Inbox, duration: Duration) {
+    if let Ok(delivery) = tokio::time::timeout(duration, inbox.deliveries.next()).await {
+        panic!("unexpected {delivery:?}");
+    }
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn typing(conversation: i64, user: i64) -> Signal {
+    Signal::Typing {
+        conversation_id: ConversationId(conversation),
+        user_id: UserId(user),
+    }
+}
+
+fn conversation(id: i64) -> Topic {
+    Topic::Conversation(ConversationId(id))
+}
+
+fn deleted(cursor: i64, conversation: i64) -> Event {
+    Event {
+        cursor: Cursor(cursor),
+        conversation_id: ConversationId(conversation),
+        kind: EventKind::MessageDeleted {
+            message_id: MessageId(cursor),
+        },
+        audience: Audience::Members,
+        at: Millis(cursor),
+    }
+}
+
+fn cursor_of(signal: &Signal) -> Cursor {
+    match signal {
+        Signal::Event(event) => event.cursor,
+        other => panic!("not an event: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn signals_cross_nodes_on_followed_topics_only() {
+    let Some((a, b)) = two_nodes("cross").await else {
+        return;
+    };
+    let mut inbox = b.inbox().await.expect("inbox");
+    inbox.topics.follow(conversation(1)).await.expect("follow");
+    inbox
+        .topics
+        .follow(conversation(1))
+        .await
+        .expect("a second follow");
+    // One publisher's signals arrive in its order: had the first come, it would come first.
+    a.publish(conversation(2), Arc::new(typing(2, 9)))
+        .await
+        .expect("publish");
+    a.publish(conversation(1), Arc::new(typing(1, 9)))
+        .await
+        .expect("publish");
+    assert_eq!(next_signal(&mut inbox).await, typing(1, 9));
+
+    let ann = UserId(5);
+    let revoked = Signal::Revoked {
+        user_id: ann,
+        token_hash: [7; 32],
+    };
+    let presence = Signal::Presence {
+        user_id: ann,
+        online: true,
+        last_seen: None,
+    };
+    inbox.topics.follow(Topic::User(ann)).await.expect("follow");
+    inbox
+        .topics
+        .follow(Topic::Presence(ann))
+        .await
+        .expect("follow");
+    a.publish(Topic::User(ann), Arc::new(revoked.clone()))
+        .await
+        .expect("publish");
+    a.publish(Topic::Presence(ann), Arc::new(presence.clone()))
+        .await
+        .expect("publish");
+    assert_eq!(next_signal(&mut inbox).await, revoked);
+    assert_eq!(next_signal(&mut inbox).await, presence);
+
+    inbox
+        .topics
+        .unfollow(conversation(1))
+        .await
+        .expect("unfollow");
+    inbox.topics.follow(conversation(3)).await.expect("follow");
+    a.publish(conversation(1), Arc::new(typing(1, 8)))
+        .await
+        .expect("publish");
+    a.publish(conversation(3), Arc::new(typing(3, 8)))
+        .await
+        .expect("publish");
+    assert_eq!(next_signal(&mut inbox).await, typing(3, 8));
+
+    // A node hears its own signals through NATS too, once.
+    let mut own = a.inbox().await.expect("inbox");
+    own.topics.follow(conversation(3)).await.expect("follow");
+    a.publish(conversation(3), Arc::new(typing(3, 7)))
+        .await
+        .expect("publish");
+    assert_eq!(next_signal(&mut own).await, typing(3, 7));
+    assert_eq!(next_signal(&mut inbox).await, typing(3, 7));
+    nothing_for(&mut own, Duration::from_millis(200)).await;
+    assert!(a.ping().await.is_ok());
+}
+
+/// Which ids of conversations and users a receiver follows.
+type Wanted = fn(i64) -> bool;
+
+/// Like the store's lock: two nodes take turns, each waiting for the other's commit to be published.
+#[tokio::test]
+async fn commits_from_two_nodes_reach_every_inbox_in_cursor_order() {
+    const CONVERSATIONS: i64 = 30;
+    const USERS: i64 = 6;
+    const COMMITS: usize = 400;
+    let (prefix, url) = (unique_prefix("order"), nats_url());
+    let Some(a) = first_node(settings(&url, &prefix, "a")).await else {
+        return;
+    };
+    let b = connect(settings(&url, &prefix, "b")).await;
+    let c = connect(settings(&url, &prefix, "c")).await;
+
+    // Each receiver follows conversation 0 (the last commit's), plus its own subset.
+    let mut receivers: Vec<(Inbox, HashSet<Topic>)> = Vec::new();
+    let subsets: [(&NatsBus, Wanted); 4] = [
+        (&a, |n| n % 2 == 0),
+        (&b, |n| n % 3 == 0),
+        (&c, |n| n % 5 < 2),
+        (&c, |n| n > 20),
+    ];
+    for (bus, wanted) in subsets {
+        let inbox = bus.inbox().await.expect("inbox");
+        let mut topics = HashSet::from([conversation(0)]);
+        topics.extend((1..CONVERSATIONS).filter(|&n| wanted(n)).map(conversation));
+        topics.extend(
+            (1..USERS)
+                .filter(|&n| wanted(n))
+                .map(|n| Topic::User(UserId(n))),
+        );
+        for topic in &topics {
+            inbox.topics.follow(*topic).await.expect("follow");
+        }
+        receivers.push((inbox, topics));
+    }
+
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut random = move |bound: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        i64::try_from(seed % bound).expect("small")
+    };
+    let mut cursor = 0;
+    let mut published = Vec::new();
+    for n in 0..=COMMITS {
+        let after = Cursor(cursor);
+        let mut events = Vec::new();
+        let count = if n == COMMITS { 1 } else { 1 + random(4) };
+        for _ in 0..count {
+            cursor += 1;
+            let conversation_id = if n == COMMITS {
+                0
+            } else {
+                random(CONVERSATIONS as u64)
+            };
+            let mut event = deleted(cursor, conversation_id);
+            match random(4) {
+                // On the conversation's topic and the joiner's.
+                0 => {
+                    event.kind = EventKind::MemberJoined {
+                        user_id: UserId(random(USERS as u64)),
+                    }
+                }
+                // On one user's topic only.
+                1 if n != COMMITS => event.audience = Audience::User(UserId(random(USERS as u64))),
+                _ => {}
+            }
+            events.push(event);
+        }
+        let publisher = if n % 2 == 0 { &a } else { &b };
+        publisher
+            .publish_commit(after, &events)
+            .await
+            .expect("publish commit");
+        published.extend(events);
+    }
+
+    for (inbox, topics) in &mut receivers {
+        let expected: Vec<Cursor> = published
+            .iter()
+            .filter(|event| event.topics().iter().any(|t| topics.contains(t)))
+            .map(|event| event.cursor)
+            .collect();
+        let mut got = Vec::new();
+        while got.len() < expected.len() {
+            let signal = next_signal(inbox).await;
+            got.push(cursor_of(&signal));
+            if got.last() == expected.last() {
+                break;
+            }
+        }
+        assert_eq!(got, expected);
+    }
+}
+
+#[tokio::test]
+async fn a_missing_marker_lags_within_seconds_and_delivery_resumes() {
+    let Some((a, b)) = two_nodes("gap").await else {
+        return;
+    };
+    let mut inbox = b.inbox().await.expect("inbox");
+    inbox.topics.follow(conversation(1)).await.expect("follow");
+    a.publish_commit(Cursor(0), &[deleted(1, 1)])
+        .await
+        .expect("commit");
+    assert_eq!(cursor_of(&next_signal(&mut inbox).await), Cursor(1));
+    // The commits up to 5 never come.
+    let started = std::time::Instant::now();
+    a.publish_commit(Cursor(5), &[deleted(6, 1)])
+        .await
+        .expect("commit");
+    // Ephemeral signals are not held behind the gap.
+    a.publish(conversation(1), Arc::new(typing(1, 3)))
+        .await
+        .expect("publish");
+    assert_eq!(next_signal(&mut inbox).await, typing(1, 3));
+    assert!(matches!(next(&mut inbox).await, Delivery::Lagged));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1_900) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    // The next commit comes after the hole: the consumer catches up from the store once more, from after
+    // it; and then the order goes on.
+    a.publish_commit(Cursor(6), &[deleted(7, 1)])
+        .await
+        .expect("commit");
+    assert!(matches!(next(&mut inbox).await, Delivery::Lagged));
+    a.publish_commit(Cursor(7), &[deleted(8, 1), deleted(9, 1)])
+        .await
+        .expect("commit");
+    for cursor in 8..=9 {
+        assert_eq!(cursor_of(&next_signal(&mut inbox).await), Cursor(cursor));
+    }
+}
+
+fn quick(mut settings: NatsSettings) -> NatsSettings {
+    settings.heartbeat = Duration::from_millis(100);
+    settings.node_ttl = Duration::from_millis(1_000);
+    settings
+}
+
+#[tokio::test]
+async fn presence_is_shared_and_a_dead_node_takes_its_users_offline() {
+    let prefix = unique_prefix("presence");
+    let url = nats_url();
+    let Some(a) = first_node(quick(settings(&url, &prefix, "a"))).await else {
+        return;
+    };
+    let b = connect(quick(settings(&url, &prefix, "b"))).await;
+    let (ann, bob) = (UserId(1), UserId(2));
+    eventually("b sees both nodes", || async {
+        ids(&b).await == ["a", "b"]
+    })
+    .await;
+    let nodes = a.nodes().await.expect("nodes");
+    assert_eq!(nodes[0].url, "http://a.example");
+
+    a.set_online(ann, true).await.expect("online");
+    a.set_online(ann, true).await.expect("a second connection");
+    eventually("ann online as seen from b", || async {
+        b.online(&[ann, bob]).await.expect("online") == [true, false]
+    })
+    .await;
+    a.set_online(ann, false).await.expect("one connection left");
+    a.set_online(ann, false).await.expect("offline");
+    eventually("ann offline as seen from b", || async {
+        b.online(&[ann]).await.expect("online") == [false]
+    })
+    .await;
+
+    let mut inbox = b.inbox().await.expect("inbox");
+    inbox
+        .topics
+        .follow(Topic::Presence(bob))
+        .await
+        .expect("follow");
+    a.set_online(bob, true).await.expect("online");
+    eventually("bob online as seen from b", || async {
+        b.online(&[bob]).await.expect("online") == [true]
+    })
+    .await;
+    let crashed = std::time::Instant::now();
+    a.abort();
+    eventually("bob offline once a is dead", || async {
+        b.online(&[bob]).await.expect("online") == [false]
+    })
+    .await;
+    let took = crashed.elapsed();
+    assert!(took < Duration::from_millis(1_600), "{took:?}");
+    match next_signal(&mut inbox).await {
+        Signal::Presence {
+            user_id,
+            online: false,
+            last_seen: Some(_),
+        } => assert_eq!(user_id, bob),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(ids(&b).await, ["b"]);
+}
+
+#[tokio::test]
+async fn a_late_node_learns_who_is_online_from_a_snapshot() {
+    let prefix = unique_prefix("snapshot");
+    let url = nats_url();
+    let Some(a) = first_node(quick(settings(&url, &prefix, "a"))).await else {
+        return;
+    };
+    // More than two pages.
+    let users: Vec<UserId> = (1..=20_000).map(UserId).collect();
+    for &user in &users {
+        a.set_online(user, true).await.expect("online");
+    }
+    let b = connect(quick(settings(&url, &prefix, "b"))).await;
+    eventually("b knows everyone a has", || async {
+        b.online(&users)
+            .await
+            .expect("online")
+            .iter()
+            .all(|&online| online)
+    })
+    .await;
+    a.set_online(UserId(7), false).await.expect("offline");
+    eventually("and the changes after", || async {
+        b.online(&[UserId(7), UserId(8)]).await.expect("online") == [false, true]
+    })
+    .await;
+}
+
+async fn ids(bus: &NatsBus) -> Vec<String> {
+    let nodes = bus.nodes().await.expect("nodes");
+    nodes.into_iter().map(|node| node.id).collect()
+}
+
+#[tokio::test]
+async fn a_node_that_leaves_is_dropped_at_once() {
+    let prefix = unique_prefix("leave");
+    let url = nats_url();
+    // The default time to live (10 s) is far longer than this test waits.
+    let Some(a) = first_node(settings(&url, &prefix, "a")).await else {
+        return;
+    };
+    let b = connect(settings(&url, &prefix, "b")).await;
+    let c = connect(settings(&url, &prefix, "c")).await;
+    eventually("a sees all three", || async {
+        ids(&a).await == ["a", "b", "c"]
+    })
+    .await;
+    b.set_online(UserId(4), true).await.expect("online");
+    eventually("a sees b's user", || async {
+        a.online(&[UserId(4)]).await.expect("online") == [true]
+    })
+    .await;
+    let started = std::time::Instant::now();
+    b.close().await;
+    assert!(b.ping().await.is_err());
+    eventually("a drops b", || async { ids(&a).await == ["a", "c"] }).await;
+    assert_eq!(a.online(&[UserId(4)]).await.expect("online"), [false]);
+    drop(c);
+    eventually("a drops c", || async { ids(&a).await == ["a"] }).await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+/// A `nats-server` of the test's own, on a free port, so that it can be killed and started again.
+struct OwnServer {
+    port: u16,
+    process: Option<tokio::process::Child>,
+}
+
+const NATS_SERVER: &str = "/usr/sbin/nats-server";
+
+impl OwnServer {
+    async fn start(port: u16) -> OwnServer {
+        let process = tokio::process::Command::new(NATS_SERVER)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start nats-server");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "nats-server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        OwnServer {
+            port,
+            process: Some(process),
+        }
+    }
+
+    async fn kill(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill().await.expect("kill nats-server");
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address").port()
+}
+
+/// Takes deliveries until one matching each of `wanted` has come (in any order); Lagged counts as one.
+async fn expect_all(inbox: &mut Inbox, mut wanted: Vec<Option<Signal>>) {
+    while !wanted.is_empty() {
+        let got = match next(inbox).await {
+            Delivery::Lagged => None,
+            Delivery::Signal(signal) => Some((*signal).clone()),
+        };
+        let Some(index) = wanted.iter().position(|w| *w == got) else {
+            panic!("unexpected {got:?}, waiting for {wanted:?}");
+        };
+        wanted.remove(index);
+    }
+}
+
+#[tokio::test]
+async fn a_node_keeps_serving_its_own_users_while_nats_is_away() {
+    if !std::path::Path::new(NATS_SERVER).exists() {
+        assert!(!required(), "{NATS_SERVER} is required");
+        println!("skipped: no {NATS_SERVER}");
+        return;
+    }
+    let mut server = OwnServer::start(free_port()).await;
+    let prefix = unique_prefix("outage");
+    let a = connect(settings(&server.url(), &prefix, "a")).await;
+    let b = connect(settings(&server.url(), &prefix, "b")).await;
+    let mut a_inbox = a.inbox().await.expect("inbox");
+    let mut b_inbox = b.inbox().await.expect("inbox");
+    for inbox in [&a_inbox, &b_inbox] {
+        inbox.topics.follow(conversation(1)).await.expect("follow");
+    }
+    b.publish(conversation(1), Arc::new(typing(1, 2)))
+        .await
+        .expect("publish");
+    assert_eq!(next_signal(&mut a_inbox).await, typing(1, 2));
+    assert_eq!(next_signal(&mut b_inbox).await, typing(1, 2));
+    a.publish_commit(Cursor(0), &[deleted(1, 1)])
+        .await
+        .expect("commit");
+    assert_eq!(cursor_of(&next_signal(&mut a_inbox).await), Cursor(1));
+    assert_eq!(cursor_of(&next_signal(&mut b_inbox).await), Cursor(1));
+
+    server.kill().await;
+    assert!(matches!(next(&mut a_inbox).await, Delivery::Lagged));
+    assert!(matches!(next(&mut b_inbox).await, Delivery::Lagged));
+    assert!(a.ping().await.is_err());
+    // Its own users still hear each other, events in order with their markers.
+    a.publish(conversation(1), Arc::new(typing(1, 3)))
+        .await
+        .expect("a local publish succeeds");
+    assert_eq!(next_signal(&mut a_inbox).await, typing(1, 3));
+    let commit = a
+        .publish_commit(Cursor(1), &[deleted(2, 1), deleted(3, 1)])
+        .await;
+    assert!(commit.is_err(), "the cluster did not get the commit");
+    assert_eq!(cursor_of(&next_signal(&mut a_inbox).await), Cursor(2));
+    assert_eq!(cursor_of(&next_signal(&mut a_inbox).await), Cursor(3));
+    // Another node committed 4 to 9 meanwhile, unseen here: this node's next commit must not skip them,
+    // so it waits, and the inbox lags (its consumer reads the store) instead.
+    let commit = a.publish_commit(Cursor(9), &[deleted(10, 1)]).await;
+    assert!(commit.is_err());
+    assert!(matches!(next(&mut a_inbox).await, Delivery::Lagged));
+    nothing_for(&mut b_inbox, Duration::from_millis(200)).await;
+
+    let _server = OwnServer::start(server.port).await;
+    eventually("both reconnect", || async {
+        a.ping().await.is_ok() && b.ping().await.is_ok()
+    })
+    .await;
+    b.publish(conversation(1), Arc::new(typing(1, 4)))
+        .await
+        .expect("publish");
+    expect_all(&mut a_inbox, vec![None, Some(typing(1, 4))]).await;
+    expect_all(&mut b_inbox, vec![None, Some(typing(1, 4))]).await;
+    // The first commit after follows on from neither inbox's last event: both catch up once more, from
+    // after it, and then it is in order again.
+    a.publish_commit(Cursor(10), &[deleted(11, 1)])
+        .await
+        .expect("commit");
+    assert!(matches!(next(&mut a_inbox).await, Delivery::Lagged));
+    assert!(matches!(next(&mut b_inbox).await, Delivery::Lagged));
+    a.publish_commit(Cursor(11), &[deleted(12, 1)])
+        .await
+        .expect("commit");
+    assert_eq!(cursor_of(&next_signal(&mut a_inbox).await), Cursor(12));
+    assert_eq!(cursor_of(&next_signal(&mut b_inbox).await), Cursor(12));
+}
+
+#[tokio::test]
+async fn an_unreachable_server_fails_to_connect_within_seconds() {
+    let started = std::time::Instant::now();
+    let url = format!("nats://127.0.0.1:{}", free_port());
+    let result = NatsBus::connect(settings(&url, "parley", "a")).await;
+    assert!(result.is_err());
+    assert!(started.elapsed() < Duration::from_secs(5));
+}

@@ -1,0 +1,394 @@
+//! A cluster on loopback: three `parley` processes on PostgreSQL and NATS (see `parley_testkit::cluster`),
+//! users spread over them. Messages cross nodes, and nothing acknowledged is lost or delivered twice when a
+//! node is killed, when every node restarts in turn, or when NATS restarts, all under steady traffic.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use parley_client::{Backoff, Client, Session};
+use parley_proto::v1::{ClientOp, Event, ServerFrame, ServerMessage};
+use parley_proto::{ConversationId, UserId};
+use parley_testkit::TestUser;
+use parley_testkit::cluster::Cluster;
+
+use super::group;
+
+const NODES: usize = 3;
+/// A dead node leaves the others' lists after this (and its users go offline), so the checks below do not
+/// wait the default ten seconds.
+const CONFIG: &str =
+    "node_heartbeat_millis = 250\nnode_ttl_millis = 2000\npresence_grace_millis = 200";
+/// How long every acknowledged message may take to reach every member, failures included.
+const DELIVERY_PATIENCE: Duration = Duration::from_secs(45);
+
+async fn cluster() -> Option<Cluster> {
+    Cluster::start(Path::new(env!("CARGO_BIN_EXE_parley")), NODES, CONFIG).await
+}
+
+fn backoff() -> Backoff {
+    Backoff::new(Duration::from_millis(50), Duration::from_millis(500))
+}
+
+/// A session that starts on node `n` (as if an earlier balancer had put it there); reconnects go where
+/// the gateway says.
+async fn session_on(cluster: &Cluster, n: usize, user: &TestUser) -> Session {
+    Session::start_at(
+        user.client.clone(),
+        &cluster.nodes[n].websocket_url(),
+        None,
+        backoff(),
+    )
+    .await
+    .expect("a session")
+}
+
+/// Waits for the next frame that `pick` takes, skipping others.
+async fn next_matching<T>(
+    session: &mut Session,
+    mut pick: impl FnMut(&ServerMessage) -> Option<T>,
+) -> T {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let message = session.next().await.expect("the session lives");
+            if let Some(found) = pick(&message) {
+                return found;
+            }
+        }
+    })
+    .await
+    .expect("the frame comes")
+}
+
+fn message_text(message: &ServerMessage) -> Option<String> {
+    match message {
+        ServerMessage::Event(frame) => match &frame.event {
+            Event::MessageCreated { message, .. } => message.text.clone(),
+            _ => None,
+        },
+        ServerMessage::Frame(_) => None,
+    }
+}
+
+/// A message sent on one node reaches members on the others, and so do typing, presence and a logout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn messages_typing_presence_and_logout_cross_nodes() {
+    let Some(cluster) = cluster().await else {
+        return;
+    };
+    let ada = cluster.user_in("Ada", "acme").await;
+    let bob = cluster.user_in("Bob", "acme").await;
+    let cara = cluster.user_in("Cara", "acme").await;
+    let group_id = group(&ada.client, "everywhere", &[bob.id, cara.id]).await;
+    let mut on = [
+        session_on(&cluster, 0, &ada).await,
+        session_on(&cluster, 1, &bob).await,
+        session_on(&cluster, 2, &cara).await,
+    ];
+
+    let on_node_1 = ada.client.clone();
+    on_node_1
+        .send_message(group_id, "hello from node 1", Some("n1"))
+        .await
+        .expect("send");
+    for session in &mut on[1..] {
+        let text = next_matching(session, message_text).await;
+        assert_eq!(text, "hello from node 1");
+    }
+
+    on[0]
+        .send(&ClientOp::Typing {
+            reference: None,
+            conversation_id: group_id,
+        })
+        .await
+        .expect("typing");
+    let typist = next_matching(&mut on[2], |m| match m {
+        ServerMessage::Frame(ServerFrame::Typing { user_id, .. }) => Some(*user_id),
+        _ => None,
+    })
+    .await;
+    assert_eq!(typist, ada.id);
+
+    // Cara follows Bob's presence from node 3; Bob's only connection is on node 2.
+    on[2]
+        .send(&ClientOp::PresenceSub {
+            reference: None,
+            user_ids: vec![bob.id],
+        })
+        .await
+        .expect("presence_sub");
+    let online = next_matching(&mut on[2], |m| match m {
+        ServerMessage::Frame(ServerFrame::Presence { users, .. }) => Some(users.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(
+        online.iter().any(|p| p.user_id == bob.id && p.online),
+        "{online:?}"
+    );
+
+    // Bob logs out through whichever node the balancer picks: his socket on node 2 closes within a second.
+    bob.client.logout().await.expect("logout");
+    let closed = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            match on[1].next().await {
+                Err(parley_client::Error::Closed { code, .. }) => return code,
+                Ok(_) => continue,
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the logout closes the socket on another node within a second");
+    assert_eq!(closed, 4003, "closed as logged out");
+    let offline = next_matching(&mut on[2], |m| match m {
+        ServerMessage::Frame(ServerFrame::PresenceUpdated {
+            user_id, online, ..
+        }) if *user_id == bob.id => Some(*online),
+        _ => None,
+    })
+    .await;
+    assert!(!offline, "Bob went offline, and node 3 heard it");
+}
+
+/// Steady traffic into one group: senders post through the balancer with nonces and retry until
+/// acknowledged; each member's session records every message it is shown.
+struct Traffic {
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<String>>>,
+    senders: Vec<tokio::task::JoinHandle<()>>,
+    receivers: Vec<Receiver>,
+}
+
+/// One member's session task, and the texts of the messages it was shown.
+struct Receiver {
+    user_id: UserId,
+    seen: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Traffic {
+    async fn start(cluster: &Cluster, members: &[TestUser], group_id: ConversationId) -> Traffic {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let mut receivers = Vec::new();
+        for (n, member) in members.iter().enumerate() {
+            let mut session = session_on(cluster, n % NODES, member).await;
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let (seen_here, stop) = (Arc::clone(&seen), Arc::clone(&stop));
+            let task = tokio::spawn(async move {
+                loop {
+                    match tokio::time::timeout(Duration::from_millis(200), session.next()).await {
+                        Ok(Ok(message)) => {
+                            if let Some(text) = message_text(&message) {
+                                seen_here.lock().expect("lock").push(text);
+                            }
+                        }
+                        Ok(Err(error)) => panic!("a session ended: {error:?}"),
+                        Err(_) if stop.load(Ordering::Acquire) => {}
+                        Err(_) => {}
+                    }
+                }
+            });
+            receivers.push(Receiver {
+                user_id: member.id,
+                seen,
+                task,
+            });
+        }
+        let senders = members
+            .iter()
+            .take(3)
+            .enumerate()
+            .map(|(s, member)| {
+                let (client, stop, acked) =
+                    (member.client.clone(), Arc::clone(&stop), Arc::clone(&acked));
+                tokio::spawn(async move {
+                    let mut i = 0;
+                    while !stop.load(Ordering::Acquire) {
+                        let text = format!("sender {s} message {i}");
+                        // A request cut by a dying node may or may not have been stored: the same nonce
+                        // makes the retry safe either way.
+                        while client
+                            .send_message(group_id, &text, Some(&text))
+                            .await
+                            .is_err()
+                        {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        acked.lock().expect("lock").push(text);
+                        i += 1;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                })
+            })
+            .collect();
+        Traffic {
+            stop,
+            acked,
+            senders,
+            receivers,
+        }
+    }
+
+    /// Stops sending, then checks that every member got every acknowledged message exactly once.
+    async fn finish(self, cluster: &Cluster) {
+        self.stop.store(true, Ordering::Release);
+        for sender in self.senders {
+            sender.await.expect("a sender");
+        }
+        let acked = self.acked.lock().expect("lock").clone();
+        assert!(acked.len() > 50, "traffic flowed: {} messages", acked.len());
+        let deadline = tokio::time::Instant::now() + DELIVERY_PATIENCE;
+        for Receiver {
+            user_id,
+            seen,
+            task,
+        } in &self.receivers
+        {
+            loop {
+                let counts = {
+                    let seen = seen.lock().expect("lock");
+                    let mut counts: HashMap<String, usize> = HashMap::new();
+                    for text in seen.iter() {
+                        *counts.entry(text.clone()).or_default() += 1;
+                    }
+                    counts
+                };
+                let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+                assert!(
+                    twice.is_empty(),
+                    "user {user_id} got messages twice: {twice:?}"
+                );
+                let missing: Vec<&String> =
+                    acked.iter().filter(|t| !counts.contains_key(*t)).collect();
+                if missing.is_empty() {
+                    break;
+                }
+                if tokio::time::Instant::now() > deadline {
+                    panic!(
+                        "user {user_id} never got {} of {} acknowledged messages, e.g. {:?}\n{}",
+                        missing.len(),
+                        acked.len(),
+                        &missing[..missing.len().min(5)],
+                        cluster.logs()
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            task.abort();
+        }
+    }
+}
+
+async fn group_of_six(cluster: &Cluster) -> (Vec<TestUser>, ConversationId) {
+    let mut members = Vec::new();
+    for name in ["Ada", "Bob", "Cara", "Dan", "Eve", "Fay"] {
+        members.push(cluster.user_in(name, "acme").await);
+    }
+    let others: Vec<UserId> = members[1..].iter().map(|m| m.id).collect();
+    let group_id = group(&members[0].client, "steady", &others).await;
+    (members, group_id)
+}
+
+/// `kill -9` of a node under steady traffic: its clients reconnect where the gateway sends them, resume,
+/// and every member gets every acknowledged message once. Its users show offline elsewhere on their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_killed_under_traffic_loses_nothing() {
+    let Some(mut cluster) = cluster().await else {
+        return;
+    };
+    let (members, group_id) = group_of_six(&cluster).await;
+    // Gus is only ever on node 2, with a plain socket that does not reconnect; Ada follows him.
+    let gus = cluster.user_in("Gus", "acme").await;
+    let gus_socket = gus
+        .client
+        .connect_at(&cluster.nodes[1].websocket_url(), None)
+        .await
+        .expect("Gus connects to node 2");
+    let mut watcher = session_on(&cluster, 0, &members[0]).await;
+    watcher
+        .send(&ClientOp::PresenceSub {
+            reference: None,
+            user_ids: vec![gus.id],
+        })
+        .await
+        .expect("presence_sub");
+
+    let traffic = Traffic::start(&cluster, &members, group_id).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster.kill_node(1).await;
+    let offline = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let ServerMessage::Frame(ServerFrame::PresenceUpdated {
+                user_id,
+                online: false,
+                ..
+            }) = watcher.next().await.expect("the watcher's session")
+                && user_id == gus.id
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(
+        offline.is_ok(),
+        "Gus shows offline within 30 s of his node's death"
+    );
+    cluster.wait_for_nodes(NODES - 1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    traffic.finish(&cluster).await;
+    drop(gus_socket);
+
+    // The gateway now sends nobody to the dead node.
+    for member in &members {
+        let url = member.client.gateway().await.expect("gateway").url;
+        assert_ne!(url, cluster.nodes[1].websocket_url());
+    }
+}
+
+/// Every node restarts in turn (SIGTERM, then started again) under steady traffic: nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rolling_restart_loses_nothing() {
+    let Some(mut cluster) = cluster().await else {
+        return;
+    };
+    let (members, group_id) = group_of_six(&cluster).await;
+    let traffic = Traffic::start(&cluster, &members, group_id).await;
+    for n in 0..NODES {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        cluster.stop_node(n).await;
+        cluster.start_node(n).await;
+    }
+    cluster.wait_for_nodes(NODES).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    traffic.finish(&cluster).await;
+}
+
+/// NATS stops and starts again under steady traffic: the nodes keep serving their own users meanwhile,
+/// reconnect to it, and every member still gets every acknowledged message once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_nats_restart_loses_nothing() {
+    let Some(mut cluster) = cluster().await else {
+        return;
+    };
+    let (members, group_id) = group_of_six(&cluster).await;
+    let traffic = Traffic::start(&cluster, &members, group_id).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster.nats.kill().await;
+    // Without NATS the store still answers, so sends go on; readiness reports the missing bus.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let ready = Client::new(&cluster.nodes[0].url())
+        .expect("node URL")
+        .text(&["readyz"])
+        .await;
+    assert!(ready.is_err(), "a node without its bus is not ready");
+    cluster.nats.resume().await;
+    cluster.wait_for_nodes(NODES).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    traffic.finish(&cluster).await;
+}

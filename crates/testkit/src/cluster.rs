@@ -1,0 +1,412 @@
+//! A cluster on loopback for tests: `parley` nodes as real processes (so one can be killed with `kill -9`)
+//! on one PostgreSQL schema of their own and a NATS server process of their own (so it can be stopped and
+//! started again), with a TCP balancer in front for REST, as operators run it. WebSockets go where
+//! `GET /v1/gateway` says, straight to a node.
+//!
+//! PostgreSQL comes from `DATABASE_URL` (by default the machine's `test` database); NATS is the machine's
+//! `nats-server` binary (`NATS_SERVER`, by default `/usr/sbin/nats-server`). Without them `Cluster::start`
+//! answers `None` and the test is skipped, unless `REQUIRE_SERVICES=1` (as in CI) makes that a failure.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use parley_client::Client;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+
+use crate::{TestUser, sign_up};
+
+/// How long a node or the NATS server may take to come up.
+const START_PATIENCE: Duration = Duration::from_secs(30);
+
+fn required() -> bool {
+    std::env::var("REQUIRE_SERVICES").as_deref() == Ok("1")
+}
+
+/// A port nothing listens on right now, kept for a process that binds it later (and again after a restart).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+async fn listening(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+}
+
+/// A NATS server process on a port of its own.
+pub struct NatsServer {
+    pub port: u16,
+    binary: PathBuf,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl NatsServer {
+    async fn start(dir: &Path) -> Option<NatsServer> {
+        let binary = std::env::var_os("NATS_SERVER")
+            .map_or_else(|| PathBuf::from("/usr/sbin/nats-server"), PathBuf::from);
+        if !binary.exists() {
+            assert!(
+                !required(),
+                "NATS server binary {} is required",
+                binary.display()
+            );
+            eprintln!("skipped: no NATS server at {}", binary.display());
+            return None;
+        }
+        let mut server = NatsServer {
+            port: free_port(),
+            binary,
+            child: None,
+            log: dir.join("nats.log"),
+        };
+        server.resume().await;
+        Some(server)
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server again on the same port.
+    pub async fn resume(&mut self) {
+        let log = std::fs::File::create(&self.log).expect("NATS log file");
+        let child = Command::new(&self.binary)
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start nats-server");
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + START_PATIENCE;
+        while !listening(self.port).await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "nats-server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Kills the server.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+}
+
+/// A PostgreSQL schema of the cluster's own, dropped with it.
+struct Schema {
+    admin_url: String,
+    name: String,
+}
+
+impl Schema {
+    async fn create() -> Option<Schema> {
+        let admin_url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let client = match connect(&admin_url).await {
+            Ok(client) => client,
+            Err(error) => {
+                assert!(
+                    !required(),
+                    "PostgreSQL at {admin_url} is required: {error}"
+                );
+                eprintln!("skipped: no PostgreSQL at {admin_url} ({error})");
+                return None;
+            }
+        };
+        let mut random = [0u8; 8];
+        getrandom::fill(&mut random).expect("random bytes");
+        let name = format!("parley_cluster_{}", u64::from_le_bytes(random));
+        client
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .await
+            .expect("create the cluster's schema");
+        Some(Schema { admin_url, name })
+    }
+
+    fn store_url(&self) -> String {
+        let separator = if self.admin_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        format!(
+            "{}{separator}options=-csearch_path%3D{}",
+            self.admin_url, self.name
+        )
+    }
+}
+
+async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop may run inside a runtime, which cannot block on itself: a thread of its own does.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                if let Ok(client) = connect(&url).await {
+                    let _ = client
+                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                        .await;
+                }
+            });
+            Ok::<(), std::io::Error>(())
+        })
+        .join();
+    }
+}
+
+/// One `parley` process.
+pub struct Node {
+    pub id: String,
+    pub port: u16,
+    child: Option<Child>,
+    config: PathBuf,
+    data_dir: PathBuf,
+    log: PathBuf,
+}
+
+impl Node {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn websocket_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/v1/ws", self.port)
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// What the node logged so far (to print when a check fails).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// The cluster. Dropping it kills every process and drops its schema.
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+    pub nats: NatsServer,
+    /// The TCP balancer's URL: what REST clients use.
+    pub url: String,
+    binary: PathBuf,
+    balancer: JoinHandle<()>,
+    _schema: Schema,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Starts `count` nodes of the `parley` binary at `binary` (`env!("CARGO_BIN_EXE_parley")`), each with
+    /// `extra_config` (TOML) added to its configuration. `None` when PostgreSQL or NATS is not there.
+    pub async fn start(binary: &Path, count: usize, extra_config: &str) -> Option<Cluster> {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let schema = Schema::create().await?;
+        let nats = NatsServer::start(dir.path()).await?;
+        let store_url = schema.store_url();
+        let mut nodes = Vec::with_capacity(count);
+        for n in 1..=count {
+            let port = free_port();
+            let id = format!("node-{n}");
+            let data_dir = dir.path().join(&id);
+            std::fs::create_dir_all(&data_dir).expect("a node's data directory");
+            let config = dir.path().join(format!("{id}.toml"));
+            let toml = format!(
+                "listen = \"127.0.0.1:{port}\"\nstore = \"{store_url}\"\nbus = \"{}\"\nnode_id = \"{id}\"\n\
+                 cluster = \"{}\"\n{extra_config}\n",
+                nats.url(),
+                schema.name,
+            );
+            std::fs::write(&config, toml).expect("a node's config file");
+            nodes.push(Node {
+                id: id.clone(),
+                port,
+                child: None,
+                config,
+                log: dir.path().join(format!("{id}.log")),
+                data_dir,
+            });
+        }
+        let addresses: Vec<SocketAddr> = nodes
+            .iter()
+            .map(|n| SocketAddr::from(([127, 0, 0, 1], n.port)))
+            .collect();
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the balancer");
+        let url = format!(
+            "http://{}",
+            listener.local_addr().expect("balancer address")
+        );
+        let balancer = tokio::spawn(balance(listener, addresses));
+        let mut cluster = Cluster {
+            nodes,
+            nats,
+            url,
+            binary: binary.to_owned(),
+            balancer,
+            _schema: schema,
+            _dir: dir,
+        };
+        // One after the other: the first applies the migrations.
+        for n in 0..count {
+            cluster.start_node(n).await;
+        }
+        cluster.wait_for_nodes(count).await;
+        Some(cluster)
+    }
+
+    /// Starts node `n` (again) and waits until it is ready.
+    pub async fn start_node(&mut self, n: usize) {
+        let node = &mut self.nodes[n];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .expect("a node's log file");
+        let child = Command::new(&self.binary)
+            .arg("serve")
+            .arg("--config")
+            .arg(&node.config)
+            .arg("--data-dir")
+            .arg(&node.data_dir)
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start a parley node");
+        node.child = Some(child);
+        let client = Client::new(&node.url()).expect("node URL");
+        let deadline = tokio::time::Instant::now() + START_PATIENCE;
+        loop {
+            if client.text(&["readyz"]).await.is_ok() {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} did not become ready:\n{}",
+                node.id,
+                node.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `kill -9` of node `n`: no goodbye to anyone.
+    pub async fn kill_node(&mut self, n: usize) {
+        if let Some(mut child) = self.nodes[n].child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// SIGTERM to node `n`, and waits until it has exited.
+    pub async fn stop_node(&mut self, n: usize) {
+        if let Some(mut child) = self.nodes[n].child.take() {
+            if let Some(pid) = child.id() {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status()
+                    .await;
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
+        }
+    }
+
+    /// Waits until every running node counts `count` live nodes (its `parley_cluster_nodes` gauge).
+    pub async fn wait_for_nodes(&self, count: usize) {
+        let deadline = tokio::time::Instant::now() + START_PATIENCE;
+        loop {
+            let mut agreed = true;
+            for node in self.nodes.iter().filter(|n| n.is_running()) {
+                let metrics = Client::new(&node.url())
+                    .expect("node URL")
+                    .text(&["metrics"])
+                    .await
+                    .unwrap_or_default();
+                let live = metrics
+                    .lines()
+                    .find_map(|line| line.strip_prefix("parley_cluster_nodes "))
+                    .and_then(|n| n.trim().parse::<f64>().ok());
+                agreed &= live == Some(count as f64);
+            }
+            if agreed {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the nodes never saw {count} live nodes"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A client of the cluster through the balancer, not logged in.
+    pub fn client(&self) -> Client {
+        Client::new(&self.url).expect("balancer URL")
+    }
+
+    /// Signs up a new user in the org with this handle (created if new), through the balancer.
+    pub async fn user_in(&self, name: &str, org: &str) -> TestUser {
+        sign_up(&self.client(), name, Some(org)).await
+    }
+
+    /// Every node's log, for a failed check's message.
+    pub fn logs(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("---- {} ----\n{}", n.id, n.log()))
+            .collect()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.balancer.abort();
+        for node in &mut self.nodes {
+            if let Some(child) = node.child.as_mut() {
+                let _ = child.start_kill();
+            }
+        }
+    }
+}
+
+/// The TCP balancer: each connection goes to the next node that accepts it, round robin.
+async fn balance(listener: TcpListener, nodes: Vec<SocketAddr>) {
+    let next = Arc::new(Mutex::new(0usize));
+    while let Ok((mut inbound, _)) = listener.accept().await {
+        let (nodes, next) = (nodes.clone(), Arc::clone(&next));
+        tokio::spawn(async move {
+            let start = next.lock().map_or(0, |mut n| {
+                *n += 1;
+                *n
+            });
+            for i in 0..nodes.len() {
+                let address = nodes[(start + i) % nodes.len()];
+                if let Ok(mut outbound) = TcpStream::connect(address).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    return;
+                }
+            }
+        });
+    }
+}
