@@ -103,14 +103,15 @@ impl NatsServer {
     }
 }
 
-/// A PostgreSQL schema of the cluster's own, dropped with it.
-struct Schema {
+/// A PostgreSQL schema of its own (a cluster's, or one test's), dropped with it.
+pub struct Schema {
     admin_url: String,
     name: String,
 }
 
 impl Schema {
-    async fn create() -> Option<Schema> {
+    /// A new empty schema, or `None` without PostgreSQL (see the module's doc).
+    pub async fn create() -> Option<Schema> {
         let admin_url = std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
         let client = match connect(&admin_url).await {
@@ -134,7 +135,8 @@ impl Schema {
         Some(Schema { admin_url, name })
     }
 
-    fn store_url(&self) -> String {
+    /// The store URL for this schema.
+    pub fn store_url(&self) -> String {
         let separator = if self.admin_url.contains('?') {
             '&'
         } else {
@@ -144,6 +146,68 @@ impl Schema {
             "{}{separator}options=-csearch_path%3D{}",
             self.admin_url, self.name
         )
+    }
+
+    /// The PostgreSQL server's port on 127.0.0.1.
+    fn server_port(&self) -> u16 {
+        let config: Option<tokio_postgres::Config> = self.admin_url.parse().ok();
+        config
+            .and_then(|c| c.get_ports().first().copied())
+            .unwrap_or(5432)
+    }
+
+    /// The PostgreSQL server, for a `Gate` to forward to.
+    pub fn server(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.server_port()))
+    }
+
+    /// The store URL for this schema through a `Gate` on `port`.
+    pub fn store_url_via(&self, port: u16) -> String {
+        self.store_url().replacen(
+            &format!(":{}/", self.server_port()),
+            &format!(":{port}/"),
+            1,
+        )
+    }
+}
+
+/// A TCP forwarder to one server that a test can cut (every connection through it closes, new ones are
+/// refused) and open again: a network failure between a node and its database.
+pub struct Gate {
+    pub port: u16,
+    target: SocketAddr,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Gate {
+    pub async fn open(target: SocketAddr) -> Gate {
+        let mut gate = Gate {
+            port: free_port(),
+            target,
+            task: None,
+        };
+        gate.reopen().await;
+        gate
+    }
+
+    /// Closes every connection through the gate and refuses new ones.
+    pub fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    pub async fn reopen(&mut self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("bind the gate's port");
+        self.task = Some(tokio::spawn(forward(listener, vec![self.target])));
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.cut();
     }
 }
 
@@ -257,7 +321,7 @@ impl Cluster {
             "http://{}",
             listener.local_addr().expect("balancer address")
         );
-        let balancer = tokio::spawn(balance(listener, addresses));
+        let balancer = tokio::spawn(forward(listener, addresses));
         let mut cluster = Cluster {
             nodes,
             nats,
@@ -390,12 +454,15 @@ impl Drop for Cluster {
     }
 }
 
-/// The TCP balancer: each connection goes to the next node that accepts it, round robin.
-async fn balance(listener: TcpListener, nodes: Vec<SocketAddr>) {
+/// The TCP balancer (and a gate's forwarder): each connection goes to the next server that accepts it,
+/// round robin. Its connections are tasks of its own, so aborting it closes them all.
+async fn forward(listener: TcpListener, nodes: Vec<SocketAddr>) {
     let next = Arc::new(Mutex::new(0usize));
+    let mut connections = tokio::task::JoinSet::new();
     while let Ok((mut inbound, _)) = listener.accept().await {
+        while connections.try_join_next().is_some() {}
         let (nodes, next) = (nodes.clone(), Arc::clone(&next));
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let start = next.lock().map_or(0, |mut n| {
                 *n += 1;
                 *n

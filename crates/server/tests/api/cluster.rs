@@ -11,8 +11,9 @@ use std::time::Duration;
 use parley_client::{Backoff, Client, Session};
 use parley_proto::v1::{ClientOp, Event, ServerFrame, ServerMessage};
 use parley_proto::{ConversationId, UserId};
+use parley_testkit::TestServer;
 use parley_testkit::TestUser;
-use parley_testkit::cluster::Cluster;
+use parley_testkit::cluster::{Cluster, Gate, Schema};
 
 use super::group;
 
@@ -391,4 +392,44 @@ async fn a_nats_restart_loses_nothing() {
     cluster.wait_for_nodes(NODES).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     traffic.finish(&cluster).await;
+}
+
+/// `/readyz` follows the store: 503 while PostgreSQL cannot be reached (the network to it cut), and ready
+/// again once it can, without a restart; meanwhile requests get the API's error shape, not a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readiness_follows_the_store() {
+    let Some(schema) = Schema::create().await else {
+        return;
+    };
+    let mut gate = Gate::open(schema.server()).await;
+    let url = schema.store_url_via(gate.port);
+    let server = TestServer::spawn_with(|config| config.store = Some(url)).await;
+    let client = server.client();
+    let ada = server.user("Ada").await;
+    assert_eq!(client.text(&["readyz"]).await.expect("ready"), "ready");
+
+    gate.cut();
+    let refused = tokio::time::timeout(Duration::from_secs(15), client.text(&["readyz"])).await;
+    let refused = refused.expect("readiness answers while the store is away");
+    assert_eq!(refused.expect_err("not ready").status(), Some(503));
+    let me = tokio::time::timeout(Duration::from_secs(15), ada.client.me()).await;
+    let error = me
+        .expect("a request answers")
+        .expect_err("the store is away");
+    assert!(
+        error.code().is_some(),
+        "in the API's error shape: {error:?}"
+    );
+
+    gate.reopen().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while client.text(&["readyz"]).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "ready again once the store is back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ada.client.me().await.expect("requests work again");
+    drop(schema);
 }
