@@ -89,8 +89,13 @@ async fn messages_typing_presence_and_logout_cross_nodes() {
         session_on(&cluster, 2, &cara).await,
     ];
 
-    let on_node_1 = ada.client.clone();
-    on_node_1
+    let on_node = |n: usize, user: &TestUser| {
+        let token = user.client.token().unwrap_or_default().to_owned();
+        Client::new(&cluster.nodes[n].url())
+            .expect("node URL")
+            .with_token(token)
+    };
+    let sent = on_node(0, &ada)
         .send_message(group_id, "hello from node 1", Some("n1"))
         .await
         .expect("send");
@@ -98,6 +103,29 @@ async fn messages_typing_presence_and_logout_cross_nodes() {
         let text = next_matching(session, message_text).await;
         assert_eq!(text, "hello from node 1");
     }
+    // Nonces are the cluster's: the same retry through node 3 is the same message, stored once.
+    let retried = on_node(2, &ada)
+        .send_message(group_id, "hello from node 1", Some("n1"))
+        .await
+        .expect("retry");
+    assert!(!retried.new, "a retry is not stored again");
+    assert_eq!(retried.value.id, sent.value.id);
+
+    // One org's people share a node, whichever node is asked; other orgs spread over the nodes.
+    let mut gateways = std::collections::HashSet::new();
+    for (n, user) in [&ada, &bob, &cara].into_iter().enumerate() {
+        gateways.insert(on_node(n, user).gateway().await.expect("gateway").url);
+    }
+    assert_eq!(gateways.len(), 1, "one node for acme: {gateways:?}");
+    let node_urls: Vec<String> = cluster.nodes.iter().map(|n| n.websocket_url()).collect();
+    let mut used = std::collections::HashSet::new();
+    for org in 0..12 {
+        let someone = cluster.user_in("Org Member", &format!("org{org}")).await;
+        let url = someone.client.gateway().await.expect("gateway").url;
+        assert!(node_urls.contains(&url), "{url} is a node");
+        used.insert(url);
+    }
+    assert!(used.len() > 1, "orgs spread over the nodes: {used:?}");
 
     on[0]
         .send(&ClientOp::Typing {
