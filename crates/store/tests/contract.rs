@@ -488,5 +488,16 @@ mod postgres {
             })
             .collect();
         assert_eq!(distinct.len(), seen.len(), "no message twice");
+
+        // Resuming from any cursor gives exactly what came after it.
+        let reopened = open(&url).await;
+        for k in (0..seen.len()).step_by(seen.len() / 25 + 1) {
+            let from = seen[k].cursor;
+            let replay = reopened
+                .events_after(bob.id, from, 10_000)
+                .await
+                .expect("events_after");
+            assert_eq!(replay, seen[k + 1..], "resuming after {from}");
+        }
     }
 }
