@@ -7,6 +7,7 @@
 mod announces;
 mod event_columns;
 mod files;
+mod inputs;
 mod like;
 mod postgres;
 mod sqlite;

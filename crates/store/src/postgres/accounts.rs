@@ -6,18 +6,8 @@ use parley_core::store::{OrgPolicy, StoreError, StoreResult};
 use parley_core::{OrgId, UserId};
 
 use super::sql::{self, USER_COLUMNS, get, row, rows, run, run_unique};
+use crate::inputs::NewUser;
 use crate::like::like_escape;
-
-#[derive(Clone)]
-pub(crate) struct NewUser {
-    pub org_handle: String,
-    pub org_policy: OrgPolicy,
-    pub username: String,
-    pub email: String,
-    pub name: String,
-    pub password_hash: String,
-    pub now: Millis,
-}
 
 pub(crate) async fn create_user(c: &impl GenericClient, new: NewUser) -> StoreResult<User> {
     let org = row(

@@ -4,27 +4,14 @@ use deadpool_postgres::GenericClient;
 use parley_core::model::{
     Audience, Conversation, ConversationSummary, Event, EventKind, Member, Millis,
 };
-use parley_core::proto::v1::{ConversationKind, MembershipPatch};
+use parley_core::proto::v1::MembershipPatch;
 use parley_core::store::{DirectMessage, StoreError, StoreResult};
 use parley_core::{ConversationId, OrgId, UserId};
 
 use super::sql::{self, CONVERSATION_COLUMNS, MEMBER_COLUMNS, get, row, rows, run};
 use super::{events, messages};
+use crate::inputs::NewConversation;
 use crate::like::like_escape;
-
-#[derive(Clone)]
-pub(crate) struct NewConversation {
-    pub org_id: OrgId,
-    pub kind: ConversationKind,
-    pub name: Option<String>,
-    pub handle: Option<String>,
-    pub topic: Option<String>,
-    pub private: bool,
-    pub dm_key: Option<String>,
-    pub created_by: UserId,
-    pub members: Vec<UserId>,
-    pub now: Millis,
-}
 
 /// Creates a conversation with its members and logs `conversation.created`, then each member's joining.
 pub(crate) async fn create(
@@ -83,26 +70,13 @@ pub(crate) async fn direct_message(
     b: UserId,
     now: Millis,
 ) -> StoreResult<DirectMessage> {
-    let (low, high) = if a <= b { (a, b) } else { (b, a) };
-    let dm_key = format!("{low}:{high}");
+    let new = NewConversation::direct(org_id, a, b, now);
     let sql = format!(
         "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.org_id = $1 AND c.dm_key = $2"
     );
-    if let Some(existing) = row(c, &sql, &[&org_id.0, &dm_key]).await? {
+    if let Some(existing) = row(c, &sql, &[&org_id.0, &new.dm_key]).await? {
         return Ok(DirectMessage::Existing(sql::conversation(&existing)?));
     }
-    let new = NewConversation {
-        org_id,
-        kind: ConversationKind::Dm,
-        name: None,
-        handle: None,
-        topic: None,
-        private: true,
-        dm_key: Some(dm_key),
-        created_by: a,
-        members: vec![low, high],
-        now,
-    };
     let (conversation, events) = create(c, &new).await?;
     Ok(DirectMessage::Created(conversation, events))
 }

@@ -7,15 +7,7 @@ use parley_core::{ConversationId, Cursor, MessageId, UserId};
 
 use super::events;
 use super::sql::{self, MESSAGE_COLUMNS, get, row, rows, run};
-
-#[derive(Clone)]
-pub(crate) struct NewMessage {
-    pub conversation_id: ConversationId,
-    pub author_id: UserId,
-    pub text: String,
-    pub nonce: Option<String>,
-    pub now: Millis,
-}
+use crate::inputs::NewMessage;
 
 /// Messages the viewer has not hidden for themselves.
 const VISIBLE: &str =

@@ -12,6 +12,8 @@ mod writer;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+
+use crate::inputs;
 use parley_core::model::{
     Audience, Conversation, ConversationSummary, Credentials, Event, Member, Message, Millis, Page,
     User,
@@ -61,15 +63,7 @@ impl Store for PgStore {
     // ---- create ----
 
     async fn create_user(&self, new: core_store::NewUser<'_>) -> StoreResult<User> {
-        let new = accounts::NewUser {
-            org_handle: new.org_handle.to_owned(),
-            org_policy: new.org_policy,
-            username: new.username.to_owned(),
-            email: new.email.to_owned(),
-            name: new.name.to_owned(),
-            password_hash: new.password_hash.to_owned(),
-            now: new.now,
-        };
+        let new = inputs::NewUser::from(new);
         self.db
             .write(move |c| Box::pin(accounts::create_user(c, new.clone())))
             .await
@@ -97,18 +91,7 @@ impl Store for PgStore {
         &self,
         new: core_store::NewConversation<'_>,
     ) -> StoreResult<(Conversation, Vec<Event>)> {
-        let new = conversations::NewConversation {
-            org_id: new.org_id,
-            kind: new.kind,
-            name: new.name.map(str::to_owned),
-            handle: new.handle.map(str::to_owned),
-            topic: new.topic.map(str::to_owned),
-            private: new.private,
-            dm_key: None,
-            created_by: new.created_by,
-            members: new.members.to_vec(),
-            now: new.now,
-        };
+        let new = inputs::NewConversation::from(new);
         self.db
             .write(move |c| {
                 let new = new.clone();
@@ -147,13 +130,7 @@ impl Store for PgStore {
     }
 
     async fn create_message(&self, new: core_store::NewMessage<'_>) -> StoreResult<Sent> {
-        let new = messages::NewMessage {
-            conversation_id: new.conversation_id,
-            author_id: new.author_id,
-            text: new.text.to_owned(),
-            nonce: new.nonce.map(str::to_owned),
-            now: new.now,
-        };
+        let new = inputs::NewMessage::from(new);
         self.db
             .write(move |c| {
                 let new = new.clone();

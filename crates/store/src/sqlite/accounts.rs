@@ -7,16 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::connection::backend;
 use super::rows::{self, USER_COLUMNS, like_escape, one, run};
-
-pub(crate) struct NewUser {
-    pub org_handle: String,
-    pub org_policy: OrgPolicy,
-    pub username: String,
-    pub email: String,
-    pub name: String,
-    pub password_hash: String,
-    pub now: Millis,
-}
+use crate::inputs::NewUser;
 
 pub(crate) fn create_user(c: &Connection, new: &NewUser) -> StoreResult<User> {
     let org: Option<i64> = one(

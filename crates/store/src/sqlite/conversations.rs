@@ -3,7 +3,7 @@
 use parley_core::model::{
     Audience, Conversation, ConversationSummary, Event, EventKind, Member, Millis,
 };
-use parley_core::proto::v1::{ConversationKind, MembershipPatch};
+use parley_core::proto::v1::MembershipPatch;
 use parley_core::store::{DirectMessage, StoreError, StoreResult};
 use parley_core::{ConversationId, Cursor, OrgId, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -11,19 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::connection::backend;
 use super::rows::{self, CONVERSATION_COLUMNS, MEMBER_COLUMNS, like_escape, one, run};
 use super::{events, messages};
-
-pub(crate) struct NewConversation {
-    pub org_id: OrgId,
-    pub kind: ConversationKind,
-    pub name: Option<String>,
-    pub handle: Option<String>,
-    pub topic: Option<String>,
-    pub private: bool,
-    pub dm_key: Option<String>,
-    pub created_by: UserId,
-    pub members: Vec<UserId>,
-    pub now: Millis,
-}
+use crate::inputs::NewConversation;
 
 /// Creates a conversation with its members and logs `conversation.created`.
 pub(crate) fn create(
@@ -83,11 +71,10 @@ pub(crate) fn direct_message(
     b: UserId,
     now: Millis,
 ) -> StoreResult<DirectMessage> {
-    let (low, high) = if a <= b { (a, b) } else { (b, a) };
-    let dm_key = format!("{low}:{high}");
+    let new = NewConversation::direct(org_id, a, b, now);
     let existing = one(c,
             &format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.org_id = ?1 AND c.dm_key = ?2"),
-            params![org_id.0, dm_key],
+            params![org_id.0, new.dm_key],
             rows::conversation,
         )
         .optional()
@@ -95,18 +82,6 @@ pub(crate) fn direct_message(
     if let Some(conversation) = existing {
         return Ok(DirectMessage::Existing(conversation));
     }
-    let new = NewConversation {
-        org_id,
-        kind: ConversationKind::Dm,
-        name: None,
-        handle: None,
-        topic: None,
-        private: true,
-        dm_key: Some(dm_key),
-        created_by: a,
-        members: vec![low, high],
-        now,
-    };
     let (conversation, events) = create(c, &new)?;
     Ok(DirectMessage::Created(conversation, events))
 }

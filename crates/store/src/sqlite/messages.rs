@@ -8,14 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::connection::backend;
 use super::events;
 use super::rows::{self, MESSAGE_COLUMNS, one, run};
-
-pub(crate) struct NewMessage {
-    pub conversation_id: ConversationId,
-    pub author_id: UserId,
-    pub text: String,
-    pub nonce: Option<String>,
-    pub now: Millis,
-}
+use crate::inputs::NewMessage;
 
 /// Messages the viewer has not hidden for themselves.
 const VISIBLE: &str =

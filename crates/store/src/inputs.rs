@@ -1,0 +1,104 @@
+//! Owned copies of the trait's borrowed inputs, the same for both backends: a write runs later, on the
+//! writer (a thread or a task), and may run twice (a batch rerun in savepoints), so it keeps its own copy.
+
+use parley_core::model::Millis;
+use parley_core::proto::v1::ConversationKind;
+use parley_core::store::{self as core_store, OrgPolicy};
+use parley_core::{ConversationId, OrgId, UserId};
+
+#[derive(Clone)]
+pub(crate) struct NewUser {
+    pub org_handle: String,
+    pub org_policy: OrgPolicy,
+    pub username: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub now: Millis,
+}
+
+impl From<core_store::NewUser<'_>> for NewUser {
+    fn from(new: core_store::NewUser<'_>) -> Self {
+        NewUser {
+            org_handle: new.org_handle.to_owned(),
+            org_policy: new.org_policy,
+            username: new.username.to_owned(),
+            email: new.email.to_owned(),
+            name: new.name.to_owned(),
+            password_hash: new.password_hash.to_owned(),
+            now: new.now,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct NewConversation {
+    pub org_id: OrgId,
+    pub kind: ConversationKind,
+    pub name: Option<String>,
+    pub handle: Option<String>,
+    pub topic: Option<String>,
+    pub private: bool,
+    /// "low:high" user ids of a DM, so a pair has at most one.
+    pub dm_key: Option<String>,
+    pub created_by: UserId,
+    pub members: Vec<UserId>,
+    pub now: Millis,
+}
+
+impl From<core_store::NewConversation<'_>> for NewConversation {
+    fn from(new: core_store::NewConversation<'_>) -> Self {
+        NewConversation {
+            org_id: new.org_id,
+            kind: new.kind,
+            name: new.name.map(str::to_owned),
+            handle: new.handle.map(str::to_owned),
+            topic: new.topic.map(str::to_owned),
+            private: new.private,
+            dm_key: None,
+            created_by: new.created_by,
+            members: new.members.to_vec(),
+            now: new.now,
+        }
+    }
+}
+
+impl NewConversation {
+    /// The DM between two users, created by `a`.
+    pub(crate) fn direct(org_id: OrgId, a: UserId, b: UserId, now: Millis) -> Self {
+        let (low, high) = if a <= b { (a, b) } else { (b, a) };
+        NewConversation {
+            org_id,
+            kind: ConversationKind::Dm,
+            name: None,
+            handle: None,
+            topic: None,
+            private: true,
+            dm_key: Some(format!("{low}:{high}")),
+            created_by: a,
+            members: vec![low, high],
+            now,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct NewMessage {
+    pub conversation_id: ConversationId,
+    pub author_id: UserId,
+    pub text: String,
+    pub nonce: Option<String>,
+    pub now: Millis,
+}
+
+impl From<core_store::NewMessage<'_>> for NewMessage {
+    fn from(new: core_store::NewMessage<'_>) -> Self {
+        NewMessage {
+            conversation_id: new.conversation_id,
+            author_id: new.author_id,
+            text: new.text.to_owned(),
+            nonce: new.nonce.map(str::to_owned),
+            now: new.now,
+        }
+    }
+}
