@@ -69,13 +69,19 @@ impl Client {
     }
 
     /// Like `connect`, on the node `GET /v1/gateway` names (in a cluster, the one serving this user's
-    /// organization); on this server's own WebSocket if the gateway cannot be asked.
+    /// organization). If the gateway cannot be asked, or the node it names cannot be reached (it died a
+    /// moment ago, or the server's `public_url` is not one this client can reach), on this client's own
+    /// server.
     pub async fn connect_where_told(&self, resume: Option<Cursor>) -> Result<Socket> {
-        let url = match self.gateway().await {
-            Ok(gateway) => gateway.url,
-            Err(_) => self.websocket_url(),
+        let own = self.websocket_url();
+        let told = match self.gateway().await {
+            Ok(gateway) if gateway.url != own => gateway.url,
+            _ => return self.connect_at(&own, resume).await,
         };
-        self.connect_at(&url, resume).await
+        match self.connect_at(&told, resume).await {
+            Err(Error::WebSocket(_)) => self.connect_at(&own, resume).await,
+            answered => answered,
+        }
     }
 
     /// Like `connect`, on the WebSocket at `url`.

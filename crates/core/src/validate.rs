@@ -37,7 +37,7 @@ pub fn email(value: &str) -> Result<(), Error> {
     });
     if !shape_ok
         || value.chars().count() > MAX_EMAIL_CHARS
-        || value.chars().any(char::is_whitespace)
+        || value.chars().any(|c| c.is_whitespace() || c.is_control())
     {
         return Err(Error::invalid(
             "invalid_email",
@@ -45,6 +45,19 @@ pub fn email(value: &str) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+/// A search box's text, trimmed: at most `max` characters, no control characters (PostgreSQL refuses NUL
+/// in text, and no one types the others).
+pub fn search_query(value: &str, max: usize) -> Result<&str, Error> {
+    let value = value.trim();
+    if value.chars().count() > max || value.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "invalid_query",
+            format!("q must be at most {max} characters, without control characters"),
+        ));
+    }
+    Ok(value)
 }
 
 pub fn password(value: &str) -> Result<(), Error> {

@@ -252,6 +252,7 @@ pub async fn run(
     // WebSockets are not requests in flight: once the listener is closed (so nobody reconnects here), tell
     // them to reconnect elsewhere or after the restart, and give them a moment to go.
     hub.close_all(SOCKETS_PATIENCE).await;
+    // Only now: leaving stops the bus, and with it this node's dispatcher, which the closing needs.
     parley.leave_cluster().await;
     Ok(())
 }

@@ -120,7 +120,11 @@ impl Parley {
         client: IpAddr,
     ) -> Result<AuthResponse, Error> {
         self.login_limiter.check(&request.login, client)?;
-        let credentials = if request.login.contains('@') {
+        // No account has a control character in its email or username (PostgreSQL would refuse a NUL in
+        // the lookup): such a login is an unknown account, answered after the same work as any other.
+        let credentials = if request.login.chars().any(char::is_control) {
+            None
+        } else if request.login.contains('@') {
             self.store
                 .credentials_by_email(&request.login.to_lowercase())
                 .await?

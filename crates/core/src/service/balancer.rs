@@ -46,12 +46,17 @@ fn score(org_id: OrgId, node_id: &str) -> u64 {
     hash
 }
 
-/// `http(s)://host/...` → `ws(s)://host/.../v1/ws`.
+/// `http(s)://host/...` → `ws(s)://host/.../v1/ws` (the scheme in any case; a URL without one is taken
+/// as plain HTTP).
 pub fn websocket_url(public_url: &str) -> String {
-    format!(
-        "{}/v1/ws",
-        public_url.trim_end_matches('/').replacen("http", "ws", 1)
-    )
+    let base = public_url.trim_end_matches('/');
+    let scheme_end = base.find("://");
+    let (scheme, rest) = match scheme_end {
+        Some(end) => (base[..end].to_ascii_lowercase(), &base[end + 3..]),
+        None => ("http".to_owned(), base),
+    };
+    let ws = if scheme == "https" { "wss" } else { "ws" };
+    format!("{ws}://{rest}/v1/ws")
 }
 
 #[cfg(test)]

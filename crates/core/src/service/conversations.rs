@@ -183,13 +183,7 @@ impl Parley {
         caller: &Caller,
         query: &str,
     ) -> Result<Vec<v1::Conversation>, Error> {
-        let query = query.trim();
-        if query.chars().count() > validate::MAX_NAME_CHARS {
-            return Err(Error::invalid(
-                "invalid_query",
-                "q must be at most 100 characters",
-            ));
-        }
+        let query = validate::search_query(query, validate::MAX_NAME_CHARS)?;
         let channels = self
             .store
             .public_channels(caller.user.org_id, query, CHANNEL_SEARCH_LIMIT)
@@ -218,6 +212,10 @@ impl Parley {
         caller: &Caller,
         handle: &str,
     ) -> Result<v1::Conversation, Error> {
+        // No channel has a handle that breaks the rule, so there is nothing to look up.
+        if validate::handle("handle", handle).is_err() {
+            return Err(Error::NotFound("conversation"));
+        }
         let channel = self
             .store
             .channel_by_handle(caller.user.org_id, handle)

@@ -67,13 +67,7 @@ impl Parley {
 
     /// People of the caller's org whose username or name starts with `query`.
     pub async fn search_users(&self, caller: &Caller, query: &str) -> Result<Vec<User>, Error> {
-        let query = query.trim();
-        if query.chars().count() > MAX_QUERY_CHARS {
-            return Err(Error::invalid(
-                "invalid_query",
-                format!("q must be at most {MAX_QUERY_CHARS} characters"),
-            ));
-        }
+        let query = validate::search_query(query, MAX_QUERY_CHARS)?;
         let users = self
             .store
             .search_users(caller.user.org_id, query, USER_SEARCH_LIMIT)

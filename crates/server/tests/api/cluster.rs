@@ -21,7 +21,7 @@ const NODES: usize = 3;
 /// A dead node leaves the others' lists after this (and its users go offline), so the checks below do not
 /// wait the default ten seconds.
 const CONFIG: &str =
-    "node_heartbeat_millis = 250\nnode_ttl_millis = 2000\npresence_grace_millis = 200";
+    "node_heartbeat_millis = 300\nnode_ttl_millis = 3000\npresence_grace_millis = 200";
 /// How long every acknowledged message may take to reach every member, failures included.
 const DELIVERY_PATIENCE: Duration = Duration::from_secs(45);
 
@@ -297,6 +297,10 @@ impl Traffic {
                 if missing.is_empty() {
                     break;
                 }
+                assert!(
+                    !task.is_finished(),
+                    "user {user_id}'s session ended early (see its panic above)"
+                );
                 if tokio::time::Instant::now() > deadline {
                     panic!(
                         "user {user_id} never got {} of {} acknowledged messages, e.g. {:?}\n{}",
@@ -459,5 +463,56 @@ async fn readiness_follows_the_store() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     ada.client.me().await.expect("requests work again");
+    drop(schema);
+}
+
+/// The status of a failed call answered in the API's error shape (`None` if it succeeded or has no shape).
+fn status<T>(result: Result<T, parley_client::Error>) -> Option<Option<u16>> {
+    result.err().and_then(|e| e.code().map(|_| e.status()))
+}
+
+/// On PostgreSQL, which refuses a NUL in text, hostile text is still the client's error (400, 401 or 404 in
+/// the API's error shape), never a 500: every field a client can fill reaches the store clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn control_characters_never_reach_postgres() {
+    let Some(schema) = Schema::create().await else {
+        return;
+    };
+    let url = schema.store_url();
+    let server = TestServer::spawn_with(|config| config.store = Some(url)).await;
+    let ada = server.user("Ada").await;
+    let signup = parley_proto::v1::SignupRequest {
+        name: "Nul".to_owned(),
+        email: "nul\u{0}@example.org".to_owned(),
+        password: parley_testkit::PASSWORD.to_owned(),
+        username: "nul".to_owned(),
+        org: None,
+    };
+    assert_eq!(
+        status(server.client().signup(&signup).await),
+        Some(Some(400))
+    );
+    for login in ["ada\u{0}", "a\u{0}@example.org"] {
+        let request = parley_proto::v1::LoginRequest {
+            login: login.to_owned(),
+            password: parley_testkit::PASSWORD.to_owned(),
+            org: None,
+        };
+        assert_eq!(
+            status(server.client().login(&request).await),
+            Some(Some(401)),
+            "{login:?}"
+        );
+    }
+    assert_eq!(
+        status(ada.client.search_users("a\u{0}").await),
+        Some(Some(400))
+    );
+    assert_eq!(status(ada.client.channels("a\u{0}").await), Some(Some(400)));
+    assert_eq!(
+        status(ada.client.join_by_handle("a\u{0}b").await),
+        Some(Some(404))
+    );
+    drop(server);
     drop(schema);
 }

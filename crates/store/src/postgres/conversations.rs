@@ -183,11 +183,12 @@ pub(crate) async fn public_channels(
     query: &str,
     limit: u32,
 ) -> StoreResult<Vec<Conversation>> {
+    // ILIKE: case-insensitive, as SQLite's LIKE is (for ASCII).
     let pattern = format!("%{}%", like_escape(query));
     let sql = format!(
         "SELECT {CONVERSATION_COLUMNS} FROM conversations c
          WHERE c.org_id = $1 AND c.kind = 'channel' AND NOT c.private
-         AND (c.name LIKE $2 OR c.handle LIKE $2 OR c.topic LIKE $2)
+         AND (c.name ILIKE $2 OR c.handle ILIKE $2 OR c.topic ILIKE $2)
          ORDER BY c.member_count DESC, c.id LIMIT $3"
     );
     rows(c, &sql, &[&org_id.0, &pattern, &i64::from(limit)])

@@ -30,8 +30,14 @@ pub(crate) type Db = deadpool_postgres::Client;
 
 /// Writes per transaction at most.
 const MAX_BATCH: usize = 512;
-/// Connections per node: the writer's and the readers'.
-const POOL_SIZE: usize = 16;
+/// Read connections per node. The writer has a connection of its own, so reads (a reconnect storm's
+/// replays) can never make writes wait for a connection.
+const READERS: usize = 15;
+/// How long a session holding the turn may sit idle, in or out of a transaction, before PostgreSQL ends it
+/// and so frees the turn. A healthy writer is never idle that long while it holds it (it waits at most
+/// `PUBLISH_PATIENCE` for the bus); a frozen or cut-off node would otherwise stall every node's writes until
+/// TCP noticed, which can take hours.
+const TURN_IDLE_LIMIT: &str = "15s";
 /// How long a turn waits for the relay to hand its events to the bus. Past it the turn ends anyway: the
 /// bus is at most once, and the events are in the log for whoever catches up.
 const PUBLISH_PATIENCE: Duration = Duration::from_secs(2);
@@ -129,21 +135,32 @@ pub(crate) struct Connections {
 impl Connections {
     /// Connects to `url`, brings the schema up to date and starts the writer.
     pub(crate) async fn open(url: &str) -> StoreResult<Arc<Self>> {
-        let config: tokio_postgres::Config = url.parse().map_err(backend)?;
-        let manager = Manager::from_config(
-            config,
-            tokio_postgres::NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .create_timeout(Some(Duration::from_secs(5)))
-            .wait_timeout(Some(Duration::from_secs(10)))
-            .build()
-            .map_err(backend)?;
+        let mut config: tokio_postgres::Config = url.parse().map_err(backend)?;
+        // A database that vanishes without closing the connection (a cut network) is noticed in seconds.
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(5))
+            .keepalives_interval(Duration::from_secs(2))
+            .keepalives_retries(3)
+            .tcp_user_timeout(Duration::from_secs(15));
+        let make_pool = |size: usize, recycling_method: RecyclingMethod| {
+            let manager = Manager::from_config(
+                config.clone(),
+                tokio_postgres::NoTls,
+                ManagerConfig { recycling_method },
+            );
+            Pool::builder(manager)
+                .max_size(size)
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .create_timeout(Some(Duration::from_secs(5)))
+                .wait_timeout(Some(Duration::from_secs(10)))
+                .build()
+                .map_err(backend)
+        };
+        let pool = make_pool(READERS, RecyclingMethod::Fast)?;
+        // Checked with a query before each turn: the server may have ended an idle writer session
+        // (`TURN_IDLE_LIMIT`), and a turn must not start on a dead connection.
+        let writer_pool = make_pool(1, RecyclingMethod::Verified)?;
         let db = pool.get().await.map_err(backend)?;
         let turn_key = turn_key(&db).await?;
         migrate(&db, turn_key).await?;
@@ -152,7 +169,7 @@ impl Connections {
         let (committed, commit_feed) = mpsc::unbounded_channel();
         let feed_taken = Arc::new(AtomicBool::new(false));
         let writer = Writer {
-            pool: pool.clone(),
+            pool: writer_pool,
             turn_key,
             feed: committed,
             feed_taken: Arc::clone(&feed_taken),
@@ -296,7 +313,15 @@ impl Writer {
     }
 
     async fn take_turn(&self, db: &Db, batch: &mut Vec<Box<dyn Pending>>) -> StoreResult<()> {
-        run(db, "SELECT pg_advisory_lock($1)", &[&self.turn_key]).await?;
+        // The key is our own number, so it can be written into the statement: one round trip.
+        db.batch_execute(&format!(
+            "SET idle_session_timeout = '{TURN_IDLE_LIMIT}';
+             SET idle_in_transaction_session_timeout = '{TURN_IDLE_LIMIT}';
+             SELECT pg_advisory_lock({})",
+            self.turn_key
+        ))
+        .await
+        .map_err(backend)?;
         let result = self.in_turn(db, batch).await;
         if result.is_err() {
             // Leave no transaction open on a connection that goes back to the pool.
