@@ -364,6 +364,65 @@ mod postgres {
 
     store_contract_tests!();
 
+    /// A node that died between its commit and its publish leaves the `published` row behind the log; the
+    /// next turn, on any node, publishes those events first, naming the cursor they come after.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_next_turn_publishes_what_a_dead_writer_did_not() {
+        let Some((scratch, url)) = scratch().await else {
+            return;
+        };
+        let dead = open(&url).await;
+        let ada = user(dead.as_ref(), "acme", "ada").await;
+        let group = group(dead.as_ref(), &ada, &[]).await;
+        let before = dead.latest_cursor().await.expect("latest_cursor");
+        let lost = send(dead.as_ref(), group.id, &ada, "committed, never published").await;
+        drop(dead);
+        // As if the node had died right after its commit: the row still names the cursor before it.
+        let admin = connect(&scratch.admin_url).await.expect("connect");
+        admin
+            .execute(
+                &format!("UPDATE {}.published SET cursor = $1", scratch.schema),
+                &[&before.0],
+            )
+            .await
+            .expect("set published back");
+
+        let next = open(&url).await;
+        let mut feed = next.take_commit_feed().expect("the feed");
+        // The turn waits for its republished commit to be taken, so the send runs beside the taking.
+        let sending = {
+            let (next, ada) = (Arc::clone(&next), ada.clone());
+            tokio::spawn(
+                async move { send(next.as_ref(), group.id, &ada, "the next turn's own").await },
+            )
+        };
+        let first = feed.recv().await.expect("a commit");
+        assert_eq!(
+            first.after, before,
+            "published again after the cursor the row names"
+        );
+        let texts: Vec<Option<String>> = first
+            .events
+            .iter()
+            .map(|e| match &e.kind {
+                EventKind::MessageCreated(m) => m.text.clone(),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            texts,
+            vec![lost.text.clone()],
+            "the dead writer's event, rebuilt from the log"
+        );
+        let republished = first.events[0].cursor;
+        // Taken: dropping the commit answers it, and the turn goes on.
+        drop(first);
+        let later = sending.await.expect("the send");
+        let second = feed.recv().await.expect("the turn's own commit");
+        assert_eq!(second.after, republished);
+        assert!(matches!(&second.events[0].kind, EventKind::MessageCreated(m) if m.id == later.id));
+    }
+
     /// Three stores on one database are three nodes. All of them write to one conversation at once, while
     /// a reader resumes again and again from the last cursor it saw. Every commit, on whichever node, must
     /// come `after` exactly the commit before it (so the bus carries one order), message ids must grow with
