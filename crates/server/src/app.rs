@@ -46,6 +46,10 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cannot reach the bus")]
     Bus(#[from] BusError),
+    #[error(
+        "a NATS bus joins a cluster, whose nodes must share one PostgreSQL store: set store = postgres://..."
+    )]
+    ClusterNeedsSharedStore,
     #[error("unsupported {what} URL {url:?}: this build supports {supported}")]
     Unsupported {
         what: &'static str,
@@ -61,6 +65,9 @@ impl AppState {
         let data_dir = &config.data_dir;
         std::fs::create_dir_all(data_dir)
             .map_err(|e| StartError::DataDir(data_dir.display().to_string(), e))?;
+        if is_nats(config) && !is_postgres(config) {
+            return Err(StartError::ClusterNeedsSharedStore);
+        }
         let store = open_store(config).await?;
         let bus = open_bus(config).await?;
         let blobs = Arc::new(FsBlobs::new(data_dir));
@@ -93,14 +100,26 @@ impl AppState {
     }
 }
 
+fn is_postgres(config: &Config) -> bool {
+    config
+        .store
+        .as_deref()
+        .is_some_and(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"))
+}
+
+fn is_nats(config: &Config) -> bool {
+    config
+        .bus
+        .as_deref()
+        .is_some_and(|url| url.starts_with("nats://"))
+}
+
 /// The store the configuration names: SQLite in the data directory by default, another SQLite file with
 /// `sqlite:///path`, or PostgreSQL with `postgres://...`.
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     let store: Arc<dyn Store> = match config.store.as_deref() {
         None | Some("sqlite") => Arc::new(SqliteStore::open(&config.data_dir.join("parley.db"))?),
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Arc::new(PgStore::open(url).await?)
-        }
+        Some(url) if is_postgres(config) => Arc::new(PgStore::open(url).await?),
         Some(url) => match url.strip_prefix("sqlite://") {
             Some(path) => Arc::new(SqliteStore::open(Path::new(path))?),
             None => {
@@ -122,7 +141,7 @@ async fn open_bus(config: &Config) -> Result<Arc<dyn Bus>, StartError> {
         None | Some("local") => Ok(Arc::new(LocalBus::with_inbox_capacity(
             config.bus_inbox_capacity,
         ))),
-        Some(url) if url.starts_with("nats://") => {
+        Some(url) if is_nats(config) => {
             let node = Node {
                 id: config.node_id(),
                 url: config.public_url(),
