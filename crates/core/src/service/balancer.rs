@@ -48,7 +48,7 @@ fn score(org_id: OrgId, node_id: &str) -> u64 {
 
 /// `http(s)://host/...` → `ws(s)://host/.../v1/ws` (the scheme in any case; a URL without one is taken
 /// as plain HTTP).
-pub fn websocket_url(public_url: &str) -> String {
+fn websocket_url(public_url: &str) -> String {
     let base = public_url.trim_end_matches('/');
     let scheme_end = base.find("://");
     let (scheme, rest) = match scheme_end {
