@@ -1,7 +1,7 @@
 //! How an event is kept in the log, the same on both backends: a kind's name and the ids it refers to,
 //! never text, and how a row becomes an event again.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use parley_core::model::{Audience, Conversation, Event, EventKind, Message, Millis};
 use parley_core::{ConversationId, Cursor, MessageId, UserId};
@@ -116,5 +116,44 @@ impl LoggedEvent {
             audience,
             at: row.at,
         })
+    }
+}
+
+/// The first `limit` events after a cursor, gathered source by source (each of a user's conversations, their
+/// private events, their leavings), each read by index in cursor order. By cursor, so a leaving also seen
+/// in a conversation the user is back in counts once. Once `limit` are in hand, later sources need only be
+/// read `up_to` the last of them, so a page reads about `limit` rows however many conversations there are.
+pub(crate) struct Merge {
+    rows: BTreeMap<Cursor, LoggedEvent>,
+    limit: usize,
+}
+
+impl Merge {
+    pub(crate) fn new(limit: u32) -> Self {
+        Merge {
+            rows: BTreeMap::new(),
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+        }
+    }
+
+    /// The highest cursor a source still needs to be read to.
+    pub(crate) fn up_to(&self) -> i64 {
+        match self.rows.last_key_value() {
+            Some((cursor, _)) if self.rows.len() >= self.limit => cursor.0,
+            _ => i64::MAX,
+        }
+    }
+
+    pub(crate) fn take(&mut self, found: Vec<LoggedEvent>) {
+        for row in found {
+            self.rows.insert(row.cursor, row);
+        }
+        while self.rows.len() > self.limit {
+            self.rows.pop_last();
+        }
+    }
+
+    pub(crate) fn into_rows(self) -> Vec<LoggedEvent> {
+        self.rows.into_values().collect()
     }
 }

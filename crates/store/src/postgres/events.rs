@@ -3,7 +3,7 @@
 //! Cursors come from the `events` sequence inside the writers' turn (`writer.rs`), so every event with a
 //! smaller cursor is committed before any with a larger one is: a reader that sees cursor N sees all below.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use deadpool_postgres::GenericClient;
 use parley_core::model::{Audience, Event, EventKind, Message, Millis};
@@ -12,7 +12,7 @@ use parley_core::{ConversationId, Cursor, MessageId, UserId};
 use tokio_postgres::Row as PgRow;
 
 use super::sql::{self, get, row, rows, run};
-use crate::event_columns::{self, LoggedEvent};
+use crate::event_columns::{self, LoggedEvent, Merge};
 
 /// Appends an event to the log and returns it with its cursor.
 pub(crate) async fn append(
@@ -158,22 +158,7 @@ async fn by_conversation(
     cursor: Cursor,
     limit: u32,
 ) -> StoreResult<Vec<LoggedEvent>> {
-    let limit_rows = usize::try_from(limit).unwrap_or(usize::MAX);
-    let mut found: BTreeMap<Cursor, LoggedEvent> = BTreeMap::new();
-    let mut up_to = i64::MAX;
-    let mut take = |found_now: Vec<LoggedEvent>, up_to: &mut i64| {
-        for row in found_now {
-            found.insert(row.cursor, row);
-        }
-        while found.len() > limit_rows {
-            found.pop_last();
-        }
-        if found.len() == limit_rows {
-            *up_to = found
-                .last_key_value()
-                .map_or(i64::MAX, |(cursor, _)| cursor.0);
-        }
-    };
+    let mut merge = Merge::new(limit);
     let conversations: Vec<i64> = rows(
         c,
         "SELECT conversation_id FROM members WHERE user_id = $1",
@@ -193,10 +178,10 @@ async fn by_conversation(
         let page = rows(
             c,
             &in_conversation,
-            &[&conversation_id, &cursor.0, &limit, &up_to],
+            &[&conversation_id, &cursor.0, &limit, &merge.up_to()],
         )
         .await?;
-        take(logged_all(&page)?, &mut up_to);
+        merge.take(logged_all(&page)?);
     }
     for sql in [
         format!(
@@ -208,10 +193,10 @@ async fn by_conversation(
              AND e.cursor > $2 AND e.cursor <= $4 ORDER BY e.cursor LIMIT $3"
         ),
     ] {
-        let page = rows(c, &sql, &[&user_id.0, &cursor.0, &limit, &up_to]).await?;
-        take(logged_all(&page)?, &mut up_to);
+        let page = rows(c, &sql, &[&user_id.0, &cursor.0, &limit, &merge.up_to()]).await?;
+        merge.take(logged_all(&page)?);
     }
-    Ok(found.into_values().collect())
+    Ok(merge.into_rows())
 }
 
 async fn cursor_of(c: &impl GenericClient, sql: &str) -> StoreResult<Cursor> {

@@ -1,6 +1,6 @@
 //! The event log: written in the same transaction as the change it records, read back by cursor.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use parley_core::model::{Audience, Event, EventKind, Message, Millis};
 use parley_core::store::StoreResult;
@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::connection::backend;
 use super::rows::{self, one, run};
-use crate::event_columns::{self, LoggedEvent as Row};
+use crate::event_columns::{self, LoggedEvent as Row, Merge};
 
 /// Appends an event to the log and returns it with its cursor.
 pub(crate) fn append(
@@ -148,23 +148,7 @@ fn by_conversation(
     cursor: Cursor,
     limit: u32,
 ) -> rusqlite::Result<Vec<Row>> {
-    let limit_rows = usize::try_from(limit).unwrap_or(usize::MAX);
-    // By cursor, so a leaving also seen in a conversation the user is back in counts once.
-    let mut rows: BTreeMap<Cursor, Row> = BTreeMap::new();
-    let mut up_to = i64::MAX;
-    let take = |rows: &mut BTreeMap<Cursor, Row>, up_to: &mut i64, found: Vec<Row>| {
-        for row in found {
-            rows.insert(row.cursor, row);
-        }
-        while rows.len() > limit_rows {
-            rows.pop_last();
-        }
-        if rows.len() == limit_rows {
-            *up_to = rows
-                .last_key_value()
-                .map_or(i64::MAX, |(cursor, _)| cursor.0);
-        }
-    };
+    let mut merge = Merge::new(limit);
     let conversations: Vec<i64> = c
         .prepare_cached("SELECT conversation_id FROM members WHERE user_id = ?1")?
         .query_map([user_id.0], |row| row.get(0))?
@@ -176,9 +160,12 @@ fn by_conversation(
     ))?;
     for conversation_id in conversations {
         let found = in_conversation
-            .query_map(params![conversation_id, cursor.0, limit, up_to], read)?
+            .query_map(
+                params![conversation_id, cursor.0, limit, merge.up_to()],
+                read,
+            )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        take(&mut rows, &mut up_to, found);
+        merge.take(found);
     }
     for sql in [
         format!(
@@ -192,11 +179,11 @@ fn by_conversation(
     ] {
         let found = c
             .prepare_cached(&sql)?
-            .query_map(params![user_id.0, cursor.0, limit, up_to], read)?
+            .query_map(params![user_id.0, cursor.0, limit, merge.up_to()], read)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        take(&mut rows, &mut up_to, found);
+        merge.take(found);
     }
-    Ok(rows.into_values().collect())
+    Ok(merge.into_rows())
 }
 
 fn cursor_of(c: &Connection, sql: &str) -> StoreResult<Cursor> {
