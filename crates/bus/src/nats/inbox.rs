@@ -1,45 +1,35 @@
-//! One inbox: a NATS subscription per followed topic plus the commit markers, and the task that merges them
-//! into one stream with durable events in cursor order. Also the local routes, which carry this node's own
-//! signals straight to its own inboxes while NATS is away.
+//! One inbox: its subscriptions on the feed (one per followed topic, plus the commit markers) and the task
+//! that puts durable events back in cursor order. Also the local routes, which carry this node's own signals
+//! straight to its own inboxes while NATS is away.
 //!
 //! **Why nothing published before a marker is missed.** A commit's events, a round trip, then its marker are
-//! published on one connection (`Shared::publish_commit`), so the server sends them to this node in that
-//! order, and async-nats's connection handler, reading them in that order, pushes each event into its
-//! subscription's channel before it pushes the marker into the marker channel. `ready.rs` proves that once the marker has been taken out, every
-//! subscription still holding such an event is in the ready queue. So on taking markers out (`round`, first
-//! pass) the task takes the queue once more and drains each subscription in it (second pass), not the
-//! marker subscription, and only then hands the markers to `Ordered`: every event of those commits is in its
-//! heap by then. A subscription that `follow` handed over before the commit was published is taken in before
-//! the second pass (`follow` queues it before returning). A marker this node hands its own inboxes (NATS
-//! being away) comes after its events on the local channel, or after they came through NATS; the same second
-//! pass takes those in. The task runs unconstrained by tokio's budget, which would otherwise make a drain
-//! stop early (see `ready.rs`), and yields by itself.
+//! published on one connection (`Shared::publish_commit`), so the server has queued the events to this node's
+//! feed before it queues the marker, and the feed hands an inbox its messages in the order they came, on one
+//! channel (`feed.rs`). So when the task takes a marker in, every event of that commit is in `Ordered`
+//! already. A marker this node hands its own inboxes (NATS being away) comes after its events on the local
+//! channel, or after they came through NATS: the task takes in whatever the feed holds before applying it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-use async_nats::{Message, Subscriber};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use futures_util::stream;
 use parley_core::bus::{BusError, Delivery, Follow, Inbox, Signal, Topic};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use super::feed::{Feed, Frame, Sid};
 use super::link::Link;
 use super::ordered::{Marked, Ordered};
-use super::ready::{Drained, Key, ReadySet};
 use super::wire::{Marker, decode};
 use super::{INBOX_CAPACITY, NatsError, STALL, Shared, stopped};
 
 pub(crate) type InboxId = u64;
 
-/// The marker subscription's key in the ready set; topics take keys from 1.
-const MARKERS: Key = 0;
-
-/// Messages the task takes in before it yields once: it runs unconstrained, so it paces itself.
-const YIELD_EVERY: usize = 1_024;
+/// Frames the task takes in at once before it looks at its other sources again.
+const BATCH: usize = 1_024;
 
 /// What a node hands its own inboxes directly, without NATS.
 pub(crate) enum Local {
@@ -52,8 +42,7 @@ struct Slot {
     lagged: Arc<AtomicBool>,
 }
 
-/// Which local inbox follows which topic: what the node's own signals take while NATS is away, and what
-/// `follow` checks to make a second follow of a topic a no-op.
+/// Which local inbox follows which topic: what the node's own signals take while NATS is away.
 #[derive(Default)]
 pub(crate) struct Routes {
     followers: HashMap<Topic, HashSet<InboxId>>,
@@ -85,19 +74,18 @@ impl Routes {
         }
     }
 
-    fn add(&mut self, topic: Topic, inbox: InboxId) -> bool {
-        self.followers.entry(topic).or_default().insert(inbox)
+    fn add(&mut self, topic: Topic, inbox: InboxId) {
+        self.followers.entry(topic).or_default().insert(inbox);
     }
 
-    fn remove(&mut self, topic: Topic, inbox: InboxId) -> bool {
+    fn remove(&mut self, topic: Topic, inbox: InboxId) {
         let Some(inboxes) = self.followers.get_mut(&topic) else {
-            return false;
+            return;
         };
-        let removed = inboxes.remove(&inbox);
+        inboxes.remove(&inbox);
         if inboxes.is_empty() {
             self.followers.remove(&topic);
         }
-        removed
     }
 
     fn forget(&mut self, inbox: InboxId) {
@@ -117,17 +105,20 @@ impl Slot {
     }
 }
 
-enum Command {
-    Follow(Topic, Subscriber),
-    /// Answered once the subscription is gone, so that nothing more of the topic arrives.
-    Unfollow(Topic, oneshot::Sender<()>),
-}
-
 /// The topics of one inbox. Holds the bus weakly: once the `NatsBus` is gone, following fails.
 struct NatsFollow {
     shared: Weak<Shared>,
     inbox: InboxId,
-    commands: mpsc::UnboundedSender<Command>,
+    /// The inbox's channel on the feed, which each new subscription routes to.
+    frames: mpsc::Sender<Frame>,
+    /// Held while a topic is followed or unfollowed, so the routes, the feed and this stay in step.
+    sids: Mutex<HashMap<Topic, Sid>>,
+}
+
+impl NatsFollow {
+    fn sids(&self) -> MutexGuard<'_, HashMap<Topic, Sid>> {
+        self.sids.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 #[async_trait]
@@ -135,36 +126,29 @@ impl Follow for NatsFollow {
     async fn follow(&self, topic: Topic) -> Result<(), BusError> {
         let shared = self.shared.upgrade().ok_or(NatsError::Closed)?;
         shared.check_open()?;
-        if !shared.routes().add(topic, self.inbox) {
-            return Ok(());
-        }
-        let subscribed = shared.subscribe(shared.subjects.topic(topic)).await;
-        let sent = subscribed.and_then(|subscriber| {
-            self.commands
-                .send(Command::Follow(topic, subscriber))
-                .map_err(|_| NatsError::Closed)
-        });
-        if let Err(error) = sent {
-            shared.routes().remove(topic, self.inbox);
-            return Err(error.into());
+        {
+            let mut sids = self.sids();
+            if sids.contains_key(&topic) {
+                return Ok(());
+            }
+            shared.routes().add(topic, self.inbox);
+            let sid = shared
+                .feed
+                .subscribe(shared.subjects.topic(topic), self.frames.clone());
+            sids.insert(topic, sid);
         }
         // The subscription counts from when the server has it, which only a round trip proves.
-        shared.barrier_if_connected().await?;
-        Ok(())
+        Ok(subscribed(&shared.feed).await?)
     }
 
     async fn unfollow(&self, topic: Topic) -> Result<(), BusError> {
         let Some(shared) = self.shared.upgrade() else {
             return Ok(());
         };
-        if !shared.routes().remove(topic, self.inbox) {
-            return Ok(());
-        }
-        drop(shared);
-        // The task drops the subscriber, which unsubscribes; no answer means the task is gone anyway.
-        let (done, dropped) = oneshot::channel();
-        if self.commands.send(Command::Unfollow(topic, done)).is_ok() {
-            let _ = dropped.await;
+        let mut sids = self.sids();
+        if let Some(sid) = sids.remove(&topic) {
+            shared.routes().remove(topic, self.inbox);
+            shared.feed.unsubscribe(sid);
         }
         Ok(())
     }
@@ -174,7 +158,19 @@ impl Drop for NatsFollow {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.upgrade() {
             shared.routes().forget(self.inbox);
+            for sid in self.sids().values() {
+                shared.feed.unsubscribe(*sid);
+            }
         }
+    }
+}
+
+/// A round trip on the feed; without a connection there is nothing to wait for: the subscriptions go to the
+/// server when it is back, and every inbox lags then.
+async fn subscribed(feed: &Feed) -> Result<(), NatsError> {
+    match feed.barrier().await {
+        Err(NatsError::Disconnected) => Ok(()),
+        result => result,
     }
 }
 
@@ -184,13 +180,16 @@ pub(crate) async fn open(
     stop: watch::Receiver<bool>,
 ) -> Result<Inbox, NatsError> {
     shared.check_open()?;
+    let (frames_sender, frames) = mpsc::channel(INBOX_CAPACITY);
     let markers = shared
-        .subscribe(shared.subjects.commits().to_owned())
-        .await?;
-    shared.barrier_if_connected().await?;
+        .feed
+        .subscribe(shared.subjects.commits().to_owned(), frames_sender.clone());
+    if let Err(error) = subscribed(&shared.feed).await {
+        shared.feed.unsubscribe(markers);
+        return Err(error);
+    }
     let (output, receiver) = mpsc::channel(INBOX_CAPACITY);
     let (local_sender, local) = mpsc::channel(INBOX_CAPACITY);
-    let (commands_sender, commands) = mpsc::unbounded_channel();
     let lagged = Arc::new(AtomicBool::new(false));
     let inbox = {
         let mut routes = shared.routes();
@@ -207,27 +206,20 @@ pub(crate) async fn open(
     };
     let mut link = shared.link.subscribe();
     let generation = link.borrow_and_update().generation;
-    let mut subs = ReadySet::new();
-    subs.insert(MARKERS, markers);
     let merger = Merger {
-        subs,
-        topics: HashMap::new(),
-        next_key: MARKERS + 1,
+        feed: Arc::clone(&shared.feed),
+        frames,
+        markers,
         ordered: Ordered::new(STALL),
         output,
         lagged: Arc::clone(&lagged),
-        commands,
-        commands_open: true,
         local,
         link,
         generation,
         stop,
-        messages: Vec::new(),
-        markers: Vec::new(),
         released: Vec::new(),
-        since_yield: 0,
     };
-    tokio::spawn(tokio::task::coop::unconstrained(merger.run()));
+    tokio::spawn(merger.run());
     let deliveries = stream::unfold((receiver, lagged), |(mut receiver, lagged)| async move {
         if lagged.swap(false, Ordering::AcqRel) {
             return Some((Delivery::Lagged, (receiver, lagged)));
@@ -238,7 +230,8 @@ pub(crate) async fn open(
     let topics = Arc::new(NatsFollow {
         shared: Arc::downgrade(shared),
         inbox,
-        commands: commands_sender,
+        frames: frames_sender,
+        sids: Mutex::default(),
     });
     Ok(Inbox {
         topics,
@@ -246,25 +239,21 @@ pub(crate) async fn open(
     })
 }
 
-/// The task behind one inbox; it owns the subscriptions.
+/// The task behind one inbox.
 struct Merger {
-    subs: ReadySet<Subscriber>,
-    topics: HashMap<Topic, Key>,
-    next_key: Key,
+    feed: Arc<Feed>,
+    frames: mpsc::Receiver<Frame>,
+    /// The commit markers' subscription; every other one is a topic's.
+    markers: Sid,
     ordered: Ordered<Arc<Signal>>,
     output: mpsc::Sender<Delivery>,
     /// Set when `output` was full: the consumer is told `Lagged` before it reads on.
     lagged: Arc<AtomicBool>,
-    commands: mpsc::UnboundedReceiver<Command>,
-    commands_open: bool,
     local: mpsc::Receiver<Local>,
     link: watch::Receiver<Link>,
     generation: u64,
     stop: watch::Receiver<bool>,
-    messages: Vec<Message>,
-    markers: Vec<Marker>,
     released: Vec<Arc<Signal>>,
-    since_yield: usize,
 }
 
 impl Merger {
@@ -274,75 +263,53 @@ impl Merger {
             let stall = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
             tokio::select! {
                 biased;
-                () = stopped(&mut self.stop) => return,
-                () = self.output.closed() => return,
-                command = self.commands.recv(), if self.commands_open => match command {
-                    Some(command) => self.command(command),
-                    None => self.commands_open = false,
-                },
+                () = stopped(&mut self.stop) => break,
+                () = self.output.closed() => break,
                 changed = self.link.changed() => {
                     if changed.is_err() {
-                        return;
+                        break;
                     }
                     self.link_changed();
                 }
                 local = self.local.recv() => match local {
                     Some(local) => self.local(local),
-                    None => return,
+                    None => break,
                 },
-                () = self.subs.woken() => self.round(),
+                frame = self.frames.recv() => match frame {
+                    Some(frame) => self.frames(frame),
+                    None => break,
+                },
                 () = stall, if deadline.is_some() => self.check_stall(),
             }
-            self.since_yield += 1;
-            if self.since_yield >= YIELD_EVERY {
-                self.since_yield = 0;
-                tokio::task::yield_now().await;
-            }
         }
+        self.feed.unsubscribe(self.markers);
     }
 
-    fn command(&mut self, command: Command) {
-        match command {
-            Command::Follow(topic, subscriber) => {
-                if self.topics.contains_key(&topic) {
-                    return;
-                }
-                let key = self.next_key;
-                self.next_key += 1;
-                self.topics.insert(topic, key);
-                self.subs.insert(key, subscriber);
-            }
-            Command::Unfollow(topic, done) => {
-                if let Some(key) = self.topics.remove(&topic) {
-                    self.subs.remove(key);
-                }
-                let _ = done.send(());
-            }
-        }
-    }
-
-    fn take_commands(&mut self) {
-        while let Ok(command) = self.commands.try_recv() {
-            self.command(command);
-        }
-    }
-
-    /// Takes in what the woken subscriptions hold; if that includes markers, applies them once everything
-    /// published before them is in (module comment).
-    fn round(&mut self) {
+    /// This frame and what else the feed holds now, up to a batch.
+    fn frames(&mut self, first: Frame) {
         let now = Instant::now();
-        self.take_commands();
-        for key in self.subs.take_ready() {
-            self.drain(key, now);
+        self.frame(first, now);
+        for _ in 1..BATCH {
+            let Ok(frame) = self.frames.try_recv() else {
+                break;
+            };
+            self.frame(frame, now);
         }
-        if self.markers.is_empty() {
+    }
+
+    fn frame(&mut self, frame: Frame, now: Instant) {
+        if frame.sid == self.markers {
+            if let Some(marker) = decode::<Marker>("commit marker", &frame.payload) {
+                self.apply(marker, now);
+                self.send_released();
+            }
             return;
         }
-        self.take_in_before_markers(now);
-        for marker in std::mem::take(&mut self.markers) {
-            self.apply(marker, now);
+        match decode::<Signal>("topic", &frame.payload) {
+            Some(signal) => self.signal(Arc::new(signal), now),
+            // It may have been a durable event, which the consumer must now catch up on.
+            None => self.emit(Delivery::Lagged),
         }
-        self.send_released();
     }
 
     fn apply(&mut self, marker: Marker, now: Instant) {
@@ -354,44 +321,6 @@ impl Merger {
             self.send_released();
             tracing::debug!(?marker, "bus inbox starts its order over past a hole");
             self.emit(Delivery::Lagged);
-        }
-    }
-
-    /// The second pass: whatever was published before the markers just taken out, and is still in a
-    /// subscription, is in one that is queued now (`ready.rs`). The marker subscription waits for the next
-    /// round. Subscriptions handed over by `follow` calls that returned before come first.
-    fn take_in_before_markers(&mut self, now: Instant) {
-        self.take_commands();
-        for key in self.subs.take_ready() {
-            if key == MARKERS {
-                self.subs.requeue(key);
-            } else {
-                self.drain(key, now);
-            }
-        }
-    }
-
-    fn drain(&mut self, key: Key, now: Instant) {
-        let drained = self.subs.drain(key, &mut self.messages);
-        let mut messages = std::mem::take(&mut self.messages);
-        self.since_yield += messages.len();
-        for message in messages.drain(..) {
-            if key == MARKERS {
-                if let Some(marker) = decode::<Marker>(&message.subject, &message.payload) {
-                    self.markers.push(marker);
-                }
-            } else {
-                match decode::<Signal>(&message.subject, &message.payload) {
-                    Some(signal) => self.signal(Arc::new(signal), now),
-                    // It may have been a durable event, which the consumer must now catch up on.
-                    None => self.emit(Delivery::Lagged),
-                }
-            }
-        }
-        self.messages = messages;
-        if drained == Drained::Ended {
-            // Only when the client is closed for good; the bus is going away.
-            self.topics.retain(|_, k| *k != key);
         }
     }
 
@@ -408,16 +337,16 @@ impl Merger {
         match local {
             Local::Signal(signal) => self.signal(signal, now),
             // The commit's events came on this channel before it, or (when it is redelivered after NATS
-            // went away) through NATS before this node's round trip returned: the second pass takes
-            // those in.
+            // went away) through NATS before this node's round trip returned: take in what the feed holds.
             Local::Marker(marker) => {
-                self.take_in_before_markers(now);
+                while let Ok(frame) = self.frames.try_recv() {
+                    self.frame(frame, now);
+                }
                 self.apply(marker, now);
                 self.send_released();
             }
         }
     }
-
     /// Whatever NATS had in flight is lost either way. When it goes, the order goes on: this node's own
     /// commits extend it meanwhile, as long as no other node commits. When it is back (once this node's
     /// subscriptions are on the server again, `nodes::arm`), or after an overflow, the order starts over

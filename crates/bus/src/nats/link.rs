@@ -1,6 +1,9 @@
-//! Whether this node is connected to NATS, as every inbox needs to know: each change of `generation` is a
-//! lag (signals published meanwhile were lost, or a subscription overflowed), so the inbox reports it and
-//! starts its order over.
+//! Whether this node hears NATS, as every inbox needs to know: each change of `generation` is a lag (signals
+//! published meanwhile were lost, or an inbox overflowed), so the inbox reports it and starts its order over.
+//!
+//! Two connections make the link: async-nats's client, which publishes and carries the node's own
+//! subscriptions (`nodes.rs`), and the feed, which carries the inboxes' (`feed.rs`). It is up while both are,
+//! each with its subscriptions confirmed on the server.
 
 use tokio::sync::watch;
 
@@ -8,12 +11,38 @@ use tokio::sync::watch;
 pub(crate) struct Link {
     pub connected: bool,
     pub generation: u64,
+    pub client: bool,
+    pub feed: bool,
 }
 
-/// Records the connection state; a change (and only a change) starts a new generation. Idempotent, so the
-/// event callback and the periodic check of `connection_state()` may both report the same transition.
-pub(crate) fn observe(link: &watch::Sender<Link>, connected: bool) {
+impl Link {
+    /// The client is taken as up (`NatsBus::connect` has just connected it); the feed is not yet.
+    pub(crate) fn starting() -> Link {
+        Link {
+            connected: false,
+            generation: 0,
+            client: true,
+            feed: false,
+        }
+    }
+}
+
+/// Records the client's state; idempotent, so the event callback and the periodic check of
+/// `connection_state()` may both report the same transition.
+pub(crate) fn observe_client(link: &watch::Sender<Link>, up: bool) {
+    update(link, |link| link.client = up);
+}
+
+/// Records the feed's state.
+pub(crate) fn observe_feed(link: &watch::Sender<Link>, up: bool) {
+    update(link, |link| link.feed = up);
+}
+
+/// A change of `connected` (and only that) starts a new generation, and is the only change inboxes hear of.
+fn update(link: &watch::Sender<Link>, change: impl FnOnce(&mut Link)) {
     link.send_if_modified(|link| {
+        change(link);
+        let connected = link.client && link.feed;
         if link.connected == connected {
             return false;
         }
@@ -23,7 +52,7 @@ pub(crate) fn observe(link: &watch::Sender<Link>, connected: bool) {
     });
 }
 
-/// A subscription overflowed and async-nats dropped messages: every inbox must catch up.
+/// A subscription overflowed and messages were dropped: every inbox must catch up.
 pub(crate) fn overflow(link: &watch::Sender<Link>) {
     link.send_modify(|link| link.generation += 1);
 }
@@ -33,30 +62,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_transitions_start_a_generation() {
-        let (link, receiver) = watch::channel(Link {
-            connected: true,
-            generation: 0,
-        });
-        observe(&link, true);
+    fn the_link_is_up_while_both_connections_are() {
+        let (link, receiver) = watch::channel(Link::starting());
+        observe_client(&link, true);
         assert_eq!(receiver.borrow().generation, 0);
-        observe(&link, false);
-        observe(&link, false);
-        assert_eq!(
-            *receiver.borrow(),
-            Link {
-                connected: false,
-                generation: 1
-            }
-        );
-        observe(&link, true);
+        observe_feed(&link, true);
+        assert!(receiver.borrow().connected);
+        assert_eq!(receiver.borrow().generation, 1);
+        observe_client(&link, false);
+        observe_client(&link, false);
+        observe_feed(&link, false);
+        let seen = *receiver.borrow();
+        assert!(!seen.connected);
+        assert_eq!(seen.generation, 2, "one transition, however many reports");
+        observe_client(&link, true);
+        assert!(!receiver.borrow().connected, "the feed is still down");
+        observe_feed(&link, true);
         overflow(&link);
-        assert_eq!(
-            *receiver.borrow(),
-            Link {
-                connected: true,
-                generation: 3
-            }
-        );
+        let seen = *receiver.borrow();
+        assert!(seen.connected);
+        assert_eq!(seen.generation, 4);
     }
 }

@@ -2,9 +2,10 @@
 //! server from 2.9 on will do).
 //!
 //! - Each topic is a subject (`subjects.rs`); each followed topic is a subscription of the inbox that follows
-//!   it. `publish_commit` sends a commit's events, waits for a round trip, then sends a marker on
-//!   `{prefix}.commits`; inboxes put durable events back in cursor order with the markers (`ordered.rs`,
-//!   `inbox.rs`, `ready.rs`). Other signals are delivered as they come.
+//!   it, on the feed: a connection of the bus's own that only receives (`feed.rs`). `publish_commit` sends a
+//!   commit's events, waits for a round trip, then sends a marker on `{prefix}.commits`; inboxes put durable
+//!   events back in cursor order with the markers (`ordered.rs`, `inbox.rs`). Other signals are delivered as
+//!   they come.
 //! - Presence is kept in memory on every node (`presence.rs`): each node announces its own changes, numbered,
 //!   and heartbeats on `{prefix}.nodes`, and answers requests for its snapshot (`nodes.rs`). A node not heard
 //!   for `node_ttl` is dropped with its users.
@@ -12,12 +13,12 @@
 //!   inbox is told `Lagged` when the connection goes and again when it comes back (`link.rs`), the second
 //!   time only once its subscriptions are on the server again.
 
+mod feed;
 mod inbox;
 mod link;
 mod nodes;
 mod ordered;
 mod presence;
-mod ready;
 mod subjects;
 mod wire;
 
@@ -35,6 +36,7 @@ use parley_core::{Cursor, UserId};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 
+use feed::{Feed, Server};
 use inbox::Routes;
 use link::Link;
 use presence::{Change, Presence};
@@ -131,6 +133,8 @@ pub struct NatsBus {
 /// What the bus, its follows and its tasks share.
 struct Shared {
     client: Client,
+    /// The inboxes' subscriptions.
+    feed: Arc<Feed>,
     subjects: Subjects,
     node: Node,
     /// Tells this run of the node from an earlier one with the same id; later runs have larger ones.
@@ -169,13 +173,7 @@ impl NatsBus {
         if settings.heartbeat.is_zero() || settings.node_ttl <= settings.heartbeat {
             return Err(NatsError::Settings("node_ttl must be longer than heartbeat").into());
         }
-        let link = Arc::new(
-            watch::channel(Link {
-                connected: true,
-                generation: 0,
-            })
-            .0,
-        );
+        let link = Arc::new(watch::channel(Link::starting()).0);
         let reconnected = Arc::new(Notify::new());
         let (events_link, events_reconnected) = (Arc::clone(&link), Arc::clone(&reconnected));
         let servers: Vec<String> = settings
@@ -185,6 +183,13 @@ impl NatsBus {
             .filter(|server| !server.is_empty())
             .map(str::to_owned)
             .collect();
+        let feed_servers = servers
+            .iter()
+            .map(|server| Server::parse(server))
+            .collect::<Result<Vec<_>, _>>()?;
+        if feed_servers.is_empty() {
+            return Err(NatsError::Settings("no NATS server given").into());
+        }
         let client = ConnectOptions::new()
             .name(format!("parley {}", settings.node.id))
             .connection_timeout(CONNECT_TIMEOUT)
@@ -205,8 +210,16 @@ impl NatsBus {
             })?;
         let incarnation = incarnation();
         let (changes, changes_receiver) = mpsc::unbounded_channel();
+        let (stop, _) = watch::channel(false);
+        let feed = Feed::start(
+            feed_servers,
+            format!("parley {} inboxes", settings.node.id),
+            Arc::clone(&link),
+            stop.subscribe(),
+        );
         let shared = Arc::new(Shared {
             client,
+            feed: Arc::new(feed),
             echo_subject: subjects.echo(&settings.node.id, incarnation),
             subjects,
             node: settings.node,
@@ -222,7 +235,6 @@ impl NatsBus {
             closed: AtomicBool::new(false),
             announce_leave: AtomicBool::new(false),
         });
-        let (stop, _) = watch::channel(false);
         let echo = shared.subscribe(shared.echo_subject.clone()).await?;
         tokio::spawn(nodes::echo(Arc::clone(&shared), echo, stop.subscribe()));
         let node_messages = shared.subscribe(shared.subjects.nodes().to_owned()).await?;
@@ -237,6 +249,11 @@ impl NatsBus {
         ));
         // Every subscription is on the server before anyone hears of this node.
         shared.barrier().await?;
+        let mut feed_link = shared.link.subscribe();
+        tokio::time::timeout(CONNECT_TIMEOUT, feed_link.wait_for(|link| link.connected))
+            .await
+            .map_err(|_| NatsError::Timeout(CONNECT_TIMEOUT))?
+            .map_err(|_| NatsError::Closed)?;
         shared.announce_leave.store(true, Ordering::SeqCst);
         tokio::spawn(nodes::announce(
             Arc::clone(&shared),
@@ -269,14 +286,17 @@ impl NatsBus {
 
 #[async_trait]
 impl Bus for NatsBus {
-    /// Without NATS, the signal goes to this node's own inboxes only and the call still succeeds: its
-    /// callers are use cases (typing, presence, logout) that must keep working for the node's own users, and
-    /// the other nodes' inboxes learn of the loss through `Lagged`.
+    /// While this node does not hear NATS, the signal also goes straight to its own inboxes, and without a
+    /// connection to publish on it goes there only; the call still succeeds: its callers are use cases
+    /// (typing, presence, logout) that must keep working for the node's own users, and the other nodes'
+    /// inboxes learn of the loss through `Lagged`.
     async fn publish(&self, topic: Topic, signal: Arc<Signal>) -> Result<(), BusError> {
         let shared = &self.shared;
         shared.check_open()?;
-        if !shared.connected() {
+        if !shared.link_up() {
             shared.routes().deliver(topic, &signal);
+        }
+        if !shared.connected() {
             tracing::debug!(?topic, "NATS is away: published to this node only");
             return Ok(());
         }
@@ -287,8 +307,8 @@ impl Bus for NatsBus {
         Ok(())
     }
 
-    /// Without NATS (or when publishing fails), the events go to this node's own inboxes, with their marker,
-    /// so still in order, and the call fails: the relay logs that the cluster did not get them; the other
+    /// Without NATS (or when publishing fails, or while the feed is away), the events go to this node's own
+    /// inboxes, with their marker, so still in order; and without NATS (or on failure) the call fails: the relay logs that the cluster did not get them; the other
     /// nodes' inboxes lag and catch up from the store.
     async fn publish_commit(&self, after: Cursor, events: &[Event]) -> Result<(), BusError> {
         let Some(last) = events.iter().map(|event| event.cursor).max() else {
@@ -302,7 +322,7 @@ impl Bus for NatsBus {
         } else {
             Err(NatsError::Disconnected)
         };
-        if result.is_err() {
+        if result.is_err() || !shared.link_up() {
             // Copies that also came through NATS are dropped by cursor.
             shared.deliver_commit(marker, events);
         }
@@ -329,7 +349,7 @@ impl Bus for NatsBus {
 
     async fn ping(&self) -> Result<(), BusError> {
         self.shared.check_open()?;
-        if !self.shared.connected() {
+        if !self.shared.connected() || !self.shared.link_up() {
             return Err(NatsError::Disconnected.into());
         }
         Ok(self.shared.barrier().await?)
@@ -407,18 +427,6 @@ impl Shared {
             .map(drop)
     }
 
-    /// A barrier, but without NATS there is nothing to wait for: the subscriptions go to the server when it
-    /// comes back, and every inbox lags then.
-    async fn barrier_if_connected(&self) -> Result<(), NatsError> {
-        if !self.connected() {
-            return Ok(());
-        }
-        match self.barrier().await {
-            Err(_) if !self.connected() => Ok(()),
-            result => result,
-        }
-    }
-
     /// The events, then a round trip, and only then the marker: the round trip proves the server has handled
     /// the events, on one connection (the count of connections did not change), so a marker never outlives
     /// its events. Without the round trip, events written to a connection that dies could be lost while the
@@ -484,7 +492,7 @@ impl Shared {
         }
     }
 
-    /// Whether the link counts as up: connected, and the subscriptions confirmed since.
+    /// Whether the link counts as up: both connections up, and their subscriptions confirmed since.
     fn link_up(&self) -> bool {
         self.link.borrow().connected
     }
@@ -555,7 +563,7 @@ fn on_event(link: &watch::Sender<Link>, reconnected: &Notify, event: &async_nats
             tracing::warn!(
                 "lost the NATS connection: serving this node's users only until it is back"
             );
-            link::observe(link, false);
+            link::observe_client(link, false);
         }
         async_nats::Event::SlowConsumer(sid) => {
             tracing::warn!(sid, "a NATS subscription overflowed: inboxes catch up");

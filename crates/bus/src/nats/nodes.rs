@@ -122,7 +122,7 @@ pub(crate) async fn listen(
                 if shared.connected() {
                     arm(&shared).await;
                 } else {
-                    link::observe(&shared.link, false);
+                    link::observe_client(&shared.link, false);
                 }
                 shared.expire_dead();
             }
@@ -145,12 +145,12 @@ pub(crate) async fn listen(
 /// else on a new connection). Starting over earlier could take as the first marker one published after a
 /// commit this node missed while its subscriptions were not back, and skip that commit.
 async fn arm(shared: &Shared) {
-    if shared.link_up() || !shared.connected() {
+    if shared.link.borrow().client || !shared.connected() {
         return;
     }
     // If it fails, the next sweep tries again.
     if shared.barrier().await.is_ok() && shared.connected() {
-        link::observe(&shared.link, true);
+        link::observe_client(&shared.link, true);
     }
 }
 

@@ -1,11 +1,10 @@
 //! Durable events back in cursor order, whatever subscription they came on.
 //!
-//! Each topic is its own NATS subscription, so events of different topics reach an inbox in no particular
-//! order relative to each other. Every commit is followed by a marker `{after, last}` on one subject that every
+//! Commits from different nodes reach the server in no set order, and a node's connection can drop between a
+//! commit and the next. Every commit is followed by a marker `{after, last}` on one subject that every
 //! inbox follows, published after the commit's events (and after a round trip that proves the server has
 //! them). A marker therefore proves that the inbox has received every event in `(after, last]` it is going to
-//! receive (provided the caller has taken in everything its subscriptions held when the marker arrived: see
-//! `ready.rs`). A marker proves nothing about other commits.
+//! receive (provided the caller has taken in everything that came before the marker: see `inbox.rs`). A marker proves nothing about other commits.
 //!
 //! The *watermark* `W` is the highest cursor such that markers cover everything up to it. Events wait in a
 //! min-heap and go out, in cursor order, once they are at or below `W`. A marker with `after <= W` moves `W` to

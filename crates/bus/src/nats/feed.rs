@@ -1,0 +1,577 @@
+//! The inboxes' own connection to NATS: it subscribes and receives, nothing else. Publishing, round trips and
+//! the node's few subscriptions of its own (`nodes.rs`) stay on async-nats.
+//!
+//! Why a connection of our own: async-nats gives every subscription a channel whose first block (32 messages
+//! of 184 bytes) is allocated when the subscription is made, about 6 KB. A node follows a topic per local user
+//! and per conversation with a local member, so those blocks were most of a connection's memory
+//! (BENCHMARKS.md, "A cluster"). Here a subscription is an entry in a table. And every message arrives on one
+//! stream, in the order the server sent it, which is the order `inbox.rs` builds on.
+//!
+//! The protocol is NATS's text protocol, the part a subscriber needs: `INFO`, `CONNECT`, `SUB`, `UNSUB`,
+//! `MSG`/`HMSG`, `PING`/`PONG`, `+OK`/`-ERR`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+use super::link::{self, Link};
+use super::{CONNECT_TIMEOUT, NatsError, OP_TIMEOUT, PING_INTERVAL, reconnect_delay, stopped};
+
+/// A subscription's id on the feed's connection.
+pub(crate) type Sid = u64;
+
+/// A control line longer than this is not NATS: the connection is dropped.
+const MAX_LINE: usize = 4_096;
+/// A payload larger than this is not one of ours (the server's own limit is 1 MiB by default).
+const MAX_PAYLOAD: usize = 64 * 1024 * 1024;
+
+/// One message, as it came: which subscription it is for, and its payload.
+pub(crate) struct Frame {
+    pub sid: Sid,
+    pub payload: Bytes,
+}
+
+/// A server to connect to, from the bus's URL list.
+#[derive(Clone, Debug)]
+pub(crate) struct Server {
+    address: String,
+    user: Option<String>,
+    password: Option<String>,
+}
+
+impl Server {
+    /// `nats://[user:password@ | token@]host[:port]`, or just `host[:port]`.
+    pub(crate) fn parse(text: &str) -> Result<Server, NatsError> {
+        let with_scheme = if text.contains("://") {
+            text.to_owned()
+        } else {
+            format!("nats://{text}")
+        };
+        let url = url::Url::parse(&with_scheme)
+            .map_err(|_| NatsError::Settings("a NATS server must be nats://host:port"))?;
+        if url.scheme() != "nats" {
+            return Err(NatsError::Settings(
+                "only nats:// servers are supported (no TLS)",
+            ));
+        }
+        let host = url
+            .host_str()
+            .ok_or(NatsError::Settings("a NATS server needs a host"))?;
+        let port = url.port().unwrap_or(4222);
+        let decoded = |part: &str| {
+            url::form_urlencoded::parse(format!("v={part}").as_bytes())
+                .next()
+                .map(|(_, value)| value.into_owned())
+        };
+        let user = (!url.username().is_empty())
+            .then(|| decoded(url.username()))
+            .flatten();
+        let password = url.password().and_then(decoded);
+        Ok(Server {
+            address: format!("{host}:{port}"),
+            user,
+            password,
+        })
+    }
+
+    /// The `CONNECT` line: a user and password, or a user alone as a token.
+    fn connect_line(&self, name: &str) -> Result<Vec<u8>, NatsError> {
+        let mut options = serde_json::json!({
+            "verbose": false,
+            "pedantic": false,
+            "tls_required": false,
+            "name": name,
+            "lang": "rust",
+            "version": env!("CARGO_PKG_VERSION"),
+            "protocol": 1,
+            "echo": true,
+            "headers": true,
+            "no_responders": false,
+        });
+        match (&self.user, &self.password) {
+            (Some(user), Some(password)) => {
+                options["user"] = user.as_str().into();
+                options["pass"] = password.as_str().into();
+            }
+            (Some(token), None) => options["auth_token"] = token.as_str().into(),
+            _ => {}
+        }
+        let mut line = b"CONNECT ".to_vec();
+        serde_json::to_writer(&mut line, &options)?;
+        line.extend_from_slice(b"\r\n");
+        Ok(line)
+    }
+}
+
+/// The feed's handle: subscriptions are made and ended here, at once in the table; the connection's task
+/// tells the server.
+pub(crate) struct Feed {
+    table: Arc<Mutex<Table>>,
+    writes: mpsc::UnboundedSender<Write>,
+    next_sid: AtomicU64,
+}
+
+#[derive(Default)]
+struct Table {
+    subs: HashMap<Sid, Sub>,
+}
+
+struct Sub {
+    subject: String,
+    route: mpsc::Sender<Frame>,
+}
+
+enum Write {
+    Sub(Sid, String),
+    Unsub(Sid),
+    /// Answered when the server has handled everything sent before it; dropped if the connection goes.
+    Ping(oneshot::Sender<()>),
+}
+
+impl Feed {
+    /// Starts the connection's task, which connects (again and again, forever) until `stop`. The link's feed
+    /// half is up while the connection is, with every subscription on the server.
+    pub(crate) fn start(
+        servers: Vec<Server>,
+        name: String,
+        link: Arc<watch::Sender<Link>>,
+        stop: watch::Receiver<bool>,
+    ) -> Feed {
+        let table = Arc::new(Mutex::new(Table::default()));
+        let (writes, queue) = mpsc::unbounded_channel();
+        let connection = Connection {
+            servers,
+            name,
+            table: Arc::clone(&table),
+            link,
+        };
+        tokio::spawn(connection.run(queue, stop));
+        Feed {
+            table,
+            writes,
+            next_sid: AtomicU64::new(1),
+        }
+    }
+
+    /// Messages on `subject` go to `route` from when the server has the subscription (`barrier`).
+    pub(crate) fn subscribe(&self, subject: String, route: mpsc::Sender<Frame>) -> Sid {
+        let sid = self.next_sid.fetch_add(1, Ordering::Relaxed);
+        let mut table = self.table();
+        table.subs.insert(
+            sid,
+            Sub {
+                subject: subject.clone(),
+                route,
+            },
+        );
+        // Queued under the lock, so that a new connection either finds it in the queue or in the table it
+        // sends, never both. No task means the bus is stopping: the table alone is enough then.
+        let _ = self.writes.send(Write::Sub(sid, subject));
+        sid
+    }
+
+    /// Nothing more of the subscription reaches its route once this returns.
+    pub(crate) fn unsubscribe(&self, sid: Sid) {
+        let mut table = self.table();
+        if table.subs.remove(&sid).is_some() {
+            let _ = self.writes.send(Write::Unsub(sid));
+        }
+    }
+
+    /// Returns once the server has handled every subscription made before; `Disconnected` if there is no
+    /// connection (the subscriptions go to the server when there is one again).
+    pub(crate) async fn barrier(&self) -> Result<(), NatsError> {
+        let (answer, answered) = oneshot::channel();
+        self.writes
+            .send(Write::Ping(answer))
+            .map_err(|_| NatsError::Closed)?;
+        match tokio::time::timeout(OP_TIMEOUT, answered).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(NatsError::Disconnected),
+            Err(_) => Err(NatsError::Timeout(OP_TIMEOUT)),
+        }
+    }
+
+    fn table(&self) -> MutexGuard<'_, Table> {
+        lock(&self.table)
+    }
+}
+
+fn lock(table: &Mutex<Table>) -> MutexGuard<'_, Table> {
+    table.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+struct Connection {
+    servers: Vec<Server>,
+    name: String,
+    table: Arc<Mutex<Table>>,
+    link: Arc<watch::Sender<Link>>,
+}
+
+/// What the reading half tells the writing half.
+enum Heard {
+    Ping,
+    Pong,
+    Gone,
+}
+
+/// A `PING` this side sent, in the order sent: the server answers them in that order.
+enum Pending {
+    /// The one after the `SUB`s of a new connection: its `PONG` puts the feed up.
+    Subscribed,
+    Keepalive,
+    Barrier(oneshot::Sender<()>),
+}
+
+impl Connection {
+    async fn run(self, mut queue: mpsc::UnboundedReceiver<Write>, mut stop: watch::Receiver<bool>) {
+        let mut attempts = 0usize;
+        loop {
+            attempts += 1;
+            let server = &self.servers[(attempts - 1) % self.servers.len()];
+            let opened = tokio::select! {
+                biased;
+                () = stopped(&mut stop) => return,
+                opened = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&server.address)) => opened,
+            };
+            match opened {
+                Ok(Ok(stream)) => {
+                    if self.session(server, stream, &mut queue, &mut stop).await {
+                        attempts = 0;
+                    }
+                    link::observe_feed(&self.link, false);
+                }
+                Ok(Err(error)) => {
+                    tracing::debug!(
+                        server = server.address,
+                        error = &error as &dyn std::error::Error,
+                        "cannot connect the NATS feed"
+                    );
+                }
+                Err(_) => tracing::debug!(server = server.address, "NATS feed connect timed out"),
+            }
+            // Meanwhile a round trip has nothing to wait for; the table keeps the subscriptions.
+            let pause = tokio::time::sleep(reconnect_delay(attempts));
+            tokio::pin!(pause);
+            loop {
+                tokio::select! {
+                    biased;
+                    () = stopped(&mut stop) => return,
+                    () = &mut pause => break,
+                    write = queue.recv() => if write.is_none() { return },
+                }
+            }
+        }
+    }
+
+    /// One connection, until it fails or the bus stops; answers whether the feed was up on it.
+    async fn session(
+        &self,
+        server: &Server,
+        stream: TcpStream,
+        queue: &mut mpsc::UnboundedReceiver<Write>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let _ = stream.set_nodelay(true);
+        let (read, mut write) = stream.into_split();
+        let mut read = BufReader::new(read);
+        if let Err(error) = expect_info(&mut read).await {
+            tracing::warn!(server = server.address, %error, "the NATS feed's server is not NATS");
+            return false;
+        }
+        let mut out = match server.connect_line(&self.name) {
+            Ok(line) => line,
+            Err(error) => {
+                tracing::warn!(%error, "cannot write the NATS feed's CONNECT");
+                return false;
+            }
+        };
+        // Whatever the queue holds is in the table already (or gone from it): drop it, send the table. A
+        // round trip dropped here answers `Disconnected`, as the feed is not up yet.
+        {
+            let table = lock(&self.table);
+            while queue.try_recv().is_ok() {}
+            for (sid, sub) in &table.subs {
+                put_sub(&mut out, *sid, &sub.subject);
+            }
+        }
+        out.extend_from_slice(b"PING\r\n");
+        let mut pending = VecDeque::from([Pending::Subscribed]);
+        let (heard_sender, mut heard) = mpsc::unbounded_channel();
+        let reader = Reader {
+            table: Arc::clone(&self.table),
+            link: Arc::clone(&self.link),
+            heard: heard_sender,
+            overflowing: AtomicBool::new(false),
+        };
+        let reading = Reading(tokio::spawn(reader.run(read)));
+        let mut keepalive = tokio::time::interval(PING_INTERVAL);
+        keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        keepalive.reset();
+        let mut up = false;
+        loop {
+            if !out.is_empty() {
+                match tokio::time::timeout(OP_TIMEOUT, write.write_all(&out)).await {
+                    Ok(Ok(())) => out.clear(),
+                    _ => break,
+                }
+            }
+            tokio::select! {
+                biased;
+                () = stopped(stop) => break,
+                heard = heard.recv() => match heard {
+                    Some(Heard::Ping) => out.extend_from_slice(b"PONG\r\n"),
+                    Some(Heard::Pong) => match pending.pop_front() {
+                        Some(Pending::Subscribed) => {
+                            up = true;
+                            link::observe_feed(&self.link, true);
+                        }
+                        Some(Pending::Barrier(answer)) => { let _ = answer.send(()); }
+                        Some(Pending::Keepalive) | None => {}
+                    },
+                    Some(Heard::Gone) | None => break,
+                },
+                write = queue.recv() => {
+                    let Some(write) = write else { break };
+                    put(&mut out, &mut pending, write);
+                    while let Ok(write) = queue.try_recv() {
+                        put(&mut out, &mut pending, write);
+                    }
+                }
+                _ = keepalive.tick() => {
+                    // Two pings unanswered for a whole interval each: the connection is dead.
+                    if pending.iter().filter(|p| matches!(p, Pending::Keepalive)).count() >= 2 {
+                        tracing::warn!(server = server.address, "the NATS feed's server stopped answering");
+                        break;
+                    }
+                    out.extend_from_slice(b"PING\r\n");
+                    pending.push_back(Pending::Keepalive);
+                }
+            }
+        }
+        drop(reading);
+        if up {
+            tracing::warn!(server = server.address, "lost the NATS feed's connection");
+        }
+        up
+    }
+}
+
+/// Aborts the reading task when the session ends, however it ends.
+struct Reading(JoinHandle<()>);
+
+impl Drop for Reading {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn put(out: &mut Vec<u8>, pending: &mut VecDeque<Pending>, write: Write) {
+    match write {
+        Write::Sub(sid, subject) => put_sub(out, sid, &subject),
+        Write::Unsub(sid) => out.extend_from_slice(format!("UNSUB {sid}\r\n").as_bytes()),
+        Write::Ping(answer) => {
+            out.extend_from_slice(b"PING\r\n");
+            pending.push_back(Pending::Barrier(answer));
+        }
+    }
+}
+
+fn put_sub(out: &mut Vec<u8>, sid: Sid, subject: &str) {
+    out.extend_from_slice(format!("SUB {subject} {sid}\r\n").as_bytes());
+}
+
+async fn expect_info(read: &mut BufReader<OwnedReadHalf>) -> Result<(), String> {
+    let mut line = Vec::new();
+    let read_line = read_line(read, &mut line);
+    match tokio::time::timeout(CONNECT_TIMEOUT, read_line).await {
+        Ok(Ok(())) if line.starts_with(b"INFO") => Ok(()),
+        Ok(Ok(())) => Err(format!(
+            "it began with {:?}",
+            String::from_utf8_lossy(&line)
+        )),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("no INFO in time".to_owned()),
+    }
+}
+
+/// One control line, without its `\r\n`.
+async fn read_line(read: &mut BufReader<OwnedReadHalf>, line: &mut Vec<u8>) -> std::io::Result<()> {
+    line.clear();
+    let read_bytes = (&mut *read)
+        .take(MAX_LINE as u64)
+        .read_until(b'\n', line)
+        .await?;
+    if read_bytes == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    if line.last() != Some(&b'\n') {
+        return Err(std::io::Error::other("control line too long"));
+    }
+    line.pop();
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Ok(())
+}
+
+/// The reading half: routes each message to its subscription's inbox as it comes, in order.
+struct Reader {
+    table: Arc<Mutex<Table>>,
+    link: Arc<watch::Sender<Link>>,
+    heard: mpsc::UnboundedSender<Heard>,
+    /// Set from an overflow until a message goes through again: one lag per overflow, not per message.
+    overflowing: AtomicBool,
+}
+
+impl Reader {
+    async fn run(self, mut read: BufReader<OwnedReadHalf>) {
+        if let Err(error) = self.read(&mut read).await {
+            tracing::debug!(%error, "the NATS feed's connection ended");
+        }
+        let _ = self.heard.send(Heard::Gone);
+    }
+
+    async fn read(&self, read: &mut BufReader<OwnedReadHalf>) -> std::io::Result<()> {
+        let mut line = Vec::with_capacity(256);
+        loop {
+            read_line(read, &mut line).await?;
+            let text = std::str::from_utf8(&line).map_err(std::io::Error::other)?;
+            let (op, args) = text.split_once([' ', '\t']).unwrap_or((text, ""));
+            match op.to_ascii_uppercase().as_str() {
+                "MSG" => {
+                    let (sid, size) = msg_args(args, false)?;
+                    let payload = read_payload(read, size.total).await?;
+                    self.route(sid, payload);
+                }
+                "HMSG" => {
+                    let (sid, size) = msg_args(args, true)?;
+                    let mut payload = read_payload(read, size.total).await?;
+                    self.route(sid, payload.split_off(size.headers));
+                }
+                "PING" => self.tell(Heard::Ping)?,
+                "PONG" => self.tell(Heard::Pong)?,
+                "+OK" | "INFO" => {}
+                "-ERR" => tracing::warn!(error = args, "the NATS server refused the feed"),
+                _ => return Err(std::io::Error::other(format!("unknown NATS op {op:?}"))),
+            }
+        }
+    }
+
+    fn tell(&self, heard: Heard) -> std::io::Result<()> {
+        self.heard
+            .send(heard)
+            .map_err(|_| std::io::Error::other("session ended"))
+    }
+
+    /// Never waits: an inbox that cannot keep up makes every inbox lag and catch up from the store.
+    fn route(&self, sid: Sid, payload: Bytes) {
+        let table = lock(&self.table);
+        let Some(sub) = table.subs.get(&sid) else {
+            return;
+        };
+        match sub.route.try_send(Frame { sid, payload }) {
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                drop(table);
+                if !self.overflowing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(sid, "a bus inbox overflowed: inboxes catch up");
+                    link::overflow(&self.link);
+                }
+            }
+            Ok(()) => self.overflowing.store(false, Ordering::Relaxed),
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+struct Size {
+    headers: usize,
+    total: usize,
+}
+
+/// `MSG <subject> <sid> [reply] <bytes>`, or `HMSG <subject> <sid> [reply] <header bytes> <total bytes>`.
+fn msg_args(args: &str, with_headers: bool) -> std::io::Result<(Sid, Size)> {
+    let malformed = || std::io::Error::other(format!("malformed MSG arguments {args:?}"));
+    let parts: Vec<&str> = args.split_ascii_whitespace().collect();
+    let counts = if with_headers { 2 } else { 1 };
+    if parts.len() != 2 + counts && parts.len() != 3 + counts {
+        return Err(malformed());
+    }
+    let sid = parts[1].parse().map_err(|_| malformed())?;
+    let number = |part: &str| part.parse::<usize>().map_err(|_| malformed());
+    let total = number(parts[parts.len() - 1])?;
+    let headers = if with_headers {
+        number(parts[parts.len() - 2])?
+    } else {
+        0
+    };
+    if total > MAX_PAYLOAD || headers > total {
+        return Err(malformed());
+    }
+    Ok((sid, Size { headers, total }))
+}
+
+async fn read_payload(read: &mut BufReader<OwnedReadHalf>, size: usize) -> std::io::Result<Bytes> {
+    let mut payload = vec![0; size + 2];
+    read.read_exact(&mut payload).await?;
+    if !payload.ends_with(b"\r\n") {
+        return Err(std::io::Error::other("a NATS payload must end with CRLF"));
+    }
+    payload.truncate(size);
+    Ok(Bytes::from(payload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_parse_with_and_without_credentials() {
+        let plain = Server::parse("nats://127.0.0.1:4222").expect("plain");
+        assert_eq!(plain.address, "127.0.0.1:4222");
+        assert_eq!((plain.user, plain.password), (None, None));
+        let bare = Server::parse("localhost").expect("bare host");
+        assert_eq!(bare.address, "localhost:4222");
+        let secret = Server::parse("nats://bob:s%40cret@h:5").expect("user and password");
+        assert_eq!(secret.user.as_deref(), Some("bob"));
+        assert_eq!(secret.password.as_deref(), Some("s@cret"));
+        let token = Server::parse("nats://t0ken@h").expect("token");
+        assert_eq!(
+            (token.user.as_deref(), token.password),
+            (Some("t0ken"), None)
+        );
+        assert!(Server::parse("tls://h:4222").is_err());
+        assert!(Server::parse("nats://").is_err());
+    }
+
+    #[test]
+    fn msg_arguments_parse_and_bounds_hold() {
+        let (sid, size) = msg_args("a.b 7 12", false).expect("msg");
+        assert_eq!((sid, size.headers, size.total), (7, 0, 12));
+        let (sid, size) = msg_args("a.b 7 _INBOX.x 12", false).expect("msg with reply");
+        assert_eq!((sid, size.total), (7, 12));
+        let (sid, size) = msg_args("a.b 9 4 10", true).expect("hmsg");
+        assert_eq!((sid, size.headers, size.total), (9, 4, 10));
+        for bad in [
+            "a.b",
+            "a.b x 3",
+            "a.b 7 -1",
+            "a.b 7 r 3 4",
+            "a.b 7 99999999999",
+        ] {
+            assert!(msg_args(bad, false).is_err(), "{bad:?}");
+        }
+        assert!(
+            msg_args("a.b 9 11 10", true).is_err(),
+            "headers past the end"
+        );
+    }
+}
