@@ -5,66 +5,68 @@ use parley_core::model::{Credentials, Millis, User};
 use parley_core::store::{OrgPolicy, StoreError, StoreResult};
 use parley_core::{OrgId, UserId};
 
-use super::sql::{self, USER_COLUMNS, get, row, rows, run, run_unique};
+use super::sql::{self, USER_COLUMNS, USERS, get, row, rows, run};
 use crate::inputs::NewUser;
 use crate::like::like_escape;
 
+/// Signs a user up in one statement, which checks, in the same snapshot as it writes, what the SQLite store
+/// checks one query at a time: the org (`NotFound` when absent and not to be created), then the email, then
+/// the username (`Conflict`). A refused sign-up changes nothing (not even the org it would have created), so
+/// it leaves the batch's transaction fit to commit the writes beside it. Two sign-ups racing in one batch
+/// cannot fail either: statements on one connection run one after the other, so the second sees the first.
 pub(crate) async fn create_user(c: &impl GenericClient, new: NewUser) -> StoreResult<User> {
-    let org = row(
+    let may_create_org = matches!(new.org_policy, OrgPolicy::JoinOrCreate);
+    let outcome = row(
         c,
-        "SELECT id FROM orgs WHERE handle = $1",
-        &[&new.org_handle],
-    )
-    .await?;
-    let org_id: i64 = match (org, new.org_policy) {
-        (Some(org), _) => get(&org, 0)?,
-        (None, OrgPolicy::JoinOrCreate) => {
-            let created = row(
-                c,
-                "INSERT INTO orgs (handle, created_at) VALUES ($1, $2) RETURNING id",
-                &[&new.org_handle, &new.now.0],
-            )
-            .await?
-            .ok_or(StoreError::NotFound("organization"))?;
-            get(&created, 0)?
-        }
-        (None, OrgPolicy::JoinOnly) => return Err(StoreError::NotFound("organization")),
-    };
-    if row(c, "SELECT 1 FROM users WHERE email = $1", &[&new.email])
-        .await?
-        .is_some()
-    {
-        return Err(StoreError::Conflict("email"));
-    }
-    let taken = row(
-        c,
-        "SELECT 1 FROM users WHERE org_id = $1 AND username = $2",
-        &[&org_id, &new.username],
-    )
-    .await?;
-    if taken.is_some() {
-        return Err(StoreError::Conflict("username"));
-    }
-    let inserted = row(
-        c,
-        "INSERT INTO users (org_id, username, email, name, name_folded, password_hash, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        "WITH found AS (
+             SELECT id FROM orgs WHERE handle = $1
+         ), taken AS (
+             SELECT CASE
+                 WHEN EXISTS (SELECT 1 FROM users WHERE email = $3) THEN 'email'
+                 WHEN EXISTS (SELECT 1 FROM users WHERE org_id = (SELECT id FROM found) AND username = $2)
+                     THEN 'username'
+             END AS field
+         ), created AS (
+             INSERT INTO orgs (handle, created_at)
+             SELECT $1, $7 FROM taken
+             WHERE $8::BOOLEAN AND taken.field IS NULL AND NOT EXISTS (SELECT 1 FROM found)
+             ON CONFLICT DO NOTHING
+             RETURNING id
+         ), org AS (
+             SELECT id FROM found UNION ALL SELECT id FROM created
+         ), inserted AS (
+             INSERT INTO users (org_id, username, email, name, name_folded, password_hash, created_at)
+             SELECT org.id, $2, $3, $4, $5, $6, $7 FROM org, taken WHERE taken.field IS NULL
+             ON CONFLICT DO NOTHING
+             RETURNING id
+         )
+         SELECT EXISTS (SELECT 1 FROM found), (SELECT field FROM taken), (SELECT id FROM inserted)",
         &[
-            &org_id,
+            &new.org_handle,
             &new.username,
             &new.email,
             &new.name,
             &new.name.to_lowercase(),
             &new.password_hash,
             &new.now.0,
+            &may_create_org,
         ],
     )
     .await?
-    .ok_or(StoreError::NotFound("user"))?;
-    let id = UserId(get(&inserted, 0)?);
-    sql::user_by_id(c, id)
-        .await?
-        .ok_or(StoreError::NotFound("user"))
+    .ok_or(sql::vanished("user"))?;
+    let org_found: bool = get(&outcome, 0)?;
+    if !org_found && !may_create_org {
+        return Err(StoreError::NotFound("organization"));
+    }
+    match get::<Option<&str>>(&outcome, 1)? {
+        Some("email") => return Err(StoreError::Conflict("email")),
+        Some(_) => return Err(StoreError::Conflict("username")),
+        None => {}
+    }
+    // Every check passed, so only a row the statement's snapshot could not see stopped the insert: the
+    // turn rules that out, and a backend failure has the writer undo whatever the statement did.
+    let id = UserId(get::<Option<i64>>(&outcome, 2)?.ok_or(sql::vanished("user"))?);
+    sql::user_by_id(c, id).await?.ok_or(sql::vanished("user"))
 }
 
 pub(crate) async fn create_session(
@@ -73,13 +75,16 @@ pub(crate) async fn create_session(
     token_hash: [u8; 32],
     now: Millis,
 ) -> StoreResult<()> {
-    run_unique(
+    // A taken token changes nothing here, instead of aborting the batch's transaction.
+    let inserted = run(
         c,
-        "session",
-        "INSERT INTO sessions (token_hash, user_id, created_at) VALUES ($1, $2, $3)",
+        "INSERT INTO sessions (token_hash, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         &[&&token_hash[..], &user_id.0, &now.0],
     )
     .await?;
+    if inserted == 0 {
+        return Err(StoreError::Conflict("session"));
+    }
     Ok(())
 }
 
@@ -144,7 +149,7 @@ pub(crate) async fn session_user(
     token_hash: [u8; 32],
 ) -> StoreResult<Option<User>> {
     let sql = format!(
-        "SELECT {USER_COLUMNS} JOIN sessions s ON s.user_id = u.id WHERE s.token_hash = $1"
+        "SELECT {USER_COLUMNS} FROM {USERS} JOIN sessions s ON s.user_id = u.id WHERE s.token_hash = $1"
     );
     row(c, &sql, &[&&token_hash[..]])
         .await?
@@ -166,7 +171,7 @@ pub(crate) async fn search_users(
     let pattern = format!("{}%", like_escape(&prefix.to_lowercase()));
     let word_pattern = format!("% {pattern}");
     let sql = format!(
-        "SELECT {USER_COLUMNS} WHERE u.org_id = $1
+        "SELECT {USER_COLUMNS} FROM {USERS} WHERE u.org_id = $1
          AND (u.username LIKE $2 OR u.name_folded LIKE $2 OR u.name_folded LIKE $3)
          ORDER BY u.username LIMIT $4"
     );
@@ -182,42 +187,47 @@ pub(crate) async fn search_users(
 
 pub(crate) async fn contacts(c: &impl GenericClient, owner: UserId) -> StoreResult<Vec<User>> {
     let sql = format!(
-        "SELECT {USER_COLUMNS} JOIN contacts k ON k.contact_id = u.id WHERE k.owner_id = $1 ORDER BY u.name, u.id"
+        "SELECT {USER_COLUMNS} FROM {USERS} JOIN contacts k ON k.contact_id = u.id WHERE k.owner_id = $1 ORDER BY u.name, u.id"
     );
     users(&rows(c, &sql, &[&owner.0]).await?)
 }
 
 pub(crate) async fn users_by_ids(c: &impl GenericClient, ids: &[UserId]) -> StoreResult<Vec<User>> {
     let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
-    let sql = format!("SELECT {USER_COLUMNS} WHERE u.id = ANY($1) ORDER BY u.id");
+    let sql = format!("SELECT {USER_COLUMNS} FROM {USERS} WHERE u.id = ANY($1) ORDER BY u.id");
     users(&rows(c, &sql, &[&ids]).await?)
 }
 
+/// Renames the user and answers the row as this statement left it: a follow-up read, pipelined beside the
+/// batch's other writes, could see another rename of the same user.
 pub(crate) async fn rename_user(
     c: &impl GenericClient,
     id: UserId,
     name: String,
 ) -> StoreResult<User> {
-    run(
-        c,
-        "UPDATE users SET name = $2, name_folded = $3 WHERE id = $1",
-        &[&id.0, &name, &name.to_lowercase()],
-    )
-    .await?;
-    sql::user_by_id(c, id)
+    let sql = format!(
+        "UPDATE users u SET name = $2, name_folded = $3 FROM orgs o
+         WHERE u.id = $1 AND o.id = u.org_id RETURNING {USER_COLUMNS}"
+    );
+    row(c, &sql, &[&id.0, &name, &name.to_lowercase()])
         .await?
+        .as_ref()
+        .map(sql::user)
+        .transpose()?
         .ok_or(StoreError::NotFound("user"))
 }
 
+/// Answers the version this statement set, not one a later bump in the same batch set.
 pub(crate) async fn bump_avatar(c: &impl GenericClient, id: UserId) -> StoreResult<User> {
-    run(
-        c,
-        "UPDATE users SET avatar_version = coalesce(avatar_version, 0) + 1 WHERE id = $1",
-        &[&id.0],
-    )
-    .await?;
-    sql::user_by_id(c, id)
+    let sql = format!(
+        "UPDATE users u SET avatar_version = coalesce(u.avatar_version, 0) + 1 FROM orgs o
+         WHERE u.id = $1 AND o.id = u.org_id RETURNING {USER_COLUMNS}"
+    );
+    row(c, &sql, &[&id.0])
         .await?
+        .as_ref()
+        .map(sql::user)
+        .transpose()?
         .ok_or(StoreError::NotFound("user"))
 }
 

@@ -18,49 +18,12 @@ pub(crate) async fn create(
     c: &impl GenericClient,
     new: &NewConversation,
 ) -> StoreResult<(Conversation, Vec<Event>)> {
-    if let Some(handle) = &new.handle {
-        let taken = row(
-            c,
-            "SELECT 1 FROM conversations WHERE org_id = $1 AND handle = $2",
-            &[&new.org_id.0, handle],
-        )
-        .await?;
-        if taken.is_some() {
-            return Err(StoreError::Conflict("handle"));
-        }
+    // Only a handle can be taken: a conversation created here has no DM key (see `direct_message`).
+    match insert(c, new).await? {
+        Some(id) => fill(c, id, new).await,
+        None if new.handle.is_some() => Err(StoreError::Conflict("handle")),
+        None => Err(sql::vanished("conversation")),
     }
-    let inserted = row(
-        c,
-        "INSERT INTO conversations (org_id, kind, name, handle, topic, private, dm_key, created_by, created_at, last_activity)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
-        &[
-            &new.org_id.0,
-            &sql::kind_name(new.kind),
-            &new.name,
-            &new.handle,
-            &new.topic,
-            &new.private,
-            &new.dm_key,
-            &new.created_by.0,
-            &new.now.0,
-        ],
-    )
-    .await?
-    .ok_or(StoreError::NotFound("conversation"))?;
-    let id = ConversationId(get(&inserted, 0)?);
-    for user_id in &new.members {
-        insert_member(c, id, *user_id, new.now).await?;
-    }
-    let conversation = sql::conversation_by_id(c, id)
-        .await?
-        .ok_or(StoreError::NotFound("conversation"))?;
-    let created = EventKind::ConversationCreated(conversation.clone());
-    let mut announced = vec![events::append(c, id, created, Audience::Members, new.now).await?];
-    for user_id in &new.members {
-        let joined = EventKind::MemberJoined { user_id: *user_id };
-        announced.push(events::append(c, id, joined, Audience::Members, new.now).await?);
-    }
-    Ok((conversation, announced))
 }
 
 pub(crate) async fn direct_message(
@@ -77,8 +40,62 @@ pub(crate) async fn direct_message(
     if let Some(existing) = row(c, &sql, &[&org_id.0, &new.dm_key]).await? {
         return Ok(DirectMessage::Existing(sql::conversation(&existing)?));
     }
-    let (conversation, events) = create(c, &new).await?;
-    Ok(DirectMessage::Created(conversation, events))
+    if let Some(id) = insert(c, &new).await? {
+        let (conversation, events) = fill(c, id, &new).await?;
+        return Ok(DirectMessage::Created(conversation, events));
+    }
+    // Another write of this batch opened the pair's DM between the lookup above and the insert.
+    let existing = row(c, &sql, &[&org_id.0, &new.dm_key])
+        .await?
+        .ok_or(sql::vanished("conversation"))?;
+    Ok(DirectMessage::Existing(sql::conversation(&existing)?))
+}
+
+/// Inserts the conversation's row; `None` when its handle or DM key is taken, in which case nothing was
+/// written and the batch's transaction is as it was (a unique violation would abort it).
+async fn insert(
+    c: &impl GenericClient,
+    new: &NewConversation,
+) -> StoreResult<Option<ConversationId>> {
+    let inserted = row(
+        c,
+        "INSERT INTO conversations (org_id, kind, name, handle, topic, private, dm_key, created_by, created_at, last_activity)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT DO NOTHING RETURNING id",
+        &[
+            &new.org_id.0,
+            &sql::kind_name(new.kind),
+            &new.name,
+            &new.handle,
+            &new.topic,
+            &new.private,
+            &new.dm_key,
+            &new.created_by.0,
+            &new.now.0,
+        ],
+    )
+    .await?;
+    inserted.map(|r| get(&r, 0).map(ConversationId)).transpose()
+}
+
+/// Adds the members of a conversation just inserted and logs its creation and their joining.
+async fn fill(
+    c: &impl GenericClient,
+    id: ConversationId,
+    new: &NewConversation,
+) -> StoreResult<(Conversation, Vec<Event>)> {
+    for user_id in &new.members {
+        insert_member(c, id, *user_id, new.now).await?;
+    }
+    let conversation = sql::conversation_by_id(c, id)
+        .await?
+        .ok_or(sql::vanished("conversation"))?;
+    let created = EventKind::ConversationCreated(conversation.clone());
+    let mut announced = vec![events::append(c, id, created, Audience::Members, new.now).await?];
+    for user_id in &new.members {
+        let joined = EventKind::MemberJoined { user_id: *user_id };
+        announced.push(events::append(c, id, joined, Audience::Members, new.now).await?);
+    }
+    Ok((conversation, announced))
 }
 
 /// Adds a member if absent; true when added.
@@ -204,16 +221,25 @@ pub(crate) async fn update_membership(
     user_id: UserId,
     patch: &MembershipPatch,
 ) -> StoreResult<Member> {
-    run(
+    // The row as this statement left it: a read after it could see another patch of the same batch.
+    let sql = format!(
+        "UPDATE members m SET muted = coalesce($3, m.muted), notify_always = coalesce($4, m.notify_always)
+         WHERE m.conversation_id = $1 AND m.user_id = $2 RETURNING {MEMBER_COLUMNS}"
+    );
+    row(
         c,
-        "UPDATE members SET muted = coalesce($3, muted), notify_always = coalesce($4, notify_always)
-         WHERE conversation_id = $1 AND user_id = $2",
-        &[&conversation_id.0, &user_id.0, &patch.muted, &patch.notify_always],
+        &sql,
+        &[
+            &conversation_id.0,
+            &user_id.0,
+            &patch.muted,
+            &patch.notify_always,
+        ],
     )
-    .await?;
-    sql::membership(c, conversation_id, user_id)
-        .await?
-        .ok_or(StoreError::NotFound("membership"))
+    .await?
+    .map(|r| sql::member_at(&r, 0))
+    .transpose()?
+    .ok_or(StoreError::NotFound("membership"))
 }
 
 pub(crate) async fn remove_member(

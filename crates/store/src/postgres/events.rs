@@ -42,7 +42,7 @@ pub(crate) async fn append(
         ],
     )
     .await?
-    .ok_or(parley_core::store::StoreError::NotFound("event"))?;
+    .ok_or(sql::vanished("event"))?;
     Ok(Event {
         cursor: Cursor(get(&inserted, 0)?),
         conversation_id,

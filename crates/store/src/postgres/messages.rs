@@ -14,9 +14,11 @@ const VISIBLE: &str =
     "NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $2 AND h.message_id = m.id)";
 
 /// Stores a message and its event in one statement (one round trip on the writer's hot path), unless the
-/// author already sent this nonce here. The conversation's `last_activity` is moved once per batch
-/// (`touch_conversations`), not here: one row updated by every message of a busy conversation made a chain
-/// of row versions that each later update walked.
+/// author already sent this nonce here. The nonce is checked in the statement that writes, so a retry
+/// answers the earlier message without a unique violation (which would abort the batch's transaction).
+/// The conversation's `last_activity` is moved once per batch (`touch_conversations`), not here: one row
+/// updated by every message of a busy conversation made a chain of row versions that each later update
+/// walked.
 pub(crate) async fn create(c: &impl GenericClient, new: &NewMessage) -> StoreResult<Sent> {
     let stored = row(
         c,
@@ -41,7 +43,7 @@ pub(crate) async fn create(c: &impl GenericClient, new: &NewMessage) -> StoreRes
         ],
     )
     .await?
-    .ok_or(StoreError::NotFound("message"))?;
+    .ok_or(sql::vanished("message"))?;
     if let Some(earlier) = get::<Option<i64>>(&stored, 0)? {
         let message = sql::message_by_id(c, new.conversation_id, MessageId(earlier))
             .await?
@@ -52,7 +54,7 @@ pub(crate) async fn create(c: &impl GenericClient, new: &NewMessage) -> StoreRes
         get::<Option<i64>>(&stored, 1)?,
         get::<Option<i64>>(&stored, 2)?,
     ) else {
-        return Err(StoreError::NotFound("message"));
+        return Err(sql::vanished("message"));
     };
     let message = Message {
         id: MessageId(id),

@@ -7,7 +7,6 @@ use parley_core::proto::v1::ConversationKind;
 use parley_core::store::{StoreError, StoreResult};
 use parley_core::{ConversationId, MessageId, OrgId, UserId};
 use tokio_postgres::Row;
-use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
@@ -16,16 +15,16 @@ pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Stor
     StoreError::Backend(Box::new(e))
 }
 
-/// Maps a unique violation to `Conflict(field)`, anything else to a backend failure.
-pub(crate) fn conflict_as(field: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
-    move |e| {
-        if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-            StoreError::Conflict(field)
-        } else {
-            backend(e)
-        }
-    }
+/// A write's statement that always returns a row returned none. A backend failure, not `NotFound`: the
+/// write may have changed something already, and only a backend failure makes the writer undo it
+/// (`writer.rs`).
+pub(crate) fn vanished(what: &'static str) -> StoreError {
+    backend(NoRow(what))
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("the statement writing the {0} returned no row")]
+struct NoRow(&'static str);
 
 pub(crate) async fn rows(
     c: &impl GenericClient,
@@ -51,19 +50,6 @@ pub(crate) async fn run(c: &impl GenericClient, sql: &str, params: Params<'_>) -
     c.execute(&statement, params).await.map_err(backend)
 }
 
-/// Like `run`, with a unique violation answered as `Conflict(field)`.
-pub(crate) async fn run_unique(
-    c: &impl GenericClient,
-    field: &'static str,
-    sql: &str,
-    params: Params<'_>,
-) -> StoreResult<u64> {
-    let statement = c.prepare_cached(sql).await.map_err(backend)?;
-    c.execute(&statement, params)
-        .await
-        .map_err(conflict_as(field))
-}
-
 pub(crate) fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
     row: &'a Row,
     index: usize,
@@ -71,8 +57,11 @@ pub(crate) fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
     row.try_get(index).map_err(backend)
 }
 
+/// Columns of `USERS`, as `user` reads them.
 pub(crate) const USER_COLUMNS: &str = "u.id, u.org_id, o.handle, u.username, u.name, u.email, u.avatar_version, \
-     u.last_seen, u.created_at FROM users u JOIN orgs o ON o.id = u.org_id";
+     u.last_seen, u.created_at";
+/// Users with their org, whose handle a `User` carries.
+pub(crate) const USERS: &str = "users u JOIN orgs o ON o.id = u.org_id";
 
 pub(crate) fn user(row: &Row) -> StoreResult<User> {
     Ok(User {
@@ -89,7 +78,7 @@ pub(crate) fn user(row: &Row) -> StoreResult<User> {
 }
 
 pub(crate) async fn user_by_id(c: &impl GenericClient, id: UserId) -> StoreResult<Option<User>> {
-    let sql = format!("SELECT {USER_COLUMNS} WHERE u.id = $1");
+    let sql = format!("SELECT {USER_COLUMNS} FROM {USERS} WHERE u.id = $1");
     row(c, &sql, &[&id.0]).await?.as_ref().map(user).transpose()
 }
 

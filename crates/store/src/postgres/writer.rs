@@ -48,7 +48,8 @@ const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.
 /// A write waiting in the writer's queue.
 #[async_trait]
 trait Pending: Send {
-    /// Runs the write in the open transaction; false if it failed.
+    /// Runs the write in the open transaction; false if it failed in a way that may have spoiled it
+    /// (`spoils_the_batch`).
     async fn run(&mut self, db: &Db, isolation: Isolation) -> bool;
     /// The events it committed, once it ran and succeeded.
     fn announced(&self) -> Vec<Event>;
@@ -62,7 +63,7 @@ enum Isolation {
     /// Straight into the transaction: the fast path, one round trip fewer each way than a savepoint.
     Shared,
     /// In a savepoint of its own, so a write that fails rolls back only its own changes. A failed statement
-    /// aborts a PostgreSQL transaction, so a batch in which one write failed is run again this way.
+    /// aborts a PostgreSQL transaction, so a batch in which a statement failed is run again this way.
     Savepoint,
 }
 
@@ -81,9 +82,9 @@ impl<T: Announces + Send + Sync + 'static> Pending for Write<T> {
             Isolation::Shared => (self.work)(db).await,
             Isolation::Savepoint => in_savepoint(db, &*self.work).await,
         };
-        let succeeded = result.is_ok();
+        let intact = !result.as_ref().is_err_and(spoils_the_batch);
         self.result = Some(result);
-        succeeded
+        intact
     }
 
     fn announced(&self) -> Vec<Event> {
@@ -101,6 +102,18 @@ impl<T: Announces + Send + Sync + 'static> Pending for Write<T> {
         };
         // The caller may have gone away (request cancelled); the write stands either way.
         let _ = self.done.send(answer);
+    }
+}
+
+/// Whether a failed write may have left the batch's transaction unfit to commit. Writes refuse (`Conflict`,
+/// `NotFound`) only from statements that changed nothing, before changing anything: an expected outcome,
+/// such as a taken email, so it commits with the batch and costs no rerun inside the turn. Only a backend
+/// failure (a failed statement aborts the transaction; a write may have stopped halfway) reruns the batch.
+/// So no SQL error may ever be answered as a refusal.
+fn spoils_the_batch(error: &StoreError) -> bool {
+    match error {
+        StoreError::Conflict(_) | StoreError::NotFound(_) => false,
+        StoreError::Backend(_) => true,
     }
 }
 
@@ -183,8 +196,10 @@ impl Connections {
         }))
     }
 
-    /// Runs `work` in the next write batch and answers once that batch is durable. If `work` fails, none of its changes are committed and the rest of the
-    /// batch commits. `work` may run twice, so it must depend only on what it captured and the database.
+    /// Runs `work` in the next write batch and answers once that batch is durable. If `work` fails, none of
+    /// its changes are committed and the rest of the batch commits; a refusal must therefore come before
+    /// `work` changes anything (`spoils_the_batch`). `work` may run twice, so it must depend only on what it
+    /// captured and the database.
     pub(crate) async fn write<T: Announces + Send + Sync + 'static>(
         &self,
         work: impl for<'c> Fn(&'c Db) -> BoxFuture<'c, StoreResult<T>> + Send + Sync + 'static,
@@ -399,10 +414,12 @@ impl Writer {
 
 /// Runs the batch's writes. Shared: all at once, pipelined on the one connection (each statement is sent
 /// without waiting for the answer to the one before, in the order the writes are queued); answers whether
-/// all succeeded. A write of several statements may see its statements interleaved with other writes',
-/// which is only a problem when two writes in one batch race for the same unique key: the loser fails, the
-/// transaction aborts, and the batch runs again in savepoints. Savepoint: one write after the other, each
-/// in its own savepoint (a failure undoes only its own changes); answers true.
+/// the transaction is still fit to commit (no write failed with a backend error). A write of several
+/// statements may see its statements interleaved with other writes', so a write checks a unique key in the
+/// statement that writes it (`ON CONFLICT DO NOTHING`, or a check in the same statement) and answers what
+/// that statement returned (`UPDATE ... RETURNING`), never a later read, which may see a sibling's change.
+/// Savepoint: one write after the other, each in its own savepoint (a failure undoes only its own
+/// changes); answers true.
 ///
 /// Pipelining is what makes a batch fast: one round trip at a time, 500 sends took ~165 ms.
 async fn run_all(db: &Db, batch: &mut [Box<dyn Pending>], isolation: Isolation) -> bool {
