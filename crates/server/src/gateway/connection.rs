@@ -298,10 +298,8 @@ impl Connection {
                             let reply = error_frame(reference, "rate_limited", "too many ops; slow down");
                             op = Some(Box::pin(std::future::ready(reply)));
                         }
-                        // Boxed and run beside the loop: queued frames keep going out while it waits, and
-                        // an idle connection does not carry an op's future.
                         Some(Ok(Message::Text(text))) => {
-                            op = Some(Box::pin(Arc::clone(&self.session).op(text)));
+                            op = Some(Box::pin(spawn_op(Arc::clone(&self.session), text)));
                         }
                     }
                 }
@@ -408,6 +406,20 @@ impl Connection {
                     return Err(axum::Error::new(error));
                 }
             }
+        }
+    }
+}
+
+/// Runs an op on a task of its own, so that it goes on while the loop writes (a catch-up, a client slow to
+/// read): parked unpolled in the loop, it would keep whatever it holds, a store connection or its turn for
+/// one, and the catch-ups of a few such connections would wait on each other's ops until they timed out.
+/// An idle connection carries no op future either way.
+async fn spawn_op(session: Arc<Session>, text: Utf8Bytes) -> Frame {
+    match tokio::spawn(session.op(text)).await {
+        Ok(reply) => reply,
+        Err(error) => {
+            tracing::error!(error = &error as &dyn std::error::Error, "an op failed");
+            error_frame(None, "internal", "the op failed; try again")
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use parley_client::{Backoff, Client, Session};
+use parley_client::{Backoff, Client, Incoming, Session};
 use parley_proto::v1::{ClientOp, Event, ServerFrame, ServerMessage};
 use parley_proto::{ConversationId, UserId};
 use parley_testkit::TestServer;
@@ -424,6 +424,86 @@ async fn a_nats_restart_loses_nothing() {
     cluster.wait_for_nodes(NODES).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     traffic.finish(&cluster).await;
+}
+
+/// More connections than a node has store connections, each with a send in flight, when the bus lags and
+/// every one of them catches up from the store at once (here: NATS restarts). Each op runs on its own task,
+/// so an op waiting for a store connection never sits unpolled behind its connection's catch-up. When it
+/// did, the catch-ups and the ops of a few connections held every store connection between them, the
+/// node stalled until the pool's 10-second wait ran out, and the catch-ups failed, closing the sockets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn everyone_catching_up_at_once_does_not_stall_the_sends_in_flight() {
+    const SENDERS: usize = 80;
+    let config = format!("{CONFIG}\nws_ops_per_second = 1000");
+    let Some(mut cluster) =
+        Cluster::start(Path::new(env!("CARGO_BIN_EXE_parley")), 1, &config).await
+    else {
+        return;
+    };
+    let mut users = Vec::new();
+    for n in 0..SENDERS {
+        users.push(cluster.user_in(&format!("Sender {n}"), "acme").await);
+    }
+    let others: Vec<UserId> = users[1..].iter().map(|u| u.id).collect();
+    let group_id = group(&users[0].client, "busy", &others).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let url = cluster.nodes[0].websocket_url();
+    let mut senders = Vec::new();
+    for (s, user) in users.iter().enumerate() {
+        let mut socket = user.client.connect_at(&url, None).await.expect("connects");
+        let stop = Arc::clone(&stop);
+        senders.push(tokio::spawn(async move {
+            let mut acked = 0u32;
+            while !stop.load(Ordering::Acquire) {
+                let reference = acked.to_string();
+                let op = ClientOp::Send {
+                    reference: Some(reference.clone()),
+                    conversation_id: group_id,
+                    text: format!("sender {s} message {acked}"),
+                    nonce: Some(format!("{s}-{acked}")),
+                };
+                socket.send(&op).await.map_err(|e| format!("send: {e}"))?;
+                let answered = tokio::time::timeout(Duration::from_secs(30), async {
+                    loop {
+                        match socket.next().await {
+                            Some(Ok(Incoming::Message(ServerMessage::Frame(
+                                ServerFrame::Ack {
+                                    reference: Some(r), ..
+                                },
+                            )))) if r == reference => return Ok(()),
+                            Some(Ok(Incoming::Message(ServerMessage::Frame(
+                                ServerFrame::Error { code, message, .. },
+                            )))) => return Err(format!("op failed: {code} {message}")),
+                            Some(Ok(Incoming::Closed { code, reason })) => {
+                                return Err(format!("closed: {code} {reason}"));
+                            }
+                            Some(Err(error)) => return Err(format!("socket: {error}")),
+                            None => return Err("the socket ended".to_owned()),
+                            Some(Ok(_)) => {}
+                        }
+                    }
+                })
+                .await
+                .map_err(|_| "no answer in 30 s".to_owned())?;
+                answered?;
+                acked += 1;
+            }
+            Ok::<u32, String>(acked)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    cluster.nats.kill().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    cluster.nats.resume().await;
+    cluster.wait_for_nodes(1).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Release);
+    for (s, sender) in senders.into_iter().enumerate() {
+        match sender.await.expect("a sender task") {
+            Ok(acked) => assert!(acked > 0, "sender {s} got no ack"),
+            Err(failure) => panic!("sender {s}: {failure}\n{}", cluster.logs()),
+        }
+    }
 }
 
 /// `/readyz` follows the store: 503 while PostgreSQL cannot be reached (the network to it cut), and ready
