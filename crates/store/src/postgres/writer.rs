@@ -338,16 +338,31 @@ impl Writer {
         .await
         .map_err(backend)?;
         let result = self.in_turn(db, batch).await;
-        if result.is_err() {
+        let unlock = format!("SELECT pg_advisory_unlock({})", self.turn_key);
+        let finish = match &result {
+            // The bus has the batch: record it and give the turn back in one round trip. Not waiting for the
+            // record to be durable is safe: if it is lost, the next turn publishes those events again, and
+            // inboxes drop copies by cursor.
+            Ok(Some(published)) => format!(
+                "BEGIN; SET LOCAL synchronous_commit = off;
+                 UPDATE published SET cursor = {}; COMMIT; {unlock}",
+                published.0
+            ),
+            Ok(None) => unlock,
             // Leave no transaction open on a connection that goes back to the pool.
-            let _ = db.batch_execute("ROLLBACK").await;
-        }
+            Err(_) => format!("ROLLBACK; {unlock}"),
+        };
         // If the connection broke, the server has ended the session and its lock with it.
-        let unlocked = run(db, "SELECT pg_advisory_unlock($1)", &[&self.turn_key]).await;
-        result.and(unlocked.map(|_| ()))
+        let ended = db.batch_execute(&finish).await.map_err(backend);
+        result.and(ended)
     }
 
-    async fn in_turn(&self, db: &Db, batch: &mut Vec<Box<dyn Pending>>) -> StoreResult<()> {
+    /// Answers the newest cursor it handed to the bus, for the `published` row.
+    async fn in_turn(
+        &self,
+        db: &Db,
+        batch: &mut Vec<Box<dyn Pending>>,
+    ) -> StoreResult<Option<Cursor>> {
         let state = row(
             db,
             "SELECT (SELECT cursor FROM published), (SELECT coalesce(max(cursor), 0) FROM events)",
@@ -381,11 +396,11 @@ impl Writer {
         for write in batch.drain(..) {
             write.complete(Ok(()));
         }
-        if let Some(last) = committed.last().map(|e| e.cursor) {
+        let last = committed.last().map(|e| e.cursor);
+        if last.is_some() {
             self.publish(newest, committed).await;
-            run(db, "UPDATE published SET cursor = $1", &[&last.0]).await?;
         }
-        Ok(())
+        Ok(last)
     }
 
     /// Hands events to the relay and, if anyone relays, waits until they are on the bus.
