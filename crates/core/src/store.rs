@@ -180,6 +180,19 @@ pub trait Store: Send + Sync + 'static {
         conversation_id: ConversationId,
         user_id: UserId,
     ) -> StoreResult<Option<Member>>;
+    /// The conversation and the user's membership of it: what every use case on a conversation checks
+    /// first. Asks both in turn; a store across a network answers in one round trip.
+    async fn conversation_and_membership(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+    ) -> StoreResult<Option<(Conversation, Option<Member>)>> {
+        let Some(conversation) = self.conversation(conversation_id).await? else {
+            return Ok(None);
+        };
+        let membership = self.membership(conversation_id, user_id).await?;
+        Ok(Some((conversation, membership)))
+    }
     /// Up to `limit` member ids, in join order.
     async fn member_ids(
         &self,

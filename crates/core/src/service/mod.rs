@@ -120,11 +120,14 @@ impl Parley {
         id: ConversationId,
     ) -> Result<(Conversation, Option<Member>), Error> {
         let not_found = Error::NotFound("conversation");
-        let conversation = self.store.conversation(id).await?.ok_or(not_found)?;
+        let (conversation, membership) = self
+            .store
+            .conversation_and_membership(id, caller.user.id)
+            .await?
+            .ok_or(not_found)?;
         if conversation.org_id != caller.user.org_id {
             return Err(Error::NotFound("conversation"));
         }
-        let membership = self.store.membership(id, caller.user.id).await?;
         if membership.is_none() && !conversation.is_public_channel() {
             return Err(Error::NotFound("conversation"));
         }

@@ -181,7 +181,10 @@ pub(crate) async fn conversations_of(
     let found = rows(c, &sql, &[&user_id.0]).await?;
     let mut summaries = Vec::with_capacity(found.len());
     for r in &found {
-        let (conversation, membership) = (sql::conversation(r)?, sql::member_at(r, 10)?);
+        let (conversation, membership) = (
+            sql::conversation(r)?,
+            sql::member_at(r, sql::CONVERSATION_COLUMN_COUNT)?,
+        );
         let unread_count = messages::unread_count(c, &membership).await?;
         let last_message = messages::latest_visible(c, conversation.id, user_id).await?;
         summaries.push(ConversationSummary {

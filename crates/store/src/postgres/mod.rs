@@ -223,6 +223,14 @@ impl Store for PgStore {
         sql::membership(&self.db.read().await?, conversation_id, user_id).await
     }
 
+    async fn conversation_and_membership(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+    ) -> StoreResult<Option<(Conversation, Option<Member>)>> {
+        sql::conversation_and_membership(&self.db.read().await?, conversation_id, user_id).await
+    }
+
     async fn member_ids(
         &self,
         conversation_id: ConversationId,

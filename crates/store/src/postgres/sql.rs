@@ -84,6 +84,8 @@ pub(crate) async fn user_by_id(c: &impl GenericClient, id: UserId) -> StoreResul
 
 pub(crate) const CONVERSATION_COLUMNS: &str = "c.id, c.org_id, c.kind, c.name, c.handle, c.topic, c.private, \
      c.created_by, c.created_at, c.member_count";
+/// Where the columns after `CONVERSATION_COLUMNS` start.
+pub(crate) const CONVERSATION_COLUMN_COUNT: usize = 10;
 
 pub(crate) fn conversation(row: &Row) -> StoreResult<Conversation> {
     let kind: &str = get(row, 2)?;
@@ -152,6 +154,27 @@ pub(crate) async fn membership(
         .await?
         .map(|row| member_at(&row, 0))
         .transpose()
+}
+
+/// One round trip for what `conversation_by_id` and `membership` answer.
+pub(crate) async fn conversation_and_membership(
+    c: &impl GenericClient,
+    conversation_id: ConversationId,
+    user_id: UserId,
+) -> StoreResult<Option<(Conversation, Option<Member>)>> {
+    let sql = format!(
+        "SELECT {CONVERSATION_COLUMNS}, {MEMBER_COLUMNS} FROM conversations c
+         LEFT JOIN members m ON m.conversation_id = c.id AND m.user_id = $2
+         WHERE c.id = $1"
+    );
+    let Some(found) = row(c, &sql, &[&conversation_id.0, &user_id.0]).await? else {
+        return Ok(None);
+    };
+    let member = match get::<Option<i64>>(&found, CONVERSATION_COLUMN_COUNT)? {
+        Some(_) => Some(member_at(&found, CONVERSATION_COLUMN_COUNT)?),
+        None => None,
+    };
+    Ok(Some((conversation(&found)?, member)))
 }
 
 pub(crate) const MESSAGE_COLUMNS: &str =

@@ -77,6 +77,32 @@ pub async fn create_conversation_with_members(store: &dyn Store) {
             .expect("membership"),
         None
     );
+    // Both at once, as every use case on a conversation reads them.
+    let bobs = store
+        .membership(group.id, bob.id)
+        .await
+        .expect("membership");
+    assert_eq!(
+        store
+            .conversation_and_membership(group.id, bob.id)
+            .await
+            .expect("conversation_and_membership"),
+        Some((group.clone(), bobs))
+    );
+    assert_eq!(
+        store
+            .conversation_and_membership(group.id, dave.id)
+            .await
+            .expect("conversation_and_membership"),
+        Some((group.clone(), None))
+    );
+    assert_eq!(
+        store
+            .conversation_and_membership(ConversationId(group.id.0 + 1_000), ada.id)
+            .await
+            .expect("conversation_and_membership"),
+        None
+    );
     assert_eq!(
         sorted(store.member_ids(group.id, 100).await.expect("member_ids")),
         sorted(vec![ada.id, bob.id, carol.id])
