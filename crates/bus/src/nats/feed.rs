@@ -1,5 +1,5 @@
-//! The inboxes' own connection to NATS: it subscribes and receives, nothing else. Publishing, round trips and
-//! the node's few subscriptions of its own (`nodes.rs`) stay on async-nats.
+//! The inboxes' own connection to NATS: it carries their subscriptions, and the node's commits. Other
+//! signals, round trips and the node's few subscriptions of its own (`nodes.rs`) stay on async-nats.
 //!
 //! Why a connection of our own: async-nats gives every subscription a channel whose first block (32 messages
 //! of 184 bytes) is allocated when the subscription is made, about 6 KB. A node follows a topic per local user
@@ -7,11 +7,15 @@
 //! (BENCHMARKS.md, "A cluster"). Here a subscription is an entry in a table. And every message arrives on one
 //! stream, in the order the server sent it, which is the order `inbox.rs` builds on.
 //!
-//! The protocol is NATS's text protocol, the part a subscriber needs: `INFO`, `CONNECT`, `SUB`, `UNSUB`,
+//! A commit (its events, then its marker) is written in one go and never again on a later connection, so
+//! the server handles its marker only after all its events, and the `PONG` that answers the `PING` written
+//! after them proves it has: the order `inbox.rs` needs, in one round trip.
+//!
+//! The protocol is NATS's text protocol, the part this needs: `INFO`, `CONNECT`, `SUB`, `UNSUB`, `PUB`,
 //! `MSG`/`HMSG`, `PING`/`PONG`, `+OK`/`-ERR`.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
@@ -32,6 +36,8 @@ pub(crate) type Sid = u64;
 const MAX_LINE: usize = 4_096;
 /// A payload larger than this is not one of ours (the server's own limit is 1 MiB by default).
 const MAX_PAYLOAD: usize = 64 * 1024 * 1024;
+/// The server's limit on what it takes, until its `INFO` says: NATS's default.
+const DEFAULT_MAX_PUBLISH: usize = 1024 * 1024;
 
 /// One message, as it came: which subscription it is for, and its payload.
 pub(crate) struct Frame {
@@ -117,6 +123,9 @@ pub(crate) struct Feed {
     table: Arc<Mutex<Table>>,
     writes: mpsc::UnboundedSender<Write>,
     next_sid: AtomicU64,
+    /// The largest payload the server takes (its `INFO`'s `max_payload`): a larger one would make it close
+    /// the connection.
+    max_publish: Arc<AtomicUsize>,
 }
 
 #[derive(Default)]
@@ -134,6 +143,8 @@ enum Write {
     Unsub(Sid),
     /// Answered when the server has handled everything sent before it; dropped if the connection goes.
     Ping(oneshot::Sender<()>),
+    /// `PUB`s written as they are, then a `PING`, answered as `Ping` is.
+    Publish(Vec<u8>, oneshot::Sender<()>),
 }
 
 impl Feed {
@@ -147,17 +158,20 @@ impl Feed {
     ) -> Feed {
         let table = Arc::new(Mutex::new(Table::default()));
         let (writes, queue) = mpsc::unbounded_channel();
+        let max_publish = Arc::new(AtomicUsize::new(DEFAULT_MAX_PUBLISH));
         let connection = Connection {
             servers,
             name,
             table: Arc::clone(&table),
             link,
+            max_publish: Arc::clone(&max_publish),
         };
         tokio::spawn(connection.run(queue, stop));
         Feed {
             table,
             writes,
             next_sid: AtomicU64::new(1),
+            max_publish,
         }
     }
 
@@ -193,15 +207,42 @@ impl Feed {
         self.writes
             .send(Write::Ping(answer))
             .map_err(|_| NatsError::Closed)?;
-        match tokio::time::timeout(OP_TIMEOUT, answered).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(NatsError::Disconnected),
-            Err(_) => Err(NatsError::Timeout(OP_TIMEOUT)),
+        answer_of(answered).await
+    }
+
+    /// Publishes the messages in order, in one write, and returns once the server has handled them all. Fails
+    /// without a connection, or if it goes first: then the server may have handled some of them, a prefix,
+    /// and nothing of them is written again.
+    pub(crate) async fn publish(&self, messages: &[(String, Bytes)]) -> Result<(), NatsError> {
+        let max = self.max_publish.load(Ordering::Relaxed);
+        let mut out =
+            Vec::with_capacity(messages.iter().map(|(s, p)| s.len() + p.len() + 32).sum());
+        for (subject, payload) in messages {
+            if payload.len() > max {
+                return Err(NatsError::TooLarge(payload.len()));
+            }
+            out.extend_from_slice(format!("PUB {subject} {}\r\n", payload.len()).as_bytes());
+            out.extend_from_slice(payload);
+            out.extend_from_slice(b"\r\n");
         }
+        let (answer, answered) = oneshot::channel();
+        self.writes
+            .send(Write::Publish(out, answer))
+            .map_err(|_| NatsError::Closed)?;
+        answer_of(answered).await
     }
 
     fn table(&self) -> MutexGuard<'_, Table> {
         lock(&self.table)
+    }
+}
+
+/// A round trip's answer: `Disconnected` if its connection went first.
+async fn answer_of(answered: oneshot::Receiver<()>) -> Result<(), NatsError> {
+    match tokio::time::timeout(OP_TIMEOUT, answered).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(NatsError::Disconnected),
+        Err(_) => Err(NatsError::Timeout(OP_TIMEOUT)),
     }
 }
 
@@ -214,6 +255,7 @@ struct Connection {
     name: String,
     table: Arc<Mutex<Table>>,
     link: Arc<watch::Sender<Link>>,
+    max_publish: Arc<AtomicUsize>,
 }
 
 /// What the reading half tells the writing half.
@@ -283,9 +325,12 @@ impl Connection {
         let _ = stream.set_nodelay(true);
         let (read, mut write) = stream.into_split();
         let mut read = BufReader::new(read);
-        if let Err(error) = expect_info(&mut read).await {
-            tracing::warn!(server = server.address, %error, "the NATS feed's server is not NATS");
-            return false;
+        match expect_info(&mut read).await {
+            Ok(max_publish) => self.max_publish.store(max_publish, Ordering::Relaxed),
+            Err(error) => {
+                tracing::warn!(server = server.address, %error, "the NATS feed's server is not NATS");
+                return false;
+            }
         }
         let mut out = match server.connect_line(&self.name) {
             Ok(line) => line,
@@ -382,6 +427,11 @@ fn put(out: &mut Vec<u8>, pending: &mut VecDeque<Pending>, write: Write) {
             out.extend_from_slice(b"PING\r\n");
             pending.push_back(Pending::Barrier(answer));
         }
+        Write::Publish(messages, answer) => {
+            out.extend_from_slice(&messages);
+            out.extend_from_slice(b"PING\r\n");
+            pending.push_back(Pending::Barrier(answer));
+        }
     }
 }
 
@@ -389,11 +439,12 @@ fn put_sub(out: &mut Vec<u8>, sid: Sid, subject: &str) {
     out.extend_from_slice(format!("SUB {subject} {sid}\r\n").as_bytes());
 }
 
-async fn expect_info(read: &mut BufReader<OwnedReadHalf>) -> Result<(), String> {
+/// The server's `INFO`; answers its `max_payload`.
+async fn expect_info(read: &mut BufReader<OwnedReadHalf>) -> Result<usize, String> {
     let mut line = Vec::new();
     let read_line = read_line(read, &mut line);
     match tokio::time::timeout(CONNECT_TIMEOUT, read_line).await {
-        Ok(Ok(())) if line.starts_with(b"INFO") => Ok(()),
+        Ok(Ok(())) if line.starts_with(b"INFO") => Ok(max_payload(&line[4..])),
         Ok(Ok(())) => Err(format!(
             "it began with {:?}",
             String::from_utf8_lossy(&line)
@@ -401,6 +452,17 @@ async fn expect_info(read: &mut BufReader<OwnedReadHalf>) -> Result<(), String> 
         Ok(Err(error)) => Err(error.to_string()),
         Err(_) => Err("no INFO in time".to_owned()),
     }
+}
+
+fn max_payload(info: &[u8]) -> usize {
+    #[derive(serde::Deserialize)]
+    struct Info {
+        max_payload: Option<usize>,
+    }
+    serde_json::from_slice::<Info>(info.trim_ascii())
+        .ok()
+        .and_then(|info| info.max_payload)
+        .unwrap_or(DEFAULT_MAX_PUBLISH)
 }
 
 /// One control line, without its `\r\n`.
@@ -550,6 +612,16 @@ mod tests {
         );
         assert!(Server::parse("tls://h:4222").is_err());
         assert!(Server::parse("nats://").is_err());
+    }
+
+    #[test]
+    fn the_servers_payload_limit_is_read_from_its_info() {
+        assert_eq!(
+            max_payload(br#" {"server_id":"x","max_payload":65536}"#),
+            65_536
+        );
+        assert_eq!(max_payload(b" {}"), DEFAULT_MAX_PUBLISH);
+        assert_eq!(max_payload(b" not json"), DEFAULT_MAX_PUBLISH);
     }
 
     #[test]

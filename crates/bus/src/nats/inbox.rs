@@ -2,10 +2,10 @@
 //! that puts durable events back in cursor order. Also the local routes, which carry this node's own signals
 //! straight to its own inboxes while NATS is away.
 //!
-//! **Why nothing published before a marker is missed.** A commit's events, a round trip, then its marker are
-//! published on one connection (`Shared::publish_commit`), so the server has queued the events to this node's
-//! feed before it queues the marker, and the feed hands an inbox its messages in the order they came, on one
-//! channel (`feed.rs`). So when the task takes a marker in, every event of that commit is in `Ordered`
+//! **Why nothing published before a marker is missed.** A commit's events and then its marker are written in
+//! one go on the publishing node's feed connection (`Shared::publish_commit`), so the server has queued the
+//! events to this node's feed before it queues the marker, and the feed hands an inbox its messages in the
+//! order they came, on one channel (`feed.rs`). So when the task takes a marker in, every event of that commit is in `Ordered`
 //! already. A marker this node hands its own inboxes (NATS being away) comes after its events on the local
 //! channel, or after they came through NATS: the task takes in whatever the feed holds before applying it.
 

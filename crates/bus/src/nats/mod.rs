@@ -2,10 +2,10 @@
 //! server from 2.9 on will do).
 //!
 //! - Each topic is a subject (`subjects.rs`); each followed topic is a subscription of the inbox that follows
-//!   it, on the feed: a connection of the bus's own that only receives (`feed.rs`). `publish_commit` sends a
-//!   commit's events, waits for a round trip, then sends a marker on `{prefix}.commits`; inboxes put durable
-//!   events back in cursor order with the markers (`ordered.rs`, `inbox.rs`). Other signals are delivered as
-//!   they come.
+//!   it, on the feed: a connection of the bus's own (`feed.rs`). `publish_commit` writes a commit's events and
+//!   then a marker on `{prefix}.commits` in one go on the feed, and returns after a round trip; inboxes put
+//!   durable events back in cursor order with the markers (`ordered.rs`, `inbox.rs`). Other signals go out
+//!   on async-nats's connection and are delivered as they come.
 //! - Presence is kept in memory on every node (`presence.rs`): each node announces its own changes, numbered,
 //!   and heartbeats on `{prefix}.nodes`, and answers requests for its snapshot (`nodes.rs`). A node not heard
 //!   for `node_ttl` is dropped with its users.
@@ -108,8 +108,8 @@ pub enum NatsError {
     Encode(#[from] serde_json::Error),
     #[error("malformed reply on {0}")]
     Malformed(String),
-    #[error("the NATS connection was replaced while a commit was published")]
-    Reconnected,
+    #[error("a bus message of {0} bytes is over the NATS server's limit")]
+    TooLarge(usize),
     #[error("a node's presence snapshot kept changing while it was read")]
     SnapshotMoved,
     #[error("the bus is closed")]
@@ -146,8 +146,8 @@ struct Shared {
     /// Told by the connection events that the client connected (again): `nodes::arm` then checks that the
     /// subscriptions are back before the link counts as up.
     reconnected: Arc<Notify>,
-    /// The marker of this node's last commit: sent after its round trip, so the only part of a commit that
-    /// may be lost in flight when NATS goes; handed to the local inboxes then.
+    /// The marker of this node's last commit the server handled: its copy on the way back to this node's
+    /// feed may be lost when NATS goes, after the commit's events came back; handed to the local inboxes then.
     last_marker: Mutex<Option<Marker>>,
     /// Held only to look up or update the tables; never across an await.
     routes: Mutex<Routes>,
@@ -317,11 +317,7 @@ impl Bus for NatsBus {
         let marker = Marker { after, last };
         let shared = &self.shared;
         shared.check_open()?;
-        let result = if shared.connected() {
-            shared.publish_commit(marker, events).await
-        } else {
-            Err(NatsError::Disconnected)
-        };
+        let result = shared.publish_commit(marker, events).await;
         if result.is_err() || !shared.link_up() {
             // Copies that also came through NATS are dropped by cursor.
             shared.deliver_commit(marker, events);
@@ -427,41 +423,23 @@ impl Shared {
             .map(drop)
     }
 
-    /// The events, then a round trip, and only then the marker: the round trip proves the server has handled
-    /// the events, on one connection (the count of connections did not change), so a marker never outlives
-    /// its events. Without the round trip, events written to a connection that dies could be lost while the
-    /// marker, still queued in the client, went out on the next one, and inboxes would skip the events
-    /// unawares. A commit without its marker makes inboxes stall and lag instead.
+    /// The events, each on its topics, then the marker, in one write on the feed's connection: the server
+    /// handles the marker only after every event, and a commit lost with a connection is never half sent
+    /// again on the next one (`feed.rs`). Returns once the server has handled it all.
     async fn publish_commit(&self, marker: Marker, events: &[Event]) -> Result<(), NatsError> {
-        let statistics = self.client.statistics();
-        let connects = statistics.connects.load(Ordering::SeqCst);
-        let client = &self.client;
-        let sent = tokio::time::timeout(OP_TIMEOUT, async {
-            for event in events {
-                let payload = encode(&SignalRef::Event(event))?;
-                for topic in event.topics() {
-                    client
-                        .publish(self.subjects.topic(topic), payload.clone())
-                        .await?;
-                }
+        let mut messages = Vec::with_capacity(events.len() + 1);
+        for event in events {
+            let payload = encode(&SignalRef::Event(event))?;
+            for topic in event.topics() {
+                messages.push((self.subjects.topic(topic), payload.clone()));
             }
-            Ok::<(), NatsError>(())
-        })
-        .await;
-        sent.map_err(|_| NatsError::Timeout(OP_TIMEOUT))??;
-        self.barrier().await?;
-        if statistics.connects.load(Ordering::SeqCst) != connects {
-            return Err(NatsError::Reconnected);
         }
+        messages.push((self.subjects.commits().to_owned(), encode(&marker)?));
+        self.feed.publish(&messages).await?;
         *self
             .last_marker
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(marker);
-        self.publish(self.subjects.commits().to_owned(), encode(&marker)?)
-            .await?;
-        tokio::time::timeout(OP_TIMEOUT, self.client.flush())
-            .await
-            .map_err(|_| NatsError::Timeout(OP_TIMEOUT))??;
         Ok(())
     }
 
