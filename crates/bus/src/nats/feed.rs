@@ -17,6 +17,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -24,7 +25,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tokio::time::MissedTickBehavior;
+use tokio::time::{Instant, MissedTickBehavior};
 
 use super::link::{self, Link};
 use super::{CONNECT_TIMEOUT, NatsError, OP_TIMEOUT, PING_INTERVAL, reconnect_delay, stopped};
@@ -32,8 +33,11 @@ use super::{CONNECT_TIMEOUT, NatsError, OP_TIMEOUT, PING_INTERVAL, reconnect_del
 /// A subscription's id on the feed's connection.
 pub(crate) type Sid = u64;
 
-/// A control line longer than this is not NATS: the connection is dropped.
-const MAX_LINE: usize = 4_096;
+/// A control line longer than this is not NATS: the connection is dropped. (A large cluster's `INFO`, with
+/// its `connect_urls`, is the longest.)
+const MAX_LINE: usize = 64 * 1024;
+/// A connection that stayed up this long was a good one: the next attempt goes to the same server, at once.
+const STABLE: Duration = Duration::from_secs(5);
 /// A payload larger than this is not one of ours (the server's own limit is 1 MiB by default).
 const MAX_PAYLOAD: usize = 64 * 1024 * 1024;
 /// The server's limit on what it takes, until its `INFO` says: NATS's default.
@@ -49,12 +53,11 @@ pub(crate) struct Frame {
 #[derive(Clone, Debug)]
 pub(crate) struct Server {
     address: String,
-    user: Option<String>,
-    password: Option<String>,
 }
 
 impl Server {
-    /// `nats://[user:password@ | token@]host[:port]`, or just `host[:port]`.
+    /// `nats://host[:port]`, or just `host[:port]`. Credentials in the URL are refused: the node's other
+    /// connection (async-nats) would not use them either.
     pub(crate) fn parse(text: &str) -> Result<Server, NatsError> {
         let with_scheme = if text.contains("://") {
             text.to_owned()
@@ -68,53 +71,39 @@ impl Server {
                 "only nats:// servers are supported (no TLS)",
             ));
         }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(NatsError::Settings(
+                "credentials in a NATS URL are not supported",
+            ));
+        }
         let host = url
             .host_str()
             .ok_or(NatsError::Settings("a NATS server needs a host"))?;
         let port = url.port().unwrap_or(4222);
-        let decoded = |part: &str| {
-            url::form_urlencoded::parse(format!("v={part}").as_bytes())
-                .next()
-                .map(|(_, value)| value.into_owned())
-        };
-        let user = (!url.username().is_empty())
-            .then(|| decoded(url.username()))
-            .flatten();
-        let password = url.password().and_then(decoded);
         Ok(Server {
             address: format!("{host}:{port}"),
-            user,
-            password,
         })
     }
+}
 
-    /// The `CONNECT` line: a user and password, or a user alone as a token.
-    fn connect_line(&self, name: &str) -> Result<Vec<u8>, NatsError> {
-        let mut options = serde_json::json!({
-            "verbose": false,
-            "pedantic": false,
-            "tls_required": false,
-            "name": name,
-            "lang": "rust",
-            "version": env!("CARGO_PKG_VERSION"),
-            "protocol": 1,
-            "echo": true,
-            "headers": true,
-            "no_responders": false,
-        });
-        match (&self.user, &self.password) {
-            (Some(user), Some(password)) => {
-                options["user"] = user.as_str().into();
-                options["pass"] = password.as_str().into();
-            }
-            (Some(token), None) => options["auth_token"] = token.as_str().into(),
-            _ => {}
-        }
-        let mut line = b"CONNECT ".to_vec();
-        serde_json::to_writer(&mut line, &options)?;
-        line.extend_from_slice(b"\r\n");
-        Ok(line)
-    }
+/// The `CONNECT` line.
+fn connect_line(name: &str) -> Result<Vec<u8>, NatsError> {
+    let options = serde_json::json!({
+        "verbose": false,
+        "pedantic": false,
+        "tls_required": false,
+        "name": name,
+        "lang": "rust",
+        "version": env!("CARGO_PKG_VERSION"),
+        "protocol": 1,
+        "echo": true,
+        "headers": true,
+        "no_responders": false,
+    });
+    let mut line = b"CONNECT ".to_vec();
+    serde_json::to_writer(&mut line, &options)?;
+    line.extend_from_slice(b"\r\n");
+    Ok(line)
 }
 
 /// The feed's handle: subscriptions are made and ended here, at once in the table; the connection's task
@@ -126,6 +115,9 @@ pub(crate) struct Feed {
     /// The largest payload the server takes (its `INFO`'s `max_payload`): a larger one would make it close
     /// the connection.
     max_publish: Arc<AtomicUsize>,
+    /// Whether a connection is up with every subscription on it: until then a round trip has nothing to
+    /// wait for.
+    up: Arc<AtomicBool>,
 }
 
 #[derive(Default)]
@@ -159,12 +151,14 @@ impl Feed {
         let table = Arc::new(Mutex::new(Table::default()));
         let (writes, queue) = mpsc::unbounded_channel();
         let max_publish = Arc::new(AtomicUsize::new(DEFAULT_MAX_PUBLISH));
+        let up = Arc::new(AtomicBool::new(false));
         let connection = Connection {
             servers,
             name,
             table: Arc::clone(&table),
             link,
             max_publish: Arc::clone(&max_publish),
+            up: Arc::clone(&up),
         };
         tokio::spawn(connection.run(queue, stop));
         Feed {
@@ -172,6 +166,7 @@ impl Feed {
             writes,
             next_sid: AtomicU64::new(1),
             max_publish,
+            up,
         }
     }
 
@@ -203,6 +198,7 @@ impl Feed {
     /// Returns once the server has handled every subscription made before; `Disconnected` if there is no
     /// connection (the subscriptions go to the server when there is one again).
     pub(crate) async fn barrier(&self) -> Result<(), NatsError> {
+        self.check_up()?;
         let (answer, answered) = oneshot::channel();
         self.writes
             .send(Write::Ping(answer))
@@ -214,6 +210,7 @@ impl Feed {
     /// without a connection, or if it goes first: then the server may have handled some of them, a prefix,
     /// and nothing of them is written again.
     pub(crate) async fn publish(&self, messages: &[(String, Bytes)]) -> Result<(), NatsError> {
+        self.check_up()?;
         let max = self.max_publish.load(Ordering::Relaxed);
         let mut out =
             Vec::with_capacity(messages.iter().map(|(s, p)| s.len() + p.len() + 32).sum());
@@ -230,6 +227,14 @@ impl Feed {
             .send(Write::Publish(out, answer))
             .map_err(|_| NatsError::Closed)?;
         answer_of(answered).await
+    }
+
+    fn check_up(&self) -> Result<(), NatsError> {
+        if self.up.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(NatsError::Disconnected)
+        }
     }
 
     fn table(&self) -> MutexGuard<'_, Table> {
@@ -256,6 +261,7 @@ struct Connection {
     table: Arc<Mutex<Table>>,
     link: Arc<watch::Sender<Link>>,
     max_publish: Arc<AtomicUsize>,
+    up: Arc<AtomicBool>,
 }
 
 /// What the reading half tells the writing half.
@@ -275,10 +281,12 @@ enum Pending {
 
 impl Connection {
     async fn run(self, mut queue: mpsc::UnboundedReceiver<Write>, mut stop: watch::Receiver<bool>) {
+        // Failed attempts in a row, for the backoff; and the server to try, moving on past one that fails.
         let mut attempts = 0usize;
+        let mut next = 0usize;
         loop {
             attempts += 1;
-            let server = &self.servers[(attempts - 1) % self.servers.len()];
+            let server = &self.servers[next % self.servers.len()];
             let opened = tokio::select! {
                 biased;
                 () = stopped(&mut stop) => return,
@@ -286,19 +294,29 @@ impl Connection {
             };
             match opened {
                 Ok(Ok(stream)) => {
-                    if self.session(server, stream, &mut queue, &mut stop).await {
-                        attempts = 0;
-                    }
+                    let up_since = self.session(server, stream, &mut queue, &mut stop).await;
+                    self.up.store(false, Ordering::Release);
                     link::observe_feed(&self.link, false);
+                    // A server that takes the subscriptions and then drops the connection at once (a slow
+                    // consumer, one going down) is backed off from like one that refuses.
+                    if up_since.is_some_and(|since| since.elapsed() >= STABLE) {
+                        attempts = 0;
+                    } else {
+                        next += 1;
+                    }
                 }
                 Ok(Err(error)) => {
+                    next += 1;
                     tracing::debug!(
                         server = server.address,
                         error = &error as &dyn std::error::Error,
                         "cannot connect the NATS feed"
                     );
                 }
-                Err(_) => tracing::debug!(server = server.address, "NATS feed connect timed out"),
+                Err(_) => {
+                    next += 1;
+                    tracing::debug!(server = server.address, "NATS feed connect timed out");
+                }
             }
             // Meanwhile a round trip has nothing to wait for; the table keeps the subscriptions.
             let pause = tokio::time::sleep(reconnect_delay(attempts));
@@ -314,14 +332,14 @@ impl Connection {
         }
     }
 
-    /// One connection, until it fails or the bus stops; answers whether the feed was up on it.
+    /// One connection, until it fails or the bus stops; answers since when the feed was up on it, if it was.
     async fn session(
         &self,
         server: &Server,
         stream: TcpStream,
         queue: &mut mpsc::UnboundedReceiver<Write>,
         stop: &mut watch::Receiver<bool>,
-    ) -> bool {
+    ) -> Option<Instant> {
         let _ = stream.set_nodelay(true);
         let (read, mut write) = stream.into_split();
         let mut read = BufReader::new(read);
@@ -329,14 +347,14 @@ impl Connection {
             Ok(max_publish) => self.max_publish.store(max_publish, Ordering::Relaxed),
             Err(error) => {
                 tracing::warn!(server = server.address, %error, "the NATS feed's server is not NATS");
-                return false;
+                return None;
             }
         }
-        let mut out = match server.connect_line(&self.name) {
+        let mut out = match connect_line(&self.name) {
             Ok(line) => line,
             Err(error) => {
                 tracing::warn!(%error, "cannot write the NATS feed's CONNECT");
-                return false;
+                return None;
             }
         };
         // Whatever the queue holds is in the table already (or gone from it): drop it, send the table. A
@@ -361,7 +379,7 @@ impl Connection {
         let mut keepalive = tokio::time::interval(PING_INTERVAL);
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
         keepalive.reset();
-        let mut up = false;
+        let mut up_since = None;
         loop {
             if !out.is_empty() {
                 match tokio::time::timeout(OP_TIMEOUT, write.write_all(&out)).await {
@@ -376,7 +394,8 @@ impl Connection {
                     Some(Heard::Ping) => out.extend_from_slice(b"PONG\r\n"),
                     Some(Heard::Pong) => match pending.pop_front() {
                         Some(Pending::Subscribed) => {
-                            up = true;
+                            up_since = Some(Instant::now());
+                            self.up.store(true, Ordering::Release);
                             link::observe_feed(&self.link, true);
                         }
                         Some(Pending::Barrier(answer)) => { let _ = answer.send(()); }
@@ -403,10 +422,10 @@ impl Connection {
             }
         }
         drop(reading);
-        if up {
+        if up_since.is_some() {
             tracing::warn!(server = server.address, "lost the NATS feed's connection");
         }
-        up
+        up_since
     }
 }
 
@@ -490,7 +509,7 @@ struct Reader {
     table: Arc<Mutex<Table>>,
     link: Arc<watch::Sender<Link>>,
     heard: mpsc::UnboundedSender<Heard>,
-    /// Set from an overflow until a message goes through again: one lag per overflow, not per message.
+    /// Set from an overflow until a message goes through again: one warning per overflow, not per message.
     overflowing: AtomicBool,
 }
 
@@ -522,7 +541,12 @@ impl Reader {
                 "PING" => self.tell(Heard::Ping)?,
                 "PONG" => self.tell(Heard::Pong)?,
                 "+OK" | "INFO" => {}
-                "-ERR" => tracing::warn!(error = args, "the NATS server refused the feed"),
+                // The server may have refused a subscription (a permission, a limit) and go on: whatever
+                // the inboxes follow may be missing, so they catch up.
+                "-ERR" => {
+                    tracing::warn!(error = args, "the NATS server refused the feed");
+                    link::overflow(&self.link);
+                }
                 _ => return Err(std::io::Error::other(format!("unknown NATS op {op:?}"))),
             }
         }
@@ -543,9 +567,11 @@ impl Reader {
         match sub.route.try_send(Frame { sid, payload }) {
             Err(mpsc::error::TrySendError::Full(_)) => {
                 drop(table);
+                // Every drop starts a new generation: a drop after the inbox handled the last one's lag must
+                // make it lag again.
+                link::overflow(&self.link);
                 if !self.overflowing.swap(true, Ordering::Relaxed) {
                     tracing::warn!(sid, "a bus inbox overflowed: inboxes catch up");
-                    link::overflow(&self.link);
                 }
             }
             Ok(()) => self.overflowing.store(false, Ordering::Relaxed),
@@ -596,22 +622,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn servers_parse_with_and_without_credentials() {
+    fn servers_parse_and_credentials_are_refused() {
         let plain = Server::parse("nats://127.0.0.1:4222").expect("plain");
         assert_eq!(plain.address, "127.0.0.1:4222");
-        assert_eq!((plain.user, plain.password), (None, None));
         let bare = Server::parse("localhost").expect("bare host");
         assert_eq!(bare.address, "localhost:4222");
-        let secret = Server::parse("nats://bob:s%40cret@h:5").expect("user and password");
-        assert_eq!(secret.user.as_deref(), Some("bob"));
-        assert_eq!(secret.password.as_deref(), Some("s@cret"));
-        let token = Server::parse("nats://t0ken@h").expect("token");
-        assert_eq!(
-            (token.user.as_deref(), token.password),
-            (Some("t0ken"), None)
-        );
-        assert!(Server::parse("tls://h:4222").is_err());
-        assert!(Server::parse("nats://").is_err());
+        for bad in [
+            "nats://bob:secret@h:5",
+            "nats://t0ken@h",
+            "tls://h:4222",
+            "nats://",
+        ] {
+            assert!(Server::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -190,6 +190,7 @@ impl NatsBus {
         if feed_servers.is_empty() {
             return Err(NatsError::Settings("no NATS server given").into());
         }
+        let feed_servers_count = feed_servers.len();
         let client = ConnectOptions::new()
             .name(format!("parley {}", settings.node.id))
             .connection_timeout(CONNECT_TIMEOUT)
@@ -249,10 +250,12 @@ impl NatsBus {
         ));
         // Every subscription is on the server before anyone hears of this node.
         shared.barrier().await?;
+        // The feed tries the servers in turn, each for up to `CONNECT_TIMEOUT`.
+        let feed_patience = CONNECT_TIMEOUT * u32::try_from(feed_servers_count).unwrap_or(u32::MAX);
         let mut feed_link = shared.link.subscribe();
-        tokio::time::timeout(CONNECT_TIMEOUT, feed_link.wait_for(|link| link.connected))
+        tokio::time::timeout(feed_patience, feed_link.wait_for(|link| link.connected))
             .await
-            .map_err(|_| NatsError::Timeout(CONNECT_TIMEOUT))?
+            .map_err(|_| NatsError::Timeout(feed_patience))?
             .map_err(|_| NatsError::Closed)?;
         shared.announce_leave.store(true, Ordering::SeqCst);
         tokio::spawn(nodes::announce(
