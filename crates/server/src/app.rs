@@ -26,7 +26,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::gateway::{GatewaySettings, Hub};
-use crate::{http, metrics};
+use crate::{http, metrics, web};
 
 /// Everything a request handler needs. Cloning is cheap.
 #[derive(Clone)]
@@ -220,6 +220,7 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 pub fn router(state: AppState) -> Router {
     let max_body_bytes = state.max_body_bytes;
     http::routes()
+        .merge(web::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(max_body_bytes))

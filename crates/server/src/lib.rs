@@ -11,6 +11,7 @@ pub mod gateway;
 mod http;
 mod metrics;
 mod openapi;
+mod web;
 
 pub use app::{AppState, StartError, bind, router, run};
 pub use config::Config;

@@ -54,6 +54,7 @@ use utoipa::{Modify, OpenApi, ToResponse};
         crate::http::conversations::directory,
         crate::http::conversations::join,
         crate::http::conversations::join_by_handle,
+        crate::web::join_page,
         crate::http::conversations::invite,
         crate::http::conversations::leave,
         crate::http::conversations::update_membership,

@@ -83,7 +83,10 @@ pub fn routes() -> Router<AppState> {
             "/v1/conversations/{conversation_id}/join",
             post(conversations::join),
         )
-        .route("/v1/join/{handle}", post(conversations::join_by_handle))
+        .route(
+            "/v1/join/{handle}",
+            post(conversations::join_by_handle).get(crate::web::join_page),
+        )
         .route(
             "/v1/conversations/{conversation_id}/members",
             post(conversations::invite),

@@ -14,6 +14,7 @@ mod openapi;
 mod operations;
 mod realtime;
 mod users;
+mod web;
 
 use parley_client::{Client, Created};
 use parley_proto::v1::{ConversationKind, CreateConversationRequest};

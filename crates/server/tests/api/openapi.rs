@@ -28,6 +28,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/channels"),
     ("post", "/v1/conversations/{conversation_id}/join"),
     ("post", "/v1/join/{handle}"),
+    ("get", "/v1/join/{handle}"),
     ("post", "/v1/conversations/{conversation_id}/members"),
     ("post", "/v1/conversations/{conversation_id}/leave"),
     ("patch", "/v1/conversations/{conversation_id}/membership"),
