@@ -21,6 +21,9 @@ pub(crate) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         // the check cheap.
         .html_cache_control(CacheControl::NoCache)
         .cache_control(CacheControl::NoCache)
+        // memory-serve leaves compression off in debug builds; on, the tests see what browsers get.
+        .enable_brotli(true)
+        .enable_gzip(true)
         .into_router();
     files
         .layer(SetResponseHeaderLayer::overriding(

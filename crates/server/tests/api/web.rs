@@ -1,5 +1,5 @@
 //! The browser client as the server serves it: the page at `/` and its files, with a Content-Security-Policy
-//! that allows no inline script and no other origin, validators for cheap revalidation, and a
+//! that allows no inline script and no other origin, validators for cheap revalidation, compression, and a
 //! channel's `join_url` opening the client.
 
 use parley_testkit::TestServer;
@@ -61,6 +61,28 @@ async fn the_client_is_served_at_the_root_with_a_strict_policy() {
         .await
         .expect("GET / again");
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+
+    // The script comes compressed to a browser that takes it.
+    let script = http()
+        .get(format!("{}/app.js", server.url))
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .expect("GET /app.js");
+    assert_eq!(script.status(), StatusCode::OK);
+    assert_eq!(
+        script
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .map(|v| v.as_bytes()),
+        Some(&b"gzip"[..])
+    );
+    assert!(
+        script
+            .headers()
+            .get(header::CONTENT_SECURITY_POLICY)
+            .is_some()
+    );
 }
 
 #[tokio::test]

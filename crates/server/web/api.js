@@ -1,0 +1,75 @@
+// REST client: the token, JSON requests and the API's error shape.
+
+const TOKEN_KEY = 'parley.token';
+const USER_KEY = 'parley.user';
+export const CURSOR_KEY = 'parley.cursor';
+
+export const session = {
+  get token() {
+    return localStorage.getItem(TOKEN_KEY);
+  },
+  get userId() {
+    return localStorage.getItem(USER_KEY);
+  },
+  set(userId, token) {
+    localStorage.setItem(TOKEN_KEY, token);
+    localStorage.setItem(USER_KEY, userId);
+    sessionStorage.removeItem(CURSOR_KEY);
+  },
+  clear() {
+    localStorage.removeItem(TOKEN_KEY);
+    localStorage.removeItem(USER_KEY);
+    sessionStorage.removeItem(CURSOR_KEY);
+  },
+};
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+let unauthorized = () => {};
+/** Called once a request made with a token answers 401: the token is gone. */
+export function onUnauthorized(fn) {
+  unauthorized = fn;
+}
+
+/** One JSON request. Resolves to the parsed body (null for 204); rejects with an ApiError. */
+export async function api(method, path, body) {
+  const token = session.token;
+  const headers = { Accept: 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let res;
+  try {
+    res = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, 'network', 'Cannot reach the server. Check your connection and try again.');
+  }
+  if (!res.ok) {
+    let err = null;
+    try {
+      err = (await res.json()).error;
+    } catch {
+      /* not JSON */
+    }
+    if (res.status === 401 && token && session.token === token) {
+      session.clear();
+      unauthorized();
+    }
+    const retry = res.headers.get('Retry-After');
+    let message = err?.message || `The server answered ${res.status}.`;
+    if (res.status === 429 && retry) message += ` Try again in ${retry} s.`;
+    throw new ApiError(res.status, err?.code || `http_${res.status}`, message);
+  }
+  if (res.status === 204) return null;
+  const text = await res.text();
+  return text ? JSON.parse(text) : null;
+}

@@ -1,0 +1,749 @@
+// Parley's browser client: the auth screen, the conversation list, one open conversation and the composer.
+// Message text is only ever rendered as text (text nodes via h()), never as HTML.
+import { api, onUnauthorized, session } from '/api.js';
+import { Realtime } from '/realtime.js';
+import { $, cmpId, fmtNumber, h, shortTime, uuid } from '/ui.js';
+
+const PAGE = 50;
+const MAX_TEXT = 10000;
+const COUNTER_FROM = MAX_TEXT - 500;
+const NARROW = window.matchMedia('(max-width: 700px)');
+
+const app = document.getElementById('app');
+/** Everything of the logged-in session; replaced on every login, so late async results check `state === s`. */
+let state = null;
+
+function mount(id) {
+  app.replaceChildren(document.getElementById(id).content.cloneNode(true));
+}
+
+onUnauthorized(() => signedOut('Your session has ended. Please log in again.'));
+
+// --- auth screen -------------------------------------------------------------------------------------------
+
+function showAuth(notice) {
+  teardown();
+  mount('tpl-auth');
+  document.title = 'Parley';
+  if (notice) {
+    const n = $('#auth-notice');
+    n.textContent = notice;
+    n.hidden = false;
+  }
+  authForm($('#login-form'), (f) => api('POST', '/v1/auth/login', { login: f.login.value.trim(), password: f.password.value }));
+  authForm($('#signup-form'), (f) => {
+    const body = {
+      name: f.name.value.trim(),
+      username: f.username.value.trim(),
+      email: f.email.value.trim(),
+      password: f.password.value,
+    };
+    const org = f.org.value.trim();
+    if (org) body.org = org;
+    return api('POST', '/v1/auth/signup', body);
+  });
+}
+
+function authForm(form, call) {
+  const alert = form.querySelector('[role="alert"]');
+  const button = form.querySelector('button[type="submit"]');
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (button.disabled) return;
+    alert.textContent = '';
+    button.disabled = true;
+    form.setAttribute('aria-busy', 'true');
+    try {
+      const r = await call(form.elements);
+      session.set(r.user_id, r.token);
+      await boot();
+    } catch (e) {
+      alert.textContent = e.message || 'Something went wrong.';
+    } finally {
+      button.disabled = false;
+      form.removeAttribute('aria-busy');
+    }
+  });
+}
+
+function teardown() {
+  if (state) state.rt.stop();
+  state = null;
+}
+
+function signedOut(notice) {
+  session.clear();
+  showAuth(notice);
+}
+
+async function logout() {
+  const s = state;
+  if (!s) return;
+  s.rt.stop();
+  try {
+    await api('POST', '/v1/auth/logout');
+  } catch {
+    /* the token is dropped here either way */
+  }
+  if (state === s) signedOut();
+}
+
+// --- boot --------------------------------------------------------------------------------------------------
+
+let bootRetry = 0;
+async function boot() {
+  clearTimeout(bootRetry);
+  if (!session.token) return showAuth();
+  try {
+    const me = await api('GET', '/v1/users/me');
+    startMain(me);
+  } catch (e) {
+    if (e.status === 401) return; // onUnauthorized showed the auth screen
+    if (!state) {
+      app.replaceChildren(h('p', { class: 'boot', role: 'alert' }, `${e.message} Retrying…`));
+      bootRetry = setTimeout(boot, 3000);
+    }
+  }
+}
+
+// --- main screen -------------------------------------------------------------------------------------------
+
+function startMain(me) {
+  teardown();
+  mount('tpl-main');
+  const s = {
+    me,
+    convs: new Map(), // id -> entry {id, conv, name, last, unread, activity, li, btn}
+    inflight: new Map(), // id -> Promise<entry|null> while a conversation is fetched
+    users: new Map([[me.id, Promise.resolve(me)]]), // id -> Promise<user>
+    names: new Map([[me.id, me.name]]), // id -> name, once known
+    pending: new Map(), // nonce -> {nonce, ref, cid, text, created}
+    open: null,
+    listReady: false,
+    buffer: [],
+    openGen: 0,
+    connected: null,
+  };
+  state = s;
+  $('#me-name').textContent = me.name;
+  $('#logout').addEventListener('click', logout);
+  $('#back').addEventListener('click', closeConversation);
+  setupDmPanel();
+  setupComposer();
+  setupLog();
+  s.rt = new Realtime(session.token, {
+    onEvent: (f) => (s.listReady ? applyEvent(f) : s.buffer.push(f)),
+    onReply,
+    onReady: () => {},
+    onResync: () => resync(),
+    onStatus: (up) => setConnected(up),
+    onAuthFail: () => state === s && signedOut('You were logged out.'),
+  });
+  s.rt.start();
+  loadList().then(joinFromUrl);
+}
+
+function setConnected(up) {
+  const s = state;
+  if (!s || s.connected === up) return;
+  s.connected = up;
+  $('#offline').textContent = up ? '' : 'Offline. Reconnecting…';
+  $('#shell').classList.toggle('is-offline', !up);
+}
+
+async function loadList() {
+  const s = state;
+  s.listReady = false;
+  try {
+    const { conversations } = await api('GET', '/v1/conversations');
+    const entries = await Promise.all(conversations.map((c) => makeEntry(c)));
+    if (state !== s) return;
+    const old = s.convs;
+    s.convs = new Map();
+    for (const e of entries) {
+      const prev = old.get(e.id);
+      if (prev) Object.assign(prev, { ...e, li: prev.li, btn: prev.btn });
+      s.convs.set(e.id, prev || e);
+    }
+    for (const [id, prev] of old) if (!s.convs.has(id)) prev.li?.remove();
+    s.listReady = true;
+    renderList();
+    if (s.open && !s.convs.has(s.open.id)) closeConversation();
+    const buffered = s.buffer;
+    s.buffer = [];
+    for (const f of buffered) applyEvent(f);
+  } catch (e) {
+    if (state !== s || e.status === 401) return;
+    $('#conv-empty').textContent = `Could not load conversations: ${e.message}`;
+    $('#conv-empty').hidden = false;
+    setTimeout(() => state === s && !s.listReady && loadList(), 3000);
+  }
+}
+
+/** A channel link (`/v1/join/HANDLE` redirects to `/?join=HANDLE`): join it and open it. */
+async function joinFromUrl() {
+  const handle = new URLSearchParams(location.search).get('join');
+  if (!handle || !state) return;
+  history.replaceState(null, '', '/');
+  try {
+    const conv = await api('POST', `/v1/join/${encodeURIComponent(handle)}`);
+    const e = await ensureConversation(conv.id, conv);
+    if (e) openConversation(e.id);
+  } catch (err) {
+    if (err.status !== 401 && state && !state.open) $('#placeholder p').textContent = `Could not join #${handle}: ${err.message}`;
+  }
+}
+
+function getUser(id) {
+  const s = state;
+  let p = s.users.get(id);
+  if (!p) {
+    p = api('GET', `/v1/users/${id}`).then(
+      (u) => {
+        s.names.set(id, u.name);
+        return u;
+      },
+      (e) => {
+        s.users.delete(id); // try again next time
+        if (e.status === 404) s.names.set(id, 'Unknown user');
+        return { id, name: e.status === 404 ? 'Unknown user' : '…' };
+      },
+    );
+    s.users.set(id, p);
+  }
+  return p;
+}
+
+async function makeEntry(c) {
+  const e = {
+    id: c.id,
+    conv: c,
+    name: c.name || '',
+    last: c.last_message || null,
+    unread: c.unread_count || 0,
+    activity: c.last_message?.created_at || c.created_at,
+    li: null,
+    btn: null,
+  };
+  if (c.kind === 'dm') {
+    let members = c.members;
+    if (!members) {
+      try {
+        members = (await api('GET', `/v1/conversations/${c.id}`)).members;
+      } catch {
+        members = [];
+      }
+    }
+    const other = (members || []).find((id) => id !== state.me.id) ?? state.me.id;
+    e.name = (await getUser(other)).name;
+  } else if (!e.name) {
+    e.name = c.kind === 'channel' ? 'Channel' : 'Group';
+  }
+  return e;
+}
+
+/** The entry of a conversation, fetching it once if it is new to us (`known` when the caller has it). */
+function ensureConversation(id, known) {
+  const s = state;
+  if (s.convs.has(id)) return Promise.resolve(s.convs.get(id));
+  if (s.inflight.has(id)) return s.inflight.get(id);
+  const p = (async () => {
+    try {
+      const c = known && known.members ? known : await api('GET', `/v1/conversations/${id}`);
+      const e = await makeEntry(c);
+      if (state !== s) return null;
+      if (s.convs.has(id)) return s.convs.get(id);
+      s.convs.set(id, e);
+      renderList();
+      return e;
+    } catch {
+      return null;
+    } finally {
+      s.inflight.delete(id);
+    }
+  })();
+  s.inflight.set(id, p);
+  return p;
+}
+
+function activityTime(e) {
+  const t = Date.parse(e.activity);
+  return Number.isNaN(t) ? 0 : t;
+}
+
+function renderList() {
+  const s = state;
+  const list = $('#conv-list');
+  const entries = [...s.convs.values()].sort(
+    (a, b) => activityTime(b) - activityTime(a) || cmpId(b.last?.id || '0', a.last?.id || '0') || cmpId(b.id, a.id),
+  );
+  for (const e of entries) renderEntry(e);
+  const current = [...list.children];
+  if (current.length !== entries.length || entries.some((e, i) => current[i] !== e.li)) {
+    const focused = document.activeElement;
+    list.replaceChildren(...entries.map((e) => e.li));
+    if (focused && focused !== document.activeElement && list.contains(focused)) focused.focus({ preventScroll: true });
+  }
+  const empty = $('#conv-empty');
+  if (s.listReady) {
+    empty.textContent = 'No conversations yet. Start one with “New direct message”.';
+    empty.hidden = entries.length > 0;
+  }
+  const unread = entries.reduce((n, e) => n + e.unread, 0);
+  document.title = unread ? `(${unread}) Parley` : 'Parley';
+}
+
+function lastText(m) {
+  if (!m) return 'No messages yet';
+  if (m.deleted) return 'Message deleted';
+  return m.text ?? '';
+}
+
+function renderEntry(e) {
+  if (!e.btn) {
+    e.btn = h('button', { type: 'button', class: 'conv-item', dataset: { conversationId: e.id } });
+    e.btn.addEventListener('click', () => openConversation(e.id));
+    e.li = h('li', {}, e.btn);
+  }
+  const parts = [h('span', { class: 'conv-name' }, e.name), ' ', h('span', { class: 'conv-last' }, lastText(e.last))];
+  if (e.unread > 0) parts.push(' ', h('span', { class: 'badge', 'aria-label': `${e.unread} unread` }, String(e.unread)));
+  e.btn.replaceChildren(...parts);
+  if (state.open?.id === e.id) e.btn.setAttribute('aria-current', 'true');
+  else e.btn.removeAttribute('aria-current');
+}
+
+// --- events ------------------------------------------------------------------------------------------------
+
+function applyEvent(f) {
+  const s = state;
+  switch (f.type) {
+    case 'message.created':
+      applyMessage(f.message);
+      break;
+    case 'message.deleted': {
+      const e = s.convs.get(f.conversation_id);
+      const tomb = (m) => ({ ...m, text: undefined, deleted: true });
+      if (e?.last?.id === f.message_id) {
+        e.last = tomb(e.last);
+        renderList();
+      }
+      const art = s.open?.id === f.conversation_id && s.open.byId.get(f.message_id);
+      if (art) fillArticle(art, tomb(art._m));
+      break;
+    }
+    case 'message.hidden': {
+      const art = s.open?.id === f.conversation_id && s.open.byId.get(f.message_id);
+      if (art) {
+        art.remove();
+        s.open.byId.delete(f.message_id);
+      }
+      break;
+    }
+    case 'read.updated': {
+      const e = s.convs.get(f.conversation_id);
+      if (f.user_id === s.me.id && e && e.unread && (!e.last || cmpId(f.message_id, e.last.id) >= 0)) {
+        e.unread = 0;
+        renderList();
+      }
+      break;
+    }
+    case 'conversation.created':
+      ensureConversation(f.conversation.id);
+      break;
+    case 'member.joined':
+      if (f.user_id === s.me.id) ensureConversation(f.conversation_id);
+      break;
+    case 'member.left':
+      if (f.user_id === s.me.id) {
+        const e = s.convs.get(f.conversation_id);
+        if (e) {
+          e.li?.remove();
+          s.convs.delete(f.conversation_id);
+          if (s.open?.id === f.conversation_id) closeConversation();
+          renderList();
+        }
+      }
+      break;
+    default:
+      break; // reactions and others: not shown in this slice
+  }
+}
+
+/** A stored message, from an event, an ack or history: updates the list and the open conversation. */
+async function applyMessage(m) {
+  const s = state;
+  const e = await ensureConversation(m.conversation_id);
+  if (!e || state !== s) return;
+  const viewing = s.open?.id === m.conversation_id && !document.hidden;
+  if (!e.last || cmpId(m.id, e.last.id) > 0) {
+    e.last = m;
+    e.activity = m.created_at;
+    if (m.author_id !== s.me.id && !viewing) e.unread += 1;
+    renderList();
+  } else if (e.last.id === m.id) {
+    e.last = m;
+    renderList();
+  }
+  if (s.open?.id === m.conversation_id) {
+    await showMessages(s.open, [m]);
+    if (viewing) markRead();
+  }
+}
+
+function onReply(f) {
+  const s = state;
+  if (!s) return;
+  const p = [...s.pending.values()].find((x) => x.ref === f.ref);
+  if (p) s.pending.delete(p.nonce);
+  if (f.type === 'ack') {
+    applyMessage(f.message);
+  } else if (p && s.open?.id === p.cid) {
+    const art = s.open.byNonce.get(p.nonce);
+    if (art) markFailed(art, p, f.message || f.code);
+  }
+}
+
+async function resync() {
+  const s = state;
+  await loadList();
+  if (state === s && s.open) openConversation(s.open.id, { reload: true });
+}
+
+// --- the open conversation ---------------------------------------------------------------------------------
+
+async function openConversation(id, { reload = false } = {}) {
+  const s = state;
+  const e = s.convs.get(id);
+  if (!e) return;
+  if (s.open?.id === id && !reload) {
+    if (!NARROW.matches) $('#msg').focus();
+    return;
+  }
+  const prevOpen = s.open;
+  const o = { id, byId: new Map(), byNonce: new Map(), oldest: null, newest: null, loading: false, atStart: false, readSent: null, gen: ++s.openGen };
+  s.open = o;
+  const log = $('#log');
+  const keepDraft = prevOpen?.id === id;
+  $('#shell').classList.add('has-open');
+  $('#placeholder').hidden = true;
+  $('#conv').hidden = false;
+  $('#conv-title').textContent = e.name;
+  log.replaceChildren();
+  log.setAttribute('aria-busy', 'true');
+  if (!keepDraft) {
+    $('#msg').value = '';
+    composerInput();
+  }
+  e.unread = 0;
+  renderList();
+  // On a phone, focusing the composer would cover the conversation with the keyboard: focus the heading.
+  if (!reload) (NARROW.matches ? $('#conv-title') : $('#msg')).focus({ preventScroll: true });
+  // Sends still waiting for their ack stay shown as pending.
+  for (const p of s.pending.values()) if (p.cid === id) placePending(o, p);
+  try {
+    const { messages } = await api('GET', `/v1/conversations/${id}/messages?limit=${PAGE}`);
+    if (s.open !== o) return;
+    await showMessages(o, messages);
+    o.atStart = messages.length < PAGE;
+    log.scrollTop = log.scrollHeight;
+    markRead();
+    fillUp(o);
+  } catch (err) {
+    if (s.open === o && err.status !== 401) log.append(h('p', { class: 'log-note' }, `Could not load messages: ${err.message}`));
+  } finally {
+    if (s.open === o) log.removeAttribute('aria-busy');
+  }
+}
+
+function closeConversation() {
+  const s = state;
+  const id = s.open?.id;
+  s.open = null;
+  $('#shell').classList.remove('has-open');
+  $('#conv').hidden = true;
+  $('#placeholder').hidden = false;
+  renderList();
+  s.convs.get(id)?.btn?.focus();
+}
+
+function markRead() {
+  const s = state;
+  const o = s.open;
+  if (!o || !o.newest || document.hidden) return;
+  const e = s.convs.get(o.id);
+  if (e && e.unread) {
+    e.unread = 0;
+    renderList();
+  }
+  if (o.readSent && cmpId(o.readSent, o.newest) >= 0) return;
+  o.readSent = o.newest;
+  api('POST', `/v1/conversations/${o.id}/read`, { message_id: o.newest }).catch(() => {
+    if (s.open === o) o.readSent = null;
+  });
+}
+
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden && state?.open) markRead();
+});
+
+function setupLog() {
+  const log = $('#log');
+  log.addEventListener('scroll', () => {
+    if (log.scrollTop < 80) loadOlder();
+  });
+}
+
+/** When the first page does not fill the log, there is nothing to scroll: load more until it does. */
+function fillUp(o) {
+  const log = $('#log');
+  if (state?.open === o && !o.atStart && log.scrollHeight <= log.clientHeight + 80) loadOlder();
+}
+
+async function loadOlder() {
+  const s = state;
+  const o = s?.open;
+  if (!o || o.loading || o.atStart || !o.oldest) return;
+  o.loading = true;
+  const log = $('#log');
+  const note = $('#log-loading');
+  note.hidden = false;
+  log.setAttribute('aria-busy', 'true');
+  try {
+    const { messages } = await api('GET', `/v1/conversations/${o.id}/messages?before=${o.oldest}&limit=${PAGE}`);
+    if (s.open !== o) return;
+    if (messages.length < PAGE) o.atStart = true;
+    const height = log.scrollHeight;
+    const top = log.scrollTop;
+    await showMessages(o, messages, () => {
+      // Same frame as the insert: keep what was on screen where it was.
+      log.scrollTop = top + (log.scrollHeight - height);
+    });
+  } catch {
+    /* scrolling to the top again retries */
+  } finally {
+    o.loading = false;
+    if (s.open === o) {
+      note.hidden = true;
+      log.removeAttribute('aria-busy');
+      fillUp(o);
+    }
+  }
+}
+
+/** Upserts stored messages into the open conversation, keyed by id (and by nonce for our pending sends). */
+async function showMessages(o, messages, afterInsert) {
+  const s = state;
+  await Promise.all([...new Set(messages.map((m) => m.author_id))].map(getUser));
+  if (s.open !== o) return;
+  const log = $('#log');
+  const stick = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+  let mine = false;
+  for (const m of messages) {
+    let art = o.byId.get(m.id);
+    if (!art && m.nonce && o.byNonce.has(m.nonce)) {
+      art = o.byNonce.get(m.nonce);
+      o.byNonce.delete(m.nonce);
+      s.pending.delete(m.nonce);
+      mine = true;
+    }
+    const isNew = !art || !art.dataset.messageId;
+    if (!art) art = h('article', { class: 'msg' });
+    fillArticle(art, m);
+    if (isNew) {
+      o.byId.set(m.id, art);
+      place(o, art, m.id);
+    }
+    if (!o.oldest || cmpId(m.id, o.oldest) < 0) o.oldest = m.id;
+    if (!o.newest || cmpId(m.id, o.newest) > 0) o.newest = m.id;
+  }
+  if (afterInsert) afterInsert();
+  else if (stick || mine) log.scrollTop = log.scrollHeight;
+}
+
+/** Puts a stored message's article in id order, before any pending ones. */
+function place(o, art, id) {
+  const log = $('#log');
+  const sent = [...log.children].filter((a) => a.dataset.messageId && a !== art);
+  let before = null;
+  if (!sent.length || cmpId(id, sent[sent.length - 1].dataset.messageId) > 0) {
+    before = [...log.children].find((a) => a.dataset.state === 'pending' || a.dataset.state === 'failed') || null;
+  } else {
+    before = sent.find((a) => cmpId(a.dataset.messageId, id) > 0) || null;
+  }
+  if (art.nextSibling !== before || art.parentNode !== log) log.insertBefore(art, before);
+}
+
+/** Fills an article from a stored message; synchronous, so an upsert cannot interleave with another. */
+function fillArticle(art, m) {
+  art._m = m;
+  const s = state;
+  const author = s.names.get(m.author_id);
+  if (author === undefined) {
+    // Not known yet (a new member, say): shown once it is, unless the article was refilled since.
+    getUser(m.author_id).then((u) => {
+      if (art._m === m) art.querySelector('.author').textContent = u.name;
+    });
+  }
+  art.dataset.state = 'sent';
+  art.dataset.messageId = m.id;
+  art.classList.toggle('mine', m.author_id === s.me.id);
+  art.classList.toggle('deleted', !!m.deleted);
+  art.replaceChildren(
+    h('header', { class: 'msg-head' },
+      h('span', { class: 'author' }, author ?? '…'),
+      ' ',
+      h('time', { datetime: m.created_at }, shortTime(m.created_at))),
+    h('p', { class: 'text' }, m.deleted ? 'This message was deleted.' : m.text ?? ''),
+  );
+}
+
+function placePending(o, p) {
+  const art = h('article', { class: 'msg mine', dataset: { state: 'pending', nonce: p.nonce } },
+    h('header', { class: 'msg-head' },
+      h('span', { class: 'author' }, state.me.name),
+      ' ',
+      h('span', { class: 'status' }, 'Sending…')),
+    h('p', { class: 'text' }, p.text));
+  o.byNonce.set(p.nonce, art);
+  $('#log').append(art);
+  return art;
+}
+
+function markFailed(art, p, why) {
+  art.dataset.state = 'failed';
+  const status = art.querySelector('.status');
+  const retry = h('button', { type: 'button', class: 'link' }, 'Retry');
+  retry.addEventListener('click', () => {
+    art.dataset.state = 'pending';
+    status.textContent = 'Sending…';
+    state.pending.set(p.nonce, p);
+    p.ref = state.rt.send({ op: 'send', conversation_id: p.cid, text: p.text, nonce: p.nonce });
+  });
+  status.replaceChildren(`Not sent: ${why} `, retry);
+}
+
+// --- composer ----------------------------------------------------------------------------------------------
+
+function setupComposer() {
+  const form = $('#composer');
+  const ta = $('#msg');
+  ta.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing && !ev.altKey && !ev.ctrlKey && !ev.metaKey) {
+      ev.preventDefault();
+      sendDraft();
+    }
+  });
+  ta.addEventListener('input', composerInput);
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    sendDraft();
+  });
+}
+
+function composerInput() {
+  const ta = $('#msg');
+  const n = ta.value.length;
+  const counter = $('#msg-counter');
+  counter.hidden = n < COUNTER_FROM;
+  counter.textContent = n < COUNTER_FROM ? '' : `${fmtNumber(n)} / ${fmtNumber(MAX_TEXT)}`;
+  counter.classList.toggle('over', n > MAX_TEXT);
+  ta.style.height = 'auto';
+  ta.style.height = `${Math.min(ta.scrollHeight + 2, Math.round(window.innerHeight * 0.4))}px`;
+}
+
+function sendDraft() {
+  const s = state;
+  const o = s.open;
+  const ta = $('#msg');
+  const text = ta.value;
+  if (!o || !text.trim() || text.length > MAX_TEXT) return;
+  const p = { nonce: uuid(), cid: o.id, text, ref: null };
+  s.pending.set(p.nonce, p);
+  placePending(o, p);
+  $('#log').scrollTop = $('#log').scrollHeight;
+  p.ref = s.rt.send({ op: 'send', conversation_id: o.id, text, nonce: p.nonce });
+  ta.value = '';
+  composerInput();
+  ta.focus();
+}
+
+// --- new direct message ------------------------------------------------------------------------------------
+
+function setupDmPanel() {
+  const toggle = $('#new-dm');
+  const panel = $('#dm-panel');
+  const input = $('#dm-q');
+  const results = $('#dm-results');
+  const hint = $('#dm-hint');
+  let timer = 0;
+  let seq = 0;
+  const setOpen = (open) => {
+    panel.hidden = !open;
+    toggle.setAttribute('aria-expanded', String(open));
+    if (open) input.focus();
+    else {
+      input.value = '';
+      results.replaceChildren();
+      hint.textContent = 'Type a name or username.';
+    }
+  };
+  toggle.addEventListener('click', () => setOpen(panel.hidden));
+  panel.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape') {
+      setOpen(false);
+      toggle.focus();
+    }
+  });
+  input.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(search, 150);
+  });
+  async function search() {
+    const s = state;
+    const q = input.value.trim();
+    const mySeq = ++seq;
+    if (!q) {
+      results.replaceChildren();
+      hint.textContent = 'Type a name or username.';
+      return;
+    }
+    try {
+      const { users } = await api('GET', `/v1/users?q=${encodeURIComponent(q)}`);
+      if (mySeq !== seq || state !== s) return;
+      const others = users.filter((u) => u.id !== s.me.id);
+      hint.textContent = others.length ? `${others.length} found.` : 'Nobody found.';
+      results.replaceChildren(...others.map((u) => {
+        const b = h('button', { type: 'button', class: 'person', 'aria-label': u.name },
+          h('span', { class: 'person-name' }, u.name), ' ', h('span', { class: 'person-handle' }, `@${u.username}`));
+        b.addEventListener('click', () => startDm(u, b));
+        return h('li', {}, b);
+      }));
+    } catch (e) {
+      if (mySeq === seq) hint.textContent = e.message;
+    }
+  }
+  async function startDm(user, button) {
+    const s = state;
+    button.disabled = true;
+    try {
+      const conv = await api('POST', '/v1/conversations', { kind: 'dm', members: [user.id] });
+      if (state !== s) return;
+      s.users.set(user.id, Promise.resolve(user));
+      s.names.set(user.id, user.name);
+      const e = await ensureConversation(conv.id, conv.members ? conv : { ...conv, members: [s.me.id, user.id] });
+      if (!e || state !== s) return;
+      setOpen(false);
+      openConversation(e.id);
+    } catch (err) {
+      hint.textContent = err.message;
+    } finally {
+      button.disabled = false;
+    }
+  }
+}
+
+NARROW.addEventListener('change', () => {
+  if (state?.open) $('#log').scrollTop = $('#log').scrollHeight;
+});
+
+boot();

@@ -1,0 +1,208 @@
+// The WebSocket: hello/ready, resume from the last cursor, reconnect with backoff, and an outbox of
+// `send` ops that are sent again (same ref, same nonce) until acknowledged.
+import { api, CURSOR_KEY } from '/api.js';
+
+const MIN_DELAY = 500;
+const MAX_DELAY = 10000;
+const PING_EVERY = 25000;
+const DEAD_AFTER = 60000;
+
+export class Realtime {
+  /**
+   * handlers: onEvent(frame) for durable events, onReply(frame) for ack/error of send ops,
+   * onFrame(frame) for anything else, onReady(), onResync(), onStatus(connected), onAuthFail().
+   */
+  constructor(token, handlers) {
+    this.token = token;
+    this.on = handlers;
+    this.ws = null;
+    this.ready = false;
+    this.stopped = true;
+    this.attempt = 0;
+    this.timer = 0;
+    this.pinger = 0;
+    this.lastRx = 0;
+    this.seq = 0;
+    this.outbox = new Map(); // ref -> op, sends awaiting their ack
+    this.cursor = sessionStorage.getItem(CURSOR_KEY);
+    this.onOnline = () => this.reconnectNow();
+    this.onOffline = () => this.drop();
+  }
+
+  start() {
+    if (!this.stopped) return;
+    this.stopped = false;
+    window.addEventListener('online', this.onOnline);
+    window.addEventListener('offline', this.onOffline);
+    this.connect();
+  }
+
+  stop() {
+    this.stopped = true;
+    window.removeEventListener('online', this.onOnline);
+    window.removeEventListener('offline', this.onOffline);
+    clearTimeout(this.timer);
+    this.detach(1000);
+  }
+
+  /** Sends an op; `send` ops are kept and sent again after a reconnect until answered. Returns its ref. */
+  send(op) {
+    const ref = `r${++this.seq}-${Date.now().toString(36)}`;
+    const full = { ...op, ref };
+    if (op.op === 'send') this.outbox.set(ref, full);
+    if (this.ready) this.write(full);
+    return ref;
+  }
+
+  write(op) {
+    try {
+      this.ws.send(JSON.stringify(op));
+    } catch {
+      /* closing; the outbox resends after the reconnect */
+    }
+  }
+
+  saveCursor(cursor) {
+    if (!cursor) return;
+    this.cursor = cursor;
+    sessionStorage.setItem(CURSOR_KEY, cursor);
+  }
+
+  async connect() {
+    clearTimeout(this.timer);
+    if (this.stopped || this.ws || this.connecting) return;
+    if (navigator.onLine === false) {
+      this.on.onStatus(false);
+      return; // the `online` event brings us back
+    }
+    const fallback = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/v1/ws`;
+    let url = fallback;
+    this.connecting = true;
+    try {
+      const g = await api('GET', '/v1/gateway');
+      if (g && typeof g.url === 'string' && /^wss?:\/\//.test(g.url)) url = g.url;
+    } catch (e) {
+      if (e.status === 401) return; // api() has logged out already
+    } finally {
+      this.connecting = false;
+    }
+    if (this.stopped || this.ws) return;
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch {
+      ws = new WebSocket(fallback);
+    }
+    this.ws = ws;
+    this.lastRx = Date.now();
+    ws.onopen = () => {
+      ws.send(JSON.stringify({ op: 'hello', token: this.token, resume: this.cursor ?? null }));
+    };
+    ws.onmessage = (ev) => {
+      if (this.ws !== ws) return;
+      this.lastRx = Date.now();
+      let f;
+      try {
+        f = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      this.frame(f);
+    };
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this.detach();
+      if (ev.code === 4001 || ev.code === 4003) {
+        this.stop();
+        this.on.onAuthFail();
+        return;
+      }
+      this.on.onStatus(false);
+      this.schedule();
+    };
+    ws.onerror = () => {}; // a close follows
+  }
+
+  frame(f) {
+    const type = f.type;
+    if (type === 'ready') {
+      this.ready = true;
+      this.attempt = 0;
+      if (!this.cursor) this.saveCursor(f.cursor);
+      clearInterval(this.pinger);
+      this.pinger = setInterval(() => this.heartbeat(), PING_EVERY);
+      this.on.onStatus(true);
+      for (const op of this.outbox.values()) this.write(op);
+      this.on.onReady();
+    } else if (type === 'resync') {
+      this.saveCursor(f.cursor);
+      this.on.onResync();
+    } else if (f.cursor !== undefined && f.cursor !== null) {
+      try {
+        this.on.onEvent(f);
+      } catch (e) {
+        console.error('event', f.type, e);
+      }
+      this.saveCursor(f.cursor);
+    } else if ((type === 'ack' || type === 'error') && f.ref && this.outbox.has(f.ref)) {
+      if (type === 'error' && (f.code === 'rate_limited' || f.code === 'internal')) {
+        const op = this.outbox.get(f.ref);
+        setTimeout(() => this.ready && this.outbox.has(op.ref) && this.write(op), 1000 + Math.random() * 1000);
+        return;
+      }
+      this.outbox.delete(f.ref);
+      this.on.onReply(f);
+    } else {
+      this.on.onFrame?.(f);
+    }
+  }
+
+  heartbeat() {
+    if (!this.ready) return;
+    if (Date.now() - this.lastRx > DEAD_AFTER) {
+      // Nothing came back from two pings: the connection is dead without knowing it.
+      this.drop();
+      this.schedule();
+      return;
+    }
+    this.write({ op: 'ping' });
+  }
+
+  /** Forgets the current socket (its late events are ignored) and closes it. */
+  detach(code) {
+    const ws = this.ws;
+    this.ws = null;
+    this.ready = false;
+    clearInterval(this.pinger);
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      try {
+        ws.close(code);
+      } catch {
+        /* already closed */
+      }
+    }
+  }
+
+  /** The network went away: stop using the socket now rather than wait for a timeout. */
+  drop() {
+    if (this.stopped) return;
+    this.detach(1000);
+    this.on.onStatus(false);
+  }
+
+  schedule() {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    const bound = Math.min(MAX_DELAY, MIN_DELAY * 2 ** this.attempt);
+    this.attempt++;
+    const delay = bound / 2 + Math.random() * (bound / 2);
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  reconnectNow() {
+    if (this.stopped) return;
+    this.attempt = 0;
+    if (!this.ws) this.connect();
+  }
+}

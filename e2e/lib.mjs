@@ -1,0 +1,333 @@
+// Helpers for the browser tests: the browser, users and their pages, polling expectations, screenshots.
+// Everything goes through the UI contract's accessible names (getByRole / getByLabel with exact names).
+
+import assert from 'node:assert/strict';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const BASE_URL = process.env.PARLEY_URL ?? 'http://127.0.0.1:8080';
+/// How long one expectation may take to come true.
+export const TIMEOUT = Number(process.env.E2E_TIMEOUT_MS ?? 10_000);
+/// How long a client may take to notice it is back online and reconnect (its backoff may be waiting).
+export const RECONNECT_TIMEOUT = Number(process.env.E2E_RECONNECT_TIMEOUT_MS ?? 15_000);
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const OUT_DIR = process.env.E2E_OUT_DIR ?? path.join(REPO, 'target', 'e2e');
+
+export async function launchBrowser() {
+    await mkdir(OUT_DIR, { recursive: true });
+    return chromium.launch({
+        executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+        args: ['--no-sandbox'],
+        headless: true,
+    });
+}
+
+export function randomSuffix() {
+    return randomBytes(4).toString('hex');
+}
+
+export function slug(text) {
+    return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+}
+
+function escapeRegExp(text) {
+    return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/// An accessible name that begins with `text`.
+export function startsWith(text) {
+    return new RegExp(`^${escapeRegExp(text)}`);
+}
+
+/// Retries `fn` until it stops throwing, then returns what it returned; after `timeout` ms, throws its last
+/// error with `what` in front.
+export async function eventually(what, fn, { timeout = TIMEOUT, interval = 100 } = {}) {
+    const deadline = Date.now() + timeout;
+    for (;;) {
+        try {
+            return await fn();
+        } catch (error) {
+            if (Date.now() >= deadline) {
+                const wrapped = new Error(`${what} (not true after ${timeout} ms): ${error.message}`);
+
+                throw wrapped;
+            }
+        }
+        await new Promise((resolve) => setTimeout(resolve, interval));
+    }
+}
+
+/// Waits for a locator to be visible, with a message that says what was expected.
+export async function visible(what, locator, timeout = TIMEOUT) {
+    try {
+        await locator.first().waitFor({ state: 'visible', timeout });
+    } catch (error) {
+        throw new Error(`expected ${what} to be visible within ${timeout} ms (${firstLine(error.message)})`);
+    }
+    return locator;
+}
+
+/// Waits until no element the locator matches is visible.
+export async function gone(what, locator, timeout = TIMEOUT) {
+    await eventually(`expected ${what} to go away`, async () => {
+        for (const element of await locator.all()) {
+            if (await element.isVisible()) throw new Error('it is still visible');
+        }
+    }, { timeout });
+}
+
+function firstLine(text) {
+    return String(text).split('\n')[0];
+}
+
+/// Runs a test's steps one by one, reporting each as a diagnostic line of the test, so a failure says which
+/// step it was and which steps before it passed.
+export function stepper(t) {
+    let n = 0;
+    return async function step(name, fn) {
+        n += 1;
+        const started = Date.now();
+        try {
+            const result = await fn();
+            t.diagnostic(`step ${n} ok: ${name} (${Date.now() - started} ms)`);
+            return result;
+        } catch (error) {
+            t.diagnostic(`step ${n} FAILED: ${name}`);
+            const wrapped = new Error(`step ${n} "${name}" failed: ${error.message}`);
+
+            throw wrapped;
+        }
+    };
+}
+
+/// One person using the client in their own browser context.
+export class User {
+    constructor(browser, { key, name, username, email, password, org }) {
+        this.browser = browser;
+        this.key = key;
+        this.name = name;
+        this.username = username;
+        this.email = email;
+        this.password = password;
+        this.org = org;
+        this.logs = [];
+    }
+
+    async open() {
+        this.context = await this.browser.newContext({ viewport: { width: 1000, height: 700 } });
+        this.context.setDefaultTimeout(TIMEOUT);
+        this.context.setDefaultNavigationTimeout(TIMEOUT);
+        this.page = await this.context.newPage();
+        this.page.on('console', (message) => this.logs.push(`[console.${message.type()}] ${message.text()}`));
+        this.page.on('pageerror', (error) => this.logs.push(`[pageerror] ${error.stack ?? error}`));
+        this.page.on('response', (response) => {
+            if (response.status() >= 400) this.logs.push(`[http] ${response.status()} ${response.request().method()} ${response.url()}`);
+        });
+        this.page.on('requestfailed', (request) =>
+            this.logs.push(`[http] failed ${request.method()} ${request.url()}: ${request.failure()?.errorText}`),
+        );
+        this.page.on('websocket', (socket) => {
+            this.logs.push(`[websocket] open ${socket.url()}`);
+            socket.on('close', () => this.logs.push(`[websocket] closed ${socket.url()}`));
+        });
+        await this.page.goto(BASE_URL + '/');
+        return this;
+    }
+
+    async close() {
+        await this.context?.close().catch(() => {});
+    }
+
+    // --- the UI contract ------------------------------------------------------------------------------
+
+    signUpForm() {
+        return this.page.getByRole('form', { name: 'Sign up', exact: true });
+    }
+    logInForm() {
+        return this.page.getByRole('form', { name: 'Log in', exact: true });
+    }
+    logOutButton() {
+        return this.page.getByRole('button', { name: 'Log out', exact: true });
+    }
+    conversations() {
+        return this.page.getByRole('navigation', { name: 'Conversations', exact: true });
+    }
+    /// The conversation's button in the Conversations list: its name begins with the display name.
+    conversationButton(displayName) {
+        return this.conversations().getByRole('button', { name: startsWith(displayName) });
+    }
+    main() {
+        return this.page.getByRole('main');
+    }
+    heading(displayName) {
+        return this.main().getByRole('heading', { level: 2, name: displayName, exact: true });
+    }
+    messageLog() {
+        return this.page.getByRole('log', { name: 'Messages', exact: true });
+    }
+    composer() {
+        return this.page.getByRole('textbox', { name: 'Message', exact: true });
+    }
+    offlineBanner() {
+        return this.page.getByRole('status').filter({ hasText: 'Offline' });
+    }
+    alerts() {
+        return this.page.getByRole('alert');
+    }
+
+    /// The messages the open conversation shows, in order: {author, text, state}.
+    async messages() {
+        return this.messageLog()
+            .locator('article')
+            .evaluateAll((articles) =>
+                articles.map((article) => ({
+                    author: article.querySelector('.author')?.textContent.trim() ?? null,
+                    text: article.querySelector('.text')?.textContent.trim() ?? null,
+                    state: article.dataset.state ?? null,
+                })),
+            );
+    }
+
+    // --- actions --------------------------------------------------------------------------------------
+
+    /// Marks the page's current document, so expectSamePage can tell that nothing reloaded it since.
+    async markPage() {
+        await this.page.evaluate(() => {
+            window.__e2eMark = true;
+        });
+    }
+
+    async expectSamePage() {
+        const marked = await this.page.evaluate(() => window.__e2eMark === true);
+        assert.ok(marked, `${this.name}'s page was reloaded, which a live update must not need`);
+    }
+
+    async signUp() {
+        const form = await visible('the "Sign up" form', this.signUpForm());
+        await form.getByLabel('Name', { exact: true }).fill(this.name);
+        await form.getByLabel('Username', { exact: true }).fill(this.username);
+        await form.getByLabel('Email', { exact: true }).fill(this.email);
+        await form.getByLabel('Password', { exact: true }).fill(this.password);
+        await form.getByLabel('Organization', { exact: true }).fill(this.org);
+        await form.getByRole('button', { name: 'Sign up', exact: true }).click();
+        await this.expectLoggedIn('after signing up');
+    }
+
+    async expectLoggedIn(when) {
+        try {
+            await visible('the "Log out" button', this.logOutButton());
+        } catch (error) {
+            const alerts = await this.alerts().allTextContents().catch(() => []);
+            const said = alerts.length ? ` Alerts: ${JSON.stringify(alerts)}` : '';
+            throw new Error(`${this.name} is not logged in ${when}: ${error.message}.${said}`);
+        }
+    }
+
+    /// "New direct message" → "Find a colleague" → the colleague's name; the DM opens.
+    async openDmWith(other) {
+        await this.page.getByRole('button', { name: 'New direct message', exact: true }).click();
+        const find = await visible('the "Find a colleague" input', this.page.getByLabel('Find a colleague', { exact: true }));
+        await find.fill(other.name);
+        // The person's result button, not a conversation of the same name in the Conversations list.
+        const result = this.page
+            .getByRole('button', { name: other.name, exact: true })
+            .and(this.page.locator(':not(nav *, [role="navigation"] *)'));
+        await visible(`a result button named "${other.name}"`, result);
+        await result.first().click();
+        await visible(`the DM's heading "${other.name}"`, this.heading(other.name));
+    }
+
+    async openConversation(displayName) {
+        await this.conversationButton(displayName).first().click();
+        await visible(`the conversation heading "${displayName}"`, this.heading(displayName));
+    }
+
+    async send(text) {
+        const composer = this.composer();
+        await composer.fill(text);
+        await composer.press('Enter');
+    }
+
+    /// Waits until the open conversation shows a message with this text (in `state`, when given).
+    async expectMessage(text, { state, timeout = TIMEOUT } = {}) {
+        return eventually(`${this.name} sees "${text}"${state ? ` as ${state}` : ''}`, async () => {
+            const shown = await this.messages();
+            const found = shown.filter((message) => message.text === text);
+            if (found.length === 0 || (state && !found.some((message) => message.state === state))) {
+                throw new Error(`the Messages log shows ${JSON.stringify(shown)}`);
+            }
+            return found;
+        }, { timeout });
+    }
+
+    async screenshot(name) {
+        const file = path.join(OUT_DIR, `${name}.png`);
+        await this.page.screenshot({ path: file, fullPage: true, timeout: TIMEOUT });
+        return file;
+    }
+
+    async saveLogs(name) {
+        if (this.logs.length) await writeFile(path.join(OUT_DIR, `${name}.log`), this.logs.join('\n') + '\n');
+    }
+}
+
+/// A fresh organization and its people, each in their own browser context on the client's page.
+export async function people(browser, ...names) {
+    const suffix = randomSuffix();
+    const org = `e2e-${suffix}`;
+    const users = names.map(
+        ([key, name]) =>
+            new User(browser, {
+                key,
+                name,
+                username: `${key}-${suffix}`,
+                email: `${key}-${suffix}@e2e.example.org`,
+                password: `pw-${key}-${suffix}-secret`,
+                org,
+            }),
+    );
+    for (const user of users) await user.open();
+    return users;
+}
+
+/// Screenshots of every user's page, as `<test>-<user>.png`, and one picture of them side by side as
+/// `<test>.png`; the pages' console logs go beside them. Never throws: it runs after failures too.
+export async function screenshots(browser, testName, users) {
+    const name = slug(testName);
+    const shots = [];
+    for (const user of users) {
+        try {
+            await user.saveLogs(`${name}-${user.key}`);
+            if (!user.page) continue;
+            const file = users.length === 1 ? await user.screenshot(name) : await user.screenshot(`${name}-${user.key}`);
+            shots.push({ label: `${user.name} (${user.key})`, file });
+        } catch (error) {
+            console.error(`screenshot of ${user.key} failed: ${error.message}`);
+        }
+    }
+    if (shots.length < 2) return;
+    const context = await browser.newContext({ viewport: { width: 1000 * shots.length + 40, height: 700 } });
+    try {
+        const page = await context.newPage();
+        const figures = [];
+        for (const shot of shots) {
+            const data = (await readFile(shot.file)).toString('base64');
+            figures.push(
+                `<figure><figcaption>${shot.label}</figcaption><img src="data:image/png;base64,${data}"></figure>`,
+            );
+        }
+        await page.setContent(
+            `<style>body{margin:0;display:flex;gap:20px;padding:10px;background:#ddd;font:14px sans-serif}
+             figure{margin:0}img{display:block;border:1px solid #888;width:1000px}</style>${figures.join('')}`,
+        );
+        await page.screenshot({ path: path.join(OUT_DIR, `${name}.png`), fullPage: true });
+    } catch (error) {
+        console.error(`side-by-side screenshot failed: ${error.message}`);
+    } finally {
+        await context.close();
+    }
+}
