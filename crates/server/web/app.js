@@ -123,12 +123,15 @@ function startMain(me) {
     buffer: [],
     openGen: 0,
     connected: null,
+    panel: null,
+    initial: new Map(), // conversation id -> ids of its initial members (their joins are not news)
   };
   state = s;
   $('#me-name').textContent = me.name;
   $('#logout').addEventListener('click', logout);
   $('#back').addEventListener('click', closeConversation);
-  setupDmPanel();
+  setupPanels();
+  $('#leave').addEventListener('click', leaveOpen);
   setupComposer();
   setupLog();
   s.rt = new Realtime(session.token, {
@@ -286,7 +289,7 @@ function renderList() {
   }
   const empty = $('#conv-empty');
   if (s.listReady) {
-    empty.textContent = 'No conversations yet. Start one with “New direct message”.';
+    empty.textContent = 'No conversations yet. Start a direct message or a group, or join a channel.';
     empty.hidden = entries.length > 0;
   }
   const unread = entries.reduce((n, e) => n + e.unread, 0);
@@ -350,23 +353,74 @@ function applyEvent(f) {
     case 'conversation.created':
       ensureConversation(f.conversation.id);
       break;
-    case 'member.joined':
-      if (f.user_id === s.me.id) ensureConversation(f.conversation_id);
-      break;
-    case 'member.left':
+    case 'member.joined': {
       if (f.user_id === s.me.id) {
-        const e = s.convs.get(f.conversation_id);
-        if (e) {
-          e.li?.remove();
-          s.convs.delete(f.conversation_id);
-          if (s.open?.id === f.conversation_id) closeConversation();
-          renderList();
-        }
+        ensureConversation(f.conversation_id);
+        break;
       }
+      const initial = s.initial.get(f.conversation_id);
+      if (initial?.has(f.user_id)) {
+        initial.delete(f.user_id); // an initial member of a conversation we just made: not news
+        break;
+      }
+      systemLine(f.conversation_id, f.user_id, 'joined');
+      break;
+    }
+    case 'member.left':
+      if (f.user_id === s.me.id) removeConversation(f.conversation_id);
+      else systemLine(f.conversation_id, f.user_id, 'left');
+      break;
+    case 'reaction.added':
+    case 'reaction.removed':
+      applyReaction(f.conversation_id, f.message_id, f.emoji, f.user_id, f.type === 'reaction.added');
       break;
     default:
-      break; // reactions and others: not shown in this slice
+      break; // others: not shown
   }
+}
+
+function removeConversation(id) {
+  const s = state;
+  const e = s.convs.get(id);
+  if (!e) return;
+  e.li?.remove();
+  s.convs.delete(id);
+  s.initial.delete(id);
+  if (s.open?.id === id) closeConversation();
+  renderList();
+}
+
+/** "NAME joined" / "NAME left" in the open conversation's log, where the next message would go. */
+async function systemLine(cid, uid, what) {
+  const s = state;
+  const o = s.open;
+  if (o?.id !== cid) return;
+  const u = await getUser(uid);
+  if (s.open !== o) return;
+  const log = $('#log');
+  const before = [...log.children].find((a) => a.dataset.state === 'pending' || a.dataset.state === 'failed') || null;
+  const stick = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+  log.insertBefore(h('p', { class: 'system' }, `${u.name} ${what}`), before);
+  if (stick) log.scrollTop = log.scrollHeight;
+}
+
+/** A reaction added or removed (an event, or our own request answered): upserts the open message's reactions. */
+function applyReaction(cid, mid, emoji, uid, add) {
+  const s = state;
+  const art = s.open?.id === cid && s.open.byId.get(mid);
+  if (!art || !art._m) return;
+  const m = art._m;
+  const reactions = (m.reactions || []).map((r) => ({ emoji: r.emoji, user_ids: [...r.user_ids] }));
+  let r = reactions.find((x) => x.emoji === emoji);
+  if (add) {
+    if (!r) reactions.push((r = { emoji, user_ids: [] }));
+    if (r.user_ids.includes(uid)) return;
+    r.user_ids.push(uid);
+  } else {
+    if (!r || !r.user_ids.includes(uid)) return;
+    r.user_ids = r.user_ids.filter((x) => x !== uid);
+  }
+  fillArticle(art, { ...m, reactions: reactions.filter((x) => x.user_ids.length) });
 }
 
 /** A stored message, from an event, an ack or history: updates the list and the open conversation. */
@@ -428,6 +482,7 @@ async function openConversation(id, { reload = false } = {}) {
   $('#placeholder').hidden = true;
   $('#conv').hidden = false;
   $('#conv-title').textContent = e.name;
+  renderConvTools(o, e);
   log.replaceChildren();
   log.setAttribute('aria-busy', 'true');
   if (!keepDraft) {
@@ -444,6 +499,13 @@ async function openConversation(id, { reload = false } = {}) {
     const { messages } = await api('GET', `/v1/conversations/${id}/messages?limit=${PAGE}`);
     if (s.open !== o) return;
     await showMessages(o, messages);
+    // A conversation just joined or fetched alone comes without its last message: the newest page has it.
+    const newest = messages[messages.length - 1];
+    if (newest && (!e.last || cmpId(newest.id, e.last.id) > 0)) {
+      e.last = newest;
+      e.activity = newest.created_at;
+      renderList();
+    }
     o.atStart = messages.length < PAGE;
     log.scrollTop = log.scrollHeight;
     markRead();
@@ -452,6 +514,39 @@ async function openConversation(id, { reload = false } = {}) {
     if (s.open === o && err.status !== 401) log.append(h('p', { class: 'log-note' }, `Could not load messages: ${err.message}`));
   } finally {
     if (s.open === o) log.removeAttribute('aria-busy');
+  }
+}
+
+/** The open conversation's header tools: "Leave" (groups and channels) and a channel's join link. */
+function renderConvTools(o, e) {
+  const s = state;
+  const show = (c) => {
+    $('#leave').hidden = c.kind === 'dm';
+    $('#join-box').hidden = !(c.kind === 'channel' && c.join_url);
+    $('#join-link').textContent = c.kind === 'channel' ? c.join_url || '' : '';
+  };
+  show(e.conv);
+  if (e.conv.kind !== 'channel') return;
+  api('GET', `/v1/conversations/${e.id}`).then((c) => {
+    if (state !== s) return;
+    e.conv = { ...e.conv, ...c };
+    if (s.open === o) show(e.conv);
+  }, () => {});
+}
+
+async function leaveOpen() {
+  const s = state;
+  const o = s.open;
+  const button = $('#leave');
+  if (!o || button.disabled) return;
+  button.disabled = true;
+  try {
+    await api('POST', `/v1/conversations/${o.id}/leave`);
+    if (state === s) removeConversation(o.id);
+  } catch (err) {
+    if (state === s && s.open === o && err.status !== 401) $('#log').append(h('p', { class: 'log-note', role: 'alert' }, `Could not leave: ${err.message}`));
+  } finally {
+    button.disabled = false;
   }
 }
 
@@ -588,13 +683,110 @@ function fillArticle(art, m) {
   art.dataset.messageId = m.id;
   art.classList.toggle('mine', m.author_id === s.me.id);
   art.classList.toggle('deleted', !!m.deleted);
+  // Refilling must not lose the keyboard focus of a button in the article (a reaction toggled, say).
+  const focused = art.contains(document.activeElement) ? document.activeElement.dataset.key : null;
   art.replaceChildren(
     h('header', { class: 'msg-head' },
       h('span', { class: 'author' }, author ?? '…'),
       ' ',
       h('time', { datetime: m.created_at }, shortTime(m.created_at))),
     h('p', { class: 'text' }, m.deleted ? 'This message was deleted.' : m.text ?? ''),
+    ...messageTools(art, m),
   );
+  if (focused) {
+    const again = art.querySelector(`[data-key="${CSS.escape(focused)}"]`);
+    if (again) again.focus({ preventScroll: true });
+    else art.closest('#log')?.focus({ preventScroll: true });
+  }
+}
+
+const REACTIONS = [
+  ['like', 'Like', '👍'],
+  ['🎉', 'React with 🎉', '🎉'],
+  ['❤️', 'React with ❤️', '❤️'],
+  ['😂', 'React with 😂', '😂'],
+];
+const emojiShown = (emoji) => (emoji === 'like' ? '👍' : emoji);
+const emojiName = (emoji) => (emoji === 'like' ? 'Like' : emoji);
+
+/** The reactions with their counts, the "React" toolbar and the delete buttons of a stored message. */
+function messageTools(art, m) {
+  const s = state;
+  const me = s.me.id;
+  const mid = m.id;
+  const cid = m.conversation_id;
+  const out = [];
+  const actions = h('div', { class: 'msg-actions' });
+  if (!m.deleted) {
+    const reactions = (m.reactions || []).filter((r) => r.user_ids?.length);
+    const toggle = (emoji, button) => async () => {
+      const mine = (art._m.reactions || []).some((r) => r.emoji === emoji && r.user_ids.includes(me));
+      button.disabled = true;
+      try {
+        await api(mine ? 'DELETE' : 'PUT', `/v1/conversations/${cid}/messages/${mid}/reactions/${encodeURIComponent(emoji)}`);
+        if (state === s) applyReaction(cid, mid, emoji, me, !mine);
+      } catch {
+        /* the button stays as it was */
+      } finally {
+        button.disabled = false;
+      }
+    };
+    if (reactions.length) {
+      out.push(h('div', { class: 'reactions', role: 'group', 'aria-label': 'Reactions' }, ...reactions.map((r) => {
+        const mine = r.user_ids.includes(me);
+        const b = h('button', {
+          type: 'button',
+          class: 'reaction',
+          'aria-pressed': String(mine),
+          'aria-label': `${emojiName(r.emoji)} ${r.user_ids.length}`,
+          dataset: { key: `count:${r.emoji}`, emoji: r.emoji },
+        }, h('span', { 'aria-hidden': 'true' }, emojiShown(r.emoji)), ' ', h('span', { class: 'count' }, String(r.user_ids.length)));
+        b.addEventListener('click', toggle(r.emoji, b));
+        return b;
+      })));
+    }
+    const bar = h('div', { class: 'react', role: 'toolbar', 'aria-label': 'React' }, ...REACTIONS.map(([emoji, label, shown]) => {
+      const mine = reactions.some((r) => r.emoji === emoji && r.user_ids.includes(me));
+      const b = h('button', { type: 'button', 'aria-pressed': String(mine), 'aria-label': label, title: label, dataset: { key: `react:${emoji}` } }, shown);
+      b.addEventListener('click', toggle(emoji, b));
+      return b;
+    }));
+    bar.addEventListener('keydown', (ev) => {
+      if (ev.key !== 'ArrowLeft' && ev.key !== 'ArrowRight') return;
+      const buttons = [...bar.querySelectorAll('button')];
+      const i = buttons.indexOf(document.activeElement);
+      if (i < 0) return;
+      ev.preventDefault();
+      buttons[(i + (ev.key === 'ArrowRight' ? 1 : buttons.length - 1)) % buttons.length].focus();
+    });
+    actions.append(bar);
+    if (m.author_id === me) actions.append(deleteButton(art, m, 'everyone', 'Delete for everyone'));
+  }
+  actions.append(deleteButton(art, m, 'me', 'Delete for me'));
+  out.push(actions);
+  return out;
+}
+
+function deleteButton(art, m, scope, label) {
+  const s = state;
+  const b = h('button', { type: 'button', class: 'link danger', dataset: { key: `delete:${scope}` } }, label);
+  b.addEventListener('click', async () => {
+    b.disabled = true;
+    try {
+      await api('DELETE', `/v1/conversations/${m.conversation_id}/messages/${m.id}?for=${scope}`);
+      if (state !== s || art._m?.id !== m.id) return;
+      if (scope === 'everyone') {
+        fillArticle(art, { ...art._m, text: undefined, deleted: true, reactions: [] });
+      } else {
+        if (art.contains(document.activeElement)) $('#log').focus({ preventScroll: true });
+        art.remove();
+        s.open?.byId.delete(m.id);
+      }
+    } catch {
+      b.disabled = false;
+    }
+  });
+  return b;
 }
 
 function placePending(o, p) {
@@ -667,33 +859,73 @@ function sendDraft() {
   ta.focus();
 }
 
-// --- new direct message ------------------------------------------------------------------------------------
+// --- side panels: new direct message, new group, channel directory ---------------------------------------
 
-function setupDmPanel() {
-  const toggle = $('#new-dm');
-  const panel = $('#dm-panel');
+const PANELS = { dm: ['#new-dm', '#dm-panel'], group: ['#new-group', '#group-panel'], channels: ['#channels', '#channel-panel'] };
+
+function setupPanels() {
+  const s = state;
+  const search = setupPeopleSearch((u, b) => (s.panel === 'group' ? group.add(u) : startDm(u, b)));
+  const group = setupGroupPanel();
+  const dir = setupChannelPanel();
+  /** Opens one panel (closing the others), or none. */
+  s.setPanel = (name) => {
+    s.panel = name;
+    for (const [key, [t, p]] of Object.entries(PANELS)) {
+      $(p).hidden = key !== name;
+      $(t).setAttribute('aria-expanded', String(key === name));
+    }
+    search.reset();
+    if (name === 'dm') $('#dm-panel').prepend($('#people-search'));
+    if (name === 'group') $('#group-search-slot').append($('#people-search'));
+    if (name !== 'group') group.reset();
+    if (name !== 'channels') dir.reset();
+    if (name === 'dm') $('#dm-q').focus();
+    else if (name === 'group') $('#group-name').focus();
+    else if (name === 'channels') dir.open();
+  };
+  for (const [key, [t, p]] of Object.entries(PANELS)) {
+    $(t).addEventListener('click', () => s.setPanel(s.panel === key ? null : key));
+    $(p).addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape') {
+        s.setPanel(null);
+        $(t).focus();
+      }
+    });
+  }
+  async function startDm(user, button) {
+    button.disabled = true;
+    try {
+      const conv = await api('POST', '/v1/conversations', { kind: 'dm', members: [user.id] });
+      if (state !== s) return;
+      s.users.set(user.id, Promise.resolve(user));
+      s.names.set(user.id, user.name);
+      const e = await ensureConversation(conv.id, conv.members ? conv : { ...conv, members: [s.me.id, user.id] });
+      if (!e || state !== s) return;
+      s.setPanel(null);
+      openConversation(e.id);
+    } catch (err) {
+      $('#dm-hint').textContent = err.message;
+    } finally {
+      button.disabled = false;
+    }
+  }
+}
+
+/** The colleague search (one input, shared by the DM and group panels); `pick(user, button)` on a click. */
+function setupPeopleSearch(pick) {
   const input = $('#dm-q');
   const results = $('#dm-results');
   const hint = $('#dm-hint');
   let timer = 0;
   let seq = 0;
-  const setOpen = (open) => {
-    panel.hidden = !open;
-    toggle.setAttribute('aria-expanded', String(open));
-    if (open) input.focus();
-    else {
-      input.value = '';
-      results.replaceChildren();
-      hint.textContent = 'Type a name or username.';
-    }
+  const reset = () => {
+    clearTimeout(timer);
+    seq++;
+    input.value = '';
+    results.replaceChildren();
+    hint.textContent = 'Type a name or username.';
   };
-  toggle.addEventListener('click', () => setOpen(panel.hidden));
-  panel.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Escape') {
-      setOpen(false);
-      toggle.focus();
-    }
-  });
   input.addEventListener('input', () => {
     clearTimeout(timer);
     timer = setTimeout(search, 150);
@@ -715,24 +947,140 @@ function setupDmPanel() {
       results.replaceChildren(...others.map((u) => {
         const b = h('button', { type: 'button', class: 'person', 'aria-label': u.name },
           h('span', { class: 'person-name' }, u.name), ' ', h('span', { class: 'person-handle' }, `@${u.username}`));
-        b.addEventListener('click', () => startDm(u, b));
+        b.addEventListener('click', () => pick(u, b));
         return h('li', {}, b);
       }));
     } catch (e) {
       if (mySeq === seq) hint.textContent = e.message;
     }
   }
-  async function startDm(user, button) {
+  return { reset };
+}
+
+function setupGroupPanel() {
+  const form = $('#group-form');
+  const list = $('#group-chosen');
+  const alert = form.querySelector('[role="alert"]');
+  const button = form.querySelector('button[type="submit"]');
+  const chosen = new Map(); // user id -> user
+  const render = () => {
+    list.replaceChildren(...[...chosen.values()].map((u) => {
+      const remove = h('button', { type: 'button', class: 'link', 'aria-label': `Remove ${u.name}` }, 'Remove');
+      remove.addEventListener('click', () => {
+        chosen.delete(u.id);
+        render();
+        $('#dm-q').focus();
+      });
+      return h('li', {}, h('span', { class: 'person-name' }, u.name), ' ', remove);
+    }));
+    $('#group-chosen-empty').hidden = chosen.size > 0;
+  };
+  const reset = () => {
+    chosen.clear();
+    render();
+    form.reset();
+    alert.textContent = '';
+  };
+  const add = (u) => {
+    const s = state;
+    s.users.set(u.id, Promise.resolve(u));
+    s.names.set(u.id, u.name);
+    chosen.set(u.id, u);
+    render();
+    $('#dm-q').value = '';
+    $('#dm-results').replaceChildren();
+    $('#dm-hint').textContent = `${u.name} added. Find another colleague, or create the group.`;
+    $('#dm-q').focus();
+  };
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const s = state;
+    if (button.disabled) return;
+    const name = form.elements.name.value.trim();
+    alert.textContent = '';
+    if (!name) {
+      alert.textContent = 'Give the group a name.';
+      form.elements.name.focus();
+      return;
+    }
+    if (!chosen.size) {
+      alert.textContent = 'Choose at least one colleague.';
+      $('#dm-q').focus();
+      return;
+    }
+    const members = [...chosen.keys()];
+    button.disabled = true;
+    try {
+      const conv = await api('POST', '/v1/conversations', { kind: 'group', name, members });
+      if (state !== s) return;
+      s.initial.set(conv.id, new Set([s.me.id, ...members]));
+      const e = await ensureConversation(conv.id, conv.members ? conv : { ...conv, members: [s.me.id, ...members] });
+      if (!e || state !== s) return;
+      s.setPanel(null);
+      openConversation(e.id);
+    } catch (err) {
+      alert.textContent = err.message;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return { add, reset };
+}
+
+function setupChannelPanel() {
+  const input = $('#ch-q');
+  const results = $('#ch-results');
+  const hint = $('#ch-hint');
+  const form = $('#channel-form');
+  const alert = form.querySelector('[role="alert"]');
+  const create = form.querySelector('button[type="submit"]');
+  let timer = 0;
+  let seq = 0;
+  const reset = () => {
+    clearTimeout(timer);
+    seq++;
+    input.value = '';
+    results.replaceChildren();
+    hint.textContent = '';
+    form.reset();
+    alert.textContent = '';
+  };
+  input.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(search, 150);
+  });
+  async function search() {
+    const s = state;
+    const q = input.value.trim();
+    const mySeq = ++seq;
+    try {
+      const { conversations } = await api('GET', `/v1/channels?q=${encodeURIComponent(q)}`);
+      if (mySeq !== seq || state !== s) return;
+      hint.textContent = conversations.length
+        ? `${conversations.length} channel${conversations.length === 1 ? '' : 's'}.`
+        : q ? 'No channel found.' : 'No channels yet. Create one below.';
+      results.replaceChildren(...conversations.map((c) => {
+        const member = s.convs.has(c.id);
+        const b = h('button', { type: 'button' }, `${member ? 'Open' : 'Join'} #${c.handle}`);
+        b.addEventListener('click', () => go(c, member, b));
+        const count = `${fmtNumber(c.member_count)} member${c.member_count === 1 ? '' : 's'}`;
+        return h('li', { class: 'ch-item' },
+          h('span', { class: 'ch-info' }, h('span', { class: 'ch-name' }, c.name || c.handle), ' ', h('span', { class: 'hint' }, count)),
+          b);
+      }));
+    } catch (e) {
+      if (mySeq === seq && e.status !== 401) hint.textContent = e.message;
+    }
+  }
+  async function go(c, member, button) {
     const s = state;
     button.disabled = true;
     try {
-      const conv = await api('POST', '/v1/conversations', { kind: 'dm', members: [user.id] });
+      if (!member) await api('POST', `/v1/conversations/${c.id}/join`);
       if (state !== s) return;
-      s.users.set(user.id, Promise.resolve(user));
-      s.names.set(user.id, user.name);
-      const e = await ensureConversation(conv.id, conv.members ? conv : { ...conv, members: [s.me.id, user.id] });
+      const e = await ensureConversation(c.id);
       if (!e || state !== s) return;
-      setOpen(false);
+      s.setPanel(null);
       openConversation(e.id);
     } catch (err) {
       hint.textContent = err.message;
@@ -740,6 +1088,34 @@ function setupDmPanel() {
       button.disabled = false;
     }
   }
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const s = state;
+    if (create.disabled) return;
+    const name = form.elements.name.value.trim();
+    const handle = form.elements.handle.value.trim().replace(/^#/, '').toLowerCase();
+    alert.textContent = '';
+    if (!name || !handle) {
+      alert.textContent = 'A channel needs a name and a handle.';
+      (name ? form.elements.handle : form.elements.name).focus();
+      return;
+    }
+    create.disabled = true;
+    try {
+      const conv = await api('POST', '/v1/conversations', { kind: 'channel', name, handle });
+      if (state !== s) return;
+      s.initial.set(conv.id, new Set([s.me.id]));
+      const e = await ensureConversation(conv.id, conv.members ? conv : { ...conv, members: [s.me.id] });
+      if (!e || state !== s) return;
+      s.setPanel(null);
+      openConversation(e.id);
+    } catch (err) {
+      alert.textContent = err.message;
+    } finally {
+      create.disabled = false;
+    }
+  });
+  return { reset, open: () => { input.focus(); search(); } };
 }
 
 NARROW.addEventListener('change', () => {
