@@ -199,6 +199,18 @@ pub trait Store: Send + Sync + 'static {
         conversation_id: ConversationId,
         limit: u32,
     ) -> StoreResult<Vec<UserId>>;
+    /// The members of each of several small conversations (DMs, say), in join order. Asks `member_ids`
+    /// for each in turn; a store across a network answers in one round trip.
+    async fn members_of(
+        &self,
+        conversation_ids: &[ConversationId],
+    ) -> StoreResult<Vec<(ConversationId, Vec<UserId>)>> {
+        let mut members = Vec::with_capacity(conversation_ids.len());
+        for &id in conversation_ids {
+            members.push((id, self.member_ids(id, u32::MAX).await?));
+        }
+        Ok(members)
+    }
     /// The user's conversations, most recent activity first.
     async fn conversations_of(&self, user_id: UserId) -> StoreResult<Vec<ConversationSummary>>;
     /// Public channels of an org whose name or handle contains `query` (all of them for an empty query).

@@ -146,7 +146,8 @@ pub struct Conversation {
     #[schema(format = DateTime)]
     pub created_at: String,
     pub member_count: u64,
-    /// Member ids, for conversations of up to 1,000 members.
+    /// Member ids, for conversations of up to 1,000 members; in your conversation list, for DMs only (so a client
+    /// can name a DM after the other person).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub members: Option<Vec<UserId>>,
     /// In your conversation list: messages after your read checkpoint, not your own.

@@ -1,6 +1,6 @@
 //! DMs, groups and channels: creating them, listing them, and who is in them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use parley_proto::v1::{self, ConversationKind, CreateConversationRequest, MembershipPatch};
 
@@ -145,14 +145,23 @@ impl Parley {
     }
 
     /// The caller's conversations, most recent activity first, each with its unread count and last message.
+    /// The caller's conversations; a DM comes with its two members, so a client can name it after the other.
     pub async fn conversations(&self, caller: &Caller) -> Result<Vec<v1::Conversation>, Error> {
         let summaries = self.store.conversations_of(caller.user.id).await?;
+        let dms: Vec<ConversationId> = summaries
+            .iter()
+            .filter(|s| s.conversation.kind == ConversationKind::Dm)
+            .map(|s| s.conversation.id)
+            .collect();
+        let mut dm_members: HashMap<ConversationId, Vec<UserId>> =
+            self.store.members_of(&dms).await?.into_iter().collect();
         Ok(summaries
             .iter()
             .map(|s| v1::Conversation {
                 unread_count: Some(s.unread_count),
                 last_message: s.last_message.as_ref().map(wire::message),
                 membership: Some(wire::membership(&s.membership)),
+                members: dm_members.remove(&s.conversation.id),
                 ..self.conversation_wire(&s.conversation)
             })
             .collect())

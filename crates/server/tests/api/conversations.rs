@@ -372,6 +372,42 @@ async fn the_list_is_ordered_by_latest_activity() {
     );
 }
 
+/// A DM in the list names its two members, so a client can show the other person without asking for each.
+#[tokio::test]
+async fn dms_in_the_list_carry_their_members() {
+    let server = TestServer::spawn().await;
+    let ann = server.user("Ann").await;
+    let bob = server.user("Bob").await;
+    let carol = server.user("Carol").await;
+    let with_bob = crate::dm(&ann.client, bob.id).await;
+    let with_carol = crate::dm(&ann.client, carol.id).await;
+    let team = group(&ann.client, "Team", &[bob.id, carol.id]).await;
+    let list = ann.client.conversations().await.expect("list");
+    let members = |id: ConversationId| {
+        let mut members = list
+            .iter()
+            .find(|c| c.id == id)
+            .expect("listed")
+            .members
+            .clone();
+        if let Some(members) = members.as_mut() {
+            members.sort();
+        }
+        members
+    };
+    let sorted = |mut ids: Vec<parley_proto::UserId>| {
+        ids.sort();
+        Some(ids)
+    };
+    assert_eq!(members(with_bob), sorted(vec![ann.id, bob.id]));
+    assert_eq!(members(with_carol), sorted(vec![ann.id, carol.id]));
+    assert_eq!(
+        members(team),
+        None,
+        "only DMs: a group's members are on its own page"
+    );
+}
+
 #[tokio::test]
 async fn membership_settings() {
     let server = TestServer::spawn().await;

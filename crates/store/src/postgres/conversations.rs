@@ -153,6 +153,33 @@ pub(crate) async fn channel_by_handle(
         .transpose()
 }
 
+/// The members of each conversation, in join order, in one query.
+pub(crate) async fn members_of(
+    c: &impl GenericClient,
+    conversation_ids: &[ConversationId],
+) -> StoreResult<Vec<(ConversationId, Vec<UserId>)>> {
+    let ids: Vec<i64> = conversation_ids.iter().map(|id| id.0).collect();
+    let found = rows(
+        c,
+        "SELECT conversation_id, user_id FROM members WHERE conversation_id = ANY($1)
+         ORDER BY conversation_id, joined_at, user_id",
+        &[&ids],
+    )
+    .await?;
+    let mut members: Vec<(ConversationId, Vec<UserId>)> = conversation_ids
+        .iter()
+        .map(|&id| (id, Vec::new()))
+        .collect();
+    for row in &found {
+        let conversation_id = ConversationId(get(row, 0)?);
+        let user_id = UserId(get(row, 1)?);
+        if let Some((_, users)) = members.iter_mut().find(|(id, _)| *id == conversation_id) {
+            users.push(user_id);
+        }
+    }
+    Ok(members)
+}
+
 pub(crate) async fn member_ids(
     c: &impl GenericClient,
     conversation_id: ConversationId,

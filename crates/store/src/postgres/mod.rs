@@ -223,6 +223,13 @@ impl Store for PgStore {
         sql::membership(&self.db.read().await?, conversation_id, user_id).await
     }
 
+    async fn members_of(
+        &self,
+        conversation_ids: &[ConversationId],
+    ) -> StoreResult<Vec<(ConversationId, Vec<UserId>)>> {
+        conversations::members_of(&self.db.read().await?, conversation_ids).await
+    }
+
     async fn conversation_and_membership(
         &self,
         conversation_id: ConversationId,

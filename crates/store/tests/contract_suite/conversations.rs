@@ -77,6 +77,20 @@ pub async fn create_conversation_with_members(store: &dyn Store) {
             .expect("membership"),
         None
     );
+    // Several conversations' members at once, each in join order; an unknown one has none.
+    let unknown = ConversationId(group.id.0 + 1_000);
+    let members = store
+        .members_of(&[group.id, unknown])
+        .await
+        .expect("members_of");
+    assert_eq!(members.len(), 2);
+    assert_eq!(members[0].0, group.id);
+    assert_eq!(
+        sorted(members[0].1.clone()),
+        sorted(vec![ada.id, bob.id, carol.id])
+    );
+    assert_eq!(members[1], (unknown, Vec::new()));
+    assert_eq!(store.members_of(&[]).await.expect("members_of"), Vec::new());
     // Both at once, as every use case on a conversation reads them.
     let bobs = store
         .membership(group.id, bob.id)
