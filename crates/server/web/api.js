@@ -38,18 +38,35 @@ export function onUnauthorized(fn) {
 }
 
 /** One JSON request. Resolves to the parsed body (null for 204); rejects with an ApiError. */
-export async function api(method, path, body) {
+export function api(method, path, body) {
+  return request(method, path, body === undefined ? undefined : JSON.stringify(body), body === undefined ? undefined : 'application/json');
+}
+
+/** Raw bytes (a File or Blob) with their own Content-Type, e.g. an avatar. Same answers as api(). */
+export function upload(method, path, blob, type) {
+  return request(method, path, blob, type || blob.type || 'application/octet-stream');
+}
+
+/** The bytes behind an authenticated URL (an avatar) as a blob: URL, or null. */
+export async function blobUrl(path) {
+  const token = session.token;
+  try {
+    const res = await fetch(path, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+    if (!res.ok) return null;
+    return URL.createObjectURL(await res.blob());
+  } catch {
+    return null;
+  }
+}
+
+async function request(method, path, body, contentType) {
   const token = session.token;
   const headers = { Accept: 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (contentType) headers['Content-Type'] = contentType;
   let res;
   try {
-    res = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    res = await fetch(path, { method, headers, body });
   } catch {
     throw new ApiError(0, 'network', 'Cannot reach the server. Check your connection and try again.');
   }

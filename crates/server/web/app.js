@@ -1,6 +1,6 @@
 // Parley's browser client: the auth screen, the conversation list, one open conversation and the composer.
 // Message text is only ever rendered as text (text nodes via h()), never as HTML.
-import { api, onUnauthorized, session } from '/api.js';
+import { api, blobUrl, onUnauthorized, session, upload } from '/api.js';
 import { Realtime } from '/realtime.js';
 import { $, cmpId, fmtNumber, h, shortTime, uuid } from '/ui.js';
 
@@ -117,6 +117,10 @@ function startMain(me) {
     inflight: new Map(), // id -> Promise<entry|null> while a conversation is fetched
     users: new Map([[me.id, Promise.resolve(me)]]), // id -> Promise<user>
     names: new Map([[me.id, me.name]]), // id -> name, once known
+    info: new Map([[me.id, me]]), // id -> user object, once known
+    presence: new Map(), // user id -> {online, last_seen}, of the DM partners we follow
+    avatars: new Map(), // avatar_url -> Promise<blob: URL or null>
+    typingSent: new Map(), // conversation id -> when we last sent `typing`
     pending: new Map(), // nonce -> {nonce, ref, cid, text, created}
     open: null,
     listReady: false,
@@ -132,12 +136,21 @@ function startMain(me) {
   $('#back').addEventListener('click', closeConversation);
   setupPanels();
   $('#leave').addEventListener('click', leaveOpen);
+  $('#profile-btn').addEventListener('click', toggleProfile);
+  $('#profile').addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape') {
+      hideProfile();
+      $('#profile-btn').focus();
+    }
+  });
+  setupSettings();
   setupComposer();
   setupLog();
   s.rt = new Realtime(session.token, {
     onEvent: (f) => (s.listReady ? applyEvent(f) : s.buffer.push(f)),
     onReply,
-    onReady: () => {},
+    onFrame: (f) => state === s && onFrame(f),
+    onReady: () => state === s && subscribePresence(),
     onResync: () => resync(),
     onStatus: (up) => setConnected(up),
     onAuthFail: () => state === s && signedOut('You were logged out.'),
@@ -171,6 +184,7 @@ async function loadList() {
     for (const [id, prev] of old) if (!s.convs.has(id)) prev.li?.remove();
     s.listReady = true;
     renderList();
+    subscribePresence();
     if (s.open && !s.convs.has(s.open.id)) closeConversation();
     const buffered = s.buffer;
     s.buffer = [];
@@ -204,6 +218,7 @@ function getUser(id) {
     p = api('GET', `/v1/users/${id}`).then(
       (u) => {
         s.names.set(id, u.name);
+        s.info.set(id, u);
         return u;
       },
       (e) => {
@@ -238,6 +253,7 @@ async function makeEntry(c) {
       }
     }
     const other = (members || []).find((id) => id !== state.me.id) ?? state.me.id;
+    e.other = other;
     e.name = (await getUser(other)).name;
   } else if (!e.name) {
     e.name = c.kind === 'channel' ? 'Channel' : 'Group';
@@ -258,6 +274,7 @@ function ensureConversation(id, known) {
       if (s.convs.has(id)) return s.convs.get(id);
       s.convs.set(id, e);
       renderList();
+      if (e.other) subscribePresence([e.other]);
       return e;
     } catch {
       return null;
@@ -308,7 +325,7 @@ function renderEntry(e) {
     e.btn.addEventListener('click', () => openConversation(e.id));
     e.li = h('li', {}, e.btn);
   }
-  const parts = [h('span', { class: 'conv-name' }, e.name), ' ', h('span', { class: 'conv-last' }, lastText(e.last))];
+  const parts = [h('span', { class: 'conv-name' }, e.name, presenceDot(e.other)), ' ', h('span', { class: 'conv-last' }, lastText(e.last))];
   if (e.unread > 0) parts.push(' ', h('span', { class: 'badge', 'aria-label': `${e.unread} unread` }, String(e.unread)));
   e.btn.replaceChildren(...parts);
   if (state.open?.id === e.id) e.btn.setAttribute('aria-current', 'true');
@@ -322,6 +339,7 @@ function applyEvent(f) {
   switch (f.type) {
     case 'message.created':
       applyMessage(f.message);
+      stopTyping(f.conversation_id, f.message.author_id);
       break;
     case 'message.deleted': {
       const e = s.convs.get(f.conversation_id);
@@ -344,6 +362,14 @@ function applyEvent(f) {
     }
     case 'read.updated': {
       const e = s.convs.get(f.conversation_id);
+      const o = s.open;
+      if (f.user_id !== s.me.id && o?.id === f.conversation_id && o.reads) {
+        const had = o.reads.get(f.user_id);
+        if (!had || cmpId(f.message_id, had) > 0) {
+          o.reads.set(f.user_id, f.message_id);
+          renderReceipts(o);
+        }
+      }
       if (f.user_id === s.me.id && e && e.unread && (!e.last || cmpId(f.message_id, e.last.id) >= 0)) {
         e.unread = 0;
         renderList();
@@ -474,7 +500,13 @@ async function openConversation(id, { reload = false } = {}) {
     return;
   }
   const prevOpen = s.open;
-  const o = { id, byId: new Map(), byNonce: new Map(), oldest: null, newest: null, loading: false, atStart: false, readSent: null, gen: ++s.openGen };
+  const o = {
+    id, byId: new Map(), byNonce: new Map(), oldest: null, newest: null, loading: false, atStart: false, readSent: null, gen: ++s.openGen,
+    reads: e.conv.kind === 'channel' ? null : new Map(), // user id -> message id they read up to (others only)
+    markAt: new Map(), // message id -> user ids whose read marker sits after it
+    typers: new Map(), // user id -> timer hiding their "is typing…"
+  };
+  if (prevOpen) for (const t of prevOpen.typers.values()) clearTimeout(t);
   s.open = o;
   const log = $('#log');
   const keepDraft = prevOpen?.id === id;
@@ -482,7 +514,10 @@ async function openConversation(id, { reload = false } = {}) {
   $('#placeholder').hidden = true;
   $('#conv').hidden = false;
   $('#conv-title').textContent = e.name;
+  $('#typing').textContent = '';
+  hideProfile();
   renderConvTools(o, e);
+  renderHeadPresence();
   log.replaceChildren();
   log.setAttribute('aria-busy', 'true');
   if (!keepDraft) {
@@ -509,6 +544,7 @@ async function openConversation(id, { reload = false } = {}) {
     o.atStart = messages.length < PAGE;
     log.scrollTop = log.scrollHeight;
     markRead();
+    loadReceipts(o);
     fillUp(o);
   } catch (err) {
     if (s.open === o && err.status !== 401) log.append(h('p', { class: 'log-note' }, `Could not load messages: ${err.message}`));
@@ -553,6 +589,8 @@ async function leaveOpen() {
 function closeConversation() {
   const s = state;
   const id = s.open?.id;
+  if (s.open) for (const t of s.open.typers.values()) clearTimeout(t);
+  hideProfile();
   s.open = null;
   $('#shell').classList.remove('has-open');
   $('#conv').hidden = true;
@@ -651,6 +689,7 @@ async function showMessages(o, messages, afterInsert) {
     if (!o.oldest || cmpId(m.id, o.oldest) < 0) o.oldest = m.id;
     if (!o.newest || cmpId(m.id, o.newest) > 0) o.newest = m.id;
   }
+  if (messages.length) renderReceipts(o);
   if (afterInsert) afterInsert();
   else if (stick || mine) log.scrollTop = log.scrollHeight;
 }
@@ -676,7 +715,9 @@ function fillArticle(art, m) {
   if (author === undefined) {
     // Not known yet (a new member, say): shown once it is, unless the article was refilled since.
     getUser(m.author_id).then((u) => {
-      if (art._m === m) art.querySelector('.author').textContent = u.name;
+      if (art._m !== m) return;
+      art.querySelector('.author').textContent = u.name;
+      art.querySelector('.msg-head .avatar')?.replaceWith(avatar(u, 'avatar-sm'));
     });
   }
   art.dataset.state = 'sent';
@@ -685,13 +726,18 @@ function fillArticle(art, m) {
   art.classList.toggle('deleted', !!m.deleted);
   // Refilling must not lose the keyboard focus of a button in the article (a reaction toggled, say).
   const focused = art.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+  const readBy = h('div', { class: 'read-by' });
+  const o = s.open;
+  if (o && o.byId.get(m.id) === art) fillReadBy(readBy, o.markAt.get(m.id));
   art.replaceChildren(
     h('header', { class: 'msg-head' },
+      avatar(s.info.get(m.author_id) || { id: m.author_id, name: author ?? '' }, 'avatar-sm'),
       h('span', { class: 'author' }, author ?? '…'),
       ' ',
       h('time', { datetime: m.created_at }, shortTime(m.created_at))),
     h('p', { class: 'text' }, m.deleted ? 'This message was deleted.' : m.text ?? ''),
     ...messageTools(art, m),
+    readBy,
   );
   if (focused) {
     const again = art.querySelector(`[data-key="${CSS.escape(focused)}"]`);
@@ -792,6 +838,7 @@ function deleteButton(art, m, scope, label) {
 function placePending(o, p) {
   const art = h('article', { class: 'msg mine', dataset: { state: 'pending', nonce: p.nonce } },
     h('header', { class: 'msg-head' },
+      avatar(state.me, 'avatar-sm'),
       h('span', { class: 'author' }, state.me.name),
       ' ',
       h('span', { class: 'status' }, 'Sending…')),
@@ -814,6 +861,356 @@ function markFailed(art, p, why) {
   status.replaceChildren(`Not sent: ${why} `, retry);
 }
 
+// --- avatars, read markers, typing, presence, profile, settings --------------------------------------------
+
+/** Initials of a name: "Bob Stone" → "BS". */
+function initials(name) {
+  const parts = String(name || '').trim().split(/\s+/).filter(Boolean);
+  if (!parts.length) return '?';
+  const first = [...parts[0]][0] || '';
+  const last = parts.length > 1 ? [...parts[parts.length - 1]][0] || '' : '';
+  return (first + last).toUpperCase();
+}
+
+/** The blob: URL of an avatar (fetched once with the token, since the route needs it), or null. */
+function avatarSrc(url) {
+  const s = state;
+  let p = s.avatars.get(url);
+  if (!p) {
+    p = blobUrl(url);
+    s.avatars.set(url, p);
+  }
+  return p;
+}
+
+/** A user's avatar: their image if they have one, else their initials in a circle. Decorative (aria-hidden). */
+function avatar(user, size = '') {
+  const el = h('span', { class: `avatar ${size}`, 'aria-hidden': 'true' }, initials(user?.name));
+  if (user?.avatar_url) {
+    avatarSrc(user.avatar_url).then((src) => {
+      if (!src) return;
+      el.replaceChildren(h('img', { src, alt: '' }));
+      el.classList.add('has-img');
+    });
+  }
+  return el;
+}
+
+/** Where each other member has read up to, when a DM or group opens. */
+async function loadReceipts(o) {
+  const s = state;
+  if (!o.reads) return;
+  try {
+    const { receipts } = await api('GET', `/v1/conversations/${o.id}/receipts`);
+    if (s.open !== o) return;
+    await Promise.all(receipts.filter((r) => r.user_id !== s.me.id).map((r) => getUser(r.user_id)));
+    if (s.open !== o) return;
+    for (const r of receipts) {
+      if (r.user_id === s.me.id || !r.message_id) continue;
+      const had = o.reads.get(r.user_id);
+      if (!had || cmpId(r.message_id, had) > 0) o.reads.set(r.user_id, r.message_id);
+    }
+    renderReceipts(o);
+  } catch {
+    /* no markers; live events still move them */
+  }
+}
+
+/** Puts each reader's marker after the last shown message they have read. */
+function renderReceipts(o) {
+  const s = state;
+  if (!o.reads || s.open !== o) return;
+  const ids = [...o.byId.keys()].sort(cmpId);
+  const markAt = new Map();
+  for (const [uid, read] of o.reads) {
+    let at = null;
+    for (const id of ids) {
+      if (cmpId(id, read) <= 0) at = id;
+      else break;
+    }
+    if (!at) continue;
+    if (!markAt.has(at)) markAt.set(at, []);
+    markAt.get(at).push(uid);
+    if (!s.info.has(uid) && !o.asked?.has(uid)) {
+      // Once per reader: their name (and avatar) come later.
+      (o.asked ||= new Set()).add(uid);
+      getUser(uid).then(() => s.open === o && renderReceipts(o));
+    }
+  }
+  o.markAt = markAt;
+  for (const [id, art] of o.byId) {
+    const box = art.querySelector(':scope > .read-by');
+    if (box) fillReadBy(box, markAt.get(id));
+  }
+}
+
+function fillReadBy(box, uids) {
+  const s = state;
+  const key = (uids || []).join(',');
+  if (box.dataset.readers === key) return;
+  box.dataset.readers = key;
+  box.replaceChildren(...(uids || []).map((uid) => {
+    const u = s.info.get(uid) || { id: uid, name: s.names.get(uid) || '…' };
+    const mark = avatar(u, 'avatar-xs');
+    mark.removeAttribute('aria-hidden');
+    mark.setAttribute('role', 'img');
+    mark.setAttribute('aria-label', `Read by ${u.name}`);
+    mark.title = `Read by ${u.name}`;
+    mark.classList.add('read-mark');
+    return mark;
+  }));
+}
+
+const TYPING_EVERY = 3000;
+const TYPING_SHOWN = 5000;
+
+/** The composer changed: tell the others we are typing, at most every 3 s. */
+function sendTyping() {
+  const s = state;
+  const o = s?.open;
+  if (!o || !$('#msg').value.trim() || !s.rt.ready) return;
+  const now = Date.now();
+  if (now - (s.typingSent.get(o.id) || 0) < TYPING_EVERY) return;
+  s.typingSent.set(o.id, now);
+  s.rt.send({ op: 'typing', conversation_id: o.id });
+}
+
+function startTyping(cid, uid) {
+  const s = state;
+  const o = s.open;
+  if (o?.id !== cid || uid === s.me.id) return;
+  clearTimeout(o.typers.get(uid));
+  o.typers.set(uid, setTimeout(() => stopTyping(cid, uid), TYPING_SHOWN));
+  getUser(uid).then(() => s.open === o && renderTyping(o));
+  renderTyping(o);
+}
+
+function stopTyping(cid, uid) {
+  const s = state;
+  const o = s?.open;
+  if (o?.id !== cid || !o.typers.has(uid)) return;
+  clearTimeout(o.typers.get(uid));
+  o.typers.delete(uid);
+  renderTyping(o);
+}
+
+function renderTyping(o) {
+  const s = state;
+  const names = [...o.typers.keys()].map((uid) => s.names.get(uid) || 'Someone');
+  let text = '';
+  if (names.length === 1) text = `${names[0]} is typing…`;
+  else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+  else if (names.length > 2) text = 'Several people are typing…';
+  const el = $('#typing');
+  if (el.textContent !== text) el.textContent = text;
+}
+
+/** Ephemeral frames and op replies that are not acks of sends. */
+function onFrame(f) {
+  switch (f.type) {
+    case 'typing':
+      startTyping(f.conversation_id, f.user_id);
+      break;
+    case 'presence':
+      for (const u of f.users || []) setPresence(u.user_id, u.online, u.last_seen);
+      break;
+    case 'presence.updated':
+      setPresence(f.user_id, f.online, f.last_seen);
+      break;
+    default:
+      break;
+  }
+}
+
+/** Follows the DM partners' presence on this connection (again after every reconnect). */
+function subscribePresence(ids) {
+  const s = state;
+  if (!s.rt.ready || !s.listReady) return;
+  const want = ids || [...new Set([...s.convs.values()].map((e) => e.other).filter((id) => id && id !== s.me.id))];
+  for (let i = 0; i < want.length; i += 1000) s.rt.send({ op: 'presence_sub', user_ids: want.slice(i, i + 1000) });
+}
+
+function setPresence(uid, online, lastSeen) {
+  const s = state;
+  const prev = s.presence.get(uid);
+  const next = { online: !!online, last_seen: lastSeen || prev?.last_seen || null };
+  s.presence.set(uid, next);
+  if (prev && prev.online === next.online && prev.last_seen === next.last_seen) return;
+  for (const e of s.convs.values()) if (e.other === uid && e.btn) renderEntry(e);
+  renderHeadPresence();
+  if (s.profile?.user.id === uid) renderProfile();
+}
+
+/** A dot saying whether a DM partner is online; nothing until we know. */
+function presenceDot(uid) {
+  const p = uid && uid !== state.me.id ? state.presence.get(uid) : null;
+  if (!p) return null;
+  const label = p.online ? 'online' : 'offline';
+  return h('span', { class: `dot ${label}`, role: 'img', 'aria-label': label, title: label });
+}
+
+function openEntry() {
+  const s = state;
+  return s.open ? s.convs.get(s.open.id) : null;
+}
+
+/** The open DM's header: the partner's presence dot and the "Profile of NAME" button. */
+function renderHeadPresence() {
+  const e = openEntry();
+  const dot = $('#conv-presence');
+  const button = $('#profile-btn');
+  const isDm = e?.conv.kind === 'dm' && e.other && e.other !== state.me.id;
+  button.hidden = !isDm;
+  if (isDm) button.setAttribute('aria-label', `Profile of ${e.name}`);
+  const p = isDm ? state.presence.get(e.other) : null;
+  dot.hidden = !p;
+  if (p) {
+    const label = p.online ? 'online' : 'offline';
+    dot.className = `dot ${label}`;
+    dot.setAttribute('aria-label', label);
+    dot.title = label;
+  }
+}
+
+function hideProfile() {
+  const s = state;
+  if (s) s.profile = null;
+  $('#profile').hidden = true;
+  $('#profile').replaceChildren();
+  $('#profile-btn').setAttribute('aria-expanded', 'false');
+}
+
+async function toggleProfile() {
+  const s = state;
+  const e = openEntry();
+  if (!e?.other) return;
+  if (s.profile) {
+    hideProfile();
+    return;
+  }
+  const o = s.open;
+  const known = s.info.get(e.other) || { id: e.other, name: e.name };
+  s.profile = { user: known, contact: null, busy: false };
+  $('#profile-btn').setAttribute('aria-expanded', 'true');
+  $('#profile').hidden = false;
+  renderProfile();
+  try {
+    const [user, contacts] = await Promise.all([
+      api('GET', `/v1/users/${e.other}`),
+      api('GET', '/v1/contacts').catch(() => null),
+    ]);
+    if (state !== s || s.open !== o || !s.profile) return;
+    s.profile.user = user;
+    if (contacts) s.profile.contact = contacts.contacts.some((c) => c.id === user.id);
+    if (user.presence) {
+      const live = s.presence.get(user.id);
+      // The live state (from events) wins over what the request saw, which may be older.
+      setPresence(user.id, live ? live.online : user.presence.online, user.presence.last_seen);
+    }
+    renderProfile();
+  } catch (err) {
+    if (state === s && s.profile) $('#profile').append(h('p', { class: 'hint', role: 'alert' }, `Could not load the profile: ${err.message}`));
+  }
+}
+
+function renderProfile() {
+  const s = state;
+  const pr = s.profile;
+  if (!pr) return;
+  const u = pr.user;
+  const p = s.presence.get(u.id) || (u.presence ? { online: u.presence.online, last_seen: u.presence.last_seen } : null);
+  let status = '';
+  if (p?.online) status = 'Online';
+  else if (p?.last_seen) status = `Last seen ${shortTime(p.last_seen)}`;
+  else if (p) status = 'Offline';
+  const children = [
+    avatar(u, 'avatar-lg'),
+    h('div', { class: 'profile-info' },
+      h('p', { class: 'profile-name' }, u.name),
+      u.username ? h('p', { class: 'profile-handle' }, `@${u.username}`) : null,
+      h('p', { class: 'profile-status' }, status)),
+  ];
+  if (pr.contact !== null) {
+    const b = h('button', { type: 'button', class: 'profile-contact', disabled: pr.busy }, pr.contact ? 'Remove from contacts' : 'Add to contacts');
+    b.addEventListener('click', () => toggleContact(b));
+    children.push(b);
+  }
+  const focused = $('#profile').contains(document.activeElement) && document.activeElement.classList.contains('profile-contact');
+  $('#profile').replaceChildren(...children);
+  if (focused) $('#profile .profile-contact')?.focus();
+}
+
+async function toggleContact() {
+  const s = state;
+  const pr = s.profile;
+  if (!pr || pr.busy) return;
+  pr.busy = true;
+  renderProfile();
+  try {
+    await api(pr.contact ? 'DELETE' : 'PUT', `/v1/contacts/${pr.user.id}`);
+    if (s.profile === pr) pr.contact = !pr.contact;
+  } catch (err) {
+    if (s.profile === pr) $('#profile').append(h('p', { class: 'hint', role: 'alert' }, err.message));
+  } finally {
+    pr.busy = false;
+    if (s.profile === pr) renderProfile();
+  }
+}
+
+const AVATAR_TYPES = ['image/png', 'image/jpeg', 'image/webp', 'image/gif'];
+
+function setupSettings() {
+  const s = state;
+  const button = $('#settings');
+  const panel = $('#settings-panel');
+  const input = $('#avatar-input');
+  const status = $('#avatar-status');
+  const show = (open) => {
+    panel.hidden = !open;
+    button.setAttribute('aria-expanded', String(open));
+    if (open) {
+      if (s.open && NARROW.matches) closeConversation();
+      $('#settings-avatar').replaceWith(Object.assign(avatar(s.me, 'avatar-lg'), { id: 'settings-avatar' }));
+      input.focus();
+    }
+  };
+  button.addEventListener('click', () => show(panel.hidden));
+  panel.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape') {
+      show(false);
+      button.focus();
+    }
+  });
+  input.addEventListener('change', async () => {
+    const file = input.files?.[0];
+    if (!file) return;
+    if (!AVATAR_TYPES.includes(file.type)) {
+      status.textContent = 'Choose a PNG, JPEG, WebP or GIF image.';
+      return;
+    }
+    status.textContent = 'Uploading…';
+    input.disabled = true;
+    try {
+      const me = await upload('PUT', '/v1/users/me/avatar', file, file.type);
+      if (state !== s) return;
+      s.me = me;
+      s.info.set(me.id, me);
+      s.users.set(me.id, Promise.resolve(me));
+      status.textContent = 'Avatar updated.';
+      $('#settings-avatar').replaceWith(Object.assign(avatar(me, 'avatar-lg'), { id: 'settings-avatar' }));
+      const o = s.open;
+      if (o) {
+        for (const art of o.byId.values()) if (art._m?.author_id === me.id) fillArticle(art, art._m);
+      }
+    } catch (err) {
+      if (state === s) status.textContent = `Could not upload: ${err.message}`;
+    } finally {
+      input.disabled = false;
+      input.value = '';
+    }
+  });
+}
+
 // --- composer ----------------------------------------------------------------------------------------------
 
 function setupComposer() {
@@ -826,6 +1223,7 @@ function setupComposer() {
     }
   });
   ta.addEventListener('input', composerInput);
+  ta.addEventListener('input', sendTyping);
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     sendDraft();
@@ -900,6 +1298,7 @@ function setupPanels() {
       if (state !== s) return;
       s.users.set(user.id, Promise.resolve(user));
       s.names.set(user.id, user.name);
+      s.info.set(user.id, user);
       const e = await ensureConversation(conv.id, conv.members ? conv : { ...conv, members: [s.me.id, user.id] });
       if (!e || state !== s) return;
       s.setPanel(null);
@@ -985,6 +1384,7 @@ function setupGroupPanel() {
     const s = state;
     s.users.set(u.id, Promise.resolve(u));
     s.names.set(u.id, u.name);
+    s.info.set(u.id, u);
     chosen.set(u.id, u);
     render();
     $('#dm-q').value = '';
