@@ -6,7 +6,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RECONNECT_TIMEOUT, eventually, gone, launchBrowser, people, screenshots, stepper, visible } from './lib.mjs';
+import { RECONNECT_TIMEOUT, closeAll, eventually, gone, launchBrowser, people, screenshots, stepper, visible } from './lib.mjs';
 
 const TEST_TIMEOUT = 60_000;
 const ADA = ['ada', 'Ada Lovelace'];
@@ -27,7 +27,7 @@ async function withPeople(t, names, body) {
         await body(stepper(t), ...users);
     } finally {
         await screenshots(browser, t.name, users);
-        for (const user of users) await user.close();
+        await closeAll(users);
     }
 }
 

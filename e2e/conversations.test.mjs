@@ -4,7 +4,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventually, gone, launchBrowser, people, randomSuffix, screenshots, stepper, visible } from './lib.mjs';
+import { closeAll, eventually, gone, launchBrowser, people, randomSuffix, screenshots, stepper, visible } from './lib.mjs';
 
 const TEST_TIMEOUT = 60_000;
 const ADA = ['ada', 'Ada Lovelace'];
@@ -25,7 +25,7 @@ async function withPeople(t, names, body) {
         await body(stepper(t), ...users);
     } finally {
         await screenshots(browser, t.name, users);
-        for (const user of users) await user.close();
+        await closeAll(users);
     }
 }
 

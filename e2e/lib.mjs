@@ -9,6 +9,15 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 export const BASE_URL = process.env.PARLEY_URL ?? 'http://127.0.0.1:8080';
+const BASE_HOST = new URL(BASE_URL).host;
+
+/// The host a page's request went to, when it is a network request to another host than the server's
+/// (data: and blob: URLs go nowhere); null otherwise.
+function otherHost(url) {
+    const u = new URL(url);
+    if (!['http:', 'https:', 'ws:', 'wss:'].includes(u.protocol)) return null;
+    return u.host === BASE_HOST ? null : u.host;
+}
 /// How long one expectation may take to come true.
 export const TIMEOUT = Number(process.env.E2E_TIMEOUT_MS ?? 10_000);
 /// How long a client may take to notice it is back online and reconnect (its backoff may be waiting).
@@ -106,7 +115,10 @@ export function stepper(t) {
 
 /// One person using the client in their own browser context.
 export class User {
-    constructor(browser, { key, name, username, email, password, org }) {
+    constructor(browser, { key, name, username, email, password, org, contextOptions }) {
+        this.contextOptions = contextOptions ?? { viewport: { width: 1000, height: 700 } };
+        /// Requests the pages made to any host but the server's; close() fails the test if there are any.
+        this.foreign = [];
         this.browser = browser;
         this.key = key;
         this.name = name;
@@ -118,7 +130,10 @@ export class User {
     }
 
     async open() {
-        this.context = await this.browser.newContext({ viewport: { width: 1000, height: 700 } });
+        this.context = await this.browser.newContext(this.contextOptions);
+        this.context.on('request', (request) => {
+            if (otherHost(request.url())) this.foreign.push(`${request.method()} ${request.url()}`);
+        });
         this.context.setDefaultTimeout(TIMEOUT);
         this.context.setDefaultNavigationTimeout(TIMEOUT);
         this.page = await this.context.newPage();
@@ -131,6 +146,7 @@ export class User {
             this.logs.push(`[http] failed ${request.method()} ${request.url()}: ${request.failure()?.errorText}`),
         );
         this.page.on('websocket', (socket) => {
+            if (otherHost(socket.url())) this.foreign.push(`WebSocket ${socket.url()}`);
             this.logs.push(`[websocket] open ${socket.url()}`);
             socket.on('close', () => this.logs.push(`[websocket] closed ${socket.url()}`));
         });
@@ -138,8 +154,11 @@ export class User {
         return this;
     }
 
+    /// Closes the browser context; throws when a page asked another host than the server's for anything.
     async close() {
         await this.context?.close().catch(() => {});
+        const foreign = this.foreign.splice(0);
+        assert.deepEqual(foreign, [], `${this.name}'s pages made requests to other hosts than ${BASE_HOST}`);
     }
 
     // --- the UI contract ------------------------------------------------------------------------------
@@ -275,12 +294,20 @@ export class User {
     }
 }
 
+/// Closes every user's context, then fails if any of their pages asked another host than the server's.
+export async function closeAll(users) {
+    const errors = [];
+    for (const user of users) await user.close().catch((error) => errors.push(error));
+    if (errors.length) throw errors[0];
+}
+
 /// A fresh organization and its people, each in their own browser context on the client's page.
+/// Each person is `[key, name]`, or `[key, name, contextOptions]` for another viewport than 1000x700.
 export async function people(browser, ...names) {
     const suffix = randomSuffix();
     const org = `e2e-${suffix}`;
     const users = names.map(
-        ([key, name]) =>
+        ([key, name, contextOptions]) =>
             new User(browser, {
                 key,
                 name,
@@ -288,6 +315,7 @@ export async function people(browser, ...names) {
                 email: `${key}-${suffix}@e2e.example.org`,
                 password: `pw-${key}-${suffix}-secret`,
                 org,
+                contextOptions,
             }),
     );
     for (const user of users) await user.open();

@@ -3,7 +3,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventually, gone, launchBrowser, people, screenshots, startsWith, stepper, visible } from './lib.mjs';
+import { closeAll, eventually, gone, launchBrowser, people, screenshots, startsWith, stepper, visible } from './lib.mjs';
 
 const TEST_TIMEOUT = 60_000;
 const ADA = ['ada', 'Ada Lovelace'];
@@ -26,7 +26,7 @@ async function withPeople(t, names, body) {
         await body(stepper(t), ...users);
     } finally {
         await screenshots(browser, t.name, users);
-        for (const user of users) await user.close();
+        await closeAll(users);
     }
 }
 

@@ -30,7 +30,12 @@ function showAuth(notice) {
     n.textContent = notice;
     n.hidden = false;
   }
-  authForm($('#login-form'), (f) => api('POST', '/v1/auth/login', { login: f.login.value.trim(), password: f.password.value }));
+  authForm($('#login-form'), (f) => {
+    const body = { login: f.login.value.trim(), password: f.password.value };
+    const org = f.org.value.trim();
+    if (org) body.org = org;
+    return api('POST', '/v1/auth/login', body);
+  });
   authForm($('#signup-form'), (f) => {
     const body = {
       name: f.name.value.trim(),
@@ -348,16 +353,17 @@ function applyEvent(f) {
         e.last = tomb(e.last);
         renderList();
       }
-      const art = s.open?.id === f.conversation_id && s.open.byId.get(f.message_id);
-      if (art) fillArticle(art, tomb(art._m));
+      const o = s.open?.id === f.conversation_id ? s.open : null;
+      const m = o?.data.get(f.message_id);
+      if (m) {
+        o.data.set(m.id, tomb(m));
+        const art = o.byId.get(m.id);
+        if (art) fillArticle(art, o.data.get(m.id));
+      }
       break;
     }
     case 'message.hidden': {
-      const art = s.open?.id === f.conversation_id && s.open.byId.get(f.message_id);
-      if (art) {
-        art.remove();
-        s.open.byId.delete(f.message_id);
-      }
+      if (s.open?.id === f.conversation_id) forget(s.open, f.message_id);
       break;
     }
     case 'read.updated': {
@@ -422,9 +428,9 @@ async function systemLine(cid, uid, what) {
   const o = s.open;
   if (o?.id !== cid) return;
   const u = await getUser(uid);
-  if (s.open !== o) return;
+  if (s.open !== o || o.hi < o.ids.length) return; // not shown while the newest messages are off the window
   const log = $('#log');
-  const before = [...log.children].find((a) => a.dataset.state === 'pending' || a.dataset.state === 'failed') || null;
+  const before = firstPending();
   const stick = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
   log.insertBefore(h('p', { class: 'system' }, `${u.name} ${what}`), before);
   if (stick) log.scrollTop = log.scrollHeight;
@@ -433,9 +439,9 @@ async function systemLine(cid, uid, what) {
 /** A reaction added or removed (an event, or our own request answered): upserts the open message's reactions. */
 function applyReaction(cid, mid, emoji, uid, add) {
   const s = state;
-  const art = s.open?.id === cid && s.open.byId.get(mid);
-  if (!art || !art._m) return;
-  const m = art._m;
+  const o = s.open?.id === cid ? s.open : null;
+  const m = o?.data.get(mid);
+  if (!m) return;
   const reactions = (m.reactions || []).map((r) => ({ emoji: r.emoji, user_ids: [...r.user_ids] }));
   let r = reactions.find((x) => x.emoji === emoji);
   if (add) {
@@ -446,7 +452,9 @@ function applyReaction(cid, mid, emoji, uid, add) {
     if (!r || !r.user_ids.includes(uid)) return;
     r.user_ids = r.user_ids.filter((x) => x !== uid);
   }
-  fillArticle(art, { ...m, reactions: reactions.filter((x) => x.user_ids.length) });
+  o.data.set(mid, { ...m, reactions: reactions.filter((x) => x.user_ids.length) });
+  const art = o.byId.get(mid);
+  if (art) fillArticle(art, o.data.get(mid));
 }
 
 /** A stored message, from an event, an ack or history: updates the list and the open conversation. */
@@ -501,7 +509,7 @@ async function openConversation(id, { reload = false } = {}) {
   }
   const prevOpen = s.open;
   const o = {
-    id, byId: new Map(), byNonce: new Map(), oldest: null, newest: null, loading: false, atStart: false, readSent: null, gen: ++s.openGen,
+    id, ids: [], data: new Map(), lo: 0, hi: 0, byId: new Map(), byNonce: new Map(), oldest: null, newest: null, loading: false, atStart: false, readSent: null, gen: ++s.openGen,
     reads: e.conv.kind === 'channel' ? null : new Map(), // user id -> message id they read up to (others only)
     markAt: new Map(), // message id -> user ids whose read marker sits after it
     typers: new Map(), // user id -> timer hiding their "is typing…"
@@ -519,6 +527,7 @@ async function openConversation(id, { reload = false } = {}) {
   renderConvTools(o, e);
   renderHeadPresence();
   log.replaceChildren();
+  showNewButton(false);
   log.setAttribute('aria-busy', 'true');
   if (!keepDraft) {
     $('#msg').value = '';
@@ -619,38 +628,172 @@ document.addEventListener('visibilitychange', () => {
   if (!document.hidden && state?.open) markRead();
 });
 
+// The log is a window over the loaded messages: `o.ids` holds every loaded id in order (their messages in
+// `o.data`), and only `o.ids[o.lo .. o.hi)` have articles in the DOM (`o.byId`). Scrolling near an edge
+// renders the next chunk there and drops articles far off the other edge; reaching the oldest loaded message
+// fetches an older page. What is on screen stays put: every change is anchored on the first visible element.
+const CHUNK = 50;
+const MAX_WINDOW = 250;
+const MARGIN = 1200; // px of content kept ready beyond each edge of the viewport
+
+const atBottom = (log) => log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+
 function setupLog() {
   const log = $('#log');
   log.addEventListener('scroll', () => {
-    if (log.scrollTop < 80) loadOlder();
+    const o = state?.open;
+    if (!o) return;
+    if (log.scrollTop < MARGIN) extendUp(o);
+    else if (log.scrollHeight - log.scrollTop - log.clientHeight < MARGIN) extendDown(o);
+    if (o.hi === o.ids.length && atBottom(log)) showNewButton(false);
+  }, { passive: true });
+  $('#new-msgs').addEventListener('click', () => {
+    const o = state?.open;
+    if (!o) return;
+    jumpToEnd(o);
+    $('#log').focus({ preventScroll: true });
   });
+}
+
+function showNewButton(show) {
+  $('#new-msgs').hidden = !show;
+}
+
+/** Runs `fn` (which changes the log's content) keeping the first visible element where it was on screen. */
+function anchored(fn) {
+  const log = $('#log');
+  const top = log.getBoundingClientRect().top;
+  let anchor = null;
+  for (const el of log.children) {
+    if (el.getBoundingClientRect().bottom > top + 1) {
+      anchor = el;
+      break;
+    }
+  }
+  const was = anchor ? anchor.getBoundingClientRect().top : 0;
+  fn();
+  if (anchor?.isConnected) log.scrollTop += anchor.getBoundingClientRect().top - was;
+}
+
+/** The first pending or failed send in the log (they sit after the stored messages), or null. */
+function firstPending() {
+  return [...$('#log').children].find((a) => a.dataset.state === 'pending' || a.dataset.state === 'failed') || null;
+}
+
+function articleFor(o, id) {
+  const art = h('article', { class: 'msg' });
+  o.byId.set(id, art);
+  fillArticle(art, o.data.get(id));
+  return art;
+}
+
+/** Renders the loaded messages `o.ids[from .. o.lo)` above the window. */
+function growTop(o, from) {
+  const frag = document.createDocumentFragment();
+  for (let i = from; i < o.lo; i++) frag.append(articleFor(o, o.ids[i]));
+  const log = $('#log');
+  log.insertBefore(frag, log.firstChild);
+  o.lo = from;
+}
+
+/** Renders the loaded messages `o.ids[o.hi .. to)` below the window. */
+function growBottom(o, to) {
+  const frag = document.createDocumentFragment();
+  for (let i = o.hi; i < to; i++) frag.append(articleFor(o, o.ids[i]));
+  $('#log').insertBefore(frag, firstPending());
+  o.hi = to;
+}
+
+/** Drops a rendered message's article, with the system lines beside it on the `side` it is trimmed from. */
+function dropArticle(o, id, side) {
+  const art = o.byId.get(id);
+  o.byId.delete(id);
+  if (!art) return;
+  const next = (el) => (side === 'top' ? el.previousElementSibling : el.nextElementSibling);
+  let sib = next(art);
+  while (sib?.classList.contains('system')) {
+    const n = next(sib);
+    sib.remove();
+    sib = n;
+  }
+  art.remove();
+}
+
+function trim(o, side) {
+  while (o.hi - o.lo > MAX_WINDOW) {
+    if (side === 'top') dropArticle(o, o.ids[o.lo++], 'top');
+    else dropArticle(o, o.ids[--o.hi], 'bottom');
+  }
+  syncPending(o);
+}
+
+/** Pending sends show after the newest message, so only while the window reaches it. */
+function syncPending(o) {
+  const log = $('#log');
+  const atEnd = o.hi === o.ids.length;
+  for (const art of o.byNonce.values()) {
+    if (atEnd && !art.isConnected) log.append(art);
+    else if (!atEnd && art.isConnected) art.remove();
+  }
+}
+
+function extendUp(o) {
+  if (o.lo > 0) {
+    anchored(() => {
+      growTop(o, Math.max(0, o.lo - CHUNK));
+      trim(o, 'bottom');
+    });
+    renderReceipts(o);
+  } else {
+    loadOlder();
+  }
+}
+
+function extendDown(o) {
+  if (o.hi >= o.ids.length) return;
+  anchored(() => {
+    growBottom(o, Math.min(o.ids.length, o.hi + CHUNK));
+    trim(o, 'top');
+  });
+  renderReceipts(o);
+}
+
+/** Shows the newest messages and scrolls to them. */
+function jumpToEnd(o) {
+  const log = $('#log');
+  if (o.hi < o.ids.length) {
+    for (const art of o.byId.values()) art.remove();
+    for (const p of log.querySelectorAll('.system')) p.remove();
+    o.byId.clear();
+    o.lo = o.hi = Math.max(0, o.ids.length - CHUNK);
+    growBottom(o, o.ids.length);
+    syncPending(o);
+    renderReceipts(o);
+  }
+  log.scrollTop = log.scrollHeight;
+  showNewButton(false);
 }
 
 /** When the first page does not fill the log, there is nothing to scroll: load more until it does. */
 function fillUp(o) {
   const log = $('#log');
-  if (state?.open === o && !o.atStart && log.scrollHeight <= log.clientHeight + 80) loadOlder();
+  if (state?.open === o && log.scrollHeight <= log.clientHeight + 80) extendUp(o);
 }
 
 async function loadOlder() {
   const s = state;
   const o = s?.open;
-  if (!o || o.loading || o.atStart || !o.oldest) return;
+  if (!o || o.loading || o.atStart || !o.ids.length) return;
   o.loading = true;
   const log = $('#log');
   const note = $('#log-loading');
   note.hidden = false;
   log.setAttribute('aria-busy', 'true');
   try {
-    const { messages } = await api('GET', `/v1/conversations/${o.id}/messages?before=${o.oldest}&limit=${PAGE}`);
+    const { messages } = await api('GET', `/v1/conversations/${o.id}/messages?before=${o.ids[0]}&limit=${PAGE}`);
     if (s.open !== o) return;
     if (messages.length < PAGE) o.atStart = true;
-    const height = log.scrollHeight;
-    const top = log.scrollTop;
-    await showMessages(o, messages, () => {
-      // Same frame as the insert: keep what was on screen where it was.
-      log.scrollTop = top + (log.scrollHeight - height);
-    });
+    await showMessages(o, messages, true);
   } catch {
     /* scrolling to the top again retries */
   } finally {
@@ -663,48 +806,104 @@ async function loadOlder() {
   }
 }
 
-/** Upserts stored messages into the open conversation, keyed by id (and by nonce for our pending sends). */
-async function showMessages(o, messages, afterInsert) {
+/** Where `id` goes in the sorted `ids`. */
+function insertIndex(ids, id) {
+  let a = 0;
+  let b = ids.length;
+  if (b && cmpId(id, ids[b - 1]) > 0) return b;
+  while (a < b) {
+    const mid = (a + b) >> 1;
+    if (cmpId(ids[mid], id) < 0) a = mid + 1;
+    else b = mid;
+  }
+  return a;
+}
+
+/** Upserts stored messages into the open conversation, keyed by id (and by nonce for our pending sends).
+ *  `older`: a page from before the loaded ones, kept in place on screen. */
+async function showMessages(o, messages, older = false) {
   const s = state;
   await Promise.all([...new Set(messages.map((m) => m.author_id))].map(getUser));
   if (s.open !== o) return;
   const log = $('#log');
-  const stick = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+  const stick = atBottom(log);
   let mine = false;
-  for (const m of messages) {
-    let art = o.byId.get(m.id);
-    if (!art && m.nonce && o.byNonce.has(m.nonce)) {
-      art = o.byNonce.get(m.nonce);
-      o.byNonce.delete(m.nonce);
-      s.pending.delete(m.nonce);
-      mine = true;
+  let unseen = false;
+  const apply = () => {
+    for (const m of messages) {
+      if (o.data.has(m.id)) {
+        o.data.set(m.id, m);
+        const art = o.byId.get(m.id);
+        if (art) fillArticle(art, m);
+        continue;
+      }
+      let pendingArt = null;
+      if (m.nonce && o.byNonce.has(m.nonce)) {
+        pendingArt = o.byNonce.get(m.nonce);
+        o.byNonce.delete(m.nonce);
+        s.pending.delete(m.nonce);
+        mine = true;
+      }
+      o.data.set(m.id, m);
+      const wasAtEnd = o.hi === o.ids.length;
+      const i = insertIndex(o.ids, m.id);
+      o.ids.splice(i, 0, m.id);
+      if (i < o.lo) {
+        o.lo++;
+        o.hi++;
+        pendingArt?.remove();
+      } else if (i < o.hi || (i === o.hi && (wasAtEnd || i === o.lo))) {
+        const art = pendingArt || h('article', { class: 'msg' });
+        o.byId.set(m.id, art);
+        fillArticle(art, m);
+        const after = i + 1 <= o.hi ? o.byId.get(o.ids[i + 1]) : null;
+        log.insertBefore(art, after || firstPending());
+        o.hi++;
+      } else {
+        pendingArt?.remove();
+        if (i === o.ids.length - 1 && m.author_id !== s.me.id) unseen = true;
+      }
     }
-    const isNew = !art || !art.dataset.messageId;
-    if (!art) art = h('article', { class: 'msg' });
-    fillArticle(art, m);
-    if (isNew) {
-      o.byId.set(m.id, art);
-      place(o, art, m.id);
+    o.oldest = o.ids[0] || null;
+    o.newest = o.ids[o.ids.length - 1] || null;
+  };
+  if (older) {
+    anchored(() => {
+      apply();
+      trim(o, 'bottom');
+    });
+  } else if (stick || mine) {
+    apply();
+    trim(o, 'top');
+    if (o.hi < o.ids.length) jumpToEnd(o); // our own send, acked after the window moved up
+    log.scrollTop = log.scrollHeight;
+  } else {
+    // Scrolled up: the view stays; a window grown too big sheds the side farther from what is on screen.
+    anchored(() => {
+      apply();
+      trim(o, log.scrollTop + log.clientHeight / 2 > log.scrollHeight / 2 ? 'top' : 'bottom');
+    });
+    if (messages.some((m) => m.author_id !== s.me.id && m.id === o.newest)) {
+      unseen = true;
     }
-    if (!o.oldest || cmpId(m.id, o.oldest) < 0) o.oldest = m.id;
-    if (!o.newest || cmpId(m.id, o.newest) > 0) o.newest = m.id;
   }
+  if (unseen) showNewButton(true);
   if (messages.length) renderReceipts(o);
-  if (afterInsert) afterInsert();
-  else if (stick || mine) log.scrollTop = log.scrollHeight;
 }
 
-/** Puts a stored message's article in id order, before any pending ones. */
-function place(o, art, id) {
-  const log = $('#log');
-  const sent = [...log.children].filter((a) => a.dataset.messageId && a !== art);
-  let before = null;
-  if (!sent.length || cmpId(id, sent[sent.length - 1].dataset.messageId) > 0) {
-    before = [...log.children].find((a) => a.dataset.state === 'pending' || a.dataset.state === 'failed') || null;
-  } else {
-    before = sent.find((a) => cmpId(a.dataset.messageId, id) > 0) || null;
-  }
-  if (art.nextSibling !== before || art.parentNode !== log) log.insertBefore(art, before);
+/** Forgets a message hidden from us (deleted for me): its data and its article. */
+function forget(o, id) {
+  const i = o.ids.indexOf(id);
+  if (i < 0) return;
+  if (o.byId.get(id)?.contains(document.activeElement)) $('#log').focus({ preventScroll: true });
+  o.byId.get(id)?.remove();
+  o.byId.delete(id);
+  o.data.delete(id);
+  o.ids.splice(i, 1);
+  if (i < o.lo) o.lo--;
+  if (i < o.hi) o.hi--;
+  o.oldest = o.ids[0] || null;
+  o.newest = o.ids[o.ids.length - 1] || null;
 }
 
 /** Fills an article from a stored message; synchronous, so an upsert cannot interleave with another. */
@@ -821,12 +1020,15 @@ function deleteButton(art, m, scope, label) {
     try {
       await api('DELETE', `/v1/conversations/${m.conversation_id}/messages/${m.id}?for=${scope}`);
       if (state !== s || art._m?.id !== m.id) return;
+      const o = s.open?.id === m.conversation_id ? s.open : null;
       if (scope === 'everyone') {
-        fillArticle(art, { ...art._m, text: undefined, deleted: true, reactions: [] });
+        const gone = { ...art._m, text: undefined, deleted: true, reactions: [] };
+        if (o?.data.has(m.id)) o.data.set(m.id, gone);
+        fillArticle(art, gone);
+      } else if (o) {
+        forget(o, m.id);
       } else {
-        if (art.contains(document.activeElement)) $('#log').focus({ preventScroll: true });
         art.remove();
-        s.open?.byId.delete(m.id);
       }
     } catch {
       b.disabled = false;
@@ -920,7 +1122,7 @@ async function loadReceipts(o) {
 function renderReceipts(o) {
   const s = state;
   if (!o.reads || s.open !== o) return;
-  const ids = [...o.byId.keys()].sort(cmpId);
+  const ids = o.ids;
   const markAt = new Map();
   for (const [uid, read] of o.reads) {
     let at = null;
@@ -1249,6 +1451,7 @@ function sendDraft() {
   if (!o || !text.trim() || text.length > MAX_TEXT) return;
   const p = { nonce: uuid(), cid: o.id, text, ref: null };
   s.pending.set(p.nonce, p);
+  jumpToEnd(o);
   placePending(o, p);
   $('#log').scrollTop = $('#log').scrollHeight;
   p.ref = s.rt.send({ op: 'send', conversation_id: o.id, text, nonce: p.nonce });
