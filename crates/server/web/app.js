@@ -364,6 +364,8 @@ function applyEvent(f) {
     }
     case 'message.hidden': {
       if (s.open?.id === f.conversation_id) forget(s.open, f.message_id);
+      // The list showed it as the last message: the server knows which one is the last visible now.
+      if (s.convs.get(f.conversation_id)?.last?.id === f.message_id) loadList();
       break;
     }
     case 'read.updated': {
@@ -785,6 +787,7 @@ async function loadOlder() {
   const o = s?.open;
   if (!o || o.loading || o.atStart || !o.ids.length) return;
   o.loading = true;
+  let failed = false;
   const log = $('#log');
   const note = $('#log-loading');
   note.hidden = false;
@@ -795,13 +798,15 @@ async function loadOlder() {
     if (messages.length < PAGE) o.atStart = true;
     await showMessages(o, messages, true);
   } catch {
-    /* scrolling to the top again retries */
+    // Scrolling to the top again retries; filling the screen does not, or a failing server (429, offline)
+    // would be asked again at once, in a loop.
+    failed = true;
   } finally {
     o.loading = false;
     if (s.open === o) {
       note.hidden = true;
       log.removeAttribute('aria-busy');
-      fillUp(o);
+      if (!failed) fillUp(o);
     }
   }
 }

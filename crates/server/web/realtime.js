@@ -6,6 +6,9 @@ const MIN_DELAY = 500;
 const MAX_DELAY = 10000;
 const PING_EVERY = 25000;
 const DEAD_AFTER = 60000;
+/** A connection counts as good, and the backoff starts over, only once it has stayed up this long: a server
+ * that says `ready` and then closes (a failed replay, a restart) must not be hammered. */
+const STABLE_AFTER = 10000;
 
 export class Realtime {
   /**
@@ -42,6 +45,7 @@ export class Realtime {
     window.removeEventListener('online', this.onOnline);
     window.removeEventListener('offline', this.onOffline);
     clearTimeout(this.timer);
+    clearTimeout(this.stable);
     this.detach(1000);
   }
 
@@ -127,7 +131,8 @@ export class Realtime {
     const type = f.type;
     if (type === 'ready') {
       this.ready = true;
-      this.attempt = 0;
+      clearTimeout(this.stable);
+      this.stable = setTimeout(() => { this.attempt = 0; }, STABLE_AFTER);
       if (!this.cursor) this.saveCursor(f.cursor);
       clearInterval(this.pinger);
       this.pinger = setInterval(() => this.heartbeat(), PING_EVERY);
@@ -194,15 +199,16 @@ export class Realtime {
   schedule() {
     if (this.stopped) return;
     clearTimeout(this.timer);
+    clearTimeout(this.stable);
     const bound = Math.min(MAX_DELAY, MIN_DELAY * 2 ** this.attempt);
     this.attempt++;
-    const delay = bound / 2 + Math.random() * (bound / 2);
+    // Full jitter (docs/protocol.md), so clients a restart dropped together do not come back together.
+    const delay = Math.random() * bound;
     this.timer = setTimeout(() => this.connect(), delay);
   }
 
   reconnectNow() {
     if (this.stopped) return;
-    this.attempt = 0;
     if (!this.ws) this.connect();
   }
 }
