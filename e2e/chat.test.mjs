@@ -133,3 +133,22 @@ test('reload keeps you logged in', { timeout: TEST_TIMEOUT }, async (t) => {
         });
     });
 });
+
+test('a second tab follows a logout in the first', { timeout: TEST_TIMEOUT }, async (t) => {
+    await withPeople(t, [ADA], async (step, ada) => {
+        await step('Ada signs up', () => ada.signUp());
+        const second = await ada.page.context().newPage();
+        try {
+            await step('a second tab of the same browser is logged in too', async () => {
+                await second.goto(ada.page.url());
+                await visible('the second tab\'s "Log out" button', second.getByRole('button', { name: 'Log out', exact: true }));
+            });
+            await step('logging out in the first tab signs the second out', async () => {
+                await ada.logOutButton().click();
+                await visible('the second tab\'s "Log in" form', second.getByRole('form', { name: 'Log in' }));
+            });
+        } finally {
+            await second.close();
+        }
+    });
+});

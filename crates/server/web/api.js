@@ -1,6 +1,6 @@
 // REST client: the token, JSON requests and the API's error shape.
 
-const TOKEN_KEY = 'parley.token';
+export const TOKEN_KEY = 'parley.token';
 const USER_KEY = 'parley.user';
 export const CURSOR_KEY = 'parley.cursor';
 

@@ -1,6 +1,6 @@
 // Parley's browser client: the auth screen, the conversation list, one open conversation and the composer.
 // Message text is only ever rendered as text (text nodes via h()), never as HTML.
-import { api, blobUrl, onUnauthorized, session, upload } from '/api.js';
+import { api, blobUrl, onUnauthorized, session, TOKEN_KEY, upload } from '/api.js';
 import { Realtime } from '/realtime.js';
 import { $, cmpId, fmtNumber, h, shortTime, uuid } from '/ui.js';
 
@@ -158,7 +158,8 @@ function startMain(me) {
     onReady: () => state === s && subscribePresence(),
     onResync: () => resync(),
     onStatus: (up) => setConnected(up),
-    onAuthFail: () => state === s && signedOut('You were logged out.'),
+    // A token another tab has replaced since is not this tab's to clear: follow that tab instead.
+    onAuthFail: () => state === s && (session.token === s.rt.token ? signedOut('You were logged out.') : location.reload()),
   });
   s.rt.start();
   loadList().then(joinFromUrl);
@@ -1728,6 +1729,12 @@ function setupChannelPanel() {
 
 NARROW.addEventListener('change', () => {
   if (state?.open) $('#log').scrollTop = $('#log').scrollHeight;
+});
+
+// Another tab logged in or out: this one follows, rather than act as one user over REST (which reads the
+// stored token) and as another over its socket.
+window.addEventListener('storage', (e) => {
+  if (e.key === TOKEN_KEY || e.key === null) location.reload();
 });
 
 boot();
