@@ -122,6 +122,10 @@ test('a channel is joined by its link, announced and left', { timeout: TEST_TIME
             await bob.page.getByRole('button', { name: 'Leave', exact: true }).click();
             await gone('"Launch" in Bob\'s list', bob.conversationButton('Launch'));
             await gone('the heading "Launch" on Bob\'s page', bob.heading('Launch'));
+            await eventually('focus on "New direct message" after leaving, not lost to the page', async () => {
+                const focused = await bob.page.evaluate(() => document.activeElement?.textContent?.trim());
+                assert.equal(focused, 'New direct message');
+            });
         });
         await step(`the directory offers Bob "Join #${handle}" again, and it rejoins`, async () => {
             await bob.page.getByRole('button', { name: 'Channels', exact: true }).click();

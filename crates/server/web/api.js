@@ -59,6 +59,10 @@ export async function blobUrl(path) {
   }
 }
 
+/** A request that has not answered by then fails as a network error, rather than hold up what waits on it
+ * (the reconnect, which asks `/v1/gateway` first, on a half-open connection). */
+const REQUEST_TIMEOUT = 30000;
+
 async function request(method, path, body, contentType) {
   const token = session.token;
   const headers = { Accept: 'application/json' };
@@ -66,7 +70,7 @@ async function request(method, path, body, contentType) {
   if (contentType) headers['Content-Type'] = contentType;
   let res;
   try {
-    res = await fetch(path, { method, headers, body });
+    res = await fetch(path, { method, headers, body, signal: AbortSignal.timeout(REQUEST_TIMEOUT) });
   } catch {
     throw new ApiError(0, 'network', 'Cannot reach the server. Check your connection and try again.');
   }

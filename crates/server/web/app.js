@@ -608,7 +608,8 @@ function closeConversation() {
   $('#conv').hidden = true;
   $('#placeholder').hidden = false;
   renderList();
-  s.convs.get(id)?.btn?.focus();
+  // Back to the conversation's entry, or, when it is gone (left), to the start of the list's controls.
+  (s.convs.get(id)?.btn ?? $('#new-dm'))?.focus();
 }
 
 function markRead() {
