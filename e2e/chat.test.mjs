@@ -4,32 +4,15 @@
 // Each test works in a new organization (random handle) with one browser context per person, and saves
 // screenshots to target/e2e/<test-name>.png (pass or fail), with each page's console log beside them.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RECONNECT_TIMEOUT, closeAll, eventually, gone, launchBrowser, people, screenshots, stepper, visible } from './lib.mjs';
+import { eventually, gone, RECONNECT_TIMEOUT, sharedBrowser, visible } from './lib.mjs';
 
 const TEST_TIMEOUT = 60_000;
 const ADA = ['ada', 'Ada Lovelace'];
 const BOB = ['bob', 'Bob Stone'];
 
-let browser;
-before(async () => {
-    browser = await launchBrowser();
-});
-after(async () => {
-    await browser?.close();
-});
-
-/// Runs `body` with fresh people in a new organization; screenshots every page at the end, pass or fail.
-async function withPeople(t, names, body) {
-    const users = await people(browser, ...names);
-    try {
-        await body(stepper(t), ...users);
-    } finally {
-        await screenshots(browser, t.name, users);
-        await closeAll(users);
-    }
-}
+const { people, withPeople } = sharedBrowser();
 
 /// Ada and Bob sign up in the same new organization; Ada opens a DM with Bob and says "hello Bob"; the DM
 /// appears live in Bob's list and he opens it.

@@ -2,32 +2,16 @@
 // (run with `bash scripts/e2e`). Like chat.test.mjs: a new organization per test, one browser context per person,
 // screenshots to target/e2e/<test-name>.png, pass or fail.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeAll, eventually, gone, launchBrowser, people, randomSuffix, screenshots, stepper, visible } from './lib.mjs';
+import { eventually, gone, randomSuffix, sharedBrowser, visible } from './lib.mjs';
 
 const TEST_TIMEOUT = 60_000;
 const ADA = ['ada', 'Ada Lovelace'];
 const BOB = ['bob', 'Bob Stone'];
 const CARA = ['cara', 'Cara Diaz'];
 
-let browser;
-before(async () => {
-    browser = await launchBrowser();
-});
-after(async () => {
-    await browser?.close();
-});
-
-async function withPeople(t, names, body) {
-    const users = await people(browser, ...names);
-    try {
-        await body(stepper(t), ...users);
-    } finally {
-        await screenshots(browser, t.name, users);
-        await closeAll(users);
-    }
-}
+const { people, withPeople } = sharedBrowser();
 
 /// The open conversation's message article that shows `text`.
 function article(user, text) {

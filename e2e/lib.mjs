@@ -6,6 +6,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const BASE_URL = process.env.PARLEY_URL ?? 'http://127.0.0.1:8080';
@@ -358,4 +359,29 @@ export async function screenshots(browser, testName, users) {
     } finally {
         await context.close();
     }
+}
+
+/// One browser for the test file that calls this (launched before its tests, closed after them), and
+/// `withPeople(t, names, body)`: runs `body` with fresh people in a new organization and screenshots every
+/// page at the end, pass or fail. `people(...names)` gives people without that bracket.
+export function sharedBrowser() {
+    let browser;
+    before(async () => {
+        browser = await launchBrowser();
+    });
+    after(async () => {
+        await browser?.close();
+    });
+    return {
+        people: (...names) => people(browser, ...names),
+        async withPeople(t, names, body) {
+            const users = await people(browser, ...names);
+            try {
+                await body(stepper(t), ...users);
+            } finally {
+                await screenshots(browser, t.name, users);
+                await closeAll(users);
+            }
+        },
+    };
 }

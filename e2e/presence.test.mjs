@@ -1,9 +1,9 @@
 // Browser tests of read markers, typing, presence, the profile view and avatars, against a real `parley`
 // server at PARLEY_URL (run them with `bash scripts/e2e`). Screenshots go to target/e2e/.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeAll, eventually, gone, launchBrowser, people, screenshots, startsWith, stepper, visible } from './lib.mjs';
+import { eventually, gone, sharedBrowser, startsWith, visible } from './lib.mjs';
 
 const TEST_TIMEOUT = 60_000;
 const ADA = ['ada', 'Ada Lovelace'];
@@ -12,23 +12,7 @@ const CARA = ['cara', 'Cara Diaz'];
 /// The server's presence grace period is 5 s; give it room.
 const OFFLINE_TIMEOUT = 15_000;
 
-let browser;
-before(async () => {
-    browser = await launchBrowser();
-});
-after(async () => {
-    await browser?.close();
-});
-
-async function withPeople(t, names, body) {
-    const users = await people(browser, ...names);
-    try {
-        await body(stepper(t), ...users);
-    } finally {
-        await screenshots(browser, t.name, users);
-        await closeAll(users);
-    }
-}
+const { people, withPeople } = sharedBrowser();
 
 /// Ada and Bob sign up in one new organization and Ada opens a DM with Bob.
 async function signUpAndDm(step, ada, bob) {

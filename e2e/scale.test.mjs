@@ -1,9 +1,9 @@
 // Browser tests of the client at scale and on small screens: a conversation of 10,000 messages (a windowed
 // log), a phone-sized viewport, logging in by username in an organization, and the other-host check of lib.mjs.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE_URL, closeAll, eventually, gone, launchBrowser, people, screenshots, stepper, visible } from './lib.mjs';
+import { BASE_URL, eventually, gone, sharedBrowser, visible } from './lib.mjs';
 
 const TEST_TIMEOUT = 90_000;
 const ADA = ['ada', 'Ada Lovelace'];
@@ -15,23 +15,7 @@ const PARALLEL = 50;
 const MAX_ARTICLES = 500;
 const PAGES = 20;
 
-let browser;
-before(async () => {
-    browser = await launchBrowser();
-});
-after(async () => {
-    await browser?.close();
-});
-
-async function withPeople(t, names, body) {
-    const users = await people(browser, ...names);
-    try {
-        await body(stepper(t), ...users);
-    } finally {
-        await screenshots(browser, t.name, users);
-        await closeAll(users);
-    }
-}
+const { people, withPeople } = sharedBrowser();
 
 /// One REST call with the public API; throws on a non-2xx answer.
 async function rest(method, path, token, body) {
@@ -264,7 +248,7 @@ test('logging in by username in an organization', { timeout: TEST_TIMEOUT }, asy
 });
 
 test('a page asking another host than the server fails the test', { timeout: TEST_TIMEOUT }, async () => {
-    const [ada] = await people(browser, ADA);
+    const [ada] = await people(ADA);
     const other = BASE_URL.replace('127.0.0.1', 'localhost');
     assert.notEqual(other, BASE_URL, 'the server is not on 127.0.0.1, so this test has no other host to try');
     await ada.page.goto(other + '/').catch(() => {});
