@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use parley_bus::{NatsBus, NatsSettings};
-use parley_core::bus::{Bus, Delivery, Inbox, Node, Signal, Topic};
-use parley_core::model::{Audience, Event, EventKind, Millis};
-use parley_core::{ConversationId, Cursor, MessageId, UserId};
+use parley_core::bus::{Bus, Delivery, Inbox, Node, ProfileCopy, Signal, Topic};
+use parley_core::model::{Audience, Event, EventKind, Millis, Profile};
+use parley_core::{ConversationId, Cursor, MessageId, OrgId, UserId};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -168,14 +168,29 @@ async fn signals_cross_nodes_on_followed_topics_only() {
         .follow(Topic::Presence(ann))
         .await
         .expect("follow");
+    let renamed = Signal::UserUpdated {
+        profile: Profile {
+            id: ann,
+            org_id: OrgId(1),
+            org_handle: "acme".into(),
+            username: "ann".into(),
+            name: "Ann \u{1F600} \"Lovelace\"".into(),
+            avatar_version: Some(i64::MAX),
+        },
+        to: ProfileCopy::Watchers,
+    };
     a.publish(Topic::User(ann), Arc::new(revoked.clone()))
         .await
         .expect("publish");
     a.publish(Topic::Presence(ann), Arc::new(presence.clone()))
         .await
         .expect("publish");
+    a.publish(Topic::Presence(ann), Arc::new(renamed.clone()))
+        .await
+        .expect("publish");
     assert_eq!(next_signal(&mut inbox).await, revoked);
     assert_eq!(next_signal(&mut inbox).await, presence);
+    assert_eq!(next_signal(&mut inbox).await, renamed);
 
     inbox
         .topics

@@ -8,7 +8,7 @@ use futures_util::stream::BoxStream;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Audience, Event, EventKind, Millis};
+use crate::model::{Audience, Event, EventKind, Millis, Profile};
 use crate::{ConversationId, Cursor, UserId};
 
 /// Where a message is published. Typed, so no code glues topic strings together.
@@ -40,6 +40,22 @@ pub enum Signal {
         user_id: UserId,
         token_hash: [u8; 32],
     },
+    /// A user's name or avatar changed. Published twice, on `Topic::Presence` for whoever follows them and
+    /// on `Topic::User` for their own devices; `to` names the copy, so a node that follows both topics
+    /// (a device of the user's that also follows them) still tells each connection once.
+    UserUpdated {
+        profile: Profile,
+        to: ProfileCopy,
+    },
+}
+
+/// Which connections one copy of `Signal::UserUpdated` is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProfileCopy {
+    /// Those following the user's presence (contacts and `presence_sub`), the user's own devices excepted.
+    Watchers,
+    /// The user's own devices.
+    OwnDevices,
 }
 
 impl Event {

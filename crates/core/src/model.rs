@@ -33,6 +33,31 @@ pub struct User {
     pub created_at: Millis,
 }
 
+impl User {
+    /// What the user's org may see of them, as a profile change carries it over the bus.
+    pub fn profile(&self) -> Profile {
+        Profile {
+            id: self.id,
+            org_id: self.org_id,
+            org_handle: self.org_handle.clone(),
+            username: self.username.clone(),
+            name: self.name.clone(),
+            avatar_version: self.avatar_version,
+        }
+    }
+}
+
+/// A user as others see them: no email, no times. Serde because `Signal::UserUpdated` carries it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub id: UserId,
+    pub org_id: OrgId,
+    pub org_handle: String,
+    pub username: String,
+    pub name: String,
+    pub avatar_version: Option<i64>,
+}
+
 /// What a login compares against.
 #[derive(Clone, Debug)]
 pub struct Credentials {

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::bus::Signal;
-use crate::model::{Conversation, Event, EventKind, Member, Message, Millis, User};
+use crate::model::{Conversation, Event, EventKind, Member, Message, Millis, Profile, User};
 use crate::service::Parley;
 
 pub(crate) fn rfc3339(at: Millis) -> String {
@@ -46,19 +46,24 @@ pub(crate) fn membership(m: &Member) -> v1::Membership {
     }
 }
 
+/// A user object without presence: what anyone of the user's org may see.
+fn profile(p: Profile) -> v1::User {
+    v1::User {
+        id: p.id,
+        avatar_url: p
+            .avatar_version
+            .map(|v| format!("/v1/users/{}/avatar?v={v}", p.id)),
+        username: p.username,
+        name: p.name,
+        org: p.org_handle,
+        org_id: p.org_id,
+        presence: None,
+    }
+}
+
 impl Parley {
     pub(crate) fn user_wire(&self, user: &User) -> v1::User {
-        v1::User {
-            id: user.id,
-            username: user.username.clone(),
-            name: user.name.clone(),
-            org: user.org_handle.clone(),
-            org_id: user.org_id,
-            avatar_url: user
-                .avatar_version
-                .map(|v| format!("/v1/users/{}/avatar?v={v}", user.id)),
-            presence: None,
-        }
+        profile(user.profile())
     }
 
     /// A user with presence: `online` from the bus's registry; `last_seen` from their last login or the end
@@ -117,6 +122,11 @@ impl Parley {
                 online: *online,
                 last_seen: last_seen.map(rfc3339),
             }),
+            Signal::UserUpdated { profile: p, .. } => {
+                v1::ServerMessage::Frame(v1::ServerFrame::UserUpdated {
+                    user: profile(p.clone()),
+                })
+            }
             Signal::Revoked { .. } => return None,
         })
     }

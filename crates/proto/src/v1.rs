@@ -441,6 +441,10 @@ pub enum ServerFrame {
         conversation_id: ConversationId,
         user_id: UserId,
     },
+    /// Ephemeral: the name or avatar of someone you follow (as for `presence.updated`), or your own,
+    /// changed. `user` is the user object as `GET /v1/users/{user_id}` answers it, without `presence`.
+    #[serde(rename = "user.updated")]
+    UserUpdated { user: User },
 }
 
 /// Anything the server sends on the socket: a durable event (it has a `cursor`) or another frame.

@@ -291,8 +291,8 @@ impl NatsBus {
 impl Bus for NatsBus {
     /// While this node does not hear NATS, the signal also goes straight to its own inboxes, and without a
     /// connection to publish on it goes there only; the call still succeeds: its callers are use cases
-    /// (typing, presence, logout) that must keep working for the node's own users, and the other nodes'
-    /// inboxes learn of the loss through `Lagged`.
+    /// (typing, presence, profile changes, logout) that must keep working for the node's own users, and
+    /// the other nodes' inboxes learn of the loss through `Lagged`.
     async fn publish(&self, topic: Topic, signal: Arc<Signal>) -> Result<(), BusError> {
         let shared = &self.shared;
         shared.check_open()?;

@@ -1,8 +1,11 @@
 //! Profiles, avatars, the people directory and contacts.
 
+use std::sync::Arc;
+
 use parley_proto::v1::{UpdateMeRequest, User};
 
 use super::{Caller, Parley};
+use crate::bus::{ProfileCopy, Signal, Topic};
 use crate::model;
 use crate::validate::{self, ImageFormat, MAX_AVATAR_BYTES};
 use crate::{Error, UserId};
@@ -27,6 +30,7 @@ impl Parley {
             .store
             .rename_user(caller.user.id, request.name.trim())
             .await?;
+        self.announce_profile(&user).await;
         Ok(self.user_wire(&user))
     }
 
@@ -43,7 +47,28 @@ impl Parley {
         }
         self.blobs.put(&avatar_key(caller.user.id), bytes).await?;
         let user = self.store.bump_avatar(caller.user.id).await?;
+        self.announce_profile(&user).await;
         Ok(self.user_wire(&user))
+    }
+
+    /// Tells whoever follows the user, and the user's own devices, that their profile changed. It is stored
+    /// already and REST serves it, so a copy the bus fails to carry is only logged, as the relay does.
+    async fn announce_profile(&self, user: &model::User) {
+        let profile = user.profile();
+        let copies = [
+            (Topic::Presence(user.id), ProfileCopy::Watchers),
+            (Topic::User(user.id), ProfileCopy::OwnDevices),
+        ];
+        for (topic, to) in copies {
+            let signal = Signal::UserUpdated {
+                profile: profile.clone(),
+                to,
+            };
+            if let Err(error) = self.bus.publish(topic, Arc::new(signal)).await {
+                let error = &error as &dyn std::error::Error;
+                tracing::warn!(user_id = %user.id, ?topic, error, "profile change not announced");
+            }
+        }
     }
 
     /// A user's avatar and its content type, if the caller may see that user and they have one.

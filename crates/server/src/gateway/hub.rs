@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt;
-use parley_core::bus::{Delivery, Follow, Inbox, Signal, Topic};
+use parley_core::bus::{Delivery, Follow, Inbox, ProfileCopy, Signal, Topic};
 use parley_core::model::{Audience, Event, EventKind, Millis};
 use parley_core::{Caller, ConversationId, Cursor, Parley, UserId};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -630,6 +630,13 @@ impl Dispatcher {
             .unwrap_or_default()
     }
 
+    fn watcher_conns(&self, user_id: UserId) -> Vec<ConnId> {
+        self.watchers
+            .get(&user_id)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
     fn room_conns(&self, conversation_id: ConversationId) -> Vec<ConnId> {
         self.rooms
             .get(&conversation_id)
@@ -734,12 +741,25 @@ impl Dispatcher {
                 let Some(message) = self.parley.signal_wire(signal) else {
                     return;
                 };
-                let watchers: Vec<ConnId> = self
-                    .watchers
-                    .get(user_id)
-                    .map(|ids| ids.iter().copied().collect())
-                    .unwrap_or_default();
+                let watchers = self.watcher_conns(*user_id);
                 self.deliver(&watchers, &Arc::new(Frame::control(&message)));
+            }
+            Signal::UserUpdated { profile, to } => {
+                let Some(message) = self.parley.signal_wire(signal) else {
+                    return;
+                };
+                let user_id = profile.id;
+                let recipients: Vec<ConnId> = match to {
+                    // The user's own devices get the other copy (their node follows their own topic),
+                    // so one that also watches them is left out here rather than told twice.
+                    ProfileCopy::Watchers => self
+                        .watcher_conns(user_id)
+                        .into_iter()
+                        .filter(|id| self.conns.get(id).is_some_and(|c| c.user_id != user_id))
+                        .collect(),
+                    ProfileCopy::OwnDevices => self.user_conns(user_id),
+                };
+                self.deliver(&recipients, &Arc::new(Frame::control(&message)));
             }
             Signal::Revoked {
                 user_id,

@@ -16,6 +16,7 @@ use parley_testkit::TestUser;
 use parley_testkit::cluster::{Cluster, Gate, Schema};
 
 use super::group;
+use super::users::PNG;
 
 const NODES: usize = 3;
 /// A dead node leaves the others' lists after this (and its users go offline), so the checks below do not
@@ -61,6 +62,17 @@ async fn next_matching<T>(
     })
     .await
     .expect("the frame comes")
+}
+
+/// Follows `user_id`'s presence on `session`; the `presence` reply comes later, among other frames.
+async fn presence_sub(session: &mut Session, user_id: UserId) {
+    session
+        .send(&ClientOp::PresenceSub {
+            reference: None,
+            user_ids: vec![user_id],
+        })
+        .await
+        .expect("presence_sub");
 }
 
 fn message_text(message: &ServerMessage) -> Option<String> {
@@ -142,13 +154,7 @@ async fn messages_typing_presence_and_logout_cross_nodes() {
     assert_eq!(typist, ada.id);
 
     // Cara follows Bob's presence from node 3; Bob's only connection is on node 2.
-    on[2]
-        .send(&ClientOp::PresenceSub {
-            reference: None,
-            user_ids: vec![bob.id],
-        })
-        .await
-        .expect("presence_sub");
+    presence_sub(&mut on[2], bob.id).await;
     let online = next_matching(&mut on[2], |m| match m {
         ServerMessage::Frame(ServerFrame::Presence { users, .. }) => Some(users.clone()),
         _ => None,
@@ -181,6 +187,49 @@ async fn messages_typing_presence_and_logout_cross_nodes() {
     })
     .await;
     assert!(!offline, "Bob went offline, and node 3 heard it");
+}
+
+/// A rename and an avatar reach, on the other node, a contact, a follower by `presence_sub` and the user's
+/// other device; and the user's device on the first node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn profile_changes_cross_nodes() {
+    let Some(cluster) = Cluster::start(Path::new(env!("CARGO_BIN_EXE_parley")), 2, CONFIG).await
+    else {
+        return;
+    };
+    let ada = cluster.user_in("Ada", "acme").await;
+    let bob = cluster.user_in("Bob", "acme").await;
+    let cara = cluster.user_in("Cara", "acme").await;
+    bob.client.add_contact(ada.id).await.expect("contact");
+    let mut adas_laptop = session_on(&cluster, 0, &ada).await;
+    let mut adas_phone = session_on(&cluster, 1, &ada).await;
+    let mut bobs = session_on(&cluster, 1, &bob).await;
+    let mut caras = session_on(&cluster, 1, &cara).await;
+    presence_sub(&mut caras, ada.id).await;
+    next_matching(&mut caras, |m| match m {
+        ServerMessage::Frame(ServerFrame::Presence { .. }) => Some(()),
+        _ => None,
+    })
+    .await;
+
+    let user_update = |m: &ServerMessage| match m {
+        ServerMessage::Frame(ServerFrame::UserUpdated { user }) => Some(user.clone()),
+        _ => None,
+    };
+    // One change at a time: the balancer may send each request to another node, and two nodes' publishes
+    // reach NATS in no set order.
+    let renamed = ada.client.rename("Ada Lovelace").await.expect("rename");
+    for session in [&mut adas_laptop, &mut adas_phone, &mut bobs, &mut caras] {
+        assert_eq!(next_matching(session, user_update).await, renamed);
+    }
+    let with_avatar = ada
+        .client
+        .set_avatar("image/png", PNG.to_vec())
+        .await
+        .expect("upload");
+    for session in [&mut adas_laptop, &mut adas_phone, &mut bobs, &mut caras] {
+        assert_eq!(next_matching(session, user_update).await, with_avatar);
+    }
 }
 
 /// Steady traffic into one group: senders post through the balancer with nonces and retry until
@@ -343,13 +392,7 @@ async fn a_node_killed_under_traffic_loses_nothing() {
         .await
         .expect("Gus connects to node 2");
     let mut watcher = session_on(&cluster, 0, &members[0]).await;
-    watcher
-        .send(&ClientOp::PresenceSub {
-            reference: None,
-            user_ids: vec![gus.id],
-        })
-        .await
-        .expect("presence_sub");
+    presence_sub(&mut watcher, gus.id).await;
 
     let traffic = Traffic::start(&cluster, &members, group_id).await;
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -1,14 +1,16 @@
 //! The WebSocket gateway through real sockets: hello, every durable event, ops, many devices, resume without
-//! gaps, membership changes on open sockets, typing, presence, backpressure, logout, bad input, shutdown.
+//! gaps, membership changes on open sockets, typing, presence, profile changes, backpressure, logout, bad
+//! input, shutdown.
 
 use std::time::Duration;
 
-use parley_client::proto::v1::{ClientOp, Event, EventFrame, ServerFrame, ServerMessage};
+use parley_client::proto::v1::{ClientOp, Event, EventFrame, ServerFrame, ServerMessage, User};
 use parley_client::{Client, DeleteFor, Incoming, Socket};
 use parley_proto::{ConversationId, Cursor, UserId};
 use parley_testkit::{TestServer, TestUser};
 
-use crate::{channel, dm, group};
+use crate::users::PNG;
+use crate::{assert_api_error, channel, dm, group};
 
 /// Long enough for anything on loopback; a test that waits this long has failed.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -24,14 +26,22 @@ async fn next(socket: &mut Socket) -> Incoming {
     }
 }
 
-/// The next durable event, skipping ephemeral frames (presence, typing) that may interleave.
+/// Presence, typing and profile changes: frames that may interleave with anything.
+fn is_ephemeral(frame: &ServerFrame) -> bool {
+    matches!(
+        frame,
+        ServerFrame::PresenceUpdated { .. }
+            | ServerFrame::Typing { .. }
+            | ServerFrame::UserUpdated { .. }
+    )
+}
+
+/// The next durable event, skipping ephemeral frames that may interleave.
 async fn next_event(socket: &mut Socket) -> EventFrame {
     loop {
         match next(socket).await {
             Incoming::Message(ServerMessage::Event(frame)) => return frame,
-            Incoming::Message(ServerMessage::Frame(
-                ServerFrame::PresenceUpdated { .. } | ServerFrame::Typing { .. },
-            )) => continue,
+            Incoming::Message(ServerMessage::Frame(frame)) if is_ephemeral(&frame) => continue,
             other => panic!("expected an event, got {other:?}"),
         }
     }
@@ -41,10 +51,8 @@ async fn next_event(socket: &mut Socket) -> EventFrame {
 async fn next_reply(socket: &mut Socket) -> ServerFrame {
     loop {
         match next(socket).await {
-            Incoming::Message(ServerMessage::Frame(
-                ServerFrame::PresenceUpdated { .. } | ServerFrame::Typing { .. },
-            ))
-            | Incoming::Message(ServerMessage::Event(_)) => continue,
+            Incoming::Message(ServerMessage::Event(_)) => continue,
+            Incoming::Message(ServerMessage::Frame(frame)) if is_ephemeral(&frame) => continue,
             Incoming::Message(ServerMessage::Frame(frame)) => return frame,
             other => panic!("expected a reply, got {other:?}"),
         }
@@ -57,9 +65,7 @@ async fn reply_and_event(socket: &mut Socket) -> (ServerFrame, EventFrame) {
     while reply.is_none() || event.is_none() {
         match next(socket).await {
             Incoming::Message(ServerMessage::Event(frame)) => event = Some(frame),
-            Incoming::Message(ServerMessage::Frame(
-                ServerFrame::PresenceUpdated { .. } | ServerFrame::Typing { .. },
-            )) => {}
+            Incoming::Message(ServerMessage::Frame(frame)) if is_ephemeral(&frame) => {}
             Incoming::Message(ServerMessage::Frame(frame)) => reply = Some(frame),
             other => panic!("unexpected {other:?}"),
         }
@@ -783,6 +789,115 @@ async fn presence_follows_contacts_and_subscriptions_with_a_grace_period() {
             assert_eq!((user_id, online), (bob.id, true));
             break;
         }
+    }
+}
+
+/// The next `user.updated`, skipping whatever else comes.
+async fn next_user_update(socket: &mut Socket) -> User {
+    loop {
+        if let Incoming::Message(ServerMessage::Frame(ServerFrame::UserUpdated { user })) =
+            next(socket).await
+        {
+            return user;
+        }
+    }
+}
+
+/// Sends `presence_sub` and returns whom the server lets the connection follow.
+async fn presence_sub(socket: &mut Socket, user_ids: Vec<UserId>) -> Vec<UserId> {
+    socket
+        .send(&ClientOp::PresenceSub {
+            reference: Some("sub".into()),
+            user_ids,
+        })
+        .await
+        .expect("presence_sub");
+    let ServerFrame::Presence { users, .. } = next_reply(socket).await else {
+        panic!("presence")
+    };
+    users.iter().map(|u| u.user_id).collect()
+}
+
+#[tokio::test]
+async fn profile_changes_reach_followers_and_own_devices_once() {
+    let server = TestServer::spawn().await;
+    let ada = server.user("Ada").await;
+    let bob = server.user("Bob").await;
+    let carol = server.user("Carol").await;
+    let dan = server.user("Dan").await;
+    let eve = server.user_in("Eve", Some("otherco")).await;
+    bob.client.add_contact(ada.id).await.expect("contact");
+    let mut bobs = connect(&bob).await;
+    let mut carols = connect(&carol).await;
+    assert_eq!(presence_sub(&mut carols, vec![ada.id]).await, vec![ada.id]);
+    let mut dans = connect(&dan).await;
+    let mut eves = connect(&eve).await;
+    assert!(
+        presence_sub(&mut eves, vec![ada.id]).await.is_empty(),
+        "nobody follows another org's people"
+    );
+    // Ada's phone also follows her own presence, and still hears each change once.
+    let mut adas_laptop = connect(&ada).await;
+    let mut adas_phone = connect(&ada).await;
+    assert_eq!(
+        presence_sub(&mut adas_phone, vec![ada.id]).await,
+        vec![ada.id]
+    );
+
+    let renamed = ada.client.rename("Ada Lovelace").await.expect("rename");
+    let with_avatar = ada
+        .client
+        .set_avatar("image/png", PNG.to_vec())
+        .await
+        .expect("upload");
+    assert!(with_avatar.avatar_url.is_some());
+    let profile = bob.client.user(ada.id).await.expect("profile");
+    assert_eq!(
+        User {
+            presence: None,
+            ..profile
+        },
+        with_avatar,
+        "what the frames carry is the profile, without presence"
+    );
+    for socket in [&mut bobs, &mut carols, &mut adas_laptop, &mut adas_phone] {
+        assert_eq!(next_user_update(socket).await, renamed);
+        assert_eq!(next_user_update(socket).await, with_avatar);
+    }
+
+    // Dan and Eve follow nobody who changed: the first change each hears of is their own, which went out
+    // after Ada's through the same dispatcher.
+    for (user, socket) in [(&dan, &mut dans), (&eve, &mut eves)] {
+        let own = user.client.rename("Someone Else").await.expect("rename");
+        assert_eq!(next_user_update(socket).await, own);
+    }
+}
+
+#[tokio::test]
+async fn a_refused_profile_change_tells_nobody() {
+    let server = TestServer::spawn().await;
+    let ada = server.user("Ada").await;
+    let bob = server.user("Bob").await;
+    bob.client.add_contact(ada.id).await.expect("contact");
+    let mut bobs = connect(&bob).await;
+    let mut adas = connect(&ada).await;
+    assert_api_error(ada.client.rename("").await, 400, "invalid_name");
+    assert_api_error(
+        ada.client.rename(&"x".repeat(101)).await,
+        400,
+        "invalid_name",
+    );
+    assert_api_error(
+        ada.client
+            .set_avatar("image/png", b"not an image".to_vec())
+            .await,
+        400,
+        "unsupported_image",
+    );
+    // Nothing went out for those: the first change each socket hears of is the next good one.
+    let renamed = ada.client.rename("Ada Lovelace").await.expect("rename");
+    for socket in [&mut bobs, &mut adas] {
+        assert_eq!(next_user_update(socket).await, renamed);
     }
 }
 
