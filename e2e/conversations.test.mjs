@@ -89,8 +89,17 @@ test('a channel is joined by its link, announced and left', { timeout: TEST_TIME
             await ada.expectMessage('welcome to Launch', { state: 'sent' });
         });
         await ada.markPage();
-        await step('Bob opens the join link and lands in the channel with its history', async () => {
+        await step('Bob opens the join link, is asked first, and presses "Join"', async () => {
             await bob.page.goto(joinUrl);
+            const ask = await visible(`a region "Join Launch (#${handle})?"`,
+                bob.page.getByRole('region', { name: `Join Launch (#${handle})?`, exact: true }));
+            await visible('"1 member" in it', ask.getByText('1 member', { exact: true }));
+            await gone('the heading "Launch" before he says yes', bob.heading('Launch'), 1000);
+            const join = ask.getByRole('button', { name: 'Join', exact: true });
+            await eventually('focus on "Join"', async () => assert.ok(await join.evaluate((el) => el === document.activeElement)));
+            await bob.page.keyboard.press('Enter');
+        });
+        await step('Bob lands in the channel with its history', async () => {
             await visible('the heading "Launch" on Bob\'s page', bob.heading('Launch'));
             await bob.expectMessage('welcome to Launch');
             await visible('"Launch" in Bob\'s list, showing the last message',
@@ -164,6 +173,55 @@ test('reactions and deletion reach the other side live', { timeout: TEST_TIMEOUT
             await bob.expectSamePage();
             const texts = (await bob.messages()).map((message) => message.text);
             assert.ok(!texts.includes('hello Bob'), `Bob still sees the text: ${JSON.stringify(texts)}`);
+        });
+    });
+});
+
+test('a member invites a colleague into a group', { timeout: TEST_TIMEOUT }, async (t) => {
+    await withPeople(t, [ADA, BOB, CARA], async (step, ada, bob, cara) => {
+        for (const user of [ada, bob, cara]) await step(`${user.name} signs up`, () => user.signUp());
+        const panel = ada.page.getByRole('region', { name: 'Start a group', exact: true });
+        await step('Ada creates the group "Crew" with Bob and says "hi crew"', async () => {
+            await ada.page.getByRole('button', { name: 'New group', exact: true }).click();
+            await panel.getByLabel('Group name', { exact: true }).fill('Crew');
+            await panel.getByLabel('Find a colleague', { exact: true }).fill(bob.name);
+            await panel.getByRole('button', { name: bob.name, exact: true }).click();
+            await panel.getByRole('button', { name: 'Create group', exact: true }).click();
+            await visible('the heading "Crew"', ada.heading('Crew'));
+            await ada.send('hi crew');
+            await ada.expectMessage('hi crew', { state: 'sent' });
+        });
+        await step('Bob opens "Crew"', async () => {
+            await visible('"Crew" in Bob\'s list', bob.conversationButton('Crew'));
+            await bob.openConversation('Crew');
+            await bob.expectMessage('hi crew');
+        });
+        await cara.markPage();
+        await step('Ada presses "Invite", finds Cara and picks her', async () => {
+            await ada.page.getByRole('button', { name: 'Invite', exact: true }).click();
+            const invite = await visible('the "Invite people" region', ada.page.getByRole('region', { name: 'Invite people', exact: true }));
+            await eventually('focus in "Find a colleague"', async () =>
+                assert.equal(await ada.page.evaluate(() => document.activeElement?.id), 'dm-q'));
+            await invite.getByLabel('Find a colleague', { exact: true }).fill(cara.name);
+            await invite.getByRole('button', { name: cara.name, exact: true }).click();
+            await visible('"Cara Diaz is in Crew now."', invite.getByText(`${cara.name} is in Crew now.`, { exact: true }));
+        });
+        await step('Cara sees "Crew" in her list live and reads its history', async () => {
+            await visible('"Crew" in Cara\'s list', cara.conversationButton('Crew'));
+            await cara.expectSamePage();
+            await cara.openConversation('Crew');
+            await cara.expectMessage('hi crew');
+        });
+        await step(`Bob sees "${cara.name} joined" live`, () =>
+            visible(`a .system line "${cara.name} joined"`, bob.messageLog().locator('.system', { hasText: `${cara.name} joined` })));
+        await step('Escape closes the invite panel and focus returns to "Invite"', async () => {
+            await ada.page.keyboard.press('Escape');
+            await gone('the "Invite people" region', ada.page.getByRole('region', { name: 'Invite people', exact: true }));
+            assert.equal(await ada.page.evaluate(() => document.activeElement?.textContent?.trim()), 'Invite');
+        });
+        await step('a DM has no "Invite"', async () => {
+            await ada.openDmWith(bob);
+            await gone('"Invite"', ada.page.getByRole('button', { name: 'Invite', exact: true }));
         });
     });
 });

@@ -385,3 +385,13 @@ export function sharedBrowser() {
         },
     };
 }
+
+/// One REST call with the public API, for seeding what a test is not about; throws on a non-2xx answer.
+export async function rest(method, route, token, body) {
+    const headers = { 'content-type': 'application/json' };
+    if (token) headers.authorization = `Bearer ${token}`;
+    const response = await fetch(BASE_URL + route, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${method} ${route}: ${response.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+}

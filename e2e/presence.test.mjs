@@ -21,6 +21,17 @@ async function signUpAndDm(step, ada, bob) {
     await step('Ada opens a DM with Bob', () => ada.openDmWith(bob));
 }
 
+/// Ada says "hi" in the DM, and Bob opens it and sees it.
+async function adaSaysHiAndBobOpens(step, ada, bob) {
+    await step('Ada says "hi" and Bob opens the DM', async () => {
+        await ada.send('hi');
+        await ada.expectMessage('hi', { state: 'sent' });
+        await visible("the DM in Bob's list", bob.conversationButton(ada.name));
+        await bob.openConversation(ada.name);
+        await bob.expectMessage('hi');
+    });
+}
+
 /// The article of the open conversation's message with exactly this text.
 function article(user, text) {
     return user.messageLog().locator('article').filter({ has: user.page.locator('.text', { hasText: text }) });
@@ -202,19 +213,14 @@ const PNG_1X1 = Buffer.from(
 test('an avatar is uploaded and shown', { timeout: TEST_TIMEOUT }, async (t) => {
     await withPeople(t, [ADA, BOB], async (step, ada, bob) => {
         await signUpAndDm(step, ada, bob);
-        await step('Ada says "hi" and Bob opens the DM', async () => {
-            await ada.send('hi');
-            await ada.expectMessage('hi', { state: 'sent' });
-            await visible("the DM in Bob's list", bob.conversationButton(ada.name));
-            await bob.openConversation(ada.name);
-            await bob.expectMessage('hi');
-        });
+        await adaSaysHiAndBobOpens(step, ada, bob);
         await step('Bob\'s read marker shows his initials before he has an avatar', () =>
             eventually('"BS" in the marker', async () => {
                 const mark = article(ada, 'hi').getByRole('img', { name: 'Read by Bob Stone', exact: true });
                 assert.equal((await mark.textContent()).trim(), 'BS');
             }),
         );
+        await ada.markPage();
         await step('Bob opens "Settings" and uploads a PNG as "Avatar"', async () => {
             await bob.page.getByRole('button', { name: 'Settings', exact: true }).click();
             const settings = await visible('the "Settings" section', bob.page.getByRole('region', { name: 'Settings', exact: true }));
@@ -227,6 +233,13 @@ test('an avatar is uploaded and shown', { timeout: TEST_TIMEOUT }, async (t) => 
             await visible('an avatar image in the header',
                 article(bob, 'with avatar').locator('.msg-head .avatar img[src^="blob:"]'));
         });
+        await step('Ada sees his avatar live, without a reload, in his message and his read marker', async () => {
+            await visible('his avatar in the message header',
+                article(ada, 'with avatar').locator('.msg-head .avatar img[src^="blob:"]'));
+            await visible('his avatar in the read marker',
+                ada.messageLog().getByRole('img', { name: 'Read by Bob Stone', exact: true }).locator('img[src^="blob:"]'));
+            await ada.expectSamePage();
+        });
         await step('Ada, after a reload, sees his avatar in his message and his read marker', async () => {
             await ada.page.reload();
             await ada.expectLoggedIn('after a reload');
@@ -238,6 +251,78 @@ test('an avatar is uploaded and shown', { timeout: TEST_TIMEOUT }, async (t) => 
             await visible('his avatar in the read marker', mark.locator('img[src^="blob:"]'));
             const size = await mark.locator('img').evaluate((img) => img.naturalWidth);
             assert.equal(size, 1);
+        });
+    });
+});
+
+test('a new name reaches the others live', { timeout: TEST_TIMEOUT }, async (t) => {
+    await withPeople(t, [ADA, BOB], async (step, ada, bob) => {
+        await signUpAndDm(step, ada, bob);
+        await adaSaysHiAndBobOpens(step, ada, bob);
+        await step('Bob answers "hello"', async () => {
+            await bob.send('hello');
+            await bob.expectMessage('hello', { state: 'sent' });
+        });
+        await ada.markPage();
+        const settings = bob.page.getByRole('region', { name: 'Settings', exact: true });
+        await step('Bob opens "Settings" and saves the name "Robert Stone"', async () => {
+            await bob.page.getByRole('button', { name: 'Settings', exact: true }).click();
+            const name = await visible('the "Name" field', settings.getByLabel('Name', { exact: true }));
+            assert.equal(await name.inputValue(), bob.name);
+            await name.fill('Robert Stone');
+            await name.press('Enter');
+            await visible('"Name saved."', settings.getByText('Name saved.', { exact: true }));
+        });
+        await step('Ada sees "Robert Stone" live: the DM, its heading, his message and his read marker', async () => {
+            await visible('the DM named "Robert Stone" in her list', ada.conversationButton('Robert Stone'));
+            await visible('the heading "Robert Stone"', ada.heading('Robert Stone'));
+            await eventually('"hello" by Robert Stone', async () => {
+                const [message] = await ada.expectMessage('hello');
+                assert.equal(message.author, 'Robert Stone', JSON.stringify(message));
+            });
+            await visible('"Read by Robert Stone"', ada.messageLog().getByRole('img', { name: 'Read by Robert Stone', exact: true }));
+            await ada.expectSamePage();
+        });
+        await step('a blank name is refused, and nothing changes', async () => {
+            await settings.getByLabel('Name', { exact: true }).fill('   ');
+            await settings.getByRole('button', { name: 'Save name', exact: true }).click();
+            await visible('the refusal', settings.getByText(/name must be/));
+            await visible('Bob is still "Robert Stone" at the top', bob.page.getByText('Robert Stone', { exact: true }).first());
+        });
+    });
+});
+
+test('a message is marked read only once it is on screen', { timeout: TEST_TIMEOUT }, async (t) => {
+    await withPeople(t, [ADA, BOB], async (step, ada, bob) => {
+        await signUpAndDm(step, ada, bob);
+        const texts = Array.from({ length: 40 }, (_, i) => `line ${i + 1}`);
+        await step('Ada sends 40 messages', async () => {
+            for (const text of texts) await ada.send(text);
+            await ada.expectMessage('line 40', { state: 'sent' });
+        });
+        await step('Bob opens the DM at the bottom: "line 40" is read', async () => {
+            await visible("the DM in Bob's list", bob.conversationButton(ada.name));
+            await bob.openConversation(ada.name);
+            await bob.expectMessage('line 40');
+            await visible('"Read by Bob Stone" on "line 40"',
+                article(ada, 'line 40').getByRole('img', { name: 'Read by Bob Stone', exact: true }));
+        });
+        await step('Bob scrolls to the top; Ada sends "are you there?"', async () => {
+            await bob.messageLog().evaluate((log) => { log.scrollTop = 0; });
+            await ada.send('are you there?');
+            await visible('the "New messages" button on Bob\'s page', bob.page.getByRole('button', { name: 'New messages', exact: true }));
+        });
+        await step('while Bob is scrolled up, his marker stays on "line 40"', async () => {
+            await new Promise((resolve) => setTimeout(resolve, 1500));
+            await visible('"Read by Bob Stone" still on "line 40"',
+                article(ada, 'line 40').getByRole('img', { name: 'Read by Bob Stone', exact: true }));
+            await visible('an unread badge on the DM in Bob\'s list', bob.conversationButton(ada.name).locator('.badge'));
+        });
+        await step('Bob presses "New messages": the marker moves to "are you there?" and the badge goes', async () => {
+            await bob.page.getByRole('button', { name: 'New messages', exact: true }).click();
+            await visible('"Read by Bob Stone" on "are you there?"',
+                article(ada, 'are you there?').getByRole('img', { name: 'Read by Bob Stone', exact: true }));
+            await gone('the badge', bob.conversationButton(ada.name).locator('.badge'));
         });
     });
 });

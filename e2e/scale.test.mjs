@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE_URL, eventually, gone, sharedBrowser, visible } from './lib.mjs';
+import { BASE_URL, eventually, gone, rest, sharedBrowser, visible } from './lib.mjs';
 
 const TEST_TIMEOUT = 90_000;
 const ADA = ['ada', 'Ada Lovelace'];
@@ -17,15 +17,6 @@ const PAGES = 20;
 
 const { people, withPeople } = sharedBrowser();
 
-/// One REST call with the public API; throws on a non-2xx answer.
-async function rest(method, path, token, body) {
-    const headers = { 'content-type': 'application/json' };
-    if (token) headers.authorization = `Bearer ${token}`;
-    const response = await fetch(BASE_URL + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-    return text ? JSON.parse(text) : null;
-}
 
 const byId = (a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0);
 

@@ -23,6 +23,40 @@ export const session = {
   },
 };
 
+/** Tokens logged out while the server could not be reached: they are revoked when it can be. */
+const REVOKE_KEY = 'parley.revoke';
+
+const staleTokens = () => {
+  try {
+    const list = JSON.parse(localStorage.getItem(REVOKE_KEY) || '[]');
+    return Array.isArray(list) ? list.filter((t) => typeof t === 'string') : [];
+  } catch {
+    return [];
+  }
+};
+
+export function revokeLater(token) {
+  if (!token) return;
+  localStorage.setItem(REVOKE_KEY, JSON.stringify([...new Set([...staleTokens(), token])].slice(-20)));
+  addEventListener('online', revokeStale, { once: true });
+}
+
+/** Revokes the tokens `revokeLater` kept; each is forgotten once the server has answered for it. */
+export async function revokeStale() {
+  for (const token of staleTokens()) {
+    let res;
+    try {
+      res = await fetch('/v1/auth/logout', { method: 'POST', headers: { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(REQUEST_TIMEOUT) });
+    } catch {
+      addEventListener('online', revokeStale, { once: true });
+      return; // still unreachable: next time
+    }
+    if (res.ok || (res.status >= 400 && res.status < 500)) {
+      localStorage.setItem(REVOKE_KEY, JSON.stringify(staleTokens().filter((t) => t !== token)));
+    }
+  }
+}
+
 export class ApiError extends Error {
   constructor(status, code, message) {
     super(message);

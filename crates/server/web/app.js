@@ -1,8 +1,8 @@
 // Parley's browser client: the auth screen, the conversation list, one open conversation and the composer.
 // Message text is only ever rendered as text (text nodes via h()), never as HTML.
-import { api, blobUrl, onUnauthorized, session, TOKEN_KEY, upload } from '/api.js';
+import { api, blobUrl, onUnauthorized, revokeLater, revokeStale, session, TOKEN_KEY, upload } from '/api.js';
 import { Realtime } from '/realtime.js';
-import { $, cmpId, fmtNumber, h, shortTime, uuid } from '/ui.js';
+import { $, cmpId, fmtNumber, h, isBusy, liveSearch, roving, setBusy, shortTime, uuid } from '/ui.js';
 
 const PAGE = 50;
 const MAX_TEXT = 10000;
@@ -25,11 +25,15 @@ function showAuth(notice) {
   teardown();
   mount('tpl-auth');
   document.title = 'Parley';
+  // Focus starts in the form; a notice (why we are here) is read out with its first field.
+  const first = $('#li-login');
   if (notice) {
     const n = $('#auth-notice');
     n.textContent = notice;
     n.hidden = false;
+    first.setAttribute('aria-describedby', 'auth-notice');
   }
+  first.focus();
   authForm($('#login-form'), (f) => {
     const body = { login: f.login.value.trim(), password: f.password.value };
     const org = f.org.value.trim();
@@ -54,9 +58,9 @@ function authForm(form, call) {
   const button = form.querySelector('button[type="submit"]');
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    if (button.disabled) return;
+    if (isBusy(button)) return;
     alert.textContent = '';
-    button.disabled = true;
+    setBusy(button, true);
     form.setAttribute('aria-busy', 'true');
     try {
       const r = await call(form.elements);
@@ -65,15 +69,18 @@ function authForm(form, call) {
     } catch (e) {
       alert.textContent = e.message || 'Something went wrong.';
     } finally {
-      button.disabled = false;
+      setBusy(button, false);
       form.removeAttribute('aria-busy');
     }
   });
 }
 
 function teardown() {
-  if (state) state.rt.stop();
+  const s = state;
   state = null;
+  if (!s) return;
+  s.rt.stop();
+  for (const url of [...s.avatars.keys()]) forgetAvatar(s, url);
 }
 
 function signedOut(notice) {
@@ -85,10 +92,12 @@ async function logout() {
   const s = state;
   if (!s) return;
   s.rt.stop();
+  const token = session.token;
   try {
     await api('POST', '/v1/auth/logout');
-  } catch {
-    /* the token is dropped here either way */
+  } catch (e) {
+    // Unreachable (offline, say): the token is dropped here either way, and revoked at the next chance.
+    if (e.status === 0 || e.status >= 500) revokeLater(token);
   }
   if (state === s) signedOut();
 }
@@ -98,6 +107,7 @@ async function logout() {
 let bootRetry = 0;
 async function boot() {
   clearTimeout(bootRetry);
+  revokeStale();
   if (!session.token) return showAuth();
   try {
     const me = await api('GET', '/v1/users/me');
@@ -151,18 +161,32 @@ function startMain(me) {
   setupSettings();
   setupComposer();
   setupLog();
+  // Logged in: the form that had focus is gone, so focus goes to the main screen's first control.
+  if (!document.activeElement || document.activeElement === document.body) $('#new-dm').focus();
   s.rt = new Realtime(session.token, {
     onEvent: (f) => (s.listReady ? applyEvent(f) : s.buffer.push(f)),
     onReply,
     onFrame: (f) => state === s && onFrame(f),
-    onReady: () => state === s && subscribePresence(),
+    onReady: () => {
+      if (state !== s) return;
+      // A first connection (no cursor to resume from) hears only what happens after `ready`: what happened
+      // between the list's read and then would be lost, so the list is read once more.
+      if (!resumes && !listedAgain) {
+        listedAgain = true;
+        listed.then(() => state === s && loadList());
+      }
+      subscribePresence();
+    },
     onResync: () => resync(),
     onStatus: (up) => setConnected(up),
     // A token another tab has replaced since is not this tab's to clear: follow that tab instead.
     onAuthFail: () => state === s && (session.token === s.rt.token ? signedOut('You were logged out.') : location.reload()),
   });
+  const resumes = !!s.rt.cursor;
+  let listedAgain = false;
   s.rt.start();
-  loadList().then(joinFromUrl);
+  const listed = loadList();
+  listed.then(joinFromUrl);
 }
 
 function setConnected(up) {
@@ -203,18 +227,57 @@ async function loadList() {
   }
 }
 
-/** A channel link (`/v1/join/HANDLE` redirects to `/?join=HANDLE`): join it and open it. */
+/** A channel link (`/v1/join/HANDLE` redirects to `/?join=HANDLE`): asks first, since a link can come from
+ * anyone, then joins and opens the channel. One already joined just opens. */
 async function joinFromUrl() {
+  const s = state;
   const handle = new URLSearchParams(location.search).get('join');
-  if (!handle || !state) return;
+  if (!handle || !s) return;
   history.replaceState(null, '', '/');
+  const joined = [...s.convs.values()].find((e) => e.conv.handle === handle);
+  if (joined) return openConversation(joined.id);
+  let info = null;
   try {
-    const conv = await api('POST', `/v1/join/${encodeURIComponent(handle)}`);
-    const e = await ensureConversation(conv.id, conv);
-    if (e) openConversation(e.id);
-  } catch (err) {
-    if (err.status !== 401 && state && !state.open) $('#placeholder p').textContent = `Could not join #${handle}: ${err.message}`;
+    const { conversations } = await api('GET', `/v1/channels?q=${encodeURIComponent(handle)}`);
+    info = conversations.find((c) => c.handle === handle) || null;
+  } catch {
+    /* a private channel is not listed: asked by its handle alone */
   }
+  if (state !== s) return;
+  const title = info?.name ? `${info.name} (#${handle})` : `#${handle}`;
+  const error = h('p', { role: 'alert', class: 'form-error' });
+  const yes = h('button', { type: 'button', class: 'primary' }, 'Join');
+  const no = h('button', { type: 'button' }, 'Not now');
+  const ask = h('section', { class: 'dm-panel join-ask', 'aria-labelledby': 'join-ask-title' },
+    h('h2', { id: 'join-ask-title' }, `Join ${title}?`),
+    info ? h('p', { class: 'hint' }, `${fmtNumber(info.member_count)} member${info.member_count === 1 ? '' : 's'}`) : null,
+    h('p', { class: 'join-ask-buttons' }, yes, ' ', no),
+    error);
+  const done = (focus) => {
+    ask.remove();
+    if (focus) $('#new-dm').focus();
+  };
+  no.addEventListener('click', () => done(true));
+  yes.addEventListener('click', async () => {
+    if (isBusy(yes)) return;
+    setBusy(yes, true);
+    error.textContent = '';
+    try {
+      const conv = await api('POST', `/v1/join/${encodeURIComponent(handle)}`);
+      const e = state === s ? await ensureConversation(conv.id, conv) : null;
+      if (!e || state !== s) return;
+      done(false);
+      openConversation(e.id);
+    } catch (err) {
+      if (err.status !== 401) error.textContent = `Could not join ${title}: ${err.message}`;
+    } finally {
+      setBusy(yes, false);
+    }
+  });
+  // Above the list, which a phone shows too (it hides the conversation pane while none is open).
+  if (s.open) closeConversation();
+  $('#conv-list').closest('nav').before(ask);
+  yes.focus();
 }
 
 function getUser(id) {
@@ -331,8 +394,11 @@ function renderEntry(e) {
     e.btn.addEventListener('click', () => openConversation(e.id));
     e.li = h('li', {}, e.btn);
   }
-  const parts = [h('span', { class: 'conv-name' }, e.name, presenceDot(e.other)), ' ', h('span', { class: 'conv-last' }, lastText(e.last))];
-  if (e.unread > 0) parts.push(' ', h('span', { class: 'badge', 'aria-label': `${e.unread} unread` }, String(e.unread)));
+  const failed = [...state.pending.values()].find((p) => p.cid === e.id && p.failed);
+  const last = failed ? h('span', { class: 'conv-last failed' }, `Not sent: ${failed.text}`) : h('span', { class: 'conv-last' }, lastText(e.last));
+  const parts = [h('span', { class: 'conv-name' }, e.name, presenceDot(e.other)), ' ', last];
+  // The count's words are for screen readers, which read the button's text as its name: "Bob, 3 unread".
+  if (e.unread > 0) parts.push(h('span', { class: 'vh' }, ', '), h('span', { class: 'badge' }, String(e.unread), h('span', { class: 'vh' }, ' unread')));
   e.btn.replaceChildren(...parts);
   if (state.open?.id === e.id) e.btn.setAttribute('aria-current', 'true');
   else e.btn.removeAttribute('aria-current');
@@ -425,19 +491,30 @@ function removeConversation(id) {
   renderList();
 }
 
-/** "NAME joined" / "NAME left" in the open conversation's log, where the next message would go. */
+/** "NAME joined" / "NAME left" in the open conversation's log, after the newest message when it happened.
+ * Kept in `o.sys` by that message, so the line comes back whenever the window renders the message again. */
 async function systemLine(cid, uid, what) {
   const s = state;
   const o = s.open;
   if (o?.id !== cid) return;
+  const at = o.newest || '';
   const u = await getUser(uid);
-  if (s.open !== o || o.hi < o.ids.length) return; // not shown while the newest messages are off the window
+  if (s.open !== o) return;
+  const text = `${u.name} ${what}`;
+  if (!o.sys.has(at)) o.sys.set(at, []);
+  o.sys.get(at).push(text);
+  const anchor = at ? o.byId.get(at) : null;
+  if (at ? !anchor : o.lo > 0) return; // off the window: shown when its place is
   const log = $('#log');
-  const before = firstPending();
-  const stick = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
-  log.insertBefore(h('p', { class: 'system' }, `${u.name} ${what}`), before);
+  const stick = atBottom(log);
+  let ref = anchor ? anchor.nextElementSibling : log.firstElementChild;
+  while (ref?.classList.contains('system')) ref = ref.nextElementSibling;
+  log.insertBefore(h('p', { class: 'system' }, text), ref);
   if (stick) log.scrollTop = log.scrollHeight;
 }
+
+/** The system lines kept after message `id` ('' for those before any message). */
+const systemLines = (o, id) => (o.sys.get(id) || []).map((text) => h('p', { class: 'system' }, text));
 
 /** A reaction added or removed (an event, or our own request answered): upserts the open message's reactions. */
 function applyReaction(cid, mid, emoji, uid, add) {
@@ -485,13 +562,18 @@ function onReply(f) {
   const s = state;
   if (!s) return;
   const p = [...s.pending.values()].find((x) => x.ref === f.ref);
-  if (p) s.pending.delete(p.nonce);
   if (f.type === 'ack') {
+    if (p) s.pending.delete(p.nonce);
     applyMessage(f.message);
-  } else if (p && s.open?.id === p.cid) {
-    const art = s.open.byNonce.get(p.nonce);
-    if (art) markFailed(art, p, f.message || f.code);
+    return;
   }
+  if (!p) return;
+  // A refused send stays, marked, until retried: in the log when its conversation is open, and in the list.
+  p.failed = f.message || f.code;
+  const art = s.open?.id === p.cid ? s.open.byNonce.get(p.nonce) : null;
+  if (art) markFailed(art, p);
+  const e = s.convs.get(p.cid);
+  if (e) renderEntry(e);
 }
 
 async function resync() {
@@ -516,8 +598,10 @@ async function openConversation(id, { reload = false } = {}) {
     reads: e.conv.kind === 'channel' ? null : new Map(), // user id -> message id they read up to (others only)
     markAt: new Map(), // message id -> user ids whose read marker sits after it
     typers: new Map(), // user id -> timer hiding their "is typing…"
+    sys: new Map(), // message id ('' for none) -> the system lines ("NAME joined") that came after it
   };
   if (prevOpen) for (const t of prevOpen.typers.values()) clearTimeout(t);
+  if (s.panel === 'invite') s.setPanel(null);
   s.open = o;
   const log = $('#log');
   const keepDraft = prevOpen?.id === id;
@@ -570,6 +654,7 @@ function renderConvTools(o, e) {
   const s = state;
   const show = (c) => {
     $('#leave').hidden = c.kind === 'dm';
+    $('#invite-btn').hidden = c.kind === 'dm';
     $('#join-box').hidden = !(c.kind === 'channel' && c.join_url);
     $('#join-link').textContent = c.kind === 'channel' ? c.join_url || '' : '';
   };
@@ -586,15 +671,15 @@ async function leaveOpen() {
   const s = state;
   const o = s.open;
   const button = $('#leave');
-  if (!o || button.disabled) return;
-  button.disabled = true;
+  if (!o || isBusy(button)) return;
+  setBusy(button, true);
   try {
     await api('POST', `/v1/conversations/${o.id}/leave`);
     if (state === s) removeConversation(o.id);
   } catch (err) {
     if (state === s && s.open === o && err.status !== 401) $('#log').append(h('p', { class: 'log-note', role: 'alert' }, `Could not leave: ${err.message}`));
   } finally {
-    button.disabled = false;
+    setBusy(button, false);
   }
 }
 
@@ -603,6 +688,7 @@ function closeConversation() {
   const id = s.open?.id;
   if (s.open) for (const t of s.open.typers.values()) clearTimeout(t);
   hideProfile();
+  if (s.panel === 'invite') s.setPanel(null);
   s.open = null;
   $('#shell').classList.remove('has-open');
   $('#conv').hidden = true;
@@ -612,20 +698,45 @@ function closeConversation() {
   (s.convs.get(id)?.btn ?? $('#new-dm'))?.focus();
 }
 
+/** The newest message on screen: the last article whose top is above the log's bottom edge. */
+function lastVisible(o) {
+  const bottom = $('#log').getBoundingClientRect().bottom;
+  for (let i = o.hi - 1; i >= o.lo; i--) {
+    const art = o.byId.get(o.ids[i]);
+    if (art && art.getBoundingClientRect().top < bottom) return o.ids[i];
+  }
+  return null;
+}
+
+/** Moves the read checkpoint to the newest message on screen (never back): scrolled far up, what is below
+ * has not been read. */
 function markRead() {
   const s = state;
   const o = s.open;
   if (!o || !o.newest || document.hidden) return;
+  const upTo = lastVisible(o);
+  if (!upTo) return;
   const e = s.convs.get(o.id);
-  if (e && e.unread) {
-    e.unread = 0;
-    renderList();
+  const point = o.readSent && cmpId(o.readSent, upTo) > 0 ? o.readSent : upTo;
+  if (e) {
+    const unread = o.ids.filter((id) => cmpId(id, point) > 0 && o.data.get(id)?.author_id !== s.me.id).length;
+    if (e.unread !== unread) {
+      e.unread = unread;
+      renderList();
+    }
   }
-  if (o.readSent && cmpId(o.readSent, o.newest) >= 0) return;
-  o.readSent = o.newest;
-  api('POST', `/v1/conversations/${o.id}/read`, { message_id: o.newest }).catch(() => {
+  if (o.readSent && cmpId(o.readSent, upTo) >= 0) return;
+  o.readSent = upTo;
+  api('POST', `/v1/conversations/${o.id}/read`, { message_id: upTo }).catch(() => {
     if (s.open === o) o.readSent = null;
   });
+}
+
+let readTimer = 0;
+/** Scrolling shows more: reads are marked once it settles. */
+function markReadSoon() {
+  clearTimeout(readTimer);
+  readTimer = setTimeout(markRead, 250);
 }
 
 document.addEventListener('visibilitychange', () => {
@@ -650,6 +761,7 @@ function setupLog() {
     if (log.scrollTop < MARGIN) extendUp(o);
     else if (log.scrollHeight - log.scrollTop - log.clientHeight < MARGIN) extendDown(o);
     if (o.hi === o.ids.length && atBottom(log)) showNewButton(false);
+    markReadSoon();
   }, { passive: true });
   $('#new-msgs').addEventListener('click', () => {
     const o = state?.open;
@@ -694,7 +806,8 @@ function articleFor(o, id) {
 /** Renders the loaded messages `o.ids[from .. o.lo)` above the window. */
 function growTop(o, from) {
   const frag = document.createDocumentFragment();
-  for (let i = from; i < o.lo; i++) frag.append(articleFor(o, o.ids[i]));
+  if (from === 0) frag.append(...systemLines(o, ''));
+  for (let i = from; i < o.lo; i++) frag.append(articleFor(o, o.ids[i]), ...systemLines(o, o.ids[i]));
   const log = $('#log');
   log.insertBefore(frag, log.firstChild);
   o.lo = from;
@@ -703,23 +816,23 @@ function growTop(o, from) {
 /** Renders the loaded messages `o.ids[o.hi .. to)` below the window. */
 function growBottom(o, to) {
   const frag = document.createDocumentFragment();
-  for (let i = o.hi; i < to; i++) frag.append(articleFor(o, o.ids[i]));
+  if (o.hi === 0) frag.append(...systemLines(o, ''));
+  for (let i = o.hi; i < to; i++) frag.append(articleFor(o, o.ids[i]), ...systemLines(o, o.ids[i]));
   $('#log').insertBefore(frag, firstPending());
   o.hi = to;
 }
 
-/** Drops a rendered message's article, with the system lines beside it on the `side` it is trimmed from. */
+/** Drops a rendered message's article with its system lines (those after it). Trimmed from the top, it is the
+ * first one shown, so the lines before it (kept by messages already dropped) go too. */
 function dropArticle(o, id, side) {
   const art = o.byId.get(id);
   o.byId.delete(id);
   if (!art) return;
-  const next = (el) => (side === 'top' ? el.previousElementSibling : el.nextElementSibling);
-  let sib = next(art);
-  while (sib?.classList.contains('system')) {
-    const n = next(sib);
-    sib.remove();
-    sib = n;
-  }
+  const drop = (step) => {
+    for (let sib = step(art); sib?.classList.contains('system'); sib = step(art)) sib.remove();
+  };
+  drop((el) => el.nextElementSibling);
+  if (side === 'top') drop((el) => el.previousElementSibling);
   art.remove();
 }
 
@@ -907,6 +1020,13 @@ function forget(o, id) {
   o.byId.delete(id);
   o.data.delete(id);
   o.ids.splice(i, 1);
+  // Its system lines now follow the message before it, where they already stand on screen.
+  const lines = o.sys.get(id);
+  if (lines) {
+    const prev = o.ids[i - 1] || '';
+    o.sys.delete(id);
+    o.sys.set(prev, [...(o.sys.get(prev) || []), ...lines]);
+  }
   if (i < o.lo) o.lo--;
   if (i < o.hi) o.hi--;
   o.oldest = o.ids[0] || null;
@@ -972,19 +1092,20 @@ function messageTools(art, m) {
   if (!m.deleted) {
     const reactions = (m.reactions || []).filter((r) => r.user_ids?.length);
     const toggle = (emoji, button) => async () => {
+      if (isBusy(button)) return;
       const mine = (art._m.reactions || []).some((r) => r.emoji === emoji && r.user_ids.includes(me));
-      button.disabled = true;
+      setBusy(button, true);
       try {
         await api(mine ? 'DELETE' : 'PUT', `/v1/conversations/${cid}/messages/${mid}/reactions/${encodeURIComponent(emoji)}`);
         if (state === s) applyReaction(cid, mid, emoji, me, !mine);
       } catch {
         /* the button stays as it was */
       } finally {
-        button.disabled = false;
+        setBusy(button, false);
       }
     };
     if (reactions.length) {
-      out.push(h('div', { class: 'reactions', role: 'group', 'aria-label': 'Reactions' }, ...reactions.map((r) => {
+      const counts = h('div', { class: 'reactions', role: 'toolbar', 'aria-label': 'Reactions' }, ...reactions.map((r) => {
         const mine = r.user_ids.includes(me);
         const b = h('button', {
           type: 'button',
@@ -995,7 +1116,9 @@ function messageTools(art, m) {
         }, h('span', { 'aria-hidden': 'true' }, emojiShown(r.emoji)), ' ', h('span', { class: 'count' }, String(r.user_ids.length)));
         b.addEventListener('click', toggle(r.emoji, b));
         return b;
-      })));
+      }));
+      roving(counts);
+      out.push(counts);
     }
     const bar = h('div', { class: 'react', role: 'toolbar', 'aria-label': 'React' }, ...REACTIONS.map(([emoji, label, shown]) => {
       const mine = reactions.some((r) => r.emoji === emoji && r.user_ids.includes(me));
@@ -1003,14 +1126,7 @@ function messageTools(art, m) {
       b.addEventListener('click', toggle(emoji, b));
       return b;
     }));
-    bar.addEventListener('keydown', (ev) => {
-      if (ev.key !== 'ArrowLeft' && ev.key !== 'ArrowRight') return;
-      const buttons = [...bar.querySelectorAll('button')];
-      const i = buttons.indexOf(document.activeElement);
-      if (i < 0) return;
-      ev.preventDefault();
-      buttons[(i + (ev.key === 'ArrowRight' ? 1 : buttons.length - 1)) % buttons.length].focus();
-    });
+    roving(bar);
     actions.append(bar);
     if (m.author_id === me) actions.append(deleteButton(art, m, 'everyone', 'Delete for everyone'));
   }
@@ -1023,7 +1139,8 @@ function deleteButton(art, m, scope, label) {
   const s = state;
   const b = h('button', { type: 'button', class: 'link danger', dataset: { key: `delete:${scope}` } }, label);
   b.addEventListener('click', async () => {
-    b.disabled = true;
+    if (isBusy(b)) return;
+    setBusy(b, true);
     try {
       await api('DELETE', `/v1/conversations/${m.conversation_id}/messages/${m.id}?for=${scope}`);
       if (state !== s || art._m?.id !== m.id) return;
@@ -1038,7 +1155,7 @@ function deleteButton(art, m, scope, label) {
         art.remove();
       }
     } catch {
-      b.disabled = false;
+      setBusy(b, false);
     }
   });
   return b;
@@ -1054,20 +1171,25 @@ function placePending(o, p) {
     h('p', { class: 'text' }, p.text));
   o.byNonce.set(p.nonce, art);
   $('#log').append(art);
+  if (p.failed) markFailed(art, p);
   return art;
 }
 
-function markFailed(art, p, why) {
+function markFailed(art, p) {
+  const s = state;
   art.dataset.state = 'failed';
   const status = art.querySelector('.status');
   const retry = h('button', { type: 'button', class: 'link' }, 'Retry');
   retry.addEventListener('click', () => {
+    if (state !== s) return;
     art.dataset.state = 'pending';
     status.textContent = 'Sending…';
-    state.pending.set(p.nonce, p);
-    p.ref = state.rt.send({ op: 'send', conversation_id: p.cid, text: p.text, nonce: p.nonce });
+    p.failed = null;
+    p.ref = s.rt.send({ op: 'send', conversation_id: p.cid, text: p.text, nonce: p.nonce });
+    const e = s.convs.get(p.cid);
+    if (e) renderEntry(e);
   });
-  status.replaceChildren(`Not sent: ${why} `, retry);
+  status.replaceChildren(`Not sent: ${p.failed} `, retry);
 }
 
 // --- avatars, read markers, typing, presence, profile, settings --------------------------------------------
@@ -1088,8 +1210,17 @@ function avatarSrc(url) {
   if (!p) {
     p = blobUrl(url);
     s.avatars.set(url, p);
+    // One that failed is asked for again after a while: not on every render, and not never.
+    p.then((src) => !src && setTimeout(() => s.avatars.get(url) === p && s.avatars.delete(url), 30000));
   }
   return p;
+}
+
+/** Frees the blob behind an avatar URL no longer shown (replaced, or the session ended). */
+function forgetAvatar(s, url) {
+  const p = s.avatars.get(url);
+  s.avatars.delete(url);
+  p?.then((src) => src && URL.revokeObjectURL(src));
 }
 
 /** A user's avatar: their image if they have one, else their initials in a circle. Decorative (aria-hidden). */
@@ -1226,6 +1357,9 @@ function onFrame(f) {
     case 'presence.updated':
       setPresence(f.user_id, f.online, f.last_seen);
       break;
+    case 'user.updated':
+      if (f.user?.id) updateUser(f.user);
+      break;
     default:
       break;
   }
@@ -1340,7 +1474,7 @@ function renderProfile() {
       h('p', { class: 'profile-status' }, status)),
   ];
   if (pr.contact !== null) {
-    const b = h('button', { type: 'button', class: 'profile-contact', disabled: pr.busy }, pr.contact ? 'Remove from contacts' : 'Add to contacts');
+    const b = h('button', { type: 'button', class: 'profile-contact', 'aria-disabled': pr.busy ? 'true' : null }, pr.contact ? 'Remove from contacts' : 'Add to contacts');
     b.addEventListener('click', () => toggleContact(b));
     children.push(b);
   }
@@ -1366,6 +1500,43 @@ async function toggleContact() {
   }
 }
 
+/** Someone's name or avatar changed (live, or our own change answered): everything showing them follows. */
+function updateUser(u) {
+  const s = state;
+  const prev = s.info.get(u.id);
+  if (prev?.avatar_url && prev.avatar_url !== u.avatar_url) forgetAvatar(s, prev.avatar_url);
+  const user = prev ? { ...prev, ...u } : u;
+  if (!('avatar_url' in u)) delete user.avatar_url;
+  s.info.set(u.id, user);
+  s.names.set(u.id, user.name);
+  s.users.set(u.id, Promise.resolve(user));
+  if (u.id === s.me.id) {
+    s.me = { ...s.me, ...user };
+    $('#me-name').textContent = user.name;
+    if (!$('#settings-panel').hidden) $('#settings-avatar').replaceWith(Object.assign(avatar(s.me, 'avatar-lg'), { id: 'settings-avatar' }));
+  }
+  for (const e of s.convs.values()) {
+    if (e.other !== u.id || e.name === user.name) continue;
+    e.name = user.name;
+    renderEntry(e);
+  }
+  const o = s.open;
+  if (o) {
+    if (openEntry()?.other === u.id) {
+      $('#conv-title').textContent = user.name;
+      renderHeadPresence();
+    }
+    for (const art of o.byId.values()) if (art._m?.author_id === u.id) fillArticle(art, art._m);
+    for (const box of $('#log').querySelectorAll('.read-by')) delete box.dataset.readers;
+    renderReceipts(o);
+    renderTyping(o);
+  }
+  if (s.profile?.user.id === u.id) {
+    s.profile.user = { ...s.profile.user, ...user };
+    renderProfile();
+  }
+}
+
 const AVATAR_TYPES = ['image/png', 'image/jpeg', 'image/webp', 'image/gif'];
 
 function setupSettings() {
@@ -1384,6 +1555,27 @@ function setupSettings() {
     }
   };
   button.addEventListener('click', () => show(panel.hidden));
+  const nameForm = $('#name-form');
+  const nameStatus = $('#name-status');
+  nameForm.elements.name.value = s.me.name;
+  nameForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const save = nameForm.querySelector('button[type="submit"]');
+    const name = nameForm.elements.name.value.trim();
+    nameStatus.textContent = '';
+    if (isBusy(save) || name === s.me.name) return;
+    setBusy(save, true);
+    try {
+      const me = await api('PATCH', '/v1/users/me', { name });
+      if (state !== s) return;
+      updateUser(me);
+      nameStatus.textContent = 'Name saved.';
+    } catch (err) {
+      if (state === s) nameStatus.textContent = err.message;
+    } finally {
+      setBusy(save, false);
+    }
+  });
   panel.addEventListener('keydown', (ev) => {
     if (ev.key === 'Escape') {
       show(false);
@@ -1392,29 +1584,22 @@ function setupSettings() {
   });
   input.addEventListener('change', async () => {
     const file = input.files?.[0];
-    if (!file) return;
+    if (!file || isBusy(input)) return;
     if (!AVATAR_TYPES.includes(file.type)) {
       status.textContent = 'Choose a PNG, JPEG, WebP or GIF image.';
       return;
     }
     status.textContent = 'Uploading…';
-    input.disabled = true;
+    setBusy(input, true);
     try {
       const me = await upload('PUT', '/v1/users/me/avatar', file, file.type);
       if (state !== s) return;
-      s.me = me;
-      s.info.set(me.id, me);
-      s.users.set(me.id, Promise.resolve(me));
+      updateUser(me);
       status.textContent = 'Avatar updated.';
-      $('#settings-avatar').replaceWith(Object.assign(avatar(me, 'avatar-lg'), { id: 'settings-avatar' }));
-      const o = s.open;
-      if (o) {
-        for (const art of o.byId.values()) if (art._m?.author_id === me.id) fillArticle(art, art._m);
-      }
     } catch (err) {
       if (state === s) status.textContent = `Could not upload: ${err.message}`;
     } finally {
-      input.disabled = false;
+      setBusy(input, false);
       input.value = '';
     }
   });
@@ -1439,9 +1624,12 @@ function setupComposer() {
   });
 }
 
+/** Characters as the server counts them (Unicode scalar values): an emoji is one, not two UTF-16 units. */
+const charCount = (text) => (text.length < COUNTER_FROM ? text.length : [...text].length);
+
 function composerInput() {
   const ta = $('#msg');
-  const n = ta.value.length;
+  const n = charCount(ta.value);
   const counter = $('#msg-counter');
   counter.hidden = n < COUNTER_FROM;
   counter.textContent = n < COUNTER_FROM ? '' : `${fmtNumber(n)} / ${fmtNumber(MAX_TEXT)}`;
@@ -1455,7 +1643,7 @@ function sendDraft() {
   const o = s.open;
   const ta = $('#msg');
   const text = ta.value;
-  if (!o || !text.trim() || text.length > MAX_TEXT) return;
+  if (!o || !text.trim() || charCount(text) > MAX_TEXT) return;
   const p = { nonce: uuid(), cid: o.id, text, ref: null };
   s.pending.set(p.nonce, p);
   jumpToEnd(o);
@@ -1473,7 +1661,11 @@ const PANELS = { dm: ['#new-dm', '#dm-panel'], group: ['#new-group', '#group-pan
 
 function setupPanels() {
   const s = state;
-  const search = setupPeopleSearch((u, b) => (s.panel === 'group' ? group.add(u) : startDm(u, b)));
+  const search = setupPeopleSearch((u, b) => {
+    if (s.panel === 'group') group.add(u);
+    else if (s.panel === 'invite') invite(u, b);
+    else startDm(u, b);
+  });
   const group = setupGroupPanel();
   const dir = setupChannelPanel();
   /** Opens one panel (closing the others), or none. */
@@ -1483,16 +1675,19 @@ function setupPanels() {
       $(p).hidden = key !== name;
       $(t).setAttribute('aria-expanded', String(key === name));
     }
+    $('#invite').hidden = name !== 'invite';
+    $('#invite-btn').setAttribute('aria-expanded', String(name === 'invite'));
     search.reset();
     if (name === 'dm') $('#dm-panel').prepend($('#people-search'));
     if (name === 'group') $('#group-search-slot').append($('#people-search'));
+    if (name === 'invite') $('#invite').append($('#people-search'));
     if (name !== 'group') group.reset();
     if (name !== 'channels') dir.reset();
-    if (name === 'dm') $('#dm-q').focus();
+    if (name === 'dm' || name === 'invite') $('#dm-q').focus();
     else if (name === 'group') $('#group-name').focus();
     else if (name === 'channels') dir.open();
   };
-  for (const [key, [t, p]] of Object.entries(PANELS)) {
+  for (const [key, [t, p]] of Object.entries({ ...PANELS, invite: ['#invite-btn', '#invite'] })) {
     $(t).addEventListener('click', () => s.setPanel(s.panel === key ? null : key));
     $(p).addEventListener('keydown', (ev) => {
       if (ev.key === 'Escape') {
@@ -1501,8 +1696,27 @@ function setupPanels() {
       }
     });
   }
+  /** Adds a colleague to the open group or channel; everyone there sees "NAME joined". */
+  async function invite(user, button) {
+    const o = s.open;
+    if (!o || isBusy(button)) return;
+    setBusy(button, true);
+    try {
+      await api('POST', `/v1/conversations/${o.id}/members`, { user_ids: [user.id] });
+      if (state !== s) return;
+      // Ready for the next one, like the group panel: the search is cleared and has the focus again.
+      search.reset();
+      $('#dm-hint').textContent = `${user.name} is in ${s.convs.get(o.id)?.name ?? 'it'} now.`;
+    } catch (err) {
+      if (state === s) $('#dm-hint').textContent = err.message;
+    } finally {
+      setBusy(button, false);
+      if (state === s && s.panel === 'invite') $('#dm-q').focus();
+    }
+  }
   async function startDm(user, button) {
-    button.disabled = true;
+    if (isBusy(button)) return;
+    setBusy(button, true);
     try {
       const conv = await api('POST', '/v1/conversations', { kind: 'dm', members: [user.id] });
       if (state !== s) return;
@@ -1516,7 +1730,7 @@ function setupPanels() {
     } catch (err) {
       $('#dm-hint').textContent = err.message;
     } finally {
-      button.disabled = false;
+      setBusy(button, false);
     }
   }
 }
@@ -1526,23 +1740,8 @@ function setupPeopleSearch(pick) {
   const input = $('#dm-q');
   const results = $('#dm-results');
   const hint = $('#dm-hint');
-  let timer = 0;
-  let seq = 0;
-  const reset = () => {
-    clearTimeout(timer);
-    seq++;
-    input.value = '';
-    results.replaceChildren();
-    hint.textContent = 'Type a name or username.';
-  };
-  input.addEventListener('input', () => {
-    clearTimeout(timer);
-    timer = setTimeout(search, 150);
-  });
-  async function search() {
+  const search = liveSearch(input, async (q, current) => {
     const s = state;
-    const q = input.value.trim();
-    const mySeq = ++seq;
     if (!q) {
       results.replaceChildren();
       hint.textContent = 'Type a name or username.';
@@ -1550,19 +1749,26 @@ function setupPeopleSearch(pick) {
     }
     try {
       const { users } = await api('GET', `/v1/users?q=${encodeURIComponent(q)}`);
-      if (mySeq !== seq || state !== s) return;
+      if (!current() || state !== s) return;
       const others = users.filter((u) => u.id !== s.me.id);
       hint.textContent = others.length ? `${others.length} found.` : 'Nobody found.';
       results.replaceChildren(...others.map((u) => {
-        const b = h('button', { type: 'button', class: 'person', 'aria-label': u.name },
-          h('span', { class: 'person-name' }, u.name), ' ', h('span', { class: 'person-handle' }, `@${u.username}`));
+        // Named by what it shows first (the name); the handle describes it.
+        const handle = `person-handle-${u.id}`;
+        const b = h('button', { type: 'button', class: 'person', 'aria-describedby': handle },
+          h('span', { class: 'person-name' }, u.name), ' ', h('span', { class: 'person-handle', id: handle, 'aria-hidden': 'true' }, `@${u.username}`));
         b.addEventListener('click', () => pick(u, b));
         return h('li', {}, b);
       }));
     } catch (e) {
-      if (mySeq === seq) hint.textContent = e.message;
+      if (current()) hint.textContent = e.message;
     }
-  }
+  });
+  const reset = () => {
+    search.reset();
+    results.replaceChildren();
+    hint.textContent = 'Type a name or username.';
+  };
   return { reset };
 }
 
@@ -1605,7 +1811,7 @@ function setupGroupPanel() {
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const s = state;
-    if (button.disabled) return;
+    if (isBusy(button)) return;
     const name = form.elements.name.value.trim();
     alert.textContent = '';
     if (!name) {
@@ -1619,7 +1825,7 @@ function setupGroupPanel() {
       return;
     }
     const members = [...chosen.keys()];
-    button.disabled = true;
+    setBusy(button, true);
     try {
       const conv = await api('POST', '/v1/conversations', { kind: 'group', name, members });
       if (state !== s) return;
@@ -1631,7 +1837,7 @@ function setupGroupPanel() {
     } catch (err) {
       alert.textContent = err.message;
     } finally {
-      button.disabled = false;
+      setBusy(button, false);
     }
   });
   return { add, reset };
@@ -1644,28 +1850,11 @@ function setupChannelPanel() {
   const form = $('#channel-form');
   const alert = form.querySelector('[role="alert"]');
   const create = form.querySelector('button[type="submit"]');
-  let timer = 0;
-  let seq = 0;
-  const reset = () => {
-    clearTimeout(timer);
-    seq++;
-    input.value = '';
-    results.replaceChildren();
-    hint.textContent = '';
-    form.reset();
-    alert.textContent = '';
-  };
-  input.addEventListener('input', () => {
-    clearTimeout(timer);
-    timer = setTimeout(search, 150);
-  });
-  async function search() {
+  const search = liveSearch(input, async (q, current) => {
     const s = state;
-    const q = input.value.trim();
-    const mySeq = ++seq;
     try {
       const { conversations } = await api('GET', `/v1/channels?q=${encodeURIComponent(q)}`);
-      if (mySeq !== seq || state !== s) return;
+      if (!current() || state !== s) return;
       hint.textContent = conversations.length
         ? `${conversations.length} channel${conversations.length === 1 ? '' : 's'}.`
         : q ? 'No channel found.' : 'No channels yet. Create one below.';
@@ -1679,12 +1868,20 @@ function setupChannelPanel() {
           b);
       }));
     } catch (e) {
-      if (mySeq === seq && e.status !== 401) hint.textContent = e.message;
+      if (current() && e.status !== 401) hint.textContent = e.message;
     }
-  }
+  });
+  const reset = () => {
+    search.reset();
+    results.replaceChildren();
+    hint.textContent = '';
+    form.reset();
+    alert.textContent = '';
+  };
   async function go(c, member, button) {
     const s = state;
-    button.disabled = true;
+    if (isBusy(button)) return;
+    setBusy(button, true);
     try {
       if (!member) await api('POST', `/v1/conversations/${c.id}/join`);
       if (state !== s) return;
@@ -1695,13 +1892,13 @@ function setupChannelPanel() {
     } catch (err) {
       hint.textContent = err.message;
     } finally {
-      button.disabled = false;
+      setBusy(button, false);
     }
   }
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const s = state;
-    if (create.disabled) return;
+    if (isBusy(create)) return;
     const name = form.elements.name.value.trim();
     const handle = form.elements.handle.value.trim().replace(/^#/, '').toLowerCase();
     alert.textContent = '';
@@ -1710,7 +1907,7 @@ function setupChannelPanel() {
       (name ? form.elements.handle : form.elements.name).focus();
       return;
     }
-    create.disabled = true;
+    setBusy(create, true);
     try {
       const conv = await api('POST', '/v1/conversations', { kind: 'channel', name, handle });
       if (state !== s) return;
@@ -1722,10 +1919,10 @@ function setupChannelPanel() {
     } catch (err) {
       alert.textContent = err.message;
     } finally {
-      create.disabled = false;
+      setBusy(create, false);
     }
   });
-  return { reset, open: () => { input.focus(); search(); } };
+  return { reset, open: () => { input.focus(); search.now(); } };
 }
 
 NARROW.addEventListener('change', () => {

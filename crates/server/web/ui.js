@@ -51,3 +51,54 @@ export function uuid() {
   const x = [...b].map((v) => v.toString(16).padStart(2, '0')).join('');
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
+
+/** Search as you type: `run(query, isCurrent)` 150 ms after the last keystroke. `isCurrent()` turns false once
+ * a later search (or `reset`) has started, so a slow answer cannot overwrite a newer one. */
+export function liveSearch(input, run) {
+  let timer = 0;
+  let seq = 0;
+  const now = () => {
+    clearTimeout(timer);
+    const mine = ++seq;
+    return run(input.value.trim(), () => mine === seq);
+  };
+  input.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(now, 150);
+  });
+  return {
+    now,
+    reset() {
+      clearTimeout(timer);
+      seq++;
+      input.value = '';
+    },
+  };
+}
+
+/** One Tab stop for a row of buttons, with the arrow keys (and Home, End) to move along it: a roving tabindex.
+ * The first button holds the stop until another one is focused. */
+export function roving(box) {
+  const buttons = [...box.querySelectorAll('button')];
+  buttons.forEach((b, i) => (b.tabIndex = i === 0 ? 0 : -1));
+  box.addEventListener('focusin', (ev) => {
+    if (buttons.includes(ev.target)) for (const b of buttons) b.tabIndex = b === ev.target ? 0 : -1;
+  });
+  box.addEventListener('keydown', (ev) => {
+    const i = buttons.indexOf(document.activeElement);
+    const n = buttons.length;
+    const to = { ArrowRight: i + 1, ArrowLeft: i - 1 + n, Home: 0, End: n - 1 }[ev.key];
+    if (i < 0 || to === undefined) return;
+    ev.preventDefault();
+    buttons[to % n].focus();
+  });
+}
+
+// A control at work (a request in flight) is marked aria-disabled, not disabled: a disabled button loses the
+// keyboard focus to <body>. Its handler checks isBusy() instead, and the style greys it the same.
+export const isBusy = (el) => el.getAttribute('aria-disabled') === 'true';
+
+export function setBusy(el, busy) {
+  if (busy) el.setAttribute('aria-disabled', 'true');
+  else el.removeAttribute('aria-disabled');
+}
