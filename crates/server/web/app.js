@@ -264,10 +264,7 @@ async function joinFromUrl() {
     error.textContent = '';
     try {
       const conv = await api('POST', `/v1/join/${encodeURIComponent(handle)}`);
-      const e = state === s ? await ensureConversation(conv.id, conv) : null;
-      if (!e || state !== s) return;
-      done(false);
-      openConversation(e.id);
+      if (await enterConversation(s, conv)) done(false);
     } catch (err) {
       if (err.status !== 401) error.textContent = `Could not join ${title}: ${err.message}`;
     } finally {
@@ -353,6 +350,24 @@ function ensureConversation(id, known) {
   })();
   s.inflight.set(id, p);
   return p;
+}
+
+/** A conversation just made or joined: into the list (fetched once, unless we know its `members`), the panels
+ * closed, and open. False when it could not be listed, or the session changed meanwhile. */
+async function enterConversation(s, conv, members) {
+  if (state !== s) return false;
+  const e = await ensureConversation(conv.id, conv.members || !members ? conv : { ...conv, members });
+  if (!e || state !== s) return false;
+  s.setPanel(null);
+  openConversation(e.id);
+  return true;
+}
+
+/** Keeps a user we were handed (a search result), so nothing asks the server for them again. */
+function knowUser(s, u) {
+  s.users.set(u.id, Promise.resolve(u));
+  s.names.set(u.id, u.name);
+  s.info.set(u.id, u);
 }
 
 function activityTime(e) {
@@ -1507,9 +1522,7 @@ function updateUser(u) {
   if (prev?.avatar_url && prev.avatar_url !== u.avatar_url) forgetAvatar(s, prev.avatar_url);
   const user = prev ? { ...prev, ...u } : u;
   if (!('avatar_url' in u)) delete user.avatar_url;
-  s.info.set(u.id, user);
-  s.names.set(u.id, user.name);
-  s.users.set(u.id, Promise.resolve(user));
+  knowUser(s, user);
   if (u.id === s.me.id) {
     s.me = { ...s.me, ...user };
     $('#me-name').textContent = user.name;
@@ -1720,13 +1733,8 @@ function setupPanels() {
     try {
       const conv = await api('POST', '/v1/conversations', { kind: 'dm', members: [user.id] });
       if (state !== s) return;
-      s.users.set(user.id, Promise.resolve(user));
-      s.names.set(user.id, user.name);
-      s.info.set(user.id, user);
-      const e = await ensureConversation(conv.id, conv.members ? conv : { ...conv, members: [s.me.id, user.id] });
-      if (!e || state !== s) return;
-      s.setPanel(null);
-      openConversation(e.id);
+      knowUser(s, user);
+      await enterConversation(s, conv, [s.me.id, user.id]);
     } catch (err) {
       $('#dm-hint').textContent = err.message;
     } finally {
@@ -1797,10 +1805,7 @@ function setupGroupPanel() {
     alert.textContent = '';
   };
   const add = (u) => {
-    const s = state;
-    s.users.set(u.id, Promise.resolve(u));
-    s.names.set(u.id, u.name);
-    s.info.set(u.id, u);
+    knowUser(state, u);
     chosen.set(u.id, u);
     render();
     $('#dm-q').value = '';
@@ -1830,10 +1835,7 @@ function setupGroupPanel() {
       const conv = await api('POST', '/v1/conversations', { kind: 'group', name, members });
       if (state !== s) return;
       s.initial.set(conv.id, new Set([s.me.id, ...members]));
-      const e = await ensureConversation(conv.id, conv.members ? conv : { ...conv, members: [s.me.id, ...members] });
-      if (!e || state !== s) return;
-      s.setPanel(null);
-      openConversation(e.id);
+      await enterConversation(s, conv, [s.me.id, ...members]);
     } catch (err) {
       alert.textContent = err.message;
     } finally {
@@ -1884,11 +1886,7 @@ function setupChannelPanel() {
     setBusy(button, true);
     try {
       if (!member) await api('POST', `/v1/conversations/${c.id}/join`);
-      if (state !== s) return;
-      const e = await ensureConversation(c.id);
-      if (!e || state !== s) return;
-      s.setPanel(null);
-      openConversation(e.id);
+      await enterConversation(s, c);
     } catch (err) {
       hint.textContent = err.message;
     } finally {
@@ -1912,10 +1910,7 @@ function setupChannelPanel() {
       const conv = await api('POST', '/v1/conversations', { kind: 'channel', name, handle });
       if (state !== s) return;
       s.initial.set(conv.id, new Set([s.me.id]));
-      const e = await ensureConversation(conv.id, conv.members ? conv : { ...conv, members: [s.me.id] });
-      if (!e || state !== s) return;
-      s.setPanel(null);
-      openConversation(e.id);
+      await enterConversation(s, conv, [s.me.id]);
     } catch (err) {
       alert.textContent = err.message;
     } finally {
