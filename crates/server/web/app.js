@@ -1670,7 +1670,13 @@ function sendDraft() {
 
 // --- side panels: new direct message, new group, channel directory ---------------------------------------
 
-const PANELS = { dm: ['#new-dm', '#dm-panel'], group: ['#new-group', '#group-panel'], channels: ['#channels', '#channel-panel'] };
+/** Each panel's button and section; at most one is open. "Invite" sits in the open conversation's header. */
+const PANELS = {
+  dm: ['#new-dm', '#dm-panel'],
+  group: ['#new-group', '#group-panel'],
+  channels: ['#channels', '#channel-panel'],
+  invite: ['#invite-btn', '#invite'],
+};
 
 function setupPanels() {
   const s = state;
@@ -1688,8 +1694,6 @@ function setupPanels() {
       $(p).hidden = key !== name;
       $(t).setAttribute('aria-expanded', String(key === name));
     }
-    $('#invite').hidden = name !== 'invite';
-    $('#invite-btn').setAttribute('aria-expanded', String(name === 'invite'));
     search.reset();
     if (name === 'dm') $('#dm-panel').prepend($('#people-search'));
     if (name === 'group') $('#group-search-slot').append($('#people-search'));
@@ -1700,7 +1704,7 @@ function setupPanels() {
     else if (name === 'group') $('#group-name').focus();
     else if (name === 'channels') dir.open();
   };
-  for (const [key, [t, p]] of Object.entries({ ...PANELS, invite: ['#invite-btn', '#invite'] })) {
+  for (const [key, [t, p]] of Object.entries(PANELS)) {
     $(t).addEventListener('click', () => s.setPanel(s.panel === key ? null : key));
     $(p).addEventListener('keydown', (ev) => {
       if (ev.key === 'Escape') {
