@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventually, gone, sharedBrowser, startsWith, visible } from './lib.mjs';
+import { eventually, gone, rest, sharedBrowser, startsWith, visible } from './lib.mjs';
 
 const TEST_TIMEOUT = 60_000;
 const ADA = ['ada', 'Ada Lovelace'];
@@ -256,9 +256,21 @@ test('an avatar is uploaded and shown', { timeout: TEST_TIMEOUT }, async (t) => 
 });
 
 test('a new name reaches the others live', { timeout: TEST_TIMEOUT }, async (t) => {
-    await withPeople(t, [ADA, BOB], async (step, ada, bob) => {
+    await withPeople(t, [ADA, BOB, CARA], async (step, ada, bob, cara) => {
         await signUpAndDm(step, ada, bob);
         await adaSaysHiAndBobOpens(step, ada, bob);
+        await step('Cara signs up; Bob puts her in the group "Crew" and says "crew, hi" there; she opens it', async () => {
+            await cara.signUp();
+            const token = (page) => page.evaluate(() => localStorage.getItem('parley.token'));
+            const caraId = (await rest('GET', '/v1/users/me', await token(cara.page))).id;
+            const bobToken = await token(bob.page);
+            const crew = await rest('POST', '/v1/conversations', bobToken, { kind: 'group', name: 'Crew', members: [caraId] });
+            await rest('POST', `/v1/conversations/${crew.id}/messages`, bobToken, { text: 'crew, hi' });
+            await visible('"Crew" in Cara\'s list', cara.conversationButton('Crew'));
+            await cara.openConversation('Crew');
+            const [message] = await cara.expectMessage('crew, hi');
+            assert.equal(message.author, bob.name, JSON.stringify(message));
+        });
         await step('Bob answers "hello"', async () => {
             await bob.send('hello');
             await bob.expectMessage('hello', { state: 'sent' });
@@ -283,6 +295,11 @@ test('a new name reaches the others live', { timeout: TEST_TIMEOUT }, async (t) 
             await visible('"Read by Robert Stone"', ada.messageLog().getByRole('img', { name: 'Read by Robert Stone', exact: true }));
             await ada.expectSamePage();
         });
+        await step('Cara, who shares only a group with him, sees "crew, hi" by Robert Stone live', () =>
+            eventually('"crew, hi" by Robert Stone', async () => {
+                const [message] = await cara.expectMessage('crew, hi');
+                assert.equal(message.author, 'Robert Stone', JSON.stringify(message));
+            }));
         await step('a blank name is refused, and nothing changes', async () => {
             await settings.getByLabel('Name', { exact: true }).fill('   ');
             await settings.getByRole('button', { name: 'Save name', exact: true }).click();

@@ -134,6 +134,7 @@ function startMain(me) {
     names: new Map([[me.id, me.name]]), // id -> name, once known
     info: new Map([[me.id, me]]), // id -> user object, once known
     presence: new Map(), // user id -> {online, last_seen}, of the DM partners we follow
+    followed: new Set(), // ids of other users we follow: members of groups opened here
     avatars: new Map(), // avatar_url -> Promise<blob: URL or null>
     typingSent: new Map(), // conversation id -> when we last sent `typing`
     pending: new Map(), // nonce -> {nonce, ref, cid, text, created}
@@ -674,11 +675,14 @@ function renderConvTools(o, e) {
     $('#join-link').textContent = c.kind === 'channel' ? c.join_url || '' : '';
   };
   show(e.conv);
-  if (e.conv.kind !== 'channel') return;
+  if (e.conv.kind === 'dm') return;
   api('GET', `/v1/conversations/${e.id}`).then((c) => {
     if (state !== s) return;
     e.conv = { ...e.conv, ...c };
     if (s.open === o) show(e.conv);
+    // A group's members are few: followed, their new names and avatars show here live too. (A channel's
+    // could be thousands: their changes show on the next load.)
+    if (c.kind === 'group') followUsers(c.members || []);
   }, () => {});
 }
 
@@ -1380,11 +1384,22 @@ function onFrame(f) {
   }
 }
 
-/** Follows the DM partners' presence on this connection (again after every reconnect). */
+/** Follows the presence (and so the profile changes) of users beyond the DM partners: members of groups
+ * opened here. Kept for the next connection too. */
+function followUsers(ids) {
+  const s = state;
+  const fresh = ids.filter((id) => id !== s.me.id && !s.followed.has(id));
+  for (const id of fresh) s.followed.add(id);
+  if (fresh.length) subscribePresence(fresh);
+}
+
+/** Follows the DM partners' and the followed users' presence on this connection (again after every
+ * reconnect). */
 function subscribePresence(ids) {
   const s = state;
   if (!s.rt.ready || !s.listReady) return;
-  const want = ids || [...new Set([...s.convs.values()].map((e) => e.other).filter((id) => id && id !== s.me.id))];
+  const partners = [...s.convs.values()].map((e) => e.other).filter((id) => id && id !== s.me.id);
+  const want = ids || [...new Set([...partners, ...s.followed])];
   for (let i = 0; i < want.length; i += 1000) s.rt.send({ op: 'presence_sub', user_ids: want.slice(i, i + 1000) });
 }
 
