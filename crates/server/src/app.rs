@@ -1,15 +1,11 @@
-//! Wiring: the shared state, the router with its layers, and `run`, which `main` and the tests both call.
+//! Wiring: the shared state and the router with its layers. `serve::run` serves it.
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt;
 use axum::{Router, middleware};
 use metrics_exporter_prometheus::PrometheusHandle;
 use parley_bus::{LocalBus, NatsBus, NatsSettings};
@@ -19,13 +15,13 @@ use parley_core::store::Store;
 use parley_core::store::StoreError;
 use parley_core::{Parley, Settings};
 use parley_store::{FsBlobs, PgStore, SqliteStore};
-use tokio::net::{TcpListener, TcpSocket};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::gateway::{GatewaySettings, Hub};
+use crate::serve::HttpSettings;
 use crate::{http, metrics, web};
 
 /// Everything a request handler needs. Cloning is cheap.
@@ -35,7 +31,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub hub: Arc<Hub>,
     pub gateway: GatewaySettings,
-    max_body_bytes: usize,
+    pub http: HttpSettings,
+    pub(crate) max_body_bytes: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +92,7 @@ impl AppState {
             metrics,
             hub,
             gateway,
+            http: config.http(),
             max_body_bytes: config.max_body_bytes,
         })
     }
@@ -218,61 +216,17 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 pub fn router(state: AppState) -> Router {
-    let max_body_bytes = state.max_body_bytes;
+    let request_timeout = state.http.request_timeout;
     http::routes()
         .merge(web::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            request_timeout,
+            http::deadline::within,
+        ))
         .layer(middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
-}
-
-/// Connections the kernel may hold ready for accepting. The usual default (128) overflows when thousands
-/// of clients reconnect at once after a restart; the overflowing ones wait a second before their SYN is
-/// retried (measured: p99.9 connect at 1.03 s with 256 connects in flight).
-const LISTEN_BACKLOG: u32 = 4096;
-
-/// Binds the listening socket, with a backlog sized for reconnect storms.
-pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if address.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(address)?;
-    socket.listen(LISTEN_BACKLOG)
-}
-
-/// How long shutdown waits for WebSockets to close after telling them to.
-const SOCKETS_PATIENCE: Duration = Duration::from_secs(5);
-
-/// Serves until `shutdown` completes, then stops accepting, finishes the requests in flight (and so the
-/// writes they wait on), and returns.
-pub async fn run(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let (hub, parley) = (Arc::clone(&state.hub), Arc::clone(&state.parley));
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    // No Nagle: a WebSocket writes small frames, and each would otherwise wait for the ACK of the one before
-    // it, which the peer delays by up to 40 ms (measured: ingest acks at p50 41 ms before, 31 ms after).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    // WebSockets are not requests in flight: once the listener is closed (so nobody reconnects here), tell
-    // them to reconnect elsewhere or after the restart, and give them a moment to go.
-    hub.close_all(SOCKETS_PATIENCE).await;
-    // Only now: leaving stops the bus, and with it this node's dispatcher, which the closing needs.
-    parley.leave_cluster().await;
-    Ok(())
 }

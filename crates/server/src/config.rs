@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::gateway::GatewaySettings;
+use crate::serve::{Deadlines, HttpSettings};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -43,6 +44,20 @@ pub struct Config {
     pub login_attempts_per_address: u32,
     /// Largest JSON request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// How long a client may take to send a request's head (request line and headers), counted from when
+    /// its connection opens or from the first byte of a later request, in milliseconds.
+    pub http_header_timeout_millis: u64,
+    /// How long a keep-alive connection may stay idle between requests, in milliseconds.
+    pub http_keepalive_idle_millis: u64,
+    /// Longest pause between two parts of a request body, in milliseconds (then 408).
+    pub http_body_timeout_millis: u64,
+    /// Longest a whole REST request may take, body and answer, in milliseconds (then 408).
+    pub http_request_timeout_millis: u64,
+    /// Most connections (HTTP and WebSocket) open at once; absent, the open-files limit less a reserve.
+    pub max_connections: Option<usize>,
+    /// Most connections open at once from one client address. Behind a proxy every client has the proxy's
+    /// address: raise this there and cap connections at the proxy.
+    pub max_connections_per_address: usize,
     /// How long events are kept for WebSocket clients to resume from, in hours (at least 7 days is the
     /// promise to clients); an older cursor gets `resync`.
     pub event_retention_hours: u64,
@@ -83,6 +98,13 @@ impl Default for Config {
             login_attempts_per_address: 60,
             // A 10,000-character message is at most 40 KB of UTF-8, more when JSON-escaped.
             max_body_bytes: 256 * 1024,
+            http_header_timeout_millis: 10_000,
+            http_keepalive_idle_millis: 60_000,
+            http_body_timeout_millis: 10_000,
+            // An avatar of 5 MiB at 100 KB/s.
+            http_request_timeout_millis: 60_000,
+            max_connections: None,
+            max_connections_per_address: 1_024,
             event_retention_hours: 7 * 24,
             ws_max_frame_bytes: 64 * 1024,
             ws_queue_frames: 1024,
@@ -132,6 +154,23 @@ impl Config {
             hello_timeout: Duration::from_millis(self.ws_hello_timeout_millis.max(1)),
             presence_grace: Duration::from_millis(self.presence_grace_millis),
             ops_per_second: self.ws_ops_per_second,
+        }
+    }
+
+    pub fn http(&self) -> HttpSettings {
+        let millis = |n: u64| Duration::from_millis(n.max(1));
+        HttpSettings {
+            deadlines: Deadlines {
+                header: millis(self.http_header_timeout_millis),
+                keepalive_idle: millis(self.http_keepalive_idle_millis),
+            },
+            body_timeout: millis(self.http_body_timeout_millis),
+            request_timeout: millis(self.http_request_timeout_millis),
+            max_connections: self
+                .max_connections
+                .unwrap_or_else(crate::serve::default_max_connections)
+                .max(1),
+            max_connections_per_address: self.max_connections_per_address.max(1),
         }
     }
 

@@ -11,8 +11,10 @@ pub mod gateway;
 mod http;
 mod metrics;
 mod openapi;
+mod serve;
 mod web;
 
-pub use app::{AppState, StartError, bind, router, run};
+pub use app::{AppState, StartError, router};
 pub use config::Config;
 pub use openapi::document as openapi_document;
+pub use serve::{HttpSettings, bind, raise_open_files_limit, run};

@@ -98,28 +98,43 @@ fn init_logs(json: bool) {
     }
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Completes on SIGINT or SIGTERM. The handlers are installed now, not when the future is first polled: a
+/// signal that came between "listening" and the first poll would otherwise kill the process uncleanly.
+fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        [SignalKind::interrupt(), SignalKind::terminate()].map(|kind| match signal(kind) {
+            Ok(stream) => Some(stream),
             Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
+                tracing::warn!(%error, ?kind, "cannot listen for a signal");
+                None
+            }
+        })
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let [interrupt, terminate] = signals;
+            let received = |stream: Option<tokio::signal::unix::Signal>| async move {
+                match stream {
+                    Some(mut stream) => {
+                        stream.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = received(interrupt) => {},
+                () = received(terminate) => {},
             }
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {},
-        () = terminate => {},
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down: finishing requests in flight");
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }
 
 #[tokio::main]
@@ -131,14 +146,17 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve(args) => {
             init_logs(args.log_json);
+            match parley_server::raise_open_files_limit() {
+                Ok(limit) => tracing::info!(limit, "open files limit"),
+                Err(error) => tracing::warn!(%error, "cannot read or raise the open files limit"),
+            }
             let config = args.into_config()?;
+            let stop = shutdown_signal();
             let state = AppState::open(&config).await.context("cannot start")?;
             let listener = parley_server::bind(config.listen)
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
             tracing::info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), "parley listening");
-            run(listener, state, shutdown_signal())
-                .await
-                .context("server failed")?;
+            run(listener, state, stop).await.context("server failed")?;
             tracing::info!("stopped cleanly");
             Ok(())
         }

@@ -2,13 +2,15 @@
 //! rules live in core, error shapes in `error.rs`.
 
 pub(crate) mod accounts;
+pub(crate) mod body;
 pub(crate) mod conversations;
+pub(crate) mod deadline;
 pub(crate) mod messages;
 pub(crate) mod operations;
 pub(crate) mod users;
 
 use axum::Router;
-use axum::extract::{FromRequest, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::routing::{get, post, put};
@@ -16,11 +18,7 @@ use parley_core::Caller;
 
 use crate::app::AppState;
 use crate::error::ApiError;
-
-/// JSON bodies, with rejections in the API's error shape.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
-pub struct Body<T>(pub T);
+pub use body::Body;
 
 /// Path parameters (ids), with rejections in the API's error shape.
 #[derive(FromRequestParts)]
@@ -46,10 +44,19 @@ impl FromRequestParts<AppState> for Auth {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
+            .and_then(bearer_token)
             .unwrap_or_default();
-        Ok(Auth(state.parley.authenticate(token.trim()).await?))
+        Ok(Auth(state.parley.authenticate(token).await?))
     }
+}
+
+/// The token of an `Authorization` value in the bearer scheme, whose name is case-insensitive (RFC 9110
+/// section 11.1): `Bearer`, `bearer` and `BEARER` all work.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 pub fn routes() -> Router<AppState> {
@@ -58,10 +65,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/auth/login", post(accounts::login))
         .route("/v1/auth/logout", post(accounts::logout))
         .route("/v1/users/me", get(users::me).patch(users::rename))
-        .route(
-            "/v1/users/me/avatar",
-            put(users::set_avatar).layer(users::avatar_body_limit()),
-        )
+        .route("/v1/users/me/avatar", put(users::set_avatar))
         .route("/v1/users", get(users::search))
         .route("/v1/users/{user_id}", get(users::profile))
         .route("/v1/users/{user_id}/avatar", get(users::avatar))

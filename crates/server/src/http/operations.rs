@@ -10,6 +10,9 @@ use super::Auth;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 
+/// How long `/readyz` waits for the store and the bus: a load balancer's health check gives up soon after.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Liveness
 ///
 /// Answers as long as the process serves HTTP.
@@ -36,15 +39,26 @@ pub async fn healthz() -> &'static str {
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<&'static str> {
-    state.parley.ready().await.map_err(|error| {
-        tracing::warn!(error = &error as &dyn std::error::Error, "not ready");
+    let not_ready = || {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",
             "the store or the bus is unreachable",
         )
-    })?;
-    Ok("ready")
+    };
+    // A store that hangs (PostgreSQL stopped with its connection still up) must read as not ready, not
+    // as ready once it wakes up.
+    match tokio::time::timeout(READY_WITHIN, state.parley.ready()).await {
+        Ok(Ok(())) => Ok("ready"),
+        Ok(Err(error)) => {
+            tracing::warn!(error = &error as &dyn std::error::Error, "not ready");
+            Err(not_ready())
+        }
+        Err(_) => {
+            tracing::warn!(within = ?READY_WITHIN, "not ready: no answer from the store or the bus");
+            Err(not_ready())
+        }
+    }
 }
 
 /// Metrics, in the Prometheus text format

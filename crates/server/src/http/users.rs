@@ -1,9 +1,7 @@
 //! Profiles, avatars, the people directory and contacts.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use parley_core::UserId;
@@ -15,11 +13,6 @@ use utoipa::IntoParams;
 use super::{Auth, Body, Ids, Params};
 use crate::app::AppState;
 use crate::error::ApiResult;
-
-/// Avatars may be larger than JSON bodies; one byte over the limit is enough for core to refuse with 413.
-pub fn avatar_body_limit() -> DefaultBodyLimit {
-    DefaultBodyLimit::max(MAX_AVATAR_BYTES + 1)
-}
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -94,9 +87,10 @@ pub async fn rename(
 pub async fn set_avatar(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> ApiResult<Json<User>> {
-    let bytes = body?;
+    // One byte over the limit is enough for core to refuse with its own 413.
+    let bytes = super::body::read(body, MAX_AVATAR_BYTES + 1, state.http.body_timeout).await?;
     Ok(Json(
         state.parley.set_avatar(&caller, bytes.to_vec()).await?,
     ))

@@ -304,3 +304,34 @@ async fn garbage_tokens_are_unauthenticated() {
         "unauthenticated"
     );
 }
+
+/// The scheme's name is case-insensitive (RFC 9110): `bearer` and `BEARER` work like `Bearer`.
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let server = TestServer::spawn().await;
+    let ann = server.user("Ann").await;
+    let token = ann.client.token().expect("token").to_owned();
+    let http = reqwest::Client::new();
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let answer = http
+            .get(format!("{}/v1/users/me", server.url))
+            .header("Authorization", format!("{scheme} {token}"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(answer.status(), 200, "{scheme}");
+    }
+    for wrong in [
+        format!("Basic {token}"),
+        format!("Bearer{token}"),
+        token.clone(),
+    ] {
+        let answer = http
+            .get(format!("{}/v1/users/me", server.url))
+            .header("Authorization", wrong.clone())
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(answer.status(), 401, "{wrong}");
+    }
+}

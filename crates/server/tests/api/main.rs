@@ -5,6 +5,7 @@ mod access;
 mod accounts;
 mod bad_input;
 mod cluster;
+mod connections;
 mod conversations;
 mod durability;
 mod events;

@@ -73,27 +73,40 @@ struct Process {
 impl Process {
     fn start(args: &[&str], env: &[(&str, &str)]) -> (Self, String) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_parley"));
-        command
-            .args(args)
-            .arg("--log-json")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        command.args(args).arg("--log-json");
         for (key, value) in env {
             command.env(key, value);
         }
+        Self::spawn(command)
+    }
+
+    /// Runs `command`, which starts the binary with `--log-json`, and waits until it listens.
+    fn spawn(command: Command) -> (Self, String) {
+        let mut process = Self::launch(command);
+        let url = process.listening();
+        (process, url)
+    }
+
+    /// Runs `command`, which starts the binary with `--log-json`.
+    fn launch(mut command: Command) -> Self {
+        command.stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = command.spawn().expect("start parley");
         let stdout = child.stdout.take().expect("stdout");
-        let mut process = Process {
+        Process {
             child,
             lines: BufReader::new(stdout).lines(),
-        };
-        let line = process.wait_for("parley listening");
+        }
+    }
+
+    /// Waits until the server listens, and returns its URL.
+    fn listening(&mut self) -> String {
+        let line = self.wait_for("parley listening");
         let log: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
         let address = log["fields"]["address"]
             .as_str()
             .expect("address field")
             .to_owned();
-        (process, format!("http://{address}"))
+        format!("http://{address}")
     }
 
     /// Reads log lines until one contains `text`, and returns it.
@@ -179,6 +192,37 @@ async fn the_binary_reads_flags_environment_and_file_and_stops_cleanly_on_sigter
         .await
         .expect("session survived");
     assert_eq!(me.username, "ann");
+    assert!(process.terminate().success());
+}
+
+/// Every connection is a file: started with a low soft limit, the server raises it to the hard one and says
+/// so.
+#[tokio::test]
+async fn the_binary_raises_its_open_files_limit_to_the_hard_one() {
+    let hard = Command::new("sh")
+        .args(["-c", "ulimit -Hn"])
+        .output()
+        .expect("ulimit -Hn");
+    let hard = String::from_utf8_lossy(&hard.stdout).trim().to_owned();
+    let data = tempfile::tempdir().expect("temporary directory");
+    let mut command = Command::new("sh");
+    command
+        .args([
+            "-c",
+            "ulimit -Sn 256 && exec \"$0\" serve --listen 127.0.0.1:0 --log-json",
+        ])
+        .arg(env!("CARGO_BIN_EXE_parley"))
+        .env("PARLEY_DATA_DIR", data.path());
+    let mut process = Process::launch(command);
+    let logged = process.wait_for("open files limit");
+    process.listening();
+    let log: serde_json::Value = serde_json::from_str(&logged).expect("JSON log line");
+    let limit = log["fields"]["limit"].to_string();
+    if hard == "unlimited" {
+        assert!(limit.parse::<u64>().is_ok_and(|n| n > 256), "{limit}");
+    } else {
+        assert_eq!(limit, hard);
+    }
     assert!(process.terminate().success());
 }
 

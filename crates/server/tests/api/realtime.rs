@@ -48,7 +48,7 @@ async fn next_event(socket: &mut Socket) -> EventFrame {
 }
 
 /// The next frame that is not a durable event or an ephemeral one: a reply.
-async fn next_reply(socket: &mut Socket) -> ServerFrame {
+pub(crate) async fn next_reply(socket: &mut Socket) -> ServerFrame {
     loop {
         match next(socket).await {
             Incoming::Message(ServerMessage::Event(_)) => continue,
