@@ -99,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
     let mut client = parley_bench::parley_client::Client::new(&cli.url)
         .with_context(|| format!("server URL {}", cli.url))?;
     if let Some(ip) = cli.source_ip {
-        client = client.with_source_ip(ip);
+        client = client.with_source_ip(ip).context("source address")?;
     }
     let accounts = match &cli.accounts {
         Some(path) => Accounts::load(path, cli.signup_concurrency)
@@ -116,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
         let mut node = parley_bench::parley_client::Client::new(url)
             .with_context(|| format!("node URL {url}"))?;
         if let Some(ip) = cli.source_ip {
-            node = node.with_source_ip(ip);
+            node = node.with_source_ip(ip).context("source address")?;
         }
         nodes.push(node);
     }

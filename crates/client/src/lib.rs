@@ -106,7 +106,7 @@ pub struct Client {
     http: reqwest::Client,
     base: Url,
     token: Option<String>,
-    /// The local address WebSockets are opened from, when set (load tests past one address's ports).
+    /// The local address requests and WebSockets come from, when set (load tests past one address's ports).
     source_ip: Option<std::net::IpAddr>,
 }
 
@@ -129,13 +129,16 @@ impl Client {
         }
     }
 
-    /// The same client, opening its WebSockets from `ip` (say 127.0.0.2), so one machine can hold more
-    /// sockets to one server than one source address has ports.
-    pub fn with_source_ip(&self, ip: std::net::IpAddr) -> Self {
-        Client {
+    /// The same client, sending its requests and opening its WebSockets from `ip` (say 127.0.0.2), so one
+    /// machine can hold more sockets to one server than one source address has ports, or act as another
+    /// client address. Fails only if no HTTP client can be built.
+    pub fn with_source_ip(&self, ip: std::net::IpAddr) -> Result<Self> {
+        let http = reqwest::Client::builder().local_address(ip).build()?;
+        Ok(Client {
+            http,
             source_ip: Some(ip),
             ..self.clone()
-        }
+        })
     }
 
     pub(crate) fn source_ip(&self) -> Option<std::net::IpAddr> {

@@ -28,6 +28,9 @@ pub enum Error {
     /// An upload beyond its limit.
     #[error("{0} is too large")]
     TooLarge(&'static str),
+    /// The server has more of this work queued than it takes on; try again shortly.
+    #[error("the server is busy, retry shortly")]
+    Busy,
     #[error("storage failed")]
     Store(#[from] StoreError),
     #[error("event bus failed")]

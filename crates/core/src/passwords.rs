@@ -1,10 +1,12 @@
-//! Argon2id password hashing on a few dedicated threads, each reusing one memory buffer.
+//! Argon2id password hashing on a bounded pool of dedicated threads, each reusing one memory buffer.
 //!
 //! Each hash costs ~50 ms of a core and 19 MiB of memory. Hashing with the library's allocating calls on the
 //! blocking pool left hundreds of MiB resident after a burst of sign-ups (measured: 613 MiB after 60), since
-//! the allocator keeps what each thread freed. Here one thread per core owns a buffer sized for the
-//! parameters and lends it to every hash it computes, so hashing holds a fixed few tens of MiB, and it can
-//! never take more cores from the runtime than there are threads.
+//! the allocator keeps what each thread freed. Here each thread owns a buffer sized for the parameters and
+//! lends it to every hash it computes, so hashing holds a fixed few tens of MiB. There is one thread fewer
+//! than there are cores (at least one), so a flood of sign-ups or logins never takes every core from the
+//! runtime (with one per core, 42 sign-ups a second took login latency from 38 to 135 ms); and the queue is
+//! bounded, so past it a hash is refused as busy (503) instead of waiting ever longer.
 
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
@@ -19,8 +21,11 @@ type Job = Box<dyn FnOnce(&mut Hasher) + Send>;
 
 #[derive(Clone)]
 pub(crate) struct Passwords {
-    jobs: std_mpsc::Sender<Job>,
+    jobs: std_mpsc::SyncSender<Job>,
 }
+
+/// Hashes that may wait per hashing thread: about 1.6 s of work each.
+const QUEUED_PER_THREAD: usize = 32;
 
 /// A valid Argon2id hash of a password nobody has: verifying against it for unknown users makes their login
 /// take as long as a wrong password, so timing does not tell which accounts exist.
@@ -100,12 +105,18 @@ impl Hasher {
 }
 
 impl Passwords {
-    /// Starts one hashing thread per core; they end when the last `Passwords` is dropped.
+    /// Starts the hashing threads (one fewer than the cores, at least one); they end when the last
+    /// `Passwords` is dropped.
     pub(crate) fn new() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let (jobs, queue) = std_mpsc::channel::<Job>();
+        let threads = cores.saturating_sub(1).max(1);
+        Self::with_pool(threads, threads * QUEUED_PER_THREAD)
+    }
+
+    fn with_pool(threads: usize, queued: usize) -> Self {
+        let (jobs, queue) = std_mpsc::sync_channel::<Job>(queued);
         let queue = Arc::new(Mutex::new(queue));
-        for n in 0..cores {
+        for n in 0..threads {
             let queue = Arc::clone(&queue);
             let spawned = std::thread::Builder::new()
                 .name(format!("password-hash-{n}"))
@@ -148,9 +159,12 @@ impl Passwords {
         let job: Job = Box::new(move |hasher| {
             let _ = done.send(work(hasher));
         });
-        self.jobs
-            .send(job)
-            .map_err(|_| Error::Hashing("the hashing threads are gone".into()))?;
+        self.jobs.try_send(job).map_err(|refused| match refused {
+            std_mpsc::TrySendError::Full(_) => Error::Busy,
+            std_mpsc::TrySendError::Disconnected(_) => {
+                Error::Hashing("the hashing threads are gone".into())
+            }
+        })?;
         answer
             .await
             .map_err(|_| Error::Hashing("a hashing thread stopped".into()))?
@@ -201,6 +215,27 @@ mod tests {
             ours,
             "fresh salt each time"
         );
+    }
+
+    #[tokio::test]
+    async fn a_flood_past_the_queue_is_refused_as_busy_and_the_rest_is_hashed() {
+        let passwords = Passwords::with_pool(1, 2);
+        let hashes = (0..8).map(|_| passwords.hash("correct horse"));
+        let outcomes = futures_util::future::join_all(hashes).await;
+        let busy = outcomes
+            .iter()
+            .filter(|o| matches!(o, Err(Error::Busy)))
+            .count();
+        let hashed = outcomes.iter().filter(|o| o.is_ok()).count();
+        assert!(
+            busy >= 5,
+            "at most the queue and the one in hand: {busy} busy"
+        );
+        assert_eq!(busy + hashed, 8, "nothing else went wrong");
+        passwords
+            .hash("later")
+            .await
+            .expect("the pool serves again");
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use axum::{Router, middleware};
 use metrics_exporter_prometheus::PrometheusHandle;
 use parley_bus::{LocalBus, NatsBus, NatsSettings};
 use parley_core::bus::{Bus, BusError, Node};
-use parley_core::service::LoginLimits;
+use parley_core::service::{LoginLimits, SendLimits, SignupLimits};
 use parley_core::store::Store;
 use parley_core::store::StoreError;
 use parley_core::{Parley, Settings};
@@ -77,6 +77,14 @@ impl AppState {
                 per_account: config.login_attempts_per_account,
                 per_address: config.login_attempts_per_address,
             },
+            signup_limits: SignupLimits {
+                per_address_per_hour: config.signups_per_address_per_hour,
+                per_minute: config.signups_per_minute,
+            },
+            send_limits: SendLimits {
+                per_second: config.sends_per_second,
+                burst: config.sends_burst,
+            },
             event_retention: std::time::Duration::from_secs(config.event_retention_hours * 3600),
         };
         let inbox = bus.inbox().await?;
@@ -84,7 +92,12 @@ impl AppState {
         let gateway = config.gateway();
         // Before the hub, which registers its metrics once.
         let metrics = metrics::handle();
-        let hub = Hub::start(Arc::clone(&parley), inbox, gateway.presence_grace);
+        let hub = Hub::start(
+            Arc::clone(&parley),
+            inbox,
+            gateway.presence_grace,
+            gateway.max_sockets_per_user,
+        );
         tokio::spawn(prune_events(Arc::downgrade(&parley)));
         tokio::spawn(count_nodes(Arc::downgrade(&parley)));
         Ok(AppState {

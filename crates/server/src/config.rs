@@ -38,10 +38,21 @@ pub struct Config {
     pub default_org: String,
     /// Whether a sign-up naming an unknown organization creates it.
     pub open_signup: bool,
-    /// Login attempts allowed per minute for one account.
+    /// Failed logins of one account per minute, after which addresses that have been failing (3 failures
+    /// in 15 minutes) are refused until the minute is over; others still get in.
     pub login_attempts_per_account: u32,
     /// Login attempts allowed per minute from one client address.
     pub login_attempts_per_address: u32,
+    /// Sign-ups allowed per hour from one client address (all at once, then evenly over the hour).
+    pub signups_per_address_per_hour: u32,
+    /// Sign-ups allowed per minute from everyone together.
+    pub signups_per_minute: u32,
+    /// Messages one user may send per second, over REST and all their sockets together.
+    pub sends_per_second: u32,
+    /// Messages one user may send at once before `sends_per_second` applies.
+    pub sends_burst: u32,
+    /// WebSockets one user may have open at once (each device or tab has one); one more is closed with 4005.
+    pub ws_max_sockets_per_user: usize,
     /// Largest JSON request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// How long a client may take to send a request's head (request line and headers), counted from when
@@ -96,6 +107,11 @@ impl Default for Config {
             open_signup: true,
             login_attempts_per_account: 10,
             login_attempts_per_address: 60,
+            signups_per_address_per_hour: 20,
+            signups_per_minute: 60,
+            sends_per_second: 10,
+            sends_burst: 50,
+            ws_max_sockets_per_user: 32,
             // A 10,000-character message is at most 40 KB of UTF-8, more when JSON-escaped.
             max_body_bytes: 256 * 1024,
             http_header_timeout_millis: 10_000,
@@ -154,6 +170,7 @@ impl Config {
             hello_timeout: Duration::from_millis(self.ws_hello_timeout_millis.max(1)),
             presence_grace: Duration::from_millis(self.presence_grace_millis),
             ops_per_second: self.ws_ops_per_second,
+            max_sockets_per_user: self.ws_max_sockets_per_user,
         }
     }
 

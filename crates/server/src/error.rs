@@ -50,6 +50,21 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    fn unavailable(error: &dyn std::error::Error) -> Self {
+        // Logged once, here; the client learns nothing of the cause.
+        tracing::error!(error = %ErrorChain(error), "request failed: a backend is unavailable");
+        ApiError {
+            retry_after_secs: Some(1),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the service is unavailable for a moment; retry",
+            )
+        }
+    }
+}
+
 /// Displays an error with all its sources, for logs.
 struct ErrorChain<'a>(&'a dyn std::error::Error);
 
@@ -85,9 +100,14 @@ impl From<Error> for ApiError {
             Error::TooLarge(_) => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
             }
-            Error::Store(_) | Error::Bus(_) | Error::Blob(_) | Error::Hashing(_) => {
-                ApiError::internal(&error)
-            }
+            Error::Busy => ApiError {
+                retry_after_secs: Some(1),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message)
+            },
+            // The store or the bus failing is an outage, not a bug in the request: the client keeps its
+            // token and tries again.
+            Error::Store(_) | Error::Bus(_) => ApiError::unavailable(&error),
+            Error::Blob(_) | Error::Hashing(_) => ApiError::internal(&error),
         }
     }
 }

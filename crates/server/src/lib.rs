@@ -12,6 +12,7 @@ mod http;
 mod metrics;
 mod openapi;
 mod serve;
+mod tally;
 mod web;
 
 pub use app::{AppState, StartError, router};

@@ -296,9 +296,10 @@ impl Cluster {
             let config = dir.path().join(format!("{id}.toml"));
             let toml = format!(
                 "listen = \"127.0.0.1:{port}\"\nstore = \"{store_url}\"\nbus = \"{}\"\nnode_id = \"{id}\"\n\
-                 cluster = \"{}\"\n{extra_config}\n",
+                 cluster = \"{}\"\n{}{extra_config}\n",
                 nats.url(),
                 schema.name,
+                crate::lifted_limits_toml(),
             );
             std::fs::write(&config, toml).expect("a node's config file");
             nodes.push(Node {

@@ -2,7 +2,7 @@
 //! clients for it. The server is the same `run` that `main` calls; it shuts down when dropped. `cluster`
 //! runs several nodes as processes on PostgreSQL and NATS.
 //!
-//! Logs are off unless `TEST_LOG=1`.
+//! Logs are off unless `TEST_LOG=1`. Sign-up and send limits are lifted (`lift_limits`).
 
 pub mod cluster;
 
@@ -50,6 +50,25 @@ fn init_logs() {
     }
 }
 
+/// Tests sign up dozens of people and send bursts from one address: the sign-up and send limits are lifted
+/// for them (a test of a limit sets it again). Everything else keeps its default.
+fn lift_limits(config: &mut Config) {
+    config.signups_per_address_per_hour = LIFTED;
+    config.signups_per_minute = LIFTED;
+    config.sends_per_second = LIFTED;
+    config.sends_burst = LIFTED;
+}
+
+const LIFTED: u32 = 1_000_000;
+
+/// The same, as lines of a node's TOML configuration.
+pub(crate) fn lifted_limits_toml() -> String {
+    format!(
+        "signups_per_address_per_hour = {LIFTED}\nsignups_per_minute = {LIFTED}\n\
+         sends_per_second = {LIFTED}\nsends_burst = {LIFTED}\n"
+    )
+}
+
 impl TestServer {
     /// A server on a fresh temporary data directory with the default configuration.
     pub async fn spawn() -> Self {
@@ -75,6 +94,7 @@ impl TestServer {
             data_dir: PathBuf::from(data_dir),
             ..Config::default()
         };
+        lift_limits(&mut config);
         adjust(&mut config);
         let state = AppState::open(&config)
             .await

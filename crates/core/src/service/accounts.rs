@@ -1,57 +1,19 @@
 //! Sign-up, login, logout, and turning a bearer token back into a caller.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use governor::Quota;
 use parley_proto::v1::{AuthResponse, LoginRequest, SignupRequest};
 use sha2::{Digest, Sha256};
 
-use super::limits::KeyedLimiter;
+use super::throttles::LoginKey;
 use super::{Caller, Parley};
 use crate::bus::{Signal, Topic};
 use crate::model::Millis;
 use crate::store::{NewUser, OrgPolicy, StoreError};
 use crate::{Error, UserId, validate};
-
-/// Login attempts allowed per minute (as a burst that refills evenly over the minute).
-#[derive(Clone, Copy, Debug)]
-pub struct LoginLimits {
-    pub per_account: u32,
-    pub per_address: u32,
-}
-
-impl Default for LoginLimits {
-    fn default() -> Self {
-        LoginLimits {
-            per_account: 10,
-            per_address: 60,
-        }
-    }
-}
-
-pub(super) struct LoginLimiter {
-    by_account: KeyedLimiter<String>,
-    by_address: KeyedLimiter<IpAddr>,
-}
-
-impl LoginLimiter {
-    pub(super) fn new(limits: LoginLimits) -> Self {
-        let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
-        LoginLimiter {
-            by_account: KeyedLimiter::new(quota(limits.per_account)),
-            by_address: KeyedLimiter::new(quota(limits.per_address)),
-        }
-    }
-
-    fn check(&self, account: &str, address: IpAddr) -> Result<(), Error> {
-        self.by_address.check(&address)?;
-        self.by_account.check(&account.to_lowercase())
-    }
-}
 
 /// A fresh session token: 256 random bits, base64url. Only its SHA-256 is stored.
 fn new_token() -> Result<(String, [u8; 32]), Error> {
@@ -70,13 +32,19 @@ fn token_hash(token: &str) -> [u8; 32] {
 const TOKEN_CHARS: usize = 43;
 
 impl Parley {
-    pub async fn signup(&self, request: SignupRequest) -> Result<AuthResponse, Error> {
+    pub async fn signup(
+        &self,
+        request: SignupRequest,
+        client: IpAddr,
+    ) -> Result<AuthResponse, Error> {
         let org = request.org.as_deref().unwrap_or(&self.settings.default_org);
         validate::handle("org", org)?;
         validate::handle("username", &request.username)?;
         validate::email(&request.email)?;
         validate::password(&request.password)?;
         validate::name(&request.name)?;
+        // Only a sign-up that would be hashed takes from the allowance.
+        self.signup_throttle.check(client)?;
         let email = request.email.to_lowercase();
         let password_hash = self.passwords.hash(&request.password).await?;
         let org_policy = if self.settings.open_signup || org == self.settings.default_org {
@@ -119,21 +87,28 @@ impl Parley {
         request: LoginRequest,
         client: IpAddr,
     ) -> Result<AuthResponse, Error> {
-        self.login_limiter.check(&request.login, client)?;
+        self.login_throttle.attempt(client)?;
+        let org = request.org.as_deref().unwrap_or(&self.settings.default_org);
+        let by_email = request.login.contains('@');
         // No account has a control character in its email or username (PostgreSQL would refuse a NUL in
         // the lookup): such a login is an unknown account, answered after the same work as any other.
         let credentials = if request.login.chars().any(char::is_control) {
             None
-        } else if request.login.contains('@') {
+        } else if by_email {
             self.store
                 .credentials_by_email(&request.login.to_lowercase())
                 .await?
         } else {
-            let org = request.org.as_deref().unwrap_or(&self.settings.default_org);
             self.store
                 .credentials_by_username(org, &request.login)
                 .await?
         };
+        let key = match &credentials {
+            Some(credentials) => LoginKey::Account(credentials.user_id),
+            None if by_email => LoginKey::Unknown(request.login.to_lowercase()),
+            None => LoginKey::Unknown(format!("{org}/{}", request.login.to_lowercase())),
+        };
+        self.login_throttle.admit(&key, client)?;
         let user_id = credentials.as_ref().map(|c| c.user_id);
         let matches = self
             .passwords
@@ -141,7 +116,10 @@ impl Parley {
             .await?;
         match user_id {
             Some(user_id) if matches => self.start_session(user_id).await,
-            _ => Err(Error::Unauthenticated),
+            _ => {
+                self.login_throttle.failed(key, client);
+                Err(Error::Unauthenticated)
+            }
         }
     }
 

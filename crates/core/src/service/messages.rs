@@ -72,6 +72,7 @@ impl Parley {
         if let Some(nonce) = nonce {
             validate::nonce(nonce)?;
         }
+        self.send_throttle.check(caller.user.id)?;
         self.member_conversation(caller, conversation_id).await?;
         let new = NewMessage {
             conversation_id,

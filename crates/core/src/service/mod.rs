@@ -7,14 +7,15 @@ mod conversations;
 mod limits;
 mod messages;
 mod realtime;
+mod throttles;
 mod users;
 
 use std::sync::Arc;
 
-pub use accounts::LoginLimits;
 pub use conversations::{Created, MEMBER_LIST_LIMIT};
 pub use messages::{DeleteScope, HistoryQuery, SendOutcome};
 pub use realtime::{Pruned, Replay};
+pub use throttles::{LoginLimits, SendLimits, SignupLimits};
 
 use crate::blobs::Blobs;
 use crate::bus::Bus;
@@ -34,6 +35,10 @@ pub struct Settings {
     pub public_url: String,
     /// Login attempts allowed per minute for one account, and for one client address.
     pub login_limits: LoginLimits,
+    /// Sign-ups allowed per client address and for everyone together.
+    pub signup_limits: SignupLimits,
+    /// Messages one user may send per second.
+    pub send_limits: SendLimits,
     /// How long events are kept for clients to resume from; older cursors must resync.
     pub event_retention: std::time::Duration,
 }
@@ -45,6 +50,8 @@ impl Default for Settings {
             open_signup: true,
             public_url: "http://127.0.0.1:8080".to_owned(),
             login_limits: LoginLimits::default(),
+            signup_limits: SignupLimits::default(),
+            send_limits: SendLimits::default(),
             event_retention: std::time::Duration::from_secs(7 * 24 * 3600),
         }
     }
@@ -79,7 +86,9 @@ pub struct Parley {
     blobs: Arc<dyn Blobs>,
     pub(crate) settings: Settings,
     passwords: Passwords,
-    login_limiter: accounts::LoginLimiter,
+    login_throttle: throttles::LoginThrottle,
+    signup_throttle: throttles::SignupThrottle,
+    send_throttle: throttles::SendThrottle,
     typing_limiter: limits::KeyedLimiter<(UserId, ConversationId)>,
 }
 
@@ -90,7 +99,6 @@ impl Parley {
         blobs: Arc<dyn Blobs>,
         settings: Settings,
     ) -> Self {
-        let login_limiter = accounts::LoginLimiter::new(settings.login_limits);
         if let Some(feed) = store.take_commit_feed() {
             tokio::spawn(relay(feed, Arc::clone(&bus)));
         }
@@ -98,9 +106,11 @@ impl Parley {
             store,
             bus,
             blobs,
-            settings,
             passwords: Passwords::new(),
-            login_limiter,
+            login_throttle: throttles::LoginThrottle::new(settings.login_limits),
+            signup_throttle: throttles::SignupThrottle::new(settings.signup_limits),
+            send_throttle: throttles::SendThrottle::new(settings.send_limits),
+            settings,
             typing_limiter: realtime::typing_limiter(),
         }
     }

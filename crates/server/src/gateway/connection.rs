@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 use super::hub::{Close, Closer, ConnId, Frame, Hub, Outbound, Registration, close_with, encode};
 use super::{GatewaySettings, close};
 use crate::error::ApiError;
+use crate::tally::Counted;
 
 /// Most frames written between two flushes; bounds how long a busy connection goes without checking for
 /// close.
@@ -48,36 +49,28 @@ pub(super) async fn serve(
 ) {
     let (caller, token, resume) = match hello(&mut socket, &parley, &settings).await {
         Ok(hello) => hello,
-        Err(Close { code, reason }) => {
-            metrics::counter!("parley_ws_closes_total", "code" => code.to_string()).increment(1);
-            let frame = CloseFrame {
-                code,
-                reason: reason.into(),
-            };
-            let _ = socket.send(Message::Close(Some(frame))).await;
+        Err(close) => {
+            refuse(socket, close).await;
             return;
         }
+    };
+    let Some(place) = hub.sockets.take(caller.user.id) else {
+        refuse(socket, TOO_MANY_SOCKETS).await;
+        return;
     };
     let closer = Closer::default();
     let (outbound, queue) = mpsc::channel(settings.queue_frames);
     let registered = register(&parley, &hub, &caller, outbound, Arc::clone(&closer)).await;
     let Some((id, as_of)) = registered else {
-        let frame = CloseFrame {
-            code: close::INTERNAL,
-            reason: "cannot register".into(),
-        };
-        let _ = socket.send(Message::Close(Some(frame))).await;
+        // Reading the user's contacts or conversations failed: the store, most likely.
+        refuse(socket, TRY_AGAIN).await;
         return;
     };
     // A logout between the first check and the registration was announced before this connection could
     // hear it: check again, now that any later one reaches it.
-    if parley.authenticate(&token).await.is_err() {
+    if let Err(error) = parley.authenticate(&token).await {
         hub.unregister(id);
-        let frame = CloseFrame {
-            code: BAD_TOKEN.code,
-            reason: BAD_TOKEN.reason.into(),
-        };
-        let _ = socket.send(Message::Close(Some(frame))).await;
+        refuse(socket, refusal(error)).await;
         return;
     }
     // A fresh client starts where its rooms were read; every later event for it is either queued live or
@@ -106,6 +99,7 @@ pub(super) async fn serve(
             hub,
             id,
             caller,
+            _place: place,
         }),
         closer,
         limiter,
@@ -118,6 +112,21 @@ pub(super) async fn serve(
     // KiB, which a connection would otherwise keep for its whole life.
     tokio::spawn(connection.run());
 }
+
+/// Closes a socket that never got to `ready`, counting why.
+async fn refuse(mut socket: WebSocket, Close { code, reason }: Close) {
+    metrics::counter!("parley_ws_closes_total", "code" => code.to_string()).increment(1);
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = tokio::time::timeout(CLOSE_PATIENCE, socket.send(Message::Close(Some(frame)))).await;
+}
+
+const TOO_MANY_SOCKETS: Close = Close {
+    code: close::TOO_MANY_SOCKETS,
+    reason: "too many sockets open for this user",
+};
 
 const BAD_TOKEN: Close = Close {
     code: close::BAD_TOKEN,
@@ -143,9 +152,30 @@ async fn hello(
     let Ok(ClientOp::Hello { token, resume }) = serde_json::from_str::<ClientOp>(&text) else {
         return Err(protocol);
     };
-    let caller = parley.authenticate(&token).await.map_err(|_| BAD_TOKEN)?;
+    let caller = parley.authenticate(&token).await.map_err(refusal)?;
     Ok((Arc::new(caller), token, resume))
 }
+
+/// How a failed authentication closes the socket: a bad token says so (the client forgets it), anything
+/// else (the store unreachable) asks the client to keep it and come back (a 4001 there signed everyone out
+/// during a database outage).
+fn refusal(error: Error) -> Close {
+    match error {
+        Error::Unauthenticated => BAD_TOKEN,
+        error => {
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "cannot authenticate a socket"
+            );
+            TRY_AGAIN
+        }
+    }
+}
+
+const TRY_AGAIN: Close = Close {
+    code: close::TRY_AGAIN_LATER,
+    reason: "try again later",
+};
 
 /// Registers the connection, then reads its conversations and puts it in their rooms. Returns its id and the
 /// cursor its rooms are exact at.
@@ -197,6 +227,8 @@ struct Session {
     hub: Arc<Hub>,
     id: ConnId,
     caller: Arc<Caller>,
+    /// This connection's place among its user's sockets, given back when the connection ends.
+    _place: Counted<UserId>,
 }
 
 /// Why the loop stopped on its own (the close signal aside): the code and reason to close with.
@@ -440,16 +472,22 @@ const BYE: Close = Close {
 /// How a failed read closes the connection: a frame over the size limit says so, anything else is the
 /// client gone.
 fn failed(error: &axum::Error) -> Close {
-    let too_big = std::error::Error::source(error)
-        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
-        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
-    if too_big {
-        Close {
+    let cause = std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<tungstenite::Error>());
+    match cause {
+        Some(tungstenite::Error::Capacity(_)) => Close {
             code: close::TOO_BIG,
             reason: "frame too big",
-        }
-    } else {
-        BYE
+        },
+        Some(tungstenite::Error::Utf8(_)) => Close {
+            code: close::NOT_UTF8,
+            reason: "text frame is not UTF-8",
+        },
+        Some(tungstenite::Error::Protocol(_)) => Close {
+            code: close::PROTOCOL_ERROR,
+            reason: "WebSocket protocol violation",
+        },
+        _ => BYE,
     }
 }
 

@@ -23,6 +23,7 @@ use parley_core::{Caller, ConversationId, Cursor, Parley, UserId};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::close;
+use crate::tally::Tally;
 
 pub(crate) type ConnId = u64;
 
@@ -175,6 +176,8 @@ pub struct Hub {
     /// The clock of every connection's op limiter. Made once: each one made calibrates its counter with
     /// `cpuid`, which was 6.5% of the server's CPU while thousands of clients connected.
     pub(crate) clock: governor::clock::DefaultClock,
+    /// How many sockets each user has open here, each at most the configured number.
+    pub(crate) sockets: Arc<Tally<UserId>>,
     commands: mpsc::UnboundedSender<Command>,
     next_id: AtomicU64,
     connections: Arc<AtomicUsize>,
@@ -183,7 +186,12 @@ pub struct Hub {
 impl Hub {
     /// Starts the dispatcher on `inbox`, which must follow no topic yet. Metrics are registered here, so
     /// the recorder must be installed first.
-    pub fn start(parley: Arc<Parley>, inbox: Inbox, presence_grace: Duration) -> Arc<Self> {
+    pub fn start(
+        parley: Arc<Parley>,
+        inbox: Inbox,
+        presence_grace: Duration,
+        max_sockets_per_user: usize,
+    ) -> Arc<Self> {
         let (commands, queue) = mpsc::unbounded_channel();
         let connections = Arc::new(AtomicUsize::new(0));
         let (presence, changes) = mpsc::unbounded_channel();
@@ -208,6 +216,7 @@ impl Hub {
         Arc::new(Hub {
             delivery: DeliveryMetrics::new(),
             clock: governor::clock::DefaultClock::default(),
+            sockets: Tally::new(max_sockets_per_user),
             commands,
             next_id: AtomicU64::new(1),
             connections,

@@ -39,6 +39,15 @@ pub mod close {
     pub const INTERNAL: u16 = 1011;
     /// The server is shutting down or restarting: reconnect, here or elsewhere (standard "service restart").
     pub const RESTART: u16 = 1012;
+    /// The server cannot serve the connection for a moment (its store is unreachable): keep the token and
+    /// reconnect with backoff (standard "try again later").
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// The user has as many sockets open as they may: close one, or reconnect later.
+    pub const TOO_MANY_SOCKETS: u16 = 4005;
+    /// A frame that is not valid UTF-8 text (standard "invalid frame payload data").
+    pub const NOT_UTF8: u16 = 1007;
+    /// A frame that breaks the WebSocket protocol (standard "protocol error").
+    pub const PROTOCOL_ERROR: u16 = 1002;
 }
 
 /// How the gateway treats sockets. Built from the server's `Config`.
@@ -58,20 +67,8 @@ pub struct GatewaySettings {
     pub presence_grace: Duration,
     /// Ops per second one connection may send (as a steady rate; twice that as a burst).
     pub ops_per_second: u32,
-}
-
-impl Default for GatewaySettings {
-    fn default() -> Self {
-        GatewaySettings {
-            max_frame_bytes: 64 * 1024,
-            queue_frames: 1024,
-            ping_every: Duration::from_secs(25),
-            idle_timeout: Duration::from_secs(60),
-            hello_timeout: Duration::from_secs(10),
-            presence_grace: Duration::from_secs(5),
-            ops_per_second: 50,
-        }
-    }
+    /// Connections one user may have open at once.
+    pub max_sockets_per_user: usize,
 }
 
 /// Read and write buffers sized for many idle sockets instead of the library's 128 KiB. The read buffer holds

@@ -29,13 +29,18 @@ use crate::error::ApiResult;
             body = ErrorBody),
         (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
         (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
+        (status = 429, description = "Too many sign-ups from this address, or from everyone, for now \
+            (`rate_limited`, with `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "Too many passwords waiting to be hashed (`busy`, with `Retry-After`)",
+            body = ErrorBody),
     )
 )]
 pub async fn signup(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     Body(request): Body<SignupRequest>,
 ) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
-    let session = state.parley.signup(request).await?;
+    let session = state.parley.signup(request, client.ip()).await?;
     Ok((StatusCode::CREATED, Json(session)))
 }
 

@@ -2,23 +2,17 @@
 //! that one client (or a crowd of idle ones) cannot use up the process's file descriptors and leave
 //! nobody else, `/healthz` included, able to connect.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::tally::{Counted, Tally};
 
 /// The counts of open connections, in all and per client address.
 pub(crate) struct Admission {
     max_total: usize,
-    max_per_address: usize,
-    /// Held only to update the counts, never across an await.
-    open: Mutex<Open>,
-}
-
-#[derive(Default)]
-struct Open {
-    total: usize,
-    /// Only addresses with at least one open connection, so the map is never larger than `total`.
-    by_address: HashMap<IpAddr, usize>,
+    total: AtomicUsize,
+    by_address: Arc<Tally<IpAddr>>,
 }
 
 /// Why a connection was turned away.
@@ -32,59 +26,38 @@ pub(crate) enum Refusal {
 /// became) is dropped.
 pub(crate) struct Permit {
     admission: Arc<Admission>,
-    address: IpAddr,
+    _from_address: Counted<IpAddr>,
 }
 
 impl Admission {
     pub(crate) fn new(max_total: usize, max_per_address: usize) -> Arc<Self> {
         Arc::new(Admission {
             max_total,
-            max_per_address,
-            open: Mutex::new(Open::default()),
+            total: AtomicUsize::new(0),
+            by_address: Tally::new(max_per_address),
         })
     }
 
     /// Counts a new connection from `address`, unless that would pass a cap.
     pub(crate) fn admit(self: &Arc<Self>, address: IpAddr) -> Result<Permit, Refusal> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if open.total >= self.max_total {
+        // Only the accept loop admits, so the check and the increment cannot race another admission.
+        if self.total.load(Ordering::Relaxed) >= self.max_total {
             return Err(Refusal::ServerFull);
         }
-        let from_address = open.by_address.entry(address).or_default();
-        if *from_address >= self.max_per_address {
-            return Err(Refusal::AddressFull);
-        }
-        *from_address += 1;
-        open.total += 1;
+        let from_address = self.by_address.take(address).ok_or(Refusal::AddressFull)?;
+        self.total.fetch_add(1, Ordering::Relaxed);
         metrics::gauge!("parley_http_connections").increment(1.0);
         Ok(Permit {
             admission: Arc::clone(self),
-            address,
+            _from_address: from_address,
         })
-    }
-
-    /// Connections open now.
-    #[cfg(test)]
-    fn open(&self) -> usize {
-        self.open.lock().unwrap_or_else(|p| p.into_inner()).total
     }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let mut open = self
-            .admission
-            .open
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        open.total = open.total.saturating_sub(1);
+        self.admission.total.fetch_sub(1, Ordering::Relaxed);
         metrics::gauge!("parley_http_connections").decrement(1.0);
-        if let Some(count) = open.by_address.get_mut(&self.address) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                open.by_address.remove(&self.address);
-            }
-        }
     }
 }
 
@@ -113,18 +86,7 @@ mod tests {
             "a fourth in all"
         );
         drop(a1);
-        assert_eq!(admission.open(), 2);
+        assert_eq!(admission.total.load(Ordering::Relaxed), 2);
         admission.admit(ip(1)).expect("a's place is free again");
-    }
-
-    #[test]
-    fn addresses_with_nothing_open_are_forgotten() {
-        let admission = Admission::new(10, 10);
-        for n in 0..5 {
-            drop(admission.admit(ip(n)).expect("admitted"));
-        }
-        let open = admission.open.lock().expect("lock");
-        assert!(open.by_address.is_empty());
-        assert_eq!(open.total, 0);
     }
 }

@@ -15,6 +15,13 @@ fn signup(username: &str, org: Option<&str>) -> SignupRequest {
     }
 }
 
+fn signup_as(username: &str, email: &str, org: Option<&str>) -> SignupRequest {
+    SignupRequest {
+        email: email.into(),
+        ..signup(username, org)
+    }
+}
+
 fn login(login: &str, password: &str) -> LoginRequest {
     LoginRequest {
         login: login.into(),
@@ -236,43 +243,115 @@ async fn username_login_takes_an_org() {
     );
 }
 
-#[tokio::test]
-async fn login_attempts_are_rate_limited_per_account_and_per_address() {
-    let server = TestServer::spawn_with(|config| {
-        config.login_attempts_per_account = 3;
-        config.login_attempts_per_address = 5;
-    })
-    .await;
-    let client = server.client();
-    client.signup(&signup("gus", None)).await.expect("sign up");
-    for _ in 0..3 {
-        assert_api_error(
-            client.login(&login("gus", "wrong password")).await,
-            401,
-            "unauthenticated",
-        );
-    }
-    // Even the right password waits now: the limit counts attempts, so guessing cannot outrun it.
-    let limited = client
-        .login(&login("gus", PASSWORD))
-        .await
-        .expect_err("limited");
-    match limited {
-        parley_client::Error::Api {
+/// A 429 with a `Retry-After` of at least a second.
+#[track_caller]
+fn assert_rate_limited<T: std::fmt::Debug>(result: parley_client::Result<T>) {
+    match result {
+        Err(parley_client::Error::Api {
             status: 429,
+            code,
             retry_after: Some(secs),
             ..
-        } => assert!(secs >= 1),
+        }) => {
+            assert_eq!(code, "rate_limited");
+            assert!(secs >= 1);
+        }
         other => panic!("expected 429 with Retry-After, got {other:?}"),
     }
-    // Another account from the same address has two attempts left before the address limit.
-    client.signup(&signup("hal", None)).await.expect("sign up");
-    client.login(&login("hal", PASSWORD)).await.expect("login");
-    assert_api_error(
-        client.login(&login("hal", PASSWORD)).await,
-        429,
-        "rate_limited",
-    );
+}
+
+fn from(server: &TestServer, last: u8) -> parley_client::Client {
+    server
+        .client()
+        .with_source_ip(std::net::IpAddr::from([127, 0, 0, last]))
+        .expect("a client from another address")
+}
+
+/// Guessing at someone's password locks out the guesser's address, not the owner: the account's limit
+/// applies only to addresses that have been failing, and it is keyed on the account the login resolves to,
+/// not on the string typed (so every `gus` of every organization is not locked at once, and the email
+/// and the username of one account share one count).
+#[tokio::test]
+async fn a_lockout_holds_the_guesser_out_but_not_the_owner() {
+    let server = TestServer::spawn_with(|config| {
+        config.login_attempts_per_account = 3;
+        config.login_attempts_per_address = 100;
+    })
+    .await;
+    let owner = from(&server, 1);
+    owner.signup(&signup("gus", None)).await.expect("sign up");
+    owner
+        .signup(&signup_as("gus", "gus@other.example.org", Some("otherco")))
+        .await
+        .expect("another gus elsewhere");
+    let guesser = from(&server, 66);
+    for attempt in [
+        login("gus", "wrong password"),
+        login("gus@example.org", "nope nope"),
+        login("gus", "again wrong"),
+    ] {
+        assert_api_error(guesser.login(&attempt).await, 401, "unauthenticated");
+    }
+    // The guesser is held back, even with the right password: guessing cannot outrun the limit.
+    assert_rate_limited(guesser.login(&login("gus", PASSWORD)).await);
+    assert_rate_limited(guesser.login(&login("gus@example.org", PASSWORD)).await);
+    // The owner, at an address that has not been failing, gets in at once.
+    owner
+        .login(&login("gus", PASSWORD))
+        .await
+        .expect("the owner logs in");
+    // The other organization's gus is another account.
+    let other = LoginRequest {
+        org: Some("otherco".into()),
+        ..login("gus", PASSWORD)
+    };
+    guesser
+        .login(&other)
+        .await
+        .expect("another account called gus");
+}
+
+#[tokio::test]
+async fn login_attempts_are_limited_per_address() {
+    let server = TestServer::spawn_with(|config| config.login_attempts_per_address = 3).await;
+    let client = from(&server, 1);
+    client.signup(&signup("gus", None)).await.expect("sign up");
+    for _ in 0..3 {
+        client.login(&login("gus", PASSWORD)).await.expect("login");
+    }
+    assert_rate_limited(client.login(&login("gus", PASSWORD)).await);
+    from(&server, 2)
+        .login(&login("gus", PASSWORD))
+        .await
+        .expect("another address has its own allowance");
+}
+
+/// Each sign-up costs an Argon2 hash (and may create an organization): they are limited per address and for
+/// everyone together, and only a sign-up that would be hashed counts.
+#[tokio::test]
+async fn sign_ups_are_limited_per_address_and_for_everyone() {
+    let server = TestServer::spawn_with(|config| {
+        config.signups_per_address_per_hour = 2;
+        config.signups_per_minute = 3;
+    })
+    .await;
+    let first = from(&server, 1);
+    let mut invalid = signup("x", None);
+    invalid.password = "short".into();
+    for _ in 0..5 {
+        assert_api_error(first.signup(&invalid).await, 400, "invalid_handle");
+    }
+    first.signup(&signup("ann", None)).await.expect("first");
+    first.signup(&signup("bob", None)).await.expect("second");
+    assert_rate_limited(first.signup(&signup("cat", None)).await);
+    let second = from(&server, 2);
+    second
+        .signup(&signup("dan", None))
+        .await
+        .expect("another address");
+    assert_rate_limited(second.signup(&signup("eve", None)).await);
+    // Logins are not sign-ups.
+    first.login(&login("ann", PASSWORD)).await.expect("login");
 }
 
 #[tokio::test]

@@ -24,7 +24,10 @@ async fn caller(parley: &Parley, username: &str) -> Caller {
         username: username.into(),
         org: None,
     };
-    let session = parley.signup(request).await.expect("sign up");
+    let session = parley
+        .signup(request, std::net::IpAddr::from([127, 0, 0, 1]))
+        .await
+        .expect("sign up");
     parley
         .authenticate(&session.token)
         .await

@@ -1280,8 +1280,104 @@ async fn sockets_can_come_from_another_loopback_address() {
     let socket = ann
         .client
         .with_source_ip(from)
+        .expect("a client from 127.0.0.2")
         .connect(None)
         .await
         .expect("connect from 127.0.0.2");
     assert_eq!(socket.user_id, ann.id);
+}
+
+/// One user's messages share one allowance, over REST and every socket: a client cannot sidestep the
+/// socket's op limit by sending over REST, or the other way round.
+#[tokio::test]
+async fn sends_share_one_rate_limit_over_rest_and_sockets() {
+    let server = TestServer::spawn_with(|config| {
+        config.sends_per_second = 1;
+        config.sends_burst = 3;
+    })
+    .await;
+    let ann = server.user("Ann").await;
+    let bob = server.user("Bob").await;
+    let id = dm(&ann.client, bob.id).await;
+    for n in 0..2 {
+        ann.client
+            .send_message(id, &format!("rest {n}"), None)
+            .await
+            .expect("within the burst");
+    }
+    let mut socket = connect(&ann).await;
+    socket
+        .send(&ClientOp::Send {
+            reference: Some("third".into()),
+            conversation_id: id,
+            text: "over the socket".into(),
+            nonce: None,
+        })
+        .await
+        .expect("send op");
+    assert!(matches!(
+        next_reply(&mut socket).await,
+        ServerFrame::Ack { .. }
+    ));
+    socket
+        .send(&ClientOp::Send {
+            reference: Some("fourth".into()),
+            conversation_id: id,
+            text: "one too many".into(),
+            nonce: None,
+        })
+        .await
+        .expect("send op");
+    match next_reply(&mut socket).await {
+        ServerFrame::Error {
+            code, reference, ..
+        } => {
+            assert_eq!(code, "rate_limited");
+            assert_eq!(reference.as_deref(), Some("fourth"));
+        }
+        other => panic!("expected rate_limited, got {other:?}"),
+    }
+    assert_api_error(
+        ann.client.send_message(id, "and over REST", None).await,
+        429,
+        "rate_limited",
+    );
+    bob.client
+        .send_message(id, "bob has his own allowance", None)
+        .await
+        .expect("another user");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    ann.client
+        .send_message(id, "a second later", None)
+        .await
+        .expect("the allowance refills");
+}
+
+/// One user cannot hold every socket of a node: past the cap, a new socket is closed with 4005, and a place
+/// comes back when one closes.
+#[tokio::test]
+async fn sockets_per_user_are_capped() {
+    let server = TestServer::spawn_with(|config| config.ws_max_sockets_per_user = 2).await;
+    let ann = server.user("Ann").await;
+    let bob = server.user("Bob").await;
+    let first = connect(&ann).await;
+    let _second = connect(&ann).await;
+    match ann.client.connect(None).await {
+        Err(parley_client::Error::Closed { code, .. }) => assert_eq!(code, 4005),
+        Ok(_) => panic!("a third socket was let in"),
+        Err(other) => panic!("expected a 4005 close, got {other:?}"),
+    }
+    let _bob = connect(&bob).await;
+    first.close().await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        match ann.client.connect(None).await {
+            Ok(_) => break,
+            Err(error) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "the closed socket's place never came back: {error:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
