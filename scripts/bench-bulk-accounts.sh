@@ -16,8 +16,10 @@ FROM generate_series(1, $n) AS g CROSS JOIN orgs AS o
 WHERE o.handle = 'bulk'
 ON CONFLICT DO NOTHING;
 -- A token is 43 characters; each account's is its username padded with 'A'.
-INSERT INTO sessions (token_hash, user_id, created_at)
-SELECT sha256(convert_to(rpad(u.username || '-', 43, 'A'), 'UTF8')), u.id, 0
+-- Sessions expire when unused or old: these start now.
+INSERT INTO sessions (token_hash, user_id, created_at, last_used_at)
+SELECT sha256(convert_to(rpad(u.username || '-', 43, 'A'), 'UTF8')), u.id,
+       (extract(epoch FROM now()) * 1000)::BIGINT, (extract(epoch FROM now()) * 1000)::BIGINT
 FROM users AS u JOIN orgs AS o ON o.id = u.org_id
 WHERE o.handle = 'bulk'
 ON CONFLICT DO NOTHING;

@@ -99,6 +99,7 @@ impl Accounts {
                         password: "parley-bench password".to_owned(),
                         username,
                         org: None,
+                        invite: None,
                     };
                     let session = client.signup(&request).await?;
                     progress.fetch_add(1, Ordering::Relaxed);

@@ -155,7 +155,7 @@ async fn signals_cross_nodes_on_followed_topics_only() {
     let ann = UserId(5);
     let revoked = Signal::Revoked {
         user_id: ann,
-        token_hash: [7; 32],
+        token_hash: Some([7; 32]),
     };
     let presence = Signal::Presence {
         user_id: ann,

@@ -5,11 +5,11 @@
 
 use parley_proto::v1::{
     AuthResponse, ContactList, Conversation, ConversationList, CreateConversationRequest,
-    ErrorBody, GatewayInfo, InviteRequest, LoginRequest, Membership, MembershipPatch, Message,
-    MessageList, ReadRequest, Receipt, ReceiptList, SendMessageRequest, SignupRequest,
-    UpdateMeRequest, User, UserList,
+    CreateInviteRequest, ErrorBody, GatewayInfo, Invite, InviteList, InviteLookup, InvitePreview,
+    InviteRequest, LoginRequest, Membership, MembershipPatch, Message, MessageList, ReadRequest,
+    Receipt, ReceiptList, SendMessageRequest, SignupRequest, UpdateMeRequest, User, UserList,
 };
-use parley_proto::{ConversationId, MessageId, UserId};
+use parley_proto::{ConversationId, InviteId, MessageId, UserId};
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
@@ -254,6 +254,40 @@ impl Client {
 
     pub async fn logout(&self) -> Result<()> {
         Self::empty(self.request(Method::POST, &["v1", "auth", "logout"])).await
+    }
+
+    /// Revokes every session of this user, this client's included.
+    pub async fn logout_everywhere(&self) -> Result<()> {
+        Self::empty(self.request(Method::DELETE, &["v1", "users", "me", "sessions"])).await
+    }
+
+    // ---- invitations ----
+
+    /// An invitation into this user's organization; its `token` and `url` come only in this answer.
+    pub async fn create_invite(&self, request: &CreateInviteRequest) -> Result<Invite> {
+        Self::json(self.request(Method::POST, &["v1", "invites"]).json(request)).await
+    }
+
+    /// The invitations this user made, newest first.
+    pub async fn invites(&self) -> Result<Vec<Invite>> {
+        let list: InviteList = Self::json(self.request(Method::GET, &["v1", "invites"])).await?;
+        Ok(list.invites)
+    }
+
+    pub async fn revoke_invite(&self, id: InviteId) -> Result<()> {
+        Self::empty(self.request(Method::DELETE, &["v1", "invites", &id.to_string()])).await
+    }
+
+    /// Where an invitation token leads, without signing up.
+    pub async fn lookup_invite(&self, token: &str) -> Result<InvitePreview> {
+        let body = InviteLookup {
+            token: token.to_owned(),
+        };
+        Self::json(
+            self.request(Method::POST, &["v1", "invites", "lookup"])
+                .json(&body),
+        )
+        .await
     }
 
     // ---- users ----

@@ -35,10 +35,11 @@ pub enum Signal {
         online: bool,
         last_seen: Option<Millis>,
     },
-    /// A session ended: sockets opened with it must close.
+    /// Sessions ended: sockets opened with them must close. `token_hash` names one session; `None` means
+    /// every session of the user.
     Revoked {
         user_id: UserId,
-        token_hash: [u8; 32],
+        token_hash: Option<[u8; 32]>,
     },
     /// A user's name or avatar changed. Published twice, on `Topic::Presence` for whoever follows them and
     /// on `Topic::User` for their own devices; `to` names the copy, so a node that follows both topics

@@ -16,6 +16,12 @@ pub enum Error {
     /// The caller can see the thing but may not do this to it.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// Not allowed, for a reason the client can act on (`code` says which): an invitation is needed, say.
+    #[error("{message}")]
+    Denied {
+        code: &'static str,
+        message: &'static str,
+    },
     /// Absent, or not visible to the caller: the two are never told apart.
     #[error("{0} not found")]
     NotFound(&'static str),

@@ -17,5 +17,5 @@ mod wire;
 
 pub use error::Error;
 pub use parley_proto as proto;
-pub use parley_proto::{ConversationId, Cursor, MessageId, OrgId, UserId};
+pub use parley_proto::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};
 pub use service::{Caller, Parley, Settings};

@@ -4,7 +4,7 @@
 use parley_proto::v1::ConversationKind;
 use serde::{Deserialize, Serialize};
 
-use crate::{ConversationId, Cursor, MessageId, OrgId, UserId};
+use crate::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};
 
 /// Milliseconds since the Unix epoch, UTC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -56,6 +56,35 @@ pub struct Profile {
     pub username: String,
     pub name: String,
     pub avatar_version: Option<i64>,
+}
+
+/// A live session: whose it is, and the times its expiry is counted from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Session {
+    pub user: User,
+    pub created_at: Millis,
+    /// When it was last used, to the precision the use cases keep it (they do not write on every request).
+    pub last_used: Millis,
+}
+
+/// An invitation to sign up into an organization. Only the SHA-256 of its token is kept.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Invite {
+    pub id: InviteId,
+    pub org_id: OrgId,
+    pub org_handle: String,
+    pub created_by: UserId,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub max_uses: u32,
+    pub uses: u32,
+}
+
+impl Invite {
+    /// Whether someone may still sign up with it at `now`.
+    pub fn is_usable(&self, now: Millis) -> bool {
+        self.uses < self.max_uses && now < self.expires_at
+    }
 }
 
 /// What a login compares against.

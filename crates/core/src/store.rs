@@ -8,10 +8,10 @@ use async_trait::async_trait;
 use parley_proto::v1::{ConversationKind, MembershipPatch};
 
 use crate::model::{
-    Audience, Conversation, ConversationSummary, Credentials, Event, Member, Message, Millis, Page,
-    User,
+    Audience, Conversation, ConversationSummary, Credentials, Event, Invite, Member, Message,
+    Millis, Page, Session, User,
 };
-use crate::{ConversationId, Cursor, MessageId, OrgId, UserId};
+use crate::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -46,20 +46,38 @@ pub struct Commit {
     pub published: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
-/// Whether a sign-up may create the organization it names.
+/// Which organization a sign-up may join or create. Refused: `NotFound("organization")` (or
+/// `NotFound("invite")` for an invitation that is unknown, expired or used up).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OrgPolicy {
+    /// Join the org, creating it if it does not exist.
     JoinOrCreate,
-    JoinOnly,
+    /// Create the org; if it exists already, join it only if it is open to sign-up.
+    CreateOrJoinOpen,
+    /// Join the org only if it exists and is open to sign-up.
+    JoinOpen,
+    /// Join the org of the invitation with this token hash (`org_handle` is not used), taking one of its
+    /// uses in the same transaction.
+    Invited { token_hash: [u8; 32] },
 }
 
 pub struct NewUser<'a> {
+    /// The org to join or create, unless the policy is `Invited`.
     pub org_handle: &'a str,
     pub org_policy: OrgPolicy,
     pub username: &'a str,
     pub email: &'a str,
     pub name: &'a str,
     pub password_hash: &'a str,
+    pub now: Millis,
+}
+
+pub struct NewInvite {
+    pub org_id: OrgId,
+    pub created_by: UserId,
+    pub token_hash: [u8; 32],
+    pub max_uses: u32,
+    pub expires_at: Millis,
     pub now: Millis,
 }
 
@@ -115,6 +133,8 @@ pub trait Store: Send + Sync + 'static {
         token_hash: [u8; 32],
         now: Millis,
     ) -> StoreResult<()>;
+    /// Records an invitation under the SHA-256 of its token.
+    async fn create_invite(&self, new: NewInvite) -> StoreResult<Invite>;
     /// Adds `contact` to `owner`'s contacts; adding twice is fine.
     async fn add_contact(&self, owner: UserId, contact: UserId) -> StoreResult<()>;
     /// Creates a group or channel with its first members. `Conflict("handle")` for a taken channel handle.
@@ -163,8 +183,13 @@ pub trait Store: Send + Sync + 'static {
         org_handle: &str,
         username: &str,
     ) -> StoreResult<Option<Credentials>>;
-    /// The user a live session belongs to.
-    async fn session_user(&self, token_hash: [u8; 32]) -> StoreResult<Option<User>>;
+    /// The session with this token hash, with its user; expiry is core's to judge.
+    async fn session(&self, token_hash: [u8; 32]) -> StoreResult<Option<Session>>;
+    /// The invitation with this token hash, usable or not.
+    async fn invite_by_token(&self, token_hash: [u8; 32]) -> StoreResult<Option<Invite>>;
+    async fn invite(&self, id: InviteId) -> StoreResult<Option<Invite>>;
+    /// The invitations a user made, newest first, at most `limit`.
+    async fn invites_by(&self, user_id: UserId, limit: u32) -> StoreResult<Vec<Invite>>;
     /// Users of an org whose username or name (or a word of it) starts with `prefix`, case-insensitively.
     async fn search_users(&self, org_id: OrgId, prefix: &str, limit: u32)
     -> StoreResult<Vec<User>>;
@@ -273,6 +298,16 @@ pub trait Store: Send + Sync + 'static {
     /// Records that a new avatar was stored and returns the user with its new version.
     async fn bump_avatar(&self, id: UserId) -> StoreResult<User>;
     async fn touch_last_seen(&self, id: UserId, now: Millis) -> StoreResult<()>;
+    /// Records that a session was used at `now`.
+    async fn touch_session(&self, token_hash: [u8; 32], now: Millis) -> StoreResult<()>;
+    /// Opens an organization to sign-up without invitation, or closes it; an org with this handle is
+    /// created if there is none.
+    async fn set_org_open_signup(
+        &self,
+        org_handle: &str,
+        open: bool,
+        now: Millis,
+    ) -> StoreResult<()>;
     async fn update_membership(
         &self,
         conversation_id: ConversationId,
@@ -299,6 +334,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Revokes a session at once.
     async fn delete_session(&self, token_hash: [u8; 32]) -> StoreResult<()>;
+    /// Revokes every session of a user at once; returns how many there were.
+    async fn delete_sessions_of(&self, user_id: UserId) -> StoreResult<u64>;
+    /// Drops sessions last used before `idle_before` or created before `created_before`; returns how many.
+    async fn prune_sessions(&self, idle_before: Millis, created_before: Millis)
+    -> StoreResult<u64>;
+    async fn delete_invite(&self, id: InviteId) -> StoreResult<()>;
     async fn remove_contact(&self, owner: UserId, contact: UserId) -> StoreResult<()>;
     /// Removes a member; `None` when they were not one.
     async fn remove_member(

@@ -5,7 +5,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::bus::Signal;
-use crate::model::{Conversation, Event, EventKind, Member, Message, Millis, Profile, User};
+use crate::model::{
+    Conversation, Event, EventKind, Invite, Member, Message, Millis, Profile, User,
+};
 use crate::service::Parley;
 
 pub(crate) fn rfc3339(at: Millis) -> String {
@@ -32,6 +34,20 @@ pub(crate) fn message(m: &Message) -> v1::Message {
             })
             .collect(),
         deleted: m.deleted,
+    }
+}
+
+pub(crate) fn invite(i: &Invite) -> v1::Invite {
+    v1::Invite {
+        id: i.id,
+        org: i.org_handle.clone(),
+        created_by: i.created_by,
+        created_at: rfc3339(i.created_at),
+        expires_at: rfc3339(i.expires_at),
+        max_uses: i.max_uses,
+        uses: i.uses,
+        token: None,
+        url: None,
     }
 }
 

@@ -67,6 +67,10 @@ id_type!(
     /// A position in the event log: the resume point of a WebSocket client.
     Cursor
 );
+id_type!(
+    /// An invitation to join an organization.
+    InviteId
+);
 
 fn id_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     utoipa::openapi::ObjectBuilder::new()

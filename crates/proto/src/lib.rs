@@ -6,4 +6,4 @@
 pub mod ids;
 pub mod v1;
 
-pub use ids::{ConversationId, Cursor, MessageId, OrgId, UserId};
+pub use ids::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};

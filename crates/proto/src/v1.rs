@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::ids::{ConversationId, Cursor, MessageId, OrgId, UserId};
+use crate::ids::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};
 
 /// The body of every non-2xx answer.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -34,8 +34,12 @@ pub struct SignupRequest {
     /// `[a-z0-9_.-]{2,32}`, unique within the organization.
     pub username: String,
     /// Handle of the organization to join or create; absent means the server's default organization.
+    /// Joining an existing organization takes an `invite`, unless it is open to sign-up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org: Option<String>,
+    /// An invitation token (from `POST /v1/invites`): joins the organization that made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -54,6 +58,59 @@ pub struct AuthResponse {
     pub user_id: UserId,
     /// Bearer token for `Authorization: Bearer ...`; revoked by logout.
     pub token: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInviteRequest {
+    /// How many people may sign up with it, 1 to 1,000; 1 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_uses: Option<u32>,
+    /// Hours until it expires, 1 to 720 (30 days); 168 (a week) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_hours: Option<u32>,
+}
+
+/// An invitation to sign up into an organization.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Invite {
+    pub id: InviteId,
+    /// The organization's handle.
+    pub org: String,
+    pub created_by: UserId,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    pub max_uses: u32,
+    /// Sign-ups made with it so far.
+    pub uses: u32,
+    /// The secret to sign up with (`invite` in the sign-up): only in the answer that created it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// A link to the web client's sign-up with the invitation filled in: only with `token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct InviteList {
+    pub invites: Vec<Invite>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteLookup {
+    pub token: String,
+}
+
+/// What an invitation leads to, shown before signing up with it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InvitePreview {
+    /// The organization's handle.
+    pub org: String,
+    #[schema(format = DateTime)]
+    pub expires_at: String,
 }
 
 // ---- users ----

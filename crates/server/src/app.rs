@@ -9,12 +9,11 @@ use axum::response::{IntoResponse, Response};
 use axum::{Router, middleware};
 use metrics_exporter_prometheus::PrometheusHandle;
 use parley_bus::{LocalBus, NatsBus, NatsSettings};
+use parley_core::Parley;
 use parley_core::bus::{Bus, BusError, Node};
-use parley_core::service::{LoginLimits, SendLimits, SignupLimits};
 use parley_core::store::Store;
 use parley_core::store::StoreError;
-use parley_core::{Parley, Settings};
-use parley_store::{FsBlobs, PgStore, SqliteStore};
+use parley_store::{FsBlobs, PgStore, SqliteStore, TimeLimited};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
@@ -57,7 +56,7 @@ pub enum StartError {
 
 impl AppState {
     /// Opens the store, bus and blob store the configuration names, and starts the gateway's dispatcher and
-    /// the event-log janitor.
+    /// the janitor of events and sessions.
     pub async fn open(config: &Config) -> Result<Self, StartError> {
         let data_dir = &config.data_dir;
         std::fs::create_dir_all(data_dir)
@@ -68,25 +67,7 @@ impl AppState {
         let store = open_store(config).await?;
         let bus = open_bus(config).await?;
         let blobs = Arc::new(FsBlobs::new(data_dir));
-        let public_url = config.public_url();
-        let settings = Settings {
-            default_org: config.default_org.clone(),
-            open_signup: config.open_signup,
-            public_url,
-            login_limits: LoginLimits {
-                per_account: config.login_attempts_per_account,
-                per_address: config.login_attempts_per_address,
-            },
-            signup_limits: SignupLimits {
-                per_address_per_hour: config.signups_per_address_per_hour,
-                per_minute: config.signups_per_minute,
-            },
-            send_limits: SendLimits {
-                per_second: config.sends_per_second,
-                burst: config.sends_burst,
-            },
-            event_retention: std::time::Duration::from_secs(config.event_retention_hours * 3600),
-        };
+        let settings = config.settings();
         let inbox = bus.inbox().await?;
         let parley = Arc::new(Parley::new(store, bus, blobs, settings));
         let gateway = config.gateway();
@@ -98,7 +79,7 @@ impl AppState {
             gateway.presence_grace,
             gateway.max_sockets_per_user,
         );
-        tokio::spawn(prune_events(Arc::downgrade(&parley)));
+        tokio::spawn(janitor(Arc::downgrade(&parley)));
         tokio::spawn(count_nodes(Arc::downgrade(&parley)));
         Ok(AppState {
             parley,
@@ -109,6 +90,18 @@ impl AppState {
             max_body_bytes: config.max_body_bytes,
         })
     }
+}
+
+/// The use cases over the configured store alone, for `parley admin` on the server's machine: no bus (the
+/// in-process one, which nobody hears), no gateway, no listener.
+pub async fn open_for_admin(config: &Config) -> Result<Arc<Parley>, StartError> {
+    let data_dir = &config.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| StartError::DataDir(data_dir.display().to_string(), e))?;
+    let store = open_store(config).await?;
+    let bus = Arc::new(LocalBus::with_inbox_capacity(config.bus_inbox_capacity));
+    let blobs = Arc::new(FsBlobs::new(data_dir));
+    Ok(Arc::new(Parley::new(store, bus, blobs, config.settings())))
 }
 
 fn is_postgres(config: &Config) -> bool {
@@ -126,8 +119,14 @@ fn is_nats(config: &Config) -> bool {
 }
 
 /// The store the configuration names: SQLite in the data directory by default, another SQLite file with
-/// `sqlite:///path`, or PostgreSQL with `postgres://...`.
+/// `sqlite:///path`, or PostgreSQL with `postgres://...`; every call under `store_timeout_millis`.
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    let store = open_backend(config).await?;
+    let limit = Duration::from_millis(config.store_timeout_millis.max(1));
+    Ok(Arc::new(TimeLimited::new(store, limit)))
+}
+
+async fn open_backend(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     let store: Arc<dyn Store> = match config.store.as_deref() {
         None | Some("sqlite") => Arc::new(SqliteStore::open(&config.data_dir.join("parley.db"))?),
         Some(url) if is_postgres(config) => Arc::new(PgStore::open(url).await?),
@@ -186,8 +185,9 @@ async fn count_nodes(parley: Weak<Parley>) {
     }
 }
 
-/// Forgets events past their retention, hourly, for as long as the server lives.
-async fn prune_events(parley: Weak<Parley>) {
+/// Hourly, for as long as the server lives: forgets events past their retention and sessions past their
+/// idle limit or lifetime (which are refused already; this only keeps the tables small).
+async fn janitor(parley: Weak<Parley>) {
     let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
     loop {
         every_hour.tick().await;
@@ -200,6 +200,14 @@ async fn prune_events(parley: Weak<Parley>) {
             Err(error) => tracing::warn!(
                 error = &error as &dyn std::error::Error,
                 "cannot prune events"
+            ),
+        }
+        match parley.prune_sessions().await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "pruned ended sessions"),
+            Err(error) => tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "cannot prune sessions"
             ),
         }
     }

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use parley_core::Settings;
+use parley_core::service::{LoginLimits, SendLimits, SessionLimits, SignupLimits};
 use serde::Deserialize;
 
 use crate::gateway::GatewaySettings;
@@ -19,6 +21,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Storage: absent or `sqlite` for SQLite in the data directory (`sqlite:///path/to.db` for another file).
     pub store: Option<String>,
+    /// Longest a store call may take, in milliseconds: past it the request answers 503 (and a socket's
+    /// catch-up closes it with 1011, to come back), rather than waiting on a store that stopped answering.
+    pub store_timeout_millis: u64,
     /// Event bus: absent or `local` for the in-process bus, `nats://host:port` for a cluster's.
     pub bus: Option<String>,
     /// This node's id in a cluster: unique among its nodes, and the same across its restarts; defaults to
@@ -51,6 +56,10 @@ pub struct Config {
     pub sends_per_second: u32,
     /// Messages one user may send at once before `sends_per_second` applies.
     pub sends_burst: u32,
+    /// Seconds a session may go unused before it ends (an open WebSocket uses it).
+    pub session_idle_seconds: u64,
+    /// Seconds a session lives at most, however much it is used.
+    pub session_lifetime_seconds: u64,
     /// WebSockets one user may have open at once (each device or tab has one); one more is closed with 4005.
     pub ws_max_sockets_per_user: usize,
     /// Largest JSON request body accepted, in bytes.
@@ -97,6 +106,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./parley-data"),
             store: None,
+            store_timeout_millis: 10_000,
             bus: None,
             node_id: None,
             cluster: "parley".to_owned(),
@@ -112,6 +122,8 @@ impl Default for Config {
             sends_per_second: 10,
             sends_burst: 50,
             ws_max_sockets_per_user: 32,
+            session_idle_seconds: 14 * 24 * 3600,
+            session_lifetime_seconds: 90 * 24 * 3600,
             // A 10,000-character message is at most 40 KB of UTF-8, more when JSON-escaped.
             max_body_bytes: 256 * 1024,
             http_header_timeout_millis: 10_000,
@@ -188,6 +200,36 @@ impl Config {
                 .unwrap_or_else(crate::serve::default_max_connections)
                 .max(1),
             max_connections_per_address: self.max_connections_per_address.max(1),
+        }
+    }
+
+    /// What core's use cases need to know of the configuration.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            default_org: self.default_org.clone(),
+            open_signup: self.open_signup,
+            public_url: self.public_url(),
+            login_limits: LoginLimits {
+                per_account: self.login_attempts_per_account,
+                per_address: self.login_attempts_per_address,
+            },
+            signup_limits: SignupLimits {
+                per_address_per_hour: self.signups_per_address_per_hour,
+                per_minute: self.signups_per_minute,
+            },
+            send_limits: SendLimits {
+                per_second: self.sends_per_second,
+                burst: self.sends_burst,
+            },
+            session_limits: self.session_limits(),
+            event_retention: Duration::from_secs(self.event_retention_hours.saturating_mul(3600)),
+        }
+    }
+
+    fn session_limits(&self) -> SessionLimits {
+        SessionLimits {
+            idle: Duration::from_secs(self.session_idle_seconds.max(1)),
+            lifetime: Duration::from_secs(self.session_lifetime_seconds.max(1)),
         }
     }
 

@@ -91,6 +91,7 @@ impl From<Error> for ApiError {
                 "missing, invalid or revoked credentials",
             ),
             Error::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
+            Error::Denied { code, .. } => ApiError::new(StatusCode::FORBIDDEN, code, message),
             Error::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
             Error::Conflict { code, .. } => ApiError::new(StatusCode::CONFLICT, code, message),
             Error::RateLimited { retry_after } => ApiError {

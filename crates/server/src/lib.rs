@@ -15,7 +15,7 @@ mod serve;
 mod tally;
 mod web;
 
-pub use app::{AppState, StartError, router};
+pub use app::{AppState, StartError, open_for_admin, router};
 pub use config::Config;
 pub use openapi::document as openapi_document;
 pub use serve::{HttpSettings, bind, raise_open_files_limit, run};

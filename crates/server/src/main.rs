@@ -25,6 +25,80 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Print the OpenAPI document.
     Openapi,
+    /// Change things the API leaves to the operator, on the store the server uses.
+    Admin(AdminArgs),
+}
+
+#[derive(clap::Args)]
+struct AdminArgs {
+    /// TOML config file, as `serve` takes it (the store, the data directory).
+    #[arg(long, env = "PARLEY_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Data directory of the embedded store [default: ./parley-data].
+    #[arg(long, env = "PARLEY_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// Store URL [default: SQLite in the data directory].
+    #[arg(long, env = "PARLEY_STORE", global = true)]
+    store: Option<String>,
+    #[command(subcommand)]
+    task: AdminTask,
+}
+
+#[derive(Subcommand)]
+enum AdminTask {
+    /// Let anyone sign up into an organization without an invitation (`--open`), or stop it (`--close`);
+    /// the organization is created if it does not exist. On a server whose sign-up is closed, this is how
+    /// the first people get in: open an organization, let them sign up, close it, and invite the rest.
+    OpenSignup {
+        /// The organization's handle.
+        #[arg(long)]
+        org: String,
+        /// Open it to sign-up.
+        #[arg(long, conflicts_with = "close", required_unless_present = "close")]
+        open: bool,
+        /// Make it invitation only (every organization starts so, but the default one while the server's
+        /// `open_signup` is true).
+        #[arg(long)]
+        close: bool,
+    },
+}
+
+impl AdminArgs {
+    fn config(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(data_dir) = &self.data_dir {
+            config.data_dir.clone_from(data_dir);
+        }
+        if let Some(store) = &self.store {
+            config.store = Some(store.clone());
+        }
+        Ok(config)
+    }
+
+    async fn run(self) -> anyhow::Result<()> {
+        let config = self.config()?;
+        let parley = parley_server::open_for_admin(&config)
+            .await
+            .context("cannot open the store")?;
+        match self.task {
+            AdminTask::OpenSignup { org, open, .. } => {
+                parley
+                    .set_open_signup(&org, open)
+                    .await
+                    .with_context(|| format!("cannot change sign-up of {org}"))?;
+                let state = if open {
+                    "open to sign-up"
+                } else {
+                    "invitation only"
+                };
+                println!("{org} is {state}");
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Each flag also reads its environment variable; both override the config file.
@@ -144,6 +218,7 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", parley_server::openapi_document());
             Ok(())
         }
+        Command::Admin(args) => args.run().await,
         Command::Serve(args) => {
             init_logs(args.log_json);
             match parley_server::raise_open_files_limit() {

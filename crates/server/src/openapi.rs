@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi, ToResponse};
             `ServerFrame` every other frame the server sends."
     ),
     tags(
-        (name = "accounts", description = "Sign-up, login and logout"),
+        (name = "accounts", description = "Sign-up, invitations, login and logout"),
         (name = "users", description = "Profiles, avatars, the people directory and contacts"),
         (name = "conversations", description = "DMs, groups and channels, and membership"),
         (name = "messages", description = "Messages, reactions, read checkpoints, receipts and search"),
@@ -39,6 +39,11 @@ use utoipa::{Modify, OpenApi, ToResponse};
         crate::http::accounts::signup,
         crate::http::accounts::login,
         crate::http::accounts::logout,
+        crate::http::accounts::logout_everywhere,
+        crate::http::invites::create,
+        crate::http::invites::list,
+        crate::http::invites::revoke,
+        crate::http::invites::lookup,
         crate::http::users::me,
         crate::http::users::rename,
         crate::http::users::set_avatar,

@@ -5,6 +5,7 @@
 //! nonces, the event written in the same transaction as its change) and fast (group commit).
 
 mod announces;
+mod deadline;
 mod event_columns;
 mod files;
 mod inputs;
@@ -12,6 +13,7 @@ mod like;
 mod postgres;
 mod sqlite;
 
+pub use deadline::TimeLimited;
 pub use files::FsBlobs;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

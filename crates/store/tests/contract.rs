@@ -16,7 +16,9 @@ macro_rules! store_contract_tests {
                 users::create_user_creates_org_only_when_allowed,
                 users::create_user_refuses_taken_email_and_username,
                 users::credentials_are_found_by_email_and_username,
+                users::create_user_joins_open_orgs_and_by_invitation,
                 users::sessions_live_until_deleted,
+                users::sessions_keep_their_times_and_end_together,
                 users::search_users_matches_prefixes_case_insensitively,
                 users::search_users_takes_wildcards_literally,
                 users::search_users_folds_case_beyond_ascii,
@@ -147,8 +149,8 @@ mod sqlite {
 
         let store = open(&path);
         assert_eq!(store.user(ada.id).await.expect("user"), Some(ada.clone()));
-        let session_user = store.session_user(token(1)).await.expect("session_user");
-        assert_eq!(session_user.map(|u| u.id), Some(ada.id));
+        let session = store.session(token(1)).await.expect("session");
+        assert_eq!(session.map(|s| s.user.id), Some(ada.id));
         assert_eq!(
             store.conversation(group.id).await.expect("conversation"),
             Some(group.clone())

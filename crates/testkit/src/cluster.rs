@@ -172,11 +172,13 @@ impl Schema {
 }
 
 /// A TCP forwarder to one server that a test can cut (every connection through it closes, new ones are
-/// refused) and open again: a network failure between a node and its database.
+/// refused), freeze (connections stay up but nothing crosses, as with a stopped server or a network that
+/// drops packets silently) and open again.
 pub struct Gate {
     pub port: u16,
     target: SocketAddr,
     task: Option<JoinHandle<()>>,
+    frozen: tokio::sync::watch::Sender<bool>,
 }
 
 impl Gate {
@@ -185,6 +187,7 @@ impl Gate {
             port: free_port(),
             target,
             task: None,
+            frozen: tokio::sync::watch::Sender::new(false),
         };
         gate.reopen().await;
         gate
@@ -197,17 +200,87 @@ impl Gate {
         }
     }
 
+    /// Stops forwarding anything, both ways, without closing a connection; new ones are accepted and
+    /// get nothing either.
+    pub fn freeze(&self) {
+        self.frozen.send_replace(true);
+    }
+
+    /// Forwards again what the freeze held back.
+    pub fn thaw(&self) {
+        self.frozen.send_replace(false);
+    }
+
     pub async fn reopen(&mut self) {
         let listener = TcpListener::bind(("127.0.0.1", self.port))
             .await
             .expect("bind the gate's port");
-        self.task = Some(tokio::spawn(forward(listener, vec![self.target])));
+        let (target, frozen) = (self.target, self.frozen.subscribe());
+        self.task = Some(tokio::spawn(pass_through(listener, target, frozen)));
     }
 }
 
 impl Drop for Gate {
     fn drop(&mut self) {
         self.cut();
+    }
+}
+
+/// The gate's forwarder: each connection to `target`, both ways, holding still while `frozen`. Its
+/// connections are tasks of its own, so aborting it closes them all.
+async fn pass_through(
+    listener: TcpListener,
+    target: SocketAddr,
+    frozen: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut connections = tokio::task::JoinSet::new();
+    while let Ok((inbound, _)) = listener.accept().await {
+        while connections.try_join_next().is_some() {}
+        let frozen = frozen.clone();
+        connections.spawn(async move {
+            let Ok(outbound) = TcpStream::connect(target).await else {
+                return;
+            };
+            let (from_client, to_client) = inbound.into_split();
+            let (from_server, to_server) = outbound.into_split();
+            tokio::select! {
+                () = copy_unless_frozen(from_client, to_server, frozen.clone()) => {}
+                () = copy_unless_frozen(from_server, to_client, frozen) => {}
+            }
+        });
+    }
+}
+
+/// Copies bytes from `from` to `to` until either side closes, reading nothing while `frozen`.
+async fn copy_unless_frozen(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut frozen: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        if *frozen.borrow_and_update() {
+            if frozen.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
+        tokio::select! {
+            read = from.read(&mut buffer) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if to.write_all(&buffer[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            },
+            changed = frozen.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -455,7 +528,7 @@ impl Drop for Cluster {
     }
 }
 
-/// The TCP balancer (and a gate's forwarder): each connection goes to the next server that accepts it,
+/// The TCP balancer: each connection goes to the next server that accepts it,
 /// round robin. Its connections are tasks of its own, so aborting it closes them all.
 async fn forward(listener: TcpListener, nodes: Vec<SocketAddr>) {
     let next = Arc::new(Mutex::new(0usize));

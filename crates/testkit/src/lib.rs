@@ -6,12 +6,14 @@
 
 pub mod cluster;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parley_client::Client;
 use parley_proto::UserId;
-use parley_proto::v1::SignupRequest;
+use parley_proto::v1::{CreateInviteRequest, SignupRequest};
 use parley_server::{AppState, Config};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -143,27 +145,57 @@ impl TestServer {
     }
 }
 
-/// Signs up a new user with a unique username through `client`.
+/// Signs up a new user with a unique username through `client`. Into an org that exists already (and is
+/// not open to sign-up) it signs up with an invitation made by the org's first test user, as people do.
 pub(crate) async fn sign_up(client: &Client, name: &str, org: Option<&str>) -> TestUser {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let username = format!("{}{n}", name.to_lowercase().replace(' ', "_"));
     let email = format!("{username}@example.org");
+    let org_key = org.map(|org| (client.base_url().to_string(), org.to_owned()));
+    let inviter = org_key.as_ref().and_then(|key| {
+        INVITERS
+            .lock()
+            .ok()
+            .and_then(|inviters| inviters.get(key).cloned())
+    });
+    let invite = match inviter {
+        Some(inviter) => {
+            let request = CreateInviteRequest::default();
+            let invite = inviter
+                .create_invite(&request)
+                .await
+                .expect("an invitation");
+            invite.token
+        }
+        None => None,
+    };
     let request = SignupRequest {
         name: name.to_owned(),
         email: email.clone(),
         password: PASSWORD.to_owned(),
         username: username.clone(),
         org: org.map(str::to_owned),
+        invite,
     };
     let session = client.signup(&request).await.expect("sign up");
+    let member = client.with_token(session.token);
+    if let Some(key) = org_key
+        && let Ok(mut inviters) = INVITERS.lock()
+    {
+        inviters.entry(key).or_insert_with(|| member.clone());
+    }
     TestUser {
         id: session.user_id,
         username,
         email,
-        client: client.with_token(session.token),
+        client: member,
     }
 }
+
+/// The first test user of each (server, org): who invites the org's later test users.
+static INVITERS: std::sync::LazyLock<Mutex<HashMap<(String, String), Client>>> =
+    std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
 
 impl Drop for TestServer {
     fn drop(&mut self) {

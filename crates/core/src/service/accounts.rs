@@ -1,59 +1,45 @@
-//! Sign-up, login, logout, and turning a bearer token back into a caller.
+//! Sign-up and login: who may join which organization, and proving who you are.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use parley_proto::v1::{AuthResponse, LoginRequest, SignupRequest};
-use sha2::{Digest, Sha256};
 
+use super::Parley;
+use super::sessions::token_hash;
 use super::throttles::LoginKey;
-use super::{Caller, Parley};
-use crate::bus::{Signal, Topic};
 use crate::model::Millis;
 use crate::store::{NewUser, OrgPolicy, StoreError};
-use crate::{Error, UserId, validate};
-
-/// A fresh session token: 256 random bits, base64url. Only its SHA-256 is stored.
-fn new_token() -> Result<(String, [u8; 32]), Error> {
-    let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret).map_err(|e| Error::Hashing(e.to_string()))?;
-    let token = URL_SAFE_NO_PAD.encode(secret);
-    let hash = token_hash(&token);
-    Ok((token, hash))
-}
-
-fn token_hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
-/// The length of an encoded token: anything else is refused before touching the store.
-const TOKEN_CHARS: usize = 43;
+use crate::{Error, validate};
 
 impl Parley {
+    /// Signs up into an organization: the invitation's, or `org` (the default organization when absent).
+    /// Joining an existing organization takes an invitation unless it is open to sign-up (the default
+    /// organization is while the server's sign-up is open); creating one takes the server's open sign-up.
+    /// Without the right to join, an existing organization and an absent one get the same answer, so
+    /// handles cannot be probed.
     pub async fn signup(
         &self,
         request: SignupRequest,
         client: IpAddr,
     ) -> Result<AuthResponse, Error> {
-        let org = request.org.as_deref().unwrap_or(&self.settings.default_org);
-        validate::handle("org", org)?;
         validate::handle("username", &request.username)?;
         validate::email(&request.email)?;
         validate::password(&request.password)?;
         validate::name(&request.name)?;
+        let (org, org_policy) = match &request.invite {
+            Some(token) => self.invited_org(token, request.org.as_deref()).await?,
+            None => {
+                let org = request.org.as_deref().unwrap_or(&self.settings.default_org);
+                validate::handle("org", org)?;
+                (org.to_owned(), self.org_policy(org))
+            }
+        };
         // Only a sign-up that would be hashed takes from the allowance.
         self.signup_throttle.check(client)?;
         let email = request.email.to_lowercase();
         let password_hash = self.passwords.hash(&request.password).await?;
-        let org_policy = if self.settings.open_signup || org == self.settings.default_org {
-            OrgPolicy::JoinOrCreate
-        } else {
-            OrgPolicy::JoinOnly
-        };
         let new_user = NewUser {
-            org_handle: org,
+            org_handle: &org,
             org_policy,
             username: &request.username,
             email: &email,
@@ -74,10 +60,46 @@ impl Parley {
                     },
                     message: format!("this {field} is already taken"),
                 },
-                StoreError::NotFound(_) => Error::NotFound("organization"),
+                StoreError::NotFound("invite") => invalid_invite(),
+                StoreError::NotFound(_) => Error::Denied {
+                    code: "invite_required",
+                    message: "joining this organization takes an invitation",
+                },
                 other => Error::Store(other),
             })?;
         self.start_session(user.id).await
+    }
+
+    /// How a sign-up without invitation may treat `org`.
+    fn org_policy(&self, org: &str) -> OrgPolicy {
+        match (self.settings.open_signup, org == self.settings.default_org) {
+            (true, true) => OrgPolicy::JoinOrCreate,
+            (true, false) => OrgPolicy::CreateOrJoinOpen,
+            (false, _) => OrgPolicy::JoinOpen,
+        }
+    }
+
+    /// The organization an invitation token leads to, checked before the password is hashed; the store
+    /// checks it again as it takes one of its uses. A sign-up that also names an `org` must name that one.
+    async fn invited_org(
+        &self,
+        token: &str,
+        org: Option<&str>,
+    ) -> Result<(String, OrgPolicy), Error> {
+        let invite = self
+            .usable_invite(token)
+            .await?
+            .ok_or_else(invalid_invite)?;
+        if org.is_some_and(|org| org != invite.org_handle) {
+            return Err(Error::invalid(
+                "invite_org_mismatch",
+                "the invitation is for another organization",
+            ));
+        }
+        let org_policy = OrgPolicy::Invited {
+            token_hash: token_hash(token),
+        };
+        Ok((invite.org_handle, org_policy))
     }
 
     /// Logs in by email, or by username within `org` (the default org when absent). Unknown accounts and wrong
@@ -123,38 +145,21 @@ impl Parley {
         }
     }
 
-    async fn start_session(&self, user_id: UserId) -> Result<AuthResponse, Error> {
-        let (token, hash) = new_token()?;
-        let now = Millis::now();
-        self.store.create_session(user_id, hash, now).await?;
-        self.store.touch_last_seen(user_id, now).await?;
-        Ok(AuthResponse { user_id, token })
-    }
-
-    /// Revokes the caller's token at once: the next request with it is unauthenticated.
-    pub async fn logout(&self, caller: &Caller) -> Result<(), Error> {
-        self.store.delete_session(caller.token_hash).await?;
-        // Sockets opened with this token close too, on whichever node they are.
-        let revoked = Signal::Revoked {
-            user_id: caller.user.id,
-            token_hash: caller.token_hash,
-        };
-        self.bus
-            .publish(Topic::User(caller.user.id), Arc::new(revoked))
-            .await?;
-        Ok(())
-    }
-
-    pub async fn authenticate(&self, token: &str) -> Result<Caller, Error> {
-        if token.len() != TOKEN_CHARS {
-            return Err(Error::Unauthenticated);
-        }
-        let token_hash = token_hash(token);
-        let user = self
+    /// For the operator (`parley admin`): opens an organization to sign-up without invitation, or closes
+    /// it; the organization is created if it does not exist, which is how a server whose sign-up is closed
+    /// gets its first organization.
+    pub async fn set_open_signup(&self, org: &str, open: bool) -> Result<(), Error> {
+        validate::handle("org", org)?;
+        Ok(self
             .store
-            .session_user(token_hash)
-            .await?
-            .ok_or(Error::Unauthenticated)?;
-        Ok(Caller { user, token_hash })
+            .set_org_open_signup(org, open, Millis::now())
+            .await?)
+    }
+}
+
+pub(super) fn invalid_invite() -> Error {
+    Error::Denied {
+        code: "invalid_invite",
+        message: "this invitation is unknown, expired or used up",
     }
 }

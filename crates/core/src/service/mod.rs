@@ -4,9 +4,11 @@
 mod accounts;
 mod balancer;
 mod conversations;
+mod invites;
 mod limits;
 mod messages;
 mod realtime;
+mod sessions;
 mod throttles;
 mod users;
 
@@ -15,6 +17,7 @@ use std::sync::Arc;
 pub use conversations::{Created, MEMBER_LIST_LIMIT};
 pub use messages::{DeleteScope, HistoryQuery, SendOutcome};
 pub use realtime::{Pruned, Replay};
+pub use sessions::SessionLimits;
 pub use throttles::{LoginLimits, SendLimits, SignupLimits};
 
 use crate::blobs::Blobs;
@@ -39,6 +42,8 @@ pub struct Settings {
     pub signup_limits: SignupLimits,
     /// Messages one user may send per second.
     pub send_limits: SendLimits,
+    /// How long sessions live unused, and at most.
+    pub session_limits: SessionLimits,
     /// How long events are kept for clients to resume from; older cursors must resync.
     pub event_retention: std::time::Duration,
 }
@@ -52,6 +57,7 @@ impl Default for Settings {
             login_limits: LoginLimits::default(),
             signup_limits: SignupLimits::default(),
             send_limits: SendLimits::default(),
+            session_limits: SessionLimits::default(),
             event_retention: std::time::Duration::from_secs(7 * 24 * 3600),
         }
     }
@@ -77,6 +83,8 @@ async fn relay(mut feed: CommitFeed, bus: Arc<dyn Bus>) {
 pub struct Caller {
     pub user: User,
     token_hash: [u8; 32],
+    /// When the session began: it ends a lifetime later.
+    session_began: crate::model::Millis,
 }
 
 /// The use cases, over the store, bus and blob store they need. Cheap to share: build once, pass an `Arc`.

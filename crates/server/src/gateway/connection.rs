@@ -19,6 +19,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use parley_core::model::Millis;
 use parley_core::service::{Pruned, Replay, SendOutcome};
 use parley_core::{Caller, Cursor, Error, Parley, UserId};
 use parley_proto::v1::{ClientOp, ServerFrame, ServerMessage};
@@ -90,6 +91,7 @@ pub(super) async fn serve(
         Quota::per_second(per_second).allow_burst(burst),
         hub.clock.clone(),
     );
+    let next_session_check = parley.next_session_check(&caller);
     let connection = Connection {
         socket,
         queue,
@@ -107,6 +109,7 @@ pub(super) async fn serve(
         pruned: Pruned::Resync,
         ping_every: settings.ping_every,
         idle_timeout: settings.idle_timeout,
+        next_session_check,
     };
     // A task of its own, and this one ends: the setup above (hello, registration) makes this future several
     // KiB, which a connection would otherwise keep for its whole life.
@@ -217,6 +220,9 @@ struct Connection {
     pruned: Pruned,
     ping_every: Duration,
     idle_timeout: Duration,
+    /// When to check next that the session is live (and keep it from going idle): at the first ping
+    /// after it.
+    next_session_check: Millis,
 }
 
 /// What an op runs with.
@@ -340,6 +346,9 @@ impl Connection {
                     None => return Ok(None),
                 },
                 _ = ping.tick() => {
+                    if Millis::now() >= self.next_session_check {
+                        self.next_session_check = self.session.check_session(&self.closer);
+                    }
                     tokio::select! {
                         biased;
                         _ = &mut closing => return Ok(None),
@@ -502,6 +511,28 @@ struct OpLabel {
 const MAX_WATCHED: usize = 10_000;
 
 impl Session {
+    /// Checks on a task of its own that the connection's session is still live, marking it used; an ended
+    /// one (past its lifetime, or gone) closes the connection with 4001. Returns when to check next.
+    fn check_session(self: &Arc<Self>, closer: &Closer) -> Millis {
+        let (session, closer) = (Arc::clone(self), Arc::clone(closer));
+        tokio::spawn(async move {
+            match session.parley.keep_session(&session.caller).await {
+                Ok(()) => {}
+                Err(Error::Unauthenticated) => {
+                    close_with(&closer, close::BAD_TOKEN, "session expired");
+                }
+                // The store is away: the session stands until a check can tell.
+                Err(error) => {
+                    tracing::debug!(
+                        error = &error as &dyn std::error::Error,
+                        "cannot check a session"
+                    );
+                }
+            }
+        });
+        self.parley.next_session_check(&self.caller)
+    }
+
     /// Runs one op and returns its reply.
     async fn op(self: Arc<Self>, text: Utf8Bytes) -> Frame {
         let reference = serde_json::from_str::<OpLabel>(&text)

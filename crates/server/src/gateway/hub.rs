@@ -778,7 +778,7 @@ impl Dispatcher {
                     if let Some(conn) = self
                         .conns
                         .get(&id)
-                        .filter(|c| c.caller.holds_session(token_hash))
+                        .filter(|c| token_hash.is_none_or(|hash| c.caller.holds_session(&hash)))
                     {
                         close_with(&conn.closer, close::LOGGED_OUT, "logged out");
                     }

@@ -13,7 +13,10 @@ use crate::error::ApiResult;
 
 /// Sign up
 ///
-/// Creates an account in the organization `org` (the server's default when absent) and logs it in.
+/// Creates an account and logs it in: in the organization of the `invite`, or in `org` (the server's default
+/// when absent). An existing organization is joined only with an invitation, unless it is open to sign-up
+/// (the default organization is, while the server's sign-up is open); a new one is created only if the
+/// server's sign-up is open.
 #[utoipa::path(
     post,
     path = "/v1/auth/signup",
@@ -22,9 +25,11 @@ use crate::error::ApiResult;
     responses(
         (status = 201, description = "Signed up and logged in", body = AuthResponse),
         (status = 400, description = "A field breaks its rule (`invalid_handle`, `invalid_email`, \
-            `invalid_password`, `invalid_name`) or the body is malformed (`invalid_input`)", body = ErrorBody),
-        (status = 404, description = "No organization has this handle and this server creates none on sign-up",
-            body = ErrorBody),
+            `invalid_password`, `invalid_name`), the invitation is for another `org` (`invite_org_mismatch`), \
+            or the body is malformed (`invalid_input`)", body = ErrorBody),
+        (status = 403, description = "Joining this organization takes an invitation (`invite_required`; the \
+            same whether it exists or not, when this server creates none on sign-up), or the invitation is \
+            unknown, expired or used up (`invalid_invite`)", body = ErrorBody),
         (status = 409, description = "The username or the email is taken (`username_taken`, `email_taken`)",
             body = ErrorBody),
         (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
@@ -86,5 +91,27 @@ pub async fn login(
 )]
 pub async fn logout(State(state): State<AppState>, Auth(caller): Auth) -> ApiResult<StatusCode> {
     state.parley.logout(&caller).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Log out everywhere
+///
+/// Revokes every session of yours at once, this one included, on every node, and closes every WebSocket
+/// they opened.
+#[utoipa::path(
+    delete,
+    path = "/v1/users/me/sessions",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Every session is revoked"),
+        (status = 401, response = crate::openapi::Unauthenticated),
+    )
+)]
+pub async fn logout_everywhere(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+) -> ApiResult<StatusCode> {
+    state.parley.logout_everywhere(&caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }

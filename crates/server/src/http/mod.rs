@@ -5,6 +5,7 @@ pub(crate) mod accounts;
 pub(crate) mod body;
 pub(crate) mod conversations;
 pub(crate) mod deadline;
+pub(crate) mod invites;
 pub(crate) mod messages;
 pub(crate) mod operations;
 pub(crate) mod users;
@@ -64,6 +65,16 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/auth/signup", post(accounts::signup))
         .route("/v1/auth/login", post(accounts::login))
         .route("/v1/auth/logout", post(accounts::logout))
+        .route("/v1/invites", post(invites::create).get(invites::list))
+        .route("/v1/invites/lookup", post(invites::lookup))
+        .route(
+            "/v1/invites/{invite_id}",
+            axum::routing::delete(invites::revoke),
+        )
+        .route(
+            "/v1/users/me/sessions",
+            axum::routing::delete(accounts::logout_everywhere),
+        )
         .route("/v1/users/me", get(users::me).patch(users::rename))
         .route("/v1/users/me/avatar", put(users::set_avatar))
         .route("/v1/users", get(users::search))

@@ -12,6 +12,7 @@ fn signup(username: &str, org: Option<&str>) -> SignupRequest {
         password: PASSWORD.into(),
         username: username.into(),
         org: org.map(str::to_owned),
+        invite: None,
     }
 }
 
@@ -189,35 +190,6 @@ async fn sign_up_validates_and_refuses_taken_names() {
         })
         .await
         .expect("100 chars is fine");
-}
-
-#[tokio::test]
-async fn a_new_org_is_created_unless_signup_is_closed() {
-    let open = TestServer::spawn().await;
-    let created = open
-        .client()
-        .signup(&signup("dan", Some("newco")))
-        .await
-        .expect("creates newco");
-    let me = open
-        .client()
-        .with_token(created.token)
-        .me()
-        .await
-        .expect("me");
-    assert_eq!(me.org, "newco");
-
-    let closed = TestServer::spawn_with(|config| config.open_signup = false).await;
-    assert_api_error(
-        closed.client().signup(&signup("erin", Some("newco"))).await,
-        404,
-        "not_found",
-    );
-    closed
-        .client()
-        .signup(&signup("erin", None))
-        .await
-        .expect("the default org is always open");
 }
 
 #[tokio::test]

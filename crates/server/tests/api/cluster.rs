@@ -610,6 +610,7 @@ async fn control_characters_never_reach_postgres() {
         password: parley_testkit::PASSWORD.to_owned(),
         username: "nul".to_owned(),
         org: None,
+        invite: None,
     };
     assert_eq!(
         status(server.client().signup(&signup).await),

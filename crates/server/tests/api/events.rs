@@ -23,6 +23,7 @@ async fn caller(parley: &Parley, username: &str) -> Caller {
         password: parley_testkit::PASSWORD.into(),
         username: username.into(),
         org: None,
+        invite: None,
     };
     let session = parley
         .signup(request, std::net::IpAddr::from([127, 0, 0, 1]))

@@ -10,10 +10,13 @@ mod conversations;
 mod durability;
 mod events;
 mod fanout;
+mod invites;
 mod messages;
 mod openapi;
 mod operations;
+mod outages;
 mod realtime;
+mod sessions;
 mod users;
 mod web;
 

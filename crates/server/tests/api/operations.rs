@@ -159,19 +159,28 @@ async fn the_binary_reads_flags_environment_and_file_and_stops_cleanly_on_sigter
         password: parley_testkit::PASSWORD.into(),
         username: "ann".into(),
         org: Some("closedco".into()),
+        invite: None,
     };
     let refused = client
         .signup(&request)
         .await
         .expect_err("open_signup = false from the file");
-    assert_eq!(refused.status(), Some(404));
-    let session = client
-        .signup(&parley_proto::v1::SignupRequest {
-            org: None,
-            ..request
-        })
-        .await
-        .expect("sign up");
+    assert_eq!(refused.status(), Some(403));
+    // The operator opens an organization for the first people, on the running server's store.
+    let admin = Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args([
+            "admin",
+            "--config",
+            &config_path,
+            "open-signup",
+            "--org",
+            "closedco",
+            "--open",
+        ])
+        .output()
+        .expect("parley admin");
+    assert!(admin.status.success(), "{admin:?}");
+    let session = client.signup(&request).await.expect("sign up");
     assert!(
         file_dir.join("parley.db").exists(),
         "data_dir from the file"

@@ -1,29 +1,45 @@
 //! Organizations, users, sessions and contacts.
 
 use deadpool_postgres::GenericClient;
-use parley_core::model::{Credentials, Millis, User};
+use parley_core::model::{Credentials, Millis, Session, User};
 use parley_core::store::{OrgPolicy, StoreError, StoreResult};
 use parley_core::{OrgId, UserId};
 
-use super::sql::{self, USER_COLUMNS, USERS, get, row, rows, run};
+use super::sql::{self, USER_COLUMN_COUNT, USER_COLUMNS, USERS, get, row, rows, run};
 use crate::inputs::NewUser;
 use crate::like::like_escape;
 
 /// Signs a user up in one statement, which checks, in the same snapshot as it writes, what the SQLite store
-/// checks one query at a time: the org (`NotFound` when absent and not to be created), then the email, then
-/// the username (`Conflict`). A refused sign-up changes nothing (not even the org it would have created), so
-/// it leaves the batch's transaction fit to commit the writes beside it. Two sign-ups racing in one batch
-/// cannot fail either: statements on one connection run one after the other, so the second sees the first.
+/// checks one query at a time: the invitation (`NotFound("invite")` when it is unknown, expired or used up)
+/// or the org (`NotFound("organization")` when it may not be joined and not be created), then the email,
+/// then the username (`Conflict`). A refused sign-up changes nothing (not even the org it would have
+/// created, or the invitation's count), so it leaves the batch's transaction fit to commit the writes beside
+/// it. Two sign-ups racing in one batch cannot fail either: statements on one connection run one after the
+/// other, so the second sees the first (and the invitation's use the first took).
 pub(crate) async fn create_user(c: &impl GenericClient, new: NewUser) -> StoreResult<User> {
-    let may_create_org = matches!(new.org_policy, OrgPolicy::JoinOrCreate);
+    let may_create_org = matches!(
+        new.org_policy,
+        OrgPolicy::JoinOrCreate | OrgPolicy::CreateOrJoinOpen
+    );
+    let joins_closed_orgs = matches!(new.org_policy, OrgPolicy::JoinOrCreate);
+    let invite = match new.org_policy {
+        OrgPolicy::Invited { token_hash } => Some(token_hash.to_vec()),
+        _ => None,
+    };
     let outcome = row(
         c,
-        "WITH found AS (
-             SELECT id FROM orgs WHERE handle = $1
+        "WITH invited AS (
+             SELECT id, org_id FROM invites WHERE token_hash = $10 AND uses < max_uses AND expires_at > $7
+         ), found AS (
+             SELECT id, open_signup OR $9::BOOLEAN AS admitted FROM orgs
+             WHERE $10::BYTEA IS NULL AND handle = $1
+             UNION ALL
+             SELECT org_id, true FROM invited
          ), taken AS (
              SELECT CASE
                  WHEN EXISTS (SELECT 1 FROM users WHERE email = $3) THEN 'email'
-                 WHEN EXISTS (SELECT 1 FROM users WHERE org_id = (SELECT id FROM found) AND username = $2)
+                 WHEN EXISTS (SELECT 1 FROM users
+                              WHERE org_id = (SELECT id FROM found WHERE admitted) AND username = $2)
                      THEN 'username'
              END AS field
          ), created AS (
@@ -33,14 +49,19 @@ pub(crate) async fn create_user(c: &impl GenericClient, new: NewUser) -> StoreRe
              ON CONFLICT DO NOTHING
              RETURNING id
          ), org AS (
-             SELECT id FROM found UNION ALL SELECT id FROM created
+             SELECT id FROM found WHERE admitted UNION ALL SELECT id FROM created
          ), inserted AS (
              INSERT INTO users (org_id, username, email, name, name_folded, password_hash, created_at)
              SELECT org.id, $2, $3, $4, $5, $6, $7 FROM org, taken WHERE taken.field IS NULL
              ON CONFLICT DO NOTHING
              RETURNING id
+         ), used AS (
+             UPDATE invites SET uses = uses + 1
+             WHERE id = (SELECT id FROM invited) AND EXISTS (SELECT 1 FROM inserted)
+             RETURNING id
          )
-         SELECT EXISTS (SELECT 1 FROM found), (SELECT field FROM taken), (SELECT id FROM inserted)",
+         SELECT EXISTS (SELECT 1 FROM found), EXISTS (SELECT 1 FROM found WHERE admitted),
+                (SELECT field FROM taken), (SELECT id FROM inserted)",
         &[
             &new.org_handle,
             &new.username,
@@ -50,22 +71,28 @@ pub(crate) async fn create_user(c: &impl GenericClient, new: NewUser) -> StoreRe
             &new.password_hash,
             &new.now.0,
             &may_create_org,
+            &joins_closed_orgs,
+            &invite,
         ],
     )
     .await?
     .ok_or(sql::vanished("user"))?;
     let org_found: bool = get(&outcome, 0)?;
-    if !org_found && !may_create_org {
+    let admitted: bool = get(&outcome, 1)?;
+    if invite.is_some() && !org_found {
+        return Err(StoreError::NotFound("invite"));
+    }
+    if (org_found && !admitted) || (!org_found && !may_create_org) {
         return Err(StoreError::NotFound("organization"));
     }
-    match get::<Option<&str>>(&outcome, 1)? {
+    match get::<Option<&str>>(&outcome, 2)? {
         Some("email") => return Err(StoreError::Conflict("email")),
         Some(_) => return Err(StoreError::Conflict("username")),
         None => {}
     }
     // Every check passed, so only a row the statement's snapshot could not see stopped the insert: the
     // turn rules that out, and a backend failure has the writer undo whatever the statement did.
-    let id = UserId(get::<Option<i64>>(&outcome, 2)?.ok_or(sql::vanished("user"))?);
+    let id = UserId(get::<Option<i64>>(&outcome, 3)?.ok_or(sql::vanished("user"))?);
     sql::user_by_id(c, id).await?.ok_or(sql::vanished("user"))
 }
 
@@ -78,7 +105,8 @@ pub(crate) async fn create_session(
     // A taken token changes nothing here, instead of aborting the batch's transaction.
     let inserted = run(
         c,
-        "INSERT INTO sessions (token_hash, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        "INSERT INTO sessions (token_hash, user_id, created_at, last_used_at) VALUES ($1, $2, $3, $3)
+         ON CONFLICT DO NOTHING",
         &[&&token_hash[..], &user_id.0, &now.0],
     )
     .await?;
@@ -144,18 +172,22 @@ pub(crate) async fn credentials_by_username(
     )
 }
 
-pub(crate) async fn session_user(
+pub(crate) async fn session(
     c: &impl GenericClient,
     token_hash: [u8; 32],
-) -> StoreResult<Option<User>> {
+) -> StoreResult<Option<Session>> {
     let sql = format!(
-        "SELECT {USER_COLUMNS} FROM {USERS} JOIN sessions s ON s.user_id = u.id WHERE s.token_hash = $1"
+        "SELECT {USER_COLUMNS}, s.created_at, s.last_used_at FROM {USERS}
+         JOIN sessions s ON s.user_id = u.id WHERE s.token_hash = $1"
     );
-    row(c, &sql, &[&&token_hash[..]])
-        .await?
-        .as_ref()
-        .map(sql::user)
-        .transpose()
+    let Some(found) = row(c, &sql, &[&&token_hash[..]]).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Session {
+        user: sql::user(&found)?,
+        created_at: Millis(get(&found, USER_COLUMN_COUNT)?),
+        last_used: Millis(get(&found, USER_COLUMN_COUNT + 1)?),
+    }))
 }
 
 fn users(found: &[tokio_postgres::Row]) -> StoreResult<Vec<User>> {
@@ -243,6 +275,56 @@ pub(crate) async fn touch_last_seen(
     )
     .await?;
     Ok(())
+}
+
+pub(crate) async fn touch_session(
+    c: &impl GenericClient,
+    token_hash: [u8; 32],
+    now: Millis,
+) -> StoreResult<()> {
+    run(
+        c,
+        "UPDATE sessions SET last_used_at = greatest(last_used_at, $2) WHERE token_hash = $1",
+        &[&&token_hash[..], &now.0],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn set_org_open_signup(
+    c: &impl GenericClient,
+    handle: &str,
+    open: bool,
+    now: Millis,
+) -> StoreResult<()> {
+    run(
+        c,
+        "INSERT INTO orgs (handle, open_signup, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT (handle) DO UPDATE SET open_signup = excluded.open_signup",
+        &[&handle, &open, &now.0],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn delete_sessions_of(
+    c: &impl GenericClient,
+    user_id: UserId,
+) -> StoreResult<u64> {
+    run(c, "DELETE FROM sessions WHERE user_id = $1", &[&user_id.0]).await
+}
+
+pub(crate) async fn prune_sessions(
+    c: &impl GenericClient,
+    idle_before: Millis,
+    created_before: Millis,
+) -> StoreResult<u64> {
+    run(
+        c,
+        "DELETE FROM sessions WHERE last_used_at < $1 OR created_at < $2",
+        &[&idle_before.0, &created_before.0],
+    )
+    .await
 }
 
 pub(crate) async fn delete_session(

@@ -5,6 +5,7 @@
 mod accounts;
 mod conversations;
 mod events;
+mod invites;
 mod messages;
 mod sql;
 mod writer;
@@ -15,12 +16,12 @@ use async_trait::async_trait;
 
 use crate::inputs;
 use parley_core::model::{
-    Audience, Conversation, ConversationSummary, Credentials, Event, Member, Message, Millis, Page,
-    User,
+    Audience, Conversation, ConversationSummary, Credentials, Event, Invite, Member, Message,
+    Millis, Page, Session, User,
 };
 use parley_core::proto::v1::MembershipPatch;
 use parley_core::store::{self as core_store, CommitFeed, DirectMessage, Sent, Store, StoreResult};
-use parley_core::{ConversationId, Cursor, MessageId, OrgId, UserId};
+use parley_core::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};
 use tokio_postgres::IsolationLevel;
 
 use sql::backend;
@@ -77,6 +78,16 @@ impl Store for PgStore {
     ) -> StoreResult<()> {
         self.db
             .write(move |c| Box::pin(accounts::create_session(c, user_id, token_hash, now)))
+            .await
+    }
+
+    async fn create_invite(&self, new: core_store::NewInvite) -> StoreResult<Invite> {
+        let new = Arc::new(new);
+        self.db
+            .write(move |c| {
+                let new = Arc::clone(&new);
+                Box::pin(async move { invites::create(c, &new).await })
+            })
             .await
     }
 
@@ -186,8 +197,20 @@ impl Store for PgStore {
         accounts::credentials_by_username(&self.db.read().await?, org_handle, username).await
     }
 
-    async fn session_user(&self, token_hash: [u8; 32]) -> StoreResult<Option<User>> {
-        accounts::session_user(&self.db.read().await?, token_hash).await
+    async fn session(&self, token_hash: [u8; 32]) -> StoreResult<Option<Session>> {
+        accounts::session(&self.db.read().await?, token_hash).await
+    }
+
+    async fn invite_by_token(&self, token_hash: [u8; 32]) -> StoreResult<Option<Invite>> {
+        invites::by_token(&self.db.read().await?, token_hash).await
+    }
+
+    async fn invite(&self, id: InviteId) -> StoreResult<Option<Invite>> {
+        invites::by_id(&self.db.read().await?, id).await
+    }
+
+    async fn invites_by(&self, user_id: UserId, limit: u32) -> StoreResult<Vec<Invite>> {
+        invites::by_creator(&self.db.read().await?, user_id, limit).await
     }
 
     async fn search_users(
@@ -354,6 +377,29 @@ impl Store for PgStore {
             .await
     }
 
+    async fn touch_session(&self, token_hash: [u8; 32], now: Millis) -> StoreResult<()> {
+        self.db
+            .write(move |c| Box::pin(accounts::touch_session(c, token_hash, now)))
+            .await
+    }
+
+    async fn set_org_open_signup(
+        &self,
+        org_handle: &str,
+        open: bool,
+        now: Millis,
+    ) -> StoreResult<()> {
+        let org_handle: Arc<str> = org_handle.into();
+        self.db
+            .write(move |c| {
+                let org_handle = Arc::clone(&org_handle);
+                Box::pin(
+                    async move { accounts::set_org_open_signup(c, &org_handle, open, now).await },
+                )
+            })
+            .await
+    }
+
     async fn update_membership(
         &self,
         conversation_id: ConversationId,
@@ -408,6 +454,28 @@ impl Store for PgStore {
     async fn delete_session(&self, token_hash: [u8; 32]) -> StoreResult<()> {
         self.db
             .write(move |c| Box::pin(accounts::delete_session(c, token_hash)))
+            .await
+    }
+
+    async fn delete_sessions_of(&self, user_id: UserId) -> StoreResult<u64> {
+        self.db
+            .write(move |c| Box::pin(accounts::delete_sessions_of(c, user_id)))
+            .await
+    }
+
+    async fn prune_sessions(
+        &self,
+        idle_before: Millis,
+        created_before: Millis,
+    ) -> StoreResult<u64> {
+        self.db
+            .write(move |c| Box::pin(accounts::prune_sessions(c, idle_before, created_before)))
+            .await
+    }
+
+    async fn delete_invite(&self, id: InviteId) -> StoreResult<()> {
+        self.db
+            .write(move |c| Box::pin(invites::delete(c, id)))
             .await
     }
 

@@ -60,6 +60,8 @@ pub(crate) fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
 /// Columns of `USERS`, as `user` reads them.
 pub(crate) const USER_COLUMNS: &str = "u.id, u.org_id, o.handle, u.username, u.name, u.email, u.avatar_version, \
      u.last_seen, u.created_at";
+/// Where the columns after `USER_COLUMNS` start.
+pub(crate) const USER_COLUMN_COUNT: usize = 9;
 /// Users with their org, whose handle a `User` carries.
 pub(crate) const USERS: &str = "users u JOIN orgs o ON o.id = u.org_id";
 

@@ -43,7 +43,10 @@ const TURN_IDLE_LIMIT: &str = "15s";
 const PUBLISH_PATIENCE: Duration = Duration::from_secs(2);
 
 /// Migrations in order; `schema_migrations` records which have run.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_invites_and_session_expiry.sql"),
+];
 
 /// A write waiting in the writer's queue.
 #[async_trait]

@@ -1,35 +1,21 @@
 //! Organizations, users, sessions and contacts.
 
-use parley_core::model::{Credentials, Millis, User};
+use parley_core::model::{Credentials, Millis, Session, User};
 use parley_core::store::{OrgPolicy, StoreError, StoreResult};
 use parley_core::{OrgId, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::connection::backend;
-use super::rows::{self, USER_COLUMNS, like_escape, one, run};
+use super::rows::{self, USER_COLUMN_COUNT, USER_COLUMNS, USERS, like_escape, one, run};
 use crate::inputs::NewUser;
 
 pub(crate) fn create_user(c: &Connection, new: &NewUser) -> StoreResult<User> {
-    let org: Option<i64> = one(
-        c,
-        "SELECT id FROM orgs WHERE handle = ?1",
-        [&new.org_handle],
-        |row| row.get(0),
-    )
-    .optional()
-    .map_err(backend)?;
-    let org_id = match (org, new.org_policy) {
-        (Some(id), _) => id,
-        (None, OrgPolicy::JoinOrCreate) => {
-            run(
-                c,
-                "INSERT INTO orgs (handle, created_at) VALUES (?1, ?2)",
-                params![new.org_handle, new.now.0],
-            )
-            .map_err(backend)?;
-            c.last_insert_rowid()
+    let (org_id, invite) = match new.org_policy {
+        OrgPolicy::Invited { token_hash } => {
+            let (invite, org_id) = usable_invite(c, token_hash, new.now)?;
+            (org_id, Some(invite))
         }
-        (None, OrgPolicy::JoinOnly) => return Err(StoreError::NotFound("organization")),
+        policy => (org_to_join(c, &new.org_handle, policy, new.now)?, None),
     };
     let exists = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> StoreResult<bool> {
         one(c, sql, p, |_| Ok(()))
@@ -62,7 +48,54 @@ pub(crate) fn create_user(c: &Connection, new: &NewUser) -> StoreResult<User> {
     )
     .map_err(backend)?;
     let id = UserId(c.last_insert_rowid());
+    if let Some(invite) = invite {
+        run(
+            c,
+            "UPDATE invites SET uses = uses + 1 WHERE id = ?1",
+            [invite],
+        )
+        .map_err(backend)?;
+    }
     rows::user_by_id(c, id)?.ok_or(StoreError::NotFound("user"))
+}
+
+/// The id of the org a sign-up without invitation joins under `policy`, created if the policy allows it.
+fn org_to_join(c: &Connection, handle: &str, policy: OrgPolicy, now: Millis) -> StoreResult<i64> {
+    let found: Option<(i64, bool)> = one(
+        c,
+        "SELECT id, open_signup FROM orgs WHERE handle = ?1",
+        [handle],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+    .optional()
+    .map_err(backend)?;
+    match (found, policy) {
+        (Some((id, _)), OrgPolicy::JoinOrCreate) => Ok(id),
+        (Some((id, true)), OrgPolicy::CreateOrJoinOpen | OrgPolicy::JoinOpen) => Ok(id),
+        (None, OrgPolicy::JoinOrCreate | OrgPolicy::CreateOrJoinOpen) => {
+            run(
+                c,
+                "INSERT INTO orgs (handle, created_at) VALUES (?1, ?2)",
+                params![handle, now.0],
+            )
+            .map_err(backend)?;
+            Ok(c.last_insert_rowid())
+        }
+        _ => Err(StoreError::NotFound("organization")),
+    }
+}
+
+/// The invitation with this token hash and its org, if it is still usable at `now`.
+fn usable_invite(c: &Connection, token_hash: [u8; 32], now: Millis) -> StoreResult<(i64, i64)> {
+    one(
+        c,
+        "SELECT id, org_id FROM invites WHERE token_hash = ?1 AND uses < max_uses AND expires_at > ?2",
+        params![&token_hash[..], now.0],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+    .optional()
+    .map_err(backend)?
+    .ok_or(StoreError::NotFound("invite"))
 }
 
 pub(crate) fn create_session(
@@ -73,7 +106,7 @@ pub(crate) fn create_session(
 ) -> StoreResult<()> {
     run(
         c,
-        "INSERT INTO sessions (token_hash, user_id, created_at) VALUES (?1, ?2, ?3)",
+        "INSERT INTO sessions (token_hash, user_id, created_at, last_used_at) VALUES (?1, ?2, ?3, ?3)",
         params![&token_hash[..], user_id.0, now.0],
     )
     .map_err(backend)?;
@@ -135,11 +168,22 @@ pub(crate) fn credentials_by_username(
     .map_err(backend)
 }
 
-pub(crate) fn session_user(c: &Connection, token_hash: [u8; 32]) -> StoreResult<Option<User>> {
+pub(crate) fn session(c: &Connection, token_hash: [u8; 32]) -> StoreResult<Option<Session>> {
+    let times = USER_COLUMN_COUNT;
     c.prepare_cached(&format!(
-        "SELECT {USER_COLUMNS} JOIN sessions s ON s.user_id = u.id WHERE s.token_hash = ?1"
+        "SELECT {USER_COLUMNS}, s.created_at, s.last_used_at FROM {USERS}
+         JOIN sessions s ON s.user_id = u.id WHERE s.token_hash = ?1"
     ))
-    .and_then(|mut s| s.query_row([&token_hash[..]], rows::user).optional())
+    .and_then(|mut s| {
+        s.query_row([&token_hash[..]], |row| {
+            Ok(Session {
+                user: rows::user(row)?,
+                created_at: Millis(row.get(times)?),
+                last_used: Millis(row.get(times + 1)?),
+            })
+        })
+        .optional()
+    })
     .map_err(backend)
 }
 
@@ -153,7 +197,7 @@ pub(crate) fn search_users(
     let word_pattern = format!("% {pattern}");
     let mut statement = c
         .prepare_cached(&format!(
-            "SELECT {USER_COLUMNS} WHERE u.org_id = ?1
+            "SELECT {USER_COLUMNS} FROM {USERS} WHERE u.org_id = ?1
              AND (u.username LIKE ?2 ESCAPE '\\' OR u.name_folded LIKE ?2 ESCAPE '\\' OR u.name_folded LIKE ?3 ESCAPE '\\')
              ORDER BY u.username LIMIT ?4"
         ))
@@ -168,7 +212,7 @@ pub(crate) fn search_users(
 pub(crate) fn contacts(c: &Connection, owner: UserId) -> StoreResult<Vec<User>> {
     let mut statement = c
         .prepare_cached(&format!(
-            "SELECT {USER_COLUMNS} JOIN contacts k ON k.contact_id = u.id WHERE k.owner_id = ?1 ORDER BY u.name, u.id"
+            "SELECT {USER_COLUMNS} FROM {USERS} JOIN contacts k ON k.contact_id = u.id WHERE k.owner_id = ?1 ORDER BY u.name, u.id"
         ))
         .map_err(backend)?;
     let users = statement
@@ -208,6 +252,52 @@ pub(crate) fn touch_last_seen(c: &Connection, id: UserId, now: Millis) -> StoreR
     Ok(())
 }
 
+pub(crate) fn touch_session(c: &Connection, token_hash: [u8; 32], now: Millis) -> StoreResult<()> {
+    run(
+        c,
+        "UPDATE sessions SET last_used_at = max(last_used_at, ?2) WHERE token_hash = ?1",
+        params![&token_hash[..], now.0],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub(crate) fn set_org_open_signup(
+    c: &Connection,
+    handle: &str,
+    open: bool,
+    now: Millis,
+) -> StoreResult<()> {
+    run(
+        c,
+        "INSERT INTO orgs (handle, open_signup, created_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (handle) DO UPDATE SET open_signup = excluded.open_signup",
+        params![handle, open, now.0],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub(crate) fn delete_sessions_of(c: &Connection, user_id: UserId) -> StoreResult<u64> {
+    let deleted =
+        run(c, "DELETE FROM sessions WHERE user_id = ?1", [user_id.0]).map_err(backend)?;
+    Ok(deleted as u64)
+}
+
+pub(crate) fn prune_sessions(
+    c: &Connection,
+    idle_before: Millis,
+    created_before: Millis,
+) -> StoreResult<u64> {
+    let deleted = run(
+        c,
+        "DELETE FROM sessions WHERE last_used_at < ?1 OR created_at < ?2",
+        params![idle_before.0, created_before.0],
+    )
+    .map_err(backend)?;
+    Ok(deleted as u64)
+}
+
 pub(crate) fn delete_session(c: &Connection, token_hash: [u8; 32]) -> StoreResult<()> {
     run(
         c,
@@ -232,7 +322,7 @@ pub(crate) fn users_by_ids(c: &Connection, ids: &[UserId]) -> StoreResult<Vec<Us
     let ids: Vec<String> = ids.iter().map(|id| id.0.to_string()).collect();
     let mut statement = c
         .prepare_cached(&format!(
-            "SELECT {USER_COLUMNS} WHERE u.id IN (SELECT value FROM json_each(?1)) ORDER BY u.id"
+            "SELECT {USER_COLUMNS} FROM {USERS} WHERE u.id IN (SELECT value FROM json_each(?1)) ORDER BY u.id"
         ))
         .map_err(backend)?;
     let users = statement

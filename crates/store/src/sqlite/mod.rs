@@ -4,6 +4,7 @@ mod accounts;
 mod connection;
 mod conversations;
 mod events;
+mod invites;
 mod messages;
 mod rows;
 
@@ -14,12 +15,12 @@ use async_trait::async_trait;
 
 use crate::inputs;
 use parley_core::model::{
-    Audience, Conversation, ConversationSummary, Credentials, Event, Member, Message, Millis, Page,
-    User,
+    Audience, Conversation, ConversationSummary, Credentials, Event, Invite, Member, Message,
+    Millis, Page, Session, User,
 };
 use parley_core::proto::v1::MembershipPatch;
 use parley_core::store::{self as core_store, CommitFeed, DirectMessage, Sent, Store, StoreResult};
-use parley_core::{ConversationId, Cursor, MessageId, OrgId, UserId};
+use parley_core::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};
 use rusqlite::Connection;
 
 use connection::{Connections, backend};
@@ -28,6 +29,7 @@ use connection::{Connections, backend};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_search_per_batch.sql"),
+    include_str!("../../migrations/sqlite/0003_invites_and_session_expiry.sql"),
 ];
 
 fn migrate(c: &Connection) -> StoreResult<()> {
@@ -78,6 +80,10 @@ impl Store for SqliteStore {
         self.db
             .write(move |c| accounts::create_session(c, user_id, token_hash, now))
             .await
+    }
+
+    async fn create_invite(&self, new: core_store::NewInvite) -> StoreResult<Invite> {
+        self.db.write(move |c| invites::create(c, &new)).await
     }
 
     async fn add_contact(&self, owner: UserId, contact: UserId) -> StoreResult<()> {
@@ -180,9 +186,25 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn session_user(&self, token_hash: [u8; 32]) -> StoreResult<Option<User>> {
+    async fn session(&self, token_hash: [u8; 32]) -> StoreResult<Option<Session>> {
         self.db
-            .lookup(move |c| accounts::session_user(c, token_hash))
+            .lookup(move |c| accounts::session(c, token_hash))
+            .await
+    }
+
+    async fn invite_by_token(&self, token_hash: [u8; 32]) -> StoreResult<Option<Invite>> {
+        self.db
+            .lookup(move |c| invites::by_token(c, token_hash))
+            .await
+    }
+
+    async fn invite(&self, id: InviteId) -> StoreResult<Option<Invite>> {
+        self.db.lookup(move |c| invites::by_id(c, id)).await
+    }
+
+    async fn invites_by(&self, user_id: UserId, limit: u32) -> StoreResult<Vec<Invite>> {
+        self.db
+            .read(move |c| invites::by_creator(c, user_id, limit))
             .await
     }
 
@@ -351,6 +373,24 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn touch_session(&self, token_hash: [u8; 32], now: Millis) -> StoreResult<()> {
+        self.db
+            .write(move |c| accounts::touch_session(c, token_hash, now))
+            .await
+    }
+
+    async fn set_org_open_signup(
+        &self,
+        org_handle: &str,
+        open: bool,
+        now: Millis,
+    ) -> StoreResult<()> {
+        let org_handle = org_handle.to_owned();
+        self.db
+            .write(move |c| accounts::set_org_open_signup(c, &org_handle, open, now))
+            .await
+    }
+
     async fn update_membership(
         &self,
         conversation_id: ConversationId,
@@ -399,6 +439,26 @@ impl Store for SqliteStore {
         self.db
             .write(move |c| accounts::delete_session(c, token_hash))
             .await
+    }
+
+    async fn delete_sessions_of(&self, user_id: UserId) -> StoreResult<u64> {
+        self.db
+            .write(move |c| accounts::delete_sessions_of(c, user_id))
+            .await
+    }
+
+    async fn prune_sessions(
+        &self,
+        idle_before: Millis,
+        created_before: Millis,
+    ) -> StoreResult<u64> {
+        self.db
+            .write(move |c| accounts::prune_sessions(c, idle_before, created_before))
+            .await
+    }
+
+    async fn delete_invite(&self, id: InviteId) -> StoreResult<()> {
+        self.db.write(move |c| invites::delete(c, id)).await
     }
 
     async fn remove_contact(&self, owner: UserId, contact: UserId) -> StoreResult<()> {

@@ -9,8 +9,13 @@ use super::connection::backend;
 pub(crate) use crate::like::like_escape;
 use parley_core::store::StoreResult;
 
+/// Columns of `USERS`, as `user` reads them.
 pub(crate) const USER_COLUMNS: &str = "u.id, u.org_id, o.handle, u.username, u.name, u.email, u.avatar_version, \
-     u.last_seen, u.created_at FROM users u JOIN orgs o ON o.id = u.org_id";
+     u.last_seen, u.created_at";
+/// Where the columns after `USER_COLUMNS` start.
+pub(crate) const USER_COLUMN_COUNT: usize = 9;
+/// Users with their org, whose handle a `User` carries.
+pub(crate) const USERS: &str = "users u JOIN orgs o ON o.id = u.org_id";
 
 pub(crate) fn user(row: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
@@ -29,7 +34,7 @@ pub(crate) fn user(row: &Row<'_>) -> rusqlite::Result<User> {
 pub(crate) fn user_by_id(c: &Connection, id: UserId) -> StoreResult<Option<User>> {
     one(
         c,
-        &format!("SELECT {USER_COLUMNS} WHERE u.id = ?1"),
+        &format!("SELECT {USER_COLUMNS} FROM {USERS} WHERE u.id = ?1"),
         [id.0],
         user,
     )

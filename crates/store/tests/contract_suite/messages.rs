@@ -1005,7 +1005,7 @@ pub async fn failed_writes_leave_the_writes_beside_them(store: Arc<dyn Store>) {
         let joined = store
             .create_user(NewUser {
                 org_handle: &format!("lost{}", n * 30),
-                org_policy: OrgPolicy::JoinOnly,
+                org_policy: OrgPolicy::JoinOpen,
                 username: "someone",
                 email: &format!("someone{n}@lost.example"),
                 name: "Someone",

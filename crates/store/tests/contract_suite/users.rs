@@ -1,7 +1,7 @@
 //! Accounts: sign-up and organizations, credentials, sessions, people search, contacts, profile updates.
 
 use parley_core::UserId;
-use parley_core::store::{NewUser, OrgPolicy, Store, StoreError};
+use parley_core::store::{NewInvite, NewUser, OrgPolicy, Store, StoreError};
 
 use super::{at, sorted, token, user, user_named};
 
@@ -17,19 +17,19 @@ fn new_user<'a>(org: &'a str, policy: OrgPolicy, username: &'a str, email: &'a s
     }
 }
 
-/// `JoinOrCreate` creates the organization; `JoinOnly` joins an existing one and refuses an unknown one.
+/// `JoinOrCreate` creates the organization or joins it; `JoinOpen` refuses an unknown one.
 pub async fn create_user_creates_org_only_when_allowed(store: &dyn Store) {
     let refused = store
         .create_user(new_user(
             "acme",
-            OrgPolicy::JoinOnly,
+            OrgPolicy::JoinOpen,
             "ada",
             "ada@acme.example",
         ))
         .await;
     assert!(
         matches!(refused, Err(StoreError::NotFound("organization"))),
-        "JoinOnly into a missing org: {refused:?}"
+        "JoinOpen into a missing org: {refused:?}"
     );
     assert!(
         store
@@ -61,12 +61,12 @@ pub async fn create_user_creates_org_only_when_allowed(store: &dyn Store) {
     let bob = store
         .create_user(new_user(
             "acme",
-            OrgPolicy::JoinOnly,
+            OrgPolicy::JoinOrCreate,
             "bob",
             "bob@acme.example",
         ))
         .await
-        .expect("JoinOnly joins an existing org");
+        .expect("JoinOrCreate joins an existing org");
     assert_eq!(bob.org_id, ada.org_id, "same org handle, same org");
     assert_ne!(bob.id, ada.id);
 
@@ -124,7 +124,7 @@ pub async fn create_user_refuses_taken_email_and_username(store: &dyn Store) {
     let org_left_behind = store
         .create_user(new_user(
             "initech",
-            OrgPolicy::JoinOnly,
+            OrgPolicy::JoinOpen,
             "zed",
             "zed@example.com",
         ))
@@ -137,7 +137,7 @@ pub async fn create_user_refuses_taken_email_and_username(store: &dyn Store) {
     let same_username = store
         .create_user(new_user(
             "acme",
-            OrgPolicy::JoinOnly,
+            OrgPolicy::JoinOrCreate,
             "ada",
             "other@example.com",
         ))
@@ -210,6 +210,283 @@ pub async fn credentials_are_found_by_email_and_username(store: &dyn Store) {
     assert!(missing.is_none());
 }
 
+/// An org that is not open to sign-up is joined only with an invitation; opening it lets `JoinOpen` and
+/// `CreateOrJoinOpen` in. An invitation takes one of its uses per sign-up, none for a refused one, and is
+/// refused once used up or expired.
+pub async fn create_user_joins_open_orgs_and_by_invitation(store: &dyn Store) {
+    let ada = store
+        .create_user(new_user(
+            "acme",
+            OrgPolicy::JoinOrCreate,
+            "ada",
+            "ada@acme.example",
+        ))
+        .await
+        .expect("the org's first user");
+    for policy in [OrgPolicy::JoinOpen, OrgPolicy::CreateOrJoinOpen] {
+        let refused = store
+            .create_user(new_user("acme", policy, "bob", "bob@acme.example"))
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::NotFound("organization"))),
+            "{policy:?} into a closed org: {refused:?}"
+        );
+    }
+    let globex = store
+        .create_user(new_user(
+            "globex",
+            OrgPolicy::CreateOrJoinOpen,
+            "gus",
+            "gus@globex.example",
+        ))
+        .await
+        .expect("CreateOrJoinOpen creates a new org");
+    assert_eq!(globex.org_handle, "globex");
+
+    store
+        .set_org_open_signup("acme", true, at(7))
+        .await
+        .expect("open acme");
+    let bob = store
+        .create_user(new_user(
+            "acme",
+            OrgPolicy::JoinOpen,
+            "bob",
+            "bob@acme.example",
+        ))
+        .await
+        .expect("JoinOpen into an open org");
+    assert_eq!(bob.org_id, ada.org_id);
+    store
+        .set_org_open_signup("acme", false, at(7))
+        .await
+        .expect("close acme");
+    store
+        .set_org_open_signup("newco", true, at(7))
+        .await
+        .expect("an org made open");
+    let first = store
+        .create_user(new_user(
+            "newco",
+            OrgPolicy::JoinOpen,
+            "nat",
+            "nat@newco.example",
+        ))
+        .await
+        .expect("JoinOpen into the org made open");
+    assert_eq!(first.org_handle, "newco");
+
+    let invite = store
+        .create_invite(NewInvite {
+            org_id: ada.org_id,
+            created_by: ada.id,
+            token_hash: token(50),
+            max_uses: 2,
+            expires_at: at(100),
+            now: at(7),
+        })
+        .await
+        .expect("create_invite");
+    assert_eq!(
+        (
+            invite.org_handle.as_str(),
+            invite.created_by,
+            invite.max_uses,
+            invite.uses
+        ),
+        ("acme", ada.id, 2, 0)
+    );
+    assert_eq!((invite.created_at, invite.expires_at), (at(7), at(100)));
+    assert_eq!(
+        store.invite(invite.id).await.expect("invite"),
+        Some(invite.clone())
+    );
+    assert_eq!(
+        store
+            .invite_by_token(token(50))
+            .await
+            .expect("invite_by_token"),
+        Some(invite.clone())
+    );
+    assert_eq!(
+        store
+            .invite_by_token(token(99))
+            .await
+            .expect("invite_by_token"),
+        None
+    );
+    let invited = |username: &'static str, seed: u8| NewUser {
+        org_handle: "ignored",
+        org_policy: OrgPolicy::Invited {
+            token_hash: token(seed),
+        },
+        username,
+        email: match username {
+            "ada" => "ada@acme.example",
+            _ => "fresh@example.org",
+        },
+        name: "Some Body",
+        password_hash: "$argon2id$hash",
+        now: at(8),
+    };
+    let refused = store.create_user(invited("ada", 50)).await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict("email"))),
+        "{refused:?}"
+    );
+    let uses = store
+        .invite(invite.id)
+        .await
+        .expect("invite")
+        .map(|i| i.uses);
+    assert_eq!(uses, Some(0), "a refused sign-up takes no use");
+    let carol = store
+        .create_user(NewUser {
+            email: "carol@example.org",
+            ..invited("carol", 50)
+        })
+        .await
+        .expect("invited");
+    assert_eq!(
+        carol.org_id, ada.org_id,
+        "the invitation's org, whatever the handle says"
+    );
+    store
+        .create_user(NewUser {
+            email: "dan@example.org",
+            ..invited("dan", 50)
+        })
+        .await
+        .expect("the second use");
+    let used_up = store
+        .create_user(NewUser {
+            email: "eve@example.org",
+            ..invited("eve", 50)
+        })
+        .await;
+    assert!(
+        matches!(used_up, Err(StoreError::NotFound("invite"))),
+        "{used_up:?}"
+    );
+    assert_eq!(
+        store
+            .invite(invite.id)
+            .await
+            .expect("invite")
+            .map(|i| i.uses),
+        Some(2)
+    );
+
+    store
+        .create_invite(NewInvite {
+            org_id: ada.org_id,
+            created_by: bob.id,
+            token_hash: token(51),
+            max_uses: 5,
+            expires_at: at(8),
+            now: at(7),
+        })
+        .await
+        .expect("a short invitation");
+    let expired = store
+        .create_user(NewUser {
+            email: "fay@example.org",
+            ..invited("fay", 51)
+        })
+        .await;
+    assert!(
+        matches!(expired, Err(StoreError::NotFound("invite"))),
+        "{expired:?}"
+    );
+    let unknown = store
+        .create_user(NewUser {
+            email: "fay@example.org",
+            ..invited("fay", 77)
+        })
+        .await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound("invite"))),
+        "{unknown:?}"
+    );
+
+    let mine = store.invites_by(ada.id, 10).await.expect("invites_by");
+    assert_eq!(
+        mine.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![invite.id]
+    );
+    store.delete_invite(invite.id).await.expect("delete_invite");
+    assert_eq!(store.invite(invite.id).await.expect("invite"), None);
+    assert!(
+        store
+            .invites_by(ada.id, 10)
+            .await
+            .expect("invites_by")
+            .is_empty()
+    );
+}
+
+/// A session keeps when it began and when it was last used (which only moves forward); a user's sessions
+/// end together; pruning drops the idle and the old.
+pub async fn sessions_keep_their_times_and_end_together(store: &dyn Store) {
+    let ada = user(store, "acme", "ada").await;
+    let bob = user(store, "acme", "bob").await;
+    for (seed, user, time) in [(1, &ada, 10), (2, &ada, 20), (3, &bob, 30), (4, &bob, 40)] {
+        store
+            .create_session(user.id, token(seed), at(time))
+            .await
+            .expect("create_session");
+    }
+    let times = |seed| async move {
+        store
+            .session(token(seed))
+            .await
+            .expect("session")
+            .map(|s| (s.created_at, s.last_used))
+    };
+    assert_eq!(times(1).await, Some((at(10), at(10))));
+    store.touch_session(token(1), at(50)).await.expect("touch");
+    store
+        .touch_session(token(1), at(45))
+        .await
+        .expect("touch back");
+    assert_eq!(
+        times(1).await,
+        Some((at(10), at(50))),
+        "last use only moves forward"
+    );
+
+    assert_eq!(
+        store
+            .delete_sessions_of(ada.id)
+            .await
+            .expect("delete_sessions_of"),
+        2
+    );
+    assert_eq!(times(1).await, None);
+    assert_eq!(times(2).await, None);
+    assert!(times(3).await.is_some(), "bob's sessions stay");
+
+    // Bob's first was created at 30 and unused since; his second was created at 40 and used at 90.
+    store.touch_session(token(4), at(90)).await.expect("touch");
+    assert_eq!(
+        store
+            .prune_sessions(at(35), at(0))
+            .await
+            .expect("prune idle"),
+        1
+    );
+    assert_eq!(times(3).await, None, "idle since 30");
+    assert!(times(4).await.is_some());
+    assert_eq!(
+        store
+            .prune_sessions(at(0), at(41))
+            .await
+            .expect("prune old"),
+        1
+    );
+    assert_eq!(times(4).await, None, "created at 40");
+}
+
 /// A session resolves to its user until it is deleted, and a deleted one is refused at once.
 pub async fn sessions_live_until_deleted(store: &dyn Store) {
     let ada = user(store, "acme", "ada").await;
@@ -227,8 +504,13 @@ pub async fn sessions_live_until_deleted(store: &dyn Store) {
         .await
         .expect("bob's session");
 
-    let session_user =
-        move |seed| async move { store.session_user(token(seed)).await.expect("session_user") };
+    let session_user = move |seed| async move {
+        store
+            .session(token(seed))
+            .await
+            .expect("session")
+            .map(|s| s.user)
+    };
     assert_eq!(session_user(1).await.map(|u| u.id), Some(ada.id));
     assert_eq!(session_user(2).await.map(|u| u.id), Some(ada.id));
     assert_eq!(session_user(3).await, Some(bob.clone()));

@@ -1,0 +1,168 @@
+//! Sessions: the bearer tokens that prove a caller, how long they live, and ending them.
+//!
+//! A session ends when its user logs out (this one, or all of them), when it has not been used for
+//! `idle`, or when it is older than `lifetime`, whichever comes first. Sockets opened with it close with it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use parley_proto::v1::AuthResponse;
+use sha2::{Digest, Sha256};
+
+use super::{Caller, Parley};
+use crate::bus::{Signal, Topic};
+use crate::model::{Millis, Session};
+use crate::{Error, UserId};
+
+/// How long sessions live.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionLimits {
+    /// Unused this long, a session ends.
+    pub idle: Duration,
+    /// This long after it began, a session ends however much it is used.
+    pub lifetime: Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            idle: Duration::from_secs(14 * 24 * 3600),
+            lifetime: Duration::from_secs(90 * 24 * 3600),
+        }
+    }
+}
+
+impl SessionLimits {
+    /// How stale a session's last use may get before it is written again: a write on every request would
+    /// cost a commit per request, and the idle limit needs no finer a clock than this.
+    fn touch_every(&self) -> Duration {
+        self.idle / 16
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A fresh secret: 256 random bits, base64url (43 characters). Only its SHA-256 is stored.
+pub(super) fn new_token() -> Result<(String, [u8; 32]), Error> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| Error::Hashing(e.to_string()))?;
+    let token = URL_SAFE_NO_PAD.encode(secret);
+    let hash = token_hash(&token);
+    Ok((token, hash))
+}
+
+pub(super) fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// The length of an encoded token: anything else is refused before touching the store.
+pub(super) const TOKEN_CHARS: usize = 43;
+
+impl Parley {
+    pub(super) async fn start_session(&self, user_id: UserId) -> Result<AuthResponse, Error> {
+        let (token, hash) = new_token()?;
+        let now = Millis::now();
+        self.store.create_session(user_id, hash, now).await?;
+        self.store.touch_last_seen(user_id, now).await?;
+        Ok(AuthResponse { user_id, token })
+    }
+
+    /// The caller a token proves, if its session is live. A session whose last use is older than
+    /// `touch_every` is marked used now.
+    pub async fn authenticate(&self, token: &str) -> Result<Caller, Error> {
+        if token.len() != TOKEN_CHARS {
+            return Err(Error::Unauthenticated);
+        }
+        let token_hash = token_hash(token);
+        let session = self.live_session(token_hash).await?;
+        Ok(Caller {
+            user: session.user,
+            token_hash,
+            session_began: session.created_at,
+        })
+    }
+
+    /// For a long-lived connection: whether the caller's session is still live (not logged out, not past
+    /// its lifetime), marking it used, so an open socket keeps its session from going idle.
+    pub async fn keep_session(&self, caller: &Caller) -> Result<(), Error> {
+        self.live_session(caller.token_hash).await.map(|_| ())
+    }
+
+    /// When a long-lived connection should next call `keep_session`: often enough to keep its session
+    /// from going idle, and no later than the session's end.
+    pub fn next_session_check(&self, caller: &Caller) -> Millis {
+        let every = millis(self.settings.session_limits.touch_every());
+        Millis(Millis::now().0.saturating_add(every)).min(self.session_ends(caller))
+    }
+
+    /// When the caller's session ends however it is used: a connection must close by then.
+    pub fn session_ends(&self, caller: &Caller) -> Millis {
+        Millis(
+            caller
+                .session_began
+                .0
+                .saturating_add(millis(self.settings.session_limits.lifetime)),
+        )
+    }
+
+    async fn live_session(&self, token_hash: [u8; 32]) -> Result<Session, Error> {
+        let session = self
+            .store
+            .session(token_hash)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        let limits = self.settings.session_limits;
+        let now = Millis::now();
+        let idle_for = now.0.saturating_sub(session.last_used.0);
+        let age = now.0.saturating_sub(session.created_at.0);
+        if idle_for >= millis(limits.idle) || age >= millis(limits.lifetime) {
+            // Gone for good; the janitor would drop it later anyway.
+            let _ = self.store.delete_session(token_hash).await;
+            return Err(Error::Unauthenticated);
+        }
+        if idle_for >= millis(limits.touch_every()) {
+            self.store.touch_session(token_hash, now).await?;
+        }
+        Ok(session)
+    }
+
+    /// Revokes the caller's token at once: the next request with it is unauthenticated.
+    pub async fn logout(&self, caller: &Caller) -> Result<(), Error> {
+        self.store.delete_session(caller.token_hash).await?;
+        self.revoked(caller.user.id, Some(caller.token_hash)).await
+    }
+
+    /// Revokes every session of the caller's, this one included ("log out everywhere").
+    pub async fn logout_everywhere(&self, caller: &Caller) -> Result<(), Error> {
+        self.store.delete_sessions_of(caller.user.id).await?;
+        self.revoked(caller.user.id, None).await
+    }
+
+    /// Tells every node that sockets opened with these sessions must close.
+    async fn revoked(&self, user_id: UserId, token_hash: Option<[u8; 32]>) -> Result<(), Error> {
+        let revoked = Signal::Revoked {
+            user_id,
+            token_hash,
+        };
+        self.bus
+            .publish(Topic::User(user_id), Arc::new(revoked))
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets sessions past their idle limit or lifetime; returns how many went.
+    pub async fn prune_sessions(&self) -> Result<u64, Error> {
+        let limits = self.settings.session_limits;
+        let now = Millis::now().0;
+        let idle_before = Millis(now.saturating_sub(millis(limits.idle)));
+        let created_before = Millis(now.saturating_sub(millis(limits.lifetime)));
+        Ok(self
+            .store
+            .prune_sessions(idle_before, created_before)
+            .await?)
+    }
+}

@@ -1,0 +1,418 @@
+//! Every store call under a time limit, whatever the backend: a database that stops answering while its
+//! connections stay up (a PostgreSQL process stopped, a network that drops packets silently) would
+//! otherwise hold each request, and each socket's catch-up, for as long as it lasts (a `/readyz` sent at
+//! the start of a 30 s outage answered after 30.1 s). Past the limit a call fails as the backend failing,
+//! which the API answers 503; a write may still commit later, and a client's retry with its nonce finds it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use parley_core::model::{
+    Audience, Conversation, ConversationSummary, Credentials, Event, Invite, Member, Message,
+    Millis, Page, Session, User,
+};
+use parley_core::proto::v1::MembershipPatch;
+use parley_core::store::{
+    CommitFeed, DirectMessage, NewConversation, NewInvite, NewMessage, NewUser, Sent, Store,
+    StoreError, StoreResult,
+};
+use parley_core::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};
+
+/// A store whose every call fails once it has taken longer than `limit`.
+pub struct TimeLimited {
+    inner: Arc<dyn Store>,
+    limit: Duration,
+}
+
+impl TimeLimited {
+    pub fn new(inner: Arc<dyn Store>, limit: Duration) -> Self {
+        TimeLimited { inner, limit }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the store did not answer within {0:?}")]
+struct TimedOut(Duration);
+
+macro_rules! within {
+    ($self:ident, $call:expr) => {
+        match tokio::time::timeout($self.limit, $call).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Backend(Box::new(TimedOut($self.limit)))),
+        }
+    };
+}
+
+#[async_trait]
+impl Store for TimeLimited {
+    async fn create_user(&self, new: NewUser<'_>) -> StoreResult<User> {
+        within!(self, self.inner.create_user(new))
+    }
+
+    async fn create_session(
+        &self,
+        user_id: UserId,
+        token_hash: [u8; 32],
+        now: Millis,
+    ) -> StoreResult<()> {
+        within!(self, self.inner.create_session(user_id, token_hash, now))
+    }
+
+    async fn create_invite(&self, new: NewInvite) -> StoreResult<Invite> {
+        within!(self, self.inner.create_invite(new))
+    }
+
+    async fn add_contact(&self, owner: UserId, contact: UserId) -> StoreResult<()> {
+        within!(self, self.inner.add_contact(owner, contact))
+    }
+
+    async fn create_conversation(
+        &self,
+        new: NewConversation<'_>,
+    ) -> StoreResult<(Conversation, Vec<Event>)> {
+        within!(self, self.inner.create_conversation(new))
+    }
+
+    async fn direct_message(
+        &self,
+        org_id: OrgId,
+        a: UserId,
+        b: UserId,
+        now: Millis,
+    ) -> StoreResult<DirectMessage> {
+        within!(self, self.inner.direct_message(org_id, a, b, now))
+    }
+
+    async fn add_members(
+        &self,
+        conversation_id: ConversationId,
+        user_ids: &[UserId],
+        now: Millis,
+    ) -> StoreResult<Vec<Event>> {
+        within!(self, self.inner.add_members(conversation_id, user_ids, now))
+    }
+
+    async fn create_message(&self, new: NewMessage<'_>) -> StoreResult<Sent> {
+        within!(self, self.inner.create_message(new))
+    }
+
+    async fn add_reaction(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+        emoji: &str,
+    ) -> StoreResult<Option<Event>> {
+        within!(
+            self,
+            self.inner
+                .add_reaction(conversation_id, message_id, user_id, emoji)
+        )
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        within!(self, self.inner.ping())
+    }
+
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
+        within!(self, self.inner.user(id))
+    }
+
+    async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
+        within!(self, self.inner.users(ids))
+    }
+
+    async fn credentials_by_email(&self, email: &str) -> StoreResult<Option<Credentials>> {
+        within!(self, self.inner.credentials_by_email(email))
+    }
+
+    async fn credentials_by_username(
+        &self,
+        org_handle: &str,
+        username: &str,
+    ) -> StoreResult<Option<Credentials>> {
+        within!(
+            self,
+            self.inner.credentials_by_username(org_handle, username)
+        )
+    }
+
+    async fn session(&self, token_hash: [u8; 32]) -> StoreResult<Option<Session>> {
+        within!(self, self.inner.session(token_hash))
+    }
+
+    async fn invite_by_token(&self, token_hash: [u8; 32]) -> StoreResult<Option<Invite>> {
+        within!(self, self.inner.invite_by_token(token_hash))
+    }
+
+    async fn invite(&self, id: InviteId) -> StoreResult<Option<Invite>> {
+        within!(self, self.inner.invite(id))
+    }
+
+    async fn invites_by(&self, user_id: UserId, limit: u32) -> StoreResult<Vec<Invite>> {
+        within!(self, self.inner.invites_by(user_id, limit))
+    }
+
+    async fn search_users(
+        &self,
+        org_id: OrgId,
+        prefix: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        within!(self, self.inner.search_users(org_id, prefix, limit))
+    }
+
+    async fn contacts(&self, owner: UserId) -> StoreResult<Vec<User>> {
+        within!(self, self.inner.contacts(owner))
+    }
+
+    async fn conversation(&self, id: ConversationId) -> StoreResult<Option<Conversation>> {
+        within!(self, self.inner.conversation(id))
+    }
+
+    async fn channel_by_handle(
+        &self,
+        org_id: OrgId,
+        handle: &str,
+    ) -> StoreResult<Option<Conversation>> {
+        within!(self, self.inner.channel_by_handle(org_id, handle))
+    }
+
+    async fn membership(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+    ) -> StoreResult<Option<Member>> {
+        within!(self, self.inner.membership(conversation_id, user_id))
+    }
+
+    async fn conversation_and_membership(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+    ) -> StoreResult<Option<(Conversation, Option<Member>)>> {
+        within!(
+            self,
+            self.inner
+                .conversation_and_membership(conversation_id, user_id)
+        )
+    }
+
+    async fn member_ids(
+        &self,
+        conversation_id: ConversationId,
+        limit: u32,
+    ) -> StoreResult<Vec<UserId>> {
+        within!(self, self.inner.member_ids(conversation_id, limit))
+    }
+
+    async fn members_of(
+        &self,
+        conversation_ids: &[ConversationId],
+    ) -> StoreResult<Vec<(ConversationId, Vec<UserId>)>> {
+        within!(self, self.inner.members_of(conversation_ids))
+    }
+
+    async fn conversations_of(&self, user_id: UserId) -> StoreResult<Vec<ConversationSummary>> {
+        within!(self, self.inner.conversations_of(user_id))
+    }
+
+    async fn public_channels(
+        &self,
+        org_id: OrgId,
+        query: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<Conversation>> {
+        within!(self, self.inner.public_channels(org_id, query, limit))
+    }
+
+    async fn messages(
+        &self,
+        conversation_id: ConversationId,
+        viewer: UserId,
+        page: Page,
+    ) -> StoreResult<Vec<Message>> {
+        within!(self, self.inner.messages(conversation_id, viewer, page))
+    }
+
+    async fn message(
+        &self,
+        conversation_id: ConversationId,
+        id: MessageId,
+    ) -> StoreResult<Option<Message>> {
+        within!(self, self.inner.message(conversation_id, id))
+    }
+
+    async fn receipts(
+        &self,
+        conversation_id: ConversationId,
+    ) -> StoreResult<Vec<(UserId, MessageId)>> {
+        within!(self, self.inner.receipts(conversation_id))
+    }
+
+    async fn search_messages(
+        &self,
+        viewer: UserId,
+        query: &str,
+        conversation_id: Option<ConversationId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        within!(
+            self,
+            self.inner
+                .search_messages(viewer, query, conversation_id, limit)
+        )
+    }
+
+    async fn events_after(
+        &self,
+        user_id: UserId,
+        cursor: Cursor,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>> {
+        within!(self, self.inner.events_after(user_id, cursor, limit))
+    }
+
+    async fn latest_cursor(&self) -> StoreResult<Cursor> {
+        within!(self, self.inner.latest_cursor())
+    }
+
+    async fn oldest_cursor(&self) -> StoreResult<Cursor> {
+        within!(self, self.inner.oldest_cursor())
+    }
+
+    async fn member_conversations_snapshot(
+        &self,
+        user_id: UserId,
+    ) -> StoreResult<(Vec<ConversationId>, Cursor)> {
+        within!(self, self.inner.member_conversations_snapshot(user_id))
+    }
+
+    fn take_commit_feed(&self) -> Option<CommitFeed> {
+        self.inner.take_commit_feed()
+    }
+
+    async fn rename_user(&self, id: UserId, name: &str) -> StoreResult<User> {
+        within!(self, self.inner.rename_user(id, name))
+    }
+
+    async fn bump_avatar(&self, id: UserId) -> StoreResult<User> {
+        within!(self, self.inner.bump_avatar(id))
+    }
+
+    async fn touch_last_seen(&self, id: UserId, now: Millis) -> StoreResult<()> {
+        within!(self, self.inner.touch_last_seen(id, now))
+    }
+
+    async fn touch_session(&self, token_hash: [u8; 32], now: Millis) -> StoreResult<()> {
+        within!(self, self.inner.touch_session(token_hash, now))
+    }
+
+    async fn set_org_open_signup(
+        &self,
+        org_handle: &str,
+        open: bool,
+        now: Millis,
+    ) -> StoreResult<()> {
+        within!(self, self.inner.set_org_open_signup(org_handle, open, now))
+    }
+
+    async fn update_membership(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        patch: MembershipPatch,
+    ) -> StoreResult<Member> {
+        within!(
+            self,
+            self.inner
+                .update_membership(conversation_id, user_id, patch)
+        )
+    }
+
+    async fn advance_read(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        message_id: MessageId,
+        audience: Audience,
+    ) -> StoreResult<Option<Event>> {
+        within!(
+            self,
+            self.inner
+                .advance_read(conversation_id, user_id, message_id, audience)
+        )
+    }
+
+    async fn erase_message(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+    ) -> StoreResult<Option<Event>> {
+        within!(self, self.inner.erase_message(conversation_id, message_id))
+    }
+
+    async fn delete_session(&self, token_hash: [u8; 32]) -> StoreResult<()> {
+        within!(self, self.inner.delete_session(token_hash))
+    }
+
+    async fn delete_sessions_of(&self, user_id: UserId) -> StoreResult<u64> {
+        within!(self, self.inner.delete_sessions_of(user_id))
+    }
+
+    async fn prune_sessions(
+        &self,
+        idle_before: Millis,
+        created_before: Millis,
+    ) -> StoreResult<u64> {
+        within!(self, self.inner.prune_sessions(idle_before, created_before))
+    }
+
+    async fn delete_invite(&self, id: InviteId) -> StoreResult<()> {
+        within!(self, self.inner.delete_invite(id))
+    }
+
+    async fn remove_contact(&self, owner: UserId, contact: UserId) -> StoreResult<()> {
+        within!(self, self.inner.remove_contact(owner, contact))
+    }
+
+    async fn remove_member(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+    ) -> StoreResult<Option<Event>> {
+        within!(self, self.inner.remove_member(conversation_id, user_id))
+    }
+
+    async fn hide_message(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+    ) -> StoreResult<Option<Event>> {
+        within!(
+            self,
+            self.inner
+                .hide_message(conversation_id, message_id, user_id)
+        )
+    }
+
+    async fn remove_reaction(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+        emoji: &str,
+    ) -> StoreResult<Option<Event>> {
+        within!(
+            self,
+            self.inner
+                .remove_reaction(conversation_id, message_id, user_id, emoji)
+        )
+    }
+
+    async fn prune_events(&self, before: Millis) -> StoreResult<u64> {
+        within!(self, self.inner.prune_events(before))
+    }
+}
