@@ -3,6 +3,8 @@
 //! This crate is shapes only: serde and OpenAPI schemas, no I/O, no runtime, no rules. Every id travels as a
 //! decimal string (JavaScript numbers cannot hold 64 bits) and every time as an RFC 3339 string in UTC.
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod ids;
 pub mod v1;
 

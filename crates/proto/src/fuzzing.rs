@@ -1,0 +1,284 @@
+//! The properties the fuzz targets in `fuzz/` check, shared with the test that replays their past crashes
+//! (`fuzz/regressions/`), so `cargo test` keeps every crash fixed without cargo-fuzz.
+//!
+//! Each check decodes the input as the server does and, when the input is accepted, asserts more than "it did
+//! not panic":
+//! - the input is a JSON object (its first byte after whitespace is `{`);
+//! - encoding the value and decoding that again gives the same value;
+//! - every field the client sent means exactly what it says: encoding the value gives back each field of the
+//!   input unchanged (a `null` may stand for an absent optional field), so nothing is accepted in a form
+//!   other than the one the schema documents (an id as a number, an enum as an object);
+//! - every id is at least 0.
+//!
+//! Compiled for this crate's tests and with the `fuzzing` feature only; the server never links it.
+
+use std::fmt;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::v1::{
+    ClientOp, CreateConversationRequest, InviteRequest, LoginRequest, MembershipPatch, ReadRequest,
+    SendMessageRequest, SignupRequest, UpdateMeRequest,
+};
+
+/// A property an accepted input broke, in words for the fuzzer's crash report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation(String);
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Violation {}
+
+/// Checks one input; `Ok` whether it was accepted or refused, as long as no property broke.
+pub type Check = fn(&[u8]) -> Result<(), Violation>;
+
+/// The fuzz targets by name, as `fuzz/Cargo.toml` names their binaries and `fuzz/regressions/` their folders.
+pub const TARGETS: [(&str, Check); 2] = [("ws_op", check_ws_op), ("rest_body", check_rest_body)];
+
+/// Every REST request body, in the order the first byte of a `rest_body` input picks them (byte modulo 8, so
+/// `'0'` to `'7'` name them in readable corpus files).
+pub const REST_BODIES: [(&str, Check); 8] = [
+    ("SignupRequest", check::<SignupRequest>),
+    ("LoginRequest", check::<LoginRequest>),
+    ("UpdateMeRequest", check::<UpdateMeRequest>),
+    (
+        "CreateConversationRequest",
+        check::<CreateConversationRequest>,
+    ),
+    ("InviteRequest", check::<InviteRequest>),
+    ("MembershipPatch", check::<MembershipPatch>),
+    ("SendMessageRequest", check::<SendMessageRequest>),
+    ("ReadRequest", check::<ReadRequest>),
+];
+
+/// The `ws_op` target: one WebSocket text frame, decoded as a client op.
+pub fn check_ws_op(input: &[u8]) -> Result<(), Violation> {
+    check::<ClientOp>(input)
+}
+
+/// The `rest_body` target: the first byte picks a body type from [`REST_BODIES`], the rest is the body.
+pub fn check_rest_body(input: &[u8]) -> Result<(), Violation> {
+    let Some((&selector, body)) = input.split_first() else {
+        return Ok(());
+    };
+    let (name, check) = REST_BODIES[usize::from(selector) % REST_BODIES.len()];
+    check(body).map_err(|violation| Violation(format!("{name}: {violation}")))
+}
+
+/// Decodes `input` as the server does and, if that succeeds, checks every property in the module's docs.
+pub fn check<T>(input: &[u8]) -> Result<(), Violation>
+where
+    T: DeserializeOwned + Serialize + PartialEq + fmt::Debug + Ids,
+{
+    let Ok(value) = decode::<T>(input) else {
+        return Ok(());
+    };
+    let first = input
+        .iter()
+        .find(|byte| !matches!(byte, b' ' | b'\t' | b'\n' | b'\r'));
+    if first != Some(&b'{') {
+        return Err(Violation(format!(
+            "accepted a body that is not a JSON object: {value:?}"
+        )));
+    }
+    let encoded = serde_json::to_vec(&value)
+        .map_err(|error| Violation(format!("cannot encode {value:?}: {error}")))?;
+    match decode::<T>(&encoded) {
+        Ok(again) if again == value => {}
+        Ok(again) => {
+            return Err(Violation(format!(
+                "{value:?} encoded and decoded again is {again:?}"
+            )));
+        }
+        Err(error) => {
+            return Err(Violation(format!("{value:?} encoded is refused: {error}")));
+        }
+    }
+    let sent: Value = serde_json::from_slice(input)
+        .map_err(|error| Violation(format!("accepted input that is not JSON ({error})")))?;
+    let meant = serde_json::to_value(&value)
+        .map_err(|error| Violation(format!("cannot encode {value:?}: {error}")))?;
+    means_what_it_says(&sent, &meant, "")?;
+    let mut negative = None;
+    value.for_each_id(&mut |id| {
+        if id < 0 {
+            negative = Some(id);
+        }
+    });
+    match negative {
+        Some(id) => Err(Violation(format!(
+            "accepted a negative id {id} in {value:?}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The decoder under test: what the server runs on every body and op.
+fn decode<T: DeserializeOwned>(input: &[u8]) -> Result<T, serde_json::Error> {
+    serde_json::from_slice(input)
+}
+
+/// Whether every field of `sent` has the same value in `meant`, the decoded value encoded again. `meant` may
+/// have more fields (defaults for absent ones), and a `null` sent may be absent from `meant` (an optional field
+/// left out when it is `None`).
+fn means_what_it_says(sent: &Value, meant: &Value, path: &str) -> Result<(), Violation> {
+    match (sent, meant) {
+        (Value::Object(sent), Value::Object(meant)) => {
+            for (key, sent) in sent {
+                let path = format!("{path}/{key}");
+                match meant.get(key) {
+                    Some(meant) => means_what_it_says(sent, meant, &path)?,
+                    None if sent.is_null() => {}
+                    None => {
+                        return Err(Violation(format!("{path}: accepted {sent} and dropped it")));
+                    }
+                }
+            }
+            Ok(())
+        }
+        (Value::Array(sent), Value::Array(meant)) if sent.len() == meant.len() => {
+            for (index, (sent, meant)) in sent.iter().zip(meant).enumerate() {
+                means_what_it_says(sent, meant, &format!("{path}/{index}"))?;
+            }
+            Ok(())
+        }
+        _ if sent == meant => Ok(()),
+        _ => Err(Violation(format!("{path}: accepted {sent} as {meant}"))),
+    }
+}
+
+/// The ids a decoded value holds. Each impl destructures its type whole, so a new field has to be looked at
+/// here before this compiles again.
+pub trait Ids {
+    fn for_each_id(&self, f: &mut dyn FnMut(i64));
+}
+
+macro_rules! no_ids {
+    ($($name:ident { $($field:ident),* }),* $(,)?) => {
+        $(impl Ids for $name {
+            fn for_each_id(&self, _: &mut dyn FnMut(i64)) {
+                let $name { $($field: _),* } = self;
+            }
+        })*
+    };
+}
+
+no_ids!(
+    SignupRequest {
+        name,
+        email,
+        password,
+        username,
+        org
+    },
+    LoginRequest {
+        login,
+        password,
+        org
+    },
+    UpdateMeRequest { name },
+    MembershipPatch {
+        muted,
+        notify_always
+    },
+    SendMessageRequest { text, nonce },
+);
+
+impl Ids for CreateConversationRequest {
+    fn for_each_id(&self, f: &mut dyn FnMut(i64)) {
+        let CreateConversationRequest {
+            kind: _,
+            members,
+            name: _,
+            handle: _,
+            topic: _,
+            private: _,
+        } = self;
+        members.iter().for_each(|id| f(id.0));
+    }
+}
+
+impl Ids for InviteRequest {
+    fn for_each_id(&self, f: &mut dyn FnMut(i64)) {
+        let InviteRequest { user_ids } = self;
+        user_ids.iter().for_each(|id| f(id.0));
+    }
+}
+
+impl Ids for ReadRequest {
+    fn for_each_id(&self, f: &mut dyn FnMut(i64)) {
+        let ReadRequest { message_id } = self;
+        f(message_id.0);
+    }
+}
+
+impl Ids for ClientOp {
+    fn for_each_id(&self, f: &mut dyn FnMut(i64)) {
+        match self {
+            ClientOp::Hello { token: _, resume } => resume.iter().for_each(|cursor| f(cursor.0)),
+            ClientOp::Send {
+                reference: _,
+                conversation_id,
+                text: _,
+                nonce: _,
+            } => f(conversation_id.0),
+            ClientOp::Read {
+                reference: _,
+                conversation_id,
+                message_id,
+            } => {
+                f(conversation_id.0);
+                f(message_id.0);
+            }
+            ClientOp::Typing {
+                reference: _,
+                conversation_id,
+            } => f(conversation_id.0),
+            ClientOp::PresenceSub {
+                reference: _,
+                user_ids,
+            } => user_ids.iter().for_each(|id| f(id.0)),
+            ClientOp::Ping { reference: _ } => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// Every input a fuzz target ever crashed on, kept in `fuzz/regressions/<target>/` by `scripts/fuzz`, must
+    /// pass its checks now.
+    #[test]
+    fn fuzz_regressions_stay_fixed() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions");
+        let mut failures = Vec::new();
+        let mut replayed = 0;
+        for (target, check) in TARGETS {
+            let folder = root.join(target);
+            let entries = std::fs::read_dir(&folder)
+                .unwrap_or_else(|error| panic!("{}: {error}", folder.display()));
+            for entry in entries {
+                let path = entry.expect("directory entry").path();
+                if path.extension().is_some_and(|extension| extension == "md") {
+                    continue;
+                }
+                let input = std::fs::read(&path).expect("regression input");
+                replayed += 1;
+                if let Err(violation) = check(&input) {
+                    failures.push(format!("{}: {violation}", path.display()));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        eprintln!("replayed {replayed} fuzz regressions");
+    }
+}
