@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::decode::decode;
 use crate::v1::{
     ClientOp, CreateConversationRequest, InviteRequest, LoginRequest, MembershipPatch, ReadRequest,
     SendMessageRequest, SignupRequest, UpdateMeRequest,
@@ -35,8 +36,15 @@ impl fmt::Display for Violation {
 
 impl std::error::Error for Violation {}
 
-/// Checks one input; `Ok` whether it was accepted or refused, as long as no property broke.
-pub type Check = fn(&[u8]) -> Result<(), Violation>;
+/// What the decoder made of an input that broke no property.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Accepted,
+    Refused,
+}
+
+/// Checks one input: its verdict, or the property it broke.
+pub type Check = fn(&[u8]) -> Result<Verdict, Violation>;
 
 /// The fuzz targets by name, as `fuzz/Cargo.toml` names their binaries and `fuzz/regressions/` their folders.
 pub const TARGETS: [(&str, Check); 2] = [("ws_op", check_ws_op), ("rest_body", check_rest_body)];
@@ -58,26 +66,27 @@ pub const REST_BODIES: [(&str, Check); 8] = [
 ];
 
 /// The `ws_op` target: one WebSocket text frame, decoded as a client op.
-pub fn check_ws_op(input: &[u8]) -> Result<(), Violation> {
+pub fn check_ws_op(input: &[u8]) -> Result<Verdict, Violation> {
     check::<ClientOp>(input)
 }
 
 /// The `rest_body` target: the first byte picks a body type from [`REST_BODIES`], the rest is the body.
-pub fn check_rest_body(input: &[u8]) -> Result<(), Violation> {
+pub fn check_rest_body(input: &[u8]) -> Result<Verdict, Violation> {
     let Some((&selector, body)) = input.split_first() else {
-        return Ok(());
+        return Ok(Verdict::Refused);
     };
     let (name, check) = REST_BODIES[usize::from(selector) % REST_BODIES.len()];
     check(body).map_err(|violation| Violation(format!("{name}: {violation}")))
 }
 
-/// Decodes `input` as the server does and, if that succeeds, checks every property in the module's docs.
-pub fn check<T>(input: &[u8]) -> Result<(), Violation>
+/// Decodes `input` as the server does ([`decode`]) and, if that succeeds, checks every property in the
+/// module's docs.
+pub fn check<T>(input: &[u8]) -> Result<Verdict, Violation>
 where
     T: DeserializeOwned + Serialize + PartialEq + fmt::Debug + Ids,
 {
     let Ok(value) = decode::<T>(input) else {
-        return Ok(());
+        return Ok(Verdict::Refused);
     };
     let first = input
         .iter()
@@ -115,13 +124,8 @@ where
         Some(id) => Err(Violation(format!(
             "accepted a negative id {id} in {value:?}"
         ))),
-        None => Ok(()),
+        None => Ok(Verdict::Accepted),
     }
-}
-
-/// The decoder under test: what the server runs on every body and op.
-fn decode<T: DeserializeOwned>(input: &[u8]) -> Result<T, serde_json::Error> {
-    serde_json::from_slice(input)
 }
 
 /// Whether every field of `sent` has the same value in `meant`, the decoded value encoded again. `meant` may
@@ -251,34 +255,76 @@ impl Ids for ClientOp {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
 
     use super::*;
 
-    /// Every input a fuzz target ever crashed on, kept in `fuzz/regressions/<target>/` by `scripts/fuzz`, must
+    fn fuzz_folder(kind: &str, target: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz")
+            .join(kind)
+            .join(target)
+    }
+
+    /// The inputs in a folder, with their file names (READMEs aside).
+    fn inputs(folder: &Path) -> Vec<(String, Vec<u8>)> {
+        let entries = std::fs::read_dir(folder)
+            .unwrap_or_else(|error| panic!("{}: {error}", folder.display()));
+        let mut inputs: Vec<(String, Vec<u8>)> = entries
+            .map(|entry| entry.expect("directory entry").path())
+            .filter(|path| path.extension().is_none_or(|extension| extension != "md"))
+            .map(|path| {
+                let name = path
+                    .file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                (name, std::fs::read(&path).expect("fuzz input"))
+            })
+            .collect();
+        inputs.sort();
+        inputs
+    }
+
+    /// Every input a fuzz target ever failed on, kept in `fuzz/regressions/<target>/` by `scripts/fuzz`, must
     /// pass its checks now.
     #[test]
     fn fuzz_regressions_stay_fixed() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions");
         let mut failures = Vec::new();
-        let mut replayed = 0;
         for (target, check) in TARGETS {
-            let folder = root.join(target);
-            let entries = std::fs::read_dir(&folder)
-                .unwrap_or_else(|error| panic!("{}: {error}", folder.display()));
-            for entry in entries {
-                let path = entry.expect("directory entry").path();
-                if path.extension().is_some_and(|extension| extension == "md") {
-                    continue;
-                }
-                let input = std::fs::read(&path).expect("regression input");
-                replayed += 1;
+            for (name, input) in inputs(&fuzz_folder("regressions", target)) {
                 if let Err(violation) = check(&input) {
-                    failures.push(format!("{}: {violation}", path.display()));
+                    failures.push(format!("{target}/{name}: {violation}"));
                 }
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
-        eprintln!("replayed {replayed} fuzz regressions");
+    }
+
+    /// The seeds in `fuzz/corpus/<target>/` are what their names say: `bad-*` refused, the others accepted,
+    /// and none breaks a property. (Inputs a fuzzer added, named by their SHA-1, only have to pass.)
+    #[test]
+    fn fuzz_seeds_are_what_their_names_say() {
+        let mut failures = Vec::new();
+        for (target, check) in TARGETS {
+            let seeds = inputs(&fuzz_folder("corpus", target));
+            assert!(!seeds.is_empty(), "no seeds for {target}");
+            for (name, input) in seeds {
+                let generated =
+                    name.len() == 40 && name.bytes().all(|byte| byte.is_ascii_hexdigit());
+                let expected = if name.starts_with("bad-") {
+                    Verdict::Refused
+                } else {
+                    Verdict::Accepted
+                };
+                match check(&input) {
+                    Err(violation) => failures.push(format!("{target}/{name}: {violation}")),
+                    Ok(verdict) if verdict != expected && !generated => {
+                        failures.push(format!("{target}/{name}: {verdict:?}"));
+                    }
+                    Ok(_) => {}
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 }

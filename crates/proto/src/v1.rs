@@ -2,7 +2,10 @@
 //!
 //! Field names here are the contract of `shared/API.md`; additions are fine, renames are not.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use crate::ids::{ConversationId, Cursor, MessageId, OrgId, UserId};
@@ -99,12 +102,39 @@ pub struct ContactList {
 
 // ---- conversations ----
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConversationKind {
     Dm,
     Group,
     Channel,
+}
+
+/// The string form only, as the schema has it. serde's derive would also take `{"dm": null}`, the
+/// externally tagged form of a unit variant, which no client is told about.
+impl<'de> Deserialize<'de> for ConversationKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KindVisitor;
+
+        impl Visitor<'_> for KindVisitor {
+            type Value = ConversationKind;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"dm\", \"group\" or \"channel\"")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ConversationKind, E> {
+                match v {
+                    "dm" => Ok(ConversationKind::Dm),
+                    "group" => Ok(ConversationKind::Group),
+                    "channel" => Ok(ConversationKind::Channel),
+                    _ => Err(E::unknown_variant(v, &["dm", "group", "channel"])),
+                }
+            }
+        }
+
+        deserializer.deserialize_str(KindVisitor)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
