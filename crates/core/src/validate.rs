@@ -71,18 +71,67 @@ pub fn password(value: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Display names of people, groups and channels: 1 to 100 characters, not blank, no control characters.
+/// Display names of people, groups and channels: 1 to 100 characters with something visible, no control
+/// characters, and no bidirectional controls (`\u{202e}ecilA` displays as "Alice").
 pub fn name(value: &str) -> Result<(), Error> {
     let n = value.chars().count();
-    if value.trim().is_empty() || n > MAX_NAME_CHARS || value.chars().any(char::is_control) {
+    if !has_visible(value)
+        || n > MAX_NAME_CHARS
+        || value.chars().any(|c| c.is_control() || is_bidi_control(c))
+    {
         return Err(Error::invalid(
             "invalid_name",
             format!(
-                "name must be 1 to {MAX_NAME_CHARS} characters, not blank, without control characters"
+                "name must be 1 to {MAX_NAME_CHARS} characters with something visible, without control or \
+                 bidirectional formatting characters"
             ),
         ));
     }
     Ok(())
+}
+
+/// Whether any character of `value` shows: a text of spaces, zero-width characters or Hangul fillers is
+/// blank however long it is.
+pub fn has_visible(value: &str) -> bool {
+    value.chars().any(|c| !is_invisible(c))
+}
+
+/// Characters that render as nothing: whitespace, controls, Unicode's default-ignorable code points (soft
+/// hyphen, zero-width spaces and joiners, bidirectional controls, variation selectors, invisible operators,
+/// tags, the Hangul fillers) and the blank braille pattern, which fonts draw empty.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'..='\u{1160}'
+                | '\u{17B4}'..='\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFF8}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
+}
+
+/// The bidirectional formatting characters: marks, embeddings, overrides and isolates. They reorder what
+/// follows them on screen.
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 pub fn topic(value: &str) -> Result<(), Error> {
@@ -98,14 +147,15 @@ pub fn topic(value: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Message text: 1 to 10,000 characters (Unicode scalar values), not blank; newline and tab are the only
-/// control characters allowed.
+/// Message text: 1 to 10,000 characters (Unicode scalar values) with something visible; newline and tab
+/// are the only control characters allowed. Bidirectional controls are allowed (right-to-left writers use
+/// them), and clients show each message isolated from what surrounds it.
 pub fn message_text(value: &str) -> Result<(), Error> {
     let n = value.chars().count();
-    if n == 0 || n > MAX_TEXT_CHARS || value.trim().is_empty() {
+    if n == 0 || n > MAX_TEXT_CHARS || !has_visible(value) {
         return Err(Error::invalid(
             "invalid_text",
-            format!("text must be 1 to {MAX_TEXT_CHARS} characters and not blank"),
+            format!("text must be 1 to {MAX_TEXT_CHARS} characters with something visible"),
         ));
     }
     if value
@@ -131,10 +181,15 @@ pub fn nonce(value: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// A reaction: any emoji or short word (`like`), 1 to 32 characters, no whitespace or control characters.
+/// A reaction: any emoji or short word (`like`), 1 to 32 characters with something visible, no whitespace
+/// or control characters.
 pub fn emoji(value: &str) -> Result<(), Error> {
     let n = value.chars().count();
-    if n == 0 || n > MAX_EMOJI_CHARS || value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    if n == 0
+        || n > MAX_EMOJI_CHARS
+        || !has_visible(value)
+        || value.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
         return Err(Error::invalid(
             "invalid_emoji",
             format!("emoji must be 1 to {MAX_EMOJI_CHARS} characters without spaces"),
@@ -208,6 +263,41 @@ mod tests {
         assert!(message_text("nul\u{0}").is_err());
         assert!(message_text("   ").is_err());
         assert!(message_text("").is_err());
+    }
+
+    #[test]
+    fn nothing_visible_is_blank() {
+        for blank in [
+            "\u{200B}\u{200B}",
+            "\u{3164}",
+            "\u{115F}\u{1160}",
+            " \u{FEFF} ",
+            "\u{2800}\u{2800}",
+            "\u{E0041}\u{E0042}",
+            "\u{00AD}",
+        ] {
+            assert!(name(blank).is_err(), "{blank:?}");
+            assert!(message_text(blank).is_err(), "{blank:?}");
+            assert!(emoji(blank).is_err(), "{blank:?}");
+        }
+        for shown in [
+            "Ada",
+            "👩\u{200D}💻",
+            "\u{05D0}\u{05D1}",
+            "a\u{200B}b",
+            "❤\u{FE0F}",
+        ] {
+            assert!(name(shown).is_ok(), "{shown:?}");
+            assert!(message_text(shown).is_ok(), "{shown:?}");
+        }
+    }
+
+    #[test]
+    fn names_refuse_bidirectional_controls_and_texts_keep_them() {
+        for spoof in ["\u{202E}ecilA", "Ada\u{2066}", "\u{200F}Bob", "x\u{061C}y"] {
+            assert!(name(spoof).is_err(), "{spoof:?}");
+        }
+        assert!(message_text("\u{202B}שלום\u{202C} hello").is_ok());
     }
 
     #[test]

@@ -2,8 +2,13 @@
 //!
 //! This crate is shapes only: serde and OpenAPI schemas, no I/O, no runtime, no rules. Every id travels as a
 //! decimal string (JavaScript numbers cannot hold 64 bits) and every time as an RFC 3339 string in UTC.
+//! What a client sends is read with [`decode`], which holds it to those shapes strictly.
 
+pub mod decode;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod ids;
 pub mod v1;
 
+pub use decode::{DecodeError, decode};
 pub use ids::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};

@@ -2,7 +2,10 @@
 //!
 //! Field names here are the contract of `shared/API.md`; additions are fine, renames are not.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use crate::ids::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};
@@ -23,7 +26,7 @@ pub struct ErrorDetail {
 
 // ---- accounts ----
 
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
     /// Display name, 1 to 100 characters.
@@ -42,7 +45,7 @@ pub struct SignupRequest {
     pub invite: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Email address, or username (looked up in `org`, or the default organization when absent).
@@ -60,7 +63,7 @@ pub struct AuthResponse {
     pub token: String,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInviteRequest {
     /// How many people may sign up with it, 1 to 1,000; 1 when absent.
@@ -98,7 +101,7 @@ pub struct InviteList {
     pub invites: Vec<Invite>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InviteLookup {
     pub token: String,
@@ -138,7 +141,7 @@ pub struct Presence {
     pub last_seen: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeRequest {
     pub name: String,
@@ -156,7 +159,7 @@ pub struct ContactList {
 
 // ---- conversations ----
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConversationKind {
     Dm,
@@ -164,7 +167,34 @@ pub enum ConversationKind {
     Channel,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+/// The string form only, as the schema has it. serde's derive would also take `{"dm": null}`, the
+/// externally tagged form of a unit variant, which no client is told about.
+impl<'de> Deserialize<'de> for ConversationKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KindVisitor;
+
+        impl Visitor<'_> for KindVisitor {
+            type Value = ConversationKind;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"dm\", \"group\" or \"channel\"")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ConversationKind, E> {
+                match v {
+                    "dm" => Ok(ConversationKind::Dm),
+                    "group" => Ok(ConversationKind::Group),
+                    "channel" => Ok(ConversationKind::Channel),
+                    _ => Err(E::unknown_variant(v, &["dm", "group", "channel"])),
+                }
+            }
+        }
+
+        deserializer.deserialize_str(KindVisitor)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConversationRequest {
     pub kind: ConversationKind,
@@ -223,13 +253,13 @@ pub struct ConversationList {
     pub conversations: Vec<Conversation>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InviteRequest {
     pub user_ids: Vec<UserId>,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MembershipPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -252,7 +282,7 @@ pub struct Membership {
 
 // ---- messages ----
 
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessageRequest {
     /// 1 to 10,000 characters; no control characters but newline and tab.
@@ -290,7 +320,7 @@ pub struct MessageList {
     pub messages: Vec<Message>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadRequest {
     pub message_id: MessageId,

@@ -152,7 +152,8 @@ async fn hello(
     let Some(Ok(Message::Text(text))) = first else {
         return Err(protocol);
     };
-    let Ok(ClientOp::Hello { token, resume }) = serde_json::from_str::<ClientOp>(&text) else {
+    let Ok(ClientOp::Hello { token, resume }) = parley_proto::decode::<ClientOp>(text.as_bytes())
+    else {
         return Err(protocol);
     };
     let caller = parley.authenticate(&token).await.map_err(refusal)?;
@@ -330,7 +331,7 @@ impl Connection {
                             op = Some(Box::pin(std::future::ready(reply)));
                         }
                         Some(Ok(Message::Text(text))) if self.limiter.check().is_err() => {
-                            let reference = serde_json::from_str::<OpLabel>(&text)
+                            let reference = parley_proto::decode::<OpLabel>(text.as_bytes())
                                 .ok()
                                 .and_then(|l| l.reference);
                             let reply = error_frame(reference, "rate_limited", "too many ops; slow down");
@@ -535,10 +536,10 @@ impl Session {
 
     /// Runs one op and returns its reply.
     async fn op(self: Arc<Self>, text: Utf8Bytes) -> Frame {
-        let reference = serde_json::from_str::<OpLabel>(&text)
+        let reference = parley_proto::decode::<OpLabel>(text.as_bytes())
             .ok()
             .and_then(|l| l.reference);
-        let op = match serde_json::from_str::<ClientOp>(&text) {
+        let op = match parley_proto::decode::<ClientOp>(text.as_bytes()) {
             Ok(op) => op,
             Err(error) => return error_frame(reference, "invalid_op", &error.to_string()),
         };

@@ -87,7 +87,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
             state.http.body_timeout,
         )
         .await?;
-        serde_json::from_slice(&bytes).map(Body).map_err(|error| {
+        parley_proto::decode(&bytes).map(Body).map_err(|error| {
             ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", error.to_string())
         })
     }

@@ -19,6 +19,7 @@ use crate::error::ApiResult;
 #[utoipa::path(
     post,
     path = "/v1/invites",
+    operation_id = "create_invite",
     tag = "accounts",
     security(("bearer" = [])),
     request_body = CreateInviteRequest,
@@ -46,6 +47,7 @@ pub async fn create(
 #[utoipa::path(
     get,
     path = "/v1/invites",
+    operation_id = "list_invites",
     tag = "accounts",
     security(("bearer" = [])),
     responses(
@@ -67,6 +69,7 @@ pub async fn list(
 #[utoipa::path(
     delete,
     path = "/v1/invites/{invite_id}",
+    operation_id = "revoke_invite",
     tag = "accounts",
     security(("bearer" = [])),
     params(("invite_id" = InviteId, Path, description = "The invitation")),
@@ -93,6 +96,7 @@ pub async fn revoke(
 #[utoipa::path(
     post,
     path = "/v1/invites/lookup",
+    operation_id = "lookup_invite",
     tag = "accounts",
     request_body = InviteLookup,
     responses(

@@ -80,6 +80,9 @@ pub struct SearchParams {
         (status = 404, response = crate::openapi::ConversationNotFound),
         (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
         (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
+        (status = 429, description = "You sent more messages than allowed for now, over REST and your sockets \
+            together (`rate_limited`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     )
 )]
 pub async fn send(
