@@ -45,6 +45,8 @@ pub enum Error {
     Blob(#[from] BlobError),
     #[error("password hashing failed")]
     Hashing(String),
+    #[error("image encoding failed: {0}")]
+    Encoding(String),
 }
 
 impl Error {

@@ -8,6 +8,8 @@
 pub mod blobs;
 pub mod bus;
 mod error;
+pub mod images;
+pub mod limits;
 pub mod model;
 mod passwords;
 pub mod service;

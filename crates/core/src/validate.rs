@@ -13,12 +13,35 @@ pub const MAX_EMOJI_CHARS: usize = 32;
 pub const MAX_TOPIC_CHARS: usize = 500;
 pub const MAX_AVATAR_BYTES: usize = 5 * 1024 * 1024;
 
+pub const MIN_HANDLE_CHARS: usize = 2;
+pub const MAX_HANDLE_CHARS: usize = 32;
+
+// The rules below as JSON Schema patterns (ECMA-262 regular expressions), for the OpenAPI document. A pattern
+// cannot say "something visible", so the documented patterns are the rules less that (see `has_visible`);
+// `patterns_agree_with_the_rules` checks each against its rule.
+
+/// `handle`.
+pub const HANDLE_PATTERN: &str = "^[a-z0-9_.-]{2,32}$";
+/// No control characters (Unicode's Cc): nonces and search text.
+pub const NO_CONTROLS_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
+/// `name`: no control or bidirectional formatting characters.
+pub const NAME_PATTERN: &str =
+    r"^[^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*$";
+/// `message_text`: no control characters but tab and newline.
+pub const TEXT_PATTERN: &str = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$";
+/// `topic`: no control characters but newline.
+pub const TOPIC_PATTERN: &str = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$";
+/// `emoji`: no whitespace or control characters.
+pub const EMOJI_PATTERN: &str = r"^[^\s\u0000-\u001F\u007F-\u009F]+$";
+/// `email`: one `@` after something, a dot inside the domain, no whitespace or control characters.
+pub const EMAIL_PATTERN: &str = r"^[^@\s\u0000-\u001F\u007F-\u009F]+@[^@.\s\u0000-\u001F\u007F-\u009F][^@\s\u0000-\u001F\u007F-\u009F]*\.[^@\s\u0000-\u001F\u007F-\u009F]*[^@.\s\u0000-\u001F\u007F-\u009F]$";
+
 /// `[a-z0-9_.-]{2,32}`: usernames, channel and organization handles.
 pub fn handle(field: &'static str, value: &str) -> Result<(), Error> {
     let ok_chars = value
         .bytes()
         .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-'));
-    if !(2..=32).contains(&value.len()) || !ok_chars {
+    if !(MIN_HANDLE_CHARS..=MAX_HANDLE_CHARS).contains(&value.len()) || !ok_chars {
         return Err(Error::invalid(
             "invalid_handle",
             format!("{field} must be 2 to 32 characters of a-z, 0-9, '_', '.' and '-'"),
@@ -298,6 +321,72 @@ mod tests {
             assert!(name(spoof).is_err(), "{spoof:?}");
         }
         assert!(message_text("\u{202B}שלום\u{202C} hello").is_ok());
+    }
+
+    /// Each documented pattern accepts what its rule accepts and refuses what it refuses, "nothing visible"
+    /// aside (a pattern cannot say it).
+    #[test]
+    fn patterns_agree_with_the_rules() {
+        type Rule = fn(&str) -> bool;
+        let cases: [(&str, Rule, &[&str]); 6] = [
+            (
+                HANDLE_PATTERN,
+                |v| handle("h", v).is_ok(),
+                &["ab", "a.b-c_9", "A", "a", "a b", "é1", &"a".repeat(33)],
+            ),
+            (
+                NAME_PATTERN,
+                |v| name(v).is_ok(),
+                &[
+                    "Ada",
+                    "a\u{200B}b",
+                    "\u{202E}x",
+                    "a\u{7}",
+                    "x\u{2066}",
+                    "\u{05D0}",
+                ],
+            ),
+            (
+                TEXT_PATTERN,
+                |v| message_text(v).is_ok(),
+                &["hi", "a\nb\tc", "a\u{0}", "a\rb", "\u{202B}x", "x\u{85}"],
+            ),
+            (
+                TOPIC_PATTERN,
+                |v| topic(v).is_ok(),
+                &["", "a\nb", "a\tb", "a\u{1F}"],
+            ),
+            (
+                EMOJI_PATTERN,
+                |v| emoji(v).is_ok(),
+                &["like", "👍", "a b", "a\u{7}", "\u{3000}"],
+            ),
+            (
+                EMAIL_PATTERN,
+                |v| email(v).is_ok(),
+                &[
+                    "a@b.c",
+                    "ann@example.org",
+                    "ann",
+                    "a@b",
+                    "a@.b",
+                    "a b@c.d",
+                    "a@b.c.",
+                    "@b.c",
+                    "a@@b.c",
+                ],
+            ),
+        ];
+        for (pattern, rule, samples) in cases {
+            let pattern = regex::Regex::new(pattern).expect("a valid pattern");
+            for sample in samples {
+                assert_eq!(
+                    pattern.is_match(sample),
+                    rule(sample),
+                    "{pattern} on {sample:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -108,7 +108,7 @@ impl From<Error> for ApiError {
             // The store or the bus failing is an outage, not a bug in the request: the client keeps its
             // token and tries again.
             Error::Store(_) | Error::Bus(_) => ApiError::unavailable(&error),
-            Error::Blob(_) | Error::Hashing(_) => ApiError::internal(&error),
+            Error::Blob(_) | Error::Hashing(_) | Error::Encoding(_) => ApiError::internal(&error),
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::{ConversationId, Error, UserId, validate};
 /// Conversations up to this size list their members; bigger ones give only `member_count`.
 pub const MEMBER_LIST_LIMIT: u32 = 1_000;
 /// Most people one request may add (at creation or by invitation).
-const MAX_ADDED_AT_ONCE: usize = 1_000;
+pub const MAX_ADDED_AT_ONCE: usize = 1_000;
 /// Most channels a directory search answers with.
 const CHANNEL_SEARCH_LIMIT: u32 = 100;
 
@@ -192,7 +192,7 @@ impl Parley {
         caller: &Caller,
         query: &str,
     ) -> Result<Vec<v1::Conversation>, Error> {
-        let query = validate::search_query(query, validate::MAX_NAME_CHARS)?;
+        let query = validate::search_query(query, super::users::MAX_QUERY_CHARS)?;
         let channels = self
             .store
             .public_channels(caller.user.org_id, query, CHANNEL_SEARCH_LIMIT)

@@ -11,7 +11,7 @@ use crate::{ConversationId, Error, MessageId, validate};
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
 const SEARCH_LIMIT: u32 = 50;
-const MAX_SEARCH_CHARS: usize = 256;
+pub const MAX_SEARCH_CHARS: usize = 256;
 
 /// Who a delete hides the message from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,11 +14,13 @@ mod users;
 
 use std::sync::Arc;
 
-pub use conversations::{Created, MEMBER_LIST_LIMIT};
-pub use messages::{DeleteScope, HistoryQuery, SendOutcome};
+pub use conversations::{Created, MAX_ADDED_AT_ONCE, MEMBER_LIST_LIMIT};
+pub use invites::{MAX_INVITE_HOURS, MAX_INVITE_USES};
+pub use messages::{DeleteScope, HistoryQuery, MAX_PAGE, MAX_SEARCH_CHARS, SendOutcome};
 pub use realtime::{Pruned, Replay};
 pub use sessions::SessionLimits;
 pub use throttles::{LoginLimits, SendLimits, SignupLimits};
+pub use users::MAX_QUERY_CHARS;
 
 use crate::blobs::Blobs;
 use crate::bus::Bus;
@@ -26,6 +28,9 @@ use crate::model::{Conversation, Member, User};
 use crate::passwords::Passwords;
 use crate::store::{CommitFeed, Store};
 use crate::{ConversationId, Error, UserId};
+
+/// Images decoded at once (see `images`).
+const IMAGE_DECODES_AT_ONCE: usize = 2;
 
 /// Server-wide behaviour the use cases need to know. Built by the binary from its configuration.
 #[derive(Clone, Debug)]
@@ -98,6 +103,8 @@ pub struct Parley {
     signup_throttle: throttles::SignupThrottle,
     send_throttle: throttles::SendThrottle,
     typing_limiter: limits::KeyedLimiter<(UserId, ConversationId)>,
+    /// Images decoded at once: each may take up to 192 MiB and a core for a moment.
+    image_permits: tokio::sync::Semaphore,
 }
 
 impl Parley {
@@ -120,6 +127,7 @@ impl Parley {
             send_throttle: throttles::SendThrottle::new(settings.send_limits),
             settings,
             typing_limiter: realtime::typing_limiter(),
+            image_permits: tokio::sync::Semaphore::new(IMAGE_DECODES_AT_ONCE),
         }
     }
 

@@ -6,6 +6,7 @@ use parley_proto::v1::{UpdateMeRequest, User};
 
 use super::{Caller, Parley};
 use crate::bus::{ProfileCopy, Signal, Topic};
+use crate::images;
 use crate::model;
 use crate::validate::{self, ImageFormat, MAX_AVATAR_BYTES};
 use crate::{Error, UserId};
@@ -13,7 +14,7 @@ use crate::{Error, UserId};
 /// Most users a search answers with.
 const USER_SEARCH_LIMIT: u32 = 50;
 /// The longest search text worth looking at.
-const MAX_QUERY_CHARS: usize = 100;
+pub const MAX_QUERY_CHARS: usize = 100;
 
 fn avatar_key(user_id: UserId) -> String {
     format!("avatars/{user_id}")
@@ -34,18 +35,25 @@ impl Parley {
         Ok(self.user_wire(&user))
     }
 
-    /// Stores a new avatar. The format is read from the bytes; what the client claims is not trusted.
+    /// Stores a new avatar: the picture decoded (its format read from the bytes, never from what the client
+    /// claims) and encoded again (`images::avatar`), a few at a time off the runtime.
     pub async fn set_avatar(&self, caller: &Caller, bytes: Vec<u8>) -> Result<User, Error> {
         if bytes.len() > MAX_AVATAR_BYTES {
             return Err(Error::TooLarge("avatar"));
         }
-        if ImageFormat::sniff(&bytes).is_none() {
-            return Err(Error::invalid(
-                "unsupported_image",
-                "avatar must be a PNG, JPEG, WebP or GIF image",
-            ));
-        }
-        self.blobs.put(&avatar_key(caller.user.id), bytes).await?;
+        let encoded = {
+            let _permit = self
+                .image_permits
+                .acquire()
+                .await
+                .map_err(|_| Error::Busy)?;
+            tokio::task::spawn_blocking(move || images::avatar(&bytes))
+                .await
+                .map_err(|error| Error::Encoding(error.to_string()))??
+        };
+        self.blobs
+            .put(&avatar_key(caller.user.id), encoded.bytes)
+            .await?;
         let user = self.store.bump_avatar(caller.user.id).await?;
         self.announce_profile(&user).await;
         Ok(self.user_wire(&user))

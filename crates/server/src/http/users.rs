@@ -80,6 +80,8 @@ pub async fn rename(
         (status = 200, description = "You, with the new `avatar_url`", body = User),
         (status = 400, description = "Not a PNG, JPEG, WebP or GIF image (`unsupported_image`)",
             body = ErrorBody),
+        (status = 400, description = "The image declares more than 40 megapixels or 12,000 pixels on a side \
+            (`image_too_large`)", body = ErrorBody),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 413, description = "The image is over 5 MiB (`too_large`)", body = ErrorBody),
     )
@@ -105,7 +107,8 @@ pub async fn set_avatar(
     security(("bearer" = [])),
     params(("user_id" = UserId, Path, description = "The user")),
     responses(
-        (status = 200, description = "The image, in the format it was uploaded in",
+        (status = 200, description = "The image as the server encoded it: PNG if it has transparency, JPEG if \
+            not (avatars uploaded before re-encoding keep their format)",
             content(("image/png"), ("image/jpeg"), ("image/webp"), ("image/gif")),
             headers(("Cache-Control" = String, description = "`private, max-age=86400`: the URL changes with \
                 the avatar"))),
@@ -121,10 +124,16 @@ pub async fn avatar(
     Ids(user_id): Ids<UserId>,
 ) -> ApiResult<impl IntoResponse> {
     let (content_type, bytes) = state.parley.avatar(&caller, user_id).await?;
-    // The URL carries the version, so a cached copy never goes stale; private because it is behind auth.
+    // The URL carries the version, so a cached copy never goes stale; private because it is behind auth. A
+    // browser opening it as a page runs nothing: a sandbox that allows no script, and (on every answer, see
+    // `router`) no sniffing past the type. Avatars stored before they were re-encoded are served as they came.
     let headers = [
         (header::CONTENT_TYPE, content_type),
         (header::CACHE_CONTROL, "private, max-age=86400"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; sandbox",
+        ),
     ];
     Ok((headers, bytes))
 }

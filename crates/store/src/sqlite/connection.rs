@@ -36,6 +36,8 @@ trait Pending: Send {
     fn run(&mut self, connection: &Connection, isolation: Isolation) -> bool;
     /// Answers the caller once the batch is over, announcing what it committed.
     fn complete(self: Box<Self>, commit: Result<(), &str>, feed: &mut Feed);
+    /// Whether it erased text that must leave the log too, and succeeded.
+    fn erased(&self) -> bool;
 }
 
 /// The sending end of the commit feed, and the newest cursor it announced.
@@ -79,6 +81,14 @@ struct Write<T, F> {
     work: F,
     result: Option<StoreResult<T>>,
     done: oneshot::Sender<StoreResult<T>>,
+    kind: WriteKind,
+}
+
+/// Whether a write erases text (see `Connections::erase`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WriteKind {
+    Keeps,
+    Erases,
 }
 
 impl<T, F> Pending for Write<T, F>
@@ -107,6 +117,10 @@ where
         }
         // The caller may have gone away (request cancelled); the write stands either way.
         let _ = self.done.send(answer);
+    }
+
+    fn erased(&self) -> bool {
+        self.kind == WriteKind::Erases && self.result.as_ref().is_some_and(Result::is_ok)
     }
 }
 
@@ -176,12 +190,13 @@ impl Connections {
         let (jobs, queue) = mpsc::unbounded_channel();
         let (committed, commit_feed) = mpsc::unbounded_channel();
         let restart_wanted = Arc::new(AtomicBool::new(false));
+        let truncate_wanted = Arc::new(AtomicBool::new(false));
         let checkpoints = open(path).map_err(backend)?;
         let (checkpointer, stop) = std_mpsc::channel();
-        let wanted = Arc::clone(&restart_wanted);
+        let (restart, truncate) = (Arc::clone(&restart_wanted), Arc::clone(&truncate_wanted));
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpoints, stop, wanted))
+            .spawn(move || checkpoint_loop(checkpoints, stop, restart, truncate))
             .map_err(backend)?;
         let writes = WriteLoop {
             connection: writer,
@@ -191,6 +206,7 @@ impl Connections {
             },
             before_commit,
             restart_wanted,
+            truncate_wanted,
         };
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -213,11 +229,30 @@ impl Connections {
         &self,
         work: impl Fn(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
+        self.queue(work, WriteKind::Keeps).await
+    }
+
+    /// Like `write`, for a write that erases text: once its batch commits, the writer copies the whole log
+    /// into the database file and empties it (`truncate_log`) before answering, so the erased text is in
+    /// neither file (`secure_delete` zeroes it in the database's pages; the log held every version of them).
+    pub(crate) async fn erase<T: Announces + Send + 'static>(
+        &self,
+        work: impl Fn(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.queue(work, WriteKind::Erases).await
+    }
+
+    async fn queue<T: Announces + Send + 'static>(
+        &self,
+        work: impl Fn(&Connection) -> StoreResult<T> + Send + 'static,
+        kind: WriteKind,
+    ) -> StoreResult<T> {
         let (done, answer) = oneshot::channel::<StoreResult<T>>();
         let write = Write {
             work,
             result: None,
             done,
+            kind,
         };
         self.jobs
             .send(Box::new(write))
@@ -306,6 +341,8 @@ struct WriteLoop {
     before_commit: BeforeCommit,
     /// Set by the checkpointer when the log has grown long; see `checkpoint_loop`.
     restart_wanted: Arc<AtomicBool>,
+    /// Set by the writer when it could not empty the log after an erase; the checkpointer tries until it can.
+    truncate_wanted: Arc<AtomicBool>,
 }
 
 impl WriteLoop {
@@ -347,6 +384,9 @@ impl WriteLoop {
                 tracing::error!(%error, "write batch failed");
             }
             let failure = outcome.err().map(|e| e.to_string());
+            if failure.is_none() && batch.iter().any(|write| write.erased()) {
+                self.empty_log();
+            }
             for write in batch.drain(..) {
                 write.complete(failure.as_deref().map_or(Ok(()), Err), &mut self.feed);
             }
@@ -358,6 +398,42 @@ impl WriteLoop {
                 }
             }
         }
+    }
+}
+
+impl WriteLoop {
+    /// Empties the log after a batch that erased text. Should a reader keep it from finishing, the
+    /// checkpointer empties it as soon as it can.
+    fn empty_log(&self) {
+        match truncate_log(&self.connection) {
+            Ok(true) => {}
+            Ok(false) => self.truncate_wanted.store(true, Ordering::Relaxed),
+            Err(error) => {
+                tracing::warn!(%error, "cannot empty the log after an erase");
+                self.truncate_wanted.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// How long `truncate_log` keeps trying: a checkpoint of the checkpointer's answers busy for a moment, and
+/// readers finish theirs in milliseconds.
+const TRUNCATE_PATIENCE: Duration = Duration::from_secs(1);
+
+/// Copies the whole WAL into the database file and truncates it to nothing; false if it could not finish
+/// within `TRUNCATE_PATIENCE` (another checkpoint, or a reader still on an older snapshot).
+fn truncate_log(connection: &Connection) -> rusqlite::Result<bool> {
+    let deadline = std::time::Instant::now() + TRUNCATE_PATIENCE;
+    loop {
+        let busy: i64 =
+            connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+        if busy == 0 {
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -379,8 +455,17 @@ fn checkpoint_loop(
     connection: Connection,
     stop: std_mpsc::Receiver<()>,
     restart_wanted: Arc<AtomicBool>,
+    truncate_wanted: Arc<AtomicBool>,
 ) {
     while let Err(std_mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        if truncate_wanted.load(Ordering::Relaxed) {
+            match truncate_log(&connection) {
+                Ok(true) => truncate_wanted.store(false, Ordering::Relaxed),
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, "cannot empty the log after an erase"),
+            }
+            continue;
+        }
         match checkpoint(&connection) {
             Ok(frames) if frames >= RESTART_AFTER_FRAMES => {
                 restart_wanted.store(true, Ordering::Relaxed)

@@ -429,7 +429,7 @@ impl Store for SqliteStore {
         message_id: MessageId,
     ) -> StoreResult<Option<Event>> {
         self.db
-            .write(move |c| messages::erase(c, conversation_id, message_id, Millis::now()))
+            .erase(move |c| messages::erase(c, conversation_id, message_id, Millis::now()))
             .await
     }
 

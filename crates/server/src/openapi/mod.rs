@@ -1,6 +1,9 @@
 //! The OpenAPI document: info, tags and the bearer scheme here; the operations come from the `#[utoipa::path]`
 //! attributes on the handlers, and the schemas from the wire types in `parley-proto`.
 
+mod limits;
+
+use limits::Limits;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr};
@@ -78,7 +81,7 @@ use utoipa::{Modify, OpenApi, ToResponse};
         crate::http::operations::metrics,
         crate::gateway::upgrade
     ),
-    modifiers(&BearerScheme)
+    modifiers(&BearerScheme, &Limits)
 )]
 struct ApiDoc;
 
