@@ -147,7 +147,7 @@ impl TestServer {
 
 /// Signs up a new user with a unique username through `client`. Into an org that exists already (and is
 /// not open to sign-up) it signs up with an invitation made by the org's first test user, as people do.
-pub(crate) async fn sign_up(client: &Client, name: &str, org: Option<&str>) -> TestUser {
+pub async fn sign_up(client: &Client, name: &str, org: Option<&str>) -> TestUser {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let username = format!("{}{n}", name.to_lowercase().replace(' ', "_"));

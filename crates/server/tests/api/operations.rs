@@ -1,12 +1,12 @@
 //! Health, readiness, metrics, the gateway address, and the real binary: configuration and clean shutdown.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use parley_client::Client;
 use parley_testkit::TestServer;
 
 use crate::dm;
+use crate::process::Process;
 
 #[tokio::test]
 async fn health_readiness_and_gateway() {
@@ -62,74 +62,6 @@ async fn metrics_count_requests_latency_and_messages() {
         .and_then(|v| v.parse().ok())
         .expect("a number");
     assert!(count >= 1.0, "{stored}");
-}
-
-/// The real binary, with its log lines on stdout as JSON.
-struct Process {
-    child: Child,
-    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
-}
-
-impl Process {
-    fn start(args: &[&str], env: &[(&str, &str)]) -> (Self, String) {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_parley"));
-        command.args(args).arg("--log-json");
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        Self::spawn(command)
-    }
-
-    /// Runs `command`, which starts the binary with `--log-json`, and waits until it listens.
-    fn spawn(command: Command) -> (Self, String) {
-        let mut process = Self::launch(command);
-        let url = process.listening();
-        (process, url)
-    }
-
-    /// Runs `command`, which starts the binary with `--log-json`.
-    fn launch(mut command: Command) -> Self {
-        command.stdout(Stdio::piped()).stderr(Stdio::inherit());
-        let mut child = command.spawn().expect("start parley");
-        let stdout = child.stdout.take().expect("stdout");
-        Process {
-            child,
-            lines: BufReader::new(stdout).lines(),
-        }
-    }
-
-    /// Waits until the server listens, and returns its URL.
-    fn listening(&mut self) -> String {
-        let line = self.wait_for("parley listening");
-        let log: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
-        let address = log["fields"]["address"]
-            .as_str()
-            .expect("address field")
-            .to_owned();
-        format!("http://{address}")
-    }
-
-    /// Reads log lines until one contains `text`, and returns it.
-    fn wait_for(&mut self, text: &str) -> String {
-        for line in self.lines.by_ref() {
-            let line = line.expect("log line");
-            if line.contains(text) {
-                return line;
-            }
-        }
-        panic!("the server never logged {text:?}");
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        self.wait_for("stopped cleanly");
-        self.child.wait().expect("exit status")
-    }
 }
 
 #[tokio::test]
