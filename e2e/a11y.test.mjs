@@ -2,8 +2,10 @@
 //
 // - axe-core (pinned in package-lock.json) on every screen: log in and sign up with their errors, the main
 //   screen with a DM, a group and a channel, open conversations with own and others' messages, reactions, a
-//   deleted message and read markers, each side panel, the profile, the settings, the offline banner, a phone
-//   in list and conversation views, each in light and dark. Zero violations of WCAG 2.1 A/AA and axe's best
+//   deleted message and read markers, each side panel ("Invite people" with a link made and its list), the
+//   profile, the settings (with "Log out everywhere" asked), the offline banner, an invitation link opened while
+//   logged in, the sign-up form opened from an invitation link (usable, and unusable), a phone in list and
+//   conversation views, each in light and dark. Zero violations of WCAG 2.1 A/AA and axe's best
 //   practices; a failure lists every violation with its rule, help text and the nodes it found.
 // - A keyboard-only walkthrough (page.keyboard, never the mouse): log in, open a conversation, send, react,
 //   open and leave each panel with Escape, log out; focus never lands on <body> after a screen change, always
@@ -19,7 +21,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
-    closeAll, eventually, gone, launchBrowser, OUT_DIR, randomSuffix, RECONNECT_TIMEOUT, slug, startsWith,
+    BASE_URL, closeAll, eventually, gone, launchBrowser, OUT_DIR, randomSuffix, RECONNECT_TIMEOUT, slug, startsWith,
     rest, stepper, TIMEOUT, User, visible,
 } from './lib.mjs';
 
@@ -56,9 +58,10 @@ function person(key, name, suffix) {
     };
 }
 
-async function signUp(p) {
+/// Signs `p` up: creating p's organization, or joining it with the invitation token `invite`.
+async function signUp(p, invite) {
     const r = await rest('POST', '/v1/auth/signup', undefined, {
-        name: p.name, username: p.username, email: p.email, password: p.password, org: p.org,
+        name: p.name, username: p.username, email: p.email, password: p.password, ...(invite ? { invite } : { org: p.org }),
     });
     return { ...p, id: r.user_id, token: r.token };
 }
@@ -81,8 +84,9 @@ async function react(p, conversation, message, emoji) {
 async function seed() {
     const suffix = randomSuffix();
     const ada = await signUp(person('ada', 'Ada Lovelace', suffix));
-    const bob = await signUp(person('bob', 'Bob Stone', suffix));
-    const cara = await signUp(person('cara', 'Cara Diaz', suffix));
+    const invite = await rest('POST', '/v1/invites', ada.token, { max_uses: 2 });
+    const bob = await signUp(person('bob', 'Bob Stone', suffix), invite.token);
+    const cara = await signUp(person('cara', 'Cara Diaz', suffix), invite.token);
 
     const dm = await rest('POST', '/v1/conversations', ada.token, { kind: 'dm', members: [bob.id] });
     const m1 = await say(ada, dm, 'hello Bob');
@@ -108,7 +112,10 @@ async function seed() {
     await rest('POST', `/v1/conversations/${channel.id}/join`, bob.token);
     await say(bob, channel, 'welcome, all');
 
-    return { ada, bob, cara, dm, group, channel, suffix };
+    // For the sign-up form opened from an invitation link: one that stays usable (lookups do not use it up).
+    const link = await rest('POST', '/v1/invites', ada.token, { max_uses: 100 });
+
+    return { ada, bob, cara, dm, group, channel, suffix, inviteToken: link.token };
 }
 
 // --- pages ----------------------------------------------------------------------------------------------------
@@ -288,10 +295,30 @@ async function auditDesktop(step, user, theme, found) {
         await run('channel directory');
         await closePanel(user, 'Channels', 'Channel directory');
     });
-    await step(`${theme}: the settings panel`, async () => {
-        await openPanel(user, 'Settings', 'Settings');
+    await step(`${theme}: "Invite people" with a link made and the list of invitations`, async () => {
+        const panel = await openPanel(user, 'Invite people', 'Invite people');
+        await panel.getByLabel('How many people', { exact: true }).selectOption({ label: '5 people' });
+        await panel.getByRole('button', { name: 'Create link', exact: true }).click();
+        await visible('the "Invite link" field', panel.getByRole('textbox', { name: 'Invite link', exact: true }));
+        await visible('an invitation in the list', panel.getByRole('listitem').filter({ hasText: '0 of 5 used' }));
+        await run('invite people panel');
+        await closePanel(user, 'Invite people', 'Invite people');
+    });
+    await step(`${theme}: the settings panel, with "Log out everywhere" asked`, async () => {
+        const panel = await openPanel(user, 'Settings', 'Settings');
         await run('settings');
+        await panel.getByRole('button', { name: 'Log out everywhere', exact: true }).click();
+        await visible('"Yes, log out everywhere"', panel.getByRole('button', { name: 'Yes, log out everywhere', exact: true }));
+        await run('settings, log out everywhere asked');
+        await panel.getByRole('button', { name: 'Cancel', exact: true }).click();
         await closePanel(user, 'Settings', 'Settings');
+    });
+    await step(`${theme}: an invitation link opened while logged in`, async () => {
+        await page.goto(`${BASE_URL}/#invite=${org.inviteToken}`);
+        const notice = await visible('the notice', page.getByRole('region', { name: 'You are already in an organization', exact: true }));
+        await run('invitation link while logged in');
+        await notice.getByRole('button', { name: 'OK', exact: true }).click();
+        await gone('the notice', notice);
     });
     await step(`${theme}: the offline banner, with a message pending in the open channel`, async () => {
         await user.context.setOffline(true);
@@ -329,6 +356,21 @@ async function auditPhone(step, user, theme, found) {
         await visible('the result "Bob Stone"', panel.getByRole('button', { name: bob.name, exact: true }));
         await run('new DM panel');
     });
+    await step(`${theme} phone: "Invite people" with a link made`, async () => {
+        const panel = await openPanel(user, 'Invite people', 'Invite people');
+        await panel.getByRole('button', { name: 'Create link', exact: true }).click();
+        await visible('the "Invite link" field', panel.getByRole('textbox', { name: 'Invite link', exact: true }));
+        await run('invite people panel');
+        await closePanel(user, 'Invite people', 'Invite people');
+    });
+    await step(`${theme} phone: the settings, with "Log out everywhere" asked`, async () => {
+        const panel = await openPanel(user, 'Settings', 'Settings');
+        await panel.getByRole('button', { name: 'Log out everywhere', exact: true }).click();
+        await visible('"Yes, log out everywhere"', panel.getByRole('button', { name: 'Yes, log out everywhere', exact: true }));
+        await run('settings, log out everywhere asked');
+        await panel.getByRole('button', { name: 'Cancel', exact: true }).click();
+        await closePanel(user, 'Settings', 'Settings');
+    });
 }
 
 async function auditAuth(step, user, theme, found) {
@@ -358,6 +400,16 @@ async function auditAuth(step, user, theme, found) {
         await form.getByRole('button', { name: 'Sign up', exact: true }).click();
         await visible('the sign-up error', form.getByRole('alert').filter({ hasText: /\S/ }));
         await run('sign-up error');
+    });
+    await step(`${theme}: the sign-up form opened from an invitation link`, async () => {
+        await page.goto(`${BASE_URL}/#invite=${org.inviteToken}`);
+        await visible('"You\'re invited to join"', user.signUpForm().getByRole('status').filter({ hasText: `You're invited to join ${ada.org}.` }));
+        await run('invitation sign-up');
+    });
+    await step(`${theme}: the sign-up form opened from a link whose invitation cannot be used`, async () => {
+        await page.goto(`${BASE_URL}/#invite=not-an-invitation-${org.suffix}`);
+        await visible('the explanation', user.signUpForm().getByRole('status').filter({ hasText: 'unknown, expired or used up' }));
+        await run('unusable invitation sign-up');
     });
 }
 
@@ -584,6 +636,7 @@ test('keyboard only: log in, open a conversation, send, react, panels and Escape
             ['New group', 'Start a group', 'Group name', 'group-name', true],
             ['New direct message', 'Start a direct message', 'Find a colleague', 'dm-q', true],
             ['Channels', 'Channel directory', 'Search channels', 'ch-q', false],
+            ['Invite people', 'Invite people', 'How many people', 'invite-uses', false],
             ['Settings', 'Settings', 'Avatar', 'avatar-input', true],
         ]) {
             await step(`"${button}" by keyboard: the focus goes to "${field}"; Escape closes it, back on "${button}"`, async () => {
@@ -687,6 +740,7 @@ test('screen readers: live log, announced status and errors, named entries, pane
                 ['New direct message', 'Start a direct message'],
                 ['New group', 'Start a group'],
                 ['Channels', 'Channel directory'],
+                ['Invite people', 'Invite people'],
                 ['Settings', 'Settings'],
             ]) {
                 const toggle = page.getByRole('button', { name: button, exact: true });

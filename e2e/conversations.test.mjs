@@ -199,7 +199,7 @@ test('a member invites a colleague into a group', { timeout: TEST_TIMEOUT }, asy
         await cara.markPage();
         await step('Ada presses "Invite", finds Cara and picks her', async () => {
             await ada.page.getByRole('button', { name: 'Invite', exact: true }).click();
-            const invite = await visible('the "Invite people" region', ada.page.getByRole('region', { name: 'Invite people', exact: true }));
+            const invite = await visible('the "Invite to this conversation" region', ada.page.getByRole('region', { name: 'Invite to this conversation', exact: true }));
             await eventually('focus in "Find a colleague"', async () =>
                 assert.equal(await ada.page.evaluate(() => document.activeElement?.id), 'dm-q'));
             await invite.getByLabel('Find a colleague', { exact: true }).fill(cara.name);
@@ -216,7 +216,7 @@ test('a member invites a colleague into a group', { timeout: TEST_TIMEOUT }, asy
             visible(`a .system line "${cara.name} joined"`, bob.messageLog().locator('.system', { hasText: `${cara.name} joined` })));
         await step('Escape closes the invite panel and focus returns to "Invite"', async () => {
             await ada.page.keyboard.press('Escape');
-            await gone('the "Invite people" region', ada.page.getByRole('region', { name: 'Invite people', exact: true }));
+            await gone('the "Invite to this conversation" region', ada.page.getByRole('region', { name: 'Invite to this conversation', exact: true }));
             assert.equal(await ada.page.evaluate(() => document.activeElement?.textContent?.trim()), 'Invite');
         });
         await step('a DM has no "Invite"', async () => {

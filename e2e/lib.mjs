@@ -116,7 +116,7 @@ export function stepper(t) {
 
 /// One person using the client in their own browser context.
 export class User {
-    constructor(browser, { key, name, username, email, password, org, contextOptions }) {
+    constructor(browser, { key, name, username, email, password, org, team, contextOptions }) {
         this.contextOptions = contextOptions ?? { viewport: { width: 1000, height: 700 } };
         /// Requests the pages made to any host but the server's; close() fails the test if there are any.
         this.foreign = [];
@@ -127,6 +127,8 @@ export class User {
         this.email = email;
         this.password = password;
         this.org = org;
+        /// What the people of one organization share: `founder`, the first of them to sign up, who made it.
+        this.team = team ?? { founder: null };
         this.logs = [];
     }
 
@@ -226,15 +228,51 @@ export class User {
         assert.ok(marked, `${this.name}'s page was reloaded, which a live update must not need`);
     }
 
+    /// Signs up with the form, as people join an organization: the first person of the organization creates
+    /// it (its handle in "Organization"); everyone after opens an invitation link that the first one made
+    /// (through the API with their session, for speed) and signs up through it.
     async signUp() {
+        const founder = this.team.founder;
+        if (founder && founder !== this) {
+            const invite = await founder.createInvite();
+            await this.openInviteLink(invite.token);
+        }
         const form = await visible('the "Sign up" form', this.signUpForm());
         await form.getByLabel('Name', { exact: true }).fill(this.name);
         await form.getByLabel('Username', { exact: true }).fill(this.username);
         await form.getByLabel('Email', { exact: true }).fill(this.email);
         await form.getByLabel('Password', { exact: true }).fill(this.password);
-        await form.getByLabel('Organization', { exact: true }).fill(this.org);
+        if (!founder || founder === this) await form.getByLabel('Organization', { exact: true }).fill(this.org);
         await form.getByRole('button', { name: 'Sign up', exact: true }).click();
         await this.expectLoggedIn('after signing up');
+        this.team.founder ??= this;
+    }
+
+    /// Opens the invitation link with this token (`/#invite=TOKEN`) and waits for the sign-up form to say where
+    /// it leads.
+    async openInviteLink(token) {
+        await this.page.goto(`${BASE_URL}/#invite=${token}`);
+        await visible(`"You're invited to join ${this.org}" on the sign-up form`,
+            this.signUpForm().getByRole('status').filter({ hasText: `You're invited to join ${this.org}.` }));
+    }
+
+    /// The session token the page keeps (localStorage `parley.token`, see docs/web-client.md); null when
+    /// logged out.
+    async sessionToken() {
+        return this.page.evaluate(() => localStorage.getItem('parley.token'));
+    }
+
+    /// An invitation into this person's organization (`POST /v1/invites` with `body`), made with the session
+    /// of their page, or with one made for the purpose (and ended after) when the page is logged out.
+    async createInvite(body = {}) {
+        let token = await this.sessionToken();
+        const own = !token;
+        if (own) token = (await rest('POST', '/v1/auth/login', undefined, { login: this.username, password: this.password, org: this.org })).token;
+        try {
+            return await rest('POST', '/v1/invites', token, body);
+        } finally {
+            if (own) await rest('POST', '/v1/auth/logout', token).catch(() => {});
+        }
     }
 
     async expectLoggedIn(when) {
@@ -302,11 +340,13 @@ export async function closeAll(users) {
     if (errors.length) throw errors[0];
 }
 
-/// A fresh organization and its people, each in their own browser context on the client's page.
+/// A fresh organization and its people, each in their own browser context on the client's page. Whoever
+/// signs up first creates the organization; the others join it by invitation (User.signUp).
 /// Each person is `[key, name]`, or `[key, name, contextOptions]` for another viewport than 1000x700.
 export async function people(browser, ...names) {
     const suffix = randomSuffix();
     const org = `e2e-${suffix}`;
+    const team = { founder: null };
     const users = names.map(
         ([key, name, contextOptions]) =>
             new User(browser, {
@@ -316,6 +356,7 @@ export async function people(browser, ...names) {
                 email: `${key}-${suffix}@e2e.example.org`,
                 password: `pw-${key}-${suffix}-secret`,
                 org,
+                team,
                 contextOptions,
             }),
     );

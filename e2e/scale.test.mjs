@@ -48,12 +48,13 @@ function assertContiguous(ids, all) {
 test('a conversation of 10,000 messages stays windowed, pages in older ones without a jump, and follows live ones', { timeout: TEST_TIMEOUT }, async (t) => {
     await withPeople(t, [ADA], async (step, ada) => {
         const bob = { name: 'Bob Stone', username: `bob-${ada.org}`, password: `pw-bob-${ada.org}-secret` };
-        await step('Bob signs up through the API in a new organization; Ada signs up in it in the browser', async () => {
+        await step('Ada signs up in a new organization in the browser; Bob joins it through the API with her invitation', async () => {
+            await ada.signUp();
+            const invite = await ada.createInvite();
             const r = await rest('POST', '/v1/auth/signup', null, {
-                name: bob.name, username: bob.username, email: `${bob.username}@e2e.example.org`, password: bob.password, org: ada.org,
+                name: bob.name, username: bob.username, email: `${bob.username}@e2e.example.org`, password: bob.password, invite: invite.token,
             });
             bob.token = r.token;
-            await ada.signUp();
         });
         const all = [];
         await step(`Bob opens a DM with Ada and posts ${SEEDED} messages through the API, ${PARALLEL} at a time`, async () => {

@@ -4,6 +4,7 @@ export const TOKEN_KEY = 'parley.token';
 const USER_KEY = 'parley.user';
 export const CURSOR_KEY = 'parley.cursor';
 
+/** The login this browser keeps, in localStorage (so every tab shares it): the token and its user's id. */
 export const session = {
   get token() {
     return localStorage.getItem(TOKEN_KEY);
@@ -35,6 +36,8 @@ const staleTokens = () => {
   }
 };
 
+/** Keeps `token` to revoke once the server can be reached (a logout while offline).
+ * @param {string | null} token */
 export function revokeLater(token) {
   if (!token) return;
   localStorage.setItem(REVOKE_KEY, JSON.stringify([...new Set([...staleTokens(), token])].slice(-20)));
@@ -58,30 +61,68 @@ export async function revokeStale() {
 }
 
 export class ApiError extends Error {
+  /**
+   * @param {number} status the HTTP status, 0 when the server could not be reached
+   * @param {string} code the API's error code (`invite_required`, `rate_limited`, …), or `http_STATUS`
+   * @param {string} message a sentence for people
+   */
   constructor(status, code, message) {
     super(message);
     this.status = status;
     this.code = code;
   }
+
+  /** Unreachable, or unavailable for a moment (a store outage, a busy server): nothing is wrong with the
+   * request or the login, so the same request can simply be made again later. */
+  get transient() {
+    return this.status === 0 || this.status === 502 || this.status === 503 || this.status === 504;
+  }
+}
+
+/** What to tell people about an error answer: the server's sentence, except for the answers that mean "not
+ * now" (a rate limit, an outage), which say when to try again in words of our own.
+ * @param {number} status
+ * @param {string | undefined} code
+ * @param {string | undefined} message
+ * @param {string | null} retryAfter the Retry-After header, in seconds
+ */
+function describe(status, code, message, retryAfter) {
+  const wait = /^\d+$/.test(retryAfter || '') ? ` Try again in ${retryAfter} s.` : ' Try again shortly.';
+  if (status === 429) return `Too many attempts for now.${wait}`;
+  if (code === 'busy') return `The server is busy.${wait}`;
+  if (status === 502 || status === 503 || status === 504) return `The server is unavailable for a moment.${wait}`;
+  return message || `The server answered ${status}.`;
 }
 
 let unauthorized = () => {};
-/** Called once a request made with a token answers 401: the token is gone. */
+/** Called once a request made with a token answers 401: the token is gone.
+ * @param {() => void} fn */
 export function onUnauthorized(fn) {
   unauthorized = fn;
 }
 
-/** One JSON request. Resolves to the parsed body (null for 204); rejects with an ApiError. */
+/** One JSON request. Resolves to the parsed body (null for 204); rejects with an ApiError.
+ * @param {string} method
+ * @param {string} path
+ * @param {unknown} [body] sent as JSON when given
+ * @returns {Promise<any>} */
 export function api(method, path, body) {
   return request(method, path, body === undefined ? undefined : JSON.stringify(body), body === undefined ? undefined : 'application/json');
 }
 
-/** Raw bytes (a File or Blob) with their own Content-Type, e.g. an avatar. Same answers as api(). */
+/** Raw bytes (a File or Blob) with their own Content-Type, e.g. an avatar. Same answers as api().
+ * @param {string} method
+ * @param {string} path
+ * @param {Blob} blob
+ * @param {string} [type]
+ * @returns {Promise<any>} */
 export function upload(method, path, blob, type) {
   return request(method, path, blob, type || blob.type || 'application/octet-stream');
 }
 
-/** The bytes behind an authenticated URL (an avatar) as a blob: URL, or null. */
+/** The bytes behind an authenticated URL (an avatar) as a blob: URL, or null.
+ * @param {string} path
+ * @returns {Promise<string | null>} */
 export async function blobUrl(path) {
   const token = session.token;
   try {
@@ -115,14 +156,14 @@ async function request(method, path, body, contentType) {
     } catch {
       /* not JSON */
     }
+    // Only a 401 means the login is over. A 503 (the store is down for a moment) or a 429 keeps it: the
+    // caller says so and tries again.
     if (res.status === 401 && token && session.token === token) {
       session.clear();
       unauthorized();
     }
-    const retry = res.headers.get('Retry-After');
-    let message = err?.message || `The server answered ${res.status}.`;
-    if (res.status === 429 && retry) message += ` Try again in ${retry} s.`;
-    throw new ApiError(res.status, err?.code || `http_${res.status}`, message);
+    const code = err?.code || `http_${res.status}`;
+    throw new ApiError(res.status, code, describe(res.status, err?.code, err?.message, res.headers.get('Retry-After')));
   }
   if (res.status === 204) return null;
   const text = await res.text();

@@ -1,6 +1,10 @@
-// Parley's browser client: the auth screen, the conversation list, one open conversation and the composer.
+// Parley's browser client: starting up, the conversation list, one open conversation, the composer, the side
+// panels and settings. The auth screen is auth.js, the "Invite people" panel invite-panel.js.
 // Message text is only ever rendered as text (text nodes via h()), never as HTML.
 import { api, blobUrl, onUnauthorized, revokeLater, revokeStale, session, TOKEN_KEY, upload } from '/api.js';
+import { showAuth } from '/auth.js';
+import { inviteIgnoredNotice, onInviteLink, takeInviteToken } from '/invite-link.js';
+import { setupInvitePanel } from '/invite-panel.js';
 import { Realtime } from '/realtime.js';
 import { $, cmpId, fmtNumber, h, isBusy, liveSearch, roving, setBusy, shortTime, uuid } from '/ui.js';
 
@@ -14,66 +18,36 @@ const app = document.getElementById('app');
 let state = null;
 
 function mount(id) {
-  app.replaceChildren(document.getElementById(id).content.cloneNode(true));
+  app.replaceChildren(/** @type {HTMLTemplateElement} */ (document.getElementById(id)).content.cloneNode(true));
 }
 
 onUnauthorized(() => signedOut('Your session has ended. Please log in again.'));
 
-// --- auth screen -------------------------------------------------------------------------------------------
+// --- logged out ----------------------------------------------------------------------------------------------
 
-function showAuth(notice) {
+/** The token of an invitation link this page was opened with, until it is used to sign up (or the user logs
+ * in, or turns out to be logged in already). */
+let pendingInvite = takeInviteToken();
+
+function showLoggedOut(notice) {
   teardown();
-  mount('tpl-auth');
-  document.title = 'Parley';
-  // Focus starts in the form; a notice (why we are here) is read out with its first field.
-  const first = $('#li-login');
-  if (notice) {
-    const n = $('#auth-notice');
-    n.textContent = notice;
-    n.hidden = false;
-    first.setAttribute('aria-describedby', 'auth-notice');
-  }
-  first.focus();
-  authForm($('#login-form'), (f) => {
-    const body = { login: f.login.value.trim(), password: f.password.value };
-    const org = f.org.value.trim();
-    if (org) body.org = org;
-    return api('POST', '/v1/auth/login', body);
-  });
-  authForm($('#signup-form'), (f) => {
-    const body = {
-      name: f.name.value.trim(),
-      username: f.username.value.trim(),
-      email: f.email.value.trim(),
-      password: f.password.value,
-    };
-    const org = f.org.value.trim();
-    if (org) body.org = org;
-    return api('POST', '/v1/auth/signup', body);
+  showAuth(app, {
+    notice,
+    invite: pendingInvite,
+    onLoggedIn: () => {
+      pendingInvite = null;
+      return boot();
+    },
   });
 }
 
-function authForm(form, call) {
-  const alert = form.querySelector('[role="alert"]');
-  const button = form.querySelector('button[type="submit"]');
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    if (isBusy(button)) return;
-    alert.textContent = '';
-    setBusy(button, true);
-    form.setAttribute('aria-busy', 'true');
-    try {
-      const r = await call(form.elements);
-      session.set(r.user_id, r.token);
-      await boot();
-    } catch (e) {
-      alert.textContent = e.message || 'Something went wrong.';
-    } finally {
-      setBusy(button, false);
-      form.removeAttribute('aria-busy');
-    }
-  });
-}
+// An invitation link opened in this page while it is open (only the fragment changed).
+onInviteLink((token) => {
+  pendingInvite = token;
+  if (state) return inviteIgnored();
+  if (session.token) return; // still starting: boot() sees it
+  showLoggedOut();
+});
 
 function teardown() {
   const s = state;
@@ -85,7 +59,28 @@ function teardown() {
 
 function signedOut(notice) {
   session.clear();
-  showAuth(notice);
+  showLoggedOut(notice);
+}
+
+/** "Log out everywhere" (Settings), confirmed: every session of the user ends, on every device; this page
+ * then shows the auth screen as after "Log out". Our own socket is stopped first, as the server closes it
+ * with 4003 too. If the request fails, nothing ended: the page stays, says why, and reconnects. */
+async function logoutEverywhere(button, alert) {
+  const s = state;
+  if (!s || isBusy(button)) return;
+  setBusy(button, true);
+  alert.textContent = '';
+  s.rt.stop();
+  try {
+    await api('DELETE', '/v1/users/me/sessions');
+  } catch (e) {
+    if (state !== s) return; // a 401: signed out already
+    setBusy(button, false);
+    alert.textContent = `Not logged out: ${e.message}`;
+    s.rt.start();
+    return;
+  }
+  if (state === s) signedOut('You were logged out everywhere.');
 }
 
 async function logout() {
@@ -108,14 +103,17 @@ let bootRetry = 0;
 async function boot() {
   clearTimeout(bootRetry);
   revokeStale();
-  if (!session.token) return showAuth();
+  if (!session.token) return showLoggedOut();
   try {
     const me = await api('GET', '/v1/users/me');
     startMain(me);
+    if (pendingInvite) inviteIgnored();
   } catch (e) {
     if (e.status === 401) return; // onUnauthorized showed the auth screen
+    // Unreachable or unavailable (a 503 while the store is down): the login is kept, and we try again.
     if (!state) {
-      app.replaceChildren(h('p', { class: 'boot', role: 'alert' }, `${e.message} Retrying…`));
+      const why = e.status === 0 ? 'Cannot reach the server.' : e.transient ? 'The server is unavailable for a moment.' : e.message;
+      app.replaceChildren(h('p', { class: 'boot', role: 'alert' }, `${why} Retrying…`));
       bootRetry = setTimeout(boot, 3000);
     }
   }
@@ -179,9 +177,11 @@ function startMain(me) {
       subscribePresence();
     },
     onResync: () => resync(),
-    onStatus: (up) => setConnected(up),
+    onStatus: (up, code) => setConnected(up, code),
     // A token another tab has replaced since is not this tab's to clear: follow that tab instead.
-    onAuthFail: () => state === s && (session.token === s.rt.token ? signedOut('You were logged out.') : location.reload()),
+    onAuthFail: (code) => state === s && (session.token === s.rt.token
+      ? signedOut(code === 4001 ? 'Your session has ended. Please log in again.' : 'You were logged out.')
+      : location.reload()),
   });
   const resumes = !!s.rt.cursor;
   let listedAgain = false;
@@ -190,11 +190,20 @@ function startMain(me) {
   listed.then(joinFromUrl);
 }
 
-function setConnected(up) {
+/** Why the socket is down, by its close code; anything else reads as being offline. The login is kept in
+ * every case: realtime.js ends it only on 4001 and 4003. */
+const DISCONNECTED = {
+  1013: 'The server is unavailable for a moment. Reconnecting…',
+  4005: 'Too many of your tabs and devices are connected. Close one; reconnecting…',
+};
+
+function setConnected(up, code) {
   const s = state;
-  if (!s || s.connected === up) return;
+  if (!s) return;
+  const text = up ? '' : DISCONNECTED[code] ?? 'Offline. Reconnecting…';
+  if (s.connected === up && $('#offline').textContent === text) return;
   s.connected = up;
-  $('#offline').textContent = up ? '' : 'Offline. Reconnecting…';
+  $('#offline').textContent = text;
   $('#shell').classList.toggle('is-offline', !up);
 }
 
@@ -276,6 +285,23 @@ async function joinFromUrl() {
   if (s.open) closeConversation();
   $('#conv-list').closest('nav').before(ask);
   yes.focus();
+}
+
+/** Someone logged in opened an invitation link: it is not used (an account is in one organization), and a
+ * notice above the list says so. */
+function inviteIgnored() {
+  const s = state;
+  pendingInvite = null;
+  if (!s) return;
+  document.querySelector('.invite-ignored')?.remove();
+  const notice = inviteIgnoredNotice(s.me.org, () => {
+    notice.remove();
+    $('#new-dm').focus();
+  });
+  // Above the list, which a phone shows too (it hides the conversation pane while none is open).
+  if (s.open && NARROW.matches) closeConversation();
+  $('#conv-list').closest('nav').before(notice);
+  notice.querySelector('button').focus();
 }
 
 function getUser(id) {
@@ -385,7 +411,7 @@ function renderList() {
   for (const e of entries) renderEntry(e);
   const current = [...list.children];
   if (current.length !== entries.length || entries.some((e, i) => current[i] !== e.li)) {
-    const focused = document.activeElement;
+    const focused = /** @type {HTMLElement | null} */ (document.activeElement);
     list.replaceChildren(...entries.map((e) => e.li));
     if (focused && focused !== document.activeElement && list.contains(focused)) focused.focus({ preventScroll: true });
   }
@@ -585,7 +611,7 @@ function onReply(f) {
   }
   if (!p) return;
   // A refused send stays, marked, until retried: in the log when its conversation is open, and in the list.
-  p.failed = f.message || f.code;
+  p.failed = f.code === 'rate_limited' ? 'you are sending too fast; wait a moment.' : f.message || f.code;
   const art = s.open?.id === p.cid ? s.open.byNonce.get(p.nonce) : null;
   if (art) markFailed(art, p);
   const e = s.convs.get(p.cid);
@@ -1070,7 +1096,7 @@ function fillArticle(art, m) {
   art.classList.toggle('mine', m.author_id === s.me.id);
   art.classList.toggle('deleted', !!m.deleted);
   // Refilling must not lose the keyboard focus of a button in the article (a reaction toggled, say).
-  const focused = art.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+  const focused = art.contains(document.activeElement) ? /** @type {HTMLElement} */ (document.activeElement).dataset.key : null;
   const readBy = h('div', { class: 'read-by' });
   const o = s.open;
   if (o && o.byId.get(m.id) === art) fillReadBy(readBy, o.markAt.get(m.id));
@@ -1505,7 +1531,7 @@ function renderProfile() {
   ];
   if (pr.contact !== null) {
     const b = h('button', { type: 'button', class: 'profile-contact', 'aria-disabled': pr.busy ? 'true' : null }, pr.contact ? 'Remove from contacts' : 'Add to contacts');
-    b.addEventListener('click', () => toggleContact(b));
+    b.addEventListener('click', () => toggleContact());
     children.push(b);
   }
   const focused = $('#profile').contains(document.activeElement) && document.activeElement.classList.contains('profile-contact');
@@ -1573,9 +1599,19 @@ function setupSettings() {
   const panel = $('#settings-panel');
   const input = $('#avatar-input');
   const status = $('#avatar-status');
+  // "Log out everywhere" asks first; the focus goes to "Cancel", the choice that changes nothing.
+  const everywhere = $('#logout-all');
+  const confirm = $('#logout-all-confirm');
+  const confirmAlert = confirm.querySelector('[role="alert"]');
+  const ask = (open) => {
+    confirm.hidden = !open;
+    everywhere.setAttribute('aria-expanded', String(open));
+    confirmAlert.textContent = '';
+  };
   const show = (open) => {
     panel.hidden = !open;
     button.setAttribute('aria-expanded', String(open));
+    ask(false);
     if (open) {
       if (s.open && NARROW.matches) closeConversation();
       $('#settings-avatar').replaceWith(Object.assign(avatar(s.me, 'avatar-lg'), { id: 'settings-avatar' }));
@@ -1610,6 +1646,15 @@ function setupSettings() {
       button.focus();
     }
   });
+  everywhere.addEventListener('click', () => {
+    ask(confirm.hidden);
+    if (!confirm.hidden) $('#logout-all-no').focus();
+  });
+  $('#logout-all-no').addEventListener('click', () => {
+    ask(false);
+    everywhere.focus();
+  });
+  $('#logout-all-yes').addEventListener('click', (ev) => logoutEverywhere(ev.currentTarget, confirmAlert));
   input.addEventListener('change', async () => {
     const file = input.files?.[0];
     if (!file || isBusy(input)) return;
@@ -1685,11 +1730,13 @@ function sendDraft() {
 
 // --- side panels: new direct message, new group, channel directory ---------------------------------------
 
-/** Each panel's button and section; at most one is open. "Invite" sits in the open conversation's header. */
+/** Each panel's button and section; at most one is open. "Invite" sits in the open conversation's header;
+ * "Invite people" makes links into the organization. */
 const PANELS = {
   dm: ['#new-dm', '#dm-panel'],
   group: ['#new-group', '#group-panel'],
   channels: ['#channels', '#channel-panel'],
+  people: ['#invite-people', '#people-panel'],
   invite: ['#invite-btn', '#invite'],
 };
 
@@ -1702,6 +1749,7 @@ function setupPanels() {
   });
   const group = setupGroupPanel();
   const dir = setupChannelPanel();
+  const links = setupInvitePanel($('#people-panel'), s.me.org);
   /** Opens one panel (closing the others), or none. */
   s.setPanel = (name) => {
     s.panel = name;
@@ -1718,6 +1766,7 @@ function setupPanels() {
     if (name === 'dm' || name === 'invite') $('#dm-q').focus();
     else if (name === 'group') $('#group-name').focus();
     else if (name === 'channels') dir.open();
+    else if (name === 'people') links.open();
   };
   for (const [key, [t, p]] of Object.entries(PANELS)) {
     $(t).addEventListener('click', () => s.setPanel(s.panel === key ? null : key));

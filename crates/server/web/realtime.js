@@ -10,10 +10,19 @@ const DEAD_AFTER = 60000;
  * that says `ready` and then closes (a failed replay, a restart) must not be hammered. */
 const STABLE_AFTER = 10000;
 
+/** Close codes that end the login: the token is no good any more (4001: unknown, revoked or expired) or the
+ * session was logged out (4003, also by "log out everywhere"). Every other close, 1013 (the server cannot
+ * check the token for a moment) and 4005 (too many sockets) included, keeps the token and reconnects. */
+const SIGNED_OUT = [4001, 4003];
+
 export class Realtime {
   /**
    * handlers: onEvent(frame) for durable events, onReply(frame) for ack/error of send ops,
-   * onFrame(frame) for anything else, onReady(), onResync(), onStatus(connected), onAuthFail().
+   * onFrame(frame) for anything else, onReady(), onResync(), onStatus(connected, closeCode), and
+   * onAuthFail(closeCode) for a 4001 or 4003.
+   * @param {string} token
+   * @param {{onEvent: (f: any) => void, onReply: (f: any) => void, onFrame?: (f: any) => void, onReady: () => void,
+   *   onResync: () => void, onStatus: (up: boolean, code?: number) => void, onAuthFail: (code: number) => void}} handlers
    */
   constructor(token, handlers) {
     this.token = token;
@@ -116,12 +125,12 @@ export class Realtime {
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.detach();
-      if (ev.code === 4001 || ev.code === 4003) {
+      if (SIGNED_OUT.includes(ev.code)) {
         this.stop();
-        this.on.onAuthFail();
+        this.on.onAuthFail(ev.code);
         return;
       }
-      this.on.onStatus(false);
+      this.on.onStatus(false, ev.code);
       this.schedule();
     };
     ws.onerror = () => {}; // a close follows
@@ -150,7 +159,9 @@ export class Realtime {
       }
       this.saveCursor(f.cursor);
     } else if ((type === 'ack' || type === 'error') && f.ref && this.outbox.has(f.ref)) {
-      if (type === 'error' && (f.code === 'rate_limited' || f.code === 'internal')) {
+      // A failure of the server's own is sent again by itself (the nonce makes that safe). A refusal,
+      // `rate_limited` included, goes to the page, which shows it as "Not sent" with Retry.
+      if (type === 'error' && f.code === 'internal') {
         const op = this.outbox.get(f.ref);
         setTimeout(() => this.ready && this.outbox.has(op.ref) && this.write(op), 1000 + Math.random() * 1000);
         return;

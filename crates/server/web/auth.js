@@ -1,0 +1,126 @@
+// The auth screen: log in, or sign up, with an invitation when a link brought one.
+import { api, session } from '/api.js';
+import { INVITE_UNUSABLE, lookupInvite } from '/invite-link.js';
+import { $, h, isBusy, setBusy, shortTime } from '/ui.js';
+
+/**
+ * Shows the log-in and sign-up forms in `root`. Either form stores the session it gets, then calls
+ * `onLoggedIn`. With `invite` (a token from an invitation link), the sign-up form comes first and joins the
+ * invitation's organization: it says which, or that the invitation cannot be used.
+ * @param {HTMLElement} root
+ * @param {{notice?: string, invite?: string | null, onLoggedIn: () => unknown}} options
+ */
+export function showAuth(root, { notice, invite, onLoggedIn }) {
+  const template = /** @type {HTMLTemplateElement} */ (document.getElementById('tpl-auth'));
+  root.replaceChildren(template.content.cloneNode(true));
+  document.title = 'Parley';
+  const signup = /** @type {HTMLFormElement} */ ($('#signup-form'));
+  const invitation = invite ? showInvitation(signup, invite) : null;
+  // Focus starts in the form the visit is for; a notice (why we are here) is read out with its first field.
+  const first = /** @type {HTMLInputElement} */ ($(invitation ? '#su-name' : '#li-login'));
+  if (notice) {
+    const n = $('#auth-notice');
+    n.textContent = notice;
+    n.hidden = false;
+    first.setAttribute('aria-describedby', 'auth-notice');
+  }
+  first.focus();
+  authForm(/** @type {HTMLFormElement} */ ($('#login-form')), onLoggedIn, (f) => {
+    const body = { login: f.login.value.trim(), password: f.password.value };
+    const org = f.org.value.trim();
+    if (org) body.org = org;
+    return api('POST', '/v1/auth/login', body);
+  });
+  authForm(signup, onLoggedIn, async (f) => {
+    const body = {
+      name: f.name.value.trim(),
+      username: f.username.value.trim(),
+      email: f.email.value.trim(),
+      password: f.password.value,
+    };
+    const org = f.org.value.trim();
+    // The invitation names the organization: `org` beside it would only risk a mismatch.
+    if (invitation?.token) body.invite = invitation.token;
+    else if (org) body.org = org;
+    try {
+      return await api('POST', '/v1/auth/signup', body);
+    } catch (e) {
+      if (e.code === 'invite_required') {
+        e.message = `Joining ${org || 'the default organization'} takes an invitation: ask a member for an invite link.`;
+      } else if (e.code === 'invalid_invite') {
+        invitation?.unusable();
+        e.message = 'Not signed up: the invitation is unknown, expired or used up.';
+      }
+      throw e;
+    }
+  });
+}
+
+/**
+ * @param {HTMLFormElement} form
+ * @param {() => unknown} onLoggedIn
+ * @param {(fields: any) => Promise<{user_id: string, token: string}>} call
+ */
+function authForm(form, onLoggedIn, call) {
+  const alert = form.querySelector('[role="alert"]');
+  const button = form.querySelector('button[type="submit"]');
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (isBusy(button)) return;
+    alert.textContent = '';
+    setBusy(button, true);
+    form.setAttribute('aria-busy', 'true');
+    try {
+      const r = await call(form.elements);
+      session.set(r.user_id, r.token);
+      await onLoggedIn();
+    } catch (e) {
+      alert.textContent = e.message || 'Something went wrong.';
+    } finally {
+      setBusy(button, false);
+      form.removeAttribute('aria-busy');
+    }
+  });
+}
+
+/**
+ * The invitation on the sign-up form: the form moves first, the Organization field goes (the invitation names
+ * the organization), and a status line says where the invitation leads once it is looked up, or that it
+ * cannot be used (then the field comes back, for signing up without it).
+ * @param {HTMLFormElement} form
+ * @param {string} token
+ * @returns {{readonly token: string | null, unusable: () => void}}
+ */
+function showInvitation(form, token) {
+  const note = $('#su-invite');
+  const orgField = $('#su-org-field');
+  /** The token to sign up with: null once it turned out unusable. */
+  let current = /** @type {string | null} */ (token);
+  form.parentElement.prepend(form);
+  note.hidden = false;
+  note.textContent = 'Checking the invitation…';
+  orgField.hidden = true;
+  const unusable = () => {
+    current = null;
+    note.classList.add('unusable');
+    note.textContent = INVITE_UNUSABLE;
+    orgField.hidden = false;
+  };
+  lookupInvite(token).then(
+    (preview) => {
+      if (!note.isConnected || current !== token) return;
+      if (!preview) return unusable();
+      note.replaceChildren("You're invited to join ", h('strong', {}, preview.org), '.',
+        h('span', { class: 'invite-until' }, ` The invitation is valid until ${shortTime(preview.expires_at)}.`));
+    },
+    (e) => {
+      if (note.isConnected && current === token) note.textContent = `Could not check the invitation: ${e.message} You can still sign up with it.`;
+    },
+  );
+  return {
+    get token() {
+      return current;
+    },
+    unusable,
+  };
+}
