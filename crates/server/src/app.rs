@@ -195,22 +195,20 @@ async fn janitor(parley: Weak<Parley>) {
         let Some(parley) = parley.upgrade() else {
             return;
         };
-        match parley.prune_events().await {
-            Ok(0) => {}
-            Ok(pruned) => tracing::info!(pruned, "pruned old events"),
-            Err(error) => tracing::warn!(
-                error = &error as &dyn std::error::Error,
-                "cannot prune events"
-            ),
-        }
-        match parley.prune_sessions().await {
-            Ok(0) => {}
-            Ok(pruned) => tracing::info!(pruned, "pruned ended sessions"),
-            Err(error) => tracing::warn!(
-                error = &error as &dyn std::error::Error,
-                "cannot prune sessions"
-            ),
-        }
+        report_pruned("events", parley.prune_events().await);
+        report_pruned("sessions", parley.prune_sessions().await);
+    }
+}
+
+fn report_pruned(what: &'static str, pruned: Result<u64, parley_core::Error>) {
+    match pruned {
+        Ok(0) => {}
+        Ok(pruned) => tracing::info!(pruned, what, "pruned"),
+        Err(error) => tracing::warn!(
+            error = &error as &dyn std::error::Error,
+            what,
+            "cannot prune"
+        ),
     }
 }
 

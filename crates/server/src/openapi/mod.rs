@@ -2,8 +2,10 @@
 //! attributes on the handlers, and the schemas from the wire types in `parley-proto`.
 
 mod limits;
+mod links;
 
 use limits::Limits;
+use links::Links;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr};
@@ -81,7 +83,7 @@ use utoipa::{Modify, OpenApi, ToResponse};
         crate::http::operations::metrics,
         crate::gateway::upgrade
     ),
-    modifiers(&BearerScheme, &Limits)
+    modifiers(&BearerScheme, &Limits, &Links)
 )]
 struct ApiDoc;
 
