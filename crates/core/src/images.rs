@@ -47,10 +47,16 @@ pub fn avatar(bytes: &[u8]) -> Result<Encoded, Error> {
     };
     // The header first: the size it declares is refused before the decoder allocates for it.
     let (width, height) = reader().into_dimensions().map_err(refusal)?;
+    if width == 0 || height == 0 {
+        return Err(unsupported());
+    }
     if u64::from(width) * u64::from(height) > MAX_PIXELS {
         return Err(too_large());
     }
     let picture = reader().decode().map_err(refusal)?;
+    if picture.width() == 0 || picture.height() == 0 {
+        return Err(unsupported());
+    }
     encode(&shrink(picture))
 }
 
@@ -72,7 +78,8 @@ fn too_large() -> Error {
     Error::invalid(
         "image_too_large",
         format!(
-            "the image must be at most {} megapixels and {MAX_SIDE} pixels on a side",
+            "the image is too large to take: at most {} megapixels (fewer at 16 bits a channel) and {MAX_SIDE} \
+             pixels on a side",
             MAX_PIXELS / 1_000_000
         ),
     )

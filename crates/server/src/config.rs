@@ -52,7 +52,8 @@ pub struct Config {
     pub signups_per_address_per_hour: u32,
     /// Sign-ups allowed per minute from everyone together.
     pub signups_per_minute: u32,
-    /// Messages one user may send per second, over REST and all their sockets together.
+    /// Messages one user may send per second, over REST and all their sockets together; reactions,
+    /// deletions, invitations and profile changes take from the same allowance.
     pub sends_per_second: u32,
     /// Messages one user may send at once before `sends_per_second` applies.
     pub sends_burst: u32,
@@ -71,7 +72,7 @@ pub struct Config {
     pub http_keepalive_idle_millis: u64,
     /// Longest pause between two parts of a request body, in milliseconds (then 408).
     pub http_body_timeout_millis: u64,
-    /// Longest a whole REST request may take, body and answer, in milliseconds (then 408).
+    /// Longest a whole REST request may take, body and answer, in milliseconds (then 503 `timeout`).
     pub http_request_timeout_millis: u64,
     /// Most connections (HTTP and WebSocket) open at once; absent, the open-files limit less a reserve.
     pub max_connections: Option<usize>,
@@ -182,7 +183,7 @@ impl Config {
             hello_timeout: Duration::from_millis(self.ws_hello_timeout_millis.max(1)),
             presence_grace: Duration::from_millis(self.presence_grace_millis),
             ops_per_second: self.ws_ops_per_second,
-            max_sockets_per_user: self.ws_max_sockets_per_user,
+            max_sockets_per_user: self.ws_max_sockets_per_user.max(1),
         }
     }
 

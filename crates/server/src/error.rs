@@ -26,6 +26,14 @@ impl ApiError {
         }
     }
 
+    /// The same answer with a `Retry-After` of `secs` seconds.
+    pub fn retry_after(self, secs: u64) -> Self {
+        ApiError {
+            retry_after_secs: Some(secs),
+            ..self
+        }
+    }
+
     /// The stable code, for the WebSocket's error frames.
     pub fn code(&self) -> &'static str {
         self.code

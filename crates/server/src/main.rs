@@ -95,6 +95,12 @@ impl AdminArgs {
                     "invitation only"
                 };
                 println!("{org} is {state}");
+                if !open && org == config.default_org && config.open_signup {
+                    println!(
+                        "but it is the default organization, which anyone may join while the server's \
+                         open_signup is true"
+                    );
+                }
             }
         }
         Ok(())

@@ -374,15 +374,30 @@ mod postgres {
         let before = dead.latest_cursor().await.expect("latest_cursor");
         let lost = send(dead.as_ref(), group.id, &ada, "committed, never published").await;
         drop(dead);
-        // As if the node had died right after its commit: the row still names the cursor before it.
+        // As if the node had died right after its commit: the row still names the cursor before it. The
+        // dropped store's writer may still record its publish a moment later, so the row is set back until
+        // it stays back.
         let admin = connect(&scratch.admin_url).await.expect("connect");
-        admin
-            .execute(
-                &format!("UPDATE {}.published SET cursor = $1", scratch.schema),
-                &[&before.0],
-            )
-            .await
-            .expect("set published back");
+        for _ in 0..50 {
+            admin
+                .execute(
+                    &format!("UPDATE {}.published SET cursor = $1", scratch.schema),
+                    &[&before.0],
+                )
+                .await
+                .expect("set published back");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let row = admin
+                .query_one(
+                    &format!("SELECT cursor FROM {}.published", scratch.schema),
+                    &[],
+                )
+                .await
+                .expect("read published");
+            if row.get::<_, i64>(0) == before.0 {
+                break;
+            }
+        }
 
         let next = open(&url).await;
         let mut feed = next.take_commit_feed().expect("the feed");

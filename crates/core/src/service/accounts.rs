@@ -35,7 +35,8 @@ impl Parley {
             }
         };
         // Only a sign-up that would be hashed takes from the allowance.
-        self.signup_throttle.check(client)?;
+        self.signup_throttle
+            .check(client, request.invite.is_some())?;
         let email = request.email.to_lowercase();
         let password_hash = self.passwords.hash(&request.password).await?;
         let new_user = NewUser {
@@ -113,8 +114,12 @@ impl Parley {
         let org = request.org.as_deref().unwrap_or(&self.settings.default_org);
         let by_email = request.login.contains('@');
         // No account has a control character in its email or username (PostgreSQL would refuse a NUL in
-        // the lookup): such a login is an unknown account, answered after the same work as any other.
-        let credentials = if request.login.chars().any(char::is_control) {
+        // the lookup), a login longer than an email, or an org that is no handle: such a login is an
+        // unknown account, answered after the same work as any other.
+        let plausible = !request.login.chars().any(char::is_control)
+            && request.login.chars().count() <= validate::MAX_EMAIL_CHARS
+            && validate::handle("org", org).is_ok();
+        let credentials = if !plausible {
             None
         } else if by_email {
             self.store
@@ -127,8 +132,11 @@ impl Parley {
         };
         let key = match &credentials {
             Some(credentials) => LoginKey::Account(credentials.user_id),
-            None if by_email => LoginKey::Unknown(request.login.to_lowercase()),
-            None => LoginKey::Unknown(format!("{org}/{}", request.login.to_lowercase())),
+            None if by_email => LoginKey::Unknown(token_hash(&request.login.to_lowercase())),
+            None => LoginKey::Unknown(token_hash(&format!(
+                "{org}/{}",
+                request.login.to_lowercase()
+            ))),
         };
         self.login_throttle.admit(&key, client)?;
         let user_id = credentials.as_ref().map(|c| c.user_id);

@@ -22,6 +22,7 @@ impl Parley {
         caller: &Caller,
         request: CreateInviteRequest,
     ) -> Result<Invite, Error> {
+        self.write_throttle.check(caller.user.id)?;
         let max_uses = request.max_uses.unwrap_or(1);
         if !(1..=MAX_INVITE_USES).contains(&max_uses) {
             return Err(Error::invalid(

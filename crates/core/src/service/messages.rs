@@ -72,7 +72,7 @@ impl Parley {
         if let Some(nonce) = nonce {
             validate::nonce(nonce)?;
         }
-        self.send_throttle.check(caller.user.id)?;
+        self.write_throttle.check(caller.user.id)?;
         self.member_conversation(caller, conversation_id).await?;
         let new = NewMessage {
             conversation_id,
@@ -113,6 +113,7 @@ impl Parley {
         message_id: MessageId,
         scope: DeleteScope,
     ) -> Result<(), Error> {
+        self.write_throttle.check(caller.user.id)?;
         self.member_conversation(caller, conversation_id).await?;
         let message = self
             .store
@@ -131,6 +132,10 @@ impl Parley {
                         "only the sender can delete a message for everyone",
                     ));
                 }
+                // Erased already: nothing to erase again (and no reason to empty the store's log again).
+                if message.deleted {
+                    return Ok(());
+                }
                 self.store
                     .erase_message(conversation_id, message_id)
                     .await?
@@ -147,6 +152,7 @@ impl Parley {
         emoji: &str,
     ) -> Result<(), Error> {
         validate::emoji(emoji)?;
+        self.write_throttle.check(caller.user.id)?;
         self.member_conversation(caller, conversation_id).await?;
         let message = self
             .store
@@ -173,6 +179,7 @@ impl Parley {
         emoji: &str,
     ) -> Result<(), Error> {
         validate::emoji(emoji)?;
+        self.write_throttle.check(caller.user.id)?;
         self.member_conversation(caller, conversation_id).await?;
         self.store
             .message(conversation_id, message_id)

@@ -5,8 +5,8 @@ mod accounts;
 mod balancer;
 mod conversations;
 mod invites;
-mod limits;
 mod messages;
+mod rate_limits;
 mod realtime;
 mod sessions;
 mod throttles;
@@ -19,7 +19,7 @@ pub use invites::{MAX_INVITE_HOURS, MAX_INVITE_USES};
 pub use messages::{DeleteScope, HistoryQuery, MAX_PAGE, MAX_SEARCH_CHARS, SendOutcome};
 pub use realtime::{Pruned, Replay};
 pub use sessions::SessionLimits;
-pub use throttles::{LoginLimits, SendLimits, SignupLimits};
+pub use throttles::{LoginLimits, SendLimits, SignupLimits, client_network};
 pub use users::MAX_QUERY_CHARS;
 
 use crate::blobs::Blobs;
@@ -32,7 +32,8 @@ use crate::{ConversationId, Error, UserId};
 /// Images decoded at once (see `images`).
 const IMAGE_DECODES_AT_ONCE: usize = 2;
 
-/// Server-wide behaviour the use cases need to know. Built by the binary from its configuration.
+/// Server-wide behaviour the use cases need to know. Built by the binary from its configuration, which holds
+/// every default (`Config::settings`).
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// Handle of the organization that sign-ups without `org` join.
@@ -41,7 +42,7 @@ pub struct Settings {
     pub open_signup: bool,
     /// The URL clients reach this server at, for links such as a channel's `join_url`.
     pub public_url: String,
-    /// Login attempts allowed per minute for one account, and for one client address.
+    /// Failed logins allowed per minute for one account, and attempts for one client address.
     pub login_limits: LoginLimits,
     /// Sign-ups allowed per client address and for everyone together.
     pub signup_limits: SignupLimits,
@@ -51,21 +52,6 @@ pub struct Settings {
     pub session_limits: SessionLimits,
     /// How long events are kept for clients to resume from; older cursors must resync.
     pub event_retention: std::time::Duration,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            default_org: "default".to_owned(),
-            open_signup: true,
-            public_url: "http://127.0.0.1:8080".to_owned(),
-            login_limits: LoginLimits::default(),
-            signup_limits: SignupLimits::default(),
-            send_limits: SendLimits::default(),
-            session_limits: SessionLimits::default(),
-            event_retention: std::time::Duration::from_secs(7 * 24 * 3600),
-        }
-    }
 }
 
 /// Publishes committed events on the bus in commit order, until the store closes its feed. The store holds
@@ -101,10 +87,10 @@ pub struct Parley {
     passwords: Passwords,
     login_throttle: throttles::LoginThrottle,
     signup_throttle: throttles::SignupThrottle,
-    send_throttle: throttles::SendThrottle,
-    typing_limiter: limits::KeyedLimiter<(UserId, ConversationId)>,
+    write_throttle: throttles::WriteThrottle,
+    typing_limiter: rate_limits::KeyedLimiter<(UserId, ConversationId)>,
     /// Images decoded at once: each may take up to 192 MiB and a core for a moment.
-    image_permits: tokio::sync::Semaphore,
+    image_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Parley {
@@ -124,10 +110,10 @@ impl Parley {
             passwords: Passwords::new(),
             login_throttle: throttles::LoginThrottle::new(settings.login_limits),
             signup_throttle: throttles::SignupThrottle::new(settings.signup_limits),
-            send_throttle: throttles::SendThrottle::new(settings.send_limits),
+            write_throttle: throttles::WriteThrottle::new(settings.send_limits),
             settings,
             typing_limiter: realtime::typing_limiter(),
-            image_permits: tokio::sync::Semaphore::new(IMAGE_DECODES_AT_ONCE),
+            image_permits: Arc::new(tokio::sync::Semaphore::new(IMAGE_DECODES_AT_ONCE)),
         }
     }
 

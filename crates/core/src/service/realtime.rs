@@ -9,7 +9,7 @@ use std::time::Duration;
 use governor::Quota;
 use parley_proto::v1::UserPresence;
 
-use super::limits::KeyedLimiter;
+use super::rate_limits::KeyedLimiter;
 use super::{Caller, Parley};
 use crate::bus::{Signal, Topic};
 use crate::model::{self, Event, Millis};

@@ -1,7 +1,9 @@
 //! Sessions: the bearer tokens that prove a caller, how long they live, and ending them.
 //!
 //! A session ends when its user logs out (this one, or all of them), when it has not been used for
-//! `idle`, or when it is older than `lifetime`, whichever comes first. Sockets opened with it close with it.
+//! `idle`, or when it is older than `lifetime`, whichever comes first. Sockets opened with it close with it:
+//! at once on a logout (the bus tells every node), and otherwise at their next check, within
+//! `SESSION_RECHECK`, which also catches a logout whose signal the bus lost.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,15 +27,6 @@ pub struct SessionLimits {
     pub lifetime: Duration,
 }
 
-impl Default for SessionLimits {
-    fn default() -> Self {
-        SessionLimits {
-            idle: Duration::from_secs(14 * 24 * 3600),
-            lifetime: Duration::from_secs(90 * 24 * 3600),
-        }
-    }
-}
-
 impl SessionLimits {
     /// How stale a session's last use may get before it is written again: a write on every request would
     /// cost a commit per request, and the idle limit needs no finer a clock than this.
@@ -41,6 +34,10 @@ impl SessionLimits {
         self.idle / 16
     }
 }
+
+/// How often an open socket reads its session again: a logout whose signal the bus lost (lag, NATS away, a
+/// publish that failed) closes its sockets within this. A read per socket every five minutes.
+const SESSION_RECHECK: Duration = Duration::from_secs(5 * 60);
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
@@ -95,7 +92,12 @@ impl Parley {
     /// When a long-lived connection should next call `keep_session`: often enough to keep its session
     /// from going idle, and no later than the session's end.
     pub fn next_session_check(&self, caller: &Caller) -> Millis {
-        let every = millis(self.settings.session_limits.touch_every());
+        let every = millis(
+            self.settings
+                .session_limits
+                .touch_every()
+                .min(SESSION_RECHECK),
+        );
         Millis(Millis::now().0.saturating_add(every)).min(self.session_ends(caller))
     }
 
@@ -130,16 +132,22 @@ impl Parley {
         Ok(session)
     }
 
-    /// Revokes the caller's token at once: the next request with it is unauthenticated.
+    /// Revokes the caller's token at once: the next request with it is unauthenticated. Its sockets are told
+    /// to close even if the store failed (or timed out, and the delete commits later): the client retries
+    /// the logout, and a socket closed for nothing only reconnects.
     pub async fn logout(&self, caller: &Caller) -> Result<(), Error> {
-        self.store.delete_session(caller.token_hash).await?;
-        self.revoked(caller.user.id, Some(caller.token_hash)).await
+        let deleted = self.store.delete_session(caller.token_hash).await;
+        self.revoked(caller.user.id, Some(caller.token_hash))
+            .await?;
+        deleted.map_err(Error::from)
     }
 
-    /// Revokes every session of the caller's, this one included ("log out everywhere").
+    /// Revokes every session of the caller's, this one included ("log out everywhere"), telling their
+    /// sockets as `logout` does.
     pub async fn logout_everywhere(&self, caller: &Caller) -> Result<(), Error> {
-        self.store.delete_sessions_of(caller.user.id).await?;
-        self.revoked(caller.user.id, None).await
+        let deleted = self.store.delete_sessions_of(caller.user.id).await;
+        self.revoked(caller.user.id, None).await?;
+        deleted.map(drop).map_err(Error::from)
     }
 
     /// Tells every node that sockets opened with these sessions must close.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use governor::Quota;
 
-use super::limits::{FailureCounts, KeyedLimiter};
+use super::rate_limits::{FailureCounts, KeyedLimiter};
 use crate::{Error, UserId};
 
 /// Login attempts allowed per minute.
@@ -20,15 +20,6 @@ pub struct LoginLimits {
     pub per_address: u32,
 }
 
-impl Default for LoginLimits {
-    fn default() -> Self {
-        LoginLimits {
-            per_account: 10,
-            per_address: 60,
-        }
-    }
-}
-
 /// Sign-ups allowed: each costs an Argon2 hash, and may create an organization.
 #[derive(Clone, Copy, Debug)]
 pub struct SignupLimits {
@@ -38,30 +29,13 @@ pub struct SignupLimits {
     pub per_minute: u32,
 }
 
-impl Default for SignupLimits {
-    fn default() -> Self {
-        SignupLimits {
-            per_address_per_hour: 20,
-            per_minute: 60,
-        }
-    }
-}
-
-/// Messages one user may send, over REST and every socket together.
+/// Messages one user may send, over REST and every socket together. Reactions, deletions and invitations
+/// count against the same allowance: each is a write others may have to hear about.
 #[derive(Clone, Copy, Debug)]
 pub struct SendLimits {
     pub per_second: u32,
     /// How many may go at once before the rate applies.
     pub burst: u32,
-}
-
-impl Default for SendLimits {
-    fn default() -> Self {
-        SendLimits {
-            per_second: 10,
-            burst: 50,
-        }
-    }
 }
 
 fn at_least_one(n: u32) -> NonZeroU32 {
@@ -73,8 +47,24 @@ fn at_least_one(n: u32) -> NonZeroU32 {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) enum LoginKey {
     Account(UserId),
-    /// An email, or `org/username`, lowercased.
-    Unknown(String),
+    /// The SHA-256 of an email or `org/username`, lowercased: a fixed size whatever was typed.
+    Unknown([u8; 32]),
+}
+
+/// The network a client address stands for in every per-address limit: an IPv4 address, or the /64 of an
+/// IPv6 one, since one IPv6 client commonly holds a whole /64 and could otherwise take a fresh allowance
+/// from each of its 2^64 addresses.
+pub fn client_network(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+            }
+        },
+    }
 }
 
 /// Failures in this window mark an address as failing.
@@ -105,7 +95,7 @@ impl LoginThrottle {
 
     /// Every attempt from `address` takes from its allowance, before anything is looked up.
     pub(super) fn attempt(&self, address: IpAddr) -> Result<(), Error> {
-        self.by_address.check(&address)
+        self.by_address.check(&client_network(address))
     }
 
     /// Before the password is checked: refused when `key` failed too often this minute and `address` has
@@ -115,7 +105,7 @@ impl LoginThrottle {
         if failures < self.per_account {
             return Ok(());
         }
-        let (address_failures, _) = self.address_failures.count(&address);
+        let (address_failures, _) = self.address_failures.count(&client_network(address));
         if address_failures < FAILING_AFTER {
             return Ok(());
         }
@@ -125,7 +115,7 @@ impl LoginThrottle {
     /// Counts a wrong password (or unknown login) against both.
     pub(super) fn failed(&self, key: LoginKey, address: IpAddr) {
         self.account_failures.record(key);
-        self.address_failures.record(address);
+        self.address_failures.record(client_network(address));
     }
 }
 
@@ -145,20 +135,25 @@ impl SignupThrottle {
         }
     }
 
-    pub(super) fn check(&self, address: IpAddr) -> Result<(), Error> {
-        self.by_address.check(&address)?;
+    /// Takes from the address's allowance, and from everyone's unless the sign-up carries an invitation (a
+    /// member asked for it: a flood of others must not shut invited people out).
+    pub(super) fn check(&self, address: IpAddr, invited: bool) -> Result<(), Error> {
+        self.by_address.check(&client_network(address))?;
+        if invited {
+            return Ok(());
+        }
         self.everyone.check(&())
     }
 }
 
-/// Sends are limited per user.
-pub(super) struct SendThrottle(KeyedLimiter<UserId>);
+/// Sends (and reactions, deletions, invitations) are limited per user.
+pub(super) struct WriteThrottle(KeyedLimiter<UserId>);
 
-impl SendThrottle {
+impl WriteThrottle {
     pub(super) fn new(limits: SendLimits) -> Self {
         let quota = Quota::per_second(at_least_one(limits.per_second))
             .allow_burst(at_least_one(limits.burst.max(limits.per_second)));
-        SendThrottle(KeyedLimiter::new(quota))
+        WriteThrottle(KeyedLimiter::new(quota))
     }
 
     pub(super) fn check(&self, user_id: UserId) -> Result<(), Error> {
@@ -219,7 +214,7 @@ mod tests {
             per_account: 2,
             per_address: 1_000,
         });
-        let nobody = LoginKey::Unknown("nobody@example.org".into());
+        let nobody = LoginKey::Unknown([7; 32]);
         for _ in 0..FAILING_AFTER {
             throttle.failed(nobody.clone(), ip(66));
         }
@@ -227,8 +222,20 @@ mod tests {
     }
 
     #[test]
+    fn an_ipv6_client_is_its_slash_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("v6");
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().expect("v6");
+        let c: IpAddr = "2001:db8:1:3::1".parse().expect("v6");
+        assert_eq!(client_network(a), client_network(b));
+        assert_ne!(client_network(a), client_network(c));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().expect("mapped");
+        assert_eq!(client_network(mapped), ip(1));
+        assert_eq!(client_network(ip(1)), ip(1));
+    }
+
+    #[test]
     fn sends_share_one_allowance_per_user() {
-        let throttle = SendThrottle::new(SendLimits {
+        let throttle = WriteThrottle::new(SendLimits {
             per_second: 1,
             burst: 3,
         });

@@ -27,6 +27,8 @@ impl Parley {
 
     pub async fn rename(&self, caller: &Caller, request: UpdateMeRequest) -> Result<User, Error> {
         validate::name(&request.name)?;
+        // Each change is told to everyone who follows the user: counted like a message.
+        self.write_throttle.check(caller.user.id)?;
         let user = self
             .store
             .rename_user(caller.user.id, request.name.trim())
@@ -36,21 +38,29 @@ impl Parley {
     }
 
     /// Stores a new avatar: the picture decoded (its format read from the bytes, never from what the client
-    /// claims) and encoded again (`images::avatar`), a few at a time off the runtime.
+    /// claims) and encoded again (`images::avatar`), a few at a time off the runtime; past those, 503 `busy`.
     pub async fn set_avatar(&self, caller: &Caller, bytes: Vec<u8>) -> Result<User, Error> {
         if bytes.len() > MAX_AVATAR_BYTES {
             return Err(Error::TooLarge("avatar"));
         }
-        let encoded = {
-            let _permit = self
-                .image_permits
-                .acquire()
-                .await
-                .map_err(|_| Error::Busy)?;
-            tokio::task::spawn_blocking(move || images::avatar(&bytes))
-                .await
-                .map_err(|error| Error::Encoding(error.to_string()))??
-        };
+        self.write_throttle.check(caller.user.id)?;
+        // The permit goes with the decode: a request given up on does not free it while the decode runs.
+        let permit = Arc::clone(&self.image_permits)
+            .try_acquire_owned()
+            .map_err(|_| Error::Busy)?;
+        let encoded = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            images::avatar(&bytes)
+        })
+        .await
+        .map_err(|error| {
+            // A decoder that panicked on these bytes: they are not an image this server takes.
+            tracing::error!(%error, "an image decoder failed");
+            Error::invalid(
+                "unsupported_image",
+                "avatar must be a PNG, JPEG, WebP or GIF image",
+            )
+        })??;
         self.blobs
             .put(&avatar_key(caller.user.id), encoded.bytes)
             .await?;

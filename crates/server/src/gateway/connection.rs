@@ -13,7 +13,7 @@
 use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
@@ -91,7 +91,7 @@ pub(super) async fn serve(
         Quota::per_second(per_second).allow_burst(burst),
         hub.clock.clone(),
     );
-    let next_session_check = parley.next_session_check(&caller);
+    let next_session_check = AtomicI64::new(parley.next_session_check(&caller).0);
     let connection = Connection {
         socket,
         queue,
@@ -101,6 +101,7 @@ pub(super) async fn serve(
             hub,
             id,
             caller,
+            next_session_check,
             _place: place,
         }),
         closer,
@@ -109,7 +110,6 @@ pub(super) async fn serve(
         pruned: Pruned::Resync,
         ping_every: settings.ping_every,
         idle_timeout: settings.idle_timeout,
-        next_session_check,
     };
     // A task of its own, and this one ends: the setup above (hello, registration) makes this future several
     // KiB, which a connection would otherwise keep for its whole life.
@@ -221,9 +221,6 @@ struct Connection {
     pruned: Pruned,
     ping_every: Duration,
     idle_timeout: Duration,
-    /// When to check next that the session is live (and keep it from going idle): at the first ping
-    /// after it.
-    next_session_check: Millis,
 }
 
 /// What an op runs with.
@@ -234,6 +231,10 @@ struct Session {
     hub: Arc<Hub>,
     id: ConnId,
     caller: Arc<Caller>,
+    /// When to check next that the session is live (and keep it from going idle), in milliseconds since
+    /// the epoch: at the first ping after it. A check that could not tell (the store away) sets it back
+    /// to now, so the next ping tries again.
+    next_session_check: AtomicI64,
     /// This connection's place among its user's sockets, given back when the connection ends.
     _place: Counted<UserId>,
 }
@@ -347,9 +348,7 @@ impl Connection {
                     None => return Ok(None),
                 },
                 _ = ping.tick() => {
-                    if Millis::now() >= self.next_session_check {
-                        self.next_session_check = self.session.check_session(&self.closer);
-                    }
+                    self.session.check_session_if_due(&self.closer);
                     tokio::select! {
                         biased;
                         _ = &mut closing => return Ok(None),
@@ -512,26 +511,32 @@ struct OpLabel {
 const MAX_WATCHED: usize = 10_000;
 
 impl Session {
-    /// Checks on a task of its own that the connection's session is still live, marking it used; an ended
-    /// one (past its lifetime, or gone) closes the connection with 4001. Returns when to check next.
-    fn check_session(self: &Arc<Self>, closer: &Closer) -> Millis {
+    /// When a check is due, checks on a task of its own that the connection's session is still live,
+    /// marking it used; an ended one (logged out, past its lifetime, gone) closes the connection with 4001.
+    fn check_session_if_due(self: &Arc<Self>, closer: &Closer) {
+        let now = Millis::now().0;
+        if now < self.next_session_check.load(Ordering::Relaxed) {
+            return;
+        }
+        let next = self.parley.next_session_check(&self.caller).0;
+        self.next_session_check.store(next, Ordering::Relaxed);
         let (session, closer) = (Arc::clone(self), Arc::clone(closer));
         tokio::spawn(async move {
             match session.parley.keep_session(&session.caller).await {
                 Ok(()) => {}
                 Err(Error::Unauthenticated) => {
-                    close_with(&closer, close::BAD_TOKEN, "session expired");
+                    close_with(&closer, close::BAD_TOKEN, "session ended");
                 }
-                // The store is away: the session stands until a check can tell.
+                // The store is away: the session stands until a check can tell, at the next ping.
                 Err(error) => {
                     tracing::debug!(
                         error = &error as &dyn std::error::Error,
                         "cannot check a session"
                     );
+                    session.next_session_check.store(0, Ordering::Relaxed);
                 }
             }
         });
-        self.parley.next_session_check(&self.caller)
     }
 
     /// Runs one op and returns its reply.

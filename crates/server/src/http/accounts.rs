@@ -36,8 +36,6 @@ use crate::error::ApiResult;
         (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
         (status = 429, description = "Too many sign-ups from this address, or from everyone, for now \
             (`rate_limited`, with `Retry-After`)", body = ErrorBody),
-        (status = 503, description = "Too many passwords waiting to be hashed (`busy`, with `Retry-After`)",
-            body = ErrorBody),
     )
 )]
 pub async fn signup(

@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use bytes::{Bytes, BytesMut};
+use http_body::Body as _;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 
@@ -19,6 +20,10 @@ pub(crate) async fn read(
     max_bytes: usize,
     pause: Duration,
 ) -> Result<Bytes, ApiError> {
+    let declared = body.size_hint().lower();
+    if usize::try_from(declared).map_or(true, |declared| declared > max_bytes) {
+        return Err(too_large());
+    }
     let mut body = Limited::new(body, max_bytes);
     let mut bytes = BytesMut::new();
     loop {

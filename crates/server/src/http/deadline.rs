@@ -1,6 +1,8 @@
-//! The whole-request deadline: a REST request that has not been answered in time is answered 408, and
-//! whatever it was waiting for is dropped. A WebSocket upgrade is answered at once, so a socket's life is
-//! not a request's.
+//! The whole-request deadline: a REST request that has not been answered in time is answered 503 `timeout`
+//! (with `Retry-After`), and the handler's future is dropped; work it had handed on (a write queued for
+//! the store, an image being decoded) goes on and may still complete, so a retry of a send uses its nonce.
+//! Not 408: a browser resends a request answered 408 on its own, and this one may have been written.
+//! A WebSocket upgrade is answered at once, so a socket's life is not a request's.
 
 use std::time::Duration;
 
@@ -19,10 +21,11 @@ pub(crate) async fn within(
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
-            "the request took too long",
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "the request took too long; retry",
         )
+        .retry_after(1)
         .into_response(),
     }
 }

@@ -93,9 +93,7 @@ pub async fn set_avatar(
 ) -> ApiResult<Json<User>> {
     // One byte over the limit is enough for core to refuse with its own 413.
     let bytes = super::body::read(body, MAX_AVATAR_BYTES + 1, state.http.body_timeout).await?;
-    Ok(Json(
-        state.parley.set_avatar(&caller, bytes.to_vec()).await?,
-    ))
+    Ok(Json(state.parley.set_avatar(&caller, bytes.into()).await?))
 }
 
 /// A user's avatar

@@ -35,7 +35,7 @@ use utoipa::{Modify, OpenApi, ToResponse};
             The frames and their rules are in `docs/protocol.md`."),
     ),
     // No REST operation answers them, so they are listed by hand: the WebSocket's frames.
-    components(responses(Unauthenticated, NotJoined, ConversationNotFound), schemas(
+    components(responses(Unauthenticated, NotJoined, ConversationNotFound, Unavailable, RequestTimeout), schemas(
         parley_proto::v1::ClientOp,
         parley_proto::v1::EventFrame,
         parley_proto::v1::ServerFrame
@@ -83,7 +83,7 @@ use utoipa::{Modify, OpenApi, ToResponse};
         crate::http::operations::metrics,
         crate::gateway::upgrade
     ),
-    modifiers(&BearerScheme, &Limits, &Links)
+    modifiers(&BearerScheme, &Limits, &Links, &EveryOperation)
 )]
 struct ApiDoc;
 
@@ -112,9 +112,44 @@ macro_rules! error_responses {
 }
 
 error_responses! {
-    Unauthenticated: "Missing, invalid or revoked token (`unauthenticated`)",
+    Unauthenticated: "Missing, invalid, revoked or expired token (`unauthenticated`)",
+    Unavailable: "Not now, with `Retry-After`: the store or the bus is unreachable (`unavailable`), the server \
+        is busy (`busy`), the request took too long (`timeout`), or the server or this address has as many \
+        connections as it takes (`too_many_connections`)",
+    RequestTimeout: "The request body stopped arriving (`request_timeout`)",
     NotJoined: "A public channel you have not joined (`forbidden`)",
     ConversationNotFound: "No such conversation, or not visible to you (`not_found`)",
+}
+
+/// The answers any operation may give whatever it does: 503 (an outage, a busy server, a deadline, a full
+/// server), and 408 for one that takes a body.
+struct EveryOperation;
+
+impl Modify for EveryOperation {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let shared = |name: &str| RefOr::Ref(Ref::from_response_name(name));
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let takes_a_body = operation.request_body.is_some();
+                let answers = &mut operation.responses.responses;
+                answers
+                    .entry("503".to_owned())
+                    .or_insert_with(|| shared("Unavailable"));
+                if takes_a_body {
+                    answers
+                        .entry("408".to_owned())
+                        .or_insert_with(|| shared("RequestTimeout"));
+                }
+            }
+        }
+    }
 }
 
 /// Declares the `bearer` scheme that authenticated operations name.

@@ -6,9 +6,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use parley_core::service::client_network;
+
 use crate::tally::{Counted, Tally};
 
-/// The counts of open connections, in all and per client address.
+/// The counts of open connections, in all and per client address (an IPv6 client's /64).
 pub(crate) struct Admission {
     max_total: usize,
     total: AtomicUsize,
@@ -44,7 +46,10 @@ impl Admission {
         if self.total.load(Ordering::Relaxed) >= self.max_total {
             return Err(Refusal::ServerFull);
         }
-        let from_address = self.by_address.take(address).ok_or(Refusal::AddressFull)?;
+        let from_address = self
+            .by_address
+            .take(client_network(address))
+            .ok_or(Refusal::AddressFull)?;
         self.total.fetch_add(1, Ordering::Relaxed);
         metrics::gauge!("parley_http_connections").increment(1.0);
         Ok(Permit {

@@ -323,7 +323,21 @@ async fn sign_ups_are_limited_per_address_and_for_everyone() {
         .expect("another address");
     assert_rate_limited(second.signup(&signup("eve", None)).await);
     // Logins are not sign-ups.
-    first.login(&login("ann", PASSWORD)).await.expect("login");
+    let ann = first.login(&login("ann", PASSWORD)).await.expect("login");
+    // Everyone's budget spent by others does not shut out someone a member invited.
+    let token = first
+        .with_token(ann.token)
+        .create_invite(&parley_proto::v1::CreateInviteRequest::default())
+        .await
+        .expect("an invitation")
+        .token;
+    from(&server, 3)
+        .signup(&SignupRequest {
+            invite: token,
+            ..signup("fay", None)
+        })
+        .await
+        .expect("an invited sign-up");
 }
 
 #[tokio::test]

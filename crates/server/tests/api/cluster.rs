@@ -616,11 +616,17 @@ async fn control_characters_never_reach_postgres() {
         status(server.client().signup(&signup).await),
         Some(Some(400))
     );
-    for login in ["ada\u{0}", "a\u{0}@example.org"] {
+    let long = "a".repeat(10_000);
+    for (login, org) in [
+        ("ada\u{0}", None),
+        ("a\u{0}@example.org", None),
+        ("ada", Some("acme\u{0}")),
+        (long.as_str(), None),
+    ] {
         let request = parley_proto::v1::LoginRequest {
             login: login.to_owned(),
             password: parley_testkit::PASSWORD.to_owned(),
-            org: None,
+            org: org.map(str::to_owned),
         };
         assert_eq!(
             status(server.client().login(&request).await),

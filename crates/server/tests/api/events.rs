@@ -10,7 +10,7 @@ use parley_core::bus::{Bus, Delivery, Inbox, Signal, Topic};
 use parley_core::model::{Audience, Event, EventKind};
 use parley_core::service::DeleteScope;
 use parley_core::store::Store;
-use parley_core::{Caller, Cursor, Parley, Settings};
+use parley_core::{Caller, Cursor, Parley};
 use parley_proto::v1::{ConversationKind, SignupRequest};
 use parley_store::{FsBlobs, SqliteStore};
 
@@ -54,7 +54,7 @@ async fn changes_are_logged_and_published_in_commit_order() {
         store.clone(),
         bus.clone(),
         Arc::new(FsBlobs::new(data.path())),
-        Settings::default(),
+        parley_server::Config::default().settings(),
     );
     let ann = caller(&parley, "ann").await;
     let bob = caller(&parley, "bob").await;

@@ -197,6 +197,14 @@ async fn a_closed_server_lets_in_the_invited_only_and_reveals_no_handle() {
         bodies.iter().all(|b| *b == bodies[0]),
         "existing, absent and default orgs answer alike: {bodies:?}"
     );
+    // With an email that is taken too, they still answer alike (the email is checked first).
+    for org in ["acme", "nowhere"] {
+        let taken = SignupRequest {
+            email: "ann@example.org".into(),
+            ..signup("mal", Some(org), None)
+        };
+        assert_api_error(client.signup(&taken).await, 409, "email_taken");
+    }
 
     let token = ann
         .create_invite(&CreateInviteRequest::default())

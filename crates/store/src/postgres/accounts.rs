@@ -10,9 +10,9 @@ use crate::inputs::NewUser;
 use crate::like::like_escape;
 
 /// Signs a user up in one statement, which checks, in the same snapshot as it writes, what the SQLite store
-/// checks one query at a time: the invitation (`NotFound("invite")` when it is unknown, expired or used up)
-/// or the org (`NotFound("organization")` when it may not be joined and not be created), then the email,
-/// then the username (`Conflict`). A refused sign-up changes nothing (not even the org it would have
+/// checks one query at a time: the email (`Conflict`), then the invitation (`NotFound("invite")` when it is
+/// unknown, expired or used up) or the org (`NotFound("organization")` when it may not be joined and not be
+/// created), then the username (`Conflict`). A refused sign-up changes nothing (not even the org it would have
 /// created, or the invitation's count), so it leaves the batch's transaction fit to commit the writes beside
 /// it. Two sign-ups racing in one batch cannot fail either: statements on one connection run one after the
 /// other, so the second sees the first (and the invitation's use the first took).
@@ -79,16 +79,19 @@ pub(crate) async fn create_user(c: &impl GenericClient, new: NewUser) -> StoreRe
     .ok_or(sql::vanished("user"))?;
     let org_found: bool = get(&outcome, 0)?;
     let admitted: bool = get(&outcome, 1)?;
+    let taken = get::<Option<&str>>(&outcome, 2)?;
+    // The email first: it is unique server-wide, so its answer says nothing of the org.
+    if taken == Some("email") {
+        return Err(StoreError::Conflict("email"));
+    }
     if invite.is_some() && !org_found {
         return Err(StoreError::NotFound("invite"));
     }
     if (org_found && !admitted) || (!org_found && !may_create_org) {
         return Err(StoreError::NotFound("organization"));
     }
-    match get::<Option<&str>>(&outcome, 2)? {
-        Some("email") => return Err(StoreError::Conflict("email")),
-        Some(_) => return Err(StoreError::Conflict("username")),
-        None => {}
+    if taken.is_some() {
+        return Err(StoreError::Conflict("username"));
     }
     // Every check passed, so only a row the statement's snapshot could not see stopped the insert: the
     // turn rules that out, and a backend failure has the writer undo whatever the statement did.

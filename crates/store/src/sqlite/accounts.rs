@@ -9,14 +9,9 @@ use super::connection::backend;
 use super::rows::{self, USER_COLUMN_COUNT, USER_COLUMNS, USERS, like_escape, one, run};
 use crate::inputs::NewUser;
 
+/// Checks the email first (server-wide, so its answer says nothing of the org), then the invitation or the
+/// org, then the username within the org.
 pub(crate) fn create_user(c: &Connection, new: &NewUser) -> StoreResult<User> {
-    let (org_id, invite) = match new.org_policy {
-        OrgPolicy::Invited { token_hash } => {
-            let (invite, org_id) = usable_invite(c, token_hash, new.now)?;
-            (org_id, Some(invite))
-        }
-        policy => (org_to_join(c, &new.org_handle, policy, new.now)?, None),
-    };
     let exists = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> StoreResult<bool> {
         one(c, sql, p, |_| Ok(()))
             .optional()
@@ -26,6 +21,13 @@ pub(crate) fn create_user(c: &Connection, new: &NewUser) -> StoreResult<User> {
     if exists("SELECT 1 FROM users WHERE email = ?1", &[&new.email])? {
         return Err(StoreError::Conflict("email"));
     }
+    let (org_id, invite) = match new.org_policy {
+        OrgPolicy::Invited { token_hash } => {
+            let (invite, org_id) = usable_invite(c, token_hash, new.now)?;
+            (org_id, Some(invite))
+        }
+        policy => (org_to_join(c, &new.org_handle, policy, new.now)?, None),
+    };
     if exists(
         "SELECT 1 FROM users WHERE org_id = ?1 AND username = ?2",
         &[&org_id, &new.username],

@@ -36,8 +36,6 @@ trait Pending: Send {
     fn run(&mut self, connection: &Connection, isolation: Isolation) -> bool;
     /// Answers the caller once the batch is over, announcing what it committed.
     fn complete(self: Box<Self>, commit: Result<(), &str>, feed: &mut Feed);
-    /// Whether it erased text that must leave the log too, and succeeded.
-    fn erased(&self) -> bool;
 }
 
 /// The sending end of the commit feed, and the newest cursor it announced.
@@ -81,14 +79,6 @@ struct Write<T, F> {
     work: F,
     result: Option<StoreResult<T>>,
     done: oneshot::Sender<StoreResult<T>>,
-    kind: WriteKind,
-}
-
-/// Whether a write erases text (see `Connections::erase`).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum WriteKind {
-    Keeps,
-    Erases,
 }
 
 impl<T, F> Pending for Write<T, F>
@@ -117,10 +107,6 @@ where
         }
         // The caller may have gone away (request cancelled); the write stands either way.
         let _ = self.done.send(answer);
-    }
-
-    fn erased(&self) -> bool {
-        self.kind == WriteKind::Erases && self.result.as_ref().is_some_and(Result::is_ok)
     }
 }
 
@@ -158,8 +144,9 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
 
 pub(crate) struct Connections {
     jobs: mpsc::UnboundedSender<Box<dyn Pending>>,
-    /// Dropped with the store, which stops the checkpointer.
-    _checkpointer: std_mpsc::Sender<()>,
+    /// Asks the checkpointer to empty the log, and answers whether it could; dropped with the store, which
+    /// stops the checkpointer.
+    checkpointer: std_mpsc::Sender<oneshot::Sender<bool>>,
     /// Handed out once, to whoever relays committed events to the bus.
     commit_feed: Mutex<Option<CommitFeed>>,
     path: PathBuf,
@@ -190,13 +177,14 @@ impl Connections {
         let (jobs, queue) = mpsc::unbounded_channel();
         let (committed, commit_feed) = mpsc::unbounded_channel();
         let restart_wanted = Arc::new(AtomicBool::new(false));
-        let truncate_wanted = Arc::new(AtomicBool::new(false));
         let checkpoints = open(path).map_err(backend)?;
-        let (checkpointer, stop) = std_mpsc::channel();
-        let (restart, truncate) = (Arc::clone(&restart_wanted), Arc::clone(&truncate_wanted));
+        // The checkpointer never waits for a lock: a truncation it cannot make at once it tries again.
+        checkpoints.busy_timeout(Duration::ZERO).map_err(backend)?;
+        let (checkpointer, requests) = std_mpsc::channel();
+        let restart = Arc::clone(&restart_wanted);
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpoints, stop, restart, truncate))
+            .spawn(move || checkpoint_loop(checkpoints, requests, restart))
             .map_err(backend)?;
         let writes = WriteLoop {
             connection: writer,
@@ -206,7 +194,6 @@ impl Connections {
             },
             before_commit,
             restart_wanted,
-            truncate_wanted,
         };
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -214,7 +201,7 @@ impl Connections {
             .map_err(backend)?;
         Ok(Arc::new(Connections {
             jobs,
-            _checkpointer: checkpointer,
+            checkpointer,
             commit_feed: Mutex::new(Some(commit_feed)),
             path: path.to_owned(),
             readers: Mutex::new(readers),
@@ -229,35 +216,38 @@ impl Connections {
         &self,
         work: impl Fn(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        self.queue(work, WriteKind::Keeps).await
-    }
-
-    /// Like `write`, for a write that erases text: once its batch commits, the writer copies the whole log
-    /// into the database file and empties it (`truncate_log`) before answering, so the erased text is in
-    /// neither file (`secure_delete` zeroes it in the database's pages; the log held every version of them).
-    pub(crate) async fn erase<T: Announces + Send + 'static>(
-        &self,
-        work: impl Fn(&Connection) -> StoreResult<T> + Send + 'static,
-    ) -> StoreResult<T> {
-        self.queue(work, WriteKind::Erases).await
-    }
-
-    async fn queue<T: Announces + Send + 'static>(
-        &self,
-        work: impl Fn(&Connection) -> StoreResult<T> + Send + 'static,
-        kind: WriteKind,
-    ) -> StoreResult<T> {
         let (done, answer) = oneshot::channel::<StoreResult<T>>();
         let write = Write {
             work,
             result: None,
             done,
-            kind,
         };
         self.jobs
             .send(Box::new(write))
             .map_err(|_| backend(WriterGone))?;
         answer.await.map_err(|_| backend(WriterGone))?
+    }
+
+    /// Like `write`, for a write that erases text: once it committed something (its events say so), the
+    /// checkpointer copies the whole log into the database file and empties it before this answers, so the
+    /// erased text is in neither file (`secure_delete` zeroes it in the database's pages; the log held every
+    /// version of them). The writer goes on meanwhile. Should readers keep the log from emptying within
+    /// `TRUNCATE_PATIENCE`, this answers anyway and the checkpointer empties it as soon as it can.
+    pub(crate) async fn erase<T: Announces + Send + 'static>(
+        &self,
+        work: impl Fn(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let erased = self.write(work).await?;
+        if !erased.announced().is_empty() {
+            let (done, emptied) = oneshot::channel();
+            let asked = self.checkpointer.send(done).is_ok();
+            if !asked || !emptied.await.unwrap_or(false) {
+                tracing::warn!(
+                    "the log could not be emptied at once after an erase; the checkpointer goes on"
+                );
+            }
+        }
+        Ok(erased)
     }
 
     pub(crate) fn take_commit_feed(&self) -> Option<CommitFeed> {
@@ -341,8 +331,6 @@ struct WriteLoop {
     before_commit: BeforeCommit,
     /// Set by the checkpointer when the log has grown long; see `checkpoint_loop`.
     restart_wanted: Arc<AtomicBool>,
-    /// Set by the writer when it could not empty the log after an erase; the checkpointer tries until it can.
-    truncate_wanted: Arc<AtomicBool>,
 }
 
 impl WriteLoop {
@@ -384,9 +372,6 @@ impl WriteLoop {
                 tracing::error!(%error, "write batch failed");
             }
             let failure = outcome.err().map(|e| e.to_string());
-            if failure.is_none() && batch.iter().any(|write| write.erased()) {
-                self.empty_log();
-            }
             for write in batch.drain(..) {
                 write.complete(failure.as_deref().map_or(Ok(()), Err), &mut self.feed);
             }
@@ -401,23 +386,8 @@ impl WriteLoop {
     }
 }
 
-impl WriteLoop {
-    /// Empties the log after a batch that erased text. Should a reader keep it from finishing, the
-    /// checkpointer empties it as soon as it can.
-    fn empty_log(&self) {
-        match truncate_log(&self.connection) {
-            Ok(true) => {}
-            Ok(false) => self.truncate_wanted.store(true, Ordering::Relaxed),
-            Err(error) => {
-                tracing::warn!(%error, "cannot empty the log after an erase");
-                self.truncate_wanted.store(true, Ordering::Relaxed);
-            }
-        }
-    }
-}
-
-/// How long `truncate_log` keeps trying: a checkpoint of the checkpointer's answers busy for a moment, and
-/// readers finish theirs in milliseconds.
+/// How long `truncate_log` keeps trying: it needs a moment with no write in progress and every reader on
+/// the newest snapshot, and readers finish in milliseconds.
 const TRUNCATE_PATIENCE: Duration = Duration::from_secs(1);
 
 /// Copies the whole WAL into the database file and truncates it to nothing; false if it could not finish
@@ -444,7 +414,7 @@ fn checkpoint(connection: &Connection) -> rusqlite::Result<i64> {
 }
 
 /// The checkpointer thread: every `CHECKPOINT_EVERY` it copies committed pages into the database file, on
-/// its own connection, beside the writer. A checkpoint on the writer's thread (SQLite's automatic one) held
+/// its own connection, beside the writer, and when an erase asks, it empties the log (`truncate_log`). A checkpoint on the writer's thread (SQLite's automatic one) held
 /// up every write behind it for tens of milliseconds.
 ///
 /// Copying beside the writer never catches up with it under steady load, and the log only starts over once
@@ -453,16 +423,27 @@ fn checkpoint(connection: &Connection) -> rusqlite::Result<i64> {
 /// is dropped.
 fn checkpoint_loop(
     connection: Connection,
-    stop: std_mpsc::Receiver<()>,
+    requests: std_mpsc::Receiver<oneshot::Sender<bool>>,
     restart_wanted: Arc<AtomicBool>,
-    truncate_wanted: Arc<AtomicBool>,
 ) {
-    while let Err(std_mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        if truncate_wanted.load(Ordering::Relaxed) {
-            match truncate_log(&connection) {
-                Ok(true) => truncate_wanted.store(false, Ordering::Relaxed),
-                Ok(false) => {}
-                Err(error) => tracing::warn!(%error, "cannot empty the log after an erase"),
+    // Asked to empty the log and not yet able to: tried again at every turn until it is.
+    let mut truncation_due = false;
+    loop {
+        let mut waiting = Vec::new();
+        match requests.recv_timeout(CHECKPOINT_EVERY) {
+            Ok(asked) => waiting.push(asked),
+            Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        waiting.extend(requests.try_iter());
+        if truncation_due || !waiting.is_empty() {
+            let emptied = truncate_log(&connection).unwrap_or_else(|error| {
+                tracing::warn!(%error, "cannot empty the log after an erase");
+                false
+            });
+            truncation_due = !emptied;
+            for asked in waiting {
+                let _ = asked.send(emptied);
             }
             continue;
         }

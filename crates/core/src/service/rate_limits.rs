@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
@@ -11,22 +12,36 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::Error;
 
-/// Past this many tracked keys, forget the ones whose allowance has refilled, so memory stays bounded.
+/// Past this many tracked keys, forget the ones whose allowance has refilled, so memory stays bounded. The
+/// next sweep waits until the map has doubled since, so a map kept full does not make every call a scan.
 const KEYS_BEFORE_SWEEP: usize = 10_000;
 
-pub(super) struct KeyedLimiter<K: Hash + Eq + Clone>(DefaultKeyedRateLimiter<K>);
+/// When to sweep next, after a sweep left `kept` keys.
+fn next_sweep(kept: usize) -> usize {
+    kept.saturating_mul(2).max(KEYS_BEFORE_SWEEP)
+}
+
+pub(super) struct KeyedLimiter<K: Hash + Eq + Clone> {
+    limiter: DefaultKeyedRateLimiter<K>,
+    sweep_at: AtomicUsize,
+}
 
 impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     pub(super) fn new(quota: Quota) -> Self {
-        KeyedLimiter(RateLimiter::keyed(quota))
+        KeyedLimiter {
+            limiter: RateLimiter::keyed(quota),
+            sweep_at: AtomicUsize::new(KEYS_BEFORE_SWEEP),
+        }
     }
 
     /// Takes one unit of `key`'s allowance, or says how long until there is one.
     pub(super) fn check(&self, key: &K) -> Result<(), Error> {
-        if self.0.len() > KEYS_BEFORE_SWEEP {
-            self.0.retain_recent();
+        if self.limiter.len() > self.sweep_at.load(Ordering::Relaxed) {
+            self.limiter.retain_recent();
+            self.sweep_at
+                .store(next_sweep(self.limiter.len()), Ordering::Relaxed);
         }
-        self.0
+        self.limiter
             .check_key(key)
             .map_err(|not_until| Error::RateLimited {
                 retry_after: not_until.wait_time_from(DefaultClock::default().now()),
@@ -39,21 +54,29 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
 pub(super) struct FailureCounts<K: Hash + Eq> {
     window: Duration,
     /// Held only to read or bump a count, never across an await.
-    counts: Mutex<HashMap<K, (Instant, u32)>>,
+    counts: Mutex<Counts<K>>,
+}
+
+struct Counts<K> {
+    by_key: HashMap<K, (Instant, u32)>,
+    sweep_at: usize,
 }
 
 impl<K: Hash + Eq> FailureCounts<K> {
     pub(super) fn new(window: Duration) -> Self {
         FailureCounts {
             window,
-            counts: Mutex::new(HashMap::new()),
+            counts: Mutex::new(Counts {
+                by_key: HashMap::new(),
+                sweep_at: KEYS_BEFORE_SWEEP,
+            }),
         }
     }
 
     /// Failures of `key` in its current window, and how long until that window closes.
     pub(super) fn count(&self, key: &K) -> (u32, Duration) {
         let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        match counts.get(key) {
+        match counts.by_key.get(key) {
             Some(&(opened, n)) if opened.elapsed() < self.window => {
                 (n, self.window.saturating_sub(opened.elapsed()))
             }
@@ -64,10 +87,14 @@ impl<K: Hash + Eq> FailureCounts<K> {
     /// Counts one more failure of `key`.
     pub(super) fn record(&self, key: K) {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if counts.len() > KEYS_BEFORE_SWEEP {
-            counts.retain(|_, (opened, _)| opened.elapsed() < self.window);
+        if counts.by_key.len() > counts.sweep_at {
+            let window = self.window;
+            counts
+                .by_key
+                .retain(|_, (opened, _)| opened.elapsed() < window);
+            counts.sweep_at = next_sweep(counts.by_key.len());
         }
-        let entry = counts.entry(key).or_insert((Instant::now(), 0));
+        let entry = counts.by_key.entry(key).or_insert((Instant::now(), 0));
         if entry.0.elapsed() >= self.window {
             *entry = (Instant::now(), 0);
         }
