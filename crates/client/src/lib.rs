@@ -5,9 +5,11 @@
 
 use parley_proto::v1::{
     AuthResponse, ContactList, Conversation, ConversationList, CreateConversationRequest,
-    CreateInviteRequest, ErrorBody, GatewayInfo, Invite, InviteList, InviteLookup, InvitePreview,
-    InviteRequest, LoginRequest, Membership, MembershipPatch, Message, MessageList, ReadRequest,
-    Receipt, ReceiptList, SendMessageRequest, SignupRequest, UpdateMeRequest, User, UserList,
+    CreateInviteRequest, EditMessageRequest, ErrorBody, GatewayInfo, Invite, InviteList,
+    InviteLookup, InvitePreview, InviteRequest, LoginRequest, Membership, MembershipPatch, Message,
+    MessageEdit, MessageEditList, MessageList, Pin, PinList, ReadRequest, Receipt, ReceiptList,
+    SendMessageRequest, SentMessage, SignupRequest, ThreadInfo, ThreadList, UpdateMeRequest, User,
+    UserList,
 };
 use parley_proto::{ConversationId, InviteId, MessageId, UserId};
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
@@ -83,7 +85,28 @@ pub enum DeleteFor {
 pub struct Page {
     pub before: Option<MessageId>,
     pub after: Option<MessageId>,
+    /// A message and those around it (not with `before` or `after`).
+    pub around: Option<MessageId>,
     pub limit: Option<u32>,
+}
+
+impl Page {
+    fn query(self) -> Vec<(&'static str, String)> {
+        let mut query = Vec::new();
+        if let Some(before) = self.before {
+            query.push(("before", before.to_string()));
+        }
+        if let Some(after) = self.after {
+            query.push(("after", after.to_string()));
+        }
+        if let Some(around) = self.around {
+            query.push(("around", around.to_string()));
+        }
+        if let Some(limit) = self.limit {
+            query.push(("limit", limit.to_string()));
+        }
+        query
+    }
 }
 
 /// A raw answer, for callers that look at statuses and headers themselves.
@@ -436,6 +459,7 @@ impl Client {
 
     // ---- messages ----
 
+    /// Sends a message with nothing but text.
     pub async fn send_message(
         &self,
         id: ConversationId,
@@ -445,35 +469,168 @@ impl Client {
         let body = SendMessageRequest {
             text: text.to_owned(),
             nonce: nonce.map(str::to_owned),
+            mentions: None,
+            thread_root_id: None,
+            also_to_conversation: None,
+            quote: None,
         };
+        let sent = self.send_draft(id, &body).await?;
+        Ok(Created {
+            value: sent.value.message,
+            new: sent.new,
+        })
+    }
+
+    /// Sends a message with whatever it carries: mentions, a thread, a quote.
+    pub async fn send_draft(
+        &self,
+        id: ConversationId,
+        body: &SendMessageRequest,
+    ) -> Result<Created<SentMessage>> {
         Self::created(
             self.request(
                 Method::POST,
                 &["v1", "conversations", &id.to_string(), "messages"],
             )
-            .json(&body),
+            .json(body),
         )
         .await
     }
 
     pub async fn history(&self, id: ConversationId, page: Page) -> Result<Vec<Message>> {
-        let mut query = Vec::new();
-        if let Some(before) = page.before {
-            query.push(("before", before.to_string()));
-        }
-        if let Some(after) = page.after {
-            query.push(("after", after.to_string()));
-        }
-        if let Some(limit) = page.limit {
-            query.push(("limit", limit.to_string()));
-        }
         let builder = self
             .request(
                 Method::GET,
                 &["v1", "conversations", &id.to_string(), "messages"],
             )
-            .query(&query);
+            .query(&page.query());
         Ok(Self::json::<MessageList>(builder).await?.messages)
+    }
+
+    /// One message, a reply too (404 for anyone who may not see it).
+    pub async fn message(&self, id: ConversationId, message_id: MessageId) -> Result<Message> {
+        let (id, message_id) = (id.to_string(), message_id.to_string());
+        let segments = ["v1", "conversations", &id, "messages", &message_id];
+        Self::json(self.request(Method::GET, &segments)).await
+    }
+
+    pub async fn edit_message(
+        &self,
+        id: ConversationId,
+        message_id: MessageId,
+        body: &EditMessageRequest,
+    ) -> Result<Message> {
+        let (id, message_id) = (id.to_string(), message_id.to_string());
+        let segments = ["v1", "conversations", &id, "messages", &message_id];
+        Self::json(self.request(Method::PATCH, &segments).json(body)).await
+    }
+
+    /// A message's earlier versions, oldest first.
+    pub async fn message_edits(
+        &self,
+        id: ConversationId,
+        message_id: MessageId,
+    ) -> Result<Vec<MessageEdit>> {
+        let (id, message_id) = (id.to_string(), message_id.to_string());
+        let segments = ["v1", "conversations", &id, "messages", &message_id, "edits"];
+        Ok(
+            Self::json::<MessageEditList>(self.request(Method::GET, &segments))
+                .await?
+                .edits,
+        )
+    }
+
+    pub async fn pin(&self, id: ConversationId, message_id: MessageId) -> Result<()> {
+        self.on_message(Method::PUT, id, message_id, "pin").await
+    }
+
+    pub async fn unpin(&self, id: ConversationId, message_id: MessageId) -> Result<()> {
+        self.on_message(Method::DELETE, id, message_id, "pin").await
+    }
+
+    pub async fn pins(&self, id: ConversationId) -> Result<Vec<Pin>> {
+        let builder = self.request(
+            Method::GET,
+            &["v1", "conversations", &id.to_string(), "pins"],
+        );
+        Ok(Self::json::<PinList>(builder).await?.pins)
+    }
+
+    /// A page of a thread's replies.
+    pub async fn thread(
+        &self,
+        id: ConversationId,
+        root_id: MessageId,
+        page: Page,
+    ) -> Result<Vec<Message>> {
+        let (id, root_id) = (id.to_string(), root_id.to_string());
+        let segments = ["v1", "conversations", &id, "messages", &root_id, "thread"];
+        let builder = self.request(Method::GET, &segments).query(&page.query());
+        Ok(Self::json::<MessageList>(builder).await?.messages)
+    }
+
+    pub async fn follow_thread(&self, id: ConversationId, root_id: MessageId) -> Result<()> {
+        self.on_message(Method::PUT, id, root_id, "follow").await
+    }
+
+    pub async fn unfollow_thread(&self, id: ConversationId, root_id: MessageId) -> Result<()> {
+        self.on_message(Method::DELETE, id, root_id, "follow").await
+    }
+
+    pub async fn mark_thread_read(
+        &self,
+        id: ConversationId,
+        root_id: MessageId,
+        message_id: MessageId,
+    ) -> Result<()> {
+        let (id, root_id) = (id.to_string(), root_id.to_string());
+        let segments = [
+            "v1",
+            "conversations",
+            &id,
+            "messages",
+            &root_id,
+            "thread",
+            "read",
+        ];
+        let body = ReadRequest { message_id };
+        Self::empty(self.request(Method::POST, &segments).json(&body)).await
+    }
+
+    /// The threads I follow, newest activity first.
+    pub async fn threads(&self) -> Result<Vec<ThreadInfo>> {
+        let builder = self.request(Method::GET, &["v1", "threads"]);
+        Ok(Self::json::<ThreadList>(builder).await?.threads)
+    }
+
+    /// Messages that mention me, newest first.
+    pub async fn mentions(
+        &self,
+        before: Option<MessageId>,
+        limit: Option<u32>,
+    ) -> Result<Vec<Message>> {
+        let page = Page {
+            before,
+            limit,
+            ..Page::default()
+        };
+        let builder = self
+            .request(Method::GET, &["v1", "mentions"])
+            .query(&page.query());
+        Ok(Self::json::<MessageList>(builder).await?.messages)
+    }
+
+    /// A bodiless call on `/v1/conversations/{id}/messages/{message_id}/{what}`.
+    async fn on_message(
+        &self,
+        method: Method,
+        id: ConversationId,
+        message_id: MessageId,
+        what: &str,
+    ) -> Result<()> {
+        let (id, message_id) = (id.to_string(), message_id.to_string());
+        let segments = ["v1", "conversations", &id, "messages", &message_id, what];
+        Self::empty(self.request(method, &segments)).await
     }
 
     pub async fn delete_message(

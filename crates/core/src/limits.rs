@@ -2,8 +2,8 @@
 //! document states them from here, so the two cannot drift apart.
 
 pub use crate::service::{
-    MAX_ADDED_AT_ONCE, MAX_INVITE_HOURS, MAX_INVITE_USES, MAX_PAGE, MAX_QUERY_CHARS,
-    MAX_SEARCH_CHARS,
+    MAX_ADDED_AT_ONCE, MAX_INVITE_HOURS, MAX_INVITE_USES, MAX_MENTIONS, MAX_PAGE, MAX_PINS,
+    MAX_QUERY_CHARS, MAX_SEARCH_CHARS,
 };
 pub use crate::validate::{
     EMAIL_PATTERN, EMOJI_PATTERN, HANDLE_PATTERN, MAX_EMAIL_CHARS, MAX_EMOJI_CHARS,

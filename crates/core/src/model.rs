@@ -1,7 +1,7 @@
 //! Domain types, as the store keeps them and the use cases reason about them. Events and what they carry
 //! derive serde because a cluster's bus carries them between nodes; they are not the wire format (`wire.rs`).
 
-use parley_proto::v1::ConversationKind;
+use parley_proto::v1::{ConversationKind, Mentions, QuoteRef};
 use serde::{Deserialize, Serialize};
 
 use crate::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};
@@ -131,6 +131,8 @@ pub struct ConversationSummary {
     pub conversation: Conversation,
     pub membership: Member,
     pub unread_count: u64,
+    /// Unread messages that mention the member, by name, `@channel` or `@here`.
+    pub unread_mentions: u64,
     pub last_message: Option<Message>,
 }
 
@@ -145,6 +147,57 @@ pub struct Message {
     pub created_at: Millis,
     pub deleted: bool,
     pub reactions: Vec<Reaction>,
+    pub edited_at: Option<Millis>,
+    /// On a reply: the thread's first message.
+    pub thread_root_id: Option<MessageId>,
+    /// On a reply: it shows in the main history too.
+    pub also_to_conversation: bool,
+    pub mentions: Mentions,
+    pub quote: Option<QuoteRef>,
+    /// On a thread's root that has replies.
+    pub thread: Option<ThreadSummary>,
+}
+
+impl Message {
+    /// Whether it belongs in the conversation's main history (not a reply kept to its thread).
+    pub fn in_main_history(&self) -> bool {
+        self.thread_root_id.is_none() || self.also_to_conversation
+    }
+}
+
+/// A thread's counters, kept on its root.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThreadSummary {
+    pub reply_count: u32,
+    pub last_reply_at: Millis,
+    /// The first few repliers, in the order they first replied.
+    pub repliers: Vec<UserId>,
+}
+
+/// How many repliers a root keeps.
+pub const ROOT_REPLIERS: usize = 3;
+
+/// A thread a user follows, with where they read up to in it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FollowedThread {
+    pub root: Message,
+    pub last_read: Option<MessageId>,
+    pub unread_replies: u64,
+}
+
+/// A pinned message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PinnedMessage {
+    pub message: Message,
+    pub pinned_by: UserId,
+    pub pinned_at: Millis,
+}
+
+/// An earlier version of an edited message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MessageVersion {
+    pub text: String,
+    pub written_at: Millis,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -173,11 +226,37 @@ pub enum Audience {
     User(UserId),
 }
 
+impl Audience {
+    /// Who hears news about one member (joining, leaving): everyone, or that member's own devices only.
+    pub fn about(user_id: UserId, own_devices_only: bool) -> Self {
+        if own_devices_only {
+            Audience::User(user_id)
+        } else {
+            Audience::Members
+        }
+    }
+}
+
 /// The log keeps references (ids), not copies: a message deleted for everyone replays as a tombstone, so the
 /// text is never kept anywhere once erased.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum EventKind {
     MessageCreated(Message),
+    /// Edited: the message as it is now.
+    MessageUpdated(Message),
+    /// A thread's root, with its counters as they are now.
+    ThreadUpdated {
+        root_id: MessageId,
+        thread: ThreadSummary,
+    },
+    PinAdded {
+        message_id: MessageId,
+        user_id: UserId,
+    },
+    PinRemoved {
+        message_id: MessageId,
+        user_id: UserId,
+    },
     MessageDeleted {
         message_id: MessageId,
     },
@@ -224,4 +303,6 @@ pub enum Page {
         before: MessageId,
         limit: u32,
     },
+    /// This id and the messages around it: up to `limit` in all, about half on each side.
+    Around { id: MessageId, limit: u32 },
 }

@@ -5,11 +5,11 @@
 //! transaction is durable.
 
 use async_trait::async_trait;
-use parley_proto::v1::{ConversationKind, MembershipPatch};
+use parley_proto::v1::{ConversationKind, MembershipPatch, Mentions, QuoteRef};
 
 use crate::model::{
-    Audience, Conversation, ConversationSummary, Credentials, Event, Invite, Member, Message,
-    Millis, Page, Session, User,
+    Audience, Conversation, ConversationSummary, Credentials, Event, FollowedThread, Invite,
+    Member, Message, MessageVersion, Millis, Page, PinnedMessage, Session, User,
 };
 use crate::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};
 
@@ -99,14 +99,28 @@ pub struct NewMessage<'a> {
     pub author_id: UserId,
     pub text: &'a str,
     pub nonce: Option<&'a str>,
+    /// Members only: core has dropped the others.
+    pub mentions: &'a Mentions,
+    /// A reply: the root's counters move and the thread gains followers (its root's author, the replier and
+    /// whoever the reply mentions), in the same transaction.
+    pub thread_root_id: Option<MessageId>,
+    pub also_to_conversation: bool,
+    pub quote: Option<QuoteRef>,
     pub now: Millis,
+}
+
+impl NewMessage<'_> {
+    /// A message with nothing but text: the send path every backend keeps cheapest.
+    pub fn is_plain(&self) -> bool {
+        self.mentions.is_empty() && self.thread_root_id.is_none() && self.quote.is_none()
+    }
 }
 
 /// The answer to a send.
 #[derive(Clone, Debug)]
 pub enum Sent {
-    /// Stored now, with its event.
-    Stored(Message, Event),
+    /// Stored now, with its events (`message.created`, and `thread.updated` for a reply).
+    Stored(Message, Vec<Event>),
     /// The author's nonce was seen before in this conversation: this is the message it made; nothing was stored.
     Duplicate(Message),
 }
@@ -150,11 +164,13 @@ pub trait Store: Send + Sync + 'static {
         b: UserId,
         now: Millis,
     ) -> StoreResult<DirectMessage>;
-    /// Adds members who are not members yet; returns one `member.joined` event per added user.
+    /// Adds members who are not members yet; returns one `member.joined` event per added user, for every
+    /// member or (`own_devices_only`, in very large channels) for the joiner's own devices.
     async fn add_members(
         &self,
         conversation_id: ConversationId,
         user_ids: &[UserId],
+        own_devices_only: bool,
         now: Millis,
     ) -> StoreResult<Vec<Event>>;
     /// Stores a message unless the author already sent this nonce in this conversation.
@@ -167,6 +183,26 @@ pub trait Store: Send + Sync + 'static {
         user_id: UserId,
         emoji: &str,
     ) -> StoreResult<Option<Event>>;
+
+    /// Pins a message unless `limit` messages are pinned in its conversation already (`Conflict("pins")`);
+    /// `None` if it was pinned already.
+    async fn pin_message(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+        limit: u32,
+        now: Millis,
+    ) -> StoreResult<Option<Event>>;
+    /// Makes `user_id` follow the thread of `root_id`, or stop following it (kept, so nothing makes them
+    /// follow it again but their own reply or a mention).
+    async fn follow_thread(
+        &self,
+        conversation_id: ConversationId,
+        root_id: MessageId,
+        user_id: UserId,
+        following: bool,
+    ) -> StoreResult<()>;
 
     // ---- read ----
 
@@ -257,6 +293,38 @@ pub trait Store: Send + Sync + 'static {
         conversation_id: ConversationId,
         id: MessageId,
     ) -> StoreResult<Option<Message>>;
+    /// The earlier versions of an edited message, oldest first.
+    async fn message_versions(&self, message_id: MessageId) -> StoreResult<Vec<MessageVersion>>;
+    /// The replies in a thread, as `messages` pages history.
+    async fn thread_replies(
+        &self,
+        conversation_id: ConversationId,
+        root_id: MessageId,
+        viewer: UserId,
+        page: Page,
+    ) -> StoreResult<Vec<Message>>;
+    /// The threads a user follows in conversations they are still in, newest activity first, at most `limit`.
+    async fn followed_threads(
+        &self,
+        user_id: UserId,
+        limit: u32,
+    ) -> StoreResult<Vec<FollowedThread>>;
+    /// The messages that mention `user_id` (by id, `@channel` or `@here`) in conversations they are in, not
+    /// their own or deleted or hidden, newest first, before `before` when given, at most `limit`.
+    async fn mentions_of(
+        &self,
+        user_id: UserId,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
+    /// The pinned messages of a conversation, newest pin first.
+    async fn pins(&self, conversation_id: ConversationId) -> StoreResult<Vec<PinnedMessage>>;
+    /// Which of `user_ids` are members of the conversation.
+    async fn members_among(
+        &self,
+        conversation_id: ConversationId,
+        user_ids: &[UserId],
+    ) -> StoreResult<Vec<UserId>>;
     /// Where each member has read up to (members who have read nothing are left out).
     async fn receipts(
         &self,
@@ -322,8 +390,26 @@ pub trait Store: Send + Sync + 'static {
         message_id: MessageId,
         audience: Audience,
     ) -> StoreResult<Option<Event>>;
-    /// Deletes a message for everyone: erases its text, reactions and search entry, keeps a tombstone.
-    /// `None` when it was already deleted.
+    /// Replaces a message's text (and its mentions, when given), keeping the text it had as an earlier
+    /// version; the search index holds the new text only. `None` when the message is deleted.
+    async fn edit_message(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        text: &str,
+        mentions: Option<&Mentions>,
+        now: Millis,
+    ) -> StoreResult<Option<(Message, Event)>>;
+    /// Moves the user's read checkpoint in a thread forward (following it stays as it is).
+    async fn advance_thread_read(
+        &self,
+        conversation_id: ConversationId,
+        root_id: MessageId,
+        user_id: UserId,
+        message_id: MessageId,
+    ) -> StoreResult<()>;
+    /// Deletes a message for everyone: erases its text, every earlier version, reactions, mentions, pin and
+    /// search entry, keeps a tombstone. `None` when it was already deleted.
     async fn erase_message(
         &self,
         conversation_id: ConversationId,
@@ -341,11 +427,13 @@ pub trait Store: Send + Sync + 'static {
     -> StoreResult<u64>;
     async fn delete_invite(&self, id: InviteId) -> StoreResult<()>;
     async fn remove_contact(&self, owner: UserId, contact: UserId) -> StoreResult<()>;
-    /// Removes a member; `None` when they were not one.
+    /// Removes a member; `None` when they were not one. The `member.left` is for every member or
+    /// (`own_devices_only`) for the leaver's own devices.
     async fn remove_member(
         &self,
         conversation_id: ConversationId,
         user_id: UserId,
+        own_devices_only: bool,
     ) -> StoreResult<Option<Event>>;
     /// Hides a message from one user's views; `None` when it was already hidden.
     async fn hide_message(
@@ -353,6 +441,14 @@ pub trait Store: Send + Sync + 'static {
         conversation_id: ConversationId,
         message_id: MessageId,
         user_id: UserId,
+    ) -> StoreResult<Option<Event>>;
+    /// Unpins a message; `None` if it was not pinned.
+    async fn unpin_message(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+        now: Millis,
     ) -> StoreResult<Option<Event>>;
     /// Removes a reaction; `None` if it was not there.
     async fn remove_reaction(

@@ -34,6 +34,18 @@ pub(crate) fn message(m: &Message) -> v1::Message {
             })
             .collect(),
         deleted: m.deleted,
+        edited_at: m.edited_at.map(rfc3339),
+        thread_root_id: m.thread_root_id,
+        also_to_conversation: m.also_to_conversation,
+        mentions: m.mentions.clone(),
+        quote: m.quote,
+        reply_count: m.thread.as_ref().map_or(0, |t| t.reply_count),
+        last_reply_at: m.thread.as_ref().map(|t| rfc3339(t.last_reply_at)),
+        repliers: m
+            .thread
+            .as_ref()
+            .map(|t| t.repliers.clone())
+            .unwrap_or_default(),
     }
 }
 
@@ -113,6 +125,7 @@ impl Parley {
             member_count: c.member_count,
             members: None,
             unread_count: None,
+            unread_mentions: None,
             last_message: None,
             membership: None,
         }
@@ -154,6 +167,33 @@ impl Parley {
             EventKind::MessageCreated(m) => v1::Event::MessageCreated {
                 conversation_id,
                 message: message(m),
+            },
+            EventKind::MessageUpdated(m) => v1::Event::MessageUpdated {
+                conversation_id,
+                message: message(m),
+            },
+            EventKind::ThreadUpdated { root_id, thread } => v1::Event::ThreadUpdated {
+                conversation_id,
+                root_id: *root_id,
+                reply_count: thread.reply_count,
+                last_reply_at: Some(rfc3339(thread.last_reply_at)),
+                repliers: thread.repliers.clone(),
+            },
+            EventKind::PinAdded {
+                message_id,
+                user_id,
+            } => v1::Event::PinAdded {
+                conversation_id,
+                message_id: *message_id,
+                user_id: *user_id,
+            },
+            EventKind::PinRemoved {
+                message_id,
+                user_id,
+            } => v1::Event::PinRemoved {
+                conversation_id,
+                message_id: *message_id,
+                user_id: *user_id,
             },
             EventKind::MessageDeleted { message_id } => v1::Event::MessageDeleted {
                 conversation_id,

@@ -19,9 +19,11 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::decode::decode;
+use crate::ids::MessageId;
 use crate::v1::{
-    ClientOp, CreateConversationRequest, CreateInviteRequest, InviteLookup, InviteRequest,
-    LoginRequest, MembershipPatch, ReadRequest, SendMessageRequest, SignupRequest, UpdateMeRequest,
+    ClientOp, CreateConversationRequest, CreateInviteRequest, EditMessageRequest, InviteLookup,
+    InviteRequest, LoginRequest, MembershipPatch, Mentions, QuoteRef, ReadRequest,
+    SendMessageRequest, SignupRequest, UpdateMeRequest,
 };
 
 /// A property an accepted input broke, in words for the fuzzer's crash report.
@@ -195,7 +197,6 @@ no_ids!(
         muted,
         notify_always
     },
-    SendMessageRequest { text, nonce },
     CreateInviteRequest {
         max_uses,
         expires_in_hours
@@ -214,6 +215,53 @@ impl Ids for CreateConversationRequest {
             private: _,
         } = self;
         members.iter().for_each(|id| f(id.0));
+    }
+}
+
+/// The ids a send or an edit may carry besides the conversation's.
+fn extras_ids(
+    mentions: &Option<Mentions>,
+    thread_root_id: &Option<MessageId>,
+    quote: &Option<QuoteRef>,
+    f: &mut dyn FnMut(i64),
+) {
+    if let Some(Mentions {
+        user_ids,
+        channel: _,
+        here: _,
+    }) = mentions
+    {
+        user_ids.iter().for_each(|id| f(id.0));
+    }
+    thread_root_id.iter().for_each(|id| f(id.0));
+    if let Some(QuoteRef {
+        conversation_id,
+        message_id,
+    }) = quote
+    {
+        f(conversation_id.0);
+        f(message_id.0);
+    }
+}
+
+impl Ids for SendMessageRequest {
+    fn for_each_id(&self, f: &mut dyn FnMut(i64)) {
+        let SendMessageRequest {
+            text: _,
+            nonce: _,
+            mentions,
+            thread_root_id,
+            also_to_conversation: _,
+            quote,
+        } = self;
+        extras_ids(mentions, thread_root_id, quote, f);
+    }
+}
+
+impl Ids for EditMessageRequest {
+    fn for_each_id(&self, f: &mut dyn FnMut(i64)) {
+        let EditMessageRequest { text: _, mentions } = self;
+        extras_ids(mentions, &None, &None, f);
     }
 }
 
@@ -240,7 +288,38 @@ impl Ids for ClientOp {
                 conversation_id,
                 text: _,
                 nonce: _,
-            } => f(conversation_id.0),
+                mentions,
+                thread_root_id,
+                also_to_conversation: _,
+                quote,
+            } => {
+                f(conversation_id.0);
+                extras_ids(mentions, thread_root_id, quote, f);
+            }
+            ClientOp::Edit {
+                reference: _,
+                conversation_id,
+                message_id,
+                text: _,
+                mentions,
+            } => {
+                f(conversation_id.0);
+                f(message_id.0);
+                extras_ids(mentions, &None, &None, f);
+            }
+            ClientOp::Pin {
+                reference: _,
+                conversation_id,
+                message_id,
+            }
+            | ClientOp::Unpin {
+                reference: _,
+                conversation_id,
+                message_id,
+            } => {
+                f(conversation_id.0);
+                f(message_id.0);
+            }
             ClientOp::Read {
                 reference: _,
                 conversation_id,

@@ -240,6 +240,10 @@ pub struct Conversation {
     /// In your conversation list: messages after your read checkpoint, not your own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unread_count: Option<u64>,
+    /// In your conversation list: messages after your read checkpoint that mention you (by name, or
+    /// `@channel` or `@here`), not your own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unread_mentions: Option<u64>,
     /// In your conversation list: the newest message you can see.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_message: Option<Message>,
@@ -290,6 +294,68 @@ pub struct SendMessageRequest {
     /// Client-chosen, up to 64 characters: a retry with the same nonce never stores a second message.
     #[serde(default)]
     pub nonce: Option<String>,
+    /// Who the message mentions (the text shows `@name`). Mentions of people who are not members are
+    /// dropped, and the answer's `dropped_mentions` says which.
+    #[serde(default)]
+    pub mentions: Option<Mentions>,
+    /// Makes the message a reply in the thread of this message of the same conversation, which must not be a
+    /// reply itself.
+    #[serde(default)]
+    pub thread_root_id: Option<MessageId>,
+    /// A reply that also shows in the conversation's main history.
+    #[serde(default)]
+    pub also_to_conversation: Option<bool>,
+    /// Quotes a message the sender can see (reply privately): shown as a card to those who can see it.
+    #[serde(default)]
+    pub quote: Option<QuoteRef>,
+}
+
+/// Whom a message mentions, as data. `channel` (`@channel`) and `here` (`@here`) are kept once on the
+/// message, never as one row per member.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mentions {
+    /// Up to 50 users of the conversation.
+    #[serde(default)]
+    pub user_ids: Vec<UserId>,
+    #[serde(default)]
+    pub channel: bool,
+    #[serde(default)]
+    pub here: bool,
+}
+
+impl Mentions {
+    pub fn is_empty(&self) -> bool {
+        self.user_ids.is_empty() && !self.channel && !self.here
+    }
+}
+
+/// A reference to a quoted message. Whoever reads it asks for the message itself
+/// (`GET /v1/conversations/{conversation_id}/messages/{message_id}`); a 404 means "message unavailable".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteRef {
+    pub conversation_id: ConversationId,
+    pub message_id: MessageId,
+}
+
+/// The body of an edit: the new text (the same rules as a send) and, optionally, whom it now mentions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditMessageRequest {
+    pub text: String,
+    /// Replaces the message's mentions when present; absent keeps them.
+    #[serde(default)]
+    pub mentions: Option<Mentions>,
+}
+
+/// The answer to a send: the message, and the mentioned users who were dropped because they are not members.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SentMessage {
+    #[serde(flatten)]
+    pub message: Message,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped_mentions: Vec<UserId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -307,6 +373,33 @@ pub struct Message {
     pub reactions: Vec<Reaction>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
+    /// When the author last edited it; earlier versions are at `.../messages/{id}/edits`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub edited_at: Option<String>,
+    /// On a reply: the thread's first message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_root_id: Option<MessageId>,
+    /// On a reply: it also shows in the conversation's main history.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub also_to_conversation: bool,
+    #[serde(default, skip_serializing_if = "Mentions::is_empty")]
+    pub mentions: Mentions,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<QuoteRef>,
+    /// On a thread's root: how many replies it has (absent when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reply_count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub last_reply_at: Option<String>,
+    /// On a thread's root: its first few repliers, in the order they first replied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repliers: Vec<UserId>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -318,6 +411,53 @@ pub struct Reaction {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct MessageList {
     pub messages: Vec<Message>,
+}
+
+/// An earlier version of an edited message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MessageEdit {
+    pub text: String,
+    /// When this version was written (the message's `created_at` for the first).
+    #[schema(format = DateTime)]
+    pub written_at: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct MessageEditList {
+    /// Oldest first; the current text is the message's own.
+    pub edits: Vec<MessageEdit>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Pin {
+    pub message: Message,
+    pub pinned_by: UserId,
+    #[schema(format = DateTime)]
+    pub pinned_at: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PinList {
+    /// Newest pin first.
+    pub pins: Vec<Pin>,
+}
+
+/// A thread you follow.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ThreadInfo {
+    pub conversation_id: ConversationId,
+    /// The thread's first message, with `reply_count`, `last_reply_at` and `repliers`.
+    pub root: Message,
+    /// Replies after your read checkpoint in this thread, not your own.
+    pub unread_replies: u64,
+    /// Your read checkpoint in this thread; null before you read any of it.
+    pub last_read_message_id: Option<MessageId>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ThreadList {
+    /// Newest activity first.
+    pub threads: Vec<ThreadInfo>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -401,6 +541,34 @@ pub enum Event {
         user_id: UserId,
         message_id: MessageId,
     },
+    /// Edited: `message` is the message as it is now.
+    #[serde(rename = "message.updated")]
+    MessageUpdated {
+        conversation_id: ConversationId,
+        message: Message,
+    },
+    /// A thread got a reply (or lost one): the root's counters as they are now.
+    #[serde(rename = "thread.updated")]
+    ThreadUpdated {
+        conversation_id: ConversationId,
+        root_id: MessageId,
+        reply_count: u32,
+        #[schema(format = DateTime)]
+        last_reply_at: Option<String>,
+        repliers: Vec<UserId>,
+    },
+    #[serde(rename = "pin.added")]
+    PinAdded {
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+    },
+    #[serde(rename = "pin.removed")]
+    PinRemoved {
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+    },
     #[serde(rename = "member.joined")]
     MemberJoined {
         conversation_id: ConversationId,
@@ -435,6 +603,38 @@ pub enum ClientOp {
         text: String,
         #[serde(default)]
         nonce: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mentions: Option<Mentions>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread_root_id: Option<MessageId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        also_to_conversation: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        quote: Option<QuoteRef>,
+    },
+    /// Edit your own message; answered `ack` with the message as it is now.
+    Edit {
+        #[serde(rename = "ref", default)]
+        reference: Option<String>,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        text: String,
+        #[serde(default)]
+        mentions: Option<Mentions>,
+    },
+    /// Pin a message; answered `ok`.
+    Pin {
+        #[serde(rename = "ref", default)]
+        reference: Option<String>,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+    },
+    /// Unpin a message; answered `ok`.
+    Unpin {
+        #[serde(rename = "ref", default)]
+        reference: Option<String>,
+        conversation_id: ConversationId,
+        message_id: MessageId,
     },
     /// Move your read checkpoint forward; answered `ok`.
     Read {
@@ -477,14 +677,17 @@ pub enum ServerFrame {
     /// The answer to `hello`. Durable events that follow have cursors after `cursor`.
     #[serde(rename = "ready")]
     Ready { user_id: UserId, cursor: Cursor },
-    /// The answer to `send`: the message is stored.
+    /// The answer to `send` (the message is stored) and to `edit` (the message as it is now).
     #[serde(rename = "ack")]
     Ack {
         #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
         reference: Option<String>,
         message: Message,
+        /// On a send: mentioned users who were dropped because they are not members.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        dropped_mentions: Vec<UserId>,
     },
-    /// The answer to `read` and `typing`.
+    /// The answer to `read`, `typing`, `pin` and `unpin`.
     #[serde(rename = "ok")]
     Ok {
         #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]

@@ -1,7 +1,7 @@
 //! What each write announces: the events it committed, which the writer hands to the commit feed right
 //! after the commit, in commit order, before answering the caller. Shared by both stores' writers.
 
-use parley_core::model::{Conversation, Event, Invite, Member, User};
+use parley_core::model::{Conversation, Event, Invite, Member, Message, User};
 use parley_core::store::{DirectMessage, Sent};
 
 /// What a write committed that clients must hear about.
@@ -43,9 +43,15 @@ impl Announces for (Conversation, Vec<Event>) {
 impl Announces for Sent {
     fn announced(&self) -> Vec<Event> {
         match self {
-            Sent::Stored(_, event) => vec![event.clone()],
+            Sent::Stored(_, events) => events.clone(),
             Sent::Duplicate(_) => Vec::new(),
         }
+    }
+}
+
+impl Announces for Option<(Message, Event)> {
+    fn announced(&self) -> Vec<Event> {
+        self.iter().map(|(_, event)| event.clone()).collect()
     }
 }
 

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use parley_core::model::{
-    Audience, Conversation, ConversationSummary, Credentials, Event, Invite, Member, Message,
-    Millis, Page, Session, User,
+    Audience, Conversation, ConversationSummary, Credentials, Event, FollowedThread, Invite,
+    Member, Message, MessageVersion, Millis, Page, PinnedMessage, Session, User,
 };
-use parley_core::proto::v1::MembershipPatch;
+use parley_core::proto::v1::{MembershipPatch, Mentions};
 use parley_core::store::{
     CommitFeed, DirectMessage, NewConversation, NewInvite, NewMessage, NewUser, Sent, Store,
     StoreError, StoreResult,
@@ -88,9 +88,133 @@ impl Store for TimeLimited {
         &self,
         conversation_id: ConversationId,
         user_ids: &[UserId],
+        own_devices_only: bool,
         now: Millis,
     ) -> StoreResult<Vec<Event>> {
-        within!(self, self.inner.add_members(conversation_id, user_ids, now))
+        within!(
+            self,
+            self.inner
+                .add_members(conversation_id, user_ids, own_devices_only, now)
+        )
+    }
+
+    async fn pin_message(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+        limit: u32,
+        now: Millis,
+    ) -> StoreResult<Option<Event>> {
+        within!(
+            self,
+            self.inner
+                .pin_message(conversation_id, message_id, user_id, limit, now)
+        )
+    }
+
+    async fn follow_thread(
+        &self,
+        conversation_id: ConversationId,
+        root_id: MessageId,
+        user_id: UserId,
+        following: bool,
+    ) -> StoreResult<()> {
+        within!(
+            self,
+            self.inner
+                .follow_thread(conversation_id, root_id, user_id, following)
+        )
+    }
+
+    async fn message_versions(&self, message_id: MessageId) -> StoreResult<Vec<MessageVersion>> {
+        within!(self, self.inner.message_versions(message_id))
+    }
+
+    async fn thread_replies(
+        &self,
+        conversation_id: ConversationId,
+        root_id: MessageId,
+        viewer: UserId,
+        page: Page,
+    ) -> StoreResult<Vec<Message>> {
+        within!(
+            self,
+            self.inner
+                .thread_replies(conversation_id, root_id, viewer, page)
+        )
+    }
+
+    async fn followed_threads(
+        &self,
+        user_id: UserId,
+        limit: u32,
+    ) -> StoreResult<Vec<FollowedThread>> {
+        within!(self, self.inner.followed_threads(user_id, limit))
+    }
+
+    async fn mentions_of(
+        &self,
+        user_id: UserId,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        within!(self, self.inner.mentions_of(user_id, before, limit))
+    }
+
+    async fn pins(&self, conversation_id: ConversationId) -> StoreResult<Vec<PinnedMessage>> {
+        within!(self, self.inner.pins(conversation_id))
+    }
+
+    async fn members_among(
+        &self,
+        conversation_id: ConversationId,
+        user_ids: &[UserId],
+    ) -> StoreResult<Vec<UserId>> {
+        within!(self, self.inner.members_among(conversation_id, user_ids))
+    }
+
+    async fn edit_message(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        text: &str,
+        mentions: Option<&Mentions>,
+        now: Millis,
+    ) -> StoreResult<Option<(Message, Event)>> {
+        within!(
+            self,
+            self.inner
+                .edit_message(conversation_id, message_id, text, mentions, now)
+        )
+    }
+
+    async fn advance_thread_read(
+        &self,
+        conversation_id: ConversationId,
+        root_id: MessageId,
+        user_id: UserId,
+        message_id: MessageId,
+    ) -> StoreResult<()> {
+        within!(
+            self,
+            self.inner
+                .advance_thread_read(conversation_id, root_id, user_id, message_id)
+        )
+    }
+
+    async fn unpin_message(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+        now: Millis,
+    ) -> StoreResult<Option<Event>> {
+        within!(
+            self,
+            self.inner
+                .unpin_message(conversation_id, message_id, user_id, now)
+        )
     }
 
     async fn create_message(&self, new: NewMessage<'_>) -> StoreResult<Sent> {
@@ -381,8 +505,13 @@ impl Store for TimeLimited {
         &self,
         conversation_id: ConversationId,
         user_id: UserId,
+        own_devices_only: bool,
     ) -> StoreResult<Option<Event>> {
-        within!(self, self.inner.remove_member(conversation_id, user_id))
+        within!(
+            self,
+            self.inner
+                .remove_member(conversation_id, user_id, own_devices_only)
+        )
     }
 
     async fn hide_message(

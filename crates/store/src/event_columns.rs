@@ -17,6 +17,16 @@ pub(crate) fn columns(
 ) {
     match kind {
         EventKind::MessageCreated(m) => ("message.created", Some(m.author_id), Some(m.id), None),
+        EventKind::MessageUpdated(m) => ("message.updated", Some(m.author_id), Some(m.id), None),
+        EventKind::ThreadUpdated { root_id, .. } => ("thread.updated", None, Some(*root_id), None),
+        EventKind::PinAdded {
+            message_id,
+            user_id,
+        } => ("pin.added", Some(*user_id), Some(*message_id), None),
+        EventKind::PinRemoved {
+            message_id,
+            user_id,
+        } => ("pin.removed", Some(*user_id), Some(*message_id), None),
         EventKind::MessageDeleted { message_id } => {
             ("message.deleted", None, Some(*message_id), None)
         }
@@ -69,20 +79,39 @@ pub(crate) struct LoggedEvent {
 }
 
 impl LoggedEvent {
-    /// Rebuilds the event; `None` when what it refers to is gone. A `message.created` takes its message
-    /// from `messages`; a `conversation.created` needs its conversation as it is now.
+    /// Whether rebuilding it takes the message it names, as it is now (`messages` of `into_event`).
+    pub(crate) fn needs_message(&self) -> bool {
+        matches!(
+            self.name.as_str(),
+            "message.created" | "message.updated" | "thread.updated"
+        )
+    }
+
+    /// Rebuilds the event; `None` when what it refers to is gone. A `message.created`, `message.updated`
+    /// or `thread.updated` takes its message, as it is now, from `messages`; a `conversation.created`
+    /// needs its conversation as it is now.
     pub(crate) fn into_event(
         self,
-        messages: &mut HashMap<MessageId, Message>,
+        messages: &HashMap<MessageId, Message>,
         conversation: Option<Conversation>,
     ) -> Option<Event> {
         let row = self;
         let user = || row.user_id.unwrap_or(UserId(0));
         let message_id = row.message_id.unwrap_or(MessageId(0));
         let kind = match row.name.as_str() {
-            "message.created" => match messages.remove(&message_id) {
-                Some(m) => EventKind::MessageCreated(m),
-                None => return None,
+            "message.created" => EventKind::MessageCreated(messages.get(&message_id)?.clone()),
+            "message.updated" => EventKind::MessageUpdated(messages.get(&message_id)?.clone()),
+            "thread.updated" => EventKind::ThreadUpdated {
+                root_id: message_id,
+                thread: messages.get(&message_id)?.thread.clone()?,
+            },
+            "pin.added" => EventKind::PinAdded {
+                message_id,
+                user_id: user(),
+            },
+            "pin.removed" => EventKind::PinRemoved {
+                message_id,
+                user_id: user(),
             },
             "message.deleted" => EventKind::MessageDeleted { message_id },
             "message.hidden" => EventKind::MessageHidden {

@@ -1,10 +1,10 @@
 //! Owned copies of the trait's borrowed inputs, the same for both backends: a write runs later, on the
 //! writer (a thread or a task), and may run twice (a batch rerun in savepoints), so it keeps its own copy.
 
-use parley_core::model::Millis;
-use parley_core::proto::v1::ConversationKind;
+use parley_core::model::{Message, Millis};
+use parley_core::proto::v1::{ConversationKind, Mentions, QuoteRef};
 use parley_core::store::{self as core_store, OrgPolicy};
-use parley_core::{ConversationId, OrgId, UserId};
+use parley_core::{ConversationId, MessageId, OrgId, UserId};
 
 #[derive(Clone)]
 pub(crate) struct NewUser {
@@ -88,17 +88,77 @@ pub(crate) struct NewMessage {
     pub author_id: UserId,
     pub text: String,
     pub nonce: Option<String>,
+    /// Mentions, thread and quote, for the few messages that have any: a plain send carries no more than
+    /// it did before them.
+    pub extras: Option<Box<Extras>>,
     pub now: Millis,
+}
+
+/// What a message may have besides its text.
+#[derive(Clone)]
+pub(crate) struct Extras {
+    pub mentions: Mentions,
+    pub thread_root_id: Option<MessageId>,
+    pub also_to_conversation: bool,
+    pub quote: Option<QuoteRef>,
 }
 
 impl From<core_store::NewMessage<'_>> for NewMessage {
     fn from(new: core_store::NewMessage<'_>) -> Self {
+        let extras = (!new.is_plain()).then(|| {
+            Box::new(Extras {
+                mentions: new.mentions.clone(),
+                thread_root_id: new.thread_root_id,
+                also_to_conversation: new.also_to_conversation && new.thread_root_id.is_some(),
+                quote: new.quote,
+            })
+        });
         NewMessage {
             conversation_id: new.conversation_id,
             author_id: new.author_id,
             text: new.text.to_owned(),
             nonce: new.nonce.map(str::to_owned),
+            extras,
             now: new.now,
         }
+    }
+}
+
+impl NewMessage {
+    /// The message as stored under `id`.
+    pub(crate) fn stored(&self, id: MessageId) -> Message {
+        let extras = self.extras.as_deref();
+        Message {
+            id,
+            conversation_id: self.conversation_id,
+            author_id: self.author_id,
+            text: Some(self.text.clone()),
+            nonce: self.nonce.clone(),
+            created_at: self.now,
+            deleted: false,
+            reactions: Vec::new(),
+            edited_at: None,
+            thread_root_id: extras.and_then(|e| e.thread_root_id),
+            also_to_conversation: extras.is_some_and(|e| e.also_to_conversation),
+            mentions: extras.map(|e| e.mentions.clone()).unwrap_or_default(),
+            quote: extras.and_then(|e| e.quote),
+            thread: None,
+        }
+    }
+
+    /// Who follows the thread once this reply is in, besides those who follow it already: the replier
+    /// and whoever the reply mentions, even if they had stopped following it.
+    pub(crate) fn new_followers(&self) -> Vec<UserId> {
+        let mut followers = vec![self.author_id];
+        if let Some(extras) = &self.extras {
+            followers.extend(
+                extras
+                    .mentions
+                    .user_ids
+                    .iter()
+                    .filter(|&&id| id != self.author_id),
+            );
+        }
+        followers
     }
 }

@@ -126,6 +126,10 @@ mod sqlite {
                     conversation_id,
                     author_id,
                     text,
+                    mentions: &Default::default(),
+                    thread_root_id: None,
+                    also_to_conversation: false,
+                    quote: None,
                     nonce: Some("the-nonce"),
                     now: at(1),
                 })

@@ -134,6 +134,10 @@ impl Sender {
                 conversation_id: self.conversation,
                 text: tag.text(self.size),
                 nonce: Some(tag.nonce()),
+                mentions: None,
+                thread_root_id: None,
+                also_to_conversation: None,
+                quote: None,
             };
             loop {
                 if socket.send(&op).await.is_err() {

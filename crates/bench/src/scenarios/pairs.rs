@@ -169,6 +169,10 @@ impl User {
                         conversation_id: self.conversation,
                         text: tag.text(self.size),
                         nonce: Some(tag.nonce()),
+                        mentions: None,
+                        thread_root_id: None,
+                        also_to_conversation: None,
+                        quote: None,
                     };
                     seq += 1;
                     match socket.send(&op).await {

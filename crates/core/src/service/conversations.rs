@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use parley_proto::v1::{self, ConversationKind, CreateConversationRequest, MembershipPatch};
 
 use super::{Caller, Parley};
-use crate::model::Millis;
+use crate::model::{Conversation, Millis};
 use crate::store::{DirectMessage, NewConversation, StoreError};
 use crate::wire;
 use crate::{ConversationId, Error, UserId, validate};
@@ -159,6 +159,7 @@ impl Parley {
             .iter()
             .map(|s| v1::Conversation {
                 unread_count: Some(s.unread_count),
+                unread_mentions: Some(s.unread_mentions),
                 last_message: s.last_message.as_ref().map(wire::message),
                 membership: Some(wire::membership(&s.membership)),
                 members: dm_members.remove(&s.conversation.id),
@@ -209,7 +210,12 @@ impl Parley {
         let (conversation, membership) = self.visible_conversation(caller, id).await?;
         if membership.is_none() {
             self.store
-                .add_members(conversation.id, &[caller.user.id], Millis::now())
+                .add_members(
+                    conversation.id,
+                    &[caller.user.id],
+                    only_to_own_devices(&conversation),
+                    Millis::now(),
+                )
                 .await?;
         }
         self.conversation(caller, id).await
@@ -253,13 +259,22 @@ impl Parley {
             ));
         }
         let others = self.other_members(caller, user_ids).await?;
-        self.store.add_members(id, &others, Millis::now()).await?;
+        self.store
+            .add_members(
+                id,
+                &others,
+                only_to_own_devices(&conversation),
+                Millis::now(),
+            )
+            .await?;
         Ok(())
     }
 
     pub async fn leave(&self, caller: &Caller, id: ConversationId) -> Result<(), Error> {
-        self.member_conversation(caller, id).await?;
-        self.store.remove_member(id, caller.user.id).await?;
+        let (conversation, _) = self.member_conversation(caller, id).await?;
+        self.store
+            .remove_member(id, caller.user.id, only_to_own_devices(&conversation))
+            .await?;
         Ok(())
     }
 
@@ -276,4 +291,12 @@ impl Parley {
             .await?;
         Ok(wire::membership(&member))
     }
+}
+
+/// Whether news about one member (joining, leaving, reading) goes to that member's own devices only: in a
+/// channel of over `MEMBER_LIST_LIMIT` members, telling every member of every join, leave and read would cost
+/// more than the messages do.
+pub(super) fn only_to_own_devices(conversation: &Conversation) -> bool {
+    conversation.kind == ConversationKind::Channel
+        && conversation.member_count > u64::from(MEMBER_LIST_LIMIT)
 }

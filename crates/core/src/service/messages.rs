@@ -1,12 +1,12 @@
 //! Sending, reading, reacting to, deleting and searching messages; read checkpoints and receipts.
 
-use parley_proto::v1::{self, ConversationKind, Receipt};
+use parley_proto::v1::{self, Mentions, QuoteRef, Receipt};
 
 use super::{Caller, Parley};
 use crate::model::{Audience, Millis, Page};
 use crate::store::{NewMessage, Sent};
 use crate::wire;
-use crate::{ConversationId, Error, MessageId, validate};
+use crate::{ConversationId, Error, MessageId, UserId, validate};
 
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
@@ -27,11 +27,13 @@ pub enum DeleteScope {
 pub struct HistoryQuery {
     pub before: Option<MessageId>,
     pub after: Option<MessageId>,
+    /// This message and those around it (alone: no `before` or `after`).
+    pub around: Option<MessageId>,
     pub limit: Option<u32>,
 }
 
 impl HistoryQuery {
-    fn page(self) -> Result<Page, Error> {
+    pub(super) fn page(self) -> Result<Page, Error> {
         let limit = self.limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(Error::invalid(
@@ -39,23 +41,57 @@ impl HistoryQuery {
                 format!("limit must be 1 to {MAX_PAGE}"),
             ));
         }
-        Ok(match (self.before, self.after) {
-            (None, None) => Page::Latest { limit },
-            (Some(id), None) => Page::Before { id, limit },
-            (None, Some(id)) => Page::After { id, limit },
-            (Some(before), Some(after)) => Page::Between {
+        Ok(match (self.before, self.after, self.around) {
+            (None, None, None) => Page::Latest { limit },
+            (Some(id), None, None) => Page::Before { id, limit },
+            (None, Some(id), None) => Page::After { id, limit },
+            (Some(before), Some(after), None) => Page::Between {
                 after,
                 before,
                 limit,
             },
+            (None, None, Some(id)) => Page::Around { id, limit },
+            (_, _, Some(_)) => {
+                return Err(Error::invalid(
+                    "invalid_query",
+                    "around takes neither before nor after",
+                ));
+            }
         })
     }
 }
 
-/// The answer to a send: `Duplicate` when the nonce was seen before and nothing new was stored.
-pub enum SendOutcome {
-    Stored(v1::Message),
-    Duplicate(v1::Message),
+/// A message as its author composed it.
+#[derive(Clone, Debug, Default)]
+pub struct Draft {
+    pub text: String,
+    pub nonce: Option<String>,
+    pub mentions: Option<Mentions>,
+    pub thread_root_id: Option<MessageId>,
+    pub also_to_conversation: bool,
+    pub quote: Option<QuoteRef>,
+}
+
+impl From<v1::SendMessageRequest> for Draft {
+    fn from(r: v1::SendMessageRequest) -> Self {
+        Draft {
+            text: r.text,
+            nonce: r.nonce,
+            mentions: r.mentions,
+            thread_root_id: r.thread_root_id,
+            also_to_conversation: r.also_to_conversation.unwrap_or(false),
+            quote: r.quote,
+        }
+    }
+}
+
+/// The answer to a send.
+pub struct SendOutcome {
+    pub message: v1::Message,
+    /// Mentioned users who are not members, left out of the message.
+    pub dropped_mentions: Vec<UserId>,
+    /// The nonce was seen before: `message` is the first one and nothing new was stored.
+    pub duplicate: bool,
 }
 
 impl Parley {
@@ -65,29 +101,86 @@ impl Parley {
         &self,
         caller: &Caller,
         conversation_id: ConversationId,
-        text: &str,
-        nonce: Option<&str>,
+        draft: &Draft,
     ) -> Result<SendOutcome, Error> {
-        validate::message_text(text)?;
-        if let Some(nonce) = nonce {
+        validate::message_text(&draft.text)?;
+        if let Some(nonce) = &draft.nonce {
             validate::nonce(nonce)?;
+        }
+        if draft.also_to_conversation && draft.thread_root_id.is_none() {
+            return Err(Error::invalid(
+                "invalid_input",
+                "also_to_conversation is for replies (with thread_root_id)",
+            ));
         }
         self.write_throttle.check(caller.user.id)?;
         self.member_conversation(caller, conversation_id).await?;
+        let (mentions, dropped_mentions) = match &draft.mentions {
+            Some(m) if !m.is_empty() => self.members_mentioned(caller, conversation_id, m).await?,
+            _ => (Mentions::default(), Vec::new()),
+        };
+        if let Some(root_id) = draft.thread_root_id {
+            self.thread_root(conversation_id, root_id).await?;
+        }
+        if let Some(quote) = draft.quote {
+            self.quotable(caller, quote).await?;
+        }
         let new = NewMessage {
             conversation_id,
             author_id: caller.user.id,
-            text,
-            nonce,
+            text: &draft.text,
+            nonce: draft.nonce.as_deref(),
+            mentions: &mentions,
+            thread_root_id: draft.thread_root_id,
+            also_to_conversation: draft.also_to_conversation,
+            quote: draft.quote,
             now: Millis::now(),
         };
-        match self.store.create_message(new).await? {
+        let (message, duplicate) = match self.store.create_message(new).await? {
             Sent::Stored(message, _) => {
                 metrics::counter!("parley_messages_stored_total").increment(1);
-                Ok(SendOutcome::Stored(wire::message(&message)))
+                (message, false)
             }
-            Sent::Duplicate(message) => Ok(SendOutcome::Duplicate(wire::message(&message))),
+            Sent::Duplicate(message) => (message, true),
+        };
+        Ok(SendOutcome {
+            message: wire::message(&message),
+            dropped_mentions,
+            duplicate,
+        })
+    }
+
+    /// One message (a reply too), as a member of its conversation sees it: for a permalink, or a quote's
+    /// card. Not found for anyone who is not a member.
+    pub async fn message(
+        &self,
+        caller: &Caller,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+    ) -> Result<v1::Message, Error> {
+        self.member_conversation(caller, conversation_id)
+            .await
+            .map_err(|_| Error::NotFound("message"))?;
+        let message = self
+            .store
+            .message(conversation_id, message_id)
+            .await?
+            .ok_or(Error::NotFound("message"))?;
+        Ok(wire::message(&message))
+    }
+
+    /// A quote must refer to a message its sender can see, and that still has its text.
+    async fn quotable(&self, caller: &Caller, quote: QuoteRef) -> Result<(), Error> {
+        let message = self
+            .message(caller, quote.conversation_id, quote.message_id)
+            .await?;
+        if message.deleted {
+            return Err(Error::invalid(
+                "message_deleted",
+                "a deleted message cannot be quoted",
+            ));
         }
+        Ok(())
     }
 
     /// A page of history, oldest first, without what the caller deleted for themselves.
@@ -203,11 +296,7 @@ impl Parley {
             .message(conversation_id, message_id)
             .await?
             .ok_or(Error::NotFound("message"))?;
-        // In very large channels a read marker is the reader's own business: telling 100,000 members about
-        // every read would cost more than the message did.
-        let audience = if conversation.kind == ConversationKind::Channel
-            && conversation.member_count > u64::from(super::MEMBER_LIST_LIMIT)
-        {
+        let audience = if super::conversations::only_to_own_devices(&conversation) {
             Audience::User(caller.user.id)
         } else {
             Audience::Members

@@ -4,11 +4,15 @@
 mod accounts;
 mod balancer;
 mod conversations;
+mod edits;
 mod invites;
+mod mentions;
 mod messages;
+mod pins;
 mod rate_limits;
 mod realtime;
 mod sessions;
+mod threads;
 mod throttles;
 mod users;
 
@@ -16,7 +20,9 @@ use std::sync::Arc;
 
 pub use conversations::{Created, MAX_ADDED_AT_ONCE, MEMBER_LIST_LIMIT};
 pub use invites::{MAX_INVITE_HOURS, MAX_INVITE_USES};
-pub use messages::{DeleteScope, HistoryQuery, MAX_PAGE, MAX_SEARCH_CHARS, SendOutcome};
+pub use mentions::MAX_MENTIONS;
+pub use messages::{DeleteScope, Draft, HistoryQuery, MAX_PAGE, MAX_SEARCH_CHARS, SendOutcome};
+pub use pins::MAX_PINS;
 pub use realtime::{Pruned, Replay};
 pub use sessions::SessionLimits;
 pub use throttles::{LoginLimits, SendLimits, SignupLimits, client_network};

@@ -20,7 +20,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use parley_core::model::Millis;
-use parley_core::service::{Pruned, Replay, SendOutcome};
+use parley_core::service::{Draft, Pruned, Replay};
 use parley_core::{Caller, Cursor, Error, Parley, UserId};
 use parley_proto::v1::{ClientOp, ServerFrame, ServerMessage};
 use serde::Deserialize;
@@ -558,17 +558,70 @@ impl Session {
                 conversation_id,
                 text,
                 nonce,
+                mentions,
+                thread_root_id,
+                also_to_conversation,
+                quote,
+            } => {
+                let draft = Draft {
+                    text,
+                    nonce,
+                    mentions,
+                    thread_root_id,
+                    also_to_conversation: also_to_conversation.unwrap_or(false),
+                    quote,
+                };
+                self.parley
+                    .send_message(caller, conversation_id, &draft)
+                    .await
+                    .map(|outcome| ServerFrame::Ack {
+                        reference: reference.clone(),
+                        message: outcome.message,
+                        dropped_mentions: outcome.dropped_mentions,
+                    })
+            }
+            ClientOp::Edit {
+                reference,
+                conversation_id,
+                message_id,
+                text,
+                mentions,
             } => self
                 .parley
-                .send_message(caller, conversation_id, &text, nonce.as_deref())
+                .edit_message(
+                    caller,
+                    conversation_id,
+                    message_id,
+                    &text,
+                    mentions.as_ref(),
+                )
                 .await
-                .map(|outcome| match outcome {
-                    SendOutcome::Stored(message) | SendOutcome::Duplicate(message) => {
-                        ServerFrame::Ack {
-                            reference: reference.clone(),
-                            message,
-                        }
-                    }
+                .map(|message| ServerFrame::Ack {
+                    reference: reference.clone(),
+                    message,
+                    dropped_mentions: Vec::new(),
+                }),
+            ClientOp::Pin {
+                reference,
+                conversation_id,
+                message_id,
+            } => self
+                .parley
+                .pin_message(caller, conversation_id, message_id)
+                .await
+                .map(|()| ServerFrame::Ok {
+                    reference: reference.clone(),
+                }),
+            ClientOp::Unpin {
+                reference,
+                conversation_id,
+                message_id,
+            } => self
+                .parley
+                .unpin_message(caller, conversation_id, message_id)
+                .await
+                .map(|()| ServerFrame::Ok {
+                    reference: reference.clone(),
                 }),
             ClientOp::Read {
                 reference,

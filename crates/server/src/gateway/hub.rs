@@ -802,8 +802,9 @@ impl Dispatcher {
         });
         let conversation_id = event.conversation_id;
         match (&event.kind, event.audience) {
-            (_, Audience::User(user_id)) => self.deliver(&self.user_conns(user_id), &frame),
-            (EventKind::MemberJoined { user_id }, Audience::Members) => {
+            // A join or leave in a very large channel goes to the member's own devices only: their rooms
+            // still change.
+            (EventKind::MemberJoined { user_id }, audience) => {
                 let joiner = self.user_conns(*user_id);
                 let joiner = self.settled(joiner, event.cursor, conversation_id, true);
                 // Connections that were not in the room have not heard the conversation's events so far (its
@@ -820,8 +821,11 @@ impl Dispatcher {
                         newcomers.push(id);
                     }
                 }
-                let members: Vec<ConnId> = self
-                    .room_conns(conversation_id)
+                let told = match audience {
+                    Audience::Members => self.room_conns(conversation_id),
+                    Audience::User(_) => self.user_conns(*user_id),
+                };
+                let members: Vec<ConnId> = told
                     .into_iter()
                     .filter(|id| !newcomers.contains(id))
                     .collect();
@@ -830,10 +834,13 @@ impl Dispatcher {
                     self.push(id, Outbound::CatchUp);
                 }
             }
-            (EventKind::MemberLeft { user_id }, Audience::Members) => {
+            (EventKind::MemberLeft { user_id }, audience) => {
                 let leaver = self.user_conns(*user_id);
                 let leaver = self.settled(leaver, event.cursor, conversation_id, false);
-                let mut recipients = self.room_conns(conversation_id);
+                let mut recipients = match audience {
+                    Audience::Members => self.room_conns(conversation_id),
+                    Audience::User(_) => Vec::new(),
+                };
                 recipients.extend(
                     leaver
                         .iter()
@@ -846,6 +853,7 @@ impl Dispatcher {
                     self.leave_room(id, conversation_id).await;
                 }
             }
+            (_, Audience::User(user_id)) => self.deliver(&self.user_conns(user_id), &frame),
             (_, Audience::Members) => self.deliver(&self.room_conns(conversation_id), &frame),
         }
     }

@@ -3,10 +3,10 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use parley_core::service::{DeleteScope, HistoryQuery, SendOutcome};
+use parley_core::service::{DeleteScope, Draft, HistoryQuery};
 use parley_core::{ConversationId, MessageId};
 use parley_proto::v1::{
-    ErrorBody, Message, MessageList, ReadRequest, ReceiptList, SendMessageRequest,
+    ErrorBody, Message, MessageList, ReadRequest, ReceiptList, SendMessageRequest, SentMessage,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -23,9 +23,23 @@ pub struct HistoryParams {
     before: Option<MessageId>,
     /// Only messages newer than this one: the page after it.
     after: Option<MessageId>,
+    /// This message and those around it, about half older and half newer (a permalink); not with `before`
+    /// or `after`.
+    around: Option<MessageId>,
     /// How many messages at most, 1 to 200.
     #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<u32>,
+}
+
+impl From<HistoryParams> for HistoryQuery {
+    fn from(params: HistoryParams) -> Self {
+        HistoryQuery {
+            before: params.before,
+            after: params.after,
+            around: params.around,
+            limit: params.limit,
+        }
+    }
 }
 
 /// `me` hides the message from your own views only; `everyone` (the sender only) erases its text for all.
@@ -59,7 +73,8 @@ pub struct SearchParams {
 
 /// Send a message
 ///
-/// 201 once the message is durable; 200 with the first message when its nonce was seen before.
+/// 201 once the message is durable; 200 with the first message when its nonce was seen before. A message may
+/// mention people (`mentions`), answer in a thread (`thread_root_id`) and quote a message (`quote`).
 #[utoipa::path(
     post,
     path = "/v1/conversations/{conversation_id}/messages",
@@ -69,15 +84,20 @@ pub struct SearchParams {
     params(("conversation_id" = ConversationId, Path, description = "The conversation")),
     request_body = SendMessageRequest,
     responses(
-        (status = 201, description = "The message, durably stored", body = Message),
+        (status = 201, description = "The message, durably stored; `dropped_mentions` lists mentioned people \
+            who are not members", body = SentMessage),
         (status = 200, description = "The message first sent with this nonce; nothing new is stored",
-            body = Message),
+            body = SentMessage),
         (status = 400, description = "`conversation_id` is not an id (`invalid_id`), the text or nonce breaks \
-            its rule (`invalid_text`, `invalid_nonce`) or the body is malformed (`invalid_input`)",
+            its rule (`invalid_text`, `invalid_nonce`), `mentions` names too many people (`invalid_mentions`) \
+            or someone who is not a user of your organization (`unknown_user`), `thread_root_id` is a reply \
+            (`invalid_thread_root`), the root or quoted message is deleted (`message_deleted`), \
+            `also_to_conversation` without `thread_root_id` or the body is malformed (`invalid_input`)",
                 body = ErrorBody),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, response = crate::openapi::NotJoined),
-        (status = 404, response = crate::openapi::ConversationNotFound),
+        (status = 404, description = "No such conversation, thread root (in this conversation) or quoted \
+            message, or not visible to you (`not_found`)", body = ErrorBody),
         (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
         (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
         (status = 429, description = "You sent more messages than allowed for now, over REST and your sockets \
@@ -90,23 +110,58 @@ pub async fn send(
     Auth(caller): Auth,
     Ids(id): Ids<ConversationId>,
     Body(request): Body<SendMessageRequest>,
-) -> ApiResult<(StatusCode, Json<Message>)> {
-    Ok(
-        match state
-            .parley
-            .send_message(&caller, id, &request.text, request.nonce.as_deref())
-            .await?
-        {
-            SendOutcome::Stored(message) => (StatusCode::CREATED, Json(message)),
-            SendOutcome::Duplicate(message) => (StatusCode::OK, Json(message)),
-        },
+) -> ApiResult<(StatusCode, Json<SentMessage>)> {
+    let outcome = state
+        .parley
+        .send_message(&caller, id, &Draft::from(request))
+        .await?;
+    let status = if outcome.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let sent = SentMessage {
+        message: outcome.message,
+        dropped_mentions: outcome.dropped_mentions,
+    };
+    Ok((status, Json(sent)))
+}
+
+/// One message
+///
+/// A reply too: for a permalink, or a quote's card. 404 for anyone who is not a member of its conversation
+/// ("message unavailable").
+#[utoipa::path(
+    get,
+    path = "/v1/conversations/{conversation_id}/messages/{message_id}",
+    operation_id = "get_message",
+    tag = "messages",
+    security(("bearer" = [])),
+    params(
+        ("conversation_id" = ConversationId, Path, description = "The conversation"),
+        ("message_id" = MessageId, Path, description = "The message"),
+    ),
+    responses(
+        (status = 200, description = "The message", body = Message),
+        (status = 400, description = "`conversation_id` or `message_id` is not an id (`invalid_id`)",
+            body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 404, description = "No such message, or not visible to you (`not_found`)", body = ErrorBody),
     )
+)]
+pub async fn show(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Ids((id, message_id)): Ids<(ConversationId, MessageId)>,
+) -> ApiResult<Json<Message>> {
+    Ok(Json(state.parley.message(&caller, id, message_id).await?))
 }
 
 /// A page of history
 ///
-/// Oldest first. Without cursors, the newest page; with both, the messages between them. Messages you deleted
-/// for yourself are left out.
+/// Oldest first. Without cursors, the newest page; with both, the messages between them; with `around`, a
+/// message and its neighbours. Replies stay in their threads unless sent `also_to_conversation`. Messages
+/// you deleted for yourself are left out.
 #[utoipa::path(
     get,
     path = "/v1/conversations/{conversation_id}/messages",
@@ -117,8 +172,8 @@ pub async fn send(
     responses(
         (status = 200, description = "The page, oldest first", body = MessageList),
         (status = 400, description = "`conversation_id` is not an id (`invalid_id`), the query has an unknown \
-            or malformed parameter (`invalid_query`) or `limit` is out of range (`invalid_limit`)",
-                body = ErrorBody),
+            or malformed parameter or `around` with `before` or `after` (`invalid_query`) or `limit` is out \
+            of range (`invalid_limit`)", body = ErrorBody),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, response = crate::openapi::NotJoined),
         (status = 404, response = crate::openapi::ConversationNotFound),
@@ -130,13 +185,8 @@ pub async fn history(
     Ids(id): Ids<ConversationId>,
     Params(params): Params<HistoryParams>,
 ) -> ApiResult<Json<MessageList>> {
-    let query = HistoryQuery {
-        before: params.before,
-        after: params.after,
-        limit: params.limit,
-    };
     Ok(Json(MessageList {
-        messages: state.parley.history(&caller, id, query).await?,
+        messages: state.parley.history(&caller, id, params.into()).await?,
     }))
 }
 

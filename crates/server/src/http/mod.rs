@@ -5,9 +5,13 @@ pub(crate) mod accounts;
 pub(crate) mod body;
 pub(crate) mod conversations;
 pub(crate) mod deadline;
+pub(crate) mod edits;
 pub(crate) mod invites;
+pub(crate) mod mentions;
 pub(crate) mod messages;
 pub(crate) mod operations;
+pub(crate) mod pins;
+pub(crate) mod threads;
 pub(crate) mod users;
 
 use axum::Router;
@@ -120,8 +124,33 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/v1/conversations/{conversation_id}/messages/{message_id}",
-            axum::routing::delete(messages::delete),
+            get(messages::show)
+                .patch(edits::edit)
+                .delete(messages::delete),
         )
+        .route(
+            "/v1/conversations/{conversation_id}/messages/{message_id}/edits",
+            get(edits::list),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/messages/{message_id}/pin",
+            put(pins::pin).delete(pins::unpin),
+        )
+        .route("/v1/conversations/{conversation_id}/pins", get(pins::list))
+        .route(
+            "/v1/conversations/{conversation_id}/messages/{message_id}/thread",
+            get(threads::replies),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/messages/{message_id}/thread/read",
+            post(threads::read),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/messages/{message_id}/follow",
+            put(threads::follow).delete(threads::unfollow),
+        )
+        .route("/v1/threads", get(threads::list))
+        .route("/v1/mentions", get(mentions::list))
         .route(
             "/v1/conversations/{conversation_id}/messages/{message_id}/reactions/{emoji}",
             put(messages::react).delete(messages::unreact),

@@ -504,6 +504,10 @@ async fn everyone_catching_up_at_once_does_not_stall_the_sends_in_flight() {
                     conversation_id: group_id,
                     text: format!("sender {s} message {acked}"),
                     nonce: Some(format!("{s}-{acked}")),
+                    mentions: None,
+                    thread_root_id: None,
+                    also_to_conversation: None,
+                    quote: None,
                 };
                 socket.send(&op).await.map_err(|e| format!("send: {e}"))?;
                 let answered = tokio::time::timeout(Duration::from_secs(30), async {

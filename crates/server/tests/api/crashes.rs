@@ -181,8 +181,8 @@ async fn kill_9_under_load_loses_and_doubles_nothing() {
     loop {
         let page = Page {
             before,
-            after: None,
             limit: Some(200),
+            ..Page::default()
         };
         let older = reader.history(id, page).await.expect("history");
         let Some(first) = older.first() else {

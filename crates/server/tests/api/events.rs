@@ -82,14 +82,15 @@ async fn changes_are_logged_and_published_in_commit_order() {
         .await
         .expect("follow");
 
-    let sent = match parley
-        .send_message(&ann, id, "hello", None)
+    let draft = parley_core::service::Draft {
+        text: "hello".into(),
+        ..Default::default()
+    };
+    let sent = parley
+        .send_message(&ann, id, &draft)
         .await
         .expect("send")
-    {
-        parley_core::service::SendOutcome::Stored(m)
-        | parley_core::service::SendOutcome::Duplicate(m) => m,
-    };
+        .message;
     parley
         .add_reaction(&bob, id, sent.id, "like")
         .await

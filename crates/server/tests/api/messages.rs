@@ -69,7 +69,7 @@ async fn send_and_read_history_in_pages_oldest_first() {
     let between = Page {
         after: Some(sent[0]),
         before: Some(sent[3]),
-        limit: None,
+        ..Page::default()
     };
     let between = bob.client.history(id, between).await.expect("between");
     assert_eq!(

@@ -54,6 +54,45 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/conversations/{conversation_id}/read"),
     ("get", "/v1/conversations/{conversation_id}/receipts"),
     ("get", "/v1/search"),
+    ("get", "/v1/mentions"),
+    ("get", "/v1/threads"),
+    (
+        "get",
+        "/v1/conversations/{conversation_id}/messages/{message_id}",
+    ),
+    (
+        "patch",
+        "/v1/conversations/{conversation_id}/messages/{message_id}",
+    ),
+    (
+        "get",
+        "/v1/conversations/{conversation_id}/messages/{message_id}/edits",
+    ),
+    (
+        "put",
+        "/v1/conversations/{conversation_id}/messages/{message_id}/pin",
+    ),
+    (
+        "delete",
+        "/v1/conversations/{conversation_id}/messages/{message_id}/pin",
+    ),
+    ("get", "/v1/conversations/{conversation_id}/pins"),
+    (
+        "get",
+        "/v1/conversations/{conversation_id}/messages/{message_id}/thread",
+    ),
+    (
+        "post",
+        "/v1/conversations/{conversation_id}/messages/{message_id}/thread/read",
+    ),
+    (
+        "put",
+        "/v1/conversations/{conversation_id}/messages/{message_id}/follow",
+    ),
+    (
+        "delete",
+        "/v1/conversations/{conversation_id}/messages/{message_id}/follow",
+    ),
     ("get", "/v1/gateway"),
     ("get", "/v1/openapi.json"),
     ("get", "/healthz"),

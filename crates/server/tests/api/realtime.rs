@@ -111,6 +111,10 @@ fn send_op(reference: &str, conversation_id: ConversationId, text: &str) -> Clie
         conversation_id,
         text: text.into(),
         nonce: Some(format!("nonce-{reference}")),
+        mentions: None,
+        thread_root_id: None,
+        also_to_conversation: None,
+        quote: None,
     }
 }
 
@@ -179,7 +183,10 @@ async fn two_users_with_two_devices_each_see_everything_once() {
         .expect("send");
     // The sender gets the ack and, like every device, the event; the two may come in either order.
     let (ack, created) = reply_and_event(&mut sockets[0]).await;
-    let ServerFrame::Ack { reference, message } = ack else {
+    let ServerFrame::Ack {
+        reference, message, ..
+    } = ack
+    else {
         panic!("expected an ack, got {ack:?}")
     };
     assert_eq!(reference.as_deref(), Some("s1"));
@@ -1312,6 +1319,10 @@ async fn sends_share_one_rate_limit_over_rest_and_sockets() {
             conversation_id: id,
             text: "over the socket".into(),
             nonce: None,
+            mentions: None,
+            thread_root_id: None,
+            also_to_conversation: None,
+            quote: None,
         })
         .await
         .expect("send op");
@@ -1325,6 +1336,10 @@ async fn sends_share_one_rate_limit_over_rest_and_sockets() {
             conversation_id: id,
             text: "one too many".into(),
             nonce: None,
+            mentions: None,
+            thread_root_id: None,
+            also_to_conversation: None,
+            quote: None,
         })
         .await
         .expect("send op");

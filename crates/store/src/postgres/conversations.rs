@@ -9,7 +9,7 @@ use parley_core::store::{DirectMessage, StoreError, StoreResult};
 use parley_core::{ConversationId, OrgId, UserId};
 
 use super::sql::{self, CONVERSATION_COLUMNS, MEMBER_COLUMNS, get, row, rows, run};
-use super::{events, messages};
+use super::{events, mentions, messages};
 use crate::inputs::NewConversation;
 use crate::like::like_escape;
 
@@ -126,13 +126,15 @@ pub(crate) async fn add_members(
     c: &impl GenericClient,
     conversation_id: ConversationId,
     user_ids: &[UserId],
+    own_devices_only: bool,
     now: Millis,
 ) -> StoreResult<Vec<Event>> {
     let mut added = Vec::new();
     for user_id in user_ids {
         if insert_member(c, conversation_id, *user_id, now).await? {
             let joined = EventKind::MemberJoined { user_id: *user_id };
-            added.push(events::append(c, conversation_id, joined, Audience::Members, now).await?);
+            let audience = Audience::about(*user_id, own_devices_only);
+            added.push(events::append(c, conversation_id, joined, audience, now).await?);
         }
     }
     Ok(added)
@@ -213,11 +215,13 @@ pub(crate) async fn conversations_of(
             sql::member_at(r, sql::CONVERSATION_COLUMN_COUNT)?,
         );
         let unread_count = messages::unread_count(c, &membership).await?;
+        let unread_mentions = mentions::unread(c, &membership).await?;
         let last_message = messages::latest_visible(c, conversation.id, user_id).await?;
         summaries.push(ConversationSummary {
             conversation,
             membership,
             unread_count,
+            unread_mentions,
             last_message,
         });
     }
@@ -272,10 +276,28 @@ pub(crate) async fn update_membership(
     .ok_or(StoreError::NotFound("membership"))
 }
 
+pub(crate) async fn members_among(
+    c: &impl GenericClient,
+    conversation_id: ConversationId,
+    user_ids: &[UserId],
+) -> StoreResult<Vec<UserId>> {
+    let ids: Vec<i64> = user_ids.iter().map(|id| id.0).collect();
+    rows(
+        c,
+        "SELECT user_id FROM members WHERE conversation_id = $1 AND user_id = ANY($2)",
+        &[&conversation_id.0, &ids],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok(UserId(get(r, 0)?)))
+    .collect()
+}
+
 pub(crate) async fn remove_member(
     c: &impl GenericClient,
     conversation_id: ConversationId,
     user_id: UserId,
+    own_devices_only: bool,
     now: Millis,
 ) -> StoreResult<Option<Event>> {
     let removed = run(
@@ -294,7 +316,8 @@ pub(crate) async fn remove_member(
     )
     .await?;
     let left = EventKind::MemberLeft { user_id };
-    events::append(c, conversation_id, left, Audience::Members, now)
+    let audience = Audience::about(user_id, own_devices_only);
+    events::append(c, conversation_id, left, audience, now)
         .await
         .map(Some)
 }

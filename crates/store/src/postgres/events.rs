@@ -75,10 +75,10 @@ fn logged_all(found: &[PgRow]) -> StoreResult<Vec<LoggedEvent>> {
 async fn materialize(c: &impl GenericClient, logged: Vec<LoggedEvent>) -> StoreResult<Vec<Event>> {
     let created: Vec<MessageId> = logged
         .iter()
-        .filter(|row| row.name == "message.created")
+        .filter(|row| row.needs_message())
         .filter_map(|row| row.message_id)
         .collect();
-    let mut messages: HashMap<MessageId, Message> = sql::messages_by_ids(c, &created)
+    let messages: HashMap<MessageId, Message> = sql::messages_by_ids(c, &created)
         .await?
         .into_iter()
         .map(|m| (m.id, m))
@@ -90,7 +90,7 @@ async fn materialize(c: &impl GenericClient, logged: Vec<LoggedEvent>) -> StoreR
         } else {
             None
         };
-        events.extend(row.into_event(&mut messages, conversation));
+        events.extend(row.into_event(&messages, conversation));
     }
     Ok(events)
 }

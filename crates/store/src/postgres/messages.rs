@@ -5,12 +5,12 @@ use parley_core::model::{Audience, Event, EventKind, Member, Message, Millis, Pa
 use parley_core::store::{Sent, StoreError, StoreResult};
 use parley_core::{ConversationId, Cursor, MessageId, UserId};
 
-use super::events;
 use super::sql::{self, MESSAGE_COLUMNS, get, row, rows, run};
+use super::{events, mentions, threads};
 use crate::inputs::NewMessage;
 
 /// Messages the viewer has not hidden for themselves.
-const VISIBLE: &str =
+pub(crate) const VISIBLE: &str =
     "NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $2 AND h.message_id = m.id)";
 
 /// Stores a message and its event in one statement (one round trip on the writer's hot path), unless the
@@ -20,29 +20,65 @@ const VISIBLE: &str =
 /// updated by every message of a busy conversation made a chain of row versions that each later update
 /// walked.
 pub(crate) async fn create(c: &impl GenericClient, new: &NewMessage) -> StoreResult<Sent> {
-    let stored = row(
-        c,
-        "WITH earlier AS (
-             SELECT id FROM messages WHERE conversation_id = $1 AND author_id = $2 AND nonce = $4
-         ), m AS (
-             INSERT INTO messages (conversation_id, author_id, text, nonce, created_at)
-             SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM earlier)
-             RETURNING id
-         ), e AS (
-             INSERT INTO events (conversation_id, kind, user_id, message_id, created_at)
-             SELECT $1, 'message.created', $2, m.id, $5 FROM m
-             RETURNING cursor, message_id
-         )
-         SELECT (SELECT id FROM earlier), (SELECT message_id FROM e), (SELECT cursor FROM e)",
-        &[
-            &new.conversation_id.0,
-            &new.author_id.0,
-            &new.text,
-            &new.nonce,
-            &new.now.0,
-        ],
-    )
-    .await?
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+        &new.conversation_id.0,
+        &new.author_id.0,
+        &new.text,
+        &new.nonce,
+        &new.now.0,
+    ];
+    let stored = match &new.extras {
+        None => row(
+            c,
+            "WITH earlier AS (
+                 SELECT id FROM messages WHERE conversation_id = $1 AND author_id = $2 AND nonce = $4
+             ), m AS (
+                 INSERT INTO messages (conversation_id, author_id, text, nonce, created_at)
+                 SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM earlier)
+                 RETURNING id
+             ), e AS (
+                 INSERT INTO events (conversation_id, kind, user_id, message_id, created_at)
+                 SELECT $1, 'message.created', $2, m.id, $5 FROM m
+                 RETURNING cursor, message_id
+             )
+             SELECT (SELECT id FROM earlier), (SELECT message_id FROM e), (SELECT cursor FROM e)",
+            &params,
+        )
+        .await?,
+        Some(extras) => {
+            let extra: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+                &extras.thread_root_id.map(|id| id.0),
+                &extras.also_to_conversation,
+                &sql::ids_array(&extras.mentions.user_ids),
+                &extras.mentions.channel,
+                &extras.mentions.here,
+                &extras.quote.map(|q| q.conversation_id.0),
+                &extras.quote.map(|q| q.message_id.0),
+            ];
+            let all: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                params.iter().chain(extra.iter()).copied().collect();
+            row(
+                c,
+                "WITH earlier AS (
+                     SELECT id FROM messages WHERE conversation_id = $1 AND author_id = $2 AND nonce = $4
+                 ), m AS (
+                     INSERT INTO messages (conversation_id, author_id, text, nonce, created_at, thread_root_id,
+                         also_to_conversation, mention_ids, mention_channel, mention_here,
+                         quote_conversation_id, quote_message_id)
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
+                     WHERE NOT EXISTS (SELECT 1 FROM earlier)
+                     RETURNING id
+                 ), e AS (
+                     INSERT INTO events (conversation_id, kind, user_id, message_id, created_at)
+                     SELECT $1, 'message.created', $2, m.id, $5 FROM m
+                     RETURNING cursor, message_id
+                 )
+                 SELECT (SELECT id FROM earlier), (SELECT message_id FROM e), (SELECT cursor FROM e)",
+                &all,
+            )
+            .await?
+        }
+    }
     .ok_or(sql::vanished("message"))?;
     if let Some(earlier) = get::<Option<i64>>(&stored, 0)? {
         let message = sql::message_by_id(c, new.conversation_id, MessageId(earlier))
@@ -56,24 +92,21 @@ pub(crate) async fn create(c: &impl GenericClient, new: &NewMessage) -> StoreRes
     ) else {
         return Err(sql::vanished("message"));
     };
-    let message = Message {
-        id: MessageId(id),
-        conversation_id: new.conversation_id,
-        author_id: new.author_id,
-        text: Some(new.text.clone()),
-        nonce: new.nonce.clone(),
-        created_at: new.now,
-        deleted: false,
-        reactions: Vec::new(),
-    };
-    let event = Event {
+    let message = new.stored(MessageId(id));
+    let mut events = vec![Event {
         cursor: Cursor(cursor),
         conversation_id: new.conversation_id,
         kind: EventKind::MessageCreated(message.clone()),
         audience: Audience::Members,
         at: new.now,
-    };
-    Ok(Sent::Stored(message, event))
+    }];
+    if let Some(extras) = &new.extras {
+        mentions::index(c, &message, &extras.mentions.user_ids).await?;
+        if let Some(root_id) = extras.thread_root_id {
+            events.push(threads::add_reply(c, new, root_id).await?);
+        }
+    }
+    Ok(Sent::Stored(message, events))
 }
 
 pub(crate) async fn add_reaction(
@@ -104,65 +137,76 @@ pub(crate) async fn add_reaction(
         .map(Some)
 }
 
+/// Which messages of a conversation a page is read from.
+#[derive(Clone, Copy)]
+pub(crate) enum Scope {
+    /// The main history: messages that are not replies, and replies also sent to the conversation.
+    Main,
+    /// The replies of one thread.
+    Thread(MessageId),
+}
+
+/// The main history, as its pages and counts read it.
+pub(crate) const IN_MAIN: &str = "(m.thread_root_id IS NULL OR m.also_to_conversation)";
+
 pub(crate) async fn page(
     c: &impl GenericClient,
     conversation_id: ConversationId,
     viewer: UserId,
+    scope: Scope,
     page: Page,
 ) -> StoreResult<Vec<Message>> {
-    let select = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1 AND {VISIBLE}"
-    );
-    let (conversation_id, viewer) = (conversation_id.0, viewer.0);
+    if let Page::Around { id, limit } = page {
+        // The message itself and the older half, then the newer half.
+        let older = Page::Before {
+            id: MessageId(id.0.saturating_add(1)),
+            limit: limit - limit / 2,
+        };
+        let mut messages = Box::pin(self::page(c, conversation_id, viewer, scope, older)).await?;
+        if limit / 2 > 0 {
+            let newer = Page::After {
+                id,
+                limit: limit / 2,
+            };
+            messages.extend(Box::pin(self::page(c, conversation_id, viewer, scope, newer)).await?);
+        }
+        return Ok(messages);
+    }
+    let mut args: Vec<i64> = vec![conversation_id.0, viewer.0];
+    let mut arg = |value: i64| {
+        args.push(value);
+        format!("${}", args.len())
+    };
+    let within = match scope {
+        Scope::Main => IN_MAIN.to_owned(),
+        Scope::Thread(root) => format!("m.thread_root_id = {}", arg(root.0)),
+    };
     // Pages that end at a bound are read newest first and turned around, so they hold the closest messages.
-    let (found, newest_first) = match page {
-        Page::Latest { limit } => {
-            let sql = format!("{select} ORDER BY m.id DESC LIMIT $3");
-            (
-                rows(c, &sql, &[&conversation_id, &viewer, &i64::from(limit)]).await?,
-                true,
-            )
-        }
-        Page::Before { id, limit } => {
-            let sql = format!("{select} AND m.id < $4 ORDER BY m.id DESC LIMIT $3");
-            (
-                rows(
-                    c,
-                    &sql,
-                    &[&conversation_id, &viewer, &i64::from(limit), &id.0],
-                )
-                .await?,
-                true,
-            )
-        }
-        Page::After { id, limit } => {
-            let sql = format!("{select} AND m.id > $4 ORDER BY m.id LIMIT $3");
-            (
-                rows(
-                    c,
-                    &sql,
-                    &[&conversation_id, &viewer, &i64::from(limit), &id.0],
-                )
-                .await?,
-                false,
-            )
-        }
+    let (bounds, limit, newest_first) = match page {
+        Page::Latest { limit } | Page::Around { limit, .. } => (String::new(), limit, true),
+        Page::Before { id, limit } => (format!("AND m.id < {}", arg(id.0)), limit, true),
+        Page::After { id, limit } => (format!("AND m.id > {}", arg(id.0)), limit, false),
         Page::Between {
             after,
             before,
             limit,
-        } => {
-            let sql = format!("{select} AND m.id > $4 AND m.id < $5 ORDER BY m.id LIMIT $3");
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
-                &conversation_id,
-                &viewer,
-                &i64::from(limit),
-                &after.0,
-                &before.0,
-            ];
-            (rows(c, &sql, &params).await?, false)
-        }
+        } => (
+            format!("AND m.id > {} AND m.id < {}", arg(after.0), arg(before.0)),
+            limit,
+            false,
+        ),
     };
+    let order = if newest_first { "DESC" } else { "ASC" };
+    let limit = arg(i64::from(limit));
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1 AND {VISIBLE} AND {within}
+         {bounds} ORDER BY m.id {order} LIMIT {limit}"
+    );
+    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = args
+        .iter()
+        .map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect();
+    let found = rows(c, &sql, &params).await?;
     let mut messages = sql::with_reactions(c, sql::messages(&found)?).await?;
     if newest_first {
         messages.reverse();
@@ -174,7 +218,7 @@ pub(crate) async fn page(
 pub(crate) async fn unread_count(c: &impl GenericClient, member: &Member) -> StoreResult<u64> {
     let sql = format!(
         "SELECT count(*) FROM messages m WHERE m.conversation_id = $1 AND m.id > $3
-         AND m.author_id <> $2 AND NOT m.deleted AND {VISIBLE}"
+         AND m.author_id <> $2 AND NOT m.deleted AND {IN_MAIN} AND {VISIBLE}"
     );
     let last_read = member.last_read.map_or(0, |m| m.0);
     let found = row(
@@ -195,7 +239,8 @@ pub(crate) async fn latest_visible(
     conversation_id: ConversationId,
     viewer: UserId,
 ) -> StoreResult<Option<Message>> {
-    Ok(page(c, conversation_id, viewer, Page::Latest { limit: 1 })
+    let latest = Page::Latest { limit: 1 };
+    Ok(page(c, conversation_id, viewer, Scope::Main, latest)
         .await?
         .pop())
 }
@@ -294,19 +339,23 @@ pub(crate) async fn erase(
 ) -> StoreResult<Option<Event>> {
     let erased = run(
         c,
-        "UPDATE messages SET text = NULL, deleted = TRUE WHERE id = $1 AND conversation_id = $2 AND NOT deleted",
+        "UPDATE messages SET text = NULL, deleted = TRUE, mention_ids = NULL, mention_channel = FALSE,
+             mention_here = FALSE
+         WHERE id = $1 AND conversation_id = $2 AND NOT deleted",
         &[&message_id.0, &conversation_id.0],
     )
     .await?;
     if erased == 0 {
         return Ok(None);
     }
-    run(
-        c,
+    for sql in [
         "DELETE FROM reactions WHERE message_id = $1",
-        &[&message_id.0],
-    )
-    .await?;
+        "DELETE FROM message_edits WHERE message_id = $1",
+        "DELETE FROM mentions WHERE message_id = $1",
+        "DELETE FROM pins WHERE message_id = $1",
+    ] {
+        run(c, sql, &[&message_id.0]).await?;
+    }
     let kind = EventKind::MessageDeleted { message_id };
     events::append(c, conversation_id, kind, Audience::Members, now)
         .await

@@ -4,10 +4,14 @@
 
 mod accounts;
 mod conversations;
+mod edits;
 mod events;
 mod invites;
+mod mentions;
 mod messages;
+mod pins;
 mod sql;
+mod threads;
 mod writer;
 
 use std::sync::Arc;
@@ -16,10 +20,10 @@ use async_trait::async_trait;
 
 use crate::inputs;
 use parley_core::model::{
-    Audience, Conversation, ConversationSummary, Credentials, Event, Invite, Member, Message,
-    Millis, Page, Session, User,
+    Audience, Conversation, ConversationSummary, Credentials, Event, FollowedThread, Invite,
+    Member, Message, MessageVersion, Millis, Page, PinnedMessage, Session, User,
 };
-use parley_core::proto::v1::MembershipPatch;
+use parley_core::proto::v1::{MembershipPatch, Mentions};
 use parley_core::store::{self as core_store, CommitFeed, DirectMessage, Sent, Store, StoreResult};
 use parley_core::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};
 use tokio_postgres::IsolationLevel;
@@ -127,6 +131,7 @@ impl Store for PgStore {
         &self,
         conversation_id: ConversationId,
         user_ids: &[UserId],
+        own_devices_only: bool,
         now: Millis,
     ) -> StoreResult<Vec<Event>> {
         let user_ids = user_ids.to_vec();
@@ -134,7 +139,8 @@ impl Store for PgStore {
             .write(move |c| {
                 let user_ids = user_ids.clone();
                 Box::pin(async move {
-                    conversations::add_members(c, conversation_id, &user_ids, now).await
+                    conversations::add_members(c, conversation_id, &user_ids, own_devices_only, now)
+                        .await
                 })
             })
             .await
@@ -165,6 +171,48 @@ impl Store for PgStore {
                     messages::add_reaction(c, conversation_id, message_id, user_id, &emoji, now)
                         .await
                 })
+            })
+            .await
+    }
+
+    async fn pin_message(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+        limit: u32,
+        now: Millis,
+    ) -> StoreResult<Option<Event>> {
+        self.db
+            .write(move |c| {
+                Box::pin(pins::pin(
+                    c,
+                    conversation_id,
+                    message_id,
+                    user_id,
+                    limit,
+                    now,
+                ))
+            })
+            .await
+    }
+
+    async fn follow_thread(
+        &self,
+        conversation_id: ConversationId,
+        root_id: MessageId,
+        user_id: UserId,
+        following: bool,
+    ) -> StoreResult<()> {
+        self.db
+            .write(move |c| {
+                Box::pin(threads::follow(
+                    c,
+                    conversation_id,
+                    root_id,
+                    user_id,
+                    following,
+                ))
             })
             .await
     }
@@ -288,7 +336,8 @@ impl Store for PgStore {
         viewer: UserId,
         page: Page,
     ) -> StoreResult<Vec<Message>> {
-        messages::page(&self.db.read().await?, conversation_id, viewer, page).await
+        let scope = messages::Scope::Main;
+        messages::page(&self.db.read().await?, conversation_id, viewer, scope, page).await
     }
 
     async fn message(
@@ -297,6 +346,50 @@ impl Store for PgStore {
         id: MessageId,
     ) -> StoreResult<Option<Message>> {
         sql::message_by_id(&self.db.read().await?, conversation_id, id).await
+    }
+
+    async fn message_versions(&self, message_id: MessageId) -> StoreResult<Vec<MessageVersion>> {
+        edits::versions(&self.db.read().await?, message_id).await
+    }
+
+    async fn thread_replies(
+        &self,
+        conversation_id: ConversationId,
+        root_id: MessageId,
+        viewer: UserId,
+        page: Page,
+    ) -> StoreResult<Vec<Message>> {
+        let scope = messages::Scope::Thread(root_id);
+        messages::page(&self.db.read().await?, conversation_id, viewer, scope, page).await
+    }
+
+    async fn followed_threads(
+        &self,
+        user_id: UserId,
+        limit: u32,
+    ) -> StoreResult<Vec<FollowedThread>> {
+        threads::followed(&self.db.read().await?, user_id, limit).await
+    }
+
+    async fn mentions_of(
+        &self,
+        user_id: UserId,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        mentions::of(&self.db.read().await?, user_id, before, limit).await
+    }
+
+    async fn pins(&self, conversation_id: ConversationId) -> StoreResult<Vec<PinnedMessage>> {
+        pins::list(&self.db.read().await?, conversation_id).await
+    }
+
+    async fn members_among(
+        &self,
+        conversation_id: ConversationId,
+        user_ids: &[UserId],
+    ) -> StoreResult<Vec<UserId>> {
+        conversations::members_among(&self.db.read().await?, conversation_id, user_ids).await
     }
 
     async fn receipts(
@@ -438,6 +531,53 @@ impl Store for PgStore {
             .await
     }
 
+    async fn edit_message(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        text: &str,
+        mentions: Option<&Mentions>,
+        now: Millis,
+    ) -> StoreResult<Option<(Message, Event)>> {
+        let (text, mentions) = (text.to_owned(), mentions.cloned());
+        self.db
+            .write(move |c| {
+                let (text, mentions) = (text.clone(), mentions.clone());
+                Box::pin(async move {
+                    edits::edit(
+                        c,
+                        conversation_id,
+                        message_id,
+                        &text,
+                        mentions.as_ref(),
+                        now,
+                    )
+                    .await
+                })
+            })
+            .await
+    }
+
+    async fn advance_thread_read(
+        &self,
+        conversation_id: ConversationId,
+        root_id: MessageId,
+        user_id: UserId,
+        message_id: MessageId,
+    ) -> StoreResult<()> {
+        self.db
+            .write(move |c| {
+                Box::pin(threads::advance_read(
+                    c,
+                    conversation_id,
+                    root_id,
+                    user_id,
+                    message_id,
+                ))
+            })
+            .await
+    }
+
     async fn erase_message(
         &self,
         conversation_id: ConversationId,
@@ -489,6 +629,7 @@ impl Store for PgStore {
         &self,
         conversation_id: ConversationId,
         user_id: UserId,
+        own_devices_only: bool,
     ) -> StoreResult<Option<Event>> {
         let now = Millis::now();
         self.db
@@ -497,9 +638,22 @@ impl Store for PgStore {
                     c,
                     conversation_id,
                     user_id,
+                    own_devices_only,
                     now,
                 ))
             })
+            .await
+    }
+
+    async fn unpin_message(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+        now: Millis,
+    ) -> StoreResult<Option<Event>> {
+        self.db
+            .write(move |c| Box::pin(pins::unpin(c, conversation_id, message_id, user_id, now)))
             .await
     }
 

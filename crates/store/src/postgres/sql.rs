@@ -2,8 +2,8 @@
 //! domain types, with the column lists those mappings expect.
 
 use deadpool_postgres::GenericClient;
-use parley_core::model::{Conversation, Member, Message, Millis, Reaction, User};
-use parley_core::proto::v1::ConversationKind;
+use parley_core::model::{Conversation, Member, Message, Millis, Reaction, ThreadSummary, User};
+use parley_core::proto::v1::{ConversationKind, Mentions, QuoteRef};
 use parley_core::store::{StoreError, StoreResult};
 use parley_core::{ConversationId, MessageId, OrgId, UserId};
 use tokio_postgres::Row;
@@ -179,11 +179,30 @@ pub(crate) async fn conversation_and_membership(
     Ok(Some((conversation(&found)?, member)))
 }
 
-pub(crate) const MESSAGE_COLUMNS: &str =
-    "m.id, m.conversation_id, m.author_id, m.text, m.nonce, m.created_at, m.deleted";
+pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.author_id, m.text, m.nonce, m.created_at, \
+     m.deleted, m.edited_at, m.thread_root_id, m.also_to_conversation, m.mention_ids, m.mention_channel, \
+     m.mention_here, m.quote_conversation_id, m.quote_message_id, m.reply_count, m.last_reply_at, m.repliers";
+/// How many columns `MESSAGE_COLUMNS` has: where the columns after them start.
+pub(crate) const MESSAGE_COLUMN_COUNT: usize = 18;
 
 /// A message without its reactions; `with_reactions` fills them in.
 pub(crate) fn message(row: &Row) -> StoreResult<Message> {
+    let quote = match (get::<Option<i64>>(row, 13)?, get::<Option<i64>>(row, 14)?) {
+        (Some(conversation_id), Some(message_id)) => Some(QuoteRef {
+            conversation_id: ConversationId(conversation_id),
+            message_id: MessageId(message_id),
+        }),
+        _ => None,
+    };
+    let reply_count: i32 = get(row, 15)?;
+    let thread = match get::<Option<i64>>(row, 16)? {
+        Some(last_reply_at) if reply_count > 0 => Some(ThreadSummary {
+            reply_count: reply_count.try_into().unwrap_or(0),
+            last_reply_at: Millis(last_reply_at),
+            repliers: user_ids(get(row, 17)?),
+        }),
+        _ => None,
+    };
     Ok(Message {
         id: MessageId(get(row, 0)?),
         conversation_id: ConversationId(get(row, 1)?),
@@ -193,7 +212,26 @@ pub(crate) fn message(row: &Row) -> StoreResult<Message> {
         created_at: Millis(get(row, 5)?),
         deleted: get(row, 6)?,
         reactions: Vec::new(),
+        edited_at: get::<Option<i64>>(row, 7)?.map(Millis),
+        thread_root_id: get::<Option<i64>>(row, 8)?.map(MessageId),
+        also_to_conversation: get(row, 9)?,
+        mentions: Mentions {
+            user_ids: user_ids(get(row, 10)?),
+            channel: get(row, 11)?,
+            here: get(row, 12)?,
+        },
+        quote,
+        thread,
     })
+}
+
+fn user_ids(ids: Option<Vec<i64>>) -> Vec<UserId> {
+    ids.unwrap_or_default().into_iter().map(UserId).collect()
+}
+
+/// User ids as an array column holds them (`None` for none).
+pub(crate) fn ids_array(ids: &[UserId]) -> Option<Vec<i64>> {
+    (!ids.is_empty()).then(|| ids.iter().map(|id| id.0).collect())
 }
 
 pub(crate) fn messages(rows: &[Row]) -> StoreResult<Vec<Message>> {

@@ -46,6 +46,7 @@ const PUBLISH_PATIENCE: Duration = Duration::from_secs(2);
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_invites_and_session_expiry.sql"),
+    include_str!("../../migrations/postgres/0003_edits_threads_mentions_pins.sql"),
 ];
 
 /// A write waiting in the writer's queue.

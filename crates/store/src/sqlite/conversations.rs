@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::connection::backend;
 use super::rows::{self, CONVERSATION_COLUMNS, MEMBER_COLUMNS, like_escape, one, run};
-use super::{events, messages};
+use super::{events, mentions, messages};
 use crate::inputs::NewConversation;
 
 /// Creates a conversation with its members and logs `conversation.created`.
@@ -114,6 +114,7 @@ pub(crate) fn add_members(
     c: &Connection,
     conversation_id: ConversationId,
     user_ids: &[UserId],
+    own_devices_only: bool,
     now: Millis,
 ) -> StoreResult<Vec<Event>> {
     let mut added = Vec::new();
@@ -123,7 +124,7 @@ pub(crate) fn add_members(
                 c,
                 conversation_id,
                 EventKind::MemberJoined { user_id: *user_id },
-                Audience::Members,
+                Audience::about(*user_id, own_devices_only),
                 now,
             )?);
         }
@@ -162,6 +163,26 @@ pub(crate) fn member_ids(
     Ok(ids)
 }
 
+pub(crate) fn members_among(
+    c: &Connection,
+    conversation_id: ConversationId,
+    user_ids: &[UserId],
+) -> StoreResult<Vec<UserId>> {
+    let ids: Vec<String> = user_ids.iter().map(|id| id.0.to_string()).collect();
+    c.prepare_cached(
+        "SELECT user_id FROM members WHERE conversation_id = ?1
+         AND user_id IN (SELECT value FROM json_each(?2))",
+    )
+    .and_then(|mut s| {
+        s.query_map(
+            params![conversation_id.0, format!("[{}]", ids.join(","))],
+            |row| Ok(UserId(row.get(0)?)),
+        )
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+    })
+    .map_err(backend)
+}
+
 pub(crate) fn conversations_of(
     c: &Connection,
     user_id: UserId,
@@ -182,11 +203,13 @@ pub(crate) fn conversations_of(
     let mut summaries = Vec::with_capacity(pairs.len());
     for (conversation, membership) in pairs {
         let unread_count = messages::unread_count(c, &membership)?;
+        let unread_mentions = mentions::unread(c, &membership)?;
         let last_message = messages::latest_visible(c, conversation.id, user_id)?;
         summaries.push(ConversationSummary {
             conversation,
             membership,
             unread_count,
+            unread_mentions,
             last_message,
         });
     }
@@ -234,6 +257,7 @@ pub(crate) fn remove_member(
     c: &Connection,
     conversation_id: ConversationId,
     user_id: UserId,
+    own_devices_only: bool,
     now: Millis,
 ) -> StoreResult<Option<Event>> {
     let removed = run(
@@ -252,7 +276,8 @@ pub(crate) fn remove_member(
     )
     .map_err(backend)?;
     let left = EventKind::MemberLeft { user_id };
-    events::append(c, conversation_id, left, Audience::Members, now).map(Some)
+    let audience = Audience::about(user_id, own_devices_only);
+    events::append(c, conversation_id, left, audience, now).map(Some)
 }
 
 /// The user's conversations and the newest cursor, in one read transaction so both describe the same moment.

@@ -53,7 +53,7 @@ pub(crate) fn append(
 fn materialize(
     c: &Connection,
     row: Row,
-    messages: &mut HashMap<MessageId, Message>,
+    messages: &HashMap<MessageId, Message>,
 ) -> StoreResult<Option<Event>> {
     let conversation = if row.name == "conversation.created" {
         rows::conversation_by_id(c, row.conversation_id)?
@@ -107,16 +107,16 @@ pub(crate) fn after(
     // The messages of a page of events, loaded in one query (with their reactions in one more), not one by one.
     let created: Vec<MessageId> = rows
         .iter()
-        .filter(|row| row.name == "message.created")
+        .filter(|row| row.needs_message())
         .filter_map(|row| row.message_id)
         .collect();
-    let mut messages: HashMap<MessageId, Message> = rows::messages_by_ids(c, &created)?
+    let messages: HashMap<MessageId, Message> = rows::messages_by_ids(c, &created)?
         .into_iter()
         .map(|m| (m.id, m))
         .collect();
     let mut events = Vec::with_capacity(rows.len());
     for row in rows {
-        events.extend(materialize(c, row, &mut messages)?);
+        events.extend(materialize(c, row, &messages)?);
     }
     Ok(events)
 }

@@ -6,12 +6,12 @@ use parley_core::{ConversationId, MessageId, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::connection::backend;
-use super::events;
 use super::rows::{self, MESSAGE_COLUMNS, one, run};
+use super::{events, mentions, threads};
 use crate::inputs::NewMessage;
 
 /// Messages the viewer has not hidden for themselves.
-const VISIBLE: &str =
+pub(crate) const VISIBLE: &str =
     "NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ?2 AND h.message_id = m.id)";
 
 pub(crate) fn create(c: &Connection, new: &NewMessage) -> StoreResult<Sent> {
@@ -30,33 +30,56 @@ pub(crate) fn create(c: &Connection, new: &NewMessage) -> StoreResult<Sent> {
             return Ok(Sent::Duplicate(message));
         }
     }
-    c.prepare_cached(
-        "INSERT INTO messages (conversation_id, author_id, text, nonce, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .and_then(|mut s| s.execute(params![new.conversation_id.0, new.author_id.0, new.text, new.nonce, new.now.0]))
+    match &new.extras {
+        None => c
+            .prepare_cached(
+                "INSERT INTO messages (conversation_id, author_id, text, nonce, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| s.execute(params![new.conversation_id.0, new.author_id.0, new.text, new.nonce, new.now.0])),
+        Some(extras) => c
+            .prepare_cached(
+                "INSERT INTO messages (conversation_id, author_id, text, nonce, created_at, thread_root_id,
+                     also_to_conversation, mention_ids, mention_channel, mention_here, quote_conversation_id,
+                     quote_message_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    new.conversation_id.0,
+                    new.author_id.0,
+                    new.text,
+                    new.nonce,
+                    new.now.0,
+                    extras.thread_root_id.map(|id| id.0),
+                    extras.also_to_conversation,
+                    rows::ids_text(&extras.mentions.user_ids),
+                    extras.mentions.channel,
+                    extras.mentions.here,
+                    extras.quote.map(|q| q.conversation_id.0),
+                    extras.quote.map(|q| q.message_id.0),
+                ])
+            }),
+    }
     .map_err(backend)?;
     let id = MessageId(c.last_insert_rowid());
     c.prepare_cached("UPDATE conversations SET last_activity = ?2 WHERE id = ?1")
         .and_then(|mut s| s.execute(params![new.conversation_id.0, new.now.0]))
         .map_err(backend)?;
-    let message = Message {
-        id,
-        conversation_id: new.conversation_id,
-        author_id: new.author_id,
-        text: Some(new.text.clone()),
-        nonce: new.nonce.clone(),
-        created_at: new.now,
-        deleted: false,
-        reactions: Vec::new(),
-    };
-    let event = events::append(
+    let message = new.stored(id);
+    let mut events = vec![events::append(
         c,
         new.conversation_id,
         EventKind::MessageCreated(message.clone()),
         Audience::Members,
         new.now,
-    )?;
-    Ok(Sent::Stored(message, event))
+    )?];
+    if let Some(extras) = &new.extras {
+        mentions::index(c, &message, &extras.mentions.user_ids)?;
+        if let Some(root_id) = extras.thread_root_id {
+            events.push(threads::add_reply(c, new, root_id)?);
+        }
+    }
+    Ok(Sent::Stored(message, events))
 }
 
 pub(crate) fn add_reaction(
@@ -83,60 +106,79 @@ pub(crate) fn add_reaction(
     events::append(c, conversation_id, kind, Audience::Members, now).map(Some)
 }
 
+/// Which messages of a conversation a page is read from.
+#[derive(Clone, Copy)]
+pub(crate) enum Scope {
+    /// The main history: messages that are not replies, and replies also sent to the conversation.
+    Main,
+    /// The replies of one thread.
+    Thread(MessageId),
+}
+
+/// The main history, as its pages and counts read it.
+pub(crate) const IN_MAIN: &str = "(m.thread_root_id IS NULL OR m.also_to_conversation = 1)";
+
 pub(crate) fn page(
     c: &Connection,
     conversation_id: ConversationId,
     viewer: UserId,
+    scope: Scope,
     page: Page,
 ) -> StoreResult<Vec<Message>> {
-    let select = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 AND {VISIBLE}"
-    );
+    if let Page::Around { id, limit } = page {
+        // The message itself and the older half, then the newer half.
+        let older = Page::Before {
+            id: MessageId(id.0.saturating_add(1)),
+            limit: limit - limit / 2,
+        };
+        let mut messages = self::page(c, conversation_id, viewer, scope, older)?;
+        if limit / 2 > 0 {
+            let newer = Page::After {
+                id,
+                limit: limit / 2,
+            };
+            messages.extend(self::page(c, conversation_id, viewer, scope, newer)?);
+        }
+        return Ok(messages);
+    }
+    let mut args: Vec<i64> = vec![conversation_id.0, viewer.0];
+    let mut arg = |value: i64| {
+        args.push(value);
+        format!("?{}", args.len())
+    };
+    let within = match scope {
+        Scope::Main => IN_MAIN.to_owned(),
+        Scope::Thread(root) => format!("m.thread_root_id = {}", arg(root.0)),
+    };
     // Pages that end at a bound are read newest first and turned around, so they hold the closest messages.
-    let (sql, bound, limit, newest_first) = match page {
-        Page::Latest { limit } => (
-            format!("{select} ORDER BY m.id DESC LIMIT ?3"),
-            None,
-            limit,
-            true,
-        ),
-        Page::Before { id, limit } => (
-            format!("{select} AND m.id < ?4 ORDER BY m.id DESC LIMIT ?3"),
-            Some((id, None)),
-            limit,
-            true,
-        ),
-        Page::After { id, limit } => (
-            format!("{select} AND m.id > ?4 ORDER BY m.id LIMIT ?3"),
-            Some((id, None)),
-            limit,
-            false,
-        ),
+    let (bounds, limit, newest_first) = match page {
+        Page::Latest { limit } | Page::Around { limit, .. } => (String::new(), limit, true),
+        Page::Before { id, limit } => (format!("AND m.id < {}", arg(id.0)), limit, true),
+        Page::After { id, limit } => (format!("AND m.id > {}", arg(id.0)), limit, false),
         Page::Between {
             after,
             before,
             limit,
         } => (
-            format!("{select} AND m.id > ?4 AND m.id < ?5 ORDER BY m.id LIMIT ?3"),
-            Some((after, Some(before))),
+            format!("AND m.id > {} AND m.id < {}", arg(after.0), arg(before.0)),
             limit,
             false,
         ),
     };
-    let mut statement = c.prepare_cached(&sql).map_err(backend)?;
-    let found = match bound {
-        None => statement.query_map(params![conversation_id.0, viewer.0, limit], rows::message),
-        Some((id, None)) => statement.query_map(
-            params![conversation_id.0, viewer.0, limit, id.0],
-            rows::message,
-        ),
-        Some((after, Some(before))) => statement.query_map(
-            params![conversation_id.0, viewer.0, limit, after.0, before.0],
-            rows::message,
-        ),
-    }
-    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-    .map_err(backend)?;
+    let order = if newest_first { "DESC" } else { "ASC" };
+    let limit = arg(i64::from(limit));
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 AND {VISIBLE} AND {within}
+         {bounds} ORDER BY m.id {order} LIMIT {limit}"
+    );
+    let found = c
+        .prepare_cached(&sql)
+        .and_then(|mut statement| {
+            statement
+                .query_map(rusqlite::params_from_iter(&args), rows::message)
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        })
+        .map_err(backend)?;
     let mut messages = rows::with_reactions(c, found)?;
     if newest_first {
         messages.reverse();
@@ -149,7 +191,7 @@ pub(crate) fn unread_count(c: &Connection, member: &Member) -> StoreResult<u64> 
     let count: i64 = c
         .prepare_cached(&format!(
             "SELECT count(*) FROM messages m WHERE m.conversation_id = ?1 AND m.id > ?3
-             AND m.author_id <> ?2 AND m.deleted = 0 AND {VISIBLE}"
+             AND m.author_id <> ?2 AND m.deleted = 0 AND {IN_MAIN} AND {VISIBLE}"
         ))
         .and_then(|mut s| {
             s.query_row(
@@ -170,7 +212,14 @@ pub(crate) fn latest_visible(
     conversation_id: ConversationId,
     viewer: UserId,
 ) -> StoreResult<Option<Message>> {
-    Ok(page(c, conversation_id, viewer, Page::Latest { limit: 1 })?.pop())
+    Ok(page(
+        c,
+        conversation_id,
+        viewer,
+        Scope::Main,
+        Page::Latest { limit: 1 },
+    )?
+    .pop())
 }
 
 pub(crate) fn receipts(
@@ -289,7 +338,7 @@ pub(crate) fn advance_read(
     .map(Some)
 }
 
-/// Erases the text and the reactions, keeping a tombstone so history and replays show "deleted". The FTS
+/// Erases the text, its earlier versions, mentions, pin and reactions, keeping a tombstone so history and replays show "deleted". The FTS
 /// trigger removes the index entry (FTS5 secure-delete, so the words leave the index itself) and
 /// `PRAGMA secure_delete` zeroes the freed bytes: the text is nowhere in the file afterwards.
 pub(crate) fn erase(
@@ -299,19 +348,22 @@ pub(crate) fn erase(
     now: Millis,
 ) -> StoreResult<Option<Event>> {
     let erased = run(c,
-            "UPDATE messages SET text = NULL, deleted = 1 WHERE id = ?1 AND conversation_id = ?2 AND deleted = 0",
+            "UPDATE messages SET text = NULL, deleted = 1, mention_ids = NULL, mention_channel = 0, mention_here = 0
+             WHERE id = ?1 AND conversation_id = ?2 AND deleted = 0",
             params![message_id.0, conversation_id.0],
         )
         .map_err(backend)?;
     if erased == 0 {
         return Ok(None);
     }
-    run(
-        c,
+    for sql in [
         "DELETE FROM reactions WHERE message_id = ?1",
-        [message_id.0],
-    )
-    .map_err(backend)?;
+        "DELETE FROM message_edits WHERE message_id = ?1",
+        "DELETE FROM mentions WHERE message_id = ?1",
+        "DELETE FROM pins WHERE message_id = ?1",
+    ] {
+        run(c, sql, [message_id.0]).map_err(backend)?;
+    }
     events::append(
         c,
         conversation_id,

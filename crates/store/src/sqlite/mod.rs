@@ -3,10 +3,14 @@
 mod accounts;
 mod connection;
 mod conversations;
+mod edits;
 mod events;
 mod invites;
+mod mentions;
 mod messages;
+mod pins;
 mod rows;
+mod threads;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,10 +19,10 @@ use async_trait::async_trait;
 
 use crate::inputs;
 use parley_core::model::{
-    Audience, Conversation, ConversationSummary, Credentials, Event, Invite, Member, Message,
-    Millis, Page, Session, User,
+    Audience, Conversation, ConversationSummary, Credentials, Event, FollowedThread, Invite,
+    Member, Message, MessageVersion, Millis, Page, PinnedMessage, Session, User,
 };
-use parley_core::proto::v1::MembershipPatch;
+use parley_core::proto::v1::{MembershipPatch, Mentions};
 use parley_core::store::{self as core_store, CommitFeed, DirectMessage, Sent, Store, StoreResult};
 use parley_core::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};
 use rusqlite::Connection;
@@ -30,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_search_per_batch.sql"),
     include_str!("../../migrations/sqlite/0003_invites_and_session_expiry.sql"),
+    include_str!("../../migrations/sqlite/0004_edits_threads_mentions_pins.sql"),
 ];
 
 fn migrate(c: &Connection) -> StoreResult<()> {
@@ -116,17 +121,45 @@ impl Store for SqliteStore {
         &self,
         conversation_id: ConversationId,
         user_ids: &[UserId],
+        own_devices_only: bool,
         now: Millis,
     ) -> StoreResult<Vec<Event>> {
         let user_ids = user_ids.to_vec();
         self.db
-            .write(move |c| conversations::add_members(c, conversation_id, &user_ids, now))
+            .write(move |c| {
+                conversations::add_members(c, conversation_id, &user_ids, own_devices_only, now)
+            })
             .await
     }
 
     async fn create_message(&self, new: core_store::NewMessage<'_>) -> StoreResult<Sent> {
         let new = inputs::NewMessage::from(new);
         self.db.write(move |c| messages::create(c, &new)).await
+    }
+
+    async fn pin_message(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+        limit: u32,
+        now: Millis,
+    ) -> StoreResult<Option<Event>> {
+        self.db
+            .write(move |c| pins::pin(c, conversation_id, message_id, user_id, limit, now))
+            .await
+    }
+
+    async fn follow_thread(
+        &self,
+        conversation_id: ConversationId,
+        root_id: MessageId,
+        user_id: UserId,
+        following: bool,
+    ) -> StoreResult<()> {
+        self.db
+            .write(move |c| threads::follow(c, conversation_id, root_id, user_id, following))
+            .await
     }
 
     async fn add_reaction(
@@ -286,7 +319,7 @@ impl Store for SqliteStore {
         page: Page,
     ) -> StoreResult<Vec<Message>> {
         self.db
-            .read(move |c| messages::page(c, conversation_id, viewer, page))
+            .read(move |c| messages::page(c, conversation_id, viewer, messages::Scope::Main, page))
             .await
     }
 
@@ -297,6 +330,59 @@ impl Store for SqliteStore {
     ) -> StoreResult<Option<Message>> {
         self.db
             .lookup(move |c| rows::message_by_id(c, conversation_id, id))
+            .await
+    }
+
+    async fn message_versions(&self, message_id: MessageId) -> StoreResult<Vec<MessageVersion>> {
+        self.db.read(move |c| edits::versions(c, message_id)).await
+    }
+
+    async fn thread_replies(
+        &self,
+        conversation_id: ConversationId,
+        root_id: MessageId,
+        viewer: UserId,
+        page: Page,
+    ) -> StoreResult<Vec<Message>> {
+        let scope = messages::Scope::Thread(root_id);
+        self.db
+            .read(move |c| messages::page(c, conversation_id, viewer, scope, page))
+            .await
+    }
+
+    async fn followed_threads(
+        &self,
+        user_id: UserId,
+        limit: u32,
+    ) -> StoreResult<Vec<FollowedThread>> {
+        self.db
+            .read(move |c| threads::followed(c, user_id, limit))
+            .await
+    }
+
+    async fn mentions_of(
+        &self,
+        user_id: UserId,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        self.db
+            .read(move |c| mentions::of(c, user_id, before, limit))
+            .await
+    }
+
+    async fn pins(&self, conversation_id: ConversationId) -> StoreResult<Vec<PinnedMessage>> {
+        self.db.read(move |c| pins::list(c, conversation_id)).await
+    }
+
+    async fn members_among(
+        &self,
+        conversation_id: ConversationId,
+        user_ids: &[UserId],
+    ) -> StoreResult<Vec<UserId>> {
+        let user_ids = user_ids.to_vec();
+        self.db
+            .read(move |c| conversations::members_among(c, conversation_id, &user_ids))
             .await
     }
 
@@ -423,6 +509,42 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn edit_message(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        text: &str,
+        mentions: Option<&Mentions>,
+        now: Millis,
+    ) -> StoreResult<Option<(Message, Event)>> {
+        let text = text.to_owned();
+        let mentions = mentions.cloned();
+        self.db
+            .write(move |c| {
+                edits::edit(
+                    c,
+                    conversation_id,
+                    message_id,
+                    &text,
+                    mentions.as_ref(),
+                    now,
+                )
+            })
+            .await
+    }
+
+    async fn advance_thread_read(
+        &self,
+        conversation_id: ConversationId,
+        root_id: MessageId,
+        user_id: UserId,
+        message_id: MessageId,
+    ) -> StoreResult<()> {
+        self.db
+            .write(move |c| threads::advance_read(c, conversation_id, root_id, user_id, message_id))
+            .await
+    }
+
     async fn erase_message(
         &self,
         conversation_id: ConversationId,
@@ -471,11 +593,30 @@ impl Store for SqliteStore {
         &self,
         conversation_id: ConversationId,
         user_id: UserId,
+        own_devices_only: bool,
     ) -> StoreResult<Option<Event>> {
         self.db
             .write(move |c| {
-                conversations::remove_member(c, conversation_id, user_id, Millis::now())
+                conversations::remove_member(
+                    c,
+                    conversation_id,
+                    user_id,
+                    own_devices_only,
+                    Millis::now(),
+                )
             })
+            .await
+    }
+
+    async fn unpin_message(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+        now: Millis,
+    ) -> StoreResult<Option<Event>> {
+        self.db
+            .write(move |c| pins::unpin(c, conversation_id, message_id, user_id, now))
             .await
     }
 

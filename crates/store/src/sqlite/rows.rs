@@ -1,7 +1,7 @@
 //! Row to domain type mapping, and the column lists those mappings expect.
 
-use parley_core::model::{Conversation, Member, Message, Millis, Reaction, User};
-use parley_core::proto::v1::ConversationKind;
+use parley_core::model::{Conversation, Member, Message, Millis, Reaction, ThreadSummary, User};
+use parley_core::proto::v1::{ConversationKind, Mentions, QuoteRef};
 use parley_core::{ConversationId, MessageId, OrgId, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -118,11 +118,34 @@ pub(crate) fn membership(
     .map_err(backend)
 }
 
-pub(crate) const MESSAGE_COLUMNS: &str =
-    "m.id, m.conversation_id, m.author_id, m.text, m.nonce, m.created_at, m.deleted";
+pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.author_id, m.text, m.nonce, m.created_at, \
+     m.deleted, m.edited_at, m.thread_root_id, m.also_to_conversation, m.mention_ids, m.mention_channel, \
+     m.mention_here, m.quote_conversation_id, m.quote_message_id, m.reply_count, m.last_reply_at, m.repliers";
+
+/// How many columns `MESSAGE_COLUMNS` has: where the columns after them start.
+pub(crate) const MESSAGE_COLUMN_COUNT: usize = 18;
 
 /// A message without its reactions; `with_reactions` fills them in.
 pub(crate) fn message(row: &Row<'_>) -> rusqlite::Result<Message> {
+    let quote = match (
+        row.get::<_, Option<i64>>(13)?,
+        row.get::<_, Option<i64>>(14)?,
+    ) {
+        (Some(conversation_id), Some(message_id)) => Some(QuoteRef {
+            conversation_id: ConversationId(conversation_id),
+            message_id: MessageId(message_id),
+        }),
+        _ => None,
+    };
+    let reply_count: u32 = row.get(15)?;
+    let thread = match row.get::<_, Option<i64>>(16)? {
+        Some(last_reply_at) if reply_count > 0 => Some(ThreadSummary {
+            reply_count,
+            last_reply_at: Millis(last_reply_at),
+            repliers: ids(row.get::<_, Option<String>>(17)?.as_deref()),
+        }),
+        _ => None,
+    };
     Ok(Message {
         id: MessageId(row.get(0)?),
         conversation_id: ConversationId(row.get(1)?),
@@ -132,7 +155,36 @@ pub(crate) fn message(row: &Row<'_>) -> rusqlite::Result<Message> {
         created_at: Millis(row.get(5)?),
         deleted: row.get(6)?,
         reactions: Vec::new(),
+        edited_at: row.get::<_, Option<i64>>(7)?.map(Millis),
+        thread_root_id: row.get::<_, Option<i64>>(8)?.map(MessageId),
+        also_to_conversation: row.get(9)?,
+        mentions: Mentions {
+            user_ids: ids(row.get::<_, Option<String>>(10)?.as_deref()),
+            channel: row.get(11)?,
+            here: row.get(12)?,
+        },
+        quote,
+        thread,
     })
+}
+
+/// User ids kept as "1,2,3" (mentions, repliers).
+pub(crate) fn ids_text(ids: &[UserId]) -> Option<String> {
+    if ids.is_empty() {
+        return None;
+    }
+    let ids: Vec<String> = ids.iter().map(|id| id.0.to_string()).collect();
+    Some(ids.join(","))
+}
+
+pub(crate) fn ids(text: Option<&str>) -> Vec<UserId> {
+    text.map(|t| {
+        t.split(',')
+            .filter_map(|id| id.parse().ok())
+            .map(UserId)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// Loads the reactions of a page of messages in one query.

@@ -133,7 +133,7 @@ pub async fn create_conversation_with_members(store: &dyn Store) {
 
     // Join order: someone added later comes last.
     store
-        .add_members(group.id, &[dave.id], at(9))
+        .add_members(group.id, &[dave.id], false, at(9))
         .await
         .expect("add_members");
     let ids = store.member_ids(group.id, 100).await.expect("member_ids");
@@ -259,7 +259,12 @@ pub async fn add_members_skips_existing_members(store: &dyn Store) {
     let group = group(store, &ada, &[&bob]).await;
 
     let events = store
-        .add_members(group.id, &[bob.id, carol.id, ada.id, dave.id], at(10))
+        .add_members(
+            group.id,
+            &[bob.id, carol.id, ada.id, dave.id],
+            false,
+            at(10),
+        )
         .await
         .expect("add_members");
     let joined: Vec<UserId> = events
@@ -295,7 +300,7 @@ pub async fn add_members_skips_existing_members(store: &dyn Store) {
 
     let before = store.latest_cursor().await.expect("latest_cursor");
     let again = store
-        .add_members(group.id, &[carol.id, dave.id], at(11))
+        .add_members(group.id, &[carol.id, dave.id], false, at(11))
         .await
         .expect("add_members");
     assert!(again.is_empty(), "nobody new: {again:?}");
@@ -316,7 +321,7 @@ pub async fn remove_member_only_removes_members(store: &dyn Store) {
     let group = group(store, &ada, &[&bob]).await;
 
     let left = store
-        .remove_member(group.id, bob.id)
+        .remove_member(group.id, bob.id, false)
         .await
         .expect("remove_member")
         .expect("bob was a member");
@@ -354,12 +359,12 @@ pub async fn remove_member_only_removes_members(store: &dyn Store) {
     );
 
     let twice = store
-        .remove_member(group.id, bob.id)
+        .remove_member(group.id, bob.id, false)
         .await
         .expect("remove_member");
     assert_eq!(twice, None);
     let stranger = store
-        .remove_member(group.id, carol.id)
+        .remove_member(group.id, carol.id, false)
         .await
         .expect("remove_member");
     assert_eq!(stranger, None);
@@ -816,11 +821,11 @@ pub async fn member_conversations_snapshot_lists_the_users_conversations(store: 
     assert_eq!(ids_of(carol.id).await, vec![dm.id]);
 
     store
-        .add_members(general.id, &[ada.id, carol.id], at(4))
+        .add_members(general.id, &[ada.id, carol.id], false, at(4))
         .await
         .expect("add_members");
     store
-        .remove_member(with_bob.id, ada.id)
+        .remove_member(with_bob.id, ada.id, false)
         .await
         .expect("remove_member")
         .expect("ada was a member");

@@ -89,7 +89,7 @@ pub async fn events_after_replays_own_conversations_in_order(store: &dyn Store) 
         .expect("it was there");
     for_ada.push(unreacted);
     let joined = store
-        .add_members(g1.id, &[carol.id], at(4))
+        .add_members(g1.id, &[carol.id], false, at(4))
         .await
         .expect("add_members");
     assert_eq!(joined.len(), 1);
@@ -182,7 +182,7 @@ pub async fn events_after_includes_own_leave_but_nothing_later(store: &dyn Store
     let start = store.latest_cursor().await.expect("latest_cursor");
 
     let left = store
-        .remove_member(group.id, bob.id)
+        .remove_member(group.id, bob.id, false)
         .await
         .expect("remove_member")
         .expect("bob was a member");
@@ -281,12 +281,12 @@ pub async fn latest_cursor_is_the_newest_event(store: &dyn Store) {
         .await
         .expect("advance_read");
     store
-        .add_members(group.id, &[bob.id], at(2))
+        .add_members(group.id, &[bob.id], false, at(2))
         .await
         .expect("add_members");
     let carol = user(store, "acme", "carol").await;
     store
-        .remove_member(group.id, carol.id)
+        .remove_member(group.id, carol.id, false)
         .await
         .expect("remove_member");
     assert_eq!(
@@ -423,7 +423,7 @@ pub async fn oldest_and_latest_cursor_start_at_zero_and_move(store: &dyn Store) 
     assert_eq!(latest().await, sent.cursor);
     assert!(sent.cursor > last);
     let left = store
-        .remove_member(group.id, bob.id)
+        .remove_member(group.id, bob.id, false)
         .await
         .expect("remove_member")
         .expect("bob was a member");
@@ -532,7 +532,12 @@ pub async fn prune_events_drops_old_events_but_keeps_the_newest(store: &dyn Stor
         assert!(e4.cursor > earlier.cursor, "cursors never restart");
     }
     let joined = store
-        .add_members(group.id, &[user(store, "acme", "carol").await.id], at(5))
+        .add_members(
+            group.id,
+            &[user(store, "acme", "carol").await.id],
+            false,
+            at(5),
+        )
         .await
         .expect("add_members");
     assert!(
@@ -591,7 +596,7 @@ pub async fn event_at_is_the_time_of_the_write(store: &dyn Store) {
     assert!(created.iter().all(|e| e.at == at(100)), "{created:?}");
     written.extend(created);
     let joined = store
-        .add_members(group.id, &[carol.id], at(200))
+        .add_members(group.id, &[carol.id], false, at(200))
         .await
         .expect("add_members");
     assert!(joined.iter().all(|e| e.at == at(200)), "{joined:?}");
@@ -640,7 +645,7 @@ pub async fn event_at_is_the_time_of_the_write(store: &dyn Store) {
             .expect("erase_message")
             .expect("erased"),
         store
-            .remove_member(group.id, carol.id)
+            .remove_member(group.id, carol.id, false)
             .await
             .expect("remove_member")
             .expect("carol was a member"),
@@ -710,7 +715,7 @@ pub async fn events_after_far_behind_replays_the_same(store: Arc<dyn Store>) {
     for_bob.push(hidden);
     for_bob.push(
         store
-            .remove_member(left.id, bob.id)
+            .remove_member(left.id, bob.id, false)
             .await
             .expect("remove_member")
             .expect("bob was a member"),

@@ -120,13 +120,13 @@ pub async fn commit_feed_announces_what_each_write_returned(store: &dyn Store) {
     );
 
     let joined = store
-        .add_members(group.id, &[bob.id, carol.id], at(5))
+        .add_members(group.id, &[bob.id, carol.id], false, at(5))
         .await
         .expect("add_members");
     assert_eq!(joined.len(), 1, "bob was in already: {joined:?}");
     expect_announced(&mut feed, &joined).await;
     let nobody = store
-        .add_members(group.id, &[carol.id], at(6))
+        .add_members(group.id, &[carol.id], false, at(6))
         .await
         .expect("add_members");
     assert!(nobody.is_empty());
@@ -136,6 +136,10 @@ pub async fn commit_feed_announces_what_each_write_returned(store: &dyn Store) {
             conversation_id: group.id,
             author_id: bob.id,
             text: "fed once",
+            mentions: &Default::default(),
+            thread_root_id: None,
+            also_to_conversation: false,
+            quote: None,
             nonce: Some("feed-nonce"),
             now: at(7),
         })
@@ -144,12 +148,16 @@ pub async fn commit_feed_announces_what_each_write_returned(store: &dyn Store) {
     let Sent::Stored(message, sent_event) = sent else {
         panic!("a new nonce is stored: {sent:?}");
     };
-    expect_announced(&mut feed, std::slice::from_ref(&sent_event)).await;
+    expect_announced(&mut feed, &sent_event).await;
     let retried = store
         .create_message(NewMessage {
             conversation_id: group.id,
             author_id: bob.id,
             text: "fed once, retried",
+            mentions: &Default::default(),
+            thread_root_id: None,
+            also_to_conversation: false,
+            quote: None,
             nonce: Some("feed-nonce"),
             now: at(8),
         })
@@ -237,13 +245,13 @@ pub async fn commit_feed_announces_what_each_write_returned(store: &dyn Store) {
     assert_eq!(erased_again, None);
 
     let left = store
-        .remove_member(group.id, carol.id)
+        .remove_member(group.id, carol.id, false)
         .await
         .expect("remove_member")
         .expect("carol was a member");
     expect_announced(&mut feed, std::slice::from_ref(&left)).await;
     let not_a_member = store
-        .remove_member(group.id, carol.id)
+        .remove_member(group.id, carol.id, false)
         .await
         .expect("remove_member");
     assert_eq!(not_a_member, None);
@@ -300,6 +308,10 @@ pub async fn commit_feed_orders_concurrent_commits(store: Arc<dyn Store>) {
                     conversation_id: group.id,
                     author_id,
                     text: &text,
+                    mentions: &Default::default(),
+                    thread_root_id: None,
+                    also_to_conversation: false,
+                    quote: None,
                     nonce: Some(&nonce),
                     now: at(10 + i64::try_from(i).unwrap_or(0)),
                 })
@@ -332,9 +344,9 @@ pub async fn commit_feed_orders_concurrent_commits(store: Arc<dyn Store>) {
     for task in sends {
         let (i, sent) = task.await.expect("send task");
         match sent {
-            Sent::Stored(message, event) => {
+            Sent::Stored(message, events) => {
                 stored_per_nonce.entry(i).or_default().push(message.id);
-                written.push(event);
+                written.extend(events);
             }
             Sent::Duplicate(message) => {
                 duplicates += 1;

@@ -23,6 +23,10 @@ async fn send_nonce(
             conversation_id,
             author_id,
             text,
+            mentions: &Default::default(),
+            thread_root_id: None,
+            also_to_conversation: false,
+            quote: None,
             nonce: Some(nonce),
             now: at(1),
         })
@@ -83,14 +87,20 @@ pub async fn create_message_stores_it_with_an_event(store: &dyn Store) {
             conversation_id: group.id,
             author_id: ada.id,
             text: "hello, world",
+            mentions: &Default::default(),
+            thread_root_id: None,
+            also_to_conversation: false,
+            quote: None,
             nonce: Some("n-1"),
             now: at(42),
         })
         .await
         .expect("create_message");
-    let Sent::Stored(first, event) = sent else {
+    let Sent::Stored(first, mut events) = sent else {
         panic!("a new nonce is stored: {sent:?}");
     };
+    assert_eq!(events.len(), 1, "a plain message commits one event");
+    let event = events.remove(0);
     assert_eq!(first.conversation_id, group.id);
     assert_eq!(first.author_id, ada.id);
     assert_eq!(first.text.as_deref(), Some("hello, world"));
@@ -211,6 +221,10 @@ pub async fn message_ids_grow_in_commit_order_under_concurrency(store: Arc<dyn S
                     conversation_id: group.id,
                     author_id,
                     text: &text,
+                    mentions: &Default::default(),
+                    thread_root_id: None,
+                    also_to_conversation: false,
+                    quote: None,
                     nonce: Some(&nonce),
                     now: at(i64::try_from(i).unwrap_or(0)),
                 })
@@ -220,7 +234,7 @@ pub async fn message_ids_grow_in_commit_order_under_concurrency(store: Arc<dyn S
     let mut stored = Vec::with_capacity(SENDS);
     for task in tasks {
         match task.await.expect("task").expect("create_message") {
-            Sent::Stored(message, event) => stored.push((message, event)),
+            Sent::Stored(message, mut events) => stored.push((message, events.remove(0))),
             duplicate @ Sent::Duplicate(_) => panic!("distinct nonces: {duplicate:?}"),
         }
     }
@@ -836,7 +850,7 @@ pub async fn search_messages_only_in_member_conversations(store: &dyn Store) {
     assert_eq!(limited[0].text.as_deref(), Some("quick thinking, Ada"));
 
     store
-        .remove_member(g2.id, ada.id)
+        .remove_member(g2.id, ada.id, false)
         .await
         .expect("remove_member");
     assert_eq!(
@@ -966,6 +980,10 @@ pub async fn failed_writes_leave_the_writes_beside_them(store: Arc<dyn Store>) {
                     conversation_id: group.id,
                     author_id: ada.id,
                     text: &text,
+                    mentions: &Default::default(),
+                    thread_root_id: None,
+                    also_to_conversation: false,
+                    quote: None,
                     nonce: None,
                     now: at(1),
                 })

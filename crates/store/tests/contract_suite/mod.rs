@@ -116,13 +116,17 @@ pub async fn send_event(
             conversation_id,
             author_id: author.id,
             text,
+            mentions: &Default::default(),
+            thread_root_id: None,
+            also_to_conversation: false,
+            quote: None,
             nonce: None,
             now,
         })
         .await
         .expect("create_message");
     match sent {
-        Sent::Stored(message, event) => (message, event),
+        Sent::Stored(message, mut events) => (message, events.remove(0)),
         Sent::Duplicate(message) => {
             panic!("a message without a nonce was a duplicate: {message:?}")
         }
