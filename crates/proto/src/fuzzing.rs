@@ -52,9 +52,10 @@ pub type Check = fn(&[u8]) -> Result<Verdict, Violation>;
 pub const TARGETS: [(&str, Check); 2] = [("ws_op", check_ws_op), ("rest_body", check_rest_body)];
 
 /// Every REST request body, in the order the first byte of a `rest_body` input picks them (counted from
-/// `'0'`, modulo their number, so `'0'` to `'9'` name them in readable corpus files; a new body goes last,
-/// so older corpus files keep their meaning).
-pub const REST_BODIES: [(&str, Check); 10] = [
+/// `'0'`, modulo their number, so `'0'` to `'9'` and on through the ASCII that follows (`':'` is the
+/// eleventh) name them in readable corpus files; a new body goes last, so older corpus files keep their
+/// meaning).
+pub const REST_BODIES: [(&str, Check); 11] = [
     ("SignupRequest", check::<SignupRequest>),
     ("LoginRequest", check::<LoginRequest>),
     ("UpdateMeRequest", check::<UpdateMeRequest>),
@@ -68,6 +69,7 @@ pub const REST_BODIES: [(&str, Check); 10] = [
     ("ReadRequest", check::<ReadRequest>),
     ("CreateInviteRequest", check::<CreateInviteRequest>),
     ("InviteLookup", check::<InviteLookup>),
+    ("EditMessageRequest", check::<EditMessageRequest>),
 ];
 
 /// The `ws_op` target: one WebSocket text frame, decoded as a client op.

@@ -240,8 +240,9 @@ pub struct Conversation {
     /// In your conversation list: messages after your read checkpoint, not your own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unread_count: Option<u64>,
-    /// In your conversation list: messages after your read checkpoint that mention you (by name, or
-    /// `@channel` or `@here`), not your own.
+    /// In your conversation list: unread messages that mention you (by name, or `@channel` or `@here`), not
+    /// your own: in the main history after your read checkpoint, and in each thread after your checkpoint
+    /// in that thread.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unread_mentions: Option<u64>,
     /// In your conversation list: the newest message you can see.

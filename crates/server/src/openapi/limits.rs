@@ -107,6 +107,23 @@ const FIELDS: &[(&str, &str, Limit)] = &[
         },
     ),
     (
+        "EditMessageRequest",
+        "text",
+        Limit::Text {
+            min: 1,
+            max: MAX_TEXT_CHARS,
+            pattern: Some(TEXT_PATTERN),
+        },
+    ),
+    (
+        "Mentions",
+        "user_ids",
+        Limit::Items {
+            min: 0,
+            max: MAX_MENTIONS,
+        },
+    ),
+    (
         "CreateInviteRequest",
         "max_uses",
         Limit::Range {
@@ -139,6 +156,22 @@ const PARAMETERS: &[(&str, &str, Limit)] = &[
     ),
     (
         "/v1/conversations/{conversation_id}/messages",
+        "limit",
+        Limit::Range {
+            min: 1,
+            max: MAX_PAGE as usize,
+        },
+    ),
+    (
+        "/v1/conversations/{conversation_id}/messages/{message_id}/thread",
+        "limit",
+        Limit::Range {
+            min: 1,
+            max: MAX_PAGE as usize,
+        },
+    ),
+    (
+        "/v1/mentions",
         "limit",
         Limit::Range {
             min: 1,

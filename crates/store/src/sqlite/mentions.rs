@@ -33,19 +33,22 @@ pub(crate) fn reindex(c: &Connection, message: &Message, user_ids: &[UserId]) ->
     index(c, message, user_ids)
 }
 
-/// The messages of the member's main history after their checkpoint that mention them, not their own: read
-/// from the index of their mentions and of messages mentioning everyone, so it costs the mentions, not the
-/// unread messages.
+/// The unread messages that mention the member, not their own: in the main history, after their checkpoint
+/// in the conversation; in a thread, after their checkpoint in that thread. Read from the index of their
+/// mentions and of messages mentioning everyone, so it costs the mentions, not the unread messages.
 pub(crate) fn unread(c: &Connection, member: &Member) -> StoreResult<u64> {
     let count: i64 = c
         .prepare_cached(&format!(
             "SELECT count(*) FROM messages m WHERE m.id IN (
-                 SELECT message_id FROM mentions
-                 WHERE user_id = ?2 AND conversation_id = ?1 AND message_id > ?3
+                 SELECT message_id FROM mentions WHERE user_id = ?2 AND conversation_id = ?1
                  UNION
                  SELECT id FROM messages
-                 WHERE conversation_id = ?1 AND (mention_channel = 1 OR mention_here = 1) AND id > ?3
-             ) AND m.author_id <> ?2 AND m.deleted = 0 AND {IN_MAIN} AND {VISIBLE}"
+                 WHERE conversation_id = ?1 AND (mention_channel = 1 OR mention_here = 1)
+             ) AND m.author_id <> ?2 AND m.deleted = 0 AND {VISIBLE}
+             AND CASE WHEN {IN_MAIN} THEN m.id > ?3
+                 ELSE m.id > coalesce((SELECT f.last_read FROM thread_follows f
+                                       WHERE f.user_id = ?2 AND f.root_id = m.thread_root_id), 0)
+             END"
         ))
         .and_then(|mut s| {
             s.query_row(
