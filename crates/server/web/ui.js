@@ -23,6 +23,9 @@ function append(el, children) {
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 
+/** Whether the window is a phone's width: the list or the open conversation shows, not both. */
+export const NARROW = window.matchMedia('(max-width: 700px)');
+
 /** Compares two decimal id strings (64-bit, no leading zeros) without losing precision. */
 export function cmpId(a, b) {
   if (a.length !== b.length) return a.length - b.length;
