@@ -48,7 +48,7 @@ export function forgetAvatars(s) {
 
 /** A user's avatar: their image if they have one, else their initials in a circle. Decorative (aria-hidden).
  * @param {User | null | undefined} user
- * @param {'' | 'avatar-xs' | 'avatar-sm' | 'avatar-lg'} [size]
+ * @param {'' | 'avatar-xs' | 'avatar-sm' | 'avatar-md' | 'avatar-lg'} [size]
  * @returns {HTMLElement} */
 export function avatar(user, size = '') {
   const el = h('span', { class: `avatar ${size}`, 'aria-hidden': 'true' }, initials(user?.name));

@@ -1,6 +1,8 @@
-// The sidebar's list of conversations (`#conv-list` in the navigation): one button per conversation, by
-// latest activity, with its last message, its unread count and a DM partner's presence. It renders the
-// entries of `state.conversations` whenever the `conversations` notice says they changed.
+// The sidebar's list of conversations (`#conv-list` in the navigation), in three sections with headings:
+// Channels, Direct messages, Groups. One button per conversation, by latest activity, with its last message
+// and a DM partner's presence; an unread one is bold, with its unread count, and a mention badge when some of
+// them mention the user. It renders the entries of `state.conversations` whenever the `conversations` notice
+// says they changed.
 import { presenceDot } from '/presence.js';
 import { state, subscribe } from '/state.js';
 import { $, cmpId, h } from '/ui.js';
@@ -26,10 +28,10 @@ function activityTime(e) {
   return Number.isNaN(t) ? 0 : t;
 }
 
-/** Renders every entry, in order of latest activity, and the page's title with the unread count. */
+/** Renders every entry in its section, in order of latest activity, and the page's title with the unread
+ * count. A section with no conversation is hidden. */
 export function renderList() {
   const s = state;
-  const list = $('#conv-list');
   const entries = [...s.conversations.values()].sort(
     (a, b) => activityTime(b) - activityTime(a) || cmpId(b.last?.id || '0', a.last?.id || '0') || cmpId(b.id, a.id),
   );
@@ -39,11 +41,16 @@ export function renderList() {
     item.li.remove();
     items.delete(id);
   }
-  const current = [...list.children];
-  if (current.length !== entries.length || entries.some((e, i) => current[i] !== items.get(e.id).li)) {
-    const focused = /** @type {HTMLElement | null} */ (document.activeElement);
-    list.replaceChildren(...entries.map((e) => items.get(e.id).li));
-    if (focused && focused !== document.activeElement && list.contains(focused)) focused.focus({ preventScroll: true });
+  for (const section of /** @type {NodeListOf<HTMLElement>} */ ($('#conv-list').querySelectorAll('.conv-section'))) {
+    const mine = entries.filter((e) => e.conv.kind === section.dataset.kind);
+    const list = section.querySelector('ul');
+    const current = [...list.children];
+    if (current.length !== mine.length || mine.some((e, i) => current[i] !== items.get(e.id).li)) {
+      const focused = /** @type {HTMLElement | null} */ (document.activeElement);
+      list.replaceChildren(...mine.map((e) => items.get(e.id).li));
+      if (focused && focused !== document.activeElement && list.contains(focused)) focused.focus({ preventScroll: true });
+    }
+    section.hidden = mine.length === 0;
   }
   const empty = $('#conv-empty');
   if (s.listReady) {
@@ -74,8 +81,17 @@ function renderEntry(e) {
   const failed = [...state.pending.values()].find((p) => p.conversationId === e.id && p.failed);
   const last = failed ? h('span', { class: 'conv-last failed' }, `Not sent: ${failed.text}`) : h('span', { class: 'conv-last' }, lastText(e.last));
   const parts = [h('span', { class: 'conv-name' }, e.name, presenceDot(e.other)), ' ', last];
-  // The count's words are for screen readers, which read the button's text as its name: "Bob, 3 unread".
-  if (e.unread > 0) parts.push(h('span', { class: 'vh' }, ', '), h('span', { class: 'badge' }, String(e.unread), h('span', { class: 'vh' }, ' unread')));
+  // The counts' words are for screen readers, which read the button's text as its name:
+  // "Bob, 3 unread, 1 mention".
+  const badges = [];
+  if (e.unread > 0) badges.push(h('span', { class: 'vh' }, ', '), h('span', { class: 'badge' }, String(e.unread), h('span', { class: 'vh' }, ' unread')));
+  if (e.mentions > 0) {
+    badges.push(h('span', { class: 'vh' }, ', '), h('span', { class: 'badge mention-badge' },
+      h('span', { 'aria-hidden': 'true' }, `@${e.mentions}`),
+      h('span', { class: 'vh' }, `${e.mentions} mention${e.mentions === 1 ? '' : 's'}`)));
+  }
+  if (badges.length) parts.push(h('span', { class: 'badges' }, ...badges));
+  item.button.classList.toggle('unread', e.unread > 0);
   item.button.replaceChildren(...parts);
   if (state.open?.id === e.id) item.button.setAttribute('aria-current', 'true');
   else item.button.removeAttribute('aria-current');

@@ -4,7 +4,7 @@
 import { api } from '/api.js';
 import { clearComposer, focusComposer } from '/composer.js';
 import { focusEntry } from '/conversation-list.js';
-import { ensureConversation, openEntry, removeConversation } from '/conversations.js';
+import { ensureConversation, openEntry, removeConversation, setUnread } from '/conversations.js';
 import { clearLog, fillUp, logAlert, showLatest } from '/message-log.js';
 import { focusFirstTool, setPanel } from '/panels.js';
 import { followUsers } from '/presence.js';
@@ -62,7 +62,7 @@ export async function openConversation(id, { reload = false } = {}) {
   renderHeadPresence();
   clearLog();
   if (!keepDraft) clearComposer();
-  e.unread = 0;
+  setUnread(e, 0);
   publish('conversations');
   // On a phone, focusing the composer would cover the conversation with the keyboard: focus the heading.
   if (!reload) {

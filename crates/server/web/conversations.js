@@ -47,6 +47,7 @@ async function makeEntry(c) {
     name: c.name || '',
     last: c.last_message || null,
     unread: c.unread_count || 0,
+    mentions: c.unread_mentions || 0,
     activity: c.last_message?.created_at || c.created_at,
   };
   if (c.kind === 'dm') {
@@ -104,6 +105,14 @@ export function removeConversation(id) {
   s.conversations.delete(id);
   s.initial.delete(id);
   publish('conversations');
+}
+
+/** Sets how many of a conversation's messages are unread; with none unread, none mentions the user either.
+ * @param {ConversationEntry} e
+ * @param {number} unread */
+export function setUnread(e, unread) {
+  e.unread = unread;
+  if (!unread) e.mentions = 0;
 }
 
 /** The entry of the open conversation, or null.

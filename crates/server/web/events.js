@@ -2,7 +2,7 @@
 // deletions, reads, members, reactions), the replies to our sends, and ephemeral frames (typing, presence,
 // profile changes). Events that come before the list has been read wait until it has.
 import { openConversation } from '/conversation.js';
-import { ensureConversation, loadList, removeConversation } from '/conversations.js';
+import { ensureConversation, loadList, removeConversation, setUnread } from '/conversations.js';
 import { applyReaction, forget, showMessages, systemLine, tombstone } from '/message-log.js';
 import { setPresence } from '/presence.js';
 import { markRead, moveReceipt } from '/reads.js';
@@ -50,7 +50,7 @@ function applyEvent(f) {
       const o = s.open;
       if (f.user_id !== s.me.id && o?.id === f.conversation_id && o.reads) moveReceipt(o, f.user_id, f.message_id);
       if (f.user_id === s.me.id && e && e.unread && (!e.last || cmpId(f.message_id, e.last.id) >= 0)) {
-        e.unread = 0;
+        setUnread(e, 0);
         publish('conversations');
       }
       break;

@@ -4,21 +4,31 @@
 // message fetches an older page. What is on screen stays put: every change is anchored on the first visible
 // element. Sends not acknowledged yet follow the newest message; "NAME joined" lines follow the message
 // before them.
+//
+// Density: a message that follows its author's previous one within 5 minutes, on the same day and with no
+// "NAME joined" line between, continues that author's group (no name or avatar of its own). A day divider
+// (a separator: "Today", "Yesterday", a date) comes before the first message of each day. Both depend on
+// the message before, loaded or not, so they are laid out again whenever that one changes (`relayout`).
+// The messages are focusable: the arrow keys move between them, and a message with the focus (or the
+// pointer) shows its actions.
 import { api } from '/api.js';
-import { fillArticle, messageOf, newArticle, pendingArticle } from '/message.js';
+import { fillArticle, layoutOf, messageOf, newArticle, pendingArticle } from '/message.js';
 import { publish, state, subscribe } from '/state.js';
-import { $, cmpId, h } from '/ui.js';
+import { $, cmpId, dayKey, dayLabel, h } from '/ui.js';
 import { getUser } from '/users.js';
 
 /** @typedef {import('/state.js').Message} Message */
 /** @typedef {import('/state.js').OpenConversation} OpenConversation */
 /** @typedef {import('/state.js').PendingSend} PendingSend */
+/** @typedef {import('/message.js').MessageLayout} MessageLayout */
 
 /** Messages asked for per request. */
 export const PAGE = 50;
 const CHUNK = 50;
 const MAX_WINDOW = 250;
 const MARGIN = 1200; // px of content kept ready beyond each edge of the viewport
+/** A message continues its author's group when it comes within this long of their previous one. */
+const GROUP_WITHIN = 5 * 60 * 1000;
 
 const logElement = () => $('#log');
 
@@ -42,6 +52,48 @@ export function setupLog() {
     jumpToEnd(o);
     logElement().focus({ preventScroll: true });
   });
+  log.addEventListener('keydown', moveBetweenMessages);
+  relabelDaysAtMidnight();
+}
+
+/** The arrow keys on the log or on a message: Up and Down go to the previous and next message (from the log
+ * itself, to the last and first one on screen), Home and End to the first and last one rendered.
+ * @param {KeyboardEvent} ev */
+function moveBetweenMessages(ev) {
+  const o = state?.open;
+  const log = logElement();
+  const from = /** @type {HTMLElement} */ (ev.target);
+  const onMessage = from.tagName === 'ARTICLE' && from.parentElement === log;
+  if (!o || (from !== log && !onMessage) || ev.altKey || ev.ctrlKey || ev.metaKey || ev.shiftKey) return;
+  const step = (/** @type {'previousElementSibling' | 'nextElementSibling'} */ way) => {
+    let el = from[way];
+    while (el && el.tagName !== 'ARTICLE') el = el[way];
+    return /** @type {HTMLElement | null} */ (el);
+  };
+  const articles = () => /** @type {NodeListOf<HTMLElement>} */ (log.querySelectorAll(':scope > article'));
+  let to = /** @type {HTMLElement | null} */ (null);
+  if (!onMessage) {
+    if (ev.key === 'ArrowUp') to = o.byId.get(lastVisible(o)) || articles()[articles().length - 1] || null;
+    else if (ev.key === 'ArrowDown') to = [...articles()].find((a) => a.getBoundingClientRect().bottom > log.getBoundingClientRect().top) || null;
+    else return;
+  } else if (ev.key === 'ArrowUp') {
+    // At the top of the window, the chunk above is rendered first (or an older page asked for).
+    if (!step('previousElementSibling')) extendUp(o);
+    to = step('previousElementSibling');
+  } else if (ev.key === 'ArrowDown') {
+    if (!step('nextElementSibling')) extendDown(o);
+    to = step('nextElementSibling');
+  } else if (ev.key === 'Home') {
+    to = articles()[0];
+  } else if (ev.key === 'End') {
+    to = articles()[articles().length - 1];
+  } else {
+    return;
+  }
+  ev.preventDefault();
+  if (!to) return;
+  to.focus({ preventScroll: true });
+  to.scrollIntoView({ block: 'nearest' });
 }
 
 /** Empties the log for a conversation being opened, busy until its first page is shown. */
@@ -64,8 +116,8 @@ export async function showLatest(o) {
   try {
     const { messages } = await api('GET', `/v1/conversations/${o.id}/messages?limit=${PAGE}`);
     if (s.open !== o) return null;
-    await showMessages(o, messages);
     o.atStart = messages.length < PAGE;
+    await showMessages(o, messages);
     log.scrollTop = log.scrollHeight;
     return messages;
   } catch (err) {
@@ -110,6 +162,102 @@ export function lastVisible(o) {
   return null;
 }
 
+/** How message `o.ids[i]` shows, from the message before it: whether it continues that author's group, and
+ * the day it opens (an ISO time of that day) when a divider goes before it. The first message loaded opens
+ * its day only when it is the conversation's first: before it, an older one may be of the same day.
+ * @param {OpenConversation} o
+ * @param {number} i
+ * @returns {{layout: MessageLayout, day: string | null}} */
+function layoutAt(o, i) {
+  const m = o.data.get(o.ids[i]);
+  const prev = i > 0 ? o.data.get(o.ids[i - 1]) : null;
+  if (!prev) return { layout: { continues: false }, day: o.atStart ? m.created_at : null };
+  if (dayKey(prev.created_at) !== dayKey(m.created_at)) return { layout: { continues: false }, day: m.created_at };
+  return { layout: { continues: continues(prev, m.author_id, Date.parse(m.created_at), o) }, day: null };
+}
+
+/** Whether a message of `authorId` at `time` (ms) continues the group of `prev`, on the same day.
+ * @param {Message} prev
+ * @param {string} authorId
+ * @param {number} time
+ * @param {OpenConversation} o */
+function continues(prev, authorId, time, o) {
+  const gap = time - Date.parse(prev.created_at);
+  return prev.author_id === authorId && gap >= 0 && gap < GROUP_WITHIN && !o.sys.get(prev.id)?.length;
+}
+
+/** The day divider before each article that opens a day. */
+const dividers = /** @type {WeakMap<HTMLElement, HTMLElement>} */ (new WeakMap());
+
+/** The divider before `art` (placed already) says `day`'s name, or goes when `day` is null.
+ * @param {HTMLElement} art
+ * @param {string | null} day an ISO time of that day */
+function setDivider(art, day) {
+  let divider = dividers.get(art);
+  if (!day) {
+    divider?.remove();
+    dividers.delete(art);
+    return;
+  }
+  if (!divider) {
+    divider = h('div', { class: 'day', role: 'separator' });
+    dividers.set(art, divider);
+  }
+  if (divider.dataset.time !== day) {
+    divider.dataset.time = day;
+    labelDay(divider);
+  }
+  if (art.previousElementSibling !== divider) art.before(divider);
+}
+
+/** @param {HTMLElement} divider */
+function labelDay(divider) {
+  const label = dayLabel(divider.dataset.time);
+  divider.setAttribute('aria-label', label);
+  divider.replaceChildren(h('span', {}, label));
+}
+
+/** "Today" becomes "Yesterday" at midnight: every divider is labelled again then. */
+let midnightTimer = 0;
+function relabelDaysAtMidnight() {
+  clearTimeout(midnightTimer);
+  const now = new Date();
+  const midnight = new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1, 0, 0, 5);
+  midnightTimer = setTimeout(() => {
+    for (const divider of document.querySelectorAll('#log > .day')) labelDay(/** @type {HTMLElement} */ (divider));
+    relabelDaysAtMidnight();
+  }, midnight.getTime() - now.getTime());
+}
+
+/** Fills the article of `o.ids[i]` (placed already), laid out from the message before it, with its divider.
+ * @param {OpenConversation} o
+ * @param {number} i
+ * @param {HTMLElement} art */
+function layOut(o, i, art) {
+  const { layout, day } = layoutAt(o, i);
+  fillArticle(art, o.data.get(o.ids[i]), layout);
+  setDivider(art, day);
+}
+
+/** Lays out again the article of `o.ids[i]`, if it is rendered: the message before it changed. Refilled only
+ * when its grouping changed.
+ * @param {OpenConversation} o
+ * @param {number} i */
+function relayout(o, i) {
+  const art = i >= o.lo && i < o.hi ? o.byId.get(o.ids[i]) : null;
+  if (!art) return;
+  const { layout, day } = layoutAt(o, i);
+  if (layoutOf(art).continues !== layout.continues) fillArticle(art, o.data.get(o.ids[i]), layout);
+  setDivider(art, day);
+}
+
+/** The element an article starts with on the page: its day divider, or itself.
+ * @param {HTMLElement} art */
+const leading = (art) => {
+  const divider = dividers.get(art);
+  return divider?.isConnected ? divider : art;
+};
+
 /** Runs `fn` (which changes the log's content) keeping the first visible element where it was on screen.
  * @param {() => void} fn */
 function anchored(fn) {
@@ -132,13 +280,15 @@ function firstPending() {
   return [...logElement().children].find((/** @type {HTMLElement} */ a) => a.dataset.state === 'pending' || a.dataset.state === 'failed') || null;
 }
 
-/** @param {OpenConversation} o
- * @param {string} id */
-function articleFor(o, id) {
+/** Renders the article of `o.ids[i]` at the end of `frag`, with its divider.
+ * @param {OpenConversation} o
+ * @param {number} i
+ * @param {DocumentFragment} frag */
+function renderInto(o, i, frag) {
   const art = newArticle();
-  o.byId.set(id, art);
-  fillArticle(art, o.data.get(id));
-  return art;
+  o.byId.set(o.ids[i], art);
+  frag.append(art);
+  layOut(o, i, art);
 }
 
 /** The system lines kept after message `id` ('' for those before any message).
@@ -152,7 +302,10 @@ const systemLines = (o, id) => (o.sys.get(id) || []).map((text) => h('p', { clas
 function growTop(o, from) {
   const frag = document.createDocumentFragment();
   if (from === 0) frag.append(...systemLines(o, ''));
-  for (let i = from; i < o.lo; i++) frag.append(articleFor(o, o.ids[i]), ...systemLines(o, o.ids[i]));
+  for (let i = from; i < o.lo; i++) {
+    renderInto(o, i, frag);
+    frag.append(...systemLines(o, o.ids[i]));
+  }
   const log = logElement();
   log.insertBefore(frag, log.firstChild);
   o.lo = from;
@@ -164,7 +317,10 @@ function growTop(o, from) {
 function growBottom(o, to) {
   const frag = document.createDocumentFragment();
   if (o.hi === 0) frag.append(...systemLines(o, ''));
-  for (let i = o.hi; i < to; i++) frag.append(articleFor(o, o.ids[i]), ...systemLines(o, o.ids[i]));
+  for (let i = o.hi; i < to; i++) {
+    renderInto(o, i, frag);
+    frag.append(...systemLines(o, o.ids[i]));
+  }
   logElement().insertBefore(frag, firstPending());
   o.hi = to;
 }
@@ -178,6 +334,8 @@ function dropArticle(o, id, side) {
   const art = o.byId.get(id);
   o.byId.delete(id);
   if (!art) return;
+  if (art.contains(document.activeElement)) focusLog();
+  setDivider(art, null);
   const drop = (/** @type {(el: Element) => Element | null} */ step) => {
     for (let sib = step(art); sib?.classList.contains('system'); sib = step(art)) sib.remove();
   };
@@ -236,8 +394,9 @@ function extendDown(o) {
 export function jumpToEnd(o) {
   const log = logElement();
   if (o.hi < o.ids.length) {
+    if (log.contains(document.activeElement) && document.activeElement !== log) focusLog();
     for (const art of o.byId.values()) art.remove();
-    for (const p of log.querySelectorAll('.system')) p.remove();
+    for (const el of log.querySelectorAll(':scope > .system, :scope > .day')) el.remove();
     o.byId.clear();
     o.lo = o.hi = Math.max(0, o.ids.length - CHUNK);
     growBottom(o, o.ids.length);
@@ -270,6 +429,8 @@ async function loadOlder() {
     if (s.open !== o) return;
     if (messages.length < PAGE) o.atStart = true;
     await showMessages(o, messages, 'older');
+    // The conversation's first message, now known to be first, opens its day.
+    if (o.atStart) relayout(o, 0);
   } catch {
     // Scrolling to the top again retries; filling the screen does not, or a failing server (429, offline)
     // would be asked again at once, in a loop.
@@ -340,10 +501,11 @@ export async function showMessages(o, messages, where = 'newer') {
       } else if (i < o.hi || (i === o.hi && (wasAtEnd || i === o.lo))) {
         const art = pendingArt || newArticle();
         o.byId.set(m.id, art);
-        fillArticle(art, m);
         const after = i + 1 <= o.hi ? o.byId.get(o.ids[i + 1]) : null;
-        log.insertBefore(art, after || firstPending());
+        log.insertBefore(art, after ? leading(after) : firstPending());
         o.hi++;
+        layOut(o, i, art);
+        relayout(o, i + 1);
       } else {
         pendingArt?.remove();
         if (i === o.ids.length - 1 && m.author_id !== s.me.id) unseen = true;
@@ -382,8 +544,10 @@ export async function showMessages(o, messages, where = 'newer') {
 export function forget(o, id) {
   const i = o.ids.indexOf(id);
   if (i < 0) return;
-  if (o.byId.get(id)?.contains(document.activeElement)) focusLog();
-  o.byId.get(id)?.remove();
+  const art = o.byId.get(id);
+  if (art?.contains(document.activeElement)) focusLog();
+  if (art) setDivider(art, null);
+  art?.remove();
   o.byId.delete(id);
   o.data.delete(id);
   o.ids.splice(i, 1);
@@ -398,6 +562,8 @@ export function forget(o, id) {
   if (i < o.hi) o.hi--;
   o.oldest = o.ids[0] || null;
   o.newest = o.ids[o.ids.length - 1] || null;
+  // The message after it follows another one now.
+  relayout(o, i);
 }
 
 /** A message deleted for everyone: it stays, as "This message was deleted."
@@ -473,10 +639,25 @@ export async function systemLine(conversationId, userId, what) {
  * @param {PendingSend} p
  * @returns {HTMLElement} its article */
 export function placePending(o, p) {
-  const art = pendingArticle(p);
+  const art = pendingArticle(p, pendingLayout(o, p));
   o.byNonce.set(p.nonce, art);
   logElement().append(art);
   return art;
+}
+
+/** How a pending send shows: it continues the user's group when it follows their last send still pending,
+ * or their newest message within 5 minutes. (It gets no day divider until it is stored: a send made across
+ * midnight shows "Today" a moment later.)
+ * @param {OpenConversation} o
+ * @param {PendingSend} p
+ * @returns {MessageLayout} */
+function pendingLayout(o, p) {
+  const s = state;
+  const earlier = [...s.pending.values()].filter((x) => x.conversationId === o.id && x !== p && o.byNonce.has(x.nonce));
+  if (earlier.length) return { continues: p.sentAt - earlier[earlier.length - 1].sentAt < GROUP_WITHIN };
+  const newest = o.newest ? o.data.get(o.newest) : null;
+  const sameDay = newest && dayKey(newest.created_at) === dayKey(new Date(p.sentAt).toISOString());
+  return { continues: !!sameDay && continues(newest, s.me.id, p.sentAt, o) };
 }
 
 // A new name or avatar shows on every message of its author.

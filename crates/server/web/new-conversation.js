@@ -47,6 +47,8 @@ async function startDm(user, button) {
     const conv = await api('POST', '/v1/conversations', { kind: 'dm', members: [user.id] });
     if (state !== s) return;
     knowUser(s, user);
+    // The two members of a new DM join it as it is made: that is not news to show in it.
+    s.initial.set(conv.id, new Set([s.me.id, user.id]));
     await enterConversation(s, conv, [s.me.id, user.id]);
   } catch (err) {
     sayUnderPeopleSearch(err.message);

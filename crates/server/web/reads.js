@@ -1,6 +1,7 @@
 // Reading: the user's read checkpoint in the open conversation (moved to the newest message on screen) and
 // the other members' read markers (their avatars after the last message each has read, in DMs and groups).
 import { api } from '/api.js';
+import { setUnread } from '/conversations.js';
 import { lastVisible } from '/message-log.js';
 import { setReaders } from '/message.js';
 import { publish, state, subscribe } from '/state.js';
@@ -22,7 +23,7 @@ export function markRead() {
   if (e) {
     const unread = o.ids.filter((id) => cmpId(id, point) > 0 && o.data.get(id)?.author_id !== s.me.id).length;
     if (e.unread !== unread) {
-      e.unread = unread;
+      setUnread(e, unread);
       publish('conversations');
     }
   }

@@ -15,7 +15,7 @@ import { uuid } from '/ui.js';
 export function sendMessage(o, text) {
   const s = state;
   /** @type {PendingSend} */
-  const p = { nonce: uuid(), conversationId: o.id, text, ref: null };
+  const p = { nonce: uuid(), conversationId: o.id, text, ref: null, sentAt: Date.now() };
   s.pending.set(p.nonce, p);
   jumpToEnd(o);
   placePending(o, p);

@@ -39,9 +39,10 @@
 
 /**
  * One conversation of the user's list: the API's object and what the list shows of it, kept up to date by
- * events. `other` is a DM's other member (the user themself in a DM with oneself).
+ * events. `other` is a DM's other member (the user themself in a DM with oneself). `mentions`: how many of
+ * the unread messages mention the user, as the server last said (0 once none is unread).
  * @typedef {{id: string, conv: Conversation, name: string, other?: string, last: Message | null,
- *   unread: number, activity: string}} ConversationEntry
+ *   unread: number, mentions: number, activity: string}} ConversationEntry
  */
 
 /**
@@ -59,8 +60,9 @@
  */
 
 /**
- * A message sent and not acknowledged yet (pending), or refused (`failed` says why).
- * @typedef {{nonce: string, ref: string | null, conversationId: string, text: string, failed?: string | null}} PendingSend
+ * A message sent and not acknowledged yet (pending), or refused (`failed` says why). `sentAt`: when, in ms.
+ * @typedef {{nonce: string, ref: string | null, conversationId: string, text: string, sentAt: number,
+ *   failed?: string | null}} PendingSend
  */
 
 /** The profile shown in the open DM: `contact` is null until the contact list has been read.
