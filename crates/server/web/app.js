@@ -15,6 +15,7 @@ import { inviteIgnoredNotice, onInviteLink, takeInviteToken } from '/invite-link
 import { setupInvitePanel } from '/invite-panel.js';
 import { joinFromUrl } from '/join-link.js';
 import { scrollToEnd, setupLog } from '/message-log.js';
+import { setupMessageNavigation } from '/message-navigation.js';
 import { setupNewConversation } from '/new-conversation.js';
 import { showConnection } from '/offline-banner.js';
 import { focusFirstTool, registerPanel, setupPanels } from '/panels.js';
@@ -186,6 +187,7 @@ function startMain(me) {
   setupSettings({ onLogoutEverywhere: logoutEverywhere });
   setupComposer();
   setupLog();
+  setupMessageNavigation();
   // Logged in: the form that had focus is gone, so focus goes to the main screen's first control.
   if (!document.activeElement || document.activeElement === document.body) focusFirstTool();
   s.rt = new Realtime(session.token, {

@@ -5,30 +5,25 @@
 // element. Sends not acknowledged yet follow the newest message; "NAME joined" lines follow the message
 // before them.
 //
-// Density: a message that follows its author's previous one within 5 minutes, on the same day and with no
-// "NAME joined" line between, continues that author's group (no name or avatar of its own). A day divider
-// (a separator: "Today", "Yesterday", a date) comes before the first message of each day. Both depend on
-// the message before, loaded or not, so they are laid out again whenever that one changes (`relayout`).
-// The messages are focusable: the arrow keys move between them, and a message with the focus (or the
-// pointer) shows its actions.
+// Each article is laid out by message-layout.js (grouped with the message before it or not, a day divider
+// before it or not), again whenever the message before it changes. message-navigation.js moves the focus
+// between articles with the arrow keys.
 import { api } from '/api.js';
-import { fillArticle, layoutOf, messageOf, newArticle, pendingArticle } from '/message.js';
+import { layOut, leading, pendingLayout, relabelDaysAtMidnight, relayout, setDivider } from '/message-layout.js';
+import { fillArticle, messageOf, newArticle, pendingArticle } from '/message.js';
 import { publish, state, subscribe } from '/state.js';
-import { $, cmpId, dayKey, dayLabel, h } from '/ui.js';
+import { $, cmpId, h } from '/ui.js';
 import { getUser } from '/users.js';
 
 /** @typedef {import('/state.js').Message} Message */
 /** @typedef {import('/state.js').OpenConversation} OpenConversation */
 /** @typedef {import('/state.js').PendingSend} PendingSend */
-/** @typedef {import('/message.js').MessageLayout} MessageLayout */
 
 /** Messages asked for per request. */
 export const PAGE = 50;
 const CHUNK = 50;
 const MAX_WINDOW = 250;
 const MARGIN = 1200; // px of content kept ready beyond each edge of the viewport
-/** A message continues its author's group when it comes within this long of their previous one. */
-const GROUP_WITHIN = 5 * 60 * 1000;
 
 const logElement = () => $('#log');
 
@@ -52,48 +47,7 @@ export function setupLog() {
     jumpToEnd(o);
     logElement().focus({ preventScroll: true });
   });
-  log.addEventListener('keydown', moveBetweenMessages);
   relabelDaysAtMidnight();
-}
-
-/** The arrow keys on the log or on a message: Up and Down go to the previous and next message (from the log
- * itself, to the last and first one on screen), Home and End to the first and last one rendered.
- * @param {KeyboardEvent} ev */
-function moveBetweenMessages(ev) {
-  const o = state?.open;
-  const log = logElement();
-  const from = /** @type {HTMLElement} */ (ev.target);
-  const onMessage = from.tagName === 'ARTICLE' && from.parentElement === log;
-  if (!o || (from !== log && !onMessage) || ev.altKey || ev.ctrlKey || ev.metaKey || ev.shiftKey) return;
-  const step = (/** @type {'previousElementSibling' | 'nextElementSibling'} */ way) => {
-    let el = from[way];
-    while (el && el.tagName !== 'ARTICLE') el = el[way];
-    return /** @type {HTMLElement | null} */ (el);
-  };
-  const articles = () => /** @type {NodeListOf<HTMLElement>} */ (log.querySelectorAll(':scope > article'));
-  let to = /** @type {HTMLElement | null} */ (null);
-  if (!onMessage) {
-    if (ev.key === 'ArrowUp') to = o.byId.get(lastVisible(o)) || articles()[articles().length - 1] || null;
-    else if (ev.key === 'ArrowDown') to = [...articles()].find((a) => a.getBoundingClientRect().bottom > log.getBoundingClientRect().top) || null;
-    else return;
-  } else if (ev.key === 'ArrowUp') {
-    // At the top of the window, the chunk above is rendered first (or an older page asked for).
-    if (!step('previousElementSibling')) extendUp(o);
-    to = step('previousElementSibling');
-  } else if (ev.key === 'ArrowDown') {
-    if (!step('nextElementSibling')) extendDown(o);
-    to = step('nextElementSibling');
-  } else if (ev.key === 'Home') {
-    to = articles()[0];
-  } else if (ev.key === 'End') {
-    to = articles()[articles().length - 1];
-  } else {
-    return;
-  }
-  ev.preventDefault();
-  if (!to) return;
-  to.focus({ preventScroll: true });
-  to.scrollIntoView({ block: 'nearest' });
 }
 
 /** Empties the log for a conversation being opened, busy until its first page is shown. */
@@ -161,102 +115,6 @@ export function lastVisible(o) {
   }
   return null;
 }
-
-/** How message `o.ids[i]` shows, from the message before it: whether it continues that author's group, and
- * the day it opens (an ISO time of that day) when a divider goes before it. The first message loaded opens
- * its day only when it is the conversation's first: before it, an older one may be of the same day.
- * @param {OpenConversation} o
- * @param {number} i
- * @returns {{layout: MessageLayout, day: string | null}} */
-function layoutAt(o, i) {
-  const m = o.data.get(o.ids[i]);
-  const prev = i > 0 ? o.data.get(o.ids[i - 1]) : null;
-  if (!prev) return { layout: { continues: false }, day: o.atStart ? m.created_at : null };
-  if (dayKey(prev.created_at) !== dayKey(m.created_at)) return { layout: { continues: false }, day: m.created_at };
-  return { layout: { continues: continues(prev, m.author_id, Date.parse(m.created_at), o) }, day: null };
-}
-
-/** Whether a message of `authorId` at `time` (ms) continues the group of `prev`, on the same day.
- * @param {Message} prev
- * @param {string} authorId
- * @param {number} time
- * @param {OpenConversation} o */
-function continues(prev, authorId, time, o) {
-  const gap = time - Date.parse(prev.created_at);
-  return prev.author_id === authorId && gap >= 0 && gap < GROUP_WITHIN && !o.sys.get(prev.id)?.length;
-}
-
-/** The day divider before each article that opens a day. */
-const dividers = /** @type {WeakMap<HTMLElement, HTMLElement>} */ (new WeakMap());
-
-/** The divider before `art` (placed already) says `day`'s name, or goes when `day` is null.
- * @param {HTMLElement} art
- * @param {string | null} day an ISO time of that day */
-function setDivider(art, day) {
-  let divider = dividers.get(art);
-  if (!day) {
-    divider?.remove();
-    dividers.delete(art);
-    return;
-  }
-  if (!divider) {
-    divider = h('div', { class: 'day', role: 'separator' });
-    dividers.set(art, divider);
-  }
-  if (divider.dataset.time !== day) {
-    divider.dataset.time = day;
-    labelDay(divider);
-  }
-  if (art.previousElementSibling !== divider) art.before(divider);
-}
-
-/** @param {HTMLElement} divider */
-function labelDay(divider) {
-  const label = dayLabel(divider.dataset.time);
-  divider.setAttribute('aria-label', label);
-  divider.replaceChildren(h('span', {}, label));
-}
-
-/** "Today" becomes "Yesterday" at midnight: every divider is labelled again then. */
-let midnightTimer = 0;
-function relabelDaysAtMidnight() {
-  clearTimeout(midnightTimer);
-  const now = new Date();
-  const midnight = new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1, 0, 0, 5);
-  midnightTimer = setTimeout(() => {
-    for (const divider of document.querySelectorAll('#log > .day')) labelDay(/** @type {HTMLElement} */ (divider));
-    relabelDaysAtMidnight();
-  }, midnight.getTime() - now.getTime());
-}
-
-/** Fills the article of `o.ids[i]` (placed already), laid out from the message before it, with its divider.
- * @param {OpenConversation} o
- * @param {number} i
- * @param {HTMLElement} art */
-function layOut(o, i, art) {
-  const { layout, day } = layoutAt(o, i);
-  fillArticle(art, o.data.get(o.ids[i]), layout);
-  setDivider(art, day);
-}
-
-/** Lays out again the article of `o.ids[i]`, if it is rendered: the message before it changed. Refilled only
- * when its grouping changed.
- * @param {OpenConversation} o
- * @param {number} i */
-function relayout(o, i) {
-  const art = i >= o.lo && i < o.hi ? o.byId.get(o.ids[i]) : null;
-  if (!art) return;
-  const { layout, day } = layoutAt(o, i);
-  if (layoutOf(art).continues !== layout.continues) fillArticle(art, o.data.get(o.ids[i]), layout);
-  setDivider(art, day);
-}
-
-/** The element an article starts with on the page: its day divider, or itself.
- * @param {HTMLElement} art */
-const leading = (art) => {
-  const divider = dividers.get(art);
-  return divider?.isConnected ? divider : art;
-};
 
 /** Runs `fn` (which changes the log's content) keeping the first visible element where it was on screen.
  * @param {() => void} fn */
@@ -367,7 +225,7 @@ function syncPending(o) {
 }
 
 /** @param {OpenConversation} o */
-function extendUp(o) {
+export function extendUp(o) {
   if (o.lo > 0) {
     anchored(() => {
       growTop(o, Math.max(0, o.lo - CHUNK));
@@ -380,7 +238,7 @@ function extendUp(o) {
 }
 
 /** @param {OpenConversation} o */
-function extendDown(o) {
+export function extendDown(o) {
   if (o.hi >= o.ids.length) return;
   anchored(() => {
     growBottom(o, Math.min(o.ids.length, o.hi + CHUNK));
@@ -643,21 +501,6 @@ export function placePending(o, p) {
   o.byNonce.set(p.nonce, art);
   logElement().append(art);
   return art;
-}
-
-/** How a pending send shows: it continues the user's group when it follows their last send still pending,
- * or their newest message within 5 minutes. (It gets no day divider until it is stored: a send made across
- * midnight shows "Today" a moment later.)
- * @param {OpenConversation} o
- * @param {PendingSend} p
- * @returns {MessageLayout} */
-function pendingLayout(o, p) {
-  const s = state;
-  const earlier = [...s.pending.values()].filter((x) => x.conversationId === o.id && x !== p && o.byNonce.has(x.nonce));
-  if (earlier.length) return { continues: p.sentAt - earlier[earlier.length - 1].sentAt < GROUP_WITHIN };
-  const newest = o.newest ? o.data.get(o.newest) : null;
-  const sameDay = newest && dayKey(newest.created_at) === dayKey(new Date(p.sentAt).toISOString());
-  return { continues: !!sameDay && continues(newest, s.me.id, p.sentAt, o) };
 }
 
 // A new name or avatar shows on every message of its author.
