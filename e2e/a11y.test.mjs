@@ -2,7 +2,8 @@
 //
 // - axe-core (pinned in package-lock.json) on every screen: log in and sign up with their errors, the main
 //   screen with a DM, a group and a channel, open conversations with own and others' messages, reactions, a
-//   deleted message and read markers, each side panel ("Invite people" with a link made and its list), the
+//   deleted message and read markers, a message focused by keyboard with its actions shown, the list with a
+//   mention badge, each side panel ("Invite people" with a link made and its list), the
 //   profile, the settings (with "Log out everywhere" asked), the offline banner, an invitation link opened while
 //   logged in, the sign-up form opened from an invitation link (usable, and unusable), a phone in list and
 //   conversation views, each in light and dark. Zero violations of WCAG 2.1 A/AA and axe's best
@@ -111,6 +112,7 @@ async function seed() {
     const channel = await rest('POST', '/v1/conversations', ada.token, { kind: 'channel', name: 'General', handle: `general-${suffix}` });
     await rest('POST', `/v1/conversations/${channel.id}/join`, bob.token);
     await say(bob, channel, 'welcome, all');
+    await say(bob, channel, 'the agenda is in the group'); // grouped with the one before
 
     // For the sign-up form opened from an invitation link: one that stays usable (lookups do not use it up).
     const link = await rest('POST', '/v1/invites', ada.token, { max_uses: 100 });
@@ -272,6 +274,16 @@ async function auditDesktop(step, user, theme, found) {
         await visible('the join link', page.getByRole('textbox', { name: 'Join link', exact: true }));
         await run('channel');
     });
+    await step(`${theme}: the channel with a message focused by keyboard, its actions shown`, async () => {
+        await user.messageLog().focus();
+        await page.keyboard.press('ArrowUp');
+        const actions = user.messageLog().locator('article:focus').getByRole('group', { name: 'Message actions', exact: true });
+        await visible('the focused message\'s actions', actions);
+        await eventually('the actions are shown', async () =>
+            assert.equal(await actions.evaluate((el) => getComputedStyle(el).opacity), '1'));
+        await run('channel, message actions');
+        await user.composer().focus();
+    });
     await step(`${theme}: "New direct message" with a search result`, async () => {
         const panel = await openPanel(user, 'New direct message', 'Start a direct message');
         await panel.getByLabel('Find a colleague', { exact: true }).fill('Stone');
@@ -330,6 +342,29 @@ async function auditDesktop(step, user, theme, found) {
         await user.context.setOffline(false);
         await gone('the Offline status', user.offlineBanner(), RECONNECT_TIMEOUT);
         await user.expectMessage(text, { state: 'sent', timeout: RECONNECT_TIMEOUT });
+    });
+    await step(`${theme}: the list with a mention badge (unread_mentions added to the server's answer)`, async () => {
+        const mentioned = org.group.id;
+        const add = async (route) => {
+            if (route.request().method() !== 'GET') return route.continue();
+            const response = await route.fetch();
+            const body = await response.json();
+            for (const c of body.conversations) {
+                if (c.id !== mentioned) continue;
+                c.unread_count = Math.max(c.unread_count || 0, 1);
+                c.unread_mentions = 1;
+            }
+            await route.fulfill({ response, json: body });
+        };
+        await page.route('**/v1/conversations', add);
+        try {
+            await page.reload();
+            await user.expectLoggedIn('after a reload');
+            await visible('"Launch team …, 1 mention"', user.conversations().getByRole('button', { name: /^Launch team\b.*\b1 mention$/ }));
+            await run('list with a mention badge');
+        } finally {
+            await page.unroute('**/v1/conversations', add);
+        }
     });
 }
 

@@ -23,6 +23,9 @@ function append(el, children) {
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 
+/** Whether the window is a phone's width: the list or the open conversation shows, not both. */
+export const NARROW = window.matchMedia('(max-width: 700px)');
+
 /** Compares two decimal id strings (64-bit, no leading zeros) without losing precision. */
 export function cmpId(a, b) {
   if (a.length !== b.length) return a.length - b.length;
@@ -38,6 +41,45 @@ export function shortTime(iso) {
   if (Number.isNaN(d.getTime())) return '';
   const now = new Date();
   return d.toDateString() === now.toDateString() ? timeFmt.format(d) : dateFmt.format(d);
+}
+
+/** The local time of day: "14:05".
+ * @param {string} iso */
+export function clockTime(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? '' : timeFmt.format(d);
+}
+
+const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'short' });
+
+/** The date and time in full: "Thursday, December 4, 2026 at 14:05".
+ * @param {string} iso */
+export function fullTime(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? '' : fullFmt.format(d);
+}
+
+/** The local calendar day of a time, as a key: equal keys, same day.
+ * @param {string} iso */
+export function dayKey(iso) {
+  const d = new Date(iso);
+  return `${d.getFullYear()}-${d.getMonth() + 1}-${d.getDate()}`;
+}
+
+const dayFmt = new Intl.DateTimeFormat(undefined, { weekday: 'long', month: 'long', day: 'numeric' });
+const dayYearFmt = new Intl.DateTimeFormat(undefined, { weekday: 'long', month: 'long', day: 'numeric', year: 'numeric' });
+
+/** A day as people say it: "Today", "Yesterday", else its date ("Monday, December 1", with the year when
+ * it is not this year's).
+ * @param {string} iso a time of that day */
+export function dayLabel(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  const now = new Date();
+  const yesterday = new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1);
+  if (d.toDateString() === now.toDateString()) return 'Today';
+  if (d.toDateString() === yesterday.toDateString()) return 'Yesterday';
+  return (d.getFullYear() === now.getFullYear() ? dayFmt : dayYearFmt).format(d);
 }
 
 export const fmtNumber = (n) => n.toLocaleString('en-US');

@@ -1,0 +1,43 @@
+// "Invite" in a group's or channel's header: a colleague found with the search is added to the open
+// conversation, and everyone there sees "NAME joined".
+import { api } from '/api.js';
+import { registerPanel } from '/panels.js';
+import { focusPeopleSearch, resetPeopleSearch, sayUnderPeopleSearch, usePeopleSearch } from '/people-search.js';
+import { state } from '/state.js';
+import { isBusy, setBusy } from '/ui.js';
+
+/** @typedef {import('/state.js').User} User */
+
+/** Registers the panel of a freshly mounted main screen. */
+export function setupAddMembers() {
+  registerPanel('invite', {
+    button: '#invite-btn',
+    section: '#invite',
+    open: () => {
+      usePeopleSearch('#invite', 'append', addMember);
+      focusPeopleSearch();
+    },
+    reset: resetPeopleSearch,
+  });
+}
+
+/** @param {User} user
+ * @param {HTMLElement} button */
+async function addMember(user, button) {
+  const s = state;
+  const o = s.open;
+  if (!o || isBusy(button)) return;
+  setBusy(button, true);
+  try {
+    await api('POST', `/v1/conversations/${o.id}/members`, { user_ids: [user.id] });
+    if (state !== s) return;
+    // Ready for the next one, like the group panel: the search is cleared and has the focus again.
+    resetPeopleSearch();
+    sayUnderPeopleSearch(`${user.name} is in ${s.conversations.get(o.id)?.name ?? 'it'} now.`);
+  } catch (err) {
+    if (state === s) sayUnderPeopleSearch(err.message);
+  } finally {
+    setBusy(button, false);
+    if (state === s && s.panel === 'invite') focusPeopleSearch();
+  }
+}

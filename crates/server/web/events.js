@@ -1,0 +1,155 @@
+// What the server tells the client over the socket, applied where it belongs: durable events (messages,
+// deletions, reads, members, reactions), the replies to our sends, and ephemeral frames (typing, presence,
+// profile changes). Events that come before the list has been read wait until it has.
+import { openConversation } from '/conversation.js';
+import { ensureConversation, loadList, removeConversation, setUnread } from '/conversations.js';
+import { applyReaction, forget, showMessages, systemLine, tombstone } from '/message-log.js';
+import { setPresence } from '/presence.js';
+import { markRead, moveReceipt } from '/reads.js';
+import { acknowledged, refused } from '/sending.js';
+import { publish, state, subscribe } from '/state.js';
+import { startTyping, stopTyping } from '/typing.js';
+import { cmpId } from '/ui.js';
+import { updateUser } from '/users.js';
+
+/** @typedef {import('/state.js').Message} Message */
+
+/** A durable event: applied now, or once the list has been read.
+ * @param {any} f */
+export function receiveEvent(f) {
+  const s = state;
+  if (s.listReady) applyEvent(f);
+  else s.buffer.push(f);
+}
+
+/** @param {any} f */
+function applyEvent(f) {
+  const s = state;
+  switch (f.type) {
+    case 'message.created':
+      applyMessage(f.message);
+      stopTyping(f.conversation_id, f.message.author_id);
+      break;
+    case 'message.deleted': {
+      const e = s.conversations.get(f.conversation_id);
+      if (e?.last?.id === f.message_id) {
+        e.last = { ...e.last, text: undefined, deleted: true };
+        publish('conversations');
+      }
+      if (s.open?.id === f.conversation_id) tombstone(s.open, f.message_id);
+      break;
+    }
+    case 'message.hidden': {
+      if (s.open?.id === f.conversation_id) forget(s.open, f.message_id);
+      // The list showed it as the last message: the server knows which one is the last visible now.
+      if (s.conversations.get(f.conversation_id)?.last?.id === f.message_id) loadList();
+      break;
+    }
+    case 'read.updated': {
+      const e = s.conversations.get(f.conversation_id);
+      const o = s.open;
+      if (f.user_id !== s.me.id && o?.id === f.conversation_id && o.reads) moveReceipt(o, f.user_id, f.message_id);
+      if (f.user_id === s.me.id && e && e.unread && (!e.last || cmpId(f.message_id, e.last.id) >= 0)) {
+        setUnread(e, 0);
+        publish('conversations');
+      }
+      break;
+    }
+    case 'conversation.created':
+      ensureConversation(f.conversation.id);
+      break;
+    case 'member.joined': {
+      if (f.user_id === s.me.id) {
+        ensureConversation(f.conversation_id);
+        break;
+      }
+      const initial = s.initial.get(f.conversation_id);
+      if (initial?.has(f.user_id)) {
+        initial.delete(f.user_id); // an initial member of a conversation we just made: not news
+        break;
+      }
+      systemLine(f.conversation_id, f.user_id, 'joined');
+      break;
+    }
+    case 'member.left':
+      if (f.user_id === s.me.id) removeConversation(f.conversation_id);
+      else systemLine(f.conversation_id, f.user_id, 'left');
+      break;
+    case 'reaction.added':
+    case 'reaction.removed':
+      applyReaction(f.conversation_id, f.message_id, f.emoji, f.user_id, f.type === 'reaction.added' ? 'added' : 'removed');
+      break;
+    default:
+      break; // others: not shown
+  }
+}
+
+/** A stored message, from an event or an ack: updates the list and the open conversation.
+ * @param {Message} m */
+async function applyMessage(m) {
+  const s = state;
+  const e = await ensureConversation(m.conversation_id);
+  if (!e || state !== s) return;
+  const viewing = s.open?.id === m.conversation_id && !document.hidden;
+  if (!e.last || cmpId(m.id, e.last.id) > 0) {
+    e.last = m;
+    e.activity = m.created_at;
+    if (m.author_id !== s.me.id && !viewing) e.unread += 1;
+    publish('conversations');
+  } else if (e.last.id === m.id) {
+    e.last = m;
+    publish('conversations');
+  }
+  if (s.open?.id === m.conversation_id) {
+    await showMessages(s.open, [m]);
+    if (viewing) markRead();
+  }
+}
+
+/** The answer to one of our `send` ops: an ack with the stored message, or an error.
+ * @param {any} f */
+export function receiveReply(f) {
+  if (!state) return;
+  if (f.type === 'ack') {
+    acknowledged(f.ref);
+    applyMessage(f.message);
+    return;
+  }
+  refused(f);
+}
+
+/** Ephemeral frames and op replies that are not acks of sends.
+ * @param {any} f */
+export function receiveFrame(f) {
+  switch (f.type) {
+    case 'typing':
+      startTyping(f.conversation_id, f.user_id);
+      break;
+    case 'presence':
+      for (const u of f.users || []) setPresence(u.user_id, u.online, u.last_seen);
+      break;
+    case 'presence.updated':
+      setPresence(f.user_id, f.online, f.last_seen);
+      break;
+    case 'user.updated':
+      if (f.user?.id) updateUser(f.user);
+      break;
+    default:
+      break;
+  }
+}
+
+/** The socket could not resume where it left off: the list and the open conversation are read again. */
+export async function resync() {
+  const s = state;
+  await loadList();
+  if (state === s && s.open) openConversation(s.open.id, { reload: true });
+}
+
+// Events that waited for the list are applied once it has been read.
+subscribe('listed', () => {
+  const s = state;
+  const buffered = s.buffer;
+  s.buffer = [];
+  for (const f of buffered) applyEvent(f);
+});

@@ -1,0 +1,239 @@
+// One message of the log, as an <article>: its author, avatar and time (or, when it continues its author's
+// group, its text alone, with the time shown on hover and focus), its text, the message actions (the "React"
+// and "Delete" toolbars, shown on hover and focus), its reactions, and the read markers of those who read up
+// to it. Also the article of a send still pending, and what it shows once refused.
+import { avatar } from '/avatars.js';
+import { deleteMessage, toggleReaction } from '/message-actions.js';
+import { renderMessageText } from '/message-text.js';
+import { state } from '/state.js';
+import { clockTime, fullTime, h, roving } from '/ui.js';
+import { getUser } from '/users.js';
+
+/** @typedef {import('/state.js').Message} Message */
+/** @typedef {import('/state.js').PendingSend} PendingSend */
+/** @typedef {import('/state.js').User} User */
+
+/** How a message shows in the log: `continues` when it follows its author's previous message closely (the
+ * log decides), and so shows no name or avatar of its own.
+ * @typedef {{continues: boolean}} MessageLayout */
+
+/** The message each article shows now, and how. */
+const shown = /** @type {WeakMap<HTMLElement, Message>} */ (new WeakMap());
+const layouts = /** @type {WeakMap<HTMLElement, MessageLayout>} */ (new WeakMap());
+
+/** The message an article shows, if it shows a stored one.
+ * @param {HTMLElement} art */
+export const messageOf = (art) => shown.get(art);
+
+/** How an article is laid out now.
+ * @param {HTMLElement} art
+ * @returns {MessageLayout} */
+export const layoutOf = (art) => layouts.get(art) || { continues: false };
+
+/** A new, empty article for a stored message (fillArticle fills it). Focusable, not a Tab stop: the arrow
+ * keys move between messages (message-log.js). */
+export const newArticle = () => h('article', { class: 'msg', tabindex: '-1' });
+
+/**
+ * The article's header. A message that continues its author's group shows no name or avatar, but keeps the
+ * name for screen readers (each message says who wrote it) and its time for hover and focus.
+ * @param {string} authorId
+ * @param {string} name
+ * @param {MessageLayout} layout
+ * @param {Node | null} when the time (null while pending)
+ */
+function header(authorId, name, layout, when) {
+  const author = state.users.get(authorId) || { id: authorId, name };
+  return h('header', { class: 'msg-head' },
+    layout.continues ? null : avatar(author, 'avatar-md'),
+    h('span', { class: layout.continues ? 'author vh' : 'author' }, name),
+    ' ',
+    when);
+}
+
+/**
+ * Fills an article from a stored message, laid out as `layout` (by default, as it was); synchronous, so an
+ * upsert cannot interleave with another. Keeps the keyboard focus on the button that had it (a reaction
+ * toggled, say).
+ * @param {HTMLElement} art
+ * @param {Message} m
+ * @param {MessageLayout} [layout]
+ */
+export function fillArticle(art, m, layout = layoutOf(art)) {
+  shown.set(art, m);
+  layouts.set(art, layout);
+  const s = state;
+  const author = s.names.get(m.author_id);
+  if (author === undefined) {
+    // Not known yet (a new member, say): shown once it is, unless the article was refilled since.
+    getUser(m.author_id).then((u) => {
+      if (shown.get(art) !== m) return;
+      art.querySelector('.author').textContent = u.name;
+      art.querySelector('.msg-head .avatar')?.replaceWith(avatar(u, 'avatar-md'));
+    });
+  }
+  art.dataset.state = 'sent';
+  art.dataset.messageId = m.id;
+  art.classList.toggle('mine', m.author_id === s.me.id);
+  art.classList.toggle('deleted', !!m.deleted);
+  art.classList.toggle('continues', layout.continues);
+  const active = /** @type {HTMLElement} */ (document.activeElement);
+  const focused = art.contains(active) ? active.dataset.key : null;
+  const readBy = h('div', { class: 'read-by' });
+  const o = s.open;
+  if (o && o.byId.get(m.id) === art) fillReaders(readBy, o.markAt.get(m.id));
+  const context = { conversationId: m.conversation_id, authorId: m.author_id, messageId: m.id, pending: false };
+  // The actions come after the text (a screen reader reads the message first), before the reactions (the Tab
+  // order goes top to bottom: the actions float at the article's top).
+  const parts = [
+    header(m.author_id, author ?? '…', layout, h('time', { datetime: m.created_at, title: fullTime(m.created_at) }, clockTime(m.created_at))),
+    h('div', { class: 'text' }, m.deleted ? 'This message was deleted.' : renderMessageText(m.text ?? '', context)),
+    messageActions(art, m),
+    reactionCounts(art, m),
+    readBy,
+  ];
+  art.replaceChildren(...parts.filter((part) => part));
+  if (focused) {
+    const again = /** @type {HTMLElement | null} */ (art.querySelector(`[data-key="${CSS.escape(focused)}"]`));
+    if (again) again.focus({ preventScroll: true });
+    else /** @type {HTMLElement | null} */ (art.closest('#log'))?.focus({ preventScroll: true });
+  }
+}
+
+/** The reactions offered: [emoji as the API names it, the button's name, what it shows]. */
+const REACTIONS = [
+  ['like', 'Like', '👍'],
+  ['🎉', 'React with 🎉', '🎉'],
+  ['❤️', 'React with ❤️', '❤️'],
+  ['😂', 'React with 😂', '😂'],
+];
+const emojiShown = (/** @type {string} */ emoji) => (emoji === 'like' ? '👍' : emoji);
+const emojiName = (/** @type {string} */ emoji) => (emoji === 'like' ? 'Like' : emoji);
+
+/** Toggles reaction `emoji` on the message the article shows when clicked.
+ * @param {HTMLElement} art
+ * @param {string} emoji
+ * @param {HTMLElement} button */
+const toggle = (art, emoji, button) => () => toggleReaction(shown.get(art), emoji, button);
+
+/** The reactions of a stored message with their counts, each a toggle; null when it has none.
+ * @param {HTMLElement} art
+ * @param {Message} m
+ * @returns {HTMLElement | null} */
+function reactionCounts(art, m) {
+  const me = state.me.id;
+  const reactions = m.deleted ? [] : (m.reactions || []).filter((r) => r.user_ids?.length);
+  if (!reactions.length) return null;
+  const counts = h('div', { class: 'reactions', role: 'toolbar', 'aria-label': 'Reactions' }, ...reactions.map((r) => {
+    const mine = r.user_ids.includes(me);
+    const b = h('button', {
+      type: 'button',
+      class: 'reaction',
+      'aria-pressed': String(mine),
+      'aria-label': `${emojiName(r.emoji)} ${r.user_ids.length}`,
+      dataset: { key: `count:${r.emoji}`, emoji: r.emoji },
+    }, h('span', { 'aria-hidden': 'true' }, emojiShown(r.emoji)), ' ', h('span', { class: 'count' }, String(r.user_ids.length)));
+    b.addEventListener('click', toggle(art, r.emoji, b));
+    return b;
+  }));
+  roving(counts);
+  return counts;
+}
+
+/** The message actions: the "React" toolbar and the "Delete" one (for everyone on one's own messages, for
+ * me on any). A group of toolbars, one Tab stop each, shown on hover and when the message has the focus.
+ * @param {HTMLElement} art
+ * @param {Message} m
+ * @returns {HTMLElement} */
+function messageActions(art, m) {
+  const me = state.me.id;
+  const group = h('div', { class: 'msg-actions', role: 'group', 'aria-label': 'Message actions' });
+  if (!m.deleted) {
+    const reactions = m.reactions || [];
+    const bar = h('div', { class: 'react', role: 'toolbar', 'aria-label': 'React' }, ...REACTIONS.map(([emoji, label, face]) => {
+      const mine = reactions.some((r) => r.emoji === emoji && r.user_ids.includes(me));
+      const b = h('button', { type: 'button', 'aria-pressed': String(mine), 'aria-label': label, title: label, dataset: { key: `react:${emoji}` } }, face);
+      b.addEventListener('click', toggle(art, emoji, b));
+      return b;
+    }));
+    roving(bar);
+    group.append(bar);
+  }
+  const deletes = h('div', { class: 'msg-delete', role: 'toolbar', 'aria-label': 'Delete' },
+    !m.deleted && m.author_id === me ? deleteButton(art, 'everyone', 'Delete for everyone') : null,
+    deleteButton(art, 'me', 'Delete for me'));
+  roving(deletes);
+  group.append(deletes);
+  return group;
+}
+
+/** @param {HTMLElement} art
+ * @param {'everyone' | 'me'} scope
+ * @param {string} label */
+function deleteButton(art, scope, label) {
+  const b = h('button', { type: 'button', class: 'danger', dataset: { key: `delete:${scope}` } }, label);
+  b.addEventListener('click', () => deleteMessage(shown.get(art), scope, b));
+  return b;
+}
+
+/** Shows, after a message, the markers of the members who have read up to it. Redraws only when they changed.
+ * @param {HTMLElement} art
+ * @param {string[] | undefined} userIds */
+export function setReaders(art, userIds) {
+  const box = /** @type {HTMLElement | null} */ (art.querySelector(':scope > .read-by'));
+  if (box) fillReaders(box, userIds);
+}
+
+/** @param {HTMLElement} box
+ * @param {string[] | undefined} userIds */
+function fillReaders(box, userIds) {
+  const s = state;
+  const readers = (userIds || []).map((id) => s.users.get(id) || { id, name: s.names.get(id) || '…' });
+  // The names and avatars are in the key: a reader who renames redraws the markers.
+  const key = JSON.stringify(readers.map((u) => [u.id, u.name, u.avatar_url ?? null]));
+  if (box.dataset.readers === key) return;
+  box.dataset.readers = key;
+  box.replaceChildren(...readers.map((u) => {
+    const mark = avatar(u, 'avatar-xs');
+    mark.removeAttribute('aria-hidden');
+    mark.setAttribute('role', 'img');
+    mark.setAttribute('aria-label', `Read by ${u.name}`);
+    mark.title = `Read by ${u.name}`;
+    mark.classList.add('read-mark');
+    return mark;
+  }));
+}
+
+/** The article of a send not acknowledged yet: "Sending…" under its text (or why it was refused, with
+ * `markFailed`).
+ * @param {PendingSend} p
+ * @param {MessageLayout} layout
+ * @returns {HTMLElement} */
+export function pendingArticle(p, layout) {
+  const me = state.me;
+  const context = { conversationId: p.conversationId, authorId: me.id, messageId: null, pending: true };
+  const art = h('article', { class: `msg mine${layout.continues ? ' continues' : ''}`, tabindex: '-1', dataset: { state: 'pending', nonce: p.nonce } },
+    header(me.id, me.name, layout, null),
+    h('div', { class: 'text' }, renderMessageText(p.text, context)),
+    h('p', { class: 'status' }, 'Sending…'));
+  layouts.set(art, layout);
+  return art;
+}
+
+/** A pending send's article shows that it was refused, why, and a Retry button.
+ * @param {HTMLElement} art
+ * @param {string} reason
+ * @param {() => void} onRetry */
+export function markFailed(art, reason, onRetry) {
+  art.dataset.state = 'failed';
+  const retry = h('button', { type: 'button', class: 'link' }, 'Retry');
+  retry.addEventListener('click', onRetry);
+  art.querySelector('.status').replaceChildren(`Not sent: ${reason} `, retry);
+}
+
+/** A refused send's article shows it is being sent again.
+ * @param {HTMLElement} art */
+export function markSending(art) {
+  art.dataset.state = 'pending';
+  art.querySelector('.status').textContent = 'Sending…';
+}

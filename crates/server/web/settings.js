@@ -1,0 +1,108 @@
+// Settings: the user's avatar and name, and "Log out everywhere" (asked first).
+import { upload, api } from '/api.js';
+import { avatar } from '/avatars.js';
+import { closeConversation } from '/conversation.js';
+import { state, subscribe } from '/state.js';
+import { $, isBusy, NARROW, setBusy } from '/ui.js';
+import { updateUser } from '/users.js';
+
+const AVATAR_TYPES = ['image/png', 'image/jpeg', 'image/webp', 'image/gif'];
+
+/**
+ * Wires the settings of a freshly mounted main screen. `onLogoutEverywhere(button, alert)` runs once "Yes,
+ * log out everywhere" is pressed; it says in `alert` why, if it fails.
+ * @param {{onLogoutEverywhere: (button: HTMLElement, alert: Element) => void}} options
+ */
+export function setupSettings({ onLogoutEverywhere }) {
+  const s = state;
+  const button = $('#settings');
+  const panel = $('#settings-panel');
+  const input = /** @type {HTMLInputElement} */ ($('#avatar-input'));
+  const status = $('#avatar-status');
+  // "Log out everywhere" asks first; the focus goes to "Cancel", the choice that changes nothing.
+  const everywhere = $('#logout-all');
+  const confirm = $('#logout-all-confirm');
+  const confirmAlert = confirm.querySelector('[role="alert"]');
+  const ask = (/** @type {boolean} */ open) => {
+    confirm.hidden = !open;
+    everywhere.setAttribute('aria-expanded', String(open));
+    confirmAlert.textContent = '';
+  };
+  const show = (/** @type {boolean} */ open) => {
+    panel.hidden = !open;
+    button.setAttribute('aria-expanded', String(open));
+    ask(false);
+    if (open) {
+      if (s.open && NARROW.matches) closeConversation();
+      showOwnAvatar();
+      input.focus();
+    }
+  };
+  button.addEventListener('click', () => show(panel.hidden));
+  const nameForm = /** @type {HTMLFormElement} */ ($('#name-form'));
+  const nameField = /** @type {HTMLInputElement} */ (nameForm.elements.namedItem('name'));
+  const nameStatus = $('#name-status');
+  nameField.value = s.me.name;
+  nameForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const save = nameForm.querySelector('button[type="submit"]');
+    const name = nameField.value.trim();
+    nameStatus.textContent = '';
+    if (isBusy(save) || name === s.me.name) return;
+    setBusy(save, true);
+    try {
+      const me = await api('PATCH', '/v1/users/me', { name });
+      if (state !== s) return;
+      updateUser(me);
+      nameStatus.textContent = 'Name saved.';
+    } catch (err) {
+      if (state === s) nameStatus.textContent = err.message;
+    } finally {
+      setBusy(save, false);
+    }
+  });
+  panel.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape') {
+      show(false);
+      button.focus();
+    }
+  });
+  everywhere.addEventListener('click', () => {
+    ask(confirm.hidden);
+    if (!confirm.hidden) $('#logout-all-no').focus();
+  });
+  $('#logout-all-no').addEventListener('click', () => {
+    ask(false);
+    everywhere.focus();
+  });
+  $('#logout-all-yes').addEventListener('click', (ev) => onLogoutEverywhere(/** @type {HTMLElement} */ (ev.currentTarget), confirmAlert));
+  input.addEventListener('change', async () => {
+    const file = input.files?.[0];
+    if (!file || isBusy(input)) return;
+    if (!AVATAR_TYPES.includes(file.type)) {
+      status.textContent = 'Choose a PNG, JPEG, WebP or GIF image.';
+      return;
+    }
+    status.textContent = 'Uploading…';
+    setBusy(input, true);
+    try {
+      const me = await upload('PUT', '/v1/users/me/avatar', file, file.type);
+      if (state !== s) return;
+      updateUser(me);
+      status.textContent = 'Avatar updated.';
+    } catch (err) {
+      if (state === s) status.textContent = `Could not upload: ${err.message}`;
+    } finally {
+      setBusy(input, false);
+      input.value = '';
+    }
+  });
+}
+
+function showOwnAvatar() {
+  $('#settings-avatar').replaceWith(Object.assign(avatar(state.me, 'avatar-lg'), { id: 'settings-avatar' }));
+}
+
+subscribe('user', (user) => {
+  if (user.id === state?.me.id && !$('#settings-panel').hidden) showOwnAvatar();
+});

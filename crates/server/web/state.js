@@ -1,0 +1,151 @@
+// The state of the logged-in session, which the modules of the main screen share, and the notices they send
+// each other when part of it changes (publish and subscribe).
+//
+// app.js builds a new state at every login and drops it at logout. Work that finishes late (a request, a
+// timer) keeps the state it started with (`const s = state`) and checks `state === s` before touching
+// anything: a different object means that session is over.
+
+// --- what the API gives ----------------------------------------------------------------------------------
+
+/** @typedef {{online: boolean, last_seen?: string | null}} Presence */
+
+/**
+ * A user as the API gives them (`GET /v1/users/{id}`, search results, the `user.updated` frame). `presence` is
+ * on profiles and contact lists only.
+ * @typedef {{id: string, name: string, username?: string, org?: string, org_id?: string,
+ *   avatar_url?: string | null, presence?: Presence | null}} User
+ */
+
+/** @typedef {{emoji: string, user_ids: string[]}} Reaction */
+
+/**
+ * A stored message. `text` is absent once it is deleted for everyone; `nonce` is the client's, on our own sends.
+ * @typedef {{id: string, conversation_id: string, author_id: string, created_at: string, text?: string | null,
+ *   nonce?: string | null, reactions?: Reaction[], deleted?: boolean}} Message
+ */
+
+/** @typedef {'dm' | 'group' | 'channel'} ConversationKind */
+
+/**
+ * A conversation as the API gives it. In `GET /v1/conversations`, each one also carries `last_message`,
+ * `unread_count`, `unread_mentions` (once the server sends it; missing counts as 0) and, for DMs, `members`.
+ * @typedef {{id: string, kind: ConversationKind, name?: string | null, handle?: string | null,
+ *   topic?: string | null, private?: boolean, created_by?: string, created_at: string, member_count?: number,
+ *   members?: string[] | null, join_url?: string | null, last_message?: Message | null,
+ *   unread_count?: number | null, unread_mentions?: number | null}} Conversation
+ */
+
+// --- what the client keeps -------------------------------------------------------------------------------
+
+/**
+ * One conversation of the user's list: the API's object and what the list shows of it, kept up to date by
+ * events. `other` is a DM's other member (the user themself in a DM with oneself). `mentions`: how many of
+ * the unread messages mention the user, as the server last said (0 once none is unread).
+ * @typedef {{id: string, conv: Conversation, name: string, other?: string, last: Message | null,
+ *   unread: number, mentions: number, activity: string}} ConversationEntry
+ */
+
+/**
+ * The open conversation. Every loaded message is in `ids` (in order) and `data`; only `ids[lo .. hi)` have an
+ * article on the page (`byId`); our sends not acknowledged yet have theirs in `byNonce`.
+ * @typedef {{id: string, gen: number, ids: string[], data: Map<string, Message>, lo: number, hi: number,
+ *   byId: Map<string, HTMLElement>, byNonce: Map<string, HTMLElement>, oldest: string | null,
+ *   newest: string | null, loading: boolean, atStart: boolean, readSent: string | null,
+ *   reads: Map<string, string> | null, markAt: Map<string, string[]>, typers: Map<string, number>,
+ *   sys: Map<string, string[]>, asked?: Set<string>}} OpenConversation
+ * - `reads`: for each other member, the message they have read up to (null in channels, which show no markers);
+ * - `markAt`: for a message, the members whose read marker sits after it;
+ * - `typers`: for each member typing, the timer that hides their "is typing…";
+ * - `sys`: for a message ('' for none), the lines ("NAME joined") that came after it.
+ */
+
+/**
+ * A message sent and not acknowledged yet (pending), or refused (`failed` says why). `sentAt`: when, in ms.
+ * @typedef {{nonce: string, ref: string | null, conversationId: string, text: string, sentAt: number,
+ *   failed?: string | null}} PendingSend
+ */
+
+/** The profile shown in the open DM: `contact` is null until the contact list has been read.
+ * @typedef {{user: User, contact: boolean | null, busy: boolean}} ProfileView */
+
+/**
+ * Everything of the logged-in session.
+ * @typedef {object} AppState
+ * @property {User} me
+ * @property {import('/realtime.js').Realtime} rt
+ * @property {Map<string, ConversationEntry>} conversations the user's conversations, by id
+ * @property {Map<string, Promise<ConversationEntry | null>>} inflight conversations being fetched, by id
+ * @property {Map<string, Promise<User>>} userRequests each user asked for, by id
+ * @property {Map<string, string>} names each user's name, once known
+ * @property {Map<string, User>} users each user, once known
+ * @property {Map<string, Presence>} presence the presence of the users we follow
+ * @property {Set<string>} followed other users we follow beyond DM partners: members of groups opened here
+ * @property {Map<string, Promise<string | null>>} avatars avatar_url → its blob: URL (null when unavailable)
+ * @property {Map<string, number>} typingSent conversation id → when we last sent `typing`
+ * @property {Map<string, PendingSend>} pending our sends awaiting their ack, by nonce
+ * @property {OpenConversation | null} open
+ * @property {number} openGen how many conversations were opened (each open one has its number)
+ * @property {boolean} listReady whether the list has been read (events wait in `buffer` until then)
+ * @property {object[]} buffer events that came before the list was read
+ * @property {boolean | null} connected
+ * @property {string | null} panel which side panel is open
+ * @property {ProfileView | null} profile
+ * @property {Map<string, Set<string>>} initial conversation id → its initial members (their joins are not news)
+ */
+
+/** The session's state; null while logged out. A live binding: importers always see the current one.
+ * @type {AppState | null} */
+export let state = null;
+
+/** @param {AppState | null} s */
+export function setState(s) {
+  state = s;
+}
+
+// --- notices ---------------------------------------------------------------------------------------------
+
+/**
+ * What modules tell each other, and what each notice carries:
+ * - `user`: someone's name or avatar changed (the user, merged with what was known);
+ * - `presence`: a user's presence changed (their id);
+ * - `conversations`: the list of conversations, or what an entry shows, changed;
+ * - `listed`: the list was read from the server;
+ * - `rendered`: the open conversation's log rendered other messages (after a scroll, a load, a new message);
+ * - `scrolled`: the open conversation's log was scrolled;
+ * - `reaction`: we reacted to a message, or took a reaction back;
+ * - `deleted`: we deleted a message, for everyone or for us.
+ * @typedef {{
+ *   user: User,
+ *   presence: string,
+ *   conversations: void,
+ *   listed: void,
+ *   rendered: OpenConversation,
+ *   scrolled: OpenConversation,
+ *   reaction: {conversationId: string, messageId: string, emoji: string, userId: string, added: boolean},
+ *   deleted: {conversationId: string, messageId: string, scope: 'everyone' | 'me'},
+ * }} Notices
+ */
+
+/** @type {Map<keyof Notices, ((payload: any) => void)[]>} */
+const subscribers = new Map();
+
+/**
+ * Calls `fn` with every notice of this kind, for as long as the page lives (subscribers check `state`).
+ * @template {keyof Notices} K
+ * @param {K} kind
+ * @param {(payload: Notices[K]) => void} fn
+ */
+export function subscribe(kind, fn) {
+  if (!subscribers.has(kind)) subscribers.set(kind, []);
+  subscribers.get(kind).push(fn);
+}
+
+/**
+ * Tells every subscriber, in the order they subscribed.
+ * @template {keyof Notices} K
+ * @param {K} kind
+ * @param {Notices[K]} [payload]
+ */
+export function publish(kind, payload) {
+  for (const fn of subscribers.get(kind) || []) fn(payload);
+}
