@@ -708,9 +708,9 @@ function buildInline(tokens, pairs) {
       if (frame.node) depth -= 1;
       pushInline(top().children, frame.node ?? { type: 'text', text: markerOf(token.character, pairs[id]) });
     }
-    pushInline(top().children, { type: 'text', text: token.character.repeat(token.remaining) });
-    for (const id of [...token.opens].reverse()) {
-      const type = pairs[id];
+    if (token.remaining > 0) pushInline(top().children, { type: 'text', text: token.character.repeat(token.remaining) });
+    for (let index = token.opens.length - 1; index >= 0; index -= 1) {
+      const type = pairs[token.opens[index]];
       if (depth < MAX_INLINE_DEPTH) {
         depth += 1;
         /** @type {Inline[]} */
