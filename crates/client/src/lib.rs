@@ -519,7 +519,7 @@ impl Client {
         id: ConversationId,
         message_id: MessageId,
         body: &EditMessageRequest,
-    ) -> Result<Message> {
+    ) -> Result<SentMessage> {
         let (id, message_id) = (id.to_string(), message_id.to_string());
         let segments = ["v1", "conversations", &id, "messages", &message_id];
         Self::json(self.request(Method::PATCH, &segments).json(body)).await

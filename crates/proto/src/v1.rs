@@ -548,7 +548,7 @@ pub enum Event {
         conversation_id: ConversationId,
         message: Message,
     },
-    /// A thread got a reply (or lost one): the root's counters as they are now.
+    /// A thread got a reply: the root's counters as they are now.
     #[serde(rename = "thread.updated")]
     ThreadUpdated {
         conversation_id: ConversationId,

@@ -8,8 +8,9 @@ use crate::wire;
 use crate::{ConversationId, Error, MessageId, validate};
 
 impl Parley {
-    /// The author replaces their message's text (and, when given, whom it mentions); the text it had is kept
-    /// as an earlier version and every member's devices get `message.updated`.
+    /// The author replaces their message's text (and, when given, whom it mentions: members only, the others
+    /// dropped and named in the answer); the text it had is kept as an earlier version and every member's
+    /// devices get `message.updated`.
     pub async fn edit_message(
         &self,
         caller: &Caller,
@@ -17,7 +18,7 @@ impl Parley {
         message_id: MessageId,
         text: &str,
         mentions: Option<&Mentions>,
-    ) -> Result<v1::Message, Error> {
+    ) -> Result<v1::SentMessage, Error> {
         validate::message_text(text)?;
         self.write_throttle.check(caller.user.id)?;
         self.member_conversation(caller, conversation_id).await?;
@@ -32,14 +33,20 @@ impl Parley {
         if message.deleted {
             return Err(deleted());
         }
-        let mentions = match mentions {
-            Some(m) => Some(self.members_mentioned(caller, conversation_id, m).await?.0),
-            None => None,
+        let (mentions, dropped_mentions) = match mentions {
+            Some(m) => {
+                let (kept, dropped) = self.members_mentioned(caller, conversation_id, m).await?;
+                (Some(kept), dropped)
+            }
+            None => (None, Vec::new()),
         };
         if message.text.as_deref() == Some(text)
             && mentions.as_ref().is_none_or(|m| *m == message.mentions)
         {
-            return Ok(wire::message(&message));
+            return Ok(v1::SentMessage {
+                message: wire::message(&message),
+                dropped_mentions,
+            });
         }
         let (edited, _) = self
             .store
@@ -52,7 +59,10 @@ impl Parley {
             )
             .await?
             .ok_or_else(deleted)?;
-        Ok(wire::message(&edited))
+        Ok(v1::SentMessage {
+            message: wire::message(&edited),
+            dropped_mentions,
+        })
     }
 
     /// The earlier versions of a message, oldest first: any member may read them, as on Zulip. A message

@@ -190,8 +190,20 @@ impl Parley {
         conversation_id: ConversationId,
         query: HistoryQuery,
     ) -> Result<Vec<v1::Message>, Error> {
-        let page = query.page()?;
+        let mut page = query.page()?;
         self.member_conversation(caller, conversation_id).await?;
+        if let Page::Around { id, limit } = page {
+            // A permalink: to a message of this conversation; to a reply kept in its thread, its root's place.
+            let anchor = self
+                .store
+                .message(conversation_id, id)
+                .await?
+                .ok_or(Error::NotFound("message"))?;
+            if !anchor.in_main_history() {
+                let id = anchor.thread_root_id.unwrap_or(id);
+                page = Page::Around { id, limit };
+            }
+        }
         let messages = self
             .store
             .messages(conversation_id, caller.user.id, page)

@@ -596,10 +596,10 @@ impl Session {
                     mentions.as_ref(),
                 )
                 .await
-                .map(|message| ServerFrame::Ack {
+                .map(|edited| ServerFrame::Ack {
                     reference: reference.clone(),
-                    message,
-                    dropped_mentions: Vec::new(),
+                    message: edited.message,
+                    dropped_mentions: edited.dropped_mentions,
                 }),
             ClientOp::Pin {
                 reference,

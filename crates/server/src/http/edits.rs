@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use parley_core::{ConversationId, MessageId};
-use parley_proto::v1::{EditMessageRequest, ErrorBody, Message, MessageEditList};
+use parley_proto::v1::{EditMessageRequest, ErrorBody, MessageEditList, SentMessage};
 
 use super::{Auth, Body, Ids};
 use crate::app::AppState;
@@ -25,7 +25,8 @@ use crate::error::ApiResult;
     ),
     request_body = EditMessageRequest,
     responses(
-        (status = 200, description = "The message as it is now, with `edited_at`", body = Message),
+        (status = 200, description = "The message as it is now, with `edited_at`; `dropped_mentions` lists \
+            mentioned people who are not members", body = SentMessage),
         (status = 400, description = "`conversation_id` or `message_id` is not an id (`invalid_id`), the text \
             breaks its rule (`invalid_text`), `mentions` breaks its rules (`invalid_mentions`, \
             `unknown_user`), the message is deleted (`message_deleted`) or the body is malformed \
@@ -47,7 +48,7 @@ pub async fn edit(
     Auth(caller): Auth,
     Ids((id, message_id)): Ids<(ConversationId, MessageId)>,
     Body(request): Body<EditMessageRequest>,
-) -> ApiResult<Json<Message>> {
+) -> ApiResult<Json<SentMessage>> {
     let message = state
         .parley
         .edit_message(

@@ -8,7 +8,7 @@ use reqwest::Method;
 use crate::dm;
 
 #[track_caller]
-fn assert_error(response: &RawResponse, status: u16, code: &str) {
+pub(crate) fn assert_error(response: &RawResponse, status: u16, code: &str) {
     let body = String::from_utf8_lossy(&response.body);
     assert_eq!(response.status, status, "{body}");
     let error = response

@@ -15,7 +15,7 @@ use crate::{assert_api_error, channel, dm, group};
 /// Long enough for anything on loopback; a test that waits this long has failed.
 const PATIENCE: Duration = Duration::from_secs(10);
 
-async fn connect(user: &TestUser) -> Socket {
+pub(crate) async fn connect(user: &TestUser) -> Socket {
     user.client.connect(None).await.expect("connect")
 }
 
@@ -37,7 +37,7 @@ fn is_ephemeral(frame: &ServerFrame) -> bool {
 }
 
 /// The next durable event, skipping ephemeral frames that may interleave.
-async fn next_event(socket: &mut Socket) -> EventFrame {
+pub(crate) async fn next_event(socket: &mut Socket) -> EventFrame {
     loop {
         match next(socket).await {
             Incoming::Message(ServerMessage::Event(frame)) => return frame,
@@ -60,7 +60,7 @@ pub(crate) async fn next_reply(socket: &mut Socket) -> ServerFrame {
 }
 
 /// An op's reply and the durable event it caused, which may arrive in either order.
-async fn reply_and_event(socket: &mut Socket) -> (ServerFrame, EventFrame) {
+pub(crate) async fn reply_and_event(socket: &mut Socket) -> (ServerFrame, EventFrame) {
     let (mut reply, mut event) = (None, None);
     while reply.is_none() || event.is_none() {
         match next(socket).await {

@@ -3,14 +3,15 @@
 use deadpool_postgres::GenericClient;
 use parley_core::model::{Audience, Event, EventKind, Message, MessageVersion, Millis};
 use parley_core::proto::v1::Mentions;
-use parley_core::store::{StoreError, StoreResult};
-use parley_core::{ConversationId, MessageId};
+use parley_core::store::StoreResult;
+use parley_core::{ConversationId, Cursor, MessageId};
 
-use super::sql::{self, get, rows, run};
-use super::{events, mentions};
+use super::sql::{self, MESSAGE_COLUMN_COUNT, MESSAGE_COLUMNS, get, row, rows};
 
-/// Replaces the text (and the mentions, when given); `None` when the message is deleted. The generated
-/// `search` column follows the text.
+/// Replaces the text (and the mentions, when given); `None` when the message is deleted. One statement keeps
+/// the old text as a version, writes the new one and its mentions (and their index) and logs the event: a
+/// batch's writes run interleaved (`writer.rs`), so two edits at once must each see the other whole. The
+/// generated `search` column follows the text.
 pub(crate) async fn edit(
     c: &impl GenericClient,
     conversation_id: ConversationId,
@@ -19,50 +20,68 @@ pub(crate) async fn edit(
     new_mentions: Option<&Mentions>,
     now: Millis,
 ) -> StoreResult<Option<(Message, Event)>> {
-    let kept = run(
+    let sql = format!(
+        "WITH old AS (
+             SELECT id, author_id, text, coalesce(edited_at, created_at) AS written_at FROM messages
+             WHERE id = $1 AND conversation_id = $2 AND NOT deleted
+         ), kept AS (
+             INSERT INTO message_edits (message_id, text, written_at) SELECT id, text, written_at FROM old
+         ), m AS (
+             UPDATE messages SET text = $3, edited_at = $4,
+                 mention_ids = CASE WHEN $5 THEN $6 ELSE mention_ids END,
+                 mention_channel = CASE WHEN $5 THEN $7 ELSE mention_channel END,
+                 mention_here = CASE WHEN $5 THEN $8 ELSE mention_here END
+             WHERE id IN (SELECT id FROM old)
+             RETURNING *
+         ), unmentioned AS (
+             DELETE FROM mentions
+             WHERE $5 AND message_id IN (SELECT id FROM old)
+                 AND NOT (user_id = ANY(coalesce($6, '{{}}'::BIGINT[])))
+         ), mentioned AS (
+             INSERT INTO mentions (user_id, conversation_id, message_id)
+             SELECT u, $2, $1 FROM unnest(coalesce($6, '{{}}'::BIGINT[])) u
+             WHERE $5 AND EXISTS (SELECT 1 FROM old)
+             ON CONFLICT DO NOTHING
+         ), e AS (
+             INSERT INTO events (conversation_id, kind, user_id, message_id, created_at)
+             SELECT $2, 'message.updated', author_id, id, $4 FROM old
+             RETURNING cursor
+         )
+         SELECT {MESSAGE_COLUMNS}, (SELECT cursor FROM e) FROM m"
+    );
+    let given = new_mentions.is_some();
+    let ids = new_mentions.and_then(|m| sql::ids_array(&m.user_ids));
+    let (channel, here) = new_mentions.map_or((false, false), |m| (m.channel, m.here));
+    let found = row(
         c,
-        "INSERT INTO message_edits (message_id, text, written_at)
-         SELECT id, text, coalesce(edited_at, created_at) FROM messages
-         WHERE id = $1 AND conversation_id = $2 AND NOT deleted",
-        &[&message_id.0, &conversation_id.0],
+        &sql,
+        &[
+            &message_id.0,
+            &conversation_id.0,
+            &text,
+            &now.0,
+            &given,
+            &ids,
+            &channel,
+            &here,
+        ],
     )
     .await?;
-    if kept == 0 {
+    let Some(found) = found else {
         return Ok(None);
-    }
-    run(
-        c,
-        "UPDATE messages SET text = $2, edited_at = $3 WHERE id = $1",
-        &[&message_id.0, &text, &now.0],
-    )
-    .await?;
-    if let Some(m) = new_mentions {
-        run(
-            c,
-            "UPDATE messages SET mention_ids = $2, mention_channel = $3, mention_here = $4 WHERE id = $1",
-            &[
-                &message_id.0,
-                &sql::ids_array(&m.user_ids),
-                &m.channel,
-                &m.here,
-            ],
-        )
-        .await?;
-    }
-    let message = sql::message_by_id(c, conversation_id, message_id)
+    };
+    let cursor: i64 = get(&found, MESSAGE_COLUMN_COUNT)?;
+    let message = sql::with_reactions(c, vec![sql::message(&found)?])
         .await?
-        .ok_or(StoreError::NotFound("message"))?;
-    if let Some(m) = new_mentions {
-        mentions::reindex(c, &message, &m.user_ids).await?;
-    }
-    let event = events::append(
-        c,
+        .pop()
+        .ok_or(sql::vanished("message"))?;
+    let event = Event {
+        cursor: Cursor(cursor),
         conversation_id,
-        EventKind::MessageUpdated(message.clone()),
-        Audience::Members,
-        now,
-    )
-    .await?;
+        kind: EventKind::MessageUpdated(message.clone()),
+        audience: Audience::Members,
+        at: now,
+    };
     Ok(Some((message, event)))
 }
 

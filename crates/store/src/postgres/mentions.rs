@@ -28,21 +28,6 @@ pub(crate) async fn index(
     Ok(())
 }
 
-/// Replaces an edited message's mentions of users in the index.
-pub(crate) async fn reindex(
-    c: &impl GenericClient,
-    message: &Message,
-    user_ids: &[UserId],
-) -> StoreResult<()> {
-    run(
-        c,
-        "DELETE FROM mentions WHERE message_id = $1",
-        &[&message.id.0],
-    )
-    .await?;
-    index(c, message, user_ids).await
-}
-
 /// The unread messages that mention the member, not their own: in the main history, after their checkpoint
 /// in the conversation; in a thread, after their checkpoint in that thread. Read from the index of their
 /// mentions and of messages mentioning everyone, so it costs the mentions, not the unread messages.

@@ -17,27 +17,34 @@ pub(crate) async fn pin(
     limit: u32,
     now: Millis,
 ) -> StoreResult<Option<Event>> {
-    let found = row(
+    // The limit is checked in the statement that inserts: a batch's writes run interleaved (`writer.rs`), so
+    // a count read in a statement of its own could let two pins past the last place.
+    let pinned = run(
         c,
-        "SELECT count(*), coalesce(bool_or(message_id = $2), FALSE) FROM pins WHERE conversation_id = $1",
-        &[&conversation_id.0, &message_id.0],
-    )
-    .await?
-    .ok_or(sql::vanished("pin"))?;
-    let (pinned, already): (i64, bool) = (get(&found, 0)?, get(&found, 1)?);
-    if already {
-        return Ok(None);
-    }
-    if pinned >= i64::from(limit) {
-        return Err(StoreError::Conflict("pins"));
-    }
-    run(
-        c,
-        "INSERT INTO pins (conversation_id, message_id, pinned_by, pinned_at) VALUES ($1, $2, $3, $4)
+        "INSERT INTO pins (conversation_id, message_id, pinned_by, pinned_at)
+         SELECT $1, $2, $3, $4 WHERE (SELECT count(*) FROM pins WHERE conversation_id = $1) < $5
          ON CONFLICT DO NOTHING",
-        &[&conversation_id.0, &message_id.0, &user_id.0, &now.0],
+        &[
+            &conversation_id.0,
+            &message_id.0,
+            &user_id.0,
+            &now.0,
+            &i64::from(limit),
+        ],
     )
     .await?;
+    if pinned == 0 {
+        let already = row(
+            c,
+            "SELECT 1 FROM pins WHERE conversation_id = $1 AND message_id = $2",
+            &[&conversation_id.0, &message_id.0],
+        )
+        .await?;
+        return match already {
+            Some(_) => Ok(None),
+            None => Err(StoreError::Conflict("pins")),
+        };
+    }
     let kind = EventKind::PinAdded {
         message_id,
         user_id,

@@ -20,31 +20,35 @@ pub(crate) async fn add_reply(
     reply: &NewMessage,
     root_id: MessageId,
 ) -> StoreResult<Event> {
+    // The counters and the repliers move in the statement that reads them: a batch's writes run interleaved
+    // (`writer.rs`), so replies read apart from their write would each miss the others' repliers.
     let root = row(
         c,
-        "SELECT author_id, repliers FROM messages WHERE id = $1 AND conversation_id = $2 FOR UPDATE",
-        &[&root_id.0, &reply.conversation_id.0],
+        "UPDATE messages SET reply_count = reply_count + 1, last_reply_at = $3,
+             repliers = CASE
+                 WHEN $4 = ANY(coalesce(repliers, '{}')) OR cardinality(coalesce(repliers, '{}')) >= $5
+                 THEN repliers
+                 ELSE array_append(coalesce(repliers, '{}'), $4)
+             END
+         WHERE id = $1 AND conversation_id = $2
+         RETURNING author_id, reply_count, repliers",
+        &[
+            &root_id.0,
+            &reply.conversation_id.0,
+            &reply.now.0,
+            &reply.author_id.0,
+            &i32::try_from(ROOT_REPLIERS).unwrap_or(i32::MAX),
+        ],
     )
     .await?
     .ok_or(StoreError::NotFound("message"))?;
     let root_author: i64 = get(&root, 0)?;
-    let mut repliers: Vec<UserId> = get::<Option<Vec<i64>>>(&root, 1)?
+    let reply_count: i32 = get(&root, 1)?;
+    let repliers: Vec<UserId> = get::<Option<Vec<i64>>>(&root, 2)?
         .unwrap_or_default()
         .into_iter()
         .map(UserId)
         .collect();
-    if repliers.len() < ROOT_REPLIERS && !repliers.contains(&reply.author_id) {
-        repliers.push(reply.author_id);
-    }
-    let counted = row(
-        c,
-        "UPDATE messages SET reply_count = reply_count + 1, last_reply_at = $2, repliers = $3
-         WHERE id = $1 RETURNING reply_count",
-        &[&root_id.0, &reply.now.0, &sql::ids_array(&repliers)],
-    )
-    .await?
-    .ok_or(sql::vanished("thread"))?;
-    let reply_count: i32 = get(&counted, 0)?;
     run(
         c,
         "INSERT INTO thread_follows (user_id, root_id, conversation_id, following) VALUES ($1, $2, $3, TRUE)

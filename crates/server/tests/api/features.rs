@@ -1,0 +1,103 @@
+//! What the tests of edits, threads, mentions, pins, quotes and large channels share: drafts to send, a
+//! server on PostgreSQL, raw calls for bodies the SDK would never send, and proof that a socket heard
+//! nothing it should not have.
+
+use parley_client::proto::v1::{Event, LoginRequest, Mentions, Message, SendMessageRequest};
+use parley_client::{Client, RawResponse, Socket};
+use parley_proto::{ConversationId, UserId};
+use parley_testkit::cluster::Schema;
+use parley_testkit::{PASSWORD, TestServer, TestUser};
+use reqwest::Method;
+
+use crate::realtime::next_event;
+
+/// A message with nothing but text.
+pub(crate) fn draft(text: &str) -> SendMessageRequest {
+    SendMessageRequest {
+        text: text.to_owned(),
+        nonce: None,
+        mentions: None,
+        thread_root_id: None,
+        also_to_conversation: None,
+        quote: None,
+    }
+}
+
+/// Mentions of these users, without `@channel` or `@here`.
+pub(crate) fn naming(user_ids: &[UserId]) -> Mentions {
+    Mentions {
+        user_ids: user_ids.to_vec(),
+        channel: false,
+        here: false,
+    }
+}
+
+/// A server on a PostgreSQL schema of its own, which is dropped after it.
+pub(crate) struct OnPostgres {
+    pub server: TestServer,
+    _schema: Schema,
+}
+
+/// A server on PostgreSQL, or `None` when there is none (the test then passes, unless `REQUIRE_SERVICES=1`
+/// makes that a failure, as in CI).
+pub(crate) async fn on_postgres() -> Option<OnPostgres> {
+    let schema = Schema::create().await?;
+    let url = schema.store_url();
+    let server = TestServer::spawn_with(|config| config.store = Some(url)).await;
+    Some(OnPostgres {
+        server,
+        _schema: schema,
+    })
+}
+
+/// A request with a JSON body as written, for bodies the SDK would never send.
+pub(crate) async fn raw_json(
+    client: &Client,
+    method: Method,
+    segments: &[&str],
+    body: &str,
+) -> RawResponse {
+    client
+        .raw(
+            method,
+            segments,
+            Some("application/json"),
+            body.as_bytes().to_vec(),
+        )
+        .await
+        .expect("request")
+}
+
+/// `sender` sends a marker and it is the next durable event `socket` gets: whatever the socket should not
+/// have heard did not come before it.
+pub(crate) async fn heard_nothing_before_a_marker(
+    socket: &mut Socket,
+    sender: &Client,
+    conversation_id: ConversationId,
+) -> Message {
+    let marker = sender
+        .send_message(conversation_id, "marker", None)
+        .await
+        .expect("send a marker")
+        .value;
+    let next = next_event(socket).await;
+    assert!(
+        matches!(&next.event, Event::MessageCreated { message, .. } if message.id == marker.id),
+        "expected the marker, got {next:?}"
+    );
+    marker
+}
+
+/// A client with a session of `user` that has since been logged out: the user exists and may do the thing,
+/// but not with this token.
+pub(crate) async fn revoked_session_of(server: &TestServer, user: &TestUser) -> Client {
+    let request = LoginRequest {
+        login: user.email.clone(),
+        password: PASSWORD.to_owned(),
+        org: None,
+    };
+    let session = server.client().login(&request).await.expect("log in");
+    let client = server.client().with_token(session.token);
+    client.logout().await.expect("log out");
+    client
+}
