@@ -8,6 +8,7 @@ pub mod decode;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod ids;
+mod object;
 pub mod v1;
 
 pub use decode::{DecodeError, decode};

@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use crate::ids::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};
+use crate::object::object_only;
 
 /// The body of every non-2xx answer.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -314,7 +315,7 @@ pub struct SendMessageRequest {
 /// Whom a message mentions, as data. `channel` (`@channel`) and `here` (`@here`) are kept once on the
 /// message, never as one row per member.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Mentions {
     /// Up to 50 users of the conversation.
     #[serde(default)]
@@ -334,11 +335,14 @@ impl Mentions {
 /// A reference to a quoted message. Whoever reads it asks for the message itself
 /// (`GET /v1/conversations/{conversation_id}/messages/{message_id}`); a 404 means "message unavailable".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct QuoteRef {
     pub conversation_id: ConversationId,
     pub message_id: MessageId,
 }
+
+object_only!(Mentions);
+object_only!(QuoteRef);
 
 /// The body of an edit: the new text (the same rules as a send) and, optionally, whom it now mentions.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
