@@ -232,6 +232,18 @@ mod sqlite {
         let group = group(store.as_ref(), &ada, &[]).await;
         let send = |text| crate::contract_suite::send(store.as_ref(), group.id, &ada, text);
         let erased = send("zyxwvutsrq qwertyuiop").await;
+        // Edited once: its first text is an earlier version, which the erase must take too.
+        store
+            .edit_message(
+                group.id,
+                erased.id,
+                "plmoknijbu edited",
+                None,
+                parley_core::model::Millis(2),
+            )
+            .await
+            .expect("edit_message")
+            .expect("edited");
         send("kept mnbvcxzlkj").await;
         for filler in ["filler one", "filler two", "filler three"] {
             send(filler).await;
@@ -261,7 +273,7 @@ mod sqlite {
             in_file(&database, "mnbvcxzlkj") + in_file(&log, "mnbvcxzlkj") > 0,
             "the scan sees text that was kept"
         );
-        for word in ["zyxwvutsrq", "qwertyuiop"] {
+        for word in ["zyxwvutsrq", "qwertyuiop", "plmoknijbu"] {
             assert_eq!(
                 in_file(&database, word),
                 0,
