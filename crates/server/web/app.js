@@ -26,6 +26,7 @@ import { markRead } from '/reads.js';
 import { Realtime } from '/realtime.js';
 import { setupSettings } from '/settings.js';
 import { setState, state, subscribe } from '/state.js';
+import { setupThreadPane } from '/thread-pane.js';
 import { $, h, isBusy, NARROW, setBusy } from '/ui.js';
 
 /** @typedef {import('/state.js').AppState} AppState */
@@ -188,6 +189,7 @@ function startMain(me) {
   setupComposer();
   setupLog();
   setupMessageNavigation();
+  setupThreadPane();
   // Logged in: the form that had focus is gone, so focus goes to the main screen's first control.
   if (!document.activeElement || document.activeElement === document.body) focusFirstTool();
   s.rt = new Realtime(session.token, {
