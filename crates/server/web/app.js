@@ -27,6 +27,7 @@ import { Realtime } from '/realtime.js';
 import { setupSettings } from '/settings.js';
 import { setState, state, subscribe } from '/state.js';
 import { setupThreadPane } from '/thread-pane.js';
+import { setupThreadsView } from '/threads-view.js';
 import { $, h, isBusy, NARROW, setBusy } from '/ui.js';
 
 /** @typedef {import('/state.js').AppState} AppState */
@@ -190,6 +191,7 @@ function startMain(me) {
   setupLog();
   setupMessageNavigation();
   setupThreadPane();
+  setupThreadsView();
   // Logged in: the form that had focus is gone, so focus goes to the main screen's first control.
   if (!document.activeElement || document.activeElement === document.body) focusFirstTool();
   s.rt = new Realtime(session.token, {
