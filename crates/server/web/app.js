@@ -24,6 +24,7 @@ import { subscribePresence } from '/presence.js';
 import { setupProfile } from '/profile.js';
 import { markRead } from '/reads.js';
 import { Realtime } from '/realtime.js';
+import { replyPrivately } from '/reply-privately.js';
 import { setupSettings } from '/settings.js';
 import { setState, state, subscribe } from '/state.js';
 import { setupThreadPane } from '/thread-pane.js';
@@ -237,6 +238,9 @@ function inviteIgnored() {
   showAboveList(notice);
   notice.querySelector('button').focus();
 }
+
+// "Reply privately" on a message (message.js tells, as it cannot import the conversations it opens).
+subscribe('reply-privately', (m) => state && replyPrivately(m));
 
 subscribe('user', (user) => {
   if (user.id === state?.me.id) $('#me-name').textContent = user.name;

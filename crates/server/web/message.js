@@ -5,6 +5,7 @@
 import { avatar } from '/avatars.js';
 import { deleteMessage, toggleReaction } from '/message-actions.js';
 import { renderMessageText } from '/message-text.js';
+import { quoteCard } from '/quote-card.js';
 import { publish, state } from '/state.js';
 import { clockTime, fullTime, h, roving, shortTime } from '/ui.js';
 import { getUser } from '/users.js';
@@ -87,6 +88,7 @@ export function fillArticle(art, m, layout = layoutOf(art)) {
   // order goes top to bottom: the actions float at the article's top).
   const parts = [
     header(m.author_id, author ?? '…', layout, h('time', { datetime: m.created_at, title: fullTime(m.created_at) }, clockTime(m.created_at))),
+    m.quote && !m.deleted ? quoteCard(m.quote) : null,
     h('div', { class: 'text' }, m.deleted ? 'This message was deleted.' : renderMessageText(m.text ?? '', context)),
     messageActions(art, m),
     reactionCounts(art, m),
@@ -174,8 +176,8 @@ function messageActions(art, m) {
  * @param {HTMLElement} art */
 const inThreadPane = (art) => art.dataset.place === 'thread';
 
-/** The "Reply" toolbar: "Reply in thread" on a message of the main log that is not itself a reply; null when
- * there is nothing to offer.
+/** The "Reply" toolbar: "Reply in thread" on a message of the main log that is not itself a reply, and "Reply
+ * privately" on someone else's message in a channel or a group; null when there is nothing to offer.
  * @param {HTMLElement} art
  * @param {Message} m
  * @returns {HTMLElement | null} */
@@ -185,6 +187,12 @@ function replyActions(art, m) {
   if (!m.thread_root_id && !inThreadPane(art)) {
     const b = h('button', { type: 'button', dataset: { key: 'reply:thread' } }, 'Reply in thread');
     b.addEventListener('click', () => publish('open-thread', { conversationId: m.conversation_id, rootId: m.id, opener: b }));
+    buttons.push(b);
+  }
+  const kind = state.conversations.get(m.conversation_id)?.conv.kind;
+  if (m.author_id !== state.me.id && (kind === 'channel' || kind === 'group')) {
+    const b = h('button', { type: 'button', dataset: { key: 'reply:private' } }, 'Reply privately');
+    b.addEventListener('click', () => publish('reply-privately', m));
     buttons.push(b);
   }
   if (!buttons.length) return null;
