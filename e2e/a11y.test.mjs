@@ -298,7 +298,7 @@ async function auditDesktop(step, user, theme, found) {
         await region.getByRole('button', { name: 'Close thread', exact: true }).click();
         await gone('the thread pane', region);
         const panel = await openPanel(user, 'Threads', 'Threads');
-        await visible('the thread in "Threads"', panel.getByRole('button', { name: /^General: welcome, all/ }));
+        await visible('the thread in "Threads"', panel.getByRole('button', { name: /^General\b.*\bwelcome, all/ }));
         await run('threads view');
         await closePanel(user, 'Threads', 'Threads');
         await user.composer().focus();

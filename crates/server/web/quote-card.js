@@ -74,8 +74,9 @@ export function quoteCard(ref) {
       return;
     }
     const text = snippet(value.m);
+    // Named "Quote of NAME: text", which holds what it shows ("NAME: text") as a spoken name should.
     const b = h('button', { type: 'button', class: 'quote-card', 'aria-label': `Quote of ${value.author.name}: ${text}`, dataset: { key: 'quote' } },
-      h('span', { class: 'quote-author' }, value.author.name),
+      h('span', { class: 'quote-author' }, value.author.name, ':'), ' ',
       h('span', { class: 'quote-text' }, text));
     b.addEventListener('click', () => publish('open-message', value.m));
     box.replaceChildren(b);

@@ -1,4 +1,4 @@
-// "Threads", at the top of the sidebar: the threads the user follows (`GET /v1/threads`, newest activity
+// "Threads", at the top of the sidebar (above the conversations' navigation): the threads the user follows (`GET /v1/threads`, newest activity
 // first), each with its conversation's name, the root's text, its replies and how many are unread. The
 // button carries a badge with the unread replies of them all. Activating a thread opens its conversation
 // and its pane. The list is read again whenever a thread gets a reply (`thread.updated`) or is read or
@@ -32,7 +32,8 @@ export function setupThreadsView() {
   const list = h('ul', { class: 'threads-list', 'aria-label': 'Threads you follow' });
   const empty = h('p', { class: 'hint', hidden: true }, 'No threads yet: the threads you start, reply in or follow show here.');
   const panel = h('section', { id: 'threads-panel', class: 'dm-panel threads-panel', 'aria-label': 'Threads', hidden: true }, list, empty);
-  $('#conv-list').before(button, panel);
+  // Above the list's navigation, not in it: it is not a conversation.
+  $('#conv-list').closest('nav').before(button, panel);
   ui = { button, badge, panel, list, empty };
   registerPanel('threads', { button: '#threads-btn', section: '#threads-panel', open: () => loadThreads({ focus: true }) });
 }
@@ -76,7 +77,6 @@ function render() {
   ui.badge.hidden = unread === 0;
   ui.badge.replaceChildren(h('span', { class: 'vh' }, ', '), h('span', { class: 'badge' }, String(unread), h('span', { class: 'vh' }, ' unread')));
   ui.button.classList.toggle('unread', unread > 0);
-  ui.button.setAttribute('aria-label', unread ? `Threads, ${unread} unread` : 'Threads');
   ui.empty.hidden = threads.length > 0;
   ui.list.replaceChildren(...threads.map((t) => {
     const n = t.root.reply_count || 0;
@@ -92,9 +92,7 @@ function render() {
     if (t.unread_replies > 0) {
       parts.push(h('span', { class: 'vh' }, ', '), h('span', { class: 'badge thread-item-badge' }, String(t.unread_replies), h('span', { class: 'vh' }, ' unread')));
     }
-    // Its name says it all in one line: "Ops: deploy at five, 2 replies · last 14:05, 2 unread".
-    const label = parts.map((part) => part.textContent).join('');
-    const b = h('button', { type: 'button', class: `thread-item${t.unread_replies > 0 ? ' unread' : ''}`, 'aria-label': label }, ...parts);
+    const b = h('button', { type: 'button', class: `thread-item${t.unread_replies > 0 ? ' unread' : ''}` }, ...parts);
     b.addEventListener('click', () => {
       setPanel(null);
       publish('open-thread', { conversationId: t.conversation_id, rootId: t.root.id, opener: null });
