@@ -3,7 +3,7 @@
 // - axe-core (pinned in package-lock.json) on every screen: log in and sign up with their errors, the main
 //   screen with a DM, a group and a channel, open conversations with own and others' messages, reactions, a
 //   deleted message and read markers, a message focused by keyboard with its actions shown, the list with a
-//   mention badge, each side panel ("Invite people" with a link made and its list), the
+//   mention badge, a thread open in its pane beside a channel with a quote's card, "Threads", each side panel ("Invite people" with a link made and its list), the
 //   profile, the settings (with "Log out everywhere" asked), the offline banner, an invitation link opened while
 //   logged in, the sign-up form opened from an invitation link (usable, and unusable), a phone in list and
 //   conversation views, each in light and dark. Zero violations of WCAG 2.1 A/AA and axe's best
@@ -111,8 +111,11 @@ async function seed() {
 
     const channel = await rest('POST', '/v1/conversations', ada.token, { kind: 'channel', name: 'General', handle: `general-${suffix}` });
     await rest('POST', `/v1/conversations/${channel.id}/join`, bob.token);
-    await say(bob, channel, 'welcome, all');
+    const welcome = await say(bob, channel, 'welcome, all');
     await say(bob, channel, 'the agenda is in the group'); // grouped with the one before
+    // A thread under Bob's first message, and a message of his quoting one of the group's (a quote's card).
+    await rest('POST', `/v1/conversations/${channel.id}/messages`, ada.token, { text: 'I will be there', thread_root_id: welcome.id });
+    await rest('POST', `/v1/conversations/${channel.id}/messages`, bob.token, { text: 'as agreed', quote: { conversation_id: group.id, message_id: g2.id } });
 
     // For the sign-up form opened from an invitation link: one that stays usable (lookups do not use it up).
     const link = await rest('POST', '/v1/invites', ada.token, { max_uses: 100 });
@@ -282,6 +285,22 @@ async function auditDesktop(step, user, theme, found) {
         await eventually('the actions are shown', async () =>
             assert.equal(await actions.evaluate((el) => getComputedStyle(el).opacity), '1'));
         await run('channel, message actions');
+        await user.composer().focus();
+    });
+    await step(`${theme}: the channel with its thread open beside it and a quote's card, then "Threads"`, async () => {
+        const root = user.messageLog().locator('article').filter({ has: page.locator('.text', { hasText: 'welcome, all' }) });
+        await root.getByRole('button', { name: startsWith('1 reply') }).click();
+        const region = await visible('the thread pane', page.getByRole('complementary', { name: 'Thread', exact: true }));
+        await visible('the reply', region.locator('article .text', { hasText: 'I will be there' }));
+        await visible('"Unfollow"', region.getByRole('button', { name: 'Unfollow', exact: true }));
+        await visible('the quote\'s card', user.messageLog().getByRole('button', { name: startsWith('Quote of') }));
+        await run('channel, thread pane and quote card');
+        await region.getByRole('button', { name: 'Close thread', exact: true }).click();
+        await gone('the thread pane', region);
+        const panel = await openPanel(user, 'Threads', 'Threads');
+        await visible('the thread in "Threads"', panel.getByRole('button', { name: /^General\b.*\bwelcome, all/ }));
+        await run('threads view');
+        await closePanel(user, 'Threads', 'Threads');
         await user.composer().focus();
     });
     await step(`${theme}: "New direct message" with a search result`, async () => {

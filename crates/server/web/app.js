@@ -24,8 +24,11 @@ import { subscribePresence } from '/presence.js';
 import { setupProfile } from '/profile.js';
 import { markRead } from '/reads.js';
 import { Realtime } from '/realtime.js';
+import { replyPrivately } from '/reply-privately.js';
 import { setupSettings } from '/settings.js';
 import { setState, state, subscribe } from '/state.js';
+import { setupThreadPane } from '/thread-pane.js';
+import { setupThreadsView } from '/threads-view.js';
 import { $, h, isBusy, NARROW, setBusy } from '/ui.js';
 
 /** @typedef {import('/state.js').AppState} AppState */
@@ -188,6 +191,8 @@ function startMain(me) {
   setupComposer();
   setupLog();
   setupMessageNavigation();
+  setupThreadPane();
+  setupThreadsView();
   // Logged in: the form that had focus is gone, so focus goes to the main screen's first control.
   if (!document.activeElement || document.activeElement === document.body) focusFirstTool();
   s.rt = new Realtime(session.token, {
@@ -233,6 +238,9 @@ function inviteIgnored() {
   showAboveList(notice);
   notice.querySelector('button').focus();
 }
+
+// "Reply privately" on a message (message.js tells, as it cannot import the conversations it opens).
+subscribe('reply-privately', (m) => state && replyPrivately(m));
 
 subscribe('user', (user) => {
   if (user.id === state?.me.id) $('#me-name').textContent = user.name;

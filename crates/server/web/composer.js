@@ -1,5 +1,6 @@
 // The composer: Enter sends (Shift+Enter starts a line), the box grows with the text, and a counter shows
 // near the 10,000-character limit.
+import { takeQuote } from '/quote-draft.js';
 import { sendMessage } from '/sending.js';
 import { state } from '/state.js';
 import { sendTyping } from '/typing.js';
@@ -62,7 +63,7 @@ function sendDraft() {
   const ta = textarea();
   const text = ta.value;
   if (!o || !text.trim() || charCount(text) > MAX_TEXT) return;
-  sendMessage(o, text);
+  sendMessage(o, text, takeQuote(o.id));
   ta.value = '';
   composerInput();
   ta.focus();

@@ -80,14 +80,20 @@ function applyEvent(f) {
       applyReaction(f.conversation_id, f.message_id, f.emoji, f.user_id, f.type === 'reaction.added' ? 'added' : 'removed');
       break;
     default:
-      break; // others: not shown
+      break; // others: not shown here (thread.updated: thread-pane.js and threads-view.js)
   }
+  publish('event', f);
 }
 
 /** A stored message, from an event or an ack: updates the list and the open conversation.
  * @param {Message} m */
 async function applyMessage(m) {
   const s = state;
+  // A reply in a thread goes to the thread; the main history shows it only when it was also sent there.
+  if (m.thread_root_id) {
+    publish('reply', m);
+    if (!m.also_to_conversation) return;
+  }
   const e = await ensureConversation(m.conversation_id);
   if (!e || state !== s) return;
   const viewing = s.open?.id === m.conversation_id && !document.hidden;
@@ -116,6 +122,7 @@ export function receiveReply(f) {
     return;
   }
   refused(f);
+  publish('refused', f);
 }
 
 /** Ephemeral frames and op replies that are not acks of sends.

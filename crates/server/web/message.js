@@ -5,8 +5,9 @@
 import { avatar } from '/avatars.js';
 import { deleteMessage, toggleReaction } from '/message-actions.js';
 import { renderMessageText } from '/message-text.js';
-import { state } from '/state.js';
-import { clockTime, fullTime, h, roving } from '/ui.js';
+import { quoteCard } from '/quote-card.js';
+import { publish, state } from '/state.js';
+import { clockTime, fullTime, h, roving, shortTime } from '/ui.js';
 import { getUser } from '/users.js';
 
 /** @typedef {import('/state.js').Message} Message */
@@ -87,9 +88,11 @@ export function fillArticle(art, m, layout = layoutOf(art)) {
   // order goes top to bottom: the actions float at the article's top).
   const parts = [
     header(m.author_id, author ?? '…', layout, h('time', { datetime: m.created_at, title: fullTime(m.created_at) }, clockTime(m.created_at))),
+    m.quote && !m.deleted ? quoteCard(m.quote) : null,
     h('div', { class: 'text' }, m.deleted ? 'This message was deleted.' : renderMessageText(m.text ?? '', context)),
     messageActions(art, m),
     reactionCounts(art, m),
+    threadLink(art, m),
     readBy,
   ];
   art.replaceChildren(...parts.filter((part) => part));
@@ -159,12 +162,74 @@ function messageActions(art, m) {
     roving(bar);
     group.append(bar);
   }
+  const replies = replyActions(art, m);
+  if (replies) group.append(replies);
   const deletes = h('div', { class: 'msg-delete', role: 'toolbar', 'aria-label': 'Delete' },
     !m.deleted && m.author_id === me ? deleteButton(art, 'everyone', 'Delete for everyone') : null,
     deleteButton(art, 'me', 'Delete for me'));
   roving(deletes);
   group.append(deletes);
   return group;
+}
+
+/** Whether an article shows a message in the thread pane (its root, or a reply), not in the main log.
+ * @param {HTMLElement} art */
+const inThreadPane = (art) => art.dataset.place === 'thread';
+
+/** The "Reply" toolbar: "Reply in thread" on a message of the main log that is not itself a reply, and "Reply
+ * privately" on someone else's message in a channel or a group; null when there is nothing to offer.
+ * @param {HTMLElement} art
+ * @param {Message} m
+ * @returns {HTMLElement | null} */
+function replyActions(art, m) {
+  if (m.deleted) return null;
+  const buttons = [];
+  if (!m.thread_root_id && !inThreadPane(art)) {
+    const b = h('button', { type: 'button', dataset: { key: 'reply:thread' } }, 'Reply in thread');
+    b.addEventListener('click', () => publish('open-thread', { conversationId: m.conversation_id, rootId: m.id, opener: b }));
+    buttons.push(b);
+  }
+  const kind = state.conversations.get(m.conversation_id)?.conv.kind;
+  if (m.author_id !== state.me.id && (kind === 'channel' || kind === 'group')) {
+    const b = h('button', { type: 'button', dataset: { key: 'reply:private' } }, 'Reply privately');
+    b.addEventListener('click', () => publish('reply-privately', m));
+    buttons.push(b);
+  }
+  if (!buttons.length) return null;
+  const bar = h('div', { class: 'msg-reply', role: 'toolbar', 'aria-label': 'Reply' }, ...buttons);
+  roving(bar);
+  return bar;
+}
+
+/** Under a thread's root in the main log, "3 replies · last reply 14:05" with the first repliers' avatars, a
+ * button that opens the thread; under a reply also sent to the conversation, "Replied in a thread". Null
+ * otherwise, and in the thread pane.
+ * @param {HTMLElement} art
+ * @param {Message} m
+ * @returns {HTMLElement | null} */
+function threadLink(art, m) {
+  if (inThreadPane(art)) return null;
+  const open = (/** @type {HTMLElement} */ b, /** @type {string} */ rootId) =>
+    b.addEventListener('click', () => publish('open-thread', { conversationId: m.conversation_id, rootId, opener: b }));
+  if (m.thread_root_id) {
+    const b = h('button', { type: 'button', class: 'link thread-link', dataset: { key: 'thread:root' } }, 'Replied in a thread');
+    open(b, m.thread_root_id);
+    return h('p', { class: 'thread-summary' }, b);
+  }
+  const n = m.reply_count || 0;
+  if (!n || m.deleted) return null;
+  const faces = (m.repliers || []).map((id) => {
+    const face = avatar(state.users.get(id) || { id, name: state.names.get(id) || '' }, 'avatar-xs');
+    if (!state.users.has(id)) getUser(id).then((u) => face.isConnected && face.replaceWith(avatar(u, 'avatar-xs')));
+    return face;
+  });
+  const when = m.last_reply_at ? ` · last reply ${shortTime(m.last_reply_at)}` : '';
+  const b = h('button', { type: 'button', class: 'thread-open', dataset: { key: 'thread:open' } },
+    h('span', { class: 'thread-faces' }, ...faces),
+    h('span', { class: 'thread-n' }, `${n} ${n === 1 ? 'reply' : 'replies'}`),
+    h('span', { class: 'thread-when' }, when));
+  open(b, m.id);
+  return h('p', { class: 'thread-summary' }, b);
 }
 
 /** @param {HTMLElement} art

@@ -9,18 +9,20 @@ import { uuid } from '/ui.js';
 /** @typedef {import('/state.js').OpenConversation} OpenConversation */
 /** @typedef {import('/state.js').PendingSend} PendingSend */
 
-/** Sends `text` into the open conversation `o`; it shows as pending at the end of the log.
+/** Sends `text` into the open conversation `o`; it shows as pending at the end of the log. `extra`: more
+ * fields of the op (a `quote`).
  * @param {OpenConversation} o
- * @param {string} text */
-export function sendMessage(o, text) {
+ * @param {string} text
+ * @param {object} [extra] */
+export function sendMessage(o, text, extra = {}) {
   const s = state;
   /** @type {PendingSend} */
-  const p = { nonce: uuid(), conversationId: o.id, text, ref: null, sentAt: Date.now() };
+  const p = { nonce: uuid(), conversationId: o.id, text, ref: null, sentAt: Date.now(), extra };
   s.pending.set(p.nonce, p);
   jumpToEnd(o);
   placePending(o, p);
   scrollToEnd();
-  p.ref = s.rt.send({ op: 'send', conversation_id: o.id, text, nonce: p.nonce });
+  p.ref = s.rt.send({ op: 'send', conversation_id: o.id, text, nonce: p.nonce, ...extra });
 }
 
 /** Shows the sends of `o`'s conversation that are still pending, or refused, in its log (just opened).
@@ -63,7 +65,7 @@ function showRefused(art, p) {
     if (state !== s) return;
     markSending(art);
     p.failed = null;
-    p.ref = s.rt.send({ op: 'send', conversation_id: p.conversationId, text: p.text, nonce: p.nonce });
+    p.ref = s.rt.send({ op: 'send', conversation_id: p.conversationId, text: p.text, nonce: p.nonce, ...p.extra });
     publish('conversations');
   });
 }

@@ -18,10 +18,17 @@
 
 /** @typedef {{emoji: string, user_ids: string[]}} Reaction */
 
+/** A reference to a quoted message ("Reply privately"): whoever reads it asks for the message itself.
+ * @typedef {{conversation_id: string, message_id: string}} QuoteRef */
+
 /**
  * A stored message. `text` is absent once it is deleted for everyone; `nonce` is the client's, on our own sends.
+ * A reply in a thread has `thread_root_id` (and `also_to_conversation` when it shows in the main history too);
+ * a thread's root has `reply_count`, `last_reply_at` and `repliers` (the first three). `quote`: a quoted message.
  * @typedef {{id: string, conversation_id: string, author_id: string, created_at: string, text?: string | null,
- *   nonce?: string | null, reactions?: Reaction[], deleted?: boolean}} Message
+ *   nonce?: string | null, reactions?: Reaction[], deleted?: boolean, thread_root_id?: string | null,
+ *   also_to_conversation?: boolean, reply_count?: number, last_reply_at?: string | null, repliers?: string[],
+ *   quote?: QuoteRef | null}} Message
  */
 
 /** @typedef {'dm' | 'group' | 'channel'} ConversationKind */
@@ -61,8 +68,9 @@
 
 /**
  * A message sent and not acknowledged yet (pending), or refused (`failed` says why). `sentAt`: when, in ms.
+ * `extra`: more fields of the `send` op (a `quote`, say), sent again with a retry.
  * @typedef {{nonce: string, ref: string | null, conversationId: string, text: string, sentAt: number,
- *   failed?: string | null}} PendingSend
+ *   failed?: string | null, extra?: object}} PendingSend
  */
 
 /** The profile shown in the open DM: `contact` is null until the contact list has been read.
@@ -113,7 +121,14 @@ export function setState(s) {
  * - `rendered`: the open conversation's log rendered other messages (after a scroll, a load, a new message);
  * - `scrolled`: the open conversation's log was scrolled;
  * - `reaction`: we reacted to a message, or took a reaction back;
- * - `deleted`: we deleted a message, for everyone or for us.
+ * - `deleted`: we deleted a message, for everyone or for us;
+ * - `event`: a durable event from the socket, once applied (for modules that follow more than events.js does);
+ * - `reply`: a stored reply in a thread, from an event or the ack of our send;
+ * - `refused`: the server refused one of our `send` ops (its `ref`, `code` and `message`);
+ * - `open-thread`: open the thread of this root message (a message's "Reply in thread", its replies' summary);
+ * - `reply-privately`: answer this message in a DM with its author, quoting it;
+ * - `open-message`: show this message where it was written (a quote's card was activated);
+ * - `threads`: the threads the user follows, or what is read of them, changed here (followed, read).
  * @typedef {{
  *   user: User,
  *   presence: string,
@@ -123,6 +138,13 @@ export function setState(s) {
  *   scrolled: OpenConversation,
  *   reaction: {conversationId: string, messageId: string, emoji: string, userId: string, added: boolean},
  *   deleted: {conversationId: string, messageId: string, scope: 'everyone' | 'me'},
+ *   event: any,
+ *   reply: Message,
+ *   refused: {ref: string, code?: string, message?: string},
+ *   'open-thread': {conversationId: string, rootId: string, opener?: HTMLElement | null},
+ *   'reply-privately': Message,
+ *   'open-message': Message,
+ *   threads: void,
  * }} Notices
  */
 
