@@ -327,7 +327,9 @@ function insertIndex(ids, id) {
  */
 export async function showMessages(o, messages, where = 'newer') {
   const s = state;
-  await Promise.all([...new Set(messages.map((m) => m.author_id))].map(getUser));
+  // Authors, and the people a message mentions (so `@name` shows as a mention).
+  const people = messages.flatMap((m) => [m.author_id, ...(m.mentions?.user_ids || [])]);
+  await Promise.all([...new Set(people)].map(getUser));
   if (s.open !== o) return;
   const log = logElement();
   const stick = atBottom(log);

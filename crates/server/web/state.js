@@ -18,10 +18,14 @@
 
 /** @typedef {{emoji: string, user_ids: string[]}} Reaction */
 
+/** Whom a message mentions, as data (the text shows `@name`).
+ * @typedef {{user_ids?: string[], channel?: boolean, here?: boolean}} Mentions */
+
 /**
  * A stored message. `text` is absent once it is deleted for everyone; `nonce` is the client's, on our own sends.
  * @typedef {{id: string, conversation_id: string, author_id: string, created_at: string, text?: string | null,
- *   nonce?: string | null, reactions?: Reaction[], deleted?: boolean}} Message
+ *   nonce?: string | null, reactions?: Reaction[], deleted?: boolean, edited_at?: string | null,
+ *   mentions?: Mentions | null}} Message
  */
 
 /** @typedef {'dm' | 'group' | 'channel'} ConversationKind */
