@@ -14,6 +14,7 @@ import { receiveEvent, receiveFrame, receiveReply, resync } from '/events.js';
 import { inviteIgnoredNotice, onInviteLink, takeInviteToken } from '/invite-link.js';
 import { setupInvitePanel } from '/invite-panel.js';
 import { joinFromUrl } from '/join-link.js';
+import { setupMentionPicker } from '/mention-picker.js';
 import { scrollToEnd, setupLog } from '/message-log.js';
 import { setupMessageNavigation } from '/message-navigation.js';
 import { setupNewConversation } from '/new-conversation.js';
@@ -186,6 +187,7 @@ function startMain(me) {
   setupProfile();
   setupSettings({ onLogoutEverywhere: logoutEverywhere });
   setupComposer();
+  setupMentionPicker();
   setupLog();
   setupMessageNavigation();
   // Logged in: the form that had focus is gone, so focus goes to the main screen's first control.

@@ -1,5 +1,6 @@
 // The composer: Enter sends (Shift+Enter starts a line), the box grows with the text, and a counter shows
 // near the 10,000-character limit.
+import { forgetPicked, mentionsIn } from '/mention-picker.js';
 import { sendMessage } from '/sending.js';
 import { state } from '/state.js';
 import { sendTyping } from '/typing.js';
@@ -47,6 +48,7 @@ function composerInput() {
 /** Empties the composer (another conversation opened). */
 export function clearComposer() {
   textarea().value = '';
+  forgetPicked();
   composerInput();
 }
 
@@ -62,7 +64,8 @@ function sendDraft() {
   const ta = textarea();
   const text = ta.value;
   if (!o || !text.trim() || charCount(text) > MAX_TEXT) return;
-  sendMessage(o, text);
+  sendMessage(o, text, mentionsIn(text));
+  forgetPicked();
   ta.value = '';
   composerInput();
   ta.focus();

@@ -94,7 +94,10 @@ async function applyMessage(m) {
   if (!e.last || cmpId(m.id, e.last.id) > 0) {
     e.last = m;
     e.activity = m.created_at;
-    if (m.author_id !== s.me.id && !viewing) e.unread += 1;
+    if (m.author_id !== s.me.id && !viewing) {
+      e.unread += 1;
+      if (mentionsMe(m)) e.mentions += 1;
+    }
     publish('conversations');
   } else if (e.last.id === m.id) {
     e.last = m;
@@ -105,6 +108,10 @@ async function applyMessage(m) {
     if (viewing) markRead();
   }
 }
+
+/** Whether a message mentions the user: by name, or everyone (`@channel`, `@here`).
+ * @param {Message} m */
+const mentionsMe = (m) => !!(m.mentions && (m.mentions.user_ids?.includes(state.me.id) || m.mentions.channel || m.mentions.here));
 
 /** The answer to one of our `send` ops: an ack with the stored message, or an error.
  * @param {any} f */

@@ -9,19 +9,25 @@ import { uuid } from '/ui.js';
 /** @typedef {import('/state.js').OpenConversation} OpenConversation */
 /** @typedef {import('/state.js').PendingSend} PendingSend */
 
-/** Sends `text` into the open conversation `o`; it shows as pending at the end of the log.
+/** Sends `text` into the open conversation `o` (mentioning `mentions`, if any); it shows as pending at the
+ * end of the log.
  * @param {OpenConversation} o
- * @param {string} text */
-export function sendMessage(o, text) {
+ * @param {string} text
+ * @param {import('/state.js').Mentions | null} [mentions] */
+export function sendMessage(o, text, mentions = null) {
   const s = state;
   /** @type {PendingSend} */
-  const p = { nonce: uuid(), conversationId: o.id, text, ref: null, sentAt: Date.now() };
+  const p = { nonce: uuid(), conversationId: o.id, text, ref: null, sentAt: Date.now(), mentions };
   s.pending.set(p.nonce, p);
   jumpToEnd(o);
   placePending(o, p);
   scrollToEnd();
-  p.ref = s.rt.send({ op: 'send', conversation_id: o.id, text, nonce: p.nonce });
+  p.ref = s.rt.send(sendOp(p));
 }
+
+/** The `send` op of a pending send.
+ * @param {PendingSend} p */
+const sendOp = (p) => ({ op: 'send', conversation_id: p.conversationId, text: p.text, nonce: p.nonce, ...(p.mentions ? { mentions: p.mentions } : {}) });
 
 /** Shows the sends of `o`'s conversation that are still pending, or refused, in its log (just opened).
  * @param {OpenConversation} o */
@@ -63,7 +69,7 @@ function showRefused(art, p) {
     if (state !== s) return;
     markSending(art);
     p.failed = null;
-    p.ref = s.rt.send({ op: 'send', conversation_id: p.conversationId, text: p.text, nonce: p.nonce });
+    p.ref = s.rt.send(sendOp(p));
     publish('conversations');
   });
 }

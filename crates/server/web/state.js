@@ -66,7 +66,7 @@
 /**
  * A message sent and not acknowledged yet (pending), or refused (`failed` says why). `sentAt`: when, in ms.
  * @typedef {{nonce: string, ref: string | null, conversationId: string, text: string, sentAt: number,
- *   failed?: string | null}} PendingSend
+ *   failed?: string | null, mentions?: Mentions | null}} PendingSend
  */
 
 /** The profile shown in the open DM: `contact` is null until the contact list has been read.
