@@ -15,6 +15,7 @@ import { inviteIgnoredNotice, onInviteLink, takeInviteToken } from '/invite-link
 import { setupInvitePanel } from '/invite-panel.js';
 import { joinFromUrl } from '/join-link.js';
 import { setupMentionPicker } from '/mention-picker.js';
+import { setupMessageEdit } from '/message-edit.js';
 import { scrollToEnd, setupLog } from '/message-log.js';
 import { setupMessageNavigation } from '/message-navigation.js';
 import { setupNewConversation } from '/new-conversation.js';
@@ -188,6 +189,7 @@ function startMain(me) {
   setupSettings({ onLogoutEverywhere: logoutEverywhere });
   setupComposer();
   setupMentionPicker();
+  setupMessageEdit();
   setupLog();
   setupMessageNavigation();
   // Logged in: the form that had focus is gone, so focus goes to the main screen's first control.

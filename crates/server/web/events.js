@@ -3,6 +3,7 @@
 // profile changes). Events that come before the list has been read wait until it has.
 import { openConversation } from '/conversation.js';
 import { ensureConversation, loadList, removeConversation, setUnread } from '/conversations.js';
+import { applyUpdated } from '/message-edit.js';
 import { applyReaction, forget, showMessages, systemLine, tombstone } from '/message-log.js';
 import { setPresence } from '/presence.js';
 import { markRead, moveReceipt } from '/reads.js';
@@ -29,6 +30,9 @@ function applyEvent(f) {
     case 'message.created':
       applyMessage(f.message);
       stopTyping(f.conversation_id, f.message.author_id);
+      break;
+    case 'message.updated':
+      applyUpdated(f.message);
       break;
     case 'message.deleted': {
       const e = s.conversations.get(f.conversation_id);
