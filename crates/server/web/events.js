@@ -5,6 +5,7 @@ import { openConversation } from '/conversation.js';
 import { ensureConversation, loadList, removeConversation, setUnread } from '/conversations.js';
 import { applyUpdated } from '/message-edit.js';
 import { applyReaction, forget, showMessages, systemLine, tombstone } from '/message-log.js';
+import { applyPin } from '/pins.js';
 import { setPresence } from '/presence.js';
 import { markRead, moveReceipt } from '/reads.js';
 import { acknowledged, refused } from '/sending.js';
@@ -30,6 +31,10 @@ function applyEvent(f) {
     case 'message.created':
       applyMessage(f.message);
       stopTyping(f.conversation_id, f.message.author_id);
+      break;
+    case 'pin.added':
+    case 'pin.removed':
+      applyPin(f.conversation_id, f.message_id, f.type === 'pin.added');
       break;
     case 'message.updated':
       applyUpdated(f.message);

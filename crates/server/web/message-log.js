@@ -265,6 +265,45 @@ export function jumpToEnd(o) {
   showNewButton(false);
 }
 
+/** Renders the window of loaded messages around message `id` (loaded), in place of what shows; returns its
+ * article, or null when it is not loaded. (A permalink or a pin jumps to it.)
+ * @param {OpenConversation} o
+ * @param {string} id
+ * @returns {HTMLElement | null} */
+export function windowAround(o, id) {
+  const i = o.ids.indexOf(id);
+  if (i < 0) return null;
+  if (i >= o.lo && i < o.hi) return o.byId.get(id);
+  const log = logElement();
+  if (log.contains(document.activeElement) && document.activeElement !== log) focusLog();
+  for (const art of o.byId.values()) art.remove();
+  for (const el of log.querySelectorAll(':scope > .system, :scope > .day')) el.remove();
+  o.byId.clear();
+  o.lo = o.hi = Math.max(0, i - CHUNK / 2);
+  growBottom(o, Math.min(o.ids.length, i + CHUNK / 2));
+  syncPending(o);
+  publish('rendered', o);
+  return o.byId.get(id);
+}
+
+/** Forgets every loaded message of `o` and empties the log, to load another stretch of the conversation
+ * (a permalink far from what is loaded). Pending sends stay.
+ * @param {OpenConversation} o */
+export function forgetLoaded(o) {
+  const log = logElement();
+  if (log.contains(document.activeElement) && document.activeElement !== log) focusLog();
+  for (const art of o.byId.values()) art.remove();
+  for (const el of log.querySelectorAll(':scope > .system, :scope > .day, :scope > .log-note')) el.remove();
+  o.byId.clear();
+  o.data.clear();
+  o.ids = [];
+  o.sys.clear();
+  o.lo = o.hi = 0;
+  o.oldest = o.newest = null;
+  o.atStart = false;
+  syncPending(o);
+}
+
 /** When the first page does not fill the log, there is nothing to scroll: load more until it does.
  * @param {OpenConversation} o */
 export function fillUp(o) {
