@@ -23,6 +23,7 @@ import { showConnection } from '/offline-banner.js';
 import { focusFirstTool, registerPanel, setupPanels } from '/panels.js';
 import { setupPeopleSearch } from '/people-search.js';
 import { subscribePresence } from '/presence.js';
+import { setupPermalinks } from '/permalink.js';
 import { setupPins } from '/pins.js';
 import { setupProfile } from '/profile.js';
 import { markRead } from '/reads.js';
@@ -192,6 +193,7 @@ function startMain(me) {
   setupMentionPicker();
   setupMessageEdit();
   setupPins();
+  setupPermalinks();
   setupLog();
   setupMessageNavigation();
   // Logged in: the form that had focus is gone, so focus goes to the main screen's first control.

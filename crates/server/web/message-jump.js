@@ -78,7 +78,7 @@ async function loadNewer(/** @type {OpenConversation} */ o) {
   loadingNewer.add(o);
   try {
     const { messages } = await api('GET', `/v1/conversations/${o.id}/messages?after=${from}&limit=${PAGE}`);
-    if (s.open !== o) return;
+    if (s.open !== o || newerFrom.get(o) !== from) return;
     if (messages.length < PAGE) newerFrom.delete(o);
     else newerFrom.set(o, messages[messages.length - 1].id);
     await showMessages(o, messages);

@@ -322,8 +322,10 @@ async function loadOlder() {
   note.hidden = false;
   log.setAttribute('aria-busy', 'true');
   try {
-    const { messages } = await api('GET', `/v1/conversations/${o.id}/messages?before=${o.ids[0]}&limit=${PAGE}`);
-    if (s.open !== o) return;
+    const before = o.ids[0];
+    const { messages } = await api('GET', `/v1/conversations/${o.id}/messages?before=${before}&limit=${PAGE}`);
+    // Another stretch loaded meanwhile (a jump to a message far back): this page no longer joins it.
+    if (s.open !== o || o.ids[0] !== before) return;
     if (messages.length < PAGE) o.atStart = true;
     await showMessages(o, messages, 'older');
     // The conversation's first message, now known to be first, opens its day.
