@@ -2,8 +2,10 @@
 //
 // - axe-core (pinned in package-lock.json) on every screen: log in and sign up with their errors, the main
 //   screen with a DM, a group and a channel, open conversations with own and others' messages, reactions, a
-//   deleted message and read markers, a message focused by keyboard with its actions shown, the list with a
-//   mention badge, a thread open in its pane beside a channel with a quote's card, "Threads", each side panel ("Invite people" with a link made and its list), the
+//   deleted message and read markers, a message focused by keyboard with its actions shown, a formatted, edited
+//   and pinned message mentioning the reader, the composer's "@" list, a message being edited, the dialogs of
+//   earlier versions and of a link to copy, the "Pinned" panel, the list with a mention badge, a thread open
+//   in its pane beside a channel with a quote's card, "Threads", each side panel ("Invite people" with a link made and its list), the
 //   profile, the settings (with "Log out everywhere" asked), the offline banner, an invitation link opened while
 //   logged in, the sign-up form opened from an invitation link (usable, and unusable), a phone in list and
 //   conversation views, each in light and dark. Zero violations of WCAG 2.1 A/AA and axe's best
@@ -116,6 +118,17 @@ async function seed() {
     // A thread under Bob's first message, and a message of his quoting one of the group's (a quote's card).
     await rest('POST', `/v1/conversations/${channel.id}/messages`, ada.token, { text: 'I will be there', thread_root_id: welcome.id });
     await rest('POST', `/v1/conversations/${channel.id}/messages`, bob.token, { text: 'as agreed', quote: { conversation_id: group.id, message_id: g2.id } });
+    // Formatted, mentioning Ada, edited and pinned; then one of Ada's, to edit.
+    const formatted = await rest('POST', `/v1/conversations/${channel.id}/messages`, bob.token, {
+        text: `**Heads up** @${ada.username}: the _notes_ are in \`notes.md\`\n> read them first\n- one\n- two`,
+        mentions: { user_ids: [ada.id] },
+    });
+    await rest('PATCH', `/v1/conversations/${channel.id}/messages/${formatted.id}`, bob.token, {
+        text: `**Heads up** @${ada.username}: the _notes_ are in \`notes.md\`, see https://example.org\n> read them first\n- one\n- two`,
+        mentions: { user_ids: [ada.id] },
+    });
+    await rest('PUT', `/v1/conversations/${channel.id}/messages/${formatted.id}/pin`, bob.token);
+    await say(ada, channel, 'launch at noon');
 
     // For the sign-up form opened from an invitation link: one that stays usable (lookups do not use it up).
     const link = await rest('POST', '/v1/invites', ada.token, { max_uses: 100 });
@@ -302,6 +315,54 @@ async function auditDesktop(step, user, theme, found) {
         await run('threads view');
         await closePanel(user, 'Threads', 'Threads');
         await user.composer().focus();
+    });
+    await step(`${theme}: the channel's formatted, edited, pinned message mentioning Ada, and the "@" list`, async () => {
+        const message = article(user, 'Heads up');
+        await visible('Ada\'s highlighted mention', message.locator('.mention-self'));
+        await visible('"(edited)"', message.getByRole('button', { name: /^\(edited\)/ }));
+        await visible('"Pinned"', message.getByText('Pinned', { exact: true }));
+        await user.composer().fill('');
+        await user.composer().focus();
+        await page.keyboard.type('@');
+        await visible('the "People to mention" list', page.getByRole('listbox', { name: 'People to mention', exact: true }));
+        await run('channel, mention list');
+        await page.keyboard.press('Escape');
+        await user.composer().fill('');
+    });
+    await step(`${theme}: the editor of Ada's last message (Up in the empty composer)`, async () => {
+        await user.composer().focus();
+        await page.keyboard.press('ArrowUp');
+        await visible('the editor', user.messageLog().getByRole('textbox', { name: 'Edit message', exact: true }));
+        await run('channel, editing a message');
+        await page.keyboard.press('Escape');
+        await gone('the editor', user.messageLog().getByRole('textbox', { name: 'Edit message', exact: true }));
+    });
+    await step(`${theme}: the earlier versions of an edited message`, async () => {
+        await article(user, 'Heads up').getByRole('button', { name: /^\(edited\)/ }).click();
+        const dialog = await visible('the dialog', page.getByRole('dialog', { name: 'Earlier versions', exact: true }));
+        await visible('"1 earlier version"', dialog.getByText('1 earlier version', { exact: true }));
+        await run('earlier versions dialog');
+        await page.keyboard.press('Escape');
+        await gone('the dialog', dialog);
+    });
+    await step(`${theme}: the "Pinned" panel`, async () => {
+        await page.getByRole('button', { name: 'Pinned', exact: true }).click();
+        const panel = await visible('the panel', page.getByRole('region', { name: 'Pinned messages', exact: true }));
+        await visible('the pin', panel.getByRole('listitem').filter({ hasText: 'Heads up' }));
+        await run('pinned panel');
+        await page.getByRole('button', { name: 'Pinned', exact: true }).click();
+        await gone('the panel', panel);
+    });
+    await step(`${theme}: "Copy link" where the page may not use the clipboard: the link in a dialog`, async () => {
+        await page.evaluate(() => {
+            navigator.clipboard.writeText = () => Promise.reject(new DOMException('denied', 'NotAllowedError'));
+        });
+        await article(user, 'launch at noon').hover();
+        await article(user, 'launch at noon').getByRole('button', { name: 'Copy link', exact: true }).click();
+        const dialog = await visible('the dialog', page.getByRole('dialog', { name: 'Link to this message', exact: true }));
+        await run('copy link dialog');
+        await page.keyboard.press('Escape');
+        await gone('the dialog', dialog);
     });
     await step(`${theme}: "New direct message" with a search result`, async () => {
         const panel = await openPanel(user, 'New direct message', 'Start a direct message');

@@ -208,7 +208,7 @@ export class User {
             .evaluateAll((articles) =>
                 articles.map((article) => ({
                     author: article.querySelector('.author')?.textContent.trim() ?? null,
-                    text: article.querySelector('.text')?.textContent.trim() ?? null,
+                    text: article.querySelector('.text')?.innerText.trim() ?? null,
                     state: article.dataset.state ?? null,
                 })),
             );

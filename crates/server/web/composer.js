@@ -1,6 +1,7 @@
 // The composer: Enter sends (Shift+Enter starts a line), the box grows with the text, and a counter shows
 // near the 10,000-character limit.
 import { takeQuote } from '/quote-draft.js';
+import { forgetPicked, mentionsIn } from '/mention-picker.js';
 import { sendMessage } from '/sending.js';
 import { state } from '/state.js';
 import { sendTyping } from '/typing.js';
@@ -48,6 +49,7 @@ function composerInput() {
 /** Empties the composer (another conversation opened). */
 export function clearComposer() {
   textarea().value = '';
+  forgetPicked();
   composerInput();
 }
 
@@ -63,7 +65,9 @@ function sendDraft() {
   const ta = textarea();
   const text = ta.value;
   if (!o || !text.trim() || charCount(text) > MAX_TEXT) return;
-  sendMessage(o, text, takeQuote(o.id));
+  const mentions = mentionsIn(text);
+  sendMessage(o, text, { ...takeQuote(o.id), ...(mentions ? { mentions } : {}) });
+  forgetPicked();
   ta.value = '';
   composerInput();
   ta.focus();

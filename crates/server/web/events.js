@@ -3,7 +3,9 @@
 // profile changes). Events that come before the list has been read wait until it has.
 import { openConversation } from '/conversation.js';
 import { ensureConversation, loadList, removeConversation, setUnread } from '/conversations.js';
+import { applyUpdated } from '/message-edit.js';
 import { applyReaction, forget, showMessages, systemLine, tombstone } from '/message-log.js';
+import { applyPin } from '/pins.js';
 import { setPresence } from '/presence.js';
 import { markRead, moveReceipt } from '/reads.js';
 import { acknowledged, refused } from '/sending.js';
@@ -29,6 +31,13 @@ function applyEvent(f) {
     case 'message.created':
       applyMessage(f.message);
       stopTyping(f.conversation_id, f.message.author_id);
+      break;
+    case 'pin.added':
+    case 'pin.removed':
+      applyPin(f.conversation_id, f.message_id, f.type === 'pin.added');
+      break;
+    case 'message.updated':
+      applyUpdated(f.message);
       break;
     case 'message.deleted': {
       const e = s.conversations.get(f.conversation_id);
@@ -100,7 +109,10 @@ async function applyMessage(m) {
   if (!e.last || cmpId(m.id, e.last.id) > 0) {
     e.last = m;
     e.activity = m.created_at;
-    if (m.author_id !== s.me.id && !viewing) e.unread += 1;
+    if (m.author_id !== s.me.id && !viewing) {
+      e.unread += 1;
+      if (mentionsMe(m)) e.mentions += 1;
+    }
     publish('conversations');
   } else if (e.last.id === m.id) {
     e.last = m;
@@ -111,6 +123,10 @@ async function applyMessage(m) {
     if (viewing) markRead();
   }
 }
+
+/** Whether a message mentions the user: by name, or everyone (`@channel`, `@here`).
+ * @param {Message} m */
+const mentionsMe = (m) => !!(m.mentions && (m.mentions.user_ids?.includes(state.me.id) || m.mentions.channel || m.mentions.here));
 
 /** The answer to one of our `send` ops: an ack with the stored message, or an error.
  * @param {any} f */

@@ -265,6 +265,45 @@ export function jumpToEnd(o) {
   showNewButton(false);
 }
 
+/** Renders the window of loaded messages around message `id` (loaded), in place of what shows; returns its
+ * article, or null when it is not loaded. (A permalink or a pin jumps to it.)
+ * @param {OpenConversation} o
+ * @param {string} id
+ * @returns {HTMLElement | null} */
+export function windowAround(o, id) {
+  const i = o.ids.indexOf(id);
+  if (i < 0) return null;
+  if (i >= o.lo && i < o.hi) return o.byId.get(id);
+  const log = logElement();
+  if (log.contains(document.activeElement) && document.activeElement !== log) focusLog();
+  for (const art of o.byId.values()) art.remove();
+  for (const el of log.querySelectorAll(':scope > .system, :scope > .day')) el.remove();
+  o.byId.clear();
+  o.lo = o.hi = Math.max(0, i - CHUNK / 2);
+  growBottom(o, Math.min(o.ids.length, i + CHUNK / 2));
+  syncPending(o);
+  publish('rendered', o);
+  return o.byId.get(id);
+}
+
+/** Forgets every loaded message of `o` and empties the log, to load another stretch of the conversation
+ * (a permalink far from what is loaded). Pending sends stay.
+ * @param {OpenConversation} o */
+export function forgetLoaded(o) {
+  const log = logElement();
+  if (log.contains(document.activeElement) && document.activeElement !== log) focusLog();
+  for (const art of o.byId.values()) art.remove();
+  for (const el of log.querySelectorAll(':scope > .system, :scope > .day, :scope > .log-note')) el.remove();
+  o.byId.clear();
+  o.data.clear();
+  o.ids = [];
+  o.sys.clear();
+  o.lo = o.hi = 0;
+  o.oldest = o.newest = null;
+  o.atStart = false;
+  syncPending(o);
+}
+
 /** When the first page does not fill the log, there is nothing to scroll: load more until it does.
  * @param {OpenConversation} o */
 export function fillUp(o) {
@@ -283,8 +322,10 @@ async function loadOlder() {
   note.hidden = false;
   log.setAttribute('aria-busy', 'true');
   try {
-    const { messages } = await api('GET', `/v1/conversations/${o.id}/messages?before=${o.ids[0]}&limit=${PAGE}`);
-    if (s.open !== o) return;
+    const before = o.ids[0];
+    const { messages } = await api('GET', `/v1/conversations/${o.id}/messages?before=${before}&limit=${PAGE}`);
+    // Another stretch loaded meanwhile (a jump to a message far back): this page no longer joins it.
+    if (s.open !== o || o.ids[0] !== before) return;
     if (messages.length < PAGE) o.atStart = true;
     await showMessages(o, messages, 'older');
     // The conversation's first message, now known to be first, opens its day.
@@ -327,7 +368,9 @@ function insertIndex(ids, id) {
  */
 export async function showMessages(o, messages, where = 'newer') {
   const s = state;
-  await Promise.all([...new Set(messages.map((m) => m.author_id))].map(getUser));
+  // Authors, and the people a message mentions (so `@name` shows as a mention).
+  const people = messages.flatMap((m) => [m.author_id, ...(m.mentions?.user_ids || [])]);
+  await Promise.all([...new Set(people)].map(getUser));
   if (s.open !== o) return;
   const log = logElement();
   const stick = atBottom(log);

@@ -18,6 +18,28 @@ import { getUser } from '/users.js';
  * log decides), and so shows no name or avatar of its own.
  * @typedef {{continues: boolean}} MessageLayout */
 
+/** Buttons a feature module adds to a message's "Message tools" toolbar (Edit, Pin, Copy link, …): each
+ * gives the buttons for a message (none, if it does not apply), each with a `data-key` to keep the focus.
+ * @typedef {(art: HTMLElement, m: Message) => HTMLElement[]} ToolBuilder */
+/** @type {ToolBuilder[]} */
+const toolBuilders = [];
+/** What feature modules do to a filled article (a marker, an editor in place of the text).
+ * @type {((art: HTMLElement, m: Message) => void)[]} */
+const fillHooks = [];
+
+/** Adds buttons to the "Message tools" toolbar of every message filled from now on. Called once, when the
+ * feature's module loads.
+ * @param {ToolBuilder} build */
+export function registerMessageTool(build) {
+  toolBuilders.push(build);
+}
+
+/** Calls `fn` after every article is filled from a stored message, before the focus is put back.
+ * @param {(art: HTMLElement, m: Message) => void} fn */
+export function onArticleFilled(fn) {
+  fillHooks.push(fn);
+}
+
 /** The message each article shows now, and how. */
 const shown = /** @type {WeakMap<HTMLElement, Message>} */ (new WeakMap());
 const layouts = /** @type {WeakMap<HTMLElement, MessageLayout>} */ (new WeakMap());
@@ -96,6 +118,7 @@ export function fillArticle(art, m, layout = layoutOf(art)) {
     readBy,
   ];
   art.replaceChildren(...parts.filter((part) => part));
+  for (const fn of fillHooks) fn(art, m);
   if (focused) {
     const again = /** @type {HTMLElement | null} */ (art.querySelector(`[data-key="${CSS.escape(focused)}"]`));
     if (again) again.focus({ preventScroll: true });
@@ -169,6 +192,12 @@ function messageActions(art, m) {
     deleteButton(art, 'me', 'Delete for me'));
   roving(deletes);
   group.append(deletes);
+  const tools = m.deleted ? [] : toolBuilders.flatMap((build) => build(art, m));
+  if (tools.length) {
+    const bar = h('div', { class: 'msg-tools', role: 'toolbar', 'aria-label': 'Message tools' }, ...tools);
+    roving(bar);
+    group.append(bar);
+  }
   return group;
 }
 

@@ -10,10 +10,10 @@ import { uuid } from '/ui.js';
 /** @typedef {import('/state.js').PendingSend} PendingSend */
 
 /** Sends `text` into the open conversation `o`; it shows as pending at the end of the log. `extra`: more
- * fields of the op (a `quote`).
+ * fields of the op (whom it mentions, a `quote`).
  * @param {OpenConversation} o
  * @param {string} text
- * @param {object} [extra] */
+ * @param {import('/state.js').SendExtra} [extra] */
 export function sendMessage(o, text, extra = {}) {
   const s = state;
   /** @type {PendingSend} */
@@ -22,8 +22,12 @@ export function sendMessage(o, text, extra = {}) {
   jumpToEnd(o);
   placePending(o, p);
   scrollToEnd();
-  p.ref = s.rt.send({ op: 'send', conversation_id: o.id, text, nonce: p.nonce, ...extra });
+  p.ref = s.rt.send(sendOp(p));
 }
+
+/** The `send` op of a pending send.
+ * @param {PendingSend} p */
+const sendOp = (p) => ({ op: 'send', conversation_id: p.conversationId, text: p.text, nonce: p.nonce, ...p.extra });
 
 /** Shows the sends of `o`'s conversation that are still pending, or refused, in its log (just opened).
  * @param {OpenConversation} o */
@@ -65,7 +69,7 @@ function showRefused(art, p) {
     if (state !== s) return;
     markSending(art);
     p.failed = null;
-    p.ref = s.rt.send({ op: 'send', conversation_id: p.conversationId, text: p.text, nonce: p.nonce, ...p.extra });
+    p.ref = s.rt.send(sendOp(p));
     publish('conversations');
   });
 }

@@ -21,14 +21,17 @@
 /** A reference to a quoted message ("Reply privately"): whoever reads it asks for the message itself.
  * @typedef {{conversation_id: string, message_id: string}} QuoteRef */
 
+/** Whom a message mentions, as data (the text shows `@name`).
+ * @typedef {{user_ids?: string[], channel?: boolean, here?: boolean}} Mentions */
+
 /**
  * A stored message. `text` is absent once it is deleted for everyone; `nonce` is the client's, on our own sends.
  * A reply in a thread has `thread_root_id` (and `also_to_conversation` when it shows in the main history too);
  * a thread's root has `reply_count`, `last_reply_at` and `repliers` (the first three). `quote`: a quoted message.
  * @typedef {{id: string, conversation_id: string, author_id: string, created_at: string, text?: string | null,
- *   nonce?: string | null, reactions?: Reaction[], deleted?: boolean, thread_root_id?: string | null,
- *   also_to_conversation?: boolean, reply_count?: number, last_reply_at?: string | null, repliers?: string[],
- *   quote?: QuoteRef | null}} Message
+ *   nonce?: string | null, reactions?: Reaction[], deleted?: boolean, edited_at?: string | null,
+ *   mentions?: Mentions | null, thread_root_id?: string | null, also_to_conversation?: boolean,
+ *   reply_count?: number, last_reply_at?: string | null, repliers?: string[], quote?: QuoteRef | null}} Message
  */
 
 /** @typedef {'dm' | 'group' | 'channel'} ConversationKind */
@@ -66,11 +69,14 @@
  * - `sys`: for a message ('' for none), the lines ("NAME joined") that came after it.
  */
 
+/** What a send carries besides its text: whom it mentions, a quoted message, a thread.
+ * @typedef {{mentions?: Mentions, quote?: QuoteRef, thread_root_id?: string, also_to_conversation?: boolean}} SendExtra */
+
 /**
  * A message sent and not acknowledged yet (pending), or refused (`failed` says why). `sentAt`: when, in ms.
- * `extra`: more fields of the `send` op (a `quote`, say), sent again with a retry.
+ * `extra`: more fields of the `send` op (mentions, a `quote`), sent again with a retry.
  * @typedef {{nonce: string, ref: string | null, conversationId: string, text: string, sentAt: number,
- *   failed?: string | null, extra?: object}} PendingSend
+ *   failed?: string | null, extra?: SendExtra}} PendingSend
  */
 
 /** The profile shown in the open DM: `contact` is null until the contact list has been read.
