@@ -338,7 +338,10 @@ async function auditDesktop(step, user, theme, found) {
         await gone('the editor', user.messageLog().getByRole('textbox', { name: 'Edit message', exact: true }));
     });
     await step(`${theme}: the earlier versions of an edited message`, async () => {
-        await article(user, 'Heads up').getByRole('button', { name: /^\(edited\)/ }).click();
+        // By keyboard: on a message that continues its author's group, the actions shown while it is hovered
+        // sit over its "(edited)" line (see docs/web-client.md, "Not done yet").
+        await article(user, 'Heads up').getByRole('button', { name: /^\(edited\)/ }).focus();
+        await page.keyboard.press('Enter');
         const dialog = await visible('the dialog', page.getByRole('dialog', { name: 'Earlier versions', exact: true }));
         await visible('"1 earlier version"', dialog.getByText('1 earlier version', { exact: true }));
         await run('earlier versions dialog');
