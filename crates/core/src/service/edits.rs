@@ -23,10 +23,8 @@ impl Parley {
         self.write_throttle.check(caller.user.id)?;
         self.member_conversation(caller, conversation_id).await?;
         let message = self
-            .store
-            .message(conversation_id, message_id)
-            .await?
-            .ok_or(Error::NotFound("message"))?;
+            .conversation_message(conversation_id, message_id)
+            .await?;
         if message.author_id != caller.user.id {
             return Err(Error::Forbidden("only the author can edit a message"));
         }
@@ -74,10 +72,8 @@ impl Parley {
         message_id: MessageId,
     ) -> Result<Vec<v1::MessageEdit>, Error> {
         self.member_conversation(caller, conversation_id).await?;
-        self.store
-            .message(conversation_id, message_id)
-            .await?
-            .ok_or(Error::NotFound("message"))?;
+        self.conversation_message(conversation_id, message_id)
+            .await?;
         let versions = self.store.message_versions(message_id).await?;
         Ok(versions
             .into_iter()

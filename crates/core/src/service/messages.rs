@@ -162,10 +162,8 @@ impl Parley {
             .await
             .map_err(|_| Error::NotFound("message"))?;
         let message = self
-            .store
-            .message(conversation_id, message_id)
-            .await?
-            .ok_or(Error::NotFound("message"))?;
+            .conversation_message(conversation_id, message_id)
+            .await?;
         Ok(wire::message(&message))
     }
 
@@ -194,11 +192,7 @@ impl Parley {
         self.member_conversation(caller, conversation_id).await?;
         if let Page::Around { id, limit } = page {
             // A permalink: to a message of this conversation; to a reply kept in its thread, its root's place.
-            let anchor = self
-                .store
-                .message(conversation_id, id)
-                .await?
-                .ok_or(Error::NotFound("message"))?;
+            let anchor = self.conversation_message(conversation_id, id).await?;
             if !anchor.in_main_history() {
                 let id = anchor.thread_root_id.unwrap_or(id);
                 page = Page::Around { id, limit };
@@ -221,10 +215,8 @@ impl Parley {
         self.write_throttle.check(caller.user.id)?;
         self.member_conversation(caller, conversation_id).await?;
         let message = self
-            .store
-            .message(conversation_id, message_id)
-            .await?
-            .ok_or(Error::NotFound("message"))?;
+            .conversation_message(conversation_id, message_id)
+            .await?;
         match scope {
             DeleteScope::Me => {
                 self.store
@@ -260,10 +252,8 @@ impl Parley {
         self.write_throttle.check(caller.user.id)?;
         self.member_conversation(caller, conversation_id).await?;
         let message = self
-            .store
-            .message(conversation_id, message_id)
-            .await?
-            .ok_or(Error::NotFound("message"))?;
+            .conversation_message(conversation_id, message_id)
+            .await?;
         if message.deleted {
             return Err(Error::invalid(
                 "message_deleted",
@@ -286,10 +276,8 @@ impl Parley {
         validate::emoji(emoji)?;
         self.write_throttle.check(caller.user.id)?;
         self.member_conversation(caller, conversation_id).await?;
-        self.store
-            .message(conversation_id, message_id)
-            .await?
-            .ok_or(Error::NotFound("message"))?;
+        self.conversation_message(conversation_id, message_id)
+            .await?;
         self.store
             .remove_reaction(conversation_id, message_id, caller.user.id, emoji)
             .await?;
@@ -304,10 +292,8 @@ impl Parley {
         message_id: MessageId,
     ) -> Result<(), Error> {
         let (conversation, _) = self.member_conversation(caller, conversation_id).await?;
-        self.store
-            .message(conversation_id, message_id)
-            .await?
-            .ok_or(Error::NotFound("message"))?;
+        self.conversation_message(conversation_id, message_id)
+            .await?;
         let audience = if super::conversations::only_to_own_devices(&conversation) {
             Audience::User(caller.user.id)
         } else {

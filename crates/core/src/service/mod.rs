@@ -152,6 +152,18 @@ impl Parley {
         Ok((conversation, membership))
     }
 
+    /// A message of the conversation; one of another conversation is not found, like one that does not exist.
+    async fn conversation_message(
+        &self,
+        conversation_id: ConversationId,
+        message_id: crate::MessageId,
+    ) -> Result<crate::model::Message, Error> {
+        self.store
+            .message(conversation_id, message_id)
+            .await?
+            .ok_or(Error::NotFound("message"))
+    }
+
     /// The conversation and the caller's membership, for things only members may do.
     async fn member_conversation(
         &self,

@@ -22,10 +22,8 @@ impl Parley {
         self.write_throttle.check(caller.user.id)?;
         self.member_conversation(caller, conversation_id).await?;
         let message = self
-            .store
-            .message(conversation_id, message_id)
-            .await?
-            .ok_or(Error::NotFound("message"))?;
+            .conversation_message(conversation_id, message_id)
+            .await?;
         if message.deleted {
             return Err(Error::invalid(
                 "message_deleted",
@@ -61,10 +59,8 @@ impl Parley {
     ) -> Result<(), Error> {
         self.write_throttle.check(caller.user.id)?;
         self.member_conversation(caller, conversation_id).await?;
-        self.store
-            .message(conversation_id, message_id)
-            .await?
-            .ok_or(Error::NotFound("message"))?;
+        self.conversation_message(conversation_id, message_id)
+            .await?;
         self.store
             .unpin_message(conversation_id, message_id, caller.user.id, Millis::now())
             .await?;

@@ -36,11 +36,7 @@ impl Parley {
         conversation_id: ConversationId,
         root_id: MessageId,
     ) -> Result<Message, Error> {
-        let root = self
-            .store
-            .message(conversation_id, root_id)
-            .await?
-            .ok_or(Error::NotFound("message"))?;
+        let root = self.conversation_message(conversation_id, root_id).await?;
         if root.thread_root_id.is_some() {
             return Err(Error::invalid(
                 "invalid_thread_root",
@@ -96,10 +92,8 @@ impl Parley {
         self.member_conversation(caller, conversation_id).await?;
         self.existing_root(conversation_id, root_id).await?;
         let reply = self
-            .store
-            .message(conversation_id, message_id)
-            .await?
-            .ok_or(Error::NotFound("message"))?;
+            .conversation_message(conversation_id, message_id)
+            .await?;
         if reply.thread_root_id != Some(root_id) {
             return Err(Error::invalid(
                 "invalid_input",
