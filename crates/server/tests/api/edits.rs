@@ -10,7 +10,7 @@ use reqwest::Method;
 
 use crate::bad_input::assert_error;
 use crate::features::{
-    heard_nothing_before_a_marker, naming, on_postgres, raw_json, revoked_session_of,
+    heard_nothing_before_a_marker, naming, on_postgres, raw_json, revoked_session_of, say,
 };
 use crate::realtime::{connect, next_event, next_reply, reply_and_event};
 use crate::{assert_api_error, channel, dm, group};
@@ -55,12 +55,7 @@ async fn edited_live_and_on_resume(server: &TestServer) {
     let bob = server.user("Bob").await;
     let carol = server.user("Carol").await;
     let id = group(&ann.client, "Planning", &[bob.id, carol.id]).await;
-    let original = ann
-        .client
-        .send_message(id, "the meeting is at noon", None)
-        .await
-        .expect("send")
-        .value;
+    let original = say(&ann.client, id, "the meeting is at noon").await;
     assert_eq!(original.edited_at, None);
     let mut bobs = connect(&bob).await;
     let before_the_edits = bobs.ready_cursor;
@@ -234,18 +229,8 @@ async fn only_the_author_may_edit_and_a_refused_edit_changes_nothing() {
     let carol = server.user("Carol").await;
     let eve = server.user_in("Eve", Some("otherco")).await;
     let id = dm(&ann.client, bob.id).await;
-    let message = ann
-        .client
-        .send_message(id, "exactly as written", None)
-        .await
-        .expect("send")
-        .value;
-    let bobs_message = bob
-        .client
-        .send_message(id, "bob's own words", None)
-        .await
-        .expect("send")
-        .value;
+    let message = say(&ann.client, id, "exactly as written").await;
+    let bobs_message = say(&bob.client, id, "bob's own words").await;
     let elsewhere = dm(&ann.client, carol.id).await;
     let mut bobs = connect(&bob).await;
     let mut anns = connect(&ann).await;
@@ -506,12 +491,7 @@ async fn an_author_who_left_a_channel_may_no_longer_edit_there() {
     let bob = server.user("Bob").await;
     let id = channel(&ann.client, "town-square", false).await;
     bob.client.join(id).await.expect("join");
-    let said = bob
-        .client
-        .send_message(id, "I was here", None)
-        .await
-        .expect("send")
-        .value;
+    let said = say(&bob.client, id, "I was here").await;
     bob.client.leave(id).await.expect("leave");
     assert_api_error(
         bob.client
@@ -532,12 +512,7 @@ async fn deleting_for_everyone_erases_every_version() {
     let ann = server.user("Ann").await;
     let bob = server.user("Bob").await;
     let id = dm(&ann.client, bob.id).await;
-    let message = ann
-        .client
-        .send_message(id, "first secret draft", None)
-        .await
-        .expect("send")
-        .value;
+    let message = say(&ann.client, id, "first secret draft").await;
     let bobs = connect(&bob).await;
     let before_the_edits = bobs.ready_cursor;
     bobs.close().await;

@@ -23,6 +23,15 @@ pub(crate) fn draft(text: &str) -> SendMessageRequest {
     }
 }
 
+/// Sends a message with nothing but text, and returns it as stored.
+pub(crate) async fn say(client: &Client, id: ConversationId, text: &str) -> Message {
+    client
+        .send_message(id, text, None)
+        .await
+        .expect("send")
+        .value
+}
+
 /// Mentions of these users, without `@channel` or `@here`.
 pub(crate) fn naming(user_ids: &[UserId]) -> Mentions {
     Mentions {

@@ -13,7 +13,7 @@ use reqwest::Method;
 
 use crate::bad_input::assert_error;
 use crate::features::{
-    draft, heard_nothing_before_a_marker, naming, on_postgres, raw_json, revoked_session_of,
+    draft, heard_nothing_before_a_marker, naming, on_postgres, raw_json, revoked_session_of, say,
 };
 use crate::realtime::{connect, next_event, next_reply, reply_and_event};
 use crate::{assert_api_error, channel, dm};
@@ -124,12 +124,7 @@ async fn mentions_count_until_read(server: &TestServer) {
         ..mentioning("@bob in the thread", naming(&[bob.id]))
     };
     let in_a_thread = send(&ann.client, id, &in_a_thread).await;
-    let plain = ann
-        .client
-        .send_message(id, "nobody in particular", None)
-        .await
-        .expect("send")
-        .value;
+    let plain = say(&ann.client, id, "nobody in particular").await;
 
     // Bob: four unread in the main history (the reply is in its thread, his own is his); four mentions,
     // the reply's too, which counts against his checkpoint in its thread (064dc44). Carol: the two
@@ -179,12 +174,7 @@ async fn mentions_count_until_read(server: &TestServer) {
     );
 
     // An edit may add a mention, keep them (no `mentions`), or take them away (empty).
-    let later = ann
-        .client
-        .send_message(id, "a later thought", None)
-        .await
-        .expect("send")
-        .value;
+    let later = say(&ann.client, id, "a later thought").await;
     assert_eq!(unread(&bob.client, id).await, (Some(1), Some(0)));
     let add = EditMessageRequest {
         text: "a later thought, @bob @dave".into(),

@@ -8,7 +8,7 @@ use parley_testkit::TestServer;
 use reqwest::Method;
 
 use crate::bad_input::assert_error;
-use crate::features::{heard_nothing_before_a_marker, on_postgres, revoked_session_of};
+use crate::features::{heard_nothing_before_a_marker, on_postgres, revoked_session_of, say};
 use crate::realtime::{connect, next_event, next_reply, reply_and_event};
 use crate::{assert_api_error, channel, dm, group};
 
@@ -51,18 +51,8 @@ async fn pins_are_heard(server: &TestServer) {
     let bob = server.user("Bob").await;
     let carol = server.user("Carol").await;
     let id = group(&ann.client, "Pinboard", &[bob.id, carol.id]).await;
-    let first = ann
-        .client
-        .send_message(id, "the agenda", None)
-        .await
-        .expect("send")
-        .value;
-    let second = bob
-        .client
-        .send_message(id, "the minutes", None)
-        .await
-        .expect("send")
-        .value;
+    let first = say(&ann.client, id, "the agenda").await;
+    let second = say(&bob.client, id, "the minutes").await;
     let mut bobs = connect(&bob).await;
     let before = bobs.ready_cursor;
     let mut live: Vec<EventFrame> = Vec::new();
@@ -281,14 +271,7 @@ async fn at_most_a_hundred_pins(server: &TestServer) {
     let id = dm(&ann.client, bob.id).await;
     let mut sent = Vec::new();
     for n in 0..110 {
-        sent.push(
-            ann.client
-                .send_message(id, &format!("notice {n}"), None)
-                .await
-                .expect("send")
-                .value
-                .id,
-        );
+        sent.push(say(&ann.client, id, &format!("notice {n}")).await.id);
     }
     for message_id in &sent[..90] {
         bob.client.pin(id, *message_id).await.expect("pin");
@@ -347,30 +330,15 @@ async fn who_and_what_may_not_be_pinned() {
     let carol = server.user("Carol").await;
     let eve = server.user_in("Eve", Some("otherco")).await;
     let id = dm(&ann.client, bob.id).await;
-    let message = ann
-        .client
-        .send_message(id, "pin me", None)
-        .await
-        .expect("send")
-        .value;
+    let message = say(&ann.client, id, "pin me").await;
     ann.client.pin(id, message.id).await.expect("pin");
-    let gone = ann
-        .client
-        .send_message(id, "soon deleted", None)
-        .await
-        .expect("send")
-        .value;
+    let gone = say(&ann.client, id, "soon deleted").await;
     ann.client
         .delete_message(id, gone.id, DeleteFor::Everyone)
         .await
         .expect("delete");
     let elsewhere = dm(&ann.client, carol.id).await;
-    let foreign = ann
-        .client
-        .send_message(elsewhere, "somewhere else", None)
-        .await
-        .expect("send")
-        .value;
+    let foreign = say(&ann.client, elsewhere, "somewhere else").await;
     let mut bobs = connect(&bob).await;
 
     let revoked = revoked_session_of(&server, &ann).await;
@@ -443,12 +411,7 @@ async fn who_and_what_may_not_be_pinned() {
 
     // A public channel you have not joined: you may read it, not pin in it.
     let square = channel(&ann.client, "pinned-square", false).await;
-    let notice = ann
-        .client
-        .send_message(square, "a notice", None)
-        .await
-        .expect("send")
-        .value;
+    let notice = say(&ann.client, square, "a notice").await;
     assert_api_error(carol.client.pin(square, notice.id).await, 403, "forbidden");
     assert!(pinned(&ann.client, square).await.is_empty());
 

@@ -10,7 +10,7 @@ use reqwest::Method;
 
 use crate::bad_input::assert_error;
 use crate::features::{
-    draft, heard_nothing_before_a_marker, on_postgres, raw_json, revoked_session_of,
+    draft, heard_nothing_before_a_marker, on_postgres, raw_json, revoked_session_of, say,
 };
 use crate::realtime::{connect, next_event, next_reply, reply_and_event};
 use crate::{assert_api_error, channel, dm};
@@ -42,12 +42,7 @@ async fn a_quote_is_of_a_message_its_sender_can_see() {
     let eve = server.user_in("Eve", Some("otherco")).await;
     let with_bob = dm(&ann.client, bob.id).await;
     let with_carol = dm(&ann.client, carol.id).await;
-    let original = bob
-        .client
-        .send_message(with_bob, "the original words", None)
-        .await
-        .expect("send")
-        .value;
+    let original = say(&bob.client, with_bob, "the original words").await;
     let mut carols = connect(&carol).await;
 
     // Ann quotes Bob's message to Carol: the quote is a reference, and only members of its conversation
@@ -122,12 +117,7 @@ async fn a_quote_is_of_a_message_its_sender_can_see() {
     );
 
     // What may not be quoted: what you cannot see, what is not there, what was erased.
-    let gone = bob
-        .client
-        .send_message(with_bob, "soon erased", None)
-        .await
-        .expect("send")
-        .value;
+    let gone = say(&bob.client, with_bob, "soon erased").await;
     bob.client
         .delete_message(with_bob, gone.id, DeleteFor::Everyone)
         .await
@@ -273,12 +263,7 @@ async fn a_permalink_shows_one_message_to_members_only() {
     let carol = server.user("Carol").await;
     let eve = server.user_in("Eve", Some("otherco")).await;
     let id = dm(&ann.client, bob.id).await;
-    let root = ann
-        .client
-        .send_message(id, "a root", None)
-        .await
-        .expect("send")
-        .value;
+    let root = say(&ann.client, id, "a root").await;
     let reply = bob
         .client
         .send_draft(
@@ -340,12 +325,7 @@ async fn a_permalink_shows_one_message_to_members_only() {
 
     // A public channel one has not joined is no exception: the permalink is for members.
     let square = channel(&ann.client, "permalink-square", false).await;
-    let notice = ann
-        .client
-        .send_message(square, "a public notice", None)
-        .await
-        .expect("send")
-        .value;
+    let notice = say(&ann.client, square, "a public notice").await;
     assert_api_error(
         carol.client.message(square, notice.id).await,
         404,
@@ -393,14 +373,7 @@ async fn history_around(server: &TestServer) {
     let mut sent = Vec::new();
     let mut replies = Vec::new();
     for n in 0..30 {
-        sent.push(
-            ann.client
-                .send_message(id, &format!("message {n}"), None)
-                .await
-                .expect("send")
-                .value
-                .id,
-        );
+        sent.push(say(&ann.client, id, &format!("message {n}")).await.id);
         if n == 15 {
             // A reply stays in its thread, here too.
             let reply = SendMessageRequest {
@@ -432,13 +405,7 @@ async fn history_around(server: &TestServer) {
     assert_eq!(ids(&page), sent[14..17].to_vec(), "around the reply's root");
     // A message of another conversation, or none, is not found here.
     let elsewhere = dm(&ann.client, server.user("Cy").await.id).await;
-    let other = ann
-        .client
-        .send_message(elsewhere, "elsewhere", None)
-        .await
-        .expect("send")
-        .value
-        .id;
+    let other = say(&ann.client, elsewhere, "elsewhere").await.id;
     for missing in [other, MessageId(i64::MAX)] {
         let error = bob
             .client

@@ -11,7 +11,7 @@ use reqwest::Method;
 
 use crate::bad_input::assert_error;
 use crate::features::{
-    draft, heard_nothing_before_a_marker, naming, on_postgres, raw_json, revoked_session_of,
+    draft, heard_nothing_before_a_marker, naming, on_postgres, raw_json, revoked_session_of, say,
 };
 use crate::realtime::{connect, next_event, next_reply, reply_and_event};
 use crate::{assert_api_error, dm, group};
@@ -74,12 +74,7 @@ async fn a_thread_grows(server: &TestServer) {
     let carol = server.user("Carol").await;
     let dan = server.user("Dan").await;
     let id = group(&ann.client, "Friday", &[bob.id, carol.id, dan.id]).await;
-    let root = ann
-        .client
-        .send_message(id, "plan for friday", None)
-        .await
-        .expect("send")
-        .value;
+    let root = say(&ann.client, id, "plan for friday").await;
     let mut bobs = connect(&bob).await;
     let before_the_thread = bobs.ready_cursor;
 
@@ -302,12 +297,7 @@ async fn a_thread_grows(server: &TestServer) {
     let thread = ann.client.thread(id, root.id, whole).await.expect("thread");
     assert_eq!(thread.len(), 26);
     // The first replies of a thread, racing: each replier is among its first repliers.
-    let fresh = ann
-        .client
-        .send_message(id, "who is first?", None)
-        .await
-        .expect("send")
-        .value;
+    let fresh = say(&ann.client, id, "who is first?").await;
     let racing = [&bob, &carol, &dan].map(|who| {
         let client = who.client.clone();
         let request = reply_to(fresh.id, "me");
@@ -337,30 +327,15 @@ async fn a_root_is_a_message_of_the_same_conversation_that_is_no_reply() {
     let carol = server.user("Carol").await;
     let eve = server.user_in("Eve", Some("otherco")).await;
     let id = dm(&ann.client, bob.id).await;
-    let root = ann
-        .client
-        .send_message(id, "the root", None)
-        .await
-        .expect("send")
-        .value;
+    let root = say(&ann.client, id, "the root").await;
     let first = reply(&bob.client, id, &reply_to(root.id, "the only reply")).await;
-    let gone = ann
-        .client
-        .send_message(id, "soon deleted", None)
-        .await
-        .expect("send")
-        .value;
+    let gone = say(&ann.client, id, "soon deleted").await;
     ann.client
         .delete_message(id, gone.id, DeleteFor::Everyone)
         .await
         .expect("delete");
     let elsewhere = dm(&ann.client, carol.id).await;
-    let foreign_root = ann
-        .client
-        .send_message(elsewhere, "a root somewhere else", None)
-        .await
-        .expect("send")
-        .value;
+    let foreign_root = say(&ann.client, elsewhere, "a root somewhere else").await;
     let mut bobs = connect(&bob).await;
 
     let refused = [
@@ -552,18 +527,8 @@ async fn followers_list_their_threads_with_what_they_have_not_read() {
     let carol = server.user("Carol").await;
     let dan = server.user("Dan").await;
     let id = group(&ann.client, "Threads", &[bob.id, carol.id, dan.id]).await;
-    let first_root = ann
-        .client
-        .send_message(id, "first topic", None)
-        .await
-        .expect("send")
-        .value;
-    let second_root = bob
-        .client
-        .send_message(id, "second topic", None)
-        .await
-        .expect("send")
-        .value;
+    let first_root = say(&ann.client, id, "first topic").await;
+    let second_root = say(&bob.client, id, "second topic").await;
     for who in [&ann, &bob, &carol, &dan] {
         assert!(followed(&who.client).await.is_empty(), "no replies yet");
     }
