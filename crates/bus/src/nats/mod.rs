@@ -292,7 +292,8 @@ impl Bus for NatsBus {
     /// While this node does not hear NATS, the signal also goes straight to its own inboxes, and without a
     /// connection to publish on it goes there only; the call still succeeds: its callers are use cases
     /// (typing, presence, profile changes, logout) that must keep working for the node's own users, and
-    /// the other nodes' inboxes learn of the loss through `Lagged`.
+    /// the other nodes' inboxes learn of the loss through `Lagged`. A signal async-nats buffered as its
+    /// connection fell goes out once it is back, so an inbox may hear it twice: every signal is idempotent.
     async fn publish(&self, topic: Topic, signal: Arc<Signal>) -> Result<(), BusError> {
         let shared = &self.shared;
         shared.check_open()?;
