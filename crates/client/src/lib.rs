@@ -5,13 +5,13 @@
 
 use parley_proto::v1::{
     AuthResponse, ContactList, Conversation, ConversationList, CreateConversationRequest,
-    CreateInviteRequest, EditMessageRequest, ErrorBody, GatewayInfo, Invite, InviteList,
-    InviteLookup, InvitePreview, InviteRequest, LoginRequest, Membership, MembershipPatch, Message,
-    MessageEdit, MessageEditList, MessageList, Pin, PinList, ReadRequest, Receipt, ReceiptList,
-    SendMessageRequest, SentMessage, SignupRequest, ThreadInfo, ThreadList, UpdateMeRequest, User,
-    UserList,
+    CreateInviteRequest, CreateUploadRequest, EditMessageRequest, ErrorBody, FileLinkList,
+    FileLinksRequest, GatewayInfo, Invite, InviteList, InviteLookup, InvitePreview, InviteRequest,
+    LoginRequest, Membership, MembershipPatch, Message, MessageEdit, MessageEditList, MessageList,
+    Pin, PinList, ReadRequest, Receipt, ReceiptList, SendMessageRequest, SentMessage,
+    SignupRequest, ThreadInfo, ThreadList, UpdateMeRequest, Upload, UploadPart, User, UserList,
 };
-use parley_proto::{ConversationId, InviteId, MessageId, UserId};
+use parley_proto::{ConversationId, FileId, InviteId, MessageId, UserId};
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
@@ -136,6 +136,7 @@ pub struct Client {
 impl Client {
     /// A client of the server at `base_url` (e.g. `http://127.0.0.1:8080`), not logged in.
     pub fn new(base_url: &str) -> Result<Self> {
+        install_tls_provider();
         Ok(Client {
             http: reqwest::Client::new(),
             base: Url::parse(base_url)?,
@@ -156,6 +157,7 @@ impl Client {
     /// machine can hold more sockets to one server than one source address has ports, or act as another
     /// client address. Fails only if no HTTP client can be built.
     pub fn with_source_ip(&self, ip: std::net::IpAddr) -> Result<Self> {
+        install_tls_provider();
         let http = reqwest::Client::builder().local_address(ip).build()?;
         Ok(Client {
             http,
@@ -473,6 +475,7 @@ impl Client {
             thread_root_id: None,
             also_to_conversation: None,
             quote: None,
+            attachments: Vec::new(),
         };
         let sent = self.send_draft(id, &body).await?;
         Ok(Created {
@@ -730,6 +733,100 @@ impl Client {
 
     // ---- operations ----
 
+    // ---- files ----
+
+    pub async fn create_upload(&self, request: &CreateUploadRequest) -> Result<Upload> {
+        Self::json(self.request(Method::POST, &["v1", "uploads"]).json(request)).await
+    }
+
+    pub async fn upload(&self, id: FileId) -> Result<Upload> {
+        Self::json(self.request(Method::GET, &["v1", "uploads", &id.to_string()])).await
+    }
+
+    /// Sends one part where the upload said: a `PUT` to this server, or a form `POST` to the object store
+    /// (without this client's token).
+    pub async fn upload_part(&self, part: &UploadPart, bytes: Vec<u8>) -> Result<()> {
+        let builder = match part.method.as_str() {
+            "PUT" => {
+                let url = self.base.join(&part.url)?;
+                let builder = self.http.put(url).body(bytes);
+                match &self.token {
+                    Some(token) => builder.bearer_auth(token),
+                    None => builder,
+                }
+            }
+            _ => {
+                let (content_type, body) = form(&part.fields, &bytes);
+                self.http
+                    .post(&part.url)
+                    .header(reqwest::header::CONTENT_TYPE, content_type)
+                    .body(body)
+            }
+        };
+        Self::empty(builder).await
+    }
+
+    pub async fn complete_upload(&self, id: FileId) -> Result<Upload> {
+        Self::json(self.request(
+            Method::POST,
+            &["v1", "uploads", &id.to_string(), "complete"],
+        ))
+        .await
+    }
+
+    pub async fn cancel_upload(&self, id: FileId) -> Result<()> {
+        Self::empty(self.request(Method::DELETE, &["v1", "uploads", &id.to_string()])).await
+    }
+
+    /// Uploads a file whole: asks for the upload, sends every part, completes it.
+    pub async fn upload_file(&self, name: &str, bytes: &[u8]) -> Result<Upload> {
+        let upload = self
+            .create_upload(&CreateUploadRequest {
+                name: name.to_owned(),
+                size: bytes.len() as u64,
+                content_type: None,
+            })
+            .await?;
+        let mut offset = 0usize;
+        for part in &upload.parts {
+            let size = usize::try_from(part.size).unwrap_or(usize::MAX);
+            let end = offset.saturating_add(size).min(bytes.len());
+            self.upload_part(part, bytes[offset..end].to_vec()).await?;
+            offset = end;
+        }
+        self.complete_upload(upload.id).await
+    }
+
+    /// A file's bytes and the answer's headers (a redirect to the object store is followed).
+    pub async fn file(&self, id: FileId) -> Result<RawResponse> {
+        let response =
+            Self::send(self.request(Method::GET, &["v1", "files", &id.to_string()])).await?;
+        Ok(RawResponse {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.bytes().await?.to_vec(),
+        })
+    }
+
+    pub async fn file_links(&self, ids: &[FileId]) -> Result<FileLinkList> {
+        let body = FileLinksRequest { ids: ids.to_vec() };
+        Self::json(
+            self.request(Method::POST, &["v1", "files", "links"])
+                .json(&body),
+        )
+        .await
+    }
+
+    /// Any URL, without this client's token: what a browser does with a signed link.
+    pub async fn get_url(&self, url: &str) -> Result<RawResponse> {
+        let response = self.http.get(url).send().await?;
+        Ok(RawResponse {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.bytes().await?.to_vec(),
+        })
+    }
+
     pub async fn gateway(&self) -> Result<GatewayInfo> {
         Self::json(self.request(Method::GET, &["v1", "gateway"])).await
     }
@@ -741,4 +838,41 @@ impl Client {
             .text()
             .await?)
     }
+}
+
+/// A `multipart/form-data` body: the fields, then the bytes as `file`, as a browser posts a form.
+fn form(fields: &std::collections::BTreeMap<String, String>, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = format!("parley-{:016x}", rand_u64());
+    let mut body = Vec::with_capacity(bytes.len() + 1024);
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"file\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+fn rand_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    u64::from_le_bytes(bytes)
+}
+
+/// Makes ring the process's TLS provider unless one is set: a build of this workspace has reqwest's
+/// `rustls-no-provider` (for the server's S3 client), with which building any HTTP client without a
+/// provider panics. Call it before building a `reqwest::Client` of your own in such a build.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

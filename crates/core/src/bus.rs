@@ -23,6 +23,9 @@ pub enum Topic {
 }
 
 /// What travels on the bus: durable events, and the ephemeral signals that are never stored.
+// Each signal is made once and shared in an `Arc` by every receiver, so its size is paid once per signal;
+// boxing the event would add an allocation to every one instead.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Signal {
     Event(Event),

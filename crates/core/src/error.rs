@@ -1,7 +1,7 @@
 use std::time::Duration;
 
-use crate::blobs::BlobError;
 use crate::bus::BusError;
+use crate::storage::StorageError;
 use crate::store::StoreError;
 
 /// What a use case can answer instead of a result. The API maps each variant to one status code.
@@ -42,7 +42,7 @@ pub enum Error {
     #[error("event bus failed")]
     Bus(#[from] BusError),
     #[error("file storage failed")]
-    Blob(#[from] BlobError),
+    Storage(#[from] StorageError),
     #[error("password hashing failed")]
     Hashing(String),
     #[error("image encoding failed: {0}")]

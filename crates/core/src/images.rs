@@ -1,4 +1,4 @@
-//! Images people upload (avatars), decoded under limits and re-encoded, so what is served is an image this
+//! Images people upload (avatars, and previews of pictures they share), decoded under limits and re-encoded, so what is served is an image this
 //! server made: a file that only starts like a PNG (an HTML page behind a PNG signature, say) does not
 //! decode, and one that declares 100,000 × 100,000 pixels is refused before anything that size is allocated.
 
@@ -18,6 +18,8 @@ const MAX_SIDE: u32 = 12_000;
 const MAX_DECODE_BYTES: u64 = 192 * 1024 * 1024;
 /// An avatar is shown small: it is stored at most this many pixels wide and high.
 pub const AVATAR_SIDE: u32 = 256;
+/// A picture in a conversation is previewed at most this many pixels wide and high.
+pub const PREVIEW_SIDE: u32 = 400;
 const JPEG_QUALITY: u8 = 85;
 
 /// An image as this server encoded it.
@@ -30,6 +32,38 @@ pub struct Encoded {
 /// `AVATAR_SIDE` and encodes it again: as PNG if a pixel is transparent, as JPEG if not. An animated GIF keeps its
 /// first frame. This is CPU work of up to a few hundred milliseconds: run it off the async runtime.
 pub fn avatar(bytes: &[u8]) -> Result<Encoded, Error> {
+    encode(&shrink(decode(bytes)?, AVATAR_SIDE))
+}
+
+/// A picture someone shared, and its preview.
+pub struct Preview {
+    pub width: u32,
+    pub height: u32,
+    /// Made by this server: nothing of the original's metadata (EXIF, a location) is in it.
+    pub thumbnail: Encoded,
+    pub thumbnail_width: u32,
+    pub thumbnail_height: u32,
+}
+
+/// Decodes a shared picture and makes its preview, at most `PREVIEW_SIDE` a side. CPU work: run it off
+/// the async runtime.
+pub fn preview(bytes: &[u8]) -> Result<Preview, Error> {
+    let picture = decode(bytes)?;
+    let (width, height) = (picture.width(), picture.height());
+    let small = shrink(picture, PREVIEW_SIDE);
+    let (thumbnail_width, thumbnail_height) = (small.width(), small.height());
+    Ok(Preview {
+        width,
+        height,
+        thumbnail: encode(&small)?,
+        thumbnail_width,
+        thumbnail_height,
+    })
+}
+
+/// The picture in `bytes`, its header read first: the size it declares is refused before the decoder
+/// allocates for it.
+fn decode(bytes: &[u8]) -> Result<DynamicImage, Error> {
     let format = match ImageFormat::sniff(bytes).ok_or_else(unsupported)? {
         ImageFormat::Png => image::ImageFormat::Png,
         ImageFormat::Jpeg => image::ImageFormat::Jpeg,
@@ -45,7 +79,6 @@ pub fn avatar(bytes: &[u8]) -> Result<Encoded, Error> {
         reader.limits(limits);
         reader
     };
-    // The header first: the size it declares is refused before the decoder allocates for it.
     let (width, height) = reader().into_dimensions().map_err(refusal)?;
     if width == 0 || height == 0 {
         return Err(unsupported());
@@ -57,7 +90,7 @@ pub fn avatar(bytes: &[u8]) -> Result<Encoded, Error> {
     if picture.width() == 0 || picture.height() == 0 {
         return Err(unsupported());
     }
-    encode(&shrink(picture))
+    Ok(picture)
 }
 
 fn refusal(error: ImageError) -> Error {
@@ -70,7 +103,7 @@ fn refusal(error: ImageError) -> Error {
 fn unsupported() -> Error {
     Error::invalid(
         "unsupported_image",
-        "avatar must be a PNG, JPEG, WebP or GIF image",
+        "the image must be a PNG, JPEG, WebP or GIF",
     )
 }
 
@@ -85,11 +118,11 @@ fn too_large() -> Error {
     )
 }
 
-fn shrink(picture: DynamicImage) -> DynamicImage {
-    if picture.width().max(picture.height()) <= AVATAR_SIDE {
+fn shrink(picture: DynamicImage, side: u32) -> DynamicImage {
+    if picture.width().max(picture.height()) <= side {
         return picture;
     }
-    picture.thumbnail(AVATAR_SIDE, AVATAR_SIDE)
+    picture.thumbnail(side, side)
 }
 
 fn encode(picture: &DynamicImage) -> Result<Encoded, Error> {
@@ -144,6 +177,18 @@ mod tests {
         assert_eq!(icon.format, ImageFormat::Png);
         let decoded = image::load_from_memory(&icon.bytes).expect("decodes");
         assert_eq!((decoded.width(), decoded.height()), (64, 64));
+    }
+
+    #[test]
+    fn a_preview_keeps_the_size_and_fits_the_side() {
+        let shared = preview(&png(1200, 600, false)).expect("a picture");
+        assert_eq!((shared.width, shared.height), (1200, 600));
+        assert_eq!(
+            (shared.thumbnail_width, shared.thumbnail_height),
+            (PREVIEW_SIDE, PREVIEW_SIDE / 2)
+        );
+        let decoded = image::load_from_memory(&shared.thumbnail.bytes).expect("decodes");
+        assert_eq!(decoded.width(), PREVIEW_SIDE);
     }
 
     #[test]

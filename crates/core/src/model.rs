@@ -1,10 +1,10 @@
 //! Domain types, as the store keeps them and the use cases reason about them. Events and what they carry
 //! derive serde because a cluster's bus carries them between nodes; they are not the wire format (`wire.rs`).
 
-use parley_proto::v1::{ConversationKind, Mentions, QuoteRef};
+use parley_proto::v1::{Attachment, ConversationKind, Mentions, QuoteRef, Thumbnail};
 use serde::{Deserialize, Serialize};
 
-use crate::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};
+use crate::{ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, UserId};
 
 /// Milliseconds since the Unix epoch, UTC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -156,6 +156,8 @@ pub struct Message {
     pub quote: Option<QuoteRef>,
     /// On a thread's root that has replies.
     pub thread: Option<ThreadSummary>,
+    /// The files it carries, in order; none once deleted.
+    pub attachments: Vec<Attachment>,
 }
 
 impl Message {
@@ -305,4 +307,149 @@ pub enum Page {
     },
     /// This id and the messages around it: up to `limit` in all, about half on each side.
     Around { id: MessageId, limit: u32 },
+}
+
+/// An upload, and the file it becomes once complete and attached.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileRecord {
+    pub id: FileId,
+    pub org_id: OrgId,
+    pub owner_id: UserId,
+    /// Already made safe (`validate::file_name`).
+    pub name: String,
+    /// Declared while pending, counted once complete.
+    pub size: u64,
+    pub state: FileState,
+    /// Recognised from the content once complete.
+    pub content_type: Option<String>,
+    pub sha256: Option<[u8; 32]>,
+    pub image: ImageState,
+    /// The message it is attached to.
+    pub message: Option<(ConversationId, MessageId)>,
+    pub created_at: Millis,
+}
+
+impl FileRecord {
+    /// As a message shows it.
+    pub fn attachment(&self) -> Attachment {
+        let ready = match self.image {
+            ImageState::Ready {
+                width,
+                height,
+                thumbnail,
+                ..
+            } => Some((width, height, thumbnail)),
+            _ => None,
+        };
+        Attachment {
+            id: self.id,
+            name: self.name.clone(),
+            size: self.size,
+            content_type: self
+                .content_type
+                .clone()
+                .unwrap_or_else(|| OCTET_STREAM.to_owned()),
+            width: ready.map(|r| r.0),
+            height: ready.map(|r| r.1),
+            thumbnail: ready.map(|r| r.2),
+        }
+    }
+}
+
+/// The content type of bytes nobody recognised.
+pub const OCTET_STREAM: &str = "application/octet-stream";
+
+/// Where an upload stands. Stored as its number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileState {
+    /// Waiting for its bytes.
+    Pending = 0,
+    /// Checked, not yet on a message.
+    Complete = 1,
+    /// On a message.
+    Attached = 2,
+    /// Its message was deleted, or the upload cancelled: its objects are to be deleted, then the record.
+    Erased = 3,
+}
+
+impl FileState {
+    pub fn from_number(n: i64) -> Option<FileState> {
+        [
+            FileState::Pending,
+            FileState::Complete,
+            FileState::Attached,
+            FileState::Erased,
+        ]
+        .into_iter()
+        .find(|state| *state as i64 == n)
+    }
+}
+
+/// What is known of a file as a picture. Stored as `image_state` (`number`) with its sizes (`sizes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageState {
+    /// Not a picture this server decodes.
+    NotImage,
+    /// A picture whose size and preview are still to be made.
+    Pending,
+    /// Decoded: its size, and its preview's (a PNG where the picture is transparent, a JPEG otherwise).
+    Ready {
+        width: u32,
+        height: u32,
+        thumbnail: Thumbnail,
+        thumbnail_png: bool,
+    },
+    /// Claims to be a picture, but did not decode under the limits (a decompression bomb, say): served as
+    /// a download only.
+    Refused,
+}
+
+impl ImageState {
+    pub fn number(&self) -> i64 {
+        match self {
+            ImageState::NotImage => 0,
+            ImageState::Pending => 1,
+            ImageState::Ready {
+                thumbnail_png: false,
+                ..
+            } => 2,
+            ImageState::Refused => 3,
+            ImageState::Ready {
+                thumbnail_png: true,
+                ..
+            } => 4,
+        }
+    }
+
+    /// Back from the stored number and sizes (`[width, height, thumbnail width, thumbnail height]`).
+    pub fn from_stored(number: i64, sizes: [Option<i64>; 4]) -> ImageState {
+        let size = |n: Option<i64>| n.and_then(|n| u32::try_from(n).ok());
+        match (number, sizes.map(size)) {
+            (1, _) => ImageState::Pending,
+            (2 | 4, [Some(width), Some(height), Some(tw), Some(th)]) => ImageState::Ready {
+                width,
+                height,
+                thumbnail: Thumbnail {
+                    width: tw,
+                    height: th,
+                },
+                thumbnail_png: number == 4,
+            },
+            (3, _) => ImageState::Refused,
+            _ => ImageState::NotImage,
+        }
+    }
+
+    /// The stored sizes: `[width, height, thumbnail width, thumbnail height]`.
+    pub fn sizes(&self) -> [Option<i64>; 4] {
+        match *self {
+            ImageState::Ready {
+                width,
+                height,
+                thumbnail,
+                ..
+            } => [width, height, thumbnail.width, thumbnail.height].map(|n| Some(i64::from(n))),
+            _ => [None; 4],
+        }
+    }
 }

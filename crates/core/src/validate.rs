@@ -12,6 +12,8 @@ pub const MAX_NONCE_CHARS: usize = 64;
 pub const MAX_EMOJI_CHARS: usize = 32;
 pub const MAX_TOPIC_CHARS: usize = 500;
 pub const MAX_AVATAR_BYTES: usize = 5 * 1024 * 1024;
+/// The longest file name kept, in characters (what most file systems take).
+pub const MAX_FILE_NAME_CHARS: usize = 255;
 
 pub const MIN_HANDLE_CHARS: usize = 2;
 pub const MAX_HANDLE_CHARS: usize = 32;
@@ -111,6 +113,36 @@ pub fn name(value: &str) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+/// A file name made safe to keep and to show: path separators, control and bidirectional formatting
+/// characters become `_`, so the name is one plain component (`..` too) and cannot reorder what is shown
+/// around it. Refused when blank or longer than `MAX_FILE_NAME_CHARS`.
+pub fn file_name(value: &str) -> Result<String, Error> {
+    let value = value.trim();
+    if !has_visible(value) || value.chars().count() > MAX_FILE_NAME_CHARS {
+        return Err(Error::invalid(
+            "invalid_file_name",
+            format!(
+                "a file name must be 1 to {MAX_FILE_NAME_CHARS} characters with something visible"
+            ),
+        ));
+    }
+    let safe: String = value
+        .chars()
+        .map(|c| {
+            if matches!(c, '/' | '\\') || c.is_control() || is_bidi_control(c) {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    Ok(if safe.chars().all(|c| c == '.') {
+        "_".repeat(safe.len())
+    } else {
+        safe
+    })
 }
 
 /// Whether any character of `value` shows: a text of spaces, zero-width characters or Hangul fillers is
@@ -258,6 +290,26 @@ impl ImageFormat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_names_are_one_safe_component() {
+        assert_eq!(file_name("report.pdf").expect("fine"), "report.pdf");
+        assert_eq!(
+            file_name("../../etc/passwd").expect("made safe"),
+            ".._.._etc_passwd"
+        );
+        assert_eq!(file_name("a\\b\u{0}c\nd").expect("made safe"), "a_b_c_d");
+        assert_eq!(
+            file_name("evil\u{202E}fdp.exe").expect("made safe"),
+            "evil_fdp.exe"
+        );
+        assert_eq!(file_name("..").expect("made safe"), "__");
+        assert_eq!(file_name("  spaced.txt ").expect("trimmed"), "spaced.txt");
+        assert!(file_name("").is_err());
+        assert!(file_name("\u{200B}").is_err());
+        assert!(file_name(&"a".repeat(MAX_FILE_NAME_CHARS + 1)).is_err());
+        assert!(file_name(&"é".repeat(MAX_FILE_NAME_CHARS)).is_ok());
+    }
 
     #[test]
     fn handles_follow_the_pattern() {

@@ -46,6 +46,7 @@ pub(crate) fn message(m: &Message) -> v1::Message {
             .as_ref()
             .map(|t| t.repliers.clone())
             .unwrap_or_default(),
+        attachments: m.attachments.clone(),
     }
 }
 

@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::decode::decode;
-use crate::ids::MessageId;
+use crate::ids::{FileId, MessageId};
 use crate::v1::{
     ClientOp, CreateConversationRequest, CreateInviteRequest, EditMessageRequest, InviteLookup,
     InviteRequest, LoginRequest, MembershipPatch, Mentions, QuoteRef, ReadRequest,
@@ -225,8 +225,10 @@ fn extras_ids(
     mentions: &Option<Mentions>,
     thread_root_id: &Option<MessageId>,
     quote: &Option<QuoteRef>,
+    attachments: &[FileId],
     f: &mut dyn FnMut(i64),
 ) {
+    attachments.iter().for_each(|id| f(id.0));
     if let Some(Mentions {
         user_ids,
         channel: _,
@@ -255,15 +257,16 @@ impl Ids for SendMessageRequest {
             thread_root_id,
             also_to_conversation: _,
             quote,
+            attachments,
         } = self;
-        extras_ids(mentions, thread_root_id, quote, f);
+        extras_ids(mentions, thread_root_id, quote, attachments, f);
     }
 }
 
 impl Ids for EditMessageRequest {
     fn for_each_id(&self, f: &mut dyn FnMut(i64)) {
         let EditMessageRequest { text: _, mentions } = self;
-        extras_ids(mentions, &None, &None, f);
+        extras_ids(mentions, &None, &None, &[], f);
     }
 }
 
@@ -294,9 +297,10 @@ impl Ids for ClientOp {
                 thread_root_id,
                 also_to_conversation: _,
                 quote,
+                attachments,
             } => {
                 f(conversation_id.0);
-                extras_ids(mentions, thread_root_id, quote, f);
+                extras_ids(mentions, thread_root_id, quote, attachments, f);
             }
             ClientOp::Edit {
                 reference: _,
@@ -307,7 +311,7 @@ impl Ids for ClientOp {
             } => {
                 f(conversation_id.0);
                 f(message_id.0);
-                extras_ids(mentions, &None, &None, f);
+                extras_ids(mentions, &None, &None, &[], f);
             }
             ClientOp::Pin {
                 reference: _,

@@ -72,6 +72,10 @@ id_type!(
     /// An invitation to join an organization.
     InviteId
 );
+id_type!(
+    /// An upload, and the file it becomes once complete.
+    FileId
+);
 
 /// The OpenAPI `pattern` of every id: exactly what [`parse_id`] accepts, so a client (or schemathesis) that
 /// keeps to the schema is never refused. Zero; or 1 to 18 digits without a leading zero; or 19 digits no

@@ -8,7 +8,7 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use crate::ids::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};
+use crate::ids::{ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, UserId};
 use crate::object::object_only;
 
 /// The body of every non-2xx answer.
@@ -291,7 +291,9 @@ pub struct Membership {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessageRequest {
-    /// 1 to 10,000 characters; no control characters but newline and tab.
+    /// 1 to 10,000 characters; no control characters but newline and tab. May be empty (or left out) when
+    /// the message carries attachments.
+    #[serde(default)]
     pub text: String,
     /// Client-chosen, up to 64 characters: a retry with the same nonce never stores a second message.
     #[serde(default)]
@@ -310,6 +312,9 @@ pub struct SendMessageRequest {
     /// Quotes a message the sender can see (reply privately): shown as a card to those who can see it.
     #[serde(default)]
     pub quote: Option<QuoteRef>,
+    /// Up to 10 of the sender's completed uploads (`POST /v1/uploads`), each attached once.
+    #[serde(default)]
+    pub attachments: Vec<FileId>,
 }
 
 /// Whom a message mentions, as data. `channel` (`@channel`) and `here` (`@here`) are kept once on the
@@ -401,6 +406,9 @@ pub struct Message {
     /// On a thread's root: its first few repliers, in the order they first replied.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repliers: Vec<UserId>,
+    /// The files it carries, in the order they were attached (absent when none, and once deleted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -480,6 +488,123 @@ pub struct Receipt {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ReceiptList {
     pub receipts: Vec<Receipt>,
+}
+
+// ---- files ----
+
+/// Asks for an upload: the server answers where to send the bytes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUploadRequest {
+    /// The file's name as the user knows it: 1 to 255 characters. Path separators and control characters are
+    /// replaced with `_`.
+    pub name: String,
+    /// Bytes, from 1 to the server's limit per file; the bytes sent must be exactly this many.
+    #[schema(minimum = 1)]
+    pub size: u64,
+    /// What the client takes the file to be. A hint only: the server recognises the type by content.
+    #[serde(default)]
+    pub content_type: Option<String>,
+}
+
+/// Where an upload stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadState {
+    /// Waiting for its parts, then `POST /v1/uploads/{id}/complete`.
+    Pending,
+    /// Checked and ready to attach to a message.
+    Complete,
+    /// Attached to a message: it is a file now, at `/v1/files/{id}`.
+    Attached,
+}
+
+/// An upload, as its owner sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Upload {
+    pub id: FileId,
+    pub name: String,
+    /// Bytes: as declared while pending, as counted once complete.
+    pub size: u64,
+    pub state: UploadState,
+    /// Recognised from the content once complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Hex SHA-256 of the content, once complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// When an upload not attached to a message by then is collected.
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    /// Where to send the bytes, part by part, while pending (empty once complete).
+    pub parts: Vec<UploadPart>,
+}
+
+/// One part of an upload: `size` bytes from offset `(number - 1) * part_size`, every part but the last
+/// being the same size.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UploadPart {
+    /// From 1.
+    pub number: u32,
+    pub size: u64,
+    /// `PUT`: the bytes are the body, sent with the `Authorization` header to this server. `POST`: a
+    /// `multipart/form-data` form to the object store, `fields` first and the bytes last, as `file`, with no
+    /// `Authorization` header.
+    pub method: String,
+    /// Absolute for the object store; a path on this server for `PUT`.
+    pub url: String,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+/// A file on a message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Attachment {
+    pub id: FileId,
+    pub name: String,
+    pub size: u64,
+    /// Recognised from the content.
+    pub content_type: String,
+    /// Of an image the server decoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// A preview of an image, at `/v1/files/{id}/thumbnail`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<Thumbnail>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Thumbnail {
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Asks for short-lived links to files, for places that cannot send the `Authorization` header
+/// (`<img src>`, a download link).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileLinksRequest {
+    /// 1 to 100 files the caller may see.
+    pub ids: Vec<FileId>,
+}
+
+/// A signed link to a file, good until `expires_at`, for anyone who holds it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FileLink {
+    pub id: FileId,
+    pub url: String,
+    /// For an image with a preview.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail_url: Option<String>,
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FileLinkList {
+    pub links: Vec<FileLink>,
 }
 
 // ---- operations ----
@@ -605,6 +730,8 @@ pub enum ClientOp {
         #[serde(rename = "ref", default)]
         reference: Option<String>,
         conversation_id: ConversationId,
+        /// May be empty with attachments.
+        #[serde(default)]
         text: String,
         #[serde(default)]
         nonce: Option<String>,
@@ -616,6 +743,9 @@ pub enum ClientOp {
         also_to_conversation: Option<bool>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         quote: Option<QuoteRef>,
+        /// Complete uploads of yours, as in `POST .../messages`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<FileId>,
     },
     /// Edit your own message; answered `ack` with the message as it is now.
     Edit {

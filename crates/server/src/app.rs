@@ -11,9 +11,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use parley_bus::{LocalBus, NatsBus, NatsSettings};
 use parley_core::Parley;
 use parley_core::bus::{Bus, BusError, Node};
+use parley_core::storage::StorageError;
 use parley_core::store::Store;
 use parley_core::store::StoreError;
-use parley_store::{FsBlobs, PgStore, SqliteStore, TimeLimited};
+use parley_store::{PgStore, SqliteStore, TimeLimited};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -22,7 +23,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::gateway::{GatewaySettings, Hub};
 use crate::serve::HttpSettings;
-use crate::{http, metrics, web};
+use crate::{files, http, metrics, web};
 
 /// Everything a request handler needs. Cloning is cheap.
 #[derive(Clone)]
@@ -47,6 +48,17 @@ pub enum StartError {
         "a NATS bus joins a cluster, whose nodes must share one PostgreSQL store: set store = postgres://..."
     )]
     ClusterNeedsSharedStore,
+    #[error(
+        "a NATS bus joins a cluster, whose nodes must share one file storage: set files = s3://BUCKET"
+    )]
+    ClusterNeedsSharedFiles,
+    #[error(
+        "file links need a url_secret of at least 32 characters, the same on every node of a cluster \
+         (PARLEY_URL_SECRET)"
+    )]
+    UrlSecret,
+    #[error("cannot open the file storage")]
+    Storage(#[source] StorageError),
     #[error("unsupported {what} URL {url:?}: this build supports {supported}")]
     Unsupported {
         what: &'static str,
@@ -65,12 +77,18 @@ impl AppState {
         if is_nats(config) && !is_postgres(config) {
             return Err(StartError::ClusterNeedsSharedStore);
         }
+        if is_nats(config) && config.files.as_deref().is_none_or(|files| files == "local") {
+            return Err(StartError::ClusterNeedsSharedFiles);
+        }
+        let settings = config.settings(files::url_signer(config, is_nats(config))?);
+        let storage = files::open_storage(config)?;
+        files::migrate_avatars(config, &*storage)
+            .await
+            .map_err(StartError::Storage)?;
         let store = open_store(config).await?;
         let bus = open_bus(config).await?;
-        let blobs = Arc::new(FsBlobs::new(data_dir));
-        let settings = config.settings();
         let inbox = bus.inbox().await?;
-        let parley = Arc::new(Parley::new(store, bus, blobs, settings));
+        let parley = Arc::new(Parley::new(store, bus, storage, settings));
         let gateway = config.gateway();
         // Before the hub, which registers its metrics once.
         let metrics = metrics::handle();
@@ -81,6 +99,7 @@ impl AppState {
             gateway.max_sockets_per_user,
         );
         tokio::spawn(janitor(Arc::downgrade(&parley)));
+        tokio::spawn(parley_core::service::make_previews(Arc::downgrade(&parley)));
         tokio::spawn(count_nodes(Arc::downgrade(&parley)));
         Ok(AppState {
             parley,
@@ -101,8 +120,9 @@ pub async fn open_for_admin(config: &Config) -> Result<Arc<Parley>, StartError> 
         .map_err(|e| StartError::DataDir(data_dir.display().to_string(), e))?;
     let store = open_store(config).await?;
     let bus = Arc::new(LocalBus::with_inbox_capacity(config.bus_inbox_capacity));
-    let blobs = Arc::new(FsBlobs::new(data_dir));
-    Ok(Arc::new(Parley::new(store, bus, blobs, config.settings())))
+    let storage = files::open_storage(config)?;
+    let settings = config.settings(files::url_signer(config, false)?);
+    Ok(Arc::new(Parley::new(store, bus, storage, settings)))
 }
 
 fn is_postgres(config: &Config) -> bool {
@@ -187,7 +207,8 @@ async fn count_nodes(parley: Weak<Parley>) {
 }
 
 /// Hourly, for as long as the server lives: forgets events past their retention and sessions past their
-/// idle limit or lifetime (which are refused already; this only keeps the tables small).
+/// idle limit or lifetime (which are refused already; this only keeps the tables small), and deletes files
+/// nobody can reach any more (erased, uploads left on no message, objects no record names).
 async fn janitor(parley: Weak<Parley>) {
     let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -197,6 +218,8 @@ async fn janitor(parley: Weak<Parley>) {
         };
         report_pruned("events", parley.prune_events().await);
         report_pruned("sessions", parley.prune_sessions().await);
+        report_pruned("files", parley.collect_files().await);
+        report_pruned("unknown objects", parley.sweep_storage().await);
     }
 }
 
@@ -245,6 +268,7 @@ pub fn router(state: AppState) -> Router {
             request_timeout,
             http::deadline::within,
         ))
+        .merge(http::streamed_routes().method_not_allowed_fallback(wrong_method))
         .layer(middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http())
         // A browser takes every answer as the type it says: a user's file never runs as a page.

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use parley_core::Settings;
-use parley_core::service::{LoginLimits, SendLimits, SessionLimits, SignupLimits};
+use parley_core::service::{FileSettings, LoginLimits, SendLimits, SessionLimits, SignupLimits};
+use parley_core::signing::UrlSigner;
 use serde::Deserialize;
 
 use crate::gateway::GatewaySettings;
@@ -17,7 +18,7 @@ use crate::serve::{Deadlines, HttpSettings};
 pub struct Config {
     /// Address the HTTP and WebSocket listener binds.
     pub listen: SocketAddr,
-    /// Where the embedded store keeps its database and avatars.
+    /// Where the embedded store keeps its database, and the local object storage its files.
     pub data_dir: PathBuf,
     /// Storage: absent or `sqlite` for SQLite in the data directory (`sqlite:///path/to.db` for another file).
     pub store: Option<String>,
@@ -99,6 +100,30 @@ pub struct Config {
     /// Signals this node's bus inbox may hold unread before it counts as lagging (its connections then
     /// re-read their rooms and catch up from the store).
     pub bus_inbox_capacity: usize,
+    /// Where files and avatars live: absent or `local` for `objects/` in the data directory, `s3://BUCKET`
+    /// for an S3-compatible bucket (a cluster's nodes must share one).
+    pub files: Option<String>,
+    /// The S3 endpoint of a store other than AWS (`http://127.0.0.1:8333` for SeaweedFS, say); addressed
+    /// path-style. Absent: AWS itself, or `AWS_ENDPOINT` from the environment.
+    pub s3_endpoint: Option<String>,
+    /// The bucket's region; absent: `AWS_REGION` or `AWS_DEFAULT_REGION` from the environment, else
+    /// `us-east-1`.
+    pub s3_region: Option<String>,
+    /// Credentials for the bucket; absent: `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (and
+    /// `AWS_SESSION_TOKEN`) from the environment.
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<String>,
+    /// Largest file one upload takes, in bytes.
+    pub max_file_bytes: u64,
+    /// Bytes of files one organization may keep (uploads still pending included).
+    pub org_storage_quota_bytes: u64,
+    /// The secret that signs file links, at least 32 characters, the same on every node of a cluster
+    /// (required there). Absent on a single node: made once and kept in `url-secret` in the data directory.
+    pub url_secret: Option<String>,
+    /// How long a signed file link (and a presigned URL of the object store) works, in seconds.
+    pub file_link_seconds: u64,
+    /// How long an upload that is on no message is kept, in hours.
+    pub upload_lifetime_hours: u64,
 }
 
 impl Default for Config {
@@ -143,6 +168,16 @@ impl Default for Config {
             presence_grace_millis: 5_000,
             ws_ops_per_second: 50,
             bus_inbox_capacity: 65_536,
+            files: None,
+            s3_endpoint: None,
+            s3_region: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            max_file_bytes: 100 * 1024 * 1024,
+            org_storage_quota_bytes: 100 * 1024 * 1024 * 1024,
+            url_secret: None,
+            file_link_seconds: 600,
+            upload_lifetime_hours: 24,
         }
     }
 }
@@ -204,8 +239,9 @@ impl Config {
         }
     }
 
-    /// What core's use cases need to know of the configuration.
-    pub fn settings(&self) -> Settings {
+    /// What core's use cases need to know of the configuration, with the signer of file links (which
+    /// `files::url_signer` makes from `url_secret` or the data directory).
+    pub fn settings(&self, signer: UrlSigner) -> Settings {
         Settings {
             default_org: self.default_org.clone(),
             open_signup: self.open_signup,
@@ -224,6 +260,15 @@ impl Config {
             },
             session_limits: self.session_limits(),
             event_retention: Duration::from_secs(self.event_retention_hours.saturating_mul(3600)),
+            files: FileSettings {
+                max_file_bytes: self.max_file_bytes.max(1),
+                org_quota_bytes: self.org_storage_quota_bytes,
+                signer,
+                link_lifetime: Duration::from_secs(self.file_link_seconds.max(1)),
+                upload_lifetime: Duration::from_secs(
+                    self.upload_lifetime_hours.max(1).saturating_mul(3600),
+                ),
+            },
         }
     }
 

@@ -6,6 +6,7 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use parley_core::Error;
+use parley_core::storage::StorageError;
 use parley_proto::v1::{ErrorBody, ErrorDetail};
 
 #[derive(Debug)]
@@ -115,8 +116,14 @@ impl From<Error> for ApiError {
             },
             // The store or the bus failing is an outage, not a bug in the request: the client keeps its
             // token and tries again.
-            Error::Store(_) | Error::Bus(_) => ApiError::unavailable(&error),
-            Error::Blob(_) | Error::Hashing(_) | Error::Encoding(_) => ApiError::internal(&error),
+            Error::Storage(StorageError::TooLarge(_)) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+            }
+            Error::Storage(StorageError::Body(_)) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", message)
+            }
+            Error::Store(_) | Error::Bus(_) | Error::Storage(_) => ApiError::unavailable(&error),
+            Error::Hashing(_) | Error::Encoding(_) => ApiError::internal(&error),
         }
     }
 }

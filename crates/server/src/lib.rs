@@ -7,6 +7,7 @@
 mod app;
 pub mod config;
 mod error;
+mod files;
 pub mod gateway;
 mod http;
 mod metrics;

@@ -1,7 +1,7 @@
 //! What each write announces: the events it committed, which the writer hands to the commit feed right
 //! after the commit, in commit order, before answering the caller. Shared by both stores' writers.
 
-use parley_core::model::{Conversation, Event, Invite, Member, Message, User};
+use parley_core::model::{Conversation, Event, FileRecord, Invite, Member, Message, User};
 use parley_core::store::{DirectMessage, Sent};
 
 /// What a write committed that clients must hear about.
@@ -20,7 +20,7 @@ macro_rules! announces_nothing {
     )*};
 }
 
-announces_nothing!((), u64, User, Member, Invite);
+announces_nothing!((), u64, bool, User, Member, Invite, FileRecord);
 
 impl Announces for Option<Event> {
     fn announced(&self) -> Vec<Event> {

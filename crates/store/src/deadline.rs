@@ -9,15 +9,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use parley_core::model::{
-    Audience, Conversation, ConversationSummary, Credentials, Event, FollowedThread, Invite,
-    Member, Message, MessageVersion, Millis, Page, PinnedMessage, Session, User,
+    Audience, Conversation, ConversationSummary, Credentials, Event, FileRecord, FollowedThread,
+    ImageState, Invite, Member, Message, MessageVersion, Millis, Page, PinnedMessage, Session,
+    User,
 };
 use parley_core::proto::v1::{MembershipPatch, Mentions};
 use parley_core::store::{
-    CommitFeed, DirectMessage, NewConversation, NewInvite, NewMessage, NewUser, Sent, Store,
-    StoreError, StoreResult,
+    CommitFeed, CompletedUpload, DirectMessage, FileRecords, NewConversation, NewInvite,
+    NewMessage, NewUpload, NewUser, Sent, Store, StoreError, StoreResult,
 };
-use parley_core::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};
+use parley_core::{ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, UserId};
 
 /// A store whose every call fails once it has taken longer than `limit`.
 pub struct TimeLimited {
@@ -543,5 +544,53 @@ impl Store for TimeLimited {
 
     async fn prune_events(&self, before: Millis) -> StoreResult<u64> {
         within!(self, self.inner.prune_events(before))
+    }
+}
+
+#[async_trait]
+impl FileRecords for TimeLimited {
+    async fn create_upload(&self, new: NewUpload<'_>, quota: u64) -> StoreResult<FileRecord> {
+        within!(self, self.inner.create_upload(new, quota))
+    }
+
+    async fn file(&self, id: FileId) -> StoreResult<Option<FileRecord>> {
+        within!(self, self.inner.file(id))
+    }
+
+    async fn files(&self, ids: &[FileId]) -> StoreResult<Vec<FileRecord>> {
+        within!(self, self.inner.files(ids))
+    }
+
+    async fn complete_upload(
+        &self,
+        id: FileId,
+        completed: CompletedUpload<'_>,
+    ) -> StoreResult<FileRecord> {
+        within!(self, self.inner.complete_upload(id, completed))
+    }
+
+    async fn set_image(
+        &self,
+        id: FileId,
+        image: ImageState,
+        now: Millis,
+    ) -> StoreResult<Option<Event>> {
+        within!(self, self.inner.set_image(id, image, now))
+    }
+
+    async fn images_pending(&self, limit: u32) -> StoreResult<Vec<FileRecord>> {
+        within!(self, self.inner.images_pending(limit))
+    }
+
+    async fn erase_upload(&self, id: FileId) -> StoreResult<bool> {
+        within!(self, self.inner.erase_upload(id))
+    }
+
+    async fn collectable_files(&self, before: Millis, limit: u32) -> StoreResult<Vec<FileRecord>> {
+        within!(self, self.inner.collectable_files(before, limit))
+    }
+
+    async fn forget_files(&self, ids: &[FileId]) -> StoreResult<()> {
+        within!(self, self.inner.forget_files(ids))
     }
 }

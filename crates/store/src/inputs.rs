@@ -2,7 +2,7 @@
 //! writer (a thread or a task), and may run twice (a batch rerun in savepoints), so it keeps its own copy.
 
 use parley_core::model::{Message, Millis};
-use parley_core::proto::v1::{ConversationKind, Mentions, QuoteRef};
+use parley_core::proto::v1::{Attachment, ConversationKind, Mentions, QuoteRef};
 use parley_core::store::{self as core_store, OrgPolicy};
 use parley_core::{ConversationId, MessageId, OrgId, UserId};
 
@@ -88,7 +88,7 @@ pub(crate) struct NewMessage {
     pub author_id: UserId,
     pub text: String,
     pub nonce: Option<String>,
-    /// Mentions, thread and quote, for the few messages that have any: a plain send carries no more than
+    /// Mentions, thread, quote and attachments, for the few messages that have any: a plain send carries no more than
     /// it did before them.
     pub extras: Option<Box<Extras>>,
     pub now: Millis,
@@ -101,6 +101,7 @@ pub(crate) struct Extras {
     pub thread_root_id: Option<MessageId>,
     pub also_to_conversation: bool,
     pub quote: Option<QuoteRef>,
+    pub attachments: Vec<Attachment>,
 }
 
 impl From<core_store::NewMessage<'_>> for NewMessage {
@@ -111,6 +112,7 @@ impl From<core_store::NewMessage<'_>> for NewMessage {
                 thread_root_id: new.thread_root_id,
                 also_to_conversation: new.also_to_conversation && new.thread_root_id.is_some(),
                 quote: new.quote,
+                attachments: new.attachments.to_vec(),
             })
         });
         NewMessage {
@@ -143,6 +145,7 @@ impl NewMessage {
             mentions: extras.map(|e| e.mentions.clone()).unwrap_or_default(),
             quote: extras.and_then(|e| e.quote),
             thread: None,
+            attachments: extras.map(|e| e.attachments.clone()).unwrap_or_default(),
         }
     }
 

@@ -130,6 +130,7 @@ mod sqlite {
                     thread_root_id: None,
                     also_to_conversation: false,
                     quote: None,
+                    attachments: &[],
                     nonce: Some("the-nonce"),
                     now: at(1),
                 })

@@ -4,7 +4,8 @@
 //! `GET /v1/gateway` says, straight to a node.
 //!
 //! PostgreSQL comes from `DATABASE_URL` (by default the machine's `test` database); NATS is the machine's
-//! `nats-server` binary (`NATS_SERVER`, by default `/usr/sbin/nats-server`). Without them `Cluster::start`
+//! `nats-server` binary (`NATS_SERVER`, by default `/usr/sbin/nats-server`); files go to a SeaweedFS of the
+//! cluster's own (`seaweedfs`). Without them `Cluster::start`
 //! answers `None` and the test is skipped, unless `REQUIRE_SERVICES=1` (as in CI) makes that a failure.
 
 use std::net::SocketAddr;
@@ -18,14 +19,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
-use crate::{TestUser, sign_up};
+use crate::seaweedfs::SeaweedFs;
+use crate::{TestUser, required, sign_up};
 
 /// How long a node or the NATS server may take to come up.
 const START_PATIENCE: Duration = Duration::from_secs(30);
-
-fn required() -> bool {
-    std::env::var("REQUIRE_SERVICES").as_deref() == Ok("1")
-}
 
 /// A port nothing listens on right now, kept for a process that binds it later (and again after a restart).
 fn free_port() -> u16 {
@@ -344,6 +342,8 @@ impl Node {
 pub struct Cluster {
     pub nodes: Vec<Node>,
     pub nats: NatsServer,
+    /// The object store every node keeps files in.
+    pub files: SeaweedFs,
     /// The TCP balancer's URL: what REST clients use.
     pub url: String,
     binary: PathBuf,
@@ -356,10 +356,18 @@ impl Cluster {
     /// Starts `count` nodes of the `parley` binary at `binary` (`env!("CARGO_BIN_EXE_parley")`), each with
     /// `extra_config` (TOML) added to its configuration. `None` when PostgreSQL or NATS is not there.
     pub async fn start(binary: &Path, count: usize, extra_config: &str) -> Option<Cluster> {
+        parley_client::install_tls_provider();
         let dir = tempfile::tempdir().expect("a temporary directory");
         let schema = Schema::create().await?;
         let nats = NatsServer::start(dir.path()).await?;
+        let files = SeaweedFs::start().await?;
         let store_url = schema.store_url();
+        // Links signed by one node must hold on every other.
+        let shared = format!(
+            "{}url_secret = \"{}\"\n",
+            files.config_toml(),
+            crate::random_hex(32)
+        );
         let mut nodes = Vec::with_capacity(count);
         for n in 1..=count {
             let port = free_port();
@@ -369,7 +377,7 @@ impl Cluster {
             let config = dir.path().join(format!("{id}.toml"));
             let toml = format!(
                 "listen = \"127.0.0.1:{port}\"\nstore = \"{store_url}\"\nbus = \"{}\"\nnode_id = \"{id}\"\n\
-                 cluster = \"{}\"\n{}{extra_config}\n",
+                 cluster = \"{}\"\n{shared}{}{extra_config}\n",
                 nats.url(),
                 schema.name,
                 crate::lifted_limits_toml(),
@@ -399,6 +407,7 @@ impl Cluster {
         let mut cluster = Cluster {
             nodes,
             nats,
+            files,
             url,
             binary: binary.to_owned(),
             balancer,

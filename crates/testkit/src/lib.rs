@@ -5,6 +5,7 @@
 //! Logs are off unless `TEST_LOG=1`. Sign-up and send limits are lifted (`lift_limits`).
 
 pub mod cluster;
+pub mod seaweedfs;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,18 @@ use tokio::task::JoinHandle;
 
 pub use parley_client;
 pub use parley_proto;
+
+/// Whether a missing service fails the test rather than skipping it (`REQUIRE_SERVICES=1`, as in CI).
+pub(crate) fn required() -> bool {
+    std::env::var("REQUIRE_SERVICES").as_deref() == Ok("1")
+}
+
+/// `bytes` random bytes as hex.
+pub(crate) fn random_hex(bytes: usize) -> String {
+    let mut random = vec![0u8; bytes];
+    getrandom::fill(&mut random).expect("random bytes");
+    random.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// A running server. Dropping it stops it; `stop` also waits until it has finished.
 pub struct TestServer {
@@ -88,6 +101,8 @@ impl TestServer {
     /// A server on the given data directory (which outlives it): for restart tests.
     pub async fn spawn_in(data_dir: &Path, adjust: impl FnOnce(&mut Config)) -> Self {
         init_logs();
+        // For the tests' own HTTP clients too (`install_tls_provider` says why).
+        parley_client::install_tls_provider();
         let listener = parley_server::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
             .expect("bind an ephemeral port");
         let address = listener.local_addr().expect("local address");

@@ -138,6 +138,7 @@ impl Sender {
                 thread_root_id: None,
                 also_to_conversation: None,
                 quote: None,
+                attachments: Vec::new(),
             };
             loop {
                 if socket.send(&op).await.is_err() {

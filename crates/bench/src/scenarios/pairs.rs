@@ -173,6 +173,7 @@ impl User {
                         thread_root_id: None,
                         also_to_conversation: None,
                         quote: None,
+                        attachments: Vec::new(),
                     };
                     seq += 1;
                     match socket.send(&op).await {

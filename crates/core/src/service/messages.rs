@@ -6,7 +6,7 @@ use super::{Caller, Parley};
 use crate::model::{Audience, Millis, Page};
 use crate::store::{NewMessage, Sent};
 use crate::wire;
-use crate::{ConversationId, Error, MessageId, UserId, validate};
+use crate::{ConversationId, Error, FileId, MessageId, UserId, validate};
 
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
@@ -70,6 +70,8 @@ pub struct Draft {
     pub thread_root_id: Option<MessageId>,
     pub also_to_conversation: bool,
     pub quote: Option<QuoteRef>,
+    /// Complete uploads of the author's.
+    pub attachments: Vec<FileId>,
 }
 
 impl From<v1::SendMessageRequest> for Draft {
@@ -81,6 +83,7 @@ impl From<v1::SendMessageRequest> for Draft {
             thread_root_id: r.thread_root_id,
             also_to_conversation: r.also_to_conversation.unwrap_or(false),
             quote: r.quote,
+            attachments: r.attachments,
         }
     }
 }
@@ -103,7 +106,10 @@ impl Parley {
         conversation_id: ConversationId,
         draft: &Draft,
     ) -> Result<SendOutcome, Error> {
-        validate::message_text(&draft.text)?;
+        // Text is optional on a message that carries files.
+        if draft.attachments.is_empty() || !draft.text.is_empty() {
+            validate::message_text(&draft.text)?;
+        }
         if let Some(nonce) = &draft.nonce {
             validate::nonce(nonce)?;
         }
@@ -125,6 +131,7 @@ impl Parley {
         if let Some(quote) = draft.quote {
             self.quotable(caller, quote).await?;
         }
+        let attachments = self.attachable(caller, &draft.attachments).await?;
         let new = NewMessage {
             conversation_id,
             author_id: caller.user.id,
@@ -134,6 +141,7 @@ impl Parley {
             thread_root_id: draft.thread_root_id,
             also_to_conversation: draft.also_to_conversation,
             quote: draft.quote,
+            attachments: &attachments,
             now: Millis::now(),
         };
         let (message, duplicate) = match self.store.create_message(new).await? {
@@ -233,9 +241,14 @@ impl Parley {
                 if message.deleted {
                     return Ok(());
                 }
-                self.store
+                let erased = self
+                    .store
                     .erase_message(conversation_id, message_id)
-                    .await?
+                    .await?;
+                // After the commit: a crash before this leaves records the collector finds.
+                let files: Vec<FileId> = message.attachments.iter().map(|a| a.id).collect();
+                self.delete_files(&files).await;
+                erased
             }
         };
         Ok(())

@@ -5,33 +5,39 @@ mod accounts;
 mod balancer;
 mod conversations;
 mod edits;
+mod files;
 mod invites;
 mod mentions;
 mod messages;
 mod pins;
+mod previews;
 mod rate_limits;
 mod realtime;
 mod sessions;
 mod threads;
 mod throttles;
+mod uploads;
 mod users;
 
 use std::sync::Arc;
 
 pub use conversations::{Created, MAX_ADDED_AT_ONCE, MEMBER_LIST_LIMIT};
+pub use files::{Download, FileSettings, MAX_LINKS, content_disposition};
 pub use invites::{MAX_INVITE_HOURS, MAX_INVITE_USES};
 pub use mentions::MAX_MENTIONS;
 pub use messages::{DeleteScope, Draft, HistoryQuery, MAX_PAGE, MAX_SEARCH_CHARS, SendOutcome};
 pub use pins::MAX_PINS;
+pub use previews::{MAX_PICTURE_BYTES, make_previews};
 pub use realtime::{Pruned, Replay};
 pub use sessions::SessionLimits;
 pub use throttles::{LoginLimits, SendLimits, SignupLimits, client_network};
+pub use uploads::{MAX_ATTACHMENTS, PART_BYTES};
 pub use users::MAX_QUERY_CHARS;
 
-use crate::blobs::Blobs;
 use crate::bus::Bus;
 use crate::model::{Conversation, Member, User};
 use crate::passwords::Passwords;
+use crate::storage::Storage;
 use crate::store::{CommitFeed, Store};
 use crate::{ConversationId, Error, UserId};
 
@@ -58,6 +64,8 @@ pub struct Settings {
     pub session_limits: SessionLimits,
     /// How long events are kept for clients to resume from; older cursors must resync.
     pub event_retention: std::time::Duration,
+    /// Limits on files, and how their links are signed.
+    pub files: FileSettings,
 }
 
 /// Publishes committed events on the bus in commit order, until the store closes its feed. The store holds
@@ -84,11 +92,11 @@ pub struct Caller {
     session_began: crate::model::Millis,
 }
 
-/// The use cases, over the store, bus and blob store they need. Cheap to share: build once, pass an `Arc`.
+/// The use cases, over the store, bus and object storage they need. Cheap to share: build once, pass an `Arc`.
 pub struct Parley {
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
-    blobs: Arc<dyn Blobs>,
+    storage: Arc<dyn Storage>,
     pub(crate) settings: Settings,
     passwords: Passwords,
     login_throttle: throttles::LoginThrottle,
@@ -97,13 +105,15 @@ pub struct Parley {
     typing_limiter: rate_limits::KeyedLimiter<(UserId, ConversationId)>,
     /// Images decoded at once: each may take up to 192 MiB and a core for a moment.
     image_permits: Arc<tokio::sync::Semaphore>,
+    /// Wakes the worker that makes previews of pictures (`make_previews`).
+    previews: Arc<tokio::sync::Notify>,
 }
 
 impl Parley {
     pub fn new(
         store: Arc<dyn Store>,
         bus: Arc<dyn Bus>,
-        blobs: Arc<dyn Blobs>,
+        storage: Arc<dyn Storage>,
         settings: Settings,
     ) -> Self {
         if let Some(feed) = store.take_commit_feed() {
@@ -112,7 +122,7 @@ impl Parley {
         Parley {
             store,
             bus,
-            blobs,
+            storage,
             passwords: Passwords::new(),
             login_throttle: throttles::LoginThrottle::new(settings.login_limits),
             signup_throttle: throttles::SignupThrottle::new(settings.signup_limits),
@@ -120,6 +130,7 @@ impl Parley {
             settings,
             typing_limiter: realtime::typing_limiter(),
             image_permits: Arc::new(tokio::sync::Semaphore::new(IMAGE_DECODES_AT_ONCE)),
+            previews: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

@@ -61,8 +61,8 @@ impl Parley {
                 "avatar must be a PNG, JPEG, WebP or GIF image",
             )
         })??;
-        self.blobs
-            .put(&avatar_key(caller.user.id), encoded.bytes)
+        self.storage
+            .put(&avatar_key(caller.user.id), encoded.bytes.into())
             .await?;
         let user = self.store.bump_avatar(caller.user.id).await?;
         self.announce_profile(&user).await;
@@ -94,13 +94,13 @@ impl Parley {
         &self,
         caller: &Caller,
         user_id: UserId,
-    ) -> Result<(&'static str, Vec<u8>), Error> {
+    ) -> Result<(&'static str, bytes::Bytes), Error> {
         let user = self.visible_user(caller, user_id).await?;
         if user.avatar_version.is_none() {
             return Err(Error::NotFound("avatar"));
         }
         let bytes = self
-            .blobs
+            .storage
             .get(&avatar_key(user.id))
             .await?
             .ok_or(Error::NotFound("avatar"))?;

@@ -562,6 +562,7 @@ impl Session {
                 thread_root_id,
                 also_to_conversation,
                 quote,
+                attachments,
             } => {
                 let draft = Draft {
                     text,
@@ -570,6 +571,7 @@ impl Session {
                     thread_root_id,
                     also_to_conversation: also_to_conversation.unwrap_or(false),
                     quote,
+                    attachments,
                 };
                 self.parley
                     .send_message(caller, conversation_id, &draft)

@@ -97,3 +97,26 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
         })
     }
 }
+
+/// A body as a stream, for a handler that passes it on as it comes (an upload's part) rather than reading it
+/// whole: each wait for the next part is bounded by `pause`, and a stall ends the stream with an error.
+pub(crate) fn stream(body: axum::body::Body, pause: Duration) -> parley_core::storage::ByteStream {
+    let frames = futures_util::stream::unfold(body, move |mut body| async move {
+        loop {
+            let frame = match tokio::time::timeout(pause, body.frame()).await {
+                Err(_) => {
+                    let stalled =
+                        std::io::Error::new(std::io::ErrorKind::TimedOut, "the body stalled");
+                    return Some((Err(stalled), body));
+                }
+                Ok(None) => return None,
+                Ok(Some(Err(error))) => return Some((Err(std::io::Error::other(error)), body)),
+                Ok(Some(Ok(frame))) => frame,
+            };
+            if let Ok(data) = frame.into_data() {
+                return Some((Ok(data), body));
+            }
+        }
+    });
+    Box::pin(frames)
+}

@@ -6,12 +6,14 @@ pub(crate) mod body;
 pub(crate) mod conversations;
 pub(crate) mod deadline;
 pub(crate) mod edits;
+pub(crate) mod files;
 pub(crate) mod invites;
 pub(crate) mod mentions;
 pub(crate) mod messages;
 pub(crate) mod operations;
 pub(crate) mod pins;
 pub(crate) mod threads;
+pub(crate) mod uploads;
 pub(crate) mod users;
 
 use axum::Router;
@@ -62,6 +64,12 @@ fn bearer_token(value: &str) -> Option<&str> {
     scheme
         .eq_ignore_ascii_case("bearer")
         .then_some(token.trim())
+}
+
+/// Routes whose request body may take longer than a request's deadline to arrive: each pause in it is
+/// bounded instead (`body::stream`).
+pub fn streamed_routes() -> Router<AppState> {
+    Router::new().route("/v1/uploads/{upload_id}/parts/{part}", put(uploads::part))
 }
 
 pub fn routes() -> Router<AppState> {
@@ -164,6 +172,15 @@ pub fn routes() -> Router<AppState> {
             get(messages::receipts),
         )
         .route("/v1/search", get(messages::search))
+        .route("/v1/uploads", post(uploads::create))
+        .route(
+            "/v1/uploads/{upload_id}",
+            get(uploads::show).delete(uploads::cancel),
+        )
+        .route("/v1/uploads/{upload_id}/complete", post(uploads::complete))
+        .route("/v1/files/links", post(files::links))
+        .route("/v1/files/{file_id}", get(files::file))
+        .route("/v1/files/{file_id}/thumbnail", get(files::thumbnail))
         .route("/v1/gateway", get(operations::gateway))
         .route("/v1/ws", get(crate::gateway::upgrade))
         .route("/v1/openapi.json", get(operations::openapi))

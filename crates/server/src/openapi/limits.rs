@@ -92,9 +92,35 @@ const FIELDS: &[(&str, &str, Limit)] = &[
         "SendMessageRequest",
         "text",
         Limit::Text {
-            min: 1,
+            // Empty only with attachments.
+            min: 0,
             max: MAX_TEXT_CHARS,
             pattern: Some(TEXT_PATTERN),
+        },
+    ),
+    (
+        "SendMessageRequest",
+        "attachments",
+        Limit::Items {
+            min: 0,
+            max: MAX_ATTACHMENTS,
+        },
+    ),
+    (
+        "CreateUploadRequest",
+        "name",
+        Limit::Text {
+            min: 1,
+            max: MAX_FILE_NAME_CHARS,
+            pattern: None,
+        },
+    ),
+    (
+        "FileLinksRequest",
+        "ids",
+        Limit::Items {
+            min: 1,
+            max: MAX_LINKS,
         },
     ),
     (

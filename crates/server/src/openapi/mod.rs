@@ -32,6 +32,7 @@ use utoipa::{Modify, OpenApi, ToResponse};
         (name = "messages", description = "Messages, edits, mentions, pins, reactions, read checkpoints, \
             receipts and search"),
         (name = "threads", description = "Replies in threads, following them, and the threads you follow"),
+        (name = "files", description = "Uploads, files on messages, their previews and signed links"),
         (name = "operations", description = "Health, readiness, metrics, the gateway and this document"),
         (name = "realtime", description = "The WebSocket: live events, resume by cursor, typing and presence. \
             The frames and their rules are in `docs/protocol.md`."),
@@ -90,6 +91,14 @@ use utoipa::{Modify, OpenApi, ToResponse};
         crate::http::threads::unfollow,
         crate::http::threads::read,
         crate::http::threads::list,
+        crate::http::uploads::create,
+        crate::http::uploads::show,
+        crate::http::uploads::part,
+        crate::http::uploads::complete,
+        crate::http::uploads::cancel,
+        crate::http::files::file,
+        crate::http::files::thumbnail,
+        crate::http::files::links,
         crate::http::operations::gateway,
         crate::http::operations::openapi,
         crate::http::operations::healthz,

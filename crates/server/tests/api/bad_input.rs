@@ -31,7 +31,8 @@ async fn bodies_that_are_not_what_the_route_takes() {
         (b"{\"text\": 5}".to_vec(), json, 400, "invalid_input"),
         (b"{\"text\": null}".to_vec(), json, 400, "invalid_input"),
         (b"[]".to_vec(), json, 400, "invalid_input"),
-        (b"{}".to_vec(), json, 400, "invalid_input"),
+        // Text may be left out only with attachments.
+        (b"{}".to_vec(), json, 400, "invalid_text"),
         (
             b"{\"text\":\"hi\",\"surprise\":1}".to_vec(),
             json,

@@ -192,7 +192,7 @@ async fn messages_typing_presence_and_logout_cross_nodes() {
 /// A rename and an avatar reach, on the other node, a contact, a follower by `presence_sub` and the user's
 /// other device; and the user's device on the first node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn profile_changes_cross_nodes() {
+async fn profiles_avatars_and_files_cross_nodes() {
     let Some(cluster) = Cluster::start(Path::new(env!("CARGO_BIN_EXE_parley")), 2, CONFIG).await
     else {
         return;
@@ -230,6 +230,42 @@ async fn profile_changes_cross_nodes() {
     for session in [&mut adas_laptop, &mut adas_phone, &mut bobs, &mut caras] {
         assert_eq!(next_matching(session, user_update).await, with_avatar);
     }
+
+    // Avatars and files live in the cluster's object store: put through one node, read through the other.
+    let on = |n: usize, user: &TestUser| {
+        Client::new(&cluster.nodes[n].url())
+            .expect("a node's URL")
+            .with_token(user.client.token().expect("a token"))
+    };
+    for n in 0..2 {
+        let (content_type, _) = on(n, &bob).avatar(ada.id).await.expect("the avatar");
+        assert!(content_type.starts_with("image/"));
+    }
+    let id = super::dm(&ada.client, bob.id).await;
+    let report = b"quarterly numbers\n".repeat(1000);
+    let upload = on(0, &ada)
+        .upload_file("report.txt", &report)
+        .await
+        .expect("upload through node 1");
+    super::files::attach(&on(0, &ada), id, &[upload.id], "the report")
+        .await
+        .expect("send");
+    let file = on(1, &bob)
+        .file(upload.id)
+        .await
+        .expect("download through node 2");
+    assert!(file.body == report);
+    // A link signed by one node holds on the other.
+    let link = on(0, &bob)
+        .file_links(&[upload.id])
+        .await
+        .expect("links")
+        .links[0]
+        .url
+        .replace(&cluster.nodes[0].url(), &cluster.nodes[1].url());
+    let through_link = on(1, &bob).get_url(&link).await.expect("the link");
+    assert_eq!(through_link.status, 200);
+    assert!(through_link.body == report);
 }
 
 /// Steady traffic into one group: senders post through the balancer with nonces and retry until
@@ -508,6 +544,7 @@ async fn everyone_catching_up_at_once_does_not_stall_the_sends_in_flight() {
                     thread_root_id: None,
                     also_to_conversation: None,
                     quote: None,
+                    attachments: Vec::new(),
                 };
                 socket.send(&op).await.map_err(|e| format!("send: {e}"))?;
                 let answered = tokio::time::timeout(Duration::from_secs(30), async {

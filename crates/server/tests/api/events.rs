@@ -12,7 +12,7 @@ use parley_core::service::DeleteScope;
 use parley_core::store::Store;
 use parley_core::{Caller, Cursor, Parley};
 use parley_proto::v1::{ConversationKind, SignupRequest};
-use parley_store::{FsBlobs, SqliteStore};
+use parley_store::{ObjectStorage, SqliteStore};
 
 use crate::conversation_request;
 
@@ -53,8 +53,9 @@ async fn changes_are_logged_and_published_in_commit_order() {
     let parley = Parley::new(
         store.clone(),
         bus.clone(),
-        Arc::new(FsBlobs::new(data.path())),
-        parley_server::Config::default().settings(),
+        Arc::new(ObjectStorage::local(&data.path().join("objects")).expect("storage")),
+        parley_server::Config::default()
+            .settings(parley_core::signing::UrlSigner::new(vec![0; 32]).expect("a secret")),
     );
     let ann = caller(&parley, "ann").await;
     let bob = caller(&parley, "bob").await;

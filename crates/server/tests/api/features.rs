@@ -20,6 +20,7 @@ pub(crate) fn draft(text: &str) -> SendMessageRequest {
         thread_root_id: None,
         also_to_conversation: None,
         quote: None,
+        attachments: Vec::new(),
     }
 }
 

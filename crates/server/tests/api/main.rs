@@ -13,6 +13,8 @@ mod edits;
 mod events;
 mod fanout;
 mod features;
+mod files;
+mod files_s3;
 mod invites;
 mod large_channels;
 mod mentions;

@@ -247,6 +247,7 @@ async fn mentions_count_until_read(server: &TestServer) {
             thread_root_id: None,
             also_to_conversation: None,
             quote: None,
+            attachments: Vec::new(),
         })
         .await
         .expect("send op");
@@ -328,6 +329,7 @@ async fn only_users_of_your_org_may_be_mentioned_and_a_refused_send_stores_nothi
         thread_root_id: None,
         also_to_conversation: None,
         quote: None,
+        attachments: Vec::new(),
     })
     .await
     .expect("op");

@@ -188,6 +188,7 @@ async fn a_quote_is_of_a_message_its_sender_can_see() {
                 conversation_id: with_bob,
                 message_id: original.id,
             }),
+            attachments: Vec::new(),
         })
         .await
         .expect("op");
@@ -226,6 +227,7 @@ async fn a_quote_is_of_a_message_its_sender_can_see() {
             conversation_id: with_bob,
             message_id: original.id,
         }),
+        attachments: Vec::new(),
     })
     .await
     .expect("op");

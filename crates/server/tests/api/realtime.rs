@@ -115,6 +115,7 @@ fn send_op(reference: &str, conversation_id: ConversationId, text: &str) -> Clie
         thread_root_id: None,
         also_to_conversation: None,
         quote: None,
+        attachments: Vec::new(),
     }
 }
 
@@ -1323,6 +1324,7 @@ async fn sends_share_one_rate_limit_over_rest_and_sockets() {
             thread_root_id: None,
             also_to_conversation: None,
             quote: None,
+            attachments: Vec::new(),
         })
         .await
         .expect("send op");
@@ -1340,6 +1342,7 @@ async fn sends_share_one_rate_limit_over_rest_and_sockets() {
             thread_root_id: None,
             also_to_conversation: None,
             quote: None,
+            attachments: Vec::new(),
         })
         .await
         .expect("send op");

@@ -252,6 +252,7 @@ async fn a_thread_grows(server: &TestServer) {
         thread_root_id: Some(root.id),
         also_to_conversation: None,
         quote: None,
+        attachments: Vec::new(),
     })
     .await
     .expect("send op");
@@ -386,6 +387,7 @@ async fn a_root_is_a_message_of_the_same_conversation_that_is_no_reply() {
         thread_root_id: Some(first.id),
         also_to_conversation: None,
         quote: None,
+        attachments: Vec::new(),
     })
     .await
     .expect("op");

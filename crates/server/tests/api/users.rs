@@ -160,7 +160,7 @@ async fn avatars_are_decoded_under_limits_and_served_as_the_server_encoded_them(
 }
 
 /// A PNG whose header declares `width` × `height` pixels, with a few bytes of data behind it.
-fn png_declaring(width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn png_declaring(width: u32, height: u32) -> Vec<u8> {
     fn crc32(bytes: &[u8]) -> u32 {
         let mut crc = 0xFFFF_FFFFu32;
         for &byte in bytes {

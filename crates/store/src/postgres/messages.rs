@@ -46,7 +46,8 @@ pub(crate) async fn create(c: &impl GenericClient, new: &NewMessage) -> StoreRes
         )
         .await?,
         Some(extras) => {
-            let extra: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+            let attachments: Vec<i64> = extras.attachments.iter().map(|a| a.id.0).collect();
+            let extra: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
                 &extras.thread_root_id.map(|id| id.0),
                 &extras.also_to_conversation,
                 &sql::ids_array(&extras.mentions.user_ids),
@@ -54,26 +55,38 @@ pub(crate) async fn create(c: &impl GenericClient, new: &NewMessage) -> StoreRes
                 &extras.mentions.here,
                 &extras.quote.map(|q| q.conversation_id.0),
                 &extras.quote.map(|q| q.message_id.0),
+                &attachments,
             ];
             let all: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
                 params.iter().chain(extra.iter()).copied().collect();
+            // The attachments are checked and taken in the statement that inserts: all of them or, when
+            // one was attached meanwhile, nothing at all (a refusal must change nothing, `writer.rs`).
             row(
                 c,
                 "WITH earlier AS (
                      SELECT id FROM messages WHERE conversation_id = $1 AND author_id = $2 AND nonce = $4
+                 ), attachable AS (
+                     SELECT count(*) = cardinality($13::bigint[]) AS fine FROM files
+                     WHERE id = ANY($13) AND owner_id = $2 AND state = 1
                  ), m AS (
                      INSERT INTO messages (conversation_id, author_id, text, nonce, created_at, thread_root_id,
                          also_to_conversation, mention_ids, mention_channel, mention_here,
                          quote_conversation_id, quote_message_id)
                      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
-                     WHERE NOT EXISTS (SELECT 1 FROM earlier)
+                     WHERE NOT EXISTS (SELECT 1 FROM earlier) AND (SELECT fine FROM attachable)
+                     RETURNING id
+                 ), a AS (
+                     UPDATE files SET state = 2, conversation_id = $1, message_id = (SELECT id FROM m),
+                         position = (array_position($13::bigint[], files.id) - 1)::smallint
+                     WHERE id = ANY($13) AND EXISTS (SELECT 1 FROM m)
                      RETURNING id
                  ), e AS (
                      INSERT INTO events (conversation_id, kind, user_id, message_id, created_at)
                      SELECT $1, 'message.created', $2, m.id, $5 FROM m
                      RETURNING cursor, message_id
                  )
-                 SELECT (SELECT id FROM earlier), (SELECT message_id FROM e), (SELECT cursor FROM e)",
+                 SELECT (SELECT id FROM earlier), (SELECT message_id FROM e), (SELECT cursor FROM e),
+                     (SELECT fine FROM attachable), (SELECT count(*) FROM a)",
                 &all,
             )
             .await?
@@ -85,6 +98,9 @@ pub(crate) async fn create(c: &impl GenericClient, new: &NewMessage) -> StoreRes
             .await?
             .ok_or(StoreError::NotFound("message"))?;
         return Ok(Sent::Duplicate(message));
+    }
+    if new.extras.is_some() && get::<Option<bool>>(&stored, 3)? == Some(false) {
+        return Err(StoreError::Conflict("attachment"));
     }
     let (Some(id), Some(cursor)) = (
         get::<Option<i64>>(&stored, 1)?,
@@ -353,6 +369,7 @@ pub(crate) async fn erase(
         "DELETE FROM message_edits WHERE message_id = $1",
         "DELETE FROM mentions WHERE message_id = $1",
         "DELETE FROM pins WHERE message_id = $1",
+        "UPDATE files SET state = 3 WHERE message_id = $1 AND state = 2",
     ] {
         run(c, sql, &[&message_id.0]).await?;
     }

@@ -6,6 +6,7 @@ mod accounts;
 mod conversations;
 mod edits;
 mod events;
+mod files;
 mod invites;
 mod mentions;
 mod messages;

@@ -222,6 +222,7 @@ pub(crate) fn message(row: &Row) -> StoreResult<Message> {
         },
         quote,
         thread,
+        attachments: Vec::new(),
     })
 }
 
@@ -238,7 +239,7 @@ pub(crate) fn messages(rows: &[Row]) -> StoreResult<Vec<Message>> {
     rows.iter().map(message).collect()
 }
 
-/// Loads the reactions of a page of messages in one query.
+/// Loads the reactions and attachments of a page of messages, in a query each.
 pub(crate) async fn with_reactions(
     c: &impl GenericClient,
     mut messages: Vec<Message>,
@@ -271,6 +272,7 @@ pub(crate) async fn with_reactions(
             }),
         }
     }
+    super::files::with_attachments(c, &mut messages).await?;
     Ok(messages)
 }
 

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::connection::backend;
 use super::rows::{self, MESSAGE_COLUMNS, one, run};
-use super::{events, mentions, threads};
+use super::{events, files, mentions, threads};
 use crate::inputs::NewMessage;
 
 /// Messages the viewer has not hidden for themselves.
@@ -29,6 +29,10 @@ pub(crate) fn create(c: &Connection, new: &NewMessage) -> StoreResult<Sent> {
                 .ok_or(StoreError::NotFound("message"))?;
             return Ok(Sent::Duplicate(message));
         }
+    }
+    // Checked before anything changes: a refusal must change nothing (`connection.rs`).
+    if let Some(extras) = &new.extras {
+        files::check_attachable(c, new.author_id, &extras.attachments)?;
     }
     match &new.extras {
         None => c
@@ -74,6 +78,13 @@ pub(crate) fn create(c: &Connection, new: &NewMessage) -> StoreResult<Sent> {
         new.now,
     )?];
     if let Some(extras) = &new.extras {
+        files::attach(
+            c,
+            id,
+            new.conversation_id,
+            new.author_id,
+            &extras.attachments,
+        )?;
         mentions::index(c, &message, &extras.mentions.user_ids)?;
         if let Some(root_id) = extras.thread_root_id {
             events.push(threads::add_reply(c, new, root_id)?);
@@ -364,6 +375,7 @@ pub(crate) fn erase(
     ] {
         run(c, sql, [message_id.0]).map_err(backend)?;
     }
+    files::erase_of_message(c, message_id)?;
     events::append(
         c,
         conversation_id,

@@ -5,6 +5,7 @@ mod connection;
 mod conversations;
 mod edits;
 mod events;
+mod files;
 mod invites;
 mod mentions;
 mod messages;
@@ -35,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_search_per_batch.sql"),
     include_str!("../../migrations/sqlite/0003_invites_and_session_expiry.sql"),
     include_str!("../../migrations/sqlite/0004_edits_threads_mentions_pins.sql"),
+    include_str!("../../migrations/sqlite/0005_files.sql"),
 ];
 
 fn migrate(c: &Connection) -> StoreResult<()> {

@@ -165,6 +165,7 @@ pub(crate) fn message(row: &Row<'_>) -> rusqlite::Result<Message> {
         },
         quote,
         thread,
+        attachments: Vec::new(),
     })
 }
 
@@ -187,7 +188,7 @@ pub(crate) fn ids(text: Option<&str>) -> Vec<UserId> {
     .unwrap_or_default()
 }
 
-/// Loads the reactions of a page of messages in one query.
+/// Loads the reactions and attachments of a page of messages, in a query each.
 pub(crate) fn with_reactions(
     c: &Connection,
     mut messages: Vec<Message>,
@@ -226,6 +227,7 @@ pub(crate) fn with_reactions(
             }),
         }
     }
+    super::files::with_attachments(c, &mut messages)?;
     Ok(messages)
 }
 

@@ -140,6 +140,7 @@ pub async fn commit_feed_announces_what_each_write_returned(store: &dyn Store) {
             thread_root_id: None,
             also_to_conversation: false,
             quote: None,
+            attachments: &[],
             nonce: Some("feed-nonce"),
             now: at(7),
         })
@@ -158,6 +159,7 @@ pub async fn commit_feed_announces_what_each_write_returned(store: &dyn Store) {
             thread_root_id: None,
             also_to_conversation: false,
             quote: None,
+            attachments: &[],
             nonce: Some("feed-nonce"),
             now: at(8),
         })
@@ -312,6 +314,7 @@ pub async fn commit_feed_orders_concurrent_commits(store: Arc<dyn Store>) {
                     thread_root_id: None,
                     also_to_conversation: false,
                     quote: None,
+                    attachments: &[],
                     nonce: Some(&nonce),
                     now: at(10 + i64::try_from(i).unwrap_or(0)),
                 })

@@ -27,6 +27,7 @@ async fn send_nonce(
             thread_root_id: None,
             also_to_conversation: false,
             quote: None,
+            attachments: &[],
             nonce: Some(nonce),
             now: at(1),
         })
@@ -91,6 +92,7 @@ pub async fn create_message_stores_it_with_an_event(store: &dyn Store) {
             thread_root_id: None,
             also_to_conversation: false,
             quote: None,
+            attachments: &[],
             nonce: Some("n-1"),
             now: at(42),
         })
@@ -225,6 +227,7 @@ pub async fn message_ids_grow_in_commit_order_under_concurrency(store: Arc<dyn S
                     thread_root_id: None,
                     also_to_conversation: false,
                     quote: None,
+                    attachments: &[],
                     nonce: Some(&nonce),
                     now: at(i64::try_from(i).unwrap_or(0)),
                 })
@@ -984,6 +987,7 @@ pub async fn failed_writes_leave_the_writes_beside_them(store: Arc<dyn Store>) {
                     thread_root_id: None,
                     also_to_conversation: false,
                     quote: None,
+                    attachments: &[],
                     nonce: None,
                     now: at(1),
                 })

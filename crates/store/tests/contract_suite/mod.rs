@@ -120,6 +120,7 @@ pub async fn send_event(
             thread_root_id: None,
             also_to_conversation: false,
             quote: None,
+            attachments: &[],
             nonce: None,
             now,
         })

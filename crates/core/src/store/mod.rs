@@ -4,8 +4,12 @@
 //! nothing is ever stored without its event, nor announced without being stored. Writes return only once the
 //! transaction is durable.
 
+mod files;
+
+pub use files::{CompletedUpload, FileRecords, NewUpload};
+
 use async_trait::async_trait;
-use parley_proto::v1::{ConversationKind, MembershipPatch, Mentions, QuoteRef};
+use parley_proto::v1::{Attachment, ConversationKind, MembershipPatch, Mentions, QuoteRef};
 
 use crate::model::{
     Audience, Conversation, ConversationSummary, Credentials, Event, FollowedThread, Invite,
@@ -106,13 +110,19 @@ pub struct NewMessage<'a> {
     pub thread_root_id: Option<MessageId>,
     pub also_to_conversation: bool,
     pub quote: Option<QuoteRef>,
+    /// Complete uploads of the author's, checked by core; attached in the same transaction unless one was
+    /// attached meanwhile (`Conflict("attachment")`, and nothing is stored).
+    pub attachments: &'a [Attachment],
     pub now: Millis,
 }
 
 impl NewMessage<'_> {
     /// A message with nothing but text: the send path every backend keeps cheapest.
     pub fn is_plain(&self) -> bool {
-        self.mentions.is_empty() && self.thread_root_id.is_none() && self.quote.is_none()
+        self.mentions.is_empty()
+            && self.thread_root_id.is_none()
+            && self.quote.is_none()
+            && self.attachments.is_empty()
     }
 }
 
@@ -134,7 +144,7 @@ pub enum DirectMessage {
 
 /// Everything Parley stores. Methods go create, read, update, delete, in the same order in every backend.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: FileRecords + Send + Sync + 'static {
     // ---- create ----
 
     /// Creates a user, and the organization too when the policy allows and it does not exist yet.
@@ -409,7 +419,8 @@ pub trait Store: Send + Sync + 'static {
         message_id: MessageId,
     ) -> StoreResult<()>;
     /// Deletes a message for everyone: erases its text, every earlier version, reactions, mentions, pin and
-    /// search entry, keeps a tombstone. `None` when it was already deleted.
+    /// search entry, marks its files erased (for the caller to delete), keeps a tombstone. `None` when it
+    /// was already deleted.
     async fn erase_message(
         &self,
         conversation_id: ConversationId,
