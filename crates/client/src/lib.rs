@@ -4,12 +4,13 @@
 //! It holds no state beyond the base URL and an optional token; cloning is cheap (connections are pooled).
 
 use parley_proto::v1::{
-    AuthResponse, ContactList, Conversation, ConversationList, CreateConversationRequest,
-    CreateInviteRequest, CreateUploadRequest, EditMessageRequest, ErrorBody, FileLinkList,
-    FileLinksRequest, GatewayInfo, Invite, InviteList, InviteLookup, InvitePreview, InviteRequest,
-    LoginRequest, Membership, MembershipPatch, Message, MessageEdit, MessageEditList, MessageList,
-    Pin, PinList, ReadRequest, Receipt, ReceiptList, SendMessageRequest, SentMessage,
-    SignupRequest, ThreadInfo, ThreadList, UpdateMeRequest, Upload, UploadPart, User, UserList,
+    AuthResponse, AvatarFromUpload, ContactList, Conversation, ConversationList,
+    CreateConversationRequest, CreateInviteRequest, CreateUploadRequest, EditMessageRequest,
+    ErrorBody, FileLinkList, FileLinksRequest, GatewayInfo, Invite, InviteList, InviteLookup,
+    InvitePreview, InviteRequest, LoginRequest, Membership, MembershipPatch, Message, MessageEdit,
+    MessageEditList, MessageList, Pin, PinList, ReadRequest, Receipt, ReceiptList,
+    SendMessageRequest, SentMessage, SignupRequest, ThreadInfo, ThreadList, UpdateMeRequest,
+    Upload, UploadPart, User, UserList,
 };
 use parley_proto::{ConversationId, FileId, InviteId, MessageId, UserId};
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
@@ -338,6 +339,16 @@ impl Client {
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(bytes);
         Self::json(builder).await
+    }
+
+    /// Makes a complete upload of yours your avatar (the upload is used up).
+    pub async fn set_avatar_from_upload(&self, upload_id: FileId) -> Result<User> {
+        let body = AvatarFromUpload { upload_id };
+        Self::json(
+            self.request(Method::PUT, &["v1", "users", "me", "avatar"])
+                .json(&body),
+        )
+        .await
     }
 
     /// A user's avatar: its content type and bytes.

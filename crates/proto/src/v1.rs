@@ -142,6 +142,13 @@ pub struct Presence {
     pub last_seen: Option<String>,
 }
 
+/// Makes a complete upload of yours (a picture of at most 5 MiB) your avatar; the upload is used up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AvatarFromUpload {
+    pub upload_id: FileId,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeRequest {

@@ -253,7 +253,11 @@ impl Parley {
             .collect()
     }
 
-    async fn own_upload(&self, caller: &Caller, id: FileId) -> Result<FileRecord, Error> {
+    pub(super) async fn own_upload(
+        &self,
+        caller: &Caller,
+        id: FileId,
+    ) -> Result<FileRecord, Error> {
         match self.store.file(id).await? {
             Some(record)
                 if record.owner_id == caller.user.id && record.state != FileState::Erased =>

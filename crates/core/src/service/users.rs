@@ -4,12 +4,14 @@ use std::sync::Arc;
 
 use parley_proto::v1::{UpdateMeRequest, User};
 
+use super::uploads::file_key;
 use super::{Caller, Parley};
 use crate::bus::{ProfileCopy, Signal, Topic};
 use crate::images;
 use crate::model;
+use crate::model::FileState;
 use crate::validate::{self, ImageFormat, MAX_AVATAR_BYTES};
-use crate::{Error, UserId};
+use crate::{Error, FileId, UserId};
 
 /// Most users a search answers with.
 const USER_SEARCH_LIMIT: u32 = 50;
@@ -67,6 +69,44 @@ impl Parley {
         let user = self.store.bump_avatar(caller.user.id).await?;
         self.announce_profile(&user).await;
         Ok(self.user_wire(&user))
+    }
+
+    /// Makes a complete upload of the caller's their avatar, as `set_avatar` does with bytes sent whole,
+    /// then deletes the upload: what a client that uploads every file the same way sends.
+    pub async fn set_avatar_from_upload(
+        &self,
+        caller: &Caller,
+        upload_id: FileId,
+    ) -> Result<User, Error> {
+        let record = self.own_upload(caller, upload_id).await?;
+        match record.state {
+            FileState::Complete => {}
+            FileState::Pending => {
+                return Err(Error::Conflict {
+                    code: "upload_incomplete",
+                    message: "complete the upload first".to_owned(),
+                });
+            }
+            _ => {
+                return Err(Error::Conflict {
+                    code: "upload_attached",
+                    message: "the upload is on a message".to_owned(),
+                });
+            }
+        }
+        if record.size > MAX_AVATAR_BYTES as u64 {
+            return Err(Error::TooLarge("avatar"));
+        }
+        let bytes = self
+            .storage
+            .get(&file_key(upload_id))
+            .await?
+            .ok_or(Error::NotFound("upload"))?;
+        let user = self.set_avatar(caller, bytes.to_vec()).await?;
+        if self.store.erase_upload(upload_id).await? {
+            self.delete_files(&[upload_id]).await;
+        }
+        Ok(user)
     }
 
     /// Tells whoever follows the user, and the user's own devices, that their profile changed. It is stored

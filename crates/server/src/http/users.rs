@@ -1,12 +1,12 @@
 //! Profiles, avatars, the people directory and contacts.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{FromRequest, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use parley_core::UserId;
 use parley_core::validate::MAX_AVATAR_BYTES;
-use parley_proto::v1::{ContactList, ErrorBody, UpdateMeRequest, User, UserList};
+use parley_proto::v1::{AvatarFromUpload, ContactList, ErrorBody, UpdateMeRequest, User, UserList};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -65,7 +65,8 @@ pub async fn rename(
 
 /// Set your avatar
 ///
-/// The format is read from the bytes, not from `Content-Type`. `GET /v1/users/{user_id}/avatar` serves it, at
+/// The picture itself as the body, or (as JSON) a complete upload of yours, which is then used up. The
+/// format is read from the bytes, not from `Content-Type`. `GET /v1/users/{user_id}/avatar` serves it, at
 /// the `avatar_url` of your profile.
 #[utoipa::path(
     put,
@@ -73,8 +74,11 @@ pub async fn rename(
     tag = "users",
     security(("bearer" = [])),
     request_body(
-        description = "A PNG, JPEG, WebP or GIF image of at most 5 MiB",
-        content(("image/png"), ("image/jpeg"), ("image/webp"), ("image/gif"))
+        description = "A PNG, JPEG, WebP or GIF image of at most 5 MiB, or an upload of one",
+        content(
+            ("image/png"), ("image/jpeg"), ("image/webp"), ("image/gif"),
+            (AvatarFromUpload = "application/json")
+        )
     ),
     responses(
         (status = 200, description = "You, with the new `avatar_url`", body = User),
@@ -83,15 +87,37 @@ pub async fn rename(
         (status = 400, description = "The image declares more than 40 megapixels or 12,000 pixels on a side \
             (`image_too_large`)", body = ErrorBody),
         (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 404, description = "No such upload of yours (`not_found`)", body = ErrorBody),
+        (status = 409, description = "The upload is not complete (`upload_incomplete`) or is on a message \
+            (`upload_attached`)", body = ErrorBody),
         (status = 413, description = "The image is over 5 MiB (`too_large`)", body = ErrorBody),
     )
 )]
 pub async fn set_avatar(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    body: axum::body::Body,
+    request: axum::extract::Request,
 ) -> ApiResult<Json<User>> {
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value
+                .trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if is_json {
+        let Body(upload) = Body::<AvatarFromUpload>::from_request(request, &state).await?;
+        let user = state
+            .parley
+            .set_avatar_from_upload(&caller, upload.upload_id)
+            .await?;
+        return Ok(Json(user));
+    }
     // One byte over the limit is enough for core to refuse with its own 413.
+    let body = request.into_body();
     let bytes = super::body::read(body, MAX_AVATAR_BYTES + 1, state.http.body_timeout).await?;
     Ok(Json(state.parley.set_avatar(&caller, bytes.into()).await?))
 }

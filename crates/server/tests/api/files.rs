@@ -642,3 +642,81 @@ async fn an_organization_keeps_to_its_quota() {
     ann.client.cancel_upload(first.id).await.expect("cancel");
     bob.client.create_upload(&ask).await.expect("room again");
 }
+
+#[tokio::test]
+async fn an_avatar_comes_through_an_upload_too() {
+    let server = TestServer::spawn().await;
+    let ann = server.user("Ann").await;
+    let bob = server.user("Bob").await;
+    let picture = upload(&ann.client, "me.png", &png(300, 200)).await;
+    let me = ann
+        .client
+        .set_avatar_from_upload(picture.id)
+        .await
+        .expect("avatar");
+    assert!(me.avatar_url.is_some());
+    let (content_type, bytes) = bob.client.avatar(ann.id).await.expect("the avatar");
+    assert_eq!(content_type, "image/jpeg");
+    let decoded = image::load_from_memory(&bytes).expect("decodes");
+    assert_eq!((decoded.width(), decoded.height()), (256, 171));
+    // The upload is used up.
+    assert_api_error(ann.client.upload(picture.id).await, 404, "not_found");
+    assert_api_error(
+        ann.client.set_avatar_from_upload(picture.id).await,
+        404,
+        "not_found",
+    );
+
+    let text = upload(&ann.client, "me.txt", b"not a picture").await;
+    assert_api_error(
+        ann.client.set_avatar_from_upload(text.id).await,
+        400,
+        "unsupported_image",
+    );
+    let bobs = upload(&bob.client, "bob.png", &png(10, 10)).await;
+    assert_api_error(
+        ann.client.set_avatar_from_upload(bobs.id).await,
+        404,
+        "not_found",
+    );
+    let id = dm(&bob.client, ann.id).await;
+    attach(&bob.client, id, &[bobs.id], "").await.expect("send");
+    assert_api_error(
+        bob.client.set_avatar_from_upload(bobs.id).await,
+        409,
+        "upload_attached",
+    );
+    let pending = ann
+        .client
+        .create_upload(&CreateUploadRequest {
+            name: "later.png".to_owned(),
+            size: 10,
+            content_type: None,
+        })
+        .await
+        .expect("upload");
+    assert_api_error(
+        ann.client.set_avatar_from_upload(pending.id).await,
+        409,
+        "upload_incomplete",
+    );
+    let big = upload(
+        &ann.client,
+        "big.bin",
+        &vec![7u8; parley_core::validate::MAX_AVATAR_BYTES + 1],
+    )
+    .await;
+    assert_api_error(
+        ann.client.set_avatar_from_upload(big.id).await,
+        413,
+        "too_large",
+    );
+    let unknown = crate::features::raw_json(
+        &ann.client,
+        Method::PUT,
+        &["v1", "users", "me", "avatar"],
+        "{\"upload_id\":\"1\",\"extra\":1}",
+    )
+    .await;
+    assert_error(&unknown, 400, "invalid_input");
+}
