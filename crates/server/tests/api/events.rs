@@ -16,7 +16,7 @@ use parley_store::{ObjectStorage, SqliteStore};
 
 use crate::conversation_request;
 
-async fn caller(parley: &Parley, username: &str) -> Caller {
+pub(crate) async fn caller(parley: &Parley, username: &str) -> Caller {
     let request = SignupRequest {
         name: username.into(),
         email: format!("{username}@example.org"),

@@ -223,6 +223,18 @@ async fn file_round_trip(server: &TestServer) {
     );
     assert_ne!(get(&other, None, None).await.status(), 200);
 
+    // Search finds it by its name, for members only.
+    let found = bob.client.search("notes", None).await.expect("search");
+    assert_eq!(found.iter().map(|m| m.id).collect::<Vec<_>>(), [message.id]);
+    assert!(
+        carol
+            .client
+            .search("notes", None)
+            .await
+            .expect("search")
+            .is_empty()
+    );
+
     // Deleted for everyone: the file is gone, from the API and from the disk.
     ann.client
         .delete_message(id, message.id, DeleteFor::Everyone)
@@ -237,6 +249,13 @@ async fn file_round_trip(server: &TestServer) {
     assert_eq!(get(&link.url, None, None).await.status(), 404);
     let gone = bob.client.message(id, message.id).await.expect("tombstone");
     assert!(gone.attachments.is_empty());
+    assert!(
+        bob.client
+            .search("notes", None)
+            .await
+            .expect("search")
+            .is_empty()
+    );
     if server.config.store.is_none() {
         let objects = server.config.data_dir.join("objects");
         assert!(!objects.join(format!("files/{}", upload.id)).exists());
@@ -719,4 +738,88 @@ async fn an_avatar_comes_through_an_upload_too() {
     )
     .await;
     assert_error(&unknown, 400, "invalid_input");
+}
+
+/// What nobody can reach any more is deleted: uploads left on no message past their lifetime, erased files
+/// whose deletion a crash interrupted, and objects no record names (once old enough).
+#[tokio::test]
+async fn the_collector_deletes_what_nobody_can_reach() {
+    use std::sync::Arc;
+
+    use parley_core::model::Millis;
+    use parley_core::storage::Storage;
+    use parley_core::store::{FileRecords, NewUpload};
+
+    let data = tempfile::tempdir().expect("a data directory");
+    let store =
+        Arc::new(parley_store::SqliteStore::open(&data.path().join("parley.db")).expect("store"));
+    let objects = data.path().join("objects");
+    let storage = Arc::new(parley_store::ObjectStorage::local(&objects).expect("storage"));
+    let parley = parley_core::Parley::new(
+        store.clone(),
+        Arc::new(parley_bus::LocalBus::new()),
+        storage.clone(),
+        parley_server::Config::default()
+            .settings(parley_core::signing::UrlSigner::new(vec![1; 32]).expect("a secret")),
+    );
+    let ann = crate::events::caller(&parley, "ann").await;
+    let old = |name: &'static str| NewUpload {
+        org_id: ann.user.org_id,
+        owner_id: ann.user.id,
+        name,
+        size: 5,
+        now: Millis(1_000),
+    };
+    let abandoned = store
+        .create_upload(old("abandoned.txt"), u64::MAX)
+        .await
+        .expect("record");
+    storage
+        .put(
+            &format!("uploads/{}/1", abandoned.id),
+            bytes::Bytes::from_static(b"hello"),
+        )
+        .await
+        .expect("its part");
+    let interrupted = store
+        .create_upload(old("interrupted.txt"), u64::MAX)
+        .await
+        .expect("record");
+    storage
+        .put(
+            &format!("files/{}", interrupted.id),
+            bytes::Bytes::from_static(b"hello"),
+        )
+        .await
+        .expect("its file");
+    assert!(store.erase_upload(interrupted.id).await.expect("erase"));
+    let request = CreateUploadRequest {
+        name: "fresh.txt".to_owned(),
+        size: 5,
+        content_type: None,
+    };
+    let fresh = parley
+        .create_upload(&ann, &request)
+        .await
+        .expect("a fresh upload");
+    let orphan = objects.join("files/9999999");
+    std::fs::write(&orphan, b"nobody's").expect("an orphan");
+    std::fs::File::options()
+        .write(true)
+        .open(&orphan)
+        .and_then(|f| f.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(1_000)))
+        .expect("made old");
+    let young_orphan = objects.join("files/9999998");
+    std::fs::write(&young_orphan, b"still being made").expect("a young orphan");
+
+    assert_eq!(parley.collect_files().await.expect("collect"), 2);
+    for gone in [abandoned.id, interrupted.id] {
+        assert_eq!(store.file(gone).await.expect("read"), None);
+    }
+    assert!(store.file(fresh.id).await.expect("read").is_some());
+    assert!(!objects.join(format!("uploads/{}/1", abandoned.id)).exists());
+    assert!(!objects.join(format!("files/{}", interrupted.id)).exists());
+    assert_eq!(parley.sweep_storage().await.expect("sweep"), 1);
+    assert!(!orphan.exists());
+    assert!(young_orphan.exists());
 }

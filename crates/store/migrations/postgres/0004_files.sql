@@ -21,6 +21,8 @@ CREATE TABLE files (
     created_at       bigint NOT NULL
 );
 CREATE INDEX files_of_messages ON files (message_id, position) WHERE message_id IS NOT NULL;
+-- Search by file name, among the conversations of whoever searches.
+CREATE INDEX files_of_conversations ON files (conversation_id, message_id) WHERE state = 2;
 -- An organization's quota sums its sizes from this index alone.
 CREATE INDEX files_of_orgs ON files (org_id, state, size);
 CREATE INDEX files_to_collect ON files (state, created_at) WHERE state <> 2;

@@ -296,12 +296,22 @@ pub(crate) async fn search(
     if text.split_whitespace().next().is_none() {
         return Ok(Vec::new());
     }
+    // The words in the text, or in the name of a file the message carries.
     let sql = format!(
-        "WITH q AS (SELECT {WORDS_QUERY} AS query)
-         SELECT {MESSAGE_COLUMNS} FROM q, messages m
-         JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = $2
-         WHERE q.query IS NOT NULL AND m.search @@ q.query AND NOT m.deleted AND {VISIBLE}
-         AND ($3::BIGINT IS NULL OR m.conversation_id = $3)
+        "WITH q AS (SELECT {WORDS_QUERY} AS query), found AS (
+             (SELECT m.id FROM q, messages m
+              JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = $2
+              WHERE q.query IS NOT NULL AND m.search @@ q.query AND NOT m.deleted AND {VISIBLE}
+              AND ($3::BIGINT IS NULL OR m.conversation_id = $3)
+              ORDER BY m.id DESC LIMIT $4)
+             UNION
+             (SELECT f.message_id FROM files f
+              JOIN members mb ON mb.conversation_id = f.conversation_id AND mb.user_id = $2
+              WHERE f.state = 2 AND f.name ILIKE $5
+              AND ($3::BIGINT IS NULL OR f.conversation_id = $3)
+              ORDER BY f.message_id DESC LIMIT $4))
+         SELECT {MESSAGE_COLUMNS} FROM messages m
+         WHERE m.id IN (SELECT id FROM found) AND NOT m.deleted AND {VISIBLE}
          ORDER BY m.id DESC LIMIT $4"
     );
     let found = rows(
@@ -312,6 +322,7 @@ pub(crate) async fn search(
             &viewer.0,
             &conversation_id.map(|c| c.0),
             &i64::from(limit),
+            &crate::like::words_pattern(text),
         ],
     )
     .await?;

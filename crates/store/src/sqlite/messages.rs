@@ -9,6 +9,7 @@ use super::connection::backend;
 use super::rows::{self, MESSAGE_COLUMNS, one, run};
 use super::{events, files, mentions, threads};
 use crate::inputs::NewMessage;
+use crate::like::words_pattern;
 
 /// Messages the viewer has not hidden for themselves.
 pub(crate) const VISIBLE: &str =
@@ -298,19 +299,37 @@ pub(crate) fn search(
     if query.is_empty() {
         return Ok(Vec::new());
     }
+    // The words in the text, or in the name of a file the message carries.
     let mut statement = c
         .prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages_fts f
-             JOIN messages m ON m.id = f.rowid
-             JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = ?2
-             WHERE messages_fts MATCH ?1 AND m.deleted = 0 AND {VISIBLE}
-             AND (?3 IS NULL OR m.conversation_id = ?3)
+            "SELECT {MESSAGE_COLUMNS} FROM messages m
+             WHERE m.id IN (
+                 SELECT id FROM (
+                     SELECT f.rowid AS id FROM messages_fts f
+                     JOIN messages m ON m.id = f.rowid
+                     JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = ?2
+                     WHERE messages_fts MATCH ?1 AND {VISIBLE} AND (?3 IS NULL OR m.conversation_id = ?3)
+                     ORDER BY f.rowid DESC LIMIT ?4)
+                 UNION
+                 SELECT id FROM (
+                     SELECT fl.message_id AS id FROM files fl
+                     JOIN members mb ON mb.conversation_id = fl.conversation_id AND mb.user_id = ?2
+                     WHERE fl.state = 2 AND fl.name LIKE ?5 ESCAPE '\\'
+                     AND (?3 IS NULL OR fl.conversation_id = ?3)
+                     ORDER BY fl.message_id DESC LIMIT ?4))
+             AND m.deleted = 0 AND {VISIBLE}
              ORDER BY m.id DESC LIMIT ?4"
         ))
         .map_err(backend)?;
     let found = statement
         .query_map(
-            params![query, viewer.0, conversation_id.map(|c| c.0), limit],
+            params![
+                query,
+                viewer.0,
+                conversation_id.map(|c| c.0),
+                limit,
+                words_pattern(text)
+            ],
             rows::message,
         )
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
