@@ -123,6 +123,7 @@ pub async fn thumbnail(
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 404, description = "A file that does not exist or that you may not see (`not_found`)",
             body = ErrorBody),
+        (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
     )
 )]
 pub async fn links(

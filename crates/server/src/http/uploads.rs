@@ -32,6 +32,7 @@ use crate::error::ApiResult;
         (status = 409, description = "The organization's file storage is full (`quota_exceeded`)",
             body = ErrorBody),
         (status = 413, description = "The file is larger than the server takes (`too_large`)", body = ErrorBody),
+        (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
         (status = 429, description = "You made more changes than allowed for now (`rate_limited`)",
             body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),

@@ -141,6 +141,55 @@ const CHAINS: &[Chain] = &[
         parameters: &[("invite_id", "$response.body#/id")],
         body: None,
     },
+    // An upload goes on: its first part, completing it, attaching it to a message, its links.
+    Chain {
+        from: "create_upload",
+        status: "201",
+        name: "SendFirstPart",
+        to: "upload_part",
+        parameters: &[("upload_id", "$response.body#/id"), ("part", "1")],
+        body: None,
+    },
+    Chain {
+        from: "create_upload",
+        status: "201",
+        name: "Complete",
+        to: "complete_upload",
+        parameters: &[("upload_id", "$response.body#/id")],
+        body: None,
+    },
+    Chain {
+        from: "upload_part",
+        status: "204",
+        name: "Complete",
+        to: "complete_upload",
+        parameters: &[("upload_id", "$request.path.upload_id")],
+        body: None,
+    },
+    Chain {
+        from: "complete_upload",
+        status: "200",
+        name: "LinkIt",
+        to: "file_links",
+        parameters: &[],
+        body: Some(|| json!({"ids": ["$response.body#/id"]})),
+    },
+    Chain {
+        from: "complete_upload",
+        status: "200",
+        name: "Download",
+        to: "get_file",
+        parameters: &[("file_id", "$response.body#/id")],
+        body: None,
+    },
+    Chain {
+        from: "file_links",
+        status: "200",
+        name: "Download",
+        to: "get_file",
+        parameters: &[("file_id", "$response.body#/links/0/id")],
+        body: None,
+    },
 ];
 
 pub(super) struct Links;
