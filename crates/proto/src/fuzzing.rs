@@ -21,9 +21,10 @@ use serde_json::Value;
 use crate::decode::decode;
 use crate::ids::{FileId, MessageId};
 use crate::v1::{
-    ClientOp, CreateConversationRequest, CreateInviteRequest, EditMessageRequest, InviteLookup,
-    InviteRequest, LoginRequest, MembershipPatch, Mentions, QuoteRef, ReadRequest,
-    SendMessageRequest, SignupRequest, UpdateMeRequest,
+    AvatarFromUpload, ClientOp, CreateConversationRequest, CreateInviteRequest,
+    CreateUploadRequest, EditMessageRequest, FileLinksRequest, InviteLookup, InviteRequest,
+    LoginRequest, MembershipPatch, Mentions, QuoteRef, ReadRequest, SendMessageRequest,
+    SignupRequest, UpdateMeRequest,
 };
 
 /// A property an accepted input broke, in words for the fuzzer's crash report.
@@ -55,7 +56,7 @@ pub const TARGETS: [(&str, Check); 2] = [("ws_op", check_ws_op), ("rest_body", c
 /// `'0'`, modulo their number, so `'0'` to `'9'` and on through the ASCII that follows (`':'` is the
 /// eleventh) name them in readable corpus files; a new body goes last, so older corpus files keep their
 /// meaning).
-pub const REST_BODIES: [(&str, Check); 11] = [
+pub const REST_BODIES: [(&str, Check); 14] = [
     ("SignupRequest", check::<SignupRequest>),
     ("LoginRequest", check::<LoginRequest>),
     ("UpdateMeRequest", check::<UpdateMeRequest>),
@@ -70,6 +71,9 @@ pub const REST_BODIES: [(&str, Check); 11] = [
     ("CreateInviteRequest", check::<CreateInviteRequest>),
     ("InviteLookup", check::<InviteLookup>),
     ("EditMessageRequest", check::<EditMessageRequest>),
+    ("CreateUploadRequest", check::<CreateUploadRequest>),
+    ("FileLinksRequest", check::<FileLinksRequest>),
+    ("AvatarFromUpload", check::<AvatarFromUpload>),
 ];
 
 /// The `ws_op` target: one WebSocket text frame, decoded as a client op.
@@ -181,6 +185,11 @@ macro_rules! no_ids {
 }
 
 no_ids!(
+    CreateUploadRequest {
+        name,
+        size,
+        content_type
+    },
     SignupRequest {
         name,
         email,
@@ -274,6 +283,20 @@ impl Ids for InviteRequest {
     fn for_each_id(&self, f: &mut dyn FnMut(i64)) {
         let InviteRequest { user_ids } = self;
         user_ids.iter().for_each(|id| f(id.0));
+    }
+}
+
+impl Ids for FileLinksRequest {
+    fn for_each_id(&self, f: &mut dyn FnMut(i64)) {
+        let FileLinksRequest { ids } = self;
+        ids.iter().for_each(|id| f(id.0));
+    }
+}
+
+impl Ids for AvatarFromUpload {
+    fn for_each_id(&self, f: &mut dyn FnMut(i64)) {
+        let AvatarFromUpload { upload_id } = self;
+        f(upload_id.0);
     }
 }
 
