@@ -34,6 +34,8 @@ pub struct AppState {
     pub gateway: GatewaySettings,
     pub http: HttpSettings,
     pub(crate) max_body_bytes: usize,
+    /// The object store's origin when it serves files itself (S3), for the web client's CSP.
+    pub(crate) files_origin: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +110,7 @@ impl AppState {
             gateway,
             http: config.http(),
             max_body_bytes: config.max_body_bytes,
+            files_origin: files::origin(config),
         })
     }
 }
@@ -261,7 +264,7 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 pub fn router(state: AppState) -> Router {
     let request_timeout = state.http.request_timeout;
     http::routes()
-        .merge(web::routes())
+        .merge(web::routes(state.files_origin.as_deref()))
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(

@@ -36,6 +36,20 @@ pub fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, StartError> {
     Ok(Arc::new(storage.map_err(StartError::Storage)?))
 }
 
+/// The origin browsers reach the object store at (for the web client's CSP), when files are in S3.
+pub fn origin(config: &Config) -> Option<String> {
+    let bucket = config.files.as_deref()?.strip_prefix("s3://")?;
+    let url = match &config.s3_endpoint {
+        Some(endpoint) => url::Url::parse(endpoint).ok()?,
+        None => url::Url::parse(&format!(
+            "https://{bucket}.s3.{}.amazonaws.com",
+            config.s3_region.clone().unwrap_or_else(default_region)
+        ))
+        .ok()?,
+    };
+    Some(url.origin().ascii_serialization())
+}
+
 fn default_region() -> String {
     ["AWS_REGION", "AWS_DEFAULT_REGION"]
         .into_iter()

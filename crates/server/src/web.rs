@@ -1,7 +1,7 @@
 //! The browser client (`crates/server/web/`), served at `/` by memory-serve: embedded and compressed (brotli,
 //! gzip) in release builds, with ETags. Every response carries a Content-Security-Policy that allows no inline
-//! script, no inline style and no other origin, so a message's text can never run as code even if a bug
-//! rendered it as HTML.
+//! script, no inline style and no other origin (but the object store's, for pictures and uploads), so a
+//! message's text can never run as code even if a bug rendered it as HTML.
 
 use axum::Router;
 use axum::extract::Path;
@@ -10,12 +10,20 @@ use axum::response::Redirect;
 use memory_serve::CacheControl;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data: blob:; connect-src 'self' ws: wss:; base-uri 'none'; form-action 'self'; \
-     frame-ancestors 'none'";
+/// The policy, with the origin of the object store when files live in one: pictures load from it (a file's
+/// link redirects there) and uploads post to it.
+fn content_security_policy(files_origin: Option<&str>) -> String {
+    let files = files_origin.map(|o| format!(" {o}")).unwrap_or_default();
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:{files}; \
+         connect-src 'self' ws: wss:{files}; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
 
 /// The client's files.
-pub(crate) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+pub(crate) fn routes<S: Clone + Send + Sync + 'static>(files_origin: Option<&str>) -> Router<S> {
+    let policy = HeaderValue::try_from(content_security_policy(files_origin))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
     let files = memory_serve::load!()
         // Not cached blindly: a new server version must reach every browser on its next load. The ETag makes
         // the check cheap.
@@ -28,7 +36,7 @@ pub(crate) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     files
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+            policy,
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,

@@ -46,6 +46,19 @@ async fn uploads_go_straight_to_the_store_and_downloads_redirect() {
         config.file_link_seconds = 3;
     })
     .await;
+    // The web client may load pictures from the store and post uploads to it, and from nowhere else.
+    let page = reqwest::get(&server.url).await.expect("the web client");
+    let policy = page
+        .headers()
+        .get(reqwest::header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        policy.contains(&format!("img-src 'self' data: blob: {};", weed.endpoint))
+            && policy.contains(&format!("connect-src 'self' ws: wss: {};", weed.endpoint)),
+        "{policy}"
+    );
     let ann = server.user("Ann").await;
     let bob = server.user("Bob").await;
     let id = dm(&ann.client, bob.id).await;
