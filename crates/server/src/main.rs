@@ -137,6 +137,20 @@ struct ServeArgs {
     /// Whether sign-up may create new organizations [default: true].
     #[arg(long, env = "PARLEY_OPEN_SIGNUP")]
     open_signup: Option<bool>,
+    /// Where files live [default: local, `objects/` in the data directory; s3://BUCKET for a cluster].
+    #[arg(long, env = "PARLEY_FILES")]
+    files: Option<String>,
+    /// The S3 endpoint of a store other than AWS (SeaweedFS, MinIO, ...) [default: AWS, or AWS_ENDPOINT].
+    #[arg(long, env = "PARLEY_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    /// The bucket's region [default: AWS_REGION, else us-east-1]. Credentials come from AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY (or the config file).
+    #[arg(long, env = "PARLEY_S3_REGION")]
+    s3_region: Option<String>,
+    /// The secret that signs file links: 32 characters or more, the same on every node of a cluster
+    /// [default on a single node: made once and kept in the data directory].
+    #[arg(long, env = "PARLEY_URL_SECRET", hide_env_values = true)]
+    url_secret: Option<String>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "PARLEY_LOG_JSON")]
     log_json: bool,
@@ -164,6 +178,10 @@ impl ServeArgs {
         if let Some(open_signup) = self.open_signup {
             config.open_signup = open_signup;
         }
+        config.files = self.files.or(config.files);
+        config.s3_endpoint = self.s3_endpoint.or(config.s3_endpoint);
+        config.s3_region = self.s3_region.or(config.s3_region);
+        config.url_secret = self.url_secret.or(config.url_secret);
         Ok(config)
     }
 }
