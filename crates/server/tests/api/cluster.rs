@@ -193,7 +193,7 @@ async fn messages_typing_presence_and_logout_cross_nodes() {
 /// other device; and the user's device on the first node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn profiles_avatars_and_files_cross_nodes() {
-    let Some(cluster) = Cluster::start(Path::new(env!("CARGO_BIN_EXE_parley")), 2, CONFIG).await
+    let Some(cluster) = Cluster::start(Path::new(env!("CARGO_BIN_EXE_parley")), 3, CONFIG).await
     else {
         return;
     };
@@ -237,7 +237,7 @@ async fn profiles_avatars_and_files_cross_nodes() {
             .expect("a node's URL")
             .with_token(user.client.token().expect("a token"))
     };
-    for n in 0..2 {
+    for n in 0..3 {
         let (content_type, _) = on(n, &bob).avatar(ada.id).await.expect("the avatar");
         assert!(content_type.starts_with("image/"));
     }
@@ -250,20 +250,22 @@ async fn profiles_avatars_and_files_cross_nodes() {
     super::files::attach(&on(0, &ada), id, &[upload.id], "the report")
         .await
         .expect("send");
-    let file = on(1, &bob)
-        .file(upload.id)
-        .await
-        .expect("download through node 2");
-    assert!(file.body == report);
-    // A link signed by one node holds on the other.
+    for n in 1..3 {
+        let file = on(n, &bob)
+            .file(upload.id)
+            .await
+            .expect("download through another node");
+        assert!(file.body == report);
+    }
+    // A link signed by one node holds on the others.
     let link = on(0, &bob)
         .file_links(&[upload.id])
         .await
         .expect("links")
         .links[0]
         .url
-        .replace(&cluster.nodes[0].url(), &cluster.nodes[1].url());
-    let through_link = on(1, &bob).get_url(&link).await.expect("the link");
+        .replace(&cluster.nodes[0].url(), &cluster.nodes[2].url());
+    let through_link = on(2, &bob).get_url(&link).await.expect("the link");
     assert_eq!(through_link.status, 200);
     assert!(through_link.body == report);
 }

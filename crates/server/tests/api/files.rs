@@ -823,3 +823,142 @@ async fn the_collector_deletes_what_nobody_can_reach() {
     assert!(!orphan.exists());
     assert!(young_orphan.exists());
 }
+
+/// Over the socket too: a send carries files, and when a picture's preview is made after it, every member
+/// hears a `message.updated` with its size.
+#[tokio::test]
+async fn the_socket_sends_files_and_tells_of_previews() {
+    use parley_client::proto::v1::{ClientOp, Event, ServerFrame};
+
+    use crate::realtime::{connect, next_event, reply_and_event};
+
+    let server = TestServer::spawn().await;
+    let ann = server.user("Ann").await;
+    let bob = server.user("Bob").await;
+    let id = dm(&ann.client, bob.id).await;
+    let mut anns = connect(&ann).await;
+    let mut bobs = connect(&bob).await;
+    let photo = upload(&ann.client, "photo.png", &png(1000, 500)).await;
+    anns.send(&ClientOp::Send {
+        reference: Some("s1".to_owned()),
+        conversation_id: id,
+        text: String::new(),
+        nonce: Some("n1".to_owned()),
+        mentions: None,
+        thread_root_id: None,
+        also_to_conversation: None,
+        quote: None,
+        attachments: vec![photo.id],
+    })
+    .await
+    .expect("op");
+    let (ack, _) = reply_and_event(&mut anns).await;
+    let ServerFrame::Ack { message: sent, .. } = ack else {
+        panic!("expected an ack, got {ack:?}");
+    };
+    assert_eq!(sent.attachments[0].id, photo.id);
+    // Bob hears the message, and then (unless the preview was made before the send) its preview.
+    let created = next_event(&mut bobs).await;
+    let Event::MessageCreated { message, .. } = created.event else {
+        panic!("expected message.created, got {:?}", created.event);
+    };
+    let previewed = if message.attachments[0].thumbnail.is_some() {
+        message
+    } else {
+        let updated = next_event(&mut bobs).await;
+        let Event::MessageUpdated { message, .. } = updated.event else {
+            panic!("expected message.updated, got {:?}", updated.event);
+        };
+        assert_eq!(message.edited_at, None, "a preview is no edit");
+        message
+    };
+    let attachment = &previewed.attachments[0];
+    assert_eq!(
+        (attachment.width, attachment.height),
+        (Some(1000), Some(500))
+    );
+    assert_eq!(
+        attachment.thumbnail.map(|t| (t.width, t.height)),
+        Some((400, 200))
+    );
+}
+
+/// A preview is a picture the server encoded: nothing of the original's metadata (a location in its EXIF)
+/// is in it.
+#[tokio::test]
+async fn a_preview_carries_no_metadata_of_the_original() {
+    let server = TestServer::spawn().await;
+    let ann = server.user("Ann").await;
+    let bob = server.user("Bob").await;
+    let id = dm(&ann.client, bob.id).await;
+    let mut jpeg = Vec::new();
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(
+        600,
+        600,
+        image::Rgb([10, 200, 30]),
+    ))
+    .write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+    .expect("encode");
+    // An APP1 segment with EXIF (and a made-up GPS tag's bytes) right after the start of image.
+    let exif = b"Exif\0\0MM\0*\0\0\0\x08GPS 51.5007N 0.1246W";
+    let length = u16::try_from(exif.len() + 2).expect("short").to_be_bytes();
+    let with_exif = [
+        &jpeg[..2],
+        &[0xFF, 0xE1],
+        &length[..],
+        &exif[..],
+        &jpeg[2..],
+    ]
+    .concat();
+    image::load_from_memory(&with_exif).expect("still a JPEG");
+    let photo = upload(&ann.client, "holiday.jpg", &with_exif).await;
+    assert_eq!(photo.content_type.as_deref(), Some("image/jpeg"));
+    let message = attach(&ann.client, id, &[photo.id], "")
+        .await
+        .expect("send");
+    once_previewed(&bob.client, id, &message).await;
+    let preview = get(
+        &format!("{}/thumbnail", file_url(&server, photo.id)),
+        token(&bob),
+        None,
+    )
+    .await;
+    let bytes = preview.bytes().await.expect("body");
+    assert!(!bytes.windows(4).any(|w| w == b"Exif") && !bytes.windows(3).any(|w| w == b"GPS"));
+    // The original is served as it was sent.
+    let original = get(&file_url(&server, photo.id), token(&bob), None).await;
+    assert_eq!(
+        original.bytes().await.expect("body").as_ref(),
+        &with_exif[..]
+    );
+}
+
+/// Avatars kept as files in the data directory by earlier versions are moved onto the storage at start.
+#[tokio::test]
+async fn avatars_of_an_earlier_version_move_onto_the_storage() {
+    let data = tempfile::tempdir().expect("a data directory");
+    let server = TestServer::spawn_in(data.path(), |_| {}).await;
+    let ann = server.user("Ann").await;
+    let bob = server.user("Bob").await;
+    ann.client
+        .set_avatar("image/png", png(64, 64))
+        .await
+        .expect("avatar");
+    let (_, before) = bob.client.avatar(ann.id).await.expect("the avatar");
+    server.stop().await;
+    // Where an earlier version kept it.
+    let old = data.path().join("avatars");
+    std::fs::create_dir_all(&old).expect("the old directory");
+    let kept = data.path().join(format!("objects/avatars/{}", ann.id));
+    std::fs::rename(&kept, old.join(ann.id.to_string())).expect("moved back");
+
+    // The same data directory on a new port.
+    let server = TestServer::spawn_in(data.path(), |_| {}).await;
+    let bob_again = parley_client::Client::new(&server.url)
+        .expect("client")
+        .with_token(bob.client.token().expect("token"));
+    let (_, after) = bob_again.avatar(ann.id).await.expect("the avatar, moved");
+    assert_eq!(after, before);
+    assert!(kept.exists());
+    assert!(!old.exists());
+}
