@@ -43,6 +43,8 @@ use crate::{ConversationId, Error, UserId};
 
 /// Images decoded at once (see `images`).
 const IMAGE_DECODES_AT_ONCE: usize = 2;
+/// Uploads completed at once: on S3 each holds up to two 5 MiB chunks while its parts are joined.
+const COMPLETIONS_AT_ONCE: usize = 8;
 
 /// Server-wide behaviour the use cases need to know. Built by the binary from its configuration, which holds
 /// every default (`Config::settings`).
@@ -107,6 +109,8 @@ pub struct Parley {
     image_permits: Arc<tokio::sync::Semaphore>,
     /// Wakes the worker that makes previews of pictures (`make_previews`).
     previews: Arc<tokio::sync::Notify>,
+    /// Uploads being completed at once (`complete_upload`): each holds a chunk or two of its file.
+    completions: tokio::sync::Semaphore,
 }
 
 impl Parley {
@@ -131,6 +135,7 @@ impl Parley {
             typing_limiter: realtime::typing_limiter(),
             image_permits: Arc::new(tokio::sync::Semaphore::new(IMAGE_DECODES_AT_ONCE)),
             previews: Arc::new(tokio::sync::Notify::new()),
+            completions: tokio::sync::Semaphore::new(COMPLETIONS_AT_ONCE),
         }
     }
 

@@ -3,6 +3,7 @@
 //! message.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -169,8 +170,9 @@ impl Parley {
                 Some(_) => {}
             }
         }
-        self.join_parts(id, parts, record.size).await?;
-        let (size, head, sha256) = self.examine(&file_key(id)).await?;
+        // A few at a time: each holds a chunk or two of the object in memory as it passes.
+        let _permit = self.completions.acquire().await.map_err(|_| Error::Busy)?;
+        let (size, head, sha256) = self.join_parts(id, parts, record.size).await?.finish();
         if size != record.size {
             return Err(size_mismatch(record.size, size));
         }
@@ -186,7 +188,12 @@ impl Parley {
             sha256,
             image,
         };
-        let record = self.store.complete_upload(id, completed).await?;
+        let record = match self.store.complete_upload(id, completed).await {
+            Ok(record) => record,
+            // Completed meanwhile by a retry of this call: answer what it made.
+            Err(StoreError::NotFound(_)) => self.own_upload(caller, id).await?,
+            Err(error) => return Err(error.into()),
+        };
         if image == ImageState::Pending {
             self.previews.notify_one();
         }
@@ -268,16 +275,19 @@ impl Parley {
         }
     }
 
-    /// Moves a single part into place, or streams several, in order, into one object.
-    async fn join_parts(&self, id: FileId, parts: u32, size: u64) -> Result<(), Error> {
+    /// Moves a single part into place and reads it once, or streams several, in order, into one object,
+    /// looking at the bytes as they pass: either way each byte is read once.
+    async fn join_parts(&self, id: FileId, parts: u32, size: u64) -> Result<Examined, Error> {
         if parts == 1 {
             self.storage.rename(&part_key(id, 1), &file_key(id)).await?;
-            return Ok(());
+            return self.examine(&file_key(id)).await;
         }
-        let storage = std::sync::Arc::clone(&self.storage);
+        let examined = Arc::new(Mutex::new(Examined::default()));
+        let tap = Arc::clone(&examined);
+        let storage = Arc::clone(&self.storage);
         let joined = futures_util::stream::iter(1..=parts)
             .then(move |number| {
-                let storage = std::sync::Arc::clone(&storage);
+                let storage = Arc::clone(&storage);
                 async move {
                     match storage.read(&part_key(id, number), None).await {
                         Ok(Some(reading)) => reading.body,
@@ -287,35 +297,33 @@ impl Parley {
                 }
             })
             .flatten()
+            .inspect(move |chunk| {
+                if let Ok(chunk) = chunk {
+                    lock(&tap).take(chunk);
+                }
+            })
             .boxed();
         self.storage.write(&file_key(id), joined, size).await?;
         for number in 1..=parts {
             self.storage.delete(&part_key(id, number)).await?;
         }
-        Ok(())
+        Ok(std::mem::take(&mut *lock(&examined)))
     }
 
-    /// Reads a whole object once: its size, its first bytes and its SHA-256.
-    async fn examine(&self, key: &str) -> Result<(u64, Vec<u8>, [u8; 32]), Error> {
+    /// Reads a whole object once.
+    async fn examine(&self, key: &str) -> Result<Examined, Error> {
         let reading = self
             .storage
             .read(key, None)
             .await?
             .ok_or(Error::NotFound("upload"))?;
         let mut body = reading.body;
-        let mut hasher = Sha256::new();
-        let mut head = Vec::with_capacity(SNIFF_BYTES);
-        let mut size = 0u64;
+        let mut examined = Examined::default();
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| Error::Storage(StorageError::Backend(Box::new(e))))?;
-            if head.len() < SNIFF_BYTES {
-                let take = (SNIFF_BYTES - head.len()).min(chunk.len());
-                head.extend_from_slice(&chunk[..take]);
-            }
-            hasher.update(&chunk);
-            size += chunk.len() as u64;
+            examined.take(&chunk);
         }
-        Ok((size, head, hasher.finalize().into()))
+        Ok(examined)
     }
 
     /// The upload as its owner sees it, with fresh presigned forms while it is pending.
@@ -382,6 +390,35 @@ impl Parley {
 
 pub(super) fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// What one pass over an object's bytes shows: its size, its first bytes and its SHA-256.
+#[derive(Default)]
+struct Examined {
+    size: u64,
+    head: Vec<u8>,
+    hasher: Sha256,
+}
+
+impl Examined {
+    fn take(&mut self, chunk: &[u8]) {
+        if self.head.len() < SNIFF_BYTES {
+            let take = (SNIFF_BYTES - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        self.hasher.update(chunk);
+        self.size += chunk.len() as u64;
+    }
+
+    fn finish(self) -> (u64, Vec<u8>, [u8; 32]) {
+        (self.size, self.head, self.hasher.finalize().into())
+    }
+}
+
+fn lock(examined: &Mutex<Examined>) -> std::sync::MutexGuard<'_, Examined> {
+    examined
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn failed_stream(message: String) -> ByteStream {
