@@ -78,6 +78,23 @@ async fn every_route_refuses_who_may_not() {
         .expect("react");
     let secret = channel(&ann.client, "secret", true).await;
     let (c, m) = (conversation, message);
+    // A file on a message of Ann and Bob's, and an upload of Ann's still pending.
+    let shared = crate::group(&ann.client, "Files", &[bob.id]).await;
+    let picture = crate::files::upload(&ann.client, "p.png", &crate::files::png(8, 8)).await;
+    crate::files::attach(&ann.client, shared, &[picture.id], "")
+        .await
+        .expect("send");
+    let f = picture.id;
+    let pending = ann
+        .client
+        .create_upload(&parley_client::proto::v1::CreateUploadRequest {
+            name: "later.txt".to_owned(),
+            size: 5,
+            content_type: None,
+        })
+        .await
+        .expect("upload");
+    let u = pending.id;
 
     // Routes about a conversation Carol (same org, not a member) and Eve (other org) may not touch.
     let member_routes = vec![
@@ -137,6 +154,27 @@ async fn every_route_refuses_who_may_not() {
             format!("/v1/search?q=private&conversation_id={c}"),
             None,
         ),
+        route(Method::GET, format!("/v1/files/{f}"), None),
+        route(Method::GET, format!("/v1/files/{f}/thumbnail"), None),
+        route(
+            Method::POST,
+            "/v1/files/links".into(),
+            Some(&format!(r#"{{"ids":["{f}"]}}"#)),
+        ),
+        // Uploads are their uploader's alone.
+        route(Method::GET, format!("/v1/uploads/{u}"), None),
+        route(
+            Method::PUT,
+            format!("/v1/uploads/{u}/parts/1"),
+            Some("hello"),
+        ),
+        route(Method::POST, format!("/v1/uploads/{u}/complete"), None),
+        route(Method::DELETE, format!("/v1/uploads/{u}"), None),
+        route(
+            Method::PUT,
+            "/v1/users/me/avatar".into(),
+            Some(&format!(r#"{{"upload_id":"{f}"}}"#)),
+        ),
     ];
     // Routes about a user Eve (other org) may not see.
     let a = ann.id;
@@ -166,6 +204,11 @@ async fn every_route_refuses_who_may_not() {
         route(Method::GET, "/v1/channels".into(), None),
         route(Method::GET, "/v1/search?q=private".into(), None),
         route(Method::GET, "/v1/gateway".into(), None),
+        route(
+            Method::POST,
+            "/v1/uploads".into(),
+            Some(r#"{"name":"a.txt","size":5}"#),
+        ),
     ];
 
     let anonymous = server.client();
@@ -231,4 +274,9 @@ async fn every_route_refuses_who_may_not() {
         ann.client.conversation(c).await.expect("show").member_count,
         2
     );
+    assert_eq!(
+        ann.client.upload(u).await.expect("still there").state,
+        parley_client::proto::v1::UploadState::Pending
+    );
+    assert_eq!(bob.client.file(f).await.expect("still there").status, 200);
 }
