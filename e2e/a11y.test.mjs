@@ -21,11 +21,9 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import {
-    BASE_URL, closeAll, eventually, gone, launchBrowser, OUT_DIR, randomSuffix, RECONNECT_TIMEOUT, slug, startsWith,
-    rest, stepper, TIMEOUT, User, visible,
+    assertNoViolations, audit, BASE_URL, closeAll, eventually, gone, launchBrowser, randomSuffix, RECONNECT_TIMEOUT,
+    slug, startsWith, rest, stepper, TIMEOUT, User, visible,
 } from './lib.mjs';
 
 const TEST_TIMEOUT = 90_000;
@@ -33,8 +31,6 @@ const DESKTOP = { viewport: { width: 1000, height: 700 } };
 const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
 const THEMES = [['light', {}], ['dark', { colorScheme: 'dark' }]];
 
-const AXE_SOURCE = await readFile(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
-const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'];
 
 let browser;
 /// The organization of this file: people with their ids and tokens, and the conversations Ada is in.
@@ -193,38 +189,6 @@ async function bracket(t, body) {
 }
 
 // --- axe -------------------------------------------------------------------------------------------------------
-
-/// Runs axe-core on the page as it is now and adds its violations to `found` under `screen`; writes the
-/// result to target/e2e/axe-<screen>.json. Waits for running transitions first, which would skew contrast.
-async function audit(page, screen, found) {
-    await page.evaluate(() => Promise.all(document.getAnimations().map((a) => a.finished.catch(() => {}))));
-    if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE_SOURCE);
-    const violations = await page.evaluate(async (tags) => {
-        const result = await window.axe.run(document, { runOnly: tags, resultTypes: ['violations'] });
-        return result.violations.map((v) => ({
-            id: v.id,
-            impact: v.impact,
-            help: v.help,
-            helpUrl: v.helpUrl,
-            nodes: v.nodes.map((n) => ({ target: n.target.map(String).join(' '), html: n.html.slice(0, 160), summary: n.failureSummary })),
-        }));
-    }, AXE_TAGS);
-    await writeFile(path.join(OUT_DIR, `axe-${slug(screen)}.json`), JSON.stringify(violations, null, 2) + '\n');
-    for (const v of violations) found.push({ screen, ...v });
-}
-
-/// Fails with every violation found, grouped by rule: id, impact, help, and each screen's nodes.
-function assertNoViolations(found) {
-    if (!found.length) return;
-    const byRule = new Map();
-    for (const v of found) {
-        if (!byRule.has(v.id)) byRule.set(v.id, { ...v, where: [] });
-        byRule.get(v.id).where.push(...v.nodes.map((n) => `[${v.screen}] ${n.target}  ${n.html}\n          ${(n.summary ?? '').replace(/\n/g, ' | ')}`));
-    }
-    const lines = [...byRule.values()].map((r) =>
-        `- ${r.id} (${r.impact}, ${r.where.length} nodes): ${r.help} <${r.helpUrl}>\n${r.where.map((w) => `      ${w}`).join('\n')}`);
-    assert.fail(`axe found ${byRule.size} kinds of violations (${found.length} rule-screen pairs):\n${lines.join('\n')}`);
-}
 
 /// The open conversation's message article that shows `text`.
 function article(user, text) {

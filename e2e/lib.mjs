@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { crc32, deflateSync } from 'node:zlib';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
@@ -435,4 +436,94 @@ export async function rest(method, route, token, body) {
     const text = await response.text();
     if (!response.ok) throw new Error(`${method} ${route}: ${response.status} ${text}`);
     return text ? JSON.parse(text) : null;
+}
+
+/// Uploads `bytes` as a file named `name` through the public API (`POST /v1/uploads`, each part `PUT` with the
+/// token, then complete), as the web client does on the local store; returns the complete upload.
+export async function uploadFile(token, name, bytes, contentType) {
+    const upload = await rest('POST', '/v1/uploads', token, { name, size: bytes.length, ...(contentType ? { content_type: contentType } : {}) });
+    let offset = 0;
+    for (const part of upload.parts) {
+        const response = await fetch(new URL(part.url, BASE_URL), {
+            method: part.method,
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+            body: bytes.subarray(offset, offset + part.size),
+        });
+        if (!response.ok) throw new Error(`${part.method} ${part.url}: ${response.status} ${await response.text()}`);
+        offset += part.size;
+    }
+    return rest('POST', `/v1/uploads/${upload.id}/complete`, token);
+}
+
+/// A PNG picture of `width` × `height` pixels: a colour gradient (8-bit RGB), made here with node's zlib.
+export function png(width, height) {
+    const row = width * 3 + 1;
+    const raw = Buffer.alloc(row * height);
+    for (let y = 0; y < height; y++) {
+        for (let x = 0; x < width; x++) {
+            const at = y * row + 1 + x * 3;
+            raw[at] = (x * 255) / width;
+            raw[at + 1] = (y * 255) / height;
+            raw[at + 2] = 160;
+        }
+    }
+    const chunk = (type, data) => {
+        const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+        const length = Buffer.alloc(4);
+        length.writeUInt32BE(data.length);
+        const sum = Buffer.alloc(4);
+        sum.writeUInt32BE(crc32(body));
+        return Buffer.concat([length, body, sum]);
+    };
+    const header = Buffer.alloc(13);
+    header.writeUInt32BE(width, 0);
+    header.writeUInt32BE(height, 4);
+    header.set([8, 2, 0, 0, 0], 8); // 8 bits, RGB, deflate, no filter method but the standard, no interlace
+    return Buffer.concat([
+        Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+        chunk('IHDR', header),
+        chunk('IDAT', deflateSync(raw)),
+        chunk('IEND', Buffer.alloc(0)),
+    ]);
+}
+
+// --- accessibility ------------------------------------------------------------------------------------------
+
+/// What axe-core checks: WCAG 2.1 A and AA, and its best practices.
+const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'];
+let axeSource = null;
+
+/// Runs axe-core on the page as it is now and adds its violations to `found` under `screen`; writes the
+/// result to target/e2e/axe-<screen>.json. Waits for running transitions first, which would skew contrast.
+export async function audit(page, screen, found) {
+    await page.evaluate(() => Promise.all(document.getAnimations().map((a) => a.finished.catch(() => {}))));
+    if (!(await page.evaluate(() => typeof window.axe === 'object'))) {
+        axeSource ??= await readFile(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+        await page.evaluate(axeSource);
+    }
+    const violations = await page.evaluate(async (tags) => {
+        const result = await window.axe.run(document, { runOnly: tags, resultTypes: ['violations'] });
+        return result.violations.map((v) => ({
+            id: v.id,
+            impact: v.impact,
+            help: v.help,
+            helpUrl: v.helpUrl,
+            nodes: v.nodes.map((n) => ({ target: n.target.map(String).join(' '), html: n.html.slice(0, 160), summary: n.failureSummary })),
+        }));
+    }, AXE_TAGS);
+    await writeFile(path.join(OUT_DIR, `axe-${slug(screen)}.json`), JSON.stringify(violations, null, 2) + '\n');
+    for (const v of violations) found.push({ screen, ...v });
+}
+
+/// Fails with every violation found, grouped by rule: id, impact, help, and each screen's nodes.
+export function assertNoViolations(found) {
+    if (!found.length) return;
+    const byRule = new Map();
+    for (const v of found) {
+        if (!byRule.has(v.id)) byRule.set(v.id, { ...v, where: [] });
+        byRule.get(v.id).where.push(...v.nodes.map((n) => `[${v.screen}] ${n.target}  ${n.html}\n          ${(n.summary ?? '').replace(/\n/g, ' | ')}`));
+    }
+    const lines = [...byRule.values()].map((r) =>
+        `- ${r.id} (${r.impact}, ${r.where.length} nodes): ${r.help} <${r.helpUrl}>\n${r.where.map((w) => `      ${w}`).join('\n')}`);
+    assert.fail(`axe found ${byRule.size} kinds of violations (${found.length} rule-screen pairs):\n${lines.join('\n')}`);
 }

@@ -110,16 +110,6 @@ export function api(method, path, body) {
   return request(method, path, body === undefined ? undefined : JSON.stringify(body), body === undefined ? undefined : 'application/json');
 }
 
-/** Raw bytes (a File or Blob) with their own Content-Type, e.g. an avatar. Same answers as api().
- * @param {string} method
- * @param {string} path
- * @param {Blob} blob
- * @param {string} [type]
- * @returns {Promise<any>} */
-export function upload(method, path, blob, type) {
-  return request(method, path, blob, type || blob.type || 'application/octet-stream');
-}
-
 /** The bytes behind an authenticated URL (an avatar) as a blob: URL, or null.
  * @param {string} path
  * @returns {Promise<string | null>} */
@@ -149,23 +139,32 @@ async function request(method, path, body, contentType) {
   } catch {
     throw new ApiError(0, 'network', 'Cannot reach the server. Check your connection and try again.');
   }
-  if (!res.ok) {
-    let err = null;
-    try {
-      err = (await res.json()).error;
-    } catch {
-      /* not JSON */
-    }
-    // Only a 401 means the login is over. A 503 (the store is down for a moment) or a 429 keeps it: the
-    // caller says so and tries again.
-    if (res.status === 401 && token && session.token === token) {
-      session.clear();
-      unauthorized();
-    }
-    const code = err?.code || `http_${res.status}`;
-    throw new ApiError(res.status, code, describe(res.status, err?.code, err?.message, res.headers.get('Retry-After')));
-  }
+  if (!res.ok) throw errorAnswer(res.status, await res.text().catch(() => ''), res.headers.get('Retry-After'), token);
   if (res.status === 204) return null;
   const text = await res.text();
   return text ? JSON.parse(text) : null;
+}
+
+/** The ApiError of an answer that is not a success, from its status, body (the API's error shape, or
+ * anything) and Retry-After header; also for answers read without fetch (an upload's XMLHttpRequest).
+ * @param {number} status
+ * @param {string} body
+ * @param {string | null} retryAfter
+ * @param {string | null} token the token the request was made with, if any
+ * @returns {ApiError} */
+export function errorAnswer(status, body, retryAfter, token) {
+  let err = null;
+  try {
+    err = JSON.parse(body).error;
+  } catch {
+    /* not JSON */
+  }
+  // Only a 401 means the login is over. A 503 (the store is down for a moment) or a 429 keeps it: the
+  // caller says so and tries again.
+  if (status === 401 && token && session.token === token) {
+    session.clear();
+    unauthorized();
+  }
+  const code = err?.code || `http_${status}`;
+  return new ApiError(status, code, describe(status, err?.code, err?.message, retryAfter));
 }

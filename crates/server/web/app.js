@@ -3,6 +3,7 @@
 // through state.js. Text from users only ever reaches the page as text nodes, never as HTML.
 import { setupAddMembers } from '/add-members.js';
 import { api, onUnauthorized, revokeLater, revokeStale, session, TOKEN_KEY } from '/api.js';
+import { dropDrafts } from '/attachments-draft.js';
 import { showAuth } from '/auth.js';
 import { forgetAvatars } from '/avatars.js';
 import { setupChannelDirectory } from '/channel-directory.js';
@@ -81,6 +82,7 @@ function teardown() {
   if (!s) return;
   s.rt.stop();
   forgetAvatars(s);
+  dropDrafts();
 }
 
 /** @param {string} [notice] */

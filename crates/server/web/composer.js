@@ -1,11 +1,13 @@
 // The composer: Enter sends (Shift+Enter starts a line), the box grows with the text, and a counter shows
-// near the 10,000-character limit.
+// near the 10,000-character limit. Files wait above it (attachments-draft.js), pictures pasted into it among
+// them; a message may be files alone, and "Send" waits, greyed, until every file is uploaded.
+import { addFiles, draftState, setupAttachmentsDraft, takeAttachments } from '/attachments-draft.js';
 import { takeQuote } from '/quote-draft.js';
 import { forgetPicked, mentionsIn } from '/mention-picker.js';
 import { sendMessage } from '/sending.js';
 import { state } from '/state.js';
 import { sendTyping } from '/typing.js';
-import { $, fmtNumber } from '/ui.js';
+import { $, fmtNumber, setBusy } from '/ui.js';
 
 const MAX_TEXT = 10000;
 const COUNTER_FROM = MAX_TEXT - 500;
@@ -28,6 +30,20 @@ export function setupComposer() {
     ev.preventDefault();
     sendDraft();
   });
+  // A picture pasted (a screenshot, say) joins the files; text pastes as text.
+  ta.addEventListener('paste', (ev) => {
+    const files = [...(ev.clipboardData?.files || [])];
+    if (!files.length) return;
+    ev.preventDefault();
+    addFiles(files);
+  });
+  setupAttachmentsDraft(syncSend);
+}
+
+/** "Send" is greyed (aria-disabled, keeping the focus) while a file uploads or one failed and stays. */
+function syncSend() {
+  const { uploading, failed } = draftState();
+  setBusy($('#send'), uploading > 0 || failed > 0);
 }
 
 /** Characters as the server counts them (Unicode scalar values): an emoji is one, not two UTF-16 units.
@@ -64,9 +80,12 @@ function sendDraft() {
   const o = s.open;
   const ta = textarea();
   const text = ta.value;
-  if (!o || !text.trim() || charCount(text) > MAX_TEXT) return;
+  const files = draftState();
+  if (!o || files.uploading || files.failed || charCount(text) > MAX_TEXT) return;
+  if (!text.trim() && !files.ready) return;
   const mentions = mentionsIn(text);
-  sendMessage(o, text, { ...takeQuote(o.id), ...(mentions ? { mentions } : {}) });
+  const { ids, files: attached } = files.ready ? takeAttachments() : { ids: [], files: [] };
+  sendMessage(o, text.trim() ? text : '', { ...takeQuote(o.id), ...(mentions ? { mentions } : {}), ...(ids.length ? { attachments: ids } : {}) }, attached);
   forgetPicked();
   ta.value = '';
   composerInput();

@@ -3,6 +3,7 @@
 // and a DM partner's presence; an unread one is bold, with its unread count, and a mention badge when some of
 // them mention the user. It renders the entries of `state.conversations` whenever the `conversations` notice
 // says they changed.
+import { describeAttachments } from '/attachment-view.js';
 import { presenceDot } from '/presence.js';
 import { state, subscribe } from '/state.js';
 import { $, cmpId, h } from '/ui.js';
@@ -66,7 +67,7 @@ export function renderList() {
 function lastText(m) {
   if (!m) return 'No messages yet';
   if (m.deleted) return 'Message deleted';
-  return m.text ?? '';
+  return m.text || describeAttachments(m.attachments);
 }
 
 /** @param {ConversationEntry} e */

@@ -1,7 +1,8 @@
 // The open conversation's pane (`#conv`): opening and closing it, its header (the title, a DM partner's
 // presence, "Leave", a channel's join link) and the parts it brings up (the log, the composer, typing, the
-// profile). A phone shows either the list or this pane.
+// profile), and files dropped on it. A phone shows either the list or this pane.
 import { api } from '/api.js';
+import { acceptFileDrops } from '/attachments-draft.js';
 import { clearComposer, focusComposer } from '/composer.js';
 import { focusEntry } from '/conversation-list.js';
 import { ensureConversation, openEntry, removeConversation, setUnread } from '/conversations.js';
@@ -24,6 +25,8 @@ import { $, cmpId, isBusy, NARROW, setBusy } from '/ui.js';
 export function setupConversation() {
   $('#back').addEventListener('click', closeConversation);
   $('#leave').addEventListener('click', leaveOpen);
+  // Files dropped anywhere on the conversation join those waiting to be sent.
+  acceptFileDrops($('#conv'));
 }
 
 /**

@@ -2,6 +2,7 @@
 // group, its text alone, with the time shown on hover and focus), its text, the message actions (the "React"
 // and "Delete" toolbars, shown on hover and focus), its reactions, and the read markers of those who read up
 // to it. Also the article of a send still pending, and what it shows once refused.
+import { renderAttachments } from '/attachment-view.js';
 import { avatar } from '/avatars.js';
 import { deleteMessage, toggleReaction } from '/message-actions.js';
 import { renderMessageText } from '/message-text.js';
@@ -112,6 +113,7 @@ export function fillArticle(art, m, layout = layoutOf(art)) {
     header(m.author_id, author ?? '…', layout, h('time', { datetime: m.created_at, title: fullTime(m.created_at) }, clockTime(m.created_at))),
     m.quote && !m.deleted ? quoteCard(m.quote) : null,
     h('div', { class: 'text' }, m.deleted ? 'This message was deleted.' : renderMessageText(m.text ?? '', context)),
+    m.deleted ? null : renderAttachments(m.attachments, { sentAt: m.created_at }),
     messageActions(art, m),
     reactionCounts(art, m),
     threadLink(art, m),
@@ -309,6 +311,7 @@ export function pendingArticle(p, layout) {
   const art = h('article', { class: `msg mine${layout.continues ? ' continues' : ''}`, tabindex: '-1', dataset: { state: 'pending', nonce: p.nonce } },
     header(me.id, me.name, layout, null),
     h('div', { class: 'text' }, renderMessageText(p.text, context)),
+    renderAttachments(p.files, { pending: true }),
     h('p', { class: 'status' }, 'Sending…'));
   layouts.set(art, layout);
   return art;

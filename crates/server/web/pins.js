@@ -3,6 +3,7 @@
 // message. `pin.added` and `pin.removed` events keep it all live. The API's messages do not say whether they
 // are pinned: the open conversation's pins are read when it opens, and kept up to date by the events.
 import { api } from '/api.js';
+import { describeAttachments } from '/attachment-view.js';
 import { jumpToMessage } from '/message-jump.js';
 import { fillArticle, onArticleFilled, registerMessageTool } from '/message.js';
 import { registerPanel, setPanel } from '/panels.js';
@@ -116,7 +117,7 @@ async function showPanel(focus) {
     const b = h('button', { type: 'button', class: 'pin-entry' },
       h('span', { class: 'pin-author' }, s.names.get(p.message.author_id) ?? '…'), ' ',
       h('time', { datetime: p.message.created_at, title: fullTime(p.message.created_at) }, shortTime(p.message.created_at)),
-      h('span', { class: 'pin-text' }, p.message.deleted ? 'This message was deleted.' : p.message.text ?? ''));
+      h('span', { class: 'pin-text' }, p.message.deleted ? 'This message was deleted.' : p.message.text || describeAttachments(p.message.attachments)));
     b.addEventListener('click', () => {
       setPanel(null);
       jumpToMessage(o.id, p.message.id);

@@ -3,6 +3,7 @@
 // it shows the original where it was written (the `open-message` notice). A 404 means the reader may not see
 // it (not a member of its conversation, or no longer): the card says "Message unavailable".
 import { api } from '/api.js';
+import { describeAttachments } from '/attachment-view.js';
 import { publish, state } from '/state.js';
 import { h } from '/ui.js';
 import { getUser } from '/users.js';
@@ -54,7 +55,7 @@ export function quoted(ref) {
  * @param {Message} m */
 export function snippet(m) {
   if (m.deleted) return 'This message was deleted.';
-  const text = (m.text ?? '').replace(/\s+/g, ' ').trim();
+  const text = (m.text || describeAttachments(m.attachments)).replace(/\s+/g, ' ').trim();
   return text.length > 140 ? `${text.slice(0, 140)}…` : text;
 }
 

@@ -10,14 +10,16 @@ import { uuid } from '/ui.js';
 /** @typedef {import('/state.js').PendingSend} PendingSend */
 
 /** Sends `text` into the open conversation `o`; it shows as pending at the end of the log. `extra`: more
- * fields of the op (whom it mentions, a `quote`).
+ * fields of the op (whom it mentions, a `quote`, `attachments`); `files`: the attachments, as the pending
+ * message shows them.
  * @param {OpenConversation} o
  * @param {string} text
- * @param {import('/state.js').SendExtra} [extra] */
-export function sendMessage(o, text, extra = {}) {
+ * @param {import('/state.js').SendExtra} [extra]
+ * @param {import('/state.js').Attachment[]} [files] */
+export function sendMessage(o, text, extra = {}, files = []) {
   const s = state;
   /** @type {PendingSend} */
-  const p = { nonce: uuid(), conversationId: o.id, text, ref: null, sentAt: Date.now(), extra };
+  const p = { nonce: uuid(), conversationId: o.id, text, ref: null, sentAt: Date.now(), extra, files };
   s.pending.set(p.nonce, p);
   jumpToEnd(o);
   placePending(o, p);

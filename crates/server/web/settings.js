@@ -1,12 +1,16 @@
-// Settings: the user's avatar and name, and "Log out everywhere" (asked first).
-import { upload, api } from '/api.js';
+// Settings: the user's avatar and name, and "Log out everywhere" (asked first). An avatar is uploaded as any
+// file is (upload.js, with its progress), then made the avatar (`PUT /v1/users/me/avatar` with its id).
+import { api } from '/api.js';
 import { avatar } from '/avatars.js';
 import { closeConversation } from '/conversation.js';
 import { state, subscribe } from '/state.js';
 import { $, isBusy, NARROW, setBusy } from '/ui.js';
+import { FileUpload } from '/upload.js';
 import { updateUser } from '/users.js';
 
 const AVATAR_TYPES = ['image/png', 'image/jpeg', 'image/webp', 'image/gif'];
+/** The largest avatar the server takes. */
+const MAX_AVATAR_BYTES = 5 * 1024 * 1024;
 
 /**
  * Wires the settings of a freshly mounted main screen. `onLogoutEverywhere(button, alert)` runs once "Yes,
@@ -19,6 +23,7 @@ export function setupSettings({ onLogoutEverywhere }) {
   const panel = $('#settings-panel');
   const input = /** @type {HTMLInputElement} */ ($('#avatar-input'));
   const status = $('#avatar-status');
+  const progress = /** @type {HTMLProgressElement} */ ($('#avatar-progress'));
   // "Log out everywhere" asks first; the focus goes to "Cancel", the choice that changes nothing.
   const everywhere = $('#logout-all');
   const confirm = $('#logout-all-confirm');
@@ -83,16 +88,26 @@ export function setupSettings({ onLogoutEverywhere }) {
       status.textContent = 'Choose a PNG, JPEG, WebP or GIF image.';
       return;
     }
+    if (file.size > MAX_AVATAR_BYTES) {
+      status.textContent = 'Choose an image of at most 5 MB.';
+      return;
+    }
     status.textContent = 'Uploading…';
     setBusy(input, true);
+    progress.value = 0;
+    progress.hidden = false;
+    const upload = new FileUpload(file, (fraction) => (progress.value = fraction));
     try {
-      const me = await upload('PUT', '/v1/users/me/avatar', file, file.type);
+      const { id } = await upload.done;
+      const me = await api('PUT', '/v1/users/me/avatar', { upload_id: id });
       if (state !== s) return;
       updateUser(me);
       status.textContent = 'Avatar updated.';
     } catch (err) {
+      upload.cancel(); // a complete upload the server would not take as an avatar: deleted, not left for a day
       if (state === s) status.textContent = `Could not upload: ${err.message}`;
     } finally {
+      progress.hidden = true;
       setBusy(input, false);
       input.value = '';
     }

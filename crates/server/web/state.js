@@ -25,13 +25,32 @@
  * @typedef {{user_ids?: string[], channel?: boolean, here?: boolean}} Mentions */
 
 /**
+ * A file on a message. A picture the server decoded has `width` and `height` (the original's) and a
+ * `thumbnail` (the preview's size, at most 400 px a side), from a moment after it was uploaded.
+ * @typedef {{id: string, name: string, size: number, content_type: string, width?: number, height?: number,
+ *   thumbnail?: {width: number, height: number} | null}} Attachment */
+
+/** Where to send one part of an upload: `PUT` its bytes to this server (with the token), or `POST` a form
+ * to the object store (`fields`, then the bytes as `file`; no token).
+ * @typedef {{number: number, size: number, method: string, url: string, fields?: Record<string, string>}} UploadPart */
+
+/** An upload, as its owner sees it (`POST /v1/uploads` and what follows).
+ * @typedef {{id: string, name: string, size: number, state: 'pending' | 'complete' | 'attached',
+ *   content_type?: string, sha256?: string, expires_at: string, parts: UploadPart[]}} Upload */
+
+/** A signed link to a file (`POST /v1/files/links`), for `<img src>` and downloads, good until `expires_at`.
+ * @typedef {{id: string, url: string, thumbnail_url?: string | null, expires_at: string}} FileLink */
+
+/**
  * A stored message. `text` is absent once it is deleted for everyone; `nonce` is the client's, on our own sends.
  * A reply in a thread has `thread_root_id` (and `also_to_conversation` when it shows in the main history too);
  * a thread's root has `reply_count`, `last_reply_at` and `repliers` (the first three). `quote`: a quoted message.
+ * `attachments`: its files (absent when none, and once deleted); `text` may be empty when it has some.
  * @typedef {{id: string, conversation_id: string, author_id: string, created_at: string, text?: string | null,
  *   nonce?: string | null, reactions?: Reaction[], deleted?: boolean, edited_at?: string | null,
  *   mentions?: Mentions | null, thread_root_id?: string | null, also_to_conversation?: boolean,
- *   reply_count?: number, last_reply_at?: string | null, repliers?: string[], quote?: QuoteRef | null}} Message
+ *   reply_count?: number, last_reply_at?: string | null, repliers?: string[], quote?: QuoteRef | null,
+ *   attachments?: Attachment[]}} Message
  */
 
 /** @typedef {'dm' | 'group' | 'channel'} ConversationKind */
@@ -69,14 +88,17 @@
  * - `sys`: for a message ('' for none), the lines ("NAME joined") that came after it.
  */
 
-/** What a send carries besides its text: whom it mentions, a quoted message, a thread.
- * @typedef {{mentions?: Mentions, quote?: QuoteRef, thread_root_id?: string, also_to_conversation?: boolean}} SendExtra */
+/** What a send carries besides its text: whom it mentions, a quoted message, a thread, files (the ids of
+ * complete uploads).
+ * @typedef {{mentions?: Mentions, quote?: QuoteRef, thread_root_id?: string, also_to_conversation?: boolean,
+ *   attachments?: string[]}} SendExtra */
 
 /**
  * A message sent and not acknowledged yet (pending), or refused (`failed` says why). `sentAt`: when, in ms.
- * `extra`: more fields of the `send` op (mentions, a `quote`), sent again with a retry.
+ * `extra`: more fields of the `send` op (mentions, a `quote`, `attachments`), sent again with a retry;
+ * `files`: its attachments, as the pending message shows them.
  * @typedef {{nonce: string, ref: string | null, conversationId: string, text: string, sentAt: number,
- *   failed?: string | null, extra?: SendExtra}} PendingSend
+ *   failed?: string | null, extra?: SendExtra, files?: Attachment[]}} PendingSend
  */
 
 /** The profile shown in the open DM: `contact` is null until the contact list has been read.

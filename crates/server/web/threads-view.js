@@ -4,6 +4,7 @@
 // and its pane. The list is read again whenever a thread gets a reply (`thread.updated`) or is read or
 // followed here (the `threads` notice).
 import { api } from '/api.js';
+import { describeAttachments } from '/attachment-view.js';
 import { registerPanel, setPanel } from '/panels.js';
 import { publish, state, subscribe } from '/state.js';
 import { $, h, shortTime } from '/ui.js';
@@ -66,7 +67,7 @@ function reloadSoon() {
  * @param {Message} m */
 function snippet(m) {
   if (m.deleted) return 'Message deleted';
-  const text = (m.text ?? '').replace(/\s+/g, ' ').trim();
+  const text = (m.text || describeAttachments(m.attachments)).replace(/\s+/g, ' ').trim();
   return text.length > 120 ? `${text.slice(0, 120)}…` : text;
 }
 

@@ -84,6 +84,23 @@ export function dayLabel(iso) {
 
 export const fmtNumber = (n) => n.toLocaleString('en-US');
 
+const SIZE_UNITS = ['KB', 'MB', 'GB', 'TB'];
+
+/** A size in bytes as people read it: "12 B", "1.2 KB", "340 KB", "1.2 MB" (1 KB = 1,000 bytes, as disks
+ * and phones count).
+ * @param {number} bytes */
+export function fmtSize(bytes) {
+  if (bytes < 1000) return `${bytes} B`;
+  let value = bytes / 1000;
+  let unit = 0;
+  while (value >= 999.5 && unit < SIZE_UNITS.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  const shown = value < 9.95 ? value.toFixed(1).replace(/\.0$/, '') : String(Math.round(value));
+  return `${shown} ${SIZE_UNITS[unit]}`;
+}
+
 /** A random UUID, also outside secure contexts (where crypto.randomUUID is missing). */
 export function uuid() {
   if (crypto.randomUUID) return crypto.randomUUID();
