@@ -31,9 +31,9 @@ pub enum Error {
     /// Too many attempts; try again after the given time.
     #[error("too many attempts, retry later")]
     RateLimited { retry_after: Duration },
-    /// An upload beyond its limit.
-    #[error("{0} is too large")]
-    TooLarge(&'static str),
+    /// An upload beyond its limit, in bytes.
+    #[error("the {what} is too large: at most {}", human_bytes(*.limit))]
+    TooLarge { what: &'static str, limit: u64 },
     /// The server has more of this work queued than it takes on; try again shortly.
     #[error("the server is busy, retry shortly")]
     Busy,
@@ -55,5 +55,39 @@ impl Error {
             code,
             message: message.into(),
         }
+    }
+}
+
+/// Bytes as people read them: `5 MiB`, `100 MiB`, `1.5 GiB`, `12 bytes`.
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if bytes >= size {
+            let whole = bytes / size;
+            let tenths = (bytes % size) * 10 / size;
+            return if tenths == 0 {
+                format!("{whole} {unit}")
+            } else {
+                format!("{whole}.{tenths} {unit}")
+            };
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_say_them() {
+        assert_eq!(human_bytes(12), "12 bytes");
+        assert_eq!(human_bytes(5 * 1024 * 1024), "5 MiB");
+        assert_eq!(human_bytes(3 << 29), "1.5 GiB");
+        let error = Error::TooLarge {
+            what: "file",
+            limit: 100 << 20,
+        };
+        assert_eq!(error.to_string(), "the file is too large: at most 100 MiB");
     }
 }

@@ -107,7 +107,7 @@ impl From<Error> for ApiError {
                 retry_after_secs: Some(retry_after.as_secs().max(1)),
                 ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
             },
-            Error::TooLarge(_) => {
+            Error::TooLarge { .. } => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
             }
             Error::Busy => ApiError {

@@ -68,7 +68,10 @@ impl Parley {
             ));
         }
         if request.size > self.settings.files.max_file_bytes {
-            return Err(Error::TooLarge("file"));
+            return Err(Error::TooLarge {
+                what: "file",
+                limit: self.settings.files.max_file_bytes,
+            });
         }
         if let Some(hint) = &request.content_type
             && (hint.chars().count() > MAX_CONTENT_TYPE_CHARS || hint.chars().any(char::is_control))
@@ -128,12 +131,20 @@ impl Parley {
         }
         let expected = part_size(record.size, number);
         if length.is_some_and(|length| length > expected) {
-            return Err(Error::TooLarge("part"));
+            return Err(Error::TooLarge {
+                what: "part",
+                limit: expected,
+            });
         }
         let key = part_key(id, number);
         let written = match self.storage.write(&key, body, expected).await {
             Ok(written) => written,
-            Err(StorageError::TooLarge(_)) => return Err(Error::TooLarge("part")),
+            Err(StorageError::TooLarge(_)) => {
+                return Err(Error::TooLarge {
+                    what: "part",
+                    limit: expected,
+                });
+            }
             Err(StorageError::Body(_)) => {
                 return Err(Error::invalid("body_incomplete", "the body broke off"));
             }

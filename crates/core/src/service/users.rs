@@ -43,7 +43,10 @@ impl Parley {
     /// claims) and encoded again (`images::avatar`), a few at a time off the runtime; past those, 503 `busy`.
     pub async fn set_avatar(&self, caller: &Caller, bytes: Vec<u8>) -> Result<User, Error> {
         if bytes.len() > MAX_AVATAR_BYTES {
-            return Err(Error::TooLarge("avatar"));
+            return Err(Error::TooLarge {
+                what: "avatar",
+                limit: MAX_AVATAR_BYTES as u64,
+            });
         }
         self.write_throttle.check(caller.user.id)?;
         // The permit goes with the decode: a request given up on does not free it while the decode runs.
@@ -95,7 +98,10 @@ impl Parley {
             }
         }
         if record.size > MAX_AVATAR_BYTES as u64 {
-            return Err(Error::TooLarge("avatar"));
+            return Err(Error::TooLarge {
+                what: "avatar",
+                limit: MAX_AVATAR_BYTES as u64,
+            });
         }
         let bytes = self
             .storage
