@@ -6,7 +6,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use parley_bench::fleet::Fleet;
 use parley_bench::procfs::Probe;
-use parley_bench::scenarios::{bigchannel, catchup, connect, fanout, idle, ingest, pairs, storm};
+use parley_bench::scenarios::{
+    bigchannel, catchup, connect, fanout, files, idle, ingest, pairs, storm,
+};
 use parley_bench::{Accounts, Bench, Output, Shard};
 
 /// A load generator for Parley: drives real sockets against a running server and reports rates, latency
@@ -80,6 +82,7 @@ enum Scenario {
     Catchup(catchup::Catchup),
     Storm(storm::Storm),
     Bigchannel(bigchannel::BigChannel),
+    Files(files::Files),
     Signup(Signup),
 }
 
@@ -169,6 +172,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Catchup(args) => catchup::run(&mut bench, args).await,
         Scenario::Storm(args) => storm::run(&mut bench, args).await,
         Scenario::Bigchannel(args) => bigchannel::run(&mut bench, args).await,
+        Scenario::Files(args) => files::run(&mut bench, args).await,
     }
     .context("the run failed")?;
     print!("{}", report.table());

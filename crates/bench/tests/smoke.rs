@@ -3,7 +3,9 @@
 
 use parley_bench::peek::Peek;
 use parley_bench::procfs::Probe;
-use parley_bench::scenarios::{bigchannel, catchup, connect, fanout, idle, ingest, pairs, storm};
+use parley_bench::scenarios::{
+    bigchannel, catchup, connect, fanout, files, idle, ingest, pairs, storm,
+};
 use parley_bench::server_metrics::DeliveryHistogram;
 use parley_bench::tag::Tag;
 use parley_bench::{Accounts, Bench, Output, Report};
@@ -228,6 +230,31 @@ async fn every_scenario_runs_at_tiny_sizes() {
     assert_eq!(report.extra.get("users_caught_up"), Some(&12.0));
     assert_eq!(report.latency.map(|l| l.count), Some(12));
 
+    // Two uploads of 1 MiB at once (one part each on the local store), checked by the server's SHA-256, then
+    // each downloaded by the other member of a DM and checked byte by byte.
+    let report = files::run(
+        &mut bench,
+        &files::Files {
+            clients: 2,
+            megabytes: 1,
+            setup_concurrency: 2,
+        },
+    )
+    .await
+    .expect("files runs");
+    assert_eq!((report.sent, report.errors), (2, 0), "{}", report.table());
+    assert_eq!(report.latency.map(|l| l.count), Some(2));
+    assert_eq!(report.extra.get("downloads_verified"), Some(&2.0));
+    assert_eq!(report.extra.get("download_redirects"), Some(&0.0));
+    assert_eq!(report.extra.get("cleanup_failures"), Some(&0.0));
+    assert!(
+        report
+            .extra
+            .get("upload_rss_peak_mib")
+            .is_some_and(|&mib| mib > 0.0)
+    );
+    assert!(report.json_line().starts_with("{\"scenario\":\"files\""));
+
     // The channel outlives a run: the second one (a new bench, as each command is) finds it by its handle
     // and adds no one.
     for _ in 0..2 {
@@ -262,6 +289,51 @@ async fn every_scenario_runs_at_tiny_sizes() {
         .collect();
     assert_eq!(big.len(), 1, "one channel kept: {channels:?}");
     assert_eq!(big[0].member_count, 9);
+}
+
+/// The files scenario generates each file as it sends it and checks downloads against the same generator
+/// without keeping them: the two must agree on every byte, and a byte out of place must show.
+#[test]
+fn a_generated_file_is_checked_byte_by_byte() {
+    let content = files::Content {
+        block: files::filler_block().into(),
+        tag: 0xabc,
+        size: 600 * 1024 + 3,
+    };
+    let whole: Vec<u8> = content.bytes().flatten().collect();
+    assert_eq!(whole.len() as u64, content.size);
+    assert!(content.matches(0, &whole));
+    // Any window, across the chunk boundaries (every 256 KiB) and their stamps.
+    for (start, end) in [
+        (0, 1),
+        (10, 300_000),
+        (262_140, 262_200),
+        (524_288, whole.len()),
+    ] {
+        assert!(
+            content.matches(start as u64, &whole[start..end]),
+            "{start}..{end}"
+        );
+    }
+    let mut corrupt = whole.clone();
+    corrupt[400_000] ^= 1;
+    assert!(!content.matches(0, &corrupt));
+    // The same bytes at another offset, or past the end, are not the file.
+    assert!(!content.matches(262_144, &whole[..1000]));
+    assert!(!content.matches(1, &whole));
+    let other = files::Content {
+        tag: 0xabd,
+        ..content.clone()
+    };
+    assert!(!other.matches(0, &whole), "another client's file differs");
+    assert_ne!(other.sha256(), content.sha256());
+
+    use sha2::Digest;
+    let hex: String = sha2::Sha256::digest(&whole)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(content.sha256(), hex);
 }
 
 /// Past --sockets-per-process, idle and connect run as several processes of the real binary, each from its

@@ -5,6 +5,7 @@ pub mod bigchannel;
 pub mod catchup;
 pub mod connect;
 pub mod fanout;
+pub mod files;
 pub mod idle;
 pub mod ingest;
 pub mod pairs;
