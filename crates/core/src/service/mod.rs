@@ -110,7 +110,7 @@ pub struct Parley {
     /// Wakes the worker that makes previews of pictures (`make_previews`).
     previews: Arc<tokio::sync::Notify>,
     /// Uploads being completed at once (`complete_upload`): each holds a chunk or two of its file.
-    completions: tokio::sync::Semaphore,
+    completions: Arc<tokio::sync::Semaphore>,
 }
 
 impl Parley {
@@ -135,7 +135,7 @@ impl Parley {
             typing_limiter: realtime::typing_limiter(),
             image_permits: Arc::new(tokio::sync::Semaphore::new(IMAGE_DECODES_AT_ONCE)),
             previews: Arc::new(tokio::sync::Notify::new()),
-            completions: tokio::sync::Semaphore::new(COMPLETIONS_AT_ONCE),
+            completions: Arc::new(tokio::sync::Semaphore::new(COMPLETIONS_AT_ONCE)),
         }
     }
 

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use super::{Caller, Parley};
 use crate::content_type::{self, SNIFF_BYTES};
 use crate::model::{FileRecord, FileState, ImageState, Millis};
-use crate::storage::{ByteStream, StorageError};
+use crate::storage::{ByteStream, Storage, StorageError};
 use crate::store::{CompletedUpload, NewUpload, StoreError};
 use crate::validate::{self, ImageFormat};
 use crate::{Error, FileId, wire};
@@ -164,26 +164,29 @@ impl Parley {
         if record.state != FileState::Pending {
             return self.upload_wire(&record).await;
         }
-        let parts = part_count(record.size);
-        for number in 1..=parts {
-            let expected = part_size(record.size, number);
-            match self.storage.size(&part_key(id, number)).await? {
-                None => {
-                    return Err(Error::Conflict {
-                        code: "upload_incomplete",
-                        message: format!("part {number} of {parts} has not arrived"),
-                    });
-                }
-                Some(size) if size != expected => {
-                    self.storage.delete(&part_key(id, number)).await?;
-                    return Err(size_mismatch(expected, size));
-                }
-                Some(_) => {}
-            }
-        }
-        // A few at a time: each holds a chunk or two of the object in memory as it passes.
-        let _permit = self.completions.acquire().await.map_err(|_| Error::Busy)?;
-        let (size, head, sha256) = self.join_parts(id, parts, record.size).await?.finish();
+        let examined = if self.storage.size(&file_key(id)).await? == Some(record.size) {
+            // Joined by an earlier call whose client went away before it was recorded.
+            examine(&*self.storage, &file_key(id)).await?
+        } else {
+            let parts = part_count(record.size);
+            self.check_parts(id, parts, record.size).await?;
+            // A few at a time, each holding a chunk or two of its file as it passes; on a task of its own, so
+            // a request given up on (a deadline, a client gone) does not stop a join halfway, which on S3
+            // would leave an unfinished multipart upload behind.
+            let permit = Arc::clone(&self.completions)
+                .acquire_owned()
+                .await
+                .map_err(|_| Error::Busy)?;
+            let storage = Arc::clone(&self.storage);
+            let size = record.size;
+            tokio::spawn(async move {
+                let _permit = permit;
+                join_parts(storage, id, parts, size).await
+            })
+            .await
+            .map_err(|_| Error::Busy)??
+        };
+        let (size, head, sha256) = examined.finish();
         if size != record.size {
             return Err(size_mismatch(record.size, size));
         }
@@ -286,55 +289,25 @@ impl Parley {
         }
     }
 
-    /// Moves a single part into place and reads it once, or streams several, in order, into one object,
-    /// looking at the bytes as they pass: either way each byte is read once.
-    async fn join_parts(&self, id: FileId, parts: u32, size: u64) -> Result<Examined, Error> {
-        if parts == 1 {
-            self.storage.rename(&part_key(id, 1), &file_key(id)).await?;
-            return self.examine(&file_key(id)).await;
-        }
-        let examined = Arc::new(Mutex::new(Examined::default()));
-        let tap = Arc::clone(&examined);
-        let storage = Arc::clone(&self.storage);
-        let joined = futures_util::stream::iter(1..=parts)
-            .then(move |number| {
-                let storage = Arc::clone(&storage);
-                async move {
-                    match storage.read(&part_key(id, number), None).await {
-                        Ok(Some(reading)) => reading.body,
-                        Ok(None) => failed_stream(format!("part {number} vanished")),
-                        Err(error) => failed_stream(error.to_string()),
-                    }
-                }
-            })
-            .flatten()
-            .inspect(move |chunk| {
-                if let Ok(chunk) = chunk {
-                    lock(&tap).take(chunk);
-                }
-            })
-            .boxed();
-        self.storage.write(&file_key(id), joined, size).await?;
+    /// Every part is there, and each of its size (one that is not is deleted, to be sent again).
+    async fn check_parts(&self, id: FileId, parts: u32, size: u64) -> Result<(), Error> {
         for number in 1..=parts {
-            self.storage.delete(&part_key(id, number)).await?;
+            let expected = part_size(size, number);
+            match self.storage.size(&part_key(id, number)).await? {
+                None => {
+                    return Err(Error::Conflict {
+                        code: "upload_incomplete",
+                        message: format!("part {number} of {parts} has not arrived"),
+                    });
+                }
+                Some(found) if found != expected => {
+                    self.storage.delete(&part_key(id, number)).await?;
+                    return Err(size_mismatch(expected, found));
+                }
+                Some(_) => {}
+            }
         }
-        Ok(std::mem::take(&mut *lock(&examined)))
-    }
-
-    /// Reads a whole object once.
-    async fn examine(&self, key: &str) -> Result<Examined, Error> {
-        let reading = self
-            .storage
-            .read(key, None)
-            .await?
-            .ok_or(Error::NotFound("upload"))?;
-        let mut body = reading.body;
-        let mut examined = Examined::default();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| Error::Storage(StorageError::Backend(Box::new(e))))?;
-            examined.take(&chunk);
-        }
-        Ok(examined)
+        Ok(())
     }
 
     /// The upload as its owner sees it, with fresh presigned forms while it is pending.
@@ -397,6 +370,61 @@ impl Parley {
                 .saturating_add(millis(self.settings.files.upload_lifetime)),
         )
     }
+}
+
+/// Moves a single part into place and reads it once, or streams several, in order, into one object,
+/// looking at the bytes as they pass: either way each byte is read once.
+async fn join_parts(
+    storage: Arc<dyn Storage>,
+    id: FileId,
+    parts: u32,
+    size: u64,
+) -> Result<Examined, Error> {
+    if parts == 1 {
+        storage.rename(&part_key(id, 1), &file_key(id)).await?;
+        return examine(&*storage, &file_key(id)).await;
+    }
+    let examined = Arc::new(Mutex::new(Examined::default()));
+    let tap = Arc::clone(&examined);
+    let source = Arc::clone(&storage);
+    let joined = futures_util::stream::iter(1..=parts)
+        .then(move |number| {
+            let source = Arc::clone(&source);
+            async move {
+                match source.read(&part_key(id, number), None).await {
+                    Ok(Some(reading)) => reading.body,
+                    Ok(None) => failed_stream(format!("part {number} vanished")),
+                    Err(error) => failed_stream(error.to_string()),
+                }
+            }
+        })
+        .flatten()
+        .inspect(move |chunk| {
+            if let Ok(chunk) = chunk {
+                lock(&tap).take(chunk);
+            }
+        })
+        .boxed();
+    storage.write(&file_key(id), joined, size).await?;
+    for number in 1..=parts {
+        storage.delete(&part_key(id, number)).await?;
+    }
+    Ok(std::mem::take(&mut *lock(&examined)))
+}
+
+/// Reads a whole object once.
+async fn examine(storage: &dyn Storage, key: &str) -> Result<Examined, Error> {
+    let reading = storage
+        .read(key, None)
+        .await?
+        .ok_or(Error::NotFound("upload"))?;
+    let mut body = reading.body;
+    let mut examined = Examined::default();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| Error::Storage(StorageError::Backend(Box::new(e))))?;
+        examined.take(&chunk);
+    }
+    Ok(examined)
 }
 
 pub(super) fn millis(duration: Duration) -> i64 {

@@ -962,3 +962,36 @@ async fn avatars_of_an_earlier_version_move_onto_the_storage() {
     assert!(kept.exists());
     assert!(!old.exists());
 }
+
+/// A completion whose client went away after the parts were joined but before it was recorded leaves the
+/// joined file; asking again completes from it.
+#[tokio::test]
+async fn a_completion_cut_short_is_finished_by_asking_again() {
+    let server = TestServer::spawn().await;
+    let ann = server.user("Ann").await;
+    let request = CreateUploadRequest {
+        name: "notes.txt".to_owned(),
+        size: 12,
+        content_type: None,
+    };
+    let pending = ann.client.create_upload(&request).await.expect("upload");
+    ann.client
+        .upload_part(&pending.parts[0], b"hello\nworld\n".to_vec())
+        .await
+        .expect("part");
+    // What the join left when its request was dropped: the file in place, the part gone.
+    let objects = server.config.data_dir.join("objects");
+    std::fs::create_dir_all(objects.join("files")).expect("a directory");
+    std::fs::rename(
+        objects.join(format!("uploads/{}/1", pending.id)),
+        objects.join(format!("files/{}", pending.id)),
+    )
+    .expect("joined");
+    let complete = ann
+        .client
+        .complete_upload(pending.id)
+        .await
+        .expect("complete");
+    assert_eq!(complete.state, UploadState::Complete);
+    assert_eq!(complete.sha256, Some(hex_sha256(b"hello\nworld\n")));
+}

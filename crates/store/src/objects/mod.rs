@@ -42,7 +42,8 @@ pub struct S3Settings {
 }
 
 enum Backend {
-    Local,
+    /// Files under this directory.
+    Local(std::path::PathBuf),
     S3 {
         store: Arc<AmazonS3>,
         bucket_url: String,
@@ -65,7 +66,7 @@ impl ObjectStorage {
             .with_automatic_cleanup(true);
         Ok(ObjectStorage {
             store: Arc::new(store),
-            backend: Backend::Local,
+            backend: Backend::Local(root.to_owned()),
         })
     }
 
@@ -110,10 +111,54 @@ impl ObjectStorage {
 
     fn chunk(&self) -> usize {
         match self.backend {
-            Backend::Local => LOCAL_CHUNK,
+            Backend::Local(_) => LOCAL_CHUNK,
             Backend::S3 { .. } => S3_CHUNK,
         }
     }
+}
+
+/// A file read in `LOCAL_CHUNK` pieces: object_store streams a local file 8 KiB at a time, each on the
+/// blocking pool, which made downloads and completions CPU-bound (273 MiB/s, BENCHMARKS.md).
+async fn read_file(
+    file: &std::path::Path,
+    range: Option<Range<u64>>,
+) -> Result<Option<Reading>, StorageError> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+    let mut opened = match tokio::fs::File::open(file).await {
+        Ok(opened) => opened,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(backend(e)),
+    };
+    let size = opened.metadata().await.map_err(backend)?.len();
+    let range = range.map_or(0..size, |r| r.start.min(size)..r.end.min(size));
+    opened
+        .seek(std::io::SeekFrom::Start(range.start))
+        .await
+        .map_err(backend)?;
+    let left = range.end - range.start;
+    let body = futures_util::stream::unfold((opened, left), |(mut opened, left)| async move {
+        if left == 0 {
+            return None;
+        }
+        let mut buffer = vec![
+            0u8;
+            usize::try_from(left)
+                .unwrap_or(LOCAL_CHUNK)
+                .min(LOCAL_CHUNK)
+        ];
+        match opened.read(&mut buffer).await {
+            // The file ended early (it cannot: objects are replaced whole, never cut).
+            Ok(0) => None,
+            Ok(read) => {
+                buffer.truncate(read);
+                Some((Ok(Bytes::from(buffer)), (opened, left - read as u64)))
+            }
+            Err(error) => Some((Err(error), (opened, 0))),
+        }
+    })
+    .boxed();
+    Ok(Some(Reading { size, range, body }))
 }
 
 fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StorageError {
@@ -192,6 +237,9 @@ impl Storage for ObjectStorage {
         key: &str,
         range: Option<Range<u64>>,
     ) -> Result<Option<Reading>, StorageError> {
+        if let Backend::Local(root) = &self.backend {
+            return read_file(&root.join(path(key)?.as_ref()), range).await;
+        }
         let options = GetOptions {
             range: range.map(GetRange::Bounded),
             ..GetOptions::default()
