@@ -1,6 +1,7 @@
 //! `parley-bench`: a load generator for Parley. It drives real WebSockets and REST calls against a running
 //! server through the SDK (`parley-client`), as any client would, and measures what a deployment can carry:
-//! idle connections, connection rate, fan-out, one-to-one chat, durable ingest and catch-up.
+//! idle connections, connection rate, fan-out, one-to-one chat, durable ingest, catch-up, and files (uploads
+//! and downloads at once, with the server's memory meanwhile).
 //!
 //! It is not a test of correctness (the server's own tests do that), but every run still counts messages
 //! lost and duplicated, since a fast server that drops messages proves nothing. Latency is measured open-loop
