@@ -9,9 +9,8 @@ use parley_testkit::TestServer;
 use reqwest::Method;
 
 use crate::bad_input::assert_error;
-use crate::features::{
-    heard_nothing_before_a_marker, naming, on_postgres, raw_json, revoked_session_of, say,
-};
+use crate::features::on_both_stores;
+use crate::features::{heard_nothing_before_a_marker, naming, raw_json, revoked_session_of, say};
 use crate::realtime::{connect, next_event, next_reply, reply_and_event};
 use crate::{assert_api_error, channel, dm, group};
 
@@ -37,18 +36,11 @@ fn edit_op(
     }
 }
 
-#[tokio::test]
-async fn an_edit_is_seen_live_replayed_on_resume_and_kept_as_a_version() {
-    edited_live_and_on_resume(&TestServer::spawn().await).await;
-}
-
-#[tokio::test]
-async fn an_edit_is_seen_live_replayed_on_resume_and_kept_as_a_version_on_postgres() {
-    let Some(postgres) = on_postgres().await else {
-        return;
-    };
-    edited_live_and_on_resume(&postgres.server).await;
-}
+on_both_stores!(
+    an_edit_is_seen_live_replayed_on_resume_and_kept_as_a_version,
+    an_edit_is_seen_live_replayed_on_resume_and_kept_as_a_version_on_postgres,
+    edited_live_and_on_resume
+);
 
 async fn edited_live_and_on_resume(server: &TestServer) {
     let ann = server.user("Ann").await;

@@ -60,6 +60,26 @@ pub(crate) async fn on_postgres() -> Option<OnPostgres> {
     })
 }
 
+/// A test on SQLite and its twin on PostgreSQL (which passes without one, unless `REQUIRE_SERVICES=1`),
+/// both running `$body` on a server of their own; doc comments before it go on the first.
+macro_rules! on_both_stores {
+    ($name:ident, $on_postgres:ident, $body:path) => {
+        #[tokio::test]
+        async fn $name() {
+            $body(&parley_testkit::TestServer::spawn().await).await;
+        }
+
+        #[tokio::test]
+        async fn $on_postgres() {
+            let Some(postgres) = $crate::features::on_postgres().await else {
+                return;
+            };
+            $body(&postgres.server).await;
+        }
+    };
+}
+pub(crate) use on_both_stores;
+
 /// A request with a JSON body as written, for bodies the SDK would never send.
 pub(crate) async fn raw_json(
     client: &Client,

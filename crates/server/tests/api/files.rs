@@ -18,7 +18,8 @@ use reqwest::header::{
 use sha2::{Digest, Sha256};
 
 use crate::bad_input::assert_error;
-use crate::features::{draft, on_postgres};
+use crate::features::draft;
+use crate::features::on_both_stores;
 use crate::users::png_declaring;
 use crate::{assert_api_error, dm, group};
 
@@ -107,18 +108,11 @@ fn token(user: &TestUser) -> Option<&str> {
     user.client.token()
 }
 
-#[tokio::test]
-async fn a_file_goes_from_upload_to_message_to_download() {
-    file_round_trip(&TestServer::spawn().await).await;
-}
-
-#[tokio::test]
-async fn a_file_goes_from_upload_to_message_to_download_on_postgres() {
-    let Some(postgres) = on_postgres().await else {
-        return;
-    };
-    file_round_trip(&postgres.server).await;
-}
+on_both_stores!(
+    a_file_goes_from_upload_to_message_to_download,
+    a_file_goes_from_upload_to_message_to_download_on_postgres,
+    file_round_trip
+);
 
 async fn file_round_trip(server: &TestServer) {
     let ann = server.user("Ann").await;

@@ -12,8 +12,9 @@ use parley_testkit::TestServer;
 use reqwest::Method;
 
 use crate::bad_input::assert_error;
+use crate::features::on_both_stores;
 use crate::features::{
-    draft, heard_nothing_before_a_marker, naming, on_postgres, raw_json, revoked_session_of, say,
+    draft, heard_nothing_before_a_marker, naming, raw_json, revoked_session_of, say,
 };
 use crate::realtime::{connect, next_event, next_reply, reply_and_event};
 use crate::{assert_api_error, channel, dm};
@@ -58,18 +59,11 @@ async fn mentions_of(
     found.iter().map(|m| m.id).collect()
 }
 
-#[tokio::test]
-async fn mentions_reach_members_and_count_until_read() {
-    mentions_count_until_read(&TestServer::spawn().await).await;
-}
-
-#[tokio::test]
-async fn mentions_reach_members_and_count_until_read_on_postgres() {
-    let Some(postgres) = on_postgres().await else {
-        return;
-    };
-    mentions_count_until_read(&postgres.server).await;
-}
+on_both_stores!(
+    mentions_reach_members_and_count_until_read,
+    mentions_reach_members_and_count_until_read_on_postgres,
+    mentions_count_until_read
+);
 
 async fn mentions_count_until_read(server: &TestServer) {
     let ann = server.user("Ann").await;

@@ -8,7 +8,8 @@ use parley_testkit::TestServer;
 use reqwest::Method;
 
 use crate::bad_input::assert_error;
-use crate::features::{heard_nothing_before_a_marker, on_postgres, revoked_session_of, say};
+use crate::features::on_both_stores;
+use crate::features::{heard_nothing_before_a_marker, revoked_session_of, say};
 use crate::realtime::{connect, next_event, next_reply, reply_and_event};
 use crate::{assert_api_error, channel, dm, group};
 
@@ -33,18 +34,11 @@ fn pin_op(reference: &str, conversation_id: ConversationId, message_id: MessageI
     }
 }
 
-#[tokio::test]
-async fn members_pin_and_unpin_and_everyone_hears_it() {
-    pins_are_heard(&TestServer::spawn().await).await;
-}
-
-#[tokio::test]
-async fn members_pin_and_unpin_and_everyone_hears_it_on_postgres() {
-    let Some(postgres) = on_postgres().await else {
-        return;
-    };
-    pins_are_heard(&postgres.server).await;
-}
+on_both_stores!(
+    members_pin_and_unpin_and_everyone_hears_it,
+    members_pin_and_unpin_and_everyone_hears_it_on_postgres,
+    pins_are_heard
+);
 
 async fn pins_are_heard(server: &TestServer) {
     let ann = server.user("Ann").await;
@@ -252,18 +246,11 @@ async fn pins_are_heard(server: &TestServer) {
     heard_nothing_before_a_marker(&mut resumed, &ann.client, id).await;
 }
 
-#[tokio::test]
-async fn a_conversation_holds_at_most_a_hundred_pins() {
-    at_most_a_hundred_pins(&TestServer::spawn().await).await;
-}
-
-#[tokio::test]
-async fn a_conversation_holds_at_most_a_hundred_pins_on_postgres() {
-    let Some(postgres) = on_postgres().await else {
-        return;
-    };
-    at_most_a_hundred_pins(&postgres.server).await;
-}
+on_both_stores!(
+    a_conversation_holds_at_most_a_hundred_pins,
+    a_conversation_holds_at_most_a_hundred_pins_on_postgres,
+    at_most_a_hundred_pins
+);
 
 async fn at_most_a_hundred_pins(server: &TestServer) {
     let ann = server.user("Ann").await;

@@ -9,9 +9,8 @@ use parley_testkit::TestServer;
 use reqwest::Method;
 
 use crate::bad_input::assert_error;
-use crate::features::{
-    draft, heard_nothing_before_a_marker, on_postgres, raw_json, revoked_session_of, say,
-};
+use crate::features::on_both_stores;
+use crate::features::{draft, heard_nothing_before_a_marker, raw_json, revoked_session_of, say};
 use crate::realtime::{connect, next_event, next_reply, reply_and_event};
 use crate::{assert_api_error, channel, dm};
 
@@ -355,18 +354,11 @@ async fn a_permalink_shows_one_message_to_members_only() {
     );
 }
 
-#[tokio::test]
-async fn history_opens_around_a_message() {
-    history_around(&TestServer::spawn().await).await;
-}
-
-#[tokio::test]
-async fn history_opens_around_a_message_on_postgres() {
-    let Some(postgres) = on_postgres().await else {
-        return;
-    };
-    history_around(&postgres.server).await;
-}
+on_both_stores!(
+    history_opens_around_a_message,
+    history_opens_around_a_message_on_postgres,
+    history_around
+);
 
 async fn history_around(server: &TestServer) {
     let ann = server.user("Ann").await;

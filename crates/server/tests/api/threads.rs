@@ -10,8 +10,9 @@ use parley_testkit::TestServer;
 use reqwest::Method;
 
 use crate::bad_input::assert_error;
+use crate::features::on_both_stores;
 use crate::features::{
-    draft, heard_nothing_before_a_marker, naming, on_postgres, raw_json, revoked_session_of, say,
+    draft, heard_nothing_before_a_marker, naming, raw_json, revoked_session_of, say,
 };
 use crate::realtime::{connect, next_event, next_reply, reply_and_event};
 use crate::{assert_api_error, dm, group};
@@ -55,18 +56,11 @@ fn ids(messages: &[Message]) -> Vec<MessageId> {
     messages.iter().map(|m| m.id).collect()
 }
 
-#[tokio::test]
-async fn replies_grow_a_thread_beside_the_main_history() {
-    a_thread_grows(&TestServer::spawn().await).await;
-}
-
-#[tokio::test]
-async fn replies_grow_a_thread_beside_the_main_history_on_postgres() {
-    let Some(postgres) = on_postgres().await else {
-        return;
-    };
-    a_thread_grows(&postgres.server).await;
-}
+on_both_stores!(
+    replies_grow_a_thread_beside_the_main_history,
+    replies_grow_a_thread_beside_the_main_history_on_postgres,
+    a_thread_grows
+);
 
 async fn a_thread_grows(server: &TestServer) {
     let ann = server.user("Ann").await;
