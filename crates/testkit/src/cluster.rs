@@ -19,6 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
+use crate::ports::free_port;
 use crate::seaweedfs::SeaweedFs;
 use crate::{TestUser, required, sign_up};
 
@@ -26,13 +27,6 @@ use crate::{TestUser, required, sign_up};
 const START_PATIENCE: Duration = Duration::from_secs(30);
 
 /// A port nothing listens on right now, kept for a process that binds it later (and again after a restart).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 async fn listening(port: u16) -> bool {
     TcpStream::connect(("127.0.0.1", port)).await.is_ok()
 }

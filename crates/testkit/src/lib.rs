@@ -5,6 +5,7 @@
 //! Logs are off unless `TEST_LOG=1`. Sign-up and send limits are lifted (`lift_limits`).
 
 pub mod cluster;
+pub mod ports;
 pub mod seaweedfs;
 
 use std::collections::HashMap;

@@ -13,6 +13,8 @@ use parley_core::storage::Storage;
 use parley_store::{ObjectStorage, S3Settings};
 use tokio::process::{Child, Command};
 
+use crate::ports::free_port;
+
 /// How long the install (first use on a machine) and the start may take.
 const START_PATIENCE: Duration = Duration::from_secs(60);
 
@@ -23,13 +25,6 @@ pub struct SeaweedFs {
     pub secret_key: String,
     _child: Child,
     _dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// The `weed` binary: `WEED` if set, else what `scripts/seaweedfs` installs (and prints).
@@ -46,6 +41,78 @@ async fn binary() -> Option<PathBuf> {
         .ok()?;
     let path = String::from_utf8(output.stdout).ok()?;
     (output.status.success() && !path.trim().is_empty()).then(|| PathBuf::from(path.trim()))
+}
+
+enum Started {
+    Yes,
+    Exited,
+    TimedOut,
+}
+
+/// `weed mini` on fresh ports in `data`, logging to `data/weed.log`; answers the child and its S3 endpoint.
+fn spawn(weed: &Path, data: &Path) -> (Child, String) {
+    let s3 = free_port();
+    let mut ports = vec![("-s3.port", s3)];
+    for flag in [
+        "-s3.port.grpc",
+        "-master.port",
+        "-master.port.grpc",
+        "-volume.port",
+        "-volume.port.grpc",
+        "-filer.port",
+        "-filer.port.grpc",
+        "-admin.port",
+        "-admin.port.grpc",
+    ] {
+        ports.push((flag, free_port()));
+    }
+    let log = std::fs::File::create(data.join("weed.log")).expect("a log file");
+    let child = Command::new(weed)
+        .arg("mini")
+        .arg(format!("-dir={}", data.display()))
+        .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
+        .args(ports.iter().map(|(flag, port)| format!("{flag}={port}")))
+        .args([
+            "-admin.ui=false",
+            "-webdav=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-master.telemetry=false",
+        ])
+        .arg(format!(
+            "-filer.localSocket={}",
+            data.join("filer.sock").display()
+        ))
+        .arg(format!(
+            "-s3.localSocket={}",
+            data.join("s3.sock").display()
+        ))
+        .arg(format!("-s3.config={}", data.join("s3.json").display()))
+        .stdout(log.try_clone().expect("log file"))
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start weed");
+    (child, format!("http://127.0.0.1:{s3}"))
+}
+
+/// Waits until `endpoint` answers its health check, `child` exits, or `START_PATIENCE` passes.
+async fn started(child: &mut Child, endpoint: &str) -> Started {
+    let healthz = format!("{endpoint}/healthz");
+    let deadline = tokio::time::Instant::now() + START_PATIENCE;
+    let http = parley_client::Client::new(endpoint).expect("a client");
+    loop {
+        if http.get_url(&healthz).await.is_ok_and(|r| r.status == 200) {
+            return Started::Yes;
+        }
+        if child.try_wait().ok().flatten().is_some() {
+            return Started::Exited;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Started::TimedOut;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 impl SeaweedFs {
@@ -65,60 +132,20 @@ impl SeaweedFs {
             r#"{{"identities":[{{"name":"parley","credentials":[{{"accessKey":"{access_key}","secretKey":"{secret_key}"}}],"actions":["Admin","Read","Write","List","Tagging"]}}]}}"#
         );
         std::fs::write(data.join("s3.json"), identities).expect("the S3 identities");
-        let s3 = free_port();
-        let mut ports = vec![("-s3.port".to_owned(), s3)];
-        for flag in [
-            "-s3.port.grpc",
-            "-master.port",
-            "-master.port.grpc",
-            "-volume.port",
-            "-volume.port.grpc",
-            "-filer.port",
-            "-filer.port.grpc",
-            "-admin.port",
-            "-admin.port.grpc",
-        ] {
-            ports.push((flag.to_owned(), free_port()));
-        }
-        let log = std::fs::File::create(data.join("weed.log")).expect("a log file");
-        let child = Command::new(weed)
-            .arg("mini")
-            .arg(format!("-dir={}", data.display()))
-            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
-            .args(ports.iter().map(|(flag, port)| format!("{flag}={port}")))
-            .args([
-                "-admin.ui=false",
-                "-webdav=false",
-                "-s3.port.iceberg=0",
-                "-s3.port.lance=0",
-                "-master.telemetry=false",
-            ])
-            .arg(format!(
-                "-filer.localSocket={}",
-                data.join("filer.sock").display()
-            ))
-            .arg(format!(
-                "-s3.localSocket={}",
-                data.join("s3.sock").display()
-            ))
-            .arg(format!("-s3.config={}", data.join("s3.json").display()))
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start weed");
-        let endpoint = format!("http://127.0.0.1:{s3}");
-        let healthz = format!("{endpoint}/healthz");
-        let deadline = tokio::time::Instant::now() + START_PATIENCE;
-        let http = parley_client::Client::new(&endpoint).expect("a client");
-        while !http.get_url(&healthz).await.is_ok_and(|r| r.status == 200) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "SeaweedFS did not start:\n{}",
-                std::fs::read_to_string(data.join("weed.log")).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let mut attempts = 0;
+        let (child, endpoint) = loop {
+            attempts += 1;
+            let (mut child, endpoint) = spawn(&weed, data);
+            match started(&mut child, &endpoint).await {
+                Started::Yes => break (child, endpoint),
+                // A port was taken between our pick and its bind: pick others.
+                Started::Exited if attempts < 3 => continue,
+                _ => panic!(
+                    "SeaweedFS did not start:\n{}",
+                    std::fs::read_to_string(data.join("weed.log")).unwrap_or_default()
+                ),
+            }
+        };
         let weed = SeaweedFs {
             endpoint,
             bucket: "parley".to_owned(),

@@ -3,7 +3,6 @@
 //! order. The real binary on the embedded store, killed and restarted on the same data directory.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::TcpListener;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -124,10 +123,7 @@ async fn sign_up(url: &str, name: &str) -> TestUser {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_under_load_loses_and_doubles_nothing() {
     let data = tempfile::tempdir().expect("a data directory");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let port = parley_testkit::ports::free_port();
     let (mut server, url) = start(data.path(), port);
 
     let mut people = Vec::new();
