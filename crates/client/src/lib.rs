@@ -5,14 +5,15 @@
 
 use parley_proto::v1::{
     AuthResponse, AvatarFromUpload, ContactList, Conversation, ConversationList,
-    CreateConversationRequest, CreateInviteRequest, CreateUploadRequest, EditMessageRequest,
-    ErrorBody, FileLinkList, FileLinksRequest, GatewayInfo, Invite, InviteList, InviteLookup,
-    InvitePreview, InviteRequest, LoginRequest, Membership, MembershipPatch, Message, MessageEdit,
-    MessageEditList, MessageList, Pin, PinList, ReadRequest, Receipt, ReceiptList,
-    SendMessageRequest, SentMessage, SignupRequest, ThreadInfo, ThreadList, UpdateMeRequest,
-    Upload, UploadPart, User, UserList,
+    CreateConversationRequest, CreateInviteRequest, CreateSubscriptionRequest, CreateUploadRequest,
+    EditMessageRequest, ErrorBody, FileLinkList, FileLinksRequest, GatewayInfo, Invite, InviteList,
+    InviteLookup, InvitePreview, InviteRequest, LoginRequest, Membership, MembershipPatch, Message,
+    MessageEdit, MessageEditList, MessageList, NotificationSettings, Pin, PinList, ReadRequest,
+    Receipt, ReceiptList, SendMessageRequest, SentMessage, SignupRequest, Subscription,
+    SubscriptionList, ThreadInfo, ThreadList, UpdateMeRequest, Upload, UploadPart, User, UserList,
+    VapidKey,
 };
-use parley_proto::{ConversationId, FileId, InviteId, MessageId, UserId};
+use parley_proto::{ConversationId, FileId, InviteId, MessageId, SubscriptionId, UserId};
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
@@ -740,6 +741,51 @@ impl Client {
         }
         let builder = self.request(Method::GET, &["v1", "search"]).query(&params);
         Ok(Self::json::<MessageList>(builder).await?.messages)
+    }
+
+    // ---- notifications ----
+
+    /// The server's VAPID public key, to subscribe to Web Push with.
+    pub async fn vapid_key(&self) -> Result<String> {
+        let key: VapidKey = Self::json(self.request(Method::GET, &["v1", "push", "vapid"])).await?;
+        Ok(key.public_key)
+    }
+
+    pub async fn subscribe(&self, request: &CreateSubscriptionRequest) -> Result<Subscription> {
+        Self::json(
+            self.request(Method::POST, &["v1", "push", "subscriptions"])
+                .json(request),
+        )
+        .await
+    }
+
+    pub async fn subscriptions(&self) -> Result<Vec<Subscription>> {
+        let list: SubscriptionList =
+            Self::json(self.request(Method::GET, &["v1", "push", "subscriptions"])).await?;
+        Ok(list.subscriptions)
+    }
+
+    pub async fn unsubscribe(&self, id: SubscriptionId) -> Result<()> {
+        Self::empty(self.request(
+            Method::DELETE,
+            &["v1", "push", "subscriptions", &id.to_string()],
+        ))
+        .await
+    }
+
+    pub async fn notification_settings(&self) -> Result<NotificationSettings> {
+        Self::json(self.request(Method::GET, &["v1", "me", "notifications"])).await
+    }
+
+    pub async fn set_notification_settings(
+        &self,
+        settings: &NotificationSettings,
+    ) -> Result<NotificationSettings> {
+        Self::json(
+            self.request(Method::PUT, &["v1", "me", "notifications"])
+                .json(settings),
+        )
+        .await
     }
 
     // ---- operations ----

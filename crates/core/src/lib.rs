@@ -21,5 +21,7 @@ mod wire;
 
 pub use error::Error;
 pub use parley_proto as proto;
-pub use parley_proto::{ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, UserId};
+pub use parley_proto::{
+    ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, SubscriptionId, UserId,
+};
 pub use service::{Caller, Parley, Settings};

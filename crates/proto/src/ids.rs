@@ -76,6 +76,10 @@ id_type!(
     /// An upload, and the file it becomes once complete.
     FileId
 );
+id_type!(
+    /// Where one device is told of what it missed: a Web Push subscription or a webhook.
+    SubscriptionId
+);
 
 /// The OpenAPI `pattern` of every id: exactly what [`parse_id`] accepts, so a client (or schemathesis) that
 /// keeps to the schema is never refused. Zero; or 1 to 18 digits without a leading zero; or 19 digits no

@@ -12,4 +12,4 @@ mod object;
 pub mod v1;
 
 pub use decode::{DecodeError, decode};
-pub use ids::{ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, UserId};
+pub use ids::{ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, SubscriptionId, UserId};

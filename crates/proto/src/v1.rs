@@ -8,7 +8,9 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use crate::ids::{ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, UserId};
+use crate::ids::{
+    ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, SubscriptionId, UserId,
+};
 use crate::object::object_only;
 
 /// The body of every non-2xx answer.
@@ -495,6 +497,141 @@ pub struct Receipt {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ReceiptList {
     pub receipts: Vec<Receipt>,
+}
+
+// ---- notifications ----
+
+/// The key a browser needs to subscribe to Web Push for this server (`applicationServerKey`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VapidKey {
+    /// The server's VAPID public key (RFC 8292): the uncompressed P-256 point, base64url without padding.
+    pub public_key: String,
+}
+
+/// The keys of a Web Push subscription, as the browser's `PushSubscription.toJSON()` gives them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebPushKeys {
+    /// The browser's P-256 public key, base64url: 65 bytes, an uncompressed point.
+    pub p256dh: String,
+    /// The browser's authentication secret, base64url: 16 bytes.
+    pub auth: String,
+}
+
+/// Where this device wants to be told of what it missed. It belongs to the session that made it: logging
+/// out removes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CreateSubscriptionRequest {
+    /// A browser's Web Push subscription (RFC 8030); payloads are encrypted for it (RFC 8291).
+    WebPush {
+        /// The push service's URL for this subscription (`https`).
+        endpoint: String,
+        keys: WebPushKeys,
+        /// Ignored: browsers include it in `toJSON()`.
+        #[serde(default, rename = "expirationTime")]
+        #[schema(value_type = Option<f64>)]
+        expiration_time: Option<serde_json::Value>,
+    },
+    /// A URL that gets each notification as JSON, signed with HMAC-SHA256 (`Parley-Signature`), for a bridge
+    /// or a UnifiedPush distributor.
+    Webhook {
+        /// `https`, and not a private or loopback address unless the operator allows one.
+        url: String,
+    },
+}
+
+/// Which way a subscription is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionKind {
+    WebPush,
+    Webhook,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Subscription {
+    pub id: SubscriptionId,
+    pub kind: SubscriptionKind,
+    /// The push service's endpoint or the webhook's URL.
+    pub endpoint: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// Whether the session asking made it.
+    pub this_session: bool,
+    /// A webhook's signing secret (43 base64url characters), in the answer that creates it and never again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SubscriptionList {
+    pub subscriptions: Vec<Subscription>,
+}
+
+/// Hours in which pushes wait (do not disturb), in the user's time zone. `start` after `end` spans midnight.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuietHours {
+    /// `HH:MM`, 24-hour clock.
+    #[schema(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    pub start: String,
+    /// `HH:MM`, 24-hour clock; pushes held back meanwhile go out then.
+    #[schema(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    pub end: String,
+    /// An IANA time zone name, such as `Europe/Berlin`.
+    pub time_zone: String,
+}
+
+/// How the caller is told of what they missed, across their devices.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationSettings {
+    /// Null: pushes go out at any hour.
+    #[serde(default)]
+    pub quiet_hours: Option<QuietHours>,
+}
+
+/// What a push or webhook carries: the JSON a service worker decrypts, or a webhook's body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Notification {
+    /// Unread messages in one conversation (several collapse into one, `count` of them).
+    Message {
+        /// The payload's version: 1.
+        v: u8,
+        /// Stable: the same notification sent again (a retry) has the same id.
+        id: String,
+        /// One per conversation (`parley-c{id}`): a newer notification replaces the shown one.
+        tag: String,
+        conversation_id: ConversationId,
+        /// The newest of the messages told of.
+        message_id: MessageId,
+        conversation_kind: ConversationKind,
+        /// A group's or channel's name; null for a DM.
+        conversation_name: Option<String>,
+        sender: NotificationSender,
+        /// The start of the newest message's text; null when the organization keeps previews off the push
+        /// services (the client then fetches the message).
+        text: Option<String>,
+        count: u32,
+        /// Unread direct and group conversations plus unread mentions, as the push was sent.
+        badge: u32,
+    },
+    /// The conversation was read on another device: remove its notification.
+    Clear {
+        v: u8,
+        id: String,
+        tag: String,
+        conversation_id: ConversationId,
+        badge: u32,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NotificationSender {
+    pub id: UserId,
+    pub name: String,
 }
 
 // ---- files ----

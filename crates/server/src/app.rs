@@ -11,6 +11,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use parley_bus::{LocalBus, NatsBus, NatsSettings};
 use parley_core::Parley;
 use parley_core::bus::{Bus, BusError, Node};
+use parley_core::service::notify::run_notifier;
 use parley_core::storage::StorageError;
 use parley_core::store::Store;
 use parley_core::store::StoreError;
@@ -23,7 +24,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::gateway::{GatewaySettings, Hub};
 use crate::serve::HttpSettings;
-use crate::{files, http, metrics, web};
+use crate::{files, http, metrics, push, web};
 
 /// Everything a request handler needs. Cloning is cheap.
 #[derive(Clone)]
@@ -36,6 +37,8 @@ pub struct AppState {
     pub(crate) max_body_bytes: usize,
     /// The object store's origin when it serves files itself (S3), for the web client's CSP.
     pub(crate) files_origin: Option<String>,
+    /// The VAPID public key browsers subscribe to Web Push with.
+    pub(crate) vapid_public_key: Arc<str>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +62,13 @@ pub enum StartError {
          (PARLEY_URL_SECRET)"
     )]
     UrlSecret,
+    #[error(
+        "vapid_private_key must be 32 bytes in base64url (required on a cluster, where every node pushes \
+         with the same key)"
+    )]
+    Vapid,
+    #[error("cannot make the push client")]
+    PushClient(#[source] reqwest::Error),
     #[error("cannot open the file storage")]
     Storage(#[source] StorageError),
     #[error("unsupported {what} URL {url:?}: this build supports {supported}")]
@@ -83,6 +93,7 @@ impl AppState {
             return Err(StartError::ClusterNeedsSharedFiles);
         }
         let settings = config.settings(files::url_signer(config, is_nats(config))?);
+        let push_settings = settings.push;
         let storage = files::open_storage(config)?;
         files::migrate_avatars(config, &*storage)
             .await
@@ -103,6 +114,14 @@ impl AppState {
         tokio::spawn(janitor(Arc::downgrade(&parley)));
         tokio::spawn(parley_core::service::make_previews(Arc::downgrade(&parley)));
         tokio::spawn(count_nodes(Arc::downgrade(&parley)));
+        let vapid = Arc::new(push_identity(config, is_nats(config))?);
+        let sender = push::HttpPushSender::new(Arc::clone(&vapid), push_settings.addresses)
+            .map_err(StartError::PushClient)?;
+        tokio::spawn(run_notifier(
+            Arc::downgrade(&parley),
+            Arc::new(sender),
+            config.node_id(),
+        ));
         Ok(AppState {
             parley,
             metrics,
@@ -111,6 +130,7 @@ impl AppState {
             http: config.http(),
             max_body_bytes: config.max_body_bytes,
             files_origin: files::origin(config),
+            vapid_public_key: Arc::from(vapid.public_key()),
         })
     }
 }
@@ -126,6 +146,30 @@ pub async fn open_for_admin(config: &Config) -> Result<Arc<Parley>, StartError> 
     let storage = files::open_storage(config)?;
     let settings = config.settings(files::url_signer(config, false)?);
     Ok(Arc::new(Parley::new(store, bus, storage, settings)))
+}
+
+/// The VAPID key pair: from `vapid_private_key`, required on a cluster; on a single node, from the data
+/// directory's `vapid-key`, made on first start.
+fn push_identity(config: &Config, cluster: bool) -> Result<push::Vapid, StartError> {
+    let subject = config.vapid_subject.clone().unwrap_or_else(|| {
+        let public = config.public_url();
+        let host = url::Url::parse(&public)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "localhost".to_owned());
+        format!("mailto:postmaster@{host}")
+    });
+    if let Some(key) = &config.vapid_private_key {
+        return push::Vapid::parse(key, subject).ok_or(StartError::Vapid);
+    }
+    if cluster {
+        return Err(StartError::Vapid);
+    }
+    let path = config.data_dir.join("vapid-key");
+    let secret = files::read_or_make(&path)
+        .map_err(|e| StartError::DataDir(path.display().to_string(), e))?;
+    let text = String::from_utf8(secret).map_err(|_| StartError::Vapid)?;
+    push::Vapid::parse(&text, subject).ok_or(StartError::Vapid)
 }
 
 fn is_postgres(config: &Config) -> bool {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use parley_core::Settings;
+use parley_core::service::notify::{AddressPolicy, PushSettings};
 use parley_core::service::{FileSettings, LoginLimits, SendLimits, SessionLimits, SignupLimits};
 use parley_core::signing::UrlSigner;
 use serde::Deserialize;
@@ -124,6 +125,18 @@ pub struct Config {
     pub file_link_seconds: u64,
     /// How long an upload that is on no message is kept, in hours.
     pub upload_lifetime_hours: u64,
+    /// How long a message waits for its reader before anyone is pushed, in seconds.
+    pub push_delay_seconds: u64,
+    /// Whether pushes and webhooks may go to plain `http` URLs (never in production).
+    pub push_allow_http: bool,
+    /// Whether pushes and webhooks may go to private, loopback or link-local addresses.
+    pub push_allow_private: bool,
+    /// The VAPID private key (RFC 8292): 32 bytes in base64url, the same on every node of a cluster
+    /// (required there). Absent on a single node: made once and kept in `vapid-key` in the data directory.
+    pub vapid_private_key: Option<String>,
+    /// Who push services may contact about this server's pushes (the VAPID `sub`): a `mailto:` or `https:`
+    /// URL. Absent: `mailto:postmaster@` the public URL's host.
+    pub vapid_subject: Option<String>,
 }
 
 impl Default for Config {
@@ -178,6 +191,11 @@ impl Default for Config {
             url_secret: None,
             file_link_seconds: 600,
             upload_lifetime_hours: 24,
+            push_delay_seconds: 10,
+            push_allow_http: false,
+            push_allow_private: false,
+            vapid_private_key: None,
+            vapid_subject: None,
         }
     }
 }
@@ -268,6 +286,13 @@ impl Config {
                 upload_lifetime: Duration::from_secs(
                     self.upload_lifetime_hours.max(1).saturating_mul(3600),
                 ),
+            },
+            push: PushSettings {
+                addresses: AddressPolicy {
+                    allow_http: self.push_allow_http,
+                    allow_private: self.push_allow_private,
+                },
+                delay: Duration::from_secs(self.push_delay_seconds),
             },
         }
     }

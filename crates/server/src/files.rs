@@ -72,7 +72,7 @@ pub fn url_signer(config: &Config, cluster: bool) -> Result<UrlSigner, StartErro
     UrlSigner::new(secret).ok_or(StartError::UrlSecret)
 }
 
-fn read_or_make(path: &Path) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_or_make(path: &Path) -> std::io::Result<Vec<u8>> {
     match std::fs::read(path) {
         Ok(secret) => Ok(secret),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -12,6 +12,7 @@ pub mod gateway;
 mod http;
 mod metrics;
 mod openapi;
+mod push;
 mod serve;
 mod tally;
 mod web;

@@ -1,8 +1,9 @@
 //! What each write announces: the events it committed, which the writer hands to the commit feed right
 //! after the commit, in commit order, before answering the caller. Shared by both stores' writers.
 
+use parley_core::Cursor;
 use parley_core::model::{Conversation, Event, FileRecord, Invite, Member, Message, User};
-use parley_core::store::{DirectMessage, Sent};
+use parley_core::store::{DirectMessage, PushSubscription, Sent};
 
 /// What a write committed that clients must hear about.
 pub(crate) trait Announces {
@@ -20,7 +21,17 @@ macro_rules! announces_nothing {
     )*};
 }
 
-announces_nothing!((), u64, bool, User, Member, Invite, FileRecord);
+announces_nothing!(
+    (),
+    u64,
+    bool,
+    User,
+    Member,
+    Invite,
+    FileRecord,
+    PushSubscription,
+    Vec<(u16, Cursor)>
+);
 
 impl Announces for Option<Event> {
     fn announced(&self) -> Vec<Event> {

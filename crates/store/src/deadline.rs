@@ -15,10 +15,14 @@ use parley_core::model::{
 };
 use parley_core::proto::v1::{MembershipPatch, Mentions};
 use parley_core::store::{
-    CommitFeed, CompletedUpload, DirectMessage, FileRecords, NewConversation, NewInvite,
-    NewMessage, NewUpload, NewUser, Sent, Store, StoreError, StoreResult,
+    CommitFeed, CompletedUpload, Decided, Delivery, DirectMessage, FileRecords, LogEntry,
+    NewConversation, NewDelivery, NewInvite, NewMessage, NewPushSubscription, NewUpload, NewUser,
+    NotifyRecords, Outcome, Pending, PushSubscription, QuietHours, Sent, SentMessage, Store,
+    StoreError, StoreResult,
 };
-use parley_core::{ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, UserId};
+use parley_core::{
+    ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, SubscriptionId, UserId,
+};
 
 /// A store whose every call fails once it has taken longer than `limit`.
 pub struct TimeLimited {
@@ -592,5 +596,123 @@ impl FileRecords for TimeLimited {
 
     async fn forget_files(&self, ids: &[FileId]) -> StoreResult<()> {
         within!(self, self.inner.forget_files(ids))
+    }
+}
+
+#[async_trait]
+impl NotifyRecords for TimeLimited {
+    async fn add_subscription(
+        &self,
+        new: NewPushSubscription,
+        max_per_user: u32,
+    ) -> StoreResult<PushSubscription> {
+        within!(self, self.inner.add_subscription(new, max_per_user))
+    }
+
+    async fn subscriptions_of(&self, user: UserId) -> StoreResult<Vec<PushSubscription>> {
+        within!(self, self.inner.subscriptions_of(user))
+    }
+
+    async fn delete_subscription(&self, user: UserId, id: SubscriptionId) -> StoreResult<bool> {
+        within!(self, self.inner.delete_subscription(user, id))
+    }
+
+    async fn quiet_hours(&self, user: UserId) -> StoreResult<Option<QuietHours>> {
+        within!(self, self.inner.quiet_hours(user))
+    }
+
+    async fn set_quiet_hours(&self, user: UserId, hours: Option<QuietHours>) -> StoreResult<()> {
+        within!(self, self.inner.set_quiet_hours(user, hours))
+    }
+
+    async fn push_previews(&self, org: OrgId) -> StoreResult<bool> {
+        within!(self, self.inner.push_previews(org))
+    }
+
+    async fn set_push_previews(&self, org: OrgId, on: bool) -> StoreResult<()> {
+        within!(self, self.inner.set_push_previews(org, on))
+    }
+
+    async fn hold_shards(
+        &self,
+        node: &str,
+        now: Millis,
+        until: Millis,
+        want: usize,
+    ) -> StoreResult<Vec<(u16, Cursor)>> {
+        within!(self, self.inner.hold_shards(node, now, until, want))
+    }
+
+    async fn log_after(&self, after: Cursor, limit: u32) -> StoreResult<(Vec<LogEntry>, Cursor)> {
+        within!(self, self.inner.log_after(after, limit))
+    }
+
+    async fn sent_message(
+        &self,
+        id: MessageId,
+        shards: &[u16],
+    ) -> StoreResult<Option<SentMessage>> {
+        within!(self, self.inner.sent_message(id, shards))
+    }
+
+    async fn shown(&self, user: UserId, conversation: ConversationId) -> StoreResult<bool> {
+        within!(self, self.inner.shown(user, conversation))
+    }
+
+    async fn decide(
+        &self,
+        node: &str,
+        shards: &[u16],
+        cursor: Cursor,
+        pending: &[Pending],
+        reads: &[(UserId, ConversationId, MessageId)],
+        clears: &[NewDelivery],
+        now: Millis,
+    ) -> StoreResult<bool> {
+        within!(
+            self,
+            self.inner
+                .decide(node, shards, cursor, pending, reads, clears, now)
+        )
+    }
+
+    async fn due(&self, shards: &[u16], now: Millis, limit: u32) -> StoreResult<Vec<Pending>> {
+        within!(self, self.inner.due(shards, now, limit))
+    }
+
+    async fn dispatch(
+        &self,
+        node: &str,
+        shards: &[u16],
+        decided: &Decided,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        within!(self, self.inner.dispatch(node, shards, decided, now))
+    }
+
+    async fn deliveries_due(
+        &self,
+        shards: &[u16],
+        now: Millis,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        within!(self, self.inner.deliveries_due(shards, now, limit))
+    }
+
+    async fn settle(&self, delivery: &Delivery, outcome: &Outcome, now: Millis) -> StoreResult<()> {
+        within!(self, self.inner.settle(delivery, outcome, now))
+    }
+
+    async fn badge(&self, user: UserId) -> StoreResult<u32> {
+        within!(self, self.inner.badge(user))
+    }
+
+    async fn wrote_since(
+        &self,
+        user: UserId,
+        conversation: ConversationId,
+        after: MessageId,
+    ) -> StoreResult<bool> {
+        within!(self, self.inner.wrote_since(user, conversation, after))
     }
 }

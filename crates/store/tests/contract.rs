@@ -56,6 +56,18 @@ macro_rules! store_contract_tests {
                 events::prune_events_drops_old_events_but_keeps_the_newest,
                 events::event_at_is_the_time_of_the_write,
                 feed::commit_feed_announces_what_each_write_returned,
+                notify::subscriptions_are_replaced_limited_and_owned,
+                notify::quiet_hours_and_previews_are_kept,
+                notify::shards_are_shared_and_taken_over_after_the_lease,
+                notify::log_after_lists_sends_and_reads,
+                notify::sent_message_names_who_might_be_told,
+                notify::decide_records_pending_and_is_fenced,
+                notify::dispatch_queues_deliveries_that_settle,
+                notify::ending_sessions_removes_their_subscriptions,
+                notify::erasing_a_message_drops_its_notifications,
+                notify::badge_counts_unread_conversations_and_mentions,
+                notify::wrote_since_finds_the_users_own_messages,
+                notify::pruning_spares_what_the_notifier_has_yet_to_read,
             ],
             shared: [
                 messages::message_ids_grow_in_commit_order_under_concurrency,
@@ -63,6 +75,7 @@ macro_rules! store_contract_tests {
                 messages::failed_writes_leave_the_writes_beside_them,
                 events::events_after_far_behind_replays_the_same,
                 feed::commit_feed_orders_concurrent_commits,
+                notify::concurrent_claims_never_share_a_shard,
             ],
         }
     };

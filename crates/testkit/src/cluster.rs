@@ -356,10 +356,11 @@ impl Cluster {
         let nats = NatsServer::start(dir.path()).await?;
         let files = SeaweedFs::start().await?;
         let store_url = schema.store_url();
-        // Links signed by one node must hold on every other.
+        // Links signed by one node must hold on every other, and every node pushes with one VAPID key.
         let shared = format!(
-            "{}url_secret = \"{}\"\n",
+            "{}url_secret = \"{}\"\nvapid_private_key = \"{}\"\n",
             files.config_toml(),
+            crate::random_hex(32),
             crate::random_hex(32)
         );
         let mut nodes = Vec::with_capacity(count);

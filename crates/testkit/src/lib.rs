@@ -6,6 +6,7 @@
 
 pub mod cluster;
 pub mod ports;
+pub mod push_service;
 pub mod seaweedfs;
 
 use std::collections::HashMap;

@@ -9,6 +9,7 @@ mod files;
 mod invites;
 mod mentions;
 mod messages;
+pub mod notify;
 mod pins;
 mod previews;
 mod rate_limits;
@@ -68,6 +69,8 @@ pub struct Settings {
     pub event_retention: std::time::Duration,
     /// Limits on files, and how their links are signed.
     pub files: FileSettings,
+    /// Where pushes may go, and how long a message waits for its reader first.
+    pub push: notify::PushSettings,
 }
 
 /// Publishes committed events on the bus in commit order, until the store closes its feed. The store holds

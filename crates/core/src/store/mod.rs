@@ -5,8 +5,13 @@
 //! transaction is durable.
 
 mod files;
+mod notify;
 
 pub use files::{CompletedUpload, FileRecords, NewUpload};
+pub use notify::{
+    Candidate, Decided, Delivery, LogEntry, NewDelivery, NewPushSubscription, NotifyRecords,
+    Outcome, Pending, PushSubscription, PushTarget, QuietHours, SHARDS, SentMessage, shard_of,
+};
 
 use async_trait::async_trait;
 use parley_proto::v1::{Attachment, ConversationKind, MembershipPatch, Mentions, QuoteRef};
@@ -144,7 +149,7 @@ pub enum DirectMessage {
 
 /// Everything Parley stores. Methods go create, read, update, delete, in the same order in every backend.
 #[async_trait]
-pub trait Store: FileRecords + Send + Sync + 'static {
+pub trait Store: FileRecords + NotifyRecords + Send + Sync + 'static {
     // ---- create ----
 
     /// Creates a user, and the organization too when the policy allows and it does not exist yet.

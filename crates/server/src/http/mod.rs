@@ -12,6 +12,7 @@ pub(crate) mod mentions;
 pub(crate) mod messages;
 pub(crate) mod operations;
 pub(crate) mod pins;
+pub(crate) mod push;
 pub(crate) mod threads;
 pub(crate) mod uploads;
 pub(crate) mod users;
@@ -172,6 +173,16 @@ pub fn routes() -> Router<AppState> {
             get(messages::receipts),
         )
         .route("/v1/search", get(messages::search))
+        .route("/v1/push/vapid", get(push::vapid))
+        .route("/v1/push/subscriptions", post(push::create).get(push::list))
+        .route(
+            "/v1/push/subscriptions/{subscription_id}",
+            axum::routing::delete(push::delete),
+        )
+        .route(
+            "/v1/me/notifications",
+            get(push::settings).put(push::set_settings),
+        )
         .route("/v1/uploads", post(uploads::create))
         .route(
             "/v1/uploads/{upload_id}",

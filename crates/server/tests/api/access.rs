@@ -209,6 +209,20 @@ async fn every_route_refuses_who_may_not() {
             "/v1/uploads".into(),
             Some(r#"{"name":"a.txt","size":5}"#),
         ),
+        route(Method::GET, "/v1/push/vapid".into(), None),
+        route(
+            Method::POST,
+            "/v1/push/subscriptions".into(),
+            Some(r#"{"kind":"webhook","url":"https://hooks.example.com/x"}"#),
+        ),
+        route(Method::GET, "/v1/push/subscriptions".into(), None),
+        route(Method::DELETE, "/v1/push/subscriptions/1".into(), None),
+        route(Method::GET, "/v1/me/notifications".into(), None),
+        route(
+            Method::PUT,
+            "/v1/me/notifications".into(),
+            Some(r#"{"quiet_hours":null}"#),
+        ),
     ];
 
     let anonymous = server.client();

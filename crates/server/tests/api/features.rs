@@ -51,9 +51,20 @@ pub(crate) struct OnPostgres {
 /// A server on PostgreSQL, or `None` when there is none (the test then passes, unless `REQUIRE_SERVICES=1`
 /// makes that a failure, as in CI).
 pub(crate) async fn on_postgres() -> Option<OnPostgres> {
+    on_postgres_with(|_| {}).await
+}
+
+/// The same, with `adjust` applied to the server's configuration too.
+pub(crate) async fn on_postgres_with(
+    adjust: impl FnOnce(&mut parley_server::Config),
+) -> Option<OnPostgres> {
     let schema = Schema::create().await?;
     let url = schema.store_url();
-    let server = TestServer::spawn_with(|config| config.store = Some(url)).await;
+    let server = TestServer::spawn_with(|config| {
+        adjust(config);
+        config.store = Some(url);
+    })
+    .await;
     Some(OnPostgres {
         server,
         _schema: schema,

@@ -19,6 +19,7 @@ mod invites;
 mod large_channels;
 mod mentions;
 mod messages;
+mod notifications;
 mod openapi;
 mod operations;
 mod outages;

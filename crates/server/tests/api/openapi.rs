@@ -64,6 +64,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/files/links"),
     ("get", "/v1/files/{file_id}"),
     ("get", "/v1/files/{file_id}/thumbnail"),
+    ("get", "/v1/push/vapid"),
+    ("post", "/v1/push/subscriptions"),
+    ("get", "/v1/push/subscriptions"),
+    ("delete", "/v1/push/subscriptions/{subscription_id}"),
+    ("get", "/v1/me/notifications"),
+    ("put", "/v1/me/notifications"),
     (
         "get",
         "/v1/conversations/{conversation_id}/messages/{message_id}",

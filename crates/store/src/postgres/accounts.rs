@@ -310,11 +310,41 @@ pub(crate) async fn set_org_open_signup(
     Ok(())
 }
 
+/// Deletes the sessions `deleting` (a `DELETE … RETURNING token_hash`) picks, with the push subscriptions
+/// they made and those subscriptions' deliveries, in one statement; returns how many sessions it deleted.
+async fn delete_sessions_where(
+    c: &impl GenericClient,
+    deleting: &str,
+    params: sql::Params<'_>,
+) -> StoreResult<u64> {
+    let sql = format!(
+        "WITH ended AS ({deleting}),
+         subscriptions AS (
+             DELETE FROM push_subscriptions WHERE session_hash IN (SELECT token_hash FROM ended)
+             RETURNING id
+         ),
+         deliveries AS (
+             DELETE FROM push_deliveries WHERE subscription_id IN (SELECT id FROM subscriptions)
+         )
+         SELECT count(*) FROM ended"
+    );
+    let found = row(c, &sql, params)
+        .await?
+        .ok_or_else(|| sql::vanished("sessions"))?;
+    let deleted: i64 = get(&found, 0)?;
+    Ok(u64::try_from(deleted).unwrap_or(0))
+}
+
 pub(crate) async fn delete_sessions_of(
     c: &impl GenericClient,
     user_id: UserId,
 ) -> StoreResult<u64> {
-    run(c, "DELETE FROM sessions WHERE user_id = $1", &[&user_id.0]).await
+    delete_sessions_where(
+        c,
+        "DELETE FROM sessions WHERE user_id = $1 RETURNING token_hash",
+        &[&user_id.0],
+    )
+    .await
 }
 
 pub(crate) async fn prune_sessions(
@@ -322,9 +352,9 @@ pub(crate) async fn prune_sessions(
     idle_before: Millis,
     created_before: Millis,
 ) -> StoreResult<u64> {
-    run(
+    delete_sessions_where(
         c,
-        "DELETE FROM sessions WHERE last_used_at < $1 OR created_at < $2",
+        "DELETE FROM sessions WHERE last_used_at < $1 OR created_at < $2 RETURNING token_hash",
         &[&idle_before.0, &created_before.0],
     )
     .await
@@ -334,9 +364,9 @@ pub(crate) async fn delete_session(
     c: &impl GenericClient,
     token_hash: [u8; 32],
 ) -> StoreResult<()> {
-    run(
+    delete_sessions_where(
         c,
-        "DELETE FROM sessions WHERE token_hash = $1",
+        "DELETE FROM sessions WHERE token_hash = $1 RETURNING token_hash",
         &[&&token_hash[..]],
     )
     .await?;

@@ -220,7 +220,9 @@ pub(crate) async fn oldest(c: &impl GenericClient) -> StoreResult<Cursor> {
 pub(crate) async fn prune(c: &impl GenericClient, before: Millis) -> StoreResult<u64> {
     run(
         c,
-        "DELETE FROM events WHERE created_at < $1 AND cursor < (SELECT max(cursor) FROM events)",
+        // Never past the notifier's slowest shard: it has yet to read what follows its cursor.
+        "DELETE FROM events WHERE created_at < $1 AND cursor < (SELECT max(cursor) FROM events)
+         AND cursor <= (SELECT coalesce(min(cursor), 9223372036854775807) FROM notify_shards)",
         &[&before.0],
     )
     .await

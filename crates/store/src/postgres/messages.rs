@@ -381,6 +381,9 @@ pub(crate) async fn erase(
         "DELETE FROM mentions WHERE message_id = $1",
         "DELETE FROM pins WHERE message_id = $1",
         "UPDATE files SET state = 3 WHERE message_id = $1 AND state = 2",
+        // A notification's payload may carry a preview of the text.
+        "DELETE FROM push_deliveries WHERE message_id = $1",
+        "DELETE FROM notify_pending WHERE message_id = $1",
     ] {
         run(c, sql, &[&message_id.0]).await?;
     }

@@ -10,6 +10,7 @@ mod files;
 mod invites;
 mod mentions;
 mod messages;
+mod notify;
 mod pins;
 mod sql;
 mod threads;

@@ -48,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_invites_and_session_expiry.sql"),
     include_str!("../../migrations/postgres/0003_edits_threads_mentions_pins.sql"),
     include_str!("../../migrations/postgres/0004_files.sql"),
+    include_str!("../../migrations/postgres/0005_notifications.sql"),
 ];
 
 /// A write waiting in the writer's queue.

@@ -281,6 +281,11 @@ pub(crate) fn set_org_open_signup(
 }
 
 pub(crate) fn delete_sessions_of(c: &Connection, user_id: UserId) -> StoreResult<u64> {
+    forget_subscriptions(
+        c,
+        "SELECT token_hash FROM sessions WHERE user_id = ?1",
+        [user_id.0],
+    )?;
     let deleted =
         run(c, "DELETE FROM sessions WHERE user_id = ?1", [user_id.0]).map_err(backend)?;
     Ok(deleted as u64)
@@ -291,6 +296,11 @@ pub(crate) fn prune_sessions(
     idle_before: Millis,
     created_before: Millis,
 ) -> StoreResult<u64> {
+    forget_subscriptions(
+        c,
+        "SELECT token_hash FROM sessions WHERE last_used_at < ?1 OR created_at < ?2",
+        params![idle_before.0, created_before.0],
+    )?;
     let deleted = run(
         c,
         "DELETE FROM sessions WHERE last_used_at < ?1 OR created_at < ?2",
@@ -301,10 +311,36 @@ pub(crate) fn prune_sessions(
 }
 
 pub(crate) fn delete_session(c: &Connection, token_hash: [u8; 32]) -> StoreResult<()> {
+    forget_subscriptions(c, "SELECT ?1", [&token_hash[..]])?;
     run(
         c,
         "DELETE FROM sessions WHERE token_hash = ?1",
         [&token_hash[..]],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Deletes the push subscriptions of the sessions `sessions` selects (their token hashes), and their
+/// deliveries: a subscription ends with its session.
+fn forget_subscriptions<P: rusqlite::Params + Copy>(
+    c: &Connection,
+    sessions: &str,
+    params: P,
+) -> StoreResult<()> {
+    run(
+        c,
+        &format!(
+            "DELETE FROM push_deliveries WHERE subscription_id IN
+             (SELECT id FROM push_subscriptions WHERE session_hash IN ({sessions}))"
+        ),
+        params,
+    )
+    .map_err(backend)?;
+    run(
+        c,
+        &format!("DELETE FROM push_subscriptions WHERE session_hash IN ({sessions})"),
+        params,
     )
     .map_err(backend)?;
     Ok(())

@@ -206,7 +206,8 @@ pub(crate) fn oldest(c: &Connection) -> StoreResult<Cursor> {
 pub(crate) fn prune(c: &Connection, before: Millis) -> StoreResult<u64> {
     let deleted = run(
         c,
-        "DELETE FROM events WHERE created_at < ?1 AND cursor < (SELECT max(cursor) FROM events)",
+        "DELETE FROM events WHERE created_at < ?1 AND cursor < (SELECT max(cursor) FROM events)
+         AND cursor <= (SELECT coalesce(min(cursor), 0) FROM notify_shards)",
         [before.0],
     )
     .map_err(backend)?;

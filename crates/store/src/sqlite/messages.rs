@@ -391,6 +391,9 @@ pub(crate) fn erase(
         "DELETE FROM message_edits WHERE message_id = ?1",
         "DELETE FROM mentions WHERE message_id = ?1",
         "DELETE FROM pins WHERE message_id = ?1",
+        // A push on its way may carry a preview of the text.
+        "DELETE FROM push_deliveries WHERE message_id = ?1",
+        "DELETE FROM notify_pending WHERE message_id = ?1",
     ] {
         run(c, sql, [message_id.0]).map_err(backend)?;
     }

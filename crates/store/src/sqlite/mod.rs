@@ -9,6 +9,7 @@ mod files;
 mod invites;
 mod mentions;
 mod messages;
+mod notify;
 mod pins;
 mod rows;
 mod threads;
@@ -37,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_invites_and_session_expiry.sql"),
     include_str!("../../migrations/sqlite/0004_edits_threads_mentions_pins.sql"),
     include_str!("../../migrations/sqlite/0005_files.sql"),
+    include_str!("../../migrations/sqlite/0006_notifications.sql"),
 ];
 
 fn migrate(c: &Connection) -> StoreResult<()> {

@@ -470,6 +470,9 @@ pub async fn prune_events_drops_old_events_but_keeps_the_newest(store: &dyn Stor
     let (m3, e3) = send_event(store, group.id, &ada, "three", at(30)).await;
     assert_eq!(oldest().await, created[0].cursor);
     assert_eq!(latest().await, e3.cursor);
+    // The notifier has read the whole log: pruning never takes what it has yet to read
+    // (`notify::pruning_spares_what_the_notifier_has_yet_to_read`).
+    super::notify::notifier_has_read_up_to(store, e3.cursor).await;
 
     assert_eq!(
         store.prune_events(at(0)).await.expect("prune_events"),
@@ -550,6 +553,7 @@ pub async fn prune_events_drops_old_events_but_keeps_the_newest(store: &dyn Stor
         lines(&replay(store, ada.id, Cursor(0), 100).await),
         lines(&[e3.clone(), e4.clone(), joined[0].clone()])
     );
+    super::notify::notifier_has_read_up_to(store, joined[0].cursor).await;
 
     // The newest is the newest by cursor, not by time: the joining at(5) stays while e3 and e4 go.
     assert_eq!(store.prune_events(at(6)).await.expect("prune_events"), 0);

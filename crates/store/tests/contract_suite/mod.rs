@@ -8,6 +8,7 @@ pub mod conversations;
 pub mod events;
 pub mod feed;
 pub mod messages;
+pub mod notify;
 pub mod users;
 
 use parley_core::ConversationId;
