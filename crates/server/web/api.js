@@ -168,3 +168,49 @@ export function errorAnswer(status, body, retryAfter, token) {
   const code = err?.code || `http_${status}`;
   return new ApiError(status, code, describe(status, err?.code, err?.message, retryAfter));
 }
+
+// --- notifications -------------------------------------------------------------------------------------------
+
+/** Where the server sends a user's notifications while they are away: a browser's Web Push subscription, or
+ * a webhook; `endpoint` is the push service's URL or the webhook's. `this_session`: made by the session asking
+ * (logging out removes it).
+ * @typedef {{id: string, kind: 'web_push' | 'webhook', endpoint: string, created_at: string,
+ *   this_session: boolean}} PushTarget */
+
+/** The hours, in `time_zone` (an IANA name), when the server holds the user's notifications back (they go out
+ * when the hours end); `start` after `end` spans midnight.
+ * @typedef {{start: string, end: string, time_zone: string}} QuietHours */
+
+/** The user's notification settings. @typedef {{quiet_hours: QuietHours | null}} NotificationSettings */
+
+/** The server's VAPID public key, base64url: the `applicationServerKey` of a push subscription.
+ * @returns {Promise<string>} */
+export const vapidKey = () => api('GET', '/v1/push/vapid').then((answer) => answer.public_key);
+
+/** @returns {Promise<PushTarget[]>} */
+export const pushTargets = () => api('GET', '/v1/push/subscriptions').then((answer) => answer.subscriptions);
+
+/** Gives the server this browser's push subscription: its endpoint and keys, as `toJSON()` has them.
+ * @param {PushSubscription} subscription
+ * @returns {Promise<PushTarget>} */
+export function addPushSubscription(subscription) {
+  const { endpoint, keys } = subscription.toJSON();
+  return api('POST', '/v1/push/subscriptions', { kind: 'web_push', endpoint, keys: { p256dh: keys.p256dh, auth: keys.auth } });
+}
+
+/** @param {string} id
+ * @returns {Promise<null>} */
+export const removePushTarget = (id) => api('DELETE', `/v1/push/subscriptions/${id}`);
+
+/** @returns {Promise<NotificationSettings>} */
+export const notificationSettings = () => api('GET', '/v1/me/notifications');
+
+/** @param {NotificationSettings} settings
+ * @returns {Promise<NotificationSettings>} */
+export const saveNotificationSettings = (settings) => api('PUT', '/v1/me/notifications', settings);
+
+/** Changes the user's own settings in a conversation (muted, notified of every message).
+ * @param {string} conversationId
+ * @param {{muted?: boolean, notify_always?: boolean}} patch
+ * @returns {Promise<import('/state.js').Membership>} */
+export const updateMembership = (conversationId, patch) => api('PATCH', `/v1/conversations/${conversationId}/membership`, patch);

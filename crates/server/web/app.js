@@ -3,12 +3,14 @@
 // through state.js. Text from users only ever reaches the page as text nodes, never as HTML.
 import { setupAddMembers } from '/add-members.js';
 import { api, onUnauthorized, revokeLater, revokeStale, session, TOKEN_KEY } from '/api.js';
+import { setupWorker } from '/app-worker.js';
 import { dropDrafts } from '/attachments-draft.js';
 import { showAuth } from '/auth.js';
 import { forgetAvatars } from '/avatars.js';
 import { setupChannelDirectory } from '/channel-directory.js';
 import { setupComposer } from '/composer.js';
 import { setupConversationList, showAboveList } from '/conversation-list.js';
+import { setupConversationNotifications } from '/conversation-notifications.js';
 import { closeConversation, openConversation, setupConversation } from '/conversation.js';
 import { loadList } from '/conversations.js';
 import { receiveEvent, receiveFrame, receiveReply, resync } from '/events.js';
@@ -198,6 +200,7 @@ function startMain(me) {
   setupMentionPicker();
   setupMessageEdit();
   setupPins();
+  setupConversationNotifications();
   setupPermalinks();
   setupLog();
   setupMessageNavigation();
@@ -270,4 +273,6 @@ window.addEventListener('storage', (e) => {
   if (e.key === TOKEN_KEY || e.key === null) location.reload();
 });
 
+// The service worker shows notifications and opens what is clicked; registering it asks for no permission.
+setupWorker();
 boot();

@@ -1,5 +1,7 @@
-// Settings: the user's avatar and name, and "Log out everywhere" (asked first). An avatar is uploaded as any
-// file is (upload.js, with its progress), then made the avatar (`PUT /v1/users/me/avatar` with its id).
+// Settings: the user's avatar and name, notifications, and "Log out everywhere" (asked first). An avatar is
+// uploaded as any file is (upload.js, with its progress), then made the avatar (`PUT /v1/users/me/avatar` with
+// its id). The notification settings are modules of their own, push-switch.js and quiet-hours.js, imported
+// the first time Settings opens: they are not on the first load's path.
 import { api } from '/api.js';
 import { avatar } from '/avatars.js';
 import { closeConversation } from '/conversation.js';
@@ -40,6 +42,7 @@ export function setupSettings({ onLogoutEverywhere }) {
     if (open) {
       if (s.open && NARROW.matches) closeConversation();
       showOwnAvatar();
+      showNotificationSettings();
       input.focus();
     }
   };
@@ -112,6 +115,13 @@ export function setupSettings({ onLogoutEverywhere }) {
       input.value = '';
     }
   });
+}
+
+/** "Notify me on this device" and quiet hours, as they stand now. */
+function showNotificationSettings() {
+  const failed = (/** @type {string} */ id) => () => ($(id).textContent = 'Could not load this setting. Open Settings again to retry.');
+  import('/push-switch.js').then((m) => m.showPushSwitch(), failed('#push-status'));
+  import('/quiet-hours.js').then((m) => m.showQuietHours(), failed('#quiet-status'));
 }
 
 function showOwnAvatar() {

@@ -55,13 +55,19 @@
 
 /** @typedef {'dm' | 'group' | 'channel'} ConversationKind */
 
+/** The user's own settings in a conversation: `muted` (no notifications), `notify_always` (one for every
+ * message, not only mentions).
+ * @typedef {{conversation_id: string, user_id: string, muted: boolean, notify_always: boolean,
+ *   last_read_message_id?: string | null, joined_at?: string}} Membership */
+
 /**
  * A conversation as the API gives it. In `GET /v1/conversations`, each one also carries `last_message`,
- * `unread_count`, `unread_mentions` (once the server sends it; missing counts as 0) and, for DMs, `members`.
+ * `unread_count`, `unread_mentions` (once the server sends it; missing counts as 0) and, for DMs, `members`;
+ * `membership` is the user's own, in both.
  * @typedef {{id: string, kind: ConversationKind, name?: string | null, handle?: string | null,
  *   topic?: string | null, private?: boolean, created_by?: string, created_at: string, member_count?: number,
  *   members?: string[] | null, join_url?: string | null, last_message?: Message | null,
- *   unread_count?: number | null, unread_mentions?: number | null}} Conversation
+ *   unread_count?: number | null, unread_mentions?: number | null, membership?: Membership | null}} Conversation
  */
 
 // --- what the client keeps -------------------------------------------------------------------------------
