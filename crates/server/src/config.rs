@@ -293,6 +293,7 @@ impl Config {
                     allow_private: self.push_allow_private,
                 },
                 delay: Duration::from_secs(self.push_delay_seconds),
+                lease: Duration::from_millis(self.node_ttl_millis.max(1)),
             },
         }
     }

@@ -689,3 +689,55 @@ async fn control_characters_never_reach_postgres() {
     drop(server);
     drop(schema);
 }
+
+/// Notifications on a cluster: each shard of users is dispatched by one node at a time, and when a node is
+/// killed under load another takes its shards over from their cursors. Afterwards each person was told of
+/// every message in their DM, and a notification came twice only if it was in flight at the kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn notifications_survive_a_node_killed_under_load() {
+    use crate::crashes::{sender, whole_history};
+    use crate::notifications::{IN_FLIGHT, subscribed_phone, told_of_every_message};
+    use parley_testkit::push_service::PushService;
+
+    let Some(push) = PushService::start().await else {
+        return;
+    };
+    let config = format!(
+        "{CONFIG}\npush_delay_seconds = 0\npush_allow_http = true\npush_allow_private = true"
+    );
+    let Some(mut cluster) =
+        Cluster::start(Path::new(env!("CARGO_BIN_EXE_parley")), NODES, &config).await
+    else {
+        return;
+    };
+    let writer = cluster.user_in("Writer", "acme").await;
+    let mut away = Vec::new();
+    for n in 0..6 {
+        let person = cluster.user_in(&format!("Away {n}"), "acme").await;
+        let phone = subscribed_phone(&push, &person.client).await;
+        away.push((crate::dm(&writer.client, person.id).await, phone));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = away
+        .iter()
+        .enumerate()
+        .map(|(n, (dm, _))| tokio::spawn(sender(writer.client.clone(), *dm, n, Arc::clone(&stop))))
+        .collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster.kill_node(1).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::Release);
+    for sender in senders {
+        sender.await.expect("a sender");
+    }
+    let mut doubled = 0;
+    for (dm, phone) in &away {
+        let messages = whole_history(&writer.client, *dm).await.len();
+        assert!(messages > 10, "the load was real: {messages} messages");
+        doubled += told_of_every_message(&push, phone, *dm, messages).await;
+    }
+    assert!(
+        doubled <= IN_FLIGHT,
+        "{doubled} notifications came twice: more than were in flight at the kill"
+    );
+}

@@ -25,11 +25,18 @@ const BETWEEN_CRASHES: Duration = Duration::from_millis(1_500);
 
 /// The binary on `data`, listening on `port` (the same across restarts, so clients come back to it).
 fn start(data: &std::path::Path, port: u16) -> (Process, String) {
+    start_with(data, port, "")
+}
+
+/// The same, with `extra` (TOML) in its configuration.
+fn start_with(data: &std::path::Path, port: u16, extra: &str) -> (Process, String) {
     let config = data.join("parley.toml");
     // Sends are limited per user; this test measures durability, not the limit.
     std::fs::write(
         &config,
-        "sends_per_second = 1000000\nsends_burst = 1000000\nsignups_per_address_per_hour = 1000000\n",
+        format!(
+            "sends_per_second = 1000000\nsends_burst = 1000000\nsignups_per_address_per_hour = 1000000\n{extra}"
+        ),
     )
     .expect("config");
     let mut command = Command::new(env!("CARGO_BIN_EXE_parley"));
@@ -51,7 +58,7 @@ fn start(data: &std::path::Path, port: u16) -> (Process, String) {
 
 /// Sends message after message, each with its own nonce, retrying a failed send with the same nonce until
 /// the server answers, until `stop`; returns what was acknowledged, by nonce.
-async fn sender(
+pub(crate) async fn sender(
     client: Client,
     id: ConversationId,
     name: usize,
@@ -115,6 +122,29 @@ async fn receiver(
     }
 }
 
+/// Every message of the conversation, oldest first.
+pub(crate) async fn whole_history(
+    reader: &Client,
+    id: ConversationId,
+) -> Vec<parley_client::proto::v1::Message> {
+    let mut history = Vec::new();
+    let mut before = None;
+    loop {
+        let page = Page {
+            before,
+            limit: Some(200),
+            ..Page::default()
+        };
+        let older = reader.history(id, page).await.expect("history");
+        let Some(first) = older.first() else {
+            break;
+        };
+        before = Some(first.id);
+        history.splice(0..0, older);
+    }
+    history
+}
+
 async fn sign_up(url: &str, name: &str) -> TestUser {
     let client = Client::new(url).expect("a client");
     parley_testkit::sign_up(&client, name, None).await
@@ -171,22 +201,7 @@ async fn kill_9_under_load_loses_and_doubles_nothing() {
     );
 
     // Every acknowledged message is in the history exactly once, and nothing else is.
-    let reader = &people[0].client;
-    let mut history = Vec::new();
-    let mut before = None;
-    loop {
-        let page = Page {
-            before,
-            limit: Some(200),
-            ..Page::default()
-        };
-        let older = reader.history(id, page).await.expect("history");
-        let Some(first) = older.first() else {
-            break;
-        };
-        before = Some(first.id);
-        history.splice(0..0, older);
-    }
+    let history = whole_history(&people[0].client, id).await;
     let ids: Vec<MessageId> = history.iter().map(|m| m.id).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids grow");
     let stored: BTreeMap<String, MessageId> = history
@@ -228,5 +243,67 @@ async fn kill_9_under_load_loses_and_doubles_nothing() {
         assert_eq!(seen, every, "every message, and none other");
     }
     assert!(started.elapsed() < Duration::from_secs(60));
+    assert!(server.terminate().success());
+}
+
+/// People away, each with a Web Push subscription and a DM that a sender keeps writing in.
+const AWAY: usize = 6;
+use crate::notifications::IN_FLIGHT;
+
+/// `kill -9` while notifications are being dispatched, three times: afterwards, each person was told of every
+/// message in their DM (the counts of the distinct notifications they got add up to their DM's messages),
+/// and a notification came twice only if it was in flight at a kill (and then with the same id, which the
+/// receiver collapses).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_mid_dispatch_tells_everyone_of_everything_once() {
+    use crate::notifications::{subscribed_phone, told_of_every_message};
+    use parley_testkit::push_service::PushService;
+
+    let Some(push) = PushService::start().await else {
+        return;
+    };
+    let data = tempfile::tempdir().expect("a data directory");
+    let port = parley_testkit::ports::free_port();
+    let config = "push_delay_seconds = 0\npush_allow_http = true\npush_allow_private = true\n";
+    let (mut server, url) = start_with(data.path(), port, config);
+
+    let writer = sign_up(&url, "Writer").await;
+    let mut away = Vec::new();
+    for n in 0..AWAY {
+        let person = sign_up(&url, &format!("Away {n}")).await;
+        let phone = subscribed_phone(&push, &person.client).await;
+        let dm = crate::dm(&writer.client, person.id).await;
+        away.push((dm, phone));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = away
+        .iter()
+        .enumerate()
+        .map(|(n, (dm, _))| tokio::spawn(sender(writer.client.clone(), *dm, n, Arc::clone(&stop))))
+        .collect();
+    for _ in 0..CRASHES {
+        tokio::time::sleep(BETWEEN_CRASHES).await;
+        server.kill9();
+        server = start_with(data.path(), port, config).0;
+    }
+    tokio::time::sleep(BETWEEN_CRASHES).await;
+    stop.store(true, Ordering::Release);
+    for sender in senders {
+        sender.await.expect("a sender");
+    }
+
+    let mut doubled = 0;
+    for (dm, phone) in &away {
+        let messages = whole_history(&writer.client, *dm).await.len();
+        assert!(messages > 10, "the load was real: {messages} messages");
+        doubled += told_of_every_message(&push, phone, *dm, messages).await;
+    }
+    assert!(
+        doubled <= CRASHES * IN_FLIGHT,
+        "{doubled} notifications came twice: more than were in flight at the kills"
+    );
+    if std::env::var_os("TEST_LOG").is_some() {
+        eprintln!("{doubled} notifications sent again after {CRASHES} kills");
+    }
     assert!(server.terminate().success());
 }

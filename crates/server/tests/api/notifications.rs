@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
+use parley_client::Client;
 use parley_client::proto::v1::{CreateSubscriptionRequest, Notification, WebPushKeys};
+use parley_proto::ConversationId;
 use parley_testkit::TestServer;
 use parley_testkit::push_service::{PushService, PushSubscription};
 
@@ -20,6 +22,61 @@ fn pushing_soon_to_loopback(config: &mut parley_server::Config) {
 
 async fn server() -> TestServer {
     TestServer::spawn_with(pushing_soon_to_loopback).await
+}
+
+/// Deliveries one node attempts at once: at most these can be accepted and not yet recorded at a kill.
+pub(crate) const IN_FLIGHT: usize = 64;
+
+/// A subscription at the push service, registered with the server for `client`'s session.
+pub(crate) async fn subscribed_phone(push: &PushService, client: &Client) -> PushSubscription {
+    let key = client.vapid_key().await.expect("the VAPID key");
+    let phone = push.subscribe(&key).await;
+    client
+        .subscribe(&web_push(&phone))
+        .await
+        .expect("subscribe");
+    phone
+}
+
+/// Waits until the distinct notifications `phone` got tell of `messages` messages of `dm` in all (their
+/// counts add up), each only of that DM and the same each time it came; answers how many came again.
+pub(crate) async fn told_of_every_message(
+    push: &PushService,
+    phone: &PushSubscription,
+    dm: ConversationId,
+    messages: usize,
+) -> usize {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let received: Vec<Notification> = push
+            .messages(phone)
+            .await
+            .iter()
+            .map(|m| serde_json::from_str(m).expect("a notification"))
+            .collect();
+        let mut distinct = std::collections::BTreeMap::new();
+        for notification in &received {
+            let Notification::Message {
+                id,
+                count,
+                conversation_id,
+                ..
+            } = notification
+            else {
+                panic!("nobody read anything: {notification:?}");
+            };
+            assert_eq!(*conversation_id, dm, "only their own DM");
+            if let Some(earlier) = distinct.insert(id.clone(), *count) {
+                assert_eq!(earlier, *count, "a notification sent again is the same");
+            }
+        }
+        let told: usize = distinct.values().map(|&c| c as usize).sum();
+        if told >= messages || tokio::time::Instant::now() > deadline {
+            assert_eq!(told, messages, "every message told of, once");
+            return received.len() - distinct.len();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 fn web_push(sub: &PushSubscription) -> CreateSubscriptionRequest {

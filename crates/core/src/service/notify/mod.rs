@@ -38,6 +38,9 @@ pub struct PushSettings {
     pub addresses: AddressPolicy,
     /// How long a message waits for its reader before anyone is pushed (10 s by default).
     pub delay: Duration,
+    /// How long a node holds its shards unless it renews them (a fifth of it apart): how soon another
+    /// node takes over the users of one that died. The cluster's node time-to-live.
+    pub lease: Duration,
 }
 
 /// The result of one attempt at a delivery.
@@ -62,9 +65,6 @@ pub trait PushSender: Send + Sync + 'static {
     async fn send(&self, delivery: &Delivery) -> Attempt;
 }
 
-/// How long a node's hold on its shards lasts unless renewed; it renews every `RENEW`.
-const LEASE: Duration = Duration::from_secs(15);
-const RENEW: Duration = Duration::from_secs(3);
 /// How often the follower, the dispatcher and the sender look for work.
 const TICK: Duration = Duration::from_millis(200);
 
@@ -96,7 +96,7 @@ async fn decide_loop(parley: Weak<Parley>, held: Arc<tokio::sync::Mutex<Held>>, 
         let Some(parley) = parley.upgrade() else {
             return;
         };
-        if renewed.is_none_or(|at| at.elapsed() >= RENEW) {
+        if renewed.is_none_or(|at| at.elapsed() >= parley.settings.push.lease / 5) {
             match parley.hold_shards(&node).await {
                 Ok(shards) => *held.lock().await = shards,
                 Err(error) => {
@@ -133,7 +133,7 @@ impl Parley {
         let now = Millis::now();
         let shards = self
             .store
-            .hold_shards(node, now, later(now, LEASE), want)
+            .hold_shards(node, now, later(now, self.settings.push.lease), want)
             .await?;
         Ok(shards.into_iter().collect())
     }
