@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use parley_bench::fleet::Fleet;
 use parley_bench::procfs::Probe;
 use parley_bench::scenarios::{
-    bigchannel, catchup, connect, fanout, files, idle, ingest, pairs, storm,
+    bigchannel, catchup, connect, fanout, files, idle, ingest, pairs, push, storm,
 };
 use parley_bench::{Accounts, Bench, Output, Shard};
 
@@ -83,6 +83,7 @@ enum Scenario {
     Storm(storm::Storm),
     Bigchannel(bigchannel::BigChannel),
     Files(files::Files),
+    Push(push::Push),
     Signup(Signup),
 }
 
@@ -173,6 +174,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Storm(args) => storm::run(&mut bench, args).await,
         Scenario::Bigchannel(args) => bigchannel::run(&mut bench, args).await,
         Scenario::Files(args) => files::run(&mut bench, args).await,
+        Scenario::Push(args) => push::run(&mut bench, args).await,
     }
     .context("the run failed")?;
     print!("{}", report.table());

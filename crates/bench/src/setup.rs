@@ -35,6 +35,21 @@ pub async fn channel(owner: &User, members: &[User], handle: &str) -> Result<Con
 }
 
 /// Adds `members` to conversation `id`, a thousand at a time; those already in are skipped by the server.
+/// The channel `handle` with every one of `members`, kept between runs (its handle names its size), since
+/// adding 100,000 members takes a while: made if missing, and only missing members added.
+pub async fn kept_channel(owner: &User, members: &[User], handle: &str) -> Result<ConversationId> {
+    match owner.client.join_by_handle(handle).await {
+        Ok(existing) if existing.member_count as usize > members.len() => Ok(existing.id),
+        Ok(existing) => {
+            // Left half-filled by an interrupted run: inviting skips who is already in.
+            invite(owner, existing.id, members).await?;
+            Ok(existing.id)
+        }
+        Err(error) if error.status() == Some(404) => channel(owner, members, handle).await,
+        Err(error) => Err(error.into()),
+    }
+}
+
 pub async fn invite(owner: &User, id: ConversationId, members: &[User]) -> Result<()> {
     for chunk in members.chunks(MEMBERS_PER_REQUEST) {
         let ids: Vec<_> = chunk.iter().map(|u| u.id).collect();

@@ -44,18 +44,7 @@ pub async fn run(bench: &mut Bench, args: &BigChannel) -> Result<Report> {
         .split_first()
         .ok_or_else(|| Error::Scenario("bigchannel needs at least one user".into()))?;
     let handle = format!("pb-{}-big-{}", bench.accounts.prefix, args.members);
-    let channel = match sender.client.join_by_handle(&handle).await {
-        Ok(existing) if existing.member_count as usize > args.members => existing.id,
-        Ok(existing) => {
-            // Left half-filled by an interrupted run: inviting skips who is already in.
-            setup::invite(sender, existing.id, members).await?;
-            existing.id
-        }
-        Err(error) if error.status() == Some(404) => {
-            setup::channel(sender, members, &handle).await?
-        }
-        Err(error) => return Err(error.into()),
-    };
+    let channel = setup::kept_channel(sender, members, &handle).await?;
     let online = &members[..args.connected];
     let sockets = setup::connect_everyone(bench.output, online, args.connect_concurrency).await?;
     let broadcast = Broadcast {

@@ -9,6 +9,7 @@ pub mod files;
 pub mod idle;
 pub mod ingest;
 pub mod pairs;
+pub mod push;
 pub mod storm;
 
 /// A JSON object of a scenario's sizes, for the report.
