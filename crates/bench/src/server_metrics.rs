@@ -110,6 +110,12 @@ impl DeliveryHistogram {
 /// The value of an unlabelled counter or gauge in a Prometheus text exposition; 0 if it is not there.
 pub fn counter(text: &str, name: &str) -> f64 {
     text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or(0.0)
 }

@@ -61,6 +61,17 @@ enum AdminTask {
         #[arg(long)]
         close: bool,
     },
+    /// Whether an organization's pushes carry a preview of the message (`--on`, the default) or only ids
+    /// (`--off`: the client fetches the message), for organizations that keep text off push services.
+    PushPreviews {
+        /// The organization's handle.
+        #[arg(long)]
+        org: String,
+        #[arg(long, conflicts_with = "off", required_unless_present = "off")]
+        on: bool,
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 impl AdminArgs {
@@ -101,6 +112,18 @@ impl AdminArgs {
                          open_signup is true"
                     );
                 }
+            }
+            AdminTask::PushPreviews { org, on, .. } => {
+                parley
+                    .set_push_previews(&org, on)
+                    .await
+                    .with_context(|| format!("cannot change the push previews of {org}"))?;
+                let state = if on {
+                    "carry a preview"
+                } else {
+                    "carry ids only"
+                };
+                println!("{org}'s pushes {state}");
             }
         }
         Ok(())

@@ -629,8 +629,8 @@ impl NotifyRecords for TimeLimited {
         within!(self, self.inner.push_previews(org))
     }
 
-    async fn set_push_previews(&self, org: OrgId, on: bool) -> StoreResult<()> {
-        within!(self, self.inner.set_push_previews(org, on))
+    async fn set_push_previews(&self, org_handle: &str, on: bool) -> StoreResult<bool> {
+        within!(self, self.inner.set_push_previews(org_handle, on))
     }
 
     async fn hold_shards(

@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use parley_client::proto::v1::{CreateSubscriptionRequest, Mentions, SendMessageRequest, WebPushKeys};
+use parley_client::proto::v1::{
+    CreateSubscriptionRequest, Mentions, SendMessageRequest, WebPushKeys,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::report::Report;

@@ -203,7 +203,8 @@ pub trait NotifyRecords: Send + Sync + 'static {
     async fn set_quiet_hours(&self, user: UserId, hours: Option<QuietHours>) -> StoreResult<()>;
     /// Whether the organization lets pushes carry a preview of the text.
     async fn push_previews(&self, org: OrgId) -> StoreResult<bool>;
-    async fn set_push_previews(&self, org: OrgId, on: bool) -> StoreResult<()>;
+    /// Sets it for the organization of this handle; `false` if there is none.
+    async fn set_push_previews(&self, org_handle: &str, on: bool) -> StoreResult<bool>;
 
     /// Renews `node`'s hold on the shards it has, takes free or lapsed ones until it holds `want`, lets go
     /// of any beyond that, and answers the shards it holds with their cursors.

@@ -385,3 +385,51 @@ async fn webhooks_are_signed_retried_after_what_they_ask_and_never_redirected() 
         "the redirected one is counted as failed"
     );
 }
+
+/// An organization that keeps text off the push services (`parley admin push-previews --off`) gets pushes
+/// with ids only.
+#[tokio::test]
+async fn an_organization_may_keep_previews_off_the_push_services() {
+    let Some(push) = PushService::start().await else {
+        return;
+    };
+    let data = tempfile::tempdir().expect("a data directory");
+    let server = TestServer::spawn_in(data.path(), pushing_soon_to_loopback).await;
+    let ann = server.user("Ann").await;
+    let bob = server.user("Bob").await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args(["admin", "--data-dir"])
+        .arg(data.path())
+        .args([
+            "push-previews",
+            "--org",
+            &server.config.default_org,
+            "--off",
+        ])
+        .output()
+        .expect("parley admin");
+    assert!(output.status.success(), "{output:?}");
+    let phone = subscribed_phone(&push, &bob.client).await;
+    let id = dm(&ann.client, bob.id).await;
+    let sent = say(&ann.client, id, "the secret plan").await;
+    let got = received(&push, &phone, 1).await;
+    let [
+        Notification::Message {
+            text, message_id, ..
+        },
+    ] = got.as_slice()
+    else {
+        panic!("one notification, got {got:?}");
+    };
+    assert_eq!((text, *message_id), (&None, sent.id));
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args(["admin", "--data-dir"])
+        .arg(data.path())
+        .args(["push-previews", "--org", "nowhere", "--on"])
+        .output()
+        .expect("parley admin");
+    assert!(
+        !missing.status.success(),
+        "an unknown organization is refused"
+    );
+}

@@ -301,14 +301,14 @@ impl NotifyRecords for PgStore {
         }
     }
 
-    async fn set_push_previews(&self, org: OrgId, on: bool) -> StoreResult<()> {
-        run(
+    async fn set_push_previews(&self, org_handle: &str, on: bool) -> StoreResult<bool> {
+        let changed = run(
             &self.db.read().await?,
-            "UPDATE orgs SET push_previews = $2 WHERE id = $1",
-            &[&org.0, &on],
+            "UPDATE orgs SET push_previews = $2 WHERE handle = $1",
+            &[&org_handle, &on],
         )
         .await?;
-        Ok(())
+        Ok(changed > 0)
     }
 
     async fn hold_shards(

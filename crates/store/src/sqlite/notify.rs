@@ -681,16 +681,17 @@ impl NotifyRecords for SqliteStore {
             .await
     }
 
-    async fn set_push_previews(&self, org: OrgId, on: bool) -> StoreResult<()> {
+    async fn set_push_previews(&self, org_handle: &str, on: bool) -> StoreResult<bool> {
+        let org_handle = org_handle.to_owned();
         self.db
             .write(move |c| {
-                run(
+                let changed = run(
                     c,
-                    "UPDATE orgs SET push_previews = ?2 WHERE id = ?1",
-                    params![org.0, on],
+                    "UPDATE orgs SET push_previews = ?2 WHERE handle = ?1",
+                    params![org_handle, on],
                 )
                 .map_err(backend)?;
-                Ok(())
+                Ok(changed > 0)
             })
             .await
     }

@@ -239,7 +239,7 @@ pub async fn quiet_hours_and_previews_are_kept(store: &dyn Store) {
             .expect("push_previews")
     );
     store
-        .set_push_previews(ada.org_id, false)
+        .set_push_previews(&ada.org_handle, false)
         .await
         .expect("set_push_previews");
     assert!(

@@ -97,6 +97,17 @@ impl Parley {
         }
     }
 
+    /// The operator's switch (`parley admin push-previews`): whether an organization's pushes carry a preview
+    /// of the text, which then passes through the browsers' push services (encrypted).
+    pub async fn set_push_previews(&self, org: &str, on: bool) -> Result<(), Error> {
+        crate::validate::handle("org", org)?;
+        if self.store.set_push_previews(org, on).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound("organization"))
+        }
+    }
+
     pub async fn notification_settings(
         &self,
         caller: &Caller,
