@@ -99,8 +99,9 @@ pub struct SentMessage {
     /// Set for a reply: its thread's root.
     pub thread_root_id: Option<MessageId>,
     pub also_to_conversation: bool,
-    /// Members who might be told: in a DM or group, or with `@channel`/`@here`, every member; in a
-    /// channel otherwise, those mentioned, those with `notify_always`, and the thread's followers.
+    /// Members who might be told, among those with a subscription: in a DM or group, or with
+    /// `@channel`/`@here`, every member; in a channel otherwise, those mentioned, those with
+    /// `notify_always`, and the thread's followers. Nobody else is ever told, so nothing is kept for them.
     pub candidates: Vec<Candidate>,
 }
 

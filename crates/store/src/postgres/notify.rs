@@ -457,6 +457,7 @@ impl NotifyRecords for PgStore {
              LEFT JOIN thread_follows f ON f.user_id = mb.user_id AND f.root_id = $4
              WHERE mb.conversation_id = $1 AND (mb.user_id % 16)::smallint = ANY($2)
                AND ($5 OR mb.user_id = ANY($6) OR mb.notify_always OR coalesce(f.following, FALSE))
+               AND EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.user_id = mb.user_id)
              ORDER BY mb.user_id",
             &[
                 &conversation_id.0,

@@ -383,9 +383,18 @@ pub async fn sent_message_names_who_might_be_told(store: &dyn Store) {
     let bob = user(store, "acme", "bob").await;
     let cy = user(store, "acme", "cy").await;
     let dee = user(store, "acme", "dee").await;
+    // Eve has no subscription: never a candidate, whatever the message.
+    let eve = user(store, "acme", "eve").await;
+    for (n, who) in [&ada, &bob, &cy, &dee].into_iter().enumerate() {
+        subscribe(
+            store,
+            web_push(who.id, 1, &format!("https://push.example/{n}"), "k"),
+        )
+        .await;
+    }
     let talk = channel(store, &ada, "talk", "Talk", false).await;
     store
-        .add_members(talk.id, &[bob.id, cy.id, dee.id], false, at(1))
+        .add_members(talk.id, &[bob.id, cy.id, dee.id, eve.id], false, at(1))
         .await
         .expect("add_members");
     store
@@ -438,7 +447,7 @@ pub async fn sent_message_names_who_might_be_told(store: &dyn Store) {
         .expect("the message is there");
     assert_eq!(candidates(&sent), vec![dee.id]);
 
-    // @channel: every member, the author included (the rules leave them out).
+    // @channel: every member with a subscription, the author included (the rules leave them out).
     let everyone = Mentions {
         channel: true,
         ..Default::default()
