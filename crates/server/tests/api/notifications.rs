@@ -270,7 +270,7 @@ async fn subscriptions_are_checked_owned_and_end_with_their_session() {
 type Received = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>;
 
 /// A webhook receiver on loopback: `/hook` answers 503 with `Retry-After: 1` to the first POST and 200 to
-/// the rest; `/moved` answers a redirect to `/hook`, which must not be followed.
+/// the rest; `/moved` answers a redirect to `/hook`, which must not be followed; `/hang` never answers.
 async fn receiver() -> (String, Received) {
     use axum::http::{HeaderMap, StatusCode, header};
     use axum::routing::post;
@@ -295,10 +295,13 @@ async fn receiver() -> (String, Received) {
         }
     };
     use axum::response::IntoResponse;
-    let app = axum::Router::new().route("/hook", post(hook)).route(
-        "/moved",
-        post(|| async { (StatusCode::FOUND, [(header::LOCATION, "/hook")]) }),
-    );
+    let app = axum::Router::new()
+        .route("/hook", post(hook))
+        .route(
+            "/moved",
+            post(|| async { (StatusCode::FOUND, [(header::LOCATION, "/hook")]) }),
+        )
+        .route("/hang", post(std::future::pending::<StatusCode>));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -432,4 +435,36 @@ async fn an_organization_may_keep_previews_off_the_push_services() {
         !missing.status.success(),
         "an unknown organization is refused"
     );
+}
+
+/// A receiver that never answers holds one attempt for 10 s, then the delivery waits to be retried; the
+/// server serves everyone else meanwhile.
+#[tokio::test]
+async fn a_receiver_that_hangs_is_given_up_on_for_now_and_retried() {
+    let server = server().await;
+    let ann = server.user("Ann").await;
+    let bob = server.user("Bob").await;
+    let (base, _) = receiver().await;
+    bob.client
+        .subscribe(&CreateSubscriptionRequest::Webhook {
+            url: format!("{base}/hang"),
+        })
+        .await
+        .expect("a webhook");
+    let id = dm(&ann.client, bob.id).await;
+    say(&ann.client, id, "are you there?").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = server.client().text(&["metrics"]).await.expect("metrics");
+        if metrics.contains("parley_notifications_retried_total 1") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no retry was scheduled"
+        );
+        // Meanwhile sends are answered as ever.
+        say(&ann.client, id, "still here").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
