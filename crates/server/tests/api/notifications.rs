@@ -437,34 +437,48 @@ async fn an_organization_may_keep_previews_off_the_push_services() {
     );
 }
 
-/// A receiver that never answers holds one attempt for 10 s, then the delivery waits to be retried; the
-/// server serves everyone else meanwhile.
+/// A receiver that never answers holds only its own attempt, for 10 s, and is then retried later; other
+/// people's notifications go out meanwhile, and so do sends.
 #[tokio::test]
-async fn a_receiver_that_hangs_is_given_up_on_for_now_and_retried() {
+async fn a_receiver_that_hangs_holds_up_nobody_else_and_is_retried() {
     let server = server().await;
     let ann = server.user("Ann").await;
     let bob = server.user("Bob").await;
-    let (base, _) = receiver().await;
-    bob.client
-        .subscribe(&CreateSubscriptionRequest::Webhook {
-            url: format!("{base}/hang"),
-        })
-        .await
-        .expect("a webhook");
-    let id = dm(&ann.client, bob.id).await;
-    say(&ann.client, id, "are you there?").await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let cy = server.user("Cy").await;
+    let (base, received) = receiver().await;
+    for (who, path) in [(&bob, "hang"), (&cy, "hook")] {
+        who.client
+            .subscribe(&CreateSubscriptionRequest::Webhook {
+                url: format!("{base}/{path}"),
+            })
+            .await
+            .expect("a webhook");
+    }
+    let started = tokio::time::Instant::now();
+    let to_bob = dm(&ann.client, bob.id).await;
+    say(&ann.client, to_bob, "are you there?").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let to_cy = dm(&ann.client, cy.id).await;
+    say(&ann.client, to_cy, "and you?").await;
+    // Cy's receiver answers 503 (Retry-After: 1), then 200: both while Bob's attempt still hangs.
+    while received.lock().expect("the log").len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(9),
+            "Cy's notification waited for Bob's receiver"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deadline = started + Duration::from_secs(30);
     loop {
         let metrics = server.client().text(&["metrics"]).await.expect("metrics");
-        if metrics.contains("parley_notifications_retried_total 1") {
+        if metrics.contains("parley_notifications_retried_total 2") {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "no retry was scheduled"
+            "Bob's was never retried"
         );
-        // Meanwhile sends are answered as ever.
-        say(&ann.client, id, "still here").await;
+        say(&ann.client, to_bob, "still here").await;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

@@ -1,11 +1,10 @@
-//! Attempts the deliveries due on the shards this node holds, a bounded number at once, and records each
-//! outcome as it comes: accepted (forgotten), gone (the subscription with it), retried with backoff
+//! Attempts the deliveries due on the shards this node holds, a bounded number at once (each on its own
+//! task, refilled as they finish), and records each outcome as it comes: accepted (forgotten), gone (the subscription with it), retried with backoff
 //! (`Retry-After` honoured) for up to a day, or given up and recorded.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
-
-use futures_util::StreamExt;
 
 use super::{Attempt, Held, PushSender, TICK, later};
 use crate::model::Millis;
@@ -14,8 +13,8 @@ use crate::store::{Delivery, Outcome};
 
 /// Deliveries attempted at once by one node.
 const AT_ONCE: usize = 64;
-/// Deliveries read at once.
-const BATCH: u32 = 512;
+/// Deliveries read at once: those in flight come first (the oldest due), then new ones.
+const BATCH: u32 = 256;
 /// How long a delivery is retried before it is given up.
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// The longest wait between two attempts.
@@ -26,48 +25,91 @@ pub(super) async fn send_loop(
     sender: Arc<dyn PushSender>,
     held: Arc<tokio::sync::Mutex<Held>>,
 ) {
+    let mut attempts = Attempts {
+        running: tokio::task::JoinSet::new(),
+        in_flight: HashSet::new(),
+        tasks: HashMap::new(),
+        sender,
+    };
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            Some(done) = attempts.running.join_next_with_id(), if !attempts.running.is_empty() => {
+                let task = match &done {
+                    Ok((task, _)) => *task,
+                    Err(error) => error.id(),
+                };
+                if let Some(id) = attempts.tasks.remove(&task) {
+                    attempts.in_flight.remove(&id);
+                }
+                // A panicked attempt is a bug; its delivery is tried again at the next tick.
+                let Ok((_, (delivery, attempt))) = done else {
+                    continue;
+                };
+                let Some(parley) = parley.upgrade() else {
+                    return;
+                };
+                let now = Millis::now();
+                let outcome = outcome(&delivery, attempt, now);
+                count(&delivery, &outcome, now);
+                if let Err(error) = parley.store.settle(&delivery, &outcome, now).await {
+                    let error = &error as &dyn std::error::Error;
+                    tracing::warn!(error, "notifier cannot record an attempt");
+                }
+                // Refill once half the room is free, rather than wait for the tick.
+                if attempts.in_flight.len() > AT_ONCE / 2 {
+                    continue;
+                }
+            }
+        }
         let Some(parley) = parley.upgrade() else {
             return;
         };
         let shards: Vec<u16> = held.lock().await.keys().copied().collect();
-        if shards.is_empty() {
-            continue;
-        }
-        if let Err(error) = parley.send_due(&*sender, &shards).await {
+        if let Err(error) = attempts.start_due(&parley, &shards).await {
             let error = &error as &dyn std::error::Error;
             tracing::warn!(error, "notifier cannot send");
         }
     }
 }
 
-impl Parley {
-    async fn send_due(&self, sender: &dyn PushSender, shards: &[u16]) -> Result<(), crate::Error> {
-        loop {
-            let due = self
-                .store
-                .deliveries_due(shards, Millis::now(), BATCH)
-                .await?;
-            let full = due.len() == BATCH as usize;
-            let mut attempts = futures_util::stream::iter(due)
-                .map(|delivery| async move {
-                    let attempt = sender.send(&delivery).await;
-                    (delivery, attempt)
-                })
-                .buffer_unordered(AT_ONCE);
-            while let Some((delivery, attempt)) = attempts.next().await {
-                let now = Millis::now();
-                let outcome = outcome(&delivery, attempt, now);
-                count(&delivery, &outcome, now);
-                self.store.settle(&delivery, &outcome, now).await?;
-            }
-            if !full {
-                return Ok(());
-            }
+/// The attempts under way: at most `AT_ONCE`, each on a task of its own, so one receiver that hangs holds
+/// only its own attempt (for the sender's timeout), never the others.
+struct Attempts {
+    running: tokio::task::JoinSet<(Delivery, Attempt)>,
+    /// The deliveries of `running`, which the store still lists as due until they are settled.
+    in_flight: HashSet<i64>,
+    /// Which delivery each task attempts.
+    tasks: HashMap<tokio::task::Id, i64>,
+    sender: Arc<dyn PushSender>,
+}
+
+impl Attempts {
+    async fn start_due(&mut self, parley: &Parley, shards: &[u16]) -> Result<(), crate::Error> {
+        if shards.is_empty() || self.in_flight.len() >= AT_ONCE {
+            return Ok(());
         }
+        let due = parley
+            .store
+            .deliveries_due(shards, Millis::now(), BATCH)
+            .await?;
+        for delivery in due {
+            if self.in_flight.len() >= AT_ONCE {
+                break;
+            }
+            if !self.in_flight.insert(delivery.id) {
+                continue;
+            }
+            let (id, sender) = (delivery.id, Arc::clone(&self.sender));
+            let task = self.running.spawn(async move {
+                let attempt = sender.send(&delivery).await;
+                (delivery, attempt)
+            });
+            self.tasks.insert(task.id(), id);
+        }
+        Ok(())
     }
 }
 
