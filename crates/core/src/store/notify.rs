@@ -238,7 +238,9 @@ pub trait NotifyRecords: Send + Sync + 'static {
         clears: &[NewDelivery],
         now: Millis,
     ) -> StoreResult<bool>;
-    /// Pending notifications of `shards` due by `now`, oldest first, at most `limit`.
+    /// Every pending notification of the `limit` (user, conversation) pairs of `shards` whose oldest is
+    /// due by `now`, oldest due first: a conversation's notifications go out together, the later ones
+    /// with the first that is due.
     async fn due(&self, shards: &[u16], now: Millis, limit: u32) -> StoreResult<Vec<Pending>>;
     /// In one transaction, if `node` still holds `shards`: applies what the dispatcher decided (queues the
     /// deliveries, one per subscription of their user, and remembers their conversations as shown).

@@ -589,11 +589,14 @@ impl NotifyRecords for PgStore {
                  CASE WHEN mb.user_id IS NULL THEN TRUE
                       WHEN p.thread_root_id IS NOT NULL THEN coalesce(f.last_read, 0) >= p.message_id
                       ELSE coalesce(mb.last_read, 0) >= p.message_id END
-             FROM notify_pending p
+             FROM (SELECT user_id, conversation_id, min(due_at) AS first_due FROM notify_pending
+                   WHERE shard = ANY($1) AND due_at <= $2
+                   GROUP BY user_id, conversation_id ORDER BY first_due, user_id, conversation_id
+                   LIMIT $3) AS d
+             JOIN notify_pending p ON p.user_id = d.user_id AND p.conversation_id = d.conversation_id
              LEFT JOIN members mb ON mb.conversation_id = p.conversation_id AND mb.user_id = p.user_id
              LEFT JOIN thread_follows f ON f.user_id = p.user_id AND f.root_id = p.thread_root_id
-             WHERE p.shard = ANY($1) AND p.due_at <= $2
-             ORDER BY p.due_at, p.message_id, p.user_id LIMIT $3",
+             ORDER BY d.first_due, p.user_id, p.conversation_id, p.message_id",
             &[&shard_numbers(shards), &now.0, &self::limit(limit)],
         )
         .await?;

@@ -400,10 +400,13 @@ fn due(c: &Connection, shards: &[u16], now: Millis, limit: u32) -> StoreResult<V
                      ELSE coalesce((SELECT f.last_read FROM thread_follows f
                                     WHERE f.user_id = p.user_id AND f.root_id = p.thread_root_id), 0)
                           >= p.message_id END
-         FROM notify_pending p
+         FROM (SELECT user_id, conversation_id, min(due_at) AS first_due FROM notify_pending
+               WHERE shard IN ({}) AND due_at <= ?1
+               GROUP BY user_id, conversation_id ORDER BY first_due, user_id, conversation_id
+               LIMIT ?2) AS d
+         JOIN notify_pending p ON p.user_id = d.user_id AND p.conversation_id = d.conversation_id
          LEFT JOIN members m ON m.conversation_id = p.conversation_id AND m.user_id = p.user_id
-         WHERE p.shard IN ({}) AND p.due_at <= ?1
-         ORDER BY p.due_at, p.message_id LIMIT ?2",
+         ORDER BY d.first_due, p.user_id, p.conversation_id, p.message_id",
         list(shards)
     );
     c.prepare(&sql)

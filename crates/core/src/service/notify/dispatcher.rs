@@ -1,5 +1,6 @@
-//! Turns the pending notifications that waited out their delay into deliveries: one notification per
-//! user and conversation (saying how many messages), to each of the user's subscriptions. Unless the
+//! Turns a conversation's pending notifications, once the oldest waited out its delay, into deliveries:
+//! one notification per user and conversation (saying how many messages), to each of the user's
+//! subscriptions. Unless the
 //! messages were read meanwhile or the user wrote there since (they were at their desk), in which case
 //! nobody is buzzed; in quiet hours they wait until the hours end.
 
@@ -14,26 +15,28 @@ use crate::service::Parley;
 use crate::store::{Decided, NewDelivery, Pending};
 use crate::{ConversationId, Error, MessageId, OrgId, UserId};
 
-/// Pending notifications taken at once.
+/// Conversations (of a user) dispatched at once.
 const BATCH: u32 = 1000;
+/// Batches one round dispatches at most, so that a round always ends.
+const ROUNDS: usize = 64;
 /// The most of a message's text a push carries.
 pub const PREVIEW_CHARS: usize = 200;
 
 impl Parley {
     /// Dispatches what is due on the given shards, batch after batch, until nothing due is left.
     pub(super) async fn dispatch_due(&self, node: &str, shards: &[u16]) -> Result<(), Error> {
-        loop {
+        for _ in 0..ROUNDS {
             let now = Millis::now();
             let due = self.store.due(shards, now, BATCH).await?;
             if due.is_empty() {
                 return Ok(());
             }
-            let full = due.len() == BATCH as usize;
             let decided = self.decide_due(due, now).await?;
-            if !self.store.dispatch(node, shards, &decided, now).await? || !full {
+            if !self.store.dispatch(node, shards, &decided, now).await? {
                 return Ok(());
             }
         }
+        Ok(())
     }
 
     async fn decide_due(&self, due: Vec<Pending>, now: Millis) -> Result<Decided, Error> {
