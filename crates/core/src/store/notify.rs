@@ -216,8 +216,11 @@ pub trait NotifyRecords: Send + Sync + 'static {
         until: Millis,
         want: usize,
     ) -> StoreResult<Vec<(u16, Cursor)>>;
-    /// The sends and reads of the log after `after`, at most `limit`, in cursor order, and the cursor the
-    /// scan covered: the last entry's when it stopped at `limit`, else the end of the log as it began.
+    /// The sends and reads of the log after `after` that may concern a subscription, at most `limit`, in
+    /// cursor order, and the cursor the scan covered: the last entry's when it stopped at `limit`, else
+    /// the end of the range it scanned (the log's end as it began, or fewer cursors on a long backlog).
+    /// Sends to conversations where no member but the author has a subscription are left out, and so are
+    /// reads of conversations with no notification showing (they would change nothing).
     async fn log_after(&self, after: Cursor, limit: u32) -> StoreResult<(Vec<LogEntry>, Cursor)>;
     /// A sent message and who might be told of it, among the users of `shards`; `None` if it is gone.
     async fn sent_message(&self, id: MessageId, shards: &[u16])

@@ -56,6 +56,9 @@ fn subscription_at(row: &Row, start: usize) -> StoreResult<PushSubscription> {
 }
 
 /// Shards as the `smallint` columns hold them, each once.
+/// Cursors one `log_after` scans at most.
+const SCAN: i64 = 20_000;
+
 fn shard_numbers(shards: &[u16]) -> Vec<i16> {
     let mut numbers: Vec<i16> = shards
         .iter()
@@ -381,13 +384,19 @@ impl NotifyRecords for PgStore {
         let c = self.db.read().await?;
         // The end first: every event up to it is committed (cursors are taken in the turn, in commit
         // order), so the scan below sees no gap, whatever commits while it runs.
-        let upto = Cursor(count(
-            row(&c, "SELECT coalesce(max(cursor), 0) FROM events", &[]).await?,
-        )?);
+        let end = count(row(&c, "SELECT coalesce(max(cursor), 0) FROM events", &[]).await?)?;
+        // At most `SCAN` cursors at once, so one scan stays short however far behind it is.
+        let upto = Cursor(end.min(after.0.saturating_add(SCAN)));
         let found = rows(
             &c,
             "SELECT cursor, kind, conversation_id, user_id, message_id FROM events
-             WHERE cursor > $1 AND cursor <= $2 AND kind IN ('message.created', 'read.updated')
+             WHERE cursor > $1 AND cursor <= $2 AND (
+                 (kind = 'message.created' AND EXISTS (
+                     SELECT 1 FROM members m JOIN push_subscriptions s ON s.user_id = m.user_id
+                     WHERE m.conversation_id = events.conversation_id AND m.user_id <> events.user_id))
+                 OR (kind = 'read.updated' AND EXISTS (
+                     SELECT 1 FROM push_shown p
+                     WHERE p.user_id = events.user_id AND p.conversation_id = events.conversation_id)))
              ORDER BY cursor LIMIT $3",
             &[&after.0, &upto.0, &self::limit(limit)],
         )

@@ -15,6 +15,9 @@ use super::SqliteStore;
 use super::connection::backend;
 use super::rows::{self, one, run};
 
+/// Cursors one `log_after` scans at most, so one scan stays short however far behind it is.
+const SCAN: i64 = 20_000;
+
 const SUBSCRIPTION_COLUMNS: &str =
     "s.id, s.user_id, s.session_hash, s.kind, s.endpoint, s.p256dh, s.auth, s.secret, s.created_at";
 
@@ -182,17 +185,24 @@ fn owned_shards(c: &Connection, node: &str, now: Millis) -> StoreResult<Vec<(u16
 }
 
 fn log_after(c: &Connection, after: Cursor, limit: u32) -> StoreResult<(Vec<LogEntry>, Cursor)> {
-    let upto: i64 = one(
+    let end: i64 = one(
         c,
         "SELECT coalesce(max(cursor), 0) FROM events",
         [],
         |row| row.get(0),
     )
     .map_err(backend)?;
+    let upto = end.min(after.0.saturating_add(SCAN));
     let entries = c
         .prepare_cached(
             "SELECT cursor, kind, conversation_id, user_id, message_id FROM events
-             WHERE cursor > ?1 AND cursor <= ?2 AND kind IN ('message.created', 'read.updated')
+             WHERE cursor > ?1 AND cursor <= ?2 AND (
+                 (kind = 'message.created' AND EXISTS (
+                     SELECT 1 FROM members m JOIN push_subscriptions s ON s.user_id = m.user_id
+                     WHERE m.conversation_id = events.conversation_id AND m.user_id <> events.user_id))
+                 OR (kind = 'read.updated' AND EXISTS (
+                     SELECT 1 FROM push_shown p
+                     WHERE p.user_id = events.user_id AND p.conversation_id = events.conversation_id)))
              ORDER BY cursor LIMIT ?3",
         )
         .and_then(|mut s| {

@@ -331,48 +331,72 @@ pub async fn log_after_lists_sends_and_reads(store: &dyn Store) {
     assert_eq!(entries, Vec::new(), "creation and joins are not acted on");
     assert_eq!(upto, start, "the scan covered the whole log");
 
+    // Nobody has a subscription: a send concerns nobody, but the scan covers it.
+    send(store, group.id, &bob, "zero").await;
+    let start = store.latest_cursor().await.expect("latest_cursor");
+    let (entries, upto) = store.log_after(Cursor(0), 100).await.expect("log_after");
+    assert_eq!((entries, upto), (Vec::new(), start));
+
+    subscribe(store, web_push(ada.id, 1, "https://push.example/ada", "k")).await;
     let first = send(store, group.id, &bob, "one").await;
+    // Only Ada, its author, has a subscription: nobody else to tell.
     let second = send(store, group.id, &ada, "two").await;
     store
         .advance_read(group.id, ada.id, first.id, Audience::Members)
         .await
         .expect("advance_read");
+    let quiet = store.latest_cursor().await.expect("latest_cursor");
+    // Ada's read, with no notification showing: nothing to clear, so not listed.
+    let (entries, _) = store.log_after(start, 100).await.expect("log_after");
+    assert!(
+        matches!(entries[..], [LogEntry::Sent { message_id, .. }] if message_id == first.id),
+        "Bob's send only: {entries:?}"
+    );
+    let shards = all_shards();
+    hold_all(store, "node-a").await;
+    let shown = Decided {
+        deliveries: vec![delivery(ada.id, group.id, Some(first.id))],
+        ..Decided::default()
+    };
+    assert!(
+        store
+            .dispatch("node-a", &shards, &shown, at(1))
+            .await
+            .expect("dispatch")
+    );
+    // A notification shows now: her reads are acted on (judged as the log is read).
+    store
+        .advance_read(group.id, ada.id, second.id, Audience::Members)
+        .await
+        .expect("advance_read");
     let end = store.latest_cursor().await.expect("latest_cursor");
 
-    let (entries, upto) = store.log_after(start, 100).await.expect("log_after");
+    let (entries, upto) = store.log_after(quiet, 100).await.expect("log_after");
     assert_eq!(upto, end);
     let [
-        LogEntry::Sent {
-            cursor: c1,
-            message_id: m1,
-        },
-        LogEntry::Sent {
-            cursor: c2,
-            message_id: m2,
-        },
         LogEntry::Read {
-            cursor: c3,
+            cursor,
             user_id,
             conversation_id,
             message_id,
         },
     ] = entries[..]
     else {
-        panic!("two sends and a read: {entries:?}");
+        panic!("Ada's second read: {entries:?}");
     };
-    assert_eq!((m1, m2), (first.id, second.id));
-    assert!(start < c1 && c1 < c2 && c2 < c3 && c3 <= end);
+    assert!(quiet < cursor && cursor <= end);
     assert_eq!(
         (user_id, conversation_id, message_id),
-        (ada.id, group.id, first.id)
+        (ada.id, group.id, second.id)
     );
 
     // Stopped at the limit: it covered up to its last entry.
-    let (entries, upto) = store.log_after(start, 2).await.expect("log_after");
-    assert_eq!(entries.len(), 2);
-    assert_eq!(upto, c2);
-    let (entries, upto) = store.log_after(c2, 2).await.expect("log_after");
-    assert_eq!(entries.len(), 1);
+    let (entries, upto) = store.log_after(start, 1).await.expect("log_after");
+    assert!(matches!(entries[..], [LogEntry::Sent { .. }]));
+    let c1 = upto;
+    assert!(start < c1 && c1 < quiet);
+    let (entries, upto) = store.log_after(c1, 5).await.expect("log_after");
+    assert_eq!(entries.len(), 2, "both reads: {entries:?}");
     assert_eq!(upto, end);
     let (entries, upto) = store.log_after(end, 2).await.expect("log_after");
     assert_eq!((entries, upto), (Vec::new(), end));
@@ -542,16 +566,23 @@ pub async fn decide_records_pending_and_is_fenced(store: &dyn Store) {
             .expect("decide")
     );
 
+    // Nothing before the first is due; then the conversation's later one goes with it.
+    assert!(
+        store
+            .due(&shards, at(99), 10)
+            .await
+            .expect("due")
+            .is_empty()
+    );
     let due = store.due(&shards, at(150), 10).await.expect("due");
-    assert_eq!(due, vec![pending(ada.id, &m1, at(100))]);
-    let due = store.due(&shards, at(1_000), 10).await.expect("due");
     assert_eq!(
         due,
         vec![pending(ada.id, &m1, at(100)), pending(ada.id, &m2, at(200))]
     );
+    // The limit counts conversations, not notifications.
     assert_eq!(
         store.due(&shards, at(1_000), 1).await.expect("due").len(),
-        1
+        2
     );
     let others: Vec<u16> = shards
         .iter()
