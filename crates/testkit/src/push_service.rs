@@ -32,15 +32,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::process::{Child, Command};
 
+use crate::child;
 use crate::ports::free_port;
-
-/// How long the install (first use on a machine) and the start may take.
-const START_PATIENCE: Duration = Duration::from_secs(60);
 
 pub struct PushService {
     /// `http://127.0.0.1:PORT`, for its own API (subscriptions' endpoints name `localhost`).
@@ -115,24 +112,7 @@ async fn server_script() -> Option<PathBuf> {
     if !node.is_ok_and(|status| status.success()) {
         return None;
     }
-    if let Some(script) = std::env::var_os("PUSH_SERVICE") {
-        return Some(PathBuf::from(script));
-    }
-    let run = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/push-service/run");
-    let output = Command::new("bash")
-        .arg(run)
-        .stderr(Stdio::inherit())
-        .output()
-        .await
-        .ok()?;
-    let path = String::from_utf8(output.stdout).ok()?;
-    (output.status.success() && !path.trim().is_empty()).then(|| PathBuf::from(path.trim()))
-}
-
-enum Started {
-    Yes,
-    Exited,
-    TimedOut,
+    child::installed("PUSH_SERVICE", "push-service/run").await
 }
 
 /// The service on a fresh port, run in `dir` and logging to `dir/push-service.log`; answers the child and its URL.
@@ -150,25 +130,6 @@ fn spawn(script: &Path, dir: &Path) -> (Child, String) {
         .spawn()
         .expect("start node");
     (child, format!("http://127.0.0.1:{port}"))
-}
-
-/// Waits until `url` answers its status check, `child` exits, or `START_PATIENCE` passes.
-async fn started(http: &reqwest::Client, child: &mut Child, url: &str) -> Started {
-    let status = format!("{url}/status");
-    let deadline = tokio::time::Instant::now() + START_PATIENCE;
-    loop {
-        let response = http.post(&status).send().await;
-        if response.is_ok_and(|r| r.status() == 200) {
-            return Started::Yes;
-        }
-        if child.try_wait().ok().flatten().is_some() {
-            return Started::Exited;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Started::TimedOut;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[derive(Deserialize)]
@@ -196,21 +157,16 @@ impl PushService {
         parley_client::install_tls_provider();
         let http = reqwest::Client::new();
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let mut attempts = 0;
-        let (child, url) = loop {
-            attempts += 1;
-            let (mut child, url) = spawn(&script, dir.path());
-            match started(&http, &mut child, &url).await {
-                Started::Yes => break (child, url),
-                // A port was taken between our pick and its bind: pick another.
-                Started::Exited if attempts < 3 => continue,
-                _ => panic!(
-                    "the push service did not start:\n{}",
-                    std::fs::read_to_string(dir.path().join("push-service.log"))
-                        .unwrap_or_default()
-                ),
-            }
-        };
+        let (child, url) = child::start(
+            "the push service",
+            &dir.path().join("push-service.log"),
+            || spawn(&script, dir.path()),
+            async |url| {
+                let status = http.post(format!("{url}/status")).send().await;
+                status.is_ok_and(|r| r.status() == 200)
+            },
+        )
+        .await;
         Some(PushService {
             url,
             http,

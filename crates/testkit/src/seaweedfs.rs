@@ -5,18 +5,14 @@
 //! Without Python's pip to install it, `SeaweedFs::start` answers `None` and the test is skipped, unless
 //! `REQUIRE_SERVICES=1` (as in CI) makes that a failure.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
+use std::path::Path;
 
 use parley_core::storage::Storage;
 use parley_store::{ObjectStorage, S3Settings};
 use tokio::process::{Child, Command};
 
+use crate::child;
 use crate::ports::free_port;
-
-/// How long the install (first use on a machine) and the start may take.
-const START_PATIENCE: Duration = Duration::from_secs(60);
 
 pub struct SeaweedFs {
     pub endpoint: String,
@@ -25,28 +21,6 @@ pub struct SeaweedFs {
     pub secret_key: String,
     _child: Child,
     _dir: tempfile::TempDir,
-}
-
-/// The `weed` binary: `WEED` if set, else what `scripts/seaweedfs` installs (and prints).
-async fn binary() -> Option<PathBuf> {
-    if let Some(weed) = std::env::var_os("WEED") {
-        return Some(PathBuf::from(weed));
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/seaweedfs");
-    let output = Command::new("bash")
-        .arg(script)
-        .stderr(Stdio::inherit())
-        .output()
-        .await
-        .ok()?;
-    let path = String::from_utf8(output.stdout).ok()?;
-    (output.status.success() && !path.trim().is_empty()).then(|| PathBuf::from(path.trim()))
-}
-
-enum Started {
-    Yes,
-    Exited,
-    TimedOut,
 }
 
 /// `weed mini` on fresh ports in `data`, logging to `data/weed.log`; answers the child and its S3 endpoint.
@@ -96,28 +70,9 @@ fn spawn(weed: &Path, data: &Path) -> (Child, String) {
     (child, format!("http://127.0.0.1:{s3}"))
 }
 
-/// Waits until `endpoint` answers its health check, `child` exits, or `START_PATIENCE` passes.
-async fn started(child: &mut Child, endpoint: &str) -> Started {
-    let healthz = format!("{endpoint}/healthz");
-    let deadline = tokio::time::Instant::now() + START_PATIENCE;
-    let http = parley_client::Client::new(endpoint).expect("a client");
-    loop {
-        if http.get_url(&healthz).await.is_ok_and(|r| r.status == 200) {
-            return Started::Yes;
-        }
-        if child.try_wait().ok().flatten().is_some() {
-            return Started::Exited;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Started::TimedOut;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 impl SeaweedFs {
     pub async fn start() -> Option<SeaweedFs> {
-        let Some(weed) = binary().await else {
+        let Some(weed) = child::installed("WEED", "seaweedfs").await else {
             assert!(
                 !crate::required(),
                 "SeaweedFS (scripts/seaweedfs) is required"
@@ -132,20 +87,17 @@ impl SeaweedFs {
             r#"{{"identities":[{{"name":"parley","credentials":[{{"accessKey":"{access_key}","secretKey":"{secret_key}"}}],"actions":["Admin","Read","Write","List","Tagging"]}}]}}"#
         );
         std::fs::write(data.join("s3.json"), identities).expect("the S3 identities");
-        let mut attempts = 0;
-        let (child, endpoint) = loop {
-            attempts += 1;
-            let (mut child, endpoint) = spawn(&weed, data);
-            match started(&mut child, &endpoint).await {
-                Started::Yes => break (child, endpoint),
-                // A port was taken between our pick and its bind: pick others.
-                Started::Exited if attempts < 3 => continue,
-                _ => panic!(
-                    "SeaweedFS did not start:\n{}",
-                    std::fs::read_to_string(data.join("weed.log")).unwrap_or_default()
-                ),
-            }
-        };
+        let http = parley_client::Client::new("http://127.0.0.1").expect("a client");
+        let (child, endpoint) = child::start(
+            "SeaweedFS",
+            &data.join("weed.log"),
+            || spawn(&weed, data),
+            async |endpoint| {
+                let healthz = format!("{endpoint}/healthz");
+                http.get_url(&healthz).await.is_ok_and(|r| r.status == 200)
+            },
+        )
+        .await;
         let weed = SeaweedFs {
             endpoint,
             bucket: "parley".to_owned(),
