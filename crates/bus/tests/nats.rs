@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use parley_bus::{NatsBus, NatsSettings};
-use parley_core::bus::{Bus, Delivery, Inbox, Node, ProfileCopy, Signal, Topic};
+use parley_core::bus::{Bus, Delivery, Ended, Inbox, Node, ProfileCopy, Signal, Topic};
 use parley_core::model::{Audience, Event, EventKind, Millis, Profile};
+use parley_core::proto::v1::Role;
 use parley_core::{ConversationId, Cursor, MessageId, OrgId, UserId};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -155,7 +156,7 @@ async fn signals_cross_nodes_on_followed_topics_only() {
     let ann = UserId(5);
     let revoked = Signal::Revoked {
         user_id: ann,
-        token_hash: Some([7; 32]),
+        sessions: Ended::One([7; 32]),
     };
     let presence = Signal::Presence {
         user_id: ann,
@@ -175,6 +176,8 @@ async fn signals_cross_nodes_on_followed_topics_only() {
             org_handle: "acme".into(),
             username: "ann".into(),
             name: "Ann \u{1F600} \"Lovelace\"".into(),
+            role: Role::Admin,
+            deactivated: true,
             avatar_version: Some(i64::MAX),
         },
         to: ProfileCopy::Watchers,

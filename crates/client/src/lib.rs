@@ -21,6 +21,7 @@ pub use parley_proto as proto;
 pub use realtime::{Backoff, Incoming, RawIncoming, Session, Socket};
 pub use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+mod admin;
 mod realtime;
 
 #[derive(Debug, thiserror::Error)]

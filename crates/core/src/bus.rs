@@ -38,11 +38,10 @@ pub enum Signal {
         online: bool,
         last_seen: Option<Millis>,
     },
-    /// Sessions ended: sockets opened with them must close. `token_hash` names one session; `None` means
-    /// every session of the user.
+    /// Sessions of a user ended: sockets opened with them must close.
     Revoked {
         user_id: UserId,
-        token_hash: Option<[u8; 32]>,
+        sessions: Ended,
     },
     /// A user's name or avatar changed. Published twice, on `Topic::Presence` for whoever follows them and
     /// on `Topic::User` for their own devices; `to` names the copy, so a node that follows both topics
@@ -51,6 +50,28 @@ pub enum Signal {
         profile: Profile,
         to: ProfileCopy,
     },
+}
+
+/// Which of a user's sessions ended, by the SHA-256 of their tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Ended {
+    /// One session (a logout).
+    One([u8; 32]),
+    /// Every one (logging out everywhere, a deactivation).
+    All,
+    /// Every one but this (a password change keeps the session that made it).
+    AllBut([u8; 32]),
+}
+
+impl Ended {
+    /// Whether the session whose token hashes to `token_hash` is among those that ended.
+    pub fn includes(&self, token_hash: &[u8; 32]) -> bool {
+        match self {
+            Ended::One(hash) => hash == token_hash,
+            Ended::All => true,
+            Ended::AllBut(hash) => hash != token_hash,
+        }
+    }
 }
 
 /// Which connections one copy of `Signal::UserUpdated` is for.

@@ -22,6 +22,7 @@ mod wire;
 pub use error::Error;
 pub use parley_proto as proto;
 pub use parley_proto::{
-    ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, SubscriptionId, UserId,
+    AuditId, ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, SessionId, SubscriptionId,
+    UserId,
 };
 pub use service::{Caller, Parley, Settings};

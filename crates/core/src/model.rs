@@ -1,7 +1,7 @@
 //! Domain types, as the store keeps them and the use cases reason about them. Events and what they carry
 //! derive serde because a cluster's bus carries them between nodes; they are not the wire format (`wire.rs`).
 
-use parley_proto::v1::{Attachment, ConversationKind, Mentions, QuoteRef, Thumbnail};
+use parley_proto::v1::{Attachment, ConversationKind, Mentions, QuoteRef, Role, Thumbnail};
 use serde::{Deserialize, Serialize};
 
 use crate::{ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, UserId};
@@ -27,6 +27,9 @@ pub struct User {
     pub username: String,
     pub name: String,
     pub email: String,
+    pub role: Role,
+    /// When an administrator deactivated the account; `None` while it is active.
+    pub deactivated_at: Option<Millis>,
     /// Bumped on each upload, so avatar URLs change when the picture does.
     pub avatar_version: Option<i64>,
     pub last_seen: Option<Millis>,
@@ -42,6 +45,8 @@ impl User {
             org_handle: self.org_handle.clone(),
             username: self.username.clone(),
             name: self.name.clone(),
+            role: self.role,
+            deactivated: self.deactivated_at.is_some(),
             avatar_version: self.avatar_version,
         }
     }
@@ -55,6 +60,8 @@ pub struct Profile {
     pub org_handle: String,
     pub username: String,
     pub name: String,
+    pub role: Role,
+    pub deactivated: bool,
     pub avatar_version: Option<i64>,
 }
 
@@ -91,7 +98,10 @@ impl Invite {
 #[derive(Clone, Debug)]
 pub struct Credentials {
     pub user_id: UserId,
+    pub org_id: OrgId,
     pub password_hash: String,
+    /// A deactivated account's password still proves who it is, but logs nobody in.
+    pub deactivated: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

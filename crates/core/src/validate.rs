@@ -1,6 +1,7 @@
 //! Input rules. Each check answers `Error::Invalid` with a stable code and a sentence naming the rule.
 
 use crate::Error;
+use crate::model::Millis;
 
 pub const MAX_NAME_CHARS: usize = 100;
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -83,6 +84,20 @@ pub fn search_query(value: &str, max: usize) -> Result<&str, Error> {
         ));
     }
     Ok(value)
+}
+
+/// An RFC 3339 time (`2026-12-04T10:00:00Z`, any offset), as milliseconds since the epoch.
+pub fn time(field: &'static str, value: &str) -> Result<Millis, Error> {
+    time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .and_then(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok())
+        .map(Millis)
+        .ok_or_else(|| {
+            Error::invalid(
+                "invalid_time",
+                format!("{field} must be an RFC 3339 time such as 2026-12-04T10:00:00Z"),
+            )
+        })
 }
 
 pub fn password(value: &str) -> Result<(), Error> {

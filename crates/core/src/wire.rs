@@ -86,6 +86,8 @@ fn profile(p: Profile) -> v1::User {
         name: p.name,
         org: p.org_handle,
         org_id: p.org_id,
+        role: p.role,
+        deactivated: p.deactivated,
         presence: None,
     }
 }

@@ -77,6 +77,14 @@ id_type!(
     FileId
 );
 id_type!(
+    /// One of a user's sessions (a logged-in device), as its owner sees it.
+    SessionId
+);
+id_type!(
+    /// An entry of an organization's audit log; ids grow in the order entries were written.
+    AuditId
+);
+id_type!(
     /// Where one device is told of what it missed: a Web Push subscription or a webhook.
     SubscriptionId
 );

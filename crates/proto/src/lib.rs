@@ -9,7 +9,11 @@ pub mod decode;
 pub mod fuzzing;
 pub mod ids;
 mod object;
+mod strict_enum;
 pub mod v1;
 
 pub use decode::{DecodeError, decode};
-pub use ids::{ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, SubscriptionId, UserId};
+pub use ids::{
+    AuditId, ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, SessionId, SubscriptionId,
+    UserId,
+};

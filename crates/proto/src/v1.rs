@@ -2,16 +2,17 @@
 //!
 //! Field names here are the contract of `shared/API.md`; additions are fine, renames are not.
 
-use std::fmt;
-
-use serde::de::{self, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::ids::{
     ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, SubscriptionId, UserId,
 };
 use crate::object::object_only;
+use crate::strict_enum::strict_enum;
+
+mod admin;
+pub use admin::*;
 
 /// The body of every non-2xx answer.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -129,6 +130,11 @@ pub struct User {
     /// The organization's handle.
     pub org: String,
     pub org_id: OrgId,
+    /// The person's role in their organization.
+    pub role: Role,
+    /// An administrator deactivated the account: it cannot log in, and is kept for its history.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deactivated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar_url: Option<String>,
     /// Present on profiles and contact lists.
@@ -169,38 +175,11 @@ pub struct ContactList {
 
 // ---- conversations ----
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ConversationKind {
-    Dm,
-    Group,
-    Channel,
-}
-
-/// The string form only, as the schema has it. serde's derive would also take `{"dm": null}`, the
-/// externally tagged form of a unit variant, which no client is told about.
-impl<'de> Deserialize<'de> for ConversationKind {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KindVisitor;
-
-        impl Visitor<'_> for KindVisitor {
-            type Value = ConversationKind;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("\"dm\", \"group\" or \"channel\"")
-            }
-
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<ConversationKind, E> {
-                match v {
-                    "dm" => Ok(ConversationKind::Dm),
-                    "group" => Ok(ConversationKind::Group),
-                    "channel" => Ok(ConversationKind::Channel),
-                    _ => Err(E::unknown_variant(v, &["dm", "group", "channel"])),
-                }
-            }
-        }
-
-        deserializer.deserialize_str(KindVisitor)
+strict_enum! {
+    pub enum ConversationKind {
+        Dm = "dm",
+        Group = "group",
+        Channel = "channel",
     }
 }
 

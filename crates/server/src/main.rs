@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use parley_core::proto::v1::Role;
 use parley_server::{AppState, Config, run};
 use tracing_subscriber::EnvFilter;
 
@@ -72,6 +73,22 @@ enum AdminTask {
         #[arg(long)]
         off: bool,
     },
+    /// Give a person a role in their organization: owner, admin, member or guest. Whatever anyone's role,
+    /// from the server's shell; only leaving the organization without an active owner is refused.
+    SetRole {
+        /// The organization's handle.
+        #[arg(long)]
+        org: String,
+        /// The person's username.
+        #[arg(long)]
+        user: String,
+        #[arg(value_parser = parse_role)]
+        role: Role,
+    },
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse(text).ok_or_else(|| "the role is owner, admin, member or guest".to_owned())
 }
 
 impl AdminArgs {
@@ -124,6 +141,13 @@ impl AdminArgs {
                     "carry ids only"
                 };
                 println!("{org}'s pushes {state}");
+            }
+            AdminTask::SetRole { org, user, role } => {
+                parley
+                    .set_role_as_operator(&org, &user, role)
+                    .await
+                    .with_context(|| format!("cannot change the role of {user} in {org}"))?;
+                println!("{user} of {org} is now {}", role.as_str());
             }
         }
         Ok(())

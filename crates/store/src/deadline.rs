@@ -13,12 +13,12 @@ use parley_core::model::{
     ImageState, Invite, Member, Message, MessageVersion, Millis, Page, PinnedMessage, Session,
     User,
 };
-use parley_core::proto::v1::{MembershipPatch, Mentions};
+use parley_core::proto::v1::{MembershipPatch, Mentions, Role};
 use parley_core::store::{
-    CommitFeed, CompletedUpload, Decided, Delivery, DirectMessage, FileRecords, LogEntry,
-    NewConversation, NewDelivery, NewInvite, NewMessage, NewPushSubscription, NewUpload, NewUser,
-    NotifyRecords, Outcome, Pending, PushSubscription, QuietHours, Sent, SentMessage, Store,
-    StoreError, StoreResult,
+    AdminRecords, AuditEntry, AuditFilter, AuditRecord, CommitFeed, CompletedUpload, Decided,
+    Delivery, DirectMessage, FileRecords, LogEntry, NewConversation, NewDelivery, NewInvite,
+    NewMessage, NewPushSubscription, NewUpload, NewUser, NotifyRecords, Outcome, Pending,
+    PushSubscription, QuietHours, Sent, SentMessage, SessionRecord, Store, StoreError, StoreResult,
 };
 use parley_core::{
     ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, SubscriptionId, UserId,
@@ -59,9 +59,13 @@ impl Store for TimeLimited {
         &self,
         user_id: UserId,
         token_hash: [u8; 32],
+        device: Option<&str>,
         now: Millis,
     ) -> StoreResult<()> {
-        within!(self, self.inner.create_session(user_id, token_hash, now))
+        within!(
+            self,
+            self.inner.create_session(user_id, token_hash, device, now)
+        )
     }
 
     async fn create_invite(&self, new: NewInvite) -> StoreResult<Invite> {
@@ -548,6 +552,62 @@ impl Store for TimeLimited {
 
     async fn prune_events(&self, before: Millis) -> StoreResult<u64> {
         within!(self, self.inner.prune_events(before))
+    }
+}
+
+#[async_trait]
+impl AdminRecords for TimeLimited {
+    async fn append_audit(&self, record: AuditRecord) -> StoreResult<()> {
+        within!(self, self.inner.append_audit(record))
+    }
+
+    async fn people(
+        &self,
+        org_id: OrgId,
+        query: &str,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        within!(self, self.inner.people(org_id, query, after, limit))
+    }
+
+    async fn audit_entries(
+        &self,
+        org_id: OrgId,
+        filter: &AuditFilter,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        within!(self, self.inner.audit_entries(org_id, filter, limit))
+    }
+
+    async fn sessions_of(&self, user_id: UserId) -> StoreResult<Vec<SessionRecord>> {
+        within!(self, self.inner.sessions_of(user_id))
+    }
+
+    async fn set_role(&self, user_id: UserId, role: Role, audit: AuditRecord) -> StoreResult<User> {
+        within!(self, self.inner.set_role(user_id, role, audit))
+    }
+
+    async fn set_deactivated(
+        &self,
+        user_id: UserId,
+        at: Option<Millis>,
+        audit: AuditRecord,
+    ) -> StoreResult<User> {
+        within!(self, self.inner.set_deactivated(user_id, at, audit))
+    }
+
+    async fn set_password(
+        &self,
+        user_id: UserId,
+        password_hash: &str,
+        keep: [u8; 32],
+        audit: AuditRecord,
+    ) -> StoreResult<()> {
+        within!(
+            self,
+            self.inner.set_password(user_id, password_hash, keep, audit)
+        )
     }
 }
 

@@ -68,6 +68,11 @@ macro_rules! store_contract_tests {
                 notify::badge_counts_unread_conversations_and_mentions,
                 notify::wrote_since_finds_the_users_own_messages,
                 notify::pruning_spares_what_the_notifier_has_yet_to_read,
+                admin::the_first_person_of_an_org_owns_it_and_it_keeps_an_owner,
+                admin::deactivation_ends_sessions_and_subscriptions_and_hides_the_person,
+                admin::people_are_paged_and_searched,
+                admin::sessions_are_listed_and_a_password_change_keeps_one,
+                admin::the_audit_log_is_filtered_and_paged_both_ways,
             ],
             shared: [
                 messages::message_ids_grow_in_commit_order_under_concurrency,
@@ -154,7 +159,7 @@ mod sqlite {
         let store = open(&path);
         let ada = user(store.as_ref(), "acme", "ada").await;
         store
-            .create_session(ada.id, token(1), at(0))
+            .create_session(ada.id, token(1), None, at(0))
             .await
             .expect("create_session");
         let group = group(store.as_ref(), &ada, &[]).await;

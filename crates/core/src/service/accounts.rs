@@ -2,13 +2,15 @@
 
 use std::net::IpAddr;
 
-use parley_proto::v1::{AuthResponse, LoginRequest, SignupRequest};
+use parley_proto::v1::{AuditKind, AuthResponse, LoginRequest, PasswordChange, SignupRequest};
 
-use super::Parley;
+use super::audit::{by, by_operator};
 use super::sessions::token_hash;
 use super::throttles::LoginKey;
+use super::{Caller, Parley};
+use crate::bus::Ended;
 use crate::model::Millis;
-use crate::store::{NewUser, OrgPolicy, StoreError};
+use crate::store::{AuditRecord, NewUser, OrgPolicy, StoreError};
 use crate::{Error, validate};
 
 impl Parley {
@@ -21,6 +23,7 @@ impl Parley {
         &self,
         request: SignupRequest,
         client: IpAddr,
+        device: Option<&str>,
     ) -> Result<AuthResponse, Error> {
         validate::handle("username", &request.username)?;
         validate::email(&request.email)?;
@@ -68,7 +71,7 @@ impl Parley {
                 },
                 other => Error::Store(other),
             })?;
-        self.start_session(user.id).await
+        self.start_session(user.id, device).await
     }
 
     /// How a sign-up without invitation may treat `org`.
@@ -105,10 +108,13 @@ impl Parley {
 
     /// Logs in by email, or by username within `org` (the default org when absent). Unknown accounts and wrong
     /// passwords get the same answer after the same work.
+    /// Every login of a known account, and every failed one, is audited in its organization; a deactivated
+    /// account's right password is answered 403 `account_deactivated`.
     pub async fn login(
         &self,
         request: LoginRequest,
         client: IpAddr,
+        device: Option<&str>,
     ) -> Result<AuthResponse, Error> {
         self.login_throttle.attempt(client)?;
         let org = request.org.as_deref().unwrap_or(&self.settings.default_org);
@@ -139,18 +145,86 @@ impl Parley {
             ))),
         };
         self.login_throttle.admit(&key, client)?;
-        let user_id = credentials.as_ref().map(|c| c.user_id);
+        let account = credentials
+            .as_ref()
+            .map(|c| (c.user_id, c.org_id, c.deactivated));
         let matches = self
             .passwords
             .verify(&request.password, credentials.map(|c| c.password_hash))
             .await?;
-        match user_id {
-            Some(user_id) if matches => self.start_session(user_id).await,
-            _ => {
-                self.login_throttle.failed(key, client);
-                Err(Error::Unauthenticated)
-            }
+        let Some((user_id, org_id, deactivated)) = account else {
+            self.login_throttle.failed(key, client);
+            return Err(Error::Unauthenticated);
+        };
+        let record = AuditRecord {
+            target_user_id: Some(user_id),
+            address: Some(client.to_string()),
+            ..by_operator(org_id, AuditKind::Login)
+        };
+        if !matches {
+            self.login_throttle.failed(key, client);
+            let record = AuditRecord {
+                kind: AuditKind::LoginFailed,
+                ..record
+            };
+            return self.refuse(record, Error::Unauthenticated).await;
         }
+        if deactivated {
+            let record = AuditRecord {
+                kind: AuditKind::LoginFailed,
+                ..record
+            };
+            return self.refuse(record, account_deactivated()).await;
+        }
+        let session = self.start_session(user_id, device).await?;
+        self.audit(AuditRecord {
+            actor_id: Some(user_id),
+            ..record
+        })
+        .await;
+        Ok(session)
+    }
+
+    /// Changes the caller's password, given the current one, and ends every other session of theirs.
+    pub async fn change_password(
+        &self,
+        caller: &Caller,
+        change: PasswordChange,
+        client: IpAddr,
+    ) -> Result<(), Error> {
+        validate::password(&change.new_password)?;
+        let record = AuditRecord {
+            target_user_id: Some(caller.user.id),
+            address: Some(client.to_string()),
+            ..by(caller, AuditKind::PasswordChanged)
+        };
+        // A stolen session guessing the password is a login guesser: the same allowances hold it.
+        self.login_throttle.attempt(client)?;
+        let key = LoginKey::Account(caller.user.id);
+        self.login_throttle.admit(&key, client)?;
+        let credentials = self
+            .store
+            .credentials_by_email(&caller.user.email)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        let matches = self
+            .passwords
+            .verify(&change.current_password, Some(credentials.password_hash))
+            .await?;
+        if !matches {
+            self.login_throttle.failed(key, client);
+            let error = Error::Denied {
+                code: "wrong_password",
+                message: "the current password is not right",
+            };
+            return self.refuse(record, error).await;
+        }
+        let hash = self.passwords.hash(&change.new_password).await?;
+        self.store
+            .set_password(caller.user.id, &hash, caller.token_hash(), record)
+            .await?;
+        self.revoked(caller.user.id, Ended::AllBut(caller.token_hash()))
+            .await
     }
 
     /// For the operator (`parley admin`): opens an organization to sign-up without invitation, or closes
@@ -162,6 +236,13 @@ impl Parley {
             .store
             .set_org_open_signup(org, open, Millis::now())
             .await?)
+    }
+}
+
+fn account_deactivated() -> Error {
+    Error::Denied {
+        code: "account_deactivated",
+        message: "this account has been deactivated by an administrator",
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use parley_proto::v1::{self, ConversationKind, CreateConversationRequest, MembershipPatch};
+use parley_proto::v1::{self, ConversationKind, CreateConversationRequest, MembershipPatch, Role};
 
 use super::{Caller, Parley};
 use crate::model::{Conversation, Millis};
@@ -39,6 +39,9 @@ impl Parley {
             validate::topic(topic)?;
         }
         let channel = request.kind == ConversationKind::Channel;
+        if channel && caller.user.role == Role::Guest {
+            return Err(guests_have_no_channels());
+        }
         match (&request.handle, channel) {
             (Some(handle), true) => validate::handle("handle", handle)?,
             (None, true) => {
@@ -139,7 +142,13 @@ impl Parley {
             .filter(|id| *id != caller.user.id)
             .collect();
         for user_id in &distinct {
-            self.visible_user(caller, *user_id).await?;
+            let user = self.visible_user(caller, *user_id).await?;
+            if user.deactivated_at.is_some() {
+                return Err(Error::Conflict {
+                    code: "user_deactivated",
+                    message: format!("{} has been deactivated", user.username),
+                });
+            }
         }
         Ok(distinct.into_iter().collect())
     }
@@ -194,6 +203,9 @@ impl Parley {
         query: &str,
     ) -> Result<Vec<v1::Conversation>, Error> {
         let query = validate::search_query(query, super::users::MAX_QUERY_CHARS)?;
+        if caller.user.role == Role::Guest {
+            return Err(guests_have_no_channels());
+        }
         let channels = self
             .store
             .public_channels(caller.user.org_id, query, CHANNEL_SEARCH_LIMIT)
@@ -299,4 +311,11 @@ impl Parley {
 pub(super) fn only_to_own_devices(conversation: &Conversation) -> bool {
     conversation.kind == ConversationKind::Channel
         && conversation.member_count > u64::from(MEMBER_LIST_LIMIT)
+}
+
+fn guests_have_no_channels() -> Error {
+    Error::Denied {
+        code: "guest_forbidden",
+        message: "guests see only the conversations they were added to, and cannot browse or create channels",
+    }
 }

@@ -2,6 +2,7 @@
 //! authenticate (the `Caller` proves it), authorize, validate, persist, publish.
 
 mod accounts;
+mod audit;
 mod balancer;
 mod conversations;
 mod edits;
@@ -10,10 +11,12 @@ mod invites;
 mod mentions;
 mod messages;
 pub mod notify;
+mod people;
 mod pins;
 mod previews;
 mod rate_limits;
 mod realtime;
+pub mod roles;
 mod sessions;
 mod threads;
 mod throttles;
@@ -22,18 +25,22 @@ mod users;
 
 use std::sync::Arc;
 
+pub use audit::{AuditQuery, EXPORT_BATCH, MAX_AUDIT_PAGE};
 pub use conversations::{Created, MAX_ADDED_AT_ONCE, MEMBER_LIST_LIMIT};
 pub use files::{Download, FileSettings, MAX_LINKS, content_disposition};
 pub use invites::{MAX_INVITE_HOURS, MAX_INVITE_USES};
 pub use mentions::MAX_MENTIONS;
 pub use messages::{DeleteScope, Draft, HistoryQuery, MAX_PAGE, MAX_SEARCH_CHARS, SendOutcome};
+pub use people::{MAX_PEOPLE_PAGE, PeopleQuery};
 pub use pins::MAX_PINS;
 pub use previews::{MAX_PICTURE_BYTES, make_previews};
 pub use realtime::{Pruned, Replay};
-pub use sessions::SessionLimits;
+pub use sessions::{MAX_DEVICE_CHARS, SessionLimits, device_name};
 pub use throttles::{LoginLimits, SendLimits, SignupLimits, client_network};
 pub use uploads::{MAX_ATTACHMENTS, PART_BYTES};
 pub use users::MAX_QUERY_CHARS;
+
+use parley_proto::v1::Role;
 
 use crate::bus::Bus;
 use crate::model::{Conversation, Member, User};
@@ -95,6 +102,12 @@ pub struct Caller {
     token_hash: [u8; 32],
     /// When the session began: it ends a lifetime later.
     session_began: crate::model::Millis,
+}
+
+impl Caller {
+    pub(crate) fn token_hash(&self) -> [u8; 32] {
+        self.token_hash
+    }
 }
 
 /// The use cases, over the store, bus and object storage they need. Cheap to share: build once, pass an `Arc`.
@@ -165,7 +178,9 @@ impl Parley {
         if conversation.org_id != caller.user.org_id {
             return Err(Error::NotFound("conversation"));
         }
-        if membership.is_none() && !conversation.is_public_channel() {
+        // Guests see only the conversations they were added to.
+        let browses = caller.user.role != Role::Guest && conversation.is_public_channel();
+        if membership.is_none() && !browses {
             return Err(Error::NotFound("conversation"));
         }
         Ok((conversation, membership))

@@ -11,7 +11,7 @@ use parley_proto::v1::UserPresence;
 
 use super::rate_limits::KeyedLimiter;
 use super::{Caller, Parley};
-use crate::bus::{Signal, Topic};
+use crate::bus::{Ended, Signal, Topic};
 use crate::model::{self, Event, Millis};
 use crate::wire::rfc3339;
 use crate::{ConversationId, Cursor, Error, UserId};
@@ -46,9 +46,9 @@ pub(super) fn typing_limiter() -> KeyedLimiter<(UserId, ConversationId)> {
 }
 
 impl Caller {
-    /// Whether this caller came in with the session whose token hashes to `token_hash`.
-    pub fn holds_session(&self, token_hash: &[u8; 32]) -> bool {
-        self.token_hash == *token_hash
+    /// Whether this caller came in with one of the sessions that `ended`.
+    pub fn session_ended(&self, ended: &Ended) -> bool {
+        ended.includes(&self.token_hash)
     }
 }
 

@@ -10,13 +10,16 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use parley_proto::v1::AuthResponse;
+use parley_proto::v1::{AuditKind, AuthResponse, SessionInfo, SessionList};
 use sha2::{Digest, Sha256};
 
+use super::audit::by;
 use super::{Caller, Parley};
-use crate::bus::{Signal, Topic};
+use crate::bus::{Ended, Signal, Topic};
 use crate::model::{Millis, Session};
-use crate::{Error, UserId};
+use crate::store::AuditRecord;
+use crate::wire::rfc3339;
+use crate::{Error, SessionId, UserId};
 
 /// How long sessions live.
 #[derive(Clone, Copy, Debug)]
@@ -59,13 +62,78 @@ pub(super) fn token_hash(token: &str) -> [u8; 32] {
 /// The length of an encoded token: anything else is refused before touching the store.
 pub(super) const TOKEN_CHARS: usize = 43;
 
+/// The most of a device's description (its `User-Agent`) a session keeps.
+pub const MAX_DEVICE_CHARS: usize = 200;
+
+/// What a session keeps of the `User-Agent` it was made with: its first `MAX_DEVICE_CHARS` characters,
+/// without control characters; nothing for a blank one.
+pub fn device_name(user_agent: &str) -> Option<String> {
+    let device: String = user_agent
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_DEVICE_CHARS)
+        .collect();
+    let device = device.trim();
+    (!device.is_empty()).then(|| device.to_owned())
+}
+
+/// A session's public id, as its owner lists and ends it: the first 63 bits of its token's hash (which
+/// reveals nothing of the token, and is unique among one user's sessions but for a 2^-60 chance).
+fn session_id(token_hash: &[u8; 32]) -> SessionId {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&token_hash[..8]);
+    SessionId(i64::from_be_bytes(first) & i64::MAX)
+}
+
 impl Parley {
-    pub(super) async fn start_session(&self, user_id: UserId) -> Result<AuthResponse, Error> {
+    pub(super) async fn start_session(
+        &self,
+        user_id: UserId,
+        device: Option<&str>,
+    ) -> Result<AuthResponse, Error> {
         let (token, hash) = new_token()?;
         let now = Millis::now();
-        self.store.create_session(user_id, hash, now).await?;
+        self.store
+            .create_session(user_id, hash, device, now)
+            .await?;
         self.store.touch_last_seen(user_id, now).await?;
         Ok(AuthResponse { user_id, token })
+    }
+
+    /// The caller's sessions, most recently used first, marking the one asking.
+    pub async fn sessions(&self, caller: &Caller) -> Result<SessionList, Error> {
+        let sessions = self.store.sessions_of(caller.user.id).await?;
+        Ok(SessionList {
+            sessions: sessions
+                .iter()
+                .map(|s| SessionInfo {
+                    id: session_id(&s.token_hash),
+                    device: s.device.clone(),
+                    created_at: rfc3339(s.created_at),
+                    last_used_at: rfc3339(s.last_used),
+                    current: s.token_hash == caller.token_hash,
+                })
+                .collect(),
+        })
+    }
+
+    /// Ends one of the caller's sessions (this one too: that is a logout), closing its sockets on every node.
+    pub async fn end_session(&self, caller: &Caller, id: SessionId) -> Result<(), Error> {
+        let sessions = self.store.sessions_of(caller.user.id).await?;
+        let session = sessions
+            .iter()
+            .find(|s| session_id(&s.token_hash) == id)
+            .ok_or(Error::NotFound("session"))?;
+        self.store.delete_session(session.token_hash).await?;
+        self.revoked(caller.user.id, Ended::One(session.token_hash))
+            .await?;
+        let record = AuditRecord {
+            target_user_id: Some(caller.user.id),
+            detail: session.device.clone(),
+            ..by(caller, AuditKind::SessionEnded)
+        };
+        self.audit(record).await;
+        Ok(())
     }
 
     /// The caller a token proves, if its session is live. A session whose last use is older than
@@ -137,7 +205,7 @@ impl Parley {
     /// the logout, and a socket closed for nothing only reconnects.
     pub async fn logout(&self, caller: &Caller) -> Result<(), Error> {
         let deleted = self.store.delete_session(caller.token_hash).await;
-        self.revoked(caller.user.id, Some(caller.token_hash))
+        self.revoked(caller.user.id, Ended::One(caller.token_hash))
             .await?;
         deleted.map_err(Error::from)
     }
@@ -146,16 +214,13 @@ impl Parley {
     /// sockets as `logout` does.
     pub async fn logout_everywhere(&self, caller: &Caller) -> Result<(), Error> {
         let deleted = self.store.delete_sessions_of(caller.user.id).await;
-        self.revoked(caller.user.id, None).await?;
+        self.revoked(caller.user.id, Ended::All).await?;
         deleted.map(drop).map_err(Error::from)
     }
 
     /// Tells every node that sockets opened with these sessions must close.
-    async fn revoked(&self, user_id: UserId, token_hash: Option<[u8; 32]>) -> Result<(), Error> {
-        let revoked = Signal::Revoked {
-            user_id,
-            token_hash,
-        };
+    pub(super) async fn revoked(&self, user_id: UserId, sessions: Ended) -> Result<(), Error> {
+        let revoked = Signal::Revoked { user_id, sessions };
         self.bus
             .publish(Topic::User(user_id), Arc::new(revoked))
             .await?;

@@ -117,7 +117,7 @@ impl Parley {
 
     /// Tells whoever follows the user, and the user's own devices, that their profile changed. It is stored
     /// already and REST serves it, so a copy the bus fails to carry is only logged, as the relay does.
-    async fn announce_profile(&self, user: &model::User) {
+    pub(super) async fn announce_profile(&self, user: &model::User) {
         let profile = user.profile();
         let copies = [
             (Topic::Presence(user.id), ProfileCopy::Watchers),

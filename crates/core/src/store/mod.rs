@@ -4,9 +4,11 @@
 //! nothing is ever stored without its event, nor announced without being stored. Writes return only once the
 //! transaction is durable.
 
+mod admin;
 mod files;
 mod notify;
 
+pub use admin::{AdminRecords, AuditEntry, AuditFilter, AuditRecord, SessionRecord};
 pub use files::{CompletedUpload, FileRecords, NewUpload};
 pub use notify::{
     Candidate, Decided, Delivery, LogEntry, NewDelivery, NewPushSubscription, NotifyRecords,
@@ -149,17 +151,18 @@ pub enum DirectMessage {
 
 /// Everything Parley stores. Methods go create, read, update, delete, in the same order in every backend.
 #[async_trait]
-pub trait Store: FileRecords + NotifyRecords + Send + Sync + 'static {
+pub trait Store: AdminRecords + FileRecords + NotifyRecords + Send + Sync + 'static {
     // ---- create ----
 
     /// Creates a user, and the organization too when the policy allows and it does not exist yet.
     /// `Conflict("username")`, `Conflict("email")`, or `NotFound("organization")`.
     async fn create_user(&self, new: NewUser<'_>) -> StoreResult<User>;
-    /// Records a session under the SHA-256 of its token.
+    /// Records a session under the SHA-256 of its token, with what the device said it was.
     async fn create_session(
         &self,
         user_id: UserId,
         token_hash: [u8; 32],
+        device: Option<&str>,
         now: Millis,
     ) -> StoreResult<()>;
     /// Records an invitation under the SHA-256 of its token.
@@ -234,14 +237,16 @@ pub trait Store: FileRecords + NotifyRecords + Send + Sync + 'static {
         org_handle: &str,
         username: &str,
     ) -> StoreResult<Option<Credentials>>;
-    /// The session with this token hash, with its user; expiry is core's to judge.
+    /// The session with this token hash, with its user, unless the user is deactivated; expiry is core's
+    /// to judge.
     async fn session(&self, token_hash: [u8; 32]) -> StoreResult<Option<Session>>;
     /// The invitation with this token hash, usable or not.
     async fn invite_by_token(&self, token_hash: [u8; 32]) -> StoreResult<Option<Invite>>;
     async fn invite(&self, id: InviteId) -> StoreResult<Option<Invite>>;
     /// The invitations a user made, newest first, at most `limit`.
     async fn invites_by(&self, user_id: UserId, limit: u32) -> StoreResult<Vec<Invite>>;
-    /// Users of an org whose username or name (or a word of it) starts with `prefix`, case-insensitively.
+    /// Active users of an org whose username or name (or a word of it) starts with `prefix`,
+    /// case-insensitively.
     async fn search_users(&self, org_id: OrgId, prefix: &str, limit: u32)
     -> StoreResult<Vec<User>>;
     async fn contacts(&self, owner: UserId) -> StoreResult<Vec<User>>;

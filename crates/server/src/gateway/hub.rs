@@ -770,15 +770,12 @@ impl Dispatcher {
                 };
                 self.deliver(&recipients, &Arc::new(Frame::control(&message)));
             }
-            Signal::Revoked {
-                user_id,
-                token_hash,
-            } => {
+            Signal::Revoked { user_id, sessions } => {
                 for id in self.user_conns(*user_id) {
                     if let Some(conn) = self
                         .conns
                         .get(&id)
-                        .filter(|c| token_hash.is_none_or(|hash| c.caller.holds_session(&hash)))
+                        .filter(|c| c.caller.session_ended(sessions))
                     {
                         close_with(&conn.closer, close::LOGGED_OUT, "logged out");
                     }

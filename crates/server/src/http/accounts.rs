@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
-use axum::http::StatusCode;
-use parley_proto::v1::{AuthResponse, ErrorBody, LoginRequest, SignupRequest};
+use axum::http::{HeaderMap, StatusCode, header};
+use parley_proto::v1::{AuthResponse, ErrorBody, LoginRequest, PasswordChange, SignupRequest};
 
 use super::{Auth, Body};
 use crate::app::AppState;
@@ -41,15 +41,21 @@ use crate::error::ApiResult;
 pub async fn signup(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Body(request): Body<SignupRequest>,
 ) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
-    let session = state.parley.signup(request, client.ip()).await?;
+    let device = device(&headers);
+    let session = state
+        .parley
+        .signup(request, client.ip(), device.as_deref())
+        .await?;
     Ok((StatusCode::CREATED, Json(session)))
 }
 
 /// Log in
 ///
-/// Unknown accounts and wrong passwords get the same answer.
+/// Unknown accounts and wrong passwords get the same answer. A deactivated account's right password is
+/// answered 403 `account_deactivated`.
 #[utoipa::path(
     post,
     path = "/v1/auth/login",
@@ -59,6 +65,8 @@ pub async fn signup(
         (status = 200, description = "Logged in", body = AuthResponse),
         (status = 400, description = "The body is malformed (`invalid_input`)", body = ErrorBody),
         (status = 401, description = "Unknown account or wrong password (`unauthenticated`)", body = ErrorBody),
+        (status = 403, description = "An administrator deactivated this account (`account_deactivated`)",
+            body = ErrorBody),
         (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
         (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
         (status = 429, description = "Too many attempts for this account or from this address (`rate_limited`)",
@@ -69,9 +77,55 @@ pub async fn signup(
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Body(request): Body<LoginRequest>,
 ) -> ApiResult<Json<AuthResponse>> {
-    Ok(Json(state.parley.login(request, client.ip()).await?))
+    let device = device(&headers);
+    let session = state
+        .parley
+        .login(request, client.ip(), device.as_deref())
+        .await?;
+    Ok(Json(session))
+}
+
+/// What a session keeps of the device that made it: its `User-Agent`.
+fn device(headers: &HeaderMap) -> Option<String> {
+    let user_agent = headers.get(header::USER_AGENT)?.to_str().ok()?;
+    parley_core::service::device_name(user_agent)
+}
+
+/// Change your password
+///
+/// Takes your current password; every other session of yours ends (this one stays), on every node.
+#[utoipa::path(
+    put,
+    path = "/v1/users/me/password",
+    tag = "accounts",
+    security(("bearer" = [])),
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "The password is changed and your other sessions are ended"),
+        (status = 400, description = "The new password breaks its rule (`invalid_password`), or the body \
+            is malformed (`invalid_input`)", body = ErrorBody),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, description = "The current password is not right (`wrong_password`)", body = ErrorBody),
+        (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
+        (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
+        (status = 429, description = "Too many attempts (`rate_limited`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
+    )
+)]
+pub async fn change_password(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Auth(caller): Auth,
+    Body(change): Body<PasswordChange>,
+) -> ApiResult<StatusCode> {
+    state
+        .parley
+        .change_password(&caller, change, client.ip())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Log out

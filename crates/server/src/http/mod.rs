@@ -2,6 +2,7 @@
 //! rules live in core, error shapes in `error.rs`.
 
 pub(crate) mod accounts;
+pub(crate) mod admin;
 pub(crate) mod body;
 pub(crate) mod conversations;
 pub(crate) mod deadline;
@@ -13,6 +14,7 @@ pub(crate) mod messages;
 pub(crate) mod operations;
 pub(crate) mod pins;
 pub(crate) mod push;
+pub(crate) mod sessions;
 pub(crate) mod threads;
 pub(crate) mod uploads;
 pub(crate) mod users;
@@ -86,8 +88,25 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/v1/users/me/sessions",
-            axum::routing::delete(accounts::logout_everywhere),
+            get(sessions::list).delete(accounts::logout_everywhere),
         )
+        .route(
+            "/v1/users/me/sessions/{session_id}",
+            axum::routing::delete(sessions::end),
+        )
+        .route("/v1/users/me/password", put(accounts::change_password))
+        .route("/v1/admin/people", get(admin::people))
+        .route("/v1/admin/people/{user_id}/role", put(admin::set_role))
+        .route(
+            "/v1/admin/people/{user_id}/deactivate",
+            post(admin::deactivate),
+        )
+        .route(
+            "/v1/admin/people/{user_id}/reactivate",
+            post(admin::reactivate),
+        )
+        .route("/v1/admin/audit", get(admin::audit))
+        .route("/v1/admin/audit/export", get(admin::export_audit))
         .route("/v1/users/me", get(users::me).patch(users::rename))
         .route("/v1/users/me/avatar", put(users::set_avatar))
         .route("/v1/users", get(users::search))

@@ -61,6 +61,15 @@ const FIELDS: &[(&str, &str, Limit)] = &[
         },
     ),
     ("UpdateMeRequest", "name", NAME),
+    (
+        "PasswordChange",
+        "new_password",
+        Limit::Text {
+            min: MIN_PASSWORD_CHARS,
+            max: MAX_PASSWORD_CHARS,
+            pattern: None,
+        },
+    ),
     ("CreateConversationRequest", "name", NAME),
     ("CreateConversationRequest", "handle", HANDLE),
     (
@@ -214,6 +223,23 @@ const PARAMETERS: &[(&str, &str, Limit)] = &[
         },
     ),
     ("/v1/join/{handle}", "handle", HANDLE),
+    ("/v1/admin/people", "q", PEOPLE_QUERY),
+    (
+        "/v1/admin/people",
+        "limit",
+        Limit::Range {
+            min: 1,
+            max: MAX_PEOPLE_PAGE as usize,
+        },
+    ),
+    (
+        "/v1/admin/audit",
+        "limit",
+        Limit::Range {
+            min: 1,
+            max: MAX_AUDIT_PAGE as usize,
+        },
+    ),
 ];
 
 pub(super) struct Limits;

@@ -26,7 +26,9 @@ use utoipa::{Modify, OpenApi, ToResponse};
             `ServerFrame` every other frame the server sends."
     ),
     tags(
-        (name = "accounts", description = "Sign-up, invitations, login and logout"),
+        (name = "accounts", description = "Sign-up, invitations, login and logout, your sessions and password"),
+        (name = "administration", description = "Running an organization: its people, their roles and \
+            accounts, and the audit log. Owners and administrators only."),
         (name = "users", description = "Profiles, avatars, the people directory and contacts"),
         (name = "conversations", description = "DMs, groups and channels, and membership"),
         (name = "messages", description = "Messages, edits, mentions, pins, reactions, read checkpoints, \
@@ -49,6 +51,15 @@ use utoipa::{Modify, OpenApi, ToResponse};
         crate::http::accounts::login,
         crate::http::accounts::logout,
         crate::http::accounts::logout_everywhere,
+        crate::http::accounts::change_password,
+        crate::http::sessions::list,
+        crate::http::sessions::end,
+        crate::http::admin::people,
+        crate::http::admin::set_role,
+        crate::http::admin::deactivate,
+        crate::http::admin::reactivate,
+        crate::http::admin::audit,
+        crate::http::admin::export_audit,
         crate::http::invites::create,
         crate::http::invites::list,
         crate::http::invites::revoke,

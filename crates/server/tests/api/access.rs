@@ -183,6 +183,22 @@ async fn every_route_refuses_who_may_not() {
         route(Method::GET, format!("/v1/users/{a}/avatar"), None),
         route(Method::PUT, format!("/v1/contacts/{a}"), None),
         route(Method::DELETE, format!("/v1/contacts/{a}"), None),
+        // Eve administers her own org only.
+        route(
+            Method::PUT,
+            format!("/v1/admin/people/{a}/role"),
+            Some(r#"{"role":"guest"}"#),
+        ),
+        route(
+            Method::POST,
+            format!("/v1/admin/people/{a}/deactivate"),
+            None,
+        ),
+        route(
+            Method::POST,
+            format!("/v1/admin/people/{a}/reactivate"),
+            None,
+        ),
     ];
     let own_routes = vec![
         route(Method::POST, "/v1/auth/logout".into(), None),
@@ -223,6 +239,16 @@ async fn every_route_refuses_who_may_not() {
             "/v1/me/notifications".into(),
             Some(r#"{"quiet_hours":null}"#),
         ),
+        route(Method::GET, "/v1/users/me/sessions".into(), None),
+        route(Method::DELETE, "/v1/users/me/sessions/1".into(), None),
+        route(
+            Method::PUT,
+            "/v1/users/me/password".into(),
+            Some(r#"{"current_password":"x","new_password":"long enough"}"#),
+        ),
+        route(Method::GET, "/v1/admin/people".into(), None),
+        route(Method::GET, "/v1/admin/audit".into(), None),
+        route(Method::GET, "/v1/admin/audit/export".into(), None),
     ];
 
     let anonymous = server.client();

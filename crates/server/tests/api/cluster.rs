@@ -85,7 +85,8 @@ fn message_text(message: &ServerMessage) -> Option<String> {
     }
 }
 
-/// A message sent on one node reaches members on the others, and so do typing, presence and a logout.
+/// A message sent on one node reaches members on the others, and so do typing, presence, a logout and a
+/// deactivation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn messages_typing_presence_and_logout_cross_nodes() {
     let Some(cluster) = cluster().await else {
@@ -167,17 +168,9 @@ async fn messages_typing_presence_and_logout_cross_nodes() {
 
     // Bob logs out through whichever node the balancer picks: his socket on node 2 closes within a second.
     bob.client.logout().await.expect("logout");
-    let closed = tokio::time::timeout(Duration::from_secs(1), async {
-        loop {
-            match on[1].next().await {
-                Err(parley_client::Error::Closed { code, .. }) => return code,
-                Ok(_) => continue,
-                Err(other) => panic!("{other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("the logout closes the socket on another node within a second");
+    let closed = closed_within(&mut on[1], Duration::from_secs(1))
+        .await
+        .expect("the logout closes the socket on another node within a second");
     assert_eq!(closed, 4003, "closed as logged out");
     let offline = next_matching(&mut on[2], |m| match m {
         ServerMessage::Frame(ServerFrame::PresenceUpdated {
@@ -187,6 +180,35 @@ async fn messages_typing_presence_and_logout_cross_nodes() {
     })
     .await;
     assert!(!offline, "Bob went offline, and node 3 heard it");
+
+    // Ada, who owns acme, deactivates Cara through node 1: Cara's socket on node 3 closes within a second.
+    on_node(0, &ada)
+        .deactivate(cara.id)
+        .await
+        .expect("deactivate");
+    let closed = closed_within(&mut on[2], Duration::from_secs(1))
+        .await
+        .expect("a deactivation closes the socket on another node within a second");
+    assert_eq!(closed, 4003);
+    assert!(
+        on_node(1, &cara).me().await.is_err(),
+        "her token is dead on every node"
+    );
+}
+
+/// The close code of the session's socket, if it closes within `patience`.
+async fn closed_within(session: &mut Session, patience: Duration) -> Option<u16> {
+    tokio::time::timeout(patience, async {
+        loop {
+            match session.next().await {
+                Err(parley_client::Error::Closed { code, .. }) => return code,
+                Ok(_) => continue,
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+    })
+    .await
+    .ok()
 }
 
 /// A rename and an avatar reach, on the other node, a contact, a follower by `presence_sub` and the user's

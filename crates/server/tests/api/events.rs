@@ -26,7 +26,7 @@ pub(crate) async fn caller(parley: &Parley, username: &str) -> Caller {
         invite: None,
     };
     let session = parley
-        .signup(request, std::net::IpAddr::from([127, 0, 0, 1]))
+        .signup(request, std::net::IpAddr::from([127, 0, 0, 1]), None)
         .await
         .expect("sign up");
     parley

@@ -39,7 +39,7 @@ async fn seed(store: &dyn Store) -> parley_proto::ConversationId {
         if n < CONNECTED {
             let hash: [u8; 32] = Sha256::digest(token(n).as_bytes()).into();
             store
-                .create_session(user.id, hash, Millis::now())
+                .create_session(user.id, hash, None, Millis::now())
                 .await
                 .expect("session");
         }

@@ -60,7 +60,7 @@ async fn seed(store: &dyn Store) -> Seeded {
     ] {
         let hash: [u8; 32] = Sha256::digest(token(name).as_bytes()).into();
         store
-            .create_session(user_id, hash, Millis::now())
+            .create_session(user_id, hash, None, Millis::now())
             .await
             .expect("session");
     }

@@ -3,6 +3,7 @@
 
 mod access;
 mod accounts;
+mod administration;
 mod bad_input;
 mod cluster;
 mod connections;

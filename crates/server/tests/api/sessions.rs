@@ -9,7 +9,7 @@ use parley_testkit::{PASSWORD, TestServer, TestUser};
 
 use crate::assert_api_error;
 
-async fn close_code(socket: &mut Socket, patience: Duration) -> u16 {
+pub(crate) async fn close_code(socket: &mut Socket, patience: Duration) -> u16 {
     loop {
         match tokio::time::timeout(patience, socket.next()).await {
             Ok(Some(Ok(Incoming::Closed { code, .. }))) => return code,

@@ -51,8 +51,10 @@ pub(crate) async fn create_user(c: &impl GenericClient, new: NewUser) -> StoreRe
          ), org AS (
              SELECT id FROM found WHERE admitted UNION ALL SELECT id FROM created
          ), inserted AS (
-             INSERT INTO users (org_id, username, email, name, name_folded, password_hash, created_at)
-             SELECT org.id, $2, $3, $4, $5, $6, $7 FROM org, taken WHERE taken.field IS NULL
+             INSERT INTO users (org_id, username, email, name, name_folded, password_hash, created_at, role)
+             SELECT org.id, $2, $3, $4, $5, $6, $7,
+                    CASE WHEN EXISTS (SELECT 1 FROM users WHERE org_id = org.id) THEN 'member' ELSE 'owner' END
+             FROM org, taken WHERE taken.field IS NULL
              ON CONFLICT DO NOTHING
              RETURNING id
          ), used AS (
@@ -103,14 +105,15 @@ pub(crate) async fn create_session(
     c: &impl GenericClient,
     user_id: UserId,
     token_hash: [u8; 32],
+    device: Option<&str>,
     now: Millis,
 ) -> StoreResult<()> {
     // A taken token changes nothing here, instead of aborting the batch's transaction.
     let inserted = run(
         c,
-        "INSERT INTO sessions (token_hash, user_id, created_at, last_used_at) VALUES ($1, $2, $3, $3)
-         ON CONFLICT DO NOTHING",
-        &[&&token_hash[..], &user_id.0, &now.0],
+        "INSERT INTO sessions (token_hash, user_id, created_at, last_used_at, device)
+         VALUES ($1, $2, $3, $3, $4) ON CONFLICT DO NOTHING",
+        &[&&token_hash[..], &user_id.0, &now.0, &device],
     )
     .await?;
     if inserted == 0 {
@@ -140,6 +143,8 @@ fn credentials(found: Option<tokio_postgres::Row>) -> StoreResult<Option<Credent
             Ok(Credentials {
                 user_id: UserId(get(&r, 0)?),
                 password_hash: get(&r, 1)?,
+                org_id: OrgId(get(&r, 2)?),
+                deactivated: get(&r, 3)?,
             })
         })
         .transpose()
@@ -152,7 +157,7 @@ pub(crate) async fn credentials_by_email(
     credentials(
         row(
             c,
-            "SELECT id, password_hash FROM users WHERE email = $1",
+            "SELECT id, password_hash, org_id, deactivated_at IS NOT NULL FROM users WHERE email = $1",
             &[&email],
         )
         .await?,
@@ -167,7 +172,7 @@ pub(crate) async fn credentials_by_username(
     credentials(
         row(
             c,
-            "SELECT u.id, u.password_hash FROM users u JOIN orgs o ON o.id = u.org_id
+            "SELECT u.id, u.password_hash, u.org_id, u.deactivated_at IS NOT NULL FROM users u JOIN orgs o ON o.id = u.org_id
              WHERE o.handle = $1 AND u.username = $2",
             &[&org_handle, &username],
         )
@@ -181,7 +186,7 @@ pub(crate) async fn session(
 ) -> StoreResult<Option<Session>> {
     let sql = format!(
         "SELECT {USER_COLUMNS}, s.created_at, s.last_used_at FROM {USERS}
-         JOIN sessions s ON s.user_id = u.id WHERE s.token_hash = $1"
+         JOIN sessions s ON s.user_id = u.id WHERE s.token_hash = $1 AND u.deactivated_at IS NULL"
     );
     let Some(found) = row(c, &sql, &[&&token_hash[..]]).await? else {
         return Ok(None);
@@ -206,7 +211,7 @@ pub(crate) async fn search_users(
     let pattern = format!("{}%", like_escape(&prefix.to_lowercase()));
     let word_pattern = format!("% {pattern}");
     let sql = format!(
-        "SELECT {USER_COLUMNS} FROM {USERS} WHERE u.org_id = $1
+        "SELECT {USER_COLUMNS} FROM {USERS} WHERE u.org_id = $1 AND u.deactivated_at IS NULL
          AND (u.username LIKE $2 OR u.name_folded LIKE $2 OR u.name_folded LIKE $3)
          ORDER BY u.username LIMIT $4"
     );
@@ -343,6 +348,20 @@ pub(crate) async fn delete_sessions_of(
         c,
         "DELETE FROM sessions WHERE user_id = $1 RETURNING token_hash",
         &[&user_id.0],
+    )
+    .await
+}
+
+/// Ends every session of a user but `keep`, with their push subscriptions.
+pub(crate) async fn delete_other_sessions(
+    c: &impl GenericClient,
+    user_id: UserId,
+    keep: [u8; 32],
+) -> StoreResult<u64> {
+    delete_sessions_where(
+        c,
+        "DELETE FROM sessions WHERE user_id = $1 AND token_hash != $2 RETURNING token_hash",
+        &[&user_id.0, &&keep[..]],
     )
     .await
 }

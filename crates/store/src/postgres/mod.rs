@@ -3,6 +3,7 @@
 //! message ids grow in commit order across the cluster.
 
 mod accounts;
+mod admin;
 mod conversations;
 mod edits;
 mod events;
@@ -80,10 +81,17 @@ impl Store for PgStore {
         &self,
         user_id: UserId,
         token_hash: [u8; 32],
+        device: Option<&str>,
         now: Millis,
     ) -> StoreResult<()> {
+        let device = device.map(str::to_owned);
         self.db
-            .write(move |c| Box::pin(accounts::create_session(c, user_id, token_hash, now)))
+            .write(move |c| {
+                let device = device.clone();
+                Box::pin(async move {
+                    accounts::create_session(c, user_id, token_hash, device.as_deref(), now).await
+                })
+            })
             .await
     }
 

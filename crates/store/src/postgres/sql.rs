@@ -3,7 +3,7 @@
 
 use deadpool_postgres::GenericClient;
 use parley_core::model::{Conversation, Member, Message, Millis, Reaction, ThreadSummary, User};
-use parley_core::proto::v1::{ConversationKind, Mentions, QuoteRef};
+use parley_core::proto::v1::{ConversationKind, Mentions, QuoteRef, Role};
 use parley_core::store::{StoreError, StoreResult};
 use parley_core::{ConversationId, MessageId, OrgId, UserId};
 use tokio_postgres::Row;
@@ -59,9 +59,9 @@ pub(crate) fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
 
 /// Columns of `USERS`, as `user` reads them.
 pub(crate) const USER_COLUMNS: &str = "u.id, u.org_id, o.handle, u.username, u.name, u.email, u.avatar_version, \
-     u.last_seen, u.created_at";
+     u.last_seen, u.created_at, u.role, u.deactivated_at";
 /// Where the columns after `USER_COLUMNS` start.
-pub(crate) const USER_COLUMN_COUNT: usize = 9;
+pub(crate) const USER_COLUMN_COUNT: usize = 11;
 /// Users with their org, whose handle a `User` carries.
 pub(crate) const USERS: &str = "users u JOIN orgs o ON o.id = u.org_id";
 
@@ -76,6 +76,9 @@ pub(crate) fn user(row: &Row) -> StoreResult<User> {
         avatar_version: get(row, 6)?,
         last_seen: get::<Option<i64>>(row, 7)?.map(Millis),
         created_at: Millis(get(row, 8)?),
+        // The schema's CHECK keeps it one of the four.
+        role: Role::parse(get(row, 9)?).unwrap_or(Role::Member),
+        deactivated_at: get::<Option<i64>>(row, 10)?.map(Millis),
     })
 }
 

@@ -49,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0003_edits_threads_mentions_pins.sql"),
     include_str!("../../migrations/postgres/0004_files.sql"),
     include_str!("../../migrations/postgres/0005_notifications.sql"),
+    include_str!("../../migrations/postgres/0006_administration.sql"),
 ];
 
 /// A write waiting in the writer's queue.

@@ -34,10 +34,12 @@ pub(crate) fn create_user(c: &Connection, new: &NewUser) -> StoreResult<User> {
     )? {
         return Err(StoreError::Conflict("username"));
     }
+    // The first person of an organization owns it.
     run(
         c,
-        "INSERT INTO users (org_id, username, email, name, name_folded, password_hash, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO users (org_id, username, email, name, name_folded, password_hash, created_at, role)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
+                 CASE WHEN EXISTS (SELECT 1 FROM users WHERE org_id = ?1) THEN 'member' ELSE 'owner' END)",
         params![
             org_id,
             new.username,
@@ -104,12 +106,14 @@ pub(crate) fn create_session(
     c: &Connection,
     user_id: UserId,
     token_hash: [u8; 32],
+    device: Option<&str>,
     now: Millis,
 ) -> StoreResult<()> {
     run(
         c,
-        "INSERT INTO sessions (token_hash, user_id, created_at, last_used_at) VALUES (?1, ?2, ?3, ?3)",
-        params![&token_hash[..], user_id.0, now.0],
+        "INSERT INTO sessions (token_hash, user_id, created_at, last_used_at, device)
+         VALUES (?1, ?2, ?3, ?3, ?4)",
+        params![&token_hash[..], user_id.0, now.0, device],
     )
     .map_err(backend)?;
     Ok(())
@@ -136,14 +140,9 @@ pub(crate) fn credentials_by_email(
 ) -> StoreResult<Option<Credentials>> {
     one(
         c,
-        "SELECT id, password_hash FROM users WHERE email = ?1",
+        "SELECT id, password_hash, org_id, deactivated_at IS NOT NULL FROM users WHERE email = ?1",
         [email],
-        |row| {
-            Ok(Credentials {
-                user_id: UserId(row.get(0)?),
-                password_hash: row.get(1)?,
-            })
-        },
+        credentials,
     )
     .optional()
     .map_err(backend)
@@ -156,25 +155,30 @@ pub(crate) fn credentials_by_username(
 ) -> StoreResult<Option<Credentials>> {
     one(
         c,
-        "SELECT u.id, u.password_hash FROM users u JOIN orgs o ON o.id = u.org_id
+        "SELECT u.id, u.password_hash, u.org_id, u.deactivated_at IS NOT NULL
+         FROM users u JOIN orgs o ON o.id = u.org_id
          WHERE o.handle = ?1 AND u.username = ?2",
         [org_handle, username],
-        |row| {
-            Ok(Credentials {
-                user_id: UserId(row.get(0)?),
-                password_hash: row.get(1)?,
-            })
-        },
+        credentials,
     )
     .optional()
     .map_err(backend)
+}
+
+fn credentials(row: &rusqlite::Row<'_>) -> rusqlite::Result<Credentials> {
+    Ok(Credentials {
+        user_id: UserId(row.get(0)?),
+        password_hash: row.get(1)?,
+        org_id: OrgId(row.get(2)?),
+        deactivated: row.get(3)?,
+    })
 }
 
 pub(crate) fn session(c: &Connection, token_hash: [u8; 32]) -> StoreResult<Option<Session>> {
     let times = USER_COLUMN_COUNT;
     c.prepare_cached(&format!(
         "SELECT {USER_COLUMNS}, s.created_at, s.last_used_at FROM {USERS}
-         JOIN sessions s ON s.user_id = u.id WHERE s.token_hash = ?1"
+         JOIN sessions s ON s.user_id = u.id WHERE s.token_hash = ?1 AND u.deactivated_at IS NULL"
     ))
     .and_then(|mut s| {
         s.query_row([&token_hash[..]], |row| {
@@ -199,7 +203,7 @@ pub(crate) fn search_users(
     let word_pattern = format!("% {pattern}");
     let mut statement = c
         .prepare_cached(&format!(
-            "SELECT {USER_COLUMNS} FROM {USERS} WHERE u.org_id = ?1
+            "SELECT {USER_COLUMNS} FROM {USERS} WHERE u.org_id = ?1 AND u.deactivated_at IS NULL
              AND (u.username LIKE ?2 ESCAPE '\\' OR u.name_folded LIKE ?2 ESCAPE '\\' OR u.name_folded LIKE ?3 ESCAPE '\\')
              ORDER BY u.username LIMIT ?4"
         ))
@@ -288,6 +292,26 @@ pub(crate) fn delete_sessions_of(c: &Connection, user_id: UserId) -> StoreResult
     )?;
     let deleted =
         run(c, "DELETE FROM sessions WHERE user_id = ?1", [user_id.0]).map_err(backend)?;
+    Ok(deleted as u64)
+}
+
+/// Ends every session of a user but `keep`, with their push subscriptions.
+pub(crate) fn delete_other_sessions(
+    c: &Connection,
+    user_id: UserId,
+    keep: [u8; 32],
+) -> StoreResult<u64> {
+    forget_subscriptions(
+        c,
+        "SELECT token_hash FROM sessions WHERE user_id = ?1 AND token_hash != ?2",
+        params![user_id.0, &keep[..]],
+    )?;
+    let deleted = run(
+        c,
+        "DELETE FROM sessions WHERE user_id = ?1 AND token_hash != ?2",
+        params![user_id.0, &keep[..]],
+    )
+    .map_err(backend)?;
     Ok(deleted as u64)
 }
 

@@ -1,6 +1,7 @@
 //! The SQLite store: the embedded default. One database file in the data directory.
 
 mod accounts;
+mod admin;
 mod connection;
 mod conversations;
 mod edits;
@@ -39,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_edits_threads_mentions_pins.sql"),
     include_str!("../../migrations/sqlite/0005_files.sql"),
     include_str!("../../migrations/sqlite/0006_notifications.sql"),
+    include_str!("../../migrations/sqlite/0007_administration.sql"),
 ];
 
 fn migrate(c: &Connection) -> StoreResult<()> {
@@ -84,10 +86,14 @@ impl Store for SqliteStore {
         &self,
         user_id: UserId,
         token_hash: [u8; 32],
+        device: Option<&str>,
         now: Millis,
     ) -> StoreResult<()> {
+        let device = device.map(str::to_owned);
         self.db
-            .write(move |c| accounts::create_session(c, user_id, token_hash, now))
+            .write(move |c| {
+                accounts::create_session(c, user_id, token_hash, device.as_deref(), now)
+            })
             .await
     }
 

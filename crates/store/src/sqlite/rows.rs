@@ -1,7 +1,7 @@
 //! Row to domain type mapping, and the column lists those mappings expect.
 
 use parley_core::model::{Conversation, Member, Message, Millis, Reaction, ThreadSummary, User};
-use parley_core::proto::v1::{ConversationKind, Mentions, QuoteRef};
+use parley_core::proto::v1::{ConversationKind, Mentions, QuoteRef, Role};
 use parley_core::{ConversationId, MessageId, OrgId, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -11,9 +11,9 @@ use parley_core::store::StoreResult;
 
 /// Columns of `USERS`, as `user` reads them.
 pub(crate) const USER_COLUMNS: &str = "u.id, u.org_id, o.handle, u.username, u.name, u.email, u.avatar_version, \
-     u.last_seen, u.created_at";
+     u.last_seen, u.created_at, u.role, u.deactivated_at";
 /// Where the columns after `USER_COLUMNS` start.
-pub(crate) const USER_COLUMN_COUNT: usize = 9;
+pub(crate) const USER_COLUMN_COUNT: usize = 11;
 /// Users with their org, whose handle a `User` carries.
 pub(crate) const USERS: &str = "users u JOIN orgs o ON o.id = u.org_id";
 
@@ -28,7 +28,14 @@ pub(crate) fn user(row: &Row<'_>) -> rusqlite::Result<User> {
         avatar_version: row.get(6)?,
         last_seen: row.get::<_, Option<i64>>(7)?.map(Millis),
         created_at: Millis(row.get(8)?),
+        role: role(&row.get::<_, String>(9)?),
+        deactivated_at: row.get::<_, Option<i64>>(10)?.map(Millis),
     })
+}
+
+/// A stored role; the schema's CHECK keeps it one of the four.
+pub(crate) fn role(text: &str) -> Role {
+    Role::parse(text).unwrap_or(Role::Member)
 }
 
 pub(crate) fn user_by_id(c: &Connection, id: UserId) -> StoreResult<Option<User>> {

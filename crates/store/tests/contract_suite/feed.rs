@@ -68,7 +68,7 @@ pub async fn commit_feed_announces_what_each_write_returned(store: &dyn Store) {
     let bob = user(store, "acme", "bob").await;
     let carol = user(store, "acme", "carol").await;
     store
-        .create_session(ada.id, token(1), at(0))
+        .create_session(ada.id, token(1), None, at(0))
         .await
         .expect("create_session");
     store

@@ -4,6 +4,7 @@
 //!
 //! Times are fixed `Millis` (see `at`), never the clock, so ordering by activity is deterministic.
 
+pub mod admin;
 pub mod conversations;
 pub mod events;
 pub mod feed;

@@ -28,7 +28,7 @@ fn web_push(user_id: UserId, session: u8, endpoint: &str, keys: &str) -> NewPush
     }
 }
 
-fn webhook(user_id: UserId, session: u8, url: &str) -> NewPushSubscription {
+pub fn webhook(user_id: UserId, session: u8, url: &str) -> NewPushSubscription {
     NewPushSubscription {
         user_id,
         session_hash: token(session),
@@ -40,7 +40,7 @@ fn webhook(user_id: UserId, session: u8, url: &str) -> NewPushSubscription {
     }
 }
 
-async fn subscribe(store: &dyn Store, new: NewPushSubscription) -> PushSubscription {
+pub async fn subscribe(store: &dyn Store, new: NewPushSubscription) -> PushSubscription {
     store
         .add_subscription(new, 20)
         .await
@@ -902,7 +902,7 @@ pub async fn ending_sessions_removes_their_subscriptions(store: &dyn Store) {
     let group = group(store, &ada, &[&bob]).await;
     for (user, seed, created) in [(&ada, 1, 0), (&ada, 2, 0), (&ada, 3, 500), (&bob, 4, 500)] {
         store
-            .create_session(user.id, token(seed), at(created))
+            .create_session(user.id, token(seed), None, at(created))
             .await
             .expect("create_session");
     }

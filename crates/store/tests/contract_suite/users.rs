@@ -432,7 +432,7 @@ pub async fn sessions_keep_their_times_and_end_together(store: &dyn Store) {
     let bob = user(store, "acme", "bob").await;
     for (seed, user, time) in [(1, &ada, 10), (2, &ada, 20), (3, &bob, 30), (4, &bob, 40)] {
         store
-            .create_session(user.id, token(seed), at(time))
+            .create_session(user.id, token(seed), None, at(time))
             .await
             .expect("create_session");
     }
@@ -492,15 +492,15 @@ pub async fn sessions_live_until_deleted(store: &dyn Store) {
     let ada = user(store, "acme", "ada").await;
     let bob = user(store, "acme", "bob").await;
     store
-        .create_session(ada.id, token(1), at(1))
+        .create_session(ada.id, token(1), None, at(1))
         .await
         .expect("create_session");
     store
-        .create_session(ada.id, token(2), at(2))
+        .create_session(ada.id, token(2), None, at(2))
         .await
         .expect("second session");
     store
-        .create_session(bob.id, token(3), at(3))
+        .create_session(bob.id, token(3), None, at(3))
         .await
         .expect("bob's session");
 

@@ -159,7 +159,7 @@ fn subscription_wire(caller: &Caller, s: &PushSubscription) -> v1::Subscription 
         },
         endpoint: s.target.endpoint().to_owned(),
         created_at: rfc3339(s.created_at),
-        this_session: caller.holds_session(&s.session_hash),
+        this_session: s.session_hash == caller.token_hash(),
         secret: None,
     }
 }

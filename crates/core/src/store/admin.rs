@@ -1,0 +1,106 @@
+//! The records of running an organization: roles, deactivation, a person's sessions and password, and the
+//! audit log. Every change an administrator makes is written with its audit entry in one transaction, so
+//! the log never misses a change nor records one that did not happen.
+
+use async_trait::async_trait;
+use parley_proto::v1::{AuditKind, AuditOutcome, Role};
+
+use super::StoreResult;
+use crate::model::{Millis, User};
+use crate::{AuditId, ConversationId, OrgId, UserId};
+
+/// What an audit entry says, before the store numbers it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditRecord {
+    pub org_id: OrgId,
+    pub at: Millis,
+    pub kind: AuditKind,
+    pub outcome: AuditOutcome,
+    /// `None` for the server's operator, or for an account that does not exist.
+    pub actor_id: Option<UserId>,
+    pub target_user_id: Option<UserId>,
+    pub target_conversation_id: Option<ConversationId>,
+    pub address: Option<String>,
+    pub detail: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEntry {
+    pub id: AuditId,
+    pub record: AuditRecord,
+}
+
+/// Which entries of an org's audit log to read: all of these that are given must hold.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuditFilter {
+    /// At or after.
+    pub since: Option<Millis>,
+    /// Before.
+    pub until: Option<Millis>,
+    pub actor_id: Option<UserId>,
+    pub kind: Option<AuditKind>,
+    /// Entries with a smaller id: the next page, newest first.
+    pub before: Option<AuditId>,
+    /// Entries with a greater id: the next page, oldest first (an export).
+    pub after: Option<AuditId>,
+}
+
+/// One of a user's sessions, as its owner lists them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionRecord {
+    pub token_hash: [u8; 32],
+    pub device: Option<String>,
+    pub created_at: Millis,
+    pub last_used: Millis,
+}
+
+#[async_trait]
+pub trait AdminRecords: Send + Sync + 'static {
+    // ---- create ----
+
+    async fn append_audit(&self, record: AuditRecord) -> StoreResult<()>;
+
+    // ---- read ----
+
+    /// An org's people, deactivated ones included, by id after `after`, whose username, name or email
+    /// starts with `query` (everyone for an empty one), at most `limit`.
+    async fn people(
+        &self,
+        org_id: OrgId,
+        query: &str,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>>;
+    /// An org's audit entries that pass `filter`: newest first, or oldest first after `filter.after`.
+    async fn audit_entries(
+        &self,
+        org_id: OrgId,
+        filter: &AuditFilter,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>>;
+    /// A user's sessions, most recently used first.
+    async fn sessions_of(&self, user_id: UserId) -> StoreResult<Vec<SessionRecord>>;
+
+    // ---- update ----
+
+    /// Gives a user a role, writing `audit` with it. `Conflict("last_owner")` when that would leave their
+    /// org without an active owner (and nothing is written).
+    async fn set_role(&self, user_id: UserId, role: Role, audit: AuditRecord) -> StoreResult<User>;
+    /// Deactivates a user (`at`: their sessions end and their push subscriptions go with them) or
+    /// reactivates them (`None`), writing `audit` with it. `Conflict("last_owner")` when deactivating the
+    /// last active owner.
+    async fn set_deactivated(
+        &self,
+        user_id: UserId,
+        at: Option<Millis>,
+        audit: AuditRecord,
+    ) -> StoreResult<User>;
+    /// Replaces a user's password hash and ends every session of theirs but `keep`, writing `audit` with it.
+    async fn set_password(
+        &self,
+        user_id: UserId,
+        password_hash: &str,
+        keep: [u8; 32],
+        audit: AuditRecord,
+    ) -> StoreResult<()>;
+}

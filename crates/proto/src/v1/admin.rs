@@ -1,0 +1,147 @@
+//! Running an organization: roles, the people an administrator manages, a person's own sessions and
+//! password, and the audit log.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::User;
+use crate::ids::{AuditId, ConversationId, SessionId, UserId};
+use crate::strict_enum::strict_enum;
+
+strict_enum! {
+    /// A person's role in their organization. Owners manage everyone, administrators manage members and
+    /// guests, and guests see only the conversations they were added to.
+    pub enum Role {
+        Owner = "owner",
+        Admin = "admin",
+        Member = "member",
+        Guest = "guest",
+    }
+}
+
+impl Role {
+    /// Whether this role administers the organization (owners and administrators).
+    pub fn is_admin(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+}
+
+/// A person as the organization's administrators see them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Person {
+    pub user: User,
+    pub email: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// When they were last seen; null if never.
+    #[schema(format = DateTime)]
+    pub last_seen: Option<String>,
+    /// When an administrator deactivated the account; null while it is active.
+    #[schema(format = DateTime)]
+    pub deactivated_at: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PeopleList {
+    pub people: Vec<Person>,
+    /// Pass as `after` for the next page; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<UserId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    pub role: Role,
+}
+
+/// One of your sessions: a device you logged in on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SessionInfo {
+    pub id: SessionId,
+    /// What the device said it was when it logged in (its `User-Agent`), if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub last_used_at: String,
+    /// Whether this is the session asking.
+    pub current: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<SessionInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    /// 8 to 256 characters.
+    pub new_password: String,
+}
+
+strict_enum! {
+    /// What an audit entry records.
+    pub enum AuditKind {
+        Login = "login",
+        LoginFailed = "login_failed",
+        SsoLogin = "sso_login",
+        PasswordChanged = "password_changed",
+        SessionEnded = "session_ended",
+        PeopleRead = "people_read",
+        RoleChanged = "role_changed",
+        UserDeactivated = "user_deactivated",
+        UserReactivated = "user_reactivated",
+        InviteCreated = "invite_created",
+        InviteDeleted = "invite_deleted",
+        SettingsChanged = "settings_changed",
+        ChannelUpdated = "channel_updated",
+        MemberRemoved = "member_removed",
+        MessageRemoved = "message_removed",
+        AuditRead = "audit_read",
+        AuditExported = "audit_exported",
+        Exported = "exported",
+        Purged = "purged",
+    }
+}
+
+strict_enum! {
+    /// Whether the action was done or refused.
+    pub enum AuditOutcome {
+        Done = "done",
+        Refused = "refused",
+    }
+}
+
+/// One entry of the audit log. Entries are only ever added.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: AuditId,
+    #[schema(format = DateTime)]
+    pub at: String,
+    pub kind: AuditKind,
+    pub outcome: AuditOutcome,
+    /// Who acted; null for the server's operator (`parley admin`) or an unknown account.
+    pub actor_id: Option<UserId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_user_id: Option<UserId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_conversation_id: Option<ConversationId>,
+    /// The client's network address, where the action came over the network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// What changed, in words: a role's new value, a refusal's reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditList {
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `before` for the next (older) page; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<AuditId>,
+}

@@ -1,0 +1,36 @@
+-- Running an organization: every person has a role (the first of each organization is its owner), an
+-- administrator may deactivate an account (kept for its history, never deleted), a session remembers the
+-- device it was made on, and the audit log records security and administration events, append-only.
+ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'member'
+    CHECK (role IN ('owner', 'admin', 'member', 'guest'));
+ALTER TABLE users ADD COLUMN deactivated_at INTEGER;
+UPDATE users SET role = 'owner' WHERE id IN (SELECT MIN(id) FROM users GROUP BY org_id);
+-- The people list pages an org's users by id.
+CREATE INDEX users_by_org ON users (org_id, id);
+
+ALTER TABLE sessions ADD COLUMN device TEXT;
+
+CREATE TABLE audit_log (
+    id                      INTEGER PRIMARY KEY AUTOINCREMENT,
+    org_id                  INTEGER NOT NULL REFERENCES orgs (id),
+    at                      INTEGER NOT NULL,
+    kind                    TEXT NOT NULL,
+    outcome                 TEXT NOT NULL,
+    -- NULL for the server's operator, or an account that does not exist.
+    actor_id                INTEGER,
+    target_user_id          INTEGER,
+    target_conversation_id  INTEGER,
+    address                 TEXT,
+    detail                  TEXT
+);
+CREATE INDEX audit_by_org ON audit_log (org_id, id);
+CREATE INDEX audit_by_actor ON audit_log (org_id, actor_id, id);
+CREATE INDEX audit_by_kind ON audit_log (org_id, kind, id);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'the audit log is append-only');
+END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'the audit log is append-only');
+END;
