@@ -1,4 +1,4 @@
-//! What the third-party servers the tests start (SeaweedFS, the push service) share: finding what their
+//! What the third-party servers the tests start (SeaweedFS, the push service, the OpenID provider) share: finding what their
 //! `scripts/` installer put in place, and starting one on freshly picked ports until it answers.
 
 use std::path::{Path, PathBuf};

@@ -6,6 +6,7 @@
 
 mod child;
 pub mod cluster;
+pub mod oidc_provider;
 pub mod ports;
 pub mod push_service;
 pub mod seaweedfs;
