@@ -119,6 +119,7 @@ fn deleted(cursor: i64, conversation: i64) -> Event {
         conversation_id: ConversationId(conversation),
         kind: EventKind::MessageDeleted {
             message_id: MessageId(cursor),
+            removed_by_moderator: false,
         },
         audience: Audience::Members,
         at: Millis(cursor),

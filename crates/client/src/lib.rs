@@ -22,6 +22,7 @@ pub use realtime::{Backoff, Incoming, RawIncoming, Session, Socket};
 pub use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 mod admin;
+mod moderation;
 mod realtime;
 
 #[derive(Debug, thiserror::Error)]

@@ -92,7 +92,7 @@ impl Event {
         match (&self.kind, self.audience) {
             (_, Audience::User(user_id)) => vec![Topic::User(user_id)],
             (
-                EventKind::MemberJoined { user_id } | EventKind::MemberLeft { user_id },
+                EventKind::MemberJoined { user_id } | EventKind::MemberLeft { user_id, .. },
                 Audience::Members,
             ) => {
                 vec![conversation, Topic::User(*user_id)]

@@ -1,7 +1,9 @@
 //! Domain types, as the store keeps them and the use cases reason about them. Events and what they carry
 //! derive serde because a cluster's bus carries them between nodes; they are not the wire format (`wire.rs`).
 
-use parley_proto::v1::{Attachment, ConversationKind, Mentions, QuoteRef, Role, Thumbnail};
+use parley_proto::v1::{
+    Attachment, ChannelRole, ConversationKind, Mentions, QuoteRef, Role, Thumbnail,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, UserId};
@@ -113,6 +115,8 @@ pub struct Conversation {
     pub handle: Option<String>,
     pub topic: Option<String>,
     pub private: bool,
+    /// Read-only, and out of the directory.
+    pub archived: bool,
     pub created_by: UserId,
     pub created_at: Millis,
     pub member_count: u64,
@@ -129,6 +133,7 @@ impl Conversation {
 pub struct Member {
     pub conversation_id: ConversationId,
     pub user_id: UserId,
+    pub role: ChannelRole,
     pub muted: bool,
     pub notify_always: bool,
     pub last_read: Option<MessageId>,
@@ -156,6 +161,8 @@ pub struct Message {
     pub nonce: Option<String>,
     pub created_at: Millis,
     pub deleted: bool,
+    /// Deleted by a moderator rather than its author.
+    pub removed_by_moderator: bool,
     pub reactions: Vec<Reaction>,
     pub edited_at: Option<Millis>,
     /// On a reply: the thread's first message.
@@ -271,6 +278,7 @@ pub enum EventKind {
     },
     MessageDeleted {
         message_id: MessageId,
+        removed_by_moderator: bool,
     },
     /// Deleted for one user only; its audience is that user's own devices.
     MessageHidden {
@@ -296,8 +304,16 @@ pub enum EventKind {
     },
     MemberLeft {
         user_id: UserId,
+        /// A moderator removed them.
+        removed: bool,
+    },
+    MemberRoleChanged {
+        user_id: UserId,
+        role: ChannelRole,
     },
     ConversationCreated(Conversation),
+    /// The conversation as it is now.
+    ConversationUpdated(Conversation),
 }
 
 /// Which page of history to read.

@@ -34,6 +34,7 @@ pub(crate) fn message(m: &Message) -> v1::Message {
             })
             .collect(),
         deleted: m.deleted,
+        removed_by_moderator: m.removed_by_moderator,
         edited_at: m.edited_at.map(rfc3339),
         thread_root_id: m.thread_root_id,
         also_to_conversation: m.also_to_conversation,
@@ -68,6 +69,7 @@ pub(crate) fn membership(m: &Member) -> v1::Membership {
     v1::Membership {
         conversation_id: m.conversation_id,
         user_id: m.user_id,
+        role: m.role,
         muted: m.muted,
         notify_always: m.notify_always,
         last_read_message_id: m.last_read,
@@ -117,6 +119,7 @@ impl Parley {
             handle: c.handle.clone(),
             topic: c.topic.clone(),
             private: c.private,
+            archived: c.archived,
             join_url: c.handle.as_ref().map(|h| {
                 format!(
                     "{}/v1/join/{h}",
@@ -198,9 +201,13 @@ impl Parley {
                 message_id: *message_id,
                 user_id: *user_id,
             },
-            EventKind::MessageDeleted { message_id } => v1::Event::MessageDeleted {
+            EventKind::MessageDeleted {
+                message_id,
+                removed_by_moderator,
+            } => v1::Event::MessageDeleted {
                 conversation_id,
                 message_id: *message_id,
+                removed_by_moderator: *removed_by_moderator,
             },
             EventKind::MessageHidden {
                 message_id,
@@ -242,11 +249,20 @@ impl Parley {
                 conversation_id,
                 user_id: *user_id,
             },
-            EventKind::MemberLeft { user_id } => v1::Event::MemberLeft {
+            EventKind::MemberLeft { user_id, removed } => v1::Event::MemberLeft {
                 conversation_id,
                 user_id: *user_id,
+                removed: *removed,
+            },
+            EventKind::MemberRoleChanged { user_id, role } => v1::Event::MemberRoleChanged {
+                conversation_id,
+                user_id: *user_id,
+                role: *role,
             },
             EventKind::ConversationCreated(c) => v1::Event::ConversationCreated {
+                conversation: self.conversation_wire(c),
+            },
+            EventKind::ConversationUpdated(c) => v1::Event::ConversationUpdated {
                 conversation: self.conversation_wire(c),
             },
         };

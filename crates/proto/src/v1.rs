@@ -12,7 +12,9 @@ use crate::object::object_only;
 use crate::strict_enum::strict_enum;
 
 mod admin;
+mod moderation;
 pub use admin::*;
+pub use moderation::*;
 
 /// The body of every non-2xx answer.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -215,6 +217,9 @@ pub struct Conversation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
     pub private: bool,
+    /// Archived by a moderator: read-only, and out of the channel directory.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub archived: bool,
     /// For channels: the URL that joins it (`POST /v1/join/{handle}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub join_url: Option<String>,
@@ -266,6 +271,8 @@ pub struct MembershipPatch {
 pub struct Membership {
     pub conversation_id: ConversationId,
     pub user_id: UserId,
+    /// In a channel: owner, moderator or member.
+    pub role: ChannelRole,
     pub muted: bool,
     pub notify_always: bool,
     /// Your read checkpoint; null before you read anything.
@@ -371,6 +378,9 @@ pub struct Message {
     pub reactions: Vec<Reaction>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
+    /// Deleted by a channel's moderator (or an administrator), not by its author.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed_by_moderator: bool,
     /// When the author last edited it; earlier versions are at `.../messages/{id}/edits`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
@@ -751,10 +761,6 @@ pub struct EventFrame {
 /// Every durable change a client must see.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type")]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "built to be serialized and dropped; boxing would only make events clumsier to build and match"
-)]
 pub enum Event {
     #[serde(rename = "message.created")]
     MessageCreated {
@@ -766,6 +772,9 @@ pub enum Event {
     MessageDeleted {
         conversation_id: ConversationId,
         message_id: MessageId,
+        /// By a moderator, not by its author.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        removed_by_moderator: bool,
     },
     /// Deleted for me: goes to the user's own devices only.
     #[serde(rename = "message.hidden")]
@@ -831,9 +840,22 @@ pub enum Event {
     MemberLeft {
         conversation_id: ConversationId,
         user_id: UserId,
+        /// A moderator removed them; they did not leave.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        removed: bool,
+    },
+    /// A member's role in a channel changed.
+    #[serde(rename = "member.role_changed")]
+    MemberRoleChanged {
+        conversation_id: ConversationId,
+        user_id: UserId,
+        role: ChannelRole,
     },
     #[serde(rename = "conversation.created")]
     ConversationCreated { conversation: Conversation },
+    /// Renamed, its topic or privacy changed, archived or brought back: the conversation as it is now.
+    #[serde(rename = "conversation.updated")]
+    ConversationUpdated { conversation: Conversation },
 }
 
 // ---- WebSocket (`GET /v1/ws`): client ops and the server's frames besides durable events ----

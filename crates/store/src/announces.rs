@@ -60,6 +60,12 @@ impl Announces for Sent {
     }
 }
 
+impl Announces for Option<(Conversation, Event)> {
+    fn announced(&self) -> Vec<Event> {
+        self.iter().map(|(_, event)| event.clone()).collect()
+    }
+}
+
 impl Announces for Option<(Message, Event)> {
     fn announced(&self) -> Vec<Event> {
         self.iter().map(|(_, event)| event.clone()).collect()

@@ -13,12 +13,13 @@ use parley_core::model::{
     ImageState, Invite, Member, Message, MessageVersion, Millis, Page, PinnedMessage, Session,
     User,
 };
-use parley_core::proto::v1::{MembershipPatch, Mentions, Role};
+use parley_core::proto::v1::{ChannelRole, MembershipPatch, Mentions, Role};
 use parley_core::store::{
-    AdminRecords, AuditEntry, AuditFilter, AuditRecord, CommitFeed, CompletedUpload, Decided,
-    Delivery, DirectMessage, FileRecords, LogEntry, NewConversation, NewDelivery, NewInvite,
-    NewMessage, NewPushSubscription, NewUpload, NewUser, NotifyRecords, Outcome, Pending,
-    PushSubscription, QuietHours, Sent, SentMessage, SessionRecord, Store, StoreError, StoreResult,
+    AdminRecords, AuditEntry, AuditFilter, AuditRecord, CommitFeed, CompletedUpload,
+    ConversationChange, Decided, Delivery, DirectMessage, FileRecords, LogEntry, NewConversation,
+    NewDelivery, NewInvite, NewMessage, NewPushSubscription, NewUpload, NewUser, NotifyRecords,
+    Outcome, Pending, PushSubscription, QuietHours, Sent, SentMessage, SessionRecord, Store,
+    StoreError, StoreResult,
 };
 use parley_core::{
     ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, SubscriptionId, UserId,
@@ -332,6 +333,13 @@ impl Store for TimeLimited {
         )
     }
 
+    async fn member_roles(
+        &self,
+        conversation_id: ConversationId,
+    ) -> StoreResult<Vec<(UserId, ChannelRole)>> {
+        within!(self, self.inner.member_roles(conversation_id))
+    }
+
     async fn member_ids(
         &self,
         conversation_id: ConversationId,
@@ -482,8 +490,36 @@ impl Store for TimeLimited {
         &self,
         conversation_id: ConversationId,
         message_id: MessageId,
+        by_moderator: bool,
     ) -> StoreResult<Option<Event>> {
-        within!(self, self.inner.erase_message(conversation_id, message_id))
+        within!(
+            self,
+            self.inner
+                .erase_message(conversation_id, message_id, by_moderator)
+        )
+    }
+
+    async fn update_conversation(
+        &self,
+        conversation_id: ConversationId,
+        change: ConversationChange,
+    ) -> StoreResult<Option<(Conversation, Event)>> {
+        within!(
+            self,
+            self.inner.update_conversation(conversation_id, change)
+        )
+    }
+
+    async fn set_member_role(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        role: ChannelRole,
+    ) -> StoreResult<Option<Event>> {
+        within!(
+            self,
+            self.inner.set_member_role(conversation_id, user_id, role)
+        )
     }
 
     async fn delete_session(&self, token_hash: [u8; 32]) -> StoreResult<()> {
@@ -515,11 +551,12 @@ impl Store for TimeLimited {
         conversation_id: ConversationId,
         user_id: UserId,
         own_devices_only: bool,
+        removed: bool,
     ) -> StoreResult<Option<Event>> {
         within!(
             self,
             self.inner
-                .remove_member(conversation_id, user_id, own_devices_only)
+                .remove_member(conversation_id, user_id, own_devices_only, removed)
         )
     }
 

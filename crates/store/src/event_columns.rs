@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use parley_core::model::{Audience, Conversation, Event, EventKind, Message, Millis};
+use parley_core::proto::v1::ChannelRole;
 use parley_core::{ConversationId, Cursor, MessageId, UserId};
 
 /// The log's name for each kind, and the ids each row keeps.
@@ -27,9 +28,16 @@ pub(crate) fn columns(
             message_id,
             user_id,
         } => ("pin.removed", Some(*user_id), Some(*message_id), None),
-        EventKind::MessageDeleted { message_id } => {
-            ("message.deleted", None, Some(*message_id), None)
-        }
+        // The `emoji` column holds an event's one short text: an emoji, a channel role, or a mark.
+        EventKind::MessageDeleted {
+            message_id,
+            removed_by_moderator,
+        } => (
+            "message.deleted",
+            None,
+            Some(*message_id),
+            removed_by_moderator.then_some(BY_MODERATOR),
+        ),
         EventKind::MessageHidden {
             message_id,
             user_id,
@@ -59,12 +67,27 @@ pub(crate) fn columns(
             message_id,
         } => ("read.updated", Some(*user_id), Some(*message_id), None),
         EventKind::MemberJoined { user_id } => ("member.joined", Some(*user_id), None, None),
-        EventKind::MemberLeft { user_id } => ("member.left", Some(*user_id), None, None),
+        EventKind::MemberLeft { user_id, removed } => (
+            "member.left",
+            Some(*user_id),
+            None,
+            removed.then_some(BY_MODERATOR),
+        ),
+        EventKind::MemberRoleChanged { user_id, role } => (
+            "member.role_changed",
+            Some(*user_id),
+            None,
+            Some(role.as_str()),
+        ),
         EventKind::ConversationCreated(c) => {
             ("conversation.created", Some(c.created_by), None, None)
         }
+        EventKind::ConversationUpdated(_) => ("conversation.updated", None, None, None),
     }
 }
+
+/// The mark of a `message.deleted` or `member.left` that a moderator did.
+const BY_MODERATOR: &str = "moderator";
 
 /// One row of the log, as read back.
 pub(crate) struct LoggedEvent {
@@ -87,9 +110,17 @@ impl LoggedEvent {
         )
     }
 
+    /// Whether rebuilding it takes its conversation, as it is now (`conversation` of `into_event`).
+    pub(crate) fn needs_conversation(&self) -> bool {
+        matches!(
+            self.name.as_str(),
+            "conversation.created" | "conversation.updated"
+        )
+    }
+
     /// Rebuilds the event; `None` when what it refers to is gone. A `message.created`, `message.updated`
-    /// or `thread.updated` takes its message, as it is now, from `messages`; a `conversation.created`
-    /// needs its conversation as it is now.
+    /// or `thread.updated` takes its message, as it is now, from `messages`; a `conversation.created` or
+    /// `conversation.updated` needs its conversation as it is now.
     pub(crate) fn into_event(
         self,
         messages: &HashMap<MessageId, Message>,
@@ -113,7 +144,10 @@ impl LoggedEvent {
                 message_id,
                 user_id: user(),
             },
-            "message.deleted" => EventKind::MessageDeleted { message_id },
+            "message.deleted" => EventKind::MessageDeleted {
+                message_id,
+                removed_by_moderator: row.emoji.as_deref() == Some(BY_MODERATOR),
+            },
             "message.hidden" => EventKind::MessageHidden {
                 message_id,
                 user_id: user(),
@@ -133,8 +167,16 @@ impl LoggedEvent {
                 message_id,
             },
             "member.joined" => EventKind::MemberJoined { user_id: user() },
-            "member.left" => EventKind::MemberLeft { user_id: user() },
+            "member.left" => EventKind::MemberLeft {
+                user_id: user(),
+                removed: row.emoji.as_deref() == Some(BY_MODERATOR),
+            },
+            "member.role_changed" => EventKind::MemberRoleChanged {
+                user_id: user(),
+                role: ChannelRole::parse(row.emoji.as_deref().unwrap_or_default())?,
+            },
             "conversation.created" => EventKind::ConversationCreated(conversation?),
+            "conversation.updated" => EventKind::ConversationUpdated(conversation?),
             _ => return None,
         };
         let audience = row.private_to.map_or(Audience::Members, Audience::User);

@@ -138,6 +138,7 @@ impl NewMessage {
             nonce: self.nonce.clone(),
             created_at: self.now,
             deleted: false,
+            removed_by_moderator: false,
             reactions: Vec::new(),
             edited_at: None,
             thread_root_id: extras.and_then(|e| e.thread_root_id),

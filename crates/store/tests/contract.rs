@@ -281,7 +281,7 @@ mod sqlite {
             "the scan sees the text before the erase"
         );
         store
-            .erase_message(group.id, erased.id)
+            .erase_message(group.id, erased.id, false)
             .await
             .expect("erase_message")
             .expect("erased");

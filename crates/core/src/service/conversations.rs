@@ -221,6 +221,7 @@ impl Parley {
     ) -> Result<v1::Conversation, Error> {
         let (conversation, membership) = self.visible_conversation(caller, id).await?;
         if membership.is_none() {
+            super::moderation::unless_archived(&conversation)?;
             self.store
                 .add_members(
                     conversation.id,
@@ -258,7 +259,7 @@ impl Parley {
         id: ConversationId,
         user_ids: &[UserId],
     ) -> Result<(), Error> {
-        let (conversation, _) = self.member_conversation(caller, id).await?;
+        let (conversation, _) = self.writable_conversation(caller, id).await?;
         if conversation.kind == ConversationKind::Dm {
             return Err(Error::Forbidden(
                 "a DM cannot have more members; start a group instead",
@@ -285,7 +286,12 @@ impl Parley {
     pub async fn leave(&self, caller: &Caller, id: ConversationId) -> Result<(), Error> {
         let (conversation, _) = self.member_conversation(caller, id).await?;
         self.store
-            .remove_member(id, caller.user.id, only_to_own_devices(&conversation))
+            .remove_member(
+                id,
+                caller.user.id,
+                only_to_own_devices(&conversation),
+                false,
+            )
             .await?;
         Ok(())
     }

@@ -21,7 +21,7 @@ impl Parley {
     ) -> Result<v1::SentMessage, Error> {
         validate::message_text(text)?;
         self.write_throttle.check(caller.user.id)?;
-        self.member_conversation(caller, conversation_id).await?;
+        self.writable_conversation(caller, conversation_id).await?;
         let message = self
             .conversation_message(conversation_id, message_id)
             .await?;

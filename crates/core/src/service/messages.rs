@@ -2,7 +2,7 @@
 
 use parley_proto::v1::{self, Mentions, QuoteRef, Receipt};
 
-use super::{Caller, Parley};
+use super::{Caller, Parley, moderation};
 use crate::model::{Audience, Millis, Page};
 use crate::store::{NewMessage, Sent};
 use crate::wire;
@@ -120,7 +120,7 @@ impl Parley {
             ));
         }
         self.write_throttle.check(caller.user.id)?;
-        self.member_conversation(caller, conversation_id).await?;
+        self.writable_conversation(caller, conversation_id).await?;
         let (mentions, dropped_mentions) = match &draft.mentions {
             Some(m) if !m.is_empty() => self.members_mentioned(caller, conversation_id, m).await?,
             _ => (Mentions::default(), Vec::new()),
@@ -221,21 +221,25 @@ impl Parley {
         scope: DeleteScope,
     ) -> Result<(), Error> {
         self.write_throttle.check(caller.user.id)?;
-        self.member_conversation(caller, conversation_id).await?;
+        let (conversation, membership) = self.visible_conversation(caller, conversation_id).await?;
         let message = self
             .conversation_message(conversation_id, message_id)
             .await?;
+        let join_first = || Error::Forbidden("join the channel first");
         match scope {
             DeleteScope::Me => {
+                membership.as_ref().ok_or_else(join_first)?;
                 self.store
                     .hide_message(conversation_id, message_id, caller.user.id)
                     .await?
             }
             DeleteScope::Everyone => {
-                if message.author_id != caller.user.id {
-                    return Err(Error::Forbidden(
-                        "only the sender can delete a message for everyone",
-                    ));
+                let by_moderator = message.author_id != caller.user.id;
+                if by_moderator {
+                    self.may_remove_message(caller, &conversation, membership.as_ref(), &message)
+                        .await?;
+                } else {
+                    membership.as_ref().ok_or_else(join_first)?;
                 }
                 // Erased already: nothing to erase again (and no reason to empty the store's log again).
                 if message.deleted {
@@ -243,11 +247,15 @@ impl Parley {
                 }
                 let erased = self
                     .store
-                    .erase_message(conversation_id, message_id)
+                    .erase_message(conversation_id, message_id, by_moderator)
                     .await?;
                 // After the commit: a crash before this leaves records the collector finds.
                 let files: Vec<FileId> = message.attachments.iter().map(|a| a.id).collect();
                 self.delete_files(&files).await;
+                if by_moderator {
+                    self.audit(moderation::removal_record(caller, &message))
+                        .await;
+                }
                 erased
             }
         };
@@ -263,7 +271,7 @@ impl Parley {
     ) -> Result<(), Error> {
         validate::emoji(emoji)?;
         self.write_throttle.check(caller.user.id)?;
-        self.member_conversation(caller, conversation_id).await?;
+        self.writable_conversation(caller, conversation_id).await?;
         let message = self
             .conversation_message(conversation_id, message_id)
             .await?;
@@ -288,7 +296,7 @@ impl Parley {
     ) -> Result<(), Error> {
         validate::emoji(emoji)?;
         self.write_throttle.check(caller.user.id)?;
-        self.member_conversation(caller, conversation_id).await?;
+        self.writable_conversation(caller, conversation_id).await?;
         self.conversation_message(conversation_id, message_id)
             .await?;
         self.store

@@ -10,6 +10,7 @@ mod files;
 mod invites;
 mod mentions;
 mod messages;
+mod moderation;
 pub mod notify;
 mod people;
 mod pins;
@@ -208,5 +209,16 @@ impl Parley {
             (conversation, Some(member)) => Ok((conversation, member)),
             (_, None) => Err(Error::Forbidden("join the channel first")),
         }
+    }
+
+    /// A conversation the caller may write in: one they are a member of, and not archived.
+    async fn writable_conversation(
+        &self,
+        caller: &Caller,
+        id: ConversationId,
+    ) -> Result<(Conversation, Member), Error> {
+        let (conversation, member) = self.member_conversation(caller, id).await?;
+        moderation::unless_archived(&conversation)?;
+        Ok((conversation, member))
     }
 }

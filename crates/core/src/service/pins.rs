@@ -20,7 +20,7 @@ impl Parley {
         message_id: MessageId,
     ) -> Result<(), Error> {
         self.write_throttle.check(caller.user.id)?;
-        self.member_conversation(caller, conversation_id).await?;
+        self.writable_conversation(caller, conversation_id).await?;
         let message = self
             .conversation_message(conversation_id, message_id)
             .await?;
@@ -58,7 +58,7 @@ impl Parley {
         message_id: MessageId,
     ) -> Result<(), Error> {
         self.write_throttle.check(caller.user.id)?;
-        self.member_conversation(caller, conversation_id).await?;
+        self.writable_conversation(caller, conversation_id).await?;
         self.conversation_message(conversation_id, message_id)
             .await?;
         self.store

@@ -118,7 +118,7 @@ impl Parley {
         caller: &Caller,
         conversation_id: ConversationId,
     ) -> Result<(), Error> {
-        self.member_conversation(caller, conversation_id).await?;
+        self.writable_conversation(caller, conversation_id).await?;
         if self
             .typing_limiter
             .check(&(caller.user.id, conversation_id))

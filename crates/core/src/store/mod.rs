@@ -16,7 +16,9 @@ pub use notify::{
 };
 
 use async_trait::async_trait;
-use parley_proto::v1::{Attachment, ConversationKind, MembershipPatch, Mentions, QuoteRef};
+use parley_proto::v1::{
+    Attachment, ChannelRole, ConversationKind, MembershipPatch, Mentions, QuoteRef,
+};
 
 use crate::model::{
     Audience, Conversation, ConversationSummary, Credentials, Event, FollowedThread, Invite,
@@ -131,6 +133,16 @@ impl NewMessage<'_> {
             && self.quote.is_none()
             && self.attachments.is_empty()
     }
+}
+
+/// What a moderator changes of a conversation; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConversationChange {
+    pub name: Option<String>,
+    /// An empty topic clears it.
+    pub topic: Option<String>,
+    pub private: Option<bool>,
+    pub archived: Option<bool>,
 }
 
 /// The answer to a send.
@@ -274,6 +286,11 @@ pub trait Store: AdminRecords + FileRecords + NotifyRecords + Send + Sync + 'sta
         let membership = self.membership(conversation_id, user_id).await?;
         Ok(Some((conversation, membership)))
     }
+    /// The members of a conversation with a role other than `member`, in join order.
+    async fn member_roles(
+        &self,
+        conversation_id: ConversationId,
+    ) -> StoreResult<Vec<(UserId, ChannelRole)>>;
     /// Up to `limit` member ids, in join order.
     async fn member_ids(
         &self,
@@ -294,7 +311,8 @@ pub trait Store: AdminRecords + FileRecords + NotifyRecords + Send + Sync + 'sta
     }
     /// The user's conversations, most recent activity first.
     async fn conversations_of(&self, user_id: UserId) -> StoreResult<Vec<ConversationSummary>>;
-    /// Public channels of an org whose name or handle contains `query` (all of them for an empty query).
+    /// Public channels of an org, not archived, whose name or handle contains `query` (all of them for an
+    /// empty query).
     async fn public_channels(
         &self,
         org_id: OrgId,
@@ -402,6 +420,21 @@ pub trait Store: AdminRecords + FileRecords + NotifyRecords + Send + Sync + 'sta
         user_id: UserId,
         patch: MembershipPatch,
     ) -> StoreResult<Member>;
+    /// Changes a conversation's name, topic, privacy or archived state, with a `conversation.updated`;
+    /// `None` when it does not exist.
+    async fn update_conversation(
+        &self,
+        conversation_id: ConversationId,
+        change: ConversationChange,
+    ) -> StoreResult<Option<(Conversation, Event)>>;
+    /// Gives a member a role in a conversation, with a `member.role_changed`; `None` when they are not a
+    /// member.
+    async fn set_member_role(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        role: ChannelRole,
+    ) -> StoreResult<Option<Event>>;
     /// Moves the read checkpoint forward to `message_id`; `None` when it was already there or further.
     async fn advance_read(
         &self,
@@ -429,12 +462,13 @@ pub trait Store: AdminRecords + FileRecords + NotifyRecords + Send + Sync + 'sta
         message_id: MessageId,
     ) -> StoreResult<()>;
     /// Deletes a message for everyone: erases its text, every earlier version, reactions, mentions, pin and
-    /// search entry, marks its files erased (for the caller to delete), keeps a tombstone. `None` when it
-    /// was already deleted.
+    /// search entry, marks its files erased (for the caller to delete), keeps a tombstone (which says so
+    /// when a moderator removed it). `None` when it was already deleted.
     async fn erase_message(
         &self,
         conversation_id: ConversationId,
         message_id: MessageId,
+        by_moderator: bool,
     ) -> StoreResult<Option<Event>>;
 
     // ---- delete ----
@@ -448,13 +482,14 @@ pub trait Store: AdminRecords + FileRecords + NotifyRecords + Send + Sync + 'sta
     -> StoreResult<u64>;
     async fn delete_invite(&self, id: InviteId) -> StoreResult<()>;
     async fn remove_contact(&self, owner: UserId, contact: UserId) -> StoreResult<()>;
-    /// Removes a member; `None` when they were not one. The `member.left` is for every member or
-    /// (`own_devices_only`) for the leaver's own devices.
+    /// Removes a member (who left, or whom a moderator `removed`); `None` when they were not one. The
+    /// `member.left` is for every member or (`own_devices_only`) for the leaver's own devices.
     async fn remove_member(
         &self,
         conversation_id: ConversationId,
         user_id: UserId,
         own_devices_only: bool,
+        removed: bool,
     ) -> StoreResult<Option<Event>>;
     /// Hides a message from one user's views; `None` when it was already hidden.
     async fn hide_message(

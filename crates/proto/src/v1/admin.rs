@@ -99,6 +99,7 @@ strict_enum! {
         InviteDeleted = "invite_deleted",
         SettingsChanged = "settings_changed",
         ChannelUpdated = "channel_updated",
+        ChannelRoleChanged = "channel_role_changed",
         MemberRemoved = "member_removed",
         MessageRemoved = "message_removed",
         AuditRead = "audit_read",

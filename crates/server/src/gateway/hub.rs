@@ -831,7 +831,7 @@ impl Dispatcher {
                     self.push(id, Outbound::CatchUp);
                 }
             }
-            (EventKind::MemberLeft { user_id }, audience) => {
+            (EventKind::MemberLeft { user_id, .. }, audience) => {
                 let leaver = self.user_conns(*user_id);
                 let leaver = self.settled(leaver, event.cursor, conversation_id, false);
                 let mut recipients = match audience {

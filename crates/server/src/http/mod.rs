@@ -11,6 +11,7 @@ pub(crate) mod files;
 pub(crate) mod invites;
 pub(crate) mod mentions;
 pub(crate) mod messages;
+pub(crate) mod moderation;
 pub(crate) mod operations;
 pub(crate) mod pins;
 pub(crate) mod push;
@@ -123,7 +124,27 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/v1/conversations/{conversation_id}",
-            get(conversations::show),
+            get(conversations::show).patch(moderation::update),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/archive",
+            post(moderation::archive),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/unarchive",
+            post(moderation::unarchive),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/roles",
+            get(moderation::roles),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/members/{user_id}/role",
+            put(moderation::set_role),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/members/{user_id}",
+            axum::routing::delete(moderation::remove),
         )
         .route("/v1/channels", get(conversations::directory))
         .route(

@@ -61,6 +61,16 @@ const FIELDS: &[(&str, &str, Limit)] = &[
         },
     ),
     ("UpdateMeRequest", "name", NAME),
+    ("ConversationPatch", "name", NAME),
+    (
+        "ConversationPatch",
+        "topic",
+        Limit::Text {
+            min: 0,
+            max: MAX_TOPIC_CHARS,
+            pattern: Some(TOPIC_PATTERN),
+        },
+    ),
     (
         "PasswordChange",
         "new_password",

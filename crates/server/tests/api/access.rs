@@ -97,8 +97,27 @@ async fn every_route_refuses_who_may_not() {
     let u = pending.id;
 
     // Routes about a conversation Carol (same org, not a member) and Eve (other org) may not touch.
+    let b = bob.id;
     let member_routes = vec![
         route(Method::GET, format!("/v1/conversations/{c}"), None),
+        route(
+            Method::PATCH,
+            format!("/v1/conversations/{secret}"),
+            Some(r#"{"name":"taken over"}"#),
+        ),
+        route(Method::POST, format!("/v1/conversations/{secret}/archive"), None),
+        route(Method::POST, format!("/v1/conversations/{secret}/unarchive"), None),
+        route(Method::GET, format!("/v1/conversations/{secret}/roles"), None),
+        route(
+            Method::PUT,
+            format!("/v1/conversations/{secret}/members/{b}/role"),
+            Some(r#"{"role":"member"}"#),
+        ),
+        route(
+            Method::DELETE,
+            format!("/v1/conversations/{secret}/members/{b}"),
+            None,
+        ),
         route(
             Method::POST,
             format!("/v1/conversations/{c}/members"),

@@ -128,7 +128,7 @@ async fn changes_are_logged_and_published_in_commit_order() {
             EventKind::ReadUpdated { user_id, .. } if *user_id == bob.user.id => "read.updated",
             EventKind::MessageHidden { user_id, .. } if *user_id == bob.user.id => "message.hidden",
             EventKind::MessageDeleted { .. } => "message.deleted",
-            EventKind::MemberLeft { user_id } if *user_id == bob.user.id => "member.left",
+            EventKind::MemberLeft { user_id, .. } if *user_id == bob.user.id => "member.left",
             _ => "unexpected",
         })
         .collect();

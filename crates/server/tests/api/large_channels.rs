@@ -104,6 +104,7 @@ fn assert_membership(event: &Event, joined: bool, conversation: ConversationId, 
         Event::MemberLeft {
             conversation_id: conversation,
             user_id: user,
+            removed: false,
         }
     };
     assert_eq!(*event, expected);

@@ -20,6 +20,7 @@ mod invites;
 mod large_channels;
 mod mentions;
 mod messages;
+mod moderation;
 mod notifications;
 mod openapi;
 mod operations;

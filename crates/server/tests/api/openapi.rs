@@ -17,6 +17,18 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/users/me/sessions"),
     ("delete", "/v1/users/me/sessions/{session_id}"),
     ("put", "/v1/users/me/password"),
+    ("patch", "/v1/conversations/{conversation_id}"),
+    ("post", "/v1/conversations/{conversation_id}/archive"),
+    ("post", "/v1/conversations/{conversation_id}/unarchive"),
+    ("get", "/v1/conversations/{conversation_id}/roles"),
+    (
+        "put",
+        "/v1/conversations/{conversation_id}/members/{user_id}/role",
+    ),
+    (
+        "delete",
+        "/v1/conversations/{conversation_id}/members/{user_id}",
+    ),
     ("get", "/v1/admin/people"),
     ("put", "/v1/admin/people/{user_id}/role"),
     ("post", "/v1/admin/people/{user_id}/deactivate"),

@@ -207,7 +207,8 @@ async fn pins_are_heard(server: &TestServer) {
         next_event(&mut resumed).await.event,
         Event::MessageDeleted {
             conversation_id: id,
-            message_id: second.id
+            message_id: second.id,
+            removed_by_moderator: false,
         }
     );
 

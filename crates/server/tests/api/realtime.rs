@@ -280,7 +280,8 @@ async fn two_users_with_two_devices_each_see_everything_once() {
             next_event(socket).await.event,
             Event::MessageDeleted {
                 conversation_id: id,
-                message_id: message.id
+                message_id: message.id,
+                removed_by_moderator: false,
             }
         );
         if n >= 2 {
@@ -365,7 +366,8 @@ async fn resume_replays_exactly_what_was_missed_then_goes_live() {
         replayed[2].event,
         Event::MessageDeleted {
             conversation_id: id,
-            message_id: m2.id
+            message_id: m2.id,
+            removed_by_moderator: false,
         }
     );
     assert!(
@@ -525,7 +527,8 @@ async fn joining_and_leaving_take_effect_on_open_sockets() {
         next_event(&mut bobs).await.event,
         Event::MemberLeft {
             conversation_id: id,
-            user_id: bob.id
+            user_id: bob.id,
+            removed: false,
         }
     );
     ann.client

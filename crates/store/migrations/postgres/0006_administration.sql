@@ -1,6 +1,8 @@
 -- Running an organization: every person has a role (the first of each organization is its owner), an
 -- administrator may deactivate an account (kept for its history, never deleted), a session remembers the
 -- device it was made on, and the audit log records security and administration events, append-only.
+-- Channels have owners (the creator first) and moderators, can be archived (read-only, out of the
+-- directory), and a message a moderator deleted says so.
 ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'member'
     CHECK (role IN ('owner', 'admin', 'member', 'guest'));
 ALTER TABLE users ADD COLUMN deactivated_at BIGINT;
@@ -33,3 +35,10 @@ END;
 $$;
 CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
     FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+
+ALTER TABLE members ADD COLUMN role TEXT NOT NULL DEFAULT 'member'
+    CHECK (role IN ('owner', 'moderator', 'member'));
+UPDATE members SET role = 'owner'
+WHERE (conversation_id, user_id) IN (SELECT id, created_by FROM conversations WHERE kind = 'channel');
+ALTER TABLE conversations ADD COLUMN archived BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE messages ADD COLUMN removed_by_moderator BOOLEAN NOT NULL DEFAULT false;

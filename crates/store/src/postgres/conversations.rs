@@ -4,8 +4,8 @@ use deadpool_postgres::GenericClient;
 use parley_core::model::{
     Audience, Conversation, ConversationSummary, Event, EventKind, Member, Millis,
 };
-use parley_core::proto::v1::MembershipPatch;
-use parley_core::store::{DirectMessage, StoreError, StoreResult};
+use parley_core::proto::v1::{ChannelRole, ConversationKind, MembershipPatch};
+use parley_core::store::{ConversationChange, DirectMessage, StoreError, StoreResult};
 use parley_core::{ConversationId, OrgId, UserId};
 
 use super::sql::{self, CONVERSATION_COLUMNS, MEMBER_COLUMNS, get, row, rows, run};
@@ -85,6 +85,10 @@ async fn fill(
 ) -> StoreResult<(Conversation, Vec<Event>)> {
     for user_id in &new.members {
         insert_member(c, id, *user_id, new.now).await?;
+    }
+    // A channel's creator is its first owner.
+    if new.kind == ConversationKind::Channel {
+        set_role(c, id, new.created_by, ChannelRole::Owner).await?;
     }
     let conversation = sql::conversation_by_id(c, id)
         .await?
@@ -238,7 +242,7 @@ pub(crate) async fn public_channels(
     let pattern = format!("%{}%", like_escape(query));
     let sql = format!(
         "SELECT {CONVERSATION_COLUMNS} FROM conversations c
-         WHERE c.org_id = $1 AND c.kind = 'channel' AND NOT c.private
+         WHERE c.org_id = $1 AND c.kind = 'channel' AND NOT c.private AND NOT c.archived
          AND (c.name ILIKE $2 OR c.handle ILIKE $2 OR c.topic ILIKE $2)
          ORDER BY c.member_count DESC, c.id LIMIT $3"
     );
@@ -298,6 +302,7 @@ pub(crate) async fn remove_member(
     conversation_id: ConversationId,
     user_id: UserId,
     own_devices_only: bool,
+    removed_by_moderator: bool,
     now: Millis,
 ) -> StoreResult<Option<Event>> {
     let removed = run(
@@ -315,7 +320,10 @@ pub(crate) async fn remove_member(
         &[&conversation_id.0],
     )
     .await?;
-    let left = EventKind::MemberLeft { user_id };
+    let left = EventKind::MemberLeft {
+        user_id,
+        removed: removed_by_moderator,
+    };
     let audience = Audience::about(user_id, own_devices_only);
     events::append(c, conversation_id, left, audience, now)
         .await
@@ -336,4 +344,94 @@ pub(crate) async fn of_member(
     .iter()
     .map(|r| get(r, 0).map(ConversationId))
     .collect()
+}
+
+/// Sets a member's role; `false` when they are not a member.
+async fn set_role(
+    c: &impl GenericClient,
+    conversation_id: ConversationId,
+    user_id: UserId,
+    role: ChannelRole,
+) -> StoreResult<bool> {
+    let changed = run(
+        c,
+        "UPDATE members SET role = $3 WHERE conversation_id = $1 AND user_id = $2",
+        &[&conversation_id.0, &user_id.0, &role.as_str()],
+    )
+    .await?;
+    Ok(changed > 0)
+}
+
+pub(crate) async fn set_member_role(
+    c: &impl GenericClient,
+    conversation_id: ConversationId,
+    user_id: UserId,
+    role: ChannelRole,
+    now: Millis,
+) -> StoreResult<Option<Event>> {
+    if !set_role(c, conversation_id, user_id, role).await? {
+        return Ok(None);
+    }
+    let changed = EventKind::MemberRoleChanged { user_id, role };
+    events::append(c, conversation_id, changed, Audience::Members, now)
+        .await
+        .map(Some)
+}
+
+pub(crate) async fn member_roles(
+    c: &impl GenericClient,
+    conversation_id: ConversationId,
+) -> StoreResult<Vec<(UserId, ChannelRole)>> {
+    rows(
+        c,
+        "SELECT user_id, role FROM members WHERE conversation_id = $1 AND role != 'member'
+         ORDER BY joined_at, user_id",
+        &[&conversation_id.0],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        let role = ChannelRole::parse(get(r, 1)?).unwrap_or(ChannelRole::Member);
+        Ok((UserId(get(r, 0)?), role))
+    })
+    .collect()
+}
+
+pub(crate) async fn update(
+    c: &impl GenericClient,
+    conversation_id: ConversationId,
+    change: &ConversationChange,
+    now: Millis,
+) -> StoreResult<Option<(Conversation, Event)>> {
+    let topic = change
+        .topic
+        .as_deref()
+        .map(|t| (!t.is_empty()).then_some(t));
+    let changed = run(
+        c,
+        "UPDATE conversations SET
+             name = coalesce($2, name),
+             topic = CASE WHEN $3 THEN $4 ELSE topic END,
+             private = coalesce($5, private),
+             archived = coalesce($6, archived)
+         WHERE id = $1",
+        &[
+            &conversation_id.0,
+            &change.name,
+            &topic.is_some(),
+            &topic.flatten(),
+            &change.private,
+            &change.archived,
+        ],
+    )
+    .await?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    let conversation = sql::conversation_by_id(c, conversation_id)
+        .await?
+        .ok_or(sql::vanished("conversation"))?;
+    let updated = EventKind::ConversationUpdated(conversation.clone());
+    let event = events::append(c, conversation_id, updated, Audience::Members, now).await?;
+    Ok(Some((conversation, event)))
 }

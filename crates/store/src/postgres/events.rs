@@ -85,7 +85,7 @@ async fn materialize(c: &impl GenericClient, logged: Vec<LoggedEvent>) -> StoreR
         .collect();
     let mut events = Vec::with_capacity(logged.len());
     for row in logged {
-        let conversation = if row.name == "conversation.created" {
+        let conversation = if row.needs_conversation() {
             sql::conversation_by_id(c, row.conversation_id).await?
         } else {
             None

@@ -362,14 +362,15 @@ pub(crate) async fn erase(
     c: &impl GenericClient,
     conversation_id: ConversationId,
     message_id: MessageId,
+    by_moderator: bool,
     now: Millis,
 ) -> StoreResult<Option<Event>> {
     let erased = run(
         c,
         "UPDATE messages SET text = NULL, deleted = TRUE, mention_ids = NULL, mention_channel = FALSE,
-             mention_here = FALSE
+             mention_here = FALSE, removed_by_moderator = $3
          WHERE id = $1 AND conversation_id = $2 AND NOT deleted",
-        &[&message_id.0, &conversation_id.0],
+        &[&message_id.0, &conversation_id.0, &by_moderator],
     )
     .await?;
     if erased == 0 {
@@ -387,7 +388,10 @@ pub(crate) async fn erase(
     ] {
         run(c, sql, &[&message_id.0]).await?;
     }
-    let kind = EventKind::MessageDeleted { message_id };
+    let kind = EventKind::MessageDeleted {
+        message_id,
+        removed_by_moderator: by_moderator,
+    };
     events::append(c, conversation_id, kind, Audience::Members, now)
         .await
         .map(Some)

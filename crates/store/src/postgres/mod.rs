@@ -26,8 +26,10 @@ use parley_core::model::{
     Audience, Conversation, ConversationSummary, Credentials, Event, FollowedThread, Invite,
     Member, Message, MessageVersion, Millis, Page, PinnedMessage, Session, User,
 };
-use parley_core::proto::v1::{MembershipPatch, Mentions};
-use parley_core::store::{self as core_store, CommitFeed, DirectMessage, Sent, Store, StoreResult};
+use parley_core::proto::v1::{ChannelRole, MembershipPatch, Mentions};
+use parley_core::store::{
+    self as core_store, CommitFeed, ConversationChange, DirectMessage, Sent, Store, StoreResult,
+};
 use parley_core::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};
 use tokio_postgres::IsolationLevel;
 
@@ -319,6 +321,13 @@ impl Store for PgStore {
         sql::conversation_and_membership(&self.db.read().await?, conversation_id, user_id).await
     }
 
+    async fn member_roles(
+        &self,
+        conversation_id: ConversationId,
+    ) -> StoreResult<Vec<(UserId, ChannelRole)>> {
+        conversations::member_roles(&self.db.read().await?, conversation_id).await
+    }
+
     async fn member_ids(
         &self,
         conversation_id: ConversationId,
@@ -519,6 +528,42 @@ impl Store for PgStore {
             .await
     }
 
+    async fn update_conversation(
+        &self,
+        conversation_id: ConversationId,
+        change: ConversationChange,
+    ) -> StoreResult<Option<(Conversation, Event)>> {
+        let now = Millis::now();
+        self.db
+            .write(move |c| {
+                let change = change.clone();
+                Box::pin(
+                    async move { conversations::update(c, conversation_id, &change, now).await },
+                )
+            })
+            .await
+    }
+
+    async fn set_member_role(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        role: ChannelRole,
+    ) -> StoreResult<Option<Event>> {
+        let now = Millis::now();
+        self.db
+            .write(move |c| {
+                Box::pin(conversations::set_member_role(
+                    c,
+                    conversation_id,
+                    user_id,
+                    role,
+                    now,
+                ))
+            })
+            .await
+    }
+
     async fn advance_read(
         &self,
         conversation_id: ConversationId,
@@ -592,10 +637,19 @@ impl Store for PgStore {
         &self,
         conversation_id: ConversationId,
         message_id: MessageId,
+        by_moderator: bool,
     ) -> StoreResult<Option<Event>> {
         let now = Millis::now();
         self.db
-            .write(move |c| Box::pin(messages::erase(c, conversation_id, message_id, now)))
+            .write(move |c| {
+                Box::pin(messages::erase(
+                    c,
+                    conversation_id,
+                    message_id,
+                    by_moderator,
+                    now,
+                ))
+            })
             .await
     }
 
@@ -640,6 +694,7 @@ impl Store for PgStore {
         conversation_id: ConversationId,
         user_id: UserId,
         own_devices_only: bool,
+        removed: bool,
     ) -> StoreResult<Option<Event>> {
         let now = Millis::now();
         self.db
@@ -649,6 +704,7 @@ impl Store for PgStore {
                     conversation_id,
                     user_id,
                     own_devices_only,
+                    removed,
                     now,
                 ))
             })

@@ -3,7 +3,7 @@
 
 use deadpool_postgres::GenericClient;
 use parley_core::model::{Conversation, Member, Message, Millis, Reaction, ThreadSummary, User};
-use parley_core::proto::v1::{ConversationKind, Mentions, QuoteRef, Role};
+use parley_core::proto::v1::{ChannelRole, ConversationKind, Mentions, QuoteRef, Role};
 use parley_core::store::{StoreError, StoreResult};
 use parley_core::{ConversationId, MessageId, OrgId, UserId};
 use tokio_postgres::Row;
@@ -88,9 +88,9 @@ pub(crate) async fn user_by_id(c: &impl GenericClient, id: UserId) -> StoreResul
 }
 
 pub(crate) const CONVERSATION_COLUMNS: &str = "c.id, c.org_id, c.kind, c.name, c.handle, c.topic, c.private, \
-     c.created_by, c.created_at, c.member_count";
+     c.created_by, c.created_at, c.member_count, c.archived";
 /// Where the columns after `CONVERSATION_COLUMNS` start.
-pub(crate) const CONVERSATION_COLUMN_COUNT: usize = 10;
+pub(crate) const CONVERSATION_COLUMN_COUNT: usize = 11;
 
 pub(crate) fn conversation(row: &Row) -> StoreResult<Conversation> {
     let kind: &str = get(row, 2)?;
@@ -109,6 +109,7 @@ pub(crate) fn conversation(row: &Row) -> StoreResult<Conversation> {
         created_by: UserId(get(row, 7)?),
         created_at: Millis(get(row, 8)?),
         member_count: get::<i64>(row, 9)?.try_into().unwrap_or(0),
+        archived: get(row, 10)?,
     })
 }
 
@@ -134,7 +135,7 @@ pub(crate) async fn conversation_by_id(
 
 /// Columns of `members m`, after the conversation's.
 pub(crate) const MEMBER_COLUMNS: &str =
-    "m.conversation_id, m.user_id, m.muted, m.notify_always, m.last_read, m.joined_at";
+    "m.conversation_id, m.user_id, m.muted, m.notify_always, m.last_read, m.joined_at, m.role";
 
 pub(crate) fn member_at(row: &Row, start: usize) -> StoreResult<Member> {
     Ok(Member {
@@ -144,6 +145,8 @@ pub(crate) fn member_at(row: &Row, start: usize) -> StoreResult<Member> {
         notify_always: get(row, start + 3)?,
         last_read: get::<Option<i64>>(row, start + 4)?.map(MessageId),
         joined_at: Millis(get(row, start + 5)?),
+        // The schema's CHECK keeps it one of the three.
+        role: ChannelRole::parse(get(row, start + 6)?).unwrap_or(ChannelRole::Member),
     })
 }
 
@@ -184,9 +187,10 @@ pub(crate) async fn conversation_and_membership(
 
 pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.author_id, m.text, m.nonce, m.created_at, \
      m.deleted, m.edited_at, m.thread_root_id, m.also_to_conversation, m.mention_ids, m.mention_channel, \
-     m.mention_here, m.quote_conversation_id, m.quote_message_id, m.reply_count, m.last_reply_at, m.repliers";
+     m.mention_here, m.quote_conversation_id, m.quote_message_id, m.reply_count, m.last_reply_at, m.repliers, \
+     m.removed_by_moderator";
 /// How many columns `MESSAGE_COLUMNS` has: where the columns after them start.
-pub(crate) const MESSAGE_COLUMN_COUNT: usize = 18;
+pub(crate) const MESSAGE_COLUMN_COUNT: usize = 19;
 
 /// A message without its reactions; `with_reactions` fills them in.
 pub(crate) fn message(row: &Row) -> StoreResult<Message> {
@@ -214,6 +218,7 @@ pub(crate) fn message(row: &Row) -> StoreResult<Message> {
         nonce: get(row, 4)?,
         created_at: Millis(get(row, 5)?),
         deleted: get(row, 6)?,
+        removed_by_moderator: get(row, 18)?,
         reactions: Vec::new(),
         edited_at: get::<Option<i64>>(row, 7)?.map(Millis),
         thread_root_id: get::<Option<i64>>(row, 8)?.map(MessageId),

@@ -3,8 +3,8 @@
 use parley_core::model::{
     Audience, Conversation, ConversationSummary, Event, EventKind, Member, Millis,
 };
-use parley_core::proto::v1::MembershipPatch;
-use parley_core::store::{DirectMessage, StoreError, StoreResult};
+use parley_core::proto::v1::{ChannelRole, ConversationKind, MembershipPatch};
+use parley_core::store::{ConversationChange, DirectMessage, StoreError, StoreResult};
 use parley_core::{ConversationId, Cursor, OrgId, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -50,6 +50,10 @@ pub(crate) fn create(
     let id = ConversationId(c.last_insert_rowid());
     for user_id in &new.members {
         insert_member(c, id, *user_id, new.now)?;
+    }
+    // A channel's creator is its first owner.
+    if new.kind == ConversationKind::Channel {
+        set_role(c, id, new.created_by, ChannelRole::Owner)?;
     }
     let conversation =
         rows::conversation_by_id(c, id)?.ok_or(StoreError::NotFound("conversation"))?;
@@ -196,7 +200,10 @@ pub(crate) fn conversations_of(
         .map_err(backend)?;
     let pairs = statement
         .query_map([user_id.0], |row| {
-            Ok((rows::conversation(row)?, rows::member_at(row, 10)?))
+            Ok((
+                rows::conversation(row)?,
+                rows::member_at(row, rows::CONVERSATION_COLUMN_COUNT)?,
+            ))
         })
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         .map_err(backend)?;
@@ -226,7 +233,7 @@ pub(crate) fn public_channels(
     let mut statement = c
         .prepare_cached(&format!(
             "SELECT {CONVERSATION_COLUMNS} FROM conversations c
-             WHERE c.org_id = ?1 AND c.kind = 'channel' AND c.private = 0
+             WHERE c.org_id = ?1 AND c.kind = 'channel' AND c.private = 0 AND c.archived = 0
              AND (c.name LIKE ?2 ESCAPE '\\' OR c.handle LIKE ?2 ESCAPE '\\' OR c.topic LIKE ?2 ESCAPE '\\')
              ORDER BY c.member_count DESC, c.id LIMIT ?3"
         ))
@@ -258,6 +265,7 @@ pub(crate) fn remove_member(
     conversation_id: ConversationId,
     user_id: UserId,
     own_devices_only: bool,
+    removed_by_moderator: bool,
     now: Millis,
 ) -> StoreResult<Option<Event>> {
     let removed = run(
@@ -275,7 +283,10 @@ pub(crate) fn remove_member(
         [conversation_id.0],
     )
     .map_err(backend)?;
-    let left = EventKind::MemberLeft { user_id };
+    let left = EventKind::MemberLeft {
+        user_id,
+        removed: removed_by_moderator,
+    };
     let audience = Audience::about(user_id, own_devices_only);
     events::append(c, conversation_id, left, audience, now).map(Some)
 }
@@ -297,4 +308,93 @@ pub(crate) fn snapshot_of_member(
     let cursor = events::latest(&snapshot)?;
     snapshot.commit().map_err(backend)?;
     Ok((ids, cursor))
+}
+
+/// Sets a member's role; `false` when they are not a member.
+fn set_role(
+    c: &Connection,
+    conversation_id: ConversationId,
+    user_id: UserId,
+    role: ChannelRole,
+) -> StoreResult<bool> {
+    let changed = run(
+        c,
+        "UPDATE members SET role = ?3 WHERE conversation_id = ?1 AND user_id = ?2",
+        params![conversation_id.0, user_id.0, role.as_str()],
+    )
+    .map_err(backend)?;
+    Ok(changed > 0)
+}
+
+pub(crate) fn set_member_role(
+    c: &Connection,
+    conversation_id: ConversationId,
+    user_id: UserId,
+    role: ChannelRole,
+    now: Millis,
+) -> StoreResult<Option<Event>> {
+    if !set_role(c, conversation_id, user_id, role)? {
+        return Ok(None);
+    }
+    let changed = EventKind::MemberRoleChanged { user_id, role };
+    events::append(c, conversation_id, changed, Audience::Members, now).map(Some)
+}
+
+pub(crate) fn member_roles(
+    c: &Connection,
+    conversation_id: ConversationId,
+) -> StoreResult<Vec<(UserId, ChannelRole)>> {
+    let mut statement = c
+        .prepare_cached(
+            "SELECT user_id, role FROM members WHERE conversation_id = ?1 AND role != 'member'
+             ORDER BY joined_at, user_id",
+        )
+        .map_err(backend)?;
+    statement
+        .query_map([conversation_id.0], |row| {
+            Ok((
+                UserId(row.get(0)?),
+                rows::channel_role(&row.get::<_, String>(1)?),
+            ))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(backend)
+}
+
+pub(crate) fn update(
+    c: &Connection,
+    conversation_id: ConversationId,
+    change: &ConversationChange,
+    now: Millis,
+) -> StoreResult<Option<(Conversation, Event)>> {
+    let topic = change
+        .topic
+        .as_deref()
+        .map(|t| (!t.is_empty()).then_some(t));
+    let changed = run(
+        c,
+        "UPDATE conversations SET
+             name = coalesce(?2, name),
+             topic = CASE WHEN ?3 THEN ?4 ELSE topic END,
+             private = coalesce(?5, private),
+             archived = coalesce(?6, archived)
+         WHERE id = ?1",
+        params![
+            conversation_id.0,
+            change.name,
+            topic.is_some(),
+            topic.flatten(),
+            change.private,
+            change.archived
+        ],
+    )
+    .map_err(backend)?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    let conversation = rows::conversation_by_id(c, conversation_id)?
+        .ok_or(StoreError::NotFound("conversation"))?;
+    let updated = EventKind::ConversationUpdated(conversation.clone());
+    let event = events::append(c, conversation_id, updated, Audience::Members, now)?;
+    Ok(Some((conversation, event)))
 }

@@ -55,7 +55,7 @@ fn materialize(
     row: Row,
     messages: &HashMap<MessageId, Message>,
 ) -> StoreResult<Option<Event>> {
-    let conversation = if row.name == "conversation.created" {
+    let conversation = if row.needs_conversation() {
         rows::conversation_by_id(c, row.conversation_id)?
     } else {
         None

@@ -375,12 +375,14 @@ pub(crate) fn erase(
     c: &Connection,
     conversation_id: ConversationId,
     message_id: MessageId,
+    by_moderator: bool,
     now: Millis,
 ) -> StoreResult<Option<Event>> {
     let erased = run(c,
-            "UPDATE messages SET text = NULL, deleted = 1, mention_ids = NULL, mention_channel = 0, mention_here = 0
+            "UPDATE messages SET text = NULL, deleted = 1, mention_ids = NULL, mention_channel = 0, mention_here = 0,
+                                 removed_by_moderator = ?3
              WHERE id = ?1 AND conversation_id = ?2 AND deleted = 0",
-            params![message_id.0, conversation_id.0],
+            params![message_id.0, conversation_id.0, by_moderator],
         )
         .map_err(backend)?;
     if erased == 0 {
@@ -401,7 +403,10 @@ pub(crate) fn erase(
     events::append(
         c,
         conversation_id,
-        EventKind::MessageDeleted { message_id },
+        EventKind::MessageDeleted {
+            message_id,
+            removed_by_moderator: by_moderator,
+        },
         Audience::Members,
         now,
     )

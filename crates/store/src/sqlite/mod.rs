@@ -25,8 +25,10 @@ use parley_core::model::{
     Audience, Conversation, ConversationSummary, Credentials, Event, FollowedThread, Invite,
     Member, Message, MessageVersion, Millis, Page, PinnedMessage, Session, User,
 };
-use parley_core::proto::v1::{MembershipPatch, Mentions};
-use parley_core::store::{self as core_store, CommitFeed, DirectMessage, Sent, Store, StoreResult};
+use parley_core::proto::v1::{ChannelRole, MembershipPatch, Mentions};
+use parley_core::store::{
+    self as core_store, CommitFeed, ConversationChange, DirectMessage, Sent, Store, StoreResult,
+};
 use parley_core::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};
 use rusqlite::Connection;
 
@@ -294,6 +296,15 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn member_roles(
+        &self,
+        conversation_id: ConversationId,
+    ) -> StoreResult<Vec<(UserId, ChannelRole)>> {
+        self.db
+            .read(move |c| conversations::member_roles(c, conversation_id))
+            .await
+    }
+
     async fn member_ids(
         &self,
         conversation_id: ConversationId,
@@ -498,6 +509,29 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn update_conversation(
+        &self,
+        conversation_id: ConversationId,
+        change: ConversationChange,
+    ) -> StoreResult<Option<(Conversation, Event)>> {
+        self.db
+            .write(move |c| conversations::update(c, conversation_id, &change, Millis::now()))
+            .await
+    }
+
+    async fn set_member_role(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        role: ChannelRole,
+    ) -> StoreResult<Option<Event>> {
+        self.db
+            .write(move |c| {
+                conversations::set_member_role(c, conversation_id, user_id, role, Millis::now())
+            })
+            .await
+    }
+
     async fn advance_read(
         &self,
         conversation_id: ConversationId,
@@ -559,9 +593,12 @@ impl Store for SqliteStore {
         &self,
         conversation_id: ConversationId,
         message_id: MessageId,
+        by_moderator: bool,
     ) -> StoreResult<Option<Event>> {
         self.db
-            .erase(move |c| messages::erase(c, conversation_id, message_id, Millis::now()))
+            .erase(move |c| {
+                messages::erase(c, conversation_id, message_id, by_moderator, Millis::now())
+            })
             .await
     }
 
@@ -604,6 +641,7 @@ impl Store for SqliteStore {
         conversation_id: ConversationId,
         user_id: UserId,
         own_devices_only: bool,
+        removed: bool,
     ) -> StoreResult<Option<Event>> {
         self.db
             .write(move |c| {
@@ -612,6 +650,7 @@ impl Store for SqliteStore {
                     conversation_id,
                     user_id,
                     own_devices_only,
+                    removed,
                     Millis::now(),
                 )
             })

@@ -1,7 +1,7 @@
 //! Row to domain type mapping, and the column lists those mappings expect.
 
 use parley_core::model::{Conversation, Member, Message, Millis, Reaction, ThreadSummary, User};
-use parley_core::proto::v1::{ConversationKind, Mentions, QuoteRef, Role};
+use parley_core::proto::v1::{ChannelRole, ConversationKind, Mentions, QuoteRef, Role};
 use parley_core::{ConversationId, MessageId, OrgId, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -33,6 +33,11 @@ pub(crate) fn user(row: &Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
+/// A stored channel role; the schema's CHECK keeps it one of the three.
+pub(crate) fn channel_role(text: &str) -> ChannelRole {
+    ChannelRole::parse(text).unwrap_or(ChannelRole::Member)
+}
+
 /// A stored role; the schema's CHECK keeps it one of the four.
 pub(crate) fn role(text: &str) -> Role {
     Role::parse(text).unwrap_or(Role::Member)
@@ -49,7 +54,9 @@ pub(crate) fn user_by_id(c: &Connection, id: UserId) -> StoreResult<Option<User>
     .map_err(backend)
 }
 
-pub(crate) const CONVERSATION_COLUMNS: &str = "c.id, c.org_id, c.kind, c.name, c.handle, c.topic, c.private, c.created_by, c.created_at, c.member_count";
+pub(crate) const CONVERSATION_COLUMNS: &str = "c.id, c.org_id, c.kind, c.name, c.handle, c.topic, c.private, c.created_by, c.created_at, c.member_count, c.archived";
+/// Where the columns after `CONVERSATION_COLUMNS` start.
+pub(crate) const CONVERSATION_COLUMN_COUNT: usize = 11;
 
 pub(crate) fn conversation(row: &Row<'_>) -> rusqlite::Result<Conversation> {
     let kind: String = row.get(2)?;
@@ -68,6 +75,7 @@ pub(crate) fn conversation(row: &Row<'_>) -> rusqlite::Result<Conversation> {
         created_by: UserId(row.get(7)?),
         created_at: Millis(row.get(8)?),
         member_count: row.get::<_, i64>(9)?.try_into().unwrap_or(0),
+        archived: row.get(10)?,
     })
 }
 
@@ -95,7 +103,7 @@ pub(crate) fn conversation_by_id(
 
 /// Columns of `members m`, after the conversation's.
 pub(crate) const MEMBER_COLUMNS: &str =
-    "m.conversation_id, m.user_id, m.muted, m.notify_always, m.last_read, m.joined_at";
+    "m.conversation_id, m.user_id, m.muted, m.notify_always, m.last_read, m.joined_at, m.role";
 
 pub(crate) fn member_at(row: &Row<'_>, start: usize) -> rusqlite::Result<Member> {
     Ok(Member {
@@ -105,6 +113,7 @@ pub(crate) fn member_at(row: &Row<'_>, start: usize) -> rusqlite::Result<Member>
         notify_always: row.get(start + 3)?,
         last_read: row.get::<_, Option<i64>>(start + 4)?.map(MessageId),
         joined_at: Millis(row.get(start + 5)?),
+        role: channel_role(&row.get::<_, String>(start + 6)?),
     })
 }
 
@@ -127,10 +136,11 @@ pub(crate) fn membership(
 
 pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.author_id, m.text, m.nonce, m.created_at, \
      m.deleted, m.edited_at, m.thread_root_id, m.also_to_conversation, m.mention_ids, m.mention_channel, \
-     m.mention_here, m.quote_conversation_id, m.quote_message_id, m.reply_count, m.last_reply_at, m.repliers";
+     m.mention_here, m.quote_conversation_id, m.quote_message_id, m.reply_count, m.last_reply_at, m.repliers, \
+     m.removed_by_moderator";
 
 /// How many columns `MESSAGE_COLUMNS` has: where the columns after them start.
-pub(crate) const MESSAGE_COLUMN_COUNT: usize = 18;
+pub(crate) const MESSAGE_COLUMN_COUNT: usize = 19;
 
 /// A message without its reactions; `with_reactions` fills them in.
 pub(crate) fn message(row: &Row<'_>) -> rusqlite::Result<Message> {
@@ -161,6 +171,7 @@ pub(crate) fn message(row: &Row<'_>) -> rusqlite::Result<Message> {
         nonce: row.get(4)?,
         created_at: Millis(row.get(5)?),
         deleted: row.get(6)?,
+        removed_by_moderator: row.get(18)?,
         reactions: Vec::new(),
         edited_at: row.get::<_, Option<i64>>(7)?.map(Millis),
         thread_root_id: row.get::<_, Option<i64>>(8)?.map(MessageId),

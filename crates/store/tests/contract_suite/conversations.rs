@@ -321,12 +321,18 @@ pub async fn remove_member_only_removes_members(store: &dyn Store) {
     let group = group(store, &ada, &[&bob]).await;
 
     let left = store
-        .remove_member(group.id, bob.id, false)
+        .remove_member(group.id, bob.id, false, false)
         .await
         .expect("remove_member")
         .expect("bob was a member");
     assert_eq!(left.conversation_id, group.id);
-    assert_eq!(left.kind, EventKind::MemberLeft { user_id: bob.id });
+    assert_eq!(
+        left.kind,
+        EventKind::MemberLeft {
+            user_id: bob.id,
+            removed: false,
+        }
+    );
     assert_eq!(left.audience, Audience::Members);
     assert_eq!(
         store.latest_cursor().await.expect("latest_cursor"),
@@ -359,12 +365,12 @@ pub async fn remove_member_only_removes_members(store: &dyn Store) {
     );
 
     let twice = store
-        .remove_member(group.id, bob.id, false)
+        .remove_member(group.id, bob.id, false, false)
         .await
         .expect("remove_member");
     assert_eq!(twice, None);
     let stranger = store
-        .remove_member(group.id, carol.id, false)
+        .remove_member(group.id, carol.id, false, false)
         .await
         .expect("remove_member");
     assert_eq!(stranger, None);
@@ -462,7 +468,7 @@ pub async fn conversations_of_counts_unread_and_shows_last_message(store: &dyn S
     );
 
     store
-        .erase_message(group.id, m3.id)
+        .erase_message(group.id, m3.id, false)
         .await
         .expect("erase_message");
     assert_eq!(
@@ -825,7 +831,7 @@ pub async fn member_conversations_snapshot_lists_the_users_conversations(store: 
         .await
         .expect("add_members");
     store
-        .remove_member(with_bob.id, ada.id, false)
+        .remove_member(with_bob.id, ada.id, false, false)
         .await
         .expect("remove_member")
         .expect("ada was a member");

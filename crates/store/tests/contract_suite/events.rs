@@ -182,7 +182,7 @@ pub async fn events_after_includes_own_leave_but_nothing_later(store: &dyn Store
     let start = store.latest_cursor().await.expect("latest_cursor");
 
     let left = store
-        .remove_member(group.id, bob.id, false)
+        .remove_member(group.id, bob.id, false, false)
         .await
         .expect("remove_member")
         .expect("bob was a member");
@@ -216,7 +216,7 @@ pub async fn erased_message_replays_as_tombstone(store: &dyn Store) {
     let start = store.latest_cursor().await.expect("latest_cursor");
     let (message, _) = send_event(store, group.id, &ada, "a secret never to replay", at(1)).await;
     let deleted = store
-        .erase_message(group.id, message.id)
+        .erase_message(group.id, message.id, false)
         .await
         .expect("erase_message")
         .expect("erased");
@@ -286,7 +286,7 @@ pub async fn latest_cursor_is_the_newest_event(store: &dyn Store) {
         .expect("add_members");
     let carol = user(store, "acme", "carol").await;
     store
-        .remove_member(group.id, carol.id, false)
+        .remove_member(group.id, carol.id, false, false)
         .await
         .expect("remove_member");
     assert_eq!(
@@ -423,7 +423,7 @@ pub async fn oldest_and_latest_cursor_start_at_zero_and_move(store: &dyn Store) 
     assert_eq!(latest().await, sent.cursor);
     assert!(sent.cursor > last);
     let left = store
-        .remove_member(group.id, bob.id, false)
+        .remove_member(group.id, bob.id, false, false)
         .await
         .expect("remove_member")
         .expect("bob was a member");
@@ -644,12 +644,12 @@ pub async fn event_at_is_the_time_of_the_write(store: &dyn Store) {
             .expect("hide_message")
             .expect("hidden"),
         store
-            .erase_message(group.id, message.id)
+            .erase_message(group.id, message.id, false)
             .await
             .expect("erase_message")
             .expect("erased"),
         store
-            .remove_member(group.id, carol.id, false)
+            .remove_member(group.id, carol.id, false, false)
             .await
             .expect("remove_member")
             .expect("carol was a member"),
@@ -719,7 +719,7 @@ pub async fn events_after_far_behind_replays_the_same(store: Arc<dyn Store>) {
     for_bob.push(hidden);
     for_bob.push(
         store
-            .remove_member(left.id, bob.id, false)
+            .remove_member(left.id, bob.id, false, false)
             .await
             .expect("remove_member")
             .expect("bob was a member"),

@@ -235,25 +235,25 @@ pub async fn commit_feed_announces_what_each_write_returned(store: &dyn Store) {
     assert_eq!(hidden_again, None);
 
     let erased = store
-        .erase_message(group.id, message.id)
+        .erase_message(group.id, message.id, false)
         .await
         .expect("erase_message")
         .expect("erased");
     expect_announced(&mut feed, std::slice::from_ref(&erased)).await;
     let erased_again = store
-        .erase_message(group.id, message.id)
+        .erase_message(group.id, message.id, false)
         .await
         .expect("erase_message");
     assert_eq!(erased_again, None);
 
     let left = store
-        .remove_member(group.id, carol.id, false)
+        .remove_member(group.id, carol.id, false, false)
         .await
         .expect("remove_member")
         .expect("carol was a member");
     expect_announced(&mut feed, std::slice::from_ref(&left)).await;
     let not_a_member = store
-        .remove_member(group.id, carol.id, false)
+        .remove_member(group.id, carol.id, false, false)
         .await
         .expect("remove_member");
     assert_eq!(not_a_member, None);

@@ -187,7 +187,7 @@ pub async fn same_nonce_is_stored_once(store: &dyn Store) {
 
     // Erased, the message still holds its nonce: a late retry answers the tombstone.
     store
-        .erase_message(group.id, first.id)
+        .erase_message(group.id, first.id, false)
         .await
         .expect("erase_message");
     match send_nonce(store, group.id, ada.id, "once, retried late", "n-1").await {
@@ -730,7 +730,7 @@ pub async fn erase_message_leaves_a_tombstone(store: &dyn Store) {
     );
 
     let wrong_conversation = store
-        .erase_message(other.id, message.id)
+        .erase_message(other.id, message.id, false)
         .await
         .expect("erase_message");
     assert_eq!(
@@ -739,7 +739,7 @@ pub async fn erase_message_leaves_a_tombstone(store: &dyn Store) {
     );
 
     let deleted = store
-        .erase_message(group.id, message.id)
+        .erase_message(group.id, message.id, false)
         .await
         .expect("erase_message")
         .expect("erased now");
@@ -748,11 +748,12 @@ pub async fn erase_message_leaves_a_tombstone(store: &dyn Store) {
     assert_eq!(
         deleted.kind,
         EventKind::MessageDeleted {
-            message_id: message.id
+            message_id: message.id,
+            removed_by_moderator: false,
         }
     );
     let again = store
-        .erase_message(group.id, message.id)
+        .erase_message(group.id, message.id, false)
         .await
         .expect("erase_message");
     assert_eq!(again, None, "already erased");
@@ -853,7 +854,7 @@ pub async fn search_messages_only_in_member_conversations(store: &dyn Store) {
     assert_eq!(limited[0].text.as_deref(), Some("quick thinking, Ada"));
 
     store
-        .remove_member(g2.id, ada.id, false)
+        .remove_member(g2.id, ada.id, false, false)
         .await
         .expect("remove_member");
     assert_eq!(

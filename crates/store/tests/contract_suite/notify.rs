@@ -503,7 +503,7 @@ pub async fn sent_message_names_who_might_be_told(store: &dyn Store) {
     assert_eq!(candidates(&sent), vec![ada.id, bob.id]);
 
     store
-        .erase_message(group.id, message.id)
+        .erase_message(group.id, message.id, false)
         .await
         .expect("erase_message");
     assert!(
@@ -1020,7 +1020,7 @@ pub async fn erasing_a_message_drops_its_notifications(store: &dyn Store) {
     );
 
     store
-        .erase_message(group.id, erased.id)
+        .erase_message(group.id, erased.id, false)
         .await
         .expect("erase_message");
     let due = store.due(&shards, at(100), 10).await.expect("due");
