@@ -2,8 +2,8 @@
 //! sessions and password.
 
 use parley_proto::v1::{
-    AuditEntry, AuditList, PasswordChange, PeopleList, Person, Role, RoleChange, SessionInfo,
-    SessionList,
+    AuditEntry, AuditList, OrgSettings, OrgSettingsPatch, PasswordChange, PeopleList, Person, Role,
+    RoleChange, SessionInfo, SessionList,
 };
 use parley_proto::{SessionId, UserId};
 use reqwest::Method;
@@ -95,5 +95,13 @@ impl Client {
                 serde_json::from_str(line).map_err(|e| crate::Error::Protocol(e.to_string()))
             })
             .collect()
+    }
+    pub async fn org_settings(&self) -> Result<OrgSettings> {
+        Self::json(self.request(Method::GET, &["v1", "org", "settings"])).await
+    }
+
+    pub async fn update_org_settings(&self, patch: &OrgSettingsPatch) -> Result<OrgSettings> {
+        let builder = self.request(Method::PATCH, &["v1", "org", "settings"]);
+        Self::json(builder.json(patch)).await
     }
 }

@@ -3,7 +3,7 @@
 
 use parley_core::Cursor;
 use parley_core::model::{Conversation, Event, FileRecord, Invite, Member, Message, User};
-use parley_core::store::{DirectMessage, PushSubscription, Sent};
+use parley_core::store::{DirectMessage, OrgSettingsRecord, PushSubscription, Sent};
 
 /// What a write committed that clients must hear about.
 pub(crate) trait Announces {
@@ -30,6 +30,7 @@ announces_nothing!(
     Invite,
     FileRecord,
     PushSubscription,
+    OrgSettingsRecord,
     Vec<(u16, Cursor)>
 );
 

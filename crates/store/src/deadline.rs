@@ -18,8 +18,8 @@ use parley_core::store::{
     AdminRecords, AuditEntry, AuditFilter, AuditRecord, CommitFeed, CompletedUpload,
     ConversationChange, Decided, Delivery, DirectMessage, FileRecords, LogEntry, NewConversation,
     NewDelivery, NewInvite, NewMessage, NewPushSubscription, NewUpload, NewUser, NotifyRecords,
-    Outcome, Pending, PushSubscription, QuietHours, Sent, SentMessage, SessionRecord, Store,
-    StoreError, StoreResult,
+    OrgSettingsRecord, Outcome, Pending, PushSubscription, QuietHours, Sent, SentMessage,
+    SessionRecord, Store, StoreError, StoreResult,
 };
 use parley_core::{
     ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, SubscriptionId, UserId,
@@ -615,6 +615,22 @@ impl AdminRecords for TimeLimited {
         limit: u32,
     ) -> StoreResult<Vec<AuditEntry>> {
         within!(self, self.inner.audit_entries(org_id, filter, limit))
+    }
+
+    async fn org_settings(&self, org_id: OrgId) -> StoreResult<Option<OrgSettingsRecord>> {
+        within!(self, self.inner.org_settings(org_id))
+    }
+
+    async fn org_settings_by_handle(&self, handle: &str) -> StoreResult<Option<OrgSettingsRecord>> {
+        within!(self, self.inner.org_settings_by_handle(handle))
+    }
+
+    async fn set_org_settings(
+        &self,
+        settings: OrgSettingsRecord,
+        audit: AuditRecord,
+    ) -> StoreResult<OrgSettingsRecord> {
+        within!(self, self.inner.set_org_settings(settings, audit))
     }
 
     async fn sessions_of(&self, user_id: UserId) -> StoreResult<Vec<SessionRecord>> {

@@ -34,7 +34,8 @@ impl Parley {
             None => {
                 let org = request.org.as_deref().unwrap_or(&self.settings.default_org);
                 validate::handle("org", org)?;
-                (org.to_owned(), self.org_policy(org))
+                let policy = self.signup_policy(org, &request.email).await?;
+                (org.to_owned(), policy)
             }
         };
         // Only a sign-up that would be hashed takes from the allowance.
@@ -71,11 +72,12 @@ impl Parley {
                 },
                 other => Error::Store(other),
             })?;
+        self.join_default_channels(&user).await;
         self.start_session(user.id, device).await
     }
 
-    /// How a sign-up without invitation may treat `org`.
-    fn org_policy(&self, org: &str) -> OrgPolicy {
+    /// How a sign-up without invitation may treat `org` until its administrators choose a policy.
+    pub(super) fn org_policy(&self, org: &str) -> OrgPolicy {
         match (self.settings.open_signup, org == self.settings.default_org) {
             (true, true) => OrgPolicy::JoinOrCreate,
             (true, false) => OrgPolicy::CreateOrJoinOpen,

@@ -42,6 +42,14 @@ impl Parley {
         if channel && caller.user.role == Role::Guest {
             return Err(guests_have_no_channels());
         }
+        if channel {
+            let error = Error::Denied {
+                code: "channel_creation_restricted",
+                message: "in this organization only administrators create channels",
+            };
+            self.unless_restricted(caller, |s| s.channel_creation, error)
+                .await?;
+        }
         match (&request.handle, channel) {
             (Some(handle), true) => validate::handle("handle", handle)?,
             (None, true) => {

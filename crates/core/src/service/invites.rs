@@ -1,12 +1,14 @@
-//! Invitations: a member makes one (a secret token with an expiry and a number of uses), and whoever holds
-//! it may sign up into the member's organization.
+//! Invitations: a member makes one (a secret token with an expiry and a number of uses; only administrators
+//! when the organization says so), and whoever holds it may sign up into the member's organization. Making
+//! and withdrawing one is audited.
 
-use parley_proto::v1::{CreateInviteRequest, Invite, InvitePreview};
+use parley_proto::v1::{AuditKind, CreateInviteRequest, Invite, InvitePreview};
 
+use super::audit::by;
 use super::sessions::{TOKEN_CHARS, new_token, token_hash};
 use super::{Caller, Parley};
 use crate::model::{self, Millis};
-use crate::store::NewInvite;
+use crate::store::{AuditRecord, NewInvite};
 use crate::{Error, InviteId, wire};
 
 pub const MAX_INVITE_USES: u32 = 1_000;
@@ -23,6 +25,17 @@ impl Parley {
         request: CreateInviteRequest,
     ) -> Result<Invite, Error> {
         self.write_throttle.check(caller.user.id)?;
+        let error = Error::Denied {
+            code: "invitations_restricted",
+            message: "in this organization only administrators make invitations",
+        };
+        let record = by(caller, AuditKind::InviteCreated);
+        if let Err(error) = self
+            .unless_restricted(caller, |s| s.invitations, error)
+            .await
+        {
+            return self.refuse(record, error).await;
+        }
         let max_uses = request.max_uses.unwrap_or(1);
         if !(1..=MAX_INVITE_USES).contains(&max_uses) {
             return Err(Error::invalid(
@@ -48,6 +61,14 @@ impl Parley {
             now,
         };
         let invite = self.store.create_invite(new).await?;
+        let record = AuditRecord {
+            detail: Some(format!(
+                "invitation {}: {max_uses} uses, {hours} hours",
+                invite.id
+            )),
+            ..record
+        };
+        self.audit(record).await;
         let url = format!(
             "{}/#invite={token}",
             self.settings.public_url.trim_end_matches('/')
@@ -73,6 +94,11 @@ impl Parley {
         match self.store.invite(id).await? {
             Some(invite) if invite.created_by == caller.user.id => {
                 self.store.delete_invite(id).await?;
+                let record = AuditRecord {
+                    detail: Some(format!("invitation {id}")),
+                    ..by(caller, AuditKind::InviteDeleted)
+                };
+                self.audit(record).await;
                 Ok(())
             }
             _ => Err(Error::NotFound("invite")),

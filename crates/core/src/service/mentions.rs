@@ -26,6 +26,9 @@ impl Parley {
                 format!("a message mentions at most {MAX_MENTIONS} people"),
             ));
         }
+        if asked.channel || asked.here {
+            self.may_mention_everyone(caller, conversation_id).await?;
+        }
         let mut asked_ids = asked.user_ids.clone();
         asked_ids.sort_unstable();
         asked_ids.dedup();

@@ -3,7 +3,7 @@
 //! the log never misses a change nor records one that did not happen.
 
 use async_trait::async_trait;
-use parley_proto::v1::{AuditKind, AuditOutcome, Role};
+use parley_proto::v1::{Allowed, AuditKind, AuditOutcome, ChannelMentions, Role, SignupPolicy};
 
 use super::StoreResult;
 use crate::model::{Millis, User};
@@ -54,6 +54,21 @@ pub struct SessionRecord {
     pub last_used: Millis,
 }
 
+/// An organization's settings as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrgSettingsRecord {
+    pub org_id: OrgId,
+    /// Whether it is open to sign-up by its own flag (`parley admin open-signup`).
+    pub open_signup: bool,
+    /// What an administrator chose; `None` before any did.
+    pub signup: Option<SignupPolicy>,
+    pub email_domains: Vec<String>,
+    pub default_channels: Vec<ConversationId>,
+    pub channel_creation: Allowed,
+    pub invitations: Allowed,
+    pub channel_mentions: ChannelMentions,
+}
+
 #[async_trait]
 pub trait AdminRecords: Send + Sync + 'static {
     // ---- create ----
@@ -78,10 +93,20 @@ pub trait AdminRecords: Send + Sync + 'static {
         filter: &AuditFilter,
         limit: u32,
     ) -> StoreResult<Vec<AuditEntry>>;
+    async fn org_settings(&self, org_id: OrgId) -> StoreResult<Option<OrgSettingsRecord>>;
+    async fn org_settings_by_handle(&self, handle: &str) -> StoreResult<Option<OrgSettingsRecord>>;
     /// A user's sessions, most recently used first.
     async fn sessions_of(&self, user_id: UserId) -> StoreResult<Vec<SessionRecord>>;
 
     // ---- update ----
+
+    /// Replaces an organization's settings (its default channels too; `open_signup` follows `signup`
+    /// when one is chosen), writing `audit` with them.
+    async fn set_org_settings(
+        &self,
+        settings: OrgSettingsRecord,
+        audit: AuditRecord,
+    ) -> StoreResult<OrgSettingsRecord>;
 
     /// Gives a user a role, writing `audit` with it. `Conflict("last_owner")` when that would leave their
     /// org without an active owner (and nothing is written).

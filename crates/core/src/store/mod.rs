@@ -8,7 +8,9 @@ mod admin;
 mod files;
 mod notify;
 
-pub use admin::{AdminRecords, AuditEntry, AuditFilter, AuditRecord, SessionRecord};
+pub use admin::{
+    AdminRecords, AuditEntry, AuditFilter, AuditRecord, OrgSettingsRecord, SessionRecord,
+};
 pub use files::{CompletedUpload, FileRecords, NewUpload};
 pub use notify::{
     Candidate, Decided, Delivery, LogEntry, NewDelivery, NewPushSubscription, NotifyRecords,
@@ -406,8 +408,8 @@ pub trait Store: AdminRecords + FileRecords + NotifyRecords + Send + Sync + 'sta
     async fn touch_last_seen(&self, id: UserId, now: Millis) -> StoreResult<()>;
     /// Records that a session was used at `now`.
     async fn touch_session(&self, token_hash: [u8; 32], now: Millis) -> StoreResult<()>;
-    /// Opens an organization to sign-up without invitation, or closes it; an org with this handle is
-    /// created if there is none.
+    /// Opens an organization to sign-up without invitation, or closes it, over whatever policy its
+    /// administrators chose; an org with this handle is created if there is none.
     async fn set_org_open_signup(
         &self,
         org_handle: &str,

@@ -146,3 +146,68 @@ pub struct AuditList {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<AuditId>,
 }
+
+strict_enum! {
+    /// Who may sign up into an organization without an invitation.
+    pub enum SignupPolicy {
+        /// Anyone.
+        Open = "open",
+        /// Nobody: an invitation is needed.
+        InviteOnly = "invite_only",
+        /// People whose email address is at one of `email_domains`.
+        EmailDomains = "email_domains",
+    }
+}
+
+strict_enum! {
+    /// Who may do something in an organization.
+    pub enum Allowed {
+        Everyone = "everyone",
+        /// Its owners and administrators.
+        Admins = "admins",
+    }
+}
+
+strict_enum! {
+    /// Who may use `@channel` and `@here`.
+    pub enum ChannelMentions {
+        Everyone = "everyone",
+        /// The channel's owners and moderators, and the organization's owners and administrators.
+        Moderators = "moderators",
+    }
+}
+
+/// How an organization runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OrgSettings {
+    pub signup: SignupPolicy,
+    /// With `email_domains`: the domains whose people may sign up without an invitation.
+    pub email_domains: Vec<String>,
+    /// Public channels every new member joins.
+    pub default_channels: Vec<ConversationId>,
+    /// Who may create channels (anyone but guests, or administrators only).
+    pub channel_creation: Allowed,
+    /// Who may make invitation links.
+    pub invitations: Allowed,
+    pub channel_mentions: ChannelMentions,
+}
+
+/// What an administrator changes of the organization's settings: any of these.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrgSettingsPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signup: Option<SignupPolicy>,
+    /// Domains such as `example.com`, lowercase; at most 50.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_domains: Option<Vec<String>>,
+    /// Public channels of the organization; at most 20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_channels: Option<Vec<ConversationId>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_creation: Option<Allowed>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitations: Option<Allowed>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_mentions: Option<ChannelMentions>,
+}

@@ -13,6 +13,7 @@ pub(crate) mod mentions;
 pub(crate) mod messages;
 pub(crate) mod moderation;
 pub(crate) mod operations;
+pub(crate) mod org_settings;
 pub(crate) mod pins;
 pub(crate) mod push;
 pub(crate) mod sessions;
@@ -105,6 +106,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/v1/admin/people/{user_id}/reactivate",
             post(admin::reactivate),
+        )
+        .route(
+            "/v1/org/settings",
+            get(org_settings::get).patch(org_settings::update),
         )
         .route("/v1/admin/audit", get(admin::audit))
         .route("/v1/admin/audit/export", get(admin::export_audit))

@@ -63,6 +63,22 @@ const FIELDS: &[(&str, &str, Limit)] = &[
     ("UpdateMeRequest", "name", NAME),
     ("ConversationPatch", "name", NAME),
     (
+        "OrgSettingsPatch",
+        "email_domains",
+        Limit::Items {
+            min: 0,
+            max: MAX_EMAIL_DOMAINS,
+        },
+    ),
+    (
+        "OrgSettingsPatch",
+        "default_channels",
+        Limit::Items {
+            min: 0,
+            max: MAX_DEFAULT_CHANNELS,
+        },
+    ),
+    (
         "ConversationPatch",
         "topic",
         Limit::Text {

@@ -65,6 +65,8 @@ use utoipa::{Modify, OpenApi, ToResponse};
         crate::http::admin::deactivate,
         crate::http::admin::reactivate,
         crate::http::admin::audit,
+        crate::http::org_settings::get,
+        crate::http::org_settings::update,
         crate::http::admin::export_audit,
         crate::http::invites::create,
         crate::http::invites::list,

@@ -105,9 +105,21 @@ async fn every_route_refuses_who_may_not() {
             format!("/v1/conversations/{secret}"),
             Some(r#"{"name":"taken over"}"#),
         ),
-        route(Method::POST, format!("/v1/conversations/{secret}/archive"), None),
-        route(Method::POST, format!("/v1/conversations/{secret}/unarchive"), None),
-        route(Method::GET, format!("/v1/conversations/{secret}/roles"), None),
+        route(
+            Method::POST,
+            format!("/v1/conversations/{secret}/archive"),
+            None,
+        ),
+        route(
+            Method::POST,
+            format!("/v1/conversations/{secret}/unarchive"),
+            None,
+        ),
+        route(
+            Method::GET,
+            format!("/v1/conversations/{secret}/roles"),
+            None,
+        ),
         route(
             Method::PUT,
             format!("/v1/conversations/{secret}/members/{b}/role"),
@@ -266,6 +278,12 @@ async fn every_route_refuses_who_may_not() {
             Some(r#"{"current_password":"x","new_password":"long enough"}"#),
         ),
         route(Method::GET, "/v1/admin/people".into(), None),
+        route(Method::GET, "/v1/org/settings".into(), None),
+        route(
+            Method::PATCH,
+            "/v1/org/settings".into(),
+            Some(r#"{"invitations":"admins"}"#),
+        ),
         route(Method::GET, "/v1/admin/audit".into(), None),
         route(Method::GET, "/v1/admin/audit/export".into(), None),
     ];

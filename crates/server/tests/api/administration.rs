@@ -573,7 +573,11 @@ async fn the_audit_log_pages_filters_and_exports() {
     assert!(past.is_empty());
 
     let export = ann.client.export_audit(&[]).await.expect("export");
-    assert_eq!(export.len(), 6, "five entries, and the export's own");
+    assert_eq!(
+        export.len(),
+        7,
+        "Bob's invitation, three logins, a failed one, a role change, and the export's own"
+    );
     assert!(export.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
     assert_eq!(
         export.last().map(|e| e.kind),

@@ -24,6 +24,7 @@ mod moderation;
 mod notifications;
 mod openapi;
 mod operations;
+mod org_settings;
 mod outages;
 mod pins;
 mod process;

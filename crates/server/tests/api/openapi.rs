@@ -29,6 +29,8 @@ const ROUTES: &[(&str, &str)] = &[
         "delete",
         "/v1/conversations/{conversation_id}/members/{user_id}",
     ),
+    ("get", "/v1/org/settings"),
+    ("patch", "/v1/org/settings"),
     ("get", "/v1/admin/people"),
     ("put", "/v1/admin/people/{user_id}/role"),
     ("post", "/v1/admin/people/{user_id}/deactivate"),

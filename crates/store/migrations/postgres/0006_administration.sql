@@ -42,3 +42,17 @@ UPDATE members SET role = 'owner'
 WHERE (conversation_id, user_id) IN (SELECT id, created_by FROM conversations WHERE kind = 'channel');
 ALTER TABLE conversations ADD COLUMN archived BOOLEAN NOT NULL DEFAULT false;
 ALTER TABLE messages ADD COLUMN removed_by_moderator BOOLEAN NOT NULL DEFAULT false;
+
+-- An organization's settings. `signup` stays NULL until an administrator chooses: till then the server's
+-- `open_signup` and the org's own `open_signup` decide, as before.
+ALTER TABLE orgs ADD COLUMN signup TEXT CHECK (signup IN ('open', 'invite_only', 'email_domains'));
+-- Space-separated, lowercase.
+ALTER TABLE orgs ADD COLUMN email_domains TEXT NOT NULL DEFAULT '';
+ALTER TABLE orgs ADD COLUMN channel_creation TEXT NOT NULL DEFAULT 'everyone';
+ALTER TABLE orgs ADD COLUMN invitations TEXT NOT NULL DEFAULT 'everyone';
+ALTER TABLE orgs ADD COLUMN channel_mentions TEXT NOT NULL DEFAULT 'everyone';
+CREATE TABLE org_default_channels (
+    org_id           BIGINT NOT NULL REFERENCES orgs (id),
+    conversation_id  BIGINT NOT NULL REFERENCES conversations (id),
+    PRIMARY KEY (org_id, conversation_id)
+);

@@ -308,7 +308,7 @@ pub(crate) async fn set_org_open_signup(
     run(
         c,
         "INSERT INTO orgs (handle, open_signup, created_at) VALUES ($1, $2, $3)
-         ON CONFLICT (handle) DO UPDATE SET open_signup = excluded.open_signup",
+         ON CONFLICT (handle) DO UPDATE SET open_signup = excluded.open_signup, signup = NULL",
         &[&handle, &open, &now.0],
     )
     .await?;

@@ -2,9 +2,12 @@
 
 use deadpool_postgres::GenericClient;
 use parley_core::model::{Millis, User};
-use parley_core::proto::v1::{AuditKind, AuditOutcome, Role};
+use parley_core::proto::v1::{
+    Allowed, AuditKind, AuditOutcome, ChannelMentions, Role, SignupPolicy,
+};
 use parley_core::store::{
-    AdminRecords, AuditEntry, AuditFilter, AuditRecord, SessionRecord, StoreError, StoreResult,
+    AdminRecords, AuditEntry, AuditFilter, AuditRecord, OrgSettingsRecord, SessionRecord,
+    StoreError, StoreResult,
 };
 use parley_core::{AuditId, ConversationId, OrgId, UserId};
 
@@ -50,6 +53,41 @@ fn entry(r: &tokio_postgres::Row) -> StoreResult<AuditEntry> {
             detail: get(r, 9)?,
         },
     })
+}
+
+const SETTINGS_COLUMNS: &str =
+    "id, open_signup, signup, email_domains, channel_creation, invitations, channel_mentions";
+
+async fn settings_where(
+    c: &impl GenericClient,
+    condition: &str,
+    param: &(dyn tokio_postgres::types::ToSql + Sync),
+) -> StoreResult<Option<OrgSettingsRecord>> {
+    let sql = format!("SELECT {SETTINGS_COLUMNS} FROM orgs WHERE {condition}");
+    let Some(r) = row(c, &sql, &[param]).await? else {
+        return Ok(None);
+    };
+    let org_id = OrgId(get(&r, 0)?);
+    let channels = rows(
+        c,
+        "SELECT conversation_id FROM org_default_channels WHERE org_id = $1 ORDER BY conversation_id",
+        &[&org_id.0],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok(ConversationId(get(r, 0)?)))
+    .collect::<StoreResult<Vec<_>>>()?;
+    let domains: &str = get(&r, 3)?;
+    Ok(Some(OrgSettingsRecord {
+        org_id,
+        open_signup: get(&r, 1)?,
+        signup: get::<Option<&str>>(&r, 2)?.and_then(SignupPolicy::parse),
+        email_domains: domains.split_whitespace().map(str::to_owned).collect(),
+        default_channels: channels,
+        channel_creation: Allowed::parse(get(&r, 4)?).unwrap_or(Allowed::Everyone),
+        invitations: Allowed::parse(get(&r, 5)?).unwrap_or(Allowed::Everyone),
+        channel_mentions: ChannelMentions::parse(get(&r, 6)?).unwrap_or(ChannelMentions::Everyone),
+    }))
 }
 
 /// Refuses with `Conflict("last_owner")`, before changing anything, when `user_id` is the last active
@@ -136,6 +174,66 @@ impl AdminRecords for PgStore {
         )
         .await?;
         found.iter().map(entry).collect()
+    }
+
+    async fn org_settings(&self, org_id: OrgId) -> StoreResult<Option<OrgSettingsRecord>> {
+        settings_where(&self.db.read().await?, "id = $1", &org_id.0).await
+    }
+
+    async fn org_settings_by_handle(&self, handle: &str) -> StoreResult<Option<OrgSettingsRecord>> {
+        settings_where(&self.db.read().await?, "handle = $1", &handle).await
+    }
+
+    async fn set_org_settings(
+        &self,
+        settings: OrgSettingsRecord,
+        audit: AuditRecord,
+    ) -> StoreResult<OrgSettingsRecord> {
+        self.db
+            .write(move |c| {
+                let (s, audit) = (settings.clone(), audit.clone());
+                Box::pin(async move {
+                    let open_signup = match s.signup {
+                        Some(policy) => policy == SignupPolicy::Open,
+                        None => s.open_signup,
+                    };
+                    run(
+                        c,
+                        "UPDATE orgs SET open_signup = $2, signup = $3, email_domains = $4,
+                             channel_creation = $5, invitations = $6, channel_mentions = $7
+                         WHERE id = $1",
+                        &[
+                            &s.org_id.0,
+                            &open_signup,
+                            &s.signup.map(SignupPolicy::as_str),
+                            &s.email_domains.join(" "),
+                            &s.channel_creation.as_str(),
+                            &s.invitations.as_str(),
+                            &s.channel_mentions.as_str(),
+                        ],
+                    )
+                    .await?;
+                    run(
+                        c,
+                        "DELETE FROM org_default_channels WHERE org_id = $1",
+                        &[&s.org_id.0],
+                    )
+                    .await?;
+                    let channels: Vec<i64> = s.default_channels.iter().map(|c| c.0).collect();
+                    run(
+                        c,
+                        "INSERT INTO org_default_channels (org_id, conversation_id)
+                         SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",
+                        &[&s.org_id.0, &channels],
+                    )
+                    .await?;
+                    append(c, &audit).await?;
+                    settings_where(c, "id = $1", &s.org_id.0)
+                        .await?
+                        .ok_or(sql::vanished("organization"))
+                })
+            })
+            .await
     }
 
     async fn sessions_of(&self, user_id: UserId) -> StoreResult<Vec<SessionRecord>> {

@@ -277,7 +277,7 @@ pub(crate) fn set_org_open_signup(
     run(
         c,
         "INSERT INTO orgs (handle, open_signup, created_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (handle) DO UPDATE SET open_signup = excluded.open_signup",
+         ON CONFLICT (handle) DO UPDATE SET open_signup = excluded.open_signup, signup = NULL",
         params![handle, open, now.0],
     )
     .map_err(backend)?;

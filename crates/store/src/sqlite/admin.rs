@@ -1,9 +1,12 @@
 //! Roles, deactivation, a person's sessions and password, and the audit log.
 
 use parley_core::model::{Millis, User};
-use parley_core::proto::v1::{AuditKind, AuditOutcome, Role};
+use parley_core::proto::v1::{
+    Allowed, AuditKind, AuditOutcome, ChannelMentions, Role, SignupPolicy,
+};
 use parley_core::store::{
-    AdminRecords, AuditEntry, AuditFilter, AuditRecord, SessionRecord, StoreError, StoreResult,
+    AdminRecords, AuditEntry, AuditFilter, AuditRecord, OrgSettingsRecord, SessionRecord,
+    StoreError, StoreResult,
 };
 use parley_core::{AuditId, ConversationId, OrgId, UserId};
 use rusqlite::types::Value;
@@ -125,6 +128,97 @@ fn audit_entries(
         })
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         .map_err(backend)
+}
+
+const SETTINGS_COLUMNS: &str =
+    "id, open_signup, signup, email_domains, channel_creation, invitations, channel_mentions";
+
+fn settings_where(
+    c: &Connection,
+    condition: &str,
+    param: &dyn rusqlite::ToSql,
+) -> StoreResult<Option<OrgSettingsRecord>> {
+    let found = one(
+        c,
+        &format!("SELECT {SETTINGS_COLUMNS} FROM orgs WHERE {condition}"),
+        [param],
+        |row| {
+            let signup: Option<String> = row.get(2)?;
+            let domains: String = row.get(3)?;
+            let (creation, invitations, mentions): (String, String, String) =
+                (row.get(4)?, row.get(5)?, row.get(6)?);
+            Ok(OrgSettingsRecord {
+                org_id: OrgId(row.get(0)?),
+                open_signup: row.get(1)?,
+                signup: signup.as_deref().and_then(SignupPolicy::parse),
+                email_domains: domains.split_whitespace().map(str::to_owned).collect(),
+                default_channels: Vec::new(),
+                channel_creation: Allowed::parse(&creation).unwrap_or(Allowed::Everyone),
+                invitations: Allowed::parse(&invitations).unwrap_or(Allowed::Everyone),
+                channel_mentions: ChannelMentions::parse(&mentions)
+                    .unwrap_or(ChannelMentions::Everyone),
+            })
+        },
+    )
+    .optional()
+    .map_err(backend)?;
+    let Some(mut settings) = found else {
+        return Ok(None);
+    };
+    let mut statement = c
+        .prepare_cached(
+            "SELECT conversation_id FROM org_default_channels WHERE org_id = ?1
+             ORDER BY conversation_id",
+        )
+        .map_err(backend)?;
+    settings.default_channels = statement
+        .query_map([settings.org_id.0], |row| Ok(ConversationId(row.get(0)?)))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(backend)?;
+    Ok(Some(settings))
+}
+
+fn set_settings(
+    c: &Connection,
+    s: &OrgSettingsRecord,
+    audit: &AuditRecord,
+) -> StoreResult<OrgSettingsRecord> {
+    let open_signup = match s.signup {
+        Some(policy) => policy == SignupPolicy::Open,
+        None => s.open_signup,
+    };
+    run(
+        c,
+        "UPDATE orgs SET open_signup = ?2, signup = ?3, email_domains = ?4, channel_creation = ?5,
+                         invitations = ?6, channel_mentions = ?7
+         WHERE id = ?1",
+        params![
+            s.org_id.0,
+            open_signup,
+            s.signup.map(SignupPolicy::as_str),
+            s.email_domains.join(" "),
+            s.channel_creation.as_str(),
+            s.invitations.as_str(),
+            s.channel_mentions.as_str()
+        ],
+    )
+    .map_err(backend)?;
+    run(
+        c,
+        "DELETE FROM org_default_channels WHERE org_id = ?1",
+        [s.org_id.0],
+    )
+    .map_err(backend)?;
+    for channel in &s.default_channels {
+        run(
+            c,
+            "INSERT OR IGNORE INTO org_default_channels (org_id, conversation_id) VALUES (?1, ?2)",
+            params![s.org_id.0, channel.0],
+        )
+        .map_err(backend)?;
+    }
+    append(c, audit)?;
+    settings_where(c, "id = ?1", &s.org_id.0)?.ok_or(StoreError::NotFound("organization"))
 }
 
 fn sessions_of(c: &Connection, user_id: UserId) -> StoreResult<Vec<SessionRecord>> {
@@ -251,6 +345,28 @@ impl AdminRecords for SqliteStore {
         let filter = filter.clone();
         self.db
             .read(move |c| audit_entries(c, org_id, &filter, limit))
+            .await
+    }
+
+    async fn org_settings(&self, org_id: OrgId) -> StoreResult<Option<OrgSettingsRecord>> {
+        self.db
+            .lookup(|c| settings_where(c, "id = ?1", &org_id.0))
+            .await
+    }
+
+    async fn org_settings_by_handle(&self, handle: &str) -> StoreResult<Option<OrgSettingsRecord>> {
+        self.db
+            .lookup(|c| settings_where(c, "handle = ?1", &handle))
+            .await
+    }
+
+    async fn set_org_settings(
+        &self,
+        settings: OrgSettingsRecord,
+        audit: AuditRecord,
+    ) -> StoreResult<OrgSettingsRecord> {
+        self.db
+            .write(move |c| set_settings(c, &settings, &audit))
             .await
     }
 
