@@ -633,6 +633,28 @@ impl AdminRecords for TimeLimited {
         within!(self, self.inner.set_org_settings(settings, audit))
     }
 
+    async fn org_conversations(
+        &self,
+        org_id: OrgId,
+        after: Option<ConversationId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Conversation>> {
+        within!(self, self.inner.org_conversations(org_id, after, limit))
+    }
+
+    async fn conversation_messages(
+        &self,
+        conversation_id: ConversationId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        within!(
+            self,
+            self.inner
+                .conversation_messages(conversation_id, after, limit)
+        )
+    }
+
     async fn sessions_of(&self, user_id: UserId) -> StoreResult<Vec<SessionRecord>> {
         within!(self, self.inner.sessions_of(user_id))
     }

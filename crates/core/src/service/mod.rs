@@ -6,6 +6,7 @@ mod audit;
 mod balancer;
 mod conversations;
 mod edits;
+mod export;
 mod files;
 mod invites;
 mod mentions;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 
 pub use audit::{AuditQuery, EXPORT_BATCH, MAX_AUDIT_PAGE};
 pub use conversations::{Created, MAX_ADDED_AT_ONCE, MEMBER_LIST_LIMIT};
+pub use export::Export;
 pub use files::{Download, FileSettings, MAX_LINKS, content_disposition};
 pub use invites::{MAX_INVITE_HOURS, MAX_INVITE_USES};
 pub use mentions::MAX_MENTIONS;

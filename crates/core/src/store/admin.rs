@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use parley_proto::v1::{Allowed, AuditKind, AuditOutcome, ChannelMentions, Role, SignupPolicy};
 
 use super::StoreResult;
-use crate::model::{Millis, User};
-use crate::{AuditId, ConversationId, OrgId, UserId};
+use crate::model::{Conversation, Message, Millis, User};
+use crate::{AuditId, ConversationId, MessageId, OrgId, UserId};
 
 /// What an audit entry says, before the store numbers it.
 #[derive(Clone, Debug, PartialEq)]
@@ -95,6 +95,21 @@ pub trait AdminRecords: Send + Sync + 'static {
     ) -> StoreResult<Vec<AuditEntry>>;
     async fn org_settings(&self, org_id: OrgId) -> StoreResult<Option<OrgSettingsRecord>>;
     async fn org_settings_by_handle(&self, handle: &str) -> StoreResult<Option<OrgSettingsRecord>>;
+    /// An org's conversations of every kind, by id after `after`, at most `limit`: what an export walks.
+    async fn org_conversations(
+        &self,
+        org_id: OrgId,
+        after: Option<ConversationId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Conversation>>;
+    /// Every message of a conversation (replies in threads and tombstones too), by id after `after`, at
+    /// most `limit`, with their reactions and attachments.
+    async fn conversation_messages(
+        &self,
+        conversation_id: ConversationId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
     /// A user's sessions, most recently used first.
     async fn sessions_of(&self, user_id: UserId) -> StoreResult<Vec<SessionRecord>>;
 

@@ -211,3 +211,39 @@ pub struct OrgSettingsPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel_mentions: Option<ChannelMentions>,
 }
+
+/// One line of an export (`application/x-ndjson`), tagged by `type`. An organization's export is its
+/// `organization` line, then every `person`, then each conversation followed by its messages (thread
+/// replies and tombstones included) and the `file` of each attachment; a person's own export is their
+/// messages only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ExportLine {
+    Organization {
+        org: String,
+        org_id: crate::ids::OrgId,
+        #[schema(format = DateTime)]
+        exported_at: String,
+        settings: OrgSettings,
+    },
+    Person {
+        person: Person,
+    },
+    Conversation {
+        conversation: super::Conversation,
+        /// Its members now, in join order.
+        members: Vec<UserId>,
+    },
+    Message {
+        message: super::Message,
+    },
+    /// A file on a message: where it is (`GET /v1/files/{file_id}`), not its bytes.
+    File {
+        file_id: crate::ids::FileId,
+        conversation_id: ConversationId,
+        message_id: crate::ids::MessageId,
+        name: String,
+        size: u64,
+        content_type: String,
+    },
+}

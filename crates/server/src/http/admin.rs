@@ -2,13 +2,13 @@
 //! administrators only; every refusal is itself audited.
 
 use axum::Json;
-use axum::body::Body as ResponseBody;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-use parley_core::service::{AuditQuery, PeopleQuery};
+use axum::response::Response;
+use parley_core::service::{AuditQuery, Export, PeopleQuery};
 use parley_core::{AuditId, UserId};
-use parley_proto::v1::{AuditKind, AuditList, ErrorBody, PeopleList, Person, RoleChange};
+use parley_proto::v1::{
+    AuditKind, AuditList, ErrorBody, ExportLine, PeopleList, Person, RoleChange,
+};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -248,32 +248,69 @@ pub async fn export_audit(
         .start_audit_export(&caller, params.into())
         .await?;
     let parley = state.parley.clone();
-    // One batch in memory at a time: the client's pace decides when the next is read.
-    let lines = futures_util::stream::unfold(Some(None), move |after| {
+    Ok(super::ndjson::stream(None, move |after| {
         let (parley, caller, filter) = (parley.clone(), caller.clone(), filter.clone());
         async move {
-            let after = after?;
-            match parley.audit_batch(&caller, &filter, after).await {
-                Ok(batch) if batch.is_empty() => None,
-                Ok(batch) => {
-                    let next = batch.last().map(|e| e.id);
-                    let mut text = String::new();
-                    for entry in &batch {
-                        if let Ok(line) = serde_json::to_string(entry) {
-                            text.push_str(&line);
-                            text.push('\n');
-                        }
-                    }
-                    Some((Ok::<_, std::io::Error>(text), Some(next)))
-                }
-                Err(error) => Some((Err(std::io::Error::other(error.to_string())), None)),
-            }
+            let batch = parley.audit_batch(&caller, &filter, after).await?;
+            let next = batch.last().map(|e| e.id);
+            Ok(next.map(|next| (batch, Some(next))))
         }
-    });
-    let mut response = ResponseBody::from_stream(lines).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-ndjson"),
-    );
-    Ok(response)
+    }))
+}
+
+/// Export the organization
+///
+/// Its settings, people, conversations with their members, every message (thread replies and tombstones
+/// included) and a manifest of its files, as JSON lines (`ExportLine`), streamed as they are read. Owners
+/// and administrators only; audited.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/export",
+    operation_id = "export_org",
+    tag = "administration",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One `ExportLine` per line", content_type = "application/x-ndjson",
+            body = ExportLine),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, description = "You are not an owner or administrator (`not_admin`)", body = ErrorBody),
+        (status = 429, description = "Too many requests (`rate_limited`)", body = ErrorBody),
+    )
+)]
+pub async fn export_org(State(state): State<AppState>, Auth(caller): Auth) -> ApiResult<Response> {
+    let export = state.parley.start_org_export(&caller).await?;
+    Ok(export_stream(state, caller, export))
+}
+
+/// Export your messages
+///
+/// Every message you wrote in the conversations you are in, with a manifest of their files, as JSON lines
+/// (`ExportLine`), streamed as they are read.
+#[utoipa::path(
+    get,
+    path = "/v1/users/me/export",
+    operation_id = "export_own",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One `ExportLine` per line", content_type = "application/x-ndjson",
+            body = ExportLine),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 429, description = "Too many requests (`rate_limited`)", body = ErrorBody),
+    )
+)]
+pub async fn export_own(State(state): State<AppState>, Auth(caller): Auth) -> ApiResult<Response> {
+    let export = state.parley.start_own_export(&caller).await?;
+    Ok(export_stream(state, caller, export))
+}
+
+fn export_stream(state: AppState, caller: parley_core::Caller, export: Export) -> Response {
+    let parley = state.parley.clone();
+    super::ndjson::stream(export, move |mut export| {
+        let (parley, caller) = (parley.clone(), caller.clone());
+        async move {
+            let batch = parley.export_batch(&caller, &mut export).await?;
+            Ok((!batch.is_empty()).then_some((batch, export)))
+        }
+    })
 }

@@ -12,6 +12,7 @@ pub(crate) mod invites;
 pub(crate) mod mentions;
 pub(crate) mod messages;
 pub(crate) mod moderation;
+pub(crate) mod ndjson;
 pub(crate) mod operations;
 pub(crate) mod org_settings;
 pub(crate) mod pins;
@@ -113,6 +114,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/v1/admin/audit", get(admin::audit))
         .route("/v1/admin/audit/export", get(admin::export_audit))
+        .route("/v1/admin/export", get(admin::export_org))
+        .route("/v1/users/me/export", get(admin::export_own))
         .route("/v1/users/me", get(users::me).patch(users::rename))
         .route("/v1/users/me/avatar", put(users::set_avatar))
         .route("/v1/users", get(users::search))

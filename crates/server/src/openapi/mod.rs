@@ -68,6 +68,8 @@ use utoipa::{Modify, OpenApi, ToResponse};
         crate::http::org_settings::get,
         crate::http::org_settings::update,
         crate::http::admin::export_audit,
+        crate::http::admin::export_org,
+        crate::http::admin::export_own,
         crate::http::invites::create,
         crate::http::invites::list,
         crate::http::invites::revoke,

@@ -286,6 +286,8 @@ async fn every_route_refuses_who_may_not() {
         ),
         route(Method::GET, "/v1/admin/audit".into(), None),
         route(Method::GET, "/v1/admin/audit/export".into(), None),
+        route(Method::GET, "/v1/admin/export".into(), None),
+        route(Method::GET, "/v1/users/me/export".into(), None),
     ];
 
     let anonymous = server.client();

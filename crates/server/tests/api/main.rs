@@ -12,6 +12,7 @@ mod crashes;
 mod durability;
 mod edits;
 mod events;
+mod export;
 mod fanout;
 mod features;
 mod files;

@@ -37,6 +37,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/admin/people/{user_id}/reactivate"),
     ("get", "/v1/admin/audit"),
     ("get", "/v1/admin/audit/export"),
+    ("get", "/v1/admin/export"),
+    ("get", "/v1/users/me/export"),
     ("post", "/v1/invites"),
     ("get", "/v1/invites"),
     ("delete", "/v1/invites/{invite_id}"),

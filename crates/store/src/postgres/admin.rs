@@ -1,7 +1,7 @@
 //! Roles, deactivation, a person's sessions and password, and the audit log.
 
 use deadpool_postgres::GenericClient;
-use parley_core::model::{Millis, User};
+use parley_core::model::{Conversation, Message, Millis, User};
 use parley_core::proto::v1::{
     Allowed, AuditKind, AuditOutcome, ChannelMentions, Role, SignupPolicy,
 };
@@ -9,11 +9,13 @@ use parley_core::store::{
     AdminRecords, AuditEntry, AuditFilter, AuditRecord, OrgSettingsRecord, SessionRecord,
     StoreError, StoreResult,
 };
-use parley_core::{AuditId, ConversationId, OrgId, UserId};
+use parley_core::{AuditId, ConversationId, MessageId, OrgId, UserId};
 
 use super::PgStore;
 use super::accounts::{delete_other_sessions, delete_sessions_of};
-use super::sql::{self, USER_COLUMNS, USERS, get, row, rows, run};
+use super::sql::{
+    self, CONVERSATION_COLUMNS, MESSAGE_COLUMNS, USER_COLUMNS, USERS, get, row, rows, run,
+};
 use crate::like::like_escape;
 
 async fn append(c: &impl GenericClient, r: &AuditRecord) -> StoreResult<()> {
@@ -234,6 +236,42 @@ impl AdminRecords for PgStore {
                 })
             })
             .await
+    }
+
+    async fn org_conversations(
+        &self,
+        org_id: OrgId,
+        after: Option<ConversationId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Conversation>> {
+        let sql = format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c
+             WHERE c.org_id = $1 AND c.id > $2 ORDER BY c.id LIMIT $3"
+        );
+        let after = after.map_or(0, |id| id.0);
+        let found = rows(
+            &self.db.read().await?,
+            &sql,
+            &[&org_id.0, &after, &i64::from(limit)],
+        )
+        .await?;
+        found.iter().map(sql::conversation).collect()
+    }
+
+    async fn conversation_messages(
+        &self,
+        conversation_id: ConversationId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m
+             WHERE m.conversation_id = $1 AND m.id > $2 ORDER BY m.id LIMIT $3"
+        );
+        let after = after.map_or(0, |id| id.0);
+        let db = self.db.read().await?;
+        let found = rows(&db, &sql, &[&conversation_id.0, &after, &i64::from(limit)]).await?;
+        sql::with_reactions(&db, sql::messages(&found)?).await
     }
 
     async fn sessions_of(&self, user_id: UserId) -> StoreResult<Vec<SessionRecord>> {

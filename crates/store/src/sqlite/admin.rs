@@ -1,6 +1,6 @@
 //! Roles, deactivation, a person's sessions and password, and the audit log.
 
-use parley_core::model::{Millis, User};
+use parley_core::model::{Conversation, Message, Millis, User};
 use parley_core::proto::v1::{
     Allowed, AuditKind, AuditOutcome, ChannelMentions, Role, SignupPolicy,
 };
@@ -8,14 +8,16 @@ use parley_core::store::{
     AdminRecords, AuditEntry, AuditFilter, AuditRecord, OrgSettingsRecord, SessionRecord,
     StoreError, StoreResult,
 };
-use parley_core::{AuditId, ConversationId, OrgId, UserId};
+use parley_core::{AuditId, ConversationId, MessageId, OrgId, UserId};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::SqliteStore;
 use super::accounts::delete_sessions_of;
 use super::connection::backend;
-use super::rows::{self, USER_COLUMNS, USERS, like_escape, one, run};
+use super::rows::{
+    self, CONVERSATION_COLUMNS, MESSAGE_COLUMNS, USER_COLUMNS, USERS, like_escape, one, run,
+};
 
 fn append(c: &Connection, r: &AuditRecord) -> StoreResult<()> {
     run(
@@ -367,6 +369,54 @@ impl AdminRecords for SqliteStore {
     ) -> StoreResult<OrgSettingsRecord> {
         self.db
             .write(move |c| set_settings(c, &settings, &audit))
+            .await
+    }
+
+    async fn org_conversations(
+        &self,
+        org_id: OrgId,
+        after: Option<ConversationId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Conversation>> {
+        let after = after.map_or(0, |id| id.0);
+        self.db
+            .read(move |c| {
+                let mut statement = c
+                    .prepare_cached(&format!(
+                        "SELECT {CONVERSATION_COLUMNS} FROM conversations c
+                         WHERE c.org_id = ?1 AND c.id > ?2 ORDER BY c.id LIMIT ?3"
+                    ))
+                    .map_err(backend)?;
+                statement
+                    .query_map(params![org_id.0, after, limit], rows::conversation)
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(backend)
+            })
+            .await
+    }
+
+    async fn conversation_messages(
+        &self,
+        conversation_id: ConversationId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        let after = after.map_or(0, |id| id.0);
+        self.db
+            .read(move |c| {
+                let found = c
+                    .prepare_cached(&format!(
+                        "SELECT {MESSAGE_COLUMNS} FROM messages m
+                         WHERE m.conversation_id = ?1 AND m.id > ?2 ORDER BY m.id LIMIT ?3"
+                    ))
+                    .and_then(|mut statement| {
+                        statement
+                            .query_map(params![conversation_id.0, after, limit], rows::message)
+                            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    })
+                    .map_err(backend)?;
+                rows::with_reactions(c, found)
+            })
             .await
     }
 
