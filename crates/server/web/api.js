@@ -214,3 +214,95 @@ export const saveNotificationSettings = (settings) => api('PUT', '/v1/me/notific
  * @param {{muted?: boolean, notify_always?: boolean}} patch
  * @returns {Promise<import('/state.js').Membership>} */
 export const updateMembership = (conversationId, patch) => api('PATCH', `/v1/conversations/${conversationId}/membership`, patch);
+
+// --- your account --------------------------------------------------------------------------------------------
+
+/** One of the user's sessions: a browser or device they logged in on. `device`: what it said it was (its
+ * User-Agent) when it logged in, if anything; `current`: the session asking.
+ * @typedef {{id: string, device?: string | null, created_at: string, last_used_at: string, current: boolean}} SessionInfo */
+
+/** @returns {Promise<SessionInfo[]>} */
+export const listSessions = () => api('GET', '/v1/users/me/sessions').then((answer) => answer.sessions);
+
+/** Ends one of the user's sessions: that device is logged out (its socket closes with 4003).
+ * @param {string} id
+ * @returns {Promise<null>} */
+export const endSession = (id) => api('DELETE', `/v1/users/me/sessions/${id}`);
+
+/** Changes the user's password; every other session of theirs ends (403 `wrong_password`, 400
+ * `invalid_password`).
+ * @param {string} currentPassword
+ * @param {string} newPassword
+ * @returns {Promise<null>} */
+export const changePassword = (currentPassword, newPassword) =>
+  api('PUT', '/v1/users/me/password', { current_password: currentPassword, new_password: newPassword });
+
+// --- administration (owners and administrators) ------------------------------------------------------------
+
+/** A person as the organization's administrators see them: `last_seen` null if never, `deactivated_at` null
+ * while the account is active.
+ * @typedef {{user: import('/state.js').User, email: string, created_at: string, last_seen?: string | null,
+ *   deactivated_at?: string | null}} Person */
+
+/** One entry of the audit log: what (`kind`), done or refused, by whom (`actor_id`, null for the server's
+ * operator), to whom or what, from where, and `detail` in words (a role's new value, a refusal's reason).
+ * @typedef {{id: string, at: string, kind: string, outcome: 'done' | 'refused', actor_id?: string | null,
+ *   target_user_id?: string | null, target_conversation_id?: string | null, address?: string | null,
+ *   detail?: string | null}} AuditEntry */
+
+/** What the audit log is filtered by: a kind, and times (RFC 3339) it is at or after (`since`) and before
+ * (`until`). @typedef {{kind?: string, since?: string, until?: string}} AuditFilter */
+
+/** A query string of the values given (the empty ones left out), with its "?", or "".
+ * @param {Record<string, string | undefined>} values */
+function query(values) {
+  const q = new URLSearchParams();
+  for (const [key, value] of Object.entries(values)) if (value) q.set(key, value);
+  const text = q.toString();
+  return text ? `?${text}` : '';
+}
+
+/** A page of the organization's people, by id: those whose username, name or email starts with `q`, after
+ * the person `after` (the `next` of the page before, null at the end).
+ * @param {string} q
+ * @param {string | null} after
+ * @returns {Promise<{people: Person[], next?: string | null}>} */
+export const listPeople = (q, after) => api('GET', `/v1/admin/people${query({ q, after })}`);
+
+/** @param {string} userId
+ * @param {import('/state.js').Role} role
+ * @returns {Promise<Person>} */
+export const setRole = (userId, role) => api('PUT', `/v1/admin/people/${userId}/role`, { role });
+
+/** Deactivates a person: every session of theirs ends, and they cannot log in until reactivated.
+ * @param {string} userId
+ * @returns {Promise<Person>} */
+export const deactivate = (userId) => api('POST', `/v1/admin/people/${userId}/deactivate`);
+
+/** @param {string} userId
+ * @returns {Promise<Person>} */
+export const reactivate = (userId) => api('POST', `/v1/admin/people/${userId}/reactivate`);
+
+/** A page of the audit log, newest first: entries before `before` (the `next` of the page before, null at
+ * the end).
+ * @param {AuditFilter} filter
+ * @param {string | null} before
+ * @returns {Promise<{entries: AuditEntry[], next?: string | null}>} */
+export const auditLog = (filter, before) => api('GET', `/v1/admin/audit${query({ ...filter, before })}`);
+
+/** The audit log as the server exports it (one JSON entry per line, oldest first), as a Blob.
+ * @param {AuditFilter} filter
+ * @returns {Promise<Blob>} */
+export async function auditExport(filter) {
+  const path = `/v1/admin/audit/export${query({ ...filter })}`;
+  const token = session.token;
+  let res;
+  try {
+    // No timeout: a long log streams for as long as it takes.
+    res = await fetch(path, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+    if (res.ok) return await res.blob();
+  } catch {
+    throw new ApiError(0, 'network', 'Cannot reach the server. Check your connection and try again.');
+  }
+  throw errorAnswer(res.status, await res.text().catch(() => ''), res.headers.get('Retry-After'), token);
+}

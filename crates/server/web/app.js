@@ -2,6 +2,7 @@
 // Each part of the screen is a module of its own (see docs/web-client.md); they share the session's state
 // through state.js. Text from users only ever reaches the page as text nodes, never as HTML.
 import { setupAddMembers } from '/add-members.js';
+import { setupAdmin } from '/admin.js';
 import { api, onUnauthorized, revokeLater, revokeStale, session, TOKEN_KEY } from '/api.js';
 import { setupWorker } from '/app-worker.js';
 import { dropDrafts } from '/attachments-draft.js';
@@ -196,6 +197,7 @@ function startMain(me) {
   setupAddMembers();
   setupProfile();
   setupSettings({ onLogoutEverywhere: logoutEverywhere });
+  setupAdmin();
   setupComposer();
   setupMentionPicker();
   setupMessageEdit();

@@ -3,6 +3,10 @@ import { api, session } from '/api.js';
 import { INVITE_UNUSABLE, lookupInvite } from '/invite-link.js';
 import { $, h, isBusy, setBusy, shortTime } from '/ui.js';
 
+/** Why a right password does not log in: an administrator deactivated the account (`account_deactivated`). */
+const DEACTIVATED = 'This account has been deactivated by an administrator of your organization, so it cannot log in. ' +
+  'Ask one of them to reactivate it.';
+
 /**
  * Shows the log-in and sign-up forms in `root`. Either form stores the session it gets, then calls
  * `onLoggedIn`. With `invite` (a token from an invitation link), the sign-up form comes first and joins the
@@ -25,11 +29,16 @@ export function showAuth(root, { notice, invite, onLoggedIn }) {
     first.setAttribute('aria-describedby', 'auth-notice');
   }
   first.focus();
-  authForm(/** @type {HTMLFormElement} */ ($('#login-form')), onLoggedIn, (f) => {
+  authForm(/** @type {HTMLFormElement} */ ($('#login-form')), onLoggedIn, async (f) => {
     const body = { login: f.login.value.trim(), password: f.password.value };
     const org = f.org.value.trim();
     if (org) body.org = org;
-    return api('POST', '/v1/auth/login', body);
+    try {
+      return await api('POST', '/v1/auth/login', body);
+    } catch (e) {
+      if (e.code === 'account_deactivated') e.message = DEACTIVATED;
+      throw e;
+    }
   });
   authForm(signup, onLoggedIn, async (f) => {
     const body = {

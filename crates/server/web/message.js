@@ -9,7 +9,7 @@ import { renderMessageText } from '/message-text.js';
 import { quoteCard } from '/quote-card.js';
 import { publish, state } from '/state.js';
 import { clockTime, fullTime, h, roving, shortTime } from '/ui.js';
-import { getUser } from '/users.js';
+import { displayName, getUser } from '/users.js';
 
 /** @typedef {import('/state.js').Message} Message */
 /** @typedef {import('/state.js').PendingSend} PendingSend */
@@ -60,17 +60,19 @@ export const newArticle = () => h('article', { class: 'msg', tabindex: '-1' });
 
 /**
  * The article's header. A message that continues its author's group shows no name or avatar, but keeps the
- * name for screen readers (each message says who wrote it) and its time for hover and focus.
+ * name for screen readers (each message says who wrote it) and its time for hover and focus. A deactivated
+ * author's name says so ("(deactivated)").
  * @param {string} authorId
  * @param {string} name
  * @param {MessageLayout} layout
  * @param {Node | null} when the time (null while pending)
  */
 function header(authorId, name, layout, when) {
-  const author = state.users.get(authorId) || { id: authorId, name };
+  const known = state.users.get(authorId);
+  const author = known || { id: authorId, name };
   return h('header', { class: 'msg-head' },
     layout.continues ? null : avatar(author, 'avatar-md'),
-    h('span', { class: layout.continues ? 'author vh' : 'author' }, name),
+    h('span', { class: layout.continues ? 'author vh' : 'author' }, known ? displayName(known) : name),
     ' ',
     when);
 }
@@ -92,7 +94,7 @@ export function fillArticle(art, m, layout = layoutOf(art)) {
     // Not known yet (a new member, say): shown once it is, unless the article was refilled since.
     getUser(m.author_id).then((u) => {
       if (shown.get(art) !== m) return;
-      art.querySelector('.author').textContent = u.name;
+      art.querySelector('.author').textContent = displayName(u);
       art.querySelector('.msg-head .avatar')?.replaceWith(avatar(u, 'avatar-md'));
     });
   }

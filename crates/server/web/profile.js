@@ -1,11 +1,12 @@
 // The profile of the open DM's other member ("Profile of NAME" in the header): name, handle, online or last
-// seen, and adding them to or removing them from the user's contacts.
+// seen (or deactivated), and adding them to or removing them from the user's contacts.
 import { api } from '/api.js';
 import { avatar } from '/avatars.js';
 import { openEntry } from '/conversations.js';
 import { setPresence } from '/presence.js';
 import { state, subscribe } from '/state.js';
 import { $, h, shortTime } from '/ui.js';
+import { displayName } from '/users.js';
 
 /** Wires the profile of a freshly mounted main screen. */
 export function setupProfile() {
@@ -75,13 +76,14 @@ function renderProfile() {
   const u = pr.user;
   const p = s.presence.get(u.id) || (u.presence ? { online: u.presence.online, last_seen: u.presence.last_seen } : null);
   let status = '';
-  if (p?.online) status = 'Online';
+  if (u.deactivated) status = 'Deactivated by an administrator';
+  else if (p?.online) status = 'Online';
   else if (p?.last_seen) status = `Last seen ${shortTime(p.last_seen)}`;
   else if (p) status = 'Offline';
   const children = [
     avatar(u, 'avatar-lg'),
     h('div', { class: 'profile-info' },
-      h('p', { class: 'profile-name' }, u.name),
+      h('p', { class: 'profile-name' }, displayName(u)),
       u.username ? h('p', { class: 'profile-handle' }, `@${u.username}`) : null,
       h('p', { class: 'profile-status' }, status)),
   ];
@@ -122,5 +124,6 @@ subscribe('user', (user) => {
   if (openEntry()?.other === user.id) syncProfileButton();
   if (s.profile?.user.id !== user.id) return;
   s.profile.user = { ...s.profile.user, ...user };
+  if (!user.deactivated) delete s.profile.user.deactivated; // reactivated
   renderProfile();
 });

@@ -1,7 +1,8 @@
-// Settings: the user's avatar and name, notifications, and "Log out everywhere" (asked first). An avatar is
-// uploaded as any file is (upload.js, with its progress), then made the avatar (`PUT /v1/users/me/avatar` with
-// its id). The notification settings are modules of their own, push-switch.js and quiet-hours.js, imported
-// the first time Settings opens: they are not on the first load's path.
+// Settings: the user's avatar and name, notifications, sessions and "Log out everywhere" (asked first), and
+// the password. An avatar is uploaded as any file is (upload.js, with its progress), then made the avatar
+// (`PUT /v1/users/me/avatar` with its id). The notification settings, the sessions and the password form are
+// modules of their own (push-switch.js, quiet-hours.js, sessions-settings.js, password-form.js), imported the
+// first time Settings opens: they are not on the first load's path.
 import { api } from '/api.js';
 import { avatar } from '/avatars.js';
 import { closeConversation } from '/conversation.js';
@@ -43,9 +44,19 @@ export function setupSettings({ onLogoutEverywhere }) {
       if (s.open && NARROW.matches) closeConversation();
       showOwnAvatar();
       showNotificationSettings();
+      showAccountSettings();
       input.focus();
+    } else {
+      passwordModule().then((m) => m.clearPasswordForm(), () => {});
     }
   };
+  // The browser must never submit the password form itself (a GET, with the passwords in the address): its
+  // module may still be loading when it is first submitted.
+  const passwordForm = /** @type {HTMLFormElement} */ ($('#password-form'));
+  passwordForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    passwordModule().then((m) => m.submitPassword(passwordForm), () => ($('#password-error').textContent = 'Could not load this form. Try again.'));
+  });
   button.addEventListener('click', () => show(panel.hidden));
   const nameForm = /** @type {HTMLFormElement} */ ($('#name-form'));
   const nameField = /** @type {HTMLInputElement} */ (nameForm.elements.namedItem('name'));
@@ -122,6 +133,15 @@ function showNotificationSettings() {
   const failed = (/** @type {string} */ id) => () => ($(id).textContent = 'Could not load this setting. Open Settings again to retry.');
   import('/push-switch.js').then((m) => m.showPushSwitch(), failed('#push-status'));
   import('/quiet-hours.js').then((m) => m.showQuietHours(), failed('#quiet-status'));
+}
+
+/** The password form's module (imported when Settings opens, so that it is there by the first submit). */
+const passwordModule = () => import('/password-form.js');
+
+/** The sessions, read afresh, and the password form's module, loaded. */
+function showAccountSettings() {
+  import('/sessions-settings.js').then((m) => m.showSessions(), () => ($('#session-status').textContent = 'Could not load your sessions. Open Settings again to retry.'));
+  passwordModule().catch(() => {});
 }
 
 function showOwnAvatar() {

@@ -9,11 +9,15 @@
 
 /** @typedef {{online: boolean, last_seen?: string | null}} Presence */
 
+/** A person's role in their organization: owners manage everyone, administrators members and guests.
+ * @typedef {'owner' | 'admin' | 'member' | 'guest'} Role */
+
 /**
  * A user as the API gives them (`GET /v1/users/{id}`, search results, the `user.updated` frame). `presence` is
- * on profiles and contact lists only.
- * @typedef {{id: string, name: string, username?: string, org?: string, org_id?: string,
- *   avatar_url?: string | null, presence?: Presence | null}} User
+ * on profiles and contact lists only; `deactivated` is there (true) only while an administrator has
+ * deactivated the account.
+ * @typedef {{id: string, name: string, username?: string, org?: string, org_id?: string, role?: Role,
+ *   deactivated?: boolean, avatar_url?: string | null, presence?: Presence | null}} User
  */
 
 /** @typedef {{emoji: string, user_ids: string[]}} Reaction */
@@ -148,7 +152,7 @@ export function setState(s) {
 
 /**
  * What modules tell each other, and what each notice carries:
- * - `user`: someone's name or avatar changed (the user, merged with what was known);
+ * - `user`: someone's name, avatar, role or status changed (the user, merged with what was known);
  * - `presence`: a user's presence changed (their id);
  * - `conversations`: the list of conversations, or what an entry shows, changed;
  * - `listed`: the list was read from the server;
@@ -162,7 +166,8 @@ export function setState(s) {
  * - `open-thread`: open the thread of this root message (a message's "Reply in thread", its replies' summary);
  * - `reply-privately`: answer this message in a DM with its author, quoting it;
  * - `open-message`: show this message where it was written (a quote's card was activated);
- * - `threads`: the threads the user follows, or what is read of them, changed here (followed, read).
+ * - `threads`: the threads the user follows, or what is read of them, changed here (followed, read);
+ * - `sessions`: the user's sessions changed here (a new password ended every other one).
  * @typedef {{
  *   user: User,
  *   presence: string,
@@ -179,6 +184,7 @@ export function setState(s) {
  *   'reply-privately': Message,
  *   'open-message': Message,
  *   threads: void,
+ *   sessions: void,
  * }} Notices
  */
 

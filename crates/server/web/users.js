@@ -42,8 +42,9 @@ export function knowUser(s, u) {
   s.users.set(u.id, u);
 }
 
-/** Someone's name or avatar changed (live, or our own change answered): kept, and told to everything that
- * shows them (the `user` notice).
+/** Someone's name, avatar, role or status changed (live, or a change answered): kept, and told to everything
+ * that shows them (the `user` notice). `u` is the whole user as the API gives it: a field it leaves out
+ * (`avatar_url` once there is none, `deactivated` once reactivated) is gone.
  * @param {User} u */
 export function updateUser(u) {
   const s = state;
@@ -51,7 +52,25 @@ export function updateUser(u) {
   if (prev?.avatar_url && prev.avatar_url !== u.avatar_url) forgetAvatar(s, prev.avatar_url);
   const user = prev ? { ...prev, ...u } : u;
   if (!('avatar_url' in u)) delete user.avatar_url;
+  if (!('deactivated' in u)) delete user.deactivated;
   knowUser(s, user);
   if (u.id === s.me.id) s.me = { ...s.me, ...user };
   publish('user', user);
+}
+
+/** A person's name as messages and profiles show it: "(deactivated)" after it while an administrator has
+ * deactivated the account.
+ * @param {{name: string, deactivated?: boolean}} u */
+export const displayName = (u) => (u.deactivated ? `${u.name} (deactivated)` : u.name);
+
+/** Reads the user's own profile again and applies it: a change that came while the socket was down (their
+ * role, say) sends no frame afterwards, and an answer such as 403 `not_admin` says something changed. */
+export async function refreshMe() {
+  const s = state;
+  try {
+    const me = await api('GET', '/v1/users/me');
+    if (state === s) updateUser(me);
+  } catch {
+    /* the next answer will say more */
+  }
 }
