@@ -2,7 +2,9 @@
 
 use std::net::IpAddr;
 
-use parley_proto::v1::{AuditKind, AuthResponse, LoginRequest, PasswordChange, SignupRequest};
+use parley_proto::v1::{
+    AuditKind, AuditOutcome, AuthResponse, LoginRequest, PasswordChange, SignupRequest,
+};
 
 use super::audit::{by, by_operator};
 use super::sessions::token_hash;
@@ -163,27 +165,29 @@ impl Parley {
             address: Some(client.to_string()),
             ..by_operator(org_id, AuditKind::Login)
         };
+        // Written off the answer's path, so a failed login of a known account takes no longer than one of
+        // an unknown account (which writes nothing).
+        let refused = |error: &Error| AuditRecord {
+            kind: AuditKind::LoginFailed,
+            outcome: AuditOutcome::Refused,
+            detail: Some(error.to_string()),
+            ..record.clone()
+        };
         if !matches {
             self.login_throttle.failed(key, client);
-            let record = AuditRecord {
-                kind: AuditKind::LoginFailed,
-                ..record
-            };
-            return self.refuse(record, Error::Unauthenticated).await;
+            self.audit_later(refused(&Error::Unauthenticated));
+            return Err(Error::Unauthenticated);
         }
         if deactivated {
-            let record = AuditRecord {
-                kind: AuditKind::LoginFailed,
-                ..record
-            };
-            return self.refuse(record, account_deactivated()).await;
+            let error = account_deactivated();
+            self.audit_later(refused(&error));
+            return Err(error);
         }
         let session = self.start_session(user_id, device).await?;
-        self.audit(AuditRecord {
+        self.audit_later(AuditRecord {
             actor_id: Some(user_id),
             ..record
-        })
-        .await;
+        });
         Ok(session)
     }
 
@@ -225,8 +229,9 @@ impl Parley {
         self.store
             .set_password(caller.user.id, &hash, caller.token_hash(), record)
             .await?;
-        self.revoked(caller.user.id, Ended::AllBut(caller.token_hash()))
-            .await
+        self.revoked_or_logged(caller.user.id, Ended::AllBut(caller.token_hash()))
+            .await;
+        Ok(())
     }
 
     /// For the operator (`parley admin`): opens an organization to sign-up without invitation, or closes
@@ -241,7 +246,7 @@ impl Parley {
     }
 }
 
-fn account_deactivated() -> Error {
+pub(super) fn account_deactivated() -> Error {
     Error::Denied {
         code: "account_deactivated",
         message: "this account has been deactivated by an administrator",

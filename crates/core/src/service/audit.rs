@@ -96,6 +96,18 @@ impl Parley {
         }
     }
 
+    /// Appends an entry from a task of its own, so the answer does not wait for it (see `login`). The task
+    /// ends with its one write.
+    pub(super) fn audit_later(&self, record: AuditRecord) {
+        let store = std::sync::Arc::clone(&self.store);
+        tokio::spawn(async move {
+            if let Err(error) = store.append_audit(record).await {
+                let error = &error as &dyn std::error::Error;
+                tracing::warn!(error, "audit entry not written");
+            }
+        });
+    }
+
     /// Records that the caller was refused `record`'s action, and answers `error`.
     pub(super) async fn refuse<T>(&self, record: AuditRecord, error: Error) -> Result<T, Error> {
         let record = AuditRecord {

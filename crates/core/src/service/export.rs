@@ -14,13 +14,20 @@ use crate::{ConversationId, Error, MessageId, UserId};
 
 /// People or messages read at a time.
 const BATCH: u32 = 500;
+/// Exports running at once on a node; past them, 503 `busy`.
+pub(super) const EXPORTS_AT_ONCE: usize = 4;
+/// Reads one call makes at most before it answers, even with nothing to say (a person's export passing a
+/// long conversation of other people's words), so a call never holds a connection long.
+const READS_PER_CALL: usize = 20;
 
 /// Where an export has got to.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Export {
     /// `Some`: only this person's messages, in their conversations (by id).
     own: Option<(UserId, Vec<ConversationId>)>,
     stage: Stage,
+    /// One of the node's `EXPORTS_AT_ONCE`, held until the export is dropped.
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 #[derive(Clone, Debug)]
@@ -42,6 +49,7 @@ impl Parley {
         self.write_throttle.check(caller.user.id)?;
         let record = by(caller, AuditKind::Exported);
         self.require_admin(caller, &record).await?;
+        let permit = self.export_permit()?;
         let record = AuditRecord {
             detail: Some("the organization".into()),
             ..record
@@ -50,12 +58,14 @@ impl Parley {
         Ok(Export {
             own: None,
             stage: Stage::Organization,
+            _permit: permit,
         })
     }
 
     /// Starts an export of the caller's own messages.
     pub async fn start_own_export(&self, caller: &Caller) -> Result<Export, Error> {
         self.write_throttle.check(caller.user.id)?;
+        let permit = self.export_permit()?;
         let record = AuditRecord {
             detail: Some("their own messages".into()),
             ..by(caller, AuditKind::Exported)
@@ -69,27 +79,34 @@ impl Parley {
         Ok(Export {
             own: Some((caller.user.id, conversations)),
             stage: Stage::Conversation(None),
+            _permit: permit,
         })
     }
 
-    /// The export's next lines; empty once it is over.
+    fn export_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+        std::sync::Arc::clone(&self.exports)
+            .try_acquire_owned()
+            .map_err(|_| Error::Busy)
+    }
+
+    /// The export's next lines (maybe none yet); `None` once it is over.
     pub async fn export_batch(
         &self,
         caller: &Caller,
         export: &mut Export,
-    ) -> Result<Vec<ExportLine>, Error> {
+    ) -> Result<Option<Vec<ExportLine>>, Error> {
         let org_id = caller.user.org_id;
-        loop {
+        for _ in 0..READS_PER_CALL {
             match export.stage.clone() {
                 Stage::Organization => {
                     export.stage = Stage::People(None);
                     let settings = self.org_settings(caller).await?;
-                    return Ok(vec![ExportLine::Organization {
+                    return Ok(Some(vec![ExportLine::Organization {
                         org: caller.user.org_handle.clone(),
                         org_id,
                         exported_at: rfc3339(Millis::now()),
                         settings,
-                    }]);
+                    }]));
                 }
                 Stage::People(after) => {
                     let people = self.store.people(org_id, "", after, BATCH).await?;
@@ -98,12 +115,14 @@ impl Parley {
                         continue;
                     };
                     export.stage = Stage::People(Some(last.id));
-                    return Ok(people
-                        .iter()
-                        .map(|u| ExportLine::Person {
-                            person: self.person_wire(u),
-                        })
-                        .collect());
+                    return Ok(Some(
+                        people
+                            .iter()
+                            .map(|u| ExportLine::Person {
+                                person: self.person_wire(u),
+                            })
+                            .collect(),
+                    ));
                 }
                 Stage::Conversation(after) => {
                     let Some(conversation) = self.next_exported(caller, export, after).await?
@@ -119,10 +138,10 @@ impl Parley {
                         continue;
                     }
                     let members = self.store.member_ids(conversation.id, u32::MAX).await?;
-                    return Ok(vec![ExportLine::Conversation {
+                    return Ok(Some(vec![ExportLine::Conversation {
                         conversation: self.conversation_wire(&conversation),
                         members,
-                    }]);
+                    }]));
                 }
                 Stage::Messages {
                     conversation_id,
@@ -153,11 +172,12 @@ impl Parley {
                     if lines.is_empty() {
                         continue;
                     }
-                    return Ok(lines);
+                    return Ok(Some(lines));
                 }
-                Stage::Done => return Ok(Vec::new()),
+                Stage::Done => return Ok(None),
             }
         }
+        Ok(Some(Vec::new()))
     }
 
     /// The next conversation the export covers after `after`: any of the organization's, or for a

@@ -2,7 +2,7 @@
 //! when the organization says so), and whoever holds it may sign up into the member's organization. Making
 //! and withdrawing one is audited.
 
-use parley_proto::v1::{AuditKind, CreateInviteRequest, Invite, InvitePreview};
+use parley_proto::v1::{AuditKind, CreateInviteRequest, Invite, InvitePreview, Role};
 
 use super::audit::by;
 use super::sessions::{TOKEN_CHARS, new_token, token_hash};
@@ -30,6 +30,13 @@ impl Parley {
             message: "in this organization only administrators make invitations",
         };
         let record = by(caller, AuditKind::InviteCreated);
+        if caller.user.role == Role::Guest {
+            let error = Error::Denied {
+                code: "guest_forbidden",
+                message: "guests cannot invite people",
+            };
+            return self.refuse(record, error).await;
+        }
         if let Err(error) = self
             .unless_restricted(caller, |s| s.invitations, error)
             .await

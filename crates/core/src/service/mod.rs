@@ -132,6 +132,8 @@ pub struct Parley {
     previews: Arc<tokio::sync::Notify>,
     /// Uploads being completed at once (`complete_upload`): each holds a chunk or two of its file.
     completions: Arc<tokio::sync::Semaphore>,
+    /// Exports running at once (`export.rs`): each holds a read connection for a moment per batch.
+    exports: Arc<tokio::sync::Semaphore>,
 }
 
 impl Parley {
@@ -157,6 +159,7 @@ impl Parley {
             image_permits: Arc::new(tokio::sync::Semaphore::new(IMAGE_DECODES_AT_ONCE)),
             previews: Arc::new(tokio::sync::Notify::new()),
             completions: Arc::new(tokio::sync::Semaphore::new(COMPLETIONS_AT_ONCE)),
+            exports: Arc::new(tokio::sync::Semaphore::new(export::EXPORTS_AT_ONCE)),
         }
     }
 

@@ -156,7 +156,10 @@ impl Parley {
             ..by(caller, AuditKind::ChannelRoleChanged)
         };
         self.write_throttle.check(caller.user.id)?;
-        let (conversation, membership) = self.visible_conversation(caller, id).await?;
+        let (conversation, membership) = match self.visible_conversation(caller, id).await {
+            Ok(found) => found,
+            Err(error) => return self.refuse(record, error).await,
+        };
         let own_role = membership.map(|m| m.role);
         if conversation.kind != ConversationKind::Channel
             || !roles::names_moderators(caller.user.role, own_role)

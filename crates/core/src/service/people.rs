@@ -97,6 +97,8 @@ impl Parley {
         }
         let target = self.managed_person(caller, &record).await?;
         if target.deactivated_at.is_some() {
+            // Told again: the first time's signal may have been lost.
+            self.revoked_or_logged(target.id, Ended::All).await;
             return Ok(self.person_wire(&target));
         }
         let changed = self
@@ -104,7 +106,7 @@ impl Parley {
             .set_deactivated(target.id, Some(Millis::now()), record.clone())
             .await;
         let user = self.unless_last_owner(changed, record).await?;
-        self.revoked(user.id, Ended::All).await?;
+        self.revoked_or_logged(user.id, Ended::All).await;
         self.announce_profile(&user).await;
         Ok(self.person_wire(&user))
     }

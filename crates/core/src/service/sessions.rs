@@ -227,6 +227,15 @@ impl Parley {
         Ok(())
     }
 
+    /// As `revoked`, after a change that is committed already: a publish the bus failed is logged, not
+    /// answered (a retry would find nothing left to do), and the sockets close at their next session check.
+    pub(super) async fn revoked_or_logged(&self, user_id: UserId, sessions: Ended) {
+        if let Err(error) = self.revoked(user_id, sessions).await {
+            let error = &error as &dyn std::error::Error;
+            tracing::warn!(%user_id, error, "revocation not announced");
+        }
+    }
+
     /// Forgets sessions past their idle limit or lifetime; returns how many went.
     pub async fn prune_sessions(&self) -> Result<u64, Error> {
         let limits = self.settings.session_limits;

@@ -110,7 +110,7 @@ pub trait AdminRecords: Send + Sync + 'static {
         after: Option<MessageId>,
         limit: u32,
     ) -> StoreResult<Vec<Message>>;
-    /// A user's sessions, most recently used first.
+    /// A user's sessions, most recently used first, at most 200.
     async fn sessions_of(&self, user_id: UserId) -> StoreResult<Vec<SessionRecord>>;
 
     // ---- update ----

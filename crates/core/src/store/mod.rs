@@ -171,7 +171,8 @@ pub trait Store: AdminRecords + FileRecords + NotifyRecords + Send + Sync + 'sta
     /// Creates a user, and the organization too when the policy allows and it does not exist yet.
     /// `Conflict("username")`, `Conflict("email")`, or `NotFound("organization")`.
     async fn create_user(&self, new: NewUser<'_>) -> StoreResult<User>;
-    /// Records a session under the SHA-256 of its token, with what the device said it was.
+    /// Records a session under the SHA-256 of its token, with what the device said it was;
+    /// `NotFound("user")` when the account is deactivated (or gone).
     async fn create_session(
         &self,
         user_id: UserId,

@@ -275,6 +275,7 @@ pub async fn export_audit(
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, description = "You are not an owner or administrator (`not_admin`)", body = ErrorBody),
         (status = 429, description = "Too many requests (`rate_limited`)", body = ErrorBody),
+        (status = 503, description = "Too many exports are running on this node (`busy`)", body = ErrorBody),
     )
 )]
 pub async fn export_org(State(state): State<AppState>, Auth(caller): Auth) -> ApiResult<Response> {
@@ -297,6 +298,7 @@ pub async fn export_org(State(state): State<AppState>, Auth(caller): Auth) -> Ap
             body = ExportLine),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 429, description = "Too many requests (`rate_limited`)", body = ErrorBody),
+        (status = 503, description = "Too many exports are running on this node (`busy`)", body = ErrorBody),
     )
 )]
 pub async fn export_own(State(state): State<AppState>, Auth(caller): Auth) -> ApiResult<Response> {
@@ -310,7 +312,7 @@ fn export_stream(state: AppState, caller: parley_core::Caller, export: Export) -
         let (parley, caller) = (parley.clone(), caller.clone());
         async move {
             let batch = parley.export_batch(&caller, &mut export).await?;
-            Ok((!batch.is_empty()).then_some((batch, export)))
+            Ok(batch.map(|lines| (lines, export)))
         }
     })
 }

@@ -41,9 +41,10 @@ pub struct DirectoryParams {
             `invalid_dm`, `invalid_name`, `invalid_topic`, `invalid_handle`, `invalid_private`) or the body is \
             malformed (`invalid_input`)", body = ErrorBody),
         (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, description = "A guest creates a channel (`guest_forbidden`), or this organization keeps channels to its administrators (`channel_creation_restricted`)", body = ErrorBody),
         (status = 404, description = "A member is not a user of your organization (`not_found`)",
             body = ErrorBody),
-        (status = 409, description = "The channel handle is taken (`handle_taken`)", body = ErrorBody),
+        (status = 409, description = "The channel handle is taken (`handle_taken`); or someone named is deactivated (`user_deactivated`)", body = ErrorBody),
         (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
         (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
     )
@@ -123,6 +124,7 @@ pub async fn show(
         (status = 200, description = "The channels found", body = ConversationList),
         (status = 400, description = "`q` is over 100 characters (`invalid_query`)", body = ErrorBody),
         (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, description = "Guests do not browse channels (`guest_forbidden`)", body = ErrorBody),
     )
 )]
 pub async fn directory(
@@ -150,6 +152,7 @@ pub async fn directory(
         (status = 400, description = "`conversation_id` is not an id (`invalid_id`)", body = ErrorBody),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 404, response = crate::openapi::ConversationNotFound),
+        (status = 409, description = "The channel is archived (`archived`)", body = ErrorBody),
     )
 )]
 pub async fn join(
@@ -174,6 +177,7 @@ pub async fn join(
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 404, description = "No public channel of your organization has this handle (`not_found`)",
             body = ErrorBody),
+        (status = 409, description = "The channel is archived (`archived`)", body = ErrorBody),
     )
 )]
 pub async fn join_by_handle(
@@ -203,6 +207,7 @@ pub async fn join_by_handle(
             body = ErrorBody),
         (status = 404, description = "No such conversation or user, or not visible to you (`not_found`)",
             body = ErrorBody),
+        (status = 409, description = "The channel is archived (`archived`), or someone named is deactivated (`user_deactivated`)", body = ErrorBody),
         (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
         (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
     )

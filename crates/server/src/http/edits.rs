@@ -36,6 +36,7 @@ use crate::error::ApiResult;
             (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such conversation or message, or not visible to you (`not_found`)",
             body = ErrorBody),
+        (status = 409, description = "The channel is archived (`archived`)", body = ErrorBody),
         (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
         (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
         (status = 429, description = "You made more changes than allowed for now (`rate_limited`)",

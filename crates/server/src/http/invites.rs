@@ -28,6 +28,7 @@ use crate::error::ApiResult;
         (status = 400, description = "`max_uses` or `expires_in_hours` out of range (`invalid_max_uses`, \
             `invalid_expiry`), or the body is malformed (`invalid_input`)", body = ErrorBody),
         (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, description = "Guests do not invite (`guest_forbidden`), or this organization keeps invitations to its administrators (`invitations_restricted`)", body = ErrorBody),
         (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
         (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
     )

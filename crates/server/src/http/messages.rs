@@ -96,8 +96,10 @@ pub struct SearchParams {
                 body = ErrorBody),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, response = crate::openapi::NotJoined),
+        (status = 403, description = "`@channel` or `@here` that this organization keeps to moderators (`channel_mention_restricted`)", body = ErrorBody),
         (status = 404, description = "No such conversation, thread root (in this conversation) or quoted \
             message, or not visible to you (`not_found`)", body = ErrorBody),
+        (status = 409, description = "The channel is archived (`archived`)", body = ErrorBody),
         (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
         (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
         (status = 429, description = "You sent more messages than allowed for now, over REST and your sockets \
@@ -257,6 +259,7 @@ pub async fn delete(
         (status = 403, response = crate::openapi::NotJoined),
         (status = 404, description = "No such conversation or message, or not visible to you (`not_found`)",
             body = ErrorBody),
+        (status = 409, description = "The channel is archived (`archived`)", body = ErrorBody),
     )
 )]
 pub async fn react(
@@ -292,6 +295,7 @@ pub async fn react(
         (status = 403, response = crate::openapi::NotJoined),
         (status = 404, description = "No such conversation or message, or not visible to you (`not_found`)",
             body = ErrorBody),
+        (status = 409, description = "The channel is archived (`archived`)", body = ErrorBody),
     )
 )]
 pub async fn unreact(

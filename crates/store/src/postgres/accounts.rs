@@ -108,16 +108,28 @@ pub(crate) async fn create_session(
     device: Option<&str>,
     now: Millis,
 ) -> StoreResult<()> {
-    // A taken token changes nothing here, instead of aborting the batch's transaction.
+    // A taken token changes nothing here, instead of aborting the batch's transaction. Only for an active
+    // account: a login that checked the password just before a deactivation commits gets no session.
     let inserted = run(
         c,
         "INSERT INTO sessions (token_hash, user_id, created_at, last_used_at, device)
-         VALUES ($1, $2, $3, $3, $4) ON CONFLICT DO NOTHING",
+         SELECT $1, $2, $3, $3, $4 WHERE EXISTS
+             (SELECT 1 FROM users WHERE id = $2 AND deactivated_at IS NULL)
+         ON CONFLICT DO NOTHING",
         &[&&token_hash[..], &user_id.0, &now.0, &device],
     )
     .await?;
     if inserted == 0 {
-        return Err(StoreError::Conflict("session"));
+        let active = row(
+            c,
+            "SELECT 1 FROM users WHERE id = $1 AND deactivated_at IS NULL",
+            &[&user_id.0],
+        )
+        .await?;
+        return Err(match active {
+            Some(_) => StoreError::Conflict("session"),
+            None => StoreError::NotFound("user"),
+        });
     }
     Ok(())
 }

@@ -92,22 +92,31 @@ async fn settings_where(
     }))
 }
 
-/// Refuses with `Conflict("last_owner")`, before changing anything, when `user_id` is the last active
-/// owner of their org.
-async fn unless_last_owner(c: &impl GenericClient, user_id: UserId) -> StoreResult<()> {
-    let last = row(
-        c,
-        "SELECT 1 FROM users u
-         WHERE u.id = $1 AND u.role = 'owner' AND u.deactivated_at IS NULL
-           AND NOT EXISTS (SELECT 1 FROM users o WHERE o.org_id = u.org_id AND o.id != u.id
-                           AND o.role = 'owner' AND o.deactivated_at IS NULL)",
-        &[&user_id.0],
-    )
-    .await?;
-    match last {
-        Some(_) => Err(StoreError::Conflict("last_owner")),
-        None => Ok(()),
+/// Changes a user by `set` unless that would leave their org without an active owner (`keep` says whether the
+/// change keeps them one), in one statement: the writes of a batch interleave on its connection, so a check
+/// read before the update could pass for two owners demoting each other. `Conflict("last_owner")` when the
+/// guard held it back; nothing is changed then.
+async fn guarded_update(
+    c: &impl GenericClient,
+    user_id: UserId,
+    set: &str,
+    value: &(dyn tokio_postgres::types::ToSql + Sync),
+    keeps_owner: bool,
+) -> StoreResult<()> {
+    let sql = format!(
+        "UPDATE users u SET {set}
+         WHERE u.id = $1 AND ($3 OR NOT (u.role = 'owner' AND u.deactivated_at IS NULL)
+              OR EXISTS (SELECT 1 FROM users o WHERE o.org_id = u.org_id AND o.id != u.id
+                         AND o.role = 'owner' AND o.deactivated_at IS NULL))"
+    );
+    let changed = run(c, &sql, &[&user_id.0, value, &keeps_owner]).await?;
+    if changed == 0 {
+        return match sql::user_by_id(c, user_id).await? {
+            Some(_) => Err(StoreError::Conflict("last_owner")),
+            None => Err(StoreError::NotFound("user")),
+        };
     }
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -278,7 +287,7 @@ impl AdminRecords for PgStore {
         let found = rows(
             &self.db.read().await?,
             "SELECT token_hash, device, created_at, last_used_at FROM sessions
-             WHERE user_id = $1 ORDER BY last_used_at DESC",
+             WHERE user_id = $1 ORDER BY last_used_at DESC LIMIT 200",
             &[&user_id.0],
         )
         .await?;
@@ -301,15 +310,8 @@ impl AdminRecords for PgStore {
             .write(move |c| {
                 let audit = audit.clone();
                 Box::pin(async move {
-                    if role != Role::Owner {
-                        unless_last_owner(c, user_id).await?;
-                    }
-                    run(
-                        c,
-                        "UPDATE users SET role = $2 WHERE id = $1",
-                        &[&user_id.0, &role.as_str()],
-                    )
-                    .await?;
+                    let keeps_owner = role == Role::Owner;
+                    guarded_update(c, user_id, "role = $2", &role.as_str(), keeps_owner).await?;
                     append(c, &audit).await?;
                     sql::user_by_id(c, user_id)
                         .await?
@@ -329,16 +331,12 @@ impl AdminRecords for PgStore {
             .write(move |c| {
                 let audit = audit.clone();
                 Box::pin(async move {
+                    let at_millis = at.map(|t| t.0);
+                    guarded_update(c, user_id, "deactivated_at = $2", &at_millis, at.is_none())
+                        .await?;
                     if at.is_some() {
-                        unless_last_owner(c, user_id).await?;
                         delete_sessions_of(c, user_id).await?;
                     }
-                    run(
-                        c,
-                        "UPDATE users SET deactivated_at = $2 WHERE id = $1",
-                        &[&user_id.0, &at.map(|t| t.0)],
-                    )
-                    .await?;
                     append(c, &audit).await?;
                     sql::user_by_id(c, user_id)
                         .await?

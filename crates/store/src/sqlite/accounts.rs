@@ -109,13 +109,19 @@ pub(crate) fn create_session(
     device: Option<&str>,
     now: Millis,
 ) -> StoreResult<()> {
-    run(
+    // Only for an active account: a login that checked the password just before a deactivation commits
+    // gets no session.
+    let created = run(
         c,
         "INSERT INTO sessions (token_hash, user_id, created_at, last_used_at, device)
-         VALUES (?1, ?2, ?3, ?3, ?4)",
+         SELECT ?1, ?2, ?3, ?3, ?4 WHERE EXISTS
+             (SELECT 1 FROM users WHERE id = ?2 AND deactivated_at IS NULL)",
         params![&token_hash[..], user_id.0, now.0, device],
     )
     .map_err(backend)?;
+    if created == 0 {
+        return Err(StoreError::NotFound("user"));
+    }
     Ok(())
 }
 

@@ -227,7 +227,7 @@ fn sessions_of(c: &Connection, user_id: UserId) -> StoreResult<Vec<SessionRecord
     let mut statement = c
         .prepare_cached(
             "SELECT token_hash, device, created_at, last_used_at FROM sessions
-             WHERE user_id = ?1 ORDER BY last_used_at DESC",
+             WHERE user_id = ?1 ORDER BY last_used_at DESC LIMIT 200",
         )
         .map_err(backend)?;
     statement
