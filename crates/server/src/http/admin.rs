@@ -75,7 +75,7 @@ pub async fn people(
     request_body = RoleChange,
     responses(
         (status = 200, description = "The person, with their new role", body = Person),
-        (status = 400, description = "The body is malformed (`invalid_input`)", body = ErrorBody),
+        (status = 400, description = "The body is malformed (`invalid_input`), or an id in the path is not one (`invalid_id`)", body = ErrorBody),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, description = "You are not an owner or administrator (`not_admin`), or may not \
             manage this person or give this role (`forbidden_role`)", body = ErrorBody),
@@ -110,7 +110,7 @@ pub async fn set_role(
     params(("user_id" = UserId, Path, description = "The person")),
     responses(
         (status = 200, description = "The person, deactivated", body = Person),
-        (status = 400, description = "You cannot deactivate yourself (`cannot_deactivate_yourself`)",
+        (status = 400, description = "You cannot deactivate yourself (`cannot_deactivate_yourself`), or an id in the path is not one (`invalid_id`)",
             body = ErrorBody),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, description = "You are not an owner or administrator (`not_admin`), or may not \
@@ -139,6 +139,7 @@ pub async fn deactivate(
     params(("user_id" = UserId, Path, description = "The person")),
     responses(
         (status = 200, description = "The person, active", body = Person),
+        (status = 400, description = "An id in the path is not one (`invalid_id`)", body = ErrorBody),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, description = "You are not an owner or administrator (`not_admin`), or may not \
             manage this person (`forbidden_role`)", body = ErrorBody),

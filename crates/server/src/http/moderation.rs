@@ -29,7 +29,7 @@ use crate::error::ApiResult;
     responses(
         (status = 200, description = "The channel as it is now", body = Conversation),
         (status = 400, description = "A field breaks its rule (`invalid_name`, `invalid_topic`), nothing is \
-            changed (`invalid_input`), or this is not a channel (`not_a_channel`)", body = ErrorBody),
+            changed (`invalid_input`), or this is not a channel (`not_a_channel`), or an id in the path is not one (`invalid_id`)", body = ErrorBody),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, description = "You do not moderate this channel (`not_moderator`)", body = ErrorBody),
         (status = 404, response = crate::openapi::ConversationNotFound),
@@ -59,7 +59,7 @@ pub async fn update(
     params(("conversation_id" = ConversationId, Path, description = "The channel")),
     responses(
         (status = 200, description = "The channel, archived", body = Conversation),
-        (status = 400, description = "This is not a channel (`not_a_channel`)", body = ErrorBody),
+        (status = 400, description = "This is not a channel (`not_a_channel`), or an id in the path is not one (`invalid_id`)", body = ErrorBody),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, description = "You do not moderate this channel (`not_moderator`)", body = ErrorBody),
         (status = 404, response = crate::openapi::ConversationNotFound),
@@ -85,7 +85,7 @@ pub async fn archive(
     params(("conversation_id" = ConversationId, Path, description = "The channel")),
     responses(
         (status = 200, description = "The channel, writable again", body = Conversation),
-        (status = 400, description = "This is not a channel (`not_a_channel`)", body = ErrorBody),
+        (status = 400, description = "This is not a channel (`not_a_channel`), or an id in the path is not one (`invalid_id`)", body = ErrorBody),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, description = "You do not moderate this channel (`not_moderator`)", body = ErrorBody),
         (status = 404, response = crate::openapi::ConversationNotFound),
@@ -113,6 +113,7 @@ pub async fn unarchive(
     responses(
         (status = 200, description = "Its members whose role is not `member`, in join order",
             body = MemberRoleList),
+        (status = 400, description = "An id in the path is not one (`invalid_id`)", body = ErrorBody),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 404, response = crate::openapi::ConversationNotFound),
     )
@@ -142,7 +143,7 @@ pub async fn roles(
     request_body = ChannelRoleChange,
     responses(
         (status = 200, description = "The member's role now", body = MemberRole),
-        (status = 400, description = "The body is malformed (`invalid_input`)", body = ErrorBody),
+        (status = 400, description = "The body is malformed (`invalid_input`), or an id in the path is not one (`invalid_id`)", body = ErrorBody),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, description = "You may not name this channel's moderators (`not_moderator`)",
             body = ErrorBody),
@@ -180,7 +181,7 @@ pub async fn set_role(
     ),
     responses(
         (status = 204, description = "They are no longer a member"),
-        (status = 400, description = "This is not a channel (`not_a_channel`)", body = ErrorBody),
+        (status = 400, description = "This is not a channel (`not_a_channel`), or an id in the path is not one (`invalid_id`)", body = ErrorBody),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, description = "You do not moderate this channel, or may not remove this member \
             (`not_moderator`)", body = ErrorBody),

@@ -44,6 +44,7 @@ pub async fn list(
     params(("session_id" = SessionId, Path, description = "One of your sessions")),
     responses(
         (status = 204, description = "The session is ended"),
+        (status = 400, description = "An id in the path is not one (`invalid_id`)", body = ErrorBody),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 404, description = "No such session of yours", body = ErrorBody),
     )
