@@ -95,6 +95,12 @@ impl Parley {
         caller: &Caller,
         export: &mut Export,
     ) -> Result<Option<Vec<ExportLine>>, Error> {
+        // Each call proves the session again: an export stops when its maker is logged out, deactivated or
+        // (for an organization's) no longer an administrator.
+        let session = self.live_session(caller.token_hash()).await?;
+        if export.own.is_none() && !session.user.role.is_admin() {
+            return Err(super::audit::not_admin());
+        }
         let org_id = caller.user.org_id;
         for _ in 0..READS_PER_CALL {
             match export.stage.clone() {

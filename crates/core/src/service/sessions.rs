@@ -179,7 +179,7 @@ impl Parley {
         )
     }
 
-    async fn live_session(&self, token_hash: [u8; 32]) -> Result<Session, Error> {
+    pub(super) async fn live_session(&self, token_hash: [u8; 32]) -> Result<Session, Error> {
         let session = self
             .store
             .session(token_hash)

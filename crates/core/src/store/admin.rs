@@ -116,7 +116,8 @@ pub trait AdminRecords: Send + Sync + 'static {
     // ---- update ----
 
     /// Replaces an organization's settings (its default channels too; `open_signup` follows `signup`
-    /// when one is chosen), writing `audit` with them.
+    /// when one is chosen; invitations made by others than administrators go when they become theirs
+    /// alone), writing `audit` with them.
     async fn set_org_settings(
         &self,
         settings: OrgSettingsRecord,
@@ -126,7 +127,8 @@ pub trait AdminRecords: Send + Sync + 'static {
     /// Gives a user a role, writing `audit` with it. `Conflict("last_owner")` when that would leave their
     /// org without an active owner (and nothing is written).
     async fn set_role(&self, user_id: UserId, role: Role, audit: AuditRecord) -> StoreResult<User>;
-    /// Deactivates a user (`at`: their sessions end and their push subscriptions go with them) or
+    /// Deactivates a user (`at`: their sessions end, their push subscriptions and the invitations they made go
+    /// with them) or
     /// reactivates them (`None`), writing `audit` with it. `Conflict("last_owner")` when deactivating the
     /// last active owner.
     async fn set_deactivated(

@@ -221,7 +221,19 @@ async fn deactivation(server: &TestServer) {
         400,
         "cannot_deactivate_yourself",
     );
+    let bobs_invite = bob
+        .client
+        .create_invite(&parley_proto::v1::CreateInviteRequest::default())
+        .await
+        .expect("an invitation")
+        .token
+        .expect("its token");
     let person = ann.client.deactivate(bob.id).await.expect("deactivate");
+    assert_api_error(
+        server.client().lookup_invite(&bobs_invite).await,
+        404,
+        "not_found",
+    );
     assert!(person.user.deactivated);
     assert!(person.deactivated_at.is_some());
     for socket in [&mut desk, &mut pocket] {

@@ -133,9 +133,16 @@ async fn settings(server: &TestServer) {
         channel_mentions: Some(ChannelMentions::Moderators),
         ..OrgSettingsPatch::default()
     };
+    let bobs_invite = bob
+        .create_invite(&CreateInviteRequest::default())
+        .await
+        .expect("members invite, for now")
+        .token
+        .expect("its token");
     ann.update_org_settings(&restricted)
         .await
         .expect("restrict");
+    assert_api_error(client.lookup_invite(&bobs_invite).await, 404, "not_found");
     let request = parley_proto::v1::CreateConversationRequest {
         name: Some("Bob's".into()),
         handle: Some("bobs".into()),
@@ -213,7 +220,9 @@ async fn settings(server: &TestServer) {
         vec![
             (AuditKind::InviteCreated, AuditOutcome::Done),
             (AuditKind::InviteCreated, AuditOutcome::Refused),
-        ]
+            (AuditKind::InviteCreated, AuditOutcome::Done),
+        ],
+        "Ann's, Bob's refused one, and Bob's before the change, newest first"
     );
 }
 

@@ -238,6 +238,15 @@ impl AdminRecords for PgStore {
                         &[&s.org_id.0, &channels],
                     )
                     .await?;
+                    if s.invitations == Allowed::Admins {
+                        run(
+                            c,
+                            "DELETE FROM invites WHERE org_id = $1 AND created_by IN
+                                 (SELECT id FROM users WHERE org_id = $1 AND role NOT IN ('owner', 'admin'))",
+                            &[&s.org_id.0],
+                        )
+                        .await?;
+                    }
                     append(c, &audit).await?;
                     settings_where(c, "id = $1", &s.org_id.0)
                         .await?
@@ -336,6 +345,13 @@ impl AdminRecords for PgStore {
                         .await?;
                     if at.is_some() {
                         delete_sessions_of(c, user_id).await?;
+                        // An invitation outlives no maker.
+                        run(
+                            c,
+                            "DELETE FROM invites WHERE created_by = $1",
+                            &[&user_id.0],
+                        )
+                        .await?;
                     }
                     append(c, &audit).await?;
                     sql::user_by_id(c, user_id)

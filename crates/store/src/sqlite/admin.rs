@@ -219,6 +219,15 @@ fn set_settings(
         )
         .map_err(backend)?;
     }
+    if s.invitations == Allowed::Admins {
+        run(
+            c,
+            "DELETE FROM invites WHERE org_id = ?1 AND created_by IN
+                 (SELECT id FROM users WHERE org_id = ?1 AND role NOT IN ('owner', 'admin'))",
+            [s.org_id.0],
+        )
+        .map_err(backend)?;
+    }
     append(c, audit)?;
     settings_where(c, "id = ?1", &s.org_id.0)?.ok_or(StoreError::NotFound("organization"))
 }
@@ -291,6 +300,8 @@ fn set_deactivated(
             return Err(StoreError::Conflict("last_owner"));
         }
         delete_sessions_of(c, user_id)?;
+        // An invitation outlives no maker.
+        run(c, "DELETE FROM invites WHERE created_by = ?1", [user_id.0]).map_err(backend)?;
     }
     run(
         c,
