@@ -134,9 +134,11 @@ impl Schema {
         } else {
             '?'
         };
+        // The application name marks the schema's sessions, which its drop ends first.
         format!(
-            "{}{separator}options=-csearch_path%3D{}",
-            self.admin_url, self.name
+            "{}{separator}options=-csearch_path%3D{name}&application_name={name}",
+            self.admin_url,
+            name = self.name
         )
     }
 
@@ -292,8 +294,15 @@ impl Drop for Schema {
                 .build()?;
             runtime.block_on(async {
                 if let Ok(client) = connect(&url).await {
+                    // A server of this process cannot finish what it holds while this thread blocks the
+                    // runtime it runs on (an open transaction's locks would stall the drop): end its
+                    // sessions first.
                     let _ = client
-                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                        .batch_execute(&format!(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                             WHERE application_name = '{name}';
+                             DROP SCHEMA IF EXISTS {name} CASCADE"
+                        ))
                         .await;
                 }
             });

@@ -38,6 +38,9 @@ const READERS: usize = 15;
 /// `PUBLISH_PATIENCE` for the bus); a frozen or cut-off node would otherwise stall every node's writes until
 /// TCP noticed, which can take hours.
 const TURN_IDLE_LIMIT: &str = "15s";
+/// How long any other session may sit idle inside a transaction before PostgreSQL ends it, releasing
+/// its locks. No transaction here waits on anything but the database for that long.
+const IDLE_IN_TRANSACTION_LIMIT: &str = "30s";
 /// How long a turn waits for the relay to hand its events to the bus. Past it the turn ends anyway: the
 /// bus is at most once, and the events are in the log for whoever catches up.
 const PUBLISH_PATIENCE: Duration = Duration::from_secs(2);
@@ -163,6 +166,13 @@ impl Connections {
             .keepalives_interval(Duration::from_secs(2))
             .keepalives_retries(3)
             .tcp_user_timeout(Duration::from_secs(15));
+        // A node frozen in the middle of a transaction (a stopped process, a runtime blocked) must not hold
+        // its row locks for ever: other nodes' notifiers and writers would wait on them.
+        let options = format!(
+            "{} -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_LIMIT}",
+            config.get_options().unwrap_or_default()
+        );
+        config.options(options.trim_start());
         let make_pool = |size: usize, recycling_method: RecyclingMethod| {
             let manager = Manager::from_config(
                 config.clone(),
