@@ -24,6 +24,7 @@ pub use tokio_tungstenite::tungstenite::Utf8Bytes;
 mod admin;
 mod moderation;
 mod realtime;
+mod retention;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -117,6 +117,9 @@ pub struct Conversation {
     pub private: bool,
     /// Read-only, and out of the directory.
     pub archived: bool,
+    /// A channel's own retention in days (0: for ever); `None` follows its organization's.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
     pub created_by: UserId,
     pub created_at: Millis,
     pub member_count: u64,

@@ -120,6 +120,7 @@ impl Parley {
             topic: c.topic.clone(),
             private: c.private,
             archived: c.archived,
+            retention_days: c.retention_days,
             join_url: c.handle.as_ref().map(|h| {
                 format!(
                     "{}/v1/join/{h}",

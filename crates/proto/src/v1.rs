@@ -13,8 +13,10 @@ use crate::strict_enum::strict_enum;
 
 mod admin;
 mod moderation;
+mod retention;
 pub use admin::*;
 pub use moderation::*;
+pub use retention::*;
 
 /// The body of every non-2xx answer.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -220,6 +222,10 @@ pub struct Conversation {
     /// Archived by a moderator: read-only, and out of the channel directory.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub archived: bool,
+    /// A channel's own retention: messages older than this many days are deleted (0: kept for ever).
+    /// Absent: the organization's policy applies (`GET /v1/org/settings`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u32>,
     /// For channels: the URL that joins it (`POST /v1/join/{handle}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub join_url: Option<String>,

@@ -253,7 +253,8 @@ async fn count_nodes(parley: Weak<Parley>) {
     }
 }
 
-/// Hourly, for as long as the server lives: forgets events past their retention and sessions past their
+/// Hourly, for as long as the server lives: purges messages past their conversation's retention
+/// (`retention.rs`), forgets events past their retention and sessions past their
 /// idle limit or lifetime (which are refused already; this only keeps the tables small), and deletes files
 /// nobody can reach any more (erased, uploads left on no message, objects no record names).
 async fn janitor(parley: Weak<Parley>) {
@@ -263,6 +264,7 @@ async fn janitor(parley: Weak<Parley>) {
         let Some(parley) = parley.upgrade() else {
             return;
         };
+        report_pruned("expired messages", parley.purge_expired().await);
         report_pruned("events", parley.prune_events().await);
         report_pruned("sessions", parley.prune_sessions().await);
         report_pruned("files", parley.collect_files().await);

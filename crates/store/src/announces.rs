@@ -3,7 +3,7 @@
 
 use parley_core::Cursor;
 use parley_core::model::{Conversation, Event, FileRecord, Invite, Member, Message, User};
-use parley_core::store::{DirectMessage, OrgSettingsRecord, PushSubscription, Sent};
+use parley_core::store::{DirectMessage, OrgSettingsRecord, PurgeBatch, PushSubscription, Sent};
 
 /// What a write committed that clients must hear about.
 pub(crate) trait Announces {
@@ -31,6 +31,7 @@ announces_nothing!(
     FileRecord,
     PushSubscription,
     OrgSettingsRecord,
+    PurgeBatch,
     Vec<(u16, Cursor)>
 );
 

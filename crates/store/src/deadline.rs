@@ -18,8 +18,9 @@ use parley_core::store::{
     AdminRecords, AuditEntry, AuditFilter, AuditRecord, CommitFeed, CompletedUpload,
     ConversationChange, Decided, Delivery, DirectMessage, FileRecords, LogEntry, NewConversation,
     NewDelivery, NewInvite, NewMessage, NewPushSubscription, NewUpload, NewUser, NotifyRecords,
-    OrgSettingsRecord, Outcome, Pending, PushSubscription, QuietHours, Sent, SentMessage,
-    SessionRecord, Store, StoreError, StoreResult,
+    OrgSettingsRecord, Outcome, Pending, PurgeBatch, PurgeRunRecord, PushSubscription, QuietHours,
+    RetentionRecords, RetentionTarget, Sent, SentMessage, SessionRecord, Store, StoreError,
+    StoreResult,
 };
 use parley_core::{
     ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, SubscriptionId, UserId,
@@ -849,5 +850,58 @@ impl NotifyRecords for TimeLimited {
         after: MessageId,
     ) -> StoreResult<bool> {
         within!(self, self.inner.wrote_since(user, conversation, after))
+    }
+}
+
+#[async_trait]
+impl RetentionRecords for TimeLimited {
+    async fn retention_orgs(&self, after: Option<OrgId>, limit: u32) -> StoreResult<Vec<OrgId>> {
+        within!(self, self.inner.retention_orgs(after, limit))
+    }
+
+    async fn retention_targets(
+        &self,
+        org_id: OrgId,
+        after: Option<ConversationId>,
+        limit: u32,
+    ) -> StoreResult<Vec<RetentionTarget>> {
+        within!(self, self.inner.retention_targets(org_id, after, limit))
+    }
+
+    async fn purge_messages(
+        &self,
+        conversation_id: ConversationId,
+        before: Millis,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> StoreResult<PurgeBatch> {
+        within!(
+            self,
+            self.inner
+                .purge_messages(conversation_id, before, after, limit)
+        )
+    }
+
+    async fn forget_purged_events(
+        &self,
+        conversation_id: ConversationId,
+        through: MessageId,
+    ) -> StoreResult<u64> {
+        within!(
+            self,
+            self.inner.forget_purged_events(conversation_id, through)
+        )
+    }
+
+    async fn record_purge_run(&self, run: PurgeRunRecord) -> StoreResult<()> {
+        within!(self, self.inner.record_purge_run(run))
+    }
+
+    async fn last_purge_run(&self, org_id: OrgId) -> StoreResult<Option<PurgeRunRecord>> {
+        within!(self, self.inner.last_purge_run(org_id))
+    }
+
+    async fn channels_with_own_retention(&self, org_id: OrgId) -> StoreResult<u64> {
+        within!(self, self.inner.channels_with_own_retention(org_id))
     }
 }

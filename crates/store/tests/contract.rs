@@ -73,6 +73,7 @@ macro_rules! store_contract_tests {
                 admin::people_are_paged_and_searched,
                 admin::sessions_are_listed_and_a_password_change_keeps_one,
                 admin::the_audit_log_is_filtered_and_paged_both_ways,
+                retention::the_purge_goes_in_batches_and_keeps_threads_that_go_on,
             ],
             shared: [
                 messages::message_ids_grow_in_commit_order_under_concurrency,

@@ -4,6 +4,7 @@
 //!
 //! Logs are off unless `TEST_LOG=1`. Sign-up and send limits are lifted (`lift_limits`).
 
+mod backdate;
 mod child;
 pub mod cluster;
 pub mod oidc_provider;

@@ -19,6 +19,7 @@ mod pins;
 mod previews;
 mod rate_limits;
 mod realtime;
+mod retention;
 pub mod roles;
 mod sessions;
 mod threads;
@@ -40,6 +41,7 @@ pub use people::{MAX_PEOPLE_PAGE, PeopleQuery};
 pub use pins::MAX_PINS;
 pub use previews::{MAX_PICTURE_BYTES, make_previews};
 pub use realtime::{Pruned, Replay};
+pub use retention::{MAX_RETENTION_DAYS, Purged};
 pub use sessions::{MAX_DEVICE_CHARS, SessionLimits, device_name};
 pub use throttles::{LoginLimits, SendLimits, SignupLimits, client_network};
 pub use uploads::{MAX_ATTACHMENTS, PART_BYTES};
@@ -134,6 +136,8 @@ pub struct Parley {
     completions: Arc<tokio::sync::Semaphore>,
     /// Exports running at once (`export.rs`): each holds a read connection for a moment per batch.
     exports: Arc<tokio::sync::Semaphore>,
+    /// The purge running on this server (`retention.rs`): one at a time.
+    purges: Arc<tokio::sync::Semaphore>,
 }
 
 impl Parley {
@@ -160,6 +164,7 @@ impl Parley {
             previews: Arc::new(tokio::sync::Notify::new()),
             completions: Arc::new(tokio::sync::Semaphore::new(COMPLETIONS_AT_ONCE)),
             exports: Arc::new(tokio::sync::Semaphore::new(export::EXPORTS_AT_ONCE)),
+            purges: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 

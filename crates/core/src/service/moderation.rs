@@ -2,7 +2,7 @@
 //! are, removing members and others' messages. `roles.rs` says who may do which; every change is a durable
 //! event that open clients see, and every change and refusal is audited.
 
-use parley_proto::v1::{self, AuditKind, ChannelRole, ConversationKind, ConversationPatch};
+use parley_proto::v1::{self, AuditKind, ChannelRole, ConversationKind, ConversationPatch, Role};
 
 use super::audit::by;
 use super::{Caller, Parley, roles};
@@ -78,13 +78,15 @@ impl Parley {
             detail: Some(changed.join(", ")),
             ..by(caller, AuditKind::ChannelUpdated)
         };
-        let conversation = self.moderated_channel(caller, id, &record).await?;
+        let conversation = self
+            .moderated_channel(caller, id, &record, roles::moderates)
+            .await?;
         unless_archived(&conversation)?;
         let change = ConversationChange {
             name: patch.name.map(|n| n.trim().to_owned()),
             topic: patch.topic,
             private: patch.private,
-            archived: None,
+            ..ConversationChange::default()
         };
         self.change_channel(id, change, record).await
     }
@@ -101,7 +103,9 @@ impl Parley {
             detail: Some(if archived { "archived" } else { "brought back" }.into()),
             ..by(caller, AuditKind::ChannelUpdated)
         };
-        let conversation = self.moderated_channel(caller, id, &record).await?;
+        let conversation = self
+            .moderated_channel(caller, id, &record, roles::moderates)
+            .await?;
         if conversation.archived == archived {
             return Ok(self.conversation_wire(&conversation));
         }
@@ -112,7 +116,7 @@ impl Parley {
         self.change_channel(id, change, record).await
     }
 
-    async fn change_channel(
+    pub(super) async fn change_channel(
         &self,
         id: ConversationId,
         change: ConversationChange,
@@ -188,7 +192,9 @@ impl Parley {
             target_conversation_id: Some(id),
             ..by(caller, AuditKind::MemberRemoved)
         };
-        let conversation = self.moderated_channel(caller, id, &record).await?;
+        let conversation = self
+            .moderated_channel(caller, id, &record, roles::moderates)
+            .await?;
         let membership = self.store.membership(id, caller.user.id).await?;
         let Some(target) = self.store.membership(id, user_id).await? else {
             return self.refuse(record, Error::NotFound("member")).await;
@@ -228,11 +234,13 @@ impl Parley {
     }
 
     /// The channel `id`, if the caller moderates it; every refusal is audited.
-    async fn moderated_channel(
+    /// The channel, if the caller's roles pass `may` (`roles.rs`); refusals are audited.
+    pub(super) async fn moderated_channel(
         &self,
         caller: &Caller,
         id: ConversationId,
         record: &AuditRecord,
+        may: fn(Role, Option<ChannelRole>) -> bool,
     ) -> Result<Conversation, Error> {
         self.write_throttle.check(caller.user.id)?;
         let (conversation, membership) = match self.visible_conversation(caller, id).await {
@@ -243,7 +251,7 @@ impl Parley {
             let error = Error::invalid("not_a_channel", "only channels are moderated");
             return self.refuse(record.clone(), error).await;
         }
-        if !roles::moderates(caller.user.role, membership.map(|m| m.role)) {
+        if !may(caller.user.role, membership.map(|m| m.role)) {
             return self.refuse(record.clone(), not_moderator()).await;
         }
         Ok(conversation)

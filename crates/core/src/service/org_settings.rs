@@ -1,6 +1,7 @@
 //! An organization's settings: who may sign up without an invitation (anyone, nobody, or people of some
 //! email domains), the public channels new members join, and who may create channels, make invitations and
-//! use `@channel`. Members read them; owners and administrators change them (audited).
+//! use `@channel`, and how long messages are kept (`retention.rs` purges). Members read them; owners and
+//! administrators change them (audited).
 
 use parley_proto::v1::{
     self, Allowed, AuditKind, ChannelMentions, ConversationKind, OrgSettingsPatch, SignupPolicy,
@@ -8,6 +9,7 @@ use parley_proto::v1::{
 
 use super::audit::by;
 use super::conversations::only_to_own_devices;
+use super::retention::retention_days;
 use super::{Caller, Parley, roles};
 use crate::model::{Millis, User};
 use crate::store::{AuditRecord, OrgPolicy, OrgSettingsRecord};
@@ -151,6 +153,14 @@ impl Parley {
             settings.channel_mentions = who;
             changed.push("channel_mentions");
         }
+        if let Some(days) = patch.retention_days {
+            settings.retention_days = retention_days(days)?;
+            changed.push("retention_days");
+        }
+        if let Some(allowed) = patch.channel_retention {
+            settings.channel_retention = allowed;
+            changed.push("channel_retention");
+        }
         if changed.is_empty() {
             return Err(Error::invalid("invalid_input", "give at least one setting"));
         }
@@ -260,6 +270,8 @@ impl Parley {
             channel_creation: s.channel_creation,
             invitations: s.invitations,
             channel_mentions: s.channel_mentions,
+            retention_days: s.retention_days,
+            channel_retention: s.channel_retention,
         }
     }
 }

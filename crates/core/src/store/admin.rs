@@ -67,6 +67,10 @@ pub struct OrgSettingsRecord {
     pub channel_creation: Allowed,
     pub invitations: Allowed,
     pub channel_mentions: ChannelMentions,
+    /// Days messages are kept; 0 for ever.
+    pub retention_days: u32,
+    /// Whether channels may have a retention of their own.
+    pub channel_retention: bool,
 }
 
 #[async_trait]

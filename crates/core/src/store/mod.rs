@@ -7,6 +7,7 @@
 mod admin;
 mod files;
 mod notify;
+mod retention;
 
 pub use admin::{
     AdminRecords, AuditEntry, AuditFilter, AuditRecord, OrgSettingsRecord, SessionRecord,
@@ -16,6 +17,7 @@ pub use notify::{
     Candidate, Decided, Delivery, LogEntry, NewDelivery, NewPushSubscription, NotifyRecords,
     Outcome, Pending, PushSubscription, PushTarget, QuietHours, SHARDS, SentMessage, shard_of,
 };
+pub use retention::{PurgeBatch, PurgeRunRecord, RetentionRecords, RetentionTarget};
 
 use async_trait::async_trait;
 use parley_proto::v1::{
@@ -145,6 +147,8 @@ pub struct ConversationChange {
     pub topic: Option<String>,
     pub private: Option<bool>,
     pub archived: Option<bool>,
+    /// A channel's own retention: `Some(None)` to follow its organization's again.
+    pub retention_days: Option<Option<u32>>,
 }
 
 /// The answer to a send.
@@ -165,7 +169,9 @@ pub enum DirectMessage {
 
 /// Everything Parley stores. Methods go create, read, update, delete, in the same order in every backend.
 #[async_trait]
-pub trait Store: AdminRecords + FileRecords + NotifyRecords + Send + Sync + 'static {
+pub trait Store:
+    AdminRecords + FileRecords + NotifyRecords + RetentionRecords + Send + Sync + 'static
+{
     // ---- create ----
 
     /// Creates a user, and the organization too when the policy allows and it does not exist yet.

@@ -190,6 +190,11 @@ pub struct OrgSettings {
     /// Who may make invitation links.
     pub invitations: Allowed,
     pub channel_mentions: ChannelMentions,
+    /// Messages older than this many days are deleted everywhere (0: kept for ever).
+    pub retention_days: u32,
+    /// Whether a channel's owners may give it a retention of its own (`PUT
+    /// /v1/conversations/{id}/retention`); while false, every channel follows `retention_days`.
+    pub channel_retention: bool,
 }
 
 /// What an administrator changes of the organization's settings: any of these.
@@ -210,6 +215,11 @@ pub struct OrgSettingsPatch {
     pub invitations: Option<Allowed>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel_mentions: Option<ChannelMentions>,
+    /// 0 (keep for ever) or 1 to 36,500.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_retention: Option<bool>,
 }
 
 /// One line of an export (`application/x-ndjson`), tagged by `type`. An organization's export is its

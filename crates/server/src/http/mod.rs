@@ -17,6 +17,7 @@ pub(crate) mod operations;
 pub(crate) mod org_settings;
 pub(crate) mod pins;
 pub(crate) mod push;
+pub(crate) mod retention;
 pub(crate) mod sessions;
 pub(crate) mod threads;
 pub(crate) mod uploads;
@@ -112,6 +113,8 @@ pub fn routes() -> Router<AppState> {
             "/v1/org/settings",
             get(org_settings::get).patch(org_settings::update),
         )
+        .route("/v1/admin/retention", get(retention::status))
+        .route("/v1/admin/retention/run", post(retention::run))
         .route("/v1/admin/audit", get(admin::audit))
         .route("/v1/admin/audit/export", get(admin::export_audit))
         .route("/v1/admin/export", get(admin::export_org))
@@ -141,6 +144,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/v1/conversations/{conversation_id}/unarchive",
             post(moderation::unarchive),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/retention",
+            put(retention::set_channel),
         )
         .route(
             "/v1/conversations/{conversation_id}/roles",

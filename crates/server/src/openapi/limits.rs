@@ -31,6 +31,10 @@ const NAME: Limit = Limit::Text {
     pattern: Some(NAME_PATTERN),
 };
 const HANDLE: Limit = Limit::Pattern(HANDLE_PATTERN);
+const RETENTION: Limit = Limit::Range {
+    min: 0,
+    max: MAX_RETENTION_DAYS as usize,
+};
 const PEOPLE_QUERY: Limit = Limit::Text {
     min: 0,
     max: MAX_QUERY_CHARS,
@@ -70,6 +74,8 @@ const FIELDS: &[(&str, &str, Limit)] = &[
             max: MAX_EMAIL_DOMAINS,
         },
     ),
+    ("OrgSettingsPatch", "retention_days", RETENTION),
+    ("ChannelRetention", "retention_days", RETENTION),
     (
         "OrgSettingsPatch",
         "default_channels",

@@ -28,7 +28,7 @@ use utoipa::{Modify, OpenApi, ToResponse};
     tags(
         (name = "accounts", description = "Sign-up, invitations, login and logout, your sessions and password"),
         (name = "administration", description = "Running an organization: its people, their roles and \
-            accounts, and the audit log. Owners and administrators only."),
+            accounts, retention and the purge job, and the audit log. Owners and administrators only."),
         (name = "users", description = "Profiles, avatars, the people directory and contacts"),
         (name = "conversations", description = "DMs, groups and channels, and membership"),
         (name = "messages", description = "Messages, edits, mentions, pins, reactions, read checkpoints, \
@@ -67,6 +67,9 @@ use utoipa::{Modify, OpenApi, ToResponse};
         crate::http::admin::audit,
         crate::http::org_settings::get,
         crate::http::org_settings::update,
+        crate::http::retention::status,
+        crate::http::retention::run,
+        crate::http::retention::set_channel,
         crate::http::admin::export_audit,
         crate::http::admin::export_org,
         crate::http::admin::export_own,

@@ -122,6 +122,11 @@ async fn every_route_refuses_who_may_not() {
         ),
         route(
             Method::PUT,
+            format!("/v1/conversations/{secret}/retention"),
+            Some(r#"{"retention_days":1}"#),
+        ),
+        route(
+            Method::PUT,
             format!("/v1/conversations/{secret}/members/{b}/role"),
             Some(r#"{"role":"member"}"#),
         ),
@@ -285,6 +290,8 @@ async fn every_route_refuses_who_may_not() {
             Some(r#"{"invitations":"admins"}"#),
         ),
         route(Method::GET, "/v1/admin/audit".into(), None),
+        route(Method::GET, "/v1/admin/retention".into(), None),
+        route(Method::POST, "/v1/admin/retention/run".into(), None),
         route(Method::GET, "/v1/admin/audit/export".into(), None),
         route(Method::GET, "/v1/admin/export".into(), None),
         route(Method::GET, "/v1/users/me/export".into(), None),

@@ -31,6 +31,7 @@ mod pins;
 mod process;
 mod quotes;
 mod realtime;
+mod retention;
 mod sessions;
 mod threads;
 mod users;

@@ -57,8 +57,8 @@ fn entry(r: &tokio_postgres::Row) -> StoreResult<AuditEntry> {
     })
 }
 
-const SETTINGS_COLUMNS: &str =
-    "id, open_signup, signup, email_domains, channel_creation, invitations, channel_mentions";
+const SETTINGS_COLUMNS: &str = "id, open_signup, signup, email_domains, channel_creation, invitations, channel_mentions, \
+     retention_days, channel_retention";
 
 async fn settings_where(
     c: &impl GenericClient,
@@ -89,6 +89,8 @@ async fn settings_where(
         channel_creation: Allowed::parse(get(&r, 4)?).unwrap_or(Allowed::Everyone),
         invitations: Allowed::parse(get(&r, 5)?).unwrap_or(Allowed::Everyone),
         channel_mentions: ChannelMentions::parse(get(&r, 6)?).unwrap_or(ChannelMentions::Everyone),
+        retention_days: u32::try_from(get::<i32>(&r, 7)?).unwrap_or(0),
+        channel_retention: get(&r, 8)?,
     }))
 }
 
@@ -211,7 +213,8 @@ impl AdminRecords for PgStore {
                     run(
                         c,
                         "UPDATE orgs SET open_signup = $2, signup = $3, email_domains = $4,
-                             channel_creation = $5, invitations = $6, channel_mentions = $7
+                             channel_creation = $5, invitations = $6, channel_mentions = $7,
+                             retention_days = $8, channel_retention = $9
                          WHERE id = $1",
                         &[
                             &s.org_id.0,
@@ -221,6 +224,8 @@ impl AdminRecords for PgStore {
                             &s.channel_creation.as_str(),
                             &s.invitations.as_str(),
                             &s.channel_mentions.as_str(),
+                            &i32::try_from(s.retention_days).unwrap_or(i32::MAX),
+                            &s.channel_retention,
                         ],
                     )
                     .await?;

@@ -413,7 +413,8 @@ pub(crate) async fn update(
              name = coalesce($2, name),
              topic = CASE WHEN $3 THEN $4 ELSE topic END,
              private = coalesce($5, private),
-             archived = coalesce($6, archived)
+             archived = coalesce($6, archived),
+             retention_days = CASE WHEN $7 THEN $8 ELSE retention_days END
          WHERE id = $1",
         &[
             &conversation_id.0,
@@ -422,6 +423,11 @@ pub(crate) async fn update(
             &topic.flatten(),
             &change.private,
             &change.archived,
+            &change.retention_days.is_some(),
+            &change
+                .retention_days
+                .flatten()
+                .map(|d| i32::try_from(d).unwrap_or(i32::MAX)),
         ],
     )
     .await?;

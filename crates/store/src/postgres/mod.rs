@@ -13,6 +13,7 @@ mod mentions;
 mod messages;
 mod notify;
 mod pins;
+mod retention;
 mod sql;
 mod threads;
 mod writer;

@@ -88,9 +88,9 @@ pub(crate) async fn user_by_id(c: &impl GenericClient, id: UserId) -> StoreResul
 }
 
 pub(crate) const CONVERSATION_COLUMNS: &str = "c.id, c.org_id, c.kind, c.name, c.handle, c.topic, c.private, \
-     c.created_by, c.created_at, c.member_count, c.archived";
+     c.created_by, c.created_at, c.member_count, c.archived, c.retention_days";
 /// Where the columns after `CONVERSATION_COLUMNS` start.
-pub(crate) const CONVERSATION_COLUMN_COUNT: usize = 11;
+pub(crate) const CONVERSATION_COLUMN_COUNT: usize = 12;
 
 pub(crate) fn conversation(row: &Row) -> StoreResult<Conversation> {
     let kind: &str = get(row, 2)?;
@@ -110,6 +110,7 @@ pub(crate) fn conversation(row: &Row) -> StoreResult<Conversation> {
         created_at: Millis(get(row, 8)?),
         member_count: get::<i64>(row, 9)?.try_into().unwrap_or(0),
         archived: get(row, 10)?,
+        retention_days: get::<Option<i32>>(row, 11)?.and_then(|d| u32::try_from(d).ok()),
     })
 }
 

@@ -53,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0004_files.sql"),
     include_str!("../../migrations/postgres/0005_notifications.sql"),
     include_str!("../../migrations/postgres/0006_administration.sql"),
+    include_str!("../../migrations/postgres/0007_retention.sql"),
 ];
 
 /// A write waiting in the writer's queue.

@@ -132,8 +132,8 @@ fn audit_entries(
         .map_err(backend)
 }
 
-const SETTINGS_COLUMNS: &str =
-    "id, open_signup, signup, email_domains, channel_creation, invitations, channel_mentions";
+const SETTINGS_COLUMNS: &str = "id, open_signup, signup, email_domains, channel_creation, invitations, channel_mentions, \
+     retention_days, channel_retention";
 
 fn settings_where(
     c: &Connection,
@@ -159,6 +159,8 @@ fn settings_where(
                 invitations: Allowed::parse(&invitations).unwrap_or(Allowed::Everyone),
                 channel_mentions: ChannelMentions::parse(&mentions)
                     .unwrap_or(ChannelMentions::Everyone),
+                retention_days: row.get(7)?,
+                channel_retention: row.get(8)?,
             })
         },
     )
@@ -192,7 +194,8 @@ fn set_settings(
     run(
         c,
         "UPDATE orgs SET open_signup = ?2, signup = ?3, email_domains = ?4, channel_creation = ?5,
-                         invitations = ?6, channel_mentions = ?7
+                         invitations = ?6, channel_mentions = ?7, retention_days = ?8,
+                         channel_retention = ?9
          WHERE id = ?1",
         params![
             s.org_id.0,
@@ -201,7 +204,9 @@ fn set_settings(
             s.email_domains.join(" "),
             s.channel_creation.as_str(),
             s.invitations.as_str(),
-            s.channel_mentions.as_str()
+            s.channel_mentions.as_str(),
+            s.retention_days,
+            s.channel_retention
         ],
     )
     .map_err(backend)?;

@@ -239,15 +239,21 @@ impl Connections {
     ) -> StoreResult<T> {
         let erased = self.write(work).await?;
         if !erased.announced().is_empty() {
-            let (done, emptied) = oneshot::channel();
-            let asked = self.checkpointer.send(done).is_ok();
-            if !asked || !emptied.await.unwrap_or(false) {
-                tracing::warn!(
-                    "the log could not be emptied at once after an erase; the checkpointer goes on"
-                );
-            }
+            self.empty_log().await;
         }
         Ok(erased)
+    }
+
+    /// Has the checkpointer copy the whole log into the database file and empty it, after a write that
+    /// erased text (see `erase`).
+    pub(crate) async fn empty_log(&self) {
+        let (done, emptied) = oneshot::channel();
+        let asked = self.checkpointer.send(done).is_ok();
+        if !asked || !emptied.await.unwrap_or(false) {
+            tracing::warn!(
+                "the log could not be emptied at once after an erase; the checkpointer goes on"
+            );
+        }
     }
 
     pub(crate) fn take_commit_feed(&self) -> Option<CommitFeed> {

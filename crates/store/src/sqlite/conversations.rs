@@ -377,7 +377,8 @@ pub(crate) fn update(
              name = coalesce(?2, name),
              topic = CASE WHEN ?3 THEN ?4 ELSE topic END,
              private = coalesce(?5, private),
-             archived = coalesce(?6, archived)
+             archived = coalesce(?6, archived),
+             retention_days = CASE WHEN ?7 THEN ?8 ELSE retention_days END
          WHERE id = ?1",
         params![
             conversation_id.0,
@@ -385,7 +386,9 @@ pub(crate) fn update(
             topic.is_some(),
             topic.flatten(),
             change.private,
-            change.archived
+            change.archived,
+            change.retention_days.is_some(),
+            change.retention_days.flatten()
         ],
     )
     .map_err(backend)?;

@@ -12,6 +12,7 @@ mod mentions;
 mod messages;
 mod notify;
 mod pins;
+mod retention;
 mod rows;
 mod threads;
 
@@ -43,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0005_files.sql"),
     include_str!("../../migrations/sqlite/0006_notifications.sql"),
     include_str!("../../migrations/sqlite/0007_administration.sql"),
+    include_str!("../../migrations/sqlite/0008_retention.sql"),
 ];
 
 fn migrate(c: &Connection) -> StoreResult<()> {

@@ -54,9 +54,9 @@ pub(crate) fn user_by_id(c: &Connection, id: UserId) -> StoreResult<Option<User>
     .map_err(backend)
 }
 
-pub(crate) const CONVERSATION_COLUMNS: &str = "c.id, c.org_id, c.kind, c.name, c.handle, c.topic, c.private, c.created_by, c.created_at, c.member_count, c.archived";
+pub(crate) const CONVERSATION_COLUMNS: &str = "c.id, c.org_id, c.kind, c.name, c.handle, c.topic, c.private, c.created_by, c.created_at, c.member_count, c.archived, c.retention_days";
 /// Where the columns after `CONVERSATION_COLUMNS` start.
-pub(crate) const CONVERSATION_COLUMN_COUNT: usize = 11;
+pub(crate) const CONVERSATION_COLUMN_COUNT: usize = 12;
 
 pub(crate) fn conversation(row: &Row<'_>) -> rusqlite::Result<Conversation> {
     let kind: String = row.get(2)?;
@@ -76,6 +76,7 @@ pub(crate) fn conversation(row: &Row<'_>) -> rusqlite::Result<Conversation> {
         created_at: Millis(row.get(8)?),
         member_count: row.get::<_, i64>(9)?.try_into().unwrap_or(0),
         archived: row.get(10)?,
+        retention_days: row.get(11)?,
     })
 }
 

@@ -10,6 +10,7 @@ pub mod events;
 pub mod feed;
 pub mod messages;
 pub mod notify;
+pub mod retention;
 pub mod users;
 
 use parley_core::ConversationId;
