@@ -306,3 +306,41 @@ export async function auditExport(filter) {
   }
   throw errorAnswer(res.status, await res.text().catch(() => ''), res.headers.get('Retry-After'), token);
 }
+
+// --- moderating a channel (its owners and moderators, and the organization's administrators) --------------
+
+/** A member's role in a channel. @typedef {{user_id: string, role: import('/state.js').ChannelRole}} MemberRole */
+
+/** What a moderator changes of a channel: any of its name, topic (empty clears it) and privacy.
+ * @typedef {{name?: string, topic?: string, private?: boolean}} ChannelPatch */
+
+/** Renames a channel, changes its topic or its privacy; every member's devices get `conversation.updated`.
+ * @param {string} conversationId
+ * @param {ChannelPatch} patch
+ * @returns {Promise<import('/state.js').Conversation>} */
+export const updateChannel = (conversationId, patch) => api('PATCH', `/v1/conversations/${conversationId}`, patch);
+
+/** Archives a channel (read-only, out of the directory), or brings it back.
+ * @param {string} conversationId
+ * @param {boolean} archived
+ * @returns {Promise<import('/state.js').Conversation>} */
+export const setArchived = (conversationId, archived) =>
+  api('POST', `/v1/conversations/${conversationId}/${archived ? 'archive' : 'unarchive'}`);
+
+/** A channel's owners and moderators (everyone else in it is a plain member).
+ * @param {string} conversationId
+ * @returns {Promise<MemberRole[]>} */
+export const channelRoles = (conversationId) => api('GET', `/v1/conversations/${conversationId}/roles`).then((answer) => answer.roles);
+
+/** @param {string} conversationId
+ * @param {string} userId
+ * @param {import('/state.js').ChannelRole} role
+ * @returns {Promise<MemberRole>} */
+export const setChannelRole = (conversationId, userId, role) =>
+  api('PUT', `/v1/conversations/${conversationId}/members/${userId}/role`, { role });
+
+/** Removes a member from a channel; they, and every member, get `member.left` with `removed: true`.
+ * @param {string} conversationId
+ * @param {string} userId
+ * @returns {Promise<null>} */
+export const removeMember = (conversationId, userId) => api('DELETE', `/v1/conversations/${conversationId}/members/${userId}`);

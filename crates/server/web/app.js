@@ -8,7 +8,9 @@ import { setupWorker } from '/app-worker.js';
 import { dropDrafts } from '/attachments-draft.js';
 import { showAuth } from '/auth.js';
 import { forgetAvatars } from '/avatars.js';
+import { setupChannelArchived } from '/channel-archived.js';
 import { setupChannelDirectory } from '/channel-directory.js';
+import { setupChannelSettings } from '/channel-settings.js';
 import { setupComposer } from '/composer.js';
 import { setupConversationList, showAboveList } from '/conversation-list.js';
 import { setupConversationNotifications } from '/conversation-notifications.js';
@@ -203,6 +205,8 @@ function startMain(me) {
   setupMessageEdit();
   setupPins();
   setupConversationNotifications();
+  setupChannelSettings();
+  setupChannelArchived();
   setupPermalinks();
   setupLog();
   setupMessageNavigation();

@@ -40,6 +40,12 @@ export function setupComposer() {
   setupAttachmentsDraft(syncSend);
 }
 
+/** Shows the composer, or hides it where no one may write (an archived channel).
+ * @param {boolean} shown */
+export function showComposer(shown) {
+  $('#composer').hidden = !shown;
+}
+
 /** "Send" is greyed (aria-disabled, keeping the focus) while a file uploads or one failed and stays. */
 function syncSend() {
   const { uploading, failed } = draftState();

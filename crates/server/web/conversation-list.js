@@ -66,7 +66,7 @@ export function renderList() {
  * @param {Message | null} m */
 function lastText(m) {
   if (!m) return 'No messages yet';
-  if (m.deleted) return 'Message deleted';
+  if (m.deleted) return m.removed_by_moderator ? 'Removed by a moderator' : 'Message deleted';
   return m.text || describeAttachments(m.attachments);
 }
 

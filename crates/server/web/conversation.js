@@ -1,6 +1,6 @@
-// The open conversation's pane (`#conv`): opening and closing it, its header (the title, a DM partner's
-// presence, "Leave", a channel's join link) and the parts it brings up (the log, the composer, typing, the
-// profile), and files dropped on it. A phone shows either the list or this pane.
+// The open conversation's pane (`#conv`): opening and closing it, its header (the title, a channel's topic, a
+// DM partner's presence, "Leave", a channel's join link) and the parts it brings up (the log, the composer,
+// typing, the profile), and files dropped on it. A phone shows either the list or this pane.
 import { api } from '/api.js';
 import { acceptFileDrops } from '/attachments-draft.js';
 import { clearComposer, focusComposer } from '/composer.js';
@@ -60,6 +60,7 @@ export async function openConversation(id, { reload = false } = {}) {
   $('#placeholder').hidden = true;
   $('#conv').hidden = false;
   $('#conv-title').textContent = e.name;
+  renderTopic(e.conv);
   hideProfile();
   renderConvTools(o, e);
   renderHeadPresence();
@@ -105,10 +106,21 @@ function renderConvTools(o, e) {
     if (state !== s) return;
     e.conv = { ...e.conv, ...c };
     if (s.open === o) show(e.conv);
+    // Its topic, whether it is archived, and the user's role in it are as the server says now.
+    publish('conversations');
     // A group's members are few: followed, their new names and avatars show here live too. (A channel's
     // could be thousands: their changes show on the next load.)
     if (c.kind === 'group') followUsers(c.members || []);
   }, () => {});
+}
+
+/** A channel's topic, under the header (none for DMs and groups, nor for a channel without one).
+ * @param {Conversation} c */
+function renderTopic(c) {
+  const topic = c.kind === 'channel' ? (c.topic || '').trim() : '';
+  const line = $('#conv-topic');
+  line.hidden = !topic;
+  line.textContent = topic;
 }
 
 /** The open DM's header: the partner's presence dot, and the "Profile of NAME" button. */
@@ -175,10 +187,17 @@ export async function enterConversation(s, conv, members) {
   return true;
 }
 
-// The open conversation left the list (left here or elsewhere, or gone from a list read again): it closes.
+// The open conversation left the list (left here or elsewhere, or gone from a list read again): it closes. A
+// group or channel renamed, or a channel's topic changed (here or by a moderator elsewhere), shows at once.
 subscribe('conversations', () => {
   const s = state;
-  if (s?.open && !s.conversations.has(s.open.id)) closeConversation();
+  if (!s?.open) return;
+  const e = s.conversations.get(s.open.id);
+  if (!e) return closeConversation();
+  if (e.conv.kind === 'dm') return;
+  const title = $('#conv-title');
+  if (title.textContent !== e.name) title.textContent = e.name;
+  renderTopic(e.conv);
 });
 
 subscribe('presence', () => state?.open && renderHeadPresence());

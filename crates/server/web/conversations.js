@@ -107,6 +107,30 @@ export function removeConversation(id) {
   publish('conversations');
 }
 
+/** A conversation a moderator changed (`conversation.updated`: its name, topic, privacy, archived): the entry
+ * takes what the event says, keeping what the event leaves out (the members, the membership, the last message).
+ * @param {Conversation} conv */
+export function updateConversation(conv) {
+  const e = state.conversations.get(conv.id);
+  if (!e) return;
+  const changed = { ...conv };
+  for (const key of /** @type {(keyof Conversation)[]} */ (['members', 'membership', 'last_message', 'unread_count', 'unread_mentions'])) delete changed[key];
+  // What the server leaves out when it is unset (no topic, not archived) is unset now.
+  e.conv = { ...e.conv, topic: null, archived: false, ...changed };
+  if (e.conv.kind !== 'dm') e.name = e.conv.name || e.name;
+  publish('conversations');
+}
+
+/** The user's own role in a channel changed (`member.role_changed` naming them).
+ * @param {string} conversationId
+ * @param {import('/state.js').ChannelRole} role */
+export function setOwnRole(conversationId, role) {
+  const e = state.conversations.get(conversationId);
+  if (!e) return;
+  e.conv = { ...e.conv, membership: { ...e.conv.membership, role } };
+  publish('conversations');
+}
+
 /** Sets how many of a conversation's messages are unread; with none unread, none mentions the user either.
  * @param {ConversationEntry} e
  * @param {number} unread */

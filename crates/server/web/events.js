@@ -2,12 +2,13 @@
 // deletions, reads, members, reactions), the replies to our sends, and ephemeral frames (typing, presence,
 // profile changes). Events that come before the list has been read wait until it has.
 import { openConversation } from '/conversation.js';
-import { ensureConversation, loadList, removeConversation, setUnread } from '/conversations.js';
+import { ensureConversation, loadList, removeConversation, setOwnRole, setUnread, updateConversation } from '/conversations.js';
 import { applyUpdated } from '/message-edit.js';
 import { applyReaction, forget, showMessages, systemLine, tombstone } from '/message-log.js';
 import { applyPin } from '/pins.js';
 import { setPresence } from '/presence.js';
 import { markRead, moveReceipt } from '/reads.js';
+import { showRemovedNotice } from '/removed-notice.js';
 import { acknowledged, refused } from '/sending.js';
 import { publish, state, subscribe } from '/state.js';
 import { startTyping, stopTyping } from '/typing.js';
@@ -40,12 +41,14 @@ function applyEvent(f) {
       applyUpdated(f.message);
       break;
     case 'message.deleted': {
+      // `removed_by_moderator`: a channel's moderator (or an administrator) deleted someone else's message.
+      const removed = { removed_by_moderator: !!f.removed_by_moderator };
       const e = s.conversations.get(f.conversation_id);
       if (e?.last?.id === f.message_id) {
-        e.last = { ...e.last, text: undefined, deleted: true };
+        e.last = { ...e.last, text: undefined, deleted: true, ...removed };
         publish('conversations');
       }
-      if (s.open?.id === f.conversation_id) tombstone(s.open, f.message_id);
+      if (s.open?.id === f.conversation_id) tombstone(s.open, f.message_id, removed);
       break;
     }
     case 'message.hidden': {
@@ -80,9 +83,22 @@ function applyEvent(f) {
       systemLine(f.conversation_id, f.user_id, 'joined');
       break;
     }
-    case 'member.left':
-      if (f.user_id === s.me.id) removeConversation(f.conversation_id);
-      else systemLine(f.conversation_id, f.user_id, 'left');
+    case 'member.left': {
+      // `removed`: a moderator removed them. Removed themself, the user is told why the channel went.
+      if (f.user_id !== s.me.id) {
+        systemLine(f.conversation_id, f.user_id, f.removed ? 'was removed' : 'left');
+        break;
+      }
+      const name = s.conversations.get(f.conversation_id)?.name;
+      removeConversation(f.conversation_id);
+      if (f.removed && name !== undefined) showRemovedNotice(name);
+      break;
+    }
+    case 'member.role_changed':
+      if (f.user_id === s.me.id) setOwnRole(f.conversation_id, f.role);
+      break;
+    case 'conversation.updated':
+      updateConversation(f.conversation);
       break;
     case 'reaction.added':
     case 'reaction.removed':

@@ -467,7 +467,7 @@ export function forget(o, id) {
   relayout(o, i);
 }
 
-/** A message deleted for everyone: it stays, as "This message was deleted."
+/** A message deleted for everyone: it stays, as "This message was deleted." (or "Removed by a moderator.")
  * @param {OpenConversation} o
  * @param {string} id
  * @param {Partial<Message>} [also] more to change (reactions dropped, say) */
@@ -509,11 +509,11 @@ export function applyReaction(conversationId, messageId, emoji, userId, change) 
 }
 
 /**
- * "NAME joined" / "NAME left" in the open conversation's log, after the newest message when it happened.
+ * "NAME joined", "NAME left" or "NAME was removed" (by a moderator) in the open conversation's log, after the newest message when it happened.
  * Kept in `o.sys` by that message, so the line comes back whenever the window renders the message again.
  * @param {string} conversationId
  * @param {string} userId
- * @param {'joined' | 'left'} what
+ * @param {'joined' | 'left' | 'was removed'} what
  */
 export async function systemLine(conversationId, userId, what) {
   const s = state;

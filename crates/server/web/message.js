@@ -4,6 +4,7 @@
 // to it. Also the article of a send still pending, and what it shows once refused.
 import { renderAttachments } from '/attachment-view.js';
 import { avatar } from '/avatars.js';
+import { moderates } from '/channel-settings.js';
 import { deleteMessage, toggleReaction } from '/message-actions.js';
 import { renderMessageText } from '/message-text.js';
 import { quoteCard } from '/quote-card.js';
@@ -114,7 +115,7 @@ export function fillArticle(art, m, layout = layoutOf(art)) {
   const parts = [
     header(m.author_id, author ?? '…', layout, h('time', { datetime: m.created_at, title: fullTime(m.created_at) }, clockTime(m.created_at))),
     m.quote && !m.deleted ? quoteCard(m.quote) : null,
-    h('div', { class: 'text' }, m.deleted ? 'This message was deleted.' : renderMessageText(m.text ?? '', context)),
+    h('div', { class: 'text' }, m.deleted ? tombstoneText(m) : renderMessageText(m.text ?? '', context)),
     m.deleted ? null : renderAttachments(m.attachments, { sentAt: m.created_at }),
     messageActions(art, m),
     reactionCounts(art, m),
@@ -129,6 +130,11 @@ export function fillArticle(art, m, layout = layoutOf(art)) {
     else /** @type {HTMLElement | null} */ (art.closest('#log'))?.focus({ preventScroll: true });
   }
 }
+
+/** What a message deleted for everyone says in place of its text: a channel's moderator (or an administrator)
+ * removing someone else's message is told apart from its author deleting it.
+ * @param {Message} m */
+export const tombstoneText = (m) => (m.removed_by_moderator ? 'Removed by a moderator.' : 'This message was deleted.');
 
 /** The reactions offered: [emoji as the API names it, the button's name, what it shows]. */
 const REACTIONS = [
@@ -170,8 +176,9 @@ function reactionCounts(art, m) {
   return counts;
 }
 
-/** The message actions: the "React" toolbar and the "Delete" one (for everyone on one's own messages, for
- * me on any). A group of toolbars, one Tab stop each, shown on hover and when the message has the focus.
+/** The message actions: the "React" toolbar and the "Delete" one (for everyone on one's own messages, and on
+ * others' in a channel the user moderates; for me on any). A group of toolbars, one Tab stop each, shown on
+ * hover and when the message has the focus.
  * @param {HTMLElement} art
  * @param {Message} m
  * @returns {HTMLElement} */
@@ -192,7 +199,8 @@ function messageActions(art, m) {
   const replies = replyActions(art, m);
   if (replies) group.append(replies);
   const deletes = h('div', { class: 'msg-delete', role: 'toolbar', 'aria-label': 'Delete' },
-    !m.deleted && m.author_id === me ? deleteButton(art, 'everyone', 'Delete for everyone') : null,
+    !m.deleted && m.author_id === me ? deleteButton(art, 'everyone', 'Delete for everyone')
+      : removable(m) ? deleteButton(art, 'everyone', 'Remove as moderator') : null,
     deleteButton(art, 'me', 'Delete for me'));
   roving(deletes);
   group.append(deletes);
@@ -203,6 +211,14 @@ function messageActions(art, m) {
     group.append(bar);
   }
   return group;
+}
+
+/** Whether the user may remove someone else's message `m` for everyone: as a moderator of its channel, while
+ * the channel is not archived. It then shows "Removed by a moderator." to everyone.
+ * @param {Message} m */
+function removable(m) {
+  const conv = state.conversations.get(m.conversation_id)?.conv;
+  return !m.deleted && m.author_id !== state.me.id && !!conv && moderates(conv) && !conv.archived;
 }
 
 /** Whether an article shows a message in the thread pane (its root, or a reply), not in the main log.

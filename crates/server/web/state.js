@@ -20,6 +20,10 @@
  *   deactivated?: boolean, avatar_url?: string | null, presence?: Presence | null}} User
  */
 
+/** A member's role in a channel: its owners name its moderators; owners and moderators rename it, change its
+ * topic and privacy, archive it and remove members.
+ * @typedef {'owner' | 'moderator' | 'member'} ChannelRole */
+
 /** @typedef {{emoji: string, user_ids: string[]}} Reaction */
 
 /** A reference to a quoted message ("Reply privately"): whoever reads it asks for the message itself.
@@ -46,12 +50,13 @@
  * @typedef {{id: string, url: string, thumbnail_url?: string | null, expires_at: string}} FileLink */
 
 /**
- * A stored message. `text` is absent once it is deleted for everyone; `nonce` is the client's, on our own sends.
+ * A stored message. `text` is absent once it is deleted for everyone (`removed_by_moderator` when a channel's
+ * moderator or an administrator deleted it, not its author); `nonce` is the client's, on our own sends.
  * A reply in a thread has `thread_root_id` (and `also_to_conversation` when it shows in the main history too);
  * a thread's root has `reply_count`, `last_reply_at` and `repliers` (the first three). `quote`: a quoted message.
  * `attachments`: its files (absent when none, and once deleted); `text` may be empty when it has some.
  * @typedef {{id: string, conversation_id: string, author_id: string, created_at: string, text?: string | null,
- *   nonce?: string | null, reactions?: Reaction[], deleted?: boolean, edited_at?: string | null,
+ *   nonce?: string | null, reactions?: Reaction[], deleted?: boolean, removed_by_moderator?: boolean, edited_at?: string | null,
  *   mentions?: Mentions | null, thread_root_id?: string | null, also_to_conversation?: boolean,
  *   reply_count?: number, last_reply_at?: string | null, repliers?: string[], quote?: QuoteRef | null,
  *   attachments?: Attachment[]}} Message
@@ -60,16 +65,16 @@
 /** @typedef {'dm' | 'group' | 'channel'} ConversationKind */
 
 /** The user's own settings in a conversation: `muted` (no notifications), `notify_always` (one for every
- * message, not only mentions).
- * @typedef {{conversation_id: string, user_id: string, muted: boolean, notify_always: boolean,
+ * message, not only mentions), and in a channel their `role` there.
+ * @typedef {{conversation_id: string, user_id: string, muted: boolean, notify_always: boolean, role?: ChannelRole,
  *   last_read_message_id?: string | null, joined_at?: string}} Membership */
 
 /**
  * A conversation as the API gives it. In `GET /v1/conversations`, each one also carries `last_message`,
  * `unread_count`, `unread_mentions` (once the server sends it; missing counts as 0) and, for DMs, `members`;
- * `membership` is the user's own, in both.
+ * `membership` is the user's own, in both. `archived`: a channel made read-only by a moderator.
  * @typedef {{id: string, kind: ConversationKind, name?: string | null, handle?: string | null,
- *   topic?: string | null, private?: boolean, created_by?: string, created_at: string, member_count?: number,
+ *   topic?: string | null, private?: boolean, archived?: boolean, created_by?: string, created_at: string, member_count?: number,
  *   members?: string[] | null, join_url?: string | null, last_message?: Message | null,
  *   unread_count?: number | null, unread_mentions?: number | null, membership?: Membership | null}} Conversation
  */

@@ -136,6 +136,7 @@ export async function openThread(conversationId, rootId, opener = null) {
   grow();
   ui.where.textContent = `in ${s.conversations.get(conversationId)?.name ?? ''}`;
   ui.pane.hidden = false;
+  syncWritable();
   $('#shell').classList.add('has-thread');
   ui.body.setAttribute('aria-busy', 'true');
   focusPane();
@@ -433,7 +434,7 @@ subscribe('event', (f) => {
     }
     case 'message.deleted': {
       const m = v && (v.root?.id === f.message_id ? v.root : v.data.get(f.message_id));
-      if (m) replace(v, { ...m, text: undefined, deleted: true, reactions: [] });
+      if (m) replace(v, { ...m, text: undefined, deleted: true, reactions: [], removed_by_moderator: !!f.removed_by_moderator });
       break;
     }
     case 'message.updated':
@@ -467,8 +468,14 @@ subscribe('deleted', ({ conversationId, messageId, scope }) => {
 });
 
 // Another conversation opened, or this one closed or left: the thread goes with it.
+/** An archived channel takes no replies: the thread's composer is hidden while its channel is archived. */
+function syncWritable() {
+  if (view && ui) ui.form.hidden = !!state.conversations.get(view.conversationId)?.conv.archived;
+}
+
 subscribe('conversations', () => {
   if (view && state?.open?.id !== view.conversationId) closeThread();
+  syncWritable();
 });
 
 document.addEventListener('visibilitychange', () => {
