@@ -344,3 +344,28 @@ export const setChannelRole = (conversationId, userId, role) =>
  * @param {string} userId
  * @returns {Promise<null>} */
 export const removeMember = (conversationId, userId) => api('DELETE', `/v1/conversations/${conversationId}/members/${userId}`);
+
+// --- the organization's settings (read by any member, changed by owners and administrators) ---------------
+
+/** Who may sign up without an invitation: anyone, nobody, or people whose email is at one of `email_domains`.
+ * @typedef {'open' | 'invite_only' | 'email_domains'} SignupPolicy */
+
+/** How an organization runs: who signs up without an invitation, the public channels every new member joins,
+ * who may create channels and make invitations (`everyone` but guests, or `admins`), and who may use
+ * `@channel` and `@here` (`everyone`, or a channel's `moderators`).
+ * @typedef {{signup: SignupPolicy, email_domains: string[], default_channels: string[],
+ *   channel_creation: 'everyone' | 'admins', invitations: 'everyone' | 'admins',
+ *   channel_mentions: 'everyone' | 'moderators'}} OrgSettings */
+
+/** @returns {Promise<OrgSettings>} */
+export const orgSettings = () => api('GET', '/v1/org/settings');
+
+/** Changes the settings given (400 `invalid_domain`, `invalid_channel`, `too_many_domains`,
+ * `too_many_channels`; 403 `not_admin`).
+ * @param {Partial<OrgSettings>} patch
+ * @returns {Promise<OrgSettings>} */
+export const saveOrgSettings = (patch) => api('PATCH', '/v1/org/settings', patch);
+
+/** The organization's public channels, the most popular first (at most 100).
+ * @returns {Promise<import('/state.js').Conversation[]>} */
+export const publicChannels = () => api('GET', '/v1/channels?q=').then((answer) => answer.conversations);
