@@ -351,17 +351,19 @@ export const removeMember = (conversationId, userId) => api('DELETE', `/v1/conve
  * @typedef {'open' | 'invite_only' | 'email_domains'} SignupPolicy */
 
 /** How an organization runs: who signs up without an invitation, the public channels every new member joins,
- * who may create channels and make invitations (`everyone` but guests, or `admins`), and who may use
- * `@channel` and `@here` (`everyone`, or a channel's `moderators`).
+ * who may create channels and make invitations (`everyone` but guests, or `admins`), who may use
+ * `@channel` and `@here` (`everyone`, or a channel's `moderators`), how many days messages are kept
+ * (`retention_days`, 0 for ever), and whether a channel's owners may give it a retention of its own
+ * (`channel_retention`).
  * @typedef {{signup: SignupPolicy, email_domains: string[], default_channels: string[],
  *   channel_creation: 'everyone' | 'admins', invitations: 'everyone' | 'admins',
- *   channel_mentions: 'everyone' | 'moderators'}} OrgSettings */
+ *   channel_mentions: 'everyone' | 'moderators', retention_days: number, channel_retention: boolean}} OrgSettings */
 
 /** @returns {Promise<OrgSettings>} */
 export const orgSettings = () => api('GET', '/v1/org/settings');
 
 /** Changes the settings given (400 `invalid_domain`, `invalid_channel`, `too_many_domains`,
- * `too_many_channels`; 403 `not_admin`).
+ * `too_many_channels`, `invalid_retention`; 403 `not_admin`).
  * @param {Partial<OrgSettings>} patch
  * @returns {Promise<OrgSettings>} */
 export const saveOrgSettings = (patch) => api('PATCH', '/v1/org/settings', patch);
@@ -369,3 +371,32 @@ export const saveOrgSettings = (patch) => api('PATCH', '/v1/org/settings', patch
 /** The organization's public channels, the most popular first (at most 100).
  * @returns {Promise<import('/state.js').Conversation[]>} */
 export const publicChannels = () => api('GET', '/v1/channels?q=').then((answer) => answer.conversations);
+
+// --- retention (how long messages are kept, and the purge that deletes older ones) ---------------------------
+
+/** One run of the purge job: when it started and ended (`finished_at` absent while it runs, or if the server
+ * running it stopped first), the messages and files it deleted, in how many conversations.
+ * @typedef {{started_at: string, finished_at?: string | null, messages_removed: number, files_removed: number,
+ *   conversations: number}} PurgeRun */
+
+/** The organization's retention (`retention_days`, 0 for ever), whether channels may have their own, how many
+ * do, and the purge job's last run there.
+ * @typedef {{retention_days: number, channel_retention: boolean, channels_with_own_retention: number,
+ *   last_run?: PurgeRun | null}} RetentionStatus */
+
+/** Owners and administrators (403 `not_admin`).
+ * @returns {Promise<RetentionStatus>} */
+export const retentionStatus = () => api('GET', '/v1/admin/retention');
+
+/** Starts a purge now; answers at once with the status, the run under way (409 `purge_running`).
+ * @returns {Promise<RetentionStatus>} */
+export const runPurge = () => api('POST', '/v1/admin/retention/run');
+
+/** Gives a channel its own retention in days (0 for ever), or, with null, makes it follow the organization's
+ * again. Its owners and the organization's administrators, while the organization allows it (403
+ * `channel_retention_off`, `not_moderator`; 400 `invalid_retention`); every member gets `conversation.updated`.
+ * @param {string} conversationId
+ * @param {number | null} days
+ * @returns {Promise<import('/state.js').Conversation>} */
+export const setChannelRetention = (conversationId, days) =>
+  api('PUT', `/v1/conversations/${conversationId}/retention`, { retention_days: days });

@@ -1,8 +1,8 @@
 // "Channel settings" in a channel's header, shown to those who moderate it: its owners and moderators, and the
 // organization's owners and administrators (the server checks every request itself: 403 `not_moderator`).
-// It opens a panel under the header with two parts, each a module imported the first time the panel opens:
-// the name, topic, privacy and archiving (channel-settings-form.js), and the members and their roles
-// (channel-members-roles.js). The button follows the user's roles live (`member.role_changed`, `user.updated`),
+// It opens a panel under the header with three parts, each a module imported the first time the panel opens:
+// the name, topic, privacy and archiving (channel-settings-form.js), the channel's own retention, for those
+// who may set it (channel-retention.js), and the members and their roles (channel-members-roles.js). The button follows the user's roles live (`member.role_changed`, `user.updated`),
 // and the panel closes when another conversation opens or the user no longer moderates.
 import { openEntry } from '/conversations.js';
 import { registerPanel, setPanel } from '/panels.js';
@@ -47,12 +47,14 @@ function showPanel() {
   shownFor = id;
   const section = $('#channel-settings');
   const form = h('div', { class: 'channel-settings-part' });
+  const retention = h('div', { class: 'channel-settings-part', hidden: true });
   const members = h('div', { class: 'channel-settings-part' });
   section.replaceChildren(h('p', { class: 'hint', role: 'status' }, 'Loading…'));
-  Promise.all([import('/channel-settings-form.js'), import('/channel-members-roles.js')]).then(([formModule, membersModule]) => {
+  Promise.all([import('/channel-settings-form.js'), import('/channel-retention.js'), import('/channel-members-roles.js')]).then(([formModule, retentionModule, membersModule]) => {
     if (state !== s || shownFor !== id) return;
-    section.replaceChildren(form, members);
+    section.replaceChildren(form, retention, members);
     formModule.showChannelForm(form, id);
+    retentionModule.showChannelRetention(retention, id);
     membersModule.showChannelMembers(members, id);
   }, () => {
     if (state === s && shownFor === id) {

@@ -107,16 +107,18 @@ export function removeConversation(id) {
   publish('conversations');
 }
 
-/** A conversation a moderator changed (`conversation.updated`: its name, topic, privacy, archived): the entry
- * takes what the event says, keeping what the event leaves out (the members, the membership, the last message).
+/** A conversation a moderator changed (`conversation.updated`: its name, topic, privacy, archived, retention):
+ * the entry takes what the event says, keeping what the event leaves out (the members, the membership, the
+ * last message).
  * @param {Conversation} conv */
 export function updateConversation(conv) {
   const e = state.conversations.get(conv.id);
   if (!e) return;
   const changed = { ...conv };
   for (const key of /** @type {(keyof Conversation)[]} */ (['members', 'membership', 'last_message', 'unread_count', 'unread_mentions'])) delete changed[key];
-  // What the server leaves out when it is unset (no topic, not archived) is unset now.
-  e.conv = { ...e.conv, topic: null, archived: false, ...changed };
+  // What the server leaves out when it is unset (no topic, not archived, the organization's retention) is
+  // unset now.
+  e.conv = { ...e.conv, topic: null, archived: false, retention_days: null, ...changed };
   if (e.conv.kind !== 'dm') e.name = e.conv.name || e.name;
   publish('conversations');
 }

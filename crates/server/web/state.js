@@ -73,8 +73,10 @@
  * A conversation as the API gives it. In `GET /v1/conversations`, each one also carries `last_message`,
  * `unread_count`, `unread_mentions` (once the server sends it; missing counts as 0) and, for DMs, `members`;
  * `membership` is the user's own, in both. `archived`: a channel made read-only by a moderator.
+ * `retention_days`: a channel's own retention (0 for ever); absent, it follows the organization's.
  * @typedef {{id: string, kind: ConversationKind, name?: string | null, handle?: string | null,
- *   topic?: string | null, private?: boolean, archived?: boolean, created_by?: string, created_at: string, member_count?: number,
+ *   topic?: string | null, private?: boolean, archived?: boolean, retention_days?: number | null,
+ *   created_by?: string, created_at: string, member_count?: number,
  *   members?: string[] | null, join_url?: string | null, last_message?: Message | null,
  *   unread_count?: number | null, unread_mentions?: number | null, membership?: Membership | null}} Conversation
  */
