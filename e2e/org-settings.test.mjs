@@ -58,7 +58,7 @@ test('administration: organization settings: an owner opens the sign-up, then ma
         await step('Ada opens "Organization settings": the form shows the settings as the server has them', async () => {
             const form = await openOrgSettings(ada);
             const settings = await rest('GET', '/v1/org/settings', await ada.sessionToken());
-            const checked = form.getByRole('radio', { checked: true });
+            const checked = form.getByRole('group', { name: 'Who may sign up without an invitation', exact: true }).getByRole('radio', { checked: true });
             assert.equal(await checked.count(), 1);
             assert.equal(await checked.getAttribute('value'), settings.signup);
             assert.equal(await form.getByLabel('Who may create channels', { exact: true }).inputValue(), settings.channel_creation);
