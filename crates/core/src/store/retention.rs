@@ -73,7 +73,8 @@ pub trait RetentionRecords: Send + Sync + 'static {
         conversation_id: ConversationId,
         through: MessageId,
     ) -> StoreResult<u64>;
-    /// Records the run, in place of the org's previous one.
+    /// Records the run, in place of the org's previous one. Once a run that removed messages is over, the
+    /// embedded store also empties its write-ahead log, so the purged text is in neither of its files.
     async fn record_purge_run(&self, run: PurgeRunRecord) -> StoreResult<()>;
     async fn last_purge_run(&self, org_id: OrgId) -> StoreResult<Option<PurgeRunRecord>>;
     /// How many of the org's channels have a retention of their own.
