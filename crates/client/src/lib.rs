@@ -25,6 +25,7 @@ mod admin;
 mod moderation;
 mod realtime;
 mod retention;
+mod sso;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

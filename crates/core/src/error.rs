@@ -25,6 +25,21 @@ pub enum Error {
     /// Absent, or not visible to the caller: the two are never told apart.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Absent, for a reason the client can act on (`code` says which): no single sign-on, say.
+    #[error("{message}")]
+    Absent {
+        code: &'static str,
+        message: &'static str,
+    },
+    /// Someone else's proof of identity did not hold (an identity provider's answer, say).
+    #[error("{message}")]
+    NotVerified { code: &'static str, message: String },
+    /// Well formed, but what it names cannot be used (a provider that does not answer as one should).
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    /// A server this one depends on, outside the cluster, failed to answer (an identity provider).
+    #[error("{message}")]
+    Upstream { code: &'static str, message: String },
     /// The request clashes with what exists, e.g. a username already taken.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },

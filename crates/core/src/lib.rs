@@ -14,6 +14,7 @@ pub mod model;
 mod passwords;
 pub mod service;
 pub mod signing;
+pub mod sso;
 pub mod storage;
 pub mod store;
 pub mod validate;

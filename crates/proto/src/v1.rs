@@ -14,9 +14,11 @@ use crate::strict_enum::strict_enum;
 mod admin;
 mod moderation;
 mod retention;
+mod sso;
 pub use admin::*;
 pub use moderation::*;
 pub use retention::*;
+pub use sso::*;
 
 /// The body of every non-2xx answer.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]

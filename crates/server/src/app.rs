@@ -12,6 +12,7 @@ use parley_bus::{LocalBus, NatsBus, NatsSettings};
 use parley_core::Parley;
 use parley_core::bus::{Bus, BusError, Node};
 use parley_core::service::notify::run_notifier;
+use parley_core::sso::OpenIdConnect;
 use parley_core::storage::StorageError;
 use parley_core::store::Store;
 use parley_core::store::StoreError;
@@ -24,6 +25,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::gateway::{GatewaySettings, Hub};
 use crate::serve::HttpSettings;
+use crate::sso::OpenIdClient;
 use crate::{files, http, metrics, push, web};
 
 /// Everything a request handler needs. Cloning is cheap.
@@ -39,6 +41,8 @@ pub struct AppState {
     pub(crate) files_origin: Option<String>,
     /// The VAPID public key browsers subscribe to Web Push with.
     pub(crate) vapid_public_key: Arc<str>,
+    /// OpenID Connect with organizations' identity providers.
+    pub(crate) oidc: Arc<dyn OpenIdConnect>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +73,8 @@ pub enum StartError {
     Vapid,
     #[error("cannot make the push client")]
     PushClient(#[source] reqwest::Error),
+    #[error("cannot build the HTTP client for identity providers")]
+    SsoClient(#[source] reqwest::Error),
     #[error("cannot open the file storage")]
     Storage(#[source] StorageError),
     #[error("unsupported {what} URL {url:?}: this build supports {supported}")]
@@ -94,6 +100,7 @@ impl AppState {
         }
         let settings = config.settings(files::url_signer(config, is_nats(config))?);
         let push_settings = settings.push;
+        let oidc = OpenIdClient::new(settings.sso_addresses).map_err(StartError::SsoClient)?;
         let storage = files::open_storage(config)?;
         files::migrate_avatars(config, &*storage)
             .await
@@ -131,6 +138,7 @@ impl AppState {
             max_body_bytes: config.max_body_bytes,
             files_origin: files::origin(config),
             vapid_public_key: Arc::from(vapid.public_key()),
+            oidc: Arc::new(oidc),
         })
     }
 }

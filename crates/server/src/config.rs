@@ -131,6 +131,11 @@ pub struct Config {
     pub push_allow_http: bool,
     /// Whether pushes and webhooks may go to private, loopback or link-local addresses.
     pub push_allow_private: bool,
+    /// Whether an organization's identity provider may be at a plain `http` URL (never in production).
+    pub sso_allow_http: bool,
+    /// Whether an organization's identity provider may be at a private, loopback or link-local address
+    /// (a provider inside the company's network).
+    pub sso_allow_private: bool,
     /// The VAPID private key (RFC 8292): 32 bytes in base64url, the same on every node of a cluster
     /// (required there). Absent on a single node: made once and kept in `vapid-key` in the data directory.
     pub vapid_private_key: Option<String>,
@@ -194,6 +199,8 @@ impl Default for Config {
             push_delay_seconds: 10,
             push_allow_http: false,
             push_allow_private: false,
+            sso_allow_http: false,
+            sso_allow_private: false,
             vapid_private_key: None,
             vapid_subject: None,
         }
@@ -294,6 +301,10 @@ impl Config {
                 },
                 delay: Duration::from_secs(self.push_delay_seconds),
                 lease: Duration::from_millis(self.node_ttl_millis.max(1)),
+            },
+            sso_addresses: AddressPolicy {
+                allow_http: self.sso_allow_http,
+                allow_private: self.sso_allow_private,
             },
         }
     }

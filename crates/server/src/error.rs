@@ -102,6 +102,14 @@ impl From<Error> for ApiError {
             Error::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
             Error::Denied { code, .. } => ApiError::new(StatusCode::FORBIDDEN, code, message),
             Error::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
+            Error::Absent { code, .. } => ApiError::new(StatusCode::NOT_FOUND, code, message),
+            Error::NotVerified { code, .. } => {
+                ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+            }
+            Error::Unprocessable { code, .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+            }
+            Error::Upstream { code, .. } => ApiError::new(StatusCode::BAD_GATEWAY, code, message),
             Error::Conflict { code, .. } => ApiError::new(StatusCode::CONFLICT, code, message),
             Error::RateLimited { retry_after } => ApiError {
                 retry_after_secs: Some(retry_after.as_secs().max(1)),

@@ -4,6 +4,7 @@
 //! No business rules live here: handlers extract, call core, and convert; errors become the API's shape in
 //! one place (`error.rs`).
 
+mod address_guard;
 mod app;
 pub mod config;
 mod error;
@@ -14,6 +15,7 @@ mod metrics;
 mod openapi;
 mod push;
 mod serve;
+mod sso;
 mod tally;
 mod web;
 

@@ -3,7 +3,9 @@
 
 use parley_core::Cursor;
 use parley_core::model::{Conversation, Event, FileRecord, Invite, Member, Message, User};
-use parley_core::store::{DirectMessage, OrgSettingsRecord, PurgeBatch, PushSubscription, Sent};
+use parley_core::store::{
+    DirectMessage, OrgSettingsRecord, PurgeBatch, PushSubscription, Sent, SsoFlowRecord,
+};
 
 /// What a write committed that clients must hear about.
 pub(crate) trait Announces {
@@ -32,6 +34,7 @@ announces_nothing!(
     PushSubscription,
     OrgSettingsRecord,
     PurgeBatch,
+    Option<SsoFlowRecord>,
     Vec<(u16, Cursor)>
 );
 

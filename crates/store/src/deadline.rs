@@ -17,10 +17,10 @@ use parley_core::proto::v1::{ChannelRole, MembershipPatch, Mentions, Role};
 use parley_core::store::{
     AdminRecords, AuditEntry, AuditFilter, AuditRecord, CommitFeed, CompletedUpload,
     ConversationChange, Decided, Delivery, DirectMessage, FileRecords, LogEntry, NewConversation,
-    NewDelivery, NewInvite, NewMessage, NewPushSubscription, NewUpload, NewUser, NotifyRecords,
-    OrgSettingsRecord, Outcome, Pending, PurgeBatch, PurgeRunRecord, PushSubscription, QuietHours,
-    RetentionRecords, RetentionTarget, Sent, SentMessage, SessionRecord, Store, StoreError,
-    StoreResult,
+    NewDelivery, NewInvite, NewMessage, NewPushSubscription, NewSsoUser, NewUpload, NewUser,
+    NotifyRecords, OrgSettingsRecord, Outcome, Pending, PurgeBatch, PurgeRunRecord,
+    PushSubscription, QuietHours, RetentionRecords, RetentionTarget, Sent, SentMessage,
+    SessionRecord, SsoConfigRecord, SsoFlowRecord, SsoRecords, Store, StoreError, StoreResult,
 };
 use parley_core::{
     ConversationId, Cursor, FileId, InviteId, MessageId, OrgId, SubscriptionId, UserId,
@@ -903,5 +903,69 @@ impl RetentionRecords for TimeLimited {
 
     async fn channels_with_own_retention(&self, org_id: OrgId) -> StoreResult<u64> {
         within!(self, self.inner.channels_with_own_retention(org_id))
+    }
+}
+
+#[async_trait]
+impl SsoRecords for TimeLimited {
+    async fn create_sso_flow(
+        &self,
+        flow: SsoFlowRecord,
+        expired_before: Millis,
+    ) -> StoreResult<()> {
+        within!(self, self.inner.create_sso_flow(flow, expired_before))
+    }
+
+    async fn create_sso_user(&self, new: NewSsoUser<'_>) -> StoreResult<User> {
+        within!(self, self.inner.create_sso_user(new))
+    }
+
+    async fn link_sso_identity(
+        &self,
+        org_id: OrgId,
+        issuer: &str,
+        subject: &str,
+        user_id: UserId,
+        now: Millis,
+    ) -> StoreResult<()> {
+        within!(
+            self,
+            self.inner
+                .link_sso_identity(org_id, issuer, subject, user_id, now)
+        )
+    }
+
+    async fn sso_config(&self, org_id: OrgId) -> StoreResult<Option<SsoConfigRecord>> {
+        within!(self, self.inner.sso_config(org_id))
+    }
+
+    async fn sso_config_by_handle(&self, org: &str) -> StoreResult<Option<SsoConfigRecord>> {
+        within!(self, self.inner.sso_config_by_handle(org))
+    }
+
+    async fn sso_identity(
+        &self,
+        org_id: OrgId,
+        issuer: &str,
+        subject: &str,
+    ) -> StoreResult<Option<UserId>> {
+        within!(self, self.inner.sso_identity(org_id, issuer, subject))
+    }
+
+    async fn set_sso_config(
+        &self,
+        org_id: OrgId,
+        config: Option<SsoConfigRecord>,
+        audit: AuditRecord,
+    ) -> StoreResult<()> {
+        within!(self, self.inner.set_sso_config(org_id, config, audit))
+    }
+
+    async fn take_sso_flow(
+        &self,
+        state_hash: [u8; 32],
+        flow_key_hash: [u8; 32],
+    ) -> StoreResult<Option<SsoFlowRecord>> {
+        within!(self, self.inner.take_sso_flow(state_hash, flow_key_hash))
     }
 }

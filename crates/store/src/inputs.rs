@@ -32,6 +32,33 @@ impl From<core_store::NewUser<'_>> for NewUser {
 }
 
 #[derive(Clone)]
+pub(crate) struct NewSsoUser {
+    pub org_id: OrgId,
+    pub issuer: String,
+    pub subject: String,
+    pub username: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub now: Millis,
+}
+
+impl From<core_store::NewSsoUser<'_>> for NewSsoUser {
+    fn from(new: core_store::NewSsoUser<'_>) -> Self {
+        NewSsoUser {
+            org_id: new.org_id,
+            issuer: new.issuer.to_owned(),
+            subject: new.subject.to_owned(),
+            username: new.username.to_owned(),
+            email: new.email.to_owned(),
+            name: new.name.to_owned(),
+            password_hash: new.password_hash.to_owned(),
+            now: new.now,
+        }
+    }
+}
+
+#[derive(Clone)]
 pub(crate) struct NewConversation {
     pub org_id: OrgId,
     pub kind: ConversationKind,

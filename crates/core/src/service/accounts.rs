@@ -40,6 +40,7 @@ impl Parley {
                 (org.to_owned(), policy)
             }
         };
+        self.unless_sso_required_by_handle(&org).await?;
         // Only a sign-up that would be hashed takes from the allowance.
         self.signup_throttle
             .check(client, request.invite.is_some())?;
@@ -180,6 +181,10 @@ impl Parley {
         }
         if deactivated {
             let error = account_deactivated();
+            self.audit_later(refused(&error));
+            return Err(error);
+        }
+        if let Err(error) = self.unless_sso_required(org_id, user_id).await {
             self.audit_later(refused(&error));
             return Err(error);
         }

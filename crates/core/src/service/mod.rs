@@ -22,6 +22,7 @@ mod realtime;
 mod retention;
 pub mod roles;
 mod sessions;
+mod sso;
 mod threads;
 mod throttles;
 mod uploads;
@@ -85,6 +86,9 @@ pub struct Settings {
     pub files: FileSettings,
     /// Where pushes may go, and how long a message waits for its reader first.
     pub push: notify::PushSettings,
+    /// Where an organization's identity provider may be: public `https` URLs, unless the operator allows
+    /// plain `http` or private networks (as for pushes, no request forgery through an issuer URL).
+    pub sso_addresses: notify::AddressPolicy,
 }
 
 /// Publishes committed events on the bus in commit order, until the store closes its feed. The store holds

@@ -8,6 +8,7 @@ mod admin;
 mod files;
 mod notify;
 mod retention;
+mod sso;
 
 pub use admin::{
     AdminRecords, AuditEntry, AuditFilter, AuditRecord, OrgSettingsRecord, SessionRecord,
@@ -18,6 +19,7 @@ pub use notify::{
     Outcome, Pending, PushSubscription, PushTarget, QuietHours, SHARDS, SentMessage, shard_of,
 };
 pub use retention::{PurgeBatch, PurgeRunRecord, RetentionRecords, RetentionTarget};
+pub use sso::{NewSsoUser, SsoConfigRecord, SsoFlowRecord, SsoRecords};
 
 use async_trait::async_trait;
 use parley_proto::v1::{
@@ -170,7 +172,7 @@ pub enum DirectMessage {
 /// Everything Parley stores. Methods go create, read, update, delete, in the same order in every backend.
 #[async_trait]
 pub trait Store:
-    AdminRecords + FileRecords + NotifyRecords + RetentionRecords + Send + Sync + 'static
+    AdminRecords + FileRecords + NotifyRecords + RetentionRecords + SsoRecords + Send + Sync + 'static
 {
     // ---- create ----
 

@@ -28,8 +28,9 @@ use crate::error::ApiResult;
             `invalid_password`, `invalid_name`), the invitation is for another `org` (`invite_org_mismatch`), \
             or the body is malformed (`invalid_input`)", body = ErrorBody),
         (status = 403, description = "Joining this organization takes an invitation (`invite_required`; the \
-            same whether it exists or not, when this server creates none on sign-up), or the invitation is \
-            unknown, expired or used up (`invalid_invite`)", body = ErrorBody),
+            same whether it exists or not, when this server creates none on sign-up), the invitation is \
+            unknown, expired or used up (`invalid_invite`), or the organization signs in through its \
+            identity provider only (`sso_required`)", body = ErrorBody),
         (status = 409, description = "The username or the email is taken (`username_taken`, `email_taken`)",
             body = ErrorBody),
         (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
@@ -55,7 +56,8 @@ pub async fn signup(
 /// Log in
 ///
 /// Unknown accounts and wrong passwords get the same answer. A deactivated account's right password is
-/// answered 403 `account_deactivated`.
+/// answered 403 `account_deactivated`; where the organization requires single sign-on, 403 `sso_required`
+/// (but for its owners, so a broken provider locks nobody out).
 #[utoipa::path(
     post,
     path = "/v1/auth/login",
@@ -65,8 +67,9 @@ pub async fn signup(
         (status = 200, description = "Logged in", body = AuthResponse),
         (status = 400, description = "The body is malformed (`invalid_input`)", body = ErrorBody),
         (status = 401, description = "Unknown account or wrong password (`unauthenticated`)", body = ErrorBody),
-        (status = 403, description = "An administrator deactivated this account (`account_deactivated`)",
-            body = ErrorBody),
+        (status = 403, description = "An administrator deactivated this account (`account_deactivated`), or \
+            its organization signs in through its identity provider only and it is not an owner \
+            (`sso_required`)", body = ErrorBody),
         (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
         (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = ErrorBody),
         (status = 429, description = "Too many attempts for this account or from this address (`rate_limited`)",
@@ -89,7 +92,7 @@ pub async fn login(
 }
 
 /// What a session keeps of the device that made it: its `User-Agent`.
-fn device(headers: &HeaderMap) -> Option<String> {
+pub(super) fn device(headers: &HeaderMap) -> Option<String> {
     let user_agent = headers.get(header::USER_AGENT)?.to_str().ok()?;
     parley_core::service::device_name(user_agent)
 }

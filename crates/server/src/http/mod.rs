@@ -19,6 +19,7 @@ pub(crate) mod pins;
 pub(crate) mod push;
 pub(crate) mod retention;
 pub(crate) mod sessions;
+pub(crate) mod sso;
 pub(crate) mod threads;
 pub(crate) mod uploads;
 pub(crate) mod users;
@@ -84,6 +85,12 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/auth/signup", post(accounts::signup))
         .route("/v1/auth/login", post(accounts::login))
         .route("/v1/auth/logout", post(accounts::logout))
+        .route("/v1/auth/sso", get(sso::provider))
+        .route("/v1/auth/sso/start", post(sso::start))
+        .route(
+            parley_core::sso::CALLBACK_PATH,
+            get(sso::provider_return).post(sso::finish),
+        )
         .route("/v1/invites", post(invites::create).get(invites::list))
         .route("/v1/invites/lookup", post(invites::lookup))
         .route(
@@ -115,6 +122,12 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/v1/admin/retention", get(retention::status))
         .route("/v1/admin/retention/run", post(retention::run))
+        .route(
+            "/v1/admin/sso",
+            get(sso::settings)
+                .put(sso::set_settings)
+                .delete(sso::remove_settings),
+        )
         .route("/v1/admin/audit", get(admin::audit))
         .route("/v1/admin/audit/export", get(admin::export_audit))
         .route("/v1/admin/export", get(admin::export_org))

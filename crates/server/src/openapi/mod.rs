@@ -26,9 +26,11 @@ use utoipa::{Modify, OpenApi, ToResponse};
             `ServerFrame` every other frame the server sends."
     ),
     tags(
-        (name = "accounts", description = "Sign-up, invitations, login and logout, your sessions and password"),
+        (name = "accounts", description = "Sign-up, invitations, login (with a password, or through the \
+            organization's OpenID provider) and logout, your sessions and password"),
         (name = "administration", description = "Running an organization: its people, their roles and \
-            accounts, retention and the purge job, and the audit log. Owners and administrators only."),
+            accounts, settings, single sign-on, retention and the purge job, and the audit log. Owners and \
+            administrators only."),
         (name = "users", description = "Profiles, avatars, the people directory and contacts"),
         (name = "conversations", description = "DMs, groups and channels, and membership"),
         (name = "messages", description = "Messages, edits, mentions, pins, reactions, read checkpoints, \
@@ -50,6 +52,10 @@ use utoipa::{Modify, OpenApi, ToResponse};
         crate::http::accounts::signup,
         crate::http::accounts::login,
         crate::http::accounts::logout,
+        crate::http::sso::provider,
+        crate::http::sso::start,
+        crate::http::sso::provider_return,
+        crate::http::sso::finish,
         crate::http::accounts::logout_everywhere,
         crate::http::accounts::change_password,
         crate::http::sessions::list,
@@ -70,6 +76,9 @@ use utoipa::{Modify, OpenApi, ToResponse};
         crate::http::retention::status,
         crate::http::retention::run,
         crate::http::retention::set_channel,
+        crate::http::sso::settings,
+        crate::http::sso::set_settings,
+        crate::http::sso::remove_settings,
         crate::http::admin::export_audit,
         crate::http::admin::export_org,
         crate::http::admin::export_own,

@@ -2,7 +2,6 @@
 //! or a signed webhook (`webhook.rs`), over one HTTP client that follows no redirect, uses no proxy,
 //! waits at most 10 s, and resolves names only to allowed addresses (`guard.rs`).
 
-mod guard;
 pub mod vapid;
 mod web_push;
 mod webhook;
@@ -36,7 +35,7 @@ impl HttpPushSender {
             .no_proxy()
             .timeout(ATTEMPT_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
-            .dns_resolver(Arc::new(guard::GuardedResolver { policy }))
+            .dns_resolver(Arc::new(crate::address_guard::GuardedResolver { policy }))
             .build()?;
         Ok(HttpPushSender {
             client,
@@ -106,7 +105,7 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 fn failed(error: &reqwest::Error) -> Attempt {
     let mut source: Option<&dyn std::error::Error> = Some(error);
     while let Some(e) = source {
-        if let Some(refused) = e.downcast_ref::<guard::NotAllowed>() {
+        if let Some(refused) = e.downcast_ref::<crate::address_guard::NotAllowed>() {
             return Attempt::Refused(refused.to_string());
         }
         source = e.source();

@@ -292,6 +292,13 @@ async fn every_route_refuses_who_may_not() {
         route(Method::GET, "/v1/admin/audit".into(), None),
         route(Method::GET, "/v1/admin/retention".into(), None),
         route(Method::POST, "/v1/admin/retention/run".into(), None),
+        route(Method::GET, "/v1/admin/sso".into(), None),
+        route(
+            Method::PUT,
+            "/v1/admin/sso".into(),
+            Some(r#"{"issuer":"https://idp.example","client_id":"c","display_name":"IdP"}"#),
+        ),
+        route(Method::DELETE, "/v1/admin/sso".into(), None),
         route(Method::GET, "/v1/admin/audit/export".into(), None),
         route(Method::GET, "/v1/admin/export".into(), None),
         route(Method::GET, "/v1/users/me/export".into(), None),

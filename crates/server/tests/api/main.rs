@@ -33,6 +33,7 @@ mod quotes;
 mod realtime;
 mod retention;
 mod sessions;
+mod sso;
 mod threads;
 mod users;
 mod web;

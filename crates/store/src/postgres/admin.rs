@@ -18,7 +18,7 @@ use super::sql::{
 };
 use crate::like::like_escape;
 
-async fn append(c: &impl GenericClient, r: &AuditRecord) -> StoreResult<()> {
+pub(super) async fn append(c: &impl GenericClient, r: &AuditRecord) -> StoreResult<()> {
     run(
         c,
         "INSERT INTO audit_log (org_id, at, kind, outcome, actor_id, target_user_id,

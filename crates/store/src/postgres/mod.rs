@@ -15,6 +15,7 @@ mod notify;
 mod pins;
 mod retention;
 mod sql;
+mod sso;
 mod threads;
 mod writer;
 

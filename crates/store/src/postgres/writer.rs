@@ -54,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0005_notifications.sql"),
     include_str!("../../migrations/postgres/0006_administration.sql"),
     include_str!("../../migrations/postgres/0007_retention.sql"),
+    include_str!("../../migrations/postgres/0008_single_sign_on.sql"),
 ];
 
 /// A write waiting in the writer's queue.

@@ -19,7 +19,7 @@ use super::rows::{
     self, CONVERSATION_COLUMNS, MESSAGE_COLUMNS, USER_COLUMNS, USERS, like_escape, one, run,
 };
 
-fn append(c: &Connection, r: &AuditRecord) -> StoreResult<()> {
+pub(super) fn append(c: &Connection, r: &AuditRecord) -> StoreResult<()> {
     run(
         c,
         "INSERT INTO audit_log (org_id, at, kind, outcome, actor_id, target_user_id,

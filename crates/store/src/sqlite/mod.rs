@@ -14,6 +14,7 @@ mod notify;
 mod pins;
 mod retention;
 mod rows;
+mod sso;
 mod threads;
 
 use std::path::Path;
@@ -45,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0006_notifications.sql"),
     include_str!("../../migrations/sqlite/0007_administration.sql"),
     include_str!("../../migrations/sqlite/0008_retention.sql"),
+    include_str!("../../migrations/sqlite/0009_single_sign_on.sql"),
 ];
 
 fn migrate(c: &Connection) -> StoreResult<()> {

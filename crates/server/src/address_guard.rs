@@ -1,6 +1,7 @@
-//! The resolver of the push client: a name resolves only to addresses the operator allows, so a
-//! subscription cannot make the server reach its own network (server-side request forgery), not even
-//! through a name that resolves to a private address.
+//! The resolver of the clients that reach URLs someone else gave (push services, webhooks, identity
+//! providers): a name resolves only to addresses the operator allows, so a subscription or an issuer URL
+//! cannot make the server reach its own network (server-side request forgery), not even through a name
+//! that resolves to a private address.
 
 use std::net::SocketAddr;
 
@@ -13,7 +14,7 @@ pub struct GuardedResolver {
 
 /// Every address a name resolved to was refused.
 #[derive(Debug, thiserror::Error)]
-#[error("{0} resolves only to addresses pushes may not go to")]
+#[error("{0} resolves only to addresses this server may not reach")]
 pub struct NotAllowed(pub String);
 
 impl Resolve for GuardedResolver {
