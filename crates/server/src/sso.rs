@@ -99,6 +99,8 @@ pub struct OpenIdClient {
 
 impl OpenIdClient {
     pub fn new(policy: AddressPolicy) -> Result<Self, reqwest::Error> {
+        // TLS to providers: the process-wide ring provider (already built for rustls-webpki).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()

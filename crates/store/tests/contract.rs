@@ -74,6 +74,7 @@ macro_rules! store_contract_tests {
                 admin::sessions_are_listed_and_a_password_change_keeps_one,
                 admin::the_audit_log_is_filtered_and_paged_both_ways,
                 retention::the_purge_goes_in_batches_and_keeps_threads_that_go_on,
+                sso::flows_finish_once_and_identities_make_one_account,
             ],
             shared: [
                 messages::message_ids_grow_in_commit_order_under_concurrency,

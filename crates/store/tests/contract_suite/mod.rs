@@ -11,6 +11,7 @@ pub mod feed;
 pub mod messages;
 pub mod notify;
 pub mod retention;
+pub mod sso;
 pub mod users;
 
 use parley_core::ConversationId;
