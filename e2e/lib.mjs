@@ -119,8 +119,12 @@ export function stepper(t) {
 export class User {
     constructor(browser, { key, name, username, email, password, org, team, contextOptions }) {
         this.contextOptions = contextOptions ?? { viewport: { width: 1000, height: 700 } };
-        /// Requests the pages made to any host but the server's; close() fails the test if there are any.
+        /// Requests the pages made to any host but the server's and `allowedHosts`; close() fails the test if
+        /// there are any.
         this.foreign = [];
+        /// Hosts (`host:port`) besides the server's that this person's pages may ask: an OpenID provider they
+        /// sign in at.
+        this.allowedHosts = new Set();
         this.browser = browser;
         this.key = key;
         this.name = name;
@@ -135,8 +139,12 @@ export class User {
 
     async open() {
         this.context = await this.browser.newContext(this.contextOptions);
+        const foreign = (url) => {
+            const host = otherHost(url);
+            return host !== null && !this.allowedHosts.has(host);
+        };
         this.context.on('request', (request) => {
-            if (otherHost(request.url())) this.foreign.push(`${request.method()} ${request.url()}`);
+            if (foreign(request.url())) this.foreign.push(`${request.method()} ${request.url()}`);
         });
         this.context.setDefaultTimeout(TIMEOUT);
         this.context.setDefaultNavigationTimeout(TIMEOUT);
@@ -150,7 +158,7 @@ export class User {
             this.logs.push(`[http] failed ${request.method()} ${request.url()}: ${request.failure()?.errorText}`),
         );
         this.page.on('websocket', (socket) => {
-            if (otherHost(socket.url())) this.foreign.push(`WebSocket ${socket.url()}`);
+            if (foreign(socket.url())) this.foreign.push(`WebSocket ${socket.url()}`);
             this.logs.push(`[websocket] open ${socket.url()}`);
             socket.on('close', () => this.logs.push(`[websocket] closed ${socket.url()}`));
         });

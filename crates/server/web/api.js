@@ -107,7 +107,17 @@ export function onUnauthorized(fn) {
  * @param {unknown} [body] sent as JSON when given
  * @returns {Promise<any>} */
 export function api(method, path, body) {
-  return request(method, path, body === undefined ? undefined : JSON.stringify(body), body === undefined ? undefined : 'application/json');
+  return request(method, path, body === undefined ? undefined : JSON.stringify(body), body === undefined ? undefined : 'application/json', session.token);
+}
+
+/** One JSON request of a public route (single sign-on's), made without the login's token even when there is
+ * one: their 401 refuses a sign-in (`sso_failed`), it does not end the session this browser keeps.
+ * @param {string} method
+ * @param {string} path
+ * @param {unknown} [body] sent as JSON when given
+ * @returns {Promise<any>} */
+export function publicApi(method, path, body) {
+  return request(method, path, body === undefined ? undefined : JSON.stringify(body), body === undefined ? undefined : 'application/json', null);
 }
 
 /** The bytes behind an authenticated URL (an avatar) as a blob: URL, or null.
@@ -128,8 +138,14 @@ export async function blobUrl(path) {
  * (the reconnect, which asks `/v1/gateway` first, on a half-open connection). */
 const REQUEST_TIMEOUT = 30000;
 
-async function request(method, path, body, contentType) {
-  const token = session.token;
+/**
+ * @param {string} method
+ * @param {string} path
+ * @param {string | undefined} body
+ * @param {string | undefined} contentType
+ * @param {string | null} token the login's token, or null for a request without it
+ */
+async function request(method, path, body, contentType, token) {
   const headers = { Accept: 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
   if (contentType) headers['Content-Type'] = contentType;
@@ -400,3 +416,43 @@ export const runPurge = () => api('POST', '/v1/admin/retention/run');
  * @returns {Promise<import('/state.js').Conversation>} */
 export const setChannelRetention = (conversationId, days) =>
   api('PUT', `/v1/conversations/${conversationId}/retention`, { retention_days: days });
+
+// --- single sign-on (OpenID Connect) -------------------------------------------------------------------------
+
+/** What the log-in page needs to offer an organization's single sign-on (`GET /v1/auth/sso`): the
+ * organization's handle, the name its button shows ("Sign in with {display_name}"), and whether its members
+ * must sign in this way (password login refused, owners excepted).
+ * @typedef {{org: string, display_name: string, required: boolean}} SsoProvider */
+
+/** An organization's single sign-on as its administrators see it (the client secret is never shown):
+ * the provider's issuer URL, the client registered there, the button's name, whether a first sign-in takes
+ * over the account with the same verified email (`link_by_email`), whether members must sign in this way, and
+ * the redirect URI to register at the provider.
+ * @typedef {{issuer: string, client_id: string, display_name: string, link_by_email: boolean, required: boolean,
+ *   redirect_uri: string}} SsoSettings */
+
+/** What an administrator sets: `client_secret` absent keeps the stored one (needed the first time).
+ * @typedef {{issuer: string, client_id: string, client_secret?: string, display_name: string,
+ *   link_by_email: boolean, required: boolean}} SsoSettingsUpdate */
+
+/** The organization's single sign-on, or null when it has none (404 `sso_not_configured`); owners and
+ * administrators.
+ * @returns {Promise<SsoSettings | null>} */
+export async function ssoSettings() {
+  try {
+    return await api('GET', '/v1/admin/sso');
+  } catch (e) {
+    if (e.code === 'sso_not_configured') return null;
+    throw e;
+  }
+}
+
+/** Sets it up or changes it; the server reads the issuer's discovery document first (422
+ * `sso_discovery_failed`; 400 `invalid_sso_settings`).
+ * @param {SsoSettingsUpdate} settings
+ * @returns {Promise<SsoSettings>} */
+export const saveSsoSettings = (settings) => api('PUT', '/v1/admin/sso', settings);
+
+/** Removes it (404 `sso_not_configured` when there was none).
+ * @returns {Promise<null>} */
+export const removeSso = () => api('DELETE', '/v1/admin/sso');

@@ -36,6 +36,7 @@ import { markRead } from '/reads.js';
 import { Realtime } from '/realtime.js';
 import { replyPrivately } from '/reply-privately.js';
 import { setupSettings } from '/settings.js';
+import { finishSsoSignIn, takeSsoCallback } from '/sso-callback.js';
 import { setState, state, subscribe } from '/state.js';
 import { setupThreadPane } from '/thread-pane.js';
 import { setupThreadsView } from '/threads-view.js';
@@ -60,11 +61,17 @@ onUnauthorized(() => signedOut('Your session has ended. Please log in again.'));
  * in, or turns out to be logged in already). */
 let pendingInvite = takeInviteToken();
 
-/** @param {string} [notice] why the auth screen shows */
-function showLoggedOut(notice) {
+/** Where a sign-in with the organization's provider came back to (`/?sso=callback&…`, taken out of the address
+ * at once), until boot() finishes it. */
+let pendingSso = takeSsoCallback();
+
+/** @param {string} [notice] why the auth screen shows
+ * @param {string} [org] the log-in form's organization to start with */
+function showLoggedOut(notice, org) {
   teardown();
   showAuth(app, {
     notice,
+    org,
     invite: pendingInvite,
     onLoggedIn: () => {
       pendingInvite = null;
@@ -139,6 +146,7 @@ let bootRetry = 0;
 async function boot() {
   clearTimeout(bootRetry);
   revokeStale();
+  if (pendingSso) return finishSso();
   if (!session.token) return showLoggedOut();
   try {
     const me = await api('GET', '/v1/users/me');
@@ -153,6 +161,20 @@ async function boot() {
       bootRetry = setTimeout(boot, 3000);
     }
   }
+}
+
+/** Finishes the sign-in with the organization's provider that the page came back from: its login is kept as
+ * the log-in form's is, and the page goes on as logged in; a refusal shows the auth screen saying why, with
+ * the organization in the log-in form, so that its button is there to try again. (If this browser logged in
+ * meanwhile, in another tab, that login goes on.) */
+async function finishSso() {
+  const back = pendingSso;
+  pendingSso = null;
+  app.replaceChildren(h('p', { class: 'boot', role: 'status' }, 'Signing in…'));
+  const outcome = await finishSsoSignIn(back);
+  if (outcome.login) session.set(outcome.login.user_id, outcome.login.token);
+  else if (!session.token) return showLoggedOut(outcome.notice, outcome.org);
+  return boot();
 }
 
 // --- main screen -------------------------------------------------------------------------------------------

@@ -1,20 +1,23 @@
-// The auth screen: log in, or sign up, with an invitation when a link brought one.
+// The auth screen: log in, or sign up, with an invitation when a link brought one; the organization's single
+// sign-on, when it has one, is offered on the log-in form (sso-sign-in.js).
 import { api, session } from '/api.js';
 import { INVITE_UNUSABLE, lookupInvite } from '/invite-link.js';
+import { setupSsoSignIn } from '/sso-sign-in.js';
 import { $, h, isBusy, setBusy, shortTime } from '/ui.js';
 
 /** Why a right password does not log in: an administrator deactivated the account (`account_deactivated`). */
-const DEACTIVATED = 'This account has been deactivated by an administrator of your organization, so it cannot log in. ' +
+export const DEACTIVATED = 'This account has been deactivated by an administrator of your organization, so it cannot log in. ' +
   'Ask one of them to reactivate it.';
 
 /**
  * Shows the log-in and sign-up forms in `root`. Either form stores the session it gets, then calls
  * `onLoggedIn`. With `invite` (a token from an invitation link), the sign-up form comes first and joins the
- * invitation's organization: it says which, or that the invitation cannot be used.
+ * invitation's organization: it says which, or that the invitation cannot be used. With `org`, the log-in
+ * form's Organization field starts with it (back from a sign-in with its provider that failed).
  * @param {HTMLElement} root
- * @param {{notice?: string, invite?: string | null, onLoggedIn: () => unknown}} options
+ * @param {{notice?: string, org?: string, invite?: string | null, onLoggedIn: () => unknown}} options
  */
-export function showAuth(root, { notice, invite, onLoggedIn }) {
+export function showAuth(root, { notice, org, invite, onLoggedIn }) {
   const template = /** @type {HTMLTemplateElement} */ (document.getElementById('tpl-auth'));
   root.replaceChildren(template.content.cloneNode(true));
   document.title = 'Parley';
@@ -29,7 +32,10 @@ export function showAuth(root, { notice, invite, onLoggedIn }) {
     first.setAttribute('aria-describedby', 'auth-notice');
   }
   first.focus();
-  authForm(/** @type {HTMLFormElement} */ ($('#login-form')), onLoggedIn, async (f) => {
+  const login = /** @type {HTMLFormElement} */ ($('#login-form'));
+  if (org) /** @type {HTMLInputElement} */ ($('#li-org')).value = org;
+  const sso = setupSsoSignIn(login);
+  authForm(login, onLoggedIn, async (f) => {
     const body = { login: f.login.value.trim(), password: f.password.value };
     const org = f.org.value.trim();
     if (org) body.org = org;
@@ -37,6 +43,7 @@ export function showAuth(root, { notice, invite, onLoggedIn }) {
       return await api('POST', '/v1/auth/login', body);
     } catch (e) {
       if (e.code === 'account_deactivated') e.message = DEACTIVATED;
+      if (e.code === 'sso_required') e.message = ssoRequired(sso.provider());
       throw e;
     }
   });
@@ -56,6 +63,10 @@ export function showAuth(root, { notice, invite, onLoggedIn }) {
     } catch (e) {
       if (e.code === 'invite_required') {
         e.message = `Joining ${org || 'the default organization'} takes an invitation: ask a member for an invite link.`;
+      } else if (e.code === 'sso_required') {
+        const which = invitation?.token ? 'the organization of the invitation' : org || 'the default organization';
+        e.message = `Not signed up: ${which} signs in with single sign-on. Type its handle in the Organization field ` +
+          'of the log-in form and use the "Sign in with" button that shows: your account is made the first time.';
       } else if (e.code === 'invalid_invite') {
         invitation?.unusable();
         e.message = 'Not signed up: the invitation is unknown, expired or used up.';
@@ -63,6 +74,17 @@ export function showAuth(root, { notice, invite, onLoggedIn }) {
       throw e;
     }
   });
+}
+
+/** Why a right password does not log in (`sso_required`): the organization signs in with its provider.
+ * @param {import('/api.js').SsoProvider | null} provider the single sign-on the log-in form offers, if any */
+function ssoRequired(provider) {
+  if (provider?.required) {
+    return `${provider.org} signs in with ${provider.display_name}: use "Sign in with ${provider.display_name}" below. ` +
+      'Only its owners may log in with a password.';
+  }
+  return 'Your organization signs in with single sign-on: type its handle in the Organization field and use the ' +
+    '"Sign in with" button that shows. Only its owners may log in with a password.';
 }
 
 /**
