@@ -74,7 +74,8 @@ pub trait RetentionRecords: Send + Sync + 'static {
         through: MessageId,
     ) -> StoreResult<u64>;
     /// Records the run, in place of the org's previous one. Once a run that removed messages is over, the
-    /// embedded store also empties its write-ahead log, so the purged text is in neither of its files.
+    /// embedded store also merges its search index (which drops the purged words: its purge only marks
+    /// them) and empties its write-ahead log, so the purged text is in none of its files.
     async fn record_purge_run(&self, run: PurgeRunRecord) -> StoreResult<()>;
     async fn last_purge_run(&self, org_id: OrgId) -> StoreResult<Option<PurgeRunRecord>>;
     /// How many of the org's channels have a retention of their own.

@@ -230,6 +230,15 @@ async fn purge_everywhere(server: &TestServer) {
         left.is_empty(),
         "the collector deleted the object: {left:?}"
     );
+    if server.config.store.is_none() {
+        // The embedded store's files hold the purged words nowhere: not in the search index (merged at
+        // the run's end), the tables, or the write-ahead log.
+        for path in walk_files(&server.config.data_dir) {
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            let found = bytes.windows(b"quarterly".len()).any(|w| w == b"quarterly");
+            assert!(!found, "{} still holds a purged word", path.display());
+        }
+    }
 
     // The run is in the audit log, by whoever asked for it.
     let audit = ann
