@@ -109,9 +109,12 @@ impl Parley {
         )
     }
 
-    /// Whether the organization has a provider, and what its login button says. An unknown organization
-    /// answers as one without.
-    pub async fn sso_provider(&self, org: Option<&str>) -> Result<SsoProvider, Error> {
+    /// The provider of the organization `org` names (the default one when `None`), and its handle. An
+    /// unknown organization answers as one without.
+    async fn provider_of<'o>(
+        &'o self,
+        org: Option<&'o str>,
+    ) -> Result<(&'o str, SsoConfigRecord), Error> {
         let org = org.unwrap_or(&self.settings.default_org);
         validate::handle("org", org)?;
         let config = self
@@ -119,6 +122,12 @@ impl Parley {
             .sso_config_by_handle(org)
             .await?
             .ok_or_else(not_configured)?;
+        Ok((org, config))
+    }
+
+    /// Whether the organization has a provider, and what its login button says.
+    pub async fn sso_provider(&self, org: Option<&str>) -> Result<SsoProvider, Error> {
+        let (org, config) = self.provider_of(org).await?;
         Ok(SsoProvider {
             org: org.to_owned(),
             display_name: config.display_name,
@@ -135,13 +144,7 @@ impl Parley {
         client: IpAddr,
     ) -> Result<SsoStart, Error> {
         self.login_throttle.attempt(client)?;
-        let org = request.org.as_deref().unwrap_or(&self.settings.default_org);
-        validate::handle("org", org)?;
-        let config = self
-            .store
-            .sso_config_by_handle(org)
-            .await?
-            .ok_or_else(not_configured)?;
+        let (_, config) = self.provider_of(request.org.as_deref()).await?;
         let redirect_uri = self.redirect_uri();
         let authorization = oidc
             .authorize(&relying_party(&config, &redirect_uri))

@@ -34,24 +34,15 @@ pub(crate) fn create_user(c: &Connection, new: &NewUser) -> StoreResult<User> {
     )? {
         return Err(StoreError::Conflict("username"));
     }
-    // The first person of an organization owns it.
-    run(
+    let id = insert_user(
         c,
-        "INSERT INTO users (org_id, username, email, name, name_folded, password_hash, created_at, role)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
-                 CASE WHEN EXISTS (SELECT 1 FROM users WHERE org_id = ?1) THEN 'member' ELSE 'owner' END)",
-        params![
-            org_id,
-            new.username,
-            new.email,
-            new.name,
-            new.name.to_lowercase(),
-            new.password_hash,
-            new.now.0
-        ],
-    )
-    .map_err(backend)?;
-    let id = UserId(c.last_insert_rowid());
+        OrgId(org_id),
+        &new.username,
+        &new.email,
+        &new.name,
+        &new.password_hash,
+        new.now,
+    )?;
     if let Some(invite) = invite {
         run(
             c,
@@ -61,6 +52,35 @@ pub(crate) fn create_user(c: &Connection, new: &NewUser) -> StoreResult<User> {
         .map_err(backend)?;
     }
     rows::user_by_id(c, id)?.ok_or(StoreError::NotFound("user"))
+}
+
+/// Inserts an account, checked already, into its organization: the first person of an organization owns it.
+pub(super) fn insert_user(
+    c: &Connection,
+    org_id: OrgId,
+    username: &str,
+    email: &str,
+    name: &str,
+    password_hash: &str,
+    now: Millis,
+) -> StoreResult<UserId> {
+    run(
+        c,
+        "INSERT INTO users (org_id, username, email, name, name_folded, password_hash, created_at, role)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
+                 CASE WHEN EXISTS (SELECT 1 FROM users WHERE org_id = ?1) THEN 'member' ELSE 'owner' END)",
+        params![
+            org_id.0,
+            username,
+            email,
+            name,
+            name.to_lowercase(),
+            password_hash,
+            now.0
+        ],
+    )
+    .map_err(backend)?;
+    Ok(UserId(c.last_insert_rowid()))
 }
 
 /// The id of the org a sign-up without invitation joins under `policy`, created if the policy allows it.

@@ -8,6 +8,7 @@ use parley_core::{OrgId, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::SqliteStore;
+use super::accounts::insert_user;
 use super::admin::append;
 use super::connection::backend;
 use super::rows::{self, one, run};
@@ -90,23 +91,15 @@ fn create_user(c: &Connection, new: &inputs::NewSsoUser) -> StoreResult<User> {
     if identity_taken(c, new.org_id, &new.issuer, &new.subject)? {
         return Err(StoreError::Conflict("identity"));
     }
-    run(
+    let id = insert_user(
         c,
-        "INSERT INTO users (org_id, username, email, name, name_folded, password_hash, created_at, role)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
-                 CASE WHEN EXISTS (SELECT 1 FROM users WHERE org_id = ?1) THEN 'member' ELSE 'owner' END)",
-        params![
-            new.org_id.0,
-            new.username,
-            new.email,
-            new.name,
-            new.name.to_lowercase(),
-            new.password_hash,
-            new.now.0
-        ],
-    )
-    .map_err(backend)?;
-    let id = UserId(c.last_insert_rowid());
+        new.org_id,
+        &new.username,
+        &new.email,
+        &new.name,
+        &new.password_hash,
+        new.now,
+    )?;
     insert_identity(c, new.org_id, &new.issuer, &new.subject, id, new.now)?;
     rows::user_by_id(c, id)?.ok_or(StoreError::NotFound("user"))
 }
