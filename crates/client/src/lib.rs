@@ -305,6 +305,13 @@ impl Client {
         Ok(list.invites)
     }
 
+    /// Every invitation of the organization, whoever made it (owners and administrators).
+    pub async fn org_invites(&self) -> Result<Vec<Invite>> {
+        let builder = self.request(Method::GET, &["v1", "invites"]);
+        let list: InviteList = Self::json(builder.query(&[("all", "true")])).await?;
+        Ok(list.invites)
+    }
+
     pub async fn revoke_invite(&self, id: InviteId) -> Result<()> {
         Self::empty(self.request(Method::DELETE, &["v1", "invites", &id.to_string()])).await
     }

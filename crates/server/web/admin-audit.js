@@ -23,6 +23,7 @@ const KINDS = {
   user_deactivated: 'Account deactivated',
   user_reactivated: 'Account reactivated',
   people_read: 'People list read',
+  invites_read: 'Invitations listed',
   invite_created: 'Invitation created',
   invite_deleted: 'Invitation withdrawn',
   settings_changed: 'Settings changed',

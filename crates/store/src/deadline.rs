@@ -285,8 +285,13 @@ impl Store for TimeLimited {
         within!(self, self.inner.invite(id))
     }
 
-    async fn invites_by(&self, user_id: UserId, limit: u32) -> StoreResult<Vec<Invite>> {
-        within!(self, self.inner.invites_by(user_id, limit))
+    async fn invites_of(
+        &self,
+        org_id: OrgId,
+        created_by: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Invite>> {
+        within!(self, self.inner.invites_of(org_id, created_by, limit))
     }
 
     async fn search_users(

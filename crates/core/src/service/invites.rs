@@ -87,21 +87,35 @@ impl Parley {
         })
     }
 
-    /// The invitations the caller made, newest first.
-    pub async fn invites(&self, caller: &Caller) -> Result<Vec<Invite>, Error> {
+    /// The invitations the caller made, newest first; with `everyone's`, every invitation of the caller's
+    /// organization, which only its owners and administrators may list.
+    pub async fn invites(&self, caller: &Caller, everyones: bool) -> Result<Vec<Invite>, Error> {
+        let created_by = if everyones {
+            self.require_admin(caller, &by(caller, AuditKind::InvitesRead))
+                .await?;
+            None
+        } else {
+            Some(caller.user.id)
+        };
         let invites = self
             .store
-            .invites_by(caller.user.id, INVITE_LIST_LIMIT)
+            .invites_of(caller.user.org_id, created_by, INVITE_LIST_LIMIT)
             .await?;
         Ok(invites.iter().map(wire::invite).collect())
     }
 
-    /// Withdraws an invitation the caller made; anyone else's is "not found".
+    /// Withdraws an invitation the caller made, or, for the organization's owners and administrators, any
+    /// invitation of their organization; anyone else's is "not found".
     pub async fn revoke_invite(&self, caller: &Caller, id: InviteId) -> Result<(), Error> {
+        let may = |invite: &model::Invite| {
+            invite.created_by == caller.user.id
+                || (caller.user.role.is_admin() && invite.org_id == caller.user.org_id)
+        };
         match self.store.invite(id).await? {
-            Some(invite) if invite.created_by == caller.user.id => {
+            Some(invite) if may(&invite) => {
                 self.store.delete_invite(id).await?;
                 let record = AuditRecord {
+                    target_user_id: Some(invite.created_by),
                     detail: Some(format!("invitation {id}")),
                     ..by(caller, AuditKind::InviteDeleted)
                 };

@@ -267,7 +267,13 @@ pub trait Store:
     async fn invite_by_token(&self, token_hash: [u8; 32]) -> StoreResult<Option<Invite>>;
     async fn invite(&self, id: InviteId) -> StoreResult<Option<Invite>>;
     /// The invitations a user made, newest first, at most `limit`.
-    async fn invites_by(&self, user_id: UserId, limit: u32) -> StoreResult<Vec<Invite>>;
+    /// The org's invitations, newest first: all of them, or those `created_by` made.
+    async fn invites_of(
+        &self,
+        org_id: OrgId,
+        created_by: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Invite>>;
     /// Active users of an org whose username or name (or a word of it) starts with `prefix`,
     /// case-insensitively.
     async fn search_users(&self, org_id: OrgId, prefix: &str, limit: u32)

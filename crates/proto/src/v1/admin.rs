@@ -97,6 +97,7 @@ strict_enum! {
         UserReactivated = "user_reactivated",
         InviteCreated = "invite_created",
         InviteDeleted = "invite_deleted",
+        InvitesRead = "invites_read",
         SettingsChanged = "settings_changed",
         ChannelUpdated = "channel_updated",
         ChannelRoleChanged = "channel_role_changed",

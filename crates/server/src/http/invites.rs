@@ -8,7 +8,7 @@ use parley_proto::v1::{
     CreateInviteRequest, ErrorBody, Invite, InviteList, InviteLookup, InvitePreview,
 };
 
-use super::{Auth, Body, Ids};
+use super::{Auth, Body, Ids, Params};
 use crate::app::AppState;
 use crate::error::ApiResult;
 
@@ -42,31 +42,46 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(invite)))
 }
 
+#[derive(serde::Deserialize)]
+pub struct ListQuery {
+    all: Option<bool>,
+}
+
 /// Your invitations
 ///
 /// The invitations you made, newest first (at most 100), used up and expired ones included; no tokens.
+/// With `all=true`, every invitation of your organization, whoever made it: owners and administrators only
+/// (a refusal is audited).
 #[utoipa::path(
     get,
     path = "/v1/invites",
     operation_id = "list_invites",
     tag = "accounts",
     security(("bearer" = [])),
+    params(("all" = Option<bool>, Query, description = "Every invitation of the organization (administrators)")),
     responses(
         (status = 200, description = "Your invitations", body = InviteList),
+        (status = 400, description = "The query is malformed (`invalid_query`)", body = ErrorBody),
         (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, description = "`all` asked by someone who is not an owner or administrator \
+            (`not_admin`)", body = ErrorBody),
+        (status = 429, description = "Too many requests (`rate_limited`)", body = ErrorBody),
     )
 )]
 pub async fn list(
     State(state): State<AppState>,
     Auth(caller): Auth,
+    Params(query): Params<ListQuery>,
 ) -> ApiResult<Json<InviteList>> {
-    let invites = state.parley.invites(&caller).await?;
+    let everyones = query.all.unwrap_or(false);
+    let invites = state.parley.invites(&caller, everyones).await?;
     Ok(Json(InviteList { invites }))
 }
 
 /// Withdraw an invitation
 ///
-/// Nobody can sign up with it any more. Only its maker may withdraw it.
+/// Nobody can sign up with it any more. Its maker may withdraw it, and so may the organization's owners and
+/// administrators (audited either way).
 #[utoipa::path(
     delete,
     path = "/v1/invites/{invite_id}",
@@ -78,7 +93,7 @@ pub async fn list(
         (status = 204, description = "Withdrawn"),
         (status = 400, description = "`invite_id` is not an id (`invalid_id`)", body = ErrorBody),
         (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 404, description = "No invitation of yours has this id (`not_found`)", body = ErrorBody),
+        (status = 404, description = "No invitation you may withdraw has this id (`not_found`)", body = ErrorBody),
     )
 )]
 pub async fn revoke(

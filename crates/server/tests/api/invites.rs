@@ -215,3 +215,82 @@ async fn a_closed_server_lets_in_the_invited_only_and_reveals_no_handle() {
     let bob = signed_up(&client, &signup("bob", None, Some(&token))).await;
     assert_eq!(bob.me().await.expect("me").org, "acme");
 }
+
+/// An organization's owners and administrators list and withdraw every invitation of their organization,
+/// whoever made it (audited); a member may not list them all (refused, audited) nor withdraw another's, and
+/// an administrator of another organization sees none of them.
+#[tokio::test]
+async fn administrators_list_and_withdraw_everyones_invitations() {
+    let server = TestServer::spawn().await;
+    let owner = server.user_in("Owner", Some("acme")).await;
+    let member = server.user_in("Member", Some("acme")).await;
+    let other = server.user_in("Other", Some("otherco")).await;
+    let by_member = member
+        .client
+        .create_invite(&CreateInviteRequest::default())
+        .await
+        .expect("a member's invitation");
+    let by_owner = owner
+        .client
+        .create_invite(&CreateInviteRequest::default())
+        .await
+        .expect("the owner's invitation");
+
+    let all = owner.client.org_invites().await.expect("every invitation");
+    let ids: Vec<InviteId> = all.iter().map(|i| i.id).collect();
+    assert!(
+        ids.contains(&by_member.id) && ids.contains(&by_owner.id),
+        "{ids:?}"
+    );
+    assert!(all.iter().all(|i| i.token.is_none()), "no tokens in a list");
+    let mine = member.client.invites().await.expect("own invitations");
+    assert_eq!(
+        mine.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![by_member.id]
+    );
+    assert_api_error(member.client.org_invites().await, 403, "not_admin");
+    assert_api_error(
+        member.client.revoke_invite(by_owner.id).await,
+        404,
+        "not_found",
+    );
+    assert!(
+        other
+            .client
+            .org_invites()
+            .await
+            .expect("their own org's")
+            .is_empty()
+    );
+    assert_api_error(
+        other.client.revoke_invite(by_member.id).await,
+        404,
+        "not_found",
+    );
+
+    owner
+        .client
+        .revoke_invite(by_member.id)
+        .await
+        .expect("an owner withdraws a member's invitation");
+    assert!(member.client.invites().await.expect("own").is_empty());
+    let log = owner
+        .client
+        .audit(&[("kind", "invite_deleted")])
+        .await
+        .expect("the log");
+    assert!(
+        log.entries
+            .iter()
+            .any(|e| e.target_user_id == Some(member.id))
+    );
+    let refused = owner
+        .client
+        .audit(&[("kind", "invites_read")])
+        .await
+        .expect("the log");
+    assert!(
+        refused.entries.iter().any(|e| e.actor_id == Some(member.id)
+            && e.outcome == parley_proto::v1::AuditOutcome::Refused)
+    );
+}

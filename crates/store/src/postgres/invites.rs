@@ -67,18 +67,25 @@ pub(crate) async fn by_id(c: &impl GenericClient, id: InviteId) -> StoreResult<O
         .transpose()
 }
 
-pub(crate) async fn by_creator(
+pub(crate) async fn of_org(
     c: &impl GenericClient,
-    user_id: UserId,
+    org_id: OrgId,
+    created_by: Option<UserId>,
     limit: u32,
 ) -> StoreResult<Vec<Invite>> {
-    let sql =
-        format!("SELECT {INVITE_COLUMNS} WHERE i.created_by = $1 ORDER BY i.id DESC LIMIT $2");
-    rows(c, &sql, &[&user_id.0, &i64::from(limit)])
-        .await?
-        .iter()
-        .map(invite)
-        .collect()
+    let sql = format!(
+        "SELECT {INVITE_COLUMNS} WHERE i.org_id = $1 AND ($2::BIGINT IS NULL OR i.created_by = $2)
+         ORDER BY i.id DESC LIMIT $3"
+    );
+    rows(
+        c,
+        &sql,
+        &[&org_id.0, &created_by.map(|u| u.0), &i64::from(limit)],
+    )
+    .await?
+    .iter()
+    .map(invite)
+    .collect()
 }
 
 pub(crate) async fn delete(c: &impl GenericClient, id: InviteId) -> StoreResult<()> {

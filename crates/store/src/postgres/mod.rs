@@ -271,8 +271,13 @@ impl Store for PgStore {
         invites::by_id(&self.db.read().await?, id).await
     }
 
-    async fn invites_by(&self, user_id: UserId, limit: u32) -> StoreResult<Vec<Invite>> {
-        invites::by_creator(&self.db.read().await?, user_id, limit).await
+    async fn invites_of(
+        &self,
+        org_id: OrgId,
+        created_by: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Invite>> {
+        invites::of_org(&self.db.read().await?, org_id, created_by, limit).await
     }
 
     async fn search_users(

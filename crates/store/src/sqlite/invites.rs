@@ -65,12 +65,18 @@ pub(crate) fn by_id(c: &Connection, id: InviteId) -> StoreResult<Option<Invite>>
     .map_err(backend)
 }
 
-pub(crate) fn by_creator(c: &Connection, user_id: UserId, limit: u32) -> StoreResult<Vec<Invite>> {
+pub(crate) fn of_org(
+    c: &Connection,
+    org_id: OrgId,
+    created_by: Option<UserId>,
+    limit: u32,
+) -> StoreResult<Vec<Invite>> {
     c.prepare_cached(&format!(
-        "SELECT {INVITE_COLUMNS} WHERE i.created_by = ?1 ORDER BY i.id DESC LIMIT ?2"
+        "SELECT {INVITE_COLUMNS} WHERE i.org_id = ?1 AND (?2 IS NULL OR i.created_by = ?2)
+         ORDER BY i.id DESC LIMIT ?3"
     ))
     .and_then(|mut s| {
-        s.query_map(params![user_id.0, limit], invite)?
+        s.query_map(params![org_id.0, created_by.map(|u| u.0), limit], invite)?
             .collect::<rusqlite::Result<Vec<_>>>()
     })
     .map_err(backend)

@@ -251,9 +251,14 @@ impl Store for SqliteStore {
         self.db.lookup(move |c| invites::by_id(c, id)).await
     }
 
-    async fn invites_by(&self, user_id: UserId, limit: u32) -> StoreResult<Vec<Invite>> {
+    async fn invites_of(
+        &self,
+        org_id: OrgId,
+        created_by: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Invite>> {
         self.db
-            .read(move |c| invites::by_creator(c, user_id, limit))
+            .read(move |c| invites::of_org(c, org_id, created_by, limit))
             .await
     }
 

@@ -409,18 +409,34 @@ pub async fn create_user_joins_open_orgs_and_by_invitation(store: &dyn Store) {
         "{unknown:?}"
     );
 
-    let mine = store.invites_by(ada.id, 10).await.expect("invites_by");
+    let mine = store
+        .invites_of(ada.org_id, Some(ada.id), 10)
+        .await
+        .expect("invites_of");
     assert_eq!(
         mine.iter().map(|i| i.id).collect::<Vec<_>>(),
         vec![invite.id]
+    );
+    let all = store
+        .invites_of(ada.org_id, None, 10)
+        .await
+        .expect("invites_of");
+    assert_eq!(all, mine, "the org's, whoever made them");
+    let someone_else = UserId(ada.id.0 + 1_000_000);
+    assert!(
+        store
+            .invites_of(ada.org_id, Some(someone_else), 10)
+            .await
+            .expect("invites_of")
+            .is_empty()
     );
     store.delete_invite(invite.id).await.expect("delete_invite");
     assert_eq!(store.invite(invite.id).await.expect("invite"), None);
     assert!(
         store
-            .invites_by(ada.id, 10)
+            .invites_of(ada.org_id, None, 10)
             .await
-            .expect("invites_by")
+            .expect("invites_of")
             .is_empty()
     );
 }
