@@ -81,7 +81,9 @@ impl Parley {
         let conversation = self
             .moderated_channel(caller, id, &record, roles::moderates)
             .await?;
-        unless_archived(&conversation)?;
+        if let Err(error) = unless_archived(&conversation) {
+            return self.refuse(record, error).await;
+        }
         let change = ConversationChange {
             name: patch.name.map(|n| n.trim().to_owned()),
             topic: patch.topic,

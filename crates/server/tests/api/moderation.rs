@@ -194,6 +194,17 @@ async fn moderation(server: &TestServer) {
         409,
         "archived",
     );
+    let refusals = ann
+        .client
+        .audit(&[("kind", "channel_updated")])
+        .await
+        .expect("the log");
+    assert!(
+        refusals.entries.iter().any(|e| e.actor_id == Some(bob.id)
+            && e.outcome == parley_proto::v1::AuditOutcome::Refused
+            && e.detail.as_deref().is_some_and(|d| d.contains("archived"))),
+        "a moderator's change refused on an archived channel is audited"
+    );
     assert!(
         dan.client
             .channels("team")
