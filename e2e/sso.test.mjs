@@ -10,7 +10,8 @@
 // - with "Require single sign-on" saved (the stored client secret kept by leaving its field empty), the log-in
 //   form says so for the organization, a member's password login is refused in words (sso_required) while an
 //   owner's still works; the member signs in with the provider instead, into his own account (linked by its
-//   verified email); "Remove single sign-on" (asked first) gives passwords back;
+//   verified email, which drops the password he had); "Remove single sign-on" (asked first) takes the button
+//   away;
 // - a return from the provider that cannot be finished (cancelled there, or a state the server does not know)
 //   shows the log-in form with a notice, the address bar clean.
 //
@@ -37,7 +38,8 @@ const EVE = ['eve', 'Eve Moneypenny'];
 const NAMESAKE = ['namesake', 'Ada at the provider'];
 /// The button label the tests give their provider: the log-in page shows "Sign in with Test ID".
 const LABEL = 'Test ID';
-const REDIRECT_URI = `${BASE_URL}/v1/auth/sso/callback`;
+/** The redirect URI of organization `org`: one per organization. */
+const redirectUri = (org) => `${BASE_URL}/v1/auth/sso/callback/${org}`;
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { withPeople } = sharedBrowser();
@@ -68,13 +70,13 @@ function freePort() {
     });
 }
 
-/// Starts a provider with one client for this server and `accounts`, stopped when test `t` ends (its output
-/// goes to target/e2e/<test>-provider.log). Returns its issuer, host and client.
-async function startProvider(t, accounts) {
+/// Starts a provider with one client for this server's organization `org` and `accounts`, stopped when test
+/// `t` ends (its output goes to target/e2e/<test>-provider.log). Returns its issuer, host and client.
+async function startProvider(t, accounts, org) {
     const client = {
         client_id: `parley-e2e-${randomBytes(4).toString('hex')}`,
         client_secret: randomBytes(24).toString('hex'),
-        redirect_uris: [REDIRECT_URI],
+        redirect_uris: [redirectUri(org)],
     };
     const dir = await mkdtemp(path.join(os.tmpdir(), 'parley-oidc-'));
     const config = path.join(dir, 'config.json');
@@ -169,14 +171,14 @@ test('sso: an owner sets single sign-on up, and a newcomer signs in with it and 
         let provider;
         const found = [];
         await step('the provider starts, with an account for Grace and one with Ada\'s email; Ada signs up, creating the organization', async () => {
-            provider = await startProvider(t, [accountOf(grace), { ...accountOf(namesake), email: ada.email }]);
+            provider = await startProvider(t, [accountOf(grace), { ...accountOf(namesake), email: ada.email }], ada.org);
             grace.allowedHosts.add(provider.host);
             namesake.allowedHosts.add(provider.host);
             await ada.signUp();
         });
         await step('Ada opens "Single sign-on": an empty form, with the redirect URI to register at the provider', async () => {
             const form = await openSsoTab(ada);
-            assert.equal(await form.getByLabel('Redirect URI to register at the provider', { exact: true }).inputValue(), REDIRECT_URI);
+            assert.equal(await form.getByLabel('Redirect URI to register at the provider', { exact: true }).inputValue(), redirectUri(ada.org));
             assert.equal(await form.getByLabel('Issuer URL', { exact: true }).inputValue(), '');
             await gone('"Remove single sign-on"', form.getByRole('button', { name: 'Remove single sign-on', exact: true }));
         });
@@ -185,7 +187,7 @@ test('sso: an owner sets single sign-on up, and a newcomer signs in with it and 
             const settings = await rest('GET', '/v1/admin/sso', await ada.sessionToken());
             assert.deepEqual(
                 [settings.issuer, settings.client_id, settings.display_name, settings.link_by_email, settings.required, settings.redirect_uri],
-                [provider.issuer, provider.client.client_id, LABEL, false, false, REDIRECT_URI]);
+                [provider.issuer, provider.client.client_id, LABEL, false, false, redirectUri(ada.org)]);
             const form = ssoForm(ada);
             const secret = form.getByLabel('Client secret', { exact: true });
             assert.equal(await secret.inputValue(), '');
@@ -211,7 +213,7 @@ test('sso: an owner sets single sign-on up, and a newcomer signs in with it and 
             await gone('"Sign in with" for the default organization', ssoButton(grace));
             await typeOrg(grace, ada.org);
             await visible(`"Sign in with ${LABEL}"`, ssoButton(grace));
-            assert.equal(await grace.page.getByText(`${ada.org} signs in with ${LABEL}`).count(), 0, 'it says single sign-on is required');
+            assert.equal(await grace.page.getByText(`${ada.org} signs in with ${LABEL}`).count(), 0, 'it says single sign-on is required, though it is not');
             for (const theme of ['light', 'dark']) {
                 await grace.page.emulateMedia({ colorScheme: theme });
                 await audit(grace.page, `${theme} log-in with single sign-on`, found);
@@ -268,13 +270,13 @@ test('sso: an owner sets single sign-on up, and a newcomer signs in with it and 
     });
 });
 
-test('sso: with single sign-on required, a member\'s password login is refused in words, an owner\'s is not; removing it gives passwords back', { timeout: TEST_TIMEOUT }, async (t) => {
+test('sso: with single sign-on required, a member\'s password login is refused in words, an owner\'s is not; a member taken over by email loses his old password', { timeout: TEST_TIMEOUT }, async (t) => {
     await withPeople(t, [ADA, BOB], async (step, ada, bob) => {
         let provider;
         let bobId;
         const found = [];
         await step('the provider starts; Ada signs up, Bob joins; Ada sets single sign-on up through the API, not required', async () => {
-            provider = await startProvider(t, [accountOf(bob)]);
+            provider = await startProvider(t, [accountOf(bob)], ada.org);
             await ada.signUp();
             await bob.signUp();
             bobId = (await rest('GET', '/v1/users/me', await bob.sessionToken())).id;
@@ -339,14 +341,18 @@ test('sso: with single sign-on required, a member\'s password login is refused i
             const response = await fetch(`${BASE_URL}/v1/auth/sso?org=${encodeURIComponent(ada.org)}`);
             assert.equal(response.status, 404);
         });
-        await step('Bob\'s log-in form no longer offers it, and his password logs him in', async () => {
+        await step('Bob\'s log-in form no longer offers it; his old password went when single sign-on took his account over', async () => {
             await bob.page.reload();
-            const form = await typeOrg(bob, ada.org);
-            await form.getByLabel('Email or username', { exact: true }).fill(bob.email);
-            await form.getByLabel('Password', { exact: true }).fill(bob.password);
+            await typeOrg(bob, ada.org);
             assert.equal(await ssoButton(bob).isVisible(), false, `"Sign in with ${LABEL}" still shows`);
-            await form.getByRole('button', { name: 'Log in', exact: true }).click();
-            await bob.expectLoggedIn('with his password, single sign-on removed');
+            const response = await fetch(`${BASE_URL}/v1/auth/login`, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json' },
+                body: JSON.stringify({ login: bob.email, password: bob.password }),
+            });
+            assert.equal(response.status, 401, 'the password dropped at the takeover');
+            const login = await rest('POST', '/v1/auth/login', undefined, { login: ada.email, password: ada.password });
+            await rest('POST', '/v1/auth/logout', login.token);
         });
         assertNoViolations(found);
     });
@@ -360,14 +366,14 @@ test('sso: a return from the provider that cannot be finished shows the log-in f
             { flow_key: 'not-a-real-flow-key', org, display_name: LABEL });
         await step('cancelled at the provider (error=access_denied): "cancelled or refused", the organization kept in the form', async () => {
             await begun();
-            await eve.page.goto(`${BASE_URL}/?sso=callback&error=access_denied&error_description=The+user+said+no&state=whatever`);
+            await eve.page.goto(`${BASE_URL}/?sso=callback&org=${org}&error=access_denied&error_description=The+user+said+no&state=whatever`);
             await visible('the notice', eve.page.getByText(`Not signed in: the sign-in with ${LABEL} was cancelled or refused.`, { exact: true }));
             assertCleanAddress(eve);
             assert.equal(await eve.logInForm().getByLabel('Organization', { exact: true }).inputValue(), org);
         });
         await step('a state the server does not know (invalid_sso_state): "expired or was already used"', async () => {
             await begun();
-            await eve.page.goto(`${BASE_URL}/?sso=callback&code=made-up&state=made-up&iss=${encodeURIComponent('http://127.0.0.1:9')}`);
+            await eve.page.goto(`${BASE_URL}/?sso=callback&org=${org}&code=made-up&state=made-up&iss=${encodeURIComponent('http://127.0.0.1:9')}`);
             await visible('the notice', eve.page.getByText('The sign-in expired or was already used: try again.', { exact: true }));
             assertCleanAddress(eve);
             assert.equal(await eve.page.evaluate(() => sessionStorage.getItem('parley.sso-flow')), null, 'the flow is still kept');
@@ -375,7 +381,7 @@ test('sso: a return from the provider that cannot be finished shows the log-in f
         await step('a return with no sign-in begun in this tab: the same notice, and nothing asked of the server', async () => {
             const asked = [];
             eve.page.on('request', (request) => request.url().includes('/v1/auth/sso/callback') && asked.push(request.url()));
-            await eve.page.goto(`${BASE_URL}/?sso=callback&code=made-up&state=made-up`);
+            await eve.page.goto(`${BASE_URL}/?sso=callback&org=${org}&code=made-up&state=made-up`);
             await visible('the notice', eve.page.getByText('The sign-in expired or was already used: try again.', { exact: true }));
             assertCleanAddress(eve);
             assert.deepEqual(asked, []);

@@ -6,7 +6,9 @@
 use async_trait::async_trait;
 
 /// Where the API's callback for providers lives: the redirect URI an organization registers at its provider
-/// is the server's public URL followed by this.
+/// is the server's public URL followed by this, `/`, and the organization's handle. One per organization, so
+/// that a code one provider sent can never be taken for another organization's (a mix-up attack: the
+/// callback's organization must be the flow's).
 pub const CALLBACK_PATH: &str = "/v1/auth/sso/callback";
 
 /// Parley as one organization's provider knows it.

@@ -27,10 +27,11 @@ use crate::address_guard::GuardedResolver;
 
 /// How long a provider's discovery document and keys are used before they are fetched again.
 const METADATA_LIFETIME: Duration = Duration::from_secs(3600);
-/// Providers kept at once; past it the oldest half is forgotten.
-const MAX_PROVIDERS: usize = 1024;
-/// The longest answer read from a provider.
-const MAX_RESPONSE_BYTES: usize = 1 << 20;
+/// Providers kept at once; past it the oldest half is forgotten. With each one's discovery document and keys
+/// under `MAX_RESPONSE_BYTES`, the cache holds 32 MiB at the very most.
+const MAX_PROVIDERS: usize = 64;
+/// The longest answer read from a provider (a discovery document, a key set, a token response).
+const MAX_RESPONSE_BYTES: usize = 256 << 10;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 

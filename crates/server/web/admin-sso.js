@@ -92,8 +92,9 @@ function render(panel, saved) {
       h('legend', {}, 'Signing in'),
       field(displayName, 'Button label', 'The log-in page shows "Sign in with" and this name, such as the provider\'s or your company\'s.'),
       ...check(linkByEmail, 'Link existing accounts by verified email', 'Someone signing in for the first time takes over the ' +
-        'account of this organization with the same email address, when the provider says it verified that address. ' +
-        'Otherwise, such a sign-in is refused.'),
+        'account of this organization with the same email address, when the provider says it verified that address: its ' +
+        'password is dropped and its sessions end, since Parley never checked that address. Owners\' and administrators\' ' +
+        'accounts are never taken over. Otherwise, such a sign-in is refused.'),
       ...check(required, 'Require single sign-on (password login refused, owners excepted)', 'Members log in and join only ' +
         'through the provider. Owners keep their password, so that a provider out of order cannot lock everyone out.')),
     h('p', { class: 'form-buttons' }, save, ' ', remove),
@@ -111,7 +112,7 @@ function render(panel, saved) {
       ? 'A secret is stored and never shown: leave this empty to keep it, or type a new one to replace it.'
       : 'The secret the provider gave for this client.';
     displayName.value = settings?.display_name ?? '';
-    redirect.value = settings?.redirect_uri ?? `${location.origin}/v1/auth/sso/callback`;
+    redirect.value = settings?.redirect_uri ?? `${location.origin}/v1/auth/sso/callback/${state.me?.org ?? ''}`;
     linkByEmail.checked = settings?.link_by_email ?? false;
     required.checked = settings?.required ?? false;
     remove.hidden = !settings;
@@ -171,7 +172,7 @@ function render(panel, saved) {
     const name = current.display_name;
     const yes = await confirmDialog('Remove single sign-on?',
       `The log-in page will no longer offer "Sign in with ${name}", and members log in with their password again. ` +
-      'Those whose account single sign-on made have none: they cannot log in until a provider is set again. ' +
+      'Those whose account single sign-on made or took over have none: they cannot log in until a provider is set again. ' +
       'The provider\'s settings here, the client secret with them, are deleted.', 'Remove', { opener: remove });
     if (!yes || state !== s) return;
     setBusy(remove, true);

@@ -1,5 +1,6 @@
-// Back from an organization's OpenID provider: the server sends the browser to `/?sso=callback&code=…&state=…
-// &iss=…` (or `&error=…&error_description=…` when the provider refused). What the address carries is taken out of
+// Back from an organization's OpenID provider: the server sends the browser to `/?sso=callback&org=…&code=…
+// &state=…&iss=…` (or `&error=…&error_description=…` when the provider refused), `org` being the organization
+// whose callback the provider used. What the address carries is taken out of
 // the address bar as soon as the page reads it, so that it stays out of the history and of an address copied
 // later; then the sign-in is finished with the `flow_key` that the start left in this tab's sessionStorage
 // (`POST /v1/auth/sso/callback`), which gives a login as the log-in form's does, or a refusal to say in words.
@@ -7,8 +8,11 @@ import { publicApi } from '/api.js';
 import { DEACTIVATED } from '/auth.js';
 import { takeStartedFlow } from '/sso-sign-in.js';
 
-/** What the provider's redirect carried. @typedef {{code: string | null, state: string | null, iss: string | null,
- *   error: string | null, errorDescription: string | null}} SsoReturn */
+/** What the provider's redirect carried. @typedef {{org: string | null, code: string | null, state: string | null,
+ *   iss: string | null, error: string | null, errorDescription: string | null}} SsoReturn */
+
+/** The most of a provider's own words about a refusal that is shown. */
+const MAX_DESCRIPTION_CHARS = 200;
 
 /** How it ended: a login to keep, or why there is none (`notice`) and the organization it was for, to try again.
  * @typedef {{login?: {user_id: string, token: string}, notice?: string, org?: string}} SsoOutcome */
@@ -25,6 +29,7 @@ export function takeSsoCallback() {
   // Everything in this query came from the provider's redirect: none of it stays.
   history.replaceState(history.state, '', location.pathname + location.hash);
   return {
+    org: params.get('org'),
     code: params.get('code'),
     state: params.get('state'),
     iss: params.get('iss'),
@@ -40,10 +45,12 @@ export async function finishSsoSignIn(back) {
   const flow = takeStartedFlow();
   const provider = flow?.display_name || 'your organization\'s sign-in';
   const org = flow?.org;
+  // Without a sign-in begun in this tab, nothing in the address is shown: anyone can make such a link.
+  if (!flow) return { notice: EXPIRED, org };
   if (back.error) return { notice: providerRefusal(back, provider), org };
-  if (!flow || !back.code || !back.state) return { notice: EXPIRED, org };
+  if (!back.org || !back.code || !back.state) return { notice: EXPIRED, org };
   try {
-    const body = { state: back.state, code: back.code, flow_key: flow.flow_key };
+    const body = { org: back.org, state: back.state, code: back.code, flow_key: flow.flow_key };
     if (back.iss) body.iss = back.iss;
     return { login: await publicApi('POST', '/v1/auth/sso/callback', body) };
   } catch (e) {
@@ -56,7 +63,7 @@ export async function finishSsoSignIn(back) {
  * @param {string} provider */
 function providerRefusal(back, provider) {
   if (back.error === 'access_denied') return `Not signed in: the sign-in with ${provider} was cancelled or refused.`;
-  const said = back.errorDescription || back.error;
+  const said = (back.errorDescription || back.error || '').slice(0, MAX_DESCRIPTION_CHARS);
   return `Not signed in: ${provider} answered "${said}". Try again, or ask an administrator of your organization.`;
 }
 

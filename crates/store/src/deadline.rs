@@ -957,6 +957,15 @@ impl SsoRecords for TimeLimited {
         within!(self, self.inner.sso_identity(org_id, issuer, subject))
     }
 
+    async fn sso_identity_of(
+        &self,
+        org_id: OrgId,
+        issuer: &str,
+        user_id: UserId,
+    ) -> StoreResult<bool> {
+        within!(self, self.inner.sso_identity_of(org_id, issuer, user_id))
+    }
+
     async fn set_sso_config(
         &self,
         org_id: OrgId,

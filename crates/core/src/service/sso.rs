@@ -15,6 +15,7 @@ use parley_proto::v1::{
 use super::audit::{by, by_operator};
 use super::sessions::{new_token, token_hash};
 use super::{Caller, Parley};
+use crate::bus::Ended;
 use crate::model::{Millis, User};
 use crate::sso::{CALLBACK_PATH, Identity, OidcError, OpenIdConnect, RelyingParty};
 use crate::store::{AuditRecord, NewSsoUser, SsoConfigRecord, SsoFlowRecord, StoreError};
@@ -24,6 +25,8 @@ use crate::{Error, OrgId, UserId, validate};
 pub const FLOW_LIFETIME: Duration = Duration::from_secs(10 * 60);
 /// The longest `state`, `code` or `flow_key` taken: providers' codes run to a few hundred characters.
 const MAX_CALLBACK_CHARS: usize = 2048;
+/// The longest subject identifier taken (OpenID Connect caps it at 255 ASCII characters).
+const MAX_SUBJECT_BYTES: usize = 255;
 /// The longest client id, and the longest client secret, taken.
 const MAX_CLIENT_CHARS: usize = 255;
 const MAX_SECRET_CHARS: usize = 1024;
@@ -58,15 +61,25 @@ fn sso_required() -> Error {
     }
 }
 
+/// The most of a provider's or the network's words an answer (and the audit log) carries.
+const MAX_REASON_CHARS: usize = 300;
+
+fn bounded(text: String) -> String {
+    match text.char_indices().nth(MAX_REASON_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text,
+    }
+}
+
 fn from_provider(error: OidcError) -> Error {
     match error {
         OidcError::Unavailable(_) => Error::Upstream {
             code: "sso_unavailable",
-            message: error.to_string(),
+            message: bounded(error.to_string()),
         },
         OidcError::Refused(_) => Error::NotVerified {
             code: "sso_failed",
-            message: error.to_string(),
+            message: bounded(error.to_string()),
         },
     }
 }
@@ -102,9 +115,10 @@ fn username_from(seed: &str) -> Option<String> {
 }
 
 impl Parley {
-    fn redirect_uri(&self) -> String {
+    /// The redirect URI of the organization with this handle (a handle needs no escaping in a path).
+    fn redirect_uri(&self, org: &str) -> String {
         format!(
-            "{}{CALLBACK_PATH}",
+            "{}{CALLBACK_PATH}/{org}",
             self.settings.public_url.trim_end_matches('/')
         )
     }
@@ -144,8 +158,8 @@ impl Parley {
         client: IpAddr,
     ) -> Result<SsoStart, Error> {
         self.login_throttle.attempt(client)?;
-        let (_, config) = self.provider_of(request.org.as_deref()).await?;
-        let redirect_uri = self.redirect_uri();
+        let (org, config) = self.provider_of(request.org.as_deref()).await?;
+        let redirect_uri = self.redirect_uri(org);
         let authorization = oidc
             .authorize(&relying_party(&config, &redirect_uri))
             .await
@@ -184,7 +198,7 @@ impl Parley {
         let too_long = [&callback.state, &callback.code, &callback.flow_key]
             .iter()
             .any(|v| v.is_empty() || v.len() > MAX_CALLBACK_CHARS);
-        if too_long {
+        if too_long || validate::handle("org", &callback.org).is_err() {
             return Err(invalid_state());
         }
         let flow = self
@@ -205,12 +219,13 @@ impl Parley {
             });
             error
         };
-        // A provider changed (or removed) since the flow began: the flow was for another.
+        // The redirect came back to another organization's callback than the flow's: a code from another
+        // provider (a mix-up), never redeemed. Or a provider changed (or removed) since the flow began.
         let config = self
             .store
-            .sso_config(flow.org_id)
+            .sso_config_by_handle(&callback.org)
             .await?
-            .filter(|config| config.issuer == flow.issuer)
+            .filter(|config| config.org_id == flow.org_id && config.issuer == flow.issuer)
             .ok_or_else(|| refuse(invalid_state()))?;
         if callback
             .iss
@@ -222,7 +237,7 @@ impl Parley {
                 message: "the sign-in came back from another issuer".to_owned(),
             }));
         }
-        let redirect_uri = self.redirect_uri();
+        let redirect_uri = self.redirect_uri(&callback.org);
         let identity = oidc
             .redeem(
                 &relying_party(&config, &redirect_uri),
@@ -263,6 +278,12 @@ impl Parley {
         identity: &Identity,
     ) -> Result<User, Error> {
         let org_id = config.org_id;
+        if identity.subject.is_empty() || identity.subject.len() > MAX_SUBJECT_BYTES {
+            return Err(Error::NotVerified {
+                code: "sso_failed",
+                message: "the provider's subject identifier is empty or too long".to_owned(),
+            });
+        }
         let known = |user_id: Option<UserId>| async move {
             match user_id {
                 Some(id) => self.store.user(id).await.map_err(Error::from),
@@ -291,6 +312,18 @@ impl Parley {
             if !may_link {
                 return Err(account_exists());
             }
+            let user = known(Some(account.user_id))
+                .await?
+                .ok_or_else(account_exists)?;
+            // An owner or administrator is never taken over by an email: whoever sets the provider could
+            // vouch for it. A deactivated account is refused before anything changes.
+            if user.role.is_admin() {
+                return Err(account_exists());
+            }
+            if user.deactivated_at.is_some() {
+                return Err(super::accounts::account_deactivated());
+            }
+            self.take_over(config, &user).await?;
             let now = Millis::now();
             let linked = self
                 .store
@@ -315,6 +348,33 @@ impl Parley {
             };
         }
         self.create_sso_account(config, identity, &email).await
+    }
+
+    /// Before an identity takes over an account by its email: Parley never verified that email, so whoever
+    /// signed up with it may not be its owner. Their password is dropped and every session ended, in that
+    /// order (a crash between leaves an account nobody can log in to until the link is made again), so
+    /// from now on only the provider's person signs in to it.
+    async fn take_over(&self, config: &SsoConfigRecord, user: &User) -> Result<(), Error> {
+        if self
+            .store
+            .sso_identity_of(config.org_id, &config.issuer, user.id)
+            .await?
+        {
+            // It has an identity at this provider already: another one may not share it.
+            return Err(account_exists());
+        }
+        let (unknown, _) = new_token()?;
+        let password_hash = self.passwords.hash(&unknown).await?;
+        let record = AuditRecord {
+            target_user_id: Some(user.id),
+            detail: Some("dropped: the account now signs in through single sign-on".to_owned()),
+            ..by_operator(config.org_id, AuditKind::PasswordChanged)
+        };
+        self.store
+            .set_password(user.id, &password_hash, [0; 32], record)
+            .await?;
+        self.revoked_or_logged(user.id, Ended::All).await;
+        Ok(())
     }
 
     /// Makes the identity's account: its provider's username for it where that is free (or with a number),
@@ -422,6 +482,19 @@ impl Parley {
         Ok(())
     }
 
+    /// Refuses (audited) anyone but an owner: the provider decides who signs in as whom, so choosing it is
+    /// as much as managing owners.
+    async fn require_owner(&self, caller: &Caller, record: &AuditRecord) -> Result<(), Error> {
+        if caller.user.role == Role::Owner {
+            return Ok(());
+        }
+        let error = Error::Denied {
+            code: "not_owner",
+            message: "only the organization's owners may set up single sign-on",
+        };
+        self.refuse(record.clone(), error).await
+    }
+
     /// The caller's organization's provider. Owners and administrators.
     pub async fn sso_settings(&self, caller: &Caller) -> Result<SsoSettings, Error> {
         self.require_admin(caller, &by(caller, AuditKind::SettingsChanged))
@@ -431,7 +504,7 @@ impl Parley {
             .sso_config(caller.user.org_id)
             .await?
             .ok_or_else(not_configured)?;
-        Ok(self.sso_settings_wire(config))
+        Ok(self.sso_settings_wire(config, &caller.user.org_handle))
     }
 
     /// Sets the caller's organization's provider, once its discovery document answers. Owners and
@@ -447,7 +520,7 @@ impl Parley {
             ..by(caller, AuditKind::SettingsChanged)
         };
         self.write_throttle.check(caller.user.id)?;
-        self.require_admin(caller, &record).await?;
+        self.require_owner(caller, &record).await?;
         let issuer = update.issuer.trim().to_owned();
         self.settings
             .sso_addresses
@@ -483,17 +556,23 @@ impl Parley {
                 }
                 secret
             }
+            // The stored secret goes only to the provider it was given for.
             None => stored
+                .filter(|config| config.issuer == issuer && config.client_id == client_id)
                 .map(|config| config.client_secret)
-                .ok_or_else(|| invalid_settings("give the client secret"))?,
+                .ok_or_else(|| {
+                    invalid_settings(
+                        "give the client secret (again, for a new issuer or client id)",
+                    )
+                })?,
         };
         oidc.discover(&issuer)
             .await
             .map_err(|error| Error::Unprocessable {
                 code: "sso_discovery_failed",
-                message: format!(
+                message: bounded(format!(
                     "{issuer} is not an OpenID provider this server can reach: {error}"
-                ),
+                )),
             })?;
         let config = SsoConfigRecord {
             org_id: caller.user.org_id,
@@ -507,7 +586,7 @@ impl Parley {
         self.store
             .set_sso_config(caller.user.org_id, Some(config.clone()), record)
             .await?;
-        Ok(self.sso_settings_wire(config))
+        Ok(self.sso_settings_wire(config, &caller.user.org_handle))
     }
 
     /// Removes the caller's organization's provider (its members sign in with passwords again). Owners and
@@ -518,7 +597,7 @@ impl Parley {
             ..by(caller, AuditKind::SettingsChanged)
         };
         self.write_throttle.check(caller.user.id)?;
-        self.require_admin(caller, &record).await?;
+        self.require_owner(caller, &record).await?;
         if self.store.sso_config(caller.user.org_id).await?.is_none() {
             return Err(not_configured());
         }
@@ -528,14 +607,14 @@ impl Parley {
         Ok(())
     }
 
-    fn sso_settings_wire(&self, config: SsoConfigRecord) -> SsoSettings {
+    fn sso_settings_wire(&self, config: SsoConfigRecord, org: &str) -> SsoSettings {
         SsoSettings {
             issuer: config.issuer,
             client_id: config.client_id,
             display_name: config.display_name,
             link_by_email: config.link_by_email,
             required: config.required,
-            redirect_uri: self.redirect_uri(),
+            redirect_uri: self.redirect_uri(org),
         }
     }
 }

@@ -56,8 +56,8 @@ pub trait SsoRecords: Send + Sync + 'static {
     async fn create_sso_flow(&self, flow: SsoFlowRecord, expired_before: Millis)
     -> StoreResult<()>;
     /// Creates the account in its organization, whatever the organization's sign-up policy (its provider
-    /// vouches for the person), with its identity, in one transaction. `Conflict("email")`,
-    /// `Conflict("username")`, or `Conflict("identity")` when the identity has an account already.
+    /// vouches for the person), with its identity, in one transaction. `Conflict("identity")` when the
+    /// identity has an account already (checked first), `Conflict("email")` or `Conflict("username")`.
     async fn create_sso_user(&self, new: NewSsoUser<'_>) -> StoreResult<User>;
     /// Makes the identity sign in to an existing account of the organization. `Conflict("identity")` when
     /// it has one already.
@@ -82,6 +82,14 @@ pub trait SsoRecords: Send + Sync + 'static {
         issuer: &str,
         subject: &str,
     ) -> StoreResult<Option<UserId>>;
+
+    /// Whether the account has an identity at this issuer already.
+    async fn sso_identity_of(
+        &self,
+        org_id: OrgId,
+        issuer: &str,
+        user_id: UserId,
+    ) -> StoreResult<bool>;
 
     // ---- update ----
 

@@ -37,6 +37,9 @@ pub struct SsoStart {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SsoCallback {
+    /// The organization whose callback the provider sent the browser to (`/v1/auth/sso/callback/{org}`
+    /// passes it on): it must be the flow's.
+    pub org: String,
     pub state: String,
     pub code: String,
     /// The provider's `iss` parameter (RFC 9207), when it sends one: it must name the organization's issuer.
@@ -59,7 +62,7 @@ pub struct SsoSettings {
     /// Whether members must sign in this way: password login and sign-up are refused (owners may still use
     /// their password, so a broken provider cannot lock the organization out).
     pub required: bool,
-    /// The redirect URI to register at the provider.
+    /// The redirect URI to register at the provider: the organization's own.
     pub redirect_uri: String,
 }
 

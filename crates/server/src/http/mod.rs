@@ -87,10 +87,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/auth/logout", post(accounts::logout))
         .route("/v1/auth/sso", get(sso::provider))
         .route("/v1/auth/sso/start", post(sso::start))
-        .route(
-            parley_core::sso::CALLBACK_PATH,
-            get(sso::provider_return).post(sso::finish),
-        )
+        .route(parley_core::sso::CALLBACK_PATH, post(sso::finish))
+        .route("/v1/auth/sso/callback/{org}", get(sso::provider_return))
         .route("/v1/invites", post(invites::create).get(invites::list))
         .route("/v1/invites/lookup", post(invites::lookup))
         .route(

@@ -14,7 +14,7 @@ use parley_proto::v1::{
 use serde::Deserialize;
 
 use super::accounts::device;
-use super::{Auth, Body, Params};
+use super::{Auth, Body, Ids, Params};
 use crate::app::AppState;
 use crate::error::ApiResult;
 
@@ -94,15 +94,16 @@ pub struct ProviderReturn {
 
 /// The provider's redirect back
 ///
-/// The redirect URI organizations register at their provider. It sends the browser on to the web client
-/// (`/?sso=callback&…`, with the `code`, `state` and `iss`, or the provider's `error`), which finishes the
-/// sign-in with `POST` on this path and the flow's key.
+/// The redirect URI an organization registers at its provider, one per organization. It sends the browser on
+/// to the web client (`/?sso=callback&org=…&…`, with the `code`, `state` and `iss`, or the provider's
+/// `error`), which finishes the sign-in with `POST /v1/auth/sso/callback` and the flow's key.
 #[utoipa::path(
     get,
-    path = "/v1/auth/sso/callback",
+    path = "/v1/auth/sso/callback/{org}",
     operation_id = "sso_return",
     tag = "accounts",
     params(
+        ("org" = String, Path, description = "The organization's handle"),
         ("code" = Option<String>, Query, description = "The authorization code"),
         ("state" = Option<String>, Query, description = "The flow's state"),
         ("iss" = Option<String>, Query, description = "The provider's issuer (RFC 9207)"),
@@ -114,9 +115,13 @@ pub struct ProviderReturn {
         (status = 400, description = "The query is malformed (`invalid_query`)", body = ErrorBody),
     )
 )]
-pub async fn provider_return(Params(back): Params<ProviderReturn>) -> Redirect {
+pub async fn provider_return(
+    Ids(org): Ids<String>,
+    Params(back): Params<ProviderReturn>,
+) -> Redirect {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     query.append_pair("sso", "callback");
+    query.append_pair("org", &org);
     let fields = [
         ("code", &back.code),
         ("state", &back.state),
@@ -134,7 +139,7 @@ pub async fn provider_return(Params(back): Params<ProviderReturn>) -> Redirect {
 
 /// Finish a sign-in through the organization's provider
 ///
-/// With the `code`, `state` and `iss` the provider's redirect carried and the `flow_key` the start
+/// With the `org`, `code`, `state` and `iss` the provider's redirect carried and the `flow_key` the start
 /// answered: redeems the code at the provider, checks the ID token (signature, issuer, audience, expiry,
 /// nonce), and logs in the identity's account. The first sign-in of an identity makes its account, or takes
 /// over the organization's account with the same email where the organization allows it and the provider
@@ -147,8 +152,9 @@ pub async fn provider_return(Params(back): Params<ProviderReturn>) -> Redirect {
     request_body = SsoCallback,
     responses(
         (status = 200, description = "Logged in", body = AuthResponse),
-        (status = 400, description = "The sign-in is unknown, expired, finished already, or the flow key is \
-            not its own (`invalid_sso_state`), or the body is malformed (`invalid_input`)", body = ErrorBody),
+        (status = 400, description = "The sign-in is unknown, expired, finished already, the flow key is not \
+            its own, or it came back to another organization's callback (`invalid_sso_state`), or the body is \
+            malformed (`invalid_input`)", body = ErrorBody),
         (status = 401, description = "The provider refused the code, or its ID token does not hold (a bad \
             signature, another issuer or audience, expired, another nonce) (`sso_failed`)", body = ErrorBody),
         (status = 403, description = "An administrator deactivated this account (`account_deactivated`)",

@@ -15,7 +15,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/auth/logout"),
     ("get", "/v1/auth/sso"),
     ("post", "/v1/auth/sso/start"),
-    ("get", "/v1/auth/sso/callback"),
+    ("get", "/v1/auth/sso/callback/{org}"),
     ("post", "/v1/auth/sso/callback"),
     ("delete", "/v1/users/me/sessions"),
     ("get", "/v1/users/me/sessions"),

@@ -6,7 +6,7 @@
 
 use parley_client::Client;
 use parley_proto::v1::{
-    AuditKind, AuditOutcome, LoginRequest, SignupRequest, SsoCallback, SsoSettingsUpdate,
+    AuditKind, AuditOutcome, LoginRequest, Role, SignupRequest, SsoCallback, SsoSettingsUpdate,
 };
 use parley_testkit::oidc_provider::{Callback, OidcAccount, OidcClient, OidcConfig, OidcProvider};
 use parley_testkit::{PASSWORD, TestServer, TestUser};
@@ -40,7 +40,7 @@ async fn provider_for(server: &TestServer, accounts: Vec<OidcAccount>) -> Option
     let client = OidcClient {
         client_id: CLIENT_ID.to_owned(),
         client_secret: SECRET.to_owned(),
-        redirect_uris: vec![format!("{}/v1/auth/sso/callback", server.url)],
+        redirect_uris: vec![format!("{}/v1/auth/sso/callback/default", server.url)],
     };
     OidcProvider::start(&OidcConfig {
         clients: vec![client],
@@ -52,7 +52,9 @@ async fn provider_for(server: &TestServer, accounts: Vec<OidcAccount>) -> Option
 
 /// What the provider's redirect carried, to finish with `flow_key`.
 fn finishing(callback: &Callback, flow_key: &str) -> SsoCallback {
+    let org = callback.url.path().rsplit('/').next().unwrap_or_default();
     SsoCallback {
+        org: org.to_owned(),
         state: callback.param("state").expect("a state"),
         code: callback.param("code").expect("a code"),
         iss: callback.param("iss"),
@@ -133,6 +135,12 @@ async fn single_sign_on(server: &TestServer) {
     // Accounts that exist before their people ever sign in through the provider.
     let carol = server.user("Carol").await;
     let dave = server.user("Dave").await;
+    let admin = server.user("Admin").await;
+    owner
+        .client
+        .set_role(admin.id, Role::Admin)
+        .await
+        .expect("an administrator");
     let unverified = OidcAccount {
         email_verified: false,
         ..OidcAccount::new("dave")
@@ -147,6 +155,10 @@ async fn single_sign_on(server: &TestServer) {
         OidcAccount {
             email: dave.email.clone(),
             ..unverified
+        },
+        OidcAccount {
+            email: admin.email.clone(),
+            ..OidcAccount::new("boss")
         },
     ];
     let Some(provider) = provider_for(server, accounts).await else {
@@ -168,7 +180,13 @@ async fn single_sign_on(server: &TestServer) {
     assert_api_error(
         member.client.set_sso_settings(&settings(&provider)).await,
         403,
-        "not_admin",
+        "not_owner",
+    );
+    // An administrator may not choose who signs in as whom: that is an owner's.
+    assert_api_error(
+        admin.client.set_sso_settings(&settings(&provider)).await,
+        403,
+        "not_owner",
     );
     set_up_badly(server, &owner, &provider).await;
     let set = owner
@@ -178,7 +196,7 @@ async fn single_sign_on(server: &TestServer) {
         .expect("an owner sets up single sign-on");
     assert_eq!(
         set.redirect_uri,
-        format!("{}/v1/auth/sso/callback", server.url)
+        format!("{}/v1/auth/sso/callback/default", server.url)
     );
     let shown = owner.client.sso_settings().await.expect("settings");
     assert_eq!(shown, set);
@@ -237,6 +255,18 @@ async fn single_sign_on(server: &TestServer) {
     );
     assert_eq!(flow_key, callback.flow_key);
 
+    // Back at another organization's callback: a mix-up, refused before any code is redeemed.
+    let (callback, _) = begin(server, &provider, "grace").await;
+    let mixed_up = SsoCallback {
+        org: "another-org".to_owned(),
+        ..callback
+    };
+    assert_api_error(
+        server.client().sso_finish(&mixed_up).await,
+        400,
+        "invalid_sso_state",
+    );
+
     // A code the provider never issued, another issuer in the callback.
     let (callback, _) = begin(server, &provider, "grace").await;
     let forged = SsoCallback {
@@ -276,7 +306,7 @@ async fn single_sign_on(server: &TestServer) {
     let other = OidcClient {
         client_id: "other".to_owned(),
         client_secret: "other-secret".to_owned(),
-        redirect_uris: vec![format!("{}/v1/auth/sso/callback", server.url)],
+        redirect_uris: vec![format!("{}/v1/auth/sso/callback/default", server.url)],
     };
     provider.add_client(&other).await;
     let (url, flow_key) = tampered_start(server, "client_id", "other").await;
@@ -294,6 +324,17 @@ async fn single_sign_on(server: &TestServer) {
     let Some(impostor) = provider_for(server, vec![OidcAccount::new("ada")]).await else {
         return;
     };
+    // The stored secret is never sent to another provider: a new issuer needs its own.
+    let moved = SsoSettingsUpdate {
+        issuer: impostor.issuer().to_owned(),
+        client_secret: None,
+        ..settings(&provider)
+    };
+    assert_api_error(
+        owner.client.set_sso_settings(&moved).await,
+        400,
+        "invalid_sso_settings",
+    );
     for keep_iss in [true, false] {
         let start = server
             .client()
@@ -353,12 +394,27 @@ async fn single_sign_on(server: &TestServer) {
         .await
         .expect("signed in");
     assert_eq!(linked.id, carol.id);
-    let (callback, _) = begin(server, &provider, "dave").await;
+    // Whoever signed up with that email before is out: sessions ended, password dropped.
+    assert_api_error(carol.client.me().await, 401, "unauthenticated");
+    let carol_login = LoginRequest {
+        login: carol.username.clone(),
+        password: PASSWORD.to_owned(),
+        org: None,
+    };
     assert_api_error(
-        server.client().sso_finish(&callback).await,
-        409,
-        "sso_account_exists",
+        server.client().login(&carol_login).await,
+        401,
+        "unauthenticated",
     );
+    for unlinkable in ["dave", "boss"] {
+        // An unverified email, and an administrator's.
+        let (callback, _) = begin(server, &provider, unlinkable).await;
+        assert_api_error(
+            server.client().sso_finish(&callback).await,
+            409,
+            "sso_account_exists",
+        );
+    }
 
     // A deactivated account signs in no more.
     owner.client.deactivate(me.id).await.expect("deactivated");
@@ -522,7 +578,7 @@ async fn the_callback_hands_over_to_the_web_client_and_bad_input_is_refused() {
         .expect("a client");
     let answer = http
         .get(format!(
-            "{}/v1/auth/sso/callback?code=c%26x&state=s&iss=http%3A%2F%2Fidp&extra=dropped",
+            "{}/v1/auth/sso/callback/acme?code=c%26x&state=s&iss=http%3A%2F%2Fidp&extra=dropped",
             server.url
         ))
         .send()
@@ -532,7 +588,7 @@ async fn the_callback_hands_over_to_the_web_client_and_bad_input_is_refused() {
     let location = answer.headers()["location"].to_str().expect("text");
     assert_eq!(
         location,
-        "/?sso=callback&code=c%26x&state=s&iss=http%3A%2F%2Fidp"
+        "/?sso=callback&org=acme&code=c%26x&state=s&iss=http%3A%2F%2Fidp"
     );
 
     assert_api_error(
@@ -551,6 +607,7 @@ async fn the_callback_hands_over_to_the_web_client_and_bad_input_is_refused() {
         "sso_not_configured",
     );
     let oversized = SsoCallback {
+        org: "default".to_owned(),
         state: "s".repeat(5000),
         code: "c".to_owned(),
         iss: None,
@@ -584,7 +641,7 @@ async fn the_callback_hands_over_to_the_web_client_and_bad_input_is_refused() {
     let owner = server.user("Owner").await;
     let member = server.user("Member").await;
     assert_api_error(member.client.sso_settings().await, 403, "not_admin");
-    assert_api_error(member.client.remove_sso_settings().await, 403, "not_admin");
+    assert_api_error(member.client.remove_sso_settings().await, 403, "not_owner");
     // Without `sso_allow_http`, a plain-http provider is refused.
     let http_issuer = SsoSettingsUpdate {
         issuer: "http://idp.example".to_owned(),

@@ -70,7 +70,11 @@ async fn insert_identity(
 
 /// Checks everything before it writes, so a refusal leaves the batch's transaction fit to commit. The
 /// writer's turn keeps every other node's writes out between the checks and the inserts.
+/// The identity first: a second sign-in of the same person racing the first finds its account made.
 async fn create_user(c: &impl GenericClient, new: &inputs::NewSsoUser) -> StoreResult<User> {
+    if identity_taken(c, new.org_id, &new.issuer, &new.subject).await? {
+        return Err(StoreError::Conflict("identity"));
+    }
     let found = row(
         c,
         "SELECT EXISTS (SELECT 1 FROM users WHERE email = $1),
@@ -88,9 +92,6 @@ async fn create_user(c: &impl GenericClient, new: &inputs::NewSsoUser) -> StoreR
     }
     if get::<bool>(&found, 2)? {
         return Err(StoreError::Conflict("username"));
-    }
-    if identity_taken(c, new.org_id, &new.issuer, &new.subject).await? {
-        return Err(StoreError::Conflict("identity"));
     }
     let inserted = row(
         c,
@@ -258,6 +259,22 @@ impl SsoRecords for PgStore {
         .await?
         .map(|r| Ok(UserId(get(&r, 0)?)))
         .transpose()
+    }
+
+    async fn sso_identity_of(
+        &self,
+        org_id: OrgId,
+        issuer: &str,
+        user_id: UserId,
+    ) -> StoreResult<bool> {
+        let c = self.db.read().await?;
+        Ok(row(
+            &c,
+            "SELECT 1 FROM sso_identities WHERE org_id = $1 AND issuer = $2 AND user_id = $3",
+            &[&org_id.0, &issuer, &user_id.0],
+        )
+        .await?
+        .is_some())
     }
 
     async fn set_sso_config(

@@ -74,7 +74,11 @@ fn insert_identity(
 }
 
 /// Checks everything before it writes, so a refusal changes nothing.
+/// The identity first: a second sign-in of the same person racing the first finds its account made.
 fn create_user(c: &Connection, new: &inputs::NewSsoUser) -> StoreResult<User> {
+    if identity_taken(c, new.org_id, &new.issuer, &new.subject)? {
+        return Err(StoreError::Conflict("identity"));
+    }
     if exists(c, "SELECT 1 FROM users WHERE email = ?1", [&new.email])? {
         return Err(StoreError::Conflict("email"));
     }
@@ -87,9 +91,6 @@ fn create_user(c: &Connection, new: &inputs::NewSsoUser) -> StoreResult<User> {
         params![new.org_id.0, new.username],
     )? {
         return Err(StoreError::Conflict("username"));
-    }
-    if identity_taken(c, new.org_id, &new.issuer, &new.subject)? {
-        return Err(StoreError::Conflict("identity"));
     }
     let id = insert_user(
         c,
@@ -246,6 +247,24 @@ impl SsoRecords for SqliteStore {
                 )
                 .optional()
                 .map_err(backend)
+            })
+            .await
+    }
+
+    async fn sso_identity_of(
+        &self,
+        org_id: OrgId,
+        issuer: &str,
+        user_id: UserId,
+    ) -> StoreResult<bool> {
+        let issuer = issuer.to_owned();
+        self.db
+            .read(move |c| {
+                exists(
+                    c,
+                    "SELECT 1 FROM sso_identities WHERE org_id = ?1 AND issuer = ?2 AND user_id = ?3",
+                    params![org_id.0, issuer, user_id.0],
+                )
             })
             .await
     }

@@ -122,26 +122,38 @@ pub async fn flows_finish_once_and_identities_make_one_account(store: &dyn Store
             .expect("read"),
         Some(grace.id)
     );
+    // The identity is checked first: the same person's second sign-in, racing the first, finds it.
     for (attempt, field) in [
+        (new("grace4", "grace@example.org", "sub-grace"), "identity"),
         (new("grace2", "grace@example.org", "sub-2"), "email"),
         (new("grace", "other@example.org", "sub-3"), "username"),
-        (new("grace4", "four@example.org", "sub-grace"), "identity"),
     ] {
-        let subject = attempt.subject;
+        let (subject, username) = (attempt.subject, attempt.username);
         match store.create_sso_user(attempt).await {
             Err(StoreError::Conflict(f)) => assert_eq!(f, field),
             other => panic!("expected a conflict on {field}, got {other:?}"),
         }
         if subject != "sub-grace" {
-            assert_eq!(
-                store
-                    .sso_identity(org_id, ISSUER, subject)
-                    .await
-                    .expect("read"),
-                None
-            );
+            let identity = store.sso_identity(org_id, ISSUER, subject).await;
+            assert_eq!(identity.expect("read"), None, "nothing changed");
+        }
+        if username != "grace" {
+            let made = store.credentials_by_username("acme", username).await;
+            assert!(made.expect("read").is_none(), "no account {username}");
         }
     }
+    assert!(
+        store
+            .sso_identity_of(org_id, ISSUER, grace.id)
+            .await
+            .expect("read")
+    );
+    assert!(
+        !store
+            .sso_identity_of(org_id, ISSUER, ada.id)
+            .await
+            .expect("read")
+    );
 
     // Linking: once per identity.
     store
