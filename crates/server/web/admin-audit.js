@@ -6,7 +6,7 @@
 import { auditExport, auditLog } from '/api.js';
 import { state } from '/state.js';
 import { fmtSize, fullTime, h, isBusy, setBusy, shortTime } from '/ui.js';
-import { displayName, getUser, refreshMe } from '/users.js';
+import { personName, refreshMe } from '/users.js';
 
 /** @typedef {import('/api.js').AuditEntry} AuditEntry */
 /** @typedef {import('/api.js').AuditFilter} AuditFilter */
@@ -188,24 +188,9 @@ function row(entry) {
     h('td', {}, h('time', { datetime: entry.at, title: fullTime(entry.at) }, shortTime(entry.at))),
     h('th', { scope: 'row' }, KINDS[entry.kind] ?? entry.kind),
     h('td', {}, h('span', { class: refused ? 'outcome over' : 'outcome' }, refused ? 'Refused' : 'Done')),
-    h('td', {}, entry.actor_id ? person(entry.actor_id) : LOGINS.has(entry.kind) ? 'Not logged in' : 'The server\'s operator'),
-    h('td', {}, entry.target_user_id ? person(entry.target_user_id)
+    h('td', {}, entry.actor_id ? personName(entry.actor_id) : LOGINS.has(entry.kind) ? 'Not logged in' : 'The server\'s operator'),
+    h('td', {}, entry.target_user_id ? personName(entry.target_user_id)
       : entry.target_conversation_id ? `Conversation ${entry.target_conversation_id}` : ''),
     h('td', { class: 'audit-detail' }, entry.detail ?? ''),
     h('td', { class: 'audit-address' }, entry.address ?? ''));
-}
-
-/** A person by name, once known (asked of the server at most once a session), else by id.
- * @param {string} userId
- * @returns {HTMLElement} */
-function person(userId) {
-  const s = state;
-  const known = s.users.get(userId);
-  if (known) return h('span', {}, displayName(known));
-  const span = h('span', {}, `User ${userId}`);
-  getUser(userId).then((u) => {
-    // getUser says "Unknown user" for someone the server does not show, "…" when it could not ask: the id stays.
-    if (state === s && s.users.has(userId)) span.textContent = displayName(u);
-  });
-  return span;
 }

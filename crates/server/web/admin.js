@@ -1,8 +1,8 @@
 // Administration, for the organization's owners and administrators: "Administration" in the top bar, shown
 // only to them (and shown or hidden live as their role changes, by `user.updated`), opens an area in place
-// of the list and the conversation, with four tabs: "People" (admin-people.js), "Audit log"
-// (admin-audit.js), "Organization settings" (org-settings.js) and "Single sign-on" (admin-sso.js). Each tab's
-// module is imported the first time it shows, not on the first load. The
+// of the list and the conversation, with five tabs: "People" (admin-people.js), "Audit log"
+// (admin-audit.js), "Invitations" (admin-invites.js), "Organization settings" (org-settings.js) and "Single
+// sign-on" (admin-sso.js). Each tab's module is imported the first time it shows, not on the first load. The
 // server checks every request itself (403 `not_admin`): hiding the entry only spares people a dead end.
 import { focusFirstTool } from '/panels.js';
 import { state, subscribe } from '/state.js';
@@ -10,12 +10,13 @@ import { $, h, roving } from '/ui.js';
 
 /** @typedef {import('/state.js').User} User */
 
-/** @typedef {'people' | 'audit' | 'settings' | 'sso'} TabName */
+/** @typedef {'people' | 'audit' | 'invites' | 'settings' | 'sso'} TabName */
 
 /** Each tab: its button, its panel, and what shows it (the import of its module). */
 const TABS = {
   people: { tab: '#admin-tab-people', panel: '#admin-people', show: (/** @type {HTMLElement} */ panel) => import('/admin-people.js').then((m) => m.showPeople(panel)) },
   audit: { tab: '#admin-tab-audit', panel: '#admin-audit', show: (/** @type {HTMLElement} */ panel) => import('/admin-audit.js').then((m) => m.showAudit(panel)) },
+  invites: { tab: '#admin-tab-invites', panel: '#admin-invites', show: (/** @type {HTMLElement} */ panel) => import('/admin-invites.js').then((m) => m.showInvites(panel)) },
   settings: { tab: '#admin-tab-settings', panel: '#admin-settings', show: (/** @type {HTMLElement} */ panel) => import('/org-settings.js').then((m) => m.showOrgSettings(panel)) },
   sso: { tab: '#admin-tab-sso', panel: '#admin-sso', show: (/** @type {HTMLElement} */ panel) => import('/admin-sso.js').then((m) => m.showSsoSettings(panel)) },
 };

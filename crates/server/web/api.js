@@ -323,6 +323,20 @@ export async function auditExport(filter) {
   throw errorAnswer(res.status, await res.text().catch(() => ''), res.headers.get('Retry-After'), token);
 }
 
+/** An invitation of the organization as its administrators see it: who made it (`created_by`), its uses so
+ * far, never its token.
+ * @typedef {{id: string, org: string, created_by: string, created_at: string, expires_at: string,
+ *   max_uses: number, uses: number}} OrgInvite */
+
+/** Every invitation of the organization, whoever made it, newest first (at most 100).
+ * @returns {Promise<OrgInvite[]>} */
+export const orgInvites = () => api('GET', '/v1/invites?all=true').then((answer) => answer.invites);
+
+/** Withdraws an invitation: its link no longer signs anyone up. An administrator may withdraw any of the
+ * organization's.
+ * @param {string} inviteId */
+export const withdrawInvite = (inviteId) => api('DELETE', `/v1/invites/${inviteId}`);
+
 // --- moderating a channel (its owners and moderators, and the organization's administrators) --------------
 
 /** A member's role in a channel. @typedef {{user_id: string, role: import('/state.js').ChannelRole}} MemberRole */

@@ -1,5 +1,6 @@
-// An invitation link, `/#invite=TOKEN` (the `url` of `POST /v1/invites`): reading it, looking it up, and what
-// the main screen says when someone already logged in opens one.
+// An invitation link, `/#invite=TOKEN` (the `url` of `POST /v1/invites`): reading it, looking it up, what
+// the main screen says when someone already logged in opens one, and whether an invitation can still be used
+// (its maker's panel and Administration's "Invitations" tab both say it).
 //
 // The token rides in the fragment, which a browser never sends to the server: it stays out of the server's,
 // a proxy's and the browser's request logs. It is taken out of the address bar as soon as it is read, so an
@@ -40,6 +41,16 @@ export async function lookupInvite(token) {
     if (e.status === 404 || e.status === 400) return null;
     throw e;
   }
+}
+
+/** Whether an invitation can still be used, in words: "Used up" once its uses reach its maximum, "Expired"
+ * once its time has passed, else "Active".
+ * @param {{uses: number, max_uses: number, expires_at: string}} invite
+ * @returns {'Active' | 'Used up' | 'Expired'} */
+export function inviteStatus(invite) {
+  if (invite.uses >= invite.max_uses) return 'Used up';
+  if (Date.parse(invite.expires_at) <= Date.now()) return 'Expired';
+  return 'Active';
 }
 
 /** The words for an invitation that cannot be used. */

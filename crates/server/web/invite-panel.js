@@ -2,6 +2,7 @@
 // withdrawn. The panel's elements are in index.html (`#people-panel`); this module is the only one that
 // touches them.
 import { api } from '/api.js';
+import { inviteStatus } from '/invite-link.js';
 import { h, isBusy, setBusy, shortTime } from '/ui.js';
 
 /** @typedef {{id: string, org: string, created_at: string, expires_at: string, max_uses: number, uses: number,
@@ -57,9 +58,8 @@ export function setupInvitePanel(panel, org) {
 
   /** @param {Invite} invite */
   function item(invite) {
-    const usedUp = invite.uses >= invite.max_uses;
+    const stateName = inviteStatus(invite);
     const expired = Date.parse(invite.expires_at) <= Date.now();
-    const stateName = usedUp ? 'Used up' : expired ? 'Expired' : 'Active';
     const info = `invite-info-${invite.id}`;
     const withdraw = h('button', { type: 'button', class: 'invite-withdraw', 'aria-describedby': info }, 'Withdraw');
     withdraw.addEventListener('click', () => remove(invite, withdraw));
@@ -67,7 +67,7 @@ export function setupInvitePanel(panel, org) {
       h('span', { class: 'invite-info', id: info },
         h('span', { class: 'invite-line' },
           h('span', { class: 'invite-org' }, invite.org), ' ',
-          h('span', { class: `invite-state${usedUp || expired ? ' over' : ''}` }, stateName)),
+          h('span', { class: `invite-state${stateName === 'Active' ? '' : ' over'}` }, stateName)),
         ' ',
         h('span', { class: 'invite-line hint' },
           `${invite.uses} of ${invite.max_uses} used, ${expired ? 'expired' : 'expires'} ${shortTime(invite.expires_at)}`)),

@@ -2,6 +2,7 @@
 import { api } from '/api.js';
 import { forgetAvatar } from '/avatars.js';
 import { publish, state } from '/state.js';
+import { h } from '/ui.js';
 
 /** @typedef {import('/state.js').AppState} AppState */
 /** @typedef {import('/state.js').User} User */
@@ -62,6 +63,22 @@ export function updateUser(u) {
  * deactivated the account.
  * @param {{name: string, deactivated?: boolean}} u */
 export const displayName = (u) => (u.deactivated ? `${u.name} (deactivated)` : u.name);
+
+/** A person's name in a span, for tables that hold only their id (the audit log, the invitations): by name
+ * once known (asked of the server at most once a session), else "User ID" until the answer comes.
+ * @param {string} userId
+ * @returns {HTMLElement} */
+export function personName(userId) {
+  const s = state;
+  const known = s.users.get(userId);
+  if (known) return h('span', {}, displayName(known));
+  const span = h('span', {}, `User ${userId}`);
+  getUser(userId).then((u) => {
+    // getUser says "Unknown user" for someone the server does not show, "…" when it could not ask: the id stays.
+    if (state === s && s.users.has(userId)) span.textContent = displayName(u);
+  });
+  return span;
+}
 
 /** Reads the user's own profile again and applies it: a change that came while the socket was down (their
  * role, say) sends no frame afterwards, and an answer such as 403 `not_admin` says something changed. */
