@@ -2,11 +2,13 @@
 // Everything goes through the UI contract's accessible names (getByRole / getByLabel with exact names).
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { crc32, deflateSync } from 'node:zlib';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
@@ -444,6 +446,17 @@ export async function rest(method, route, token, body) {
     const text = await response.text();
     if (!response.ok) throw new Error(`${method} ${route}: ${response.status} ${text}`);
     return text ? JSON.parse(text) : null;
+}
+
+/// Moves a conversation's messages up to `throughId` `days` into the past, in the server's database (the
+/// SQLite file in PARLEY_DATA_DIR, which scripts/e2e sets), as if they had been sent then: what a test of the
+/// retention purge needs, since no API sends a message in the past.
+export async function backdateMessages(conversationId, throughId, days) {
+    const dataDir = process.env.PARLEY_DATA_DIR;
+    assert.ok(dataDir, 'PARLEY_DATA_DIR names the server\'s data directory (scripts/e2e sets it)');
+    const sql = `UPDATE messages SET created_at = created_at - ${Number(days) * 86_400_000}
+                 WHERE conversation_id = ${Number(conversationId)} AND id <= ${Number(throughId)};`;
+    await promisify(execFile)('sqlite3', ['-cmd', '.timeout 10000', path.join(dataDir, 'parley.db'), sql]);
 }
 
 /// Uploads `bytes` as a file named `name` through the public API (`POST /v1/uploads`, each part `PUT` with the

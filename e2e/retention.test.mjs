@@ -11,11 +11,13 @@
 //   settings", and the API says `retention_days: 0`; the organization's owner sees it live and a change made
 //   through the API shows on her open form; the channel's moderator sees the panel without the retention, and
 //   a plain member sees no "Channel settings" at all; with `channel_retention` off, the owner sees none either;
+// - a purge reaches an open page live: the purged messages leave Bob's open channel and his "Pinned" panel, and
+//   the newer one stays, without a reload (the messages are moved 40 days back in the server's database);
 // - axe finds no violation in the new parts, light and dark.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertNoViolations, audit, eventually, randomSuffix, rest, sharedBrowser, visible } from './lib.mjs';
+import { assertNoViolations, audit, backdateMessages, eventually, gone, randomSuffix, rest, sharedBrowser, visible } from './lib.mjs';
 
 const TEST_TIMEOUT = 120_000;
 const ADA = ['ada', 'Ada Lovelace'];
@@ -231,5 +233,46 @@ test('retention: a channel owner keeps the channel\'s messages for ever, live on
             assert.equal(await channelRetention(bob).count(), 0, 'Bob sees the retention');
         });
         assertNoViolations(found);
+    });
+});
+
+test('retention: a purge reaches an open page live: the purged messages and their pin leave it, newer ones stay', { timeout: TEST_TIMEOUT }, async (t) => {
+    await withPeople(t, [ADA, BOB], async (step, ada, bob) => {
+        const old = ['old tide one', 'old tide two', 'old tide three'];
+        const pinsPanel = bob.page.getByRole('region', { name: 'Pinned messages', exact: true });
+        await step('Ada and Bob sign up; in channel "Almanac" three messages are 40 days old (one pinned) and one is new; Bob has it open with "Pinned"', async () => {
+            await ada.signUp();
+            await bob.signUp();
+            const token = await ada.sessionToken();
+            const bobId = (await rest('GET', '/v1/users/me', await bob.sessionToken())).id;
+            const channel = await rest('POST', '/v1/conversations', token, {
+                kind: 'channel', name: 'Almanac', handle: `almanac-${randomSuffix()}`, members: [bobId],
+            });
+            const sent = [];
+            for (const text of old) sent.push(await rest('POST', `/v1/conversations/${channel.id}/messages`, token, { text }));
+            await rest('PUT', `/v1/conversations/${channel.id}/messages/${sent[1].id}/pin`, token);
+            await backdateMessages(channel.id, sent[2].id, 40);
+            await rest('POST', `/v1/conversations/${channel.id}/messages`, token, { text: 'new tide' });
+            await bob.openConversation('Almanac');
+            for (const text of [...old, 'new tide']) await bob.expectMessage(text);
+            await bob.page.getByRole('button', { name: 'Pinned', exact: true }).click();
+            await visible('the pin of "old tide two"', pinsPanel.getByText('old tide two'));
+            await bob.markPage();
+        });
+        await step('Ada keeps messages 30 days and purges: Bob\'s page drops the three old ones and their pin, live; "new tide" stays', async () => {
+            const token = await ada.sessionToken();
+            await rest('PATCH', '/v1/org/settings', token, { retention_days: 30 });
+            await rest('POST', '/v1/admin/retention/run', token);
+            await eventually('the purge to finish', async () => {
+                const status = await rest('GET', '/v1/admin/retention', token);
+                assert.equal(status.last_run?.messages_removed, 3, JSON.stringify(status));
+            });
+            for (const text of old) await gone(`"${text}" on Bob's page`, bob.messageLog().locator('article').filter({ hasText: text }));
+            await gone('the pin on Bob\'s page', pinsPanel.getByText('old tide two'));
+            await bob.expectMessage('new tide');
+            assert.deepEqual((await bob.messages()).map((m) => m.text), ['new tide']);
+            await bob.expectSamePage();
+            await bob.screenshot('retention-purged-live');
+        });
     });
 });

@@ -317,6 +317,11 @@ pub enum EventKind {
     ConversationCreated(Conversation),
     /// The conversation as it is now.
     ConversationUpdated(Conversation),
+    /// The retention purge deleted the conversation's messages up to `through` (a thread's first message
+    /// whose replies go on stays, erased).
+    ConversationPurged {
+        through: MessageId,
+    },
 }
 
 /// Which page of history to read.

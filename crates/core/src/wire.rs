@@ -266,6 +266,10 @@ impl Parley {
             EventKind::ConversationUpdated(c) => v1::Event::ConversationUpdated {
                 conversation: self.conversation_wire(c),
             },
+            EventKind::ConversationPurged { through } => v1::Event::ConversationPurged {
+                conversation_id,
+                through: *through,
+            },
         };
         v1::EventFrame {
             cursor: e.cursor,

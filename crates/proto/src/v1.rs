@@ -864,6 +864,14 @@ pub enum Event {
     /// Renamed, its topic or privacy changed, archived or brought back: the conversation as it is now.
     #[serde(rename = "conversation.updated")]
     ConversationUpdated { conversation: Conversation },
+    /// The retention purge deleted the conversation's messages up to `through`, its newest one removed:
+    /// a client drops what it shows of them. A thread's first message whose replies go on is kept, erased
+    /// (history answers it as deleted).
+    #[serde(rename = "conversation.purged")]
+    ConversationPurged {
+        conversation_id: ConversationId,
+        through: MessageId,
+    },
 }
 
 // ---- WebSocket (`GET /v1/ws`): client ops and the server's frames besides durable events ----

@@ -4,7 +4,7 @@
 import { openConversation } from '/conversation.js';
 import { ensureConversation, loadList, removeConversation, setOwnRole, setUnread, updateConversation } from '/conversations.js';
 import { applyUpdated } from '/message-edit.js';
-import { applyReaction, forget, showMessages, systemLine, tombstone } from '/message-log.js';
+import { applyReaction, forget, forgetThrough, showMessages, systemLine, tombstone } from '/message-log.js';
 import { applyPin } from '/pins.js';
 import { setPresence } from '/presence.js';
 import { markRead, moveReceipt } from '/reads.js';
@@ -100,12 +100,20 @@ function applyEvent(f) {
     case 'conversation.updated':
       updateConversation(f.conversation);
       break;
+    case 'conversation.purged': {
+      // The retention purge deleted messages up to `through`: the list's last message among them is read
+      // again (the server knows what is left), and the open log drops them.
+      const last = s.conversations.get(f.conversation_id)?.last;
+      if (last && cmpId(last.id, f.through) <= 0) loadList();
+      if (s.open?.id === f.conversation_id) forgetThrough(s.open, f.through);
+      break;
+    }
     case 'reaction.added':
     case 'reaction.removed':
       applyReaction(f.conversation_id, f.message_id, f.emoji, f.user_id, f.type === 'reaction.added' ? 'added' : 'removed');
       break;
     default:
-      break; // others: not shown here (thread.updated: thread-pane.js and threads-view.js)
+      break; // others: not shown here (thread.updated: thread-pane.js and threads-view.js; conversation.purged also there and in pins.js)
   }
   publish('event', f);
 }

@@ -467,6 +467,20 @@ export function forget(o, id) {
   relayout(o, i);
 }
 
+/** The retention purge deleted the conversation's messages up to `through`: they leave the log, but for a
+ * thread's first message with replies, which the server keeps, erased, while its replies go on (shown as
+ * deleted here: the thread may have ended within the purge too, and then it goes on the next load).
+ * @param {OpenConversation} o
+ * @param {string} through */
+export function forgetThrough(o, through) {
+  const purged = o.ids.filter((id) => cmpId(id, through) <= 0);
+  for (const id of purged) {
+    const m = o.data.get(id);
+    if (m && !m.thread_root_id && m.reply_count) tombstone(o, id, { reactions: [] });
+    else forget(o, id);
+  }
+}
+
 /** A message deleted for everyone: it stays, as "This message was deleted." (or "Removed by a moderator.")
  * @param {OpenConversation} o
  * @param {string} id

@@ -8,7 +8,7 @@ import { jumpToMessage } from '/message-jump.js';
 import { fillArticle, onArticleFilled, registerMessageTool } from '/message.js';
 import { registerPanel, setPanel } from '/panels.js';
 import { state, subscribe } from '/state.js';
-import { $, fullTime, h, isBusy, setBusy, shortTime } from '/ui.js';
+import { $, cmpId, fullTime, h, isBusy, setBusy, shortTime } from '/ui.js';
 import { getUser } from '/users.js';
 
 /** @typedef {import('/state.js').AppState} AppState */
@@ -149,6 +149,14 @@ function learn(conversationId, pins) {
     if (art) fillArticle(art, o.data.get(id));
   }
 }
+
+// The retention purge took the pins of the messages it deleted with them.
+subscribe('event', (f) => {
+  if (!state || f.type !== 'conversation.purged') return;
+  for (const id of [...(pinsOf(f.conversation_id) || [])]) {
+    if (cmpId(id, f.through) <= 0) applyPin(f.conversation_id, id, false);
+  }
+});
 
 // Each opening of a conversation reads its pins once (its messages are rendered by then), and closes a
 // "Pinned" panel left open for another conversation.

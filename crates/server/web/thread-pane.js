@@ -440,6 +440,9 @@ subscribe('event', (f) => {
     case 'message.updated':
       if (v) replace(v, f.message);
       break;
+    case 'conversation.purged':
+      if (v) purge(v, f.through);
+      break;
     case 'reaction.added':
     case 'reaction.removed':
       if (v) react(v, f.message_id, f.emoji, f.user_id, f.type === 'reaction.added');
@@ -448,6 +451,28 @@ subscribe('event', (f) => {
       break;
   }
 });
+
+/** Takes a reply out of the pane.
+ * @param {ThreadView} v
+ * @param {string} id */
+function dropReply(v, id) {
+  v.byId.get(id)?.remove();
+  v.byId.delete(id);
+  v.data.delete(id);
+  v.ids.splice(v.ids.indexOf(id), 1);
+}
+
+/** The retention purge deleted the conversation's messages up to `through`: the pane drops those replies,
+ * and the root shows erased when it is among them (the server keeps it while replies go on). A thread left
+ * with neither closes.
+ * @param {ThreadView} v
+ * @param {string} through */
+function purge(v, through) {
+  for (const id of v.ids.filter((id) => cmpId(id, through) <= 0)) dropReply(v, id);
+  if (!v.root || cmpId(v.root.id, through) > 0) return;
+  if (v.ids.length || v.pending.size) replace(v, { ...v.root, text: undefined, deleted: true, reactions: [] });
+  else closeThread({ refocus: true });
+}
 
 // Our own reactions and deletions, answered.
 subscribe('reaction', ({ conversationId, messageId, emoji, userId, added }) => {
@@ -461,10 +486,7 @@ subscribe('deleted', ({ conversationId, messageId, scope }) => {
   if (!m) return;
   if (scope === 'everyone') return replace(v, { ...m, text: undefined, deleted: true, reactions: [] });
   if (m === v.root) return closeThread({ refocus: true });
-  v.byId.get(messageId)?.remove();
-  v.byId.delete(messageId);
-  v.data.delete(messageId);
-  v.ids.splice(v.ids.indexOf(messageId), 1);
+  dropReply(v, messageId);
 });
 
 // Another conversation opened, or this one closed or left: the thread goes with it.

@@ -107,7 +107,7 @@ subscribe('listed', () => {
 });
 
 subscribe('event', (f) => {
-  if (f.type === 'thread.updated') reloadSoon();
+  if (f.type === 'thread.updated' || f.type === 'conversation.purged') reloadSoon();
 });
 
 subscribe('threads', () => state && reloadSoon());

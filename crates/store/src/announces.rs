@@ -38,6 +38,12 @@ announces_nothing!(
     Vec<(u16, Cursor)>
 );
 
+impl Announces for Event {
+    fn announced(&self) -> Vec<Event> {
+        vec![self.clone()]
+    }
+}
+
 impl Announces for Option<Event> {
     fn announced(&self) -> Vec<Event> {
         self.iter().cloned().collect()

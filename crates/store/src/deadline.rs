@@ -887,15 +887,13 @@ impl RetentionRecords for TimeLimited {
         )
     }
 
-    async fn forget_purged_events(
+    async fn end_purge(
         &self,
         conversation_id: ConversationId,
         through: MessageId,
-    ) -> StoreResult<u64> {
-        within!(
-            self,
-            self.inner.forget_purged_events(conversation_id, through)
-        )
+        now: Millis,
+    ) -> StoreResult<Event> {
+        within!(self, self.inner.end_purge(conversation_id, through, now))
     }
 
     async fn record_purge_run(&self, run: PurgeRunRecord) -> StoreResult<()> {

@@ -83,6 +83,9 @@ pub(crate) fn columns(
             ("conversation.created", Some(c.created_by), None, None)
         }
         EventKind::ConversationUpdated(_) => ("conversation.updated", None, None, None),
+        EventKind::ConversationPurged { through } => {
+            ("conversation.purged", None, Some(*through), None)
+        }
     }
 }
 
@@ -177,6 +180,9 @@ impl LoggedEvent {
             },
             "conversation.created" => EventKind::ConversationCreated(conversation?),
             "conversation.updated" => EventKind::ConversationUpdated(conversation?),
+            "conversation.purged" => EventKind::ConversationPurged {
+                through: message_id,
+            },
             _ => return None,
         };
         let audience = row.private_to.map_or(Audience::Members, Audience::User);

@@ -200,7 +200,7 @@ impl Parley {
             purged.conversations = 1;
             if let (Some(this), Some(through)) = (parley.upgrade(), after) {
                 this.store
-                    .forget_purged_events(target.conversation_id, through)
+                    .end_purge(target.conversation_id, through, Millis::now())
                     .await?;
             }
         }

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::StoreResult;
-use crate::model::Millis;
+use crate::model::{Event, Millis};
 use crate::{ConversationId, MessageId, OrgId};
 
 /// A conversation whose messages are kept `retention_days` (never 0): its channel's own retention where
@@ -65,14 +65,17 @@ pub trait RetentionRecords: Send + Sync + 'static {
         after: Option<MessageId>,
         limit: u32,
     ) -> StoreResult<PurgeBatch>;
-    /// Deletes the log's events about messages of the conversation up to `through` that no longer exist
-    /// (read positions excepted, and the newest event, so cursors never start over). The notifier need not
-    /// read them first: there is nothing left to tell of a message that is gone.
-    async fn forget_purged_events(
+    /// Ends a conversation's purge, in one transaction: appends a `conversation.purged` through `through`,
+    /// which it returns (open clients drop those messages, and a client that resumes from before the
+    /// purge hears of it), and deletes the log's older events about its messages up to `through` that no
+    /// longer exist (read positions excepted), an earlier purge's `conversation.purged` among them. The notifier need not read the deleted
+    /// events first: there is nothing left to tell of a message that is gone.
+    async fn end_purge(
         &self,
         conversation_id: ConversationId,
         through: MessageId,
-    ) -> StoreResult<u64>;
+        now: Millis,
+    ) -> StoreResult<Event>;
     /// Records the run, in place of the org's previous one. Once a run that removed messages is over, the
     /// embedded store also merges its search index (which drops the purged words: its purge only marks
     /// them) and empties its write-ahead log, so the purged text is in none of its files.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use parley_client::{Client, Incoming, Page};
 use parley_proto::v1::{
-    AuditKind, EditMessageRequest, OrgSettingsPatch, RetentionStatus, SendMessageRequest,
+    AuditKind, EditMessageRequest, Event, OrgSettingsPatch, RetentionStatus, SendMessageRequest,
     ServerMessage,
 };
 use parley_proto::{ConversationId, Cursor, MessageId};
@@ -165,6 +165,7 @@ async fn purge_everywhere(server: &TestServer) {
     assert_eq!(status.last_run.map(|r| r.messages_removed), Some(0));
     assert_eq!(everything(&ann.client, general).await.len(), 8);
 
+    let mut open_page = bob.client.connect(None).await.expect("connect");
     let set = ann
         .client
         .update_org_settings(&keep_for(30))
@@ -172,6 +173,27 @@ async fn purge_everywhere(server: &TestServer) {
         .expect("policy");
     assert_eq!(set.retention_days, 30);
     let status = purge(&ann.client).await;
+    // An open page hears of it, once per conversation, with the newest message removed.
+    let mut heard = Vec::new();
+    while heard.len() < 2 {
+        let incoming = tokio::time::timeout(Duration::from_secs(10), open_page.next())
+            .await
+            .expect("the purge is told to open sockets")
+            .expect("the socket stays open")
+            .expect("a frame");
+        if let Incoming::Message(ServerMessage::Event(frame)) = incoming
+            && let Event::ConversationPurged {
+                conversation_id,
+                through,
+            } = frame.event
+        {
+            heard.push((conversation_id, through));
+        }
+    }
+    heard.sort();
+    let mut expected = vec![(general, last_old.id), (with_bob, old_dm.id)];
+    expected.sort();
+    assert_eq!(heard, expected);
     let run = status.last_run.expect("a run");
     // 7 of the channel's main history (the first of the thread that goes on, erased to a tombstone,
     // counts), 2 old replies, the DM's one.
@@ -279,6 +301,15 @@ async fn purge_everywhere(server: &TestServer) {
         replayed
             .iter()
             .any(|event| event.contains(&about(fresh.id)[1])),
+        "{replayed:?}"
+    );
+    // In their place, the purge: a device that was away drops what it still shows.
+    let purged = format!(
+        "\"type\":\"conversation.purged\",\"conversation_id\":\"{general}\",\"through\":\"{}\"",
+        last_old.id
+    );
+    assert!(
+        replayed.iter().any(|event| event.contains(&purged)),
         "{replayed:?}"
     );
 

@@ -2,15 +2,15 @@
 //! purge job's last run per organization.
 
 use deadpool_postgres::GenericClient;
-use parley_core::model::Millis;
+use parley_core::model::{Audience, Event, EventKind, Millis};
 use parley_core::store::{
     PurgeBatch, PurgeRunRecord, RetentionRecords, RetentionTarget, StoreResult,
 };
 use parley_core::{ConversationId, MessageId, OrgId};
 use tokio_postgres::Row;
 
-use super::PgStore;
 use super::sql::{get, row, rows, run};
+use super::{PgStore, events};
 
 /// A conversation's retention: its own where its org allows one, else its org's.
 const EFFECTIVE_DAYS: &str = "CASE WHEN o.channel_retention AND c.retention_days IS NOT NULL
@@ -206,24 +206,30 @@ impl RetentionRecords for PgStore {
             .await
     }
 
-    async fn forget_purged_events(
+    async fn end_purge(
         &self,
         conversation_id: ConversationId,
         through: MessageId,
-    ) -> StoreResult<u64> {
+        now: Millis,
+    ) -> StoreResult<Event> {
         self.db
             .write(move |c| {
                 Box::pin(async move {
+                    // Appended first, so the newest event stays whatever goes.
+                    let purged = EventKind::ConversationPurged { through };
+                    let event =
+                        events::append(c, conversation_id, purged, Audience::Members, now).await?;
                     run(
                         c,
                         "DELETE FROM events
                          WHERE conversation_id = $1 AND message_id IS NOT NULL AND message_id <= $2
                            AND kind <> 'read.updated'
                            AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = events.message_id)
-                           AND cursor < (SELECT max(cursor) FROM events)",
-                        &[&conversation_id.0, &through.0],
+                           AND cursor < $3",
+                        &[&conversation_id.0, &through.0, &event.cursor.0],
                     )
-                    .await
+                    .await?;
+                    Ok(event)
                 })
             })
             .await

@@ -1,16 +1,16 @@
 //! Retention: which conversations keep messages for a limited time, the purge of what is older, and the
 //! purge job's last run per organization.
 
-use parley_core::model::Millis;
+use parley_core::model::{Audience, Event, EventKind, Millis};
 use parley_core::store::{
     PurgeBatch, PurgeRunRecord, RetentionRecords, RetentionTarget, StoreResult,
 };
 use parley_core::{ConversationId, MessageId, OrgId};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::SqliteStore;
 use super::connection::backend;
 use super::rows::{one, run};
+use super::{SqliteStore, events};
 
 /// A conversation's retention: its own where its org allows one, else its org's.
 const EFFECTIVE_DAYS: &str = "CASE WHEN o.channel_retention AND c.retention_days IS NOT NULL
@@ -187,22 +187,26 @@ fn purge(
     })
 }
 
-fn forget_events(
+fn end_purge(
     c: &Connection,
     conversation_id: ConversationId,
     through: MessageId,
-) -> StoreResult<u64> {
-    let forgotten = run(
+    now: Millis,
+) -> StoreResult<Event> {
+    // Appended first, so the newest event stays whatever goes (cursors never start over).
+    let purged = EventKind::ConversationPurged { through };
+    let event = events::append(c, conversation_id, purged, Audience::Members, now)?;
+    run(
         c,
         "DELETE FROM events
          WHERE conversation_id = ?1 AND message_id IS NOT NULL AND message_id <= ?2
            AND kind <> 'read.updated'
            AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = events.message_id)
-           AND cursor < (SELECT max(cursor) FROM events)",
-        params![conversation_id.0, through.0],
+           AND cursor < ?3",
+        params![conversation_id.0, through.0, event.cursor.0],
     )
     .map_err(backend)?;
-    Ok(forgotten as u64)
+    Ok(event)
 }
 
 fn run_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<PurgeRunRecord> {
@@ -279,13 +283,14 @@ impl RetentionRecords for SqliteStore {
             .await
     }
 
-    async fn forget_purged_events(
+    async fn end_purge(
         &self,
         conversation_id: ConversationId,
         through: MessageId,
-    ) -> StoreResult<u64> {
+        now: Millis,
+    ) -> StoreResult<Event> {
         self.db
-            .write(move |c| forget_events(c, conversation_id, through))
+            .write(move |c| end_purge(c, conversation_id, through, now))
             .await
     }
 

@@ -1,16 +1,12 @@
 //! Retention: which conversations keep messages for a limited time, and the purge in batches.
 
-use parley_core::model::Message;
+use parley_core::model::{EventKind, Message, User};
 use parley_core::store::{NewMessage, PurgeBatch, PurgeRunRecord, RetentionTarget, Sent, Store};
+use parley_core::{Cursor, MessageId};
 
 use super::{at, channel, send_at, user};
 
-async fn reply(
-    store: &dyn Store,
-    root: &Message,
-    author: &parley_core::model::User,
-    now: i64,
-) -> Message {
+async fn reply(store: &dyn Store, root: &Message, author: &User, now: i64) -> Message {
     let sent = store
         .create_message(NewMessage {
             conversation_id: root.conversation_id,
@@ -30,6 +26,21 @@ async fn reply(
         Sent::Stored(message, _) => message,
         Sent::Duplicate(message) => panic!("a duplicate: {message:?}"),
     }
+}
+
+/// The `through` of every `conversation.purged` the user may replay.
+async fn purge_events(store: &dyn Store, user: &User) -> Vec<MessageId> {
+    let events = store
+        .events_after(user.id, Cursor(0), 1_000)
+        .await
+        .expect("events");
+    events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ConversationPurged { through } => Some(through),
+            _ => None,
+        })
+        .collect()
 }
 
 pub async fn the_purge_goes_in_batches_and_keeps_threads_that_go_on(store: &dyn Store) {
@@ -112,6 +123,29 @@ pub async fn the_purge_goes_in_batches_and_keeps_threads_that_go_on(store: &dyn 
         .expect("purge");
     assert_eq!(batch, PurgeBatch::default(), "nothing older is left");
 
+    // The purge's end forgets the log's events about what it deleted and says what went, durably.
+    let ended = store
+        .end_purge(room.id, third.id, at(60))
+        .await
+        .expect("end purge");
+    assert_eq!(
+        (ended.conversation_id, &ended.kind),
+        (
+            room.id,
+            &EventKind::ConversationPurged { through: third.id }
+        )
+    );
+    let logged = purge_events(store, &ada).await;
+    assert_eq!(logged, vec![third.id], "one purge event");
+    let about_purged = store
+        .events_after(ada.id, Cursor(0), 1_000)
+        .await
+        .expect("events")
+        .into_iter()
+        .filter(|e| matches!(&e.kind, EventKind::MessageCreated(m) if m.id == first.id || m.id == third.id))
+        .count();
+    assert_eq!(about_purged, 0, "no event about a deleted message is left");
+
     for gone in [&first, &old_reply, &third] {
         let found = store.message(room.id, gone.id).await.expect("message");
         assert!(
@@ -149,6 +183,15 @@ pub async fn the_purge_goes_in_batches_and_keeps_threads_that_go_on(store: &dyn 
             .await
             .expect("message")
             .is_none()
+    );
+    store
+        .end_purge(room.id, new.id, at(1_000))
+        .await
+        .expect("end purge");
+    assert_eq!(
+        purge_events(store, &ada).await,
+        vec![new.id],
+        "a later purge's event replaces the earlier one's"
     );
 
     let run = PurgeRunRecord {
