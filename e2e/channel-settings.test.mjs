@@ -5,11 +5,14 @@
 //   administrators) only, and comes live when an owner makes someone a moderator;
 // - an owner renames the channel and changes its topic, and a member's open page shows both live; a refusal
 //   of the server is said in the form's alert;
-// - archiving takes the composer away from a member's open page live ("This channel is archived"), and
-//   unarchiving brings it back;
+// - archiving takes the composer away from a member's open page live ("This channel is archived"), and with it
+//   every action the server refuses in an archived channel: "React", "Edit", "Pin", "Reply in thread", toggling
+//   a reaction, "Invite", and the open thread pane's composer (what stays: "Copy link", "Reply privately",
+//   deleting, the thread to read); unarchiving brings them all back, live too;
 // - a moderator removes a member, whose open page drops the channel and says a moderator removed them; a
 //   message removed by a moderator shows "Removed by a moderator." to everyone;
-// - axe finds no violation in the panel or the archived conversation, light and dark.
+// - axe finds no violation in the panel or the archived conversation (a reaction, a message's actions and a
+//   thread pane shown), light and dark.
 //
 // Screenshots go to target/e2e/.
 
@@ -42,6 +45,54 @@ function membersTable(user) {
 function memberRow(user, other) {
     return membersTable(user).getByRole('row').filter({ has: user.page.getByRole('rowheader', { name: other.name }) });
 }
+/// The main log's article that shows `text`.
+function article(user, text) {
+    return user.messageLog().locator('article').filter({ has: user.page.locator('.text', { hasText: text }) });
+}
+/// The button `name` of the toolbar `toolbar` among the actions of the main log's message showing `text`.
+function action(user, text, toolbar, name) {
+    return article(user, text).getByRole('toolbar', { name: toolbar, exact: true }).getByRole('button', { name, exact: true });
+}
+/// The reaction "Like N" under the main log's message showing `text`.
+function likes(user, text, n) {
+    return article(user, text).getByRole('toolbar', { name: 'Reactions', exact: true }).getByRole('button', { name: `Like ${n}`, exact: true });
+}
+function threadPane(user) {
+    return user.page.getByRole('complementary', { name: 'Thread', exact: true });
+}
+function threadComposer(user) {
+    return threadPane(user).getByRole('textbox', { name: 'Reply', exact: true });
+}
+function inviteButton(user) {
+    return user.page.getByRole('button', { name: 'Invite', exact: true });
+}
+
+/// What `user`'s page offers on the messages `theirs` (someone else's, with a reaction "Like 1" of the user's)
+/// and `own` (the user's own), in the open thread pane and in the header, checked as one: the writes a
+/// writable channel takes (`writable`), or none of them (archived), with what reading needs in both.
+async function expectOffers(user, { theirs, own, writable }) {
+    const offered = async (what, locator) => {
+        if (writable) await visible(what, locator);
+        else await gone(what, locator);
+    };
+    await article(user, own).hover();
+    await visible('"Copy link" on the user\'s own message', action(user, own, 'Message tools', 'Copy link'));
+    await visible('"Delete for everyone" on the user\'s own message', action(user, own, 'Delete', 'Delete for everyone'));
+    await offered('"Edit" on the user\'s own message', action(user, own, 'Message tools', 'Edit'));
+    await offered('"Pin" on the user\'s own message', action(user, own, 'Message tools', 'Pin'));
+    await offered('"Like" in the "React" toolbar', action(user, own, 'React', 'Like'));
+    await article(user, theirs).hover();
+    await visible('"Reply privately"', action(user, theirs, 'Reply', 'Reply privately'));
+    await offered('"Reply in thread"', action(user, theirs, 'Reply', 'Reply in thread'));
+    const chip = await visible('the reaction "Like 1"', likes(user, theirs, 1));
+    assert.equal(await chip.getAttribute('aria-pressed'), 'true', 'the user\'s own reaction is not shown pressed');
+    assert.equal(await chip.getAttribute('aria-disabled'), writable ? null : 'true',
+        writable ? 'the reaction does not toggle in a writable channel' : 'the reaction still toggles in an archived channel');
+    await visible('the thread pane, to read', threadPane(user).locator('.thread-root .text', { hasText: theirs }));
+    await offered('the thread pane\'s composer', threadComposer(user));
+    await offered('"React" on the thread\'s root', threadPane(user).getByRole('toolbar', { name: 'React', exact: true }));
+    await offered('"Invite" in the header', inviteButton(user));
+}
 
 async function openSettings(user) {
     if (!(await settingsPanel(user).isVisible())) await settingsButton(user).click();
@@ -63,7 +114,7 @@ async function channelWith(name, owner, ...members) {
 
 // --- the tests -------------------------------------------------------------------------------------------
 
-test('channel settings: an owner renames the channel and changes its topic, a member sees it live and no settings; archiving takes the member\'s composer away live, unarchiving brings it back', { timeout: TEST_TIMEOUT }, async (t) => {
+test('channel settings: an owner renames the channel and changes its topic, a member sees it live and no settings; archiving takes the member\'s composer and every refused action away live, unarchiving brings them back', { timeout: TEST_TIMEOUT }, async (t) => {
     await withPeople(t, [ADA, BOB], async (step, ada, bob) => {
         await step('Ada signs up and Bob joins; Ada makes channel "Launch" with Bob, and both open it', async () => {
             await ada.signUp();
@@ -101,6 +152,19 @@ test('channel settings: an owner renames the channel and changes its topic, a me
             await visible('the refusal', form.getByRole('alert').filter({ hasText: 'Not saved: only the channel\'s owners and moderators may do this' }));
             await ada.page.unrouteAll();
         });
+        await step('Ada says "status?"; Bob likes it, answers "all green", and opens its thread: all the writes are offered', async () => {
+            await ada.send('status?');
+            await bob.expectMessage('status?');
+            await article(bob, 'status?').hover();
+            await action(bob, 'status?', 'React', 'Like').click();
+            await visible('Bob\'s reaction', likes(bob, 'status?', 1));
+            await bob.send('all green');
+            await bob.expectMessage('all green', { state: 'sent' });
+            await article(bob, 'status?').hover();
+            await action(bob, 'status?', 'Reply', 'Reply in thread').click();
+            await visible('the thread pane\'s composer', threadComposer(bob));
+            await expectOffers(bob, { theirs: 'status?', own: 'all green', writable: true });
+        });
         await step('Ada archives it (asked first): Bob\'s composer goes and "This channel is archived" shows, live', async () => {
             await settingsPanel(ada).getByRole('button', { name: 'Archive channel', exact: true }).click();
             const dialog = await visible('the question', ada.page.getByRole('dialog', { name: 'Archive Liftoff?', exact: true }));
@@ -111,14 +175,24 @@ test('channel settings: an owner renames the channel and changes its topic, a me
             await gone('Ada\'s composer', ada.composer());
             assert.ok(await settingsForm(ada).getByLabel('Name', { exact: true }).isDisabled(), 'the name can be changed while archived');
             await bob.expectSamePage();
+        });
+        await step('Bob\'s open page offers none of what the server refuses, live: no "Edit", "Pin", "React", "Reply in thread", "Invite" or thread composer; his reaction is shown, aria-disabled', async () => {
+            await expectOffers(bob, { theirs: 'status?', own: 'all green', writable: false });
+            await bob.expectSamePage();
             await bob.screenshot('channel-settings-archived');
         });
-        await step('Ada unarchives it: Bob\'s composer comes back, and he writes', async () => {
+        await step('Ada unarchives it: Bob\'s composer and every write come back, live, and he writes, reacts and replies', async () => {
             await settingsPanel(ada).getByRole('button', { name: 'Unarchive channel', exact: true }).click();
             await visible('Bob\'s composer', bob.composer());
             await gone('the notice on Bob\'s page', bob.page.getByText(ARCHIVED, { exact: true }));
+            await expectOffers(bob, { theirs: 'status?', own: 'all green', writable: true });
             await bob.send('we are back');
             await ada.expectMessage('we are back');
+            await likes(bob, 'status?', 1).click();
+            await gone('Bob\'s reaction, taken back', likes(bob, 'status?', 1));
+            await threadComposer(bob).fill('thread open again');
+            await threadComposer(bob).press('Enter');
+            await visible('the reply in Bob\'s pane', threadPane(bob).locator('article .text', { hasText: 'thread open again' }));
             await bob.expectSamePage();
         });
     });
@@ -182,13 +256,22 @@ test('channel settings: an owner makes a member a moderator (who sees the settin
     });
 });
 
-test('channel settings: axe finds no violation in the panel (a refusal shown, the question asked) or an archived channel, light and dark', { timeout: TEST_TIMEOUT }, async (t) => {
+test('channel settings: axe finds no violation in the panel (a refusal shown, the question asked) or an archived channel (a reaction, a message\'s actions, a thread), light and dark', { timeout: TEST_TIMEOUT }, async (t) => {
     await withPeople(t, [ADA, BOB], async (step, ada, bob) => {
         const found = [];
         await step('Ada signs up and Bob joins; Ada makes channel "Deck" with Bob', async () => {
             await ada.signUp();
             await bob.signUp();
             await channelWith('Deck', ada, bob);
+        });
+        await step('Ada says "deck plan"; Bob likes it and opens its thread', async () => {
+            await ada.send('deck plan');
+            await bob.expectMessage('deck plan');
+            await article(bob, 'deck plan').hover();
+            await action(bob, 'deck plan', 'React', 'Like').click();
+            await visible('Bob\'s reaction', likes(bob, 'deck plan', 1));
+            await action(bob, 'deck plan', 'Reply', 'Reply in thread').click();
+            await visible('the thread pane\'s composer', threadComposer(bob));
         });
         for (const theme of ['light', 'dark']) {
             await step(`${theme}: the panel, with a refusal on Ada's row`, async () => {
@@ -216,6 +299,10 @@ test('channel settings: axe finds no violation in the panel (a refusal shown, th
                 await settingsPanel(ada).getByRole('button', { name: 'Archive channel', exact: true }).click();
                 await ada.page.getByRole('dialog', { name: 'Archive Deck?' }).getByRole('button', { name: 'Archive', exact: true }).click();
                 await visible('the notice on Bob\'s page', bob.page.getByText(ARCHIVED, { exact: true }));
+                await gone('the thread pane\'s composer', threadComposer(bob));
+                // The actions shown, and the reaction, shown but not toggled, with the keyboard's focus.
+                await article(bob, 'deck plan').hover();
+                await likes(bob, 'deck plan', 1).focus();
                 await audit(bob.page, `${theme} archived channel`, found);
                 await audit(ada.page, `${theme} channel settings archived`, found);
                 await settingsPanel(ada).getByRole('button', { name: 'Unarchive channel', exact: true }).click();

@@ -1,10 +1,13 @@
 // "Invite" in a group's or channel's header: a colleague found with the search is added to the open
-// conversation, and everyone there sees "NAME joined".
+// conversation, and everyone there sees "NAME joined". A read-only conversation (an archived channel) takes
+// no new members: the button hides, and the panel closes, live as the channel is archived, and the button
+// comes back when it is brought back.
 import { api } from '/api.js';
-import { registerPanel } from '/panels.js';
+import { isReadOnly, openEntry } from '/conversations.js';
+import { registerPanel, setPanel } from '/panels.js';
 import { focusPeopleSearch, resetPeopleSearch, sayUnderPeopleSearch, usePeopleSearch } from '/people-search.js';
-import { state } from '/state.js';
-import { isBusy, setBusy } from '/ui.js';
+import { state, subscribe } from '/state.js';
+import { $, isBusy, setBusy } from '/ui.js';
 
 /** @typedef {import('/state.js').User} User */
 
@@ -19,6 +22,21 @@ export function setupAddMembers() {
     },
     reset: resetPeopleSearch,
   });
+}
+
+/** "Invite" shows in the open group or channel unless it is read-only; when it goes, so does its panel, and
+ * the focus, if it was in the panel, goes to the conversation's heading. */
+function sync() {
+  const s = state;
+  const e = openEntry();
+  const button = $('#invite-btn');
+  if (!button) return;
+  const allowed = !!e && e.conv.kind !== 'dm' && !isReadOnly(e.id);
+  button.hidden = !allowed;
+  if (allowed || s.panel !== 'invite') return;
+  const hadFocus = $('#invite').contains(document.activeElement);
+  setPanel(null);
+  if (hadFocus && s.open) $('#conv-title').focus();
 }
 
 /** @param {User} user
@@ -41,3 +59,5 @@ async function addMember(user, button) {
     if (state === s && s.panel === 'invite') focusPeopleSearch();
   }
 }
+
+subscribe('conversations', () => state && sync());

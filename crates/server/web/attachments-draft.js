@@ -3,8 +3,9 @@
 // (upload.js) and shows as a chip: its name, size, a progress bar while it uploads, what the server said if
 // it refused it, and "Remove" (which aborts it and deletes the upload). Each conversation keeps its own files
 // while another is open. The composer asks `draftState` whether it may send, and `takeAttachments` when it
-// sends.
+// sends. A read-only conversation (an archived channel), which has no composer, takes no dropped files.
 import { typeLabel } from '/attachment-view.js';
+import { isReadOnly } from '/conversations.js';
 import { state, subscribe } from '/state.js';
 import { $, fmtSize, h } from '/ui.js';
 import { CANCELLED, FileUpload } from '/upload.js';
@@ -65,15 +66,16 @@ export function setupAttachmentsDraft(onChange) {
 }
 
 /**
- * Makes `zone` (the conversation) take files dropped on it; elsewhere in the page, a dropped file does nothing
- * (rather than the browser leaving the page to show it).
+ * Makes `zone` (the conversation) take files dropped on it, unless it is read-only; elsewhere in the page (and
+ * there), a dropped file does nothing (rather than the browser leaving the page to show it).
  * @param {HTMLElement} zone
  */
 export function acceptFileDrops(zone) {
   const hasFiles = (/** @type {DragEvent} */ ev) => !!ev.dataTransfer?.types.includes('Files');
+  const takes = (/** @type {DragEvent} */ ev) => hasFiles(ev) && !isReadOnly(state.open?.id);
   let depth = 0;
   zone.addEventListener('dragenter', (ev) => {
-    if (!hasFiles(ev)) return;
+    if (!takes(ev)) return;
     depth++;
     zone.classList.add('dropping');
   });
@@ -84,14 +86,14 @@ export function acceptFileDrops(zone) {
     }
   });
   zone.addEventListener('dragover', (ev) => {
-    if (!hasFiles(ev)) return;
+    if (!takes(ev)) return;
     ev.preventDefault();
     ev.dataTransfer.dropEffect = 'copy';
   });
   zone.addEventListener('drop', (ev) => {
     depth = 0;
     zone.classList.remove('dropping');
-    if (!hasFiles(ev)) return;
+    if (!takes(ev)) return;
     ev.preventDefault();
     addFiles([...ev.dataTransfer.files]);
   });

@@ -89,14 +89,14 @@ export async function openConversation(id, { reload = false } = {}) {
   fillUp(o);
 }
 
-/** The open conversation's header tools: "Leave" and "Invite" (groups and channels) and a channel's join link.
+/** The open conversation's header tools: "Leave" (groups and channels) and a channel's join link. ("Invite" is
+ * add-members.js's.)
  * @param {OpenConversation} o
  * @param {ConversationEntry} e */
 function renderConvTools(o, e) {
   const s = state;
   const show = (/** @type {Conversation} */ c) => {
     $('#leave').hidden = c.kind === 'dm';
-    $('#invite-btn').hidden = c.kind === 'dm';
     $('#join-box').hidden = !(c.kind === 'channel' && c.join_url);
     $('#join-link').textContent = c.kind === 'channel' ? c.join_url || '' : '';
   };

@@ -141,6 +141,17 @@ export function setUnread(e, unread) {
   if (!unread) e.mentions = 0;
 }
 
+/** Whether conversation `id` takes no writes now: an archived channel, until a moderator brings it back. The
+ * server refuses (409 `archived`) sends, thread replies, edits, reactions, pins, adding members and typing in
+ * it; reading, deleting one's own messages, "Reply privately" (a DM), following a thread and leaving stay.
+ * Where the client builds those actions it leaves them out while this holds, and draws them again on the
+ * `conversations` notice that says it changed (`conversation.updated`).
+ * @param {string | null | undefined} id */
+export function isReadOnly(id) {
+  const conv = id ? state.conversations.get(id)?.conv : null;
+  return !!conv && conv.kind === 'channel' && !!conv.archived;
+}
+
 /** The entry of the open conversation, or null.
  * @returns {ConversationEntry | null} */
 export function openEntry() {

@@ -1,8 +1,11 @@
 // Editing one's own messages: "Edit" in a message's tools, or Up in an empty composer for the last one. The
 // text turns into an editor in place (Enter saves with PATCH, Shift+Enter starts a line, Escape cancels). An
 // edited message says "(edited)", with when in its name and tooltip; clicking it shows the earlier versions
-// (`GET .../edits`). A `message.updated` event shows another device's or person's edit live.
+// (`GET .../edits`). A `message.updated` event shows another device's or person's edit live. A read-only
+// conversation (an archived channel) offers no "Edit", and an edit under way there hides until it is
+// writable again, its draft kept, as the composer's is.
 import { api } from '/api.js';
+import { isReadOnly } from '/conversations.js';
 import { openDialog } from '/dialog.js';
 import { mentionsIn } from '/mention-picker.js';
 import { jumpToEnd } from '/message-log.js';
@@ -21,7 +24,7 @@ import { getUser } from '/users.js';
 let editing = null;
 
 registerMessageTool((art, m) => {
-  if (m.author_id !== state.me.id) return [];
+  if (m.author_id !== state.me.id || isReadOnly(m.conversation_id)) return [];
   const b = h('button', { type: 'button', dataset: { key: 'tool:edit' } }, 'Edit');
   b.addEventListener('click', () => startEdit(m.conversation_id, m.id, 'message'));
   return [b];
@@ -29,7 +32,8 @@ registerMessageTool((art, m) => {
 
 onArticleFilled((art, m) => {
   if (m.edited_at && !m.deleted) art.querySelector('.msg-head').append(editedMark(m));
-  const editingThis = editing?.messageId === m.id && editing.conversationId === m.conversation_id && !m.deleted;
+  const editingThis = editing?.messageId === m.id && editing.conversationId === m.conversation_id && !m.deleted
+    && !isReadOnly(m.conversation_id);
   art.classList.toggle('editing', editingThis);
   if (editingThis) art.querySelector('.text').replaceChildren(editing.box);
 });
@@ -72,7 +76,7 @@ function startEdit(conversationId, messageId, from) {
   const o = state.open;
   if (o?.id !== conversationId) return;
   const m = o.data.get(messageId);
-  if (!m || m.deleted) return;
+  if (!m || m.deleted || isReadOnly(conversationId)) return;
   if (editing) stopEdit();
   if (!o.byId.has(messageId)) jumpToEnd(o);
   const art = o.byId.get(messageId);

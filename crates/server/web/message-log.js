@@ -3,12 +3,14 @@
 // edge renders the next chunk there and drops articles far off the other edge; reaching the oldest loaded
 // message fetches an older page. What is on screen stays put: every change is anchored on the first visible
 // element. Sends not acknowledged yet follow the newest message; "NAME joined" lines follow the message
-// before them.
+// before them. A channel archived or brought back draws every article again, with the actions the server
+// takes now.
 //
 // Each article is laid out by message-layout.js (grouped with the message before it or not, a day divider
 // before it or not), again whenever the message before it changes. message-navigation.js moves the focus
 // between articles with the arrow keys.
 import { api } from '/api.js';
+import { isReadOnly } from '/conversations.js';
 import { layOut, leading, pendingLayout, relabelDaysAtMidnight, relayout, setDivider } from '/message-layout.js';
 import { fillArticle, messageOf, newArticle, pendingArticle } from '/message.js';
 import { publish, state, subscribe } from '/state.js';
@@ -559,6 +561,25 @@ export function placePending(o, p) {
   logElement().append(art);
   return art;
 }
+
+/** Whether each opening of a conversation was read-only (an archived channel) when last drawn. */
+const drawnReadOnly = /** @type {WeakMap<OpenConversation, boolean>} */ (new WeakMap());
+
+// The open channel archived or brought back (here or by a moderator elsewhere): every article is drawn again,
+// so its actions are those the server takes now (message.js leaves out the writes it refuses). The first
+// notice of an opening only notes the state its articles will be drawn in.
+subscribe('conversations', () => {
+  const o = state?.open;
+  if (!o) return;
+  const readOnly = isReadOnly(o.id);
+  const was = drawnReadOnly.get(o);
+  drawnReadOnly.set(o, readOnly);
+  if (was === undefined || was === readOnly) return;
+  for (const [id, art] of o.byId) {
+    const m = o.data.get(id);
+    if (m) fillArticle(art, m);
+  }
+});
 
 // A new name or avatar shows on every message of its author.
 subscribe('user', (user) => {

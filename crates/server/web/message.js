@@ -1,10 +1,13 @@
 // One message of the log, as an <article>: its author, avatar and time (or, when it continues its author's
 // group, its text alone, with the time shown on hover and focus), its text, the message actions (the "React"
 // and "Delete" toolbars, shown on hover and focus), its reactions, and the read markers of those who read up
-// to it. Also the article of a send still pending, and what it shows once refused.
+// to it. Also the article of a send still pending, and what it shows once refused. In a read-only
+// conversation (an archived channel) it offers none of the writes the server refuses there: no "React", no
+// "Reply in thread", reactions shown but not toggled, and the tools' modules leave out theirs.
 import { renderAttachments } from '/attachment-view.js';
 import { avatar } from '/avatars.js';
 import { moderates } from '/channel-settings.js';
+import { isReadOnly } from '/conversations.js';
 import { deleteMessage, toggleReaction } from '/message-actions.js';
 import { renderMessageText } from '/message-text.js';
 import { quoteCard } from '/quote-card.js';
@@ -21,7 +24,8 @@ import { displayName, getUser } from '/users.js';
  * @typedef {{continues: boolean}} MessageLayout */
 
 /** Buttons a feature module adds to a message's "Message tools" toolbar (Edit, Pin, Copy link, …): each
- * gives the buttons for a message (none, if it does not apply), each with a `data-key` to keep the focus.
+ * gives the buttons for a message (none, if it does not apply, or if it writes and the conversation is read-only:
+ * `isReadOnly`), each with a `data-key` to keep the focus.
  * @typedef {(art: HTMLElement, m: Message) => HTMLElement[]} ToolBuilder */
 /** @type {ToolBuilder[]} */
 const toolBuilders = [];
@@ -152,7 +156,9 @@ const emojiName = (/** @type {string} */ emoji) => (emoji === 'like' ? 'Like' : 
  * @param {HTMLElement} button */
 const toggle = (art, emoji, button) => () => toggleReaction(shown.get(art), emoji, button);
 
-/** The reactions of a stored message with their counts, each a toggle; null when it has none.
+/** The reactions of a stored message with their counts, each a toggle; null when it has none. In a read-only
+ * conversation they are shown, not toggled: marked aria-disabled (which keeps them in reach of the keyboard and
+ * a screen reader, with their counts and whether the user is among them), with no handler.
  * @param {HTMLElement} art
  * @param {Message} m
  * @returns {HTMLElement | null} */
@@ -160,6 +166,7 @@ function reactionCounts(art, m) {
   const me = state.me.id;
   const reactions = m.deleted ? [] : (m.reactions || []).filter((r) => r.user_ids?.length);
   if (!reactions.length) return null;
+  const readOnly = isReadOnly(m.conversation_id);
   const counts = h('div', { class: 'reactions', role: 'toolbar', 'aria-label': 'Reactions' }, ...reactions.map((r) => {
     const mine = r.user_ids.includes(me);
     const b = h('button', {
@@ -168,24 +175,25 @@ function reactionCounts(art, m) {
       'aria-pressed': String(mine),
       'aria-label': `${emojiName(r.emoji)} ${r.user_ids.length}`,
       dataset: { key: `count:${r.emoji}`, emoji: r.emoji },
+      'aria-disabled': readOnly ? 'true' : null,
     }, h('span', { 'aria-hidden': 'true' }, emojiShown(r.emoji)), ' ', h('span', { class: 'count' }, String(r.user_ids.length)));
-    b.addEventListener('click', toggle(art, r.emoji, b));
+    if (!readOnly) b.addEventListener('click', toggle(art, r.emoji, b));
     return b;
   }));
   roving(counts);
   return counts;
 }
 
-/** The message actions: the "React" toolbar and the "Delete" one (for everyone on one's own messages, and on
- * others' in a channel the user moderates; for me on any). A group of toolbars, one Tab stop each, shown on
- * hover and when the message has the focus.
+/** The message actions: the "React" toolbar (not in a read-only conversation), the "Reply" one, the "Delete"
+ * one (for everyone on one's own messages, and on others' in a channel the user moderates; for me on any) and
+ * the "Message tools". A group of toolbars, one Tab stop each, shown on hover and when the message has the focus.
  * @param {HTMLElement} art
  * @param {Message} m
  * @returns {HTMLElement} */
 function messageActions(art, m) {
   const me = state.me.id;
   const group = h('div', { class: 'msg-actions', role: 'group', 'aria-label': 'Message actions' });
-  if (!m.deleted) {
+  if (!m.deleted && !isReadOnly(m.conversation_id)) {
     const reactions = m.reactions || [];
     const bar = h('div', { class: 'react', role: 'toolbar', 'aria-label': 'React' }, ...REACTIONS.map(([emoji, label, face]) => {
       const mine = reactions.some((r) => r.emoji === emoji && r.user_ids.includes(me));
@@ -225,15 +233,17 @@ function removable(m) {
  * @param {HTMLElement} art */
 const inThreadPane = (art) => art.dataset.place === 'thread';
 
-/** The "Reply" toolbar: "Reply in thread" on a message of the main log that is not itself a reply, and "Reply
- * privately" on someone else's message in a channel or a group; null when there is nothing to offer.
+/** The "Reply" toolbar: "Reply in thread" on a message of the main log that is not itself a reply, unless the
+ * conversation is read-only (a thread with replies still opens from the summary under its root, to read), and
+ * "Reply privately" on someone else's message in a channel or a group (it writes in a DM); null when there is
+ * nothing to offer.
  * @param {HTMLElement} art
  * @param {Message} m
  * @returns {HTMLElement | null} */
 function replyActions(art, m) {
   if (m.deleted) return null;
   const buttons = [];
-  if (!m.thread_root_id && !inThreadPane(art)) {
+  if (!m.thread_root_id && !inThreadPane(art) && !isReadOnly(m.conversation_id)) {
     const b = h('button', { type: 'button', dataset: { key: 'reply:thread' } }, 'Reply in thread');
     b.addEventListener('click', () => publish('open-thread', { conversationId: m.conversation_id, rootId: m.id, opener: b }));
     buttons.push(b);

@@ -1,9 +1,11 @@
 // Pinned messages: "Pin" and "Unpin" in a message's tools, a marker on a pinned message, and the "Pinned"
 // panel of the conversation's header listing its pins (`GET .../pins`, newest first), each opening its
 // message. `pin.added` and `pin.removed` events keep it all live. The API's messages do not say whether they
-// are pinned: the open conversation's pins are read when it opens, and kept up to date by the events.
+// are pinned: the open conversation's pins are read when it opens, and kept up to date by the events. A
+// read-only conversation (an archived channel) shows its pins but offers no "Pin" or "Unpin".
 import { api } from '/api.js';
 import { describeAttachments } from '/attachment-view.js';
+import { isReadOnly } from '/conversations.js';
 import { jumpToMessage } from '/message-jump.js';
 import { fillArticle, onArticleFilled, registerMessageTool } from '/message.js';
 import { registerPanel, setPanel } from '/panels.js';
@@ -38,6 +40,7 @@ function setPins(conversationId, ids) {
 const isPinned = (/** @type {Message} */ m) => !!pinsOf(m.conversation_id)?.has(m.id);
 
 registerMessageTool((art, m) => {
+  if (isReadOnly(m.conversation_id)) return [];
   const pinned = isPinned(m);
   const b = h('button', { type: 'button', dataset: { key: 'tool:pin' } }, pinned ? 'Unpin' : 'Pin');
   b.addEventListener('click', () => togglePin(m, b));
@@ -129,7 +132,7 @@ async function showPanel(focus) {
     h('h3', { class: 'chosen-title', id: 'pins-title' }, 'Pinned messages'),
     pins.length
       ? h('ul', { class: 'pin-list', 'aria-labelledby': 'pins-title' }, ...entries)
-      : h('p', { class: 'hint' }, 'Nothing is pinned here yet. "Pin" in a message\'s tools pins it.'));
+      : h('p', { class: 'hint' }, isReadOnly(o.id) ? 'Nothing is pinned here.' : 'Nothing is pinned here yet. "Pin" in a message\'s tools pins it.'));
   if (focus || hadFocus) /** @type {HTMLElement | null} */ (panel.querySelector('button'))?.focus();
 }
 

@@ -4,10 +4,13 @@
 // conversation" is ticked). Replies arrive live through the `reply` notice; `thread.updated` moves the
 // root's counters, here and under the root in the main log. Opening the pane, and every reply shown while it
 // is open, moves the thread's read checkpoint. "Follow" and "Unfollow" in its header. Escape or "Close
-// thread" closes it, and so does opening another conversation.
+// thread" closes it, and so does opening another conversation. In a read-only conversation (an archived
+// channel) the thread is there to read: no composer, and its messages offer no writes (message.js), live as
+// the channel is archived or brought back.
 import { api } from '/api.js';
 import { focusComposer } from '/composer.js';
 import { openConversation } from '/conversation.js';
+import { isReadOnly } from '/conversations.js';
 import { PAGE, showMessages } from '/message-log.js';
 import { fillArticle, markFailed, markSending, newArticle, pendingArticle } from '/message.js';
 import { publish, state, subscribe } from '/state.js';
@@ -20,11 +23,13 @@ import { getUser } from '/users.js';
 
 /**
  * The open thread. Its stored replies are `ids` (in order) and `data`, each with its article in `byId`; our
- * replies not acknowledged yet are in `pending` by nonce. `following` is null until known.
+ * replies not acknowledged yet are in `pending` by nonce. `following` is null until known; `readOnly` is
+ * whether the pane was last shown for a read-only conversation (null before it first shows).
  * @typedef {{s: AppState, conversationId: string, rootId: string, root: Message | null, ids: string[],
  *   data: Map<string, Message>, byId: Map<string, HTMLElement>,
  *   pending: Map<string, {p: PendingSend, art: HTMLElement}>, atStart: boolean, loading: boolean,
- *   readSent: string | null, following: boolean | null, opener: HTMLElement | null}} ThreadView
+ *   readSent: string | null, following: boolean | null, opener: HTMLElement | null,
+ *   readOnly: boolean | null}} ThreadView
  */
 
 /** @type {ThreadView | null} */
@@ -122,7 +127,7 @@ export async function openThread(conversationId, rootId, opener = null) {
   /** @type {ThreadView} */
   const v = {
     s, conversationId, rootId, root: null, ids: [], data: new Map(), byId: new Map(), pending: new Map(),
-    atStart: false, loading: false, readSent: null, following: null, opener,
+    atStart: false, loading: false, readSent: null, following: null, opener, readOnly: null,
   };
   view = v;
   ui.root.replaceChildren();
@@ -164,9 +169,10 @@ export async function openThread(conversationId, rootId, opener = null) {
   loadFollowing(v);
 }
 
-/** The focus goes into the pane: its composer, or its heading on a phone (where a keyboard would cover it). */
+/** The focus goes into the pane: its composer, or its heading on a phone (where a keyboard would cover it) or
+ * when it has no composer (a read-only conversation). */
 function focusPane() {
-  if (NARROW.matches) ui.title.focus({ preventScroll: true });
+  if (NARROW.matches || ui.form.hidden) ui.title.focus({ preventScroll: true });
   else ui.text.focus({ preventScroll: true });
 }
 
@@ -489,12 +495,26 @@ subscribe('deleted', ({ conversationId, messageId, scope }) => {
   dropReply(v, messageId);
 });
 
-// Another conversation opened, or this one closed or left: the thread goes with it.
-/** An archived channel takes no replies: the thread's composer is hidden while its channel is archived. */
+/** A read-only conversation (an archived channel) takes no replies: the thread's composer is hidden (its draft
+ * kept) while it is read-only, and the focus, if it was in it, goes to the pane's heading. When that changes,
+ * the root and the replies are drawn again, with the actions the server takes now. */
 function syncWritable() {
-  if (view && ui) ui.form.hidden = !!state.conversations.get(view.conversationId)?.conv.archived;
+  const v = view;
+  if (!v || !ui) return;
+  const readOnly = isReadOnly(v.conversationId);
+  if (v.readOnly === readOnly) return;
+  const hadFocus = ui.form.contains(document.activeElement);
+  ui.form.hidden = readOnly;
+  if (readOnly && hadFocus) ui.title.focus();
+  const first = v.readOnly === null;
+  v.readOnly = readOnly;
+  if (first) return;
+  if (v.root) showRoot(v, v.root);
+  for (const id of v.ids) fillArticle(v.byId.get(id), v.data.get(id), { continues: false });
 }
 
+// Another conversation opened, or this one closed or left: the thread goes with it. The channel archived or
+// brought back: the composer and the messages' actions follow.
 subscribe('conversations', () => {
   if (view && state?.open?.id !== view.conversationId) closeThread();
   syncWritable();
