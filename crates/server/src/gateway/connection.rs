@@ -392,6 +392,11 @@ impl Connection {
                 }
                 Ok(())
             }
+            Outbound::Close(Close { code, reason }) => {
+                // What was written before goes out with the batch's flush; the close follows it.
+                close_with(&self.closer, code, reason);
+                Ok(())
+            }
             Outbound::CatchUp => {
                 // Boxed: the replay's future is large, and a connection holds it only while it catches up,
                 // not for its whole idle life.

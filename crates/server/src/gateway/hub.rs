@@ -19,6 +19,7 @@ use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt;
 use parley_core::bus::{Delivery, Follow, Inbox, ProfileCopy, Signal, Topic};
 use parley_core::model::{Audience, Event, EventKind, Millis};
+use parley_core::proto::v1::Role;
 use parley_core::{Caller, ConversationId, Cursor, Parley, UserId};
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -60,6 +61,8 @@ pub(crate) enum Outbound {
     /// Replay from the store everything after the last cursor written, before writing more: the connection
     /// may have missed events (it joined a conversation this node did not follow, or the node lagged).
     CatchUp,
+    /// Close, once what was queued before is written.
+    Close(Close),
 }
 
 /// Why a connection is being closed.
@@ -632,6 +635,24 @@ impl Dispatcher {
         }
     }
 
+    /// The user's role in their organization changed: their connections here, authenticated with the old
+    /// one, close (4006) once the `user.updated` queued before says so, and reconnect with the new one.
+    fn close_if_role_changed(&self, user_id: UserId, role: Role) {
+        let close = Close {
+            code: close::ROLE_CHANGED,
+            reason: "role changed: reconnect",
+        };
+        for id in self.user_conns(user_id) {
+            if self
+                .conns
+                .get(&id)
+                .is_some_and(|c| c.caller.user.role != role)
+            {
+                self.push(id, Outbound::Close(close));
+            }
+        }
+    }
+
     fn user_conns(&self, user_id: UserId) -> Vec<ConnId> {
         self.by_user
             .get(&user_id)
@@ -769,6 +790,9 @@ impl Dispatcher {
                     ProfileCopy::OwnDevices => self.user_conns(user_id),
                 };
                 self.deliver(&recipients, &Arc::new(Frame::control(&message)));
+                if *to == ProfileCopy::OwnDevices {
+                    self.close_if_role_changed(user_id, profile.role);
+                }
             }
             Signal::Revoked { user_id, sessions } => {
                 for id in self.user_conns(*user_id) {

@@ -44,6 +44,8 @@ pub mod close {
     pub const TRY_AGAIN_LATER: u16 = 1013;
     /// The user has as many sockets open as they may: close one, or reconnect later.
     pub const TOO_MANY_SOCKETS: u16 = 4005;
+    /// The user's role in their organization changed: reconnect (at once), and the new role applies.
+    pub const ROLE_CHANGED: u16 = 4006;
     /// A frame that is not valid UTF-8 text (standard "invalid frame payload data").
     pub const NOT_UTF8: u16 = 1007;
     /// A frame that breaks the WebSocket protocol (standard "protocol error").

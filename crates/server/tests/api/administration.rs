@@ -4,8 +4,10 @@
 use std::process::Command;
 use std::time::Duration;
 
-use parley_client::Client;
-use parley_proto::v1::{AuditKind, AuditOutcome, ConversationKind, LoginRequest, Role};
+use parley_client::{Client, Incoming};
+use parley_proto::v1::{
+    AuditKind, AuditOutcome, ConversationKind, LoginRequest, Role, ServerFrame, ServerMessage,
+};
 use parley_testkit::{PASSWORD, TestServer, TestUser};
 use reqwest::Method;
 
@@ -68,12 +70,30 @@ async fn roles(server: &TestServer) {
         403,
         "not_admin",
     );
+    let mut bobs_socket = bob.client.connect(None).await.expect("connect");
     let bob_admin = ann
         .client
         .set_role(bob.id, Role::Admin)
         .await
         .expect("make Bob admin");
     assert_eq!(bob_admin.user.role, Role::Admin);
+    // His open socket, authenticated as a member, hears his new role and closes so that he reconnects.
+    let mut told = None;
+    let code = loop {
+        match tokio::time::timeout(Duration::from_secs(5), bobs_socket.next()).await {
+            Ok(Some(Ok(Incoming::Message(ServerMessage::Frame(ServerFrame::UserUpdated {
+                user,
+            }))))) => told = Some(user.role),
+            Ok(Some(Ok(Incoming::Closed { code, .. }))) => break code,
+            Ok(Some(Ok(Incoming::Message(_)))) => {}
+            other => panic!("expected user.updated and a close, got {other:?}"),
+        }
+    };
+    assert_eq!((told, code), (Some(Role::Admin), 4006));
+    bob.client
+        .connect(None)
+        .await
+        .expect("he reconnects, as an administrator");
     assert_eq!(bob_admin.email, bob.email, "administrators see emails");
     assert_eq!(
         bob.client.user(bob.id).await.expect("profile").role,
