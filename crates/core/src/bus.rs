@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
-
+use parley_proto::v1::OrgSettings;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Audience, Event, EventKind, Millis, Profile};
-use crate::{ConversationId, Cursor, UserId};
+use crate::{ConversationId, Cursor, OrgId, UserId};
 
 /// Where a message is published. Typed, so no code glues topic strings together.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -20,6 +20,8 @@ pub enum Topic {
     User(UserId),
     /// Whoever follows one user's presence.
     Presence(UserId),
+    /// The connected devices of every member of an organization.
+    Org(OrgId),
 }
 
 /// What travels on the bus: durable events, and the ephemeral signals that are never stored.
@@ -49,6 +51,13 @@ pub enum Signal {
     UserUpdated {
         profile: Profile,
         to: ProfileCopy,
+    },
+    /// An organization's settings changed; published on `Topic::Org`. They travel as members read them
+    /// (`GET /v1/org/settings`), worked out once by the node that made the change, so every node sends the
+    /// same frame without reading the store.
+    OrgUpdated {
+        org_id: OrgId,
+        settings: OrgSettings,
     },
 }
 

@@ -163,6 +163,11 @@ impl Parley {
                     user: profile(p.clone()),
                 })
             }
+            Signal::OrgUpdated { settings, .. } => {
+                v1::ServerMessage::Frame(v1::ServerFrame::OrgUpdated {
+                    settings: settings.clone(),
+                })
+            }
             Signal::Revoked { .. } => return None,
         })
     }

@@ -1031,6 +1031,11 @@ pub enum ServerFrame {
     /// changed. `user` is the user object as `GET /v1/users/{user_id}` answers it, without `presence`.
     #[serde(rename = "user.updated")]
     UserUpdated { user: User },
+    /// Ephemeral: an owner or administrator changed your organization's settings. `settings` is what
+    /// `GET /v1/org/settings` answers now: who may create channels, make invitations and use `@channel`
+    /// and `@here` among them. Every connected device of every member gets it.
+    #[serde(rename = "org.updated")]
+    OrgUpdated { settings: OrgSettings },
 }
 
 /// Anything the server sends on the socket: a durable event (it has a `cursor`) or another frame.

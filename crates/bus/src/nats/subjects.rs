@@ -31,6 +31,7 @@ impl Subjects {
             Topic::Conversation(id) => format!("{prefix}.c.{id}"),
             Topic::User(id) => format!("{prefix}.u.{id}"),
             Topic::Presence(id) => format!("{prefix}.p.{id}"),
+            Topic::Org(id) => format!("{prefix}.o.{id}"),
         }
     }
 
@@ -79,7 +80,7 @@ fn token(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use parley_core::{ConversationId, UserId};
+    use parley_core::{ConversationId, OrgId, UserId};
 
     #[test]
     fn topics_and_node_ids_become_single_tokens() {
@@ -90,6 +91,7 @@ mod tests {
         );
         assert_eq!(subjects.topic(Topic::User(UserId(8))), "parley.u.8");
         assert_eq!(subjects.topic(Topic::Presence(UserId(9))), "parley.p.9");
+        assert_eq!(subjects.topic(Topic::Org(OrgId(10))), "parley.o.10");
         assert_eq!(subjects.commits(), "parley.commits");
         assert_eq!(subjects.snapshot("node-1"), "parley.snap.node-1");
         assert_eq!(subjects.snapshot("a.b c"), "parley.snap._612e622063");

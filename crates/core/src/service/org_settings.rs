@@ -1,7 +1,9 @@
 //! An organization's settings: who may sign up without an invitation (anyone, nobody, or people of some
 //! email domains), the public channels new members join, and who may create channels, make invitations and
 //! use `@channel`, and how long messages are kept (`retention.rs` purges). Members read them; owners and
-//! administrators change them (audited).
+//! administrators change them (audited), and every connected member hears of a change (`org.updated`).
+
+use std::sync::Arc;
 
 use parley_proto::v1::{
     self, Allowed, AuditKind, ChannelMentions, ConversationKind, OrgSettingsPatch, SignupPolicy,
@@ -11,9 +13,10 @@ use super::audit::by;
 use super::conversations::only_to_own_devices;
 use super::retention::retention_days;
 use super::{Caller, Parley, roles};
+use crate::bus::{Signal, Topic};
 use crate::model::{Millis, User};
 use crate::store::{AuditRecord, OrgPolicy, OrgSettingsRecord};
-use crate::{ConversationId, Error};
+use crate::{ConversationId, Error, OrgId};
 
 /// Most email domains an organization lists.
 pub const MAX_EMAIL_DOMAINS: usize = 50;
@@ -169,7 +172,23 @@ impl Parley {
             ..record
         };
         let settings = self.store.set_org_settings(settings, record).await?;
-        Ok(self.settings_wire(&settings))
+        let settings = self.settings_wire(&settings);
+        self.announce_settings(caller.user.org_id, &settings).await;
+        Ok(settings)
+    }
+
+    /// Tells every connected member of the organization its settings now, so open pages offer what they
+    /// allow without a reload. They are stored already and `GET /v1/org/settings` serves them, so a change
+    /// the bus fails to carry is only logged, as a profile change is.
+    async fn announce_settings(&self, org_id: OrgId, settings: &v1::OrgSettings) {
+        let signal = Signal::OrgUpdated {
+            org_id,
+            settings: settings.clone(),
+        };
+        if let Err(error) = self.bus.publish(Topic::Org(org_id), Arc::new(signal)).await {
+            let error = &error as &dyn std::error::Error;
+            tracing::warn!(%org_id, error, "settings change not announced");
+        }
     }
 
     /// Refuses a non-administrator what the organization keeps to its administrators.

@@ -1,9 +1,9 @@
 //! The registry of this node's connections and the dispatcher that routes every signal to them.
 //!
-//! One task, the dispatcher, owns all routing state: which connection belongs to which user, which
-//! connections are in which conversation (a "room"), who watches whose presence. Registration, departures and
-//! bus deliveries all go through it, in one order, so a membership change and the events around it can never
-//! be seen out of order, and no lock is held while anything is sent.
+//! One task, the dispatcher, owns all routing state: which connection belongs to which user and which
+//! organization, which connections are in which conversation (a "room"), who watches whose presence.
+//! Registration, departures and bus deliveries all go through it, in one order, so a membership change and
+//! the events around it can never be seen out of order, and no lock is held while anything is sent.
 //!
 //! It follows a bus topic while at least one local connection needs it (the sets below are the reference
 //! counts) and unfollows it when the last one goes. Each event is encoded once; every recipient's queue gets
@@ -20,7 +20,7 @@ use futures_util::StreamExt;
 use parley_core::bus::{Delivery, Follow, Inbox, ProfileCopy, Signal, Topic};
 use parley_core::model::{Audience, Event, EventKind, Millis};
 use parley_core::proto::v1::Role;
-use parley_core::{Caller, ConversationId, Cursor, Parley, UserId};
+use parley_core::{Caller, ConversationId, Cursor, OrgId, Parley, UserId};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::close;
@@ -209,6 +209,7 @@ impl Hub {
             connections: Arc::clone(&connections),
             conns: HashMap::new(),
             by_user: HashMap::new(),
+            by_org: HashMap::new(),
             rooms: HashMap::new(),
             watchers: HashMap::new(),
             going_offline: HashMap::new(),
@@ -335,6 +336,8 @@ struct Dispatcher {
     connections: Arc<AtomicUsize>,
     conns: HashMap<ConnId, Conn>,
     by_user: HashMap<UserId, HashSet<ConnId>>,
+    /// The connections of each organization's members, for its settings changes (`Topic::Org`).
+    by_org: HashMap<OrgId, HashSet<ConnId>>,
     rooms: HashMap<ConversationId, HashSet<ConnId>>,
     watchers: HashMap<UserId, HashSet<ConnId>>,
     /// Users whose last connection closed, by the generation of their grace timer.
@@ -480,10 +483,13 @@ impl Dispatcher {
             outbound,
             closer,
         } = registration;
-        let user_id = caller.user.id;
+        let (user_id, org_id) = (caller.user.id, caller.user.org_id);
         let first_here = !self.by_user.contains_key(&user_id);
         if insert(&mut self.by_user, user_id, id) {
             self.follow(Topic::User(user_id)).await;
+        }
+        if insert(&mut self.by_org, org_id, id) {
+            self.follow(Topic::Org(org_id)).await;
         }
         self.conns.insert(
             id,
@@ -525,6 +531,10 @@ impl Dispatcher {
             if remove(&mut self.watchers, user_id, id) {
                 self.unfollow(Topic::Presence(*user_id)).await;
             }
+        }
+        let org_id = conn.caller.user.org_id;
+        if remove(&mut self.by_org, &org_id, id) {
+            self.unfollow(Topic::Org(org_id)).await;
         }
         if remove(&mut self.by_user, &conn.user_id, id) {
             self.unfollow(Topic::User(conn.user_id)).await;
@@ -656,6 +666,13 @@ impl Dispatcher {
     fn user_conns(&self, user_id: UserId) -> Vec<ConnId> {
         self.by_user
             .get(&user_id)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    fn org_conns(&self, org_id: OrgId) -> Vec<ConnId> {
+        self.by_org
+            .get(&org_id)
             .map(|ids| ids.iter().copied().collect())
             .unwrap_or_default()
     }
@@ -793,6 +810,13 @@ impl Dispatcher {
                 if *to == ProfileCopy::OwnDevices {
                     self.close_if_role_changed(user_id, profile.role);
                 }
+            }
+            Signal::OrgUpdated { org_id, .. } => {
+                let Some(message) = self.parley.signal_wire(signal) else {
+                    return;
+                };
+                let members = self.org_conns(*org_id);
+                self.deliver(&members, &Arc::new(Frame::control(&message)));
             }
             Signal::Revoked { user_id, sessions } => {
                 for id in self.user_conns(*user_id) {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use parley_client::{Backoff, Client, Incoming, Session};
-use parley_proto::v1::{ClientOp, Event, ServerFrame, ServerMessage};
+use parley_proto::v1::{Allowed, ClientOp, Event, OrgSettingsPatch, ServerFrame, ServerMessage};
 use parley_proto::{ConversationId, UserId};
 use parley_testkit::TestServer;
 use parley_testkit::TestUser;
@@ -212,9 +212,9 @@ async fn closed_within(session: &mut Session, patience: Duration) -> Option<u16>
 }
 
 /// A rename and an avatar reach, on the other node, a contact, a follower by `presence_sub` and the user's
-/// other device; and the user's device on the first node.
+/// other device; and the user's device on the first node. So does a change of the organization's settings.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn profiles_avatars_and_files_cross_nodes() {
+async fn profiles_settings_avatars_and_files_cross_nodes() {
     let Some(cluster) = Cluster::start(Path::new(env!("CARGO_BIN_EXE_parley")), 3, CONFIG).await
     else {
         return;
@@ -262,6 +262,23 @@ async fn profiles_avatars_and_files_cross_nodes() {
     for n in 0..3 {
         let (content_type, _) = on(n, &bob).avatar(ada.id).await.expect("the avatar");
         assert!(content_type.starts_with("image/"));
+    }
+
+    // A change of the organization's settings made on one node reaches its members' sockets on the others.
+    let restricted = OrgSettingsPatch {
+        channel_creation: Some(Allowed::Admins),
+        ..OrgSettingsPatch::default()
+    };
+    let settings = on(0, &ada)
+        .update_org_settings(&restricted)
+        .await
+        .expect("settings");
+    let org_update = |m: &ServerMessage| match m {
+        ServerMessage::Frame(ServerFrame::OrgUpdated { settings }) => Some(settings.clone()),
+        _ => None,
+    };
+    for session in [&mut adas_laptop, &mut adas_phone, &mut bobs, &mut caras] {
+        assert_eq!(next_matching(session, org_update).await, settings);
     }
     let id = super::dm(&ada.client, bob.id).await;
     let report = b"quarterly numbers\n".repeat(1000);

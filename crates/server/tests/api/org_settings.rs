@@ -1,15 +1,18 @@
 //! An organization's settings: who may sign up without an invitation, the channels new members join, and
-//! who may create channels, make invitations and use `@channel`.
+//! who may create channels, make invitations and use `@channel`; and a change reaching open sockets.
 
-use parley_client::Client;
+use std::time::Duration;
+
+use parley_client::{Client, Incoming, Socket};
 use parley_proto::v1::{
-    Allowed, AuditKind, AuditOutcome, ChannelMentions, CreateInviteRequest, Mentions,
-    OrgSettingsPatch, SignupPolicy, SignupRequest,
+    Allowed, AuditKind, AuditOutcome, ChannelMentions, CreateInviteRequest, Mentions, OrgSettings,
+    OrgSettingsPatch, ServerFrame, ServerMessage, SignupPolicy, SignupRequest,
 };
 use parley_testkit::{PASSWORD, TestServer};
 use reqwest::Method;
 
 use crate::features::{draft, on_both_stores, raw_json};
+use crate::realtime::connect;
 use crate::{assert_api_error, channel, conversation_request};
 
 fn signup(username: &str, email: &str, org: &str) -> SignupRequest {
@@ -243,4 +246,93 @@ async fn settings_refuse_the_malformed() {
         let answer = raw_json(&ann.client, Method::PATCH, &["v1", "org", "settings"], body).await;
         assert_eq!(answer.status, 400, "{body}");
     }
+}
+
+/// The next `org.updated` on `socket`, skipping whatever else comes.
+async fn next_org_update(socket: &mut Socket) -> OrgSettings {
+    let found = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Incoming::Message(ServerMessage::Frame(ServerFrame::OrgUpdated {
+                    settings,
+                })))) => return settings,
+                Some(Ok(_)) => continue,
+                other => panic!("expected org.updated, got {other:?}"),
+            }
+        }
+    })
+    .await;
+    found.expect("org.updated comes")
+}
+
+/// A change of the settings reaches every open socket of the organization (the administrator's own
+/// included) as `org.updated`, with the settings as members read them; another organization's sockets hear
+/// nothing of it. The node follows the organization while any of its members is connected, and again after
+/// the last one left and one came back.
+#[tokio::test]
+async fn a_change_reaches_the_organizations_open_sockets_only() {
+    let server = TestServer::spawn().await;
+    let ann = server.user_in("Ann", Some("live-settings")).await;
+    let bob = server.user_in("Bob", Some("live-settings")).await;
+    let eve = server.user_in("Eve", Some("live-settings-other")).await;
+    let mut anns = connect(&ann).await;
+    let mut bobs_laptop = connect(&bob).await;
+    let mut bobs_phone = connect(&bob).await;
+    let mut eves = connect(&eve).await;
+
+    let restricted = OrgSettingsPatch {
+        channel_creation: Some(Allowed::Admins),
+        invitations: Some(Allowed::Admins),
+        channel_mentions: Some(ChannelMentions::Moderators),
+        ..OrgSettingsPatch::default()
+    };
+    let answered = ann
+        .client
+        .update_org_settings(&restricted)
+        .await
+        .expect("restrict");
+    assert_eq!(
+        (
+            answered.channel_creation,
+            answered.invitations,
+            answered.channel_mentions
+        ),
+        (
+            Allowed::Admins,
+            Allowed::Admins,
+            ChannelMentions::Moderators
+        )
+    );
+    assert_eq!(bob.client.org_settings().await.expect("read"), answered);
+    for socket in [&mut anns, &mut bobs_laptop, &mut bobs_phone] {
+        assert_eq!(next_org_update(socket).await, answered);
+    }
+
+    // Eve's organization changes after Ann's, through the same bus: the first `org.updated` Eve's socket
+    // gets is her own organization's.
+    let opened = OrgSettingsPatch {
+        signup: Some(SignupPolicy::Open),
+        ..OrgSettingsPatch::default()
+    };
+    let eves_settings = eve.client.update_org_settings(&opened).await.expect("open");
+    assert_eq!(eves_settings.channel_creation, Allowed::Everyone);
+    assert_eq!(next_org_update(&mut eves).await, eves_settings);
+
+    // Everyone of the organization leaves; one device comes back and still hears a change.
+    anns.close().await;
+    bobs_laptop.close().await;
+    bobs_phone.close().await;
+    let mut bobs_tablet = connect(&bob).await;
+    let everyone = OrgSettingsPatch {
+        channel_creation: Some(Allowed::Everyone),
+        ..OrgSettingsPatch::default()
+    };
+    let answered = ann
+        .client
+        .update_org_settings(&everyone)
+        .await
+        .expect("everyone again");
+    assert_eq!(next_org_update(&mut bobs_tablet).await, answered);
+    assert_eq!(answered.channel_creation, Allowed::Everyone);
+    assert_eq!(answered.invitations, Allowed::Admins);
 }

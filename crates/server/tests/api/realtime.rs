@@ -26,13 +26,14 @@ async fn next(socket: &mut Socket) -> Incoming {
     }
 }
 
-/// Presence, typing and profile changes: frames that may interleave with anything.
+/// Presence, typing, profile and settings changes: frames that may interleave with anything.
 fn is_ephemeral(frame: &ServerFrame) -> bool {
     matches!(
         frame,
         ServerFrame::PresenceUpdated { .. }
             | ServerFrame::Typing { .. }
             | ServerFrame::UserUpdated { .. }
+            | ServerFrame::OrgUpdated { .. }
     )
 }
 
