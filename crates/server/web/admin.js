@@ -5,10 +5,9 @@
 // sign-on" (admin-sso.js). Each tab's module is imported the first time it shows, not on the first load. The
 // server checks every request itself (403 `not_admin`): hiding the entry only spares people a dead end.
 import { focusFirstTool } from '/panels.js';
+import { administers } from '/permissions.js';
 import { state, subscribe } from '/state.js';
 import { $, h, roving } from '/ui.js';
-
-/** @typedef {import('/state.js').User} User */
 
 /** @typedef {'people' | 'audit' | 'invites' | 'settings' | 'sso'} TabName */
 
@@ -27,15 +26,11 @@ let current = 'people';
  * notification, a link) closes the area. */
 let openedAt = -1;
 
-/** Whether `user` administers their organization: owners and administrators.
- * @param {User} user */
-const isAdmin = (user) => user.role === 'owner' || user.role === 'admin';
-
 /** Wires the area of a freshly mounted main screen, and shows its entry to owners and administrators. */
 export function setupAdmin() {
   current = 'people';
   const button = $('#admin-btn');
-  button.hidden = !isAdmin(state.me);
+  button.hidden = !administers();
   button.addEventListener('click', () => (isOpen() ? closeAdmin() : openAdmin()));
   $('#admin-close').addEventListener('click', () => closeAdmin());
   const tabs = $('#admin-tabs');
@@ -91,7 +86,7 @@ function showTab(key) {
 subscribe('user', (user) => {
   const s = state;
   if (!s || user.id !== s.me.id) return;
-  const admin = isAdmin(s.me);
+  const admin = administers();
   $('#admin-btn').hidden = !admin;
   if (!admin && isOpen()) closeAdmin();
 });

@@ -28,6 +28,7 @@ import { setupNewConversation } from '/new-conversation.js';
 import { showConnection } from '/offline-banner.js';
 import { focusFirstTool, registerPanel, setupPanels } from '/panels.js';
 import { setupPeopleSearch } from '/people-search.js';
+import { mayInvite, readOrgSettings } from '/permissions.js';
 import { subscribePresence } from '/presence.js';
 import { setupPermalinks } from '/permalink.js';
 import { setupPins } from '/pins.js';
@@ -206,6 +207,7 @@ function startMain(me) {
     panel: null,
     profile: null,
     initial: new Map(),
+    org: null,
   };
   setState(s);
   $('#me-name').textContent = me.name;
@@ -217,7 +219,7 @@ function startMain(me) {
   setupNewConversation();
   setupChannelDirectory();
   const links = setupInvitePanel($('#people-panel'), me.org);
-  registerPanel('people', { button: '#invite-people', section: '#people-panel', open: links.open });
+  registerPanel('people', { button: '#invite-people', section: '#people-panel', open: links.open, offered: mayInvite });
   setupAddMembers();
   setupProfile();
   setupSettings({ onLogoutEverywhere: logoutEverywhere });
@@ -242,6 +244,8 @@ function startMain(me) {
     onFrame: (f) => state === s && receiveFrame(f),
     onReady: () => {
       if (state !== s) return;
+      // A change of the organization's settings while the socket was away is not replayed: read them again.
+      if (readies++ > 0) readOrgSettings();
       // A first connection (no cursor to resume from) hears only what happens after `ready`: what happened
       // between the list's read and then would be lost, so the list is read once more.
       if (!resumes && !listedAgain) {
@@ -259,6 +263,8 @@ function startMain(me) {
   });
   const resumes = !!s.rt.cursor;
   let listedAgain = false;
+  let readies = 0;
+  readOrgSettings();
   s.rt.start();
   const listed = loadList();
   listed.then(joinFromUrl);

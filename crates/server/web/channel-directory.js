@@ -1,11 +1,17 @@
-// "Channels": the channel directory (search, join or open) and the form that creates a channel.
+// "Channels": the channel directory (search, join or open) and the form that creates a channel. Guests have
+// neither, so the button is not offered to them; the form shows only to those who may create channels
+// (permissions.js), and both follow live as that changes.
 import { api } from '/api.js';
 import { enterConversation } from '/conversation.js';
 import { registerPanel } from '/panels.js';
-import { state } from '/state.js';
+import { mayBrowseChannels, mayCreateChannels } from '/permissions.js';
+import { state, subscribe } from '/state.js';
 import { $, fmtNumber, h, isBusy, liveSearch, setBusy } from '/ui.js';
 
 /** @typedef {import('/state.js').Conversation} Conversation */
+
+/** The directory's search, for reading it again when what the user may do changes. */
+let directory = /** @type {{now: () => void} | null} */ (null);
 
 /** Registers the panel of a freshly mounted main screen. */
 export function setupChannelDirectory() {
@@ -24,7 +30,7 @@ export function setupChannelDirectory() {
       if (!current() || state !== s) return;
       hint.textContent = conversations.length
         ? `${conversations.length} channel${conversations.length === 1 ? '' : 's'}.`
-        : q ? 'No channel found.' : 'No channels yet. Create one below.';
+        : q ? 'No channel found.' : mayCreateChannels() ? 'No channels yet. Create one below.' : 'No channels yet.';
       results.replaceChildren(...conversations.map((/** @type {Conversation} */ c) => {
         const member = s.conversations.has(c.id);
         const b = h('button', { type: 'button' }, `${member ? 'Open' : 'Join'} #${c.handle}`);
@@ -38,6 +44,8 @@ export function setupChannelDirectory() {
       if (current() && e.status !== 401) hint.textContent = e.message;
     }
   });
+  directory = search;
+  form.hidden = !mayCreateChannels();
   const reset = () => {
     search.reset();
     results.replaceChildren();
@@ -94,5 +102,20 @@ export function setupChannelDirectory() {
       search.now();
     },
     reset,
+    offered: mayBrowseChannels,
   });
 }
+
+/** Shows the form that creates a channel only to those who may; the focus, if it was in the form, goes to the
+ * search. An open directory is read again, so that its hint says what the user can do. */
+function offerCreation() {
+  const form = $('#channel-form');
+  const offered = mayCreateChannels();
+  if (form.hidden === !offered) return;
+  const hadFocus = form.contains(document.activeElement);
+  form.hidden = !offered;
+  if (hadFocus) $('#ch-q').focus();
+  if (!$('#channel-panel').hidden) directory?.now();
+}
+
+subscribe('permissions', () => state && offerCreation());

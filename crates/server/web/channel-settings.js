@@ -6,26 +6,24 @@
 // and the panel closes when another conversation opens or the user no longer moderates.
 import { openEntry } from '/conversations.js';
 import { registerPanel, setPanel } from '/panels.js';
+import { administers } from '/permissions.js';
 import { state, subscribe } from '/state.js';
 import { $, h } from '/ui.js';
 
 /** @typedef {import('/state.js').Conversation} Conversation */
-
-/** Whether the user is an owner or administrator of their organization, who moderates every channel. */
-const orgAdmin = () => state.me.role === 'owner' || state.me.role === 'admin';
 
 /** Whether the user moderates channel `conv`: renames it, changes its topic and privacy, archives it,
  * removes its plain members.
  * @param {Conversation} conv */
 export function moderates(conv) {
   const role = conv.membership?.role;
-  return conv.kind === 'channel' && (orgAdmin() || role === 'owner' || role === 'moderator');
+  return conv.kind === 'channel' && (administers() || role === 'owner' || role === 'moderator');
 }
 
 /** Whether the user names channel `conv`'s owners and moderators (and removes any member).
  * @param {Conversation} conv */
 export function namesModerators(conv) {
-  return conv.kind === 'channel' && (orgAdmin() || conv.membership?.role === 'owner');
+  return conv.kind === 'channel' && (administers() || conv.membership?.role === 'owner');
 }
 
 /** The channel the panel shows, while it is open. */

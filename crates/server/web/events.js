@@ -1,10 +1,11 @@
 // What the server tells the client over the socket, applied where it belongs: durable events (messages,
 // deletions, reads, members, reactions), the replies to our sends, and ephemeral frames (typing, presence,
-// profile changes). Events that come before the list has been read wait until it has.
+// profile and organization settings changes). Events that come before the list has been read wait until it has.
 import { openConversation } from '/conversation.js';
 import { ensureConversation, loadList, removeConversation, setOwnRole, setUnread, updateConversation } from '/conversations.js';
 import { applyUpdated } from '/message-edit.js';
 import { applyReaction, forget, forgetThrough, showMessages, systemLine, tombstone } from '/message-log.js';
+import { applyOrgSettings } from '/permissions.js';
 import { applyPin } from '/pins.js';
 import { setPresence } from '/presence.js';
 import { markRead, moveReceipt } from '/reads.js';
@@ -180,6 +181,9 @@ export function receiveFrame(f) {
       break;
     case 'user.updated':
       if (f.user?.id) updateUser(f.user);
+      break;
+    case 'org.updated':
+      if (f.settings) applyOrgSettings(f.settings);
       break;
     default:
       break;

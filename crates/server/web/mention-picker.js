@@ -1,5 +1,6 @@
 // Mentions in the composer: typing `@` opens a list of the open conversation's members to mention (and
-// `@channel`, `@here` in groups and channels), filtered as the name is typed. The keyboard picks: Up and Down
+// `@channel`, `@here` in groups and channels, to those who may use them there: permissions.js), filtered as
+// the name is typed. The keyboard picks: Up and Down
 // move, Enter or Tab picks, Escape closes; a click picks too. Picking writes `@username ` into the text.
 //
 // The pattern is the ARIA combobox's, on a textarea: a textarea may take no other role than textbox, so it
@@ -11,7 +12,8 @@
 // and `@channel` or `@here` outside DMs.
 import { api } from '/api.js';
 import { openEntry } from '/conversations.js';
-import { state } from '/state.js';
+import { mayMentionEveryone } from '/permissions.js';
+import { state, subscribe } from '/state.js';
 import { $, h } from '/ui.js';
 import { getUser } from '/users.js';
 
@@ -113,7 +115,7 @@ async function members() {
 }
 
 /** The choices for `query` (lower case): members whose username or name starts with it (or a word of the
- * name does), usernames first; then `@channel` and `@here` outside DMs.
+ * name does), usernames first; then `@channel` and `@here` outside DMs, if the user may use them there.
  * @param {string} query
  * @returns {Promise<Candidate[]>} */
 async function candidates(query) {
@@ -140,7 +142,7 @@ async function candidates(query) {
     .filter((u) => u.username && rank(u) >= 0)
     .sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name))
     .map((u) => ({ username: u.username, name: u.name, userId: u.id }));
-  if (e && e.conv.kind !== 'dm') {
+  if (e && e.conv.kind !== 'dm' && mayMentionEveryone(e.conv)) {
     for (const [username, name] of [['channel', 'Notify everyone in this conversation'], ['here', 'Notify everyone online']]) {
       if (username.startsWith(query)) choices.push({ username, name, userId: null });
     }
@@ -220,6 +222,11 @@ export function mentionsIn(text) {
   const mentions = { user_ids: [...ids].slice(0, 50), channel: everyone && names.has('channel'), here: everyone && names.has('here') };
   return mentions.user_ids.length || mentions.channel || mentions.here ? mentions : null;
 }
+
+// What the user may mention changed (the organization's settings, their role): a list that shows follows.
+subscribe('permissions', () => {
+  if (state && open) refresh();
+});
 
 /** Forgets whom the draft picked (it was sent, or another conversation opened). */
 export function forgetPicked() {

@@ -144,6 +144,7 @@
  * @property {string | null} panel which side panel is open
  * @property {ProfileView | null} profile
  * @property {Map<string, Set<string>>} initial conversation id → its initial members (their joins are not news)
+ * @property {import('/api.js').OrgSettings | null} org the organization's settings, once read (permissions.js)
  */
 
 /** The session's state; null while logged out. A live binding: importers always see the current one.
@@ -174,7 +175,9 @@ export function setState(s) {
  * - `reply-privately`: answer this message in a DM with its author, quoting it;
  * - `open-message`: show this message where it was written (a quote's card was activated);
  * - `threads`: the threads the user follows, or what is read of them, changed here (followed, read);
- * - `sessions`: the user's sessions changed here (a new password ended every other one).
+ * - `sessions`: the user's sessions changed here (a new password ended every other one);
+ * - `permissions`: what the user may do here changed (the organization's settings were read or changed, or
+ *   the user's role changed): permissions.js says what it is now.
  * @typedef {{
  *   user: User,
  *   presence: string,
@@ -192,6 +195,7 @@ export function setState(s) {
  *   'open-message': Message,
  *   threads: void,
  *   sessions: void,
+ *   permissions: void,
  * }} Notices
  */
 
