@@ -42,6 +42,7 @@ import { setState, state, subscribe } from '/state.js';
 import { setupThreadPane } from '/thread-pane.js';
 import { setupThreadsView } from '/threads-view.js';
 import { $, h, isBusy, NARROW, setBusy } from '/ui.js';
+import { refreshMe } from '/users.js';
 
 /** @typedef {import('/state.js').AppState} AppState */
 /** @typedef {import('/state.js').User} User */
@@ -244,8 +245,12 @@ function startMain(me) {
     onFrame: (f) => state === s && receiveFrame(f),
     onReady: () => {
       if (state !== s) return;
-      // A change of the organization's settings while the socket was away is not replayed: read them again.
-      if (readies++ > 0) readOrgSettings();
+      // A change of the organization's settings or of the user's profile (their role, say) while the socket
+      // was away is not replayed: both are read again.
+      if (readies++ > 0) {
+        readOrgSettings();
+        refreshMe();
+      }
       // A first connection (no cursor to resume from) hears only what happens after `ready`: what happened
       // between the list's read and then would be lost, so the list is read once more.
       if (!resumes && !listedAgain) {

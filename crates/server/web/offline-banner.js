@@ -7,6 +7,7 @@ import { $ } from '/ui.js';
 const DISCONNECTED = {
   1013: 'The server is unavailable for a moment. Reconnecting…',
   4005: 'Too many of your tabs and devices are connected. Close one; reconnecting…',
+  4006: 'Your role changed. Reconnecting…',
 };
 
 /** Shows the connection's state: nothing while it is up, else why it is down.

@@ -14,6 +14,9 @@ const STABLE_AFTER = 10000;
  * session was logged out (4003, also by "log out everywhere"). Every other close, 1013 (the server cannot
  * check the token for a moment) and 4005 (too many sockets) included, keeps the token and reconnects. */
 const SIGNED_OUT = [4001, 4003];
+/** The user's role in their organization changed (4006): the server closed the socket so that a new one
+ * carries the new role, and it is opened again at once, without the backoff. */
+const ROLE_CHANGED = 4006;
 
 export class Realtime {
   /**
@@ -131,7 +134,8 @@ export class Realtime {
         return;
       }
       this.on.onStatus(false, ev.code);
-      this.schedule();
+      if (ev.code === ROLE_CHANGED) this.connect();
+      else this.schedule();
     };
     ws.onerror = () => {}; // a close follows
   }
