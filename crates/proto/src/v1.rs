@@ -864,9 +864,9 @@ pub enum Event {
     /// Renamed, its topic or privacy changed, archived or brought back: the conversation as it is now.
     #[serde(rename = "conversation.updated")]
     ConversationUpdated { conversation: Conversation },
-    /// The retention purge deleted the conversation's messages up to `through`, its newest one removed:
-    /// a client drops what it shows of them. A thread's first message whose replies go on is kept, erased
-    /// (history answers it as deleted).
+    /// The retention purge deleted the conversation's messages up to `through`, the newest past the
+    /// retention: a client drops what it shows of them. A thread's first message whose replies go on is
+    /// kept, erased (history answers it as deleted).
     #[serde(rename = "conversation.purged")]
     ConversationPurged {
         conversation_id: ConversationId,

@@ -178,15 +178,24 @@ impl Parley {
         let before = Millis(now.0 - i64::from(target.retention_days) * DAY_MILLIS);
         let mut purged = Purged::default();
         let mut after: Option<MessageId> = None;
+        let mut failed = None;
         loop {
             let Some(this) = parley.upgrade() else {
                 break;
             };
             let started = Instant::now();
-            let batch = this
+            let batch = match this
                 .store
                 .purge_messages(target.conversation_id, before, after, PURGE_BATCH)
-                .await?;
+                .await
+            {
+                Ok(batch) => batch,
+                // What the batches before deleted is still told of, below.
+                Err(error) => {
+                    failed = Some(error);
+                    break;
+                }
+            };
             purged.messages += batch.messages;
             purged.files += batch.files;
             after = batch.through.or(after);
@@ -204,7 +213,10 @@ impl Parley {
                     .await?;
             }
         }
-        Ok(purged)
+        match failed {
+            Some(error) => Err(error.into()),
+            None => Ok(purged),
+        }
     }
 
     /// The hourly run over every organization with a limited retention. Returns how many messages went.

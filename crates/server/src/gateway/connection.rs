@@ -26,7 +26,9 @@ use parley_proto::v1::{ClientOp, ServerFrame, ServerMessage};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::hub::{Close, Closer, ConnId, Frame, Hub, Outbound, Registration, close_with, encode};
+use super::hub::{
+    Close, Closer, ConnId, Frame, Hub, Outbound, ROLE_CHANGED, Registration, close_with, encode,
+};
 use super::{GatewaySettings, close};
 use crate::error::ApiError;
 use crate::tally::Counted;
@@ -67,11 +69,16 @@ pub(super) async fn serve(
         refuse(socket, TRY_AGAIN).await;
         return;
     };
-    // A logout between the first check and the registration was announced before this connection could
-    // hear it: check again, now that any later one reaches it.
-    if let Err(error) = parley.authenticate(&token).await {
+    // A logout or a role change between the first check and the registration was announced before this
+    // connection could hear it: check again, now that any later one reaches it.
+    let refused = match parley.authenticate(&token).await {
+        Err(error) => Some(refusal(error)),
+        Ok(now) if now.user.role != caller.user.role => Some(ROLE_CHANGED),
+        Ok(_) => None,
+    };
+    if let Some(close) = refused {
         hub.unregister(id);
-        refuse(socket, refusal(error)).await;
+        refuse(socket, close).await;
         return;
     }
     // A fresh client starts where its rooms were read; every later event for it is either queued live or

@@ -98,6 +98,13 @@ impl CloseSignal {
     }
 }
 
+/// The user's role in their organization changed since the connection authenticated: it reconnects with the
+/// new one.
+pub(crate) const ROLE_CHANGED: Close = Close {
+    code: close::ROLE_CHANGED,
+    reason: "role changed: reconnect",
+};
+
 pub(crate) fn close_with(closer: &Closer, code: u16, reason: &'static str) {
     if closer.reason.set(Close { code, reason }).is_ok() {
         metrics::counter!("parley_ws_closes_total", "code" => code.to_string()).increment(1);
@@ -648,17 +655,13 @@ impl Dispatcher {
     /// The user's role in their organization changed: their connections here, authenticated with the old
     /// one, close (4006) once the `user.updated` queued before says so, and reconnect with the new one.
     fn close_if_role_changed(&self, user_id: UserId, role: Role) {
-        let close = Close {
-            code: close::ROLE_CHANGED,
-            reason: "role changed: reconnect",
-        };
         for id in self.user_conns(user_id) {
             if self
                 .conns
                 .get(&id)
                 .is_some_and(|c| c.caller.user.role != role)
             {
-                self.push(id, Outbound::Close(close));
+                self.push(id, Outbound::Close(ROLE_CHANGED));
             }
         }
     }
