@@ -41,7 +41,7 @@ pub use org_settings::{MAX_DEFAULT_CHANNELS, MAX_EMAIL_DOMAINS};
 pub use people::{MAX_PEOPLE_PAGE, PeopleQuery};
 pub use pins::MAX_PINS;
 pub use previews::{MAX_PICTURE_BYTES, make_previews};
-pub use realtime::{Pruned, Replay};
+pub use realtime::{Pruned, Replay, Resettled};
 pub use retention::{MAX_RETENTION_DAYS, Purged};
 pub use sessions::{MAX_DEVICE_CHARS, SessionLimits, device_name};
 pub use throttles::{LoginLimits, SendLimits, SignupLimits, client_network};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use governor::Quota;
-use parley_proto::v1::UserPresence;
+use parley_proto::v1::{Role, UserPresence};
 
 use super::rate_limits::KeyedLimiter;
 use super::{Caller, Parley};
@@ -15,6 +15,16 @@ use crate::bus::{Ended, Signal, Topic};
 use crate::model::{self, Event, Millis};
 use crate::wire::rfc3339;
 use crate::{ConversationId, Cursor, Error, UserId};
+
+/// What `resettle` reads again for a user's connections after the bus lagged.
+#[derive(Clone, Debug)]
+pub struct Resettled {
+    pub conversations: Vec<ConversationId>,
+    pub as_of: Cursor,
+    pub role: Role,
+    /// The organization's settings now, as the signal that announces them.
+    pub settings: Signal,
+}
 
 /// Most users one `presence_sub` may name.
 const MAX_PRESENCE_SUB: usize = 1_000;
@@ -99,6 +109,29 @@ impl Parley {
             .store
             .member_conversations_snapshot(caller.user.id)
             .await?)
+    }
+
+    /// What the caller's connections must learn again when the bus dropped signals for their node: their
+    /// conversations (exact as of a cursor, as `conversations_snapshot`), the user's organization role now,
+    /// and the organization's settings as an `OrgUpdated` to pass on, since a lost `user.updated` or
+    /// `org.updated` is never replayed.
+    pub async fn resettle(&self, caller: &Caller) -> Result<Resettled, Error> {
+        let (conversations, as_of) = self.conversations_snapshot(caller).await?;
+        let now = self
+            .store
+            .user(caller.user.id)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        let settings = self.org_settings(caller).await?;
+        Ok(Resettled {
+            conversations,
+            as_of,
+            role: now.role,
+            settings: Signal::OrgUpdated {
+                org_id: caller.user.org_id,
+                settings,
+            },
+        })
     }
 
     /// The people whose presence the caller's connections follow from the start: their contacts.

@@ -20,6 +20,7 @@ use futures_util::StreamExt;
 use parley_core::bus::{Delivery, Follow, Inbox, ProfileCopy, Signal, Topic};
 use parley_core::model::{Audience, Event, EventKind, Millis};
 use parley_core::proto::v1::Role;
+use parley_core::service::Resettled;
 use parley_core::{Caller, ConversationId, Cursor, OrgId, Parley, UserId};
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -141,11 +142,11 @@ enum Command {
         user_ids: Vec<UserId>,
         done: oneshot::Sender<()>,
     },
-    /// A user's conversations read again after the bus lagged: their connections' rooms are set anew.
+    /// A user's conversations, role and organization settings read again after the bus lagged: their
+    /// connections' rooms are set anew, they are told the settings, and they close if the role changed.
     Resettle {
         user_id: UserId,
-        conversations: Vec<ConversationId>,
-        as_of: Cursor,
+        resettled: Box<Resettled>,
     },
     /// Closes a user's connections here (1011): their rooms could not be re-read.
     Drop {
@@ -440,18 +441,27 @@ impl Dispatcher {
                 }
                 let _ = done.send(());
             }
-            Command::Resettle {
-                user_id,
-                conversations,
-                as_of,
-            } => {
-                for id in self.user_conns(user_id) {
+            Command::Resettle { user_id, resettled } => {
+                let Resettled {
+                    conversations,
+                    as_of,
+                    role,
+                    settings,
+                } = *resettled;
+                let ids = self.user_conns(user_id);
+                for &id in &ids {
                     self.set_rooms(id, conversations.clone(), as_of).await;
                     if let Some(conn) = self.conns.get_mut(&id) {
                         conn.resettling = false;
                     }
                     self.push(id, Outbound::CatchUp);
                 }
+                // A lost `org.updated` or `user.updated` is never replayed: the settings as they are now,
+                // and a close for a connection whose role is not the user's any more.
+                if let Some(message) = self.parley.signal_wire(&settings) {
+                    self.deliver(&ids, &Arc::new(Frame::control(&message)));
+                }
+                self.close_if_role_changed(user_id, role);
             }
             Command::Drop { user_id } => {
                 for id in self.user_conns(user_id) {
@@ -724,9 +734,10 @@ impl Dispatcher {
         }
     }
 
-    /// The bus dropped signals for this node, joinings and leavings perhaps among them: every user's rooms
-    /// are read again (once per user, for all their connections) and their connections catch up from the
-    /// store. Until then, membership changes are logged per connection as at registration.
+    /// The bus dropped signals for this node, joinings and leavings perhaps among them: every user's rooms,
+    /// role and organization settings are read again (once per user, for all their connections), their
+    /// connections catch up from the store, are told the settings, and close if the role changed. Until
+    /// then, membership changes are logged per connection as at registration.
     fn resettle_everyone(&mut self) {
         tracing::warn!(
             "the bus dropped signals for this node; connections re-read their rooms and catch up"
@@ -745,13 +756,11 @@ impl Dispatcher {
                 Arc::clone(&conn.caller),
             );
             tokio::spawn(async move {
-                match parley.conversations_snapshot(&caller).await {
-                    Ok((conversations, as_of)) => {
-                        let user_id = caller.user.id;
+                match parley.resettle(&caller).await {
+                    Ok(resettled) => {
                         let _ = commands.send(Command::Resettle {
-                            user_id,
-                            conversations,
-                            as_of,
+                            user_id: caller.user.id,
+                            resettled: Box::new(resettled),
                         });
                     }
                     // Its connections cannot be trusted to be in the right rooms: they reconnect and resume.

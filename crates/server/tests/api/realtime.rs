@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use parley_client::proto::v1::{ClientOp, Event, EventFrame, ServerFrame, ServerMessage, User};
+use parley_client::proto::v1::{
+    Allowed, ClientOp, Event, EventFrame, OrgSettingsPatch, Role, ServerFrame, ServerMessage, User,
+};
 use parley_client::{Client, DeleteFor, Incoming, Socket};
 use parley_proto::{ConversationId, Cursor, UserId};
 use parley_testkit::{TestServer, TestUser};
@@ -1279,6 +1281,56 @@ async fn after_the_bus_lags_rooms_and_events_are_still_exact() {
         .expect("send");
     loop {
         if message_text(&next_event(&mut bobs).await) == Some("welcome back") {
+            break;
+        }
+    }
+}
+
+/// Settings and role changes are ephemeral frames, never replayed: when the bus lags and may have dropped
+/// them, the node tells its connections the settings again and closes one whose role changed (4006). Either
+/// way, live or after the lag, Bob's socket ends up told both.
+#[tokio::test]
+async fn after_the_bus_lags_settings_and_roles_are_told_again() {
+    let server = TestServer::spawn_with(|config| config.bus_inbox_capacity = 2).await;
+    let ann = server.user("Ann").await;
+    let bob = server.user("Bob").await;
+    let direct = dm(&ann.client, bob.id).await;
+    let mut bobs = connect(&bob).await;
+    let burst = || {
+        let client = ann.client.clone();
+        async move {
+            let sends = (0..40).map(|n| {
+                let client = client.clone();
+                async move {
+                    client
+                        .send_message(direct, &format!("burst {n}"), None)
+                        .await
+                }
+            });
+            for sent in futures_util::future::join_all(sends).await {
+                sent.expect("send");
+            }
+        }
+    };
+    let restrict = OrgSettingsPatch {
+        channel_creation: Some(Allowed::Admins),
+        ..OrgSettingsPatch::default()
+    };
+    let (_, patched, _) = tokio::join!(burst(), ann.client.update_org_settings(&restrict), burst());
+    patched.expect("settings");
+    loop {
+        if let Incoming::Message(ServerMessage::Frame(ServerFrame::OrgUpdated { settings })) =
+            next(&mut bobs).await
+            && settings.channel_creation == Allowed::Admins
+        {
+            break;
+        }
+    }
+    let (_, promoted, _) = tokio::join!(burst(), ann.client.set_role(bob.id, Role::Admin), burst());
+    promoted.expect("role");
+    loop {
+        if let Incoming::Closed { code, .. } = next(&mut bobs).await {
+            assert_eq!(code, 4006, "closed for the role change");
             break;
         }
     }
