@@ -1217,6 +1217,18 @@ async fn a_cursor_keeps_working_across_a_restart() {
     );
 }
 
+/// Forty messages "burst {from}" to "burst {from + 39}" sent at once: more than a small bus inbox holds.
+async fn burst(client: &Client, conversation: ConversationId, from: usize) {
+    let sends = (from..from + 40).map(|n| async move {
+        client
+            .send_message(conversation, &format!("burst {n}"), None)
+            .await
+    });
+    for sent in futures_util::future::join_all(sends).await {
+        sent.expect("send");
+    }
+}
+
 #[tokio::test]
 async fn after_the_bus_lags_rooms_and_events_are_still_exact() {
     // An inbox of two signals lags under any burst: the dispatcher must re-read rooms and catch up.
@@ -1227,23 +1239,11 @@ async fn after_the_bus_lags_rooms_and_events_are_still_exact() {
     let direct = dm(&ann.client, bob.id).await;
     let mut bobs = connect(&bob).await;
 
-    let burst = |from: usize| {
-        let client = ann.client.clone();
-        async move {
-            let sends = (from..from + 40).map(|n| {
-                let client = client.clone();
-                async move {
-                    client
-                        .send_message(direct, &format!("burst {n}"), None)
-                        .await
-                }
-            });
-            for sent in futures_util::future::join_all(sends).await {
-                sent.expect("send");
-            }
-        }
-    };
-    let (_, left, _) = tokio::join!(burst(0), bob.client.leave(group_id), burst(40));
+    let (_, left, _) = tokio::join!(
+        burst(&ann.client, direct, 0),
+        bob.client.leave(group_id),
+        burst(&ann.client, direct, 40)
+    );
     left.expect("leave");
     ann.client
         .send_message(group_id, "secret after Bob left", None)
@@ -1296,27 +1296,15 @@ async fn after_the_bus_lags_settings_and_roles_are_told_again() {
     let bob = server.user("Bob").await;
     let direct = dm(&ann.client, bob.id).await;
     let mut bobs = connect(&bob).await;
-    let burst = || {
-        let client = ann.client.clone();
-        async move {
-            let sends = (0..40).map(|n| {
-                let client = client.clone();
-                async move {
-                    client
-                        .send_message(direct, &format!("burst {n}"), None)
-                        .await
-                }
-            });
-            for sent in futures_util::future::join_all(sends).await {
-                sent.expect("send");
-            }
-        }
-    };
     let restrict = OrgSettingsPatch {
         channel_creation: Some(Allowed::Admins),
         ..OrgSettingsPatch::default()
     };
-    let (_, patched, _) = tokio::join!(burst(), ann.client.update_org_settings(&restrict), burst());
+    let (_, patched, _) = tokio::join!(
+        burst(&ann.client, direct, 0),
+        ann.client.update_org_settings(&restrict),
+        burst(&ann.client, direct, 40)
+    );
     patched.expect("settings");
     loop {
         if let Incoming::Message(ServerMessage::Frame(ServerFrame::OrgUpdated { settings })) =
@@ -1326,7 +1314,11 @@ async fn after_the_bus_lags_settings_and_roles_are_told_again() {
             break;
         }
     }
-    let (_, promoted, _) = tokio::join!(burst(), ann.client.set_role(bob.id, Role::Admin), burst());
+    let (_, promoted, _) = tokio::join!(
+        burst(&ann.client, direct, 80),
+        ann.client.set_role(bob.id, Role::Admin),
+        burst(&ann.client, direct, 120)
+    );
     promoted.expect("role");
     loop {
         if let Incoming::Closed { code, .. } = next(&mut bobs).await {
