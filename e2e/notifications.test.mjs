@@ -241,7 +241,8 @@ test('notifications: a push shows one notification per conversation; a newer bur
                     [{ title: 'Bob Stone', body: 'hello <b>Ada</b>', tag: `parley-c${ids.dm.id}` }]);
                 assert.deepEqual(list[0].data, { conversation_id: ids.dm.id, message_id: '1' });
             });
-            assert.deepEqual(await badges.read(), [1]);
+            // The worker sets the badge after the notification shows: wait for it rather than race it.
+            await eventually('the badge at 1', async () => assert.deepEqual(await badges.read(), [1]));
         });
         await step('a newer burst of the same conversation replaces it: one notification, saying how many', async () => {
             await channel.push(message({ message_id: '2', text: 'are you there?', count: 2, badge: 2 }));
@@ -251,7 +252,7 @@ test('notifications: a push shows one notification per conversation; a newer bur
                     [{ title: 'Bob Stone', body: 'are you there?\n2 new messages' }]);
                 assert.equal(list[0].data.message_id, '2');
             });
-            assert.deepEqual(await badges.read(), [1, 2]);
+            await eventually('the badge at 2', async () => assert.deepEqual(await badges.read(), [1, 2]));
         });
         await step('a channel\'s message without a preview: titled with the channel, "3 new messages"', async () => {
             await channel.push(message({
