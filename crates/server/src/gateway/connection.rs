@@ -26,9 +26,9 @@ use parley_proto::v1::{ClientOp, ServerFrame, ServerMessage};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::hub::{
-    Close, Closer, ConnId, Frame, Hub, Outbound, ROLE_CHANGED, Registration, close_with, encode,
-};
+use super::dispatcher::{Hub, Registration};
+use super::outbound::{Close, Closer, Frame, Outbound, ROLE_CHANGED, close_with, encode};
+use super::registry::ConnId;
 use super::{GatewaySettings, close};
 use crate::error::ApiError;
 use crate::tally::Counted;
@@ -266,11 +266,17 @@ impl Connection {
                 self.pump(closing).await
             };
             match outcome {
-                Ok(Some(Close { code, reason })) => close_with(&self.closer, code, reason),
+                Ok(Some(close)) => close_with(&self.closer, close),
                 Ok(None) => {}
                 Err(error) => {
                     tracing::debug!(%error, "socket write failed");
-                    close_with(&self.closer, close::INTERNAL, "write failed");
+                    close_with(
+                        &self.closer,
+                        Close {
+                            code: close::INTERNAL,
+                            reason: "write failed",
+                        },
+                    );
                 }
             }
             let close = self.closer.reason().unwrap_or(BYE);
@@ -399,9 +405,9 @@ impl Connection {
                 }
                 Ok(())
             }
-            Outbound::Close(Close { code, reason }) => {
+            Outbound::Close(close) => {
                 // What was written before goes out with the batch's flush; the close follows it.
-                close_with(&self.closer, code, reason);
+                close_with(&self.closer, close);
                 Ok(())
             }
             Outbound::CatchUp => {
@@ -537,7 +543,13 @@ impl Session {
             match session.parley.keep_session(&session.caller).await {
                 Ok(()) => {}
                 Err(Error::Unauthenticated) => {
-                    close_with(&closer, close::BAD_TOKEN, "session ended");
+                    close_with(
+                        &closer,
+                        Close {
+                            code: close::BAD_TOKEN,
+                            reason: "session ended",
+                        },
+                    );
                 }
                 // The store is away: the session stands until a check can tell, at the next ping.
                 Err(error) => {

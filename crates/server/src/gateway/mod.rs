@@ -2,12 +2,21 @@
 //! of which user is on which local connection, follows the bus topics its connections need, fans events out,
 //! and keeps sockets alive. It holds no business rules: every op is a call to a use case in core.
 //!
-//! - `hub.rs`: the registry and the one dispatcher task that routes every signal of this node.
+//! - `registry/`: the pure registry of this node's connections, rooms and followed topics: inputs in,
+//!   effects out, unit-tested.
+//! - `dispatcher.rs`: the `Hub` handle and the one task that feeds the registry and carries out its effects.
+//! - `follower.rs`: follows bus topics off the dispatcher's loop and confirms them.
+//! - `presence.rs`: announces users coming online and going offline, in order.
+//! - `outbound.rs`: what a connection is sent (shared frames, catch-ups, closes) and its close signal.
 //! - `connection.rs`: one socket: the hello handshake, the reader (ops) and the writer (frames, catch-up,
 //!   pings).
 
 mod connection;
-mod hub;
+mod dispatcher;
+mod follower;
+mod outbound;
+mod presence;
+mod registry;
 
 use std::time::Duration;
 
@@ -19,7 +28,7 @@ use axum::response::Response;
 use crate::app::AppState;
 use crate::error::ApiError;
 
-pub use hub::Hub;
+pub use dispatcher::Hub;
 
 /// Close codes, as `docs/protocol.md` documents them.
 pub mod close {
