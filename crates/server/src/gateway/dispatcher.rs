@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use std::panic::AssertUnwindSafe;
+
+use futures_util::{FutureExt, StreamExt};
 use parley_core::bus::{Delivery, Ended, Inbox, Signal};
 use parley_core::service::Resettled;
 use parley_core::{Caller, ConversationId, Cursor, Parley, UserId};
@@ -23,7 +25,7 @@ use super::close;
 use super::follower::{self, Followed};
 use super::outbound::{Close, Closer, DeliveryMetrics, Frame, Outbound, close_with, encode};
 use super::presence;
-use super::registry::{ConnId, Effect, Member, Registry, Session};
+use super::registry::{ConnId, Effect, Lag, Member, Refused, Registry, Session};
 use crate::tally::Tally;
 
 /// What a new connection brings to the registry. Its conversations come after (`Hub::set_rooms`), read once
@@ -61,7 +63,7 @@ enum Command {
 }
 
 /// A user's rooms, role and settings read again after a lag, or the failure to.
-type Reread = (UserId, Option<Box<Resettled>>);
+type Reread = (UserId, Lag, Option<Box<Resettled>>);
 
 /// This node's gateway: a handle on the dispatcher.
 pub struct Hub {
@@ -221,8 +223,15 @@ impl Dispatcher {
                     }
                     None => return,
                 },
-                Some(Followed { topic, ticket }) = followed.recv() => self.registry.followed(topic, ticket),
-                Some((user_id, reread)) = rereads.recv() => self.resettled(user_id, reread),
+                confirmed = followed.recv() => match confirmed {
+                    Some(Followed { topic, ticket, ok }) => self.registry.followed(topic, ticket, ok),
+                    // Nothing would ever be confirmed again: stop, and connections are refused (1013).
+                    None => {
+                        tracing::error!("the gateway's follower stopped; the gateway stops");
+                        return;
+                    }
+                },
+                Some((user_id, lag, reread)) = rereads.recv() => self.resettled(user_id, lag, reread),
                 () = &mut grace, if grace_at.is_some() => self.registry.expire(Instant::now()),
             }
             self.carry_out();
@@ -259,7 +268,11 @@ impl Dispatcher {
                     outbound,
                     closer,
                 };
-                self.registry.register(id, member, contacts, handle, done);
+                if let Err(Refused { handle, why }) =
+                    self.registry.register(id, member, contacts, handle, done)
+                {
+                    close_with(&handle.closer, why);
+                }
                 self.count_connections();
             }
             Command::Rooms {
@@ -289,9 +302,9 @@ impl Dispatcher {
             .route(signal, || Some(Arc::new(wire(parley, signal)?)));
     }
 
-    fn resettled(&mut self, user_id: UserId, reread: Option<Box<Resettled>>) {
+    fn resettled(&mut self, user_id: UserId, lag: Lag, reread: Option<Box<Resettled>>) {
         let Some(resettled) = reread else {
-            self.registry.resettle_failed(user_id);
+            self.registry.resettle_failed(user_id, lag);
             return;
         };
         let Resettled {
@@ -302,7 +315,7 @@ impl Dispatcher {
         } = *resettled;
         let settings = wire(&self.parley, &settings).map(Arc::new);
         self.registry
-            .resettled(user_id, conversations, as_of, role, settings);
+            .resettled(user_id, lag, conversations, as_of, role, settings);
     }
 
     fn carry_out(&mut self) {
@@ -330,7 +343,7 @@ impl Dispatcher {
                 Effect::Presence { user_id, online } => {
                     let _ = self.presence.send((user_id, online));
                 }
-                Effect::Resettle { via } => self.reread(via),
+                Effect::Resettle { via, lag } => self.reread(via, lag),
             }
         }
         self.registry.recycle(effects);
@@ -356,8 +369,9 @@ impl Dispatcher {
         }
     }
 
-    /// Reads again, on a task of its own, the rooms, role and settings of a connection's user.
-    fn reread(&self, via: ConnId) {
+    /// Reads again, on a task of its own, the rooms, role and settings of a connection's user. The answer
+    /// always comes back, a failure (or a panic) included, or the user's connections would stay held.
+    fn reread(&self, via: ConnId, lag: Lag) {
         let Some(handle) = self.registry.handle(via) else {
             return;
         };
@@ -367,18 +381,23 @@ impl Dispatcher {
             Arc::clone(&handle.caller),
         );
         tokio::spawn(async move {
-            let reread = match parley.resettle(&caller).await {
-                Ok(resettled) => Some(Box::new(resettled)),
+            let read = AssertUnwindSafe(parley.resettle(&caller)).catch_unwind();
+            let reread = match read.await {
+                Ok(Ok(resettled)) => Some(Box::new(resettled)),
                 // Its connections cannot be trusted to be in the right rooms: they reconnect and resume.
-                Err(error) => {
+                Ok(Err(error)) => {
                     tracing::error!(
                         error = &error as &dyn std::error::Error,
                         "cannot re-read rooms after lag"
                     );
                     None
                 }
+                Err(_) => {
+                    tracing::error!("re-reading rooms after lag failed");
+                    None
+                }
             };
-            let _ = rereads.send((caller.user.id, reread));
+            let _ = rereads.send((caller.user.id, lag, reread));
         });
     }
 }

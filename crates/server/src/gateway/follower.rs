@@ -28,12 +28,12 @@ impl Op {
     }
 }
 
-/// A follow the broker confirmed (or that failed, which is logged: the connections that waited go on, as
-/// they would if the broker were away, and the node lags when it is back).
+/// A follow the broker confirmed (`ok`), or that failed (logged here).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Followed {
     pub topic: Topic,
     pub ticket: Ticket,
+    pub ok: bool,
 }
 
 /// Starts the follower on `topics`. It stops when the returned sender is dropped.
@@ -66,9 +66,9 @@ async fn run(
                     }
                 }
             }
-            Some(done) = running.next(), if !running.is_empty() => {
+            Some((done, ok)) = running.next(), if !running.is_empty() => {
                 if let Op::Follow(topic, ticket) = done {
-                    let _ = confirm.send(Followed { topic, ticket });
+                    let _ = confirm.send(Followed { topic, ticket, ok });
                 }
                 let topic = done.topic();
                 match waiting.get_mut(&topic).and_then(VecDeque::pop_front) {
@@ -82,17 +82,17 @@ async fn run(
     }
 }
 
-async fn perform(topics: Arc<dyn Follow>, op: Op) -> Op {
+async fn perform(topics: Arc<dyn Follow>, op: Op) -> (Op, bool) {
     let result = match op {
         Op::Follow(topic, _) => topics.follow(topic).await,
         Op::Unfollow(topic) => topics.unfollow(topic).await,
     };
-    if let Err(error) = result {
+    if let Err(error) = &result {
         tracing::error!(
             ?op,
-            error = &error as &dyn std::error::Error,
+            error = error as &dyn std::error::Error,
             "cannot follow or unfollow a topic"
         );
     }
-    op
+    (op, result.is_ok())
 }

@@ -6,12 +6,16 @@
 //!
 //! Every connection is in the set of each topic it needs: its user's, its organization's, each of its rooms,
 //! each user whose presence it watches. A topic is followed while its set is not empty. Following takes a
-//! round trip to the broker; until it is confirmed, the connections that asked wait: their replies (and
-//! catch-ups) are held until every topic they wait for is confirmed, so "from when `register` returns,
-//! every event for it reaches its queue" holds without the dispatcher ever waiting for the broker.
+//! round trip to the broker; until it is confirmed, the connections that asked wait: a reply (or a catch-up)
+//! is carried out once every follow the connection asked for before it is confirmed, so "from when
+//! `register` returns, every event for it reaches its queue" holds without the dispatcher ever waiting for
+//! the broker.
 //!
 //! A connection that will catch up from the store is "held": durable events are not queued for it until the
-//! catch-up is, since writing a later event first would put its writer past the ones it has not seen.
+//! catch-up is, since writing a later event first would put its writer past the ones it has not seen. A new
+//! connection is held until its rooms are set (its writer starts with a catch-up), one that joined a room
+//! until the catch-up that follows the room's follow, and every connection after the bus lagged until its
+//! user's rooms are read again.
 
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
@@ -36,6 +40,10 @@ pub(crate) type ConnId = u64;
 /// Names one follow of a topic, so the confirmation of an older follow (the topic was unfollowed and
 /// followed again meanwhile) is not taken for the newer one's.
 pub(crate) type Ticket = u64;
+
+/// Numbers each lag of the bus, so a re-read made for an earlier one (the bus lagged again while it ran) is
+/// not taken for the re-read of the latest.
+pub(crate) type Lag = u64;
 
 /// What the dispatcher carries out after an input. `R` is how a caller waiting for its input is answered.
 #[derive(Debug)]
@@ -71,9 +79,10 @@ pub(crate) enum Effect<R> {
         online: bool,
     },
     /// Read again the rooms, role and organization settings of this connection's user, then answer with
-    /// `Registry::resettled` (or `resettle_failed`).
+    /// `Registry::resettled` (or `resettle_failed`) and the same lag.
     Resettle {
         via: ConnId,
+        lag: Lag,
     },
 }
 
@@ -101,6 +110,7 @@ pub(crate) struct Registry<Q, R> {
     last_event: Cursor,
     /// How many connections are held, so that delivering to a room need not look at each when none is.
     held: usize,
+    lags: Lag,
     presence_grace: Duration,
     /// Users whose last connection closed, by when they go offline unless one comes back.
     going_offline: HashMap<UserId, Instant>,
@@ -116,16 +126,34 @@ struct Conn<Q, R> {
     watching: HashSet<UserId>,
     /// Until its rooms are set: the user's joinings (true) and leavings (false) seen meanwhile, by cursor.
     membership_changes: Option<Vec<(Cursor, ConversationId, bool)>>,
-    /// Durable events are not queued for it: a catch-up is coming that will write them.
-    held: bool,
-    /// Follows it waits for; when none is left, `then` is carried out.
-    awaiting: usize,
-    then: Vec<Then<R>>,
+    /// Until its rooms are first set: held, since its writer starts with a catch-up.
+    starting: bool,
+    /// After a lag, the lag whose re-read it waits for: held, and logging membership changes.
+    resettle: Option<Lag>,
+    /// Catch-ups waiting for follows: held.
+    catch_ups: u32,
+    /// Numbers the follows it waits for, in the order it asked for them.
+    waits: Wait,
+    /// The follows it waits for that are not confirmed yet, in increasing order.
+    unconfirmed: Vec<Wait>,
+    /// What to carry out once every follow asked for up to its number is confirmed, in that order.
+    then: Vec<(Wait, Then<R>)>,
 }
+
+impl<Q, R> Conn<Q, R> {
+    fn held(&self) -> bool {
+        self.starting || self.resettle.is_some() || self.catch_ups > 0
+    }
+}
+
+/// The number of a follow one connection waits for.
+type Wait = u32;
 
 /// What waits for a connection's follows.
 enum Then<R> {
     Reply(R),
+    /// The reply to setting its rooms, which ends its start.
+    RoomsSet(R),
     CatchUp,
 }
 
@@ -133,8 +161,14 @@ enum Then<R> {
 #[derive(Default)]
 struct Followed {
     conns: HashSet<ConnId>,
-    /// The follow not confirmed yet, and the connections waiting for it.
-    pending: Option<(Ticket, Vec<ConnId>)>,
+    /// The follow not confirmed yet, and the connections waiting for it (each with its number there).
+    pending: Option<(Ticket, Vec<(ConnId, Wait)>)>,
+}
+
+/// A registration refused (the server is shutting down): the handle given back, to close with `why`.
+pub(crate) struct Refused<Q> {
+    pub handle: Q,
+    pub why: Close,
 }
 
 impl<Q: Session, R> Registry<Q, R> {
@@ -145,6 +179,7 @@ impl<Q: Session, R> Registry<Q, R> {
             next_ticket: 0,
             last_event: Cursor(0),
             held: 0,
+            lags: 0,
             presence_grace,
             going_offline: HashMap::new(),
             deadlines: BinaryHeap::new(),
@@ -183,7 +218,8 @@ impl<Q: Session, R> Registry<Q, R> {
 
     /// Adds a connection, in its user's and organization's sets and watching its contacts. `reply` is
     /// answered once every event for it reaches its queue. Its rooms come after (`set_rooms`), read once it
-    /// already hears its user's membership changes, so none can fall in between.
+    /// already hears its user's membership changes, so none can fall in between. While the server shuts
+    /// down, the connection is refused instead (and `reply` answered at once).
     pub(crate) fn register(
         &mut self,
         id: ConnId,
@@ -191,7 +227,14 @@ impl<Q: Session, R> Registry<Q, R> {
         contacts: Vec<UserId>,
         handle: Q,
         reply: R,
-    ) {
+    ) -> Result<(), Refused<Q>> {
+        if self.closing {
+            self.effects.push(Effect::Reply(reply));
+            return Err(Refused {
+                handle,
+                why: SHUTTING_DOWN,
+            });
+        }
         let user_id = member.user_id;
         let first_here = !self.topics.contains_key(&Topic::User(user_id));
         self.conns.insert(
@@ -202,11 +245,15 @@ impl<Q: Session, R> Registry<Q, R> {
                 rooms: HashSet::new(),
                 watching: HashSet::new(),
                 membership_changes: Some(Vec::new()),
-                held: false,
-                awaiting: 0,
+                starting: true,
+                resettle: None,
+                catch_ups: 0,
+                waits: 0,
+                unconfirmed: Vec::new(),
                 then: Vec::new(),
             },
         );
+        self.held += 1;
         self.subscribe(id, Topic::User(user_id));
         self.subscribe(id, Topic::Org(member.org_id));
         for contact in contacts {
@@ -220,13 +267,8 @@ impl<Q: Session, R> Registry<Q, R> {
                 online: true,
             });
         }
-        if self.closing {
-            self.effects.push(Effect::Close {
-                to: id,
-                why: SHUTTING_DOWN,
-            });
-        }
         self.when_followed(id, Then::Reply(reply));
+        Ok(())
     }
 
     /// Removes a connection. The user goes offline a grace period after `now` unless one of theirs comes
@@ -235,7 +277,7 @@ impl<Q: Session, R> Registry<Q, R> {
         let Some(conn) = self.conns.remove(&id) else {
             return;
         };
-        if conn.held {
+        if conn.held() {
             self.held -= 1;
         }
         for conversation_id in &conn.rooms {
@@ -262,8 +304,11 @@ impl<Q: Session, R> Registry<Q, R> {
         as_of: Cursor,
         reply: R,
     ) {
-        self.settle_rooms(id, conversations, as_of);
-        self.when_followed(id, Then::Reply(reply));
+        // While a re-read after a lag is due, the log of membership changes is kept for it: these rooms may
+        // have been read before changes the bus dropped.
+        let keep_log = self.conns.get(&id).is_some_and(|c| c.resettle.is_some());
+        self.settle_rooms(id, conversations, as_of, keep_log);
+        self.when_followed(id, Then::RoomsSet(reply));
     }
 
     /// Adds users whose presence the connection follows.
@@ -274,8 +319,9 @@ impl<Q: Session, R> Registry<Q, R> {
         self.when_followed(id, Then::Reply(reply));
     }
 
-    /// The broker confirmed a follow: who waited for it (and nothing else) gets what they waited for.
-    pub(crate) fn followed(&mut self, topic: Topic, ticket: Ticket) {
+    /// The broker confirmed a follow (`ok`), or it failed: either way, who waited for it goes on. After a
+    /// failure they also catch up from the store, since the topic's events may not have reached them.
+    pub(crate) fn followed(&mut self, topic: Topic, ticket: Ticket, ok: bool) {
         let Some(followed) = self.topics.get_mut(&topic) else {
             return;
         };
@@ -283,8 +329,11 @@ impl<Q: Session, R> Registry<Q, R> {
             return;
         }
         if let Some((_, waiting)) = followed.pending.take() {
-            for id in waiting {
-                self.release(id);
+            for (id, wait) in waiting {
+                self.release(id, wait);
+                if !ok {
+                    self.catch_up(id);
+                }
             }
         }
     }
@@ -300,11 +349,11 @@ impl<Q: Session, R> Registry<Q, R> {
                 let others = self.conns_of(Topic::Conversation(*conversation_id), |c| {
                     c.member.user_id != *user_id
                 });
-                self.deliver(others, frame);
+                self.deliver(others, false, frame);
             }
             Signal::Presence { user_id, .. } => {
                 let watchers = self.conns_of(Topic::Presence(*user_id), |_| true);
-                self.deliver(watchers, frame);
+                self.deliver(watchers, false, frame);
             }
             Signal::UserUpdated { profile, to } => {
                 let user_id = profile.id;
@@ -316,14 +365,14 @@ impl<Q: Session, R> Registry<Q, R> {
                     }
                     ProfileCopy::OwnDevices => self.conns_of(Topic::User(user_id), |_| true),
                 };
-                self.deliver(recipients, frame);
+                self.deliver(recipients, false, frame);
                 if *to == ProfileCopy::OwnDevices {
                     self.close_if_role_changed(user_id, profile.role);
                 }
             }
             Signal::OrgUpdated { org_id, .. } => {
                 let members = self.conns_of(Topic::Org(*org_id), |_| true);
-                self.deliver(members, frame);
+                self.deliver(members, false, frame);
             }
             Signal::Revoked { user_id, sessions } => {
                 for to in self.conns_of(Topic::User(*user_id), |c| c.handle.ended(sessions)) {
@@ -341,45 +390,61 @@ impl<Q: Session, R> Registry<Q, R> {
     /// their connections catch up they are held. Membership changes meanwhile are logged per connection as
     /// at registration.
     pub(crate) fn lagged(&mut self) {
+        self.lags += 1;
+        let lag = self.lags;
         for conn in self.conns.values_mut() {
             conn.membership_changes.get_or_insert_with(Vec::new);
-            if !conn.held {
-                conn.held = true;
+            if !conn.held() {
                 self.held += 1;
             }
+            conn.resettle = Some(lag);
         }
         for (topic, followed) in &self.topics {
             if let (Topic::User(_), Some(via)) = (topic, followed.conns.iter().next()) {
-                self.effects.push(Effect::Resettle { via: *via });
+                self.effects.push(Effect::Resettle { via: *via, lag });
             }
         }
     }
 
-    /// A user's rooms, role and organization settings, read again after a lag: their connections' rooms are
-    /// set anew, they catch up, they are told the settings (`settings`, encoded), and they close if the
-    /// role changed.
+    /// A user's rooms, role and organization settings, read again after lag `lag`: the user's connections
+    /// that wait for that re-read (not for a later one) have their rooms set anew, catch up, are told the
+    /// settings (`settings`, encoded), and close if the role changed.
     pub(crate) fn resettled(
         &mut self,
         user_id: UserId,
+        lag: Lag,
         conversations: Vec<ConversationId>,
         as_of: Cursor,
         role: Role,
         settings: Option<Arc<Frame>>,
     ) {
-        let ids = self.conns_of(Topic::User(user_id), |_| true);
+        let ids = self.conns_of(Topic::User(user_id), |c| c.resettle == Some(lag));
         for &id in &ids {
-            self.settle_rooms(id, conversations.clone(), as_of);
+            self.settle_rooms(id, conversations.clone(), as_of, false);
+            if let Some(conn) = self.conns.get_mut(&id) {
+                // Still held, by the catch-up now.
+                conn.resettle = None;
+                conn.catch_ups += 1;
+            }
             self.when_followed(id, Then::CatchUp);
         }
         // A lost `org.updated` or `user.updated` is never replayed: the settings as they are now, and a close
         // for a connection whose role is not the user's any more.
-        self.deliver(ids, || settings);
-        self.close_if_role_changed(user_id, role);
+        self.deliver(ids.clone(), false, || settings);
+        for to in ids {
+            if self.conns.get(&to).is_some_and(|c| c.member.role != role) {
+                self.effects.push(Effect::Queue {
+                    to,
+                    item: Outbound::Close(ROLE_CHANGED),
+                });
+            }
+        }
     }
 
-    /// A user's rooms could not be read again: their connections here close (1011), to reconnect and resume.
-    pub(crate) fn resettle_failed(&mut self, user_id: UserId) {
-        for to in self.conns_of(Topic::User(user_id), |_| true) {
+    /// A user's rooms could not be read again after lag `lag`: their connections that waited for it close
+    /// (1011), to reconnect and resume.
+    pub(crate) fn resettle_failed(&mut self, user_id: UserId, lag: Lag) {
+        for to in self.conns_of(Topic::User(user_id), |c| c.resettle == Some(lag)) {
             self.effects.push(Effect::Close {
                 to,
                 why: SERVER_ERROR,
@@ -433,7 +498,7 @@ impl<Q: Session, R> Registry<Q, R> {
                 let mut newcomers = Vec::new();
                 for id in joiner {
                     if self.enter_room(id, conversation_id) {
-                        self.when_followed(id, Then::CatchUp);
+                        self.catch_up(id);
                         newcomers.push(id);
                     }
                 }
@@ -443,7 +508,7 @@ impl<Q: Session, R> Registry<Q, R> {
                 };
                 let told = self.conns_of(told, |_| true);
                 let told = told.into_iter().filter(|id| !newcomers.contains(id));
-                self.deliver(told.collect(), frame);
+                self.deliver(told.collect(), true, frame);
             }
             (EventKind::MemberLeft { user_id, .. }, audience) => {
                 let leaver = self.unsettled(*user_id, event.cursor, conversation_id, false);
@@ -456,35 +521,37 @@ impl<Q: Session, R> Registry<Q, R> {
                         recipients.push(*id);
                     }
                 }
-                self.deliver(recipients, frame);
+                self.deliver(recipients, true, frame);
                 for id in leaver {
                     self.leave_room(id, conversation_id);
                 }
             }
             (_, Audience::User(user_id)) => {
                 let devices = self.conns_of(Topic::User(user_id), |_| true);
-                self.deliver(devices, frame);
+                self.deliver(devices, true, frame);
             }
             (_, Audience::Members) => {
                 let members = self.conns_of(room, |_| true);
-                self.deliver(members, frame);
+                self.deliver(members, true, frame);
             }
         }
     }
 
     /// Queues the frame for each connection, leaving out held ones if it is a durable event. Nothing is
     /// encoded when nobody is to get it.
-    fn deliver(&mut self, mut to: Vec<ConnId>, frame: impl FnOnce() -> Option<Arc<Frame>>) {
+    fn deliver(
+        &mut self,
+        mut to: Vec<ConnId>,
+        durable: bool,
+        frame: impl FnOnce() -> Option<Arc<Frame>>,
+    ) {
+        if durable && self.held > 0 {
+            to.retain(|id| self.conns.get(id).is_some_and(|c| !c.held()));
+        }
         if to.is_empty() {
             return;
         }
-        let Some(frame) = frame() else {
-            return;
-        };
-        if frame.cursor.is_some() && self.held > 0 {
-            to.retain(|id| self.conns.get(id).is_some_and(|c| !c.held));
-        }
-        if !to.is_empty() {
+        if let Some(frame) = frame() {
             self.effects.push(Effect::Deliver { to, frame });
         }
     }
@@ -528,11 +595,24 @@ impl<Q: Session, R> Registry<Q, R> {
         settled
     }
 
-    fn settle_rooms(&mut self, id: ConnId, conversations: Vec<ConversationId>, as_of: Cursor) {
+    /// Sets a connection's rooms to `conversations` (exact as of `as_of`) and the joinings and leavings
+    /// logged after it, once: later calls find no log and change nothing, unless `keep_log`.
+    fn settle_rooms(
+        &mut self,
+        id: ConnId,
+        conversations: Vec<ConversationId>,
+        as_of: Cursor,
+        keep_log: bool,
+    ) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let Some(changes) = conn.membership_changes.take() else {
+        let changes = if keep_log {
+            conn.membership_changes.clone()
+        } else {
+            conn.membership_changes.take()
+        };
+        let Some(changes) = changes else {
             return;
         };
         let mut rooms: HashSet<ConversationId> = conversations.into_iter().collect();
@@ -601,11 +681,12 @@ impl<Q: Session, R> Registry<Q, R> {
         if !followed.conns.insert(id) {
             return;
         }
-        if let Some((_, waiting)) = followed.pending.as_mut() {
-            waiting.push(id);
-            if let Some(conn) = self.conns.get_mut(&id) {
-                conn.awaiting += 1;
-            }
+        if let Some((_, waiting)) = followed.pending.as_mut()
+            && let Some(conn) = self.conns.get_mut(&id)
+        {
+            conn.waits += 1;
+            conn.unconfirmed.push(conn.waits);
+            waiting.push((id, conn.waits));
         }
     }
 
@@ -622,58 +703,81 @@ impl<Q: Session, R> Registry<Q, R> {
         let followed = entry.remove();
         self.effects.push(Effect::Unfollow { topic });
         if let Some((_, waiting)) = followed.pending {
-            for id in waiting {
-                self.release(id);
+            for (id, wait) in waiting {
+                self.release(id, wait);
             }
         }
         true
     }
 
-    /// Carries out `then` once the connection waits for no follow (at once if it waits for none).
-    fn when_followed(&mut self, id: ConnId, then: Then<R>) {
+    /// A connection that joined a room (or whose follow failed) catches up once the room is followed, held
+    /// until then.
+    fn catch_up(&mut self, id: ConnId) {
         let Some(conn) = self.conns.get_mut(&id) else {
-            // Gone: whoever waits for the reply is told by its being dropped.
             return;
         };
-        if matches!(then, Then::CatchUp) && !conn.held {
-            conn.held = true;
+        if !conn.held() {
             self.held += 1;
         }
-        conn.then.push(then);
-        if conn.awaiting == 0 {
-            self.carry_out_then(id);
-        }
+        conn.catch_ups += 1;
+        self.when_followed(id, Then::CatchUp);
     }
 
-    /// One follow the connection waited for is confirmed (or no longer needed).
-    fn release(&mut self, id: ConnId) {
+    /// Carries out `then` once every follow the connection asked for so far is confirmed (at once if none is
+    /// pending). A reply to a connection that is gone is given at once: it will find out.
+    fn when_followed(&mut self, id: ConnId, then: Then<R>) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            match then {
+                Then::Reply(reply) | Then::RoomsSet(reply) => {
+                    self.effects.push(Effect::Reply(reply))
+                }
+                Then::CatchUp => {}
+            }
+            return;
+        };
+        conn.then.push((conn.waits, then));
+        self.carry_out_ready(id);
+    }
+
+    /// Follow number `wait` of the connection is confirmed (or no longer needed).
+    fn release(&mut self, id: ConnId, wait: Wait) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        conn.awaiting = conn.awaiting.saturating_sub(1);
-        if conn.awaiting == 0 {
-            self.carry_out_then(id);
-        }
+        conn.unconfirmed.retain(|w| *w != wait);
+        self.carry_out_ready(id);
     }
 
-    fn carry_out_then(&mut self, id: ConnId) {
+    /// Carries out, in order, what waits for no follow that is still unconfirmed.
+    fn carry_out_ready(&mut self, id: ConnId) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        for then in std::mem::take(&mut conn.then) {
+        let oldest = conn.unconfirmed.first().copied().unwrap_or(Wait::MAX);
+        let ready = conn
+            .then
+            .iter()
+            .take_while(|(after, _)| *after < oldest)
+            .count();
+        let was_held = conn.held();
+        for (_, then) in conn.then.drain(..ready) {
             match then {
                 Then::Reply(reply) => self.effects.push(Effect::Reply(reply)),
+                Then::RoomsSet(reply) => {
+                    conn.starting = false;
+                    self.effects.push(Effect::Reply(reply));
+                }
                 Then::CatchUp => {
-                    if conn.held {
-                        conn.held = false;
-                        self.held -= 1;
-                    }
+                    conn.catch_ups = conn.catch_ups.saturating_sub(1);
                     self.effects.push(Effect::Queue {
                         to: id,
                         item: Outbound::CatchUp,
                     });
                 }
             }
+        }
+        if was_held && !conn.held() {
+            self.held -= 1;
         }
     }
 

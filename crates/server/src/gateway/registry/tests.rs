@@ -38,13 +38,25 @@ fn member(user_id: UserId, role: Role) -> Member {
     }
 }
 
+/// Registers a connection, which the registry takes (the server is not shutting down).
+fn register(
+    registry: &mut TestRegistry,
+    id: ConnId,
+    member: Member,
+    contacts: Vec<UserId>,
+    reply: &'static str,
+) {
+    let taken = registry.register(id, member, contacts, TestSession(id as u8), reply);
+    assert!(taken.is_ok(), "connection {id} refused");
+}
+
 /// Registers a connection, confirms every follow it asked for, and puts it in `rooms`, confirming those too.
 fn connect(registry: &mut TestRegistry, id: ConnId, user_id: UserId, rooms: &[ConversationId]) {
-    registry.register(
+    register(
+        registry,
         id,
         member(user_id, Role::Member),
         Vec::new(),
-        TestSession(id as u8),
         "registered",
     );
     confirm_all(registry);
@@ -62,7 +74,7 @@ fn confirm_all(registry: &mut TestRegistry) -> Vec<Effect<&'static str>> {
         }
         for effect in effects {
             match effect {
-                Effect::Follow { topic, ticket } => registry.followed(topic, ticket),
+                Effect::Follow { topic, ticket } => registry.followed(topic, ticket, true),
                 other => others.push(other),
             }
         }
@@ -173,11 +185,11 @@ fn route(registry: &mut TestRegistry, signal: &Signal, text: &str) -> Vec<Effect
 #[tokio::test(start_paused = true)]
 async fn a_registration_is_answered_once_every_topic_it_needs_is_followed() {
     let mut registry = TestRegistry::new(GRACE);
-    registry.register(
+    register(
+        &mut registry,
         1,
         member(ADA, Role::Member),
         vec![BOB],
-        TestSession(1),
         "ada",
     );
     let effects = registry.take_effects();
@@ -196,18 +208,18 @@ async fn a_registration_is_answered_once_every_topic_it_needs_is_followed() {
         })
     ));
     for (i, (topic, ticket)) in asked.iter().enumerate() {
-        registry.followed(*topic, *ticket);
+        registry.followed(*topic, *ticket, true);
         let effects = registry.take_effects();
         let expected: &[&str] = if i == asked.len() - 1 { &["ada"] } else { &[] };
         assert_eq!(replies(&effects), expected, "after confirming {topic:?}");
     }
 
     // A second device of the same user needs nothing new: answered at once, no second "online".
-    registry.register(
+    register(
+        &mut registry,
         2,
         member(ADA, Role::Member),
         vec![BOB],
-        TestSession(2),
         "ada again",
     );
     let effects = registry.take_effects();
@@ -220,31 +232,25 @@ async fn a_registration_is_answered_once_every_topic_it_needs_is_followed() {
 #[tokio::test(start_paused = true)]
 async fn a_connection_waiting_for_a_follow_another_asked_for_waits_for_the_same_confirmation() {
     let mut registry = TestRegistry::new(GRACE);
-    registry.register(
-        1,
-        member(ADA, Role::Member),
-        vec![],
-        TestSession(1),
-        "first",
-    );
+    register(&mut registry, 1, member(ADA, Role::Member), vec![], "first");
     let asked = follows(&registry.take_effects());
     // Bob's registration needs Ada's organization too, whose follow is not confirmed yet.
-    registry.register(
+    register(
+        &mut registry,
         2,
         member(BOB, Role::Member),
         vec![],
-        TestSession(2),
         "second",
     );
     let bob_asked = follows(&registry.take_effects());
     assert_eq!(bob_asked.len(), 1, "only Bob's own topic is new");
-    registry.followed(bob_asked[0].0, bob_asked[0].1);
+    registry.followed(bob_asked[0].0, bob_asked[0].1, true);
     assert!(
         replies(&registry.take_effects()).is_empty(),
         "the organization is not followed yet"
     );
     for (topic, ticket) in asked {
-        registry.followed(topic, ticket);
+        registry.followed(topic, ticket, true);
     }
     let mut answered = replies(&registry.take_effects());
     answered.sort_unstable();
@@ -280,20 +286,20 @@ async fn the_confirmation_of_an_older_follow_of_a_topic_does_not_count_for_a_new
     };
     assert_ne!(first, second);
     // The first follow's confirmation comes in: the catch-up must still wait for the second.
-    registry.followed(topic, first);
+    registry.followed(topic, first, true);
     assert!(catch_ups(&registry.take_effects()).is_empty());
-    registry.followed(topic, second);
+    registry.followed(topic, second, true);
     assert_eq!(catch_ups(&registry.take_effects()), [1]);
 }
 
 #[tokio::test(start_paused = true)]
 async fn rooms_are_what_was_read_with_the_joinings_and_leavings_seen_after_it() {
     let mut registry = TestRegistry::new(GRACE);
-    registry.register(
+    register(
+        &mut registry,
         1,
         member(ADA, Role::Member),
         vec![],
-        TestSession(1),
         "registered",
     );
     confirm_all(&mut registry);
@@ -390,7 +396,7 @@ async fn a_joiner_catches_up_once_the_room_is_followed_and_gets_no_durable_event
         deliveries(&route(&mut registry, &typing, "typing"))[0].0,
         [1]
     );
-    registry.followed(topic, ticket);
+    registry.followed(topic, ticket, true);
     assert_eq!(catch_ups(&registry.take_effects()), [1]);
     assert_eq!(
         deliveries(&route(&mut registry, &pin(8, RANDOM), "pin"))[0].0,
@@ -538,7 +544,7 @@ async fn a_user_goes_offline_a_grace_after_the_last_connection_unless_one_comes_
     registry.expire(Instant::now());
     assert!(!offline(&registry.take_effects()));
     // Back within the grace: no "online" again, and the "offline" is off.
-    registry.register(2, member(ADA, Role::Member), vec![], TestSession(2), "back");
+    register(&mut registry, 2, member(ADA, Role::Member), vec![], "back");
     assert!(!online(&confirm_all(&mut registry)));
     tokio::time::advance(GRACE).await;
     registry.expire(Instant::now());
@@ -566,7 +572,7 @@ async fn after_a_lag_each_user_is_read_again_once_and_their_connections_catch_up
         .take_effects()
         .iter()
         .filter_map(|e| match e {
-            Effect::Resettle { via } => Some(*via),
+            Effect::Resettle { via, .. } => Some(*via),
             _ => None,
         })
         .collect();
@@ -583,7 +589,14 @@ async fn after_a_lag_each_user_is_read_again_once_and_their_connections_catch_up
     );
     // Ada was added to "random" meanwhile and made an administrator.
     let settings = Some(Arc::new(Frame::control(&"settings")));
-    registry.resettled(ADA, vec![GENERAL, RANDOM], Cursor(6), Role::Admin, settings);
+    registry.resettled(
+        ADA,
+        1,
+        vec![GENERAL, RANDOM],
+        Cursor(6),
+        Role::Admin,
+        settings,
+    );
     let effects = confirm_all(&mut registry);
     let mut caught_up = catch_ups(&effects);
     caught_up.sort_unstable();
@@ -597,7 +610,7 @@ async fn after_a_lag_each_user_is_read_again_once_and_their_connections_catch_up
         [1, 2]
     );
     // Bob's re-read failed: his connection closes (1011) to reconnect and resume.
-    registry.resettle_failed(BOB);
+    registry.resettle_failed(BOB, 1);
     assert_eq!(closes(&registry.take_effects()), [(3, close::INTERNAL)]);
 }
 
@@ -607,18 +620,26 @@ async fn closing_all_closes_every_connection_and_every_later_one() {
     connect(&mut registry, 1, ADA, &[]);
     registry.close_all();
     assert_eq!(closes(&registry.take_effects()), [(1, close::RESTART)]);
-    registry.register(2, member(BOB, Role::Member), vec![], TestSession(2), "late");
-    assert_eq!(closes(&confirm_all(&mut registry)), [(2, close::RESTART)]);
+    let late = registry.register(2, member(BOB, Role::Member), vec![], TestSession(2), "late");
+    assert!(matches!(late, Err(Refused { why, .. }) if why.code == close::RESTART));
+    let effects = registry.take_effects();
+    assert_eq!(
+        replies(&effects),
+        ["late"],
+        "answered, to find the connection closed"
+    );
+    assert!(follows(&effects).is_empty());
+    assert_eq!(registry.len(), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_connection_that_leaves_while_waiting_leaves_nothing_behind() {
     let mut registry = TestRegistry::new(GRACE);
-    registry.register(
+    register(
+        &mut registry,
         1,
         member(ADA, Role::Member),
         vec![BOB],
-        TestSession(1),
         "never",
     );
     let asked = follows(&registry.take_effects());
@@ -631,9 +652,161 @@ async fn a_connection_that_leaves_while_waiting_leaves_nothing_behind() {
     assert_eq!(unfollowed, asked.len());
     assert!(replies(&effects).is_empty());
     for (topic, ticket) in asked {
-        registry.followed(topic, ticket);
+        registry.followed(topic, ticket, true);
     }
     assert!(registry.take_effects().is_empty());
     assert_eq!(registry.len(), 0);
     assert!(registry.topics.is_empty());
+}
+
+fn rereads(effects: &[Effect<&'static str>]) -> Vec<(ConnId, Lag)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Resettle { via, lag } => Some((*via, *lag)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reread_made_for_an_earlier_lag_is_not_taken_for_the_latest() {
+    let mut registry = TestRegistry::new(GRACE);
+    connect(&mut registry, 1, ADA, &[GENERAL]);
+    registry.lagged();
+    let [(_, first)] = rereads(&registry.take_effects())[..] else {
+        panic!("one re-read");
+    };
+    // The bus lags again while the first re-read runs; Ada was removed from "general" in between, and the
+    // bus dropped that too.
+    registry.lagged();
+    let [(_, second)] = rereads(&registry.take_effects())[..] else {
+        panic!("one re-read");
+    };
+    registry.resettled(ADA, first, vec![GENERAL], Cursor(5), Role::Member, None);
+    assert!(
+        registry.take_effects().is_empty(),
+        "the older re-read changes nothing"
+    );
+    assert!(deliveries(&route(&mut registry, &pin(11, GENERAL), "pin")).is_empty());
+    registry.resettled(ADA, second, vec![], Cursor(10), Role::Member, None);
+    let effects = confirm_all(&mut registry);
+    assert_eq!(catch_ups(&effects), [1]);
+    assert!(
+        deliveries(&route(&mut registry, &pin(12, GENERAL), "pin")).is_empty(),
+        "out of the room the latest re-read says she left"
+    );
+    // A failure reported for the older lag closes nothing either.
+    registry.lagged();
+    let [(_, third)] = rereads(&registry.take_effects())[..] else {
+        panic!("one re-read");
+    };
+    registry.resettle_failed(ADA, second);
+    assert!(closes(&registry.take_effects()).is_empty());
+    registry.resettle_failed(ADA, third);
+    assert_eq!(closes(&registry.take_effects()), [(1, close::INTERNAL)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rooms_set_while_a_reread_is_due_leave_its_log_to_it() {
+    let mut registry = TestRegistry::new(GRACE);
+    register(
+        &mut registry,
+        1,
+        member(ADA, Role::Member),
+        vec![],
+        "registered",
+    );
+    confirm_all(&mut registry);
+    registry.lagged();
+    let [(_, lag)] = rereads(&registry.take_effects())[..] else {
+        panic!("one re-read");
+    };
+    // Her rooms, read before the lag, come after it: they still say "general", though the bus dropped her
+    // leaving it (cursor 7).
+    registry.set_rooms(1, vec![GENERAL], Cursor(5), "rooms set");
+    assert_eq!(replies(&confirm_all(&mut registry)), ["rooms set"]);
+    // The re-read, made after the lag, knows better, and is not refused for the rooms set meanwhile.
+    registry.resettled(ADA, lag, vec![], Cursor(10), Role::Member, None);
+    confirm_all(&mut registry);
+    assert!(deliveries(&route(&mut registry, &pin(8, GENERAL), "pin")).is_empty());
+    assert_eq!(
+        registry
+            .topics
+            .get(&Topic::Conversation(GENERAL))
+            .map(|f| f.conns.len()),
+        None
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_catch_up_waits_only_for_the_follows_asked_for_before_it() {
+    let mut registry = TestRegistry::new(GRACE);
+    connect(&mut registry, 1, ADA, &[GENERAL]);
+    let lobby = ConversationId(102);
+    let joined = |cursor, room| event(cursor, room, EventKind::MemberJoined { user_id: ADA });
+    let first = follows(&route(&mut registry, &joined(5, RANDOM), "joined"));
+    let second = follows(&route(&mut registry, &joined(6, lobby), "joined"));
+    let ([(random, t1)], [(lobby_topic, t2)]) = (&first[..], &second[..]) else {
+        panic!("one follow each: {first:?} {second:?}");
+    };
+    registry.followed(*random, *t1, true);
+    assert_eq!(
+        catch_ups(&registry.take_effects()),
+        [1],
+        "the first join's catch-up does not wait for the second room"
+    );
+    // Still held: the second catch-up is to come.
+    assert!(deliveries(&route(&mut registry, &pin(7, GENERAL), "pin")).is_empty());
+    registry.followed(*lobby_topic, *t2, true);
+    assert_eq!(catch_ups(&registry.take_effects()), [1]);
+    assert_eq!(
+        deliveries(&route(&mut registry, &pin(8, GENERAL), "pin"))[0].0,
+        [1]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_connection_gets_no_durable_event_until_its_rooms_are_set() {
+    let mut registry = TestRegistry::new(GRACE);
+    register(
+        &mut registry,
+        1,
+        member(ADA, Role::Member),
+        vec![],
+        "registered",
+    );
+    confirm_all(&mut registry);
+    let mine = Signal::Event(Event {
+        cursor: Cursor(3),
+        conversation_id: GENERAL,
+        kind: EventKind::ReadUpdated {
+            user_id: ADA,
+            message_id: MessageId(1),
+        },
+        audience: Audience::User(ADA),
+        at: Millis(0),
+    });
+    // Its writer starts with a catch-up that will read this one.
+    assert!(deliveries(&route(&mut registry, &mine, "read")).is_empty());
+    registry.set_rooms(1, vec![GENERAL], Cursor(2), "rooms set");
+    assert_eq!(replies(&confirm_all(&mut registry)), ["rooms set"]);
+    assert_eq!(
+        deliveries(&route(&mut registry, &pin(4, GENERAL), "pin"))[0].0,
+        [1]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_follow_lets_its_waiters_go_on_and_catch_up() {
+    let mut registry = TestRegistry::new(GRACE);
+    connect(&mut registry, 1, ADA, &[]);
+    registry.watch(1, vec![BOB], "watching");
+    let [(topic, ticket)] = follows(&registry.take_effects())[..] else {
+        panic!("one follow");
+    };
+    registry.followed(topic, ticket, false);
+    let effects = registry.take_effects();
+    assert_eq!(replies(&effects), ["watching"]);
+    assert_eq!(catch_ups(&effects), [1]);
 }
