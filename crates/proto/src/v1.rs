@@ -958,6 +958,49 @@ pub enum ClientOp {
     },
 }
 
+impl ClientOp {
+    /// The client's label for this op, echoed in its reply.
+    pub fn reference(&self) -> Option<&str> {
+        match self {
+            ClientOp::Hello { .. } => None,
+            ClientOp::Send { reference, .. }
+            | ClientOp::Edit { reference, .. }
+            | ClientOp::Pin { reference, .. }
+            | ClientOp::Unpin { reference, .. }
+            | ClientOp::Read { reference, .. }
+            | ClientOp::Typing { reference, .. }
+            | ClientOp::PresenceSub { reference, .. }
+            | ClientOp::Ping { reference } => reference.as_deref(),
+        }
+    }
+
+    /// The conversation the op is about, if it is about one: ops about one conversation take effect in the
+    /// order they were sent.
+    pub fn conversation_id(&self) -> Option<ConversationId> {
+        match self {
+            ClientOp::Send {
+                conversation_id, ..
+            }
+            | ClientOp::Edit {
+                conversation_id, ..
+            }
+            | ClientOp::Pin {
+                conversation_id, ..
+            }
+            | ClientOp::Unpin {
+                conversation_id, ..
+            }
+            | ClientOp::Read {
+                conversation_id, ..
+            }
+            | ClientOp::Typing {
+                conversation_id, ..
+            } => Some(*conversation_id),
+            ClientOp::Hello { .. } | ClientOp::PresenceSub { .. } | ClientOp::Ping { .. } => None,
+        }
+    }
+}
+
 /// One user's presence, as `presence` lists it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct UserPresence {

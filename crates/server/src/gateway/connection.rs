@@ -7,8 +7,9 @@
 //! `Outbound::CatchUp` it replays from the store. Since the dispatcher queues events in cursor order and
 //! replays are by cursor, a client sees each durable event once, in order, with no gap.
 //!
-//! Ops run one at a time, in the order they came: while one is in progress (a send waits for its commit), the
-//! socket is not read, but queued frames keep being written.
+//! Ops run on tasks of their own, many at once (`in_flight.rs`): those about one conversation in the order
+//! they came, each answered as it completes. While the most a connection may have are running, its socket is
+//! not read, but queued frames keep being written.
 
 use std::num::NonZeroU32;
 use std::pin::Pin;
@@ -17,7 +18,7 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use parley_core::model::Millis;
 use parley_core::service::{Draft, Pruned, Replay};
@@ -27,6 +28,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::dispatcher::{Hub, Registration};
+use super::in_flight::InFlight;
 use super::outbound::{Close, Closer, Frame, Outbound, ROLE_CHANGED, close_with, encode};
 use super::registry::ConnId;
 use super::{GatewaySettings, close};
@@ -40,9 +42,6 @@ const MAX_BATCH: usize = 256;
 const CLOSE_PATIENCE: Duration = Duration::from_secs(1);
 /// Events replayed per store query during a catch-up.
 const REPLAY_PAGE: u32 = 500;
-
-/// An op being run: its reply, once the use case answers.
-type RunningOp = Pin<Box<dyn Future<Output = Frame> + Send>>;
 
 pub(super) async fn serve(
     mut socket: WebSocket,
@@ -294,7 +293,7 @@ impl Connection {
         }
     }
 
-    /// Reads ops, runs them one at a time, and writes whatever is queued and each op's reply, until the
+    /// Reads ops, starts them, and writes whatever is queued and each op's reply, until the
     /// client goes, a write fails, or `closing` completes. Every write races `closing`: a peer that stops
     /// reading blocks writes, and a close (too slow, logout, shutdown) must still get through.
     async fn pump(&mut self, mut closing: Pin<&mut impl Future>) -> Result<Stop, axum::Error> {
@@ -306,7 +305,7 @@ impl Connection {
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let idle = tokio::time::sleep(self.idle_timeout);
         let mut idle = std::pin::pin!(idle);
-        let mut op: Option<RunningOp> = None;
+        let mut in_flight = InFlight::default();
         // Every connection starts with a catch-up from its start cursor: a resume replays what was missed,
         // a fresh start what committed while its rooms were being set.
         let mut pending = Some(Outbound::CatchUp);
@@ -323,17 +322,16 @@ impl Connection {
             // busy room) cannot starve the client's ops, pongs and close, nor the other way round.
             tokio::select! {
                 _ = &mut closing => return Ok(None),
-                reply = finish(&mut op), if op.is_some() => {
-                    op = None;
+                reply = in_flight.next(), if !in_flight.is_empty() => {
                     // The client may send again: a silent spell starts now.
                     idle.as_mut().reset(tokio::time::Instant::now() + self.idle_timeout);
                     tokio::select! {
                         biased;
                         _ = &mut closing => return Ok(None),
-                        sent = self.socket.send(Message::Text(reply.text)) => sent?,
+                        sent = self.write_replies(reply, &mut in_flight) => sent?,
                     }
                 }
-                message = self.socket.next(), if op.is_none() => {
+                message = self.socket.next(), if !in_flight.is_full() => {
                     idle.as_mut().reset(tokio::time::Instant::now() + self.idle_timeout);
                     match message {
                         None => return Ok(Some(BYE)),
@@ -341,19 +339,9 @@ impl Connection {
                         Some(Ok(Message::Close(_))) => return Ok(Some(BYE)),
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                         Some(Ok(Message::Binary(_))) => {
-                            let reply = error_frame(None, "unsupported_frame", "ops are JSON text frames");
-                            op = Some(Box::pin(std::future::ready(reply)));
+                            in_flight.answer(error_frame(None, "unsupported_frame", "ops are JSON text frames"));
                         }
-                        Some(Ok(Message::Text(text))) if self.limiter.check().is_err() => {
-                            let reference = parley_proto::decode::<OpLabel>(text.as_bytes())
-                                .ok()
-                                .and_then(|l| l.reference);
-                            let reply = error_frame(reference, "rate_limited", "too many ops; slow down");
-                            op = Some(Box::pin(std::future::ready(reply)));
-                        }
-                        Some(Ok(Message::Text(text))) => {
-                            op = Some(Box::pin(spawn_op(Arc::clone(&self.session), text)));
-                        }
+                        Some(Ok(Message::Text(text))) => self.take_op(&text, &mut in_flight),
                     }
                 }
                 item = self.queue.recv() => match item {
@@ -368,11 +356,60 @@ impl Connection {
                         sent = self.socket.send(Message::Ping(Default::default())) => sent?,
                     }
                 }
-                _ = &mut idle, if op.is_none() => {
+                _ = &mut idle, if in_flight.is_empty() => {
                     return Ok(Some(Close { code: close::IDLE, reason: "idle: no frame or pong in time" }));
                 }
             }
         }
+    }
+
+    /// Decodes an op under the connection's rate limit and starts it, or answers why not.
+    fn take_op(&self, text: &Utf8Bytes, in_flight: &mut InFlight) {
+        // Only a refused op is read for its `ref` alone; a valid one carries it.
+        let reference = || {
+            parley_proto::decode::<OpLabel>(text.as_bytes())
+                .ok()
+                .and_then(|l| l.reference)
+        };
+        if self.limiter.check().is_err() {
+            in_flight.answer(error_frame(
+                reference(),
+                "rate_limited",
+                "too many ops; slow down",
+            ));
+            return;
+        }
+        match parley_proto::decode::<ClientOp>(text.as_bytes()) {
+            Err(error) => {
+                in_flight.answer(error_frame(reference(), "invalid_op", &error.to_string()));
+            }
+            Ok(op) => {
+                let failed = error_frame(
+                    op.reference().map(str::to_owned),
+                    "internal",
+                    "the op failed; try again",
+                );
+                let conversation_id = op.conversation_id();
+                let session = Arc::clone(&self.session);
+                in_flight.start(conversation_id, session.op(op), failed);
+            }
+        }
+    }
+
+    /// Writes `first` and every other reply that is ready (up to `MAX_BATCH`), then flushes once.
+    async fn write_replies(
+        &mut self,
+        first: Frame,
+        in_flight: &mut InFlight,
+    ) -> Result<(), axum::Error> {
+        self.socket.feed(Message::Text(first.text)).await?;
+        for _ in 1..MAX_BATCH {
+            let Some(reply) = in_flight.next().now_or_never() else {
+                break;
+            };
+            self.socket.feed(Message::Text(reply.text)).await?;
+        }
+        self.socket.flush().await
     }
 
     /// Writes `first` and whatever else is queued (up to `MAX_BATCH`), then flushes once.
@@ -469,28 +506,6 @@ impl Connection {
     }
 }
 
-/// Runs an op on a task of its own, so that it goes on while the loop writes (a catch-up, a client slow to
-/// read): parked unpolled in the loop, it would keep whatever it holds, a store connection or its turn for
-/// one, and the catch-ups of a few such connections would wait on each other's ops until they timed out.
-/// An idle connection carries no op future either way.
-async fn spawn_op(session: Arc<Session>, text: Utf8Bytes) -> Frame {
-    match tokio::spawn(session.op(text)).await {
-        Ok(reply) => reply,
-        Err(error) => {
-            tracing::error!(error = &error as &dyn std::error::Error, "an op failed");
-            error_frame(None, "internal", "the op failed; try again")
-        }
-    }
-}
-
-/// What an op in progress resolves to; never resolves when there is none (the select arm is off then).
-async fn finish(op: &mut Option<RunningOp>) -> Frame {
-    match op {
-        Some(op) => op.await,
-        None => std::future::pending().await,
-    }
-}
-
 const BYE: Close = Close {
     code: 1000,
     reason: "bye",
@@ -564,14 +579,8 @@ impl Session {
     }
 
     /// Runs one op and returns its reply.
-    async fn op(self: Arc<Self>, text: Utf8Bytes) -> Frame {
-        let reference = parley_proto::decode::<OpLabel>(text.as_bytes())
-            .ok()
-            .and_then(|l| l.reference);
-        let op = match parley_proto::decode::<ClientOp>(text.as_bytes()) {
-            Ok(op) => op,
-            Err(error) => return error_frame(reference, "invalid_op", &error.to_string()),
-        };
+    async fn op(self: Arc<Self>, op: ClientOp) -> Frame {
+        let reference = op.reference().map(str::to_owned);
         let caller = &self.caller;
         let result = match op {
             ClientOp::Hello { .. } => {

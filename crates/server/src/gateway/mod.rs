@@ -14,6 +14,7 @@
 mod connection;
 mod dispatcher;
 mod follower;
+mod in_flight;
 mod outbound;
 mod presence;
 mod registry;

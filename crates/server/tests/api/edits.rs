@@ -11,7 +11,7 @@ use reqwest::Method;
 use crate::bad_input::assert_error;
 use crate::features::on_both_stores;
 use crate::features::{heard_nothing_before_a_marker, naming, raw_json, revoked_session_of, say};
-use crate::realtime::{connect, next_event, next_reply, reply_and_event};
+use crate::realtime::{connect, error_replies, next_event, next_reply, reply_and_event};
 use crate::{assert_api_error, channel, dm, group};
 
 fn edit(text: &str) -> EditMessageRequest {
@@ -418,22 +418,13 @@ async fn only_the_author_may_edit_and_a_refused_edit_changes_nothing() {
     anns.send(&edit_op("a4", id, MessageId(999_999), "rewritten"))
         .await
         .expect("op");
-    for (expected_reference, expected_code) in [
-        ("a1", "invalid_text"),
-        ("a2", "invalid_op"),
-        ("a3", "invalid_op"),
-        ("a4", "not_found"),
-    ] {
-        match next_reply(&mut anns).await {
-            ServerFrame::Error {
-                reference, code, ..
-            } => assert_eq!(
-                (reference.as_deref(), code.as_str()),
-                (Some(expected_reference), expected_code)
-            ),
-            other => panic!("expected an error, got {other:?}"),
-        }
-    }
+    let expected = [
+        ("a1".to_owned(), "invalid_text".to_owned()),
+        ("a2".to_owned(), "invalid_op".to_owned()),
+        ("a3".to_owned(), "invalid_op".to_owned()),
+        ("a4".to_owned(), "not_found".to_owned()),
+    ];
+    assert_eq!(error_replies(&mut anns, 4).await, expected);
 
     // Nothing of it happened: the same text, no edited_at, no versions, nothing heard, nothing indexed.
     for client in [&ann.client, &bob.client] {

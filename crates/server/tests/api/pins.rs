@@ -10,7 +10,7 @@ use reqwest::Method;
 use crate::bad_input::assert_error;
 use crate::features::on_both_stores;
 use crate::features::{heard_nothing_before_a_marker, revoked_session_of, say};
-use crate::realtime::{connect, next_event, next_reply, reply_and_event};
+use crate::realtime::{connect, error_replies, next_event, next_reply, reply_and_event};
 use crate::{assert_api_error, channel, dm, group};
 
 /// The pins as (message, pinned by), newest first.
@@ -381,21 +381,12 @@ async fn who_and_what_may_not_be_pinned() {
     })
     .await
     .expect("op");
-    for (expected_reference, expected_code) in [
-        ("dead", "message_deleted"),
-        ("odd", "invalid_op"),
-        ("lost", "not_found"),
-    ] {
-        match next_reply(&mut bobs).await {
-            ServerFrame::Error {
-                reference, code, ..
-            } => assert_eq!(
-                (reference.as_deref(), code.as_str()),
-                (Some(expected_reference), expected_code)
-            ),
-            other => panic!("expected an error, got {other:?}"),
-        }
-    }
+    let expected = [
+        ("dead".to_owned(), "message_deleted".to_owned()),
+        ("lost".to_owned(), "not_found".to_owned()),
+        ("odd".to_owned(), "invalid_op".to_owned()),
+    ];
+    assert_eq!(error_replies(&mut bobs, 3).await, expected);
 
     // A public channel you have not joined: you may read it, not pin in it.
     let square = channel(&ann.client, "pinned-square", false).await;

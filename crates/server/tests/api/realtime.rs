@@ -7,7 +7,7 @@ use std::time::Duration;
 use parley_client::proto::v1::{
     Allowed, ClientOp, Event, EventFrame, OrgSettingsPatch, Role, ServerFrame, ServerMessage, User,
 };
-use parley_client::{Client, DeleteFor, Incoming, Socket};
+use parley_client::{Client, DeleteFor, Incoming, Page, Socket};
 use parley_proto::{ConversationId, Cursor, UserId};
 use parley_testkit::{TestServer, TestUser};
 
@@ -48,6 +48,22 @@ pub(crate) async fn next_event(socket: &mut Socket) -> EventFrame {
             other => panic!("expected an event, got {other:?}"),
         }
     }
+}
+
+/// The next `n` replies, all errors, as (ref, code) sorted by ref: ops are answered as each completes, not in
+/// the order sent.
+pub(crate) async fn error_replies(socket: &mut Socket, n: usize) -> Vec<(String, String)> {
+    let mut errors = Vec::new();
+    for _ in 0..n {
+        match next_reply(socket).await {
+            ServerFrame::Error {
+                reference, code, ..
+            } => errors.push((reference.unwrap_or_default(), code)),
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+    errors.sort();
+    errors
 }
 
 /// The next frame that is not a durable event or an ephemeral one: a reply.
@@ -1065,6 +1081,66 @@ async fn ops_are_rate_limited_per_connection() {
         limited >= 15,
         "a burst of 30 over a limit of 5/s (burst 10): {limited} refused"
     );
+}
+
+#[tokio::test]
+async fn one_socket_has_many_ops_in_flight_and_each_conversation_keeps_its_order() {
+    let server = TestServer::spawn_with(|config| config.ws_ops_per_second = 1_000).await;
+    let (ann, bob) = (server.user("Ann").await, server.user("Bob").await);
+    let first = dm(&ann.client, bob.id).await;
+    let second = group(&ann.client, "pipelined", &[bob.id]).await;
+    let mut socket = connect(&ann).await;
+    // More ops than may run at once on one socket, none waiting for the one before: the server reads on as
+    // ops complete.
+    let sends = 150;
+    for n in 0..sends {
+        let conversation = if n % 3 == 0 { second } else { first };
+        let op = send_op(&n.to_string(), conversation, &format!("pipelined {n}"));
+        socket.send(&op).await.expect("send");
+    }
+    socket
+        .send(&ClientOp::Ping {
+            reference: Some("ping".into()),
+        })
+        .await
+        .expect("ping");
+    let mut acked = std::collections::BTreeMap::new();
+    let mut pong = false;
+    while acked.len() < sends || !pong {
+        match next_reply(&mut socket).await {
+            ServerFrame::Ack {
+                reference: Some(reference),
+                message,
+                ..
+            } => {
+                let n: usize = reference.parse().expect("a ref of ours");
+                let again = acked.insert(n, (message.conversation_id, message.id));
+                assert!(again.is_none(), "op {n} answered twice");
+            }
+            ServerFrame::Pong { .. } => pong = true,
+            other => panic!("expected an ack, got {other:?}"),
+        }
+    }
+    // Within each conversation, the messages were stored in the order they were sent.
+    for conversation in [first, second] {
+        let ids: Vec<_> = acked
+            .values()
+            .filter(|(c, _)| *c == conversation)
+            .map(|(_, id)| *id)
+            .collect();
+        assert!(ids.is_sorted(), "{conversation:?} out of order: {ids:?}");
+    }
+    let page = Page {
+        limit: Some(200),
+        ..Page::default()
+    };
+    let history = bob.client.history(first, page).await.expect("history");
+    let texts: Vec<_> = history.iter().filter_map(|m| m.text.clone()).collect();
+    let sent: Vec<_> = (0..sends)
+        .filter(|n| n % 3 != 0)
+        .map(|n| format!("pipelined {n}"))
+        .collect();
+    assert_eq!(texts, sent);
 }
 
 #[tokio::test]
