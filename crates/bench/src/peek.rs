@@ -17,7 +17,7 @@ pub struct Peek<'a> {
     pub kind: Cow<'a, str>,
     /// A durable event's resume point.
     pub cursor: Option<Cursor>,
-    /// The message of `message.created` (and of `ack`); a string in `error` frames, hence raw until read.
+    /// The message of `message.created` and of `ack`; a string in `error` frames, hence raw until read.
     #[serde(borrow)]
     message: Option<&'a RawValue>,
     /// The code of an `error` frame.
@@ -42,6 +42,18 @@ impl<'a> Peek<'a> {
         if self.kind != "message.created" {
             return None;
         }
+        self.message_text()
+    }
+
+    /// The text of the message an `ack` answers with (a `send` op's, as stored).
+    pub fn acked_text(&self) -> Option<Cow<'a, str>> {
+        if self.kind != "ack" {
+            return None;
+        }
+        self.message_text()
+    }
+
+    fn message_text(&self) -> Option<Cow<'a, str>> {
         serde_json::from_str::<PeekMessage<'a>>(self.message?.get())
             .ok()?
             .text

@@ -100,6 +100,11 @@ pub struct Report {
     pub sent: u64,
     /// Sends or connects that failed.
     pub errors: u64,
+    /// Messages the schedule had (scenarios that send messages on a schedule): `sent` falls short of it by
+    /// the sends the server refused (`errors`) and those never sent or never answered (a sender stopped).
+    pub scheduled: Option<u64>,
+    /// Messages the server accepted per second of the measured phase (scenarios that deliver messages).
+    pub messages_per_second: Option<f64>,
     /// Deliveries the receivers should have had, and had (distinct).
     pub expected: Option<u64>,
     pub delivered: Option<u64>,
@@ -109,6 +114,10 @@ pub struct Report {
     /// The same deliveries as the server's `parley_ws_delivery_seconds` saw them (live events only).
     pub server_delivery: Option<ServerDelivery>,
     pub server: Option<ServerUsage>,
+    /// The server's CPU time (user + system, from `server`) per delivery the receivers counted, in
+    /// microseconds: everything the server did in the measured phase (storing, acks, a sender's own echo)
+    /// divided over them.
+    pub server_cpu_us_per_delivery: Option<f64>,
     /// Scenario-specific figures.
     pub extra: BTreeMap<&'static str, f64>,
 }
@@ -125,6 +134,8 @@ impl Report {
             achieved_per_second: 0.0,
             sent: 0,
             errors: 0,
+            scheduled: None,
+            messages_per_second: None,
             expected: None,
             delivered: None,
             lost: None,
@@ -132,8 +143,21 @@ impl Report {
             latency: None,
             server_delivery: None,
             server: None,
+            server_cpu_us_per_delivery: None,
             extra: BTreeMap::new(),
         }
+    }
+
+    /// Fills the figures per message and per delivery from what a run that delivers messages has set:
+    /// `messages_per_second` from `sent` and `seconds`, and `server_cpu_us_per_delivery` from `server` and
+    /// `delivered`. Call it last.
+    pub fn add_per_message_figures(&mut self) {
+        self.messages_per_second = Some(self.sent as f64 / self.seconds.max(1e-9));
+        let cpu_seconds = self.server.and_then(|server| server.cpu_seconds);
+        self.server_cpu_us_per_delivery = match (cpu_seconds, self.delivered) {
+            (Some(cpu), Some(delivered)) if delivered > 0 => Some(cpu * 1e6 / delivered as f64),
+            _ => None,
+        };
     }
 
     /// The one-line JSON form.
@@ -158,10 +182,17 @@ impl Report {
             "achieved".into(),
             format!("{:.0} {}/s", self.achieved_per_second, self.unit),
         ));
+        let of_scheduled = self
+            .scheduled
+            .map(|scheduled| format!(" of {scheduled} scheduled"))
+            .unwrap_or_default();
         rows.push((
             "sent".into(),
-            format!("{} ({} errors)", self.sent, self.errors),
+            format!("{}{of_scheduled} ({} errors)", self.sent, self.errors),
         ));
+        if let Some(messages) = self.messages_per_second {
+            rows.push(("messages".into(), format!("{messages:.0} messages/s")));
+        }
         if let (Some(expected), Some(delivered)) = (self.expected, self.delivered) {
             rows.push((
                 "delivered".into(),
@@ -192,10 +223,14 @@ impl Report {
         }
         if let Some(server) = &self.server {
             if let Some(cpu) = server.cpu_seconds {
+                let per_delivery = self
+                    .server_cpu_us_per_delivery
+                    .map(|us| format!(", {us:.1} µs per delivery"))
+                    .unwrap_or_default();
                 rows.push((
                     "server CPU".into(),
                     format!(
-                        "{cpu:.2} s ({:.0}% of one core)",
+                        "{cpu:.2} s ({:.0}% of one core){per_delivery}",
                         100.0 * cpu / self.seconds.max(1e-9)
                     ),
                 ));

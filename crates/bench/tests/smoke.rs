@@ -75,6 +75,7 @@ fn a_peek_reads_what_the_bench_needs_from_any_frame() {
     let peek = Peek::of(ack);
     assert_eq!(peek.kind, "ack");
     assert_eq!(peek.created_text(), None, "an ack is not a delivery");
+    assert_eq!(peek.acked_text().as_deref(), Some("pb abc 1 2 3"));
 
     // An error's `message` is a string, not a message.
     let error =
@@ -88,6 +89,7 @@ fn a_peek_reads_what_the_bench_needs_from_any_frame() {
     let peek = Peek::of(deleted);
     assert_eq!(peek.cursor.map(|c| c.0), Some(42));
     assert_eq!(peek.created_text(), None);
+    assert_eq!(peek.acked_text(), None);
     assert_eq!(Peek::of("not json").kind, "");
 }
 
@@ -113,12 +115,13 @@ async fn every_scenario_runs_at_tiny_sizes() {
             seconds: 1.0,
             size: 200,
             connect_concurrency: 4,
+            via: fanout::Via::Rest,
         },
     )
     .await
     .expect("fanout runs");
     assert_nothing_lost(&report);
-    assert_eq!(report.sent, 10);
+    assert_eq!((report.sent, report.scheduled), (10, Some(10)));
     assert_eq!(report.delivered, Some(40));
     assert!(report.latency.is_some_and(|l| l.count == 40));
     assert!(
@@ -127,6 +130,8 @@ async fn every_scenario_runs_at_tiny_sizes() {
         report.server_delivery
     );
     assert!(report.server.is_some_and(|s| s.rss_after_kib > 0));
+    assert!(report.server_cpu_us_per_delivery.is_some());
+    assert!(report.messages_per_second.is_some_and(|m| m > 0.0));
     assert!(report.json_line().starts_with("{\"scenario\":\"fanout\""));
 
     // A second bench reads the accounts the first one wrote, and signs up only the missing ones.
@@ -137,6 +142,31 @@ async fn every_scenario_runs_at_tiny_sizes() {
         Output::Quiet,
     );
     assert_eq!(bench.accounts.list.len(), 5);
+
+    // Fan-out again (a new bench, so a new channel), over the sender's one socket: every op acked, and
+    // each ack's latency recorded.
+    let report = fanout::run(
+        &mut bench,
+        &fanout::Fanout {
+            members: 3,
+            rate: 20.0,
+            seconds: 0.5,
+            size: 200,
+            connect_concurrency: 4,
+            via: fanout::Via::Socket,
+        },
+    )
+    .await
+    .expect("fanout over a socket runs");
+    assert_nothing_lost(&report);
+    assert_eq!((report.sent, report.scheduled), (10, Some(10)));
+    assert_eq!(report.delivered, Some(30));
+    assert!(
+        report.extra.contains_key("ack_p99_ms"),
+        "{}",
+        report.table()
+    );
+    assert!(!report.extra.contains_key("sender_failed"));
 
     let report = pairs::run(
         &mut bench,
@@ -151,7 +181,7 @@ async fn every_scenario_runs_at_tiny_sizes() {
     .await
     .expect("pairs runs");
     assert_nothing_lost(&report);
-    assert_eq!(report.sent, 20);
+    assert_eq!((report.sent, report.scheduled), (20, Some(20)));
     assert_eq!(report.delivered, Some(20));
 
     let report = ingest::run(

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::report::Report;
-use crate::scenarios::fanout::Broadcast;
+use crate::scenarios::fanout::{Broadcast, Via};
 use crate::{Bench, Error, Result, setup};
 
 /// A company-wide channel: M members, C of them connected, one sender at rate R.
@@ -53,6 +53,7 @@ pub async fn run(bench: &mut Bench, args: &BigChannel) -> Result<Report> {
         rate: args.rate,
         seconds: args.seconds,
         size: args.size,
+        via: Via::Rest,
     };
     let report = Report::new("bigchannel", bench.run_id, super::params(args));
     broadcast.measure(bench, report, sockets).await

@@ -4,11 +4,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use parley_client::Socket;
+use parley_client::proto::v1::ClientOp;
+use parley_client::{RawIncoming, Socket};
 use parley_proto::ConversationId;
 use serde::Serialize;
 
 use crate::inbox::{DRAIN, Inbox, Ledger, Totals};
+use crate::peek::Peek;
 use crate::report::{Latencies, Progress, Report};
 use crate::setup;
 use crate::tag::Tag;
@@ -19,12 +21,16 @@ use crate::{Bench, Result, User};
 /// One sender posts to a public channel whose members are all connected; every message is delivered to every
 /// member's socket. Measures deliveries per second and latency from each message's scheduled send time to its
 /// arrival on each socket (open loop). Sizes a deployment's big rooms: members × rate = deliveries/s.
+///
+/// With `--via socket` the sender sends `send` ops over one WebSocket of its own instead of REST requests,
+/// still each at its scheduled time whatever the acks before it did, and the report adds the acks' latency
+/// from the schedule (`ack_p50_ms`, `ack_p99_ms`, `ack_max_ms`).
 #[derive(Clone, Debug, Serialize, clap::Args)]
 pub struct Fanout {
-    /// Connected members of the channel (the sender is one more user, not connected).
+    /// Connected members of the channel (the sender is one more user, connected only with --via socket).
     #[arg(long, default_value_t = 1_000)]
     pub members: usize,
-    /// Messages per second the sender posts (over REST, each on schedule whatever the previous one did).
+    /// Messages per second the sender posts (each on schedule whatever the previous one did).
     #[arg(long, default_value_t = 20.0)]
     pub rate: f64,
     /// How long the sender posts.
@@ -36,6 +42,20 @@ pub struct Fanout {
     /// Sockets opened at once while connecting the members.
     #[arg(long, default_value_t = 64)]
     pub connect_concurrency: usize,
+    /// How the sender posts: a REST request per message, or `send` ops over one WebSocket.
+    #[arg(long, value_enum, default_value_t = Via::Rest)]
+    pub via: Via,
+}
+
+/// How a broadcast's sender posts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// `POST /v1/conversations/{id}/messages`, each request in a task of its own.
+    #[default]
+    Rest,
+    /// `send` ops over one WebSocket, each answered `ack` once the message is stored.
+    Socket,
 }
 
 pub async fn run(bench: &mut Bench, args: &Fanout) -> Result<Report> {
@@ -53,6 +73,7 @@ pub async fn run(bench: &mut Bench, args: &Fanout) -> Result<Report> {
         rate: args.rate,
         seconds: args.seconds,
         size: args.size,
+        via: args.via,
     };
     broadcast
         .measure(
@@ -70,9 +91,41 @@ pub(crate) struct Broadcast<'a> {
     pub rate: f64,
     pub seconds: f64,
     pub size: usize,
+    pub via: Via,
+}
+
+/// What the sender got done.
+#[derive(Default)]
+struct Sent {
+    /// Messages the server stored (answered 2xx or `ack`).
+    accepted: u64,
+    /// Sends the server refused or that failed on the way.
+    errors: u64,
+    /// Ops sent over the socket that had no answer when the sender stopped waiting.
+    unanswered: u64,
+    /// Why the sender's socket stopped before its schedule ended, if it did.
+    failure: Option<String>,
 }
 
 impl Broadcast<'_> {
+    fn n_messages(&self) -> u64 {
+        (self.rate * self.seconds).round() as u64
+    }
+
+    /// When message `seq` is due, after the run's start.
+    fn scheduled(&self, seq: u64) -> Duration {
+        Duration::from_secs_f64(seq as f64 / self.rate)
+    }
+
+    fn tag(&self, run_id: u64, seq: u64) -> Tag {
+        Tag {
+            run_id,
+            sender: 0,
+            seq,
+            scheduled: self.scheduled(seq),
+        }
+    }
+
     /// Sends on schedule, receives on every socket, and fills `report` with what arrived and when.
     pub(crate) async fn measure(
         &self,
@@ -80,8 +133,13 @@ impl Broadcast<'_> {
         mut report: Report,
         sockets: Vec<Socket>,
     ) -> Result<Report> {
+        // The sender's own socket is opened before the measured phase, as the members' are.
+        let sender_socket = match self.via {
+            Via::Rest => None,
+            Via::Socket => Some(self.sender.client.connect(None).await?),
+        };
         let n_sockets = sockets.len();
-        let n_messages = (self.rate * self.seconds).round() as u64;
+        let n_messages = self.n_messages();
         let progress = Progress::start(
             bench.output,
             report.scenario,
@@ -90,6 +148,7 @@ impl Broadcast<'_> {
         );
         let ledger = Arc::new(Ledger::new(1));
         let latencies = Latencies::new();
+        let acks = Latencies::new();
         let histogram = bench.server_histogram().await;
         let before = bench.probe.sample()?;
         let start = Instant::now();
@@ -107,18 +166,60 @@ impl Broadcast<'_> {
             })
             .collect();
 
+        let sent = match sender_socket {
+            None => self.post_over_rest(bench.run_id, start).await,
+            Some(socket) => {
+                self.send_over_socket(socket, bench.run_id, start, &acks)
+                    .await
+            }
+        };
+        ledger.finish(0, sent.accepted);
+        let totals = Totals::gather(receivers, &ledger).await;
+        let seconds = start.elapsed().as_secs_f64();
+        let after = bench.probe.sample()?;
+        progress.finish();
+
+        report.seconds = seconds;
+        report.unit = "deliveries";
+        report.offered_per_second = Some(self.rate * n_sockets as f64);
+        report.achieved_per_second = totals.delivered as f64 / seconds;
+        report.scheduled = Some(n_messages);
+        report.sent = sent.accepted;
+        report.errors = sent.errors;
+        totals.fill(&mut report);
+        report.latency = latencies.percentiles();
+        report.server_delivery = bench.server_histogram().await.since(&histogram);
+        report.server = crate::procfs::Probe::usage(before, after);
+        report.add_per_message_figures();
+        if let Some(acks) = acks.percentiles() {
+            report.extra.insert("ack_p50_ms", acks.p50_ms);
+            report.extra.insert("ack_p99_ms", acks.p99_ms);
+            report.extra.insert("ack_max_ms", acks.max_ms);
+        }
+        if sent.unanswered > 0 {
+            report.extra.insert("unanswered", sent.unanswered as f64);
+        }
+        if let Some(failure) = sent.failure {
+            // The report has no text fields: say why here, and count it there.
+            eprintln!(
+                "{}: the sender's socket stopped: {failure}",
+                report.scenario
+            );
+            report.extra.insert("sender_failed", 1.0);
+        }
+        Ok(report)
+    }
+
+    /// Posts each message over REST at its scheduled time, each request in a task of its own so that a slow
+    /// answer never delays the next one.
+    async fn post_over_rest(&self, run_id: u64, start: Instant) -> Sent {
+        let n_messages = self.n_messages();
         let accepted = Arc::new(AtomicU64::new(0));
         let errors = Arc::new(AtomicU64::new(0));
         let mut sends = Vec::with_capacity(n_messages as usize);
         for seq in 0..n_messages {
-            let scheduled = Duration::from_secs_f64(seq as f64 / self.rate);
-            tokio::time::sleep_until((start + scheduled).into()).await;
-            let tag = Tag {
-                run_id: bench.run_id,
-                sender: 0,
-                seq,
-                scheduled,
-            };
+            let tag = self.tag(run_id, seq);
+            tokio::time::sleep_until((start + tag.scheduled).into()).await;
             let (client, channel, accepted, errors) = (
                 self.sender.client.clone(),
                 self.channel,
@@ -126,7 +227,6 @@ impl Broadcast<'_> {
                 Arc::clone(&errors),
             );
             let text = tag.text(self.size);
-            // Each send is its own task, so a slow answer never delays the next scheduled send.
             sends.push(tokio::spawn(async move {
                 match client
                     .send_message(channel, &text, Some(&tag.nonce()))
@@ -140,22 +240,97 @@ impl Broadcast<'_> {
         for send in sends {
             let _ = send.await;
         }
-        ledger.finish(0, accepted.load(Ordering::Relaxed));
-        let totals = Totals::gather(receivers, &ledger).await;
-        let seconds = start.elapsed().as_secs_f64();
-        let after = bench.probe.sample()?;
-        progress.finish();
+        Sent {
+            accepted: accepted.load(Ordering::Relaxed),
+            errors: errors.load(Ordering::Relaxed),
+            ..Sent::default()
+        }
+    }
 
-        report.seconds = seconds;
-        report.unit = "deliveries";
-        report.offered_per_second = Some(self.rate * n_sockets as f64);
-        report.achieved_per_second = totals.delivered as f64 / seconds;
-        report.sent = accepted.load(Ordering::Relaxed);
-        report.errors = errors.load(Ordering::Relaxed);
-        totals.fill(&mut report);
-        report.latency = latencies.percentiles();
-        report.server_delivery = bench.server_histogram().await.since(&histogram);
-        report.server = crate::procfs::Probe::usage(before, after);
-        Ok(report)
+    /// Sends each message as a `send` op over `socket` at its scheduled time, while reading the socket: an
+    /// op never waits for the ack of the one before it (open loop), and each ack's latency from its
+    /// message's schedule goes into `acks`. Once all are sent it reads on until every op is answered, or
+    /// `DRAIN` has passed.
+    async fn send_over_socket(
+        &self,
+        mut socket: Socket,
+        run_id: u64,
+        start: Instant,
+        acks: &Latencies,
+    ) -> Sent {
+        let n_messages = self.n_messages();
+        let mut sent = Sent::default();
+        let (mut seq, mut answered) = (0u64, 0u64);
+        let mut drain_until = None;
+        while seq < n_messages || answered < seq {
+            let next_send = (seq < n_messages).then(|| start + self.scheduled(seq));
+            if next_send.is_none() && drain_until.is_none() {
+                drain_until = Some(tokio::time::Instant::now() + DRAIN);
+            }
+            let give_up = drain_until.unwrap_or_else(|| start.into());
+            // Not biased: when the sender is behind its schedule and acks keep coming, the two take turns.
+            tokio::select! {
+                _ = tokio::time::sleep_until(next_send.unwrap_or(start).into()), if next_send.is_some() => {
+                    let tag = self.tag(run_id, seq);
+                    let op = ClientOp::Send {
+                        reference: Some(seq.to_string()),
+                        conversation_id: self.channel,
+                        text: tag.text(self.size),
+                        nonce: Some(tag.nonce()),
+                        mentions: None,
+                        thread_root_id: None,
+                        also_to_conversation: None,
+                        quote: None,
+                        attachments: Vec::new(),
+                    };
+                    if let Err(error) = socket.send(&op).await {
+                        sent.errors += 1;
+                        sent.failure = Some(error.to_string());
+                        break;
+                    }
+                    seq += 1;
+                }
+                next = socket.next_raw() => match next {
+                    Some(Ok(RawIncoming::Text(text))) => {
+                        let frame = Peek::of(&text);
+                        match frame.kind.as_ref() {
+                            "ack" => {
+                                answered += 1;
+                                sent.accepted += 1;
+                                let arrived = start.elapsed();
+                                let tag = frame.acked_text().and_then(|text| Tag::parse(&text, run_id));
+                                if let Some(tag) = tag {
+                                    acks.record(arrived.saturating_sub(tag.scheduled));
+                                }
+                            }
+                            "error" => {
+                                answered += 1;
+                                sent.errors += 1;
+                            }
+                            // The sender is a member: its own messages come back, and are not counted.
+                            _ => {}
+                        }
+                    }
+                    Some(Ok(RawIncoming::Closed { code, reason })) => {
+                        sent.failure = Some(format!("closed by the server: {code} {reason}"));
+                        break;
+                    }
+                    Some(Err(error)) => {
+                        sent.failure = Some(error.to_string());
+                        break;
+                    }
+                    None => {
+                        sent.failure = Some("connection lost".to_owned());
+                        break;
+                    }
+                },
+                _ = tokio::time::sleep_until(give_up), if drain_until.is_some() => {
+                    break;
+                }
+            }
+        }
+        sent.unanswered = seq.saturating_sub(answered);
+        socket.close().await;
+        sent
     }
 }

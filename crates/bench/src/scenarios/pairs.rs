@@ -18,9 +18,10 @@ use crate::{Bench, Error, Result, setup};
 /// Everyday chat: U users in U/2 DMs, each sending at a fixed rate.
 ///
 /// USERS connected users in USERS/2 DMs; each sends RATE messages per second to its partner with the
-/// WebSocket `send` op (answered `ack` once durable), on a fixed schedule, spread evenly over the users.
-/// Latency is from a message's scheduled time to its arrival on the partner's socket. This is the everyday
-/// load of a chat deployment: many small conversations, each lightly used.
+/// WebSocket `send` op (answered `ack` once durable), on a fixed schedule, spread evenly over the users,
+/// never waiting for an ack before the next send (open loop): USERS × RATE messages a second in all, each
+/// delivered once. Latency is from a message's scheduled time to its arrival on the partner's socket. This
+/// is the everyday load of a chat deployment: many small conversations, each lightly used.
 #[derive(Clone, Debug, Serialize, clap::Args)]
 pub struct Pairs {
     /// Connected users (rounded down to an even number).
@@ -107,12 +108,14 @@ pub async fn run(bench: &mut Bench, args: &Pairs) -> Result<Report> {
     report.unit = "deliveries";
     report.offered_per_second = Some(args.rate * n_users as f64);
     report.achieved_per_second = totals.delivered as f64 / seconds;
+    report.scheduled = Some(per_user * n_users as u64);
     report.sent = ledger.total_accepted();
     report.errors = errors.load(Ordering::Relaxed);
     totals.fill(&mut report);
     report.latency = latencies.percentiles();
     report.server_delivery = bench.server_histogram().await.since(&histogram);
     report.server = crate::procfs::Probe::usage(before, after);
+    report.add_per_message_figures();
     Ok(report)
 }
 

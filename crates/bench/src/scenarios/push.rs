@@ -10,7 +10,7 @@ use parley_client::proto::v1::{
 use serde::{Deserialize, Serialize};
 
 use crate::report::Report;
-use crate::scenarios::fanout::Broadcast;
+use crate::scenarios::fanout::{Broadcast, Via};
 use crate::server_metrics::counter;
 use crate::{Bench, Error, Result, User, setup};
 
@@ -159,6 +159,7 @@ pub async fn run(bench: &mut Bench, args: &Push) -> Result<Report> {
         rate: args.rate,
         seconds: args.seconds,
         size: args.size,
+        via: Via::Rest,
     };
     let report = Report::new("push", bench.run_id, super::params(args));
     let mut report = broadcast.measure(bench, report, sockets).await?;
