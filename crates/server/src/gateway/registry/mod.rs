@@ -132,6 +132,12 @@ struct Conn<Q, R> {
     resettle: Option<Lag>,
     /// Catch-ups waiting for follows: held.
     catch_ups: u32,
+    /// What it waits for, while it waits for anything: boxed, as most connections wait for nothing.
+    waiting: Option<Box<Waiting<R>>>,
+}
+
+/// The follows a connection waits for, and what waits for them.
+struct Waiting<R> {
     /// Numbers the follows it waits for, in the order it asked for them.
     waits: Wait,
     /// The follows it waits for that are not confirmed yet, in increasing order.
@@ -162,8 +168,11 @@ enum Then<R> {
 struct Followed {
     conns: HashSet<ConnId>,
     /// The follow not confirmed yet, and the connections waiting for it (each with its number there).
-    pending: Option<(Ticket, Vec<(ConnId, Wait)>)>,
+    pending: Option<Box<Pending>>,
 }
+
+/// A follow not confirmed yet, and the connections waiting for it (each with its number there).
+type Pending = (Ticket, Vec<(ConnId, Wait)>);
 
 /// A registration refused (the server is shutting down): the handle given back, to close with `why`.
 pub(crate) struct Refused<Q> {
@@ -248,9 +257,7 @@ impl<Q: Session, R> Registry<Q, R> {
                 starting: true,
                 resettle: None,
                 catch_ups: 0,
-                waits: 0,
-                unconfirmed: Vec::new(),
-                then: Vec::new(),
+                waiting: None,
             },
         );
         self.held += 1;
@@ -325,10 +332,10 @@ impl<Q: Session, R> Registry<Q, R> {
         let Some(followed) = self.topics.get_mut(&topic) else {
             return;
         };
-        if followed.pending.as_ref().is_none_or(|(t, _)| *t != ticket) {
+        if followed.pending.as_ref().is_none_or(|p| p.0 != ticket) {
             return;
         }
-        if let Some((_, waiting)) = followed.pending.take() {
+        if let Some((_, waiting)) = followed.pending.take().map(|p| *p) {
             for (id, wait) in waiting {
                 self.release(id, wait);
                 if !ok {
@@ -674,19 +681,26 @@ impl<Q: Session, R> Registry<Q, R> {
                 self.effects.push(Effect::Follow { topic, ticket });
                 entry.insert(Followed {
                     conns: HashSet::new(),
-                    pending: Some((ticket, Vec::new())),
+                    pending: Some(Box::new((ticket, Vec::new()))),
                 })
             }
         };
         if !followed.conns.insert(id) {
             return;
         }
-        if let Some((_, waiting)) = followed.pending.as_mut()
+        if let Some(pending) = followed.pending.as_mut()
             && let Some(conn) = self.conns.get_mut(&id)
         {
-            conn.waits += 1;
-            conn.unconfirmed.push(conn.waits);
-            waiting.push((id, conn.waits));
+            let waiting = conn.waiting.get_or_insert_with(|| {
+                Box::new(Waiting {
+                    waits: 0,
+                    unconfirmed: Vec::new(),
+                    then: Vec::new(),
+                })
+            });
+            waiting.waits += 1;
+            waiting.unconfirmed.push(waiting.waits);
+            pending.1.push((id, waiting.waits));
         }
     }
 
@@ -702,7 +716,7 @@ impl<Q: Session, R> Registry<Q, R> {
         }
         let followed = entry.remove();
         self.effects.push(Effect::Unfollow { topic });
-        if let Some((_, waiting)) = followed.pending {
+        if let Some((_, waiting)) = followed.pending.map(|p| *p) {
             for (id, wait) in waiting {
                 self.release(id, wait);
             }
@@ -735,8 +749,13 @@ impl<Q: Session, R> Registry<Q, R> {
             }
             return;
         };
-        conn.then.push((conn.waits, then));
-        self.carry_out_ready(id);
+        match conn.waiting.as_mut() {
+            Some(waiting) => {
+                waiting.then.push((waiting.waits, then));
+                self.carry_out_ready(id);
+            }
+            None => self.carry_out(id, then),
+        }
     }
 
     /// Follow number `wait` of the connection is confirmed (or no longer needed).
@@ -744,36 +763,53 @@ impl<Q: Session, R> Registry<Q, R> {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        conn.unconfirmed.retain(|w| *w != wait);
+        if let Some(waiting) = conn.waiting.as_mut() {
+            waiting.unconfirmed.retain(|w| *w != wait);
+        }
         self.carry_out_ready(id);
     }
 
-    /// Carries out, in order, what waits for no follow that is still unconfirmed.
+    /// Carries out, in order, what waits for no follow that is still unconfirmed; once nothing waits, the
+    /// connection's `Waiting` goes.
     fn carry_out_ready(&mut self, id: ConnId) {
-        let Some(conn) = self.conns.get_mut(&id) else {
+        let Some(waiting) = self.conns.get_mut(&id).and_then(|c| c.waiting.as_mut()) else {
             return;
         };
-        let oldest = conn.unconfirmed.first().copied().unwrap_or(Wait::MAX);
-        let ready = conn
+        let oldest = waiting.unconfirmed.first().copied().unwrap_or(Wait::MAX);
+        let ready = waiting
             .then
             .iter()
             .take_while(|(after, _)| *after < oldest)
             .count();
+        let ready: Vec<Then<R>> = waiting.then.drain(..ready).map(|(_, then)| then).collect();
+        if waiting.unconfirmed.is_empty()
+            && waiting.then.is_empty()
+            && let Some(conn) = self.conns.get_mut(&id)
+        {
+            conn.waiting = None;
+        }
+        for then in ready {
+            self.carry_out(id, then);
+        }
+    }
+
+    fn carry_out(&mut self, id: ConnId, then: Then<R>) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
         let was_held = conn.held();
-        for (_, then) in conn.then.drain(..ready) {
-            match then {
-                Then::Reply(reply) => self.effects.push(Effect::Reply(reply)),
-                Then::RoomsSet(reply) => {
-                    conn.starting = false;
-                    self.effects.push(Effect::Reply(reply));
-                }
-                Then::CatchUp => {
-                    conn.catch_ups = conn.catch_ups.saturating_sub(1);
-                    self.effects.push(Effect::Queue {
-                        to: id,
-                        item: Outbound::CatchUp,
-                    });
-                }
+        match then {
+            Then::Reply(reply) => self.effects.push(Effect::Reply(reply)),
+            Then::RoomsSet(reply) => {
+                conn.starting = false;
+                self.effects.push(Effect::Reply(reply));
+            }
+            Then::CatchUp => {
+                conn.catch_ups = conn.catch_ups.saturating_sub(1);
+                self.effects.push(Effect::Queue {
+                    to: id,
+                    item: Outbound::CatchUp,
+                });
             }
         }
         if was_held && !conn.held() {
