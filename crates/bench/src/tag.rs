@@ -5,6 +5,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use parley_client::proto::v1::ClientOp;
+use parley_proto::ConversationId;
+
 /// A tag in a message's text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tag {
@@ -47,6 +50,21 @@ impl Tag {
     /// A nonce unique to this message, so a retried send is stored once.
     pub fn nonce(&self) -> String {
         format!("pb{:x}-{}-{}", self.run_id, self.sender, self.seq)
+    }
+
+    /// The WebSocket `send` op of this message, its sequence number as its `ref`.
+    pub fn send_op(&self, conversation_id: ConversationId, size: usize) -> ClientOp {
+        ClientOp::Send {
+            reference: Some(self.seq.to_string()),
+            conversation_id,
+            text: self.text(size),
+            nonce: Some(self.nonce()),
+            mentions: None,
+            thread_root_id: None,
+            also_to_conversation: None,
+            quote: None,
+            attachments: Vec::new(),
+        }
     }
 }
 

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use parley_client::proto::v1::ClientOp;
 use parley_client::{RawIncoming, Socket};
 use parley_proto::ConversationId;
 use serde::Serialize;
@@ -272,17 +271,7 @@ impl Broadcast<'_> {
             tokio::select! {
                 _ = tokio::time::sleep_until(next_send.unwrap_or(start).into()), if next_send.is_some() => {
                     let tag = self.tag(run_id, seq);
-                    let op = ClientOp::Send {
-                        reference: Some(seq.to_string()),
-                        conversation_id: self.channel,
-                        text: tag.text(self.size),
-                        nonce: Some(tag.nonce()),
-                        mentions: None,
-                        thread_root_id: None,
-                        also_to_conversation: None,
-                        quote: None,
-                        attachments: Vec::new(),
-                    };
+                    let op = tag.send_op(self.channel, self.size);
                     if let Err(error) = socket.send(&op).await {
                         sent.errors += 1;
                         sent.failure = Some(error.to_string());

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use parley_client::proto::v1::ClientOp;
 use parley_client::{RawIncoming, Socket};
 use parley_proto::ConversationId;
 use serde::Serialize;
@@ -129,17 +128,7 @@ impl Sender {
                 seq,
                 scheduled: sent_at - self.start,
             };
-            let op = ClientOp::Send {
-                reference: Some(seq.to_string()),
-                conversation_id: self.conversation,
-                text: tag.text(self.size),
-                nonce: Some(tag.nonce()),
-                mentions: None,
-                thread_root_id: None,
-                also_to_conversation: None,
-                quote: None,
-                attachments: Vec::new(),
-            };
+            let op = tag.send_op(self.conversation, self.size);
             loop {
                 if socket.send(&op).await.is_err() {
                     counts.errors += 1;

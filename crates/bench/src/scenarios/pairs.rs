@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use parley_client::proto::v1::ClientOp;
 use parley_client::{RawIncoming, Socket};
 use parley_proto::ConversationId;
 use serde::Serialize;
@@ -167,17 +166,7 @@ impl User {
             tokio::select! {
                 _ = tokio::time::sleep_until(next_send.unwrap_or(start).into()), if next_send.is_some() => {
                     let tag = Tag { run_id: self.run_id, sender: self.index, seq, scheduled };
-                    let op = ClientOp::Send {
-                        reference: Some(seq.to_string()),
-                        conversation_id: self.conversation,
-                        text: tag.text(self.size),
-                        nonce: Some(tag.nonce()),
-                        mentions: None,
-                        thread_root_id: None,
-                        also_to_conversation: None,
-                        quote: None,
-                        attachments: Vec::new(),
-                    };
+                    let op = tag.send_op(self.conversation, self.size);
                     seq += 1;
                     match socket.send(&op).await {
                         Ok(()) => pending += 1,
