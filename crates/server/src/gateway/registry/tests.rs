@@ -50,8 +50,8 @@ fn register(
     assert!(taken.is_ok(), "connection {id} refused");
 }
 
-/// Registers a connection, confirms every follow it asked for, and puts it in `rooms`, confirming those too.
-fn connect(registry: &mut TestRegistry, id: ConnId, user_id: UserId, rooms: &[ConversationId]) {
+/// Registers a connection and confirms every follow it asked for; its rooms are not set yet.
+fn arrive(registry: &mut TestRegistry, id: ConnId, user_id: UserId) {
     register(
         registry,
         id,
@@ -60,6 +60,11 @@ fn connect(registry: &mut TestRegistry, id: ConnId, user_id: UserId, rooms: &[Co
         "registered",
     );
     confirm_all(registry);
+}
+
+/// Registers a connection, confirms every follow it asked for, and puts it in `rooms`, confirming those too.
+fn connect(registry: &mut TestRegistry, id: ConnId, user_id: UserId, rooms: &[ConversationId]) {
+    arrive(registry, id, user_id);
     registry.set_rooms(id, rooms.to_vec(), Cursor(0), "rooms set");
     confirm_all(registry);
 }
@@ -295,14 +300,7 @@ async fn the_confirmation_of_an_older_follow_of_a_topic_does_not_count_for_a_new
 #[tokio::test(start_paused = true)]
 async fn rooms_are_what_was_read_with_the_joinings_and_leavings_seen_after_it() {
     let mut registry = TestRegistry::new(GRACE);
-    register(
-        &mut registry,
-        1,
-        member(ADA, Role::Member),
-        vec![],
-        "registered",
-    );
-    confirm_all(&mut registry);
+    arrive(&mut registry, 1, ADA);
     // While Ada's rooms are being read: she joins "random" (after the read) and leaves "general" (before).
     let joined = event(7, RANDOM, EventKind::MemberJoined { user_id: ADA });
     let left = event(
@@ -710,14 +708,7 @@ async fn a_reread_made_for_an_earlier_lag_is_not_taken_for_the_latest() {
 #[tokio::test(start_paused = true)]
 async fn rooms_set_while_a_reread_is_due_leave_its_log_to_it() {
     let mut registry = TestRegistry::new(GRACE);
-    register(
-        &mut registry,
-        1,
-        member(ADA, Role::Member),
-        vec![],
-        "registered",
-    );
-    confirm_all(&mut registry);
+    arrive(&mut registry, 1, ADA);
     registry.lagged();
     let [(_, lag)] = rereads(&registry.take_effects())[..] else {
         panic!("one re-read");
@@ -769,14 +760,7 @@ async fn a_catch_up_waits_only_for_the_follows_asked_for_before_it() {
 #[tokio::test(start_paused = true)]
 async fn a_new_connection_gets_no_durable_event_until_its_rooms_are_set() {
     let mut registry = TestRegistry::new(GRACE);
-    register(
-        &mut registry,
-        1,
-        member(ADA, Role::Member),
-        vec![],
-        "registered",
-    );
-    confirm_all(&mut registry);
+    arrive(&mut registry, 1, ADA);
     let mine = Signal::Event(Event {
         cursor: Cursor(3),
         conversation_id: GENERAL,
