@@ -391,7 +391,7 @@ impl Connection {
                 );
                 let conversation_id = op.conversation_id();
                 let session = Arc::clone(&self.session);
-                in_flight.start(conversation_id, session.op(op), failed);
+                in_flight.start(conversation_id, session.op(op), failed, &self.closer);
             }
         }
     }
