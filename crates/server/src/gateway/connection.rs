@@ -7,9 +7,10 @@
 //! `Outbound::CatchUp` it replays from the store. Since the dispatcher queues events in cursor order and
 //! replays are by cursor, a client sees each durable event once, in order, with no gap.
 //!
-//! Ops run on tasks of their own, many at once (`in_flight.rs`): those about one conversation in the order
-//! they came, each answered as it completes. While the most a connection may have are running, its socket is
-//! not read, but queued frames keep being written.
+//! Ops run many at once (`in_flight.rs`), polled by this task: those about one conversation in the order they
+//! came, each answered as it completes. Every write races them, so they go on while a slow client is written
+//! to. While the most a connection may have are in flight, its socket is not read, but queued frames keep
+//! being written.
 
 use std::num::NonZeroU32;
 use std::pin::Pin;
@@ -315,6 +316,7 @@ impl Connection {
                     biased;
                     _ = &mut closing => return Ok(None),
                     written = self.write_batch(first) => written?,
+                    () = in_flight.drive() => {}
                 }
                 continue;
             }
@@ -325,10 +327,18 @@ impl Connection {
                 reply = in_flight.next(), if !in_flight.is_empty() => {
                     // The client may send again: a silent spell starts now.
                     idle.as_mut().reset(tokio::time::Instant::now() + self.idle_timeout);
+                    let mut replies = vec![reply];
+                    while replies.len() < MAX_BATCH {
+                        match in_flight.next().now_or_never() {
+                            Some(reply) => replies.push(reply),
+                            None => break,
+                        }
+                    }
                     tokio::select! {
                         biased;
                         _ = &mut closing => return Ok(None),
-                        sent = self.write_replies(reply, &mut in_flight) => sent?,
+                        sent = self.write_replies(replies) => sent?,
+                        () = in_flight.drive() => {}
                     }
                 }
                 message = self.socket.next(), if !in_flight.is_full() => {
@@ -354,6 +364,7 @@ impl Connection {
                         biased;
                         _ = &mut closing => return Ok(None),
                         sent = self.socket.send(Message::Ping(Default::default())) => sent?,
+                        () = in_flight.drive() => {}
                     }
                 }
                 _ = &mut idle, if in_flight.is_empty() => {
@@ -396,17 +407,9 @@ impl Connection {
         }
     }
 
-    /// Writes `first` and every other reply that is ready (up to `MAX_BATCH`), then flushes once.
-    async fn write_replies(
-        &mut self,
-        first: Frame,
-        in_flight: &mut InFlight,
-    ) -> Result<(), axum::Error> {
-        self.socket.feed(Message::Text(first.text)).await?;
-        for _ in 1..MAX_BATCH {
-            let Some(reply) = in_flight.next().now_or_never() else {
-                break;
-            };
+    /// Writes the replies, then flushes once.
+    async fn write_replies(&mut self, replies: Vec<Frame>) -> Result<(), axum::Error> {
+        for reply in replies {
             self.socket.feed(Message::Text(reply.text)).await?;
         }
         self.socket.flush().await

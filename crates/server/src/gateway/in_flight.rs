@@ -1,28 +1,35 @@
-//! The ops one connection has in flight. Each runs on a task of its own, so a socket is not held to one op at
-//! a time (a bot or a bridge sends far more than one op per commit's round trip): ops about different
-//! conversations run side by side and are answered as each completes, while ops about one conversation
-//! start only once the one before has finished, so they take effect in the order sent. An op whose turn
-//! comes after its connection began to close is not run: as when ops ran one at a time and the rest were
-//! never read, nothing a closed (logged out, too slow) connection sent goes on taking effect.
-//! The connection reads no further op while `MAX_IN_FLIGHT` are running. A task rather than a future polled
-//! by the connection's loop: while the loop writes a catch-up, a parked op would keep its store connection
-//! (or its place in the queue for one) unpolled.
+//! The ops one connection has in flight. A socket is not held to one op at a time (a bot or a bridge sends
+//! far more than one op per commit's round trip): ops about different conversations run side by side and are
+//! answered as each completes, while an op about a conversation that already has one running waits in that
+//! conversation's line and starts when the one before has finished, so ops about one conversation take effect
+//! in the order sent. An op whose turn comes after its connection began to close is not run: as when ops ran
+//! one at a time and the rest were never read, nothing a closed (logged out, too slow) connection sent goes on
+//! taking effect. The connection reads no further op while `MAX_IN_FLIGHT` are running or waiting.
+//!
+//! The ops are futures polled by the connection's own task, not tasks of their own: a task per op cost a
+//! spawn, a join and a wake-up more for every send (5% fewer acks a second with one op in flight per socket).
+//! So the connection must keep polling them whatever else it awaits: every write of its loop races `drive`,
+//! which stores the replies that complete meanwhile, or a parked op would keep its store connection (and, on
+//! PostgreSQL, the cluster's turn to write) while a slow client is written to.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use parley_core::ConversationId;
-use tokio::sync::oneshot;
 
 use super::outbound::{Closer, Frame};
 
-/// Most ops one connection may have running; past it, its socket is not read until one completes.
+/// Most ops one connection may have running or waiting their turn; past it, its socket is not read until one
+/// completes.
 pub(crate) const MAX_IN_FLIGHT: usize = 64;
 
-type Running = Pin<Box<dyn Future<Output = Frame> + Send>>;
+/// An op and what it is about, answering its reply once run (or skipped, or failed).
+type Op = Pin<Box<dyn Future<Output = (Option<ConversationId>, Frame)> + Send>>;
 
 /// Made at the first op and boxed: an idle connection carries a pointer.
 #[derive(Default)]
@@ -30,20 +37,26 @@ pub(crate) struct InFlight(Option<Box<Ops>>);
 
 #[derive(Default)]
 struct Ops {
-    running: FuturesUnordered<Running>,
-    /// For each conversation, the end of the last op started about it: the next one waits for it.
-    last: HashMap<ConversationId, oneshot::Receiver<()>>,
+    running: FuturesUnordered<Op>,
+    /// One entry for each conversation with an op running: the ops sent about it since, in order.
+    lines: HashMap<ConversationId, VecDeque<Op>>,
+    /// How many ops wait in `lines`.
+    waiting: usize,
+    /// Replies that completed while the connection was busy writing, oldest first.
+    done: VecDeque<Frame>,
 }
 
 impl InFlight {
     pub(crate) fn is_empty(&self) -> bool {
-        self.0.as_ref().is_none_or(|ops| ops.running.is_empty())
+        self.0
+            .as_ref()
+            .is_none_or(|ops| ops.running.is_empty() && ops.done.is_empty())
     }
 
     pub(crate) fn is_full(&self) -> bool {
         self.0
             .as_ref()
-            .is_some_and(|ops| ops.running.len() >= MAX_IN_FLIGHT)
+            .is_some_and(|ops| ops.running.len() + ops.waiting + ops.done.len() >= MAX_IN_FLIGHT)
     }
 
     fn ops(&mut self) -> &mut Ops {
@@ -52,11 +65,12 @@ impl InFlight {
 
     /// A reply known at once (a refusal): it is written like any other.
     pub(crate) fn answer(&mut self, reply: Frame) {
-        self.ops().running.push(Box::pin(std::future::ready(reply)));
+        self.ops().done.push_back(reply);
     }
 
-    /// Starts an op on a task of its own, after the last one about the same conversation has finished,
-    /// unless `closer` says the connection is closing by then. `failed` is the reply if the task fails.
+    /// Starts an op, or puts it in line behind the one running about the same conversation. When its turn
+    /// comes it is not run if `closer` says the connection is closing; `failed` is the reply then, and if the
+    /// op panics.
     pub(crate) fn start(
         &mut self,
         conversation_id: Option<ConversationId>,
@@ -65,66 +79,76 @@ impl InFlight {
         closer: &Closer,
     ) {
         let closer = Arc::clone(closer);
-        let ops = self.ops();
-        let turn = conversation_id.map(|id| {
-            let (done, finished) = oneshot::channel::<()>();
-            (ops.last.insert(id, finished), done)
-        });
-        let task = tokio::spawn(async move {
-            let done = match turn {
-                Some((previous, done)) => {
-                    if let Some(previous) = previous {
-                        // Finished or failed, the previous op has let go (its sender is dropped either way).
-                        let _ = previous.await;
-                    }
-                    Some(done)
-                }
-                None => None,
-            };
+        let op: Op = Box::pin(async move {
             if closer.reason().is_some() {
                 // Nobody will read the reply: the connection is closing.
-                return None;
+                return (conversation_id, failed);
             }
-            let reply = op.await;
-            drop(done);
-            Some(reply)
-        });
-        ops.running.push(Box::pin(async move {
-            match task.await {
-                Ok(reply) => reply.unwrap_or(failed),
-                Err(error) => {
-                    tracing::error!(error = &error as &dyn std::error::Error, "an op failed");
+            let reply = match AssertUnwindSafe(op).catch_unwind().await {
+                Ok(reply) => reply,
+                Err(_) => {
+                    tracing::error!("an op failed");
                     failed
                 }
+            };
+            (conversation_id, reply)
+        });
+        let ops = self.ops();
+        match conversation_id.map(|id| ops.lines.entry(id)) {
+            Some(Entry::Occupied(mut line)) => {
+                line.get_mut().push_back(op);
+                ops.waiting += 1;
             }
-        }));
-        ops.forget_finished();
+            Some(Entry::Vacant(free)) => {
+                free.insert(VecDeque::new());
+                ops.running.push(op);
+            }
+            None => ops.running.push(op),
+        }
     }
 
     /// The next reply, as ops complete; never completes when none is running.
     pub(crate) async fn next(&mut self) -> Frame {
-        match self.0.as_mut() {
-            Some(ops) => match ops.running.next().await {
-                Some(reply) => reply,
-                None => std::future::pending().await,
-            },
-            None => std::future::pending().await,
+        let Some(ops) = self.0.as_mut() else {
+            return std::future::pending().await;
+        };
+        match ops.done.pop_front() {
+            Some(reply) => reply,
+            None => ops.complete().await,
+        }
+    }
+
+    /// Runs the ops in flight, keeping their replies for `next`; never completes. The connection races it
+    /// with each of its writes.
+    pub(crate) async fn drive(&mut self) {
+        let Some(ops) = self.0.as_mut() else {
+            return std::future::pending().await;
+        };
+        loop {
+            let reply = ops.complete().await;
+            ops.done.push_back(reply);
         }
     }
 }
 
 impl Ops {
-    /// Keeps the turns of at most as many conversations as ops can run, so a connection that writes to
-    /// many conversations does not keep one entry for each.
-    fn forget_finished(&mut self) {
-        if self.last.len() > MAX_IN_FLIGHT {
-            self.last.retain(|_, finished| {
-                matches!(
-                    finished.try_recv(),
-                    Err(oneshot::error::TryRecvError::Empty)
-                )
-            });
+    /// The next op to complete: its reply, once the next in its conversation's line has started.
+    async fn complete(&mut self) -> Frame {
+        let Some((conversation_id, reply)) = self.running.next().await else {
+            return std::future::pending().await;
+        };
+        if let Some(Entry::Occupied(mut line)) = conversation_id.map(|id| self.lines.entry(id)) {
+            match line.get_mut().pop_front() {
+                Some(next) => {
+                    self.waiting -= 1;
+                    self.running.push(next);
+                }
+                None => {
+                    line.remove();
+                }
+            }
         }
+        reply
     }
 }
 
@@ -218,11 +242,11 @@ mod tests {
             frame("failed"),
             &open,
         );
-        let kept = in_flight.0.as_ref().map(|ops| ops.last.len());
+        let kept = in_flight.0.as_ref().map(|ops| ops.lines.len());
         assert_eq!(
             kept,
             Some(1),
-            "the finished conversations' turns are let go"
+            "the finished conversations' lines are let go"
         );
     }
 
@@ -235,7 +259,10 @@ mod tests {
         in_flight.start(one, op(&log, "running", 50), frame("failed"), &closer);
         in_flight.start(one, op(&log, "waiting", 1), frame("skipped"), &closer);
         // The first op is under way when the connection closes; the second waits for its turn.
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+            _ = in_flight.drive() => unreachable!("drive never completes"),
+        }
         let logged_out = Close {
             code: close::LOGGED_OUT,
             reason: "logged out",
@@ -251,7 +278,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn forgetting_finished_turns_keeps_those_of_ops_still_running() {
+    async fn an_op_waits_for_its_conversation_however_many_others_pass() {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut in_flight = InFlight::default();
         let open = Closer::default();
@@ -260,7 +287,7 @@ mod tests {
         for i in 1..MAX_IN_FLIGHT + 2 {
             let conversation = Some(ConversationId(i as i64));
             in_flight.start(conversation, op(&log, "quick", 1), frame("failed"), &open);
-            // Each quick op finishes before the next starts, so the turns to forget pile up.
+            // Each quick op finishes before the next starts, their lines made and let go meanwhile.
             assert_eq!(in_flight.next().await.text.as_str(), "quick");
         }
         in_flight.start(zero, op(&log, "next in 0", 1), frame("failed"), &open);
@@ -269,5 +296,56 @@ mod tests {
             replies.push(in_flight.next().await.text.to_string());
         }
         assert_eq!(replies, ["slow in 0", "next in 0"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ops_waiting_their_turn_count_toward_the_bound() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut in_flight = InFlight::default();
+        let open = Closer::default();
+        let one = Some(ConversationId(1));
+        for _ in 0..MAX_IN_FLIGHT - 1 {
+            in_flight.start(one, op(&log, "op", 1), frame("failed"), &open);
+        }
+        assert!(!in_flight.is_full());
+        in_flight.answer(frame("refused"));
+        assert!(in_flight.is_full(), "a reply not yet written counts too");
+        let mut replies = 0;
+        while !in_flight.is_empty() {
+            in_flight.next().await;
+            replies += 1;
+        }
+        assert_eq!(replies, MAX_IN_FLIGHT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn driving_runs_the_ops_and_keeps_their_replies_in_order_of_completion() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut in_flight = InFlight::default();
+        let open = Closer::default();
+        in_flight.start(
+            Some(ConversationId(1)),
+            op(&log, "slow", 20),
+            frame("failed"),
+            &open,
+        );
+        in_flight.start(
+            Some(ConversationId(2)),
+            op(&log, "quick", 5),
+            frame("failed"),
+            &open,
+        );
+        // A write that takes 50 ms, raced with the ops as the connection does.
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            _ = in_flight.drive() => unreachable!("drive never completes"),
+        }
+        let started = log.lock().map(|l| l.len()).unwrap_or_default();
+        assert_eq!(started, 2, "both ops ran while the connection wrote");
+        let first = in_flight.next().now_or_never().map(|f| f.text.to_string());
+        let second = in_flight.next().now_or_never().map(|f| f.text.to_string());
+        assert_eq!(first.as_deref(), Some("quick"));
+        assert_eq!(second.as_deref(), Some("slow"));
+        assert!(in_flight.is_empty());
     }
 }
