@@ -200,6 +200,51 @@ mod sqlite {
         assert_eq!(found, vec![message]);
     }
 
+    /// The search index is brought up to date after the commits it follows, not in them, yet it catches up
+    /// on its own within a moment, with no search to ask for it (a search asks, and finds a message as soon
+    /// as its send answered: the contract's search checks).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_search_index_catches_up_without_a_search() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("parley.db");
+        let store = open(&path);
+        let ada = user(store.as_ref(), "acme", "ada").await;
+        let group = group(store.as_ref(), &ada, &[]).await;
+        let mut last = None;
+        for text in ["one", "two", "three"] {
+            last = Some(
+                crate::contract_suite::send(store.as_ref(), group.id, &ada, text)
+                    .await
+                    .id,
+            );
+        }
+        let last = last.expect("sent").0;
+        let raw = rusqlite::Connection::open(&path).expect("open the database beside the store");
+        let indexed = || -> i64 {
+            raw.query_row("SELECT message_id FROM search_indexed", [], |row| {
+                row.get(0)
+            })
+            .expect("search_indexed")
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while indexed() < last {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the index stayed at {} below {last}",
+                indexed()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let words: i64 = raw
+            .query_row(
+                "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'three'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("match");
+        assert_eq!(words, 1, "the message's words are in the index");
+    }
+
     /// Checkpoints run beside the writer, yet the log still starts over under steady writes instead of
     /// growing without end: once it is long, the writer copies the last commits itself and the next
     /// transaction begins the log again. Writers that never pause write far more than the restart length.

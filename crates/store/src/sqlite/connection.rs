@@ -4,12 +4,17 @@
 //! Why one writer: SQLite allows one writer at a time anyway, and the cost of a durable commit is the fsync.
 //! Queuing writes to a single thread lets every write that arrives while a commit is in flight share the next
 //! one, so throughput grows with concurrency while each caller still waits for its own data to be durable.
+//!
+//! Derived data that need not be current at once (the search index) is brought up to date by the writer's
+//! `Deferred` work, in a later transaction than the writes it follows: at most `DEFERRED_LAG` after them, in
+//! whatever batch is committing then (or on its own if none comes), and at once for a reader that asks
+//! (`Connections::catch_up_deferred`). Under load it runs once for many batches instead of in each commit.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parley_core::Cursor;
 use parley_core::model::Event;
@@ -29,6 +34,8 @@ const READERS: usize = 4;
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// WAL frames past which the log should start over (16 MiB at 4 KiB pages).
 const RESTART_AFTER_FRAMES: i64 = 4096;
+/// Longest the deferred work (the search index) stays behind a commit, unless a reader asks for it sooner.
+const DEFERRED_LAG: Duration = Duration::from_millis(250);
 
 /// A write waiting in the writer's queue: run into the batch's transaction, then told how the batch ended.
 trait Pending: Send {
@@ -36,6 +43,10 @@ trait Pending: Send {
     fn run(&mut self, connection: &Connection, isolation: Isolation) -> bool;
     /// Answers the caller once the batch is over, announcing what it committed.
     fn complete(self: Box<Self>, commit: Result<(), &str>, feed: &mut Feed);
+    /// Whether the batch must run the deferred work before it commits.
+    fn wants_deferred(&self) -> bool {
+        false
+    }
 }
 
 /// The sending end of the commit feed, and the newest cursor it announced.
@@ -60,8 +71,28 @@ impl Feed {
     }
 }
 
-/// Work done once per batch, after its writes and before its commit.
-pub(crate) type BeforeCommit = fn(&Connection) -> rusqlite::Result<()>;
+/// Work that brings derived data up to date with everything committed before it; see the module's doc.
+pub(crate) type Deferred = fn(&Connection) -> rusqlite::Result<()>;
+
+/// A reader's request to have the deferred work done: it rides the next batch, which answers once committed.
+struct RunDeferred {
+    done: oneshot::Sender<StoreResult<()>>,
+}
+
+impl Pending for RunDeferred {
+    fn run(&mut self, _: &Connection, _: Isolation) -> bool {
+        true
+    }
+
+    fn complete(self: Box<Self>, commit: Result<(), &str>, _: &mut Feed) {
+        let answer = commit.map_err(|e| backend(CommitFailed(e.to_owned())));
+        let _ = self.done.send(answer);
+    }
+
+    fn wants_deferred(&self) -> bool {
+        true
+    }
+}
 
 /// How a write runs inside its batch's transaction.
 #[derive(Clone, Copy)]
@@ -143,7 +174,9 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 pub(crate) struct Connections {
-    jobs: mpsc::UnboundedSender<Box<dyn Pending>>,
+    jobs: std_mpsc::Sender<Box<dyn Pending>>,
+    /// Set by the writer from a commit until the deferred work has run after it.
+    deferred_behind: Arc<AtomicBool>,
     /// Asks the checkpointer to empty the log, and answers whether it could; dropped with the store, which
     /// stops the checkpointer.
     checkpointer: std_mpsc::Sender<oneshot::Sender<bool>>,
@@ -156,11 +189,11 @@ pub(crate) struct Connections {
 
 impl Connections {
     /// Opens the database, applies `migrate` on the writer connection, and starts the writer thread, which
-    /// runs `before_commit` at the end of every batch, in its transaction.
+    /// runs `deferred` as the module's doc says (and once at start, for what a crash left behind).
     pub(crate) fn open(
         path: &Path,
         migrate: impl FnOnce(&Connection) -> StoreResult<()>,
-        before_commit: BeforeCommit,
+        deferred: Deferred,
     ) -> StoreResult<Arc<Self>> {
         let writer = open(path).map_err(backend)?;
         migrate(&writer)?;
@@ -174,7 +207,8 @@ impl Connections {
         for _ in 0..READERS {
             readers.push(open(path).map_err(backend)?);
         }
-        let (jobs, queue) = mpsc::unbounded_channel();
+        let (jobs, queue) = std_mpsc::channel();
+        let deferred_behind = Arc::new(AtomicBool::new(true));
         let (committed, commit_feed) = mpsc::unbounded_channel();
         let restart_wanted = Arc::new(AtomicBool::new(false));
         let checkpoints = open(path).map_err(backend)?;
@@ -192,7 +226,9 @@ impl Connections {
                 sender: committed,
                 last: newest,
             },
-            before_commit,
+            deferred,
+            deferred_due: Some(Instant::now()),
+            deferred_behind: Arc::clone(&deferred_behind),
             restart_wanted,
         };
         std::thread::Builder::new()
@@ -201,6 +237,7 @@ impl Connections {
             .map_err(backend)?;
         Ok(Arc::new(Connections {
             jobs,
+            deferred_behind,
             checkpointer,
             commit_feed: Mutex::new(Some(commit_feed)),
             path: path.to_owned(),
@@ -224,6 +261,19 @@ impl Connections {
         };
         self.jobs
             .send(Box::new(write))
+            .map_err(|_| backend(WriterGone))?;
+        answer.await.map_err(|_| backend(WriterGone))?
+    }
+
+    /// Has the deferred work (the search index) catch up with every write committed so far, at once if it is
+    /// behind: what a reader of its data calls first, so a search finds a message as soon as its send answered.
+    pub(crate) async fn catch_up_deferred(&self) -> StoreResult<()> {
+        if !self.deferred_behind.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let (done, answer) = oneshot::channel();
+        self.jobs
+            .send(Box::new(RunDeferred { done }))
             .map_err(|_| backend(WriterGone))?;
         answer.await.map_err(|_| backend(WriterGone))?
     }
@@ -334,7 +384,11 @@ fn in_savepoint<T>(
 struct WriteLoop {
     connection: Connection,
     feed: Feed,
-    before_commit: BeforeCommit,
+    deferred: Deferred,
+    /// When the deferred work must run: `DEFERRED_LAG` after the first commit since it last ran.
+    deferred_due: Option<Instant>,
+    /// Shared with readers: whether a commit has not yet been followed by the deferred work.
+    deferred_behind: Arc<AtomicBool>,
     /// Set by the checkpointer when the log has grown long; see `checkpoint_loop`.
     restart_wanted: Arc<AtomicBool>,
 }
@@ -346,18 +400,32 @@ impl WriteLoop {
     /// Writes run straight into the transaction first. Almost all succeed; if one fails, it may have left
     /// part of its changes behind, so the batch is rolled back and run again with each write in its own
     /// savepoint.
-    fn run(mut self, mut queue: mpsc::UnboundedReceiver<Box<dyn Pending>>) {
+    fn run(mut self, queue: std_mpsc::Receiver<Box<dyn Pending>>) {
         let mut batch: Vec<Box<dyn Pending>> = Vec::with_capacity(MAX_BATCH);
-        while let Some(first) = queue.blocking_recv() {
-            batch.push(first);
-            while batch.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(write) => batch.push(write),
-                    Err(_) => break,
+        loop {
+            let first = match self.deferred_due {
+                None => queue
+                    .recv()
+                    .map_err(|_| std_mpsc::RecvTimeoutError::Disconnected),
+                Some(due) => queue.recv_timeout(due.saturating_duration_since(Instant::now())),
+            };
+            let first = match first {
+                Ok(write) => write,
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                    self.run_deferred_alone();
+                    continue;
                 }
-            }
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => {
+                    self.run_deferred_alone();
+                    return;
+                }
+            };
+            batch.push(first);
+            batch.extend(queue.try_iter().take(MAX_BATCH - 1));
             metrics::histogram!("parley_store_batch_writes").record(batch.len() as f64);
-            let started = std::time::Instant::now();
+            let started = Instant::now();
+            let with_deferred = self.deferred_due.is_some_and(|due| started >= due)
+                || batch.iter().any(|write| write.wants_deferred());
             let connection = &self.connection;
             let outcome = run_batch(connection, &mut batch, Isolation::Shared).and_then(|all_ok| {
                 if all_ok {
@@ -368,14 +436,20 @@ impl WriteLoop {
                 run_batch(connection, &mut batch, Isolation::Savepoint).map(|_| ())
             });
             let outcome = outcome
-                .and_then(|()| (self.before_commit)(connection))
+                .and_then(|()| match with_deferred {
+                    true => (self.deferred)(connection),
+                    false => Ok(()),
+                })
                 .and_then(|()| connection.execute_batch("COMMIT"));
             metrics::histogram!("parley_store_batch_seconds")
                 .record(started.elapsed().as_secs_f64());
-            if let Err(error) = &outcome {
-                // Leave no transaction half open for the next batch; this fails harmlessly if none is.
-                let _ = connection.execute_batch("ROLLBACK");
-                tracing::error!(%error, "write batch failed");
+            match &outcome {
+                Ok(()) => self.committed(with_deferred),
+                Err(error) => {
+                    // Leave no transaction half open for the next batch; this fails harmlessly if none is.
+                    let _ = connection.execute_batch("ROLLBACK");
+                    tracing::error!(%error, "write batch failed");
+                }
             }
             let failure = outcome.err().map(|e| e.to_string());
             for write in batch.drain(..) {
@@ -387,6 +461,35 @@ impl WriteLoop {
                 if let Err(error) = checkpoint(&self.connection) {
                     tracing::warn!(%error, "checkpoint failed");
                 }
+            }
+        }
+    }
+
+    /// Notes a commit, before its writers are answered: if it ran the deferred work, nothing is behind;
+    /// else the work is due `DEFERRED_LAG` after the first such commit.
+    fn committed(&mut self, with_deferred: bool) {
+        if with_deferred {
+            self.deferred_due = None;
+            self.deferred_behind.store(false, Ordering::SeqCst);
+        } else if self.deferred_due.is_none() {
+            self.deferred_due = Some(Instant::now() + DEFERRED_LAG);
+            self.deferred_behind.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Runs the deferred work in a transaction of its own, when it is due and no write came to carry it.
+    fn run_deferred_alone(&mut self) {
+        let connection = &self.connection;
+        let outcome = connection
+            .execute_batch("BEGIN IMMEDIATE")
+            .and_then(|()| (self.deferred)(connection))
+            .and_then(|()| connection.execute_batch("COMMIT"));
+        match outcome {
+            Ok(()) => self.committed(true),
+            Err(error) => {
+                let _ = connection.execute_batch("ROLLBACK");
+                tracing::error!(%error, "deferred work failed; it is tried again");
+                self.deferred_due = Some(Instant::now() + DEFERRED_LAG);
             }
         }
     }

@@ -11,8 +11,8 @@ use super::rows::{self, one, run};
 use super::{events, mentions};
 
 /// Replaces the text (and the mentions, when given); `None` when the message is deleted. The search index
-/// follows the text (the `messages_fts_change` trigger, or the batch's `index_new` for a message not
-/// indexed yet).
+/// follows the text (the `messages_fts_change` trigger, or the writer's deferred `index_new` for a message
+/// not indexed yet).
 pub(crate) fn edit(
     c: &Connection,
     conversation_id: ConversationId,

@@ -268,8 +268,9 @@ fn fts_query(text: &str) -> String {
     query
 }
 
-/// Indexes for search every message stored since the last time, in the transaction about to commit. The
-/// writer calls it once per batch: one FTS5 statement per batch, so one index segment per commit.
+/// Indexes for search every message stored since the last time, in the transaction about to commit: the
+/// writer's deferred work (`connection.rs`), so one FTS5 statement and one index segment for every batch
+/// committed within `DEFERRED_LAG`, and a search (`SqliteStore::search_messages`) has it run first.
 pub(crate) fn index_new(c: &Connection) -> rusqlite::Result<()> {
     let indexed = run(
         c,

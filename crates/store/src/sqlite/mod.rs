@@ -433,6 +433,8 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<Message>> {
         let query = query.to_owned();
+        // Whatever committed before this search is in the index it reads.
+        self.db.catch_up_deferred().await?;
         self.db
             .read(move |c| messages::search(c, viewer, &query, conversation_id, limit))
             .await
