@@ -220,6 +220,8 @@ mod sqlite {
         }
         let last = last.expect("sent").0;
         let raw = rusqlite::Connection::open(&path).expect("open the database beside the store");
+        raw.busy_timeout(std::time::Duration::from_secs(5))
+            .expect("busy_timeout");
         let indexed = || -> i64 {
             raw.query_row("SELECT message_id FROM search_indexed", [], |row| {
                 row.get(0)

@@ -41,6 +41,9 @@ use crate::tally::Counted;
 const MAX_BATCH: usize = 256;
 /// How long a closing connection tries to send its close frame.
 const CLOSE_PATIENCE: Duration = Duration::from_secs(1);
+/// How long a closed connection lets the ops it had under way finish, their replies unread: a send read
+/// before the close is stored, as it would be had the client waited for the ack.
+const FINISH_PATIENCE: Duration = Duration::from_secs(10);
 /// Events replayed per store query during a catch-up.
 const REPLAY_PAGE: u32 = 500;
 
@@ -258,12 +261,13 @@ impl Connection {
     )]
     fn run(mut self) -> impl Future<Output = ()> + Send {
         async move {
+            let mut in_flight = InFlight::default();
             let outcome = {
                 // One wait for the close, polled by every select of `pump`: a new wait per frame registered
                 // a waker each time (5% of the server's CPU at 200,000 deliveries a second).
                 let closer = Arc::clone(&self.closer);
                 let closing = std::pin::pin!(closer.closed());
-                self.pump(closing).await
+                self.pump(closing, &mut in_flight).await
             };
             match outcome {
                 Ok(Some(close)) => close_with(&self.closer, close),
@@ -285,11 +289,17 @@ impl Connection {
                 reason: close.reason.into(),
             };
             // A peer that reads nothing will not read this either: give it a moment, then drop the socket.
-            let _ = tokio::time::timeout(
+            let say_goodbye = tokio::time::timeout(
                 CLOSE_PATIENCE,
                 self.socket.send(Message::Close(Some(frame))),
-            )
-            .await;
+            );
+            // The close is set, so an op still waiting its turn is skipped; one under way runs to its end.
+            let finish = tokio::time::timeout(FINISH_PATIENCE, async {
+                while !in_flight.is_empty() {
+                    in_flight.next().await;
+                }
+            });
+            let _ = tokio::join!(say_goodbye, finish);
             self.session.hub.unregister(self.session.id);
         }
     }
@@ -297,7 +307,11 @@ impl Connection {
     /// Reads ops, starts them, and writes whatever is queued and each op's reply, until the
     /// client goes, a write fails, or `closing` completes. Every write races `closing`: a peer that stops
     /// reading blocks writes, and a close (too slow, logout, shutdown) must still get through.
-    async fn pump(&mut self, mut closing: Pin<&mut impl Future>) -> Result<Stop, axum::Error> {
+    async fn pump(
+        &mut self,
+        mut closing: Pin<&mut impl Future>,
+        in_flight: &mut InFlight,
+    ) -> Result<Stop, axum::Error> {
         let mut ping = tokio::time::interval_at(
             tokio::time::Instant::now() + self.ping_every,
             self.ping_every,
@@ -306,7 +320,6 @@ impl Connection {
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let idle = tokio::time::sleep(self.idle_timeout);
         let mut idle = std::pin::pin!(idle);
-        let mut in_flight = InFlight::default();
         // Every connection starts with a catch-up from its start cursor: a resume replays what was missed,
         // a fresh start what committed while its rooms were being set.
         let mut pending = Some(Outbound::CatchUp);
@@ -351,7 +364,7 @@ impl Connection {
                         Some(Ok(Message::Binary(_))) => {
                             in_flight.answer(error_frame(None, "unsupported_frame", "ops are JSON text frames"));
                         }
-                        Some(Ok(Message::Text(text))) => self.take_op(&text, &mut in_flight),
+                        Some(Ok(Message::Text(text))) => self.take_op(&text, in_flight),
                     }
                 }
                 item = self.queue.recv() => match item {

@@ -4,7 +4,9 @@
 //! conversation's line and starts when the one before has finished, so ops about one conversation take effect
 //! in the order sent. An op whose turn comes after its connection began to close is not run: as when ops ran
 //! one at a time and the rest were never read, nothing a closed (logged out, too slow) connection sent goes on
-//! taking effect. The connection reads no further op while `MAX_IN_FLIGHT` are running or waiting.
+//! taking effect. One already under way is finished by the closing connection (`FINISH_PATIENCE` in
+//! `connection.rs`), its reply unread. The connection reads no further op while `MAX_IN_FLIGHT` are running
+//! or waiting.
 //!
 //! The ops are futures polled by the connection's own task, not tasks of their own: a task per op cost a
 //! spawn, a join and a wake-up more for every send (5% fewer acks a second with one op in flight per socket).
@@ -68,9 +70,9 @@ impl InFlight {
         self.ops().done.push_back(reply);
     }
 
-    /// Starts an op, or puts it in line behind the one running about the same conversation. When its turn
-    /// comes it is not run if `closer` says the connection is closing; `failed` is the reply then, and if the
-    /// op panics.
+    /// Starts an op, or puts it in line behind the one running about the same conversation. One put in line
+    /// is not run if `closer` says the connection is closing when its turn comes; `failed` is the reply then,
+    /// and if the op panics.
     pub(crate) fn start(
         &mut self,
         conversation_id: Option<ConversationId>,
@@ -78,32 +80,19 @@ impl InFlight {
         failed: Frame,
         closer: &Closer,
     ) {
-        let closer = Arc::clone(closer);
-        let op: Op = Box::pin(async move {
-            if closer.reason().is_some() {
-                // Nobody will read the reply: the connection is closing.
-                return (conversation_id, failed);
-            }
-            let reply = match AssertUnwindSafe(op).catch_unwind().await {
-                Ok(reply) => reply,
-                Err(_) => {
-                    tracing::error!("an op failed");
-                    failed
-                }
-            };
-            (conversation_id, reply)
-        });
         let ops = self.ops();
         match conversation_id.map(|id| ops.lines.entry(id)) {
             Some(Entry::Occupied(mut line)) => {
-                line.get_mut().push_back(op);
+                let closer = Some(Arc::clone(closer));
+                line.get_mut()
+                    .push_back(guarded(conversation_id, op, failed, closer));
                 ops.waiting += 1;
             }
             Some(Entry::Vacant(free)) => {
                 free.insert(VecDeque::new());
-                ops.running.push(op);
+                ops.running.push(guarded(conversation_id, op, failed, None));
             }
-            None => ops.running.push(op),
+            None => ops.running.push(guarded(conversation_id, op, failed, None)),
         }
     }
 
@@ -129,6 +118,30 @@ impl InFlight {
             ops.done.push_back(reply);
         }
     }
+}
+
+/// The op as the set runs it: answering `failed` if it panics, or, when `closer` is given (an op that waited
+/// its turn), if the connection is closing once it starts.
+fn guarded(
+    conversation_id: Option<ConversationId>,
+    op: impl Future<Output = Frame> + Send + 'static,
+    failed: Frame,
+    closer: Option<Closer>,
+) -> Op {
+    Box::pin(async move {
+        if closer.is_some_and(|closer| closer.reason().is_some()) {
+            // Nobody will read the reply: the connection is closing.
+            return (conversation_id, failed);
+        }
+        let reply = match AssertUnwindSafe(op).catch_unwind().await {
+            Ok(reply) => reply,
+            Err(_) => {
+                tracing::error!("an op failed");
+                failed
+            }
+        };
+        (conversation_id, reply)
+    })
 }
 
 impl Ops {
@@ -347,5 +360,26 @@ mod tests {
         assert_eq!(first.as_deref(), Some("quick"));
         assert_eq!(second.as_deref(), Some("slow"));
         assert!(in_flight.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_op_read_before_the_close_runs_even_if_not_yet_polled() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut in_flight = InFlight::default();
+        let closer = Closer::default();
+        in_flight.start(
+            Some(ConversationId(1)),
+            op(&log, "read", 1),
+            frame("skipped"),
+            &closer,
+        );
+        let bye = Close {
+            code: 1000,
+            reason: "bye",
+        };
+        close_with(&closer, bye);
+        assert_eq!(in_flight.next().await.text.as_str(), "read");
+        let ran = log.lock().map(|l| l.clone()).unwrap_or_default();
+        assert_eq!(ran, ["read"]);
     }
 }

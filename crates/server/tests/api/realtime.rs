@@ -1143,6 +1143,46 @@ async fn one_socket_has_many_ops_in_flight_and_each_conversation_keeps_its_order
     assert_eq!(texts, sent);
 }
 
+/// A send the server read before the client closed is stored, as if the client had waited for its ack: a
+/// bot that fires its last messages and hangs up loses none of them.
+#[tokio::test]
+async fn sends_read_before_the_client_closes_are_stored() {
+    let server = TestServer::spawn().await;
+    let (ann, bob) = (server.user("Ann").await, server.user("Bob").await);
+    let conversations = [
+        dm(&ann.client, bob.id).await,
+        group(&ann.client, "one", &[bob.id]).await,
+        group(&ann.client, "two", &[bob.id]).await,
+    ];
+    let mut socket = connect(&ann).await;
+    for (n, conversation) in conversations.iter().enumerate() {
+        let op = send_op(&n.to_string(), *conversation, &format!("last words {n}"));
+        socket.send(&op).await.expect("send");
+    }
+    socket.close().await;
+    for (n, conversation) in conversations.into_iter().enumerate() {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let history = bob
+                .client
+                .history(conversation, Page::default())
+                .await
+                .expect("history");
+            if history
+                .iter()
+                .any(|m| m.text.as_deref() == Some(&format!("last words {n}")))
+            {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the send read before the close was lost"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_reader_that_never_reads_is_closed_and_delays_nobody() {
     let server = TestServer::spawn_with(|config| config.ws_queue_frames = 64).await;

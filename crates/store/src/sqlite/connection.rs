@@ -175,7 +175,7 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
 
 pub(crate) struct Connections {
     jobs: std_mpsc::Sender<Box<dyn Pending>>,
-    /// Set by the writer from a commit until the deferred work has run after it.
+    /// Set by the writer before a commit that leaves the deferred work behind; cleared once it has run.
     deferred_behind: Arc<AtomicBool>,
     /// Asks the checkpointer to empty the log, and answers whether it could; dropped with the store, which
     /// stops the checkpointer.
@@ -387,7 +387,7 @@ struct WriteLoop {
     deferred: Deferred,
     /// When the deferred work must run: `DEFERRED_LAG` after the first commit since it last ran.
     deferred_due: Option<Instant>,
-    /// Shared with readers: whether a commit has not yet been followed by the deferred work.
+    /// Shared with readers: whether something committed (or about to) is not yet covered by the deferred work.
     deferred_behind: Arc<AtomicBool>,
     /// Set by the checkpointer when the log has grown long; see `checkpoint_loop`.
     restart_wanted: Arc<AtomicBool>,
@@ -416,7 +416,9 @@ impl WriteLoop {
                     continue;
                 }
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => {
-                    self.run_deferred_alone();
+                    if self.deferred_due.is_some() {
+                        self.run_deferred_alone();
+                    }
                     return;
                 }
             };
@@ -426,6 +428,10 @@ impl WriteLoop {
             let started = Instant::now();
             let with_deferred = self.deferred_due.is_some_and(|due| started >= due)
                 || batch.iter().any(|write| write.wants_deferred());
+            if !with_deferred {
+                // Before the commit, not after: a reader that sees what it commits must find it behind.
+                self.deferred_behind.store(true, Ordering::SeqCst);
+            }
             let connection = &self.connection;
             let outcome = run_batch(connection, &mut batch, Isolation::Shared).and_then(|all_ok| {
                 if all_ok {
@@ -466,14 +472,13 @@ impl WriteLoop {
     }
 
     /// Notes a commit, before its writers are answered: if it ran the deferred work, nothing is behind;
-    /// else the work is due `DEFERRED_LAG` after the first such commit.
+    /// else (`deferred_behind` was set before it) the work is due `DEFERRED_LAG` after the first such commit.
     fn committed(&mut self, with_deferred: bool) {
         if with_deferred {
             self.deferred_due = None;
             self.deferred_behind.store(false, Ordering::SeqCst);
         } else if self.deferred_due.is_none() {
             self.deferred_due = Some(Instant::now() + DEFERRED_LAG);
-            self.deferred_behind.store(true, Ordering::SeqCst);
         }
     }
 
