@@ -68,6 +68,8 @@ async function openAdmin(user, tab = 'People') {
     const button = adminArea(user).getByRole('tab', { name: tab, exact: true });
     if ((await button.getAttribute('aria-selected')) !== 'true') await button.click();
     await visible(`the "${tab}" tab's page`, adminArea(user).getByRole('tabpanel', { name: tab, exact: true }));
+    // People read afresh replace the rows shown: a change made on a row before that would go with it.
+    if (tab === 'People') await gone('the People being read', adminArea(user).locator('table[aria-busy="true"]'));
 }
 
 async function openSettings(user) {

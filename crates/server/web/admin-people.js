@@ -48,18 +48,18 @@ function buildPage(panel) {
   const status = h('p', { id: 'admin-people-status', class: 'hint', role: 'status' });
   const rows = h('tbody');
   const more = h('button', { type: 'button', class: 'load-more', hidden: true }, 'Load more');
+  const table = h('table', { class: 'admin-table people-table', 'aria-label': 'People' },
+    h('thead', {}, h('tr', {},
+      ...['Name', 'Username', 'Email', 'Role', 'Status', 'Last seen'].map((title) => h('th', { scope: 'col' }, title)),
+      h('th', { scope: 'col' }, h('span', { class: 'vh' }, 'Account')))),
+    rows);
   panel.replaceChildren(
     h('div', { class: 'field admin-search', role: 'search' },
       h('label', { for: input.id }, 'Search people'),
       input,
       h('p', { id: 'admin-people-hint', class: 'hint' }, 'The start of a name, username or email.')),
     status,
-    h('div', { class: 'admin-table-wrap' },
-      h('table', { class: 'admin-table people-table', 'aria-label': 'People' },
-        h('thead', {}, h('tr', {},
-          ...['Name', 'Username', 'Email', 'Role', 'Status', 'Last seen'].map((title) => h('th', { scope: 'col' }, title)),
-          h('th', { scope: 'col' }, h('span', { class: 'vh' }, 'Account')))),
-        rows)),
+    h('div', { class: 'admin-table-wrap' }, table),
     more);
 
   /** The page's query and where the next page starts; a new search starts a new generation, so the answers
@@ -72,7 +72,11 @@ function buildPage(panel) {
    * @param {() => boolean} isCurrent */
   async function load(q, after, isCurrent) {
     const generation = after ? shown.generation : shown.generation + 1;
-    if (!after) shown = { q, next: null, count: 0, generation };
+    if (!after) {
+      shown = { q, next: null, count: 0, generation };
+      // The rows shown are about to be replaced: what is done on them meanwhile would be lost with them.
+      table.setAttribute('aria-busy', 'true');
+    }
     setBusy(more, true);
     try {
       const answer = await listPeople(q, after);
@@ -95,6 +99,7 @@ function buildPage(panel) {
       if (state === s && isCurrent() && err.status !== 401) status.textContent = `Could not read the people: ${refusal(err)}`;
     } finally {
       setBusy(more, false);
+      if (shown.generation === generation) table.removeAttribute('aria-busy');
     }
   }
 
