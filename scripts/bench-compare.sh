@@ -22,38 +22,12 @@ WORK=target/bench-run
 PORT=18950
 URL=http://127.0.0.1:$PORT
 mkdir -p target
-# The load generator runs from one address and makes thousands of accounts, sockets and messages: the limits
-# that protect a server from one client (per address, per user) are lifted, so what is measured is the server.
-cat > target/bench.toml <<'EOF'
-ws_ops_per_second = 10000
-sends_per_second = 1000000
-sends_burst = 1000000
-signups_per_address_per_hour = 1000000
-signups_per_minute = 1000000
-max_connections_per_address = 100000
-EOF
-
-PID=
-stop() {
-    if [ -n "$PID" ]; then
-        kill "$PID" 2>/dev/null || true
-        wait "$PID" 2>/dev/null || true
-        PID=
-    fi
-}
-trap stop EXIT
+source scripts/bench-server.sh
+bench_limits target/bench.toml 10000
 
 # Starts SERVER on DATA_DIR and waits until it is ready.
 serve() {
-    "$SERVER" serve --listen 127.0.0.1:$PORT --data-dir "$1" --config target/bench.toml > "$WORK.log" 2>&1 &
-    PID=$!
-    for _ in $(seq 100); do
-        # Ready, and this very process (not another one left on the port).
-        curl -sf $URL/readyz > /dev/null && kill -0 "$PID" 2>/dev/null && return
-        sleep 0.1
-    done
-    echo "the server did not become ready (see $WORK.log)" >&2
-    exit 1
+    serve_with "$1" target/bench.toml "$WORK.log"
 }
 
 if [ ! -d "$TEMPLATE" ]; then

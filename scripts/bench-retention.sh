@@ -21,32 +21,11 @@ PORT=18960
 URL=http://127.0.0.1:$PORT
 W=target/bench-retention
 mkdir -p $W
-cat > $W/bench.toml <<'TOML'
-sends_per_second = 1000000
-sends_burst = 1000000
-signups_per_address_per_hour = 1000000
-signups_per_minute = 1000000
-max_connections_per_address = 100000
-TOML
-
-PID=
-stop() {
-    if [ -n "$PID" ]; then
-        kill "$PID" 2>/dev/null || true
-        wait "$PID" 2>/dev/null || true
-        PID=
-    fi
-}
-trap stop EXIT
-serve() {
-    "$SERVER" serve --listen 127.0.0.1:$PORT --data-dir "$1" --config $W/bench.toml > "$W/server-$2.log" 2>&1 &
-    PID=$!
-    for _ in $(seq 300); do
-        curl -sf $URL/readyz > /dev/null && kill -0 "$PID" 2>/dev/null && return
-        sleep 0.1
-    done
-    echo "the server did not become ready (see $W/server-$2.log)" >&2
-    exit 1
+source scripts/bench-server.sh
+bench_limits $W/bench.toml
+# Starts SERVER on DATA_DIR, its output in server-NAME.log, and waits until it is ready.
+serve() { # DATA_DIR NAME
+    serve_with "$1" $W/bench.toml "$W/server-$2.log"
 }
 
 if [ ! -d $W/template ]; then

@@ -63,37 +63,12 @@ USERS=$(( BIG_ROOM + 1 > PAIR_USERS ? BIG_ROOM + 1 : PAIR_USERS ))
 USERS=$(( USERS > IDLE_SOCKETS ? USERS : IDLE_SOCKETS ))
 
 mkdir -p $W
-cat > $W/bench.toml <<'EOF'
-ws_ops_per_second = 1000000
-sends_per_second = 1000000
-sends_burst = 1000000
-signups_per_address_per_hour = 1000000
-signups_per_minute = 1000000
-max_connections_per_address = 100000
-EOF
-
-PID=
-stop() {
-    if [ -n "$PID" ]; then
-        kill "$PID" 2>/dev/null || true
-        wait "$PID" 2>/dev/null || true
-        PID=
-    fi
-}
-trap stop EXIT
+source scripts/bench-server.sh
+bench_limits $W/bench.toml 1000000
 
 # Starts SERVER on DATA_DIR and waits until it is ready.
 serve() {
-    "$SERVER" serve --listen 127.0.0.1:$PORT --data-dir "$1" --config $W/bench.toml > $W/server.log 2>&1 &
-    PID=$!
-    for _ in $(seq 100); do
-        # Ready, and this very process (not another one left on the port).
-        curl -sf $URL/readyz > /dev/null && kill -0 "$PID" 2>/dev/null && return
-        sleep 0.1
-    done
-    echo "the server did not become ready (see $W/server.log)" >&2
-    stop
-    exit 1
+    serve_with "$1" $W/bench.toml $W/server.log
 }
 
 if [ ! -d "$TEMPLATE" ]; then
