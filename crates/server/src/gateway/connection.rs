@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use parley_core::model::Millis;
 use parley_core::service::{Draft, Pruned, Replay};
@@ -340,13 +340,7 @@ impl Connection {
                 reply = in_flight.next(), if !in_flight.is_empty() => {
                     // The client may send again: a silent spell starts now.
                     idle.as_mut().reset(tokio::time::Instant::now() + self.idle_timeout);
-                    let mut replies = vec![reply];
-                    while replies.len() < MAX_BATCH {
-                        match in_flight.next().now_or_never() {
-                            Some(reply) => replies.push(reply),
-                            None => break,
-                        }
-                    }
+                    let replies = in_flight.with_ready(reply, MAX_BATCH);
                     tokio::select! {
                         biased;
                         _ = &mut closing => return Ok(None),

@@ -107,6 +107,18 @@ impl InFlight {
         }
     }
 
+    /// `first` and the replies ready now after it, `most` in all: what one flush writes.
+    pub(crate) fn with_ready(&mut self, first: Frame, most: usize) -> Vec<Frame> {
+        let mut replies = vec![first];
+        while replies.len() < most {
+            match self.next().now_or_never() {
+                Some(reply) => replies.push(reply),
+                None => break,
+            }
+        }
+        replies
+    }
+
     /// Runs the ops in flight, keeping their replies for `next`; never completes. The connection races it
     /// with each of its writes.
     pub(crate) async fn drive(&mut self) {
