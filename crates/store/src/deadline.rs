@@ -19,7 +19,7 @@ use parley_core::store::{
     ConversationChange, Decided, Delivery, DirectMessage, FileRecords, LogEntry, NewConversation,
     NewDelivery, NewInvite, NewMessage, NewPushSubscription, NewSsoUser, NewUpload, NewUser,
     NotifyRecords, OrgSettingsRecord, Outcome, Pending, PurgeBatch, PurgeRunRecord,
-    PushSubscription, QuietHours, RetentionRecords, RetentionTarget, Sent, SentMessage,
+    PushSubscription, Queued, QuietHours, RetentionRecords, RetentionTarget, Sent, SentMessage,
     SessionRecord, SsoConfigRecord, SsoFlowRecord, SsoRecords, Store, StoreError, StoreResult,
 };
 use parley_core::{
@@ -42,12 +42,19 @@ impl TimeLimited {
 #[error("the store did not answer within {0:?}")]
 struct TimedOut(Duration);
 
+async fn within_limit<T>(
+    limit: Duration,
+    call: impl Future<Output = StoreResult<T>>,
+) -> StoreResult<T> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result,
+        Err(_) => Err(StoreError::Backend(Box::new(TimedOut(limit)))),
+    }
+}
+
 macro_rules! within {
     ($self:ident, $call:expr) => {
-        match tokio::time::timeout($self.limit, $call).await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::Backend(Box::new(TimedOut($self.limit)))),
-        }
+        within_limit($self.limit, $call).await
     };
 }
 
@@ -228,8 +235,8 @@ impl Store for TimeLimited {
         )
     }
 
-    async fn create_message(&self, new: NewMessage<'_>) -> StoreResult<Sent> {
-        within!(self, self.inner.create_message(new))
+    fn queue_message(&self, new: NewMessage<'_>) -> Queued<Sent> {
+        Box::pin(within_limit(self.limit, self.inner.queue_message(new)))
     }
 
     async fn add_reaction(

@@ -37,7 +37,8 @@ macro_rules! store_contract_tests {
                 conversations::update_membership_patches_only_given_fields,
                 conversations::creation_announces_created_then_each_member_joined,
                 conversations::member_conversations_snapshot_lists_the_users_conversations,
-                messages::create_message_stores_it_with_an_event,
+                messages::queue_message_stores_it_with_an_event,
+                messages::messages_are_stored_in_the_order_queued,
                 messages::same_nonce_is_stored_once,
                 messages::messages_pages_have_correct_bounds_and_limits,
                 messages::hidden_messages_are_hidden_for_that_viewer_only,
@@ -142,7 +143,7 @@ mod sqlite {
         let path = dir.path().join("parley.db");
         let send = |store: Arc<dyn Store>, conversation_id, author_id, text: &'static str| async move {
             store
-                .create_message(NewMessage {
+                .queue_message(NewMessage {
                     conversation_id,
                     author_id,
                     text,

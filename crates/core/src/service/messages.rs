@@ -4,7 +4,7 @@ use parley_proto::v1::{self, Mentions, QuoteRef, Receipt};
 
 use super::{Caller, Parley, moderation};
 use crate::model::{Audience, Millis, Page};
-use crate::store::{NewMessage, Sent};
+use crate::store::{NewMessage, Queued, Sent};
 use crate::wire;
 use crate::{ConversationId, Error, FileId, MessageId, UserId, validate};
 
@@ -97,6 +97,32 @@ pub struct SendOutcome {
     pub duplicate: bool,
 }
 
+/// A send that passed every check and is queued to the store: its place in its conversation is taken, ahead
+/// of any send queued after it (`Store::queue_message`).
+pub struct QueuedSend {
+    stored: Queued<Sent>,
+    dropped_mentions: Vec<UserId>,
+}
+
+impl QueuedSend {
+    /// Answers once the message is durable; a retry with the same nonce answers the first message and
+    /// stores nothing.
+    pub async fn durable(self) -> Result<SendOutcome, Error> {
+        let (message, duplicate) = match self.stored.await? {
+            Sent::Stored(message, _) => {
+                metrics::counter!("parley_messages_stored_total").increment(1);
+                (message, false)
+            }
+            Sent::Duplicate(message) => (message, true),
+        };
+        Ok(SendOutcome {
+            message: wire::message(&message),
+            dropped_mentions: self.dropped_mentions,
+            duplicate,
+        })
+    }
+}
+
 impl Parley {
     /// Stores a message and announces it. Answers only once the message is durable; a retry with the same
     /// nonce answers the first message and stores nothing.
@@ -106,6 +132,21 @@ impl Parley {
         conversation_id: ConversationId,
         draft: &Draft,
     ) -> Result<SendOutcome, Error> {
+        self.queue_message(caller, conversation_id, draft)
+            .await?
+            .durable()
+            .await
+    }
+
+    /// Checks a send and queues it to the store, without waiting for it to be durable: a caller that must
+    /// keep its sends to a conversation in order (a socket's pipelined ops) may check and queue the next
+    /// one as soon as this answers.
+    pub async fn queue_message(
+        &self,
+        caller: &Caller,
+        conversation_id: ConversationId,
+        draft: &Draft,
+    ) -> Result<QueuedSend, Error> {
         // Text is optional on a message that carries files.
         if draft.attachments.is_empty() || !draft.text.is_empty() {
             validate::message_text(&draft.text)?;
@@ -144,17 +185,9 @@ impl Parley {
             attachments: &attachments,
             now: Millis::now(),
         };
-        let (message, duplicate) = match self.store.create_message(new).await? {
-            Sent::Stored(message, _) => {
-                metrics::counter!("parley_messages_stored_total").increment(1);
-                (message, false)
-            }
-            Sent::Duplicate(message) => (message, true),
-        };
-        Ok(SendOutcome {
-            message: wire::message(&message),
+        Ok(QueuedSend {
+            stored: self.store.queue_message(new),
             dropped_mentions,
-            duplicate,
         })
     }
 

@@ -36,7 +36,9 @@ pub use export::Export;
 pub use files::{Download, FileSettings, MAX_LINKS, content_disposition};
 pub use invites::{MAX_INVITE_HOURS, MAX_INVITE_USES};
 pub use mentions::MAX_MENTIONS;
-pub use messages::{DeleteScope, Draft, HistoryQuery, MAX_PAGE, MAX_SEARCH_CHARS, SendOutcome};
+pub use messages::{
+    DeleteScope, Draft, HistoryQuery, MAX_PAGE, MAX_SEARCH_CHARS, QueuedSend, SendOutcome,
+};
 pub use org_settings::{MAX_DEFAULT_CHANNELS, MAX_EMAIL_DOMAINS};
 pub use people::{MAX_PEOPLE_PAGE, PeopleQuery};
 pub use pins::MAX_PINS;

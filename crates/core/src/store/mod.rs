@@ -47,6 +47,10 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A write already queued to the store: it answers once the write is durable (or failed). Dropping it does
+/// not withdraw the write.
+pub type Queued<T> = futures_util::future::BoxFuture<'static, StoreResult<T>>;
+
 /// Every committed event, batch by batch, in commit (cursor) order: what the relay publishes on the bus.
 /// Announcing from here, rather than from each caller after its write returns, is what keeps the bus in
 /// cursor order however many writes run at once.
@@ -214,8 +218,11 @@ pub trait Store:
         own_devices_only: bool,
         now: Millis,
     ) -> StoreResult<Vec<Event>>;
-    /// Stores a message unless the author already sent this nonce in this conversation.
-    async fn create_message(&self, new: NewMessage<'_>) -> StoreResult<Sent>;
+    /// Stores a message unless the author already sent this nonce in this conversation. The write is queued
+    /// when this is called, not when the answer is awaited, and writes commit in the order they were queued:
+    /// a message queued after another of its conversation is stored after it (or with it, in the same
+    /// transaction, behind it), whether or not the first was awaited. The answer comes once it is durable.
+    fn queue_message(&self, new: NewMessage<'_>) -> Queued<Sent>;
     /// Adds a reaction; `None` if it was already there.
     async fn add_reaction(
         &self,

@@ -29,7 +29,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::dispatcher::{Hub, Registration};
-use super::in_flight::InFlight;
+use super::in_flight::{Handoff, InFlight};
 use super::outbound::{Close, Closer, Frame, Outbound, ROLE_CHANGED, close_with, encode};
 use super::registry::ConnId;
 use super::{GatewaySettings, close};
@@ -409,7 +409,12 @@ impl Connection {
                 );
                 let conversation_id = op.conversation_id();
                 let session = Arc::clone(&self.session);
-                in_flight.start(conversation_id, session.op(op), failed, &self.closer);
+                in_flight.start(
+                    conversation_id,
+                    |handoff| session.op(op, handoff),
+                    failed,
+                    &self.closer,
+                );
             }
         }
     }
@@ -588,8 +593,9 @@ impl Session {
         });
     }
 
-    /// Runs one op and returns its reply.
-    async fn op(self: Arc<Self>, op: ClientOp) -> Frame {
+    /// Runs one op and returns its reply. A send passes `handoff` once queued to the store (see
+    /// `in_flight.rs`).
+    async fn op(self: Arc<Self>, op: ClientOp, handoff: Handoff) -> Frame {
         let reference = op.reference().map(str::to_owned);
         let caller = &self.caller;
         let result = match op {
@@ -616,14 +622,22 @@ impl Session {
                     quote,
                     attachments,
                 };
-                self.parley
-                    .send_message(caller, conversation_id, &draft)
+                let sent = match self
+                    .parley
+                    .queue_message(caller, conversation_id, &draft)
                     .await
-                    .map(|outcome| ServerFrame::Ack {
-                        reference: reference.clone(),
-                        message: outcome.message,
-                        dropped_mentions: outcome.dropped_mentions,
-                    })
+                {
+                    Ok(queued) => {
+                        handoff.pass();
+                        queued.durable().await
+                    }
+                    Err(error) => Err(error),
+                };
+                sent.map(|outcome| ServerFrame::Ack {
+                    reference: reference.clone(),
+                    message: outcome.message,
+                    dropped_mentions: outcome.dropped_mentions,
+                })
             }
             ClientOp::Edit {
                 reference,

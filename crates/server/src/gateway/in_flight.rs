@@ -1,12 +1,14 @@
 //! The ops one connection has in flight. A socket is not held to one op at a time (a bot or a bridge sends
 //! far more than one op per commit's round trip): ops about different conversations run side by side and are
-//! answered as each completes, while an op about a conversation that already has one running waits in that
-//! conversation's line and starts when the one before has finished, so ops about one conversation take effect
-//! in the order sent. An op whose turn comes after its connection began to close is not run: as when ops ran
-//! one at a time and the rest were never read, nothing a closed (logged out, too slow) connection sent goes on
-//! taking effect. One already under way is finished by the closing connection (`FINISH_PATIENCE` in
-//! `connection.rs`), its reply unread. The connection reads no further op while `MAX_IN_FLIGHT` are running
-//! or waiting.
+//! answered as each completes, while an op about a conversation that already has one under way waits in that
+//! conversation's line until the one before *hands off*, so ops about one conversation take effect in the
+//! order sent. An op hands off when it completes, or sooner once the order of its effect is fixed: a send
+//! hands off as soon as its write is queued to the store, whose writer commits in queue order, so a socket's
+//! sends to one conversation share commits instead of waiting one commit each (`Handoff`). An op whose turn
+//! comes after its connection began to close is not run: as when ops ran one at a time and the rest were
+//! never read, nothing a closed (logged out, too slow) connection sent goes on taking effect. One already
+//! under way is finished by the closing connection (`FINISH_PATIENCE` in `connection.rs`), its reply unread.
+//! The connection reads no further op while `MAX_IN_FLIGHT` are running or waiting.
 //!
 //! The ops are futures polled by the connection's own task, not tasks of their own: a task per op cost a
 //! spawn, a join and a wake-up more for every send (5% fewer acks a second with one op in flight per socket).
@@ -19,6 +21,8 @@ use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
@@ -33,6 +37,26 @@ pub(crate) const MAX_IN_FLIGHT: usize = 64;
 /// An op and what it is about, answering its reply once run (or skipped, or failed).
 type Op = Pin<Box<dyn Future<Output = (Option<ConversationId>, Frame)> + Send>>;
 
+/// An op's leave for the next op about its conversation to start before it completes. The op passes it once
+/// nothing the next one does can take effect before its own (a send, once queued to the store); one that
+/// never does hands off when it completes.
+#[derive(Clone, Default)]
+pub(crate) struct Handoff(Option<Arc<AtomicBool>>);
+
+impl Handoff {
+    pub(crate) fn pass(&self) {
+        if let Some(passed) = &self.0 {
+            passed.store(true, Ordering::Release);
+        }
+    }
+
+    fn passed(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|passed| passed.load(Ordering::Acquire))
+    }
+}
+
 /// Made at the first op and boxed: an idle connection carries a pointer.
 #[derive(Default)]
 pub(crate) struct InFlight(Option<Box<Ops>>);
@@ -40,12 +64,22 @@ pub(crate) struct InFlight(Option<Box<Ops>>);
 #[derive(Default)]
 struct Ops {
     running: FuturesUnordered<Op>,
-    /// One entry for each conversation with an op running: the ops sent about it since, in order.
-    lines: HashMap<ConversationId, VecDeque<Op>>,
+    /// One entry for each conversation with an op under way.
+    lines: HashMap<ConversationId, Line>,
     /// How many ops wait in `lines`.
     waiting: usize,
     /// Replies that completed while the connection was busy writing, oldest first.
     done: VecDeque<Frame>,
+}
+
+/// The ops about one conversation that have not completed.
+struct Line {
+    /// The hand-off of the op started last: the next may start once it is passed.
+    last: Handoff,
+    /// Ops started and not yet completed.
+    running: usize,
+    /// The ops sent since, in order, each with its own hand-off.
+    waiting: VecDeque<(Handoff, Op)>,
 }
 
 impl InFlight {
@@ -70,29 +104,72 @@ impl InFlight {
         self.ops().done.push_back(reply);
     }
 
-    /// Starts an op, or puts it in line behind the one running about the same conversation. One put in line
-    /// is not run if `closer` says the connection is closing when its turn comes; `failed` is the reply then,
-    /// and if the op panics.
-    pub(crate) fn start(
+    /// Starts an op (`op` makes it, given its hand-off), or puts it in line behind the one before it about
+    /// the same conversation until that one hands off. One put in line is not run if `closer` says the
+    /// connection is closing when its turn comes; `failed` is the reply then, and if the op panics.
+    pub(crate) fn start<F>(
         &mut self,
         conversation_id: Option<ConversationId>,
-        op: impl Future<Output = Frame> + Send + 'static,
+        op: impl FnOnce(Handoff) -> F,
         failed: Frame,
         closer: &Closer,
-    ) {
+    ) where
+        F: Future<Output = Frame> + Send + 'static,
+    {
         let ops = self.ops();
-        match conversation_id.map(|id| ops.lines.entry(id)) {
-            Some(Entry::Occupied(mut line)) => {
+        let Some(id) = conversation_id else {
+            let op = guarded(
+                None,
+                op(Handoff::default()),
+                failed,
+                None,
+                Handoff::default(),
+            );
+            ops.running.push(op);
+            return;
+        };
+        let handoff = Handoff(Some(Arc::default()));
+        match ops.lines.entry(id) {
+            Entry::Occupied(mut line)
+                if !line.get().last.passed() || !line.get().waiting.is_empty() =>
+            {
                 let closer = Some(Arc::clone(closer));
-                line.get_mut()
-                    .push_back(guarded(conversation_id, op, failed, closer));
+                let op = guarded(
+                    conversation_id,
+                    op(handoff.clone()),
+                    failed,
+                    closer,
+                    handoff.clone(),
+                );
+                line.get_mut().waiting.push_back((handoff, op));
                 ops.waiting += 1;
             }
-            Some(Entry::Vacant(free)) => {
-                free.insert(VecDeque::new());
-                ops.running.push(guarded(conversation_id, op, failed, None));
+            Entry::Occupied(mut line) => {
+                let line = line.get_mut();
+                line.running += 1;
+                line.last = handoff.clone();
+                ops.running.push(guarded(
+                    conversation_id,
+                    op(handoff.clone()),
+                    failed,
+                    None,
+                    handoff,
+                ));
             }
-            None => ops.running.push(guarded(conversation_id, op, failed, None)),
+            Entry::Vacant(free) => {
+                free.insert(Line {
+                    last: handoff.clone(),
+                    running: 1,
+                    waiting: VecDeque::new(),
+                });
+                ops.running.push(guarded(
+                    conversation_id,
+                    op(handoff.clone()),
+                    failed,
+                    None,
+                    handoff,
+                ));
+            }
         }
     }
 
@@ -103,7 +180,7 @@ impl InFlight {
         };
         match ops.done.pop_front() {
             Some(reply) => reply,
-            None => ops.complete().await,
+            None => std::future::poll_fn(|cx| ops.poll_complete(cx)).await,
         }
     }
 
@@ -126,23 +203,25 @@ impl InFlight {
             return std::future::pending().await;
         };
         loop {
-            let reply = ops.complete().await;
+            let reply = std::future::poll_fn(|cx| ops.poll_complete(cx)).await;
             ops.done.push_back(reply);
         }
     }
 }
 
 /// The op as the set runs it: answering `failed` if it panics, or, when `closer` is given (an op that waited
-/// its turn), if the connection is closing once it starts.
+/// its turn), if the connection is closing once it starts. It hands off when it completes, if not before.
 fn guarded(
     conversation_id: Option<ConversationId>,
     op: impl Future<Output = Frame> + Send + 'static,
     failed: Frame,
     closer: Option<Closer>,
+    handoff: Handoff,
 ) -> Op {
     Box::pin(async move {
         if closer.is_some_and(|closer| closer.reason().is_some()) {
             // Nobody will read the reply: the connection is closing.
+            handoff.pass();
             return (conversation_id, failed);
         }
         let reply = match AssertUnwindSafe(op).catch_unwind().await {
@@ -152,28 +231,57 @@ fn guarded(
                 failed
             }
         };
+        handoff.pass();
         (conversation_id, reply)
     })
 }
 
 impl Ops {
-    /// The next op to complete: its reply, once the next in its conversation's line has started.
-    async fn complete(&mut self) -> Frame {
-        let Some((conversation_id, reply)) = self.running.next().await else {
-            return std::future::pending().await;
-        };
-        if let Some(Entry::Occupied(mut line)) = conversation_id.map(|id| self.lines.entry(id)) {
-            match line.get_mut().pop_front() {
-                Some(next) => {
-                    self.waiting -= 1;
-                    self.running.push(next);
-                }
-                None => {
-                    line.remove();
-                }
+    /// Polls the running ops, starting each line's next op once the one before hands off, until one
+    /// completes: its reply.
+    fn poll_complete(&mut self, cx: &mut Context<'_>) -> Poll<Frame> {
+        loop {
+            let polled = self.running.poll_next_unpin(cx);
+            if let Poll::Ready(Some((conversation_id, _))) = &polled {
+                self.let_go(*conversation_id);
+            }
+            let started = self.start_handed_off();
+            match polled {
+                Poll::Ready(Some((_, reply))) => return Poll::Ready(reply),
+                // Ops just started have not been polled yet; anything else wakes this task.
+                _ if started => continue,
+                _ => return Poll::Pending,
             }
         }
-        reply
+    }
+
+    /// An op about `conversation_id` completed: its line goes once nothing else of it is under way.
+    fn let_go(&mut self, conversation_id: Option<ConversationId>) {
+        let Some(Entry::Occupied(mut line)) = conversation_id.map(|id| self.lines.entry(id)) else {
+            return;
+        };
+        line.get_mut().running -= 1;
+        if line.get().running == 0 && line.get().waiting.is_empty() {
+            line.remove();
+        }
+    }
+
+    /// Starts the next op of every line whose last started op has handed off; whether it started any.
+    fn start_handed_off(&mut self) -> bool {
+        let mut started = false;
+        for line in self.lines.values_mut() {
+            while line.last.passed() {
+                let Some((handoff, op)) = line.waiting.pop_front() else {
+                    break;
+                };
+                self.waiting -= 1;
+                line.running += 1;
+                line.last = handoff;
+                self.running.push(op);
+                started = true;
+            }
+        }
+        started
     }
 }
 
@@ -214,10 +322,10 @@ mod tests {
         let mut in_flight = InFlight::default();
         let open = Closer::default();
         let (one, two) = (Some(ConversationId(1)), Some(ConversationId(2)));
-        in_flight.start(one, op(&log, "slow in 1", 50), frame("failed"), &open);
-        in_flight.start(one, op(&log, "next in 1", 1), frame("failed"), &open);
-        in_flight.start(two, op(&log, "quick in 2", 1), frame("failed"), &open);
-        in_flight.start(None, op(&log, "ping", 0), frame("failed"), &open);
+        in_flight.start(one, |_| op(&log, "slow in 1", 50), frame("failed"), &open);
+        in_flight.start(one, |_| op(&log, "next in 1", 1), frame("failed"), &open);
+        in_flight.start(two, |_| op(&log, "quick in 2", 1), frame("failed"), &open);
+        in_flight.start(None, |_| op(&log, "ping", 0), frame("failed"), &open);
         let mut replies = Vec::new();
         while !in_flight.is_empty() {
             replies.push(in_flight.next().await.text.to_string());
@@ -238,8 +346,8 @@ mod tests {
         let mut in_flight = InFlight::default();
         let open = Closer::default();
         let one = Some(ConversationId(1));
-        in_flight.start(one, failing(), frame("failed"), &open);
-        in_flight.start(one, op(&log, "after", 1), frame("failed"), &open);
+        in_flight.start(one, |_| failing(), frame("failed"), &open);
+        in_flight.start(one, |_| op(&log, "after", 1), frame("failed"), &open);
         let mut replies = Vec::new();
         while !in_flight.is_empty() {
             replies.push(in_flight.next().await.text.to_string());
@@ -254,7 +362,7 @@ mod tests {
         let open = Closer::default();
         for i in 0..MAX_IN_FLIGHT {
             let conversation = Some(ConversationId(i as i64));
-            in_flight.start(conversation, op(&log, "op", 1), frame("failed"), &open);
+            in_flight.start(conversation, |_| op(&log, "op", 1), frame("failed"), &open);
         }
         assert!(in_flight.is_full());
         while !in_flight.is_empty() {
@@ -263,7 +371,7 @@ mod tests {
         assert!(!in_flight.is_full());
         in_flight.start(
             Some(ConversationId(-1)),
-            op(&log, "op", 1),
+            |_| op(&log, "op", 1),
             frame("failed"),
             &open,
         );
@@ -281,8 +389,8 @@ mod tests {
         let mut in_flight = InFlight::default();
         let closer = Closer::default();
         let one = Some(ConversationId(1));
-        in_flight.start(one, op(&log, "running", 50), frame("failed"), &closer);
-        in_flight.start(one, op(&log, "waiting", 1), frame("skipped"), &closer);
+        in_flight.start(one, |_| op(&log, "running", 50), frame("failed"), &closer);
+        in_flight.start(one, |_| op(&log, "waiting", 1), frame("skipped"), &closer);
         // The first op is under way when the connection closes; the second waits for its turn.
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(10)) => {}
@@ -308,14 +416,19 @@ mod tests {
         let mut in_flight = InFlight::default();
         let open = Closer::default();
         let zero = Some(ConversationId(0));
-        in_flight.start(zero, op(&log, "slow in 0", 100), frame("failed"), &open);
+        in_flight.start(zero, |_| op(&log, "slow in 0", 100), frame("failed"), &open);
         for i in 1..MAX_IN_FLIGHT + 2 {
             let conversation = Some(ConversationId(i as i64));
-            in_flight.start(conversation, op(&log, "quick", 1), frame("failed"), &open);
+            in_flight.start(
+                conversation,
+                |_| op(&log, "quick", 1),
+                frame("failed"),
+                &open,
+            );
             // Each quick op finishes before the next starts, their lines made and let go meanwhile.
             assert_eq!(in_flight.next().await.text.as_str(), "quick");
         }
-        in_flight.start(zero, op(&log, "next in 0", 1), frame("failed"), &open);
+        in_flight.start(zero, |_| op(&log, "next in 0", 1), frame("failed"), &open);
         let mut replies = Vec::new();
         while !in_flight.is_empty() {
             replies.push(in_flight.next().await.text.to_string());
@@ -330,7 +443,7 @@ mod tests {
         let open = Closer::default();
         let one = Some(ConversationId(1));
         for _ in 0..MAX_IN_FLIGHT - 1 {
-            in_flight.start(one, op(&log, "op", 1), frame("failed"), &open);
+            in_flight.start(one, |_| op(&log, "op", 1), frame("failed"), &open);
         }
         assert!(!in_flight.is_full());
         in_flight.answer(frame("refused"));
@@ -350,13 +463,13 @@ mod tests {
         let open = Closer::default();
         in_flight.start(
             Some(ConversationId(1)),
-            op(&log, "slow", 20),
+            |_| op(&log, "slow", 20),
             frame("failed"),
             &open,
         );
         in_flight.start(
             Some(ConversationId(2)),
-            op(&log, "quick", 5),
+            |_| op(&log, "quick", 5),
             frame("failed"),
             &open,
         );
@@ -381,7 +494,7 @@ mod tests {
         let closer = Closer::default();
         in_flight.start(
             Some(ConversationId(1)),
-            op(&log, "read", 1),
+            |_| op(&log, "read", 1),
             frame("skipped"),
             &closer,
         );
@@ -393,5 +506,43 @@ mod tests {
         assert_eq!(in_flight.next().await.text.as_str(), "read");
         let ran = log.lock().map(|l| l.clone()).unwrap_or_default();
         assert_eq!(ran, ["read"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_op_that_hands_off_lets_the_next_in_its_line_start_before_it_completes() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut in_flight = InFlight::default();
+        let open = Closer::default();
+        let one = Some(ConversationId(1));
+        let queued_then_slow = |handoff: Handoff| async move {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            handoff.pass();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            frame("first")
+        };
+        in_flight.start(one, queued_then_slow, frame("failed"), &open);
+        in_flight.start(one, |_| op(&log, "second", 100), frame("failed"), &open);
+        in_flight.start(one, |_| op(&log, "third", 1), frame("failed"), &open);
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+            _ = in_flight.drive() => unreachable!("drive never completes"),
+        }
+        let started = log.lock().map(|l| l.clone()).unwrap_or_default();
+        assert_eq!(
+            started,
+            ["second"],
+            "the second started once the first handed off; the third waits for the second"
+        );
+        let mut replies = Vec::new();
+        while !in_flight.is_empty() {
+            replies.push(in_flight.next().await.text.to_string());
+        }
+        assert_eq!(replies, ["first", "second", "third"]);
+        let lines = in_flight.0.as_ref().map(|ops| ops.lines.len());
+        assert_eq!(
+            lines,
+            Some(0),
+            "the line is let go once all its ops completed"
+        );
     }
 }

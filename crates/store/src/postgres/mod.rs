@@ -30,7 +30,8 @@ use parley_core::model::{
 };
 use parley_core::proto::v1::{ChannelRole, MembershipPatch, Mentions};
 use parley_core::store::{
-    self as core_store, CommitFeed, ConversationChange, DirectMessage, Sent, Store, StoreResult,
+    self as core_store, CommitFeed, ConversationChange, DirectMessage, Queued, Sent, Store,
+    StoreResult,
 };
 use parley_core::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};
 use tokio_postgres::IsolationLevel;
@@ -160,14 +161,12 @@ impl Store for PgStore {
             .await
     }
 
-    async fn create_message(&self, new: core_store::NewMessage<'_>) -> StoreResult<Sent> {
+    fn queue_message(&self, new: core_store::NewMessage<'_>) -> Queued<Sent> {
         let new = inputs::NewMessage::from(new);
-        self.db
-            .write(move |c| {
-                let new = new.clone();
-                Box::pin(async move { messages::create(c, &new).await })
-            })
-            .await
+        self.db.queue(move |c| {
+            let new = new.clone();
+            Box::pin(async move { messages::create(c, &new).await })
+        })
     }
 
     async fn add_reaction(

@@ -18,7 +18,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use futures_util::future::BoxFuture;
 use parley_core::Cursor;
 use parley_core::model::Event;
-use parley_core::store::{Commit, CommitFeed, StoreError, StoreResult};
+use parley_core::store::{Commit, CommitFeed, Queued, StoreError, StoreResult};
 use tokio::sync::{mpsc, oneshot};
 
 use super::sql::{backend, row, run};
@@ -223,16 +223,26 @@ impl Connections {
         &self,
         work: impl for<'c> Fn(&'c Db) -> BoxFuture<'c, StoreResult<T>> + Send + Sync + 'static,
     ) -> StoreResult<T> {
+        self.queue(work).await
+    }
+
+    /// Like `write`, but the write is queued now, when this is called: the writer takes its queue in order,
+    /// so writes queued one after the other commit in that order, and the future answers once it is durable.
+    pub(crate) fn queue<T: Announces + Send + Sync + 'static>(
+        &self,
+        work: impl for<'c> Fn(&'c Db) -> BoxFuture<'c, StoreResult<T>> + Send + Sync + 'static,
+    ) -> Queued<T> {
         let (done, answer) = oneshot::channel::<StoreResult<T>>();
         let write = Write {
             work: Box::new(work),
             result: None,
             done,
         };
-        self.jobs
-            .send(Box::new(write))
-            .map_err(|_| backend(WriterGone))?;
-        answer.await.map_err(|_| backend(WriterGone))?
+        let queued = self.jobs.send(Box::new(write));
+        Box::pin(async move {
+            queued.map_err(|_| backend(WriterGone))?;
+            answer.await.map_err(|_| backend(WriterGone))?
+        })
     }
 
     /// A connection for reads.

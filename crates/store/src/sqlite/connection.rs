@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use parley_core::Cursor;
 use parley_core::model::Event;
-use parley_core::store::{Commit, CommitFeed, StoreError, StoreResult};
+use parley_core::store::{Commit, CommitFeed, Queued, StoreError, StoreResult};
 use rusqlite::Connection;
 
 use crate::announces::Announces;
@@ -253,16 +253,26 @@ impl Connections {
         &self,
         work: impl Fn(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
+        self.queue(work).await
+    }
+
+    /// Like `write`, but the write is queued now, when this is called: the writer takes its queue in order,
+    /// so writes queued one after the other commit in that order, and the future answers once it is durable.
+    pub(crate) fn queue<T: Announces + Send + 'static>(
+        &self,
+        work: impl Fn(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> Queued<T> {
         let (done, answer) = oneshot::channel::<StoreResult<T>>();
         let write = Write {
             work,
             result: None,
             done,
         };
-        self.jobs
-            .send(Box::new(write))
-            .map_err(|_| backend(WriterGone))?;
-        answer.await.map_err(|_| backend(WriterGone))?
+        let queued = self.jobs.send(Box::new(write));
+        Box::pin(async move {
+            queued.map_err(|_| backend(WriterGone))?;
+            answer.await.map_err(|_| backend(WriterGone))?
+        })
     }
 
     /// Has the deferred work (the search index) catch up with every write committed so far, at once if it is

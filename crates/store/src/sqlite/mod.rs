@@ -29,7 +29,8 @@ use parley_core::model::{
 };
 use parley_core::proto::v1::{ChannelRole, MembershipPatch, Mentions};
 use parley_core::store::{
-    self as core_store, CommitFeed, ConversationChange, DirectMessage, Sent, Store, StoreResult,
+    self as core_store, CommitFeed, ConversationChange, DirectMessage, Queued, Sent, Store,
+    StoreResult,
 };
 use parley_core::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};
 use rusqlite::Connection;
@@ -148,9 +149,9 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn create_message(&self, new: core_store::NewMessage<'_>) -> StoreResult<Sent> {
+    fn queue_message(&self, new: core_store::NewMessage<'_>) -> Queued<Sent> {
         let new = inputs::NewMessage::from(new);
-        self.db.write(move |c| messages::create(c, &new)).await
+        self.db.queue(move |c| messages::create(c, &new))
     }
 
     async fn pin_message(

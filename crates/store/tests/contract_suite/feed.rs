@@ -132,7 +132,7 @@ pub async fn commit_feed_announces_what_each_write_returned(store: &dyn Store) {
     assert!(nobody.is_empty());
 
     let sent = store
-        .create_message(NewMessage {
+        .queue_message(NewMessage {
             conversation_id: group.id,
             author_id: bob.id,
             text: "fed once",
@@ -151,7 +151,7 @@ pub async fn commit_feed_announces_what_each_write_returned(store: &dyn Store) {
     };
     expect_announced(&mut feed, &sent_event).await;
     let retried = store
-        .create_message(NewMessage {
+        .queue_message(NewMessage {
             conversation_id: group.id,
             author_id: bob.id,
             text: "fed once, retried",
@@ -306,7 +306,7 @@ pub async fn commit_feed_orders_concurrent_commits(store: Arc<dyn Store>) {
         tokio::spawn(async move {
             let nonce = format!("nonce-{i}");
             let sent = store
-                .create_message(NewMessage {
+                .queue_message(NewMessage {
                     conversation_id: group.id,
                     author_id,
                     text: &text,

@@ -19,7 +19,7 @@ async fn send_nonce(
     nonce: &str,
 ) -> Sent {
     store
-        .create_message(NewMessage {
+        .queue_message(NewMessage {
             conversation_id,
             author_id,
             text,
@@ -76,7 +76,7 @@ async fn search_ids(
 }
 
 /// A stored message comes back as sent, with a `message.created` event at a new, larger cursor.
-pub async fn create_message_stores_it_with_an_event(store: &dyn Store) {
+pub async fn queue_message_stores_it_with_an_event(store: &dyn Store) {
     let ada = user(store, "acme", "ada").await;
     let bob = user(store, "acme", "bob").await;
     let group = group(store, &ada, &[&bob]).await;
@@ -84,7 +84,7 @@ pub async fn create_message_stores_it_with_an_event(store: &dyn Store) {
     let before = store.latest_cursor().await.expect("latest_cursor");
 
     let sent = store
-        .create_message(NewMessage {
+        .queue_message(NewMessage {
             conversation_id: group.id,
             author_id: ada.id,
             text: "hello, world",
@@ -200,6 +200,54 @@ pub async fn same_nonce_is_stored_once(store: &dyn Store) {
     }
 }
 
+/// Messages queued one after another, none awaited before the next is queued, are stored in the order
+/// queued, whichever answer is awaited first; one whose answer is dropped is stored all the same.
+pub async fn messages_are_stored_in_the_order_queued(store: &dyn Store) {
+    const QUEUED: usize = 40;
+    let ada = user(store, "acme", "ada").await;
+    let bob = user(store, "acme", "bob").await;
+    let group = group(store, &ada, &[&bob]).await;
+    let texts: Vec<String> = (0..QUEUED).map(|i| format!("message {i}")).collect();
+    let mut answers = Vec::with_capacity(QUEUED);
+    for (i, text) in texts.iter().enumerate() {
+        let queued = store.queue_message(NewMessage {
+            conversation_id: group.id,
+            author_id: if i % 2 == 0 { ada.id } else { bob.id },
+            text,
+            mentions: &Default::default(),
+            thread_root_id: None,
+            also_to_conversation: false,
+            quote: None,
+            attachments: &[],
+            nonce: None,
+            now: at(1),
+        });
+        answers.push(queued);
+    }
+    // The first answer is let go unread (its message is stored before the second answers); the rest are
+    // awaited newest first.
+    drop(answers.remove(0));
+    let mut ids_answered = Vec::with_capacity(QUEUED);
+    while let Some(answer) = answers.pop() {
+        match answer.await.expect("queue_message") {
+            Sent::Stored(message, _) => ids_answered.push(message.id.0),
+            duplicate @ Sent::Duplicate(_) => panic!("no nonce, no duplicate: {duplicate:?}"),
+        }
+    }
+    ids_answered.reverse();
+    let history = store
+        .messages(group.id, ada.id, Page::Latest { limit: 100 })
+        .await
+        .expect("messages");
+    let stored_texts: Vec<&str> = history.iter().filter_map(|m| m.text.as_deref()).collect();
+    assert_eq!(stored_texts, texts, "every message, in the order queued");
+    assert_eq!(
+        ids(&history)[1..],
+        ids_answered[..],
+        "each answer names its own message"
+    );
+}
+
 /// 200 concurrent sends: none is lost, and ids grow in commit (cursor) order.
 pub async fn message_ids_grow_in_commit_order_under_concurrency(store: Arc<dyn Store>) {
     const SENDS: usize = 200;
@@ -219,7 +267,7 @@ pub async fn message_ids_grow_in_commit_order_under_concurrency(store: Arc<dyn S
             let text = format!("message {i}");
             let nonce = format!("nonce-{i}");
             store
-                .create_message(NewMessage {
+                .queue_message(NewMessage {
                     conversation_id: group.id,
                     author_id,
                     text: &text,
@@ -980,7 +1028,7 @@ pub async fn failed_writes_leave_the_writes_beside_them(store: Arc<dyn Store>) {
         sends.push(tokio::spawn(async move {
             let text = format!("batched{i} kiwi");
             sender
-                .create_message(NewMessage {
+                .queue_message(NewMessage {
                     conversation_id: group.id,
                     author_id: ada.id,
                     text: &text,

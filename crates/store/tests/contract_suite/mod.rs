@@ -116,7 +116,7 @@ pub async fn send_event(
     now: Millis,
 ) -> (Message, Event) {
     let sent = store
-        .create_message(NewMessage {
+        .queue_message(NewMessage {
             conversation_id,
             author_id: author.id,
             text,

@@ -95,7 +95,7 @@ async fn send_mentioning(
     mentions: &Mentions,
 ) -> Message {
     let sent = store
-        .create_message(NewMessage {
+        .queue_message(NewMessage {
             conversation_id,
             author_id: author,
             text: "hello",

@@ -8,7 +8,7 @@ use super::{at, channel, send_at, user};
 
 async fn reply(store: &dyn Store, root: &Message, author: &User, now: i64) -> Message {
     let sent = store
-        .create_message(NewMessage {
+        .queue_message(NewMessage {
             conversation_id: root.conversation_id,
             author_id: author.id,
             text: "a reply",
