@@ -156,7 +156,7 @@ mod sqlite {
                     now: at(1),
                 })
                 .await
-                .expect("create_message")
+                .expect("queue_message")
         };
 
         let store = open(&path);

@@ -219,9 +219,9 @@ pub trait Store:
         now: Millis,
     ) -> StoreResult<Vec<Event>>;
     /// Stores a message unless the author already sent this nonce in this conversation. The write is queued
-    /// when this is called, not when the answer is awaited, and writes commit in the order they were queued:
-    /// a message queued after another of its conversation is stored after it (or with it, in the same
-    /// transaction, behind it), whether or not the first was awaited. The answer comes once it is durable.
+    /// when this is called, not when the answer is awaited, and a message queued after another of its
+    /// conversation is stored after it (in a later transaction, or behind it in the same one, with a greater
+    /// id and cursor), whether or not the first was awaited. The answer comes once it is durable.
     fn queue_message(&self, new: NewMessage<'_>) -> Queued<Sent>;
     /// Adds a reaction; `None` if it was already there.
     async fn add_reaction(

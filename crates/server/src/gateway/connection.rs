@@ -29,7 +29,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::dispatcher::{Hub, Registration};
-use super::in_flight::{Handoff, InFlight};
+use super::in_flight::{Handoff, InFlight, Sequence};
 use super::outbound::{Close, Closer, Frame, Outbound, ROLE_CHANGED, close_with, encode};
 use super::registry::ConnId;
 use super::{GatewaySettings, close};
@@ -407,10 +407,14 @@ impl Connection {
                     "internal",
                     "the op failed; try again",
                 );
-                let conversation_id = op.conversation_id();
+                let sequence = match (op.conversation_id(), &op) {
+                    (None, _) => Sequence::Free,
+                    (Some(id), ClientOp::Send { .. }) => Sequence::Send(id),
+                    (Some(id), _) => Sequence::After(id),
+                };
                 let session = Arc::clone(&self.session);
                 in_flight.start(
-                    conversation_id,
+                    sequence,
                     |handoff| session.op(op, handoff),
                     failed,
                     &self.closer,

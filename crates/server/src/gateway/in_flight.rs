@@ -1,10 +1,12 @@
 //! The ops one connection has in flight. A socket is not held to one op at a time (a bot or a bridge sends
 //! far more than one op per commit's round trip): ops about different conversations run side by side and are
 //! answered as each completes, while an op about a conversation that already has one under way waits in that
-//! conversation's line until the one before *hands off*, so ops about one conversation take effect in the
-//! order sent. An op hands off when it completes, or sooner once the order of its effect is fixed: a send
-//! hands off as soon as its write is queued to the store, whose writer commits in queue order, so a socket's
-//! sends to one conversation share commits instead of waiting one commit each (`Handoff`). An op whose turn
+//! conversation's line until every op before it has completed, so ops about one conversation take effect in
+//! the order sent. Sends are the exception that keeps a busy socket fast: a send *hands off* (`Handoff`) as
+//! soon as its write is queued to the store, which stores the messages of a conversation in queue order, and
+//! a send right behind it starts then, so a socket's sends to one conversation share commits instead of
+//! waiting one commit each. Any other op (an edit, a typing signal) still waits for the sends before it to
+//! complete. An op whose turn
 //! comes after its connection began to close is not run: as when ops ran one at a time and the rest were
 //! never read, nothing a closed (logged out, too slow) connection sent goes on taking effect. One already
 //! under way is finished by the closing connection (`FINISH_PATIENCE` in `connection.rs`), its reply unread.
@@ -37,9 +39,9 @@ pub(crate) const MAX_IN_FLIGHT: usize = 64;
 /// An op and what it is about, answering its reply once run (or skipped, or failed).
 type Op = Pin<Box<dyn Future<Output = (Option<ConversationId>, Frame)> + Send>>;
 
-/// An op's leave for the next op about its conversation to start before it completes. The op passes it once
-/// nothing the next one does can take effect before its own (a send, once queued to the store); one that
-/// never does hands off when it completes.
+/// A send's leave for the send behind it to start before it completes, passed once its message is queued
+/// to the store (so nothing the next send does can be stored before it). Every op hands off when it
+/// completes.
 #[derive(Clone, Default)]
 pub(crate) struct Handoff(Option<Arc<AtomicBool>>);
 
@@ -72,14 +74,40 @@ struct Ops {
     done: VecDeque<Frame>,
 }
 
+/// How an op is ordered among the others of its connection.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Sequence {
+    /// About no conversation: it starts at once.
+    Free,
+    /// It starts once every op before it about this conversation has completed.
+    After(ConversationId),
+    /// A send: it starts once the op before it about this conversation is a send that handed off (its
+    /// message queued to the store), or once every op before it has completed.
+    Send(ConversationId),
+}
+
 /// The ops about one conversation that have not completed.
 struct Line {
-    /// The hand-off of the op started last: the next may start once it is passed.
+    /// The hand-off of the op started last.
     last: Handoff,
     /// Ops started and not yet completed.
     running: usize,
-    /// The ops sent since, in order, each with its own hand-off.
-    waiting: VecDeque<(Handoff, Op)>,
+    /// The ops sent since, in order.
+    waiting: VecDeque<Waiting>,
+}
+
+struct Waiting {
+    send: bool,
+    handoff: Handoff,
+    op: Op,
+}
+
+impl Line {
+    /// Whether an op (a send or not) may start now, if no op waits ahead of it. Only sends pass their
+    /// hand-off before they complete, so a send may follow a running op only if that op is a send.
+    fn may_start(&self, send: bool) -> bool {
+        self.running == 0 || (send && self.last.passed())
+    }
 }
 
 impl InFlight {
@@ -104,12 +132,12 @@ impl InFlight {
         self.ops().done.push_back(reply);
     }
 
-    /// Starts an op (`op` makes it, given its hand-off), or puts it in line behind the one before it about
-    /// the same conversation until that one hands off. One put in line is not run if `closer` says the
-    /// connection is closing when its turn comes; `failed` is the reply then, and if the op panics.
+    /// Starts an op (`op` makes it, given its hand-off), or puts it in line as `sequence` says. One put in
+    /// line is not run if `closer` says the connection is closing when its turn comes; `failed` is the reply
+    /// then, and if the op panics.
     pub(crate) fn start<F>(
         &mut self,
-        conversation_id: Option<ConversationId>,
+        sequence: Sequence,
         op: impl FnOnce(Handoff) -> F,
         failed: Frame,
         closer: &Closer,
@@ -117,59 +145,38 @@ impl InFlight {
         F: Future<Output = Frame> + Send + 'static,
     {
         let ops = self.ops();
-        let Some(id) = conversation_id else {
-            let op = guarded(
-                None,
-                op(Handoff::default()),
-                failed,
-                None,
-                Handoff::default(),
-            );
-            ops.running.push(op);
-            return;
+        let (id, send) = match sequence {
+            Sequence::Free => {
+                let none = Handoff::default();
+                let op = guarded(None, op(none.clone()), failed, None, none);
+                ops.running.push(op);
+                return;
+            }
+            Sequence::After(id) => (id, false),
+            Sequence::Send(id) => (id, true),
         };
         let handoff = Handoff(Some(Arc::default()));
-        match ops.lines.entry(id) {
-            Entry::Occupied(mut line)
-                if !line.get().last.passed() || !line.get().waiting.is_empty() =>
-            {
-                let closer = Some(Arc::clone(closer));
-                let op = guarded(
-                    conversation_id,
-                    op(handoff.clone()),
-                    failed,
-                    closer,
-                    handoff.clone(),
-                );
-                line.get_mut().waiting.push_back((handoff, op));
-                ops.waiting += 1;
-            }
-            Entry::Occupied(mut line) => {
-                let line = line.get_mut();
-                line.running += 1;
-                line.last = handoff.clone();
-                ops.running.push(guarded(
-                    conversation_id,
-                    op(handoff.clone()),
-                    failed,
-                    None,
-                    handoff,
-                ));
-            }
-            Entry::Vacant(free) => {
-                free.insert(Line {
-                    last: handoff.clone(),
-                    running: 1,
-                    waiting: VecDeque::new(),
-                });
-                ops.running.push(guarded(
-                    conversation_id,
-                    op(handoff.clone()),
-                    failed,
-                    None,
-                    handoff,
-                ));
-            }
+        let line = ops.lines.entry(id).or_insert_with(|| Line {
+            last: Handoff::default(),
+            running: 0,
+            waiting: VecDeque::new(),
+        });
+        if line.waiting.is_empty() && line.may_start(send) {
+            line.running += 1;
+            line.last = handoff.clone();
+            let op = guarded(Some(id), op(handoff.clone()), failed, None, handoff);
+            ops.running.push(op);
+        } else {
+            let closer = Some(Arc::clone(closer));
+            let op = guarded(
+                Some(id),
+                op(handoff.clone()),
+                failed,
+                closer,
+                handoff.clone(),
+            );
+            line.waiting.push_back(Waiting { send, handoff, op });
+            ops.waiting += 1;
         }
     }
 
@@ -266,18 +273,22 @@ impl Ops {
         }
     }
 
-    /// Starts the next op of every line whose last started op has handed off; whether it started any.
+    /// Starts the ops whose turn has come in every line; whether it started any.
     fn start_handed_off(&mut self) -> bool {
         let mut started = false;
         for line in self.lines.values_mut() {
-            while line.last.passed() {
-                let Some((handoff, op)) = line.waiting.pop_front() else {
+            while line
+                .waiting
+                .front()
+                .is_some_and(|next| line.may_start(next.send))
+            {
+                let Some(next) = line.waiting.pop_front() else {
                     break;
                 };
                 self.waiting -= 1;
                 line.running += 1;
-                line.last = handoff;
-                self.running.push(op);
+                line.last = next.handoff;
+                self.running.push(next.op);
                 started = true;
             }
         }
@@ -321,11 +332,19 @@ mod tests {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut in_flight = InFlight::default();
         let open = Closer::default();
-        let (one, two) = (Some(ConversationId(1)), Some(ConversationId(2)));
+        let (one, two) = (
+            Sequence::After(ConversationId(1)),
+            Sequence::After(ConversationId(2)),
+        );
         in_flight.start(one, |_| op(&log, "slow in 1", 50), frame("failed"), &open);
         in_flight.start(one, |_| op(&log, "next in 1", 1), frame("failed"), &open);
         in_flight.start(two, |_| op(&log, "quick in 2", 1), frame("failed"), &open);
-        in_flight.start(None, |_| op(&log, "ping", 0), frame("failed"), &open);
+        in_flight.start(
+            Sequence::Free,
+            |_| op(&log, "ping", 0),
+            frame("failed"),
+            &open,
+        );
         let mut replies = Vec::new();
         while !in_flight.is_empty() {
             replies.push(in_flight.next().await.text.to_string());
@@ -345,7 +364,7 @@ mod tests {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut in_flight = InFlight::default();
         let open = Closer::default();
-        let one = Some(ConversationId(1));
+        let one = Sequence::After(ConversationId(1));
         in_flight.start(one, |_| failing(), frame("failed"), &open);
         in_flight.start(one, |_| op(&log, "after", 1), frame("failed"), &open);
         let mut replies = Vec::new();
@@ -361,7 +380,7 @@ mod tests {
         let mut in_flight = InFlight::default();
         let open = Closer::default();
         for i in 0..MAX_IN_FLIGHT {
-            let conversation = Some(ConversationId(i as i64));
+            let conversation = Sequence::After(ConversationId(i as i64));
             in_flight.start(conversation, |_| op(&log, "op", 1), frame("failed"), &open);
         }
         assert!(in_flight.is_full());
@@ -370,7 +389,7 @@ mod tests {
         }
         assert!(!in_flight.is_full());
         in_flight.start(
-            Some(ConversationId(-1)),
+            Sequence::After(ConversationId(-1)),
             |_| op(&log, "op", 1),
             frame("failed"),
             &open,
@@ -388,7 +407,7 @@ mod tests {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut in_flight = InFlight::default();
         let closer = Closer::default();
-        let one = Some(ConversationId(1));
+        let one = Sequence::After(ConversationId(1));
         in_flight.start(one, |_| op(&log, "running", 50), frame("failed"), &closer);
         in_flight.start(one, |_| op(&log, "waiting", 1), frame("skipped"), &closer);
         // The first op is under way when the connection closes; the second waits for its turn.
@@ -415,10 +434,10 @@ mod tests {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut in_flight = InFlight::default();
         let open = Closer::default();
-        let zero = Some(ConversationId(0));
+        let zero = Sequence::After(ConversationId(0));
         in_flight.start(zero, |_| op(&log, "slow in 0", 100), frame("failed"), &open);
         for i in 1..MAX_IN_FLIGHT + 2 {
-            let conversation = Some(ConversationId(i as i64));
+            let conversation = Sequence::After(ConversationId(i as i64));
             in_flight.start(
                 conversation,
                 |_| op(&log, "quick", 1),
@@ -441,7 +460,7 @@ mod tests {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut in_flight = InFlight::default();
         let open = Closer::default();
-        let one = Some(ConversationId(1));
+        let one = Sequence::After(ConversationId(1));
         for _ in 0..MAX_IN_FLIGHT - 1 {
             in_flight.start(one, |_| op(&log, "op", 1), frame("failed"), &open);
         }
@@ -462,13 +481,13 @@ mod tests {
         let mut in_flight = InFlight::default();
         let open = Closer::default();
         in_flight.start(
-            Some(ConversationId(1)),
+            Sequence::After(ConversationId(1)),
             |_| op(&log, "slow", 20),
             frame("failed"),
             &open,
         );
         in_flight.start(
-            Some(ConversationId(2)),
+            Sequence::After(ConversationId(2)),
             |_| op(&log, "quick", 5),
             frame("failed"),
             &open,
@@ -493,7 +512,7 @@ mod tests {
         let mut in_flight = InFlight::default();
         let closer = Closer::default();
         in_flight.start(
-            Some(ConversationId(1)),
+            Sequence::After(ConversationId(1)),
             |_| op(&log, "read", 1),
             frame("skipped"),
             &closer,
@@ -508,21 +527,28 @@ mod tests {
         assert_eq!(ran, ["read"]);
     }
 
+    /// A send that is queued to the store after 1 ms and stored 50 ms later.
+    async fn queued_then_stored(handoff: Handoff, name: &'static str) -> Frame {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        handoff.pass();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        frame(name)
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn an_op_that_hands_off_lets_the_next_in_its_line_start_before_it_completes() {
+    async fn a_send_starts_once_the_send_before_it_hands_off() {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut in_flight = InFlight::default();
         let open = Closer::default();
-        let one = Some(ConversationId(1));
-        let queued_then_slow = |handoff: Handoff| async move {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            handoff.pass();
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            frame("first")
-        };
-        in_flight.start(one, queued_then_slow, frame("failed"), &open);
-        in_flight.start(one, |_| op(&log, "second", 100), frame("failed"), &open);
-        in_flight.start(one, |_| op(&log, "third", 1), frame("failed"), &open);
+        let send = Sequence::Send(ConversationId(1));
+        in_flight.start(
+            send,
+            |h| queued_then_stored(h, "first"),
+            frame("failed"),
+            &open,
+        );
+        in_flight.start(send, |_| op(&log, "second", 100), frame("failed"), &open);
+        in_flight.start(send, |_| op(&log, "third", 1), frame("failed"), &open);
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(10)) => {}
             _ = in_flight.drive() => unreachable!("drive never completes"),
@@ -544,5 +570,47 @@ mod tests {
             Some(0),
             "the line is let go once all its ops completed"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn other_ops_wait_for_the_sends_before_them_to_complete() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut in_flight = InFlight::default();
+        let open = Closer::default();
+        let one = ConversationId(1);
+        let (send, edit) = (Sequence::Send(one), Sequence::After(one));
+        in_flight.start(
+            send,
+            |h| queued_then_stored(h, "first"),
+            frame("failed"),
+            &open,
+        );
+        in_flight.start(
+            send,
+            |h| queued_then_stored(h, "second"),
+            frame("failed"),
+            &open,
+        );
+        in_flight.start(edit, |_| op(&log, "edit", 1), frame("failed"), &open);
+        in_flight.start(
+            send,
+            |_| op(&log, "after the edit", 1),
+            frame("failed"),
+            &open,
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(30)) => {}
+            _ = in_flight.drive() => unreachable!("drive never completes"),
+        }
+        let started = log.lock().map(|l| l.clone()).unwrap_or_default();
+        assert!(
+            started.is_empty(),
+            "both sends handed off, yet {started:?} started"
+        );
+        let mut replies = Vec::new();
+        while !in_flight.is_empty() {
+            replies.push(in_flight.next().await.text.to_string());
+        }
+        assert_eq!(replies, ["first", "second", "edit", "after the edit"]);
     }
 }

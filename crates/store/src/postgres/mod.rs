@@ -162,8 +162,8 @@ impl Store for PgStore {
     }
 
     fn queue_message(&self, new: core_store::NewMessage<'_>) -> Queued<Sent> {
-        let new = inputs::NewMessage::from(new);
-        self.db.queue(move |c| {
+        let (conversation, new) = (new.conversation_id, inputs::NewMessage::from(new));
+        self.db.queue(Some(conversation), move |c| {
             let new = new.clone();
             Box::pin(async move { messages::create(c, &new).await })
         })

@@ -9,6 +9,8 @@
 //! loses the turn with its connection; the next writer finds the log ahead of the `published` row and
 //! publishes those events again before its own.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,9 +18,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use futures_util::future::BoxFuture;
-use parley_core::Cursor;
 use parley_core::model::Event;
 use parley_core::store::{Commit, CommitFeed, Queued, StoreError, StoreResult};
+use parley_core::{ConversationId, Cursor};
 use tokio::sync::{mpsc, oneshot};
 
 use super::sql::{backend, row, run};
@@ -67,6 +69,8 @@ trait Pending: Send {
     fn announced(&self) -> Vec<Event>;
     /// Answers the caller once the batch is over.
     fn complete(self: Box<Self>, commit: Result<(), &str>);
+    /// The conversation whose messages it stores in queue order, if it is a send (`run_all`).
+    fn conversation(&self) -> Option<ConversationId>;
 }
 
 /// How a write runs inside its batch's transaction.
@@ -83,6 +87,7 @@ type Work<T> = dyn for<'c> Fn(&'c Db) -> BoxFuture<'c, StoreResult<T>> + Send + 
 
 struct Write<T> {
     work: Box<Work<T>>,
+    conversation: Option<ConversationId>,
     result: Option<StoreResult<T>>,
     done: oneshot::Sender<StoreResult<T>>,
 }
@@ -114,6 +119,10 @@ impl<T: Announces + Send + Sync + 'static> Pending for Write<T> {
         };
         // The caller may have gone away (request cancelled); the write stands either way.
         let _ = self.done.send(answer);
+    }
+
+    fn conversation(&self) -> Option<ConversationId> {
+        self.conversation
     }
 }
 
@@ -223,18 +232,21 @@ impl Connections {
         &self,
         work: impl for<'c> Fn(&'c Db) -> BoxFuture<'c, StoreResult<T>> + Send + Sync + 'static,
     ) -> StoreResult<T> {
-        self.queue(work).await
+        self.queue(None, work).await
     }
 
-    /// Like `write`, but the write is queued now, when this is called: the writer takes its queue in order,
-    /// so writes queued one after the other commit in that order, and the future answers once it is durable.
+    /// Like `write`, but the write is queued now, when this is called, and the future answers once it is
+    /// durable. A write that stores a message of `conversation` is stored after every one queued before it
+    /// for the same conversation (`run_all`).
     pub(crate) fn queue<T: Announces + Send + Sync + 'static>(
         &self,
+        conversation: Option<ConversationId>,
         work: impl for<'c> Fn(&'c Db) -> BoxFuture<'c, StoreResult<T>> + Send + Sync + 'static,
     ) -> Queued<T> {
         let (done, answer) = oneshot::channel::<StoreResult<T>>();
         let write = Write {
             work: Box::new(work),
+            conversation,
             result: None,
             done,
         };
@@ -457,7 +469,9 @@ impl Writer {
 }
 
 /// Runs the batch's writes. Shared: all at once, pipelined on the one connection (each statement is sent
-/// without waiting for the answer to the one before, in the order the writes are queued); answers whether
+/// without waiting for the answer to the one before), except that the sends to one conversation run one
+/// after the other in queue order: a write whose statement is not yet prepared on this connection sends it
+/// a round trip later, so a send queued after it could otherwise take the smaller id. Answers whether
 /// the transaction is still fit to commit (no write failed with a backend error). A write of several
 /// statements may see its statements interleaved with other writes', so a write checks a unique key in the
 /// statement that writes it (`ON CONFLICT DO NOTHING`, or a check in the same statement) and answers what
@@ -469,11 +483,32 @@ impl Writer {
 async fn run_all(db: &Db, batch: &mut [Box<dyn Pending>], isolation: Isolation) -> bool {
     match isolation {
         Isolation::Shared => {
-            let runs = batch.iter_mut().map(|write| write.run(db, isolation));
+            let mut chains: Vec<Vec<&mut Box<dyn Pending>>> = Vec::with_capacity(batch.len());
+            let mut chain_of: HashMap<ConversationId, usize> = HashMap::new();
+            for write in batch.iter_mut() {
+                let Some(conversation) = write.conversation() else {
+                    chains.push(vec![write]);
+                    continue;
+                };
+                match chain_of.entry(conversation) {
+                    Entry::Occupied(chain) => chains[*chain.get()].push(write),
+                    Entry::Vacant(free) => {
+                        free.insert(chains.len());
+                        chains.push(vec![write]);
+                    }
+                }
+            }
+            let runs = chains.into_iter().map(|chain| async move {
+                let mut intact = true;
+                for write in chain {
+                    intact &= write.run(db, isolation).await;
+                }
+                intact
+            });
             futures_util::future::join_all(runs)
                 .await
                 .into_iter()
-                .all(|succeeded| succeeded)
+                .all(|intact| intact)
         }
         Isolation::Savepoint => {
             for write in batch.iter_mut() {

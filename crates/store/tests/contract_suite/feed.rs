@@ -145,7 +145,7 @@ pub async fn commit_feed_announces_what_each_write_returned(store: &dyn Store) {
             now: at(7),
         })
         .await
-        .expect("create_message");
+        .expect("queue_message");
     let Sent::Stored(message, sent_event) = sent else {
         panic!("a new nonce is stored: {sent:?}");
     };
@@ -164,7 +164,7 @@ pub async fn commit_feed_announces_what_each_write_returned(store: &dyn Store) {
             now: at(8),
         })
         .await
-        .expect("create_message");
+        .expect("queue_message");
     assert!(matches!(retried, Sent::Duplicate(_)), "{retried:?}");
 
     let reacted = store
@@ -319,7 +319,7 @@ pub async fn commit_feed_orders_concurrent_commits(store: Arc<dyn Store>) {
                     now: at(10 + i64::try_from(i).unwrap_or(0)),
                 })
                 .await
-                .expect("create_message");
+                .expect("queue_message");
             (i, sent)
         })
     };

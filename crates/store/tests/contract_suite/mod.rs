@@ -129,7 +129,7 @@ pub async fn send_event(
             now,
         })
         .await
-        .expect("create_message");
+        .expect("queue_message");
     match sent {
         Sent::Stored(message, mut events) => (message, events.remove(0)),
         Sent::Duplicate(message) => {

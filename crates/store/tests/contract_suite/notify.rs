@@ -108,7 +108,7 @@ async fn send_mentioning(
             now: at(5),
         })
         .await
-        .expect("create_message");
+        .expect("queue_message");
     match sent {
         Sent::Stored(message, _) => message,
         Sent::Duplicate(message) => panic!("not a duplicate: {message:?}"),
