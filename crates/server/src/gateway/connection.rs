@@ -30,7 +30,9 @@ use tokio::sync::mpsc;
 
 use super::dispatcher::{Hub, Registration};
 use super::in_flight::{Handoff, InFlight, Sequence};
-use super::outbound::{Close, Closer, Frame, Outbound, ROLE_CHANGED, close_with, encode};
+use super::outbound::{
+    Close, Closer, Deliveries, Frame, Outbound, ROLE_CHANGED, close_with, encode,
+};
 use super::registry::ConnId;
 use super::{GatewaySettings, close};
 use crate::error::ApiError;
@@ -312,14 +314,15 @@ impl Connection {
         mut closing: Pin<&mut impl Future>,
         in_flight: &mut InFlight,
     ) -> Result<Stop, axum::Error> {
-        let mut ping = tokio::time::interval_at(
-            tokio::time::Instant::now() + self.ping_every,
-            self.ping_every,
-        );
-        // A long catch-up must not be followed by a burst of the pings it held up.
-        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let idle = tokio::time::sleep(self.idle_timeout);
-        let mut idle = std::pin::pin!(idle);
+        // One timer for the pings and for the silence that closes an idle connection, set to whichever
+        // comes first and moved only when it fires: a frame from the client just moves `silent_until`. (Two
+        // timers were 150 bytes more of every connection, and resetting the idle one at every frame cost a
+        // trip through the timer wheel.)
+        let start = tokio::time::Instant::now();
+        let mut next_ping = start + self.ping_every;
+        let mut silent_until = start + self.idle_timeout;
+        let timer = tokio::time::sleep_until(next_ping.min(silent_until));
+        let mut timer = std::pin::pin!(timer);
         // Every connection starts with a catch-up from its start cursor: a resume replays what was missed,
         // a fresh start what committed while its rooms were being set.
         let mut pending = Some(Outbound::CatchUp);
@@ -339,7 +342,7 @@ impl Connection {
                 _ = &mut closing => return Ok(None),
                 reply = in_flight.next(), if !in_flight.is_empty() => {
                     // The client may send again: a silent spell starts now.
-                    idle.as_mut().reset(tokio::time::Instant::now() + self.idle_timeout);
+                    silent_until = tokio::time::Instant::now() + self.idle_timeout;
                     let replies = in_flight.with_ready(reply, MAX_BATCH);
                     tokio::select! {
                         biased;
@@ -349,7 +352,7 @@ impl Connection {
                     }
                 }
                 message = self.socket.next(), if !in_flight.is_full() => {
-                    idle.as_mut().reset(tokio::time::Instant::now() + self.idle_timeout);
+                    silent_until = tokio::time::Instant::now() + self.idle_timeout;
                     match message {
                         None => return Ok(Some(BYE)),
                         Some(Err(error)) => return Ok(Some(failed(&error))),
@@ -365,17 +368,26 @@ impl Connection {
                     Some(item) => pending = Some(item),
                     None => return Ok(None),
                 },
-                _ = ping.tick() => {
-                    self.session.check_session_if_due(&self.closer);
-                    tokio::select! {
-                        biased;
-                        _ = &mut closing => return Ok(None),
-                        sent = self.socket.send(Message::Ping(Default::default())) => sent?,
-                        () = in_flight.drive() => {}
+                () = &mut timer => {
+                    let now = tokio::time::Instant::now();
+                    // Ops still running count as the client being there.
+                    if now >= silent_until && in_flight.is_empty() {
+                        return Ok(Some(Close { code: close::IDLE, reason: "idle: no frame or pong in time" }));
                     }
-                }
-                _ = &mut idle, if in_flight.is_empty() => {
-                    return Ok(Some(Close { code: close::IDLE, reason: "idle: no frame or pong in time" }));
+                    if now >= next_ping {
+                        // From now: a long catch-up is not followed by a burst of the pings it held up.
+                        next_ping = now + self.ping_every;
+                        self.session.check_session_if_due(&self.closer);
+                        tokio::select! {
+                            biased;
+                            _ = &mut closing => return Ok(None),
+                            sent = self.socket.send(Message::Ping(Default::default())) => sent?,
+                            () = in_flight.drive() => {}
+                        }
+                    }
+                    // Past `silent_until` with ops running: look again at the next ping.
+                    let idle_at = if silent_until > now { silent_until } else { next_ping };
+                    timer.as_mut().reset(next_ping.min(idle_at));
                 }
             }
         }
@@ -433,20 +445,27 @@ impl Connection {
 
     /// Writes `first` and whatever else is queued (up to `MAX_BATCH`), then flushes once.
     async fn write_batch(&mut self, first: Outbound) -> Result<(), axum::Error> {
-        self.write(first).await?;
+        let mut delivered = Deliveries::default();
+        self.write(first, &mut delivered).await?;
         let mut written = 1;
         while written < MAX_BATCH {
             let Ok(item) = self.queue.try_recv() else {
                 break;
             };
-            self.write(item).await?;
+            self.write(item, &mut delivered).await?;
             written += 1;
         }
-        self.socket.flush().await
+        self.socket.flush().await?;
+        self.session.hub.delivery.record(&delivered);
+        Ok(())
     }
 
-    /// Writes one item without flushing.
-    async fn write(&mut self, item: Outbound) -> Result<(), axum::Error> {
+    /// Writes one item without flushing, adding a durable event to `delivered`.
+    async fn write(
+        &mut self,
+        item: Outbound,
+        delivered: &mut Deliveries,
+    ) -> Result<(), axum::Error> {
         match item {
             Outbound::Frame(frame) => {
                 if let Some(cursor) = frame.cursor {
@@ -457,13 +476,13 @@ impl Connection {
                 }
                 self.socket.feed(Message::Text(frame.text.clone())).await?;
                 if let Some(committed_at) = frame.committed_at {
-                    self.session.hub.delivery.record(committed_at);
+                    delivered.add(&self.session.hub.delivery, committed_at);
                 }
                 Ok(())
             }
             Outbound::Close(close) => {
                 // What was written before goes out with the batch's flush; the close follows it.
-                close_with(&self.closer, close);
+                close_with(&self.closer, *close);
                 Ok(())
             }
             Outbound::CatchUp => {

@@ -43,9 +43,13 @@ pub(crate) enum Outbound {
     /// Replay from the store everything after the last cursor written, before writing more: the connection
     /// may have missed events (it joined a conversation this node did not follow, or the node lagged).
     CatchUp,
-    /// Close, once what was queued before is written.
-    Close(Close),
+    /// Close, once what was queued before is written. A reference, so the item stays two words.
+    Close(&'static Close),
 }
+
+// Every connection's queue holds a block of 32 items from its start, so each byte of an item is 32 of every
+// idle connection's memory: a `Close` held by value made it 32 bytes, and the block 1,056 instead of 544.
+const _: () = assert!(std::mem::size_of::<Outbound>() <= 16);
 
 /// Why a connection is being closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,9 +113,29 @@ impl DeliveryMetrics {
         }
     }
 
-    pub(crate) fn record(&self, committed_at: Millis) {
-        let seconds = (Millis::now().0 - committed_at.0).max(0) as f64 / 1000.0;
-        self.latency.record(seconds);
-        self.delivered.increment(1);
+    /// Records the deliveries of one write, once it is flushed.
+    pub(crate) fn record(&self, batch: &Deliveries) {
+        if batch.count > 0 {
+            self.delivered.increment(batch.count);
+        }
+    }
+}
+
+/// The durable events one write (one flush) carries: the clock is read once for all of them, and the
+/// shared counter touched once, rather than for each frame (two frames a flush and a clock read each were
+/// 3.5% of the server's CPU in a room of 1,000).
+#[derive(Default)]
+pub(crate) struct Deliveries {
+    now: Option<Millis>,
+    count: u64,
+}
+
+impl Deliveries {
+    /// A durable event committed at `committed_at` is being written.
+    pub(crate) fn add(&mut self, metrics: &DeliveryMetrics, committed_at: Millis) {
+        let now = *self.now.get_or_insert_with(Millis::now);
+        let seconds = (now.0 - committed_at.0).max(0) as f64 / 1000.0;
+        metrics.latency.record(seconds);
+        self.count += 1;
     }
 }

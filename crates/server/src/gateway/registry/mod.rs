@@ -442,7 +442,7 @@ impl<Q: Session, R> Registry<Q, R> {
             if self.conns.get(&to).is_some_and(|c| c.member.role != role) {
                 self.effects.push(Effect::Queue {
                     to,
-                    item: Outbound::Close(ROLE_CHANGED),
+                    item: Outbound::Close(&ROLE_CHANGED),
                 });
             }
         }
@@ -823,7 +823,7 @@ impl<Q: Session, R> Registry<Q, R> {
         for to in self.conns_of(Topic::User(user_id), |c| c.member.role != role) {
             self.effects.push(Effect::Queue {
                 to,
-                item: Outbound::Close(ROLE_CHANGED),
+                item: Outbound::Close(&ROLE_CHANGED),
             });
         }
     }
