@@ -4,7 +4,7 @@ use parley_proto::v1::{self, Mentions, QuoteRef, Receipt};
 
 use super::{Caller, Parley, moderation};
 use crate::model::{Audience, Millis, Page};
-use crate::store::{NewMessage, Queued, Sent};
+use crate::store::{NewMessage, Queued, Sent, StoreError};
 use crate::wire;
 use crate::{ConversationId, Error, FileId, MessageId, UserId, validate};
 
@@ -108,7 +108,15 @@ impl QueuedSend {
     /// Answers once the message is durable; a retry with the same nonce answers the first message and
     /// stores nothing.
     pub async fn durable(self) -> Result<SendOutcome, Error> {
-        let (message, duplicate) = match self.stored.await? {
+        let stored = self.stored.await.map_err(|error| match error {
+            // Attached by a send that was checked at the same time (two pipelined sends of one upload).
+            StoreError::Conflict("attachment") => Error::Conflict {
+                code: "upload_attached",
+                message: "an upload is on a message already".into(),
+            },
+            other => Error::from(other),
+        })?;
+        let (message, duplicate) = match stored {
             Sent::Stored(message, _) => {
                 metrics::counter!("parley_messages_stored_total").increment(1);
                 (message, false)

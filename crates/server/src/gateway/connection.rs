@@ -489,6 +489,7 @@ impl Connection {
                 // Boxed: the replay's future is large, and a connection holds it only while it catches up,
                 // not for its whole idle life.
                 let caught_up = Box::pin(self.catch_up()).await;
+                delivered.clock_is_stale();
                 self.pruned = Pruned::Skip;
                 caught_up
             }

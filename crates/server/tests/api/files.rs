@@ -877,6 +877,55 @@ async fn the_socket_sends_files_and_tells_of_previews() {
     );
 }
 
+/// Two sends of one upload sent together on one socket: the second may pass core's check before the first is
+/// stored (sends to a conversation are pipelined), and the store refuses it; either way the answer is the
+/// same `upload_attached`, and the file is on one message.
+#[tokio::test]
+async fn two_sends_of_one_upload_at_once_attach_it_once() {
+    use parley_client::proto::v1::{ClientOp, ServerFrame};
+
+    use crate::realtime::{connect, next_reply};
+
+    let server = TestServer::spawn().await;
+    let (ann, bob) = (server.user("Ann").await, server.user("Bob").await);
+    let id = dm(&ann.client, bob.id).await;
+    let mut socket = connect(&ann).await;
+    let file = upload(&ann.client, "notes.txt", b"twice?").await;
+    for n in ["a", "b"] {
+        let op = ClientOp::Send {
+            reference: Some(n.to_owned()),
+            conversation_id: id,
+            text: format!("with the file ({n})"),
+            nonce: Some(n.to_owned()),
+            mentions: None,
+            thread_root_id: None,
+            also_to_conversation: None,
+            quote: None,
+            attachments: vec![file.id],
+        };
+        socket.send(&op).await.expect("op");
+    }
+    let (mut acks, mut refusals) = (0, Vec::new());
+    while acks + refusals.len() < 2 {
+        match next_reply(&mut socket).await {
+            ServerFrame::Ack { message, .. } => {
+                assert_eq!(message.attachments[0].id, file.id);
+                acks += 1;
+            }
+            ServerFrame::Error { code, .. } => refusals.push(code),
+            other => panic!("expected an ack or an error, got {other:?}"),
+        }
+    }
+    assert_eq!((acks, refusals), (1, vec!["upload_attached".to_owned()]));
+    let history = bob
+        .client
+        .history(id, Default::default())
+        .await
+        .expect("history");
+    let carrying = history.iter().filter(|m| !m.attachments.is_empty()).count();
+    assert_eq!(carrying, 1, "the file is on one message");
+}
+
 /// A preview is a picture the server encoded: nothing of the original's metadata (a location in its EXIF)
 /// is in it.
 #[tokio::test]
