@@ -327,6 +327,23 @@ mod tests {
         }
     }
 
+    /// Runs the ops for `millis`, as the connection does while it writes.
+    async fn drive_for(in_flight: &mut InFlight, millis: u64) {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(millis)) => {}
+            _ = in_flight.drive() => unreachable!("drive never completes"),
+        }
+    }
+
+    /// Every reply still to come, in the order they complete.
+    async fn every_reply(in_flight: &mut InFlight) -> Vec<String> {
+        let mut replies = Vec::new();
+        while !in_flight.is_empty() {
+            replies.push(in_flight.next().await.text.to_string());
+        }
+        replies
+    }
+
     #[tokio::test(start_paused = true)]
     async fn ops_about_one_conversation_run_in_order_and_others_pass_them() {
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -345,10 +362,7 @@ mod tests {
             frame("failed"),
             &open,
         );
-        let mut replies = Vec::new();
-        while !in_flight.is_empty() {
-            replies.push(in_flight.next().await.text.to_string());
-        }
+        let replies = every_reply(&mut in_flight).await;
         assert_eq!(replies, ["ping", "quick in 2", "slow in 1", "next in 1"]);
         let started = log.lock().map(|l| l.clone()).unwrap_or_default();
         let position = |name| started.iter().position(|n| *n == name);
@@ -367,10 +381,7 @@ mod tests {
         let one = Sequence::After(ConversationId(1));
         in_flight.start(one, |_| failing(), frame("failed"), &open);
         in_flight.start(one, |_| op(&log, "after", 1), frame("failed"), &open);
-        let mut replies = Vec::new();
-        while !in_flight.is_empty() {
-            replies.push(in_flight.next().await.text.to_string());
-        }
+        let replies = every_reply(&mut in_flight).await;
         assert_eq!(replies, ["failed", "after"]);
     }
 
@@ -411,19 +422,13 @@ mod tests {
         in_flight.start(one, |_| op(&log, "running", 50), frame("failed"), &closer);
         in_flight.start(one, |_| op(&log, "waiting", 1), frame("skipped"), &closer);
         // The first op is under way when the connection closes; the second waits for its turn.
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
-            _ = in_flight.drive() => unreachable!("drive never completes"),
-        }
+        drive_for(&mut in_flight, 10).await;
         let logged_out = Close {
             code: close::LOGGED_OUT,
             reason: "logged out",
         };
         close_with(&closer, logged_out);
-        let mut replies = Vec::new();
-        while !in_flight.is_empty() {
-            replies.push(in_flight.next().await.text.to_string());
-        }
+        let replies = every_reply(&mut in_flight).await;
         assert_eq!(replies, ["running", "skipped"]);
         let ran = log.lock().map(|l| l.clone()).unwrap_or_default();
         assert_eq!(ran, ["running"], "the op that waited its turn never ran");
@@ -448,10 +453,7 @@ mod tests {
             assert_eq!(in_flight.next().await.text.as_str(), "quick");
         }
         in_flight.start(zero, |_| op(&log, "next in 0", 1), frame("failed"), &open);
-        let mut replies = Vec::new();
-        while !in_flight.is_empty() {
-            replies.push(in_flight.next().await.text.to_string());
-        }
+        let replies = every_reply(&mut in_flight).await;
         assert_eq!(replies, ["slow in 0", "next in 0"]);
     }
 
@@ -493,10 +495,7 @@ mod tests {
             &open,
         );
         // A write that takes 50 ms, raced with the ops as the connection does.
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-            _ = in_flight.drive() => unreachable!("drive never completes"),
-        }
+        drive_for(&mut in_flight, 50).await;
         let started = log.lock().map(|l| l.len()).unwrap_or_default();
         assert_eq!(started, 2, "both ops ran while the connection wrote");
         let first = in_flight.next().now_or_never().map(|f| f.text.to_string());
@@ -549,20 +548,14 @@ mod tests {
         );
         in_flight.start(send, |_| op(&log, "second", 100), frame("failed"), &open);
         in_flight.start(send, |_| op(&log, "third", 1), frame("failed"), &open);
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
-            _ = in_flight.drive() => unreachable!("drive never completes"),
-        }
+        drive_for(&mut in_flight, 10).await;
         let started = log.lock().map(|l| l.clone()).unwrap_or_default();
         assert_eq!(
             started,
             ["second"],
             "the second started once the first handed off; the third waits for the second"
         );
-        let mut replies = Vec::new();
-        while !in_flight.is_empty() {
-            replies.push(in_flight.next().await.text.to_string());
-        }
+        let replies = every_reply(&mut in_flight).await;
         assert_eq!(replies, ["first", "second", "third"]);
         let lines = in_flight.0.as_ref().map(|ops| ops.lines.len());
         assert_eq!(
@@ -598,19 +591,13 @@ mod tests {
             frame("failed"),
             &open,
         );
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(30)) => {}
-            _ = in_flight.drive() => unreachable!("drive never completes"),
-        }
+        drive_for(&mut in_flight, 30).await;
         let started = log.lock().map(|l| l.clone()).unwrap_or_default();
         assert!(
             started.is_empty(),
             "both sends handed off, yet {started:?} started"
         );
-        let mut replies = Vec::new();
-        while !in_flight.is_empty() {
-            replies.push(in_flight.next().await.text.to_string());
-        }
+        let replies = every_reply(&mut in_flight).await;
         assert_eq!(replies, ["first", "second", "edit", "after the edit"]);
     }
 }
