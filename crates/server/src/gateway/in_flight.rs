@@ -6,11 +6,11 @@
 //! soon as its write is queued to the store, which stores the messages of a conversation in queue order, and
 //! a send right behind it starts then, so a socket's sends to one conversation share commits instead of
 //! waiting one commit each. Any other op (an edit, a typing signal) still waits for the sends before it to
-//! complete. An op whose turn
-//! comes after its connection began to close is not run: as when ops ran one at a time and the rest were
-//! never read, nothing a closed (logged out, too slow) connection sent goes on taking effect. One already
-//! under way is finished by the closing connection (`FINISH_PATIENCE` in `connection.rs`), its reply unread.
-//! The connection reads no further op while `MAX_IN_FLIGHT` are running or waiting.
+//! complete. An op whose turn comes after its connection began to close is not run: as when ops ran one at
+//! a time and the rest were never read, nothing a closed (logged out, too slow) connection sent goes on
+//! taking effect. One already under way is finished by the closing connection (`FINISH_PATIENCE` in
+//! `connection.rs`), its reply unread. The connection reads no further op while `MAX_IN_FLIGHT` are running
+//! or waiting.
 //!
 //! The ops are futures polled by the connection's own task, not tasks of their own: a task per op cost a
 //! spawn, a join and a wake-up more for every send (5% fewer acks a second with one op in flight per socket).
