@@ -365,7 +365,7 @@ mod postgres {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use parley_core::model::{Event, EventKind};
+    use parley_core::model::{Event, EventKind, Millis};
     use parley_core::store::Store;
     use parley_core::{Cursor, MessageId};
     use parley_store::PgStore;
@@ -655,5 +655,119 @@ mod postgres {
                 .expect("events_after");
             assert_eq!(replay, seen[k + 1..], "resuming after {from}");
         }
+    }
+
+    /// A message's words enter the index after its commit, outside the turn (`postgres/search_index.rs`),
+    /// yet a search finds it as soon as its send has answered; an edit or an erase, before the indexer
+    /// reached the message or after, leaves the index holding the current text only, and none of an
+    /// erased one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_search_index_follows_commits_edits_and_erases() {
+        let Some((scratch, url)) = scratch().await else {
+            return;
+        };
+        let store = open(&url).await;
+        let ada = user(store.as_ref(), "acme", "ada").await;
+        let group = group(store.as_ref(), &ada, &[]).await;
+        let admin = connect(&scratch.admin_url).await.expect("connect");
+        let schema = &scratch.schema;
+        let entry = async |id: MessageId| -> Option<String> {
+            admin
+                .query_opt(
+                    &format!(
+                        "SELECT search::text FROM {schema}.message_search WHERE message_id = $1"
+                    ),
+                    &[&id.0],
+                )
+                .await
+                .expect("read an entry")
+                .map(|row| row.get(0))
+        };
+        let found = async |words: &str| -> Vec<MessageId> {
+            store
+                .search_messages(ada.id, words, None, 10)
+                .await
+                .expect("search_messages")
+                .iter()
+                .map(|m| m.id)
+                .collect()
+        };
+        let edit = async |id: MessageId, text: &str| {
+            store
+                .edit_message(group.id, id, text, None, Millis(2))
+                .await
+                .expect("edit_message")
+                .expect("edited");
+        };
+        let erase = async |id: MessageId| {
+            store
+                .erase_message(group.id, id, false)
+                .await
+                .expect("erase_message")
+                .expect("erased");
+        };
+
+        // Edited and erased as soon as sent: the indexer lets commits gather for a while first.
+        let kept = send(store.as_ref(), group.id, &ada, "alpha original")
+            .await
+            .id;
+        let edited = send(store.as_ref(), group.id, &ada, "bravo original")
+            .await
+            .id;
+        let erased = send(store.as_ref(), group.id, &ada, "charlie original")
+            .await
+            .id;
+        edit(edited, "bravo changed").await;
+        erase(erased).await;
+        let expected = [
+            ("original", vec![kept]),
+            ("alpha", vec![kept]),
+            ("changed", vec![edited]),
+            ("bravo", vec![edited]),
+            ("charlie", vec![]),
+        ];
+        for (words, ids) in &expected {
+            assert_eq!(&found(words).await, ids, "{words:?} before the indexer");
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let mark: i64 = admin
+                .query_one(
+                    &format!("SELECT message_id FROM {schema}.search_indexed"),
+                    &[],
+                )
+                .await
+                .expect("read the mark")
+                .get(0);
+            if mark >= erased.0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the indexer stayed at {mark}, below {erased}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        for (words, ids) in &expected {
+            assert_eq!(&found(words).await, ids, "{words:?} once indexed");
+        }
+        assert_eq!(entry(kept).await.as_deref(), Some("'alpha':1 'original':2"));
+        assert_eq!(
+            entry(edited).await.as_deref(),
+            Some("'bravo':1 'changed':2")
+        );
+        assert!(
+            entry(erased).await.is_none_or(|words| words.is_empty()),
+            "an erased message keeps no words"
+        );
+
+        // Edited and erased once indexed.
+        edit(kept, "alpha revised").await;
+        erase(edited).await;
+        assert_eq!(entry(kept).await.as_deref(), Some("'alpha':1 'revised':2"));
+        assert_eq!(entry(edited).await.as_deref(), Some(""));
+        assert_eq!(found("original").await, vec![]);
+        assert_eq!(found("revised").await, vec![kept]);
+        assert_eq!(found("bravo").await, vec![]);
     }
 }

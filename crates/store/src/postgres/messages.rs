@@ -296,12 +296,20 @@ pub(crate) async fn search(
     if text.split_whitespace().next().is_none() {
         return Ok(Vec::new());
     }
-    // The words in the text, or in the name of a file the message carries.
+    // The words in the text (its entry in the index, or, above the indexer's mark, the text itself), or in
+    // the name of a file the message carries.
     let sql = format!(
         "WITH q AS (SELECT {WORDS_QUERY} AS query), found AS (
+             (SELECT m.id FROM q, message_search s JOIN messages m ON m.id = s.message_id
+              JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = $2
+              WHERE q.query IS NOT NULL AND s.search @@ q.query AND NOT m.deleted AND {VISIBLE}
+              AND ($3::BIGINT IS NULL OR m.conversation_id = $3)
+              ORDER BY m.id DESC LIMIT $4)
+             UNION
              (SELECT m.id FROM q, messages m
               JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = $2
-              WHERE q.query IS NOT NULL AND m.search @@ q.query AND NOT m.deleted AND {VISIBLE}
+              WHERE q.query IS NOT NULL AND m.id > (SELECT message_id FROM search_indexed)
+              AND to_tsvector('simple', coalesce(m.text, '')) @@ q.query AND NOT m.deleted AND {VISIBLE}
               AND ($3::BIGINT IS NULL OR m.conversation_id = $3)
               ORDER BY m.id DESC LIMIT $4)
              UNION
@@ -356,8 +364,8 @@ pub(crate) async fn advance_read(
         .map(Some)
 }
 
-/// Erases the text (and with it the search entry, a column computed from it) and the reactions, keeping a
-/// tombstone so history and replays show "deleted".
+/// Erases the text, its search entry and the reactions, keeping a tombstone so history and replays show
+/// "deleted".
 pub(crate) async fn erase(
     c: &impl GenericClient,
     conversation_id: ConversationId,
@@ -377,6 +385,10 @@ pub(crate) async fn erase(
         return Ok(None);
     }
     for sql in [
+        // An empty entry rather than none: the indexer may be entering the message's words right now,
+        // and this waits for it and then empties them (`search_index.rs`).
+        "INSERT INTO message_search (message_id, search) VALUES ($1, ''::tsvector)
+         ON CONFLICT (message_id) DO UPDATE SET search = ''::tsvector",
         "DELETE FROM reactions WHERE message_id = $1",
         "DELETE FROM message_edits WHERE message_id = $1",
         "DELETE FROM mentions WHERE message_id = $1",

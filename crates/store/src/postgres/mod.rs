@@ -14,6 +14,7 @@ mod messages;
 mod notify;
 mod pins;
 mod retention;
+mod search_index;
 mod sql;
 mod sso;
 mod threads;

@@ -89,6 +89,14 @@ async fn purge(
         &[&kept],
     )
     .await?;
+    // The tombstones' search entries are emptied as an erase does (`messages::erase`).
+    run(
+        c,
+        "INSERT INTO message_search (message_id, search) SELECT id, ''::tsvector FROM unnest($1::BIGINT[]) id
+         ON CONFLICT (message_id) DO UPDATE SET search = ''::tsvector",
+        &[&kept],
+    )
+    .await?;
     for sql in [
         "DELETE FROM reactions WHERE message_id = ANY($1)",
         "DELETE FROM message_edits WHERE message_id = ANY($1)",
@@ -118,7 +126,7 @@ async fn purge(
         &[&gone],
     )
     .await?;
-    // Deleting the row takes it out of the search index (a column of the row).
+    // Deleting the row deletes its search entry (the foreign key's cascade).
     let deleted = run(c, "DELETE FROM messages WHERE id = ANY($1)", &[&gone]).await?;
     run(
         c,

@@ -18,11 +18,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use futures_util::future::BoxFuture;
-use parley_core::model::Event;
+use parley_core::model::{Event, EventKind};
 use parley_core::store::{Commit, CommitFeed, Queued, StoreError, StoreResult};
 use parley_core::{ConversationId, Cursor};
 use tokio::sync::{mpsc, oneshot};
 
+use super::search_index::{self, Wake};
 use super::sql::{backend, row, run};
 use super::{events, messages};
 use crate::announces::Announces;
@@ -57,6 +58,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0006_administration.sql"),
     include_str!("../../migrations/postgres/0007_retention.sql"),
     include_str!("../../migrations/postgres/0008_single_sign_on.sql"),
+    include_str!("../../migrations/postgres/0009_search_out_of_the_turn.sql"),
 ];
 
 /// A write waiting in the writer's queue.
@@ -214,6 +216,7 @@ impl Connections {
             turn_key,
             feed: committed,
             feed_taken: Arc::clone(&feed_taken),
+            search_index: search_index::start(pool.clone()),
         };
         tokio::spawn(writer.run(queue));
         Ok(Arc::new(Connections {
@@ -324,6 +327,8 @@ struct Writer {
     turn_key: i64,
     feed: mpsc::UnboundedSender<Commit>,
     feed_taken: Arc<AtomicBool>,
+    /// This node's text-search indexer, woken after each commit that stored a message.
+    search_index: Wake,
 }
 
 impl Writer {
@@ -436,6 +441,12 @@ impl Writer {
 
         for write in batch.drain(..) {
             write.complete(Ok(()));
+        }
+        if committed
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::MessageCreated(_)))
+        {
+            self.search_index.wake();
         }
         let last = committed.last().map(|e| e.cursor);
         if last.is_some() {
