@@ -94,10 +94,7 @@ pub(crate) async fn create(c: &impl GenericClient, new: &NewMessage) -> StoreRes
     }
     .ok_or(sql::vanished("message"))?;
     if let Some(earlier) = get::<Option<i64>>(&stored, 0)? {
-        let message = sql::message_by_id(c, new.conversation_id, MessageId(earlier))
-            .await?
-            .ok_or(StoreError::NotFound("message"))?;
-        return Ok(Sent::Duplicate(message));
+        return duplicate(c, new, MessageId(earlier)).await;
     }
     if new.extras.is_some() && get::<Option<bool>>(&stored, 3)? == Some(false) {
         return Err(StoreError::Conflict("attachment"));
@@ -108,14 +105,9 @@ pub(crate) async fn create(c: &impl GenericClient, new: &NewMessage) -> StoreRes
     ) else {
         return Err(sql::vanished("message"));
     };
-    let message = new.stored(MessageId(id));
-    let mut events = vec![Event {
-        cursor: Cursor(cursor),
-        conversation_id: new.conversation_id,
-        kind: EventKind::MessageCreated(message.clone()),
-        audience: Audience::Members,
-        at: new.now,
-    }];
+    let Sent::Stored(message, mut events) = created(new, MessageId(id), Cursor(cursor)) else {
+        return Err(sql::vanished("message"));
+    };
     if let Some(extras) = &new.extras {
         mentions::index(c, &message, &extras.mentions.user_ids).await?;
         if let Some(root_id) = extras.thread_root_id {
@@ -124,6 +116,99 @@ pub(crate) async fn create(c: &impl GenericClient, new: &NewMessage) -> StoreRes
     }
     Ok(Sent::Stored(message, events))
 }
+
+/// Stores several messages without extras (`NewMessage::extras` is `None`) and their events in one
+/// statement, as `create` stores one, answering each in the order given: ids and cursors are taken in that
+/// order (the ids as the arrays are read, the cursors in a sorted insert), and checked to be. The caller
+/// gives no two messages with one author's same nonce in one conversation: the statement finds earlier
+/// messages only, so such a pair would break the unique index and with it the batch.
+pub(crate) async fn create_many(
+    c: &impl GenericClient,
+    news: &[&NewMessage],
+) -> StoreResult<Vec<Sent>> {
+    let conversations: Vec<i64> = news.iter().map(|n| n.conversation_id.0).collect();
+    let authors: Vec<i64> = news.iter().map(|n| n.author_id.0).collect();
+    let texts: Vec<&str> = news.iter().map(|n| n.text.as_str()).collect();
+    let nonces: Vec<Option<&str>> = news.iter().map(|n| n.nonce.as_deref()).collect();
+    let times: Vec<i64> = news.iter().map(|n| n.now.0).collect();
+    let found = rows(
+        c,
+        "WITH src AS MATERIALIZED (
+             SELECT s.*, nextval('messages_id_seq') AS id
+             FROM unnest($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[])
+                 WITH ORDINALITY AS s (conversation_id, author_id, text, nonce, created_at, ord)
+         ), earlier AS (
+             SELECT s.ord, m.id FROM src s JOIN messages m
+                 ON m.conversation_id = s.conversation_id AND m.author_id = s.author_id AND m.nonce = s.nonce
+         ), m AS (
+             INSERT INTO messages (id, conversation_id, author_id, text, nonce, created_at)
+             SELECT id, conversation_id, author_id, text, nonce, created_at FROM src
+             WHERE ord NOT IN (SELECT ord FROM earlier)
+             RETURNING id
+         ), e AS (
+             INSERT INTO events (conversation_id, kind, user_id, message_id, created_at)
+             SELECT s.conversation_id, 'message.created', s.author_id, s.id, s.created_at FROM src s
+             WHERE s.id IN (SELECT id FROM m) ORDER BY s.ord
+             RETURNING cursor, message_id
+         )
+         SELECT earlier.id, e.message_id, e.cursor FROM src s
+         LEFT JOIN earlier ON earlier.ord = s.ord LEFT JOIN e ON e.message_id = s.id
+         ORDER BY s.ord",
+        &[&conversations, &authors, &texts, &nonces, &times],
+    )
+    .await?;
+    if found.len() != news.len() {
+        return Err(sql::vanished("message"));
+    }
+    let mut sent = Vec::with_capacity(news.len());
+    let mut last = (MessageId(0), Cursor(0));
+    for (new, r) in news.iter().zip(&found) {
+        if let Some(earlier) = get::<Option<i64>>(r, 0)? {
+            sent.push(duplicate(c, new, MessageId(earlier)).await?);
+            continue;
+        }
+        let (Some(id), Some(cursor)) = (get::<Option<i64>>(r, 1)?, get::<Option<i64>>(r, 2)?)
+        else {
+            return Err(sql::vanished("message"));
+        };
+        let (id, cursor) = (MessageId(id), Cursor(cursor));
+        if id <= last.0 || cursor <= last.1 {
+            return Err(sql::backend(OutOfOrder));
+        }
+        last = (id, cursor);
+        sent.push(created(new, id, cursor));
+    }
+    Ok(sent)
+}
+
+/// The message `new` is as stored under `id`, with its `message.created` event at `cursor`.
+fn created(new: &NewMessage, id: MessageId, cursor: Cursor) -> Sent {
+    let message = new.stored(id);
+    let event = Event {
+        cursor,
+        conversation_id: new.conversation_id,
+        kind: EventKind::MessageCreated(message.clone()),
+        audience: Audience::Members,
+        at: new.now,
+    };
+    Sent::Stored(message, vec![event])
+}
+
+/// The answer to a send whose nonce its author already sent here: the message that send stored.
+async fn duplicate(
+    c: &impl GenericClient,
+    new: &NewMessage,
+    earlier: MessageId,
+) -> StoreResult<Sent> {
+    let message = sql::message_by_id(c, new.conversation_id, earlier)
+        .await?
+        .ok_or(StoreError::NotFound("message"))?;
+    Ok(Sent::Duplicate(message))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the messages of one statement were stored out of order")]
+struct OutOfOrder;
 
 pub(crate) async fn add_reaction(
     c: &impl GenericClient,

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod admin;
+mod batch;
 mod conversations;
 mod edits;
 mod events;
@@ -164,6 +165,9 @@ impl Store for PgStore {
 
     fn queue_message(&self, new: core_store::NewMessage<'_>) -> Queued<Sent> {
         let (conversation, new) = (new.conversation_id, inputs::NewMessage::from(new));
+        if new.extras.is_none() {
+            return self.db.queue_plain_send(new);
+        }
         self.db.queue(Some(conversation), move |c| {
             let new = new.clone();
             Box::pin(async move { messages::create(c, &new).await })

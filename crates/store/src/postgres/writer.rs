@@ -9,24 +9,23 @@
 //! loses the turn with its connection; the next writer finds the log ahead of the `published` row and
 //! publishes those events again before its own.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use futures_util::future::BoxFuture;
 use parley_core::model::{Event, EventKind};
-use parley_core::store::{Commit, CommitFeed, Queued, StoreError, StoreResult};
+use parley_core::store::{Commit, CommitFeed, Queued, Sent, StoreError, StoreResult};
 use parley_core::{ConversationId, Cursor};
 use tokio::sync::{mpsc, oneshot};
 
+use super::batch::{Isolation, Pending, PlainSend, Write, run_all};
 use super::search_index::{self, Wake};
 use super::sql::{backend, row, run};
 use super::{events, messages};
 use crate::announces::Announces;
+use crate::inputs::NewMessage;
 
 /// A pooled connection.
 pub(crate) type Db = deadpool_postgres::Client;
@@ -60,101 +59,6 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0008_single_sign_on.sql"),
     include_str!("../../migrations/postgres/0009_search_out_of_the_turn.sql"),
 ];
-
-/// A write waiting in the writer's queue.
-#[async_trait]
-trait Pending: Send {
-    /// Runs the write in the open transaction; false if it failed in a way that may have spoiled it
-    /// (`spoils_the_batch`).
-    async fn run(&mut self, db: &Db, isolation: Isolation) -> bool;
-    /// The events it committed, once it ran and succeeded.
-    fn announced(&self) -> Vec<Event>;
-    /// Answers the caller once the batch is over.
-    fn complete(self: Box<Self>, commit: Result<(), &str>);
-    /// The conversation whose messages it stores in queue order, if it is a send (`run_all`).
-    fn conversation(&self) -> Option<ConversationId>;
-}
-
-/// How a write runs inside its batch's transaction.
-#[derive(Clone, Copy)]
-enum Isolation {
-    /// Straight into the transaction: the fast path, one round trip fewer each way than a savepoint.
-    Shared,
-    /// In a savepoint of its own, so a write that fails rolls back only its own changes. A failed statement
-    /// aborts a PostgreSQL transaction, so a batch in which a statement failed is run again this way.
-    Savepoint,
-}
-
-type Work<T> = dyn for<'c> Fn(&'c Db) -> BoxFuture<'c, StoreResult<T>> + Send + Sync;
-
-struct Write<T> {
-    work: Box<Work<T>>,
-    conversation: Option<ConversationId>,
-    result: Option<StoreResult<T>>,
-    done: oneshot::Sender<StoreResult<T>>,
-}
-
-#[async_trait]
-impl<T: Announces + Send + Sync + 'static> Pending for Write<T> {
-    async fn run(&mut self, db: &Db, isolation: Isolation) -> bool {
-        let result = match isolation {
-            Isolation::Shared => (self.work)(db).await,
-            Isolation::Savepoint => in_savepoint(db, &*self.work).await,
-        };
-        let intact = !result.as_ref().is_err_and(spoils_the_batch);
-        self.result = Some(result);
-        intact
-    }
-
-    fn announced(&self) -> Vec<Event> {
-        match &self.result {
-            Some(Ok(written)) => written.announced(),
-            _ => Vec::new(),
-        }
-    }
-
-    fn complete(self: Box<Self>, commit: Result<(), &str>) {
-        let answer = match (commit, self.result) {
-            (Ok(()), Some(result)) => result,
-            (Ok(()), None) => Err(backend(Failed("the write did not run".into()))),
-            (Err(e), _) => Err(backend(Failed(e.to_owned()))),
-        };
-        // The caller may have gone away (request cancelled); the write stands either way.
-        let _ = self.done.send(answer);
-    }
-
-    fn conversation(&self) -> Option<ConversationId> {
-        self.conversation
-    }
-}
-
-/// Whether a failed write may have left the batch's transaction unfit to commit. Writes refuse (`Conflict`,
-/// `NotFound`) only from statements that changed nothing, before changing anything: an expected outcome,
-/// such as a taken email, so it commits with the batch and costs no rerun inside the turn. Only a backend
-/// failure (a failed statement aborts the transaction; a write may have stopped halfway) reruns the batch.
-/// So no SQL error may ever be answered as a refusal.
-fn spoils_the_batch(error: &StoreError) -> bool {
-    match error {
-        StoreError::Conflict(_) | StoreError::NotFound(_) => false,
-        StoreError::Backend(_) => true,
-    }
-}
-
-async fn in_savepoint<T>(db: &Db, work: &Work<T>) -> StoreResult<T> {
-    db.batch_execute("SAVEPOINT job").await.map_err(backend)?;
-    let result = work(db).await;
-    let end = if result.is_ok() {
-        "RELEASE job"
-    } else {
-        "ROLLBACK TO job; RELEASE job"
-    };
-    db.batch_execute(end).await.map_err(backend)?;
-    result
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("the write batch failed: {0}")]
-struct Failed(String);
 
 #[derive(Debug, thiserror::Error)]
 #[error("the store's writer has stopped")]
@@ -247,13 +151,25 @@ impl Connections {
         work: impl for<'c> Fn(&'c Db) -> BoxFuture<'c, StoreResult<T>> + Send + Sync + 'static,
     ) -> Queued<T> {
         let (done, answer) = oneshot::channel::<StoreResult<T>>();
-        let write = Write {
-            work: Box::new(work),
-            conversation,
-            result: None,
-            done,
-        };
-        let queued = self.jobs.send(Box::new(write));
+        self.enqueue(
+            Box::new(Write::new(Box::new(work), conversation, done)),
+            answer,
+        )
+    }
+
+    /// Queues a send with nothing but text (`NewMessage::extras` is `None`), as `queue` would a write
+    /// that stores it: such sends share a statement (`batch::run_all`).
+    pub(crate) fn queue_plain_send(&self, new: NewMessage) -> Queued<Sent> {
+        let (done, answer) = oneshot::channel::<StoreResult<Sent>>();
+        self.enqueue(Box::new(PlainSend::new(new, done)), answer)
+    }
+
+    fn enqueue<T: Send + 'static>(
+        &self,
+        write: Box<dyn Pending>,
+        answer: oneshot::Receiver<StoreResult<T>>,
+    ) -> Queued<T> {
+        let queued = self.jobs.send(write);
         Box::pin(async move {
             queued.map_err(|_| backend(WriterGone))?;
             answer.await.map_err(|_| backend(WriterGone))?
@@ -475,57 +391,6 @@ impl Writer {
             .is_err()
         {
             tracing::warn!("the bus took too long; the turn moves on");
-        }
-    }
-}
-
-/// Runs the batch's writes. Shared: all at once, pipelined on the one connection (each statement is sent
-/// without waiting for the answer to the one before), except that the sends to one conversation run one
-/// after the other in queue order: a write whose statement is not yet prepared on this connection sends it
-/// a round trip later, so a send queued after it could otherwise take the smaller id. Answers whether
-/// the transaction is still fit to commit (no write failed with a backend error). A write of several
-/// statements may see its statements interleaved with other writes', so a write checks a unique key in the
-/// statement that writes it (`ON CONFLICT DO NOTHING`, or a check in the same statement) and answers what
-/// that statement returned (`UPDATE ... RETURNING`), never a later read, which may see a sibling's change.
-/// Savepoint: one write after the other, each in its own savepoint (a failure undoes only its own
-/// changes); answers true.
-///
-/// Pipelining is what makes a batch fast: one round trip at a time, 500 sends took ~165 ms.
-async fn run_all(db: &Db, batch: &mut [Box<dyn Pending>], isolation: Isolation) -> bool {
-    match isolation {
-        Isolation::Shared => {
-            let mut chains: Vec<Vec<&mut Box<dyn Pending>>> = Vec::with_capacity(batch.len());
-            let mut chain_of: HashMap<ConversationId, usize> = HashMap::new();
-            for write in batch.iter_mut() {
-                let Some(conversation) = write.conversation() else {
-                    chains.push(vec![write]);
-                    continue;
-                };
-                match chain_of.entry(conversation) {
-                    Entry::Occupied(chain) => chains[*chain.get()].push(write),
-                    Entry::Vacant(free) => {
-                        free.insert(chains.len());
-                        chains.push(vec![write]);
-                    }
-                }
-            }
-            let runs = chains.into_iter().map(|chain| async move {
-                let mut intact = true;
-                for write in chain {
-                    intact &= write.run(db, isolation).await;
-                }
-                intact
-            });
-            futures_util::future::join_all(runs)
-                .await
-                .into_iter()
-                .all(|intact| intact)
-        }
-        Isolation::Savepoint => {
-            for write in batch.iter_mut() {
-                write.run(db, isolation).await;
-            }
-            true
         }
     }
 }
