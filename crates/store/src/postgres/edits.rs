@@ -11,8 +11,7 @@ use super::sql::{self, MESSAGE_COLUMN_COUNT, MESSAGE_COLUMNS, get, row, rows};
 /// Replaces the text (and the mentions, when given); `None` when the message is deleted. One statement keeps
 /// the old text as a version, writes the new one and its mentions (and their index) and logs the event: a
 /// batch's writes run interleaved (`writer.rs`), so two edits at once must each see the other whole. The
-/// message's search entry is written with the new text, whether or not the indexer has reached it
-/// (`search_index.rs`).
+/// message's search entry follows the text (a trigger, `0009_search_out_of_the_turn.sql`).
 pub(crate) async fn edit(
     c: &impl GenericClient,
     conversation_id: ConversationId,
@@ -34,9 +33,6 @@ pub(crate) async fn edit(
                  mention_here = CASE WHEN $5 THEN $8 ELSE mention_here END
              WHERE id IN (SELECT id FROM old)
              RETURNING *
-         ), searchable AS (
-             INSERT INTO message_search (message_id, search) SELECT id, to_tsvector('simple', $3) FROM old
-             ON CONFLICT (message_id) DO UPDATE SET search = excluded.search
          ), unmentioned AS (
              DELETE FROM mentions
              WHERE $5 AND message_id IN (SELECT id FROM old)

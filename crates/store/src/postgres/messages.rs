@@ -449,8 +449,8 @@ pub(crate) async fn advance_read(
         .map(Some)
 }
 
-/// Erases the text, its search entry and the reactions, keeping a tombstone so history and replays show
-/// "deleted".
+/// Erases the text (and with it its search entry: a trigger, `0009_search_out_of_the_turn.sql`) and the
+/// reactions, keeping a tombstone so history and replays show "deleted".
 pub(crate) async fn erase(
     c: &impl GenericClient,
     conversation_id: ConversationId,
@@ -470,10 +470,6 @@ pub(crate) async fn erase(
         return Ok(None);
     }
     for sql in [
-        // An empty entry rather than none: the indexer may be entering the message's words right now,
-        // and this waits for it and then empties them (`search_index.rs`).
-        "INSERT INTO message_search (message_id, search) VALUES ($1, ''::tsvector)
-         ON CONFLICT (message_id) DO UPDATE SET search = ''::tsvector",
         "DELETE FROM reactions WHERE message_id = $1",
         "DELETE FROM message_edits WHERE message_id = $1",
         "DELETE FROM mentions WHERE message_id = $1",

@@ -89,14 +89,6 @@ async fn purge(
         &[&kept],
     )
     .await?;
-    // The tombstones' search entries are emptied as an erase does (`messages::erase`).
-    run(
-        c,
-        "INSERT INTO message_search (message_id, search) SELECT id, ''::tsvector FROM unnest($1::BIGINT[]) id
-         ON CONFLICT (message_id) DO UPDATE SET search = ''::tsvector",
-        &[&kept],
-    )
-    .await?;
     for sql in [
         "DELETE FROM reactions WHERE message_id = ANY($1)",
         "DELETE FROM message_edits WHERE message_id = ANY($1)",
