@@ -40,6 +40,7 @@ macro_rules! store_contract_tests {
                 messages::queue_message_stores_it_with_an_event,
                 messages::messages_are_stored_in_the_order_queued,
                 messages::same_nonce_is_stored_once,
+                messages::retries_queued_among_other_sends_answer_the_earlier_message,
                 messages::messages_pages_have_correct_bounds_and_limits,
                 messages::hidden_messages_are_hidden_for_that_viewer_only,
                 messages::reactions_are_grouped_by_emoji,

@@ -232,8 +232,9 @@ pub(super) async fn run_all(db: &Db, batch: &mut [Box<dyn Pending>], isolation: 
                 }
             }
             let first = async {
-                let shared = run_shared(db, heads).await;
-                shared & all_intact(after_heads.into_iter().map(|chain| run_chain(db, chain))).await
+                // After a failure the transaction is aborted: the rest waits for the rerun.
+                run_shared(db, heads).await
+                    && all_intact(after_heads.into_iter().map(|chain| run_chain(db, chain))).await
             };
             let (first, apart) = futures_util::join!(
                 first,
@@ -318,9 +319,13 @@ async fn run_shared(db: &Db, mut sends: Vec<&mut PlainSend>) -> bool {
             .into_iter()
             .zip(stored)
             .fold(true, |intact, (send, sent)| {
-                send.answer.settle(Ok(sent)) && intact
+                send.answer.settle(sent) && intact
             }),
         Err(error) => {
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "the batch's shared send statement failed; the batch runs again a write at a time"
+            );
             let failure = error.to_string();
             for send in sends {
                 send.answer.settle(Err(backend(Failed(failure.clone()))));

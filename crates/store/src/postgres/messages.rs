@@ -1,5 +1,7 @@
 //! Messages, reactions, read checkpoints and full-text search.
 
+use std::collections::HashMap;
+
 use deadpool_postgres::GenericClient;
 use parley_core::model::{Audience, Event, EventKind, Member, Message, Millis, Page};
 use parley_core::store::{Sent, StoreError, StoreResult};
@@ -121,11 +123,12 @@ pub(crate) async fn create(c: &impl GenericClient, new: &NewMessage) -> StoreRes
 /// statement, as `create` stores one, answering each in the order given: ids and cursors are taken in that
 /// order (the ids as the arrays are read, the cursors in a sorted insert), and checked to be. The caller
 /// gives no two messages with one author's same nonce in one conversation: the statement finds earlier
-/// messages only, so such a pair would break the unique index and with it the batch.
+/// messages only, so such a pair would break the unique index and with it the batch. A send whose earlier
+/// message is gone meanwhile (a purge beside it) is answered `NotFound`, as `create` answers it.
 pub(crate) async fn create_many(
     c: &impl GenericClient,
     news: &[&NewMessage],
-) -> StoreResult<Vec<Sent>> {
+) -> StoreResult<Vec<StoreResult<Sent>>> {
     let conversations: Vec<i64> = news.iter().map(|n| n.conversation_id.0).collect();
     let authors: Vec<i64> = news.iter().map(|n| n.author_id.0).collect();
     let texts: Vec<&str> = news.iter().map(|n| n.text.as_str()).collect();
@@ -161,10 +164,12 @@ pub(crate) async fn create_many(
         return Err(sql::vanished("message"));
     }
     let mut sent = Vec::with_capacity(news.len());
+    let mut earlier = Vec::new();
     let mut last = (MessageId(0), Cursor(0));
     for (new, r) in news.iter().zip(&found) {
-        if let Some(earlier) = get::<Option<i64>>(r, 0)? {
-            sent.push(duplicate(c, new, MessageId(earlier)).await?);
+        if let Some(id) = get::<Option<i64>>(r, 0)? {
+            earlier.push(MessageId(id));
+            sent.push(Err(MessageId(id)));
             continue;
         }
         let (Some(id), Some(cursor)) = (get::<Option<i64>>(r, 1)?, get::<Option<i64>>(r, 2)?)
@@ -176,9 +181,24 @@ pub(crate) async fn create_many(
             return Err(sql::backend(OutOfOrder));
         }
         last = (id, cursor);
-        sent.push(created(new, id, cursor));
+        sent.push(Ok(created(new, id, cursor)));
     }
-    Ok(sent)
+    // The messages that retried sends stored before, in one read whatever their number.
+    let mut earlier: HashMap<MessageId, Message> = sql::messages_by_ids(c, &earlier)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect();
+    Ok(sent
+        .into_iter()
+        .map(|sent| match sent {
+            Ok(sent) => Ok(sent),
+            Err(id) => earlier
+                .remove(&id)
+                .map(Sent::Duplicate)
+                .ok_or(StoreError::NotFound("message")),
+        })
+        .collect())
 }
 
 /// The message `new` is as stored under `id`, with its `message.created` event at `cursor`.

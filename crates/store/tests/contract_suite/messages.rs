@@ -263,6 +263,84 @@ pub async fn messages_are_stored_in_the_order_queued(store: &dyn Store) {
     );
 }
 
+/// Retries queued at once with other sends, some behind a send of their own conversation and one repeating
+/// a nonce queued just before it, each answer the message its nonce stored, and store nothing again.
+pub async fn retries_queued_among_other_sends_answer_the_earlier_message(store: &dyn Store) {
+    let ada = user(store, "acme", "ada").await;
+    let (g1, g2, g3) = (
+        group(store, &ada, &[]).await,
+        group(store, &ada, &[]).await,
+        group(store, &ada, &[]).await,
+    );
+    let Sent::Stored(a, _) = send_nonce(store, g1.id, ada.id, "a", "n-a").await else {
+        panic!("stored");
+    };
+    let Sent::Stored(b, _) = send_nonce(store, g2.id, ada.id, "b", "n-b").await else {
+        panic!("stored");
+    };
+    let queued: Vec<_> = [
+        (g1.id, "a, retried", "n-a"),
+        (g2.id, "c", "n-c"),
+        (g2.id, "b, retried", "n-b"),
+        (g3.id, "d", "n-d"),
+        (g3.id, "d, retried at once", "n-d"),
+        (g1.id, "e", "n-e"),
+    ]
+    .into_iter()
+    .map(|(conversation_id, text, nonce)| {
+        store.queue_message(NewMessage {
+            conversation_id,
+            author_id: ada.id,
+            text,
+            mentions: &Default::default(),
+            thread_root_id: None,
+            also_to_conversation: false,
+            quote: None,
+            attachments: &[],
+            nonce: Some(nonce),
+            now: at(1),
+        })
+    })
+    .collect();
+    let mut answers = Vec::new();
+    for answer in queued {
+        answers.push(answer.await.expect("queue_message"));
+    }
+    let texts: Vec<(bool, Option<&str>)> = answers
+        .iter()
+        .map(|sent| match sent {
+            Sent::Stored(m, _) => (true, m.text.as_deref()),
+            Sent::Duplicate(m) => (false, m.text.as_deref()),
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            (false, Some("a")),
+            (true, Some("c")),
+            (false, Some("b")),
+            (true, Some("d")),
+            (false, Some("d")),
+            (true, Some("e")),
+        ],
+        "(stored now, the text answered) for each"
+    );
+    assert!(matches!(&answers[0], Sent::Duplicate(m) if *m == a));
+    assert!(matches!(&answers[2], Sent::Duplicate(m) if *m == b));
+    for (conversation, expected) in [
+        (g1.id, vec!["a", "e"]),
+        (g2.id, vec!["b", "c"]),
+        (g3.id, vec!["d"]),
+    ] {
+        let history = store
+            .messages(conversation, ada.id, Page::Latest { limit: 10 })
+            .await
+            .expect("messages");
+        let stored: Vec<&str> = history.iter().filter_map(|m| m.text.as_deref()).collect();
+        assert_eq!(stored, expected, "each message once, in the order sent");
+    }
+}
+
 /// 200 concurrent sends: none is lost, and ids grow in commit (cursor) order.
 pub async fn message_ids_grow_in_commit_order_under_concurrency(store: Arc<dyn Store>) {
     const SENDS: usize = 200;
