@@ -64,8 +64,8 @@ function shown(user) {
 }
 
 /// A DevTools session on the user's page with the ServiceWorker domain on, and the registration id of the
-/// service worker whose scope is the app (`/`), once a version of it is activated: a push delivered to a
-/// registration whose worker is still installing is dropped, and no notification would ever show.
+/// service worker whose scope is the app (`/`), once a version of it is activated and it has shown a push.
+/// Call it once the page may show notifications.
 async function pushChannel(user) {
     const cdp = await user.context.newCDPSession(user.page);
     const registrations = new Map();
@@ -84,10 +84,25 @@ async function pushChannel(user) {
         assert.ok(active, `versions: ${JSON.stringify([...versions.values()])}`);
         return found.registrationId;
     });
-    return {
+    const channel = {
         /// Delivers `payload` as a push message's data, as the browser does once it has decrypted one.
         push: (payload) => cdp.send('ServiceWorker.deliverPushMessage', { origin: BASE_URL, registrationId, data: JSON.stringify(payload) }),
     };
+    // The browser sometimes drops the first push to a worker just started (in CI, about one run in ten): a
+    // notification of the channel's own is pushed until it shows, then closed, so that every push a test
+    // asserts on is pushed once. It carries no badge.
+    const tag = 'parley-warm-up';
+    const warmUp = { v: 1, type: 'message', tag, conversation_id: '0', message_id: '0', conversation_name: 'Warm-up',
+        conversation_kind: 'channel', sender: { id: '0', name: 'Parley' }, text: null, count: 1 };
+    await eventually('a first push shows its notification', async () => {
+        await channel.push({ ...warmUp, id: `w-${Math.random()}` });
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        assert.ok((await shown(user)).some((n) => n.tag === tag));
+    });
+    await channel.push({ v: 1, type: 'clear', id: 'w-clear', tag, conversation_id: '0' });
+    await eventually('the first push\'s notification closed', async () =>
+        assert.ok(!(await shown(user)).some((n) => n.tag === tag)));
+    return channel;
 }
 
 /// The service worker, as Playwright reaches it (Chromium only).
@@ -233,18 +248,6 @@ test('notifications: a push shows one notification per conversation; a newer bur
                 Object.defineProperty(navigator, 'clearAppBadge', { value: async () => self.__badges.push(0) });
             });
             badges.read = () => worker.evaluate(() => self.__badges);
-            // The grant reaches the worker a moment later: a push before it would show nothing.
-            await eventually('the worker has the permission', async () =>
-                assert.equal(await worker.evaluate(() => Notification.permission), 'granted'));
-            // A push that closes nothing, again until the worker has handled one (it clears the badge): the
-            // first push to a worker just started was sometimes dropped by the browser (about one run in
-            // fifteen), and each push below is asserted once.
-            await eventually('the worker handles a push', async () => {
-                await channel.push({ v: 1, type: 'clear', id: `c-${Math.random()}`, tag: 'parley-c0', conversation_id: '0', badge: 0 });
-                await new Promise((resolve) => setTimeout(resolve, 250));
-                assert.deepEqual((await badges.read()).slice(0, 1), [0]);
-            });
-            await worker.evaluate(() => { self.__badges.length = 0; });
         });
         const dmTag = `parley-c${ids.dm.id}`;
         const message = (over) => ({

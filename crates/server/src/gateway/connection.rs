@@ -414,11 +414,8 @@ impl Connection {
                 in_flight.answer(error_frame(reference(), "invalid_op", &error.to_string()));
             }
             Ok(op) => {
-                let failed = error_frame(
-                    op.reference().map(str::to_owned),
-                    "internal",
-                    "the op failed; try again",
-                );
+                let reference = op.reference().map(str::to_owned);
+                let failed = move || error_frame(reference, "internal", "the op failed; try again");
                 let sequence = match (op.conversation_id(), &op) {
                     (None, _) => Sequence::Free,
                     (Some(id), ClientOp::Send { .. }) => Sequence::Send(id),

@@ -133,13 +133,13 @@ impl InFlight {
     }
 
     /// Starts an op (`op` makes it, given its hand-off), or puts it in line as `sequence` says. One put in
-    /// line is not run if `closer` says the connection is closing when its turn comes; `failed` is the reply
-    /// then, and if the op panics.
+    /// line is not run if `closer` says the connection is closing when its turn comes; `failed` makes the
+    /// reply then, and if the op panics (made only then: most ops never need it).
     pub(crate) fn start<F>(
         &mut self,
         sequence: Sequence,
         op: impl FnOnce(Handoff) -> F,
-        failed: Frame,
+        failed: impl FnOnce() -> Frame + Send + 'static,
         closer: &Closer,
     ) where
         F: Future<Output = Frame> + Send + 'static,
@@ -221,7 +221,7 @@ impl InFlight {
 fn guarded(
     conversation_id: Option<ConversationId>,
     op: impl Future<Output = Frame> + Send + 'static,
-    failed: Frame,
+    failed: impl FnOnce() -> Frame + Send + 'static,
     closer: Option<Closer>,
     handoff: Handoff,
 ) -> Op {
@@ -229,13 +229,13 @@ fn guarded(
         if closer.is_some_and(|closer| closer.reason().is_some()) {
             // Nobody will read the reply: the connection is closing.
             handoff.pass();
-            return (conversation_id, failed);
+            return (conversation_id, failed());
         }
         let reply = match AssertUnwindSafe(op).catch_unwind().await {
             Ok(reply) => reply,
             Err(_) => {
                 tracing::error!("an op failed");
-                failed
+                failed()
             }
         };
         handoff.pass();
@@ -353,13 +353,23 @@ mod tests {
             Sequence::After(ConversationId(1)),
             Sequence::After(ConversationId(2)),
         );
-        in_flight.start(one, |_| op(&log, "slow in 1", 50), frame("failed"), &open);
-        in_flight.start(one, |_| op(&log, "next in 1", 1), frame("failed"), &open);
-        in_flight.start(two, |_| op(&log, "quick in 2", 1), frame("failed"), &open);
+        in_flight.start(
+            one,
+            |_| op(&log, "slow in 1", 50),
+            || frame("failed"),
+            &open,
+        );
+        in_flight.start(one, |_| op(&log, "next in 1", 1), || frame("failed"), &open);
+        in_flight.start(
+            two,
+            |_| op(&log, "quick in 2", 1),
+            || frame("failed"),
+            &open,
+        );
         in_flight.start(
             Sequence::Free,
             |_| op(&log, "ping", 0),
-            frame("failed"),
+            || frame("failed"),
             &open,
         );
         let replies = every_reply(&mut in_flight).await;
@@ -379,8 +389,8 @@ mod tests {
         let mut in_flight = InFlight::default();
         let open = Closer::default();
         let one = Sequence::After(ConversationId(1));
-        in_flight.start(one, |_| failing(), frame("failed"), &open);
-        in_flight.start(one, |_| op(&log, "after", 1), frame("failed"), &open);
+        in_flight.start(one, |_| failing(), || frame("failed"), &open);
+        in_flight.start(one, |_| op(&log, "after", 1), || frame("failed"), &open);
         let replies = every_reply(&mut in_flight).await;
         assert_eq!(replies, ["failed", "after"]);
     }
@@ -392,7 +402,12 @@ mod tests {
         let open = Closer::default();
         for i in 0..MAX_IN_FLIGHT {
             let conversation = Sequence::After(ConversationId(i as i64));
-            in_flight.start(conversation, |_| op(&log, "op", 1), frame("failed"), &open);
+            in_flight.start(
+                conversation,
+                |_| op(&log, "op", 1),
+                || frame("failed"),
+                &open,
+            );
         }
         assert!(in_flight.is_full());
         while !in_flight.is_empty() {
@@ -402,7 +417,7 @@ mod tests {
         in_flight.start(
             Sequence::After(ConversationId(-1)),
             |_| op(&log, "op", 1),
-            frame("failed"),
+            || frame("failed"),
             &open,
         );
         let kept = in_flight.0.as_ref().map(|ops| ops.lines.len());
@@ -419,8 +434,18 @@ mod tests {
         let mut in_flight = InFlight::default();
         let closer = Closer::default();
         let one = Sequence::After(ConversationId(1));
-        in_flight.start(one, |_| op(&log, "running", 50), frame("failed"), &closer);
-        in_flight.start(one, |_| op(&log, "waiting", 1), frame("skipped"), &closer);
+        in_flight.start(
+            one,
+            |_| op(&log, "running", 50),
+            || frame("failed"),
+            &closer,
+        );
+        in_flight.start(
+            one,
+            |_| op(&log, "waiting", 1),
+            || frame("skipped"),
+            &closer,
+        );
         // The first op is under way when the connection closes; the second waits for its turn.
         drive_for(&mut in_flight, 10).await;
         let logged_out = Close {
@@ -440,19 +465,29 @@ mod tests {
         let mut in_flight = InFlight::default();
         let open = Closer::default();
         let zero = Sequence::After(ConversationId(0));
-        in_flight.start(zero, |_| op(&log, "slow in 0", 100), frame("failed"), &open);
+        in_flight.start(
+            zero,
+            |_| op(&log, "slow in 0", 100),
+            || frame("failed"),
+            &open,
+        );
         for i in 1..MAX_IN_FLIGHT + 2 {
             let conversation = Sequence::After(ConversationId(i as i64));
             in_flight.start(
                 conversation,
                 |_| op(&log, "quick", 1),
-                frame("failed"),
+                || frame("failed"),
                 &open,
             );
             // Each quick op finishes before the next starts, their lines made and let go meanwhile.
             assert_eq!(in_flight.next().await.text.as_str(), "quick");
         }
-        in_flight.start(zero, |_| op(&log, "next in 0", 1), frame("failed"), &open);
+        in_flight.start(
+            zero,
+            |_| op(&log, "next in 0", 1),
+            || frame("failed"),
+            &open,
+        );
         let replies = every_reply(&mut in_flight).await;
         assert_eq!(replies, ["slow in 0", "next in 0"]);
     }
@@ -464,7 +499,7 @@ mod tests {
         let open = Closer::default();
         let one = Sequence::After(ConversationId(1));
         for _ in 0..MAX_IN_FLIGHT - 1 {
-            in_flight.start(one, |_| op(&log, "op", 1), frame("failed"), &open);
+            in_flight.start(one, |_| op(&log, "op", 1), || frame("failed"), &open);
         }
         assert!(!in_flight.is_full());
         in_flight.answer(frame("refused"));
@@ -485,13 +520,13 @@ mod tests {
         in_flight.start(
             Sequence::After(ConversationId(1)),
             |_| op(&log, "slow", 20),
-            frame("failed"),
+            || frame("failed"),
             &open,
         );
         in_flight.start(
             Sequence::After(ConversationId(2)),
             |_| op(&log, "quick", 5),
-            frame("failed"),
+            || frame("failed"),
             &open,
         );
         // A write that takes 50 ms, raced with the ops as the connection does.
@@ -513,7 +548,7 @@ mod tests {
         in_flight.start(
             Sequence::After(ConversationId(1)),
             |_| op(&log, "read", 1),
-            frame("skipped"),
+            || frame("skipped"),
             &closer,
         );
         let bye = Close {
@@ -543,11 +578,11 @@ mod tests {
         in_flight.start(
             send,
             |h| queued_then_stored(h, "first"),
-            frame("failed"),
+            || frame("failed"),
             &open,
         );
-        in_flight.start(send, |_| op(&log, "second", 100), frame("failed"), &open);
-        in_flight.start(send, |_| op(&log, "third", 1), frame("failed"), &open);
+        in_flight.start(send, |_| op(&log, "second", 100), || frame("failed"), &open);
+        in_flight.start(send, |_| op(&log, "third", 1), || frame("failed"), &open);
         drive_for(&mut in_flight, 10).await;
         let started = log.lock().map(|l| l.clone()).unwrap_or_default();
         assert_eq!(
@@ -575,20 +610,20 @@ mod tests {
         in_flight.start(
             send,
             |h| queued_then_stored(h, "first"),
-            frame("failed"),
+            || frame("failed"),
             &open,
         );
         in_flight.start(
             send,
             |h| queued_then_stored(h, "second"),
-            frame("failed"),
+            || frame("failed"),
             &open,
         );
-        in_flight.start(edit, |_| op(&log, "edit", 1), frame("failed"), &open);
+        in_flight.start(edit, |_| op(&log, "edit", 1), || frame("failed"), &open);
         in_flight.start(
             send,
             |_| op(&log, "after the edit", 1),
-            frame("failed"),
+            || frame("failed"),
             &open,
         );
         drive_for(&mut in_flight, 30).await;
