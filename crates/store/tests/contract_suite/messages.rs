@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use parley_core::model::{Audience, EventKind, Message, Page};
 use parley_core::proto::v1::Mentions;
-use parley_core::store::{NewMessage, NewUser, OrgPolicy, Sent, Store, StoreError};
+use parley_core::store::{NewMessage, NewUser, OrgPolicy, Queued, Sent, Store, StoreError};
 use parley_core::{ConversationId, MessageId, UserId};
 
 use super::{at, group, ids, send, send_at, send_event, sorted, user};
@@ -19,21 +19,31 @@ async fn send_nonce(
     text: &str,
     nonce: &str,
 ) -> Sent {
-    store
-        .queue_message(NewMessage {
-            conversation_id,
-            author_id,
-            text,
-            mentions: &Default::default(),
-            thread_root_id: None,
-            also_to_conversation: false,
-            quote: None,
-            attachments: &[],
-            nonce: Some(nonce),
-            now: at(1),
-        })
+    queue_nonce(store, conversation_id, author_id, text, nonce)
         .await
         .expect("queue_message")
+}
+
+/// Queues a send with a nonce: the store's answer comes once it is durable.
+fn queue_nonce(
+    store: &dyn Store,
+    conversation_id: ConversationId,
+    author_id: UserId,
+    text: &str,
+    nonce: &str,
+) -> Queued<Sent> {
+    store.queue_message(NewMessage {
+        conversation_id,
+        author_id,
+        text,
+        mentions: &Default::default(),
+        thread_root_id: None,
+        also_to_conversation: false,
+        quote: None,
+        attachments: &[],
+        nonce: Some(nonce),
+        now: at(1),
+    })
 }
 
 /// Reactions as (emoji, sorted user ids), sorted by emoji: the grouping without the order.
@@ -287,20 +297,7 @@ pub async fn retries_queued_among_other_sends_answer_the_earlier_message(store: 
         (g1.id, "e", "n-e"),
     ]
     .into_iter()
-    .map(|(conversation_id, text, nonce)| {
-        store.queue_message(NewMessage {
-            conversation_id,
-            author_id: ada.id,
-            text,
-            mentions: &Default::default(),
-            thread_root_id: None,
-            also_to_conversation: false,
-            quote: None,
-            attachments: &[],
-            nonce: Some(nonce),
-            now: at(1),
-        })
-    })
+    .map(|(conversation_id, text, nonce)| queue_nonce(store, conversation_id, ada.id, text, nonce))
     .collect();
     let mut answers = Vec::new();
     for answer in queued {
