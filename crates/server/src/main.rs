@@ -9,6 +9,12 @@ use parley_core::proto::v1::Role;
 use parley_server::{AppState, Config, run};
 use tracing_subscriber::EnvFilter;
 
+// glibc's malloc and free were ~7% of the send path's profile, partly waiting on its arenas' locks
+// (BENCHMARKS.md, "Speed, fifth part"); the workspace's Cargo.toml says what jemalloc changed.
+#[cfg(all(target_os = "linux", feature = "jemalloc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "parley",
