@@ -1,6 +1,7 @@
 //! `NatsBus` against a real NATS server: `NATS_URL` (default `nats://127.0.0.1:4222`). Without one, each test
 //! says so and passes, unless `REQUIRE_SERVICES=1`, when it fails. Each test has its own subject prefix, so
-//! they run side by side on one server. The last test runs a `nats-server` of its own, to kill it.
+//! they run side by side on one server. The last tests run a `nats-server` of their own: to kill it, or to
+//! make it ask for credentials.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use parley_bus::{NatsBus, NatsSettings};
+use parley_bus::{NatsAuth, NatsBus, NatsSettings};
 use parley_core::bus::{Bus, Delivery, Ended, Inbox, Node, ProfileCopy, Signal, Topic};
 use parley_core::model::{Audience, Event, EventKind, Millis, Profile};
 use parley_core::proto::v1::Role;
@@ -499,8 +500,14 @@ const NATS_SERVER: &str = "/usr/sbin/nats-server";
 
 impl OwnServer {
     async fn start(port: u16) -> OwnServer {
+        OwnServer::start_with(port, &[]).await
+    }
+
+    /// With more of nats-server's flags (credentials, say).
+    async fn start_with(port: u16, flags: &[&str]) -> OwnServer {
         let process = tokio::process::Command::new(NATS_SERVER)
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(flags)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
@@ -557,9 +564,7 @@ async fn expect_all(inbox: &mut Inbox, mut wanted: Vec<Option<Signal>>, tolerate
 
 #[tokio::test]
 async fn a_node_keeps_serving_its_own_users_while_nats_is_away() {
-    if !std::path::Path::new(NATS_SERVER).exists() {
-        assert!(!required(), "{NATS_SERVER} is required");
-        println!("skipped: no {NATS_SERVER}");
+    if !own_servers_available() {
         return;
     }
     let mut server = OwnServer::start(free_port()).await;
@@ -629,6 +634,75 @@ async fn a_node_keeps_serving_its_own_users_while_nats_is_away() {
         .expect("commit");
     assert_eq!(cursor_of(&next_signal(&mut a_inbox).await), Cursor(12));
     assert_eq!(cursor_of(&next_signal(&mut b_inbox).await), Cursor(12));
+}
+
+/// Whether this machine has a nats-server of its own to start (the test passes with a note if not, unless
+/// services are required).
+fn own_servers_available() -> bool {
+    if std::path::Path::new(NATS_SERVER).exists() {
+        return true;
+    }
+    assert!(!required(), "{NATS_SERVER} is required");
+    println!("skipped: no {NATS_SERVER}");
+    false
+}
+
+/// Two nodes with `auth` on `server` exchange a commit over their feeds (so both connections logged in);
+/// a node with `wrong` credentials, or none, cannot connect.
+async fn credentials_work_on_both_connections(server: &OwnServer, auth: NatsAuth, wrong: NatsAuth) {
+    let prefix = unique_prefix("auth");
+    let with = |id: &str, auth: &NatsAuth| {
+        let mut settings = settings(&server.url(), &prefix, id);
+        settings.auth = auth.clone();
+        settings
+    };
+    let a = connect(with("a", &auth)).await;
+    let b = connect(with("b", &auth)).await;
+    let mut b_inbox = b.inbox().await.expect("inbox");
+    b_inbox
+        .topics
+        .follow(conversation(1))
+        .await
+        .expect("follow");
+    a.publish_commit(Cursor(0), &[deleted(1, 1)])
+        .await
+        .expect("commit");
+    assert_eq!(cursor_of(&next_signal(&mut b_inbox).await), Cursor(1));
+    for refused in [wrong, NatsAuth::None] {
+        let started = std::time::Instant::now();
+        let result = NatsBus::connect(with("c", &refused)).await;
+        assert!(result.is_err(), "{refused:?} connected");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_wants_a_user_and_password_takes_the_nodes_that_have_them() {
+    if !own_servers_available() {
+        return;
+    }
+    let flags = ["--user", "parley", "--pass", "the cluster's password"];
+    let server = OwnServer::start_with(free_port(), &flags).await;
+    let auth = NatsAuth::UserPassword {
+        user: "parley".into(),
+        password: "the cluster's password".into(),
+    };
+    let wrong = NatsAuth::UserPassword {
+        user: "parley".into(),
+        password: "a guess".into(),
+    };
+    credentials_work_on_both_connections(&server, auth, wrong).await;
+}
+
+#[tokio::test]
+async fn a_server_that_wants_a_token_takes_the_nodes_that_have_it() {
+    if !own_servers_available() {
+        return;
+    }
+    let server = OwnServer::start_with(free_port(), &["--auth", "s3cr3t-t0ken"]).await;
+    let auth = NatsAuth::Token("s3cr3t-t0ken".into());
+    let wrong = NatsAuth::Token("another".into());
+    credentials_work_on_both_connections(&server, auth, wrong).await;
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Router, middleware};
 use metrics_exporter_prometheus::PrometheusHandle;
-use parley_bus::{LocalBus, NatsBus, NatsSettings};
+use parley_bus::{LocalBus, NatsAuth, NatsBus, NatsSettings};
 use parley_core::Parley;
 use parley_core::bus::{Bus, BusError, Node};
 use parley_core::service::notify::run_notifier;
@@ -62,6 +62,11 @@ pub enum StartError {
     )]
     ClusterNeedsSharedFiles,
     #[error(
+        "NATS credentials are a user with a password (nats_user, nats_password) or a token (nats_token), \
+         not both nor half of one"
+    )]
+    NatsCredentials,
+    #[error(
         "file links need a url_secret of at least 32 characters, the same on every node of a cluster \
          (PARLEY_URL_SECRET)"
     )]
@@ -98,6 +103,7 @@ impl AppState {
         if is_nats(config) && config.files.as_deref().is_none_or(|files| files == "local") {
             return Err(StartError::ClusterNeedsSharedFiles);
         }
+        let nats_auth = nats_auth(config)?;
         let settings = config.settings(files::url_signer(config, is_nats(config))?);
         let push_settings = settings.push;
         let oidc = OpenIdClient::new(settings.sso_addresses).map_err(StartError::SsoClient)?;
@@ -106,7 +112,7 @@ impl AppState {
             .await
             .map_err(StartError::Storage)?;
         let store = open_store(config).await?;
-        let bus = open_bus(config).await?;
+        let bus = open_bus(config, nats_auth).await?;
         let inbox = bus.inbox().await?;
         let parley = Arc::new(Parley::new(store, bus, storage, settings));
         let gateway = config.gateway();
@@ -222,7 +228,7 @@ async fn open_backend(config: &Config) -> Result<Arc<dyn Store>, StartError> {
 
 /// The bus the configuration names: the in-process bus by default, NATS with `nats://...` (several
 /// servers separated by commas).
-async fn open_bus(config: &Config) -> Result<Arc<dyn Bus>, StartError> {
+async fn open_bus(config: &Config, auth: NatsAuth) -> Result<Arc<dyn Bus>, StartError> {
     match config.bus.as_deref() {
         None | Some("local") => Ok(Arc::new(LocalBus::with_inbox_capacity(
             config.bus_inbox_capacity,
@@ -233,6 +239,7 @@ async fn open_bus(config: &Config) -> Result<Arc<dyn Bus>, StartError> {
                 url: config.public_url(),
             };
             let mut settings = NatsSettings::new(url, node);
+            settings.auth = auth;
             settings.prefix = config.cluster.clone();
             settings.heartbeat = Duration::from_millis(config.node_heartbeat_millis.max(1));
             settings.node_ttl = Duration::from_millis(config.node_ttl_millis.max(1));
@@ -243,6 +250,19 @@ async fn open_bus(config: &Config) -> Result<Arc<dyn Bus>, StartError> {
             url: url.into(),
             supported: "local, nats://...",
         }),
+    }
+}
+
+/// The node's NATS credentials from the config: a user with a password, a token, or neither.
+fn nats_auth(config: &Config) -> Result<NatsAuth, StartError> {
+    match (&config.nats_user, &config.nats_password, &config.nats_token) {
+        (None, None, None) => Ok(NatsAuth::None),
+        (Some(user), Some(password), None) => Ok(NatsAuth::UserPassword {
+            user: user.clone(),
+            password: password.clone(),
+        }),
+        (None, None, Some(token)) => Ok(NatsAuth::Token(token.clone())),
+        _ => Err(StartError::NatsCredentials),
     }
 }
 

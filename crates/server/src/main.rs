@@ -175,9 +175,18 @@ struct ServeArgs {
     /// Store URL [default: SQLite in the data directory].
     #[arg(long, env = "PARLEY_STORE")]
     store: Option<String>,
-    /// Bus URL [default: in-process; nats://host:port for a cluster].
+    /// Bus URL [default: in-process; nats://host:port for a cluster, several separated by commas].
     #[arg(long, env = "PARLEY_BUS")]
     bus: Option<String>,
+    /// The user the NATS servers ask for, with --nats-password.
+    #[arg(long, env = "PARLEY_NATS_USER")]
+    nats_user: Option<String>,
+    /// The password of --nats-user.
+    #[arg(long, env = "PARLEY_NATS_PASSWORD", hide_env_values = true)]
+    nats_password: Option<String>,
+    /// The token the NATS servers ask for, instead of a user and password.
+    #[arg(long, env = "PARLEY_NATS_TOKEN", hide_env_values = true)]
+    nats_token: Option<String>,
     /// This node's id in a cluster, unique among its nodes and kept across restarts [default: the public URL].
     #[arg(long, env = "PARLEY_NODE_ID")]
     node_id: Option<String>,
@@ -223,6 +232,9 @@ impl ServeArgs {
         }
         config.store = self.store.or(config.store);
         config.bus = self.bus.or(config.bus);
+        config.nats_user = self.nats_user.or(config.nats_user);
+        config.nats_password = self.nats_password.or(config.nats_password);
+        config.nats_token = self.nats_token.or(config.nats_token);
         config.node_id = self.node_id.or(config.node_id);
         if let Some(cluster) = self.cluster {
             config.cluster = cluster;

@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use super::auth::NatsAuth;
 use super::link::{self, Link};
 use super::{CONNECT_TIMEOUT, NatsError, OP_TIMEOUT, PING_INTERVAL, reconnect_delay, stopped};
 
@@ -56,8 +57,8 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// `nats://host[:port]`, or just `host[:port]`. Credentials in the URL are refused: the node's other
-    /// connection (async-nats) would not use them either.
+    /// `nats://host[:port]`, or just `host[:port]`. Credentials in the URL are refused: they go in the
+    /// settings' `auth`, which both of the node's connections use.
     pub(crate) fn parse(text: &str) -> Result<Server, NatsError> {
         let with_scheme = if text.contains("://") {
             text.to_owned()
@@ -73,7 +74,7 @@ impl Server {
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(NatsError::Settings(
-                "credentials in a NATS URL are not supported",
+                "credentials go in the NATS settings (user and password, or token), not in the URL",
             ));
         }
         let host = url
@@ -86,9 +87,9 @@ impl Server {
     }
 }
 
-/// The `CONNECT` line.
-fn connect_line(name: &str) -> Result<Vec<u8>, NatsError> {
-    let options = serde_json::json!({
+/// The `CONNECT` line, with the node's credentials.
+fn connect_line(name: &str, auth: &NatsAuth) -> Result<Vec<u8>, NatsError> {
+    let mut options = serde_json::json!({
         "verbose": false,
         "pedantic": false,
         "tls_required": false,
@@ -100,6 +101,9 @@ fn connect_line(name: &str) -> Result<Vec<u8>, NatsError> {
         "headers": true,
         "no_responders": false,
     });
+    if let Some(fields) = options.as_object_mut() {
+        auth.put(fields);
+    }
     let mut line = b"CONNECT ".to_vec();
     serde_json::to_writer(&mut line, &options)?;
     line.extend_from_slice(b"\r\n");
@@ -145,6 +149,7 @@ impl Feed {
     pub(crate) fn start(
         servers: Vec<Server>,
         name: String,
+        auth: NatsAuth,
         link: Arc<watch::Sender<Link>>,
         stop: watch::Receiver<bool>,
     ) -> Feed {
@@ -155,6 +160,7 @@ impl Feed {
         let connection = Connection {
             servers,
             name,
+            auth,
             table: Arc::clone(&table),
             link,
             max_publish: Arc::clone(&max_publish),
@@ -258,6 +264,7 @@ fn lock(table: &Mutex<Table>) -> MutexGuard<'_, Table> {
 struct Connection {
     servers: Vec<Server>,
     name: String,
+    auth: NatsAuth,
     table: Arc<Mutex<Table>>,
     link: Arc<watch::Sender<Link>>,
     max_publish: Arc<AtomicUsize>,
@@ -350,7 +357,7 @@ impl Connection {
                 return None;
             }
         }
-        let mut out = match connect_line(&self.name) {
+        let mut out = match connect_line(&self.name, &self.auth) {
             Ok(line) => line,
             Err(error) => {
                 tracing::warn!(%error, "cannot write the NATS feed's CONNECT");

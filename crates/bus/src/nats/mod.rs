@@ -13,6 +13,7 @@
 //!   inbox is told `Lagged` when the connection goes and again when it comes back (`link.rs`), the second
 //!   time only once its subscriptions are on the server again.
 
+mod auth;
 mod feed;
 mod inbox;
 mod link;
@@ -36,6 +37,7 @@ use parley_core::{Cursor, UserId};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 
+pub use auth::NatsAuth;
 use feed::{Feed, Server};
 use inbox::Routes;
 use link::Link;
@@ -59,6 +61,8 @@ const PING_INTERVAL: Duration = Duration::from_secs(2);
 pub struct NatsSettings {
     /// The server, or several separated by commas (`nats://127.0.0.1:4222`).
     pub url: String,
+    /// The node's credentials, for both of its connections.
+    pub auth: NatsAuth,
     /// The first tokens of every subject, so that clusters (or tests) sharing a server never meet.
     pub prefix: String,
     /// This node's id and the URL its clients connect to.
@@ -74,6 +78,7 @@ impl NatsSettings {
     pub fn new(url: impl Into<String>, node: Node) -> Self {
         NatsSettings {
             url: url.into(),
+            auth: NatsAuth::None,
             prefix: "parley".to_owned(),
             node,
             heartbeat: Duration::from_secs(1),
@@ -191,7 +196,9 @@ impl NatsBus {
             return Err(NatsError::Settings("no NATS server given").into());
         }
         let feed_servers_count = feed_servers.len();
-        let client = ConnectOptions::new()
+        let client = settings
+            .auth
+            .apply(ConnectOptions::new())
             .name(format!("parley {}", settings.node.id))
             .connection_timeout(CONNECT_TIMEOUT)
             .request_timeout(Some(OP_TIMEOUT))
@@ -215,6 +222,7 @@ impl NatsBus {
         let feed = Feed::start(
             feed_servers,
             format!("parley {} inboxes", settings.node.id),
+            settings.auth.clone(),
             Arc::clone(&link),
             stop.subscribe(),
         );

@@ -207,3 +207,36 @@ async fn a_cluster_node_needs_a_shared_store() {
         "{stderr}"
     );
 }
+
+/// NATS credentials are a user with a password or a token: half of one, or both kinds, is refused at start
+/// with the reason, before anything is opened.
+#[tokio::test]
+async fn half_of_a_nats_login_is_refused_at_start() {
+    let halves: [&[(&str, &str)]; 3] = [
+        &[("PARLEY_NATS_USER", "parley")],
+        &[("PARLEY_NATS_PASSWORD", "secret")],
+        &[
+            ("PARLEY_NATS_USER", "parley"),
+            ("PARLEY_NATS_PASSWORD", "secret"),
+            ("PARLEY_NATS_TOKEN", "t"),
+        ],
+    ];
+    for half in halves {
+        let output = Command::new(env!("CARGO_BIN_EXE_parley"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("PARLEY_DATA_DIR", tempfile::tempdir().expect("dir").path())
+            .envs(half.iter().copied())
+            .output()
+            .expect("run parley");
+        assert!(!output.status.success(), "{half:?} started");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("NATS credentials are a user with a password"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("secret"),
+            "the password is in the log: {stderr}"
+        );
+    }
+}
