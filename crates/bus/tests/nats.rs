@@ -539,6 +539,16 @@ impl OwnServer {
     fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
+
+    /// Has the server read its configuration file again (SIGHUP).
+    fn reload(&self) {
+        let pid = self.process.as_ref().and_then(|p| p.id()).expect("running");
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .expect("kill -HUP");
+        assert!(status.success());
+    }
 }
 
 fn free_port() -> u16 {
@@ -703,6 +713,158 @@ async fn a_server_that_wants_a_token_takes_the_nodes_that_have_it() {
     let auth = NatsAuth::Token("s3cr3t-t0ken".into());
     let wrong = NatsAuth::Token("another".into());
     credentials_work_on_both_connections(&server, auth, wrong).await;
+}
+
+/// Two nats-servers clustered on loopback (a route between them), as a NATS cluster of two.
+async fn clustered_pair() -> (OwnServer, OwnServer) {
+    let routes = [free_port(), free_port()];
+    let route_urls = routes.map(|port| format!("nats://127.0.0.1:{port}"));
+    let joined = route_urls.join(",");
+    let mut servers = Vec::new();
+    for route in &route_urls {
+        let flags = [
+            "--cluster_name",
+            "parley-test",
+            "--cluster",
+            route,
+            "--routes",
+            &joined,
+        ];
+        servers.push(OwnServer::start_with(free_port(), &flags).await);
+    }
+    let second = servers.pop().expect("two servers");
+    let first = servers.pop().expect("two servers");
+    (first, second)
+}
+
+/// `from` publishes typing signals until one reaches `inbox` (the servers of a cluster share a subscription a
+/// moment after one of them took it); a lag on the way is passed over.
+async fn reaches(from: &NatsBus, inbox: &mut Inbox, user: i64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        from.publish(conversation(1), Arc::new(typing(1, user)))
+            .await
+            .expect("publish");
+        let heard = tokio::time::timeout(Duration::from_millis(100), async {
+            loop {
+                match inbox.deliveries.next().await {
+                    Some(Delivery::Signal(signal)) if *signal == typing(1, user) => return true,
+                    Some(_) => {}
+                    None => return false,
+                }
+            }
+        })
+        .await;
+        if heard == Ok(true) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "typing {user} never came"
+        );
+    }
+}
+
+/// Takes deliveries until the event with `cursor` (a lag or earlier events on the way are passed over).
+async fn until_cursor(inbox: &mut Inbox, cursor: Cursor) {
+    loop {
+        if let Delivery::Signal(signal) = next(inbox).await
+            && matches!(&*signal, Signal::Event(event) if event.cursor == cursor)
+        {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn nodes_given_every_server_of_a_nats_cluster_fail_over_when_one_dies() {
+    if !own_servers_available() {
+        return;
+    }
+    let (mut first, second) = clustered_pair().await;
+    let urls = format!("{},{}", first.url(), second.url());
+    let prefix = unique_prefix("failover");
+    let a = connect(settings(&urls, &prefix, "a")).await;
+    let b = connect(settings(&urls, &prefix, "b")).await;
+    let mut a_inbox = a.inbox().await.expect("inbox");
+    let mut b_inbox = b.inbox().await.expect("inbox");
+    for inbox in [&a_inbox, &b_inbox] {
+        inbox.topics.follow(conversation(1)).await.expect("follow");
+    }
+    reaches(&b, &mut a_inbox, 1).await;
+
+    first.kill().await;
+    let killed = std::time::Instant::now();
+    eventually("both nodes are on the second server", || async {
+        a.ping().await.is_ok() && b.ping().await.is_ok()
+    })
+    .await;
+    let back = killed.elapsed();
+    println!("both nodes back {back:?} after their server died");
+    assert!(back < Duration::from_secs(3), "{back:?}");
+    // Live signals and commits flow again, through the second server.
+    reaches(&b, &mut a_inbox, 2).await;
+    reaches(&a, &mut b_inbox, 3).await;
+    a.publish_commit(Cursor(0), &[deleted(1, 1)])
+        .await
+        .expect("commit");
+    a.publish_commit(Cursor(1), &[deleted(2, 1)])
+        .await
+        .expect("commit");
+    until_cursor(&mut b_inbox, Cursor(2)).await;
+    drop(second);
+}
+
+/// Lags that come within `window` (the link going down, or the feed refusing what it follows).
+async fn lags_within(inbox: &mut Inbox, window: Duration) -> usize {
+    let mut lags = 0;
+    let _ = tokio::time::timeout(window, async {
+        while let Some(delivery) = inbox.deliveries.next().await {
+            if matches!(delivery, Delivery::Lagged) {
+                lags += 1;
+            }
+        }
+    })
+    .await;
+    lags
+}
+
+#[tokio::test]
+async fn a_login_the_server_stops_taking_makes_one_lag_not_one_per_attempt() {
+    if !own_servers_available() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(unique_prefix("rotation"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("nats.conf");
+    let login = |password: &str| {
+        let text = format!("authorization {{ user: parley, password: \"{password}\" }}\n");
+        std::fs::write(&config, text).expect("write the config");
+    };
+    login("first");
+    let server = OwnServer::start_with(free_port(), &["-c", &config.display().to_string()]).await;
+    let mut settings = settings(&server.url(), &unique_prefix("rotation"), "a");
+    settings.auth = NatsAuth::UserPassword {
+        user: "parley".into(),
+        password: "first".into(),
+    };
+    let a = connect(settings).await;
+    let mut inbox = a.inbox().await.expect("inbox");
+    inbox.topics.follow(conversation(1)).await.expect("follow");
+    reaches(&a, &mut inbox, 1).await;
+
+    // The servers move to another password: the node's connections close and every attempt is refused.
+    login("second");
+    server.reload();
+    eventually("the node is refused", || async { a.ping().await.is_err() }).await;
+    let lags = lags_within(&mut inbox, Duration::from_secs(4)).await;
+    assert!(lags <= 1, "{lags} lags while the login was refused");
+    // Back to the node's password: it reconnects by itself.
+    login("first");
+    server.reload();
+    eventually("the node is back", || async { a.ping().await.is_ok() }).await;
+    reaches(&a, &mut inbox, 2).await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

@@ -255,13 +255,17 @@ async fn open_bus(config: &Config, auth: NatsAuth) -> Result<Arc<dyn Bus>, Start
 
 /// The node's NATS credentials from the config: a user with a password, a token, or neither.
 fn nats_auth(config: &Config) -> Result<NatsAuth, StartError> {
-    match (&config.nats_user, &config.nats_password, &config.nats_token) {
+    // An empty value (a variable an orchestrator sets to "") is no value.
+    let given = |value: &Option<String>| value.clone().filter(|value| !value.is_empty());
+    let (user, password, token) = (
+        given(&config.nats_user),
+        given(&config.nats_password),
+        given(&config.nats_token),
+    );
+    match (user, password, token) {
         (None, None, None) => Ok(NatsAuth::None),
-        (Some(user), Some(password), None) => Ok(NatsAuth::UserPassword {
-            user: user.clone(),
-            password: password.clone(),
-        }),
-        (None, None, Some(token)) => Ok(NatsAuth::Token(token.clone())),
+        (Some(user), Some(password), None) => Ok(NatsAuth::UserPassword { user, password }),
+        (None, None, Some(token)) => Ok(NatsAuth::Token(token)),
         _ => Err(StartError::NatsCredentials),
     }
 }

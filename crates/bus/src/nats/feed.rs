@@ -110,6 +110,13 @@ fn connect_line(name: &str, auth: &NatsAuth) -> Result<Vec<u8>, NatsError> {
     Ok(line)
 }
 
+/// Whether a `-ERR` is the server refusing the connection's credentials (NATS's `Authorization Violation`,
+/// `Authentication Timeout`, `User Authentication Expired`, ...), not one of its subscriptions.
+fn refuses_login(error: &str) -> bool {
+    let error = error.to_ascii_lowercase();
+    error.contains("authorization violation") || error.contains("authentication")
+}
+
 /// The feed's handle: subscriptions are made and ended here, at once in the table; the connection's task
 /// tells the server.
 pub(crate) struct Feed {
@@ -548,6 +555,12 @@ impl Reader {
                 "PING" => self.tell(Heard::Ping)?,
                 "PONG" => self.tell(Heard::Pong)?,
                 "+OK" | "INFO" => {}
+                // A refused login ends the session (the server closes it anyway); the next attempt comes
+                // after the usual backoff. Nothing was delivered, so the inboxes have nothing to catch up.
+                "-ERR" if refuses_login(args) => {
+                    tracing::error!(error = args, "the NATS server refused the feed's login");
+                    return Err(std::io::Error::other("login refused"));
+                }
                 // The server may have refused a subscription (a permission, a limit) and go on: whatever
                 // the inboxes follow may be missing, so they catch up.
                 "-ERR" => {
@@ -627,6 +640,24 @@ async fn read_payload(read: &mut BufReader<OwnedReadHalf>, size: usize) -> std::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_login_is_told_from_a_refused_subscription() {
+        for login in [
+            "'Authorization Violation'",
+            "'Authentication Timeout'",
+            "'User Authentication Expired'",
+        ] {
+            assert!(refuses_login(login), "{login}");
+        }
+        for other in [
+            "'Permissions Violation for Subscription to \"parley.c.1\"'",
+            "'Maximum Subscriptions Exceeded'",
+            "'Slow Consumer'",
+        ] {
+            assert!(!refuses_login(other), "{other}");
+        }
+    }
 
     #[test]
     fn servers_parse_and_credentials_are_refused() {

@@ -209,12 +209,17 @@ async fn a_cluster_node_needs_a_shared_store() {
 }
 
 /// NATS credentials are a user with a password or a token: half of one, or both kinds, is refused at start
-/// with the reason, before anything is opened.
+/// with the reason, before anything is opened; an empty variable counts as not set.
 #[tokio::test]
 async fn half_of_a_nats_login_is_refused_at_start() {
-    let halves: [&[(&str, &str)]; 3] = [
+    let halves: [&[(&str, &str)]; 4] = [
         &[("PARLEY_NATS_USER", "parley")],
         &[("PARLEY_NATS_PASSWORD", "secret")],
+        &[
+            ("PARLEY_NATS_USER", "parley"),
+            ("PARLEY_NATS_PASSWORD", ""),
+            ("PARLEY_NATS_TOKEN", ""),
+        ],
         &[
             ("PARLEY_NATS_USER", "parley"),
             ("PARLEY_NATS_PASSWORD", "secret"),
@@ -222,11 +227,17 @@ async fn half_of_a_nats_login_is_refused_at_start() {
         ],
     ];
     for half in halves {
-        let output = Command::new(env!("CARGO_BIN_EXE_parley"))
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_parley"));
+        command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("PARLEY_DATA_DIR", tempfile::tempdir().expect("dir").path())
+            .env_remove("PARLEY_BUS")
             .envs(half.iter().copied())
-            .output()
+            .kill_on_drop(true);
+        // A node that wrongly starts would serve forever: the wait is bounded.
+        let output = tokio::time::timeout(std::time::Duration::from_secs(20), command.output())
+            .await
+            .unwrap_or_else(|_| panic!("{half:?} started"))
             .expect("run parley");
         assert!(!output.status.success(), "{half:?} started");
         let stderr = String::from_utf8_lossy(&output.stderr);
