@@ -867,6 +867,130 @@ async fn a_login_the_server_stops_taking_makes_one_lag_not_one_per_attempt() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A CA and a certificate it signed for `localhost` and 127.0.0.1, made with the machine's `openssl` in
+/// `dir`: `ca.pem`, `server.pem`, `server.key`.
+fn certificates(dir: &std::path::Path) {
+    let openssl = |args: &[&str]| {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("run openssl");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    let key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"],
+            &key[..],
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=parley test CA",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"],
+            &key[..],
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat(),
+    );
+    let extensions = "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+                      keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n";
+    std::fs::write(dir.join("server.ext"), extensions).expect("write the extensions");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "server.ext",
+    ]);
+}
+
+#[tokio::test]
+async fn a_server_that_wants_tls_takes_the_nodes_that_trust_its_ca() {
+    if !own_servers_available() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(unique_prefix("tls"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    certificates(&dir);
+    let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
+    let flags = [
+        "--tls",
+        "--tlscert",
+        &cert.display().to_string(),
+        "--tlskey",
+        &key.display().to_string(),
+    ];
+    let server = OwnServer::start_with(free_port(), &flags).await;
+    let prefix = unique_prefix("tls");
+    let node = |url: String, id: &str, ca: bool| {
+        let mut settings = settings(&url, &prefix, id);
+        settings.tls_ca = ca.then(|| dir.join("ca.pem"));
+        settings
+    };
+    // Given as tls://, and as nats:// (the server's INFO asks for TLS): both connections are secured.
+    let a = connect(node(format!("tls://localhost:{}", server.port), "a", true)).await;
+    let b = connect(node(server.url(), "b", true)).await;
+    let mut b_inbox = b.inbox().await.expect("inbox");
+    b_inbox
+        .topics
+        .follow(conversation(1))
+        .await
+        .expect("follow");
+    a.publish_commit(Cursor(0), &[deleted(1, 1)])
+        .await
+        .expect("commit");
+    assert_eq!(cursor_of(&next_signal(&mut b_inbox).await), Cursor(1));
+    reaches(&b, &mut b_inbox, 1).await;
+    // Without the CA, the server's certificate is not trusted.
+    let started = std::time::Instant::now();
+    let untrusting =
+        NatsBus::connect(node(format!("tls://localhost:{}", server.port), "c", false)).await;
+    assert!(untrusting.is_err());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A CA file that is not one is refused at once.
+    let mut broken = node(server.url(), "d", false);
+    broken.tls_ca = Some(dir.join("server.csr"));
+    assert!(NatsBus::connect(broken).await.is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn an_unreachable_server_fails_to_connect_within_seconds() {
     let started = std::time::Instant::now();

@@ -240,6 +240,7 @@ async fn open_bus(config: &Config, auth: NatsAuth) -> Result<Arc<dyn Bus>, Start
             };
             let mut settings = NatsSettings::new(url, node);
             settings.auth = auth;
+            settings.tls_ca = config.nats_ca.clone();
             settings.prefix = config.cluster.clone();
             settings.heartbeat = Duration::from_millis(config.node_heartbeat_millis.max(1));
             settings.node_ttl = Duration::from_millis(config.node_ttl_millis.max(1));

@@ -26,14 +26,18 @@ pub struct Config {
     /// Longest a store call may take, in milliseconds: past it the request answers 503 (and a socket's
     /// catch-up closes it with 1011, to come back), rather than waiting on a store that stopped answering.
     pub store_timeout_millis: u64,
-    /// Event bus: absent or `local` for the in-process bus, `nats://host:port` for a cluster's (several
-    /// servers of one NATS cluster separated by commas: the node fails over between them).
+    /// Event bus: absent or `local` for the in-process bus, `nats://host:port` (or `tls://host:port`) for a
+    /// cluster's; several servers of one NATS cluster separated by commas, and the node fails over between
+    /// them.
     pub bus: Option<String>,
     /// The user and password the NATS servers ask for (their `authorization` block), if they ask.
     pub nats_user: Option<String>,
     pub nats_password: Option<String>,
     /// The token the NATS servers ask for, instead of a user and password.
     pub nats_token: Option<String>,
+    /// A PEM file of the CA that signed the NATS servers' certificates, trusted besides the system's roots.
+    /// Servers given as `tls://` (or that ask for TLS) are reached over TLS.
+    pub nats_ca: Option<PathBuf>,
     /// This node's id in a cluster: unique among its nodes, and the same across its restarts; defaults to
     /// the public URL.
     pub node_id: Option<String>,
@@ -161,6 +165,7 @@ impl Default for Config {
             nats_user: None,
             nats_password: None,
             nats_token: None,
+            nats_ca: None,
             node_id: None,
             cluster: "parley".to_owned(),
             node_heartbeat_millis: 1_000,

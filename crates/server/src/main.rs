@@ -187,6 +187,9 @@ struct ServeArgs {
     /// The token the NATS servers ask for, instead of a user and password.
     #[arg(long, env = "PARLEY_NATS_TOKEN", hide_env_values = true)]
     nats_token: Option<String>,
+    /// A PEM file of the CA that signed the NATS servers' certificates [default: the system's roots only].
+    #[arg(long, env = "PARLEY_NATS_CA")]
+    nats_ca: Option<PathBuf>,
     /// This node's id in a cluster, unique among its nodes and kept across restarts [default: the public URL].
     #[arg(long, env = "PARLEY_NODE_ID")]
     node_id: Option<String>,
@@ -235,6 +238,7 @@ impl ServeArgs {
         config.nats_user = self.nats_user.or(config.nats_user);
         config.nats_password = self.nats_password.or(config.nats_password);
         config.nats_token = self.nats_token.or(config.nats_token);
+        config.nats_ca = self.nats_ca.or(config.nats_ca);
         config.node_id = self.node_id.or(config.node_id);
         if let Some(cluster) = self.cluster {
             config.cluster = cluster;

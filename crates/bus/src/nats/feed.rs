@@ -12,7 +12,8 @@
 //! after them proves it has: the order `inbox.rs` needs, in one round trip.
 //!
 //! The protocol is NATS's text protocol, the part this needs: `INFO`, `CONNECT`, `SUB`, `UNSUB`, `PUB`,
-//! `MSG`/`HMSG`, `PING`/`PONG`, `+OK`/`-ERR`.
+//! `MSG`/`HMSG`, `PING`/`PONG`, `+OK`/`-ERR`; over TLS, after the `INFO`, when the server is given as
+//! `tls://` or its `INFO` asks for it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -20,12 +21,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
+};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::ServerName;
 
 use super::auth::NatsAuth;
 use super::link::{self, Link};
@@ -54,10 +58,14 @@ pub(crate) struct Frame {
 #[derive(Clone, Debug)]
 pub(crate) struct Server {
     address: String,
+    /// The name its certificate must have.
+    host: String,
+    /// `tls://`: the connection must be TLS (it is also when the server's `INFO` asks).
+    pub(crate) tls: bool,
 }
 
 impl Server {
-    /// `nats://host[:port]`, or just `host[:port]`. Credentials in the URL are refused: they go in the
+    /// `nats://host[:port]`, `tls://host[:port]`, or just `host[:port]`. Credentials in the URL are refused: they go in the
     /// settings' `auth`, which both of the node's connections use.
     pub(crate) fn parse(text: &str) -> Result<Server, NatsError> {
         let with_scheme = if text.contains("://") {
@@ -67,11 +75,15 @@ impl Server {
         };
         let url = url::Url::parse(&with_scheme)
             .map_err(|_| NatsError::Settings("a NATS server must be nats://host:port"))?;
-        if url.scheme() != "nats" {
-            return Err(NatsError::Settings(
-                "only nats:// servers are supported (no TLS)",
-            ));
-        }
+        let tls = match url.scheme() {
+            "nats" => false,
+            "tls" => true,
+            _ => {
+                return Err(NatsError::Settings(
+                    "a NATS server must be nats:// or tls://",
+                ));
+            }
+        };
         if !url.username().is_empty() || url.password().is_some() {
             return Err(NatsError::Settings(
                 "credentials go in the NATS settings (user and password, or token), not in the URL",
@@ -83,6 +95,11 @@ impl Server {
         let port = url.port().unwrap_or(4222);
         Ok(Server {
             address: format!("{host}:{port}"),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            tls,
         })
     }
 }
@@ -157,6 +174,7 @@ impl Feed {
         servers: Vec<Server>,
         name: String,
         auth: NatsAuth,
+        tls: Option<TlsConnector>,
         link: Arc<watch::Sender<Link>>,
         stop: watch::Receiver<bool>,
     ) -> Feed {
@@ -168,6 +186,7 @@ impl Feed {
             servers,
             name,
             auth,
+            tls,
             table: Arc::clone(&table),
             link,
             max_publish: Arc::clone(&max_publish),
@@ -272,6 +291,8 @@ struct Connection {
     servers: Vec<Server>,
     name: String,
     auth: NatsAuth,
+    /// For a server that wants TLS; `None` when no server was given as `tls://` (nor a CA file).
+    tls: Option<TlsConnector>,
     table: Arc<Mutex<Table>>,
     link: Arc<watch::Sender<Link>>,
     max_publish: Arc<AtomicUsize>,
@@ -354,16 +375,67 @@ impl Connection {
         queue: &mut mpsc::UnboundedReceiver<Write>,
         stop: &mut watch::Receiver<bool>,
     ) -> Option<Instant> {
+        let mut stream = stream;
         let _ = stream.set_nodelay(true);
-        let (read, mut write) = stream.into_split();
-        let mut read = BufReader::new(read);
-        match expect_info(&mut read).await {
-            Ok(max_publish) => self.max_publish.store(max_publish, Ordering::Relaxed),
+        let info = match expect_info(&mut stream).await {
+            Ok(info) => info,
             Err(error) => {
                 tracing::warn!(server = server.address, %error, "the NATS feed's server is not NATS");
                 return None;
             }
+        };
+        self.max_publish
+            .store(info.max_payload(), Ordering::Relaxed);
+        if !(server.tls || info.tls_required) {
+            let (read, write) = stream.into_split();
+            return self
+                .converse(server, BufReader::new(read), write, queue, stop)
+                .await;
         }
+        let Some(tls) = &self.tls else {
+            tracing::error!(
+                server = server.address,
+                "the NATS server wants TLS: give it as tls://"
+            );
+            return None;
+        };
+        let Ok(name) = ServerName::try_from(server.host.clone()) else {
+            tracing::error!(server = server.address, "not a name a certificate can have");
+            return None;
+        };
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, tls.connect(name, stream)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => {
+                tracing::warn!(server = server.address, %error, "TLS to the NATS feed's server failed");
+                return None;
+            }
+            Err(_) => {
+                tracing::warn!(
+                    server = server.address,
+                    "TLS to the NATS feed's server timed out"
+                );
+                return None;
+            }
+        };
+        let (read, write) = tokio::io::split(stream);
+        self.converse(server, BufReader::new(read), write, queue, stop)
+            .await
+    }
+
+    /// The session once the connection is open (and secured): `CONNECT`, the subscriptions, and then
+    /// whatever comes, until it fails or the bus stops.
+    async fn converse<R, W>(
+        &self,
+        server: &Server,
+        read: BufReader<R>,
+        mut write: W,
+        queue: &mut mpsc::UnboundedReceiver<Write>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<Instant>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin,
+    {
         let mut out = match connect_line(&self.name, &self.auth) {
             Ok(line) => line,
             Err(error) => {
@@ -472,12 +544,32 @@ fn put_sub(out: &mut Vec<u8>, sid: Sid, subject: &str) {
     out.extend_from_slice(format!("SUB {subject} {sid}\r\n").as_bytes());
 }
 
-/// The server's `INFO`; answers its `max_payload`.
-async fn expect_info(read: &mut BufReader<OwnedReadHalf>) -> Result<usize, String> {
+/// What the feed reads of the server's `INFO`.
+#[derive(Default, serde::Deserialize)]
+struct Info {
+    max_payload: Option<usize>,
+    #[serde(default)]
+    tls_required: bool,
+}
+
+impl Info {
+    fn parse(info: &[u8]) -> Info {
+        serde_json::from_slice(info.trim_ascii()).unwrap_or_default()
+    }
+
+    fn max_payload(&self) -> usize {
+        self.max_payload.unwrap_or(DEFAULT_MAX_PUBLISH)
+    }
+}
+
+/// The server's `INFO`, read straight off the connection: the server says nothing more until the client
+/// has answered (with `CONNECT`, or a TLS handshake), so nothing past the line may be buffered here.
+async fn expect_info(stream: &mut TcpStream) -> Result<Info, String> {
+    let mut read = BufReader::new(stream);
     let mut line = Vec::new();
-    let read_line = read_line(read, &mut line);
-    match tokio::time::timeout(CONNECT_TIMEOUT, read_line).await {
-        Ok(Ok(())) if line.starts_with(b"INFO") => Ok(max_payload(&line[4..])),
+    match tokio::time::timeout(CONNECT_TIMEOUT, read_line(&mut read, &mut line)).await {
+        Ok(Ok(())) if !read.buffer().is_empty() => Err("it said more than INFO".to_owned()),
+        Ok(Ok(())) if line.starts_with(b"INFO") => Ok(Info::parse(&line[4..])),
         Ok(Ok(())) => Err(format!(
             "it began with {:?}",
             String::from_utf8_lossy(&line)
@@ -487,19 +579,11 @@ async fn expect_info(read: &mut BufReader<OwnedReadHalf>) -> Result<usize, Strin
     }
 }
 
-fn max_payload(info: &[u8]) -> usize {
-    #[derive(serde::Deserialize)]
-    struct Info {
-        max_payload: Option<usize>,
-    }
-    serde_json::from_slice::<Info>(info.trim_ascii())
-        .ok()
-        .and_then(|info| info.max_payload)
-        .unwrap_or(DEFAULT_MAX_PUBLISH)
-}
-
 /// One control line, without its `\r\n`.
-async fn read_line(read: &mut BufReader<OwnedReadHalf>, line: &mut Vec<u8>) -> std::io::Result<()> {
+async fn read_line(
+    read: &mut (impl AsyncBufRead + Unpin),
+    line: &mut Vec<u8>,
+) -> std::io::Result<()> {
     line.clear();
     let read_bytes = (&mut *read)
         .take(MAX_LINE as u64)
@@ -528,14 +612,14 @@ struct Reader {
 }
 
 impl Reader {
-    async fn run(self, mut read: BufReader<OwnedReadHalf>) {
+    async fn run(self, mut read: BufReader<impl AsyncRead + Unpin>) {
         if let Err(error) = self.read(&mut read).await {
             tracing::debug!(%error, "the NATS feed's connection ended");
         }
         let _ = self.heard.send(Heard::Gone);
     }
 
-    async fn read(&self, read: &mut BufReader<OwnedReadHalf>) -> std::io::Result<()> {
+    async fn read(&self, read: &mut BufReader<impl AsyncRead + Unpin>) -> std::io::Result<()> {
         let mut line = Vec::with_capacity(256);
         loop {
             read_line(read, &mut line).await?;
@@ -627,7 +711,10 @@ fn msg_args(args: &str, with_headers: bool) -> std::io::Result<(Sid, Size)> {
     Ok((sid, Size { headers, total }))
 }
 
-async fn read_payload(read: &mut BufReader<OwnedReadHalf>, size: usize) -> std::io::Result<Bytes> {
+async fn read_payload(
+    read: &mut BufReader<impl AsyncRead + Unpin>,
+    size: usize,
+) -> std::io::Result<Bytes> {
     let mut payload = vec![0; size + 2];
     read.read_exact(&mut payload).await?;
     if !payload.ends_with(b"\r\n") {
@@ -665,10 +752,17 @@ mod tests {
         assert_eq!(plain.address, "127.0.0.1:4222");
         let bare = Server::parse("localhost").expect("bare host");
         assert_eq!(bare.address, "localhost:4222");
+        assert!(!bare.tls);
+        let tls = Server::parse("tls://nats.example.org").expect("tls");
+        assert_eq!(
+            (tls.address.as_str(), tls.host.as_str(), tls.tls),
+            ("nats.example.org:4222", "nats.example.org", true)
+        );
         for bad in [
             "nats://bob:secret@h:5",
             "nats://t0ken@h",
-            "tls://h:4222",
+            "tls://bob:secret@h:4222",
+            "http://h:4222",
             "nats://",
         ] {
             assert!(Server::parse(bad).is_err(), "{bad:?}");
@@ -678,11 +772,13 @@ mod tests {
     #[test]
     fn the_servers_payload_limit_is_read_from_its_info() {
         assert_eq!(
-            max_payload(br#" {"server_id":"x","max_payload":65536}"#),
+            Info::parse(br#" {"server_id":"x","max_payload":65536}"#).max_payload(),
             65_536
         );
-        assert_eq!(max_payload(b" {}"), DEFAULT_MAX_PUBLISH);
-        assert_eq!(max_payload(b" not json"), DEFAULT_MAX_PUBLISH);
+        assert_eq!(Info::parse(b" {}").max_payload(), DEFAULT_MAX_PUBLISH);
+        assert_eq!(Info::parse(b" not json").max_payload(), DEFAULT_MAX_PUBLISH);
+        assert!(Info::parse(br#" {"tls_required":true}"#).tls_required);
+        assert!(!Info::parse(b" {}").tls_required);
     }
 
     #[test]

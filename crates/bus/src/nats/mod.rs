@@ -21,8 +21,10 @@ mod nodes;
 mod ordered;
 mod presence;
 mod subjects;
+mod tls;
 mod wire;
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -59,10 +61,14 @@ const PING_INTERVAL: Duration = Duration::from_secs(2);
 /// Where the NATS bus connects and how this node appears to the others.
 #[derive(Clone, Debug)]
 pub struct NatsSettings {
-    /// The server, or several separated by commas (`nats://127.0.0.1:4222`).
+    /// The server, or several of one NATS cluster separated by commas (`nats://127.0.0.1:4222`;
+    /// `tls://host:4222` for TLS).
     pub url: String,
     /// The node's credentials, for both of its connections.
     pub auth: NatsAuth,
+    /// A PEM file of the CA that signed the NATS servers' certificates, trusted besides the system's roots
+    /// (servers given as `tls://`, or whose `INFO` asks for TLS).
+    pub tls_ca: Option<PathBuf>,
     /// The first tokens of every subject, so that clusters (or tests) sharing a server never meet.
     pub prefix: String,
     /// This node's id and the URL its clients connect to.
@@ -79,6 +85,7 @@ impl NatsSettings {
         NatsSettings {
             url: url.into(),
             auth: NatsAuth::None,
+            tls_ca: None,
             prefix: "parley".to_owned(),
             node,
             heartbeat: Duration::from_secs(1),
@@ -196,9 +203,18 @@ impl NatsBus {
             return Err(NatsError::Settings("no NATS server given").into());
         }
         let feed_servers_count = feed_servers.len();
-        let client = settings
-            .auth
-            .apply(ConnectOptions::new())
+        let wants_tls = feed_servers.iter().any(|server| server.tls);
+        let tls = if wants_tls || settings.tls_ca.is_some() {
+            Some(tls::connector(settings.tls_ca.as_deref())?)
+        } else {
+            None
+        };
+        let mut options = settings.auth.apply(ConnectOptions::new());
+        if let Some(ca) = &settings.tls_ca {
+            options = options.add_root_certificates(ca.clone());
+        }
+        let client = options
+            .require_tls(wants_tls)
             .name(format!("parley {}", settings.node.id))
             .connection_timeout(CONNECT_TIMEOUT)
             .request_timeout(Some(OP_TIMEOUT))
@@ -223,6 +239,7 @@ impl NatsBus {
             feed_servers,
             format!("parley {} inboxes", settings.node.id),
             settings.auth.clone(),
+            tls,
             Arc::clone(&link),
             stop.subscribe(),
         );
