@@ -830,6 +830,27 @@ async fn lags_within(inbox: &mut Inbox, window: Duration) -> usize {
 }
 
 #[tokio::test]
+async fn a_server_that_knows_a_users_nkey_takes_the_nodes_that_have_its_seed() {
+    if !own_servers_available() {
+        return;
+    }
+    let user = nkeys::KeyPair::new_user();
+    let dir = std::env::temp_dir().join(unique_prefix("nkey"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("nats.conf");
+    let text = format!(
+        "authorization {{ users = [ {{ nkey: {} }} ] }}\n",
+        user.public_key()
+    );
+    std::fs::write(&config, text).expect("write the config");
+    let server = OwnServer::start_with(free_port(), &["-c", &config.display().to_string()]).await;
+    let auth = NatsAuth::NKey(user.seed().expect("seed"));
+    let stranger = NatsAuth::NKey(nkeys::KeyPair::new_user().seed().expect("seed"));
+    credentials_work_on_both_connections(&server, auth, stranger).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn a_login_the_server_stops_taking_makes_one_lag_not_one_per_attempt() {
     if !own_servers_available() {
         return;
@@ -868,16 +889,24 @@ async fn a_login_the_server_stops_taking_makes_one_lag_not_one_per_attempt() {
 }
 
 /// A CA and a certificate it signed for `localhost` and 127.0.0.1, made with the machine's `openssl` in
-/// `dir`: `ca.pem`, `server.pem`, `server.key`.
-fn certificates(dir: &std::path::Path) {
-    let openssl = |args: &[&str]| {
-        let status = std::process::Command::new("openssl")
+/// `dir`: `ca.pem`, `server.pem`, `server.key`. False (the test then passes with a note) without openssl,
+/// unless services are required.
+fn certificates(dir: &std::path::Path) -> bool {
+    let run = |args: &[&str]| {
+        std::process::Command::new("openssl")
             .args(args)
             .current_dir(dir)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()
-            .expect("run openssl");
+    };
+    if run(&["version"]).is_err() {
+        assert!(!required(), "openssl is required");
+        println!("skipped: no openssl");
+        return false;
+    }
+    let openssl = |args: &[&str]| {
+        let status = run(args).expect("run openssl");
         assert!(status.success(), "openssl {args:?}");
     };
     let key = [
@@ -939,6 +968,7 @@ fn certificates(dir: &std::path::Path) {
         "-extfile",
         "server.ext",
     ]);
+    true
 }
 
 #[tokio::test]
@@ -948,7 +978,9 @@ async fn a_server_that_wants_tls_takes_the_nodes_that_trust_its_ca() {
     }
     let dir = std::env::temp_dir().join(unique_prefix("tls"));
     std::fs::create_dir_all(&dir).expect("dir");
-    certificates(&dir);
+    if !certificates(&dir) {
+        return;
+    }
     let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
     let flags = [
         "--tls",
@@ -984,10 +1016,23 @@ async fn a_server_that_wants_tls_takes_the_nodes_that_trust_its_ca() {
         NatsBus::connect(node(format!("tls://localhost:{}", server.port), "c", false)).await;
     assert!(untrusting.is_err());
     assert!(started.elapsed() < Duration::from_secs(5));
+    // Given as nats://, without the CA: the server asks for TLS and is not trusted either.
+    assert!(
+        NatsBus::connect(node(server.url(), "c", false))
+            .await
+            .is_err()
+    );
     // A CA file that is not one is refused at once.
     let mut broken = node(server.url(), "d", false);
     broken.tls_ca = Some(dir.join("server.csr"));
     assert!(NatsBus::connect(broken).await.is_err());
+    // With a CA file, a server that does not offer TLS is not spoken to in the clear (a stripped INFO).
+    let plain = OwnServer::start(free_port()).await;
+    let mut downgraded = settings(&plain.url(), &prefix, "e");
+    downgraded.tls_ca = Some(dir.join("ca.pem"));
+    let started = std::time::Instant::now();
+    assert!(NatsBus::connect(downgraded).await.is_err());
+    assert!(started.elapsed() < Duration::from_secs(10));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

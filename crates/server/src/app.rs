@@ -62,10 +62,12 @@ pub enum StartError {
     )]
     ClusterNeedsSharedFiles,
     #[error(
-        "NATS credentials are a user with a password (nats_user, nats_password) or a token (nats_token), \
-         not both nor half of one"
+        "NATS credentials are a user with a password (nats_user, nats_password), a token (nats_token) or an \
+         NKey seed's file (nats_nkey): one of them, and not half of one"
     )]
     NatsCredentials,
+    #[error("cannot read the NATS NKey seed file {0}")]
+    NatsNKey(String, #[source] std::io::Error),
     #[error(
         "file links need a url_secret of at least 32 characters, the same on every node of a cluster \
          (PARLEY_URL_SECRET)"
@@ -254,19 +256,28 @@ async fn open_bus(config: &Config, auth: NatsAuth) -> Result<Arc<dyn Bus>, Start
     }
 }
 
-/// The node's NATS credentials from the config: a user with a password, a token, or neither.
+/// The node's NATS credentials from the config: a user with a password, a token, an NKey seed's file, or
+/// none.
 fn nats_auth(config: &Config) -> Result<NatsAuth, StartError> {
     // An empty value (a variable an orchestrator sets to "") is no value.
     let given = |value: &Option<String>| value.clone().filter(|value| !value.is_empty());
-    let (user, password, token) = (
+    let nkey_file = config
+        .nats_nkey
+        .clone()
+        .filter(|path| !path.as_os_str().is_empty());
+    let login = (
         given(&config.nats_user),
         given(&config.nats_password),
         given(&config.nats_token),
+        nkey_file,
     );
-    match (user, password, token) {
-        (None, None, None) => Ok(NatsAuth::None),
-        (Some(user), Some(password), None) => Ok(NatsAuth::UserPassword { user, password }),
-        (None, None, Some(token)) => Ok(NatsAuth::Token(token)),
+    match login {
+        (None, None, None, None) => Ok(NatsAuth::None),
+        (Some(user), Some(password), None, None) => Ok(NatsAuth::UserPassword { user, password }),
+        (None, None, Some(token), None) => Ok(NatsAuth::Token(token)),
+        (None, None, None, Some(path)) => std::fs::read_to_string(&path)
+            .map(|seed| NatsAuth::NKey(seed.trim().to_owned()))
+            .map_err(|e| StartError::NatsNKey(path.display().to_string(), e)),
         _ => Err(StartError::NatsCredentials),
     }
 }

@@ -35,8 +35,10 @@ pub struct Config {
     pub nats_password: Option<String>,
     /// The token the NATS servers ask for, instead of a user and password.
     pub nats_token: Option<String>,
-    /// A PEM file of the CA that signed the NATS servers' certificates, trusted besides the system's roots.
-    /// Servers given as `tls://` (or that ask for TLS) are reached over TLS.
+    /// A file holding the NKey seed (`SU...`) of the user the NATS servers know this cluster as.
+    pub nats_nkey: Option<PathBuf>,
+    /// A PEM file of the CA that signed the NATS servers' certificates, trusted besides the system's roots;
+    /// given, every server is reached over TLS (without it, those given as `tls://` or that ask for it).
     pub nats_ca: Option<PathBuf>,
     /// This node's id in a cluster: unique among its nodes, and the same across its restarts; defaults to
     /// the public URL.
@@ -166,6 +168,7 @@ impl Default for Config {
             nats_password: None,
             nats_token: None,
             nats_ca: None,
+            nats_nkey: None,
             node_id: None,
             cluster: "parley".to_owned(),
             node_heartbeat_millis: 1_000,

@@ -187,7 +187,11 @@ struct ServeArgs {
     /// The token the NATS servers ask for, instead of a user and password.
     #[arg(long, env = "PARLEY_NATS_TOKEN", hide_env_values = true)]
     nats_token: Option<String>,
-    /// A PEM file of the CA that signed the NATS servers' certificates [default: the system's roots only].
+    /// A file holding the NKey seed (SU...) the NATS servers know this cluster's user by.
+    #[arg(long, env = "PARLEY_NATS_NKEY")]
+    nats_nkey: Option<PathBuf>,
+    /// A PEM file of the CA that signed the NATS servers' certificates; given, every NATS server is reached
+    /// over TLS [default: the system's roots, TLS for tls:// servers and those that ask].
     #[arg(long, env = "PARLEY_NATS_CA")]
     nats_ca: Option<PathBuf>,
     /// This node's id in a cluster, unique among its nodes and kept across restarts [default: the public URL].
@@ -239,6 +243,7 @@ impl ServeArgs {
         config.nats_password = self.nats_password.or(config.nats_password);
         config.nats_token = self.nats_token.or(config.nats_token);
         config.nats_ca = self.nats_ca.or(config.nats_ca);
+        config.nats_nkey = self.nats_nkey.or(config.nats_nkey);
         config.node_id = self.node_id.or(config.node_id);
         if let Some(cluster) = self.cluster {
             config.cluster = cluster;

@@ -12,8 +12,8 @@
 //! after them proves it has: the order `inbox.rs` needs, in one round trip.
 //!
 //! The protocol is NATS's text protocol, the part this needs: `INFO`, `CONNECT`, `SUB`, `UNSUB`, `PUB`,
-//! `MSG`/`HMSG`, `PING`/`PONG`, `+OK`/`-ERR`; over TLS, after the `INFO`, when the server is given as
-//! `tls://` or its `INFO` asks for it.
+//! `MSG`/`HMSG`, `PING`/`PONG`, `+OK`/`-ERR`; over TLS (`tls.rs`), after the `INFO`, when the server is
+//! given as `tls://`, its `INFO` asks for it, or a CA file was given.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -28,11 +28,11 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
-use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
 
 use super::auth::NatsAuth;
 use super::link::{self, Link};
+use super::tls::FeedTls;
 use super::{CONNECT_TIMEOUT, NatsError, OP_TIMEOUT, PING_INTERVAL, reconnect_delay, stopped};
 
 /// A subscription's id on the feed's connection.
@@ -65,8 +65,8 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// `nats://host[:port]`, `tls://host[:port]`, or just `host[:port]`. Credentials in the URL are refused: they go in the
-    /// settings' `auth`, which both of the node's connections use.
+    /// `nats://host[:port]`, `tls://host[:port]`, or just `host[:port]`. Credentials in the URL are
+    /// refused: they go in the settings' `auth`, which both of the node's connections use.
     pub(crate) fn parse(text: &str) -> Result<Server, NatsError> {
         let with_scheme = if text.contains("://") {
             text.to_owned()
@@ -104,8 +104,8 @@ impl Server {
     }
 }
 
-/// The `CONNECT` line, with the node's credentials.
-fn connect_line(name: &str, auth: &NatsAuth) -> Result<Vec<u8>, NatsError> {
+/// The `CONNECT` line, with the node's credentials (an NKey signs `nonce`, the server's).
+fn connect_line(name: &str, auth: &NatsAuth, nonce: &str) -> Result<Vec<u8>, NatsError> {
     let mut options = serde_json::json!({
         "verbose": false,
         "pedantic": false,
@@ -119,7 +119,7 @@ fn connect_line(name: &str, auth: &NatsAuth) -> Result<Vec<u8>, NatsError> {
         "no_responders": false,
     });
     if let Some(fields) = options.as_object_mut() {
-        auth.put(fields);
+        auth.put(fields, nonce)?;
     }
     let mut line = b"CONNECT ".to_vec();
     serde_json::to_writer(&mut line, &options)?;
@@ -174,7 +174,7 @@ impl Feed {
         servers: Vec<Server>,
         name: String,
         auth: NatsAuth,
-        tls: Option<TlsConnector>,
+        tls: FeedTls,
         link: Arc<watch::Sender<Link>>,
         stop: watch::Receiver<bool>,
     ) -> Feed {
@@ -291,8 +291,7 @@ struct Connection {
     servers: Vec<Server>,
     name: String,
     auth: NatsAuth,
-    /// For a server that wants TLS; `None` when no server was given as `tls://` (nor a CA file).
-    tls: Option<TlsConnector>,
+    tls: FeedTls,
     table: Arc<Mutex<Table>>,
     link: Arc<watch::Sender<Link>>,
     max_publish: Arc<AtomicUsize>,
@@ -377,8 +376,8 @@ impl Connection {
     ) -> Option<Instant> {
         let mut stream = stream;
         let _ = stream.set_nodelay(true);
-        let info = match expect_info(&mut stream).await {
-            Ok(info) => info,
+        let (info, said_after) = match expect_info(&mut stream).await {
+            Ok(heard) => heard,
             Err(error) => {
                 tracing::warn!(server = server.address, %error, "the NATS feed's server is not NATS");
                 return None;
@@ -386,24 +385,29 @@ impl Connection {
         };
         self.max_publish
             .store(info.max_payload(), Ordering::Relaxed);
-        if !(server.tls || info.tls_required) {
+        if !self.tls.wanted(server.tls, info.tls_required) {
+            // Whatever the server said after its INFO is read first.
             let (read, write) = stream.into_split();
-            return self
-                .converse(server, BufReader::new(read), write, queue, stop)
-                .await;
+            let read = BufReader::new(std::io::Cursor::new(said_after).chain(read));
+            return self.converse(server, &info, read, write, queue, stop).await;
         }
-        let Some(tls) = &self.tls else {
-            tracing::error!(
-                server = server.address,
-                "the NATS server wants TLS: give it as tls://"
-            );
+        if !said_after.is_empty() {
+            tracing::warn!(server = server.address, "the NATS server spoke before TLS");
             return None;
+        }
+        let connector = match self.tls.connector() {
+            Ok(connector) => connector,
+            Err(error) => {
+                tracing::error!(server = server.address, %error, "cannot set up TLS to NATS");
+                return None;
+            }
         };
         let Ok(name) = ServerName::try_from(server.host.clone()) else {
             tracing::error!(server = server.address, "not a name a certificate can have");
             return None;
         };
-        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, tls.connect(name, stream)).await {
+        let handshake = connector.connect(name, stream);
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(error)) => {
                 tracing::warn!(server = server.address, %error, "TLS to the NATS feed's server failed");
@@ -418,7 +422,7 @@ impl Connection {
             }
         };
         let (read, write) = tokio::io::split(stream);
-        self.converse(server, BufReader::new(read), write, queue, stop)
+        self.converse(server, &info, BufReader::new(read), write, queue, stop)
             .await
     }
 
@@ -427,6 +431,7 @@ impl Connection {
     async fn converse<R, W>(
         &self,
         server: &Server,
+        info: &Info,
         read: BufReader<R>,
         mut write: W,
         queue: &mut mpsc::UnboundedReceiver<Write>,
@@ -436,7 +441,7 @@ impl Connection {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin,
     {
-        let mut out = match connect_line(&self.name, &self.auth) {
+        let mut out = match connect_line(&self.name, &self.auth, &info.nonce) {
             Ok(line) => line,
             Err(error) => {
                 tracing::warn!(%error, "cannot write the NATS feed's CONNECT");
@@ -468,7 +473,12 @@ impl Connection {
         let mut up_since = None;
         loop {
             if !out.is_empty() {
-                match tokio::time::timeout(OP_TIMEOUT, write.write_all(&out)).await {
+                // Flushed too: TLS may hold what it took until told to (a plain socket holds nothing).
+                let written = async {
+                    write.write_all(&out).await?;
+                    write.flush().await
+                };
+                match tokio::time::timeout(OP_TIMEOUT, written).await {
                     Ok(Ok(())) => out.clear(),
                     _ => break,
                 }
@@ -550,6 +560,9 @@ struct Info {
     max_payload: Option<usize>,
     #[serde(default)]
     tls_required: bool,
+    /// What an NKey login signs.
+    #[serde(default)]
+    nonce: String,
 }
 
 impl Info {
@@ -562,14 +575,15 @@ impl Info {
     }
 }
 
-/// The server's `INFO`, read straight off the connection: the server says nothing more until the client
-/// has answered (with `CONNECT`, or a TLS handshake), so nothing past the line may be buffered here.
-async fn expect_info(stream: &mut TcpStream) -> Result<Info, String> {
+/// The server's `INFO`, read straight off the connection, and whatever came after it in the same reads
+/// (nothing, from a NATS server: it waits for `CONNECT`, or for a TLS handshake).
+async fn expect_info(stream: &mut TcpStream) -> Result<(Info, Vec<u8>), String> {
     let mut read = BufReader::new(stream);
     let mut line = Vec::new();
     match tokio::time::timeout(CONNECT_TIMEOUT, read_line(&mut read, &mut line)).await {
-        Ok(Ok(())) if !read.buffer().is_empty() => Err("it said more than INFO".to_owned()),
-        Ok(Ok(())) if line.starts_with(b"INFO") => Ok(Info::parse(&line[4..])),
+        Ok(Ok(())) if line.starts_with(b"INFO") => {
+            Ok((Info::parse(&line[4..]), read.buffer().to_vec()))
+        }
         Ok(Ok(())) => Err(format!(
             "it began with {:?}",
             String::from_utf8_lossy(&line)

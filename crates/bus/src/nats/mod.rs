@@ -66,8 +66,9 @@ pub struct NatsSettings {
     pub url: String,
     /// The node's credentials, for both of its connections.
     pub auth: NatsAuth,
-    /// A PEM file of the CA that signed the NATS servers' certificates, trusted besides the system's roots
-    /// (servers given as `tls://`, or whose `INFO` asks for TLS).
+    /// A PEM file of the CA that signed the NATS servers' certificates, trusted besides the system's roots.
+    /// Given, every server is reached over TLS; without it, servers given as `tls://` or whose `INFO` asks
+    /// for TLS are, trusting the system's roots.
     pub tls_ca: Option<PathBuf>,
     /// The first tokens of every subject, so that clusters (or tests) sharing a server never meet.
     pub prefix: String,
@@ -202,19 +203,22 @@ impl NatsBus {
         if feed_servers.is_empty() {
             return Err(NatsError::Settings("no NATS server given").into());
         }
+        settings.auth.check()?;
         let feed_servers_count = feed_servers.len();
-        let wants_tls = feed_servers.iter().any(|server| server.tls);
-        let tls = if wants_tls || settings.tls_ca.is_some() {
-            Some(tls::connector(settings.tls_ca.as_deref())?)
+        // A CA file means TLS to every server, whatever its (unauthenticated) INFO says.
+        let tls_required = settings.tls_ca.is_some();
+        let wants_tls = tls_required || feed_servers.iter().any(|server| server.tls);
+        let tls_config = if wants_tls {
+            Some(tls::client_config(settings.tls_ca.as_deref())?)
         } else {
             None
         };
         let mut options = settings.auth.apply(ConnectOptions::new());
-        if let Some(ca) = &settings.tls_ca {
-            options = options.add_root_certificates(ca.clone());
+        if let Some(config) = &tls_config {
+            options = options.tls_client_config(config.clone());
         }
         let client = options
-            .require_tls(wants_tls)
+            .require_tls(tls_required)
             .name(format!("parley {}", settings.node.id))
             .connection_timeout(CONNECT_TIMEOUT)
             .request_timeout(Some(OP_TIMEOUT))
@@ -239,7 +243,7 @@ impl NatsBus {
             feed_servers,
             format!("parley {} inboxes", settings.node.id),
             settings.auth.clone(),
-            tls,
+            tls::FeedTls::new(tls_config, tls_required),
             Arc::clone(&link),
             stop.subscribe(),
         );

@@ -1,8 +1,8 @@
-//! TLS to NATS for the feed: the system's roots, plus a CA file when the servers' certificates come from a
-//! private CA. async-nats, the node's other connection, is given the same file.
+//! TLS to NATS: one client configuration for both of the node's connections, trusting the system's roots
+//! plus, when the servers' certificates come from a private CA, that CA's PEM file.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
@@ -11,8 +11,8 @@ use tokio_rustls::TlsConnector;
 
 use super::NatsError;
 
-/// A connector that trusts the system's roots and the certificates in `ca_file`.
-pub(crate) fn connector(ca_file: Option<&Path>) -> Result<TlsConnector, NatsError> {
+/// The configuration that trusts the system's roots and the certificates in `ca_file`.
+pub(crate) fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, NatsError> {
     let mut roots = RootCertStore::empty();
     // A system root the parser refuses is skipped, as every TLS client does.
     let (_added, _skipped) =
@@ -31,8 +31,49 @@ pub(crate) fn connector(ca_file: Option<&Path>) -> Result<TlsConnector, NatsErro
                 .map_err(|_| NatsError::Settings("a certificate of the NATS CA file is invalid"))?;
         }
     }
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(TlsConnector::from(Arc::new(config)))
+    // The provider named, not the process's default, so that another crate's choice cannot change it.
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|_| NatsError::Settings("no TLS version to offer"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(config)
+}
+
+/// When and how the feed secures its connection.
+pub(crate) struct FeedTls {
+    /// Made at start when TLS was asked for there (a `tls://` server, a CA file); else the first time a
+    /// server's `INFO` asks, with the system's roots.
+    connector: OnceLock<TlsConnector>,
+    /// A CA file was given: every server is reached over TLS.
+    required: bool,
+}
+
+impl FeedTls {
+    pub(crate) fn new(config: Option<rustls::ClientConfig>, required: bool) -> FeedTls {
+        let connector = OnceLock::new();
+        if let Some(config) = config {
+            let _ = connector.set(TlsConnector::from(Arc::new(config)));
+        }
+        FeedTls {
+            connector,
+            required,
+        }
+    }
+
+    /// Whether the connection to a server must be TLS: given as `tls://`, asking in its `INFO`, or any
+    /// server once a CA file was given.
+    pub(crate) fn wanted(&self, given_as_tls: bool, info_asks: bool) -> bool {
+        self.required || given_as_tls || info_asks
+    }
+
+    pub(crate) fn connector(&self) -> Result<&TlsConnector, NatsError> {
+        if let Some(connector) = self.connector.get() {
+            return Ok(connector);
+        }
+        let made = TlsConnector::from(Arc::new(client_config(None)?));
+        Ok(self.connector.get_or_init(|| made))
+    }
 }
