@@ -657,6 +657,22 @@ fn own_servers_available() -> bool {
     false
 }
 
+/// A commit of `a` reaches an inbox of `b` that follows its conversation: both feeds are up (logged in,
+/// secured). Answers the inbox.
+async fn a_commit_reaches_b(a: &NatsBus, b: &NatsBus) -> Inbox {
+    let mut b_inbox = b.inbox().await.expect("inbox");
+    b_inbox
+        .topics
+        .follow(conversation(1))
+        .await
+        .expect("follow");
+    a.publish_commit(Cursor(0), &[deleted(1, 1)])
+        .await
+        .expect("commit");
+    assert_eq!(cursor_of(&next_signal(&mut b_inbox).await), Cursor(1));
+    b_inbox
+}
+
 /// Two nodes with `auth` on `server` exchange a commit over their feeds (so both connections logged in);
 /// a node with `wrong` credentials, or none, cannot connect.
 async fn credentials_work_on_both_connections(server: &OwnServer, auth: NatsAuth, wrong: NatsAuth) {
@@ -668,16 +684,7 @@ async fn credentials_work_on_both_connections(server: &OwnServer, auth: NatsAuth
     };
     let a = connect(with("a", &auth)).await;
     let b = connect(with("b", &auth)).await;
-    let mut b_inbox = b.inbox().await.expect("inbox");
-    b_inbox
-        .topics
-        .follow(conversation(1))
-        .await
-        .expect("follow");
-    a.publish_commit(Cursor(0), &[deleted(1, 1)])
-        .await
-        .expect("commit");
-    assert_eq!(cursor_of(&next_signal(&mut b_inbox).await), Cursor(1));
+    a_commit_reaches_b(&a, &b).await;
     for refused in [wrong, NatsAuth::None] {
         let started = std::time::Instant::now();
         let result = NatsBus::connect(with("c", &refused)).await;
@@ -999,16 +1006,7 @@ async fn a_server_that_wants_tls_takes_the_nodes_that_trust_its_ca() {
     // Given as tls://, and as nats:// (the server's INFO asks for TLS): both connections are secured.
     let a = connect(node(format!("tls://localhost:{}", server.port), "a", true)).await;
     let b = connect(node(server.url(), "b", true)).await;
-    let mut b_inbox = b.inbox().await.expect("inbox");
-    b_inbox
-        .topics
-        .follow(conversation(1))
-        .await
-        .expect("follow");
-    a.publish_commit(Cursor(0), &[deleted(1, 1)])
-        .await
-        .expect("commit");
-    assert_eq!(cursor_of(&next_signal(&mut b_inbox).await), Cursor(1));
+    let mut b_inbox = a_commit_reaches_b(&a, &b).await;
     reaches(&b, &mut b_inbox, 1).await;
     // Without the CA, the server's certificate is not trusted.
     let started = std::time::Instant::now();
