@@ -199,7 +199,7 @@ fn is_nats(config: &Config) -> bool {
     config
         .bus
         .as_deref()
-        .is_some_and(|url| url.starts_with("nats://"))
+        .is_some_and(|url| url.starts_with("nats://") || url.starts_with("tls://"))
 }
 
 /// The store the configuration names: SQLite in the data directory by default, another SQLite file with
@@ -228,8 +228,8 @@ async fn open_backend(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     Ok(store)
 }
 
-/// The bus the configuration names: the in-process bus by default, NATS with `nats://...` (several
-/// servers separated by commas).
+/// The bus the configuration names: the in-process bus by default, NATS with `nats://...` or `tls://...`
+/// (several servers separated by commas).
 async fn open_bus(config: &Config, auth: NatsAuth) -> Result<Arc<dyn Bus>, StartError> {
     match config.bus.as_deref() {
         None | Some("local") => Ok(Arc::new(LocalBus::with_inbox_capacity(
@@ -251,7 +251,7 @@ async fn open_bus(config: &Config, auth: NatsAuth) -> Result<Arc<dyn Bus>, Start
         Some(url) => Err(StartError::Unsupported {
             what: "bus",
             url: url.into(),
-            supported: "local, nats://...",
+            supported: "local, nats://..., tls://...",
         }),
     }
 }

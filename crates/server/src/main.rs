@@ -175,7 +175,8 @@ struct ServeArgs {
     /// Store URL [default: SQLite in the data directory].
     #[arg(long, env = "PARLEY_STORE")]
     store: Option<String>,
-    /// Bus URL [default: in-process; nats://host:port for a cluster, several separated by commas].
+    /// Bus URL [default: in-process; nats://host:port (tls://host:port) for a cluster, several separated by
+    /// commas].
     #[arg(long, env = "PARLEY_BUS")]
     bus: Option<String>,
     /// The user the NATS servers ask for, with --nats-password.

@@ -86,7 +86,7 @@ impl Server {
         };
         if !url.username().is_empty() || url.password().is_some() {
             return Err(NatsError::Settings(
-                "credentials go in the NATS settings (user and password, or token), not in the URL",
+                "credentials go in the NATS settings (a user and password, a token or an NKey), not in the URL",
             ));
         }
         let host = url

@@ -185,27 +185,23 @@ async fn a_server_that_cannot_start_says_why() {
     assert!(stderr.contains("unsupported store URL"), "{stderr}");
 }
 
-/// A NATS bus makes a node part of a cluster, whose nodes must share their store: with the embedded one it
-/// refuses to start, saying so, rather than mixing every node's own cursors on one bus.
+/// A NATS bus (plain or TLS) makes a node part of a cluster, whose nodes must share their store: with the
+/// embedded one it refuses to start, saying so, rather than mixing every node's own cursors on one bus.
 #[tokio::test]
 async fn a_cluster_node_needs_a_shared_store() {
-    let output = Command::new(env!("CARGO_BIN_EXE_parley"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--bus",
-            "nats://127.0.0.1:4222",
-        ])
-        .env("PARLEY_DATA_DIR", tempfile::tempdir().expect("dir").path())
-        .output()
-        .expect("run parley");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("must share one PostgreSQL store"),
-        "{stderr}"
-    );
+    for bus in ["nats://127.0.0.1:4222", "tls://127.0.0.1:4222"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_parley"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--bus", bus])
+            .env("PARLEY_DATA_DIR", tempfile::tempdir().expect("dir").path())
+            .output()
+            .expect("run parley");
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("must share one PostgreSQL store"),
+            "{bus}: {stderr}"
+        );
+    }
 }
 
 /// NATS credentials are a user with a password or a token: half of one, or both kinds, is refused at start
