@@ -14,6 +14,7 @@ use parley_core::bus::{Bus, Delivery, Ended, Inbox, Node, ProfileCopy, Signal, T
 use parley_core::model::{Audience, Event, EventKind, Millis, Profile};
 use parley_core::proto::v1::Role;
 use parley_core::{ConversationId, Cursor, MessageId, OrgId, UserId};
+use parley_testkit::nats::NatsCluster;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -1041,4 +1042,52 @@ async fn an_unreachable_server_fails_to_connect_within_seconds() {
     let result = NatsBus::connect(settings(&url, "parley", "a")).await;
     assert!(result.is_err());
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// On three NATS servers 20 ms apart, each node on a different one: an inbox of `a` that has just followed
+/// a conversation hears the commits that `b` and `c` publish on it at once, through the other servers. Without
+/// the probe a follow waits for (`probe.rs`), the other servers did not know of the subscription yet and
+/// most of these events never came, while their markers did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_hears_commits_published_at_once_through_the_other_servers_of_a_cluster() {
+    const CYCLES: i64 = 20;
+    let dir = tempfile::tempdir().expect("a directory");
+    let Some(servers) = NatsCluster::start(dir.path(), 3, Duration::from_millis(20)).await else {
+        return;
+    };
+    let prefix = unique_prefix("probe");
+    let a = connect(settings(&servers.urls_from(0), &prefix, "a")).await;
+    let b = connect(settings(&servers.urls_from(1), &prefix, "b")).await;
+    let c = connect(settings(&servers.urls_from(2), &prefix, "c")).await;
+    eventually("a knows b and c", || async {
+        a.nodes().await.is_ok_and(|nodes| nodes.len() == 3)
+    })
+    .await;
+    // A first commit starts the inbox's order, so that the later ones may come from two servers in any order.
+    let mut inbox = a_commit_reaches_b(&a, &a).await;
+    let mut last = 1;
+    for cycle in 0..CYCLES {
+        let conversation_id = 100 + cycle;
+        inbox
+            .topics
+            .follow(conversation(conversation_id))
+            .await
+            .expect("follow");
+        for from in [&b, &c] {
+            from.publish_commit(Cursor(last), &[deleted(last + 1, conversation_id)])
+                .await
+                .expect("commit");
+            last += 1;
+        }
+        for cursor in [last - 1, last] {
+            match next(&mut inbox).await {
+                Delivery::Signal(signal) => assert_eq!(
+                    cursor_of(&signal),
+                    Cursor(cursor),
+                    "cycle {cycle}: an event went missing"
+                ),
+                Delivery::Lagged => panic!("cycle {cycle}: lagged"),
+            }
+        }
+    }
 }

@@ -1,16 +1,14 @@
 //! A cluster on loopback for tests: `parley` nodes as real processes (so one can be killed with `kill -9`)
-//! on one PostgreSQL schema of their own and a NATS server process of their own (so it can be stopped and
-//! started again), with a TCP balancer in front for REST, as operators run it. WebSockets go where
-//! `GET /v1/gateway` says, straight to a node.
+//! on one PostgreSQL schema of their own and NATS server processes of their own (one, or three clustered;
+//! each can be stopped and started again), with a TCP balancer in front for REST, as operators run it.
+//! WebSockets go where `GET /v1/gateway` says, straight to a node.
 //!
 //! PostgreSQL comes from `DATABASE_URL` (by default the machine's `test` database); NATS is the machine's
-//! `nats-server` binary (`NATS_SERVER`, by default `/usr/sbin/nats-server`); files go to a SeaweedFS of the
-//! cluster's own (`seaweedfs`). Without them `Cluster::start`
+//! `nats-server` binary (`nats`); files go to a SeaweedFS of the cluster's own (`seaweedfs`). Without them `Cluster::start`
 //! answers `None` and the test is skipped, unless `REQUIRE_SERVICES=1` (as in CI) makes that a failure.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,6 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
+use crate::nats::NatsCluster;
 use crate::ports::free_port;
 use crate::seaweedfs::SeaweedFs;
 use crate::{TestUser, required, sign_up};
@@ -26,73 +25,13 @@ use crate::{TestUser, required, sign_up};
 /// How long a node or the NATS server may take to come up.
 const START_PATIENCE: Duration = Duration::from_secs(30);
 
-/// A port nothing listens on right now, kept for a process that binds it later (and again after a restart).
-async fn listening(port: u16) -> bool {
-    TcpStream::connect(("127.0.0.1", port)).await.is_ok()
-}
-
-/// A NATS server process on a port of its own.
-pub struct NatsServer {
-    pub port: u16,
-    binary: PathBuf,
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl NatsServer {
-    async fn start(dir: &Path) -> Option<NatsServer> {
-        let binary = std::env::var_os("NATS_SERVER")
-            .map_or_else(|| PathBuf::from("/usr/sbin/nats-server"), PathBuf::from);
-        if !binary.exists() {
-            assert!(
-                !required(),
-                "NATS server binary {} is required",
-                binary.display()
-            );
-            eprintln!("skipped: no NATS server at {}", binary.display());
-            return None;
-        }
-        let mut server = NatsServer {
-            port: free_port(),
-            binary,
-            child: None,
-            log: dir.join("nats.log"),
-        };
-        server.resume().await;
-        Some(server)
-    }
-
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts the server again on the same port.
-    pub async fn resume(&mut self) {
-        let log = std::fs::File::create(&self.log).expect("NATS log file");
-        let child = Command::new(&self.binary)
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start nats-server");
-        self.child = Some(child);
-        let deadline = tokio::time::Instant::now() + START_PATIENCE;
-        while !listening(self.port).await {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "nats-server did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Kills the server.
-    pub async fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill().await;
-        }
-    }
+/// The NATS a cluster's nodes share.
+#[derive(Clone, Copy, Debug)]
+pub enum Nats {
+    /// One server.
+    One,
+    /// Three servers clustered, `delay` apart each way; node `n` is given all three, server `n % 3` first.
+    Three { delay: Duration },
 }
 
 /// A PostgreSQL schema of its own (a cluster's, or one test's), dropped with it.
@@ -344,7 +283,7 @@ impl Node {
 /// The cluster. Dropping it kills every process and drops its schema.
 pub struct Cluster {
     pub nodes: Vec<Node>,
-    pub nats: NatsServer,
+    pub nats: NatsCluster,
     /// The object store every node keeps files in.
     pub files: SeaweedFs,
     /// The TCP balancer's URL: what REST clients use.
@@ -356,13 +295,27 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts `count` nodes of the `parley` binary at `binary` (`env!("CARGO_BIN_EXE_parley")`), each with
-    /// `extra_config` (TOML) added to its configuration. `None` when PostgreSQL or NATS is not there.
+    /// Starts `count` nodes of the `parley` binary at `binary` (`env!("CARGO_BIN_EXE_parley")`) on one NATS
+    /// server, each with `extra_config` (TOML) added to its configuration. `None` when PostgreSQL or NATS is
+    /// not there.
     pub async fn start(binary: &Path, count: usize, extra_config: &str) -> Option<Cluster> {
+        Cluster::start_on(Nats::One, binary, count, extra_config).await
+    }
+
+    /// `start`, on the NATS of `nats`.
+    pub async fn start_on(
+        nats: Nats,
+        binary: &Path,
+        count: usize,
+        extra_config: &str,
+    ) -> Option<Cluster> {
         parley_client::install_tls_provider();
         let dir = tempfile::tempdir().expect("a temporary directory");
         let schema = Schema::create().await?;
-        let nats = NatsServer::start(dir.path()).await?;
+        let nats = match nats {
+            Nats::One => NatsCluster::single(dir.path()).await?,
+            Nats::Three { delay } => NatsCluster::start(dir.path(), 3, delay).await?,
+        };
         let files = SeaweedFs::start().await?;
         let store_url = schema.store_url();
         // Links signed by one node must hold on every other, and every node pushes with one VAPID key.
@@ -382,7 +335,7 @@ impl Cluster {
             let toml = format!(
                 "listen = \"127.0.0.1:{port}\"\nstore = \"{store_url}\"\nbus = \"{}\"\nnode_id = \"{id}\"\n\
                  cluster = \"{}\"\n{shared}{}{extra_config}\n",
-                nats.url(),
+                nats.urls_from(n - 1),
                 schema.name,
                 crate::lifted_limits_toml(),
             );

@@ -7,6 +7,8 @@
 mod backdate;
 mod child;
 pub mod cluster;
+pub mod latency;
+pub mod nats;
 pub mod oidc_provider;
 pub mod ports;
 pub mod push_service;

@@ -168,14 +168,17 @@ enum Write {
 }
 
 impl Feed {
-    /// Starts the connection's task, which connects (again and again, forever) until `stop`. The link's feed
-    /// half is up while the connection is, with every subscription on the server.
+    /// Starts the connection's task, which connects (again and again, forever) until `stop`. Each time a
+    /// connection has every subscription on its server, the number of its session goes to `subscribed`; the
+    /// link's feed half is up from when a probe proves the whole cluster knows them (`probe.rs`) until the
+    /// connection ends.
     pub(crate) fn start(
         servers: Vec<Server>,
         name: String,
         auth: NatsAuth,
         tls: FeedTls,
         link: Arc<watch::Sender<Link>>,
+        subscribed: mpsc::UnboundedSender<u64>,
         stop: watch::Receiver<bool>,
     ) -> Feed {
         let table = Arc::new(Mutex::new(Table::default()));
@@ -189,6 +192,7 @@ impl Feed {
             tls,
             table: Arc::clone(&table),
             link,
+            subscribed,
             max_publish: Arc::clone(&max_publish),
             up: Arc::clone(&up),
         };
@@ -243,6 +247,24 @@ impl Feed {
     /// and nothing of them is written again.
     pub(crate) async fn publish(&self, messages: &[(String, Bytes)]) -> Result<(), NatsError> {
         self.check_up()?;
+        let (answer, answered) = oneshot::channel();
+        self.writes
+            .send(Write::Publish(self.encode(messages)?, answer))
+            .map_err(|_| NatsError::Closed)?;
+        answer_of(answered).await
+    }
+
+    /// Publishes the messages in order, in one write, after whatever this connection was given before,
+    /// without waiting for the server.
+    pub(crate) fn post(&self, messages: &[(String, Bytes)]) -> Result<(), NatsError> {
+        self.check_up()?;
+        let (answer, _) = oneshot::channel();
+        self.writes
+            .send(Write::Publish(self.encode(messages)?, answer))
+            .map_err(|_| NatsError::Closed)
+    }
+
+    fn encode(&self, messages: &[(String, Bytes)]) -> Result<Vec<u8>, NatsError> {
         let max = self.max_publish.load(Ordering::Relaxed);
         let mut out =
             Vec::with_capacity(messages.iter().map(|(s, p)| s.len() + p.len() + 32).sum());
@@ -254,11 +276,12 @@ impl Feed {
             out.extend_from_slice(payload);
             out.extend_from_slice(b"\r\n");
         }
-        let (answer, answered) = oneshot::channel();
-        self.writes
-            .send(Write::Publish(out, answer))
-            .map_err(|_| NatsError::Closed)?;
-        answer_of(answered).await
+        Ok(out)
+    }
+
+    /// Whether a connection is up with every subscription on its server.
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
     }
 
     fn check_up(&self) -> Result<(), NatsError> {
@@ -294,6 +317,7 @@ struct Connection {
     tls: FeedTls,
     table: Arc<Mutex<Table>>,
     link: Arc<watch::Sender<Link>>,
+    subscribed: mpsc::UnboundedSender<u64>,
     max_publish: Arc<AtomicUsize>,
     up: Arc<AtomicBool>,
 }
@@ -330,7 +354,7 @@ impl Connection {
                 Ok(Ok(stream)) => {
                     let up_since = self.session(server, stream, &mut queue, &mut stop).await;
                     self.up.store(false, Ordering::Release);
-                    link::observe_feed(&self.link, false);
+                    link::feed_down(&self.link);
                     // A server that takes the subscriptions and then drops the connection at once (a slow
                     // consumer, one going down) is backed off from like one that refuses.
                     if up_since.is_some_and(|since| since.elapsed() >= STABLE) {
@@ -492,7 +516,7 @@ impl Connection {
                         Some(Pending::Subscribed) => {
                             up_since = Some(Instant::now());
                             self.up.store(true, Ordering::Release);
-                            link::observe_feed(&self.link, true);
+                            let _ = self.subscribed.send(link::feed_subscribed(&self.link));
                         }
                         Some(Pending::Barrier(answer)) => { let _ = answer.send(()); }
                         Some(Pending::Keepalive) | None => {}

@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use super::feed::{Feed, Frame, Sid};
 use super::link::Link;
 use super::ordered::{Marked, Ordered};
+use super::probe;
 use super::wire::{Marker, decode};
 use super::{INBOX_CAPACITY, NatsError, STALL, Shared, stopped};
 
@@ -137,8 +138,10 @@ impl Follow for NatsFollow {
                 .subscribe(shared.subjects.topic(topic), self.frames.clone());
             sids.insert(topic, sid);
         }
-        // The subscription counts from when the server has it, which only a round trip proves.
-        Ok(subscribed(&shared.feed).await?)
+        // The subscription counts from when every server of the cluster has it, which only a round trip
+        // and then a probe prove.
+        subscribed(&shared.feed).await?;
+        Ok(probe::probe(&shared).await?)
     }
 
     async fn unfollow(&self, topic: Topic) -> Result<(), BusError> {

@@ -3,7 +3,8 @@
 //!
 //! Two connections make the link: async-nats's client, which publishes and carries the node's own
 //! subscriptions (`nodes.rs`), and the feed, which carries the inboxes' (`feed.rs`). It is up while both are,
-//! each with its subscriptions confirmed on the server.
+//! each with its subscriptions confirmed on the server, the feed's on every server of the cluster
+//! (`probe.rs`).
 
 use tokio::sync::watch;
 
@@ -13,6 +14,9 @@ pub(crate) struct Link {
     pub generation: u64,
     pub client: bool,
     pub feed: bool,
+    /// Counts the feed's sessions and their ends, so that a probe of a session that has ended since does
+    /// not put the feed up.
+    pub feed_session: u64,
 }
 
 impl Link {
@@ -23,6 +27,7 @@ impl Link {
             generation: 0,
             client: true,
             feed: false,
+            feed_session: 0,
         }
     }
 }
@@ -33,9 +38,32 @@ pub(crate) fn observe_client(link: &watch::Sender<Link>, up: bool) {
     update(link, |link| link.client = up);
 }
 
-/// Records the feed's state.
-pub(crate) fn observe_feed(link: &watch::Sender<Link>, up: bool) {
-    update(link, |link| link.feed = up);
+/// The feed's session has its subscriptions on its server; it counts as up once a probe proves that every
+/// server of the cluster knows them (`feed_probed`). Answers the session's number.
+pub(crate) fn feed_subscribed(link: &watch::Sender<Link>) -> u64 {
+    let mut session = 0;
+    update(link, |link| {
+        link.feed_session += 1;
+        session = link.feed_session;
+    });
+    session
+}
+
+/// The probe after `feed_subscribed` went round: the feed is up, if that session still is.
+pub(crate) fn feed_probed(link: &watch::Sender<Link>, session: u64) {
+    update(link, |link| {
+        if link.feed_session == session {
+            link.feed = true;
+        }
+    });
+}
+
+/// The feed's session ended.
+pub(crate) fn feed_down(link: &watch::Sender<Link>) {
+    update(link, |link| {
+        link.feed = false;
+        link.feed_session += 1;
+    });
 }
 
 /// A change of `connected` (and only that) starts a new generation, and is the only change inboxes hear of.
@@ -66,18 +94,25 @@ mod tests {
         let (link, receiver) = watch::channel(Link::starting());
         observe_client(&link, true);
         assert_eq!(receiver.borrow().generation, 0);
-        observe_feed(&link, true);
+        let session = feed_subscribed(&link);
+        assert!(!receiver.borrow().connected, "not probed yet");
+        feed_probed(&link, session);
         assert!(receiver.borrow().connected);
         assert_eq!(receiver.borrow().generation, 1);
         observe_client(&link, false);
         observe_client(&link, false);
-        observe_feed(&link, false);
+        feed_down(&link);
         let seen = *receiver.borrow();
         assert!(!seen.connected);
         assert_eq!(seen.generation, 2, "one transition, however many reports");
         observe_client(&link, true);
-        assert!(!receiver.borrow().connected, "the feed is still down");
-        observe_feed(&link, true);
+        feed_probed(&link, session);
+        assert!(
+            !receiver.borrow().connected,
+            "a probe of a session that ended since does not count"
+        );
+        let session = feed_subscribed(&link);
+        feed_probed(&link, session);
         overflow(&link);
         let seen = *receiver.borrow();
         assert!(seen.connected);

@@ -6,6 +6,8 @@
 //!   then a marker on `{prefix}.commits` in one go on the feed, and returns after a round trip; inboxes put
 //!   durable events back in cursor order with the markers (`ordered.rs`, `inbox.rs`). Other signals go out
 //!   on async-nats's connection and are delivered as they come.
+//! - A follow counts as done once every other node's server knows it (`probe.rs`): in a NATS cluster a
+//!   subscription reaches the other servers a moment after its own confirmed it.
 //! - Presence is kept in memory on every node (`presence.rs`): each node announces its own changes, numbered,
 //!   and heartbeats on `{prefix}.nodes`, and answers requests for its snapshot (`nodes.rs`). A node not heard
 //!   for `node_ttl` is dropped with its users.
@@ -20,6 +22,7 @@ mod link;
 mod nodes;
 mod ordered;
 mod presence;
+mod probe;
 mod subjects;
 mod tls;
 mod wire;
@@ -62,7 +65,8 @@ const PING_INTERVAL: Duration = Duration::from_secs(2);
 #[derive(Clone, Debug)]
 pub struct NatsSettings {
     /// The server, or several of one NATS cluster separated by commas (`nats://127.0.0.1:4222`;
-    /// `tls://host:4222` for TLS).
+    /// `tls://host:4222` for TLS). Both connections go to the first that answers, in this order, and move
+    /// to the next when it fails: list a node's nearest server first.
     pub url: String,
     /// The node's credentials, for both of its connections.
     pub auth: NatsAuth,
@@ -125,6 +129,8 @@ pub enum NatsError {
     TooLarge(usize),
     #[error("a node's presence snapshot kept changing while it was read")]
     SnapshotMoved,
+    #[error("{0} nodes did not answer a probe in time")]
+    Unprobed(usize),
     #[error("the bus is closed")]
     Closed,
 }
@@ -166,6 +172,8 @@ struct Shared {
     routes: Mutex<Routes>,
     /// Held only to look up or update the tables; never across an await.
     presence: Mutex<Presence>,
+    /// The rounds that prove every server of the cluster knows the feed's subscriptions.
+    probes: probe::Probes,
     /// This node's presence changes, in sequence, to the task that announces them.
     changes: mpsc::UnboundedSender<Change>,
     closed: AtomicBool,
@@ -224,6 +232,7 @@ impl NatsBus {
             .request_timeout(Some(OP_TIMEOUT))
             .ping_interval(PING_INTERVAL)
             .max_reconnects(None)
+            .retain_servers_order()
             .reconnect_delay_callback(reconnect_delay)
             .event_callback(move |event| {
                 let link = Arc::clone(&events_link);
@@ -239,12 +248,14 @@ impl NatsBus {
         let incarnation = incarnation();
         let (changes, changes_receiver) = mpsc::unbounded_channel();
         let (stop, _) = watch::channel(false);
+        let (feed_sessions, feed_sessions_receiver) = mpsc::unbounded_channel();
         let feed = Feed::start(
             feed_servers,
             format!("parley {} inboxes", settings.node.id),
             settings.auth.clone(),
             tls::FeedTls::new(tls_config, tls_required),
             Arc::clone(&link),
+            feed_sessions,
             stop.subscribe(),
         );
         let shared = Arc::new(Shared {
@@ -261,6 +272,7 @@ impl NatsBus {
             last_marker: Mutex::default(),
             routes: Mutex::default(),
             presence: Mutex::default(),
+            probes: probe::Probes::default(),
             changes,
             closed: AtomicBool::new(false),
             announce_leave: AtomicBool::new(false),
@@ -275,6 +287,15 @@ impl NatsBus {
             Arc::clone(&shared),
             node_messages,
             snapshots,
+            stop.subscribe(),
+        ));
+        let probes = shared
+            .subscribe(shared.subjects.probes().to_owned())
+            .await?;
+        tokio::spawn(probe::answer(Arc::clone(&shared), probes, stop.subscribe()));
+        tokio::spawn(probe::feed_sessions(
+            Arc::clone(&shared),
+            feed_sessions_receiver,
             stop.subscribe(),
         ));
         // Every subscription is on the server before anyone hears of this node.

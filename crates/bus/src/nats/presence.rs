@@ -130,6 +130,15 @@ impl Presence {
             .collect()
     }
 
+    /// The other nodes heard within `within`: the ones a probe waits for (`probe.rs`).
+    pub(crate) fn heard_within(&self, now: Instant, within: Duration) -> HashSet<String> {
+        self.remote
+            .iter()
+            .filter(|(_, remote)| now.saturating_duration_since(remote.last_heard) <= within)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// The nodes heard within `ttl`, this one included, sorted by id.
     pub(crate) fn nodes(&self, own: &Node, now: Instant, ttl: Duration) -> Vec<Node> {
         let mut nodes: Vec<Node> = self

@@ -8,6 +8,7 @@ pub(crate) struct Subjects {
     prefix: String,
     commits: String,
     nodes: String,
+    probes: String,
 }
 
 impl Subjects {
@@ -21,6 +22,7 @@ impl Subjects {
             prefix: prefix.to_owned(),
             commits: format!("{prefix}.commits"),
             nodes: format!("{prefix}.nodes"),
+            probes: format!("{prefix}.probe"),
         })
     }
 
@@ -43,6 +45,37 @@ impl Subjects {
     /// Heartbeats, presence changes and leaving, from every node.
     pub(crate) fn nodes(&self) -> &str {
         &self.nodes
+    }
+
+    /// Probes from every node: each asks the others to answer on its `probe_answers` subject.
+    pub(crate) fn probes(&self) -> &str {
+        &self.probes
+    }
+
+    /// Where one round of one running bus's probe takes its answers.
+    pub(crate) fn probe_answers(&self, node_id: &str, incarnation: u64, round: u64) -> String {
+        format!(
+            "{}.probed.{}.{incarnation}.{round}",
+            self.prefix,
+            token(node_id)
+        )
+    }
+
+    /// Whether `subject` is one that `probe_answers` makes: a probe asks for an answer there only.
+    pub(crate) fn is_probe_answers(&self, subject: &str) -> bool {
+        subject
+            .strip_prefix(&self.prefix)
+            .and_then(|rest| rest.strip_prefix(".probed."))
+            .is_some_and(|rest| {
+                let tokens: Vec<&str> = rest.split('.').collect();
+                tokens.len() == 3
+                    && tokens
+                        .iter()
+                        .all(|t| !t.is_empty() && t.chars().all(is_token_char))
+                    && tokens[1..]
+                        .iter()
+                        .all(|t| t.chars().all(|c| c.is_ascii_digit()))
+            })
     }
 
     /// Where a node answers requests for its presence snapshot.
@@ -96,6 +129,20 @@ mod tests {
         assert_eq!(subjects.snapshot("node-1"), "parley.snap.node-1");
         assert_eq!(subjects.snapshot("a.b c"), "parley.snap._612e622063");
         assert_ne!(subjects.snapshot("_61"), subjects.snapshot("a"));
+        let answers = subjects.probe_answers("node 1", 7, 3);
+        assert_eq!(answers, "parley.probed._6e6f64652031.7.3");
+        assert!(subjects.is_probe_answers(&answers));
+        for other in [
+            "parley.c.7",
+            "parley.probed.a.1",
+            "parley.probed.a.1.2.3",
+            "parley.probed.a.x.2",
+            "parley.probed.a.1.*",
+            "parley.probed.>",
+            "other.probed.a.1.2",
+        ] {
+            assert!(!subjects.is_probe_answers(other), "{other}");
+        }
     }
 
     #[test]

@@ -41,6 +41,13 @@ pub(crate) enum NodeMessage {
     Leave { node_id: String, incarnation: u64 },
 }
 
+/// A probe (`probe.rs`): `from` asks every other node to publish its id on `answer_on` through its feed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ProbeRequest {
+    pub from: String,
+    pub answer_on: String,
+}
+
 /// A request for one page of a node's online users.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SnapshotRequest {

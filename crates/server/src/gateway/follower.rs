@@ -87,8 +87,9 @@ async fn perform(topics: Arc<dyn Follow>, op: Op) -> (Op, bool) {
         Op::Follow(topic, _) => topics.follow(topic).await,
         Op::Unfollow(topic) => topics.unfollow(topic).await,
     };
+    // A failed follow is not lost: the connections that asked for it catch up from the store.
     if let Err(error) = &result {
-        tracing::error!(
+        tracing::warn!(
             ?op,
             error = error as &dyn std::error::Error,
             "cannot follow or unfollow a topic"

@@ -1,6 +1,9 @@
 //! A cluster on loopback: three `parley` processes on PostgreSQL and NATS (see `parley_testkit::cluster`),
 //! users spread over them. Messages cross nodes, and nothing acknowledged is lost or delivered twice when a
 //! node is killed, when every node restarts in turn, or when NATS restarts, all under steady traffic.
+//!
+//! Each test of several nodes runs twice (`on_each_nats!`): on one NATS server, and on three clustered
+//! 20 ms apart with each node on a different one, where a subscription reaches the other servers late.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -13,7 +16,7 @@ use parley_proto::v1::{Allowed, ClientOp, Event, OrgSettingsPatch, ServerFrame, 
 use parley_proto::{ConversationId, UserId};
 use parley_testkit::TestServer;
 use parley_testkit::TestUser;
-use parley_testkit::cluster::{Cluster, Gate, Schema};
+use parley_testkit::cluster::{Cluster, Gate, Nats, Schema};
 
 use super::group;
 use super::users::PNG;
@@ -26,8 +29,45 @@ const CONFIG: &str =
 /// How long every acknowledged message may take to reach every member, failures included.
 const DELIVERY_PATIENCE: Duration = Duration::from_secs(45);
 
-async fn cluster() -> Option<Cluster> {
-    Cluster::start(Path::new(env!("CARGO_BIN_EXE_parley")), NODES, CONFIG).await
+/// Three NATS servers 20 ms apart each way, as in racks or zones of one region.
+const THREE_SERVERS: Nats = Nats::Three {
+    delay: Duration::from_millis(20),
+};
+
+/// Runs each named test (an `async fn(Nats)`) on one NATS server (`one_server::NAME`) and on three
+/// (`three_servers::NAME`).
+macro_rules! on_each_nats {
+    ($($test:ident),* $(,)?) => {
+        mod one_server {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::$test(parley_testkit::cluster::Nats::One).await;
+                }
+            )*
+        }
+        mod three_servers {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::$test(super::THREE_SERVERS).await;
+                }
+            )*
+        }
+    };
+}
+
+on_each_nats!(
+    messages_typing_presence_and_logout_cross_nodes,
+    profiles_settings_avatars_and_files_cross_nodes,
+    a_node_killed_under_traffic_loses_nothing,
+    a_rolling_restart_loses_nothing,
+    a_nats_restart_loses_nothing,
+    notifications_survive_a_node_killed_under_load,
+);
+
+async fn cluster(nats: Nats) -> Option<Cluster> {
+    Cluster::start_on(nats, Path::new(env!("CARGO_BIN_EXE_parley")), NODES, CONFIG).await
 }
 
 fn backoff() -> Backoff {
@@ -87,9 +127,8 @@ fn message_text(message: &ServerMessage) -> Option<String> {
 
 /// A message sent on one node reaches members on the others, and so do typing, presence, a logout and a
 /// deactivation.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn messages_typing_presence_and_logout_cross_nodes() {
-    let Some(cluster) = cluster().await else {
+async fn messages_typing_presence_and_logout_cross_nodes(nats: Nats) {
+    let Some(cluster) = cluster(nats).await else {
         return;
     };
     let ada = cluster.user_in("Ada", "acme").await;
@@ -213,10 +252,8 @@ async fn closed_within(session: &mut Session, patience: Duration) -> Option<u16>
 
 /// A rename and an avatar reach, on the other node, a contact, a follower by `presence_sub` and the user's
 /// other device; and the user's device on the first node. So does a change of the organization's settings.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn profiles_settings_avatars_and_files_cross_nodes() {
-    let Some(cluster) = Cluster::start(Path::new(env!("CARGO_BIN_EXE_parley")), 3, CONFIG).await
-    else {
+async fn profiles_settings_avatars_and_files_cross_nodes(nats: Nats) {
+    let Some(cluster) = cluster(nats).await else {
         return;
     };
     let ada = cluster.user_in("Ada", "acme").await;
@@ -455,9 +492,8 @@ async fn group_of_six(cluster: &Cluster) -> (Vec<TestUser>, ConversationId) {
 
 /// `kill -9` of a node under steady traffic: its clients reconnect where the gateway sends them, resume,
 /// and every member gets every acknowledged message once. Its users show offline elsewhere on their own.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_node_killed_under_traffic_loses_nothing() {
-    let Some(mut cluster) = cluster().await else {
+async fn a_node_killed_under_traffic_loses_nothing(nats: Nats) {
+    let Some(mut cluster) = cluster(nats).await else {
         return;
     };
     let (members, group_id) = group_of_six(&cluster).await;
@@ -505,9 +541,8 @@ async fn a_node_killed_under_traffic_loses_nothing() {
 }
 
 /// Every node restarts in turn (SIGTERM, then started again) under steady traffic: nothing is lost.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_rolling_restart_loses_nothing() {
-    let Some(mut cluster) = cluster().await else {
+async fn a_rolling_restart_loses_nothing(nats: Nats) {
+    let Some(mut cluster) = cluster(nats).await else {
         return;
     };
     let (members, group_id) = group_of_six(&cluster).await;
@@ -524,15 +559,14 @@ async fn a_rolling_restart_loses_nothing() {
 
 /// NATS stops and starts again under steady traffic: the nodes keep serving their own users meanwhile,
 /// reconnect to it, and every member still gets every acknowledged message once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_nats_restart_loses_nothing() {
-    let Some(mut cluster) = cluster().await else {
+async fn a_nats_restart_loses_nothing(nats: Nats) {
+    let Some(mut cluster) = cluster(nats).await else {
         return;
     };
     let (members, group_id) = group_of_six(&cluster).await;
     let traffic = Traffic::start(&cluster, &members, group_id).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    cluster.nats.kill().await;
+    cluster.nats.kill_all().await;
     // Without NATS the store still answers, so sends go on; readiness reports the missing bus.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let ready = Client::new(&cluster.nodes[0].url())
@@ -540,9 +574,30 @@ async fn a_nats_restart_loses_nothing() {
         .text(&["readyz"])
         .await;
     assert!(ready.is_err(), "a node without its bus is not ready");
-    cluster.nats.resume().await;
+    cluster.nats.resume_all().await;
     cluster.wait_for_nodes(NODES).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
+    traffic.finish(&cluster).await;
+}
+
+/// One of three NATS servers is killed under steady traffic: the node on it moves to another, and every
+/// member still gets every acknowledged message once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_nats_server_killed_under_traffic_loses_nothing() {
+    let Some(mut cluster) = cluster(THREE_SERVERS).await else {
+        return;
+    };
+    let (members, group_id) = group_of_six(&cluster).await;
+    let traffic = Traffic::start(&cluster, &members, group_id).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Node 2's own server.
+    cluster.nats.servers[1].kill().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ready = Client::new(&cluster.nodes[1].url())
+        .expect("node URL")
+        .text(&["readyz"])
+        .await;
+    assert!(ready.is_ok(), "node 2 is ready again on another server");
     traffic.finish(&cluster).await;
 }
 
@@ -617,9 +672,9 @@ async fn everyone_catching_up_at_once_does_not_stall_the_sends_in_flight() {
         }));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    cluster.nats.kill().await;
+    cluster.nats.kill_all().await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    cluster.nats.resume().await;
+    cluster.nats.resume_all().await;
     cluster.wait_for_nodes(1).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::Release);
@@ -732,8 +787,7 @@ async fn control_characters_never_reach_postgres() {
 /// Notifications on a cluster: each shard of users is dispatched by one node at a time, and when a node is
 /// killed under load another takes its shards over from their cursors. Afterwards each person was told of
 /// every message in their DM, and a notification came twice only if it was in flight at the kill.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn notifications_survive_a_node_killed_under_load() {
+async fn notifications_survive_a_node_killed_under_load(nats: Nats) {
     use crate::crashes::{sender, whole_history};
     use crate::notifications::{IN_FLIGHT, subscribed_phone, told_of_every_message};
     use parley_testkit::push_service::PushService;
@@ -744,8 +798,13 @@ async fn notifications_survive_a_node_killed_under_load() {
     let config = format!(
         "{CONFIG}\npush_delay_seconds = 0\npush_allow_http = true\npush_allow_private = true"
     );
-    let Some(mut cluster) =
-        Cluster::start(Path::new(env!("CARGO_BIN_EXE_parley")), NODES, &config).await
+    let Some(mut cluster) = Cluster::start_on(
+        nats,
+        Path::new(env!("CARGO_BIN_EXE_parley")),
+        NODES,
+        &config,
+    )
+    .await
     else {
         return;
     };
