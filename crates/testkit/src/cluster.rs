@@ -30,7 +30,7 @@ const START_PATIENCE: Duration = Duration::from_secs(30);
 pub enum Nats {
     /// One server.
     One,
-    /// Three servers clustered, `delay` apart each way; node `n` is given all three, server `n % 3` first.
+    /// Three servers clustered, `delay` apart each way; `nodes[i]` is given all three, server `i % 3` first.
     Three { delay: Duration },
 }
 

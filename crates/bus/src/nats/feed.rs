@@ -156,6 +156,8 @@ struct Table {
 struct Sub {
     subject: String,
     route: mpsc::Sender<Frame>,
+    /// A full route drops the message quietly (a probe's answers), rather than making every inbox lag.
+    lossy: bool,
 }
 
 enum Write {
@@ -170,8 +172,7 @@ enum Write {
 impl Feed {
     /// Starts the connection's task, which connects (again and again, forever) until `stop`. Each time a
     /// connection has every subscription on its server, the number of its session goes to `subscribed`; the
-    /// link's feed half is up from when a probe proves the whole cluster knows them (`probe.rs`) until the
-    /// connection ends.
+    /// link's feed half is up from when a probe has gone round (`probe.rs`) until the connection ends.
     pub(crate) fn start(
         servers: Vec<Server>,
         name: String,
@@ -208,6 +209,15 @@ impl Feed {
 
     /// Messages on `subject` go to `route` from when the server has the subscription (`barrier`).
     pub(crate) fn subscribe(&self, subject: String, route: mpsc::Sender<Frame>) -> Sid {
+        self.add(subject, route, false)
+    }
+
+    /// As `subscribe`, for messages that may be lost: when `route` is full they are dropped.
+    pub(crate) fn subscribe_lossy(&self, subject: String, route: mpsc::Sender<Frame>) -> Sid {
+        self.add(subject, route, true)
+    }
+
+    fn add(&self, subject: String, route: mpsc::Sender<Frame>, lossy: bool) -> Sid {
         let sid = self.next_sid.fetch_add(1, Ordering::Relaxed);
         let mut table = self.table();
         table.subs.insert(
@@ -215,6 +225,7 @@ impl Feed {
             Sub {
                 subject: subject.clone(),
                 route,
+                lossy,
             },
         );
         // Queued under the lock, so that a new connection either finds it in the queue or in the table it
@@ -707,6 +718,7 @@ impl Reader {
             return;
         };
         match sub.route.try_send(Frame { sid, payload }) {
+            Err(mpsc::error::TrySendError::Full(_)) if sub.lossy => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 drop(table);
                 // Every drop starts a new generation: a drop after the inbox handled the last one's lag must

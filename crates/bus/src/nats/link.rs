@@ -7,6 +7,7 @@
 //! (`probe.rs`).
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Link {
@@ -17,6 +18,8 @@ pub(crate) struct Link {
     /// Counts the feed's sessions and their ends, so that a probe of a session that has ended since does
     /// not put the feed up.
     pub feed_session: u64,
+    /// When the client last lost its connection; `None` until it first does.
+    pub deaf_since: Option<Instant>,
 }
 
 impl Link {
@@ -28,6 +31,7 @@ impl Link {
             client: true,
             feed: false,
             feed_session: 0,
+            deaf_since: None,
         }
     }
 }
@@ -35,7 +39,12 @@ impl Link {
 /// Records the client's state; idempotent, so the event callback and the periodic check of
 /// `connection_state()` may both report the same transition.
 pub(crate) fn observe_client(link: &watch::Sender<Link>, up: bool) {
-    update(link, |link| link.client = up);
+    update(link, |link| {
+        if link.client && !up {
+            link.deaf_since = Some(Instant::now());
+        }
+        link.client = up;
+    });
 }
 
 /// The feed's session has its subscriptions on its server; it counts as up once a probe proves that every

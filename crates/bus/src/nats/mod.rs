@@ -174,6 +174,9 @@ struct Shared {
     presence: Mutex<Presence>,
     /// The rounds that prove every server of the cluster knows the feed's subscriptions.
     probes: probe::Probes,
+    /// Since when the client has been connected (this time): the heartbeats heard since say which nodes
+    /// live.
+    listening_since: Mutex<Instant>,
     /// This node's presence changes, in sequence, to the task that announces them.
     changes: mpsc::UnboundedSender<Change>,
     closed: AtomicBool,
@@ -273,6 +276,7 @@ impl NatsBus {
             routes: Mutex::default(),
             presence: Mutex::default(),
             probes: probe::Probes::default(),
+            listening_since: Mutex::new(Instant::now()),
             changes,
             closed: AtomicBool::new(false),
             announce_leave: AtomicBool::new(false),
@@ -300,8 +304,10 @@ impl NatsBus {
         ));
         // Every subscription is on the server before anyone hears of this node.
         shared.barrier().await?;
-        // The feed tries the servers in turn, each for up to `CONNECT_TIMEOUT`.
-        let feed_patience = CONNECT_TIMEOUT * u32::try_from(feed_servers_count).unwrap_or(u32::MAX);
+        // The feed tries the servers in turn, each for up to `CONNECT_TIMEOUT`, then probes.
+        let feed_patience = CONNECT_TIMEOUT
+            .saturating_mul(u32::try_from(feed_servers_count).unwrap_or(u32::MAX))
+            .saturating_add(probe::longest_round(shared.heartbeat));
         let mut feed_link = shared.link.subscribe();
         tokio::time::timeout(feed_patience, feed_link.wait_for(|link| link.connected))
             .await
@@ -479,8 +485,14 @@ impl Shared {
 
     /// The events, each on its topics, then the marker, in one write on the feed's connection: the server
     /// handles the marker only after every event, and a commit lost with a connection is never half sent
-    /// again on the next one (`feed.rs`). Returns once the server has handled it all.
+    /// again on the next one (`feed.rs`). Returns once the server has handled it all. Fails while the link
+    /// is down: the other nodes then see a hole in the markers, and catch up.
     async fn publish_commit(&self, marker: Marker, events: &[Event]) -> Result<(), NatsError> {
+        // Not before the feed's probe: until then its server may not know every other node's
+        // subscriptions, and a commit through it could miss them with nothing to show (`probe.rs`).
+        if !self.link_up() {
+            return Err(NatsError::Disconnected);
+        }
         let mut messages = Vec::with_capacity(events.len() + 1);
         for event in events {
             let payload = encode(&SignalRef::Event(event))?;
@@ -522,6 +534,21 @@ impl Shared {
         if let Some(marker) = marker {
             self.routes().deliver_marker(marker);
         }
+    }
+
+    /// The client has just connected (again).
+    fn listening_from_now(&self) {
+        *self
+            .listening_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+    }
+
+    fn listening_since(&self) -> Instant {
+        *self
+            .listening_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether the link counts as up: both connections up, and their subscriptions confirmed since.

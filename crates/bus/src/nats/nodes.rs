@@ -150,6 +150,7 @@ async fn arm(shared: &Shared) {
     }
     // If it fails, the next sweep tries again.
     if shared.barrier().await.is_ok() && shared.connected() {
+        shared.listening_from_now();
         link::observe_client(&shared.link, true);
     }
 }

@@ -14,10 +14,19 @@
 //! this one, and the ones before are in the store before the follow's catch-up reads it. A request that
 //! overtook the subscription (it may travel through another server) is asked again. Concurrent follows share
 //! a round. A node that does not answer within `PATIENCE` (it died, or lost NATS) fails the round: the
-//! follows fail, and their connections catch up from the store.
+//! follows fail, and their connections catch up from the store. (One alive whose server learns of
+//! subscriptions more than `PATIENCE` late could still miss later commits: not a cluster in working order.)
 //!
-//! The feed probes the same way each time it connects (again) before the link counts as up, since the other
-//! servers learn of its subscriptions anew then.
+//! Which nodes live: those heard within three heartbeats, and those that sent a probe of their own within
+//! that time (a node that has just started asks before its first heartbeat reaches everyone). So that every
+//! live node has been heard, a round first waits until the client has listened for a heartbeat and a half:
+//! after the bus started, and after the client was away for long enough to miss a live node's heartbeats
+//! for three (a short loss, a server's failover, waits for nothing).
+//!
+//! The feed probes the same way each time it connects (again), its first time included, before the link
+//! counts as up, since the other servers learn of its subscriptions anew then; and a node publishes commits
+//! only while its link is up. The other nodes' answers reach it through its new server after their
+//! subscriptions did, so its commits through that server reach them; and they now wait for its answers too.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -28,6 +37,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
+
+use std::collections::HashMap;
 
 use super::feed::Sid;
 use super::link;
@@ -41,12 +52,16 @@ const FIRST_RETRY: Duration = Duration::from_millis(10);
 const LAST_RETRY: Duration = Duration::from_millis(200);
 /// A node heard from within this many heartbeats is waited for.
 const LIVE_HEARTBEATS: u32 = 3;
+/// The nodes that asked for probes kept at most: a bound against a flood of made-up ids.
+const MAX_ASKERS: usize = 4_096;
 
 /// The rounds of one bus: one at a time, each for every probe asked before it started.
 #[derive(Default)]
 pub(crate) struct Probes {
     rounds: Mutex<Rounds>,
     next_round: AtomicU64,
+    /// The other nodes that sent a probe, and when: live, even if their heartbeat has not come yet.
+    askers: Mutex<HashMap<String, Instant>>,
 }
 
 #[derive(Default)]
@@ -60,6 +75,41 @@ impl Probes {
     fn rounds(&self) -> MutexGuard<'_, Rounds> {
         self.rounds.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    fn askers(&self) -> MutexGuard<'_, HashMap<String, Instant>> {
+        self.askers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn asked(&self, node_id: String, now: Instant, within: Duration) {
+        let mut askers = self.askers();
+        askers.retain(|_, at| now.saturating_duration_since(*at) <= within);
+        if askers.len() < MAX_ASKERS || askers.contains_key(&node_id) {
+            askers.insert(node_id, now);
+        }
+    }
+
+    fn asked_within(&self, now: Instant, within: Duration) -> Vec<String> {
+        self.askers()
+            .iter()
+            .filter(|(_, at)| now.saturating_duration_since(**at) <= within)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+}
+
+/// How long a node counts as live after it was last heard.
+fn live_within(heartbeat: Duration) -> Duration {
+    heartbeat.saturating_mul(LIVE_HEARTBEATS)
+}
+
+/// How long the client listens, after it (re)connected, before a round: every live node's heartbeat comes.
+fn listen_first(heartbeat: Duration) -> Duration {
+    heartbeat.saturating_mul(3) / 2
+}
+
+/// The longest a round can take, its wait to listen first included.
+pub(crate) fn longest_round(heartbeat: Duration) -> Duration {
+    listen_first(heartbeat).saturating_add(PATIENCE)
 }
 
 /// Returns once every live node's server knows every subscription this node's feed had when it was called;
@@ -102,8 +152,16 @@ async fn run(shared: Arc<Shared>) {
 
 /// One round: `Err` with how many nodes did not answer.
 async fn round(shared: &Shared) -> Result<(), usize> {
-    let within = shared.heartbeat * LIVE_HEARTBEATS;
-    let mut missing = shared.presence().heard_within(Instant::now(), within);
+    let deaf_since = shared.link.borrow().deaf_since;
+    let heard_recently = deaf_since.is_some_and(|deaf| {
+        Instant::now().saturating_duration_since(deaf) <= shared.heartbeat.saturating_mul(2)
+    });
+    if !heard_recently {
+        tokio::time::sleep_until(shared.listening_since() + listen_first(shared.heartbeat)).await;
+    }
+    let (now, within) = (Instant::now(), live_within(shared.heartbeat));
+    let mut missing = shared.presence().heard_within(now, within);
+    missing.extend(shared.probes.asked_within(now, within));
     if missing.is_empty() || !shared.feed.is_up() {
         return Ok(());
     }
@@ -111,9 +169,10 @@ async fn round(shared: &Shared) -> Result<(), usize> {
     let answer_on = shared
         .subjects
         .probe_answers(&shared.node.id, shared.incarnation, number);
-    // Room for every answer to every request of the round, so that the feed never finds it full.
+    // Room for every answer to every request of the round; past it (answers from anyone else) they are
+    // dropped, as asking again covers a lost one.
     let (answers, mut answered) = mpsc::channel(missing.len() * 16 + 16);
-    let sid = shared.feed.subscribe(answer_on.clone(), answers);
+    let sid = shared.feed.subscribe_lossy(answer_on.clone(), answers);
     let _unsubscribe = Unsubscribe { shared, sid };
     match shared.feed.barrier().await {
         Ok(()) => {}
@@ -194,6 +253,8 @@ pub(crate) async fn answer(
         if request.from == shared.node.id || !shared.subjects.is_probe_answers(&request.answer_on) {
             continue;
         }
+        let within = live_within(shared.heartbeat);
+        shared.probes.asked(request.from, Instant::now(), within);
         let id = Bytes::from(shared.node.id.clone().into_bytes());
         // Without a feed there is no answer: the asking node's round fails, as it should, since this
         // node's commits do not go out either.
@@ -210,7 +271,7 @@ pub(crate) async fn feed_sessions(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        let session = tokio::select! {
+        let mut session = tokio::select! {
             biased;
             () = stopped(&mut stop) => return,
             session = sessions.recv() => match session {
@@ -218,6 +279,10 @@ pub(crate) async fn feed_sessions(
                 None => return,
             },
         };
+        // Only the newest session can still be on.
+        while let Ok(newer) = sessions.try_recv() {
+            session = newer;
+        }
         let shared = Arc::clone(&shared);
         let probed = tokio::select! {
             biased;
