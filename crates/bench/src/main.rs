@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use parley_bench::fleet::Fleet;
 use parley_bench::procfs::Probe;
 use parley_bench::scenarios::{
-    bigchannel, catchup, connect, fanout, files, idle, ingest, pairs, push, storm,
+    bigchannel, catchup, connect, fanout, files, history, idle, ingest, pairs, push, storm,
 };
 use parley_bench::{Accounts, Bench, Output, Shard};
 
@@ -80,6 +80,7 @@ enum Scenario {
     Pairs(pairs::Pairs),
     Ingest(ingest::Ingest),
     Catchup(catchup::Catchup),
+    History(history::History),
     Storm(storm::Storm),
     Bigchannel(bigchannel::BigChannel),
     Files(files::Files),
@@ -171,6 +172,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Pairs(args) => pairs::run(&mut bench, args).await,
         Scenario::Ingest(args) => ingest::run(&mut bench, args).await,
         Scenario::Catchup(args) => catchup::run(&mut bench, args).await,
+        Scenario::History(args) => history::run(&mut bench, args).await,
         Scenario::Storm(args) => storm::run(&mut bench, args).await,
         Scenario::Bigchannel(args) => bigchannel::run(&mut bench, args).await,
         Scenario::Files(args) => files::run(&mut bench, args).await,

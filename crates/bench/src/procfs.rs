@@ -87,3 +87,31 @@ fn rss_kib(status: &str) -> Option<u64> {
     let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// CPU seconds (user + system) of process `pid` and of its children alive now: a PostgreSQL server's
+/// postmaster and its backends, say. A child that exited meanwhile is not counted.
+pub fn tree_cpu_seconds(pid: u32) -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let mut ticks = 0;
+    for entry in entries.filter_map(std::result::Result::ok) {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let own = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok());
+        if own == Some(pid) || parent(&stat) == Some(pid) {
+            ticks += cpu_ticks(&stat).unwrap_or(0);
+        }
+    }
+    ticks as f64 / TICKS_PER_SECOND
+}
+
+/// The parent's pid from `/proc/PID/stat` (field 4, the second after the command name).
+fn parent(stat: &str) -> Option<u32> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(1)?.parse().ok()
+}

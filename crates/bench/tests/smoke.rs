@@ -4,7 +4,7 @@
 use parley_bench::peek::Peek;
 use parley_bench::procfs::Probe;
 use parley_bench::scenarios::{
-    bigchannel, catchup, connect, fanout, files, idle, ingest, pairs, storm,
+    bigchannel, catchup, connect, fanout, files, history, idle, ingest, pairs, storm,
 };
 use parley_bench::server_metrics::DeliveryHistogram;
 use parley_bench::tag::Tag;
@@ -214,6 +214,30 @@ async fn every_scenario_runs_at_tiny_sizes() {
     assert_nothing_lost(&report);
     assert_eq!(report.delivered, Some(40));
     assert_eq!(report.latency.map(|l| l.count), Some(2));
+
+    let report = history::run(
+        &mut bench,
+        &history::History {
+            conversations: 2,
+            messages: 5,
+            limit: 3,
+            concurrency: 2,
+            seconds: 0.3,
+            writes_per_second: 20,
+            size: 50,
+            primary_pid: None,
+            replica_pid: None,
+        },
+    )
+    .await
+    .expect("history runs");
+    assert_eq!(report.errors, 0, "{}", report.table());
+    assert!(report.sent > 0, "writes ran beside the reads");
+    assert!(
+        report.latency.is_some_and(|l| l.count > 0),
+        "{}",
+        report.table()
+    );
 
     let report = connect::run(
         &mut bench,

@@ -61,6 +61,8 @@ pub enum StartError {
         "a NATS bus joins a cluster, whose nodes must share one file storage: set files = s3://BUCKET"
     )]
     ClusterNeedsSharedFiles,
+    #[error("read replicas (store_replicas) are PostgreSQL's: set store = postgres://... too")]
+    ReplicasNeedPostgres,
     #[error(
         "NATS credentials are a user with a password (nats_user, nats_password), a token (nats_token) or an \
          NKey seed's file (nats_nkey): one of them, and not half of one"
@@ -101,6 +103,9 @@ impl AppState {
             .map_err(|e| StartError::DataDir(data_dir.display().to_string(), e))?;
         if is_nats(config) && !is_postgres(config) {
             return Err(StartError::ClusterNeedsSharedStore);
+        }
+        if !config.store_replicas.is_empty() && !is_postgres(config) {
+            return Err(StartError::ReplicasNeedPostgres);
         }
         if is_nats(config) && config.files.as_deref().is_none_or(|files| files == "local") {
             return Err(StartError::ClusterNeedsSharedFiles);
@@ -213,7 +218,9 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
 async fn open_backend(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     let store: Arc<dyn Store> = match config.store.as_deref() {
         None | Some("sqlite") => Arc::new(SqliteStore::open(&config.data_dir.join("parley.db"))?),
-        Some(url) if is_postgres(config) => Arc::new(PgStore::open(url).await?),
+        Some(url) if is_postgres(config) => {
+            Arc::new(PgStore::open_with_replicas(url, &config.store_replicas).await?)
+        }
         Some(url) => match url.strip_prefix("sqlite://") {
             Some(path) => Arc::new(SqliteStore::open(Path::new(path))?),
             None => {

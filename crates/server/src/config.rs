@@ -23,6 +23,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Storage: absent or `sqlite` for SQLite in the data directory (`sqlite:///path/to.db` for another file).
     pub store: Option<String>,
+    /// Streaming replicas of a PostgreSQL store (`postgres://...` each) that history, search, conversation
+    /// lists and catch-up are read from once they have replayed as far as the reader needs.
+    pub store_replicas: Vec<String>,
     /// Longest a store call may take, in milliseconds: past it the request answers 503 (and a socket's
     /// catch-up closes it with 1011, to come back), rather than waiting on a store that stopped answering.
     pub store_timeout_millis: u64,
@@ -162,6 +165,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./parley-data"),
             store: None,
+            store_replicas: Vec::new(),
             store_timeout_millis: 10_000,
             bus: None,
             nats_user: None,

@@ -175,6 +175,14 @@ struct ServeArgs {
     /// Store URL [default: SQLite in the data directory].
     #[arg(long, env = "PARLEY_STORE")]
     store: Option<String>,
+    /// A streaming replica of the PostgreSQL store to read from; once per replica (the variable separates
+    /// them with spaces: a URL may hold commas, as a multi-host one does).
+    #[arg(
+        long = "store-replica",
+        env = "PARLEY_STORE_REPLICAS",
+        value_delimiter = ' '
+    )]
+    store_replicas: Vec<String>,
     /// Bus URL [default: in-process; nats://host:port (tls://host:port) for a cluster, several separated by
     /// commas].
     #[arg(long, env = "PARLEY_BUS")]
@@ -239,6 +247,9 @@ impl ServeArgs {
             config.data_dir = data_dir;
         }
         config.store = self.store.or(config.store);
+        if !self.store_replicas.is_empty() {
+            config.store_replicas = self.store_replicas;
+        }
         config.bus = self.bus.or(config.bus);
         config.nats_user = self.nats_user.or(config.nats_user);
         config.nats_password = self.nats_password.or(config.nats_password);

@@ -12,6 +12,7 @@ pub mod nats;
 pub mod oidc_provider;
 pub mod ports;
 pub mod push_service;
+pub mod replication;
 pub mod seaweedfs;
 
 use std::collections::HashMap;

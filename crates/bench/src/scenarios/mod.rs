@@ -6,6 +6,7 @@ pub mod catchup;
 pub mod connect;
 pub mod fanout;
 pub mod files;
+pub mod history;
 pub mod idle;
 pub mod ingest;
 pub mod pairs;

@@ -31,6 +31,7 @@ mod pins;
 mod process;
 mod quotes;
 mod realtime;
+mod replicas;
 mod retention;
 mod sessions;
 mod sso;

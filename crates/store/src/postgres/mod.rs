@@ -1,6 +1,7 @@
 //! The PostgreSQL store: what a cluster of nodes shares. Same schema and behaviour as the SQLite store;
 //! writes are batched per node (group commit) and nodes take turns committing (`writer.rs`), so cursors and
-//! message ids grow in commit order across the cluster.
+//! message ids grow in commit order across the cluster. History, search, lists and catch-up may be read
+//! from streaming replicas that have caught up with the reader (`replicas.rs`).
 
 mod accounts;
 mod admin;
@@ -14,6 +15,8 @@ mod mentions;
 mod messages;
 mod notify;
 mod pins;
+mod pool;
+mod replicas;
 mod retention;
 mod search_index;
 mod sql;
@@ -38,39 +41,76 @@ use parley_core::store::{
 use parley_core::{ConversationId, Cursor, InviteId, MessageId, OrgId, UserId};
 use tokio_postgres::IsolationLevel;
 
+use replicas::Replicas;
 use sql::backend;
-use writer::Connections;
+use writer::{Connections, Db};
 
 pub struct PgStore {
     db: Arc<Connections>,
+    replicas: Option<Replicas>,
 }
 
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user@host:port/database`; a schema other than `public`
     /// can be chosen with `?options=-csearch_path%3Dname`) and brings its schema up to date.
     pub async fn open(url: &str) -> StoreResult<Self> {
-        Ok(PgStore {
-            db: Connections::open(url).await?,
-        })
+        Self::open_with_replicas(url, &[]).await
     }
 
-    /// A read-only snapshot: every query in it sees the same committed state.
-    async fn snapshot<T>(
-        &self,
-        read: impl AsyncFnOnce(&deadpool_postgres::Transaction<'_>) -> StoreResult<T>,
-    ) -> StoreResult<T> {
-        let mut c = self.db.read().await?;
-        let snapshot = c
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(backend)?;
-        let result = read(&snapshot).await?;
-        snapshot.commit().await.map_err(backend)?;
-        Ok(result)
+    /// Like `open`, with streaming replicas of that database at `replicas` to take reads off it
+    /// (`replicas.rs`).
+    pub async fn open_with_replicas(url: &str, replicas: &[String]) -> StoreResult<Self> {
+        Ok(PgStore {
+            db: Connections::open(url).await?,
+            replicas: Replicas::open(url, replicas)?,
+        })
     }
+}
+
+/// Runs `$read`, an expression of a future that reads with the connection `$db`, on a replica that has
+/// caught up with the primary (`replicas.rs`), or on the primary when none has or the replica's read fails:
+/// `$read` may therefore run twice. (A macro: async closures that borrow what they capture are not `Send`
+/// for every lifetime, which `async_trait` needs.)
+macro_rules! recent {
+    ($store:expr, |$db:ident| $read:expr) => {{
+        let store: &PgStore = $store;
+        let mut answer = None;
+        if let Some(replicas) = &store.replicas
+            && let Some($db) = replicas.caught_up().await
+        {
+            match $read.await {
+                Ok(found) => answer = Some(found),
+                Err(error) => replicas.read_failed(&error),
+            }
+        }
+        if let Some(replicas) = &store.replicas {
+            replicas.answered_by(answer.is_some());
+        }
+        match answer {
+            Some(found) => Ok(found),
+            None => {
+                let $db = store.db.read().await?;
+                $read.await
+            }
+        }
+    }};
+}
+
+/// Runs `read` in a read-only snapshot on `db`: every query in it sees the same committed state.
+async fn snapshot<T>(
+    mut db: Db,
+    read: impl AsyncFnOnce(&deadpool_postgres::Transaction<'_>) -> StoreResult<T>,
+) -> StoreResult<T> {
+    let snapshot = db
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(backend)?;
+    let result = read(&snapshot).await?;
+    snapshot.commit().await.map_err(backend)?;
+    Ok(result)
 }
 
 #[async_trait]
@@ -290,7 +330,9 @@ impl Store for PgStore {
         prefix: &str,
         limit: u32,
     ) -> StoreResult<Vec<User>> {
-        accounts::search_users(&self.db.read().await?, org_id, prefix, limit).await
+        recent!(self, |db| accounts::search_users(
+            &db, org_id, prefix, limit
+        ))
     }
 
     async fn contacts(&self, owner: UserId) -> StoreResult<Vec<User>> {
@@ -348,7 +390,7 @@ impl Store for PgStore {
     }
 
     async fn conversations_of(&self, user_id: UserId) -> StoreResult<Vec<ConversationSummary>> {
-        conversations::conversations_of(&self.db.read().await?, user_id).await
+        recent!(self, |db| conversations::conversations_of(&db, user_id))
     }
 
     async fn public_channels(
@@ -357,7 +399,9 @@ impl Store for PgStore {
         query: &str,
         limit: u32,
     ) -> StoreResult<Vec<Conversation>> {
-        conversations::public_channels(&self.db.read().await?, org_id, query, limit).await
+        recent!(self, |db| conversations::public_channels(
+            &db, org_id, query, limit
+        ))
     }
 
     async fn messages(
@@ -367,7 +411,13 @@ impl Store for PgStore {
         page: Page,
     ) -> StoreResult<Vec<Message>> {
         let scope = messages::Scope::Main;
-        messages::page(&self.db.read().await?, conversation_id, viewer, scope, page).await
+        recent!(self, |db| messages::page(
+            &db,
+            conversation_id,
+            viewer,
+            scope,
+            page
+        ))
     }
 
     async fn message(
@@ -379,7 +429,7 @@ impl Store for PgStore {
     }
 
     async fn message_versions(&self, message_id: MessageId) -> StoreResult<Vec<MessageVersion>> {
-        edits::versions(&self.db.read().await?, message_id).await
+        recent!(self, |db| edits::versions(&db, message_id))
     }
 
     async fn thread_replies(
@@ -390,7 +440,13 @@ impl Store for PgStore {
         page: Page,
     ) -> StoreResult<Vec<Message>> {
         let scope = messages::Scope::Thread(root_id);
-        messages::page(&self.db.read().await?, conversation_id, viewer, scope, page).await
+        recent!(self, |db| messages::page(
+            &db,
+            conversation_id,
+            viewer,
+            scope,
+            page
+        ))
     }
 
     async fn followed_threads(
@@ -398,7 +454,7 @@ impl Store for PgStore {
         user_id: UserId,
         limit: u32,
     ) -> StoreResult<Vec<FollowedThread>> {
-        threads::followed(&self.db.read().await?, user_id, limit).await
+        recent!(self, |db| threads::followed(&db, user_id, limit))
     }
 
     async fn mentions_of(
@@ -407,11 +463,11 @@ impl Store for PgStore {
         before: Option<MessageId>,
         limit: u32,
     ) -> StoreResult<Vec<Message>> {
-        mentions::of(&self.db.read().await?, user_id, before, limit).await
+        recent!(self, |db| mentions::of(&db, user_id, before, limit))
     }
 
     async fn pins(&self, conversation_id: ConversationId) -> StoreResult<Vec<PinnedMessage>> {
-        pins::list(&self.db.read().await?, conversation_id).await
+        recent!(self, |db| pins::list(&db, conversation_id))
     }
 
     async fn members_among(
@@ -436,14 +492,13 @@ impl Store for PgStore {
         conversation_id: Option<ConversationId>,
         limit: u32,
     ) -> StoreResult<Vec<Message>> {
-        messages::search(
-            &self.db.read().await?,
+        recent!(self, |db| messages::search(
+            &db,
             viewer,
             query,
             conversation_id,
-            limit,
-        )
-        .await
+            limit
+        ))
     }
 
     async fn events_after(
@@ -452,8 +507,9 @@ impl Store for PgStore {
         cursor: Cursor,
         limit: u32,
     ) -> StoreResult<Vec<Event>> {
-        self.snapshot(async |c| events::after(c, user_id, cursor, limit).await)
-            .await
+        recent!(self, |db| snapshot(db, async |c| {
+            events::after(c, user_id, cursor, limit).await
+        }))
     }
 
     async fn latest_cursor(&self) -> StoreResult<Cursor> {
@@ -468,11 +524,10 @@ impl Store for PgStore {
         &self,
         user_id: UserId,
     ) -> StoreResult<(Vec<ConversationId>, Cursor)> {
-        self.snapshot(async |c| {
+        recent!(self, |db| snapshot(db, async |c| {
             let ids = conversations::of_member(c, user_id).await?;
             Ok((ids, events::latest(c).await?))
-        })
-        .await
+        }))
     }
 
     fn take_commit_feed(&self) -> Option<CommitFeed> {

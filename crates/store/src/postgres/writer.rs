@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Pool, RecyclingMethod};
 use futures_util::future::BoxFuture;
 use parley_core::model::{Event, EventKind};
 use parley_core::store::{Commit, CommitFeed, Queued, Sent, StoreError, StoreResult};
@@ -21,6 +21,7 @@ use parley_core::{ConversationId, Cursor};
 use tokio::sync::{mpsc, oneshot};
 
 use super::batch::{Isolation, Pending, PlainSend, Write, run_all};
+use super::pool;
 use super::search_index::{self, Wake};
 use super::sql::{backend, row, run};
 use super::{events, messages};
@@ -40,9 +41,8 @@ const READERS: usize = 15;
 /// `PUBLISH_PATIENCE` for the bus); a frozen or cut-off node would otherwise stall every node's writes until
 /// TCP noticed, which can take hours.
 const TURN_IDLE_LIMIT: &str = "15s";
-/// How long any other session may sit idle inside a transaction before PostgreSQL ends it, releasing
-/// its locks. No transaction here waits on anything but the database for that long.
-const IDLE_IN_TRANSACTION_LIMIT: &str = "30s";
+/// How long making a connection to the primary may take.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(5);
 /// How long a turn waits for the relay to hand its events to the bus. Past it the turn ends anyway: the
 /// bus is at most once, and the events are in the log for whoever catches up.
 const PUBLISH_PATIENCE: Duration = Duration::from_secs(2);
@@ -75,39 +75,11 @@ pub(crate) struct Connections {
 impl Connections {
     /// Connects to `url`, brings the schema up to date and starts the writer.
     pub(crate) async fn open(url: &str) -> StoreResult<Arc<Self>> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(backend)?;
-        // A database that vanishes without closing the connection (a cut network) is noticed in seconds.
-        config
-            .keepalives(true)
-            .keepalives_idle(Duration::from_secs(5))
-            .keepalives_interval(Duration::from_secs(2))
-            .keepalives_retries(3)
-            .tcp_user_timeout(Duration::from_secs(15));
-        // A node frozen in the middle of a transaction (a stopped process, a runtime blocked) must not hold
-        // its row locks for ever: other nodes' notifiers and writers would wait on them.
-        let options = format!(
-            "{} -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_LIMIT}",
-            config.get_options().unwrap_or_default()
-        );
-        config.options(options.trim_start());
-        let make_pool = |size: usize, recycling_method: RecyclingMethod| {
-            let manager = Manager::from_config(
-                config.clone(),
-                tokio_postgres::NoTls,
-                ManagerConfig { recycling_method },
-            );
-            Pool::builder(manager)
-                .max_size(size)
-                .runtime(deadpool_postgres::Runtime::Tokio1)
-                .create_timeout(Some(Duration::from_secs(5)))
-                .wait_timeout(Some(Duration::from_secs(10)))
-                .build()
-                .map_err(backend)
-        };
-        let pool = make_pool(READERS, RecyclingMethod::Fast)?;
+        let config = pool::config(url)?;
+        let pool = pool::pool(&config, READERS, RecyclingMethod::Fast, CONNECT_PATIENCE)?;
         // Checked with a query before each turn: the server may have ended an idle writer session
         // (`TURN_IDLE_LIMIT`), and a turn must not start on a dead connection.
-        let writer_pool = make_pool(1, RecyclingMethod::Verified)?;
+        let writer_pool = pool::pool(&config, 1, RecyclingMethod::Verified, CONNECT_PATIENCE)?;
         let db = pool.get().await.map_err(backend)?;
         let turn_key = turn_key(&db).await?;
         migrate(&db, turn_key).await?;
