@@ -18,7 +18,7 @@ use parley_core::bus::{Bus, BusError, Delivery, Follow, Inbox, Signal, Topic};
 use tokio::sync::mpsc;
 
 mod nats;
-pub use nats::{NatsAuth, NatsBus, NatsError, NatsSettings};
+pub use nats::{ClientCertificate, NatsAuth, NatsBus, NatsError, NatsSettings};
 
 /// Signals an inbox may hold unread before it is told it lagged. A node's inbox is drained by one dispatcher
 /// task that only copies pointers, so this is only reached when that task is starved.

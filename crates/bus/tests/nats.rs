@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use parley_bus::{NatsAuth, NatsBus, NatsSettings};
+use parley_bus::{ClientCertificate, NatsAuth, NatsBus, NatsSettings};
 use parley_core::bus::{Bus, Delivery, Ended, Inbox, Node, ProfileCopy, Signal, Topic};
 use parley_core::model::{Audience, Event, EventKind, Millis, Profile};
 use parley_core::proto::v1::Role;
@@ -858,6 +858,84 @@ async fn a_server_that_knows_a_users_nkey_takes_the_nodes_that_have_its_seed() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A JWT as NATS's decentralized authentication has them (version 2): `claims` about `subject`, signed by
+/// `issuer`.
+fn nats_jwt(issuer: &nkeys::KeyPair, subject: &str, nats: serde_json::Value) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let claims = serde_json::json!({
+        "jti": unique_prefix("jti").replace(['.', '-'], ""),
+        "iat": now,
+        "iss": issuer.public_key(),
+        "name": subject,
+        "sub": subject,
+        "nats": nats,
+    });
+    let header = URL_SAFE_NO_PAD.encode(r#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+    let signed = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let signature = issuer.sign(signed.as_bytes()).expect("sign");
+    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+/// A credentials file for a new user of `account`, as `nsc` writes one.
+fn creds_of_a_user_of(account: &nkeys::KeyPair) -> String {
+    let user = nkeys::KeyPair::new_user();
+    let claims = serde_json::json!({
+        "pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1, "type": "user", "version": 2,
+    });
+    let jwt = nats_jwt(account, &user.public_key(), claims);
+    format!(
+        "-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n\
+         ************************* IMPORTANT *************************\n\
+         NKEY Seed printed below can be used to sign and prove identity.\n\
+         NKEYs are sensitive and should be treated as secrets.\n\n\
+         -----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n",
+        user.seed().expect("seed")
+    )
+}
+
+#[tokio::test]
+async fn a_server_in_operator_mode_takes_the_nodes_with_credentials_its_account_signed() {
+    if !own_servers_available() {
+        return;
+    }
+    // An operator, an account it signed (the only one the server knows), and a stranger account.
+    let operator = nkeys::KeyPair::new_operator();
+    let account = nkeys::KeyPair::new_account();
+    let stranger = nkeys::KeyPair::new_account();
+    let operator_jwt = nats_jwt(
+        &operator,
+        &operator.public_key(),
+        serde_json::json!({"type": "operator", "version": 2}),
+    );
+    let unlimited = serde_json::json!({
+        "subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1, "wildcards": true,
+        "conn": -1, "leaf": -1,
+    });
+    let account_claims = serde_json::json!({
+        "limits": unlimited, "default_permissions": {"pub": {}, "sub": {}},
+        "type": "account", "version": 2,
+    });
+    let account_jwt = nats_jwt(&operator, &account.public_key(), account_claims);
+    let dir = std::env::temp_dir().join(unique_prefix("creds"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("nats.conf");
+    let text = format!(
+        "operator: {operator_jwt}\nresolver: MEMORY\nresolver_preload: {{\n  {}: {account_jwt}\n}}\n",
+        account.public_key()
+    );
+    std::fs::write(&config, text).expect("write the config");
+    let server = OwnServer::start_with(free_port(), &["-c", &config.display().to_string()]).await;
+    let auth = NatsAuth::from_creds(&creds_of_a_user_of(&account)).expect("credentials");
+    let wrong = NatsAuth::from_creds(&creds_of_a_user_of(&stranger)).expect("credentials");
+    credentials_work_on_both_connections(&server, auth, wrong).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn a_login_the_server_stops_taking_makes_one_lag_not_one_per_attempt() {
     if !own_servers_available() {
@@ -896,9 +974,9 @@ async fn a_login_the_server_stops_taking_makes_one_lag_not_one_per_attempt() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A CA and a certificate it signed for `localhost` and 127.0.0.1, made with the machine's `openssl` in
-/// `dir`: `ca.pem`, `server.pem`, `server.key`. False (the test then passes with a note) without openssl,
-/// unless services are required.
+/// A CA, a certificate it signed for `localhost` and 127.0.0.1 and one it signed for a client, made with the
+/// machine's `openssl` in `dir`: `ca.pem`, `server.pem`, `server.key`, `client.pem`, `client.key`. False
+/// (the test then passes with a note) without openssl, unless services are required.
 fn certificates(dir: &std::path::Path) -> bool {
     let run = |args: &[&str]| {
         std::process::Command::new("openssl")
@@ -976,7 +1054,96 @@ fn certificates(dir: &std::path::Path) -> bool {
         "-extfile",
         "server.ext",
     ]);
+    openssl(
+        &[
+            &["req"],
+            &key[..],
+            &[
+                "-keyout",
+                "client.key",
+                "-out",
+                "client.csr",
+                "-subj",
+                "/CN=parley node",
+            ],
+        ]
+        .concat(),
+    );
+    let extensions =
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n";
+    std::fs::write(dir.join("client.ext"), extensions).expect("write the extensions");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "client.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "client.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "client.ext",
+    ]);
     true
+}
+
+#[tokio::test]
+async fn a_server_that_verifies_client_certificates_takes_the_nodes_that_present_one() {
+    if !own_servers_available() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(unique_prefix("mtls"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    if !certificates(&dir) {
+        return;
+    }
+    let path = |file: &str| dir.join(file).display().to_string();
+    let flags = [
+        "--tlsverify",
+        "--tlscert",
+        &path("server.pem"),
+        "--tlskey",
+        &path("server.key"),
+        "--tlscacert",
+        &path("ca.pem"),
+    ];
+    let server = OwnServer::start_with(free_port(), &flags).await;
+    let prefix = unique_prefix("mtls");
+    let node = |id: &str, identity: Option<ClientCertificate>| {
+        let mut settings = settings(&server.url(), &prefix, id);
+        settings.tls_ca = Some(dir.join("ca.pem"));
+        settings.tls_identity = identity;
+        settings
+    };
+    let identity = ClientCertificate {
+        certificate: dir.join("client.pem"),
+        key: dir.join("client.key"),
+    };
+    // Both connections present the certificate: a commit crosses the feeds.
+    let a = connect(node("a", Some(identity.clone()))).await;
+    let b = connect(node("b", Some(identity.clone()))).await;
+    a_commit_reaches_b(&a, &b).await;
+    // Without one, or with the server's own in its place (not for clients), the server refuses the node.
+    let started = std::time::Instant::now();
+    assert!(NatsBus::connect(node("c", None)).await.is_err());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let wrong = ClientCertificate {
+        certificate: dir.join("server.pem"),
+        key: dir.join("server.key"),
+    };
+    assert!(NatsBus::connect(node("d", Some(wrong))).await.is_err());
+    // A key that is not the certificate's is refused at once.
+    let mismatched = ClientCertificate {
+        certificate: dir.join("client.pem"),
+        key: dir.join("server.key"),
+    };
+    assert!(NatsBus::connect(node("e", Some(mismatched))).await.is_err());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Router, middleware};
 use metrics_exporter_prometheus::PrometheusHandle;
-use parley_bus::{LocalBus, NatsAuth, NatsBus, NatsSettings};
+use parley_bus::{ClientCertificate, LocalBus, NatsAuth, NatsBus, NatsSettings};
 use parley_core::Parley;
 use parley_core::bus::{Bus, BusError, Node};
 use parley_core::service::notify::run_notifier;
@@ -64,12 +64,18 @@ pub enum StartError {
     #[error("read replicas (store_replicas) are PostgreSQL's: set store = postgres://... too")]
     ReplicasNeedPostgres,
     #[error(
-        "NATS credentials are a user with a password (nats_user, nats_password), a token (nats_token) or an \
-         NKey seed's file (nats_nkey): one of them, and not half of one"
+        "NATS credentials are a user with a password (nats_user, nats_password), a token (nats_token), an \
+         NKey seed's file (nats_nkey) or a credentials file (nats_creds): one of them, and not half of one"
     )]
     NatsCredentials,
     #[error("cannot read the NATS NKey seed file {0}")]
     NatsNKey(String, #[source] std::io::Error),
+    #[error("cannot read the NATS credentials file {0}")]
+    NatsCreds(String, #[source] std::io::Error),
+    #[error(
+        "a NATS client certificate (nats_cert) goes with its private key (nats_key): both, or neither"
+    )]
+    NatsCertificate,
     #[error(
         "file links need a url_secret of at least 32 characters, the same on every node of a cluster \
          (PARLEY_URL_SECRET)"
@@ -111,6 +117,7 @@ impl AppState {
             return Err(StartError::ClusterNeedsSharedFiles);
         }
         let nats_auth = nats_auth(config)?;
+        let nats_identity = nats_identity(config)?;
         let settings = config.settings(files::url_signer(config, is_nats(config))?);
         let push_settings = settings.push;
         let oidc = OpenIdClient::new(settings.sso_addresses).map_err(StartError::SsoClient)?;
@@ -119,7 +126,7 @@ impl AppState {
             .await
             .map_err(StartError::Storage)?;
         let store = open_store(config).await?;
-        let bus = open_bus(config, nats_auth).await?;
+        let bus = open_bus(config, nats_auth, nats_identity).await?;
         let inbox = bus.inbox().await?;
         let parley = Arc::new(Parley::new(store, bus, storage, settings));
         let gateway = config.gateway();
@@ -237,7 +244,11 @@ async fn open_backend(config: &Config) -> Result<Arc<dyn Store>, StartError> {
 
 /// The bus the configuration names: the in-process bus by default, NATS with `nats://...` or `tls://...`
 /// (several servers separated by commas).
-async fn open_bus(config: &Config, auth: NatsAuth) -> Result<Arc<dyn Bus>, StartError> {
+async fn open_bus(
+    config: &Config,
+    auth: NatsAuth,
+    identity: Option<ClientCertificate>,
+) -> Result<Arc<dyn Bus>, StartError> {
     match config.bus.as_deref() {
         None | Some("local") => Ok(Arc::new(LocalBus::with_inbox_capacity(
             config.bus_inbox_capacity,
@@ -250,6 +261,7 @@ async fn open_bus(config: &Config, auth: NatsAuth) -> Result<Arc<dyn Bus>, Start
             let mut settings = NatsSettings::new(url, node);
             settings.auth = auth;
             settings.tls_ca = config.nats_ca.clone();
+            settings.tls_identity = identity;
             settings.prefix = config.cluster.clone();
             settings.heartbeat = Duration::from_millis(config.node_heartbeat_millis.max(1));
             settings.node_ttl = Duration::from_millis(config.node_ttl_millis.max(1));
@@ -268,24 +280,44 @@ async fn open_bus(config: &Config, auth: NatsAuth) -> Result<Arc<dyn Bus>, Start
 fn nats_auth(config: &Config) -> Result<NatsAuth, StartError> {
     // An empty value (a variable an orchestrator sets to "") is no value.
     let given = |value: &Option<String>| value.clone().filter(|value| !value.is_empty());
-    let nkey_file = config
-        .nats_nkey
-        .clone()
-        .filter(|path| !path.as_os_str().is_empty());
+    let file = |path: &Option<std::path::PathBuf>| {
+        path.clone().filter(|path| !path.as_os_str().is_empty())
+    };
     let login = (
         given(&config.nats_user),
         given(&config.nats_password),
         given(&config.nats_token),
-        nkey_file,
+        file(&config.nats_nkey),
+        file(&config.nats_creds),
     );
     match login {
-        (None, None, None, None) => Ok(NatsAuth::None),
-        (Some(user), Some(password), None, None) => Ok(NatsAuth::UserPassword { user, password }),
-        (None, None, Some(token), None) => Ok(NatsAuth::Token(token)),
-        (None, None, None, Some(path)) => std::fs::read_to_string(&path)
+        (None, None, None, None, None) => Ok(NatsAuth::None),
+        (Some(user), Some(password), None, None, None) => {
+            Ok(NatsAuth::UserPassword { user, password })
+        }
+        (None, None, Some(token), None, None) => Ok(NatsAuth::Token(token)),
+        (None, None, None, Some(path), None) => std::fs::read_to_string(&path)
             .map(|seed| NatsAuth::NKey(seed.trim().to_owned()))
             .map_err(|e| StartError::NatsNKey(path.display().to_string(), e)),
+        (None, None, None, None, Some(path)) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| StartError::NatsCreds(path.display().to_string(), e))?;
+            Ok(NatsAuth::from_creds(&text).map_err(BusError::from)?)
+        }
         _ => Err(StartError::NatsCredentials),
+    }
+}
+
+/// The certificate the node presents to NATS servers that verify their clients', from the config: a
+/// certificate file with its key file, or neither.
+fn nats_identity(config: &Config) -> Result<Option<ClientCertificate>, StartError> {
+    let file = |path: &Option<std::path::PathBuf>| {
+        path.clone().filter(|path| !path.as_os_str().is_empty())
+    };
+    match (file(&config.nats_cert), file(&config.nats_key)) {
+        (None, None) => Ok(None),
+        (Some(certificate), Some(key)) => Ok(Some(ClientCertificate { certificate, key })),
+        _ => Err(StartError::NatsCertificate),
     }
 }
 

@@ -40,9 +40,17 @@ pub struct Config {
     pub nats_token: Option<String>,
     /// A file holding the NKey seed (`SU...`) of the user the NATS servers know this cluster as.
     pub nats_nkey: Option<PathBuf>,
+    /// A NATS credentials file (`.creds`: the user's JWT and NKey seed, as `nsc` writes it), for servers in
+    /// operator mode (NATS's decentralized authentication).
+    pub nats_creds: Option<PathBuf>,
     /// A PEM file of the CA that signed the NATS servers' certificates, trusted besides the system's roots;
     /// given, every server is reached over TLS (without it, those given as `tls://` or that ask for it).
     pub nats_ca: Option<PathBuf>,
+    /// A PEM file of this node's certificate (and its chain), for NATS servers that verify their clients'
+    /// certificates; with `nats_key`. Given, every server is reached over TLS.
+    pub nats_cert: Option<PathBuf>,
+    /// The PEM file of `nats_cert`'s private key.
+    pub nats_key: Option<PathBuf>,
     /// This node's id in a cluster: unique among its nodes, and the same across its restarts; defaults to
     /// the public URL.
     pub node_id: Option<String>,
@@ -172,7 +180,10 @@ impl Default for Config {
             nats_password: None,
             nats_token: None,
             nats_ca: None,
+            nats_cert: None,
+            nats_key: None,
             nats_nkey: None,
+            nats_creds: None,
             node_id: None,
             cluster: "parley".to_owned(),
             node_heartbeat_millis: 1_000,

@@ -199,10 +199,19 @@ struct ServeArgs {
     /// A file holding the NKey seed (SU...) the NATS servers know this cluster's user by.
     #[arg(long, env = "PARLEY_NATS_NKEY")]
     nats_nkey: Option<PathBuf>,
+    /// A NATS credentials file (.creds: the user's JWT and seed), for NATS servers in operator mode.
+    #[arg(long, env = "PARLEY_NATS_CREDS")]
+    nats_creds: Option<PathBuf>,
     /// A PEM file of the CA that signed the NATS servers' certificates; given, every NATS server is reached
     /// over TLS [default: the system's roots, TLS for tls:// servers and those that ask].
     #[arg(long, env = "PARLEY_NATS_CA")]
     nats_ca: Option<PathBuf>,
+    /// A PEM file of this node's certificate, for NATS servers that verify their clients'; with --nats-key.
+    #[arg(long, env = "PARLEY_NATS_CERT")]
+    nats_cert: Option<PathBuf>,
+    /// The PEM file of --nats-cert's private key.
+    #[arg(long, env = "PARLEY_NATS_KEY")]
+    nats_key: Option<PathBuf>,
     /// This node's id in a cluster, unique among its nodes and kept across restarts [default: the public URL].
     #[arg(long, env = "PARLEY_NODE_ID")]
     node_id: Option<String>,
@@ -255,7 +264,10 @@ impl ServeArgs {
         config.nats_password = self.nats_password.or(config.nats_password);
         config.nats_token = self.nats_token.or(config.nats_token);
         config.nats_ca = self.nats_ca.or(config.nats_ca);
+        config.nats_cert = self.nats_cert.or(config.nats_cert);
+        config.nats_key = self.nats_key.or(config.nats_key);
         config.nats_nkey = self.nats_nkey.or(config.nats_nkey);
+        config.nats_creds = self.nats_creds.or(config.nats_creds);
         config.node_id = self.node_id.or(config.node_id);
         if let Some(cluster) = self.cluster {
             config.cluster = cluster;

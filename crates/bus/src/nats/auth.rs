@@ -1,8 +1,11 @@
 //! How a node proves itself to NATS: nothing, a user and password, a token (the server's `authorization`
-//! block), or an NKey (the server's nonce signed with the user's seed). Both of the node's connections
-//! present the same, async-nats's and the feed's.
+//! block), an NKey (the server's nonce signed with the user's seed), or a credentials file (a user JWT an
+//! account signed, with the user's seed to sign the nonce: NATS's decentralized authentication, servers
+//! in operator mode). Both of the node's connections present the same, async-nats's and the feed's.
 
-use async_nats::ConnectOptions;
+use std::sync::Arc;
+
+use async_nats::{AuthError, ConnectOptions};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
@@ -21,6 +24,11 @@ pub enum NatsAuth {
     Token(String),
     /// A user's NKey seed (`SU...`).
     NKey(String),
+    /// A user's JWT and NKey seed, from a credentials file (`NatsAuth::from_creds`).
+    Credentials {
+        jwt: String,
+        seed: String,
+    },
 }
 
 impl std::fmt::Debug for NatsAuth {
@@ -33,15 +41,39 @@ impl std::fmt::Debug for NatsAuth {
                 .finish_non_exhaustive(),
             NatsAuth::Token(_) => f.write_str("Token(..)"),
             NatsAuth::NKey(_) => f.write_str("NKey(..)"),
+            NatsAuth::Credentials { .. } => f.write_str("Credentials(..)"),
         }
     }
 }
 
 impl NatsAuth {
+    /// The credentials of a credentials file's text (`.creds`, as `nsc` writes them): its first block
+    /// between dashed lines is the user's JWT, its second the user's seed.
+    pub fn from_creds(text: &str) -> Result<NatsAuth, NatsError> {
+        let mut blocks = Vec::new();
+        let mut lines = text.lines().map(str::trim);
+        while let Some(line) = lines.next() {
+            if line.starts_with("---") && line.contains("BEGIN") {
+                blocks.extend(lines.next().map(str::to_owned));
+            }
+        }
+        let mut blocks = blocks.into_iter();
+        match (blocks.next(), blocks.next()) {
+            (Some(jwt), Some(seed)) if !jwt.is_empty() => {
+                let auth = NatsAuth::Credentials { jwt, seed };
+                auth.check()?;
+                Ok(auth)
+            }
+            _ => Err(NatsError::Settings(
+                "not a NATS credentials file: it has no user JWT and seed between dashed lines",
+            )),
+        }
+    }
+
     /// Refuses what no server could take: an NKey seed that is not a user's seed.
     pub(crate) fn check(&self) -> Result<(), NatsError> {
         match self {
-            NatsAuth::NKey(seed) => key_pair(seed).map(drop),
+            NatsAuth::NKey(seed) | NatsAuth::Credentials { seed, .. } => key_pair(seed).map(drop),
             _ => Ok(()),
         }
     }
@@ -55,6 +87,17 @@ impl NatsAuth {
             }
             NatsAuth::Token(token) => options.token(token.clone()),
             NatsAuth::NKey(seed) => options.nkey(seed.trim().to_owned()),
+            // `check` has refused a seed that is not a user's before this is called.
+            NatsAuth::Credentials { jwt, seed } => match key_pair(seed) {
+                Ok(pair) => {
+                    let pair = Arc::new(pair);
+                    options.jwt(jwt.clone(), move |nonce| {
+                        let pair = Arc::clone(&pair);
+                        async move { pair.sign(&nonce).map_err(AuthError::new) }
+                    })
+                }
+                Err(_) => options,
+            },
         }
     }
 
@@ -76,15 +119,24 @@ impl NatsAuth {
             }
             NatsAuth::NKey(seed) => {
                 let pair = key_pair(seed)?;
-                let signature = pair
-                    .sign(nonce.as_bytes())
-                    .map_err(|_| NatsError::Settings("cannot sign with the NKey seed"))?;
                 connect.insert("nkey".into(), pair.public_key().into());
-                connect.insert("sig".into(), URL_SAFE_NO_PAD.encode(signature).into());
+                connect.insert("sig".into(), signature(&pair, nonce)?.into());
+            }
+            NatsAuth::Credentials { jwt, seed } => {
+                connect.insert("jwt".into(), jwt.clone().into());
+                connect.insert("sig".into(), signature(&key_pair(seed)?, nonce)?.into());
             }
         }
         Ok(())
     }
+}
+
+/// `nonce` signed with `pair`, in base64url as `CONNECT` carries it.
+fn signature(pair: &nkeys::KeyPair, nonce: &str) -> Result<String, NatsError> {
+    let signature = pair
+        .sign(nonce.as_bytes())
+        .map_err(|_| NatsError::Settings("cannot sign with the NKey seed"))?;
+    Ok(URL_SAFE_NO_PAD.encode(signature))
 }
 
 fn key_pair(seed: &str) -> Result<nkeys::KeyPair, NatsError> {
@@ -150,6 +202,33 @@ mod tests {
         let account = nkeys::KeyPair::new_account().seed().expect("seed");
         for bad in ["SUNOTASEED".to_owned(), account] {
             assert!(NatsAuth::NKey(bad).check().is_err());
+        }
+    }
+
+    #[test]
+    fn a_credentials_file_gives_its_jwt_and_signs_with_its_seed() {
+        let pair = nkeys::KeyPair::new_user();
+        let seed = pair.seed().expect("seed");
+        let text = format!(
+            "-----BEGIN NATS USER JWT-----\neyJ0eXAi.the.jwt\n------END NATS USER JWT------\n\n\
+             ************************* IMPORTANT *************************\n\
+             NKEY Seed printed below can be used to sign and prove identity.\n\n\
+             -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n"
+        );
+        let auth = NatsAuth::from_creds(&text).expect("credentials");
+        assert_eq!(format!("{auth:?}"), "Credentials(..)");
+        let mut fields = Map::new();
+        auth.put(&mut fields, "the-nonce").expect("put");
+        assert_eq!(fields.get("jwt"), Some(&Value::from("eyJ0eXAi.the.jwt")));
+        let signature = fields.get("sig").and_then(Value::as_str).expect("sig");
+        let signature = URL_SAFE_NO_PAD.decode(signature).expect("base64url");
+        pair.verify(b"the-nonce", &signature)
+            .expect("a valid signature");
+
+        let account = nkeys::KeyPair::new_account().seed().expect("seed");
+        let with_account = text.replace(&seed, &account);
+        for bad in ["", "just a JWT", with_account.as_str()] {
+            assert!(NatsAuth::from_creds(bad).is_err(), "{bad:?}");
         }
     }
 }

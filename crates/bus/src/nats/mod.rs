@@ -48,6 +48,7 @@ use inbox::Routes;
 use link::Link;
 use presence::{Change, Presence};
 use subjects::Subjects;
+pub use tls::ClientCertificate;
 use wire::{Marker, NodeMessage, SignalRef, encode};
 
 /// Signals an inbox may hold unread before it is told it lagged, as with `LocalBus`.
@@ -74,6 +75,9 @@ pub struct NatsSettings {
     /// Given, every server is reached over TLS; without it, servers given as `tls://` or whose `INFO` asks
     /// for TLS are, trusting the system's roots.
     pub tls_ca: Option<PathBuf>,
+    /// The certificate this node presents to servers that verify their clients'. Given, every server is
+    /// reached over TLS.
+    pub tls_identity: Option<ClientCertificate>,
     /// The first tokens of every subject, so that clusters (or tests) sharing a server never meet.
     pub prefix: String,
     /// This node's id and the URL its clients connect to.
@@ -91,6 +95,7 @@ impl NatsSettings {
             url: url.into(),
             auth: NatsAuth::None,
             tls_ca: None,
+            tls_identity: None,
             prefix: "parley".to_owned(),
             node,
             heartbeat: Duration::from_secs(1),
@@ -216,11 +221,14 @@ impl NatsBus {
         }
         settings.auth.check()?;
         let feed_servers_count = feed_servers.len();
-        // A CA file means TLS to every server, whatever its (unauthenticated) INFO says.
-        let tls_required = settings.tls_ca.is_some();
+        // A CA file or a certificate means TLS to every server, whatever its (unauthenticated) INFO says.
+        let tls_required = settings.tls_ca.is_some() || settings.tls_identity.is_some();
         let wants_tls = tls_required || feed_servers.iter().any(|server| server.tls);
         let tls_config = if wants_tls {
-            Some(tls::client_config(settings.tls_ca.as_deref())?)
+            Some(tls::client_config(
+                settings.tls_ca.as_deref(),
+                settings.tls_identity.as_ref(),
+            )?)
         } else {
             None
         };

@@ -204,11 +204,12 @@ async fn a_cluster_node_needs_a_shared_store() {
     }
 }
 
-/// NATS credentials are a user with a password or a token: half of one, or both kinds, is refused at start
-/// with the reason, before anything is opened; an empty variable counts as not set.
+/// NATS credentials are a user with a password, a token, an NKey or a credentials file: half of one, or two
+/// kinds, is refused at start with the reason, before anything is opened; an empty variable counts as not
+/// set.
 #[tokio::test]
 async fn half_of_a_nats_login_is_refused_at_start() {
-    let halves: [&[(&str, &str)]; 5] = [
+    let halves: [&[(&str, &str)]; 6] = [
         &[("PARLEY_NATS_USER", "parley")],
         &[("PARLEY_NATS_PASSWORD", "secret")],
         &[
@@ -224,6 +225,10 @@ async fn half_of_a_nats_login_is_refused_at_start() {
         &[
             ("PARLEY_NATS_TOKEN", "t"),
             ("PARLEY_NATS_NKEY", "/nonexistent/seed.nk"),
+        ],
+        &[
+            ("PARLEY_NATS_NKEY", "/nonexistent/seed.nk"),
+            ("PARLEY_NATS_CREDS", "/nonexistent/user.creds"),
         ],
     ];
     for half in halves {
@@ -246,5 +251,41 @@ async fn half_of_a_nats_login_is_refused_at_start() {
             !stderr.contains("secret"),
             "the password is in the log: {stderr}"
         );
+    }
+}
+
+/// A NATS credentials file that cannot be read or holds no user JWT and seed, and a client certificate
+/// without its key, are refused at start with the reason.
+#[tokio::test]
+async fn nats_files_that_cannot_serve_are_refused_at_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    let garbage = dir.path().join("garbage.creds");
+    std::fs::write(&garbage, "nothing like a JWT\n").expect("write");
+    let missing = dir.path().join("missing.creds");
+    let cases = [
+        (
+            "PARLEY_NATS_CREDS",
+            &missing,
+            "cannot read the NATS credentials file",
+        ),
+        ("PARLEY_NATS_CREDS", &garbage, "not a NATS credentials file"),
+        ("PARLEY_NATS_CERT", &garbage, "goes with its private key"),
+        ("PARLEY_NATS_KEY", &garbage, "goes with its private key"),
+    ];
+    for (variable, path, reason) in cases {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_parley"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("PARLEY_DATA_DIR", dir.path())
+            .env(variable, path)
+            .env_remove("PARLEY_BUS")
+            .kill_on_drop(true);
+        let output = tokio::time::timeout(std::time::Duration::from_secs(20), command.output())
+            .await
+            .unwrap_or_else(|_| panic!("{path:?} started"))
+            .expect("run parley");
+        assert!(!output.status.success(), "{path:?} started");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(reason), "{stderr}");
     }
 }
