@@ -504,6 +504,16 @@ impl OwnServer {
         OwnServer::start_with(port, &[]).await
     }
 
+    /// With a configuration file of `text`, in a directory of its own for `test` (which the caller removes).
+    async fn start_with_config(test: &str, text: &str) -> (OwnServer, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(unique_prefix(test));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let config = dir.join("nats.conf");
+        std::fs::write(&config, text).expect("write the config");
+        let flags = ["-c", &config.display().to_string()];
+        (OwnServer::start_with(free_port(), &flags).await, dir)
+    }
+
     /// With more of nats-server's flags (credentials, say).
     async fn start_with(port: u16, flags: &[&str]) -> OwnServer {
         let process = tokio::process::Command::new(NATS_SERVER)
@@ -843,15 +853,11 @@ async fn a_server_that_knows_a_users_nkey_takes_the_nodes_that_have_its_seed() {
         return;
     }
     let user = nkeys::KeyPair::new_user();
-    let dir = std::env::temp_dir().join(unique_prefix("nkey"));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let config = dir.join("nats.conf");
     let text = format!(
         "authorization {{ users = [ {{ nkey: {} }} ] }}\n",
         user.public_key()
     );
-    std::fs::write(&config, text).expect("write the config");
-    let server = OwnServer::start_with(free_port(), &["-c", &config.display().to_string()]).await;
+    let (server, dir) = OwnServer::start_with_config("nkey", &text).await;
     let auth = NatsAuth::NKey(user.seed().expect("seed"));
     let stranger = NatsAuth::NKey(nkeys::KeyPair::new_user().seed().expect("seed"));
     credentials_work_on_both_connections(&server, auth, stranger).await;
@@ -921,15 +927,11 @@ async fn a_server_in_operator_mode_takes_the_nodes_with_credentials_its_account_
         "type": "account", "version": 2,
     });
     let account_jwt = nats_jwt(&operator, &account.public_key(), account_claims);
-    let dir = std::env::temp_dir().join(unique_prefix("creds"));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let config = dir.join("nats.conf");
     let text = format!(
         "operator: {operator_jwt}\nresolver: MEMORY\nresolver_preload: {{\n  {}: {account_jwt}\n}}\n",
         account.public_key()
     );
-    std::fs::write(&config, text).expect("write the config");
-    let server = OwnServer::start_with(free_port(), &["-c", &config.display().to_string()]).await;
+    let (server, dir) = OwnServer::start_with_config("creds", &text).await;
     let auth = NatsAuth::from_creds(&creds_of_a_user_of(&account)).expect("credentials");
     let wrong = NatsAuth::from_creds(&creds_of_a_user_of(&stranger)).expect("credentials");
     credentials_work_on_both_connections(&server, auth, wrong).await;
