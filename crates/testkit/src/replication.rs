@@ -85,12 +85,20 @@ impl PgPair {
 
     /// The primary's URL (its `postgres` database).
     pub fn primary_url(&self) -> String {
-        url(self.primary_port)
+        url(self.primary_port, "postgres")
     }
 
     /// The replica's URL.
     pub fn replica_url(&self) -> String {
-        url(self.replica_port)
+        url(self.replica_port, "postgres")
+    }
+
+    /// The URLs of another database of the pair, on the primary and on the replica.
+    pub fn urls_of(&self, database: &str) -> (String, String) {
+        (
+            url(self.primary_port, database),
+            url(self.replica_port, database),
+        )
     }
 
     /// One URL naming both servers that connects to whichever accepts writes
@@ -325,8 +333,8 @@ impl Drop for PgPair {
     }
 }
 
-fn url(port: u16) -> String {
-    format!("postgres://postgres@127.0.0.1:{port}/postgres")
+fn url(port: u16, database: &str) -> String {
+    format!("postgres://postgres@127.0.0.1:{port}/{database}")
 }
 
 async fn run_sql(url: &str, sql: &str) {

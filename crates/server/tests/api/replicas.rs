@@ -502,3 +502,34 @@ async fn promoting_the_replica_under_load_loses_no_acknowledged_message() {
         .expect("the socket hears the send")
         .expect("the socket stayed open");
 }
+
+#[tokio::test]
+async fn a_replica_url_naming_another_database_takes_no_reads() {
+    let Some(pair) = PgPair::start(Replication::Asynchronous).await else {
+        return;
+    };
+    // Another Parley's database on the same servers: the same tables, none of this server's rows.
+    pair.on_primary("CREATE DATABASE other").await;
+    let (other, replica_of_other) = pair.urls_of("other");
+    let migrated = parley_store::PgStore::open(&other).await;
+    drop(migrated.expect("the other database"));
+    let store = pair.primary_url();
+    let server = TestServer::spawn_with(|config| {
+        config.store = Some(store);
+        config.store_replicas = vec![replica_of_other];
+    })
+    .await;
+    let ann = server.user("Ann").await;
+    let bob = server.user("Bob").await;
+    let id = dm(&ann.client, bob.id).await;
+    let sent = ann
+        .client
+        .send_message(id, "here", None)
+        .await
+        .expect("send");
+    for _ in 0..20 {
+        assert_eq!(newest(&bob.client, id).await.0, sent.value.id);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(routed(&server).await.0, 0, "the other database answered");
+}

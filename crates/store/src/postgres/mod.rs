@@ -62,7 +62,7 @@ impl PgStore {
     pub async fn open_with_replicas(url: &str, replicas: &[String]) -> StoreResult<Self> {
         Ok(PgStore {
             db: Connections::open(url).await?,
-            replicas: Replicas::open(url, replicas)?,
+            replicas: Replicas::open(url, replicas).await?,
         })
     }
 }

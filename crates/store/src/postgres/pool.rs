@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolBuilder, RecyclingMethod};
 use parley_core::store::StoreResult;
 
 use super::sql::backend;
@@ -40,6 +40,18 @@ pub(crate) fn pool(
     recycling_method: RecyclingMethod,
     patience: Duration,
 ) -> StoreResult<Pool> {
+    builder(config, size, recycling_method, patience)
+        .build()
+        .map_err(backend)
+}
+
+/// `pool`'s builder, for a pool that needs more (a check of each new connection).
+pub(crate) fn builder(
+    config: &tokio_postgres::Config,
+    size: usize,
+    recycling_method: RecyclingMethod,
+    patience: Duration,
+) -> PoolBuilder {
     let manager = Manager::from_config(
         config.clone(),
         tokio_postgres::NoTls,
@@ -50,6 +62,4 @@ pub(crate) fn pool(
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .create_timeout(Some(patience))
         .wait_timeout(Some(patience * 2))
-        .build()
-        .map_err(backend)
 }

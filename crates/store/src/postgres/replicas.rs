@@ -14,6 +14,10 @@
 //! primary's, with writes nobody acknowledged) never answers. That takes `pg_stat_wal_receiver`, which
 //! PostgreSQL shows only to superusers and members of `pg_read_all_stats`.
 //!
+//! Each connection to a replica is checked when it is made: the same database cluster (its system
+//! identifier), the same database and the same schemas as the primary's, so that a URL naming another
+//! database (another Parley's, say) is never read as this one's.
+//!
 //! A replica that has not replayed that far, that is down, that has been promoted, or whose read fails
 //! (a query cancelled by a conflict with recovery, say) leaves the read to the primary; one that does not
 //! answer rests a few seconds, then a single read tries it again. One whose connections are all busy
@@ -24,7 +28,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use deadpool_postgres::{Pool, PoolError, RecyclingMethod, TimeoutType, Timeouts};
+use deadpool_postgres::{
+    ClientWrapper, HookError, Pool, PoolError, RecyclingMethod, TimeoutType, Timeouts,
+};
 use parley_core::store::{StoreError, StoreResult};
 use tokio::sync::{Notify, watch};
 use tokio_postgres::types::PgLsn;
@@ -64,34 +70,43 @@ struct Replica {
 
 impl Replicas {
     /// Pools for the replicas at `urls` and a sampler of the primary at `primary_url`; `None` without
-    /// replicas. Connections are made when first needed, so a replica down at start only rests.
-    pub(crate) fn open(primary_url: &str, urls: &[String]) -> StoreResult<Option<Self>> {
+    /// replicas. Connections to replicas are made when first needed, so a replica down at start only rests.
+    pub(crate) async fn open(primary_url: &str, urls: &[String]) -> StoreResult<Option<Self>> {
         if urls.is_empty() {
             return Ok(None);
         }
-        let replicas = urls
-            .iter()
-            .map(|url| {
-                let config = pool::config(url)?;
-                Ok(Replica {
-                    pool: pool::pool(
-                        &config,
-                        CONNECTIONS,
-                        RecyclingMethod::Fast,
-                        REPLICA_PATIENCE,
-                    )?,
-                    name: name_of(&config),
-                    resting_until: Mutex::new(None),
-                    told_unprivileged: AtomicBool::new(false),
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
         let primary = pool::pool(
             &pool::config(primary_url)?,
             1,
             RecyclingMethod::Fast,
             SAMPLE_PATIENCE,
         )?;
+        let expected = Arc::new(identity(&primary.get().await.map_err(backend)?).await?);
+        let replicas = urls
+            .iter()
+            .map(|url| {
+                let config = pool::config(url)?;
+                let expected = Arc::clone(&expected);
+                let pool = pool::builder(
+                    &config,
+                    CONNECTIONS,
+                    RecyclingMethod::Fast,
+                    REPLICA_PATIENCE,
+                )
+                .post_create(deadpool_postgres::Hook::async_fn(move |client, _| {
+                    let expected = Arc::clone(&expected);
+                    Box::pin(async move { same_database(client, &expected).await })
+                }))
+                .build()
+                .map_err(backend)?;
+                Ok(Replica {
+                    pool,
+                    name: name_of(&config),
+                    resting_until: Mutex::new(None),
+                    told_unprivileged: AtomicBool::new(false),
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(Some(Replicas {
             replicas,
             next: AtomicUsize::new(0),
@@ -224,6 +239,51 @@ impl Replica {
 #[derive(Debug, thiserror::Error)]
 #[error("no answer within {REPLICA_PATIENCE:?}")]
 struct Silent;
+
+/// Which database a connection reaches: its cluster's system identifier, the database, the schemas it
+/// searches.
+#[derive(Debug, PartialEq, Eq)]
+struct Identity {
+    system: i64,
+    database: String,
+    schemas: String,
+}
+
+const IDENTITY: &str =
+    "SELECT system_identifier, current_database()::text, current_schemas(false)::text
+                        FROM pg_control_system()";
+
+async fn identity(db: &Db) -> StoreResult<Identity> {
+    let found = row(db, IDENTITY, &[])
+        .await?
+        .ok_or(StoreError::NotFound("identity"))?;
+    Ok(Identity {
+        system: get(&found, 0)?,
+        database: get(&found, 1)?,
+        schemas: get(&found, 2)?,
+    })
+}
+
+/// Refuses a new replica connection that does not reach a copy of the primary's database.
+async fn same_database(client: &mut ClientWrapper, expected: &Identity) -> Result<(), HookError> {
+    let found = client
+        .query_one(IDENTITY, &[])
+        .await
+        .map_err(HookError::Backend)?;
+    let identity = Identity {
+        system: found.try_get(0).map_err(HookError::Backend)?,
+        database: found.try_get(1).map_err(HookError::Backend)?,
+        schemas: found.try_get(2).map_err(HookError::Backend)?,
+    };
+    if identity == *expected {
+        return Ok(());
+    }
+    tracing::error!(
+        ?expected, found = ?identity,
+        "a read replica is not a copy of the store's database (another cluster, database or schema); it takes no reads"
+    );
+    Err(HookError::message("not a replica of the store's database"))
+}
 
 /// `host:port` of the first host `config` names.
 fn name_of(config: &tokio_postgres::Config) -> String {
