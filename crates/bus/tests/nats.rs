@@ -1257,3 +1257,31 @@ async fn a_follow_hears_commits_published_at_once_through_the_other_servers_of_a
         }
     }
 }
+
+/// A node that dies without leaving is still counted live for three heartbeats and answers no probe: a
+/// follow then fails (its connections catch up). The probes go on, and once one succeeds (the dead node is no
+/// longer counted) the inbox lags, so that its connections catch up past anything missed in between.
+#[tokio::test]
+async fn after_a_failed_probe_the_probes_go_on_and_the_inbox_lags_once_one_succeeds() {
+    let prefix = unique_prefix("settle");
+    let quick = |id: &str| {
+        let mut settings = settings(&nats_url(), &prefix, id);
+        settings.heartbeat = Duration::from_millis(100);
+        settings.node_ttl = Duration::from_secs(1);
+        settings
+    };
+    let Some(a) = first_node(quick("a")).await else {
+        return;
+    };
+    let b = connect(quick("b")).await;
+    let mut inbox = a_commit_reaches_b(&b, &a).await;
+    b.abort();
+    let followed = inbox.topics.follow(conversation(2)).await;
+    assert!(followed.is_err(), "a dead node answered a probe");
+    match next(&mut inbox).await {
+        Delivery::Lagged => {}
+        Delivery::Signal(signal) => panic!("a signal instead of the lag: {signal:?}"),
+    }
+    // Settled: the next follow succeeds at once.
+    inbox.topics.follow(conversation(3)).await.expect("follow");
+}

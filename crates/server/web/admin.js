@@ -13,7 +13,16 @@ import { $, h, roving } from '/ui.js';
 
 /** Each tab: its button, its panel, and what shows it (the import of its module). */
 const TABS = {
-  people: { tab: '#admin-tab-people', panel: '#admin-people', show: (/** @type {HTMLElement} */ panel) => import('/admin-people.js').then((m) => m.showPeople(panel)) },
+  people: {
+    tab: '#admin-tab-people',
+    panel: '#admin-people',
+    show: (/** @type {HTMLElement} */ panel) => {
+      // The rows shown are read afresh, and replaced: busy from now, not from once the module is loaded, so
+      // that nothing done on them in between is lost with them (showPeople clears it when they are read).
+      panel.querySelector('.people-table')?.setAttribute('aria-busy', 'true');
+      return import('/admin-people.js').then((m) => m.showPeople(panel));
+    },
+  },
   audit: { tab: '#admin-tab-audit', panel: '#admin-audit', show: (/** @type {HTMLElement} */ panel) => import('/admin-audit.js').then((m) => m.showAudit(panel)) },
   invites: { tab: '#admin-tab-invites', panel: '#admin-invites', show: (/** @type {HTMLElement} */ panel) => import('/admin-invites.js').then((m) => m.showInvites(panel)) },
   settings: { tab: '#admin-tab-settings', panel: '#admin-settings', show: (/** @type {HTMLElement} */ panel) => import('/org-settings.js').then((m) => m.showOrgSettings(panel)) },

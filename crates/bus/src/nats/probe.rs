@@ -14,8 +14,11 @@
 //! this one, and the ones before are in the store before the follow's catch-up reads it. A request that
 //! overtook the subscription (it may travel through another server) is asked again. Concurrent follows share
 //! a round. A node that does not answer within `PATIENCE` (it died, or lost NATS) fails the round: the
-//! follows fail, and their connections catch up from the store. (One alive whose server learns of
-//! subscriptions more than `PATIENCE` late could still miss later commits: not a cluster in working order.)
+//! follows fail, and their connections catch up from the store. A commit that node publishes after the
+//! catch-up may still miss this one, if the node is alive and its server learns of subscriptions that late;
+//! so after a failed round the rounds go on, `SETTLE` apart, until one succeeds (the node answered, or is
+//! no longer live), and then every inbox lags: every connection catches up once more, past anything missed
+//! in between.
 //!
 //! Which nodes live: those heard within three heartbeats, and those that sent a probe of their own within
 //! that time (a node that has just started asks before its first heartbeat reaches everyone). So that every
@@ -54,6 +57,8 @@ const LAST_RETRY: Duration = Duration::from_millis(200);
 const LIVE_HEARTBEATS: u32 = 3;
 /// The nodes that asked for probes kept at most: a bound against a flood of made-up ids.
 const MAX_ASKERS: usize = 4_096;
+/// After a failed round, the pause before the next, until one succeeds.
+const SETTLE: Duration = Duration::from_millis(500);
 
 /// The rounds of one bus: one at a time, each for every probe asked before it started.
 #[derive(Default)]
@@ -133,19 +138,40 @@ pub(crate) async fn probe(shared: &Arc<Shared>) -> Result<(), NatsError> {
     }
 }
 
+/// Runs rounds while probes wait, and after a failed round until one succeeds (the module's doc).
 async fn run(shared: Arc<Shared>) {
+    let mut unsettled = false;
     loop {
         let waiting = {
             let mut rounds = shared.probes.rounds();
-            if rounds.waiting.is_empty() {
+            if rounds.waiting.is_empty() && (!unsettled || shared.check_open().is_err()) {
                 rounds.running = false;
                 return;
             }
             std::mem::take(&mut rounds.waiting)
         };
+        if unsettled && waiting.is_empty() {
+            tokio::time::sleep(SETTLE).await;
+        }
         let outcome = round(&shared).await;
         for answer in waiting {
             let _ = answer.send(outcome);
+        }
+        match (unsettled, outcome) {
+            (false, Err(missing)) => {
+                tracing::warn!(
+                    missing,
+                    "nodes did not answer a probe: the follows waiting for it catch up from the store, and \
+                     probes go on until they answer"
+                );
+                unsettled = true;
+            }
+            (true, Ok(())) => {
+                tracing::info!("every live node answers probes again: every connection catches up");
+                link::overflow(&shared.link);
+                unsettled = false;
+            }
+            _ => {}
         }
     }
 }
@@ -210,10 +236,7 @@ async fn round(shared: &Shared) -> Result<(), usize> {
             }
             () = tokio::time::sleep_until(ask_at.min(deadline)) => {
                 if Instant::now() >= deadline {
-                    tracing::warn!(
-                        nodes = ?missing,
-                        "these nodes did not answer a probe: the follows waiting for it catch up from the store"
-                    );
+                    tracing::debug!(nodes = ?missing, "these nodes did not answer a probe");
                     return Err(missing.len());
                 }
             }
