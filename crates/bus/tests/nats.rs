@@ -1004,106 +1004,76 @@ fn certificates(dir: &std::path::Path) -> bool {
         "ec_paramgen_curve:prime256v1",
         "-nodes",
     ];
-    openssl(
-        &[
-            &["req", "-x509"],
-            &key[..],
-            &[
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=parley test CA",
-            ],
-        ]
-        .concat(),
-    );
-    openssl(
-        &[
-            &["req"],
-            &key[..],
-            &[
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.csr",
-                "-subj",
-                "/CN=localhost",
-            ],
-        ]
-        .concat(),
-    );
-    let extensions = "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-                      keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n";
-    std::fs::write(dir.join("server.ext"), extensions).expect("write the extensions");
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
+    let ca = [
+        "-keyout",
         "ca.key",
-        "-CAcreateserial",
         "-out",
-        "server.pem",
+        "ca.pem",
         "-days",
         "1",
-        "-extfile",
-        "server.ext",
-    ]);
-    openssl(
-        &[
-            &["req"],
-            &key[..],
-            &[
-                "-keyout",
-                "client.key",
-                "-out",
-                "client.csr",
-                "-subj",
-                "/CN=parley node",
-            ],
-        ]
-        .concat(),
+        "-subj",
+        "/CN=parley test CA",
+    ];
+    openssl(&[&["req", "-x509"], &key[..], &ca[..]].concat());
+    // `name.key` and `name.pem`, a certificate the CA signs for `subject` with `extensions`.
+    let issue = |name: &str, subject: &str, extensions: &str| {
+        let (key_file, request, extension_file, certificate) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.ext"),
+            format!("{name}.pem"),
+        );
+        let names = ["-keyout", &key_file, "-out", &request, "-subj", subject];
+        openssl(&[&["req"], &key[..], &names[..]].concat());
+        std::fs::write(dir.join(&extension_file), extensions).expect("write the extensions");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &request,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &certificate,
+            "-days",
+            "1",
+            "-extfile",
+            &extension_file,
+        ]);
+    };
+    issue(
+        "server",
+        "/CN=localhost",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
     );
-    let extensions =
-        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n";
-    std::fs::write(dir.join("client.ext"), extensions).expect("write the extensions");
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "client.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "client.pem",
-        "-days",
-        "1",
-        "-extfile",
-        "client.ext",
-    ]);
+    issue(
+        "client",
+        "/CN=parley node",
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n",
+    );
     true
+}
+
+/// A directory of its own for `test` holding `certificates`, or `None` (the test then passes) without
+/// nats-server or openssl, unless services are required.
+fn with_certificates(test: &str) -> Option<std::path::PathBuf> {
+    if !own_servers_available() {
+        return None;
+    }
+    let dir = std::env::temp_dir().join(unique_prefix(test));
+    std::fs::create_dir_all(&dir).expect("dir");
+    certificates(&dir).then_some(dir)
 }
 
 #[tokio::test]
 async fn a_server_that_verifies_client_certificates_takes_the_nodes_that_present_one() {
-    if !own_servers_available() {
+    let Some(dir) = with_certificates("mtls") else {
         return;
-    }
-    let dir = std::env::temp_dir().join(unique_prefix("mtls"));
-    std::fs::create_dir_all(&dir).expect("dir");
-    if !certificates(&dir) {
-        return;
-    }
+    };
     let path = |file: &str| dir.join(file).display().to_string();
     let flags = [
         "--tlsverify",
@@ -1150,14 +1120,9 @@ async fn a_server_that_verifies_client_certificates_takes_the_nodes_that_present
 
 #[tokio::test]
 async fn a_server_that_wants_tls_takes_the_nodes_that_trust_its_ca() {
-    if !own_servers_available() {
+    let Some(dir) = with_certificates("tls") else {
         return;
-    }
-    let dir = std::env::temp_dir().join(unique_prefix("tls"));
-    std::fs::create_dir_all(&dir).expect("dir");
-    if !certificates(&dir) {
-        return;
-    }
+    };
     let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
     let flags = [
         "--tls",

@@ -232,26 +232,33 @@ async fn half_of_a_nats_login_is_refused_at_start() {
         ],
     ];
     for half in halves {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_parley"));
-        command
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("PARLEY_DATA_DIR", tempfile::tempdir().expect("dir").path())
-            .env_remove("PARLEY_BUS")
-            .envs(half.iter().copied())
-            .kill_on_drop(true);
-        // A node that wrongly starts would serve forever: the wait is bounded.
-        let output = tokio::time::timeout(std::time::Duration::from_secs(20), command.output())
-            .await
-            .unwrap_or_else(|_| panic!("{half:?} started"))
-            .expect("run parley");
-        assert!(!output.status.success(), "{half:?} started");
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr = refused_at_start(half).await;
         assert!(stderr.contains("NATS credentials are"), "{stderr}");
         assert!(
             !stderr.contains("secret"),
             "the password is in the log: {stderr}"
         );
     }
+}
+
+/// Starts `parley serve` (on the embedded store) with the variables `env`, and answers what it wrote to
+/// stderr once it exited; fails if it did not, or did not fail.
+async fn refused_at_start(env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_parley"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("PARLEY_DATA_DIR", dir.path())
+        .env_remove("PARLEY_BUS")
+        .envs(env.iter().copied())
+        .kill_on_drop(true);
+    // A node that wrongly starts would serve forever: the wait is bounded.
+    let output = tokio::time::timeout(std::time::Duration::from_secs(20), command.output())
+        .await
+        .unwrap_or_else(|_| panic!("{env:?} started"))
+        .expect("run parley");
+    assert!(!output.status.success(), "{env:?} started");
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// A NATS credentials file that cannot be read or holds no user JWT and seed, and a client certificate
@@ -262,6 +269,7 @@ async fn nats_files_that_cannot_serve_are_refused_at_start() {
     let garbage = dir.path().join("garbage.creds");
     std::fs::write(&garbage, "nothing like a JWT\n").expect("write");
     let missing = dir.path().join("missing.creds");
+    let (garbage, missing) = (garbage.display().to_string(), missing.display().to_string());
     let cases = [
         (
             "PARLEY_NATS_CREDS",
@@ -273,19 +281,7 @@ async fn nats_files_that_cannot_serve_are_refused_at_start() {
         ("PARLEY_NATS_KEY", &garbage, "goes with its private key"),
     ];
     for (variable, path, reason) in cases {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_parley"));
-        command
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("PARLEY_DATA_DIR", dir.path())
-            .env(variable, path)
-            .env_remove("PARLEY_BUS")
-            .kill_on_drop(true);
-        let output = tokio::time::timeout(std::time::Duration::from_secs(20), command.output())
-            .await
-            .unwrap_or_else(|_| panic!("{path:?} started"))
-            .expect("run parley");
-        assert!(!output.status.success(), "{path:?} started");
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr = refused_at_start(&[(variable, path)]).await;
         assert!(stderr.contains(reason), "{stderr}");
     }
 }
