@@ -118,7 +118,7 @@ impl Replicas {
     /// called, or `None` when no replica has (the read then goes to the primary).
     pub(crate) async fn caught_up(&self) -> Option<Db> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let mut awake: Vec<&Replica> = (0..self.replicas.len())
+        let awake: Vec<&Replica> = (0..self.replicas.len())
             .map(|offset| &self.replicas[(start + offset) % self.replicas.len()])
             .filter(|replica| !replica.resting())
             .collect();
@@ -126,7 +126,7 @@ impl Replicas {
             return None;
         }
         let needed = self.primary.after_now().await?;
-        for replica in awake.drain(..) {
+        for replica in awake {
             match tokio::time::timeout(REPLICA_PATIENCE, replica.replayed(needed)).await {
                 Ok(Ok(Some(db))) => {
                     replica.answered();
