@@ -112,6 +112,8 @@ pub struct Gate {
     target: SocketAddr,
     task: Option<JoinHandle<()>>,
     frozen: tokio::sync::watch::Sender<bool>,
+    /// The connections through the gate still open.
+    open: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Gate {
@@ -121,13 +123,27 @@ impl Gate {
             target,
             task: None,
             frozen: tokio::sync::watch::Sender::new(false),
+            open: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         };
         gate.reopen().await;
         gate
     }
 
-    /// Closes every connection through the gate and refuses new ones.
-    pub fn cut(&mut self) {
+    /// Closes every connection through the gate and refuses new ones; returns once they are closed (an
+    /// aborted task is dropped, and its sockets closed, only when the runtime next gets to it).
+    pub async fn cut(&mut self) {
+        self.stop();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.open.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the gate's connections did not close"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn stop(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
         }
@@ -149,13 +165,14 @@ impl Gate {
             .await
             .expect("bind the gate's port");
         let (target, frozen) = (self.target, self.frozen.subscribe());
-        self.task = Some(tokio::spawn(pass_through(listener, target, frozen)));
+        let open = Arc::clone(&self.open);
+        self.task = Some(tokio::spawn(pass_through(listener, target, frozen, open)));
     }
 }
 
 impl Drop for Gate {
     fn drop(&mut self) {
-        self.cut();
+        self.stop();
     }
 }
 
@@ -165,12 +182,16 @@ async fn pass_through(
     listener: TcpListener,
     target: SocketAddr,
     frozen: tokio::sync::watch::Receiver<bool>,
+    open: Arc<std::sync::atomic::AtomicUsize>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
     while let Ok((inbound, _)) = listener.accept().await {
         while connections.try_join_next().is_some() {}
         let frozen = frozen.clone();
+        let counted = Counted::new(Arc::clone(&open));
         connections.spawn(async move {
+            // Counts the connection open until the task ends or is dropped, its sockets with it.
+            let _counted = counted;
             let Ok(outbound) = TcpStream::connect(target).await else {
                 return;
             };
@@ -181,6 +202,22 @@ async fn pass_through(
                 () = copy_unless_frozen(from_server, to_client, frozen) => {}
             }
         });
+    }
+}
+
+/// One open connection of a gate's, counted until dropped.
+struct Counted(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Counted {
+    fn new(open: Arc<std::sync::atomic::AtomicUsize>) -> Counted {
+        open.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Counted(open)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

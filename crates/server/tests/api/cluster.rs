@@ -700,7 +700,7 @@ async fn readiness_follows_the_store() {
     let ada = server.user("Ada").await;
     assert_eq!(client.text(&["readyz"]).await.expect("ready"), "ready");
 
-    gate.cut();
+    gate.cut().await;
     let refused = tokio::time::timeout(Duration::from_secs(15), client.text(&["readyz"])).await;
     let refused = refused.expect("readiness answers while the store is away");
     assert_eq!(refused.expect_err("not ready").status(), Some(503));

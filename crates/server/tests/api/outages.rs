@@ -38,7 +38,7 @@ async fn a_store_outage_keeps_everyone_logged_in_and_says_retry() {
         .await
         .expect("a session");
 
-    gate.cut();
+    gate.cut().await;
     assert_unavailable(ada.client.me().await);
     match ada.client.connect(None).await {
         Err(Error::Closed { code, .. }) => assert_eq!(code, 1013, "try again later, not 4001"),
