@@ -377,33 +377,6 @@ async fn replicas_need_a_postgres_store() {
     assert!(error.contains("store = postgres://"), "{error}");
 }
 
-/// Sends from several senders as fast as they are answered until `stop`, retrying each message with its
-/// nonce until the server acknowledges it; answers what was acknowledged, by nonce.
-async fn send_until(
-    sender: Client,
-    id: ConversationId,
-    name: String,
-    stop: Arc<AtomicBool>,
-) -> BTreeMap<String, MessageId> {
-    let mut acknowledged = BTreeMap::new();
-    let mut n = 0;
-    while !stop.load(Ordering::Relaxed) {
-        let nonce = format!("{name}-{n}");
-        loop {
-            match sender.send_message(id, &nonce, Some(&nonce)).await {
-                Ok(sent) => {
-                    acknowledged.insert(nonce.clone(), sent.value.id);
-                    break;
-                }
-                // Refused while the primary is down: sent again, as a client does.
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        }
-        n += 1;
-    }
-    acknowledged
-}
-
 #[tokio::test]
 async fn promoting_the_replica_under_load_loses_no_acknowledged_message() {
     // One URL naming both servers, which connects to whichever takes writes: the store follows the
@@ -428,7 +401,7 @@ async fn promoting_the_replica_under_load_loses_no_acknowledged_message() {
     let senders: Vec<_> = (0..4)
         .map(|n| {
             let sender = ann.client.clone();
-            tokio::spawn(send_until(sender, id, format!("s{n}"), Arc::clone(&stop)))
+            tokio::spawn(crate::crashes::sender(sender, id, n, Arc::clone(&stop)))
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
