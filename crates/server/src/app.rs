@@ -14,9 +14,9 @@ use parley_core::bus::{Bus, BusError, Node};
 use parley_core::service::notify::run_notifier;
 use parley_core::sso::OpenIdConnect;
 use parley_core::storage::StorageError;
-use parley_core::store::Store;
 use parley_core::store::StoreError;
-use parley_store::{PgStore, SqliteStore, TimeLimited};
+use parley_core::store::{Directory, ShardNumber, Store};
+use parley_store::{PgDirectory, PgStore, SqliteStore, TimeLimited};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -25,15 +25,20 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::gateway::{GatewaySettings, Hub};
 use crate::serve::HttpSettings;
+use crate::shards::{Routes, Shard, Shards};
 use crate::sso::OpenIdClient;
 use crate::{files, http, metrics, push, web};
 
 /// Everything a request handler needs. Cloning is cheap.
 #[derive(Clone)]
 pub struct AppState {
+    /// The use cases of the shard this request's organization lives on (of the one store, unsharded).
     pub parley: Arc<Parley>,
     pub metrics: PrometheusHandle,
+    /// That shard's gateway.
     pub hub: Arc<Hub>,
+    /// Every shard: a socket finds its own once its `hello` names its token.
+    pub shards: Arc<Shards>,
     pub gateway: GatewaySettings,
     pub http: HttpSettings,
     pub(crate) max_body_bytes: usize,
@@ -63,6 +68,10 @@ pub enum StartError {
     ClusterNeedsSharedFiles,
     #[error("read replicas (store_replicas) are PostgreSQL's: set store = postgres://... too")]
     ReplicasNeedPostgres,
+    #[error("shards (store_shards) are PostgreSQL databases: set store = postgres://... too")]
+    ShardsNeedPostgres,
+    #[error("at most {} shards", parley_store::ID_STEP)]
+    TooManyShards,
     #[error(
         "NATS credentials are a user with a password (nats_user, nats_password), a token (nats_token), an \
          NKey seed's file (nats_nkey) or a credentials file (nats_creds): one of them, and not half of one"
@@ -101,6 +110,11 @@ pub enum StartError {
 }
 
 impl AppState {
+    /// Every shard this node serves (one, unsharded).
+    pub fn all_shards(&self) -> &[Shard] {
+        self.shards.all()
+    }
+
     /// Opens the store, bus and blob store the configuration names, and starts the gateway's dispatcher and
     /// the janitor of events and sessions.
     pub async fn open(config: &Config) -> Result<Self, StartError> {
@@ -125,34 +139,59 @@ impl AppState {
         files::migrate_avatars(config, &*storage)
             .await
             .map_err(StartError::Storage)?;
-        let store = open_store(config).await?;
-        let bus = open_bus(config, nats_auth, nats_identity).await?;
-        let inbox = bus.inbox().await?;
-        let parley = Arc::new(Parley::new(store, bus, storage, settings));
         let gateway = config.gateway();
-        // Before the hub, which registers its metrics once.
+        // Before the hubs, which register their metrics once.
         let metrics = metrics::handle();
-        let hub = Hub::start(
-            Arc::clone(&parley),
-            inbox,
-            gateway.presence_grace,
-            gateway.max_sockets_per_user,
-        );
-        tokio::spawn(janitor(Arc::downgrade(&parley)));
-        tokio::spawn(parley_core::service::make_previews(Arc::downgrade(&parley)));
-        tokio::spawn(count_nodes(Arc::downgrade(&parley)));
         let vapid = Arc::new(push_identity(config, is_nats(config))?);
         let sender = push::HttpPushSender::new(Arc::clone(&vapid), push_settings.addresses)
             .map_err(StartError::PushClient)?;
-        tokio::spawn(run_notifier(
-            Arc::downgrade(&parley),
-            Arc::new(sender),
-            config.node_id(),
-        ));
+        let sender = Arc::new(sender);
+        let stores = open_shards(config).await?;
+        let directory = open_directory(config, stores.len()).await?;
+        let mut list = Vec::with_capacity(stores.len());
+        for (number, store) in stores.into_iter().enumerate() {
+            let prefix = match number {
+                0 => config.cluster.clone(),
+                n => format!("{}.shard{n}", config.cluster),
+            };
+            let bus = open_bus(config, nats_auth.clone(), nats_identity.clone(), prefix).await?;
+            let inbox = bus.inbox().await?;
+            let mut parley = Parley::new(store, bus, Arc::clone(&storage), settings.clone());
+            if let Some(directory) = &directory {
+                parley = parley.on_shard(Arc::clone(directory));
+            }
+            let parley = Arc::new(parley);
+            let hub = Hub::start(
+                Arc::clone(&parley),
+                inbox,
+                gateway.presence_grace,
+                gateway.max_sockets_per_user,
+            );
+            tokio::spawn(janitor(Arc::downgrade(&parley)));
+            tokio::spawn(parley_core::service::make_previews(Arc::downgrade(&parley)));
+            tokio::spawn(count_nodes(Arc::downgrade(&parley)));
+            tokio::spawn(run_notifier(
+                Arc::downgrade(&parley),
+                Arc::clone(&sender) as _,
+                config.node_id(),
+            ));
+            list.push(Shard { parley, hub });
+        }
+        let shards = Arc::new(match directory {
+            Some(directory) => Shards::several(
+                list,
+                directory,
+                config.default_org.clone(),
+                config.open_signup,
+            ),
+            None => Shards::single(list.remove(0)),
+        });
+        let first = &shards.all()[0];
         Ok(AppState {
-            parley,
+            parley: Arc::clone(&first.parley),
             metrics,
-            hub,
+            hub: Arc::clone(&first.hub),
+            shards: Arc::clone(&shards),
             gateway,
             http: config.http(),
             max_body_bytes: config.max_body_bytes,
@@ -163,17 +202,46 @@ impl AppState {
     }
 }
 
-/// The use cases over the configured store alone, for `parley admin` on the server's machine: no bus (the
-/// in-process one, which nobody hears), no gateway, no listener.
-pub async fn open_for_admin(config: &Config) -> Result<Arc<Parley>, StartError> {
+/// The use cases over the store of organization `org` (with `store_shards`, its shard's; placed on the
+/// emptiest if new), for `parley admin` on the server's machine: no bus (the in-process one, which nobody
+/// hears), no gateway, no listener.
+pub async fn open_for_admin(config: &Config, org: &str) -> Result<Arc<Parley>, StartError> {
     let data_dir = &config.data_dir;
     std::fs::create_dir_all(data_dir)
         .map_err(|e| StartError::DataDir(data_dir.display().to_string(), e))?;
-    let store = open_store(config).await?;
+    let mut stores = open_shards(config).await?;
+    let directory = open_directory(config, stores.len()).await?;
+    let number = match &directory {
+        Some(directory) => usize::from(directory.place(org).await?),
+        None => 0,
+    };
+    if number >= stores.len() {
+        return Err(StartError::TooManyShards);
+    }
+    let store = stores.swap_remove(number);
     let bus = Arc::new(LocalBus::with_inbox_capacity(config.bus_inbox_capacity));
     let storage = files::open_storage(config)?;
     let settings = config.settings(files::url_signer(config, false)?);
-    Ok(Arc::new(Parley::new(store, bus, storage, settings)))
+    let parley = Parley::new(store, bus, storage, settings);
+    Ok(Arc::new(match directory {
+        Some(directory) => parley.on_shard(directory),
+        None => parley,
+    }))
+}
+
+/// The directory of which organization lives on which shard, in the first shard's database, when there are
+/// several; open the shards' stores first.
+async fn open_directory(
+    config: &Config,
+    shards: usize,
+) -> Result<Option<Arc<dyn Directory>>, StartError> {
+    match (config.store.as_deref(), shards) {
+        (Some(url), several) if several > 1 => {
+            let count = ShardNumber::try_from(several).map_err(|_| StartError::TooManyShards)?;
+            Ok(Some(Arc::new(PgDirectory::open(url, count).await?)))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The VAPID key pair: from `vapid_private_key`, required on a cluster; on a single node, from the data
@@ -218,8 +286,39 @@ fn is_nats(config: &Config) -> bool {
 /// `sqlite:///path`, or PostgreSQL with `postgres://...`; every call under `store_timeout_millis`.
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     let store = open_backend(config).await?;
+    Ok(time_limited(config, store))
+}
+
+fn time_limited(config: &Config, store: Arc<dyn Store>) -> Arc<dyn Store> {
     let limit = Duration::from_millis(config.store_timeout_millis.max(1));
-    Ok(Arc::new(TimeLimited::new(store, limit)))
+    Arc::new(TimeLimited::new(store, limit))
+}
+
+/// The configured store, or with `store_shards` every shard's in order: `store` first.
+async fn open_shards(config: &Config) -> Result<Vec<Arc<dyn Store>>, StartError> {
+    if config.store_shards.is_empty() {
+        return Ok(vec![open_store(config).await?]);
+    }
+    let Some(first) = config.store.as_deref().filter(|_| is_postgres(config)) else {
+        return Err(StartError::ShardsNeedPostgres);
+    };
+    let urls = std::iter::once(first).chain(config.store_shards.iter().map(String::as_str));
+    let mut stores = Vec::new();
+    for (number, url) in urls.enumerate() {
+        let number = u16::try_from(number)
+            .ok()
+            .filter(|number| i64::from(*number) < parley_store::ID_STEP)
+            .ok_or(StartError::TooManyShards)?;
+        // Read replicas are the first shard's.
+        let replicas = if number == 0 {
+            config.store_replicas.as_slice()
+        } else {
+            &[]
+        };
+        let store = PgStore::open_shard(url, replicas, Some(number)).await?;
+        stores.push(time_limited(config, Arc::new(store)));
+    }
+    Ok(stores)
 }
 
 async fn open_backend(config: &Config) -> Result<Arc<dyn Store>, StartError> {
@@ -248,6 +347,7 @@ async fn open_bus(
     config: &Config,
     auth: NatsAuth,
     identity: Option<ClientCertificate>,
+    prefix: String,
 ) -> Result<Arc<dyn Bus>, StartError> {
     match config.bus.as_deref() {
         None | Some("local") => Ok(Arc::new(LocalBus::with_inbox_capacity(
@@ -262,7 +362,7 @@ async fn open_bus(
             settings.auth = auth;
             settings.tls_ca = config.nats_ca.clone();
             settings.tls_identity = identity;
-            settings.prefix = config.cluster.clone();
+            settings.prefix = prefix;
             settings.heartbeat = Duration::from_millis(config.node_heartbeat_millis.max(1));
             settings.node_ttl = Duration::from_millis(config.node_ttl_millis.max(1));
             Ok(Arc::new(NatsBus::connect(settings).await?))
@@ -390,7 +490,35 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     .into_response()
 }
 
+/// The router: one per shard, each over its shard's use cases, and in front of them, when there are
+/// several, `shards::route`, which hands each request to its organization's.
 pub fn router(state: AppState) -> Router {
+    let shards = state.all_shards();
+    if shards.len() == 1 {
+        return shard_router(state);
+    }
+    let routers = shards
+        .iter()
+        .map(|shard| {
+            shard_router(AppState {
+                parley: Arc::clone(&shard.parley),
+                hub: Arc::clone(&shard.hub),
+                ..state.clone()
+            })
+        })
+        .collect();
+    let routes = Routes {
+        shards: Arc::clone(&state.shards),
+        routers: Arc::new(routers),
+        http: state.http.clone(),
+        max_body_bytes: state.max_body_bytes,
+    };
+    Router::new()
+        .fallback(crate::shards::route)
+        .with_state(routes)
+}
+
+fn shard_router(state: AppState) -> Router {
     let request_timeout = state.http.request_timeout;
     http::routes()
         .merge(web::routes(state.files_origin.as_deref()))

@@ -26,6 +26,11 @@ pub struct Config {
     /// Streaming replicas of a PostgreSQL store (`postgres://...` each) that history, search, conversation
     /// lists and catch-up are read from once they have replayed as far as the reader needs.
     pub store_replicas: Vec<String>,
+    /// Further PostgreSQL databases (`postgres://...` each): shards 1, 2, … of a cluster whose
+    /// organizations live on several, `store` being shard 0 and holding the directory of which lives where.
+    /// A new organization goes to the shard with the fewest. A shard added later starts as an empty
+    /// database; every node lists the same shards in the same order.
+    pub store_shards: Vec<String>,
     /// Longest a store call may take, in milliseconds: past it the request answers 503 (and a socket's
     /// catch-up closes it with 1011, to come back), rather than waiting on a store that stopped answering.
     pub store_timeout_millis: u64,
@@ -174,6 +179,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./parley-data"),
             store: None,
             store_replicas: Vec::new(),
+            store_shards: Vec::new(),
             store_timeout_millis: 10_000,
             bus: None,
             nats_user: None,

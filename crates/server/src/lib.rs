@@ -15,6 +15,7 @@ mod metrics;
 mod openapi;
 mod push;
 mod serve;
+pub mod shards;
 mod sso;
 mod tally;
 mod web;

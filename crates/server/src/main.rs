@@ -47,6 +47,14 @@ struct AdminArgs {
     /// Store URL [default: SQLite in the data directory].
     #[arg(long, env = "PARLEY_STORE", global = true)]
     store: Option<String>,
+    /// The further shards, as `serve` takes them.
+    #[arg(
+        long = "store-shard",
+        env = "PARLEY_STORE_SHARDS",
+        value_delimiter = ' ',
+        global = true
+    )]
+    store_shards: Vec<String>,
     #[command(subcommand)]
     task: AdminTask,
 }
@@ -93,6 +101,17 @@ enum AdminTask {
     },
 }
 
+impl AdminTask {
+    /// The organization the task is about.
+    fn org(&self) -> &str {
+        match self {
+            AdminTask::OpenSignup { org, .. }
+            | AdminTask::PushPreviews { org, .. }
+            | AdminTask::SetRole { org, .. } => org,
+        }
+    }
+}
+
 fn parse_role(text: &str) -> Result<Role, String> {
     Role::parse(text).ok_or_else(|| "the role is owner, admin, member or guest".to_owned())
 }
@@ -109,12 +128,15 @@ impl AdminArgs {
         if let Some(store) = &self.store {
             config.store = Some(store.clone());
         }
+        if !self.store_shards.is_empty() {
+            config.store_shards.clone_from(&self.store_shards);
+        }
         Ok(config)
     }
 
     async fn run(self) -> anyhow::Result<()> {
         let config = self.config()?;
-        let parley = parley_server::open_for_admin(&config)
+        let parley = parley_server::open_for_admin(&config, self.task.org())
             .await
             .context("cannot open the store")?;
         match self.task {
@@ -183,6 +205,14 @@ struct ServeArgs {
         value_delimiter = ' '
     )]
     store_replicas: Vec<String>,
+    /// A further PostgreSQL database holding whole organizations: shard 1, 2, … in the order given, the
+    /// store being shard 0 (the variable separates them with spaces).
+    #[arg(
+        long = "store-shard",
+        env = "PARLEY_STORE_SHARDS",
+        value_delimiter = ' '
+    )]
+    store_shards: Vec<String>,
     /// Bus URL [default: in-process; nats://host:port (tls://host:port) for a cluster, several separated by
     /// commas].
     #[arg(long, env = "PARLEY_BUS")]
@@ -258,6 +288,9 @@ impl ServeArgs {
         config.store = self.store.or(config.store);
         if !self.store_replicas.is_empty() {
             config.store_replicas = self.store_replicas;
+        }
+        if !self.store_shards.is_empty() {
+            config.store_shards = self.store_shards;
         }
         config.bus = self.bus.or(config.bus);
         config.nats_user = self.nats_user.or(config.nats_user);

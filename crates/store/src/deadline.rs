@@ -436,6 +436,10 @@ impl Store for TimeLimited {
         within!(self, self.inner.oldest_cursor())
     }
 
+    fn cursor_step(&self) -> i64 {
+        self.inner.cursor_step()
+    }
+
     async fn member_conversations_snapshot(
         &self,
         user_id: UserId,

@@ -11,7 +11,7 @@ use super::sessions::token_hash;
 use super::throttles::LoginKey;
 use super::{Caller, Parley};
 use crate::bus::Ended;
-use crate::model::Millis;
+use crate::model::{Millis, User};
 use crate::store::{AuditRecord, NewUser, OrgPolicy, StoreError};
 use crate::{Error, validate};
 
@@ -55,28 +55,51 @@ impl Parley {
             password_hash: &password_hash,
             now: Millis::now(),
         };
-        let user = self
-            .store
-            .create_user(new_user)
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict(field) => Error::Conflict {
-                    code: if field == "email" {
-                        "email_taken"
-                    } else {
-                        "username_taken"
-                    },
-                    message: format!("this {field} is already taken"),
-                },
-                StoreError::NotFound("invite") => invalid_invite(),
-                StoreError::NotFound(_) => Error::Denied {
-                    code: "invite_required",
-                    message: "joining this organization takes an invitation",
-                },
-                other => Error::Store(other),
-            })?;
+        self.claim_email(&email, &org).await?;
+        let created = self.store.create_user(new_user).await;
+        self.settle_email(&email, &org, created.as_ref().ok()).await;
+        let user = created.map_err(|e| match e {
+            StoreError::Conflict(field) => taken(field),
+            StoreError::NotFound("invite") => invalid_invite(),
+            StoreError::NotFound(_) => Error::Denied {
+                code: "invite_required",
+                message: "joining this organization takes an invitation",
+            },
+            other => Error::Store(other),
+        })?;
         self.join_default_channels(&user).await;
-        self.start_session(user.id, device).await
+        self.start_session(user.id, user.org_id, device).await
+    }
+
+    /// On a shard of several, claims `email` in the directory for a new account in organization `org`, so
+    /// that no two shards make an account with one address.
+    pub(super) async fn claim_email(&self, email: &str, org: &str) -> Result<(), Error> {
+        let Some(directory) = &self.directory else {
+            return Ok(());
+        };
+        if directory.claim_email(email, org, Millis::now()).await? {
+            Ok(())
+        } else {
+            Err(taken("email"))
+        }
+    }
+
+    /// Records in the directory the account made with a claimed address, or gives back the claim of one
+    /// that was not made. A failure is only logged: an unfinished claim lapses after ten minutes.
+    pub(super) async fn settle_email(&self, email: &str, org: &str, made: Option<&User>) {
+        let Some(directory) = &self.directory else {
+            return;
+        };
+        let settled = match made {
+            Some(user) => directory.bind(email, org, user.org_id).await,
+            None => directory.release_email(email).await,
+        };
+        if let Err(error) = settled {
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "cannot record a new account's email address in the directory"
+            );
+        }
     }
 
     /// How a sign-up without invitation may treat `org` until its administrators choose a policy.
@@ -188,7 +211,7 @@ impl Parley {
             self.audit_later(refused(&error));
             return Err(error);
         }
-        let session = self.start_session(user_id, device).await?;
+        let session = self.start_session(user_id, org_id, device).await?;
         self.audit_later(AuditRecord {
             actor_id: Some(user_id),
             ..record
@@ -262,5 +285,17 @@ pub(super) fn invalid_invite() -> Error {
     Error::Denied {
         code: "invalid_invite",
         message: "this invitation is unknown, expired or used up",
+    }
+}
+
+/// A sign-up's answer when `field` (`email` or `username`) belongs to another account.
+pub(super) fn taken(field: &str) -> Error {
+    Error::Conflict {
+        code: if field == "email" {
+            "email_taken"
+        } else {
+            "username_taken"
+        },
+        message: format!("this {field} is already taken"),
     }
 }

@@ -112,9 +112,9 @@ impl Parley {
             let has_preview = matches!(record.image, ImageState::Ready { .. });
             links.push(FileLink {
                 id: *id,
-                url: self.signed_url(*id, Variant::File, expires),
+                url: self.signed_url(caller, *id, Variant::File, expires),
                 thumbnail_url: has_preview
-                    .then(|| self.signed_url(*id, Variant::Thumbnail, expires)),
+                    .then(|| self.signed_url(caller, *id, Variant::Thumbnail, expires)),
                 expires_at: wire::rfc3339(expires),
             });
         }
@@ -279,16 +279,19 @@ impl Parley {
         )
     }
 
-    fn signed_url(&self, id: FileId, variant: Variant, expires: Millis) -> String {
+    /// A signed link to `id`. It also names the caller's organization, which a cluster of several shards
+    /// routes it by; the signature does not cover it, as a link sent elsewhere finds no file.
+    fn signed_url(&self, caller: &Caller, id: FileId, variant: Variant, expires: Millis) -> String {
         let signature = self.settings.files.signer.sign(id, variant, expires);
         let path = match variant {
             Variant::File => format!("/v1/files/{id}"),
             Variant::Thumbnail => format!("/v1/files/{id}/thumbnail"),
         };
         format!(
-            "{}{path}?expires={}&signature={signature}",
+            "{}{path}?expires={}&org={}&signature={signature}",
             self.settings.public_url.trim_end_matches('/'),
-            expires.0
+            expires.0,
+            caller.user.org_id
         )
     }
 

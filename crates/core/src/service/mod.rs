@@ -45,7 +45,7 @@ pub use pins::MAX_PINS;
 pub use previews::{MAX_PICTURE_BYTES, make_previews};
 pub use realtime::{Pruned, Replay, Resettled};
 pub use retention::{MAX_RETENTION_DAYS, Purged};
-pub use sessions::{MAX_DEVICE_CHARS, SessionLimits, device_name};
+pub use sessions::{MAX_DEVICE_CHARS, SessionLimits, device_name, token_org};
 pub use throttles::{LoginLimits, SendLimits, SignupLimits, client_network};
 pub use uploads::{MAX_ATTACHMENTS, PART_BYTES};
 pub use users::MAX_QUERY_CHARS;
@@ -56,7 +56,7 @@ use crate::bus::Bus;
 use crate::model::{Conversation, Member, User};
 use crate::passwords::Passwords;
 use crate::storage::Storage;
-use crate::store::{CommitFeed, Store};
+use crate::store::{CommitFeed, Directory, Store};
 use crate::{ConversationId, Error, UserId};
 
 /// Images decoded at once (see `images`).
@@ -144,6 +144,9 @@ pub struct Parley {
     exports: Arc<tokio::sync::Semaphore>,
     /// The purge running on this server (`retention.rs`): one at a time.
     purges: Arc<tokio::sync::Semaphore>,
+    /// Where organizations and email addresses live, when the cluster's store is split into shards and
+    /// this is one of them (`accounts.rs` claims a new account's address there).
+    directory: Option<Arc<dyn Directory>>,
 }
 
 impl Parley {
@@ -171,7 +174,15 @@ impl Parley {
             completions: Arc::new(tokio::sync::Semaphore::new(COMPLETIONS_AT_ONCE)),
             exports: Arc::new(tokio::sync::Semaphore::new(export::EXPORTS_AT_ONCE)),
             purges: Arc::new(tokio::sync::Semaphore::new(1)),
+            directory: None,
         }
+    }
+
+    /// These use cases as one shard of several, whose `directory` says where organizations and email
+    /// addresses live.
+    pub fn on_shard(mut self, directory: Arc<dyn Directory>) -> Self {
+        self.directory = Some(directory);
+        self
     }
 
     /// Whether the store and the bus answer: what `/readyz` reports.

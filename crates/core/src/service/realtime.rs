@@ -89,7 +89,7 @@ impl Parley {
             return Ok(Replay::Events(Vec::new()));
         }
         let after = match pruned {
-            _ if after.0 + 1 >= oldest.0 => after,
+            _ if after.0 + self.store.cursor_step() >= oldest.0 => after,
             Pruned::Resync => return Ok(Replay::Resync),
             Pruned::Skip => Cursor(oldest.0 - 1),
         };

@@ -19,7 +19,7 @@ use crate::bus::{Ended, Signal, Topic};
 use crate::model::{Millis, Session};
 use crate::store::AuditRecord;
 use crate::wire::rfc3339;
-use crate::{Error, SessionId, UserId};
+use crate::{Error, OrgId, SessionId, UserId};
 
 /// How long sessions live.
 #[derive(Clone, Copy, Debug)]
@@ -59,8 +59,36 @@ pub(super) fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// The length of an encoded token: anything else is refused before touching the store.
-pub(super) const TOKEN_CHARS: usize = 43;
+/// The length of an encoded secret.
+const TOKEN_CHARS: usize = 43;
+
+/// A fresh token that names its organization, `{org}.{secret}`, and its hash: a session's, an
+/// invitation's. A cluster whose organizations live on several shards reads the organization to know where
+/// the token is kept (`token_org`); changing it changes the hash, so it proves nothing by itself.
+pub(super) fn new_org_token(org: OrgId) -> Result<(String, [u8; 32]), Error> {
+    let (secret, _) = new_token()?;
+    let token = format!("{org}.{secret}");
+    let hash = token_hash(&token);
+    Ok((token, hash))
+}
+
+/// The organization a token names; `None` for a token made before tokens named theirs, or no token.
+pub fn token_org(token: &str) -> Option<OrgId> {
+    let (org, secret) = token.split_once('.')?;
+    if secret.len() != TOKEN_CHARS || org.is_empty() || org.len() > 19 {
+        return None;
+    }
+    if !org.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    org.parse().ok().map(OrgId)
+}
+
+/// Whether `token` has a token's shape (a secret, with or without its organization): anything else is
+/// refused before touching the store.
+pub(super) fn well_formed(token: &str) -> bool {
+    token.len() == TOKEN_CHARS || token_org(token).is_some()
+}
 
 /// The most of a device's description (its `User-Agent`) a session keeps.
 pub const MAX_DEVICE_CHARS: usize = 200;
@@ -89,9 +117,10 @@ impl Parley {
     pub(super) async fn start_session(
         &self,
         user_id: UserId,
+        org_id: OrgId,
         device: Option<&str>,
     ) -> Result<AuthResponse, Error> {
-        let (token, hash) = new_token()?;
+        let (token, hash) = new_org_token(org_id)?;
         let now = Millis::now();
         self.store
             .create_session(user_id, hash, device, now)
@@ -139,7 +168,7 @@ impl Parley {
     /// The caller a token proves, if its session is live. A session whose last use is older than
     /// `touch_every` is marked used now.
     pub async fn authenticate(&self, token: &str) -> Result<Caller, Error> {
-        if token.len() != TOKEN_CHARS {
+        if !well_formed(token) {
             return Err(Error::Unauthenticated);
         }
         let token_hash = token_hash(token);

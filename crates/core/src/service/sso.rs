@@ -248,7 +248,7 @@ impl Parley {
             .await
             .map_err(|e| refuse(from_provider(e)))?;
         let user = self
-            .sso_account(&config, &identity)
+            .sso_account(&config, &callback.org, &identity)
             .await
             .map_err(&refuse)?;
         let record = AuditRecord {
@@ -259,7 +259,7 @@ impl Parley {
         if user.deactivated_at.is_some() {
             return Err(refuse(super::accounts::account_deactivated()));
         }
-        let session = match self.start_session(user.id, device).await {
+        let session = match self.start_session(user.id, user.org_id, device).await {
             Err(Error::Store(StoreError::NotFound(_))) => {
                 return Err(refuse(super::accounts::account_deactivated()));
             }
@@ -275,6 +275,7 @@ impl Parley {
     async fn sso_account(
         &self,
         config: &SsoConfigRecord,
+        org: &str,
         identity: &Identity,
     ) -> Result<User, Error> {
         let org_id = config.org_id;
@@ -347,7 +348,15 @@ impl Parley {
                 Err(other) => Err(other.into()),
             };
         }
-        self.create_sso_account(config, identity, &email).await
+        self.claim_email(&email, org)
+            .await
+            .map_err(|error| match error {
+                Error::Conflict { .. } => account_exists(),
+                other => other,
+            })?;
+        let made = self.create_sso_account(config, identity, &email).await;
+        self.settle_email(&email, org, made.as_ref().ok()).await;
+        made
     }
 
     /// Before an identity takes over an account by its email: Parley never verified that email, so whoever

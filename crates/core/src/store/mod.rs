@@ -5,6 +5,7 @@
 //! transaction is durable.
 
 mod admin;
+mod directory;
 mod files;
 mod notify;
 mod retention;
@@ -13,6 +14,7 @@ mod sso;
 pub use admin::{
     AdminRecords, AuditEntry, AuditFilter, AuditRecord, OrgSettingsRecord, SessionRecord,
 };
+pub use directory::{Directory, ShardNumber};
 pub use files::{CompletedUpload, FileRecords, NewUpload};
 pub use notify::{
     Candidate, Decided, Delivery, LogEntry, NewDelivery, NewPushSubscription, NotifyRecords,
@@ -413,6 +415,11 @@ pub trait Store:
     async fn latest_cursor(&self) -> StoreResult<Cursor>;
     /// The position of the oldest event still kept; a client behind it cannot resume.
     async fn oldest_cursor(&self) -> StoreResult<Cursor>;
+    /// How far apart cursors taken one after the other are: 1, or on a shard of several the step that
+    /// leaves room for the other shards' cursors.
+    fn cursor_step(&self) -> i64 {
+        1
+    }
     /// The ids of the conversations `user_id` is a member of, and the newest cursor, read together from one
     /// snapshot: the list is exact as of that cursor, and only later events can change it.
     async fn member_conversations_snapshot(

@@ -36,6 +36,7 @@ use super::outbound::{
 use super::registry::ConnId;
 use super::{GatewaySettings, close};
 use crate::error::ApiError;
+use crate::shards::Shards;
 use crate::tally::Counted;
 
 /// Most frames written between two flushes; bounds how long a busy connection goes without checking for
@@ -49,19 +50,15 @@ const FINISH_PATIENCE: Duration = Duration::from_secs(10);
 /// Events replayed per store query during a catch-up.
 const REPLAY_PAGE: u32 = 500;
 
-pub(super) async fn serve(
-    mut socket: WebSocket,
-    parley: Arc<Parley>,
-    hub: Arc<Hub>,
-    settings: GatewaySettings,
-) {
-    let (caller, token, resume) = match hello(&mut socket, &parley, &settings).await {
+pub(super) async fn serve(mut socket: WebSocket, shards: Arc<Shards>, settings: GatewaySettings) {
+    let hello = match hello(&mut socket, &shards, &settings).await {
         Ok(hello) => hello,
         Err(close) => {
             refuse(socket, close).await;
             return;
         }
     };
+    let (caller, token, resume, parley, hub) = hello;
     let Some(place) = hub.sockets.take(caller.user.id) else {
         refuse(socket, TOO_MANY_SOCKETS).await;
         return;
@@ -148,12 +145,15 @@ const BAD_TOKEN: Close = Close {
     reason: "bad token",
 };
 
-/// Waits for `hello` and authenticates it.
+/// What a `hello` proved: the caller, its token and where it resumes, and its organization's shard.
+type Hello = (Arc<Caller>, String, Option<Cursor>, Arc<Parley>, Arc<Hub>);
+
+/// Waits for `hello` and authenticates it on the shard of the token's organization.
 async fn hello(
     socket: &mut WebSocket,
-    parley: &Parley,
+    shards: &Shards,
     settings: &GatewaySettings,
-) -> Result<(Arc<Caller>, String, Option<Cursor>), Close> {
+) -> Result<Hello, Close> {
     let protocol = Close {
         code: close::PROTOCOL,
         reason: "the first frame must be hello",
@@ -168,8 +168,10 @@ async fn hello(
     else {
         return Err(protocol);
     };
-    let caller = parley.authenticate(&token).await.map_err(refusal)?;
-    Ok((Arc::new(caller), token, resume))
+    let shard = shards.of_token(&token).await.map_err(refusal)?;
+    let caller = shard.parley.authenticate(&token).await.map_err(refusal)?;
+    let (parley, hub) = (Arc::clone(&shard.parley), Arc::clone(&shard.hub));
+    Ok((Arc::new(caller), token, resume, parley, hub))
 }
 
 /// How a failed authentication closes the socket: a bad token says so (the client forgets it), anything

@@ -290,10 +290,11 @@ impl Dispatcher {
         }
     }
 
+    /// Keeps this hub's count, and the node's gauge (the sum over its shards' hubs), up to date.
     fn count_connections(&self) {
         let count = self.registry.len();
-        self.connections.store(count, Ordering::Release);
-        metrics::gauge!("parley_ws_connections").set(count as f64);
+        let before = self.connections.swap(count, Ordering::AcqRel);
+        metrics::gauge!("parley_ws_connections").increment(count as f64 - before as f64);
     }
 
     fn route(&mut self, signal: &Signal) {

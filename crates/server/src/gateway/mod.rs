@@ -115,5 +115,5 @@ pub async fn upgrade(
         .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .max_message_size(settings.max_frame_bytes)
         .max_frame_size(settings.max_frame_bytes)
-        .on_upgrade(move |socket| connection::serve(socket, state.parley, state.hub, settings)))
+        .on_upgrade(move |socket| connection::serve(socket, state.shards, settings)))
 }

@@ -32,6 +32,12 @@ pub struct Signed {
     expires: Option<i64>,
     /// The link's signature.
     signature: Option<String>,
+    /// The organization of whoever asked for the link: where a cluster of several shards finds the file.
+    #[allow(
+        dead_code,
+        reason = "read by the shard router (`shards.rs`) before the handler runs"
+    )]
+    org: Option<parley_core::OrgId>,
 }
 
 /// A file

@@ -67,7 +67,7 @@ impl FromRequestParts<AppState> for Auth {
 
 /// The token of an `Authorization` value in the bearer scheme, whose name is case-insensitive (RFC 9110
 /// section 11.1): `Bearer`, `bearer` and `BEARER` all work.
-fn bearer_token(value: &str) -> Option<&str> {
+pub(crate) fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")

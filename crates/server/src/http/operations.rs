@@ -48,7 +48,7 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<&'static str> {
     };
     // A store that hangs (PostgreSQL stopped with its connection still up) must read as not ready, not
     // as ready once it wakes up.
-    match tokio::time::timeout(READY_WITHIN, state.parley.ready()).await {
+    match tokio::time::timeout(READY_WITHIN, state.shards.ready()).await {
         Ok(Ok(())) => Ok("ready"),
         Ok(Err(error)) => {
             tracing::warn!(error = &error as &dyn std::error::Error, "not ready");

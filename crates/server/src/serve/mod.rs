@@ -69,7 +69,7 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (hub, parley) = (Arc::clone(&state.hub), Arc::clone(&state.parley));
+    let shards = Arc::clone(&state.shards);
     let settings = state.http.clone();
     let app = router(state);
     let admission = Admission::new(
@@ -119,9 +119,13 @@ pub async fn run(
     stopping.closed().await;
     // WebSockets are not requests in flight: once the listener is closed (so nobody reconnects here), tell
     // them to reconnect elsewhere or after the restart, and give them a moment to go.
-    hub.close_all(SOCKETS_PATIENCE).await;
+    for shard in shards.all() {
+        shard.hub.close_all(SOCKETS_PATIENCE).await;
+    }
     // Only now: leaving stops the bus, and with it this node's dispatcher, which the closing needs.
-    parley.leave_cluster().await;
+    for shard in shards.all() {
+        shard.parley.leave_cluster().await;
+    }
     Ok(())
 }
 

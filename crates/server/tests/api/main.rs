@@ -34,6 +34,7 @@ mod realtime;
 mod replicas;
 mod retention;
 mod sessions;
+mod shards;
 mod sso;
 mod threads;
 mod users;

@@ -113,15 +113,16 @@ pub(crate) async fn range(
 /// behind it reads the user's conversations one by one (see the SQLite store's `events::after`).
 const WALK_AT_MOST: i64 = 2_000;
 
-/// Events after `cursor` that `user_id` may see, oldest first. `c` must be a snapshot (one repeatable-read
+/// Events after `cursor` that `user_id` may see, oldest first; cursors are `step` apart. `c` must be a snapshot (one repeatable-read
 /// transaction), so that no query below sees an event another missed.
 pub(crate) async fn after(
     c: &impl GenericClient,
     user_id: UserId,
     cursor: Cursor,
     limit: u32,
+    step: i64,
 ) -> StoreResult<Vec<Event>> {
-    let behind = latest(c).await?.0 - cursor.0;
+    let behind = (latest(c).await?.0 - cursor.0) / step;
     let logged = if behind <= WALK_AT_MOST {
         walk(c, user_id, cursor, limit).await?
     } else {

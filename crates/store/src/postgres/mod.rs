@@ -7,6 +7,7 @@ mod accounts;
 mod admin;
 mod batch;
 mod conversations;
+mod directory;
 mod edits;
 mod events;
 mod files;
@@ -19,6 +20,7 @@ mod pool;
 mod replicas;
 mod retention;
 mod search_index;
+mod shard_ids;
 mod sql;
 mod sso;
 mod threads;
@@ -45,9 +47,14 @@ use replicas::Replicas;
 use sql::backend;
 use writer::{Connections, Db};
 
+pub use directory::PgDirectory;
+pub use shard_ids::ID_STEP;
+
 pub struct PgStore {
     db: Arc<Connections>,
     replicas: Option<Replicas>,
+    /// How far apart this store's ids and cursors are: `ID_STEP` on a shard, else 1.
+    id_step: i64,
 }
 
 impl PgStore {
@@ -60,9 +67,21 @@ impl PgStore {
     /// Like `open`, with streaming replicas of that database at `replicas` to take reads off it
     /// (`replicas.rs`).
     pub async fn open_with_replicas(url: &str, replicas: &[String]) -> StoreResult<Self> {
+        Self::open_shard(url, replicas, None).await
+    }
+
+    /// Like `open_with_replicas`; as shard `shard` (below `ID_STEP`) of several, its sequences laid out so
+    /// that no other shard takes the same ids (`shard_ids.rs`).
+    pub async fn open_shard(
+        url: &str,
+        replicas: &[String],
+        shard: Option<u16>,
+    ) -> StoreResult<Self> {
+        let shard = shard.map(i64::from);
         Ok(PgStore {
-            db: Connections::open(url).await?,
+            db: Connections::open(url, shard).await?,
             replicas: Replicas::open(url, replicas).await?,
+            id_step: if shard.is_some() { ID_STEP } else { 1 },
         })
     }
 }
@@ -508,7 +527,7 @@ impl Store for PgStore {
         limit: u32,
     ) -> StoreResult<Vec<Event>> {
         recent!(self, |db| snapshot(db, async |c| {
-            events::after(c, user_id, cursor, limit).await
+            events::after(c, user_id, cursor, limit, self.id_step).await
         }))
     }
 
@@ -518,6 +537,10 @@ impl Store for PgStore {
 
     async fn oldest_cursor(&self) -> StoreResult<Cursor> {
         events::oldest(&self.db.read().await?).await
+    }
+
+    fn cursor_step(&self) -> i64 {
+        self.id_step
     }
 
     async fn member_conversations_snapshot(

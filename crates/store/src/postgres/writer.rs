@@ -24,7 +24,7 @@ use super::batch::{Isolation, Pending, PlainSend, Write, run_all};
 use super::pool;
 use super::search_index::{self, Wake};
 use super::sql::{backend, row, run};
-use super::{events, messages};
+use super::{events, messages, shard_ids};
 use crate::announces::Announces;
 use crate::inputs::NewMessage;
 
@@ -58,6 +58,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0007_retention.sql"),
     include_str!("../../migrations/postgres/0008_single_sign_on.sql"),
     include_str!("../../migrations/postgres/0009_search_out_of_the_turn.sql"),
+    include_str!("../../migrations/postgres/0010_shard_directory.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +75,7 @@ pub(crate) struct Connections {
 
 impl Connections {
     /// Connects to `url`, brings the schema up to date and starts the writer.
-    pub(crate) async fn open(url: &str) -> StoreResult<Arc<Self>> {
+    pub(crate) async fn open(url: &str, shard: Option<i64>) -> StoreResult<Arc<Self>> {
         let config = pool::config(url)?;
         let pool = pool::pool(&config, READERS, RecyclingMethod::Fast, CONNECT_PATIENCE)?;
         // Checked with a query before each turn: the server may have ended an idle writer session
@@ -82,7 +83,7 @@ impl Connections {
         let writer_pool = pool::pool(&config, 1, RecyclingMethod::Verified, CONNECT_PATIENCE)?;
         let db = pool.get().await.map_err(backend)?;
         let turn_key = turn_key(&db).await?;
-        migrate(&db, turn_key).await?;
+        migrate(&db, turn_key, shard).await?;
         drop(db);
         let (jobs, queue) = mpsc::unbounded_channel();
         let (committed, commit_feed) = mpsc::unbounded_channel();
@@ -175,9 +176,12 @@ async fn turn_key(db: &Db) -> StoreResult<i64> {
 }
 
 /// Applies the migrations not yet applied, holding the turn so nodes starting together migrate once.
-async fn migrate(db: &Db, turn_key: i64) -> StoreResult<()> {
+async fn migrate(db: &Db, turn_key: i64, shard: Option<i64>) -> StoreResult<()> {
     run(db, "SELECT pg_advisory_lock($1)", &[&turn_key]).await?;
-    let migrated = apply_migrations(db).await;
+    let mut migrated = apply_migrations(db).await;
+    if let (Ok(()), Some(number)) = (&migrated, shard) {
+        migrated = shard_ids::lay_out(db, number).await;
+    }
     let unlocked = run(db, "SELECT pg_advisory_unlock($1)", &[&turn_key]).await;
     migrated.and(unlocked.map(|_| ()))
 }

@@ -1,0 +1,34 @@
+//! The directory of a cluster whose organizations live on several shards (each a whole store): which shard
+//! holds each organization, and which organization each email address belongs to, so that a login by email
+//! and a sign-up's check that an address is free each ask one shard. Every node caches what it read.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+use crate::OrgId;
+use crate::model::Millis;
+
+/// A shard's number: its place in the configuration, 0 for the first.
+pub type ShardNumber = u16;
+
+#[async_trait]
+pub trait Directory: Send + Sync {
+    /// How many shards there are; their numbers are `0..shards()`.
+    fn shards(&self) -> ShardNumber;
+    /// The shard holding the organization with this id, if the directory knows it.
+    async fn shard_of_org(&self, org: OrgId) -> StoreResult<Option<ShardNumber>>;
+    /// The shard holding the organization with this handle, if the directory knows it.
+    async fn shard_of_handle(&self, handle: &str) -> StoreResult<Option<ShardNumber>>;
+    /// The shard of the organization with this handle, placing it on the shard with the fewest
+    /// organizations if it has none yet (the organization itself is made there by its first sign-up).
+    async fn place(&self, handle: &str) -> StoreResult<ShardNumber>;
+    /// The shard holding the account with this (lowercased) email address, if any.
+    async fn shard_of_email(&self, email: &str) -> StoreResult<Option<ShardNumber>>;
+    /// Claims `email` for a new account in organization `handle`: false if an account has it, or another
+    /// sign-up claimed it in the last ten minutes and has not finished.
+    async fn claim_email(&self, email: &str, handle: &str, now: Millis) -> StoreResult<bool>;
+    /// Gives back the claim of a sign-up that failed.
+    async fn release_email(&self, email: &str) -> StoreResult<()>;
+    /// Records that the account with `email` was made in organization `handle`, whose id is `org`.
+    async fn bind(&self, email: &str, handle: &str, org: OrgId) -> StoreResult<()>;
+}

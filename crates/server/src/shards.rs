@@ -1,0 +1,233 @@
+//! Organizations on several shards: each shard is a whole `Parley` (its PostgreSQL database, its subjects on
+//! the bus, its gateway) and holds whole organizations, so no request and no socket needs more than one.
+//! A request goes to the shard of the organization it concerns, told by what it carries: a token names its
+//! organization, a sign-up or login its organization's handle or an email address, which the directory
+//! places. What names no organization (health, metrics, the web client) goes to the first shard.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{Method, header};
+use axum::response::{IntoResponse, Response};
+use parley_core::service::token_org;
+use parley_core::store::{Directory, ShardNumber};
+use parley_core::{Error, OrgId, Parley, validate};
+use serde::Deserialize;
+use tower::ServiceExt as _;
+
+use crate::error::ApiError;
+use crate::gateway::Hub;
+use crate::http::body;
+use crate::serve::HttpSettings;
+
+/// One shard's use cases and gateway.
+pub struct Shard {
+    pub parley: Arc<Parley>,
+    pub hub: Arc<Hub>,
+}
+
+/// Every shard this node serves, and the directory of which organization lives on which.
+pub struct Shards {
+    list: Vec<Shard>,
+    directory: Option<Arc<dyn Directory>>,
+    default_org: String,
+    /// Whether a sign-up may make an organization (the server's `open_signup`): only then does one that
+    /// names an unknown handle place it.
+    open_signup: bool,
+}
+
+impl Shards {
+    /// The one store of a cluster that is not sharded.
+    pub fn single(shard: Shard) -> Self {
+        Shards {
+            list: vec![shard],
+            directory: None,
+            default_org: String::new(),
+            open_signup: false,
+        }
+    }
+
+    /// Shards `0..list.len()`, in the directory's numbering.
+    pub fn several(
+        list: Vec<Shard>,
+        directory: Arc<dyn Directory>,
+        default_org: String,
+        open_signup: bool,
+    ) -> Self {
+        Shards {
+            list,
+            directory: Some(directory),
+            default_org,
+            open_signup,
+        }
+    }
+
+    pub fn all(&self) -> &[Shard] {
+        &self.list
+    }
+
+    fn first(&self) -> &Shard {
+        &self.list[0]
+    }
+
+    fn numbered(&self, number: Option<ShardNumber>) -> usize {
+        number
+            .map(usize::from)
+            .filter(|number| *number < self.list.len())
+            .unwrap_or(0)
+    }
+
+    /// The shard a token's session is kept on: its organization's; the first for a token that names none
+    /// (made before tokens named theirs, or no token), which refuses it if it is not its own.
+    pub async fn of_token(&self, token: &str) -> Result<&Shard, Error> {
+        match (&self.directory, token_org(token)) {
+            (Some(directory), Some(org)) => {
+                let number = directory.shard_of_org(org).await?;
+                Ok(&self.list[self.numbered(number)])
+            }
+            _ => Ok(self.first()),
+        }
+    }
+
+    async fn of_org(&self, org: Option<OrgId>) -> Result<usize, Error> {
+        match (&self.directory, org) {
+            (Some(directory), Some(org)) => Ok(self.numbered(directory.shard_of_org(org).await?)),
+            _ => Ok(0),
+        }
+    }
+
+    /// The shard of the organization `handle` (the server's default when absent); for a sign-up, which may
+    /// make it where the server's sign-up is open, the emptiest shard when it is new. A handle that is none
+    /// (or unknown) goes to the first shard, which refuses it.
+    async fn of_handle(&self, handle: Option<&str>, new: bool) -> Result<usize, Error> {
+        let Some(directory) = &self.directory else {
+            return Ok(0);
+        };
+        let handle = handle.unwrap_or(&self.default_org);
+        if validate::handle("org", handle).is_err() {
+            return Ok(0);
+        }
+        let number = if new && self.open_signup {
+            Some(directory.place(handle).await?)
+        } else {
+            directory.shard_of_handle(handle).await?
+        };
+        Ok(self.numbered(number))
+    }
+
+    /// The shard of the account with this email address; the first when none has it, which answers as it
+    /// does for any unknown account.
+    async fn of_email(&self, email: &str) -> Result<usize, Error> {
+        match &self.directory {
+            Some(directory) => {
+                Ok(self.numbered(directory.shard_of_email(&email.to_lowercase()).await?))
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// Whether every shard's store and bus answer.
+    pub async fn ready(&self) -> Result<(), Error> {
+        for shard in &self.list {
+            shard.parley.ready().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Each shard's router, and how to choose one.
+#[derive(Clone)]
+pub(crate) struct Routes {
+    pub(crate) shards: Arc<Shards>,
+    pub(crate) routers: Arc<Vec<Router>>,
+    pub(crate) http: HttpSettings,
+    pub(crate) max_body_bytes: usize,
+}
+
+/// The fields of the bodies of the routes that carry no token, which name an organization or an account.
+#[derive(Default, Deserialize)]
+struct Names {
+    org: Option<String>,
+    login: Option<String>,
+    invite: Option<String>,
+    token: Option<String>,
+}
+
+/// Hands `request` to the router of the shard it concerns.
+pub(crate) async fn route(State(routes): State<Routes>, request: Request) -> Response {
+    match choose(&routes, request).await {
+        Ok((number, request)) => {
+            let router = routes.routers[number].clone();
+            match router.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn choose(routes: &Routes, request: Request) -> Result<(usize, Request), ApiError> {
+    let shards = &routes.shards;
+    if let Some(token) = bearer(&request) {
+        let org = token_org(token);
+        return Ok((shards.of_org(org).await?, request));
+    }
+    let path = request.uri().path().to_owned();
+    if request.method() == Method::GET {
+        let org = request.uri().query().and_then(|query| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .find(|(name, _)| name == "org")
+                .map(|(_, value)| value.into_owned())
+        });
+        let number = if path == "/v1/auth/sso" {
+            shards.of_handle(org.as_deref(), false).await?
+        } else if path.starts_with("/v1/files/") {
+            shards
+                .of_org(org.and_then(|org| org.parse().ok().map(OrgId)))
+                .await?
+        } else {
+            0
+        };
+        return Ok((number, request));
+    }
+    let path = path.as_str();
+    let named = matches!(
+        path,
+        "/v1/auth/signup" | "/v1/auth/login" | "/v1/auth/sso/start" | "/v1/invites/lookup"
+    ) || path == parley_core::sso::CALLBACK_PATH;
+    if request.method() != Method::POST || !named {
+        return Ok((0, request));
+    }
+    let (parts, content) = request.into_parts();
+    let bytes = body::read(content, routes.max_body_bytes, routes.http.body_timeout).await?;
+    // A body that is not what the route takes goes to the first shard, which says so.
+    let names: Names = serde_json::from_slice(&bytes).unwrap_or_default();
+    let number = match path {
+        "/v1/auth/signup" => match &names.invite {
+            Some(invite) => shards.of_org(token_org(invite)).await?,
+            None => shards.of_handle(names.org.as_deref(), true).await?,
+        },
+        "/v1/auth/login" => match &names.login {
+            Some(login) if login.contains('@') => shards.of_email(login).await?,
+            _ => shards.of_handle(names.org.as_deref(), false).await?,
+        },
+        "/v1/invites/lookup" => {
+            shards
+                .of_org(names.token.as_deref().and_then(token_org))
+                .await?
+        }
+        _ => shards.of_handle(names.org.as_deref(), false).await?,
+    };
+    Ok((number, Request::from_parts(parts, Body::from(bytes))))
+}
+
+fn bearer(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(crate::http::bearer_token)
+}
