@@ -70,7 +70,7 @@ pub enum StartError {
     ReplicasNeedPostgres,
     #[error("shards (store_shards) are PostgreSQL databases: set store = postgres://... too")]
     ShardsNeedPostgres,
-    #[error("at most {} shards", parley_store::ID_STEP)]
+    #[error("at most {} shards", parley_core::store::ID_STEP)]
     TooManyShards,
     #[error(
         "NATS credentials are a user with a password (nats_user, nats_password), a token (nats_token), an \
@@ -158,7 +158,9 @@ impl AppState {
             let inbox = bus.inbox().await?;
             let mut parley = Parley::new(store, bus, Arc::clone(&storage), settings.clone());
             if let Some(directory) = &directory {
-                parley = parley.on_shard(Arc::clone(directory));
+                let number =
+                    ShardNumber::try_from(number).map_err(|_| StartError::TooManyShards)?;
+                parley = parley.on_shard(Arc::clone(directory), number);
             }
             let parley = Arc::new(parley);
             let hub = Hub::start(
@@ -212,19 +214,22 @@ pub async fn open_for_admin(config: &Config, org: &str) -> Result<Arc<Parley>, S
     let mut stores = open_shards(config).await?;
     let directory = open_directory(config, stores.len()).await?;
     let number = match &directory {
-        Some(directory) => usize::from(directory.place(org).await?),
+        Some(directory) => {
+            let emptiest = directory.emptiest().await?;
+            directory.place(org, emptiest).await?
+        }
         None => 0,
     };
-    if number >= stores.len() {
+    if usize::from(number) >= stores.len() {
         return Err(StartError::TooManyShards);
     }
-    let store = stores.swap_remove(number);
+    let store = stores.swap_remove(usize::from(number));
     let bus = Arc::new(LocalBus::with_inbox_capacity(config.bus_inbox_capacity));
     let storage = files::open_storage(config)?;
     let settings = config.settings(files::url_signer(config, false)?);
     let parley = Parley::new(store, bus, storage, settings);
     Ok(Arc::new(match directory {
-        Some(directory) => parley.on_shard(directory),
+        Some(directory) => parley.on_shard(directory, number),
         None => parley,
     }))
 }
@@ -307,7 +312,7 @@ async fn open_shards(config: &Config) -> Result<Vec<Arc<dyn Store>>, StartError>
     for (number, url) in urls.enumerate() {
         let number = u16::try_from(number)
             .ok()
-            .filter(|number| i64::from(*number) < parley_store::ID_STEP)
+            .filter(|number| i64::from(*number) < parley_core::store::ID_STEP)
             .ok_or(StartError::TooManyShards)?;
         // Read replicas are the first shard's.
         let replicas = if number == 0 {
@@ -438,8 +443,9 @@ async fn count_nodes(parley: Weak<Parley>) {
 
 /// Hourly, for as long as the server lives: purges messages past their conversation's retention
 /// (`retention.rs`), forgets events past their retention and sessions past their
-/// idle limit or lifetime (which are refused already; this only keeps the tables small), and deletes files
-/// nobody can reach any more (erased, uploads left on no message, objects no record names).
+/// idle limit or lifetime (which are refused already; this only keeps the tables small), deletes files
+/// nobody can reach any more (erased, uploads left on no message, objects no record names), and on a shard
+/// of several settles the address claims sign-ups left (`shard.rs`).
 async fn janitor(parley: Weak<Parley>) {
     let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -452,6 +458,7 @@ async fn janitor(parley: Weak<Parley>) {
         report_pruned("sessions", parley.prune_sessions().await);
         report_pruned("files", parley.collect_files().await);
         report_pruned("unknown objects", parley.sweep_storage().await);
+        report_pruned("unsettled address claims", parley.settle_claims().await);
     }
 }
 
@@ -513,8 +520,14 @@ pub fn router(state: AppState) -> Router {
         http: state.http.clone(),
         max_body_bytes: state.max_body_bytes,
     };
+    // The shards' routers have the rest of the layers; these cover what the choosing itself answers.
     Router::new()
         .fallback(crate::shards::route)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(CatchPanicLayer::custom(panic_response))
         .with_state(routes)
 }
 

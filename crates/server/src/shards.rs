@@ -109,10 +109,10 @@ impl Shards {
         if validate::handle("org", handle).is_err() {
             return Ok(0);
         }
-        let number = if new && self.open_signup {
-            Some(directory.place(handle).await?)
-        } else {
-            directory.shard_of_handle(handle).await?
+        let number = match directory.shard_of_handle(handle).await? {
+            // The shard's sign-up places it there, after its checks (`place_org`).
+            None if new && self.open_signup => Some(directory.emptiest().await?),
+            number => number,
         };
         Ok(self.numbered(number))
     }
@@ -128,12 +128,10 @@ impl Shards {
         }
     }
 
-    /// Whether every shard's store and bus answer.
+    /// Whether the first shard's store (which holds the directory) and the bus answer: a node that can
+    /// route. Another shard down leaves the node ready for every other shard's organizations.
     pub async fn ready(&self) -> Result<(), Error> {
-        for shard in &self.list {
-            shard.parley.ready().await?;
-        }
-        Ok(())
+        self.first().parley.ready().await
     }
 }
 
@@ -155,9 +153,13 @@ struct Names {
     token: Option<String>,
 }
 
-/// Hands `request` to the router of the shard it concerns.
+/// Hands `request` to the router of the shard it concerns. Choosing (reading a body, asking the
+/// directory) takes no longer than a whole request may.
 pub(crate) async fn route(State(routes): State<Routes>, request: Request) -> Response {
-    match choose(&routes, request).await {
+    let chosen = tokio::time::timeout(routes.http.request_timeout, choose(&routes, request))
+        .await
+        .unwrap_or_else(|_| Err(crate::http::deadline::too_late()));
+    match chosen {
         Ok((number, request)) => {
             let router = routes.routers[number].clone();
             match router.oneshot(request).await {
@@ -169,14 +171,27 @@ pub(crate) async fn route(State(routes): State<Routes>, request: Request) -> Res
     }
 }
 
+/// The routes that carry no token and name an organization, an invitation or an address in their body:
+/// routed by that, whatever `Authorization` they also carry.
+fn named_by_body(method: &Method, path: &str) -> bool {
+    method == Method::POST
+        && (matches!(
+            path,
+            "/v1/auth/signup" | "/v1/auth/login" | "/v1/auth/sso/start" | "/v1/invites/lookup"
+        ) || path == parley_core::sso::CALLBACK_PATH)
+}
+
 async fn choose(routes: &Routes, request: Request) -> Result<(usize, Request), ApiError> {
     let shards = &routes.shards;
+    let path = request.uri().path().to_owned();
+    if named_by_body(request.method(), &path) {
+        return by_body(routes, request, &path).await;
+    }
     if let Some(token) = bearer(&request) {
         let org = token_org(token);
         return Ok((shards.of_org(org).await?, request));
     }
-    let path = request.uri().path().to_owned();
-    if request.method() == Method::GET {
+    if request.method() == Method::GET || request.method() == Method::HEAD {
         let org = request.uri().query().and_then(|query| {
             url::form_urlencoded::parse(query.as_bytes())
                 .find(|(name, _)| name == "org")
@@ -193,14 +208,15 @@ async fn choose(routes: &Routes, request: Request) -> Result<(usize, Request), A
         };
         return Ok((number, request));
     }
-    let path = path.as_str();
-    let named = matches!(
-        path,
-        "/v1/auth/signup" | "/v1/auth/login" | "/v1/auth/sso/start" | "/v1/invites/lookup"
-    ) || path == parley_core::sso::CALLBACK_PATH;
-    if request.method() != Method::POST || !named {
-        return Ok((0, request));
-    }
+    Ok((0, request))
+}
+
+async fn by_body(
+    routes: &Routes,
+    request: Request,
+    path: &str,
+) -> Result<(usize, Request), ApiError> {
+    let shards = &routes.shards;
     let (parts, content) = request.into_parts();
     let bytes = body::read(content, routes.max_body_bytes, routes.http.body_timeout).await?;
     // A body that is not what the route takes goes to the first shard, which says so.

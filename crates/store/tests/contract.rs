@@ -447,6 +447,197 @@ mod postgres {
 
     store_contract_tests!();
 
+    /// A shard's ids count by `ID_STEP` from its number, above `ID_BASE`, and so do its cursors; the
+    /// directory places an organization once, claims an address once, binds an organization's first id
+    /// only, and lists the claims nobody settled.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shards_take_their_own_ids_and_the_directory_keeps_what_it_was_told() {
+        use parley_core::OrgId;
+        use parley_core::store::{Directory, ID_BASE, ID_STEP};
+        use parley_store::PgDirectory;
+
+        let (Some((_first, first_url)), Some((_third, third_url))) =
+            (scratch().await, scratch().await)
+        else {
+            return;
+        };
+        // Made before it was a shard, then opened as shard 0: what it made keeps its ids, what it makes
+        // next is laid out.
+        let before = open(&first_url).await;
+        let old = user(before.as_ref(), "acme", "old").await;
+        drop(before);
+        let first: Arc<dyn Store> = Arc::new(
+            PgStore::open_shard(&first_url, &[], Some(0))
+                .await
+                .expect("shard 0"),
+        );
+        let third: Arc<dyn Store> = Arc::new(
+            PgStore::open_shard(&third_url, &[], Some(2))
+                .await
+                .expect("shard 2"),
+        );
+        assert_eq!(first.cursor_step(), ID_STEP);
+        for (store, number) in [(&first, 0), (&third, 2)] {
+            let ada = user(store.as_ref(), "globex", "ada").await;
+            let bob = user(store.as_ref(), "globex", "bob").await;
+            let group = group(store.as_ref(), &ada, &[&bob]).await;
+            let sent = send(store.as_ref(), group.id, &ada, "hi").await;
+            let cursor = store.latest_cursor().await.expect("latest").0;
+            for id in [
+                ada.id.0,
+                bob.id.0,
+                ada.org_id.0,
+                group.id.0,
+                sent.id.0,
+                cursor,
+            ] {
+                assert!(id >= ID_BASE, "{id} is a shard's");
+                assert_eq!(id.rem_euclid(ID_STEP), number, "{id} is shard {number}'s");
+            }
+            assert_eq!(bob.id.0 - ada.id.0, ID_STEP);
+        }
+        assert!(old.id.0 < ID_BASE);
+
+        let directory = PgDirectory::open(&first_url, 3).await.expect("directory");
+        // What shard 0 held before is in the directory.
+        assert_eq!(
+            directory.shard_of_handle("acme").await.expect("find"),
+            Some(0)
+        );
+        assert_eq!(
+            directory.shard_of_org(old.org_id).await.expect("find"),
+            Some(0)
+        );
+        let old_email = "old@acme.example".to_owned();
+        assert_eq!(
+            directory.shard_of_email(&old_email).await.expect("find"),
+            Some(0)
+        );
+        assert!(
+            !directory
+                .claim_email(&old_email, "initech", Millis(1))
+                .await
+                .expect("claim")
+        );
+
+        // Shard 0 has acme now; 1 and 2 are emptiest, the lower first.
+        assert_eq!(directory.emptiest().await.expect("emptiest"), 1);
+        assert_eq!(directory.place("initech", 1).await.expect("place"), 1);
+        assert_eq!(
+            directory.place("initech", 2).await.expect("place"),
+            1,
+            "placed once"
+        );
+        assert!(
+            directory
+                .claim_email("ann@initech.example", "initech", Millis(5))
+                .await
+                .expect("claim")
+        );
+        assert!(
+            !directory
+                .claim_email("ann@initech.example", "umbrella", Millis(6))
+                .await
+                .expect("claim")
+        );
+        assert_eq!(
+            directory
+                .shard_of_email("ann@initech.example")
+                .await
+                .expect("find"),
+            None,
+            "a claim is no account yet"
+        );
+        let unsettled = directory
+            .unsettled_claims(1, Millis(10))
+            .await
+            .expect("unsettled");
+        assert_eq!(
+            unsettled,
+            vec![("ann@initech.example".to_owned(), "initech".to_owned())]
+        );
+        assert!(
+            directory
+                .unsettled_claims(1, Millis(5))
+                .await
+                .expect("unsettled")
+                .is_empty()
+        );
+        assert!(
+            directory
+                .unsettled_claims(2, Millis(10))
+                .await
+                .expect("unsettled")
+                .is_empty()
+        );
+        let initech = OrgId(ID_BASE + 1);
+        directory
+            .bind("ann@initech.example", "initech", initech)
+            .await
+            .expect("bind");
+        assert_eq!(
+            directory
+                .shard_of_email("ann@initech.example")
+                .await
+                .expect("find"),
+            Some(1)
+        );
+        assert_eq!(
+            directory.shard_of_org(initech).await.expect("find"),
+            Some(1)
+        );
+        // A second id for the handle does not take its place.
+        directory
+            .bind("ann@initech.example", "initech", OrgId(ID_BASE + 2049))
+            .await
+            .expect("bind");
+        assert_eq!(
+            directory.shard_of_org(initech).await.expect("find"),
+            Some(1)
+        );
+        assert!(
+            directory
+                .unsettled_claims(1, Millis(10))
+                .await
+                .expect("unsettled")
+                .is_empty()
+        );
+        assert_eq!(directory.emptiest().await.expect("emptiest"), 2);
+        // A released claim frees the address.
+        assert!(
+            directory
+                .claim_email("cy@initech.example", "initech", Millis(7))
+                .await
+                .expect("claim")
+        );
+        directory
+            .release_email("cy@initech.example")
+            .await
+            .expect("release");
+        assert!(
+            directory
+                .claim_email("cy@initech.example", "initech", Millis(8))
+                .await
+                .expect("claim")
+        );
+        // An id the directory does not know: one made on a shard says which; others, nothing.
+        assert_eq!(
+            directory
+                .shard_of_org(OrgId(ID_BASE + 2 + ID_STEP * 9))
+                .await
+                .expect("find"),
+            Some(2)
+        );
+        assert_eq!(
+            directory
+                .shard_of_org(OrgId(ID_BASE + 5))
+                .await
+                .expect("find"),
+            None
+        );
+        assert_eq!(directory.shard_of_org(OrgId(77)).await.expect("find"), None);
+    }
+
     /// A node that died between its commit and its publish leaves the `published` row behind the log; the
     /// next turn, on any node, publishes those events first, naming the cursor they come after.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

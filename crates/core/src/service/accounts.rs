@@ -11,7 +11,7 @@ use super::sessions::token_hash;
 use super::throttles::LoginKey;
 use super::{Caller, Parley};
 use crate::bus::Ended;
-use crate::model::{Millis, User};
+use crate::model::Millis;
 use crate::store::{AuditRecord, NewUser, OrgPolicy, StoreError};
 use crate::{Error, validate};
 
@@ -55,51 +55,21 @@ impl Parley {
             password_hash: &password_hash,
             now: Millis::now(),
         };
+        self.place_org(&org).await?;
         self.claim_email(&email, &org).await?;
-        let created = self.store.create_user(new_user).await;
-        self.settle_email(&email, &org, created.as_ref().ok()).await;
+        let created = self.store.create_user(new_user).await.map_err(Error::Store);
+        self.settle_email(&email, &org, &created).await;
         let user = created.map_err(|e| match e {
-            StoreError::Conflict(field) => taken(field),
-            StoreError::NotFound("invite") => invalid_invite(),
-            StoreError::NotFound(_) => Error::Denied {
+            Error::Store(StoreError::Conflict(field)) => taken(field),
+            Error::Store(StoreError::NotFound("invite")) => invalid_invite(),
+            Error::Store(StoreError::NotFound(_)) => Error::Denied {
                 code: "invite_required",
                 message: "joining this organization takes an invitation",
             },
-            other => Error::Store(other),
+            other => other,
         })?;
         self.join_default_channels(&user).await;
         self.start_session(user.id, user.org_id, device).await
-    }
-
-    /// On a shard of several, claims `email` in the directory for a new account in organization `org`, so
-    /// that no two shards make an account with one address.
-    pub(super) async fn claim_email(&self, email: &str, org: &str) -> Result<(), Error> {
-        let Some(directory) = &self.directory else {
-            return Ok(());
-        };
-        if directory.claim_email(email, org, Millis::now()).await? {
-            Ok(())
-        } else {
-            Err(taken("email"))
-        }
-    }
-
-    /// Records in the directory the account made with a claimed address, or gives back the claim of one
-    /// that was not made. A failure is only logged: an unfinished claim lapses after ten minutes.
-    pub(super) async fn settle_email(&self, email: &str, org: &str, made: Option<&User>) {
-        let Some(directory) = &self.directory else {
-            return;
-        };
-        let settled = match made {
-            Some(user) => directory.bind(email, org, user.org_id).await,
-            None => directory.release_email(email).await,
-        };
-        if let Err(error) = settled {
-            tracing::warn!(
-                error = &error as &dyn std::error::Error,
-                "cannot record a new account's email address in the directory"
-            );
-        }
     }
 
     /// How a sign-up without invitation may treat `org` until its administrators choose a policy.

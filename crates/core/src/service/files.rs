@@ -280,7 +280,7 @@ impl Parley {
     }
 
     /// A signed link to `id`. It also names the caller's organization, which a cluster of several shards
-    /// routes it by; the signature does not cover it, as a link sent elsewhere finds no file.
+    /// routes it by; the signature does not cover it: on another shard, no file has that id.
     fn signed_url(&self, caller: &Caller, id: FileId, variant: Variant, expires: Millis) -> String {
         let signature = self.settings.files.signer.sign(id, variant, expires);
         let path = match variant {

@@ -5,7 +5,7 @@
 use parley_proto::v1::{AuditKind, CreateInviteRequest, Invite, InvitePreview, Role};
 
 use super::audit::by;
-use super::sessions::{new_org_token, token_hash, well_formed};
+use super::sessions::{token_hash, well_formed};
 use super::{Caller, Parley};
 use crate::model::{self, Millis};
 use crate::store::{AuditRecord, NewInvite};
@@ -57,7 +57,7 @@ impl Parley {
                 format!("expires_in_hours must be 1 to {MAX_INVITE_HOURS}"),
             ));
         }
-        let (token, token_hash) = new_org_token(caller.user.org_id)?;
+        let (token, token_hash) = self.new_token_of(caller.user.org_id)?;
         let now = Millis::now();
         let new = NewInvite {
             org_id: caller.user.org_id,

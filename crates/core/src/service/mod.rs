@@ -22,6 +22,7 @@ mod realtime;
 mod retention;
 pub mod roles;
 mod sessions;
+mod shard;
 mod sso;
 mod threads;
 mod throttles;
@@ -56,7 +57,7 @@ use crate::bus::Bus;
 use crate::model::{Conversation, Member, User};
 use crate::passwords::Passwords;
 use crate::storage::Storage;
-use crate::store::{CommitFeed, Directory, Store};
+use crate::store::{CommitFeed, Directory, ShardNumber, Store};
 use crate::{ConversationId, Error, UserId};
 
 /// Images decoded at once (see `images`).
@@ -144,9 +145,15 @@ pub struct Parley {
     exports: Arc<tokio::sync::Semaphore>,
     /// The purge running on this server (`retention.rs`): one at a time.
     purges: Arc<tokio::sync::Semaphore>,
-    /// Where organizations and email addresses live, when the cluster's store is split into shards and
-    /// this is one of them (`accounts.rs` claims a new account's address there).
-    directory: Option<Arc<dyn Directory>>,
+    /// The shard these use cases serve, when the cluster's store is split into shards (`accounts.rs`
+    /// places new organizations and claims new accounts' addresses in its directory).
+    shard: Option<OnShard>,
+}
+
+/// One shard of several, and the directory of where organizations and email addresses live.
+struct OnShard {
+    directory: Arc<dyn Directory>,
+    number: ShardNumber,
 }
 
 impl Parley {
@@ -174,14 +181,14 @@ impl Parley {
             completions: Arc::new(tokio::sync::Semaphore::new(COMPLETIONS_AT_ONCE)),
             exports: Arc::new(tokio::sync::Semaphore::new(export::EXPORTS_AT_ONCE)),
             purges: Arc::new(tokio::sync::Semaphore::new(1)),
-            directory: None,
+            shard: None,
         }
     }
 
-    /// These use cases as one shard of several, whose `directory` says where organizations and email
+    /// These use cases as shard `number` of several, whose `directory` says where organizations and email
     /// addresses live.
-    pub fn on_shard(mut self, directory: Arc<dyn Directory>) -> Self {
-        self.directory = Some(directory);
+    pub fn on_shard(mut self, directory: Arc<dyn Directory>, number: ShardNumber) -> Self {
+        self.shard = Some(OnShard { directory, number });
         self
     }
 

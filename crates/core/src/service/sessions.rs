@@ -65,11 +65,23 @@ const TOKEN_CHARS: usize = 43;
 /// A fresh token that names its organization, `{org}.{secret}`, and its hash: a session's, an
 /// invitation's. A cluster whose organizations live on several shards reads the organization to know where
 /// the token is kept (`token_org`); changing it changes the hash, so it proves nothing by itself.
-pub(super) fn new_org_token(org: OrgId) -> Result<(String, [u8; 32]), Error> {
+fn new_org_token(org: OrgId) -> Result<(String, [u8; 32]), Error> {
     let (secret, _) = new_token()?;
     let token = format!("{org}.{secret}");
     let hash = token_hash(&token);
     Ok((token, hash))
+}
+
+impl Parley {
+    /// A fresh token for organization `org`'s use: on a shard of several, one that names it
+    /// (`new_org_token`); else the secret alone, which every version of Parley takes.
+    pub(super) fn new_token_of(&self, org: OrgId) -> Result<(String, [u8; 32]), Error> {
+        if self.shard.is_some() {
+            new_org_token(org)
+        } else {
+            new_token()
+        }
+    }
 }
 
 /// The organization a token names; `None` for a token made before tokens named theirs, or no token.
@@ -120,7 +132,7 @@ impl Parley {
         org_id: OrgId,
         device: Option<&str>,
     ) -> Result<AuthResponse, Error> {
-        let (token, hash) = new_org_token(org_id)?;
+        let (token, hash) = self.new_token_of(org_id)?;
         let now = Millis::now();
         self.store
             .create_session(user_id, hash, device, now)

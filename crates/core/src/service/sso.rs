@@ -348,14 +348,22 @@ impl Parley {
                 Err(other) => Err(other.into()),
             };
         }
-        self.claim_email(&email, org)
-            .await
-            .map_err(|error| match error {
+        if let Err(error) = self.claim_email(&email, org).await {
+            // The same identity's other first sign-in, a moment ago, may hold the claim.
+            let found = self
+                .store
+                .sso_identity(org_id, &config.issuer, &identity.subject)
+                .await?;
+            if let Some(user) = known(found).await? {
+                return Ok(user);
+            }
+            return Err(match error {
                 Error::Conflict { .. } => account_exists(),
                 other => other,
-            })?;
+            });
+        }
         let made = self.create_sso_account(config, identity, &email).await;
-        self.settle_email(&email, org, made.as_ref().ok()).await;
+        self.settle_email(&email, org, &made).await;
         made
     }
 

@@ -8,16 +8,22 @@
 use async_trait::async_trait;
 use parley_proto::v1::ConversationKind;
 
-use super::StoreResult;
+use super::{ID_BASE, ID_STEP, StoreResult};
 use crate::model::Millis;
 use crate::{ConversationId, Cursor, MessageId, OrgId, SubscriptionId, UserId};
 
-/// How many shards users are split into; a user's shard is `user_id % SHARDS`. Fixed: changing it would
-/// move users between cursors.
+/// How many shards users are split into; a user's shard is `user_id % SHARDS`, or for an id a sharded
+/// store made (from `ID_BASE`, all `ID_STEP` apart) `user_id / ID_STEP % SHARDS`, so that they spread too.
+/// Fixed: changing it would move users between cursors. The stores' SQL says the same.
 pub const SHARDS: u16 = 16;
 
 pub fn shard_of(user: UserId) -> u16 {
-    (user.0.rem_euclid(i64::from(SHARDS))) as u16
+    let spread = if user.0 >= ID_BASE {
+        user.0 / ID_STEP
+    } else {
+        user.0
+    };
+    (spread.rem_euclid(i64::from(SHARDS))) as u16
 }
 
 /// Where a subscription is told.

@@ -20,12 +20,16 @@ pub(crate) async fn within(
 ) -> Response {
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
-            "the request took too long; retry",
-        )
-        .retry_after(1)
-        .into_response(),
+        Err(_) => too_late().into_response(),
     }
+}
+
+/// The answer to a request past its deadline.
+pub(crate) fn too_late() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "timeout",
+        "the request took too long; retry",
+    )
+    .retry_after(1)
 }

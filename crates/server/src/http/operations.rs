@@ -28,7 +28,7 @@ pub async fn healthz() -> &'static str {
 
 /// Readiness
 ///
-/// Ready when the store and the bus answer.
+/// Ready when the store (with shards, the first, which holds the directory) and the bus answer.
 #[utoipa::path(
     get,
     path = "/readyz",

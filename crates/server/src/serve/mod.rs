@@ -119,9 +119,11 @@ pub async fn run(
     stopping.closed().await;
     // WebSockets are not requests in flight: once the listener is closed (so nobody reconnects here), tell
     // them to reconnect elsewhere or after the restart, and give them a moment to go.
-    for shard in shards.all() {
-        shard.hub.close_all(SOCKETS_PATIENCE).await;
-    }
+    let closing = shards
+        .all()
+        .iter()
+        .map(|shard| shard.hub.close_all(SOCKETS_PATIENCE));
+    futures_util::future::join_all(closing).await;
     // Only now: leaving stops the bus, and with it this node's dispatcher, which the closing needs.
     for shard in shards.all() {
         shard.parley.leave_cluster().await;

@@ -55,14 +55,7 @@ async fn sign_up_then_log_in_by_email_or_username_then_log_out() {
         by_email.token, by_username.token,
         "each login is its own session"
     );
-    let me = client.with_token(&by_email.token).me().await.expect("me");
-    let (org, secret) = by_email.token.split_once('.').expect("{org}.{secret}");
-    assert_eq!(
-        org,
-        me.org_id.to_string(),
-        "the token names its organization"
-    );
-    assert_eq!(secret.len(), 43, "256 random bits, base64url");
+    assert_eq!(by_email.token.len(), 43, "256 random bits, base64url");
 
     let session = client.with_token(&by_email.token);
     session.logout().await.expect("logout");

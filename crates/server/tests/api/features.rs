@@ -42,10 +42,11 @@ pub(crate) fn naming(user_ids: &[UserId]) -> Mentions {
     }
 }
 
-/// A server on a PostgreSQL schema of its own, which is dropped after it.
+/// A server on a PostgreSQL schema of its own (or several: its shards), dropped after it.
 pub(crate) struct OnPostgres {
     pub server: TestServer,
     _schema: Schema,
+    _shards: Vec<Schema>,
 }
 
 /// A server on PostgreSQL, or `None` when there is none (the test then passes, unless `REQUIRE_SERVICES=1`
@@ -68,6 +69,28 @@ pub(crate) async fn on_postgres_with(
     Some(OnPostgres {
         server,
         _schema: schema,
+        _shards: Vec::new(),
+    })
+}
+
+/// A server on two shards with `adjust` applied, whose default organization lives on the second: an
+/// organization is made on the first before anyone signs up there.
+pub(crate) async fn on_shards_with(
+    adjust: impl FnOnce(&mut parley_server::Config),
+) -> Option<OnPostgres> {
+    let (first, second) = (Schema::create().await?, Schema::create().await?);
+    let (url, shard) = (first.store_url(), second.store_url());
+    let server = TestServer::spawn_with(|config| {
+        adjust(config);
+        config.store = Some(url);
+        config.store_shards = vec![shard];
+    })
+    .await;
+    server.user_in("Placeholder", Some("first-shard")).await;
+    Some(OnPostgres {
+        server,
+        _schema: first,
+        _shards: vec![second],
     })
 }
 

@@ -241,6 +241,20 @@ async fn half_of_a_nats_login_is_refused_at_start() {
     }
 }
 
+/// Read replicas and shards are PostgreSQL's: given with the embedded store, the server says so and does not
+/// start, rather than ignore them.
+#[tokio::test]
+async fn replicas_or_shards_without_postgres_are_refused_at_start() {
+    let url = "postgres://postgres@127.0.0.1:1/nothing";
+    let stderr = refused_at_start(&[("PARLEY_STORE_REPLICAS", url)]).await;
+    assert!(
+        stderr.contains("read replicas (store_replicas)"),
+        "{stderr}"
+    );
+    let stderr = refused_at_start(&[("PARLEY_STORE_SHARDS", url)]).await;
+    assert!(stderr.contains("shards (store_shards)"), "{stderr}");
+}
+
 /// Starts `parley serve` (on the embedded store) with the variables `env`, and answers what it wrote to
 /// stderr once it exited; fails if it did not, or did not fail.
 async fn refused_at_start(env: &[(&str, &str)]) -> String {

@@ -8,12 +8,12 @@ use std::time::Duration;
 use parley_client::{Backoff, Client, Session};
 use parley_proto::v1::{ConversationKind, Event, LoginRequest, ServerMessage, SignupRequest};
 use parley_proto::{ConversationId, Cursor};
-use parley_testkit::cluster::{Cluster, Schema};
+use parley_testkit::cluster::{Cluster, Nats, Schema};
 use parley_testkit::{PASSWORD, TestServer, TestUser};
 
 use super::{assert_api_error, group};
 
-/// How far apart a shard's ids are (`parley_store::ID_STEP`).
+/// How far apart a shard's ids are (`parley_core::store::ID_STEP`).
 const STEP: i64 = 1024;
 
 fn shard_of(id: i64) -> i64 {
@@ -52,6 +52,19 @@ fn login(login: &str, org: Option<&str>) -> LoginRequest {
 /// delivery across nodes, and a resume from a cursor. No id names another organization's thing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn organizations_live_on_the_emptiest_shard_and_work_there() {
+    on_shards(Nats::One).await;
+}
+
+/// The same with each node on another server of a NATS cluster, 20 ms apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn organizations_live_on_the_emptiest_shard_and_work_there_on_three_nats_servers() {
+    on_shards(Nats::Three {
+        delay: Duration::from_millis(20),
+    })
+    .await;
+}
+
+async fn on_shards(nats: Nats) {
     let (Some(second), Some(third)) = (Schema::create().await, Schema::create().await) else {
         return;
     };
@@ -60,8 +73,8 @@ async fn organizations_live_on_the_emptiest_shard_and_work_there() {
         second.store_url(),
         third.store_url()
     );
-    let Some(cluster) = Cluster::start(Path::new(env!("CARGO_BIN_EXE_parley")), 2, &config).await
-    else {
+    let binary = Path::new(env!("CARGO_BIN_EXE_parley"));
+    let Some(cluster) = Cluster::start_on(nats, binary, 2, &config).await else {
         return;
     };
     let node = |n: usize, user: &TestUser| {
@@ -263,6 +276,30 @@ async fn forged_or_malformed_routing_is_refused() {
     ] {
         assert_api_error(client.lookup_invite(&garbage).await, 404, "not_found");
     }
+
+    // A sign-up is routed by the organization it names, whatever token it carries: it reaches acme's
+    // shard, which wants an invitation, and makes no second acme on Bob's.
+    let forged = client.with_token(format!("{bob_org}.{}", "A".repeat(43)));
+    let eve = SignupRequest {
+        name: "Eve".to_owned(),
+        email: "eve@example.org".to_owned(),
+        password: PASSWORD.to_owned(),
+        username: "eve".to_owned(),
+        org: Some("acme".to_owned()),
+        invite: None,
+    };
+    assert_api_error(forged.signup(&eve).await, 403, "invite_required");
+    let again = forged
+        .login(&login(&ada.username, Some("acme")))
+        .await
+        .expect("login by username");
+    assert_eq!(again.user_id, ada.id);
+    // The address of a refused sign-up is free again.
+    let eve_in_globex = SignupRequest {
+        org: Some("globex".to_owned()),
+        ..eve
+    };
+    assert_api_error(client.signup(&eve_in_globex).await, 403, "invite_required");
 
     // Bodies the router reads to choose a shard get the same answers as anywhere.
     let oversized = client

@@ -14,7 +14,7 @@ use reqwest::Method;
 use url::Url;
 
 use crate::assert_api_error;
-use crate::features::{on_postgres_with, raw_json};
+use crate::features::{on_postgres_with, on_shards_with, raw_json};
 
 const CLIENT_ID: &str = "parley";
 const SECRET: &str = "parley-secret";
@@ -127,6 +127,23 @@ async fn people_sign_in_through_the_organizations_provider_and_forgeries_are_ref
         return;
     };
     single_sign_on(&postgres.server).await;
+}
+
+/// The same on a server of two shards, the organization on the second: every step of a sign-in (the
+/// provider's button, the start, the finish, the account made) is routed by the organization it names.
+#[tokio::test]
+async fn people_sign_in_through_the_organizations_provider_on_a_second_shard() {
+    let Some(sharded) = on_shards_with(allow_local_providers).await else {
+        return;
+    };
+    single_sign_on(&sharded.server).await;
+    let someone = sharded.server.user("Someone").await;
+    let org = someone.client.me().await.expect("me").org_id;
+    assert_eq!(
+        org.0 % 1024,
+        1,
+        "the organization lives on the second shard"
+    );
 }
 
 async fn single_sign_on(server: &TestServer) {

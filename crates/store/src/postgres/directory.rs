@@ -1,6 +1,6 @@
 //! `PgDirectory`: core's `Directory` in the first shard's database (`migrations/postgres/0010`), with what
-//! this node has read of it cached. An organization stays on its shard (moving one changes that, and tells
-//! every node), so a cached shard is right until then.
+//! this node has read of it cached. An organization stays on the shard it was placed on, so a cached shard
+//! stays right.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,17 +10,16 @@ use async_trait::async_trait;
 use deadpool_postgres::{Pool, RecyclingMethod};
 use parley_core::OrgId;
 use parley_core::model::Millis;
-use parley_core::store::{Directory, ShardNumber, StoreResult};
+use parley_core::store::{Directory, ID_BASE, ID_STEP, ShardNumber, StoreResult};
 
 use super::pool;
-use super::shard_ids::ID_STEP;
 use super::sql::{backend, get, row, run};
 
 /// Connections to the directory: lookups are point reads on primary keys.
 const CONNECTIONS: usize = 4;
 
-/// How long a sign-up's claim of an email address holds before another may take it.
-const CLAIM_LAPSES_AFTER_MILLIS: i64 = 10 * 60 * 1000;
+/// The most unsettled claims one call of `unsettled_claims` answers.
+const UNSETTLED_AT_ONCE: i64 = 1_000;
 
 /// The most organizations (by id, and by handle) a node remembers; past it, it starts over.
 const CACHED_AT_MOST: usize = 100_000;
@@ -100,17 +99,21 @@ impl Directory for PgDirectory {
             &[&org.0],
         )
         .await?;
-        let shard = match found {
-            Some(found) => self.known(get(&found, 0)?),
-            // Made on a shard whose sign-up has not recorded it yet: its id says which (`shard_ids.rs`).
-            None => ShardNumber::try_from(org.0.rem_euclid(ID_STEP))
+        match found {
+            Some(found) => {
+                let shard = self.known(get(&found, 0)?);
+                if let Some(shard) = shard {
+                    self.by_id.put(org, shard);
+                }
+                Ok(shard)
+            }
+            // Made on a shard whose sign-up did not record it (it failed to): an id made on a shard says
+            // which (`shard_ids.rs`). Not cached, as anyone can name any id.
+            None if org.0 >= ID_BASE => Ok(ShardNumber::try_from(org.0.rem_euclid(ID_STEP))
                 .ok()
-                .filter(|shard| *shard < self.shards),
-        };
-        if let Some(shard) = shard {
-            self.by_id.put(org, shard);
+                .filter(|shard| *shard < self.shards)),
+            None => Ok(None),
         }
-        Ok(shard)
     }
 
     async fn shard_of_handle(&self, handle: &str) -> StoreResult<Option<ShardNumber>> {
@@ -134,22 +137,36 @@ impl Directory for PgDirectory {
         Ok(shard)
     }
 
-    async fn place(&self, handle: &str) -> StoreResult<ShardNumber> {
-        if let Some(shard) = self.shard_of_handle(handle).await? {
-            return Ok(shard);
-        }
+    async fn emptiest(&self) -> StoreResult<ShardNumber> {
         let db = self.pool.get().await.map_err(backend)?;
         let shards = i32::from(self.shards);
-        // The emptiest shard (by organizations made), unless another node placed this handle first.
+        let found = row(
+            &db,
+            "SELECT n FROM generate_series(0, $1 - 1) AS n
+             ORDER BY (SELECT count(*) FROM directory_orgs d WHERE d.shard = n AND d.org_id IS NOT NULL), n
+             LIMIT 1",
+            &[&shards],
+        )
+        .await?;
+        Ok(found
+            .map(|found| get::<i32>(&found, 0))
+            .transpose()?
+            .and_then(|shard| self.known(shard))
+            .unwrap_or(0))
+    }
+
+    async fn place(&self, handle: &str, shard: ShardNumber) -> StoreResult<ShardNumber> {
+        if let Some(placed) = self.shard_of_handle(handle).await? {
+            return Ok(placed);
+        }
+        let db = self.pool.get().await.map_err(backend)?;
+        // Unless another node placed this handle first.
         let placed = row(
             &db,
-            "INSERT INTO directory_orgs (handle, shard)
-             SELECT $1, n FROM generate_series(0, $2 - 1) AS n
-             ORDER BY (SELECT count(*) FROM directory_orgs d WHERE d.shard = n AND d.org_id IS NOT NULL), n
-             LIMIT 1
+            "INSERT INTO directory_orgs (handle, shard) VALUES ($1, $2)
              ON CONFLICT (handle) DO UPDATE SET shard = directory_orgs.shard
              RETURNING shard",
-            &[&handle, &shards],
+            &[&handle, &i32::from(shard)],
         )
         .await?;
         let shard = placed
@@ -181,10 +198,9 @@ impl Directory for PgDirectory {
         let claimed = row(
             &db,
             "INSERT INTO directory_emails (email, org_handle, bound, claimed_at) VALUES ($1, $2, FALSE, $3)
-             ON CONFLICT (email) DO UPDATE SET org_handle = EXCLUDED.org_handle, claimed_at = EXCLUDED.claimed_at
-             WHERE NOT directory_emails.bound AND directory_emails.claimed_at < $3 - $4
+             ON CONFLICT (email) DO NOTHING
              RETURNING 1",
-            &[&email, &handle, &now.0, &CLAIM_LAPSES_AFTER_MILLIS],
+            &[&email, &handle, &now.0],
         )
         .await?;
         Ok(claimed.is_some())
@@ -206,13 +222,34 @@ impl Directory for PgDirectory {
         run(
             &db,
             "WITH org AS (
-               UPDATE directory_orgs SET org_id = $3 WHERE handle = $2 AND org_id IS DISTINCT FROM $3
+               UPDATE directory_orgs SET org_id = $3 WHERE handle = $2 AND org_id IS NULL
              )
              UPDATE directory_emails SET bound = TRUE WHERE email = $1",
             &[&email, &handle, &org.0],
         )
         .await?;
         Ok(())
+    }
+
+    async fn unsettled_claims(
+        &self,
+        shard: ShardNumber,
+        before: Millis,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let db = self.pool.get().await.map_err(backend)?;
+        let found = super::sql::rows(
+            &db,
+            "SELECT e.email, e.org_handle FROM directory_emails e
+             JOIN directory_orgs o ON o.handle = e.org_handle
+             WHERE NOT e.bound AND e.claimed_at < $1 AND o.shard = $2
+             LIMIT $3",
+            &[&before.0, &i32::from(shard), &UNSETTLED_AT_ONCE],
+        )
+        .await?;
+        found
+            .iter()
+            .map(|claim| Ok((get(claim, 0)?, get(claim, 1)?)))
+            .collect()
     }
 }
 

@@ -48,7 +48,6 @@ use sql::backend;
 use writer::{Connections, Db};
 
 pub use directory::PgDirectory;
-pub use shard_ids::ID_STEP;
 
 pub struct PgStore {
     db: Arc<Connections>,
@@ -70,7 +69,7 @@ impl PgStore {
         Self::open_shard(url, replicas, None).await
     }
 
-    /// Like `open_with_replicas`; as shard `shard` (below `ID_STEP`) of several, its sequences laid out so
+    /// Like `open_with_replicas`; as shard `shard` (below core's `ID_STEP`) of several, its sequences laid out so
     /// that no other shard takes the same ids (`shard_ids.rs`).
     pub async fn open_shard(
         url: &str,
@@ -81,7 +80,11 @@ impl PgStore {
         Ok(PgStore {
             db: Connections::open(url, shard).await?,
             replicas: Replicas::open(url, replicas).await?,
-            id_step: if shard.is_some() { ID_STEP } else { 1 },
+            id_step: if shard.is_some() {
+                core_store::ID_STEP
+            } else {
+                1
+            },
         })
     }
 }

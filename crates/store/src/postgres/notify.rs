@@ -464,7 +464,10 @@ impl NotifyRecords for PgStore {
                  coalesce(f.following, FALSE)
              FROM members mb
              LEFT JOIN thread_follows f ON f.user_id = mb.user_id AND f.root_id = $4
-             WHERE mb.conversation_id = $1 AND (mb.user_id % 16)::smallint = ANY($2)
+             WHERE mb.conversation_id = $1
+               -- `shard_of`: from ID_BASE (2^40), ids are ID_STEP (1,024) apart.
+               AND (CASE WHEN mb.user_id >= 1099511627776 THEN mb.user_id / 1024 ELSE mb.user_id END
+                    % 16)::smallint = ANY($2)
                AND ($5 OR mb.user_id = ANY($6) OR mb.notify_always OR coalesce(f.following, FALSE))
                AND EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.user_id = mb.user_id)
              ORDER BY mb.user_id",

@@ -1,22 +1,20 @@
-//! Ids on a shard: every sequence of a shard's schema counts in steps of `ID_STEP` from its shard's number,
+//! Ids on a shard: every sequence of a shard's schema counts in steps of core's `ID_STEP` from its shard's number,
 //! so an id (of an organization, user, conversation, message, file, …) or a cursor taken on one shard is
 //! never taken on another, and an organization's rows can move between shards keeping their ids.
 
-use parley_core::store::StoreResult;
+use parley_core::store::{ID_BASE, ID_STEP, StoreResult};
 
 use super::sql::{backend, rows};
 use super::writer::Db;
-
-/// How far apart a shard's ids are: room for this many shards.
-pub const ID_STEP: i64 = 1024;
 
 /// How far a sequence jumps when it is first laid out, past values other nodes may be handing out from it
 /// at that moment.
 const MARGIN: i64 = ID_STEP * ID_STEP;
 
-/// Lays out every sequence of the schema for shard `number` (below `ID_STEP`): each counts by `ID_STEP`,
-/// and its next value is `number` modulo `ID_STEP`. A sequence laid out already is left as it is; the
-/// caller holds the schema's turn, so nodes starting together lay out each sequence once.
+/// Lays out every sequence of the schema for shard `number` (below `ID_STEP`): each counts by `ID_STEP`
+/// from at least `ID_BASE`, and its next value is `number` modulo `ID_STEP`. A sequence laid out already is
+/// left as it is; the caller holds the schema's turn, so nodes starting together lay out each sequence
+/// once.
 pub(crate) async fn lay_out(db: &Db, number: i64) -> StoreResult<()> {
     let sequences = rows(
         db,
@@ -29,7 +27,7 @@ pub(crate) async fn lay_out(db: &Db, number: i64) -> StoreResult<()> {
         let name: String = sequence.try_get(0).map_err(backend)?;
         let step: i64 = sequence.try_get(1).map_err(backend)?;
         let last: i64 = sequence.try_get(2).map_err(backend)?;
-        if step == ID_STEP && last.rem_euclid(ID_STEP) == number {
+        if step == ID_STEP && last.rem_euclid(ID_STEP) == number && last >= ID_BASE {
             continue;
         }
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));
@@ -38,8 +36,9 @@ pub(crate) async fn lay_out(db: &Db, number: i64) -> StoreResult<()> {
             .map_err(backend)?;
         // `nextval` reads the newest value handed out, whoever took it; the next is past it by the margin.
         db.execute(
-            "SELECT setval($1::text::regclass, (nextval($1::text::regclass) / $2 + $3 / $2) * $2 + $4, false)",
-            &[&quoted, &ID_STEP, &MARGIN, &number],
+            "SELECT setval($1::text::regclass,
+                           greatest(nextval($1::text::regclass) / $2 + $3 / $2, $5 / $2) * $2 + $4, false)",
+            &[&quoted, &ID_STEP, &MARGIN, &number, &ID_BASE],
         )
         .await
         .map_err(backend)?;

@@ -285,7 +285,10 @@ fn sent_message(c: &Connection, id: MessageId, shards: &[u16]) -> StoreResult<Op
                 coalesce(f.following, 0)
          FROM members m
          LEFT JOIN thread_follows f ON f.user_id = m.user_id AND f.root_id = ?2
-         WHERE m.conversation_id = ?3 AND (m.user_id % 16) IN ({shards})
+         WHERE m.conversation_id = ?3
+           -- `shard_of`: from ID_BASE (2^40), ids are ID_STEP (1,024) apart.
+           AND ((CASE WHEN m.user_id >= 1099511627776 THEN m.user_id / 1024 ELSE m.user_id END) % 16)
+               IN ({shards})
            AND (?4 OR m.notify_always = 1 OR coalesce(f.following, 0) = 1 OR m.user_id IN ({mentioned}))
            AND EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.user_id = m.user_id)",
         shards = list(shards),
