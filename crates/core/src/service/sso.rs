@@ -291,11 +291,15 @@ impl Parley {
                 None => Ok(None),
             }
         };
-        let found = self
-            .store
-            .sso_identity(org_id, &config.issuer, &identity.subject)
-            .await?;
-        if let Some(user) = known(found).await? {
+        // The account this identity signed in to before, if any.
+        let signed_in_before = || async {
+            let found = self
+                .store
+                .sso_identity(org_id, &config.issuer, &identity.subject)
+                .await?;
+            known(found).await
+        };
+        if let Some(user) = signed_in_before().await? {
             return Ok(user);
         }
         let email = identity
@@ -350,11 +354,7 @@ impl Parley {
         }
         if let Err(error) = self.claim_email(&email, org).await {
             // The same identity's other first sign-in, a moment ago, may hold the claim.
-            let found = self
-                .store
-                .sso_identity(org_id, &config.issuer, &identity.subject)
-                .await?;
-            if let Some(user) = known(found).await? {
+            if let Some(user) = signed_in_before().await? {
                 return Ok(user);
             }
             return Err(match error {
