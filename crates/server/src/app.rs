@@ -243,7 +243,8 @@ async fn open_directory(
     match (config.store.as_deref(), shards) {
         (Some(url), several) if several > 1 => {
             let count = ShardNumber::try_from(several).map_err(|_| StartError::TooManyShards)?;
-            Ok(Some(Arc::new(PgDirectory::open(url, count).await?)))
+            let limit = Duration::from_millis(config.store_timeout_millis.max(1));
+            Ok(Some(Arc::new(PgDirectory::open(url, count, limit).await?)))
         }
         _ => Ok(None),
     }

@@ -153,13 +153,10 @@ struct Names {
     token: Option<String>,
 }
 
-/// Hands `request` to the router of the shard it concerns. Choosing (reading a body, asking the
-/// directory) takes no longer than a whole request may.
+/// Hands `request` to the router of the shard it concerns. Reading a body to choose takes no longer than a
+/// whole request may; the directory answers within the store's limit.
 pub(crate) async fn route(State(routes): State<Routes>, request: Request) -> Response {
-    let chosen = tokio::time::timeout(routes.http.request_timeout, choose(&routes, request))
-        .await
-        .unwrap_or_else(|_| Err(crate::http::deadline::too_late()));
-    match chosen {
+    match choose(&routes, request).await {
         Ok((number, request)) => {
             let router = routes.routers[number].clone();
             match router.oneshot(request).await {
@@ -185,7 +182,10 @@ async fn choose(routes: &Routes, request: Request) -> Result<(usize, Request), A
     let shards = &routes.shards;
     let path = request.uri().path().to_owned();
     if named_by_body(request.method(), &path) {
-        return by_body(routes, request, &path).await;
+        let limit = routes.http.request_timeout;
+        return tokio::time::timeout(limit, by_body(routes, request, &path))
+            .await
+            .unwrap_or_else(|_| Err(crate::http::deadline::too_late()));
     }
     if let Some(token) = bearer(&request) {
         let org = token_org(token);

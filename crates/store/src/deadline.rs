@@ -42,7 +42,7 @@ impl TimeLimited {
 #[error("the store did not answer within {0:?}")]
 struct TimedOut(Duration);
 
-async fn within_limit<T>(
+pub(crate) async fn within_limit<T>(
     limit: Duration,
     call: impl Future<Output = StoreResult<T>>,
 ) -> StoreResult<T> {

@@ -498,7 +498,10 @@ mod postgres {
         }
         assert!(old.id.0 < ID_BASE);
 
-        let directory = PgDirectory::open(&first_url, 3).await.expect("directory");
+        let limit = std::time::Duration::from_secs(10);
+        let directory = PgDirectory::open(&first_url, 3, limit)
+            .await
+            .expect("directory");
         // What shard 0 held before is in the directory.
         assert_eq!(
             directory.shard_of_handle("acme").await.expect("find"),

@@ -13,7 +13,10 @@ use parley_core::model::Millis;
 use parley_core::store::{Directory, ID_BASE, ID_STEP, ShardNumber, StoreResult};
 
 use super::pool;
-use super::sql::{backend, get, row, run};
+use tokio_postgres::Row;
+
+use super::sql::{Params, backend, get, row, rows, run};
+use crate::deadline::within_limit;
 
 /// Connections to the directory: lookups are point reads on primary keys.
 const CONNECTIONS: usize = 4;
@@ -26,6 +29,8 @@ const CACHED_AT_MOST: usize = 100_000;
 
 pub struct PgDirectory {
     pool: Pool,
+    /// Longest a lookup may take (the store's `store_timeout_millis`).
+    limit: Duration,
     shards: ShardNumber,
     by_id: Cache<OrgId>,
     by_handle: Cache<String>,
@@ -33,9 +38,9 @@ pub struct PgDirectory {
 
 impl PgDirectory {
     /// The directory in the database at `url`, the first shard's (open that shard's store first: it makes the
-    /// tables), for `shards` shards. The first time, it enters the organizations and accounts that database
+    /// tables), for `shards` shards, each lookup within `limit`. The first time, it enters the organizations and accounts that database
     /// held before it was a shard.
-    pub async fn open(url: &str, shards: ShardNumber) -> StoreResult<Self> {
+    pub async fn open(url: &str, shards: ShardNumber, limit: Duration) -> StoreResult<Self> {
         let config = pool::config(url)?;
         let pool = pool::pool(
             &config,
@@ -45,6 +50,7 @@ impl PgDirectory {
         )?;
         let directory = PgDirectory {
             pool,
+            limit,
             shards,
             by_id: Cache::default(),
             by_handle: Cache::default(),
@@ -74,6 +80,33 @@ impl PgDirectory {
         fill.commit().await.map_err(backend)
     }
 
+    /// One statement's row, if any, within the store's time limit.
+    async fn row(&self, sql: &str, params: Params<'_>) -> StoreResult<Option<Row>> {
+        within_limit(self.limit, async {
+            let db = self.pool.get().await.map_err(backend)?;
+            row(&db, sql, params).await
+        })
+        .await
+    }
+
+    /// One statement's rows, within the store's time limit.
+    async fn rows(&self, sql: &str, params: Params<'_>) -> StoreResult<Vec<Row>> {
+        within_limit(self.limit, async {
+            let db = self.pool.get().await.map_err(backend)?;
+            rows(&db, sql, params).await
+        })
+        .await
+    }
+
+    /// One statement without rows, within the store's time limit.
+    async fn run(&self, sql: &str, params: Params<'_>) -> StoreResult<u64> {
+        within_limit(self.limit, async {
+            let db = self.pool.get().await.map_err(backend)?;
+            run(&db, sql, params).await
+        })
+        .await
+    }
+
     /// A shard number read from the directory, if this configuration has that shard.
     fn known(&self, shard: i32) -> Option<ShardNumber> {
         ShardNumber::try_from(shard)
@@ -92,13 +125,12 @@ impl Directory for PgDirectory {
         if let Some(shard) = self.by_id.get(&org) {
             return Ok(Some(shard));
         }
-        let db = self.pool.get().await.map_err(backend)?;
-        let found = row(
-            &db,
-            "SELECT shard FROM directory_orgs WHERE org_id = $1",
-            &[&org.0],
-        )
-        .await?;
+        let found = self
+            .row(
+                "SELECT shard FROM directory_orgs WHERE org_id = $1",
+                &[&org.0],
+            )
+            .await?;
         match found {
             Some(found) => {
                 let shard = self.known(get(&found, 0)?);
@@ -120,13 +152,12 @@ impl Directory for PgDirectory {
         if let Some(shard) = self.by_handle.get(handle) {
             return Ok(Some(shard));
         }
-        let db = self.pool.get().await.map_err(backend)?;
-        let found = row(
-            &db,
-            "SELECT shard FROM directory_orgs WHERE handle = $1",
-            &[&handle],
-        )
-        .await?;
+        let found = self
+            .row(
+                "SELECT shard FROM directory_orgs WHERE handle = $1",
+                &[&handle],
+            )
+            .await?;
         let shard = match found {
             Some(found) => self.known(get(&found, 0)?),
             None => None,
@@ -138,10 +169,8 @@ impl Directory for PgDirectory {
     }
 
     async fn emptiest(&self) -> StoreResult<ShardNumber> {
-        let db = self.pool.get().await.map_err(backend)?;
         let shards = i32::from(self.shards);
-        let found = row(
-            &db,
+        let found = self.row(
             "SELECT n FROM generate_series(0, $1 - 1) AS n
              ORDER BY (SELECT count(*) FROM directory_orgs d WHERE d.shard = n AND d.org_id IS NOT NULL), n
              LIMIT 1",
@@ -159,16 +188,15 @@ impl Directory for PgDirectory {
         if let Some(placed) = self.shard_of_handle(handle).await? {
             return Ok(placed);
         }
-        let db = self.pool.get().await.map_err(backend)?;
         // Unless another node placed this handle first.
-        let placed = row(
-            &db,
-            "INSERT INTO directory_orgs (handle, shard) VALUES ($1, $2)
+        let placed = self
+            .row(
+                "INSERT INTO directory_orgs (handle, shard) VALUES ($1, $2)
              ON CONFLICT (handle) DO UPDATE SET shard = directory_orgs.shard
              RETURNING shard",
-            &[&handle, &i32::from(shard)],
-        )
-        .await?;
+                &[&handle, &i32::from(shard)],
+            )
+            .await?;
         let shard = placed
             .map(|placed| get::<i32>(&placed, 0))
             .transpose()?
@@ -179,9 +207,7 @@ impl Directory for PgDirectory {
     }
 
     async fn shard_of_email(&self, email: &str) -> StoreResult<Option<ShardNumber>> {
-        let db = self.pool.get().await.map_err(backend)?;
-        let found = row(
-            &db,
+        let found = self.row(
             "SELECT o.shard FROM directory_emails e JOIN directory_orgs o ON o.handle = e.org_handle
              WHERE e.email = $1 AND e.bound",
             &[&email],
@@ -194,9 +220,7 @@ impl Directory for PgDirectory {
     }
 
     async fn claim_email(&self, email: &str, handle: &str, now: Millis) -> StoreResult<bool> {
-        let db = self.pool.get().await.map_err(backend)?;
-        let claimed = row(
-            &db,
+        let claimed = self.row(
             "INSERT INTO directory_emails (email, org_handle, bound, claimed_at) VALUES ($1, $2, FALSE, $3)
              ON CONFLICT (email) DO NOTHING
              RETURNING 1",
@@ -207,9 +231,7 @@ impl Directory for PgDirectory {
     }
 
     async fn release_email(&self, email: &str) -> StoreResult<()> {
-        let db = self.pool.get().await.map_err(backend)?;
-        run(
-            &db,
+        self.run(
             "DELETE FROM directory_emails WHERE email = $1 AND NOT bound",
             &[&email],
         )
@@ -218,9 +240,7 @@ impl Directory for PgDirectory {
     }
 
     async fn bind(&self, email: &str, handle: &str, org: OrgId) -> StoreResult<()> {
-        let db = self.pool.get().await.map_err(backend)?;
-        run(
-            &db,
+        self.run(
             "WITH org AS (
                UPDATE directory_orgs SET org_id = $3 WHERE handle = $2 AND org_id IS NULL
              )
@@ -236,16 +256,15 @@ impl Directory for PgDirectory {
         shard: ShardNumber,
         before: Millis,
     ) -> StoreResult<Vec<(String, String)>> {
-        let db = self.pool.get().await.map_err(backend)?;
-        let found = super::sql::rows(
-            &db,
-            "SELECT e.email, e.org_handle FROM directory_emails e
+        let found = self
+            .rows(
+                "SELECT e.email, e.org_handle FROM directory_emails e
              JOIN directory_orgs o ON o.handle = e.org_handle
              WHERE NOT e.bound AND e.claimed_at < $1 AND o.shard = $2
              LIMIT $3",
-            &[&before.0, &i32::from(shard), &UNSETTLED_AT_ONCE],
-        )
-        .await?;
+                &[&before.0, &i32::from(shard), &UNSETTLED_AT_ONCE],
+            )
+            .await?;
         found
             .iter()
             .map(|claim| Ok((get(claim, 0)?, get(claim, 1)?)))
