@@ -191,7 +191,7 @@ test('files: "Attach files", a drop and a paste; chips with size, progress and R
             await visible('the card of dropped.csv', message.locator('.file-card').filter({ hasText: 'dropped.csv' }));
             const download = card.getByRole('link', { name: 'Download notes.txt', exact: true });
             await eventually('the Download link has its signed URL', async () =>
-                assert.match(await download.getAttribute('href'), /\/v1\/files\/\d+\?expires=\d+&signature=/));
+                assert.match(await download.getAttribute('href'), /\/v1\/files\/\d+\?expires=\d+&org=\d+&signature=/));
             await visible('"📎 photo.png and 3 more" in Bob\'s list', bob.conversationButton(ada.name).filter({ hasText: '📎 photo.png and 3 more' }));
             await auditBoth(bob.page, 'log with previews and file cards', found);
         });

@@ -73,6 +73,11 @@ pub enum StartError {
     #[error("at most {} shards", parley_core::store::ID_STEP)]
     TooManyShards,
     #[error(
+        "store_shard_replicas entry {0} is not SHARD=postgres://... with SHARD one of store_shards \
+         (1 for the first)"
+    )]
+    ShardReplica(usize),
+    #[error(
         "NATS credentials are a user with a password (nats_user, nats_password), a token (nats_token), an \
          NKey seed's file (nats_nkey) or a credentials file (nats_creds): one of them, and not half of one"
     )]
@@ -127,6 +132,7 @@ impl AppState {
         if !config.store_replicas.is_empty() && !is_postgres(config) {
             return Err(StartError::ReplicasNeedPostgres);
         }
+        replicas_of_shards(config)?;
         if is_nats(config) && config.files.as_deref().is_none_or(|files| files == "local") {
             return Err(StartError::ClusterNeedsSharedFiles);
         }
@@ -234,6 +240,25 @@ pub async fn open_for_admin(config: &Config, org: &str) -> Result<Arc<Parley>, S
     }))
 }
 
+/// Each shard's read replicas, in shard order: `store_replicas` the first's, `store_shard_replicas`
+/// (`SHARD=URL`) the others'.
+fn replicas_of_shards(config: &Config) -> Result<Vec<Vec<String>>, StartError> {
+    let mut replicas = vec![Vec::new(); 1 + config.store_shards.len()];
+    replicas[0].clone_from(&config.store_replicas);
+    for (entry, given) in config.store_shard_replicas.iter().enumerate() {
+        let (shard, url) = given
+            .split_once('=')
+            .ok_or(StartError::ShardReplica(entry + 1))?;
+        let shard = shard
+            .parse::<usize>()
+            .ok()
+            .filter(|shard| (1..replicas.len()).contains(shard))
+            .ok_or(StartError::ShardReplica(entry + 1))?;
+        replicas[shard].push(url.to_owned());
+    }
+    Ok(replicas)
+}
+
 /// The directory of which organization lives on which shard, in the first shard's database, when there are
 /// several; open the shards' stores first.
 async fn open_directory(
@@ -309,19 +334,14 @@ async fn open_shards(config: &Config) -> Result<Vec<Arc<dyn Store>>, StartError>
         return Err(StartError::ShardsNeedPostgres);
     };
     let urls = std::iter::once(first).chain(config.store_shards.iter().map(String::as_str));
+    let replicas = replicas_of_shards(config)?;
     let mut stores = Vec::new();
-    for (number, url) in urls.enumerate() {
+    for ((number, url), replicas) in urls.enumerate().zip(replicas) {
         let number = u16::try_from(number)
             .ok()
             .filter(|number| i64::from(*number) < parley_core::store::ID_STEP)
             .ok_or(StartError::TooManyShards)?;
-        // Read replicas are the first shard's.
-        let replicas = if number == 0 {
-            config.store_replicas.as_slice()
-        } else {
-            &[]
-        };
-        let store = PgStore::open_shard(url, replicas, Some(number)).await?;
+        let store = PgStore::open_shard(url, &replicas, Some(number)).await?;
         stores.push(time_limited(config, Arc::new(store)));
     }
     Ok(stores)

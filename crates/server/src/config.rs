@@ -31,6 +31,9 @@ pub struct Config {
     /// A new organization goes to the shard with the fewest. A shard added later starts as an empty
     /// database; every node lists the same shards in the same order.
     pub store_shards: Vec<String>,
+    /// Streaming replicas of the shards after the first, each `SHARD=postgres://...` (`1=postgres://...`
+    /// for a replica of the first of `store_shards`), read from as `store_replicas` (the first shard's) are.
+    pub store_shard_replicas: Vec<String>,
     /// Longest a store call may take, in milliseconds: past it the request answers 503 (and a socket's
     /// catch-up closes it with 1011, to come back), rather than waiting on a store that stopped answering.
     pub store_timeout_millis: u64,
@@ -180,6 +183,7 @@ impl Default for Config {
             store: None,
             store_replicas: Vec::new(),
             store_shards: Vec::new(),
+            store_shard_replicas: Vec::new(),
             store_timeout_millis: 10_000,
             bus: None,
             nats_user: None,

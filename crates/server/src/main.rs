@@ -213,6 +213,14 @@ struct ServeArgs {
         value_delimiter = ' '
     )]
     store_shards: Vec<String>,
+    /// A streaming replica of a shard after the first, as SHARD=URL (1 for the first --store-shard); once
+    /// per replica (the variable separates them with spaces).
+    #[arg(
+        long = "store-shard-replica",
+        env = "PARLEY_STORE_SHARD_REPLICAS",
+        value_delimiter = ' '
+    )]
+    store_shard_replicas: Vec<String>,
     /// Bus URL [default: in-process; nats://host:port (tls://host:port) for a cluster, several separated by
     /// commas].
     #[arg(long, env = "PARLEY_BUS")]
@@ -291,6 +299,9 @@ impl ServeArgs {
         }
         if !self.store_shards.is_empty() {
             config.store_shards = self.store_shards;
+        }
+        if !self.store_shard_replicas.is_empty() {
+            config.store_shard_replicas = self.store_shard_replicas;
         }
         config.bus = self.bus.or(config.bus);
         config.nats_user = self.nats_user.or(config.nats_user);

@@ -242,7 +242,7 @@ async fn half_of_a_nats_login_is_refused_at_start() {
 }
 
 /// Read replicas and shards are PostgreSQL's: given with the embedded store, the server says so and does not
-/// start, rather than ignore them.
+/// start, rather than ignore them; a shard's replica must name one of the shards.
 #[tokio::test]
 async fn replicas_or_shards_without_postgres_are_refused_at_start() {
     let url = "postgres://postgres@127.0.0.1:1/nothing";
@@ -253,6 +253,11 @@ async fn replicas_or_shards_without_postgres_are_refused_at_start() {
     );
     let stderr = refused_at_start(&[("PARLEY_STORE_SHARDS", url)]).await;
     assert!(stderr.contains("shards (store_shards)"), "{stderr}");
+    // A shard's replica names a shard there is: 1 for the first of store_shards, and there is none here.
+    for entry in [format!("1={url}"), url.to_owned(), format!("x={url}")] {
+        let stderr = refused_at_start(&[("PARLEY_STORE_SHARD_REPLICAS", &entry)]).await;
+        assert!(stderr.contains("store_shard_replicas entry 1"), "{stderr}");
+    }
 }
 
 /// Starts `parley serve` (on the embedded store) with the variables `env`, and answers what it wrote to

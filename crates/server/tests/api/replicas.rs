@@ -11,6 +11,7 @@ use std::time::Duration;
 use parley_client::proto::v1::{EditMessageRequest, Event, Mentions, SendMessageRequest};
 use parley_client::{Client, Page};
 use parley_proto::{ConversationId, MessageId};
+use parley_testkit::cluster::Schema;
 use parley_testkit::replication::{PgPair, Replication};
 use parley_testkit::{TestServer, TestUser};
 
@@ -87,6 +88,42 @@ async fn until_the_replica_answers(server: &TestServer, client: &Client, id: Con
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("no read reached the replica within 5 s");
+}
+
+/// A shard after the first reads from its own replica (`store_shard_replicas`): here the pair is shard 1,
+/// and the tests' PostgreSQL, without a replica, shard 0. An organization on shard 1 reads its own writes
+/// at once, its reads reaching the replica once it has caught up.
+#[tokio::test]
+async fn a_shard_reads_from_its_own_replica() {
+    let Some(pair) = PgPair::start(Replication::Asynchronous).await else {
+        return;
+    };
+    let Some(first) = Schema::create().await else {
+        return;
+    };
+    pair.delay_replay(100).await;
+    let server = TestServer::spawn_with(|config| {
+        config.store = Some(first.store_url());
+        config.store_shards = vec![pair.primary_url()];
+        config.store_shard_replicas = vec![format!("1={}", pair.replica_url())];
+    })
+    .await;
+    server.user_in("Placeholder", Some("on-the-first")).await;
+    let ann = server.user_in("Ann", Some("on-the-second")).await;
+    let bob = server.user_in("Bob", Some("on-the-second")).await;
+    let org = ann.client.me().await.expect("me").org_id;
+    assert_eq!(org.0 % 1024, 1, "the organization lives on the pair");
+    let id = dm(&ann.client, bob.id).await;
+    for n in 0..10 {
+        let text = format!("message {n}");
+        let sent = ann
+            .client
+            .send_message(id, &text, None)
+            .await
+            .expect("send");
+        assert_eq!(newest(&bob.client, id).await, (sent.value.id, Some(text)));
+    }
+    until_the_replica_answers(&server, &bob.client, id).await;
 }
 
 #[tokio::test]

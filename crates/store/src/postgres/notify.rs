@@ -385,8 +385,17 @@ impl NotifyRecords for PgStore {
         // The end first: every event up to it is committed (cursors are taken in the turn, in commit
         // order), so the scan below sees no gap, whatever commits while it runs.
         let end = count(row(&c, "SELECT coalesce(max(cursor), 0) FROM events", &[]).await?)?;
-        // At most `SCAN` cursors at once, so one scan stays short however far behind it is.
-        let upto = Cursor(end.min(after.0.saturating_add(SCAN)));
+        // At most `SCAN` events' worth of cursors at once from the first event after `after`, so one scan
+        // stays short however far behind it is; on a shard, cursors are `cursor_step` apart and may jump.
+        let first = count(
+            row(
+                &c,
+                "SELECT coalesce(min(cursor), 0) FROM events WHERE cursor > $1",
+                &[&after.0],
+            )
+            .await?,
+        )?;
+        let upto = Cursor(end.min(first.saturating_add(SCAN.saturating_mul(self.id_step))));
         let found = rows(
             &c,
             "SELECT cursor, kind, conversation_id, user_id, message_id FROM events
