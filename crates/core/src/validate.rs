@@ -73,6 +73,13 @@ pub fn email(value: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether `login` (an email address or a username) could name an account: none has a control character
+/// (PostgreSQL refuses a NUL in a lookup) or is longer than an email address may be. Anything else is looked
+/// up; what fails this is an unknown account without a lookup.
+pub fn plausible_login(login: &str) -> bool {
+    !login.chars().any(char::is_control) && login.chars().count() <= MAX_EMAIL_CHARS
+}
+
 /// A search box's text, trimmed: at most `max` characters, no control characters (PostgreSQL refuses NUL
 /// in text, and no one types the others).
 pub fn search_query(value: &str, max: usize) -> Result<&str, Error> {

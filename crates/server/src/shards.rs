@@ -117,14 +117,14 @@ impl Shards {
         Ok(self.numbered(number))
     }
 
-    /// The shard of the account with this email address; the first when none has it, which answers as it
-    /// does for any unknown account.
+    /// The shard of the account with this email address; the first when none has it (or none could), which
+    /// answers as it does for any unknown account.
     async fn of_email(&self, email: &str) -> Result<usize, Error> {
         match &self.directory {
-            Some(directory) => {
+            Some(directory) if validate::plausible_login(email) => {
                 Ok(self.numbered(directory.shard_of_email(&email.to_lowercase()).await?))
             }
-            None => Ok(0),
+            _ => Ok(0),
         }
     }
 

@@ -120,9 +120,8 @@ impl Parley {
         // No account has a control character in its email or username (PostgreSQL would refuse a NUL in
         // the lookup), a login longer than an email, or an org that is no handle: such a login is an
         // unknown account, answered after the same work as any other.
-        let plausible = !request.login.chars().any(char::is_control)
-            && request.login.chars().count() <= validate::MAX_EMAIL_CHARS
-            && validate::handle("org", org).is_ok();
+        let plausible =
+            validate::plausible_login(&request.login) && validate::handle("org", org).is_ok();
         let credentials = if !plausible {
             None
         } else if by_email {

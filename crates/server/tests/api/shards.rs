@@ -277,6 +277,19 @@ async fn forged_or_malformed_routing_is_refused() {
         assert_api_error(client.lookup_invite(&garbage).await, 404, "not_found");
     }
 
+    // Logins by addresses no account could have are unknown accounts, never a store's error.
+    for address in [
+        "ada\u{0}@example.org".to_owned(),
+        "ada\u{7f}@example.org".to_owned(),
+        format!("{}@example.org", "a".repeat(300)),
+    ] {
+        assert_api_error(
+            client.login(&login(&address, None)).await,
+            401,
+            "unauthenticated",
+        );
+    }
+
     // A sign-up is routed by the organization it names, whatever token it carries: it reaches acme's
     // shard, which wants an invitation, and makes no second acme on Bob's.
     let forged = client.with_token(format!("{bob_org}.{}", "A".repeat(43)));
