@@ -194,6 +194,7 @@ impl AppState {
             ),
             None => Shards::single(list.remove(0)),
         });
+        Shards::follow_moves(&shards);
         let first = &shards.all()[0];
         Ok(AppState {
             parley: Arc::clone(&first.parley),

@@ -99,6 +99,23 @@ enum AdminTask {
         #[arg(value_parser = parse_role)]
         role: Role,
     },
+    /// Move an organization to another shard while it is in use, with PostgreSQL's logical replication
+    /// (the source needs `wal_level = logical`): copy, catch up, hold its requests for a moment, check,
+    /// switch, and delete it from the source. Interrupted or stopped before the switch, the same command
+    /// resumes; after the switch, it finishes.
+    MoveOrg {
+        /// The organization's handle.
+        org: String,
+        /// The shard it goes to (0 is `store`, 1 the first `--store-shard`, …).
+        #[arg(long)]
+        to: u16,
+        /// Stop the copy (resume by running the move again).
+        #[arg(long, conflicts_with = "undo")]
+        stop: bool,
+        /// Undo a move that has not switched: the copy goes, the source is as before.
+        #[arg(long)]
+        undo: bool,
+    },
 }
 
 impl AdminTask {
@@ -107,7 +124,8 @@ impl AdminTask {
         match self {
             AdminTask::OpenSignup { org, .. }
             | AdminTask::PushPreviews { org, .. }
-            | AdminTask::SetRole { org, .. } => org,
+            | AdminTask::SetRole { org, .. }
+            | AdminTask::MoveOrg { org, .. } => org,
         }
     }
 }
@@ -136,6 +154,15 @@ impl AdminArgs {
 
     async fn run(self) -> anyhow::Result<()> {
         let config = self.config()?;
+        if let AdminTask::MoveOrg {
+            org,
+            to,
+            stop,
+            undo,
+        } = self.task
+        {
+            return move_org(&config, org, to, stop, undo).await;
+        }
         let parley = parley_server::open_for_admin(&config, self.task.org())
             .await
             .context("cannot open the store")?;
@@ -170,6 +197,7 @@ impl AdminArgs {
                 };
                 println!("{org}'s pushes {state}");
             }
+            AdminTask::MoveOrg { .. } => {}
             AdminTask::SetRole { org, user, role } => {
                 parley
                     .set_role_as_operator(&org, &user, role)
@@ -180,6 +208,49 @@ impl AdminArgs {
         }
         Ok(())
     }
+}
+
+/// `parley admin move-org`: every shard's URL from the configuration, and the move.
+async fn move_org(
+    config: &Config,
+    handle: String,
+    to: u16,
+    stop: bool,
+    undo: bool,
+) -> anyhow::Result<()> {
+    let Some(first) = config
+        .store
+        .clone()
+        .filter(|_| !config.store_shards.is_empty())
+    else {
+        anyhow::bail!("moving an organization needs shards: a PostgreSQL store and --store-shard");
+    };
+    let mut shards = vec![first];
+    shards.extend(config.store_shards.iter().cloned());
+    let mover = parley_store::OrgMove {
+        handle: handle.clone(),
+        to,
+        shards,
+    };
+    if stop {
+        mover.stop().await.context("cannot stop the move")?;
+        println!("stopped the copy of {handle}; run the move again to resume it");
+    } else if undo {
+        mover.undo().await.context("cannot undo the move")?;
+        println!("undid the move of {handle}: it stays where it was");
+    } else {
+        let moved = mover
+            .run(&|step| println!("{step}"))
+            .await
+            .with_context(|| format!("cannot move {handle}"))?;
+        println!(
+            "moved {handle} to shard {to}: {} rows, copied in {} ms, requests held for {} ms",
+            moved.rows,
+            moved.copied_in.as_millis(),
+            moved.held_for.as_millis()
+        );
+    }
+    Ok(())
 }
 
 /// Each flag also reads its environment variable; both override the config file.

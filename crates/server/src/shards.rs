@@ -3,8 +3,13 @@
 //! A request goes to the shard of the organization it concerns, told by what it carries: a token names its
 //! organization, a sign-up or login its organization's handle or an email address, which the directory
 //! places. What names no organization (health, metrics, the web client) goes to the first shard.
+//!
+//! While a move switches an organization to another shard (`parley admin move-org`), the directory holds
+//! it: its requests and sockets wait here until the directory names its new shard. When the directory
+//! announces the switch, the organization's sockets on its old shard close, and reconnect to the new one.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -21,6 +26,10 @@ use crate::error::ApiError;
 use crate::gateway::Hub;
 use crate::http::body;
 use crate::serve::HttpSettings;
+
+/// How often a request held for a move looks at the directory again, should it miss the announcement of
+/// the release.
+const HELD_LOOKS_EVERY: Duration = Duration::from_millis(200);
 
 /// One shard's use cases and gateway.
 pub struct Shard {
@@ -82,20 +91,25 @@ impl Shards {
     /// The shard a token's session is kept on: its organization's; the first for a token that names none
     /// (made before tokens named theirs, or no token), which refuses it if it is not its own.
     pub async fn of_token(&self, token: &str) -> Result<&Shard, Error> {
-        match (&self.directory, token_org(token)) {
-            (Some(directory), Some(org)) => {
-                let number = directory.shard_of_org(org).await?;
-                Ok(&self.list[self.numbered(number)])
-            }
-            _ => Ok(self.first()),
-        }
+        let number = self.of_org(token_org(token)).await?;
+        Ok(&self.list[number])
     }
 
+    /// The shard of organization `org`; the first for none. While a move holds the organization, this
+    /// waits until it is released (the caller bounds how long).
     async fn of_org(&self, org: Option<OrgId>) -> Result<usize, Error> {
-        match (&self.directory, org) {
-            (Some(directory), Some(org)) => Ok(self.numbered(directory.shard_of_org(org).await?)),
-            _ => Ok(0),
+        let (Some(directory), Some(org)) = (&self.directory, org) else {
+            return Ok(0);
+        };
+        let number = self.numbered(directory.shard_of_org(org).await?);
+        if !directory.held(org).await? {
+            return Ok(number);
         }
+        let mut changes = directory.changes();
+        while directory.held(org).await? {
+            let _ = tokio::time::timeout(HELD_LOOKS_EVERY, changes.recv()).await;
+        }
+        Ok(self.numbered(directory.shard_of_org(org).await?))
     }
 
     /// The shard of the organization `handle` (the server's default when absent); for a sign-up, which may
@@ -128,6 +142,49 @@ impl Shards {
         }
     }
 
+    /// Closes, on every shard but its own, the sockets of each organization the directory announces as
+    /// changed (a move switched it), for as long as `shards` lives.
+    pub fn follow_moves(shards: &Arc<Shards>) {
+        let Some(directory) = &shards.directory else {
+            return;
+        };
+        let mut changes = directory.changes();
+        let shards: Weak<Shards> = Arc::downgrade(shards);
+        tokio::spawn(async move {
+            loop {
+                let org = match changes.recv().await {
+                    Ok(org) => org,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "missed announcements of moved organizations");
+                        continue;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                let Some(shards) = shards.upgrade() else {
+                    return;
+                };
+                let Some(directory) = &shards.directory else {
+                    return;
+                };
+                match directory.shard_of_org(org).await {
+                    Ok(number) => {
+                        let home = shards.numbered(number);
+                        for (number, shard) in shards.list.iter().enumerate() {
+                            if number != home {
+                                shard.hub.close_org(org);
+                            }
+                        }
+                    }
+                    Err(error) => tracing::warn!(
+                        error = &error as &dyn std::error::Error,
+                        %org,
+                        "cannot tell where a moved organization went"
+                    ),
+                }
+            }
+        });
+    }
+
     /// Whether the first shard's store (which holds the directory) and the bus answer: a node that can
     /// route. Another shard down leaves the node ready for every other shard's organizations.
     pub async fn ready(&self) -> Result<(), Error> {
@@ -153,10 +210,14 @@ struct Names {
     token: Option<String>,
 }
 
-/// Hands `request` to the router of the shard it concerns. Reading a body to choose takes no longer than a
-/// whole request may; the directory answers within the store's limit.
+/// Hands `request` to the router of the shard it concerns. The directory answers within the store's limit.
 pub(crate) async fn route(State(routes): State<Routes>, request: Request) -> Response {
-    match choose(&routes, request).await {
+    // Choosing may read a body, or wait while a move holds the organization: no longer than a request may
+    // take.
+    let chosen = tokio::time::timeout(routes.http.request_timeout, choose(&routes, request))
+        .await
+        .unwrap_or_else(|_| Err(crate::http::deadline::too_late()));
+    match chosen {
         Ok((number, request)) => {
             let router = routes.routers[number].clone();
             match router.oneshot(request).await {
@@ -182,10 +243,7 @@ async fn choose(routes: &Routes, request: Request) -> Result<(usize, Request), A
     let shards = &routes.shards;
     let path = request.uri().path().to_owned();
     if named_by_body(request.method(), &path) {
-        let limit = routes.http.request_timeout;
-        return tokio::time::timeout(limit, by_body(routes, request, &path))
-            .await
-            .unwrap_or_else(|_| Err(crate::http::deadline::too_late()));
+        return by_body(routes, request, &path).await;
     }
     if let Some(token) = bearer(&request) {
         let org = token_org(token);

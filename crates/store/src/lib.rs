@@ -16,5 +16,5 @@ mod sqlite;
 
 pub use deadline::TimeLimited;
 pub use objects::{ObjectStorage, S3Settings, migrate_avatars};
-pub use postgres::{PgDirectory, PgStore};
+pub use postgres::{MoveError, Moved, OrgMove, PgDirectory, PgStore};
 pub use sqlite::SqliteStore;

@@ -40,6 +40,25 @@ impl PgPair {
     /// Starts a primary and a replica streaming from it, or answers `None` without PostgreSQL's server
     /// binaries (see the module's doc).
     pub async fn start(replication: Replication) -> Option<PgPair> {
+        let mut pair = Self::start_primary().await?;
+        pair.make_replica().await;
+        pair.start_on_a_free_port("replica").await;
+        if replication == Replication::Synchronous {
+            pair.wait_for("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
+                .await;
+            // Two statements: ALTER SYSTEM cannot run in the transaction a batch of them makes.
+            pair.on_primary("ALTER SYSTEM SET synchronous_standby_names = '*'")
+                .await;
+            pair.on_primary("SELECT pg_reload_conf()").await;
+            pair.wait_for("SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'")
+                .await;
+        }
+        Some(pair)
+    }
+
+    /// Starts the primary alone (it has `wal_level = logical`, for tests of logical replication), or
+    /// answers `None` as `start` does.
+    pub async fn start_primary() -> Option<PgPair> {
         let Some(bin) = bindir().await else {
             assert!(
                 !required(),
@@ -68,18 +87,6 @@ impl PgPair {
         };
         pair.make_primary().await;
         pair.start_on_a_free_port("primary").await;
-        pair.make_replica().await;
-        pair.start_on_a_free_port("replica").await;
-        if replication == Replication::Synchronous {
-            pair.wait_for("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
-                .await;
-            // Two statements: ALTER SYSTEM cannot run in the transaction a batch of them makes.
-            pair.on_primary("ALTER SYSTEM SET synchronous_standby_names = '*'")
-                .await;
-            pair.on_primary("SELECT pg_reload_conf()").await;
-            pair.wait_for("SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'")
-                .await;
-        }
         Some(pair)
     }
 
@@ -108,6 +115,14 @@ impl PgPair {
             "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/postgres?target_session_attrs=read-write",
             self.primary_port, self.replica_port
         )
+    }
+
+    /// The count `sql` (a `SELECT count(*)`) answers in `database` on the primary.
+    pub async fn count_in(&self, database: &str, sql: &str) -> i64 {
+        let client = connect(&url(self.primary_port, database))
+            .await
+            .expect("connect to the primary");
+        client.query_one(sql, &[]).await.expect(sql).get(0)
     }
 
     /// Runs `sql` on the primary.
@@ -174,7 +189,8 @@ impl PgPair {
         .await;
         let settings = format!(
             "listen_addresses = '127.0.0.1'\nport = {}\nunix_socket_directories = '{}'\n\
-             wal_level = replica\nmax_wal_senders = 4\nfsync = off\nshared_buffers = '32MB'\n",
+             wal_level = logical\nmax_wal_senders = 10\nmax_replication_slots = 10\n\
+             fsync = off\nshared_buffers = '32MB'\n",
             self.primary_port,
             self.dir.path().display()
         );

@@ -26,6 +26,13 @@ pub trait Directory: Send + Sync {
     fn shards(&self) -> ShardNumber;
     /// The shard holding the organization with this id, if the directory knows it.
     async fn shard_of_org(&self, org: OrgId) -> StoreResult<Option<ShardNumber>>;
+    /// Whether the organization is held: a move is switching it to another shard, and its requests wait
+    /// until the directory names that shard (never cached while held).
+    async fn held(&self, org: OrgId) -> StoreResult<bool>;
+    /// Organizations whose entry changed (a move held, switched or released one), as the directory
+    /// announces them to every node; whatever this node had cached of one is forgotten before it is sent
+    /// here. A receiver that lags has missed some.
+    fn changes(&self) -> tokio::sync::broadcast::Receiver<OrgId>;
     /// The shard holding the organization with this handle, if the directory knows it.
     async fn shard_of_handle(&self, handle: &str) -> StoreResult<Option<ShardNumber>>;
     /// The shard with the fewest organizations, where a new one goes.

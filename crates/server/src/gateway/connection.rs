@@ -168,7 +168,11 @@ async fn hello(
     else {
         return Err(protocol);
     };
-    let shard = shards.of_token(&token).await.map_err(refusal)?;
+    // A move may hold the organization for a moment; no longer than a hello may take.
+    let shard = tokio::time::timeout(settings.hello_timeout, shards.of_token(&token))
+        .await
+        .unwrap_or(Err(Error::Busy))
+        .map_err(refusal)?;
     let caller = shard.parley.authenticate(&token).await.map_err(refusal)?;
     let (parley, hub) = (Arc::clone(&shard.parley), Arc::clone(&shard.hub));
     Ok((Arc::new(caller), token, resume, parley, hub))

@@ -17,7 +17,7 @@ use std::panic::AssertUnwindSafe;
 use futures_util::{FutureExt, StreamExt};
 use parley_core::bus::{Delivery, Ended, Inbox, Signal};
 use parley_core::service::Resettled;
-use parley_core::{Caller, ConversationId, Cursor, Parley, UserId};
+use parley_core::{Caller, ConversationId, Cursor, OrgId, Parley, UserId};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -58,6 +58,9 @@ enum Command {
         id: ConnId,
         user_ids: Vec<UserId>,
         done: Reply,
+    },
+    CloseOrg {
+        org_id: OrgId,
     },
     CloseAll,
 }
@@ -156,6 +159,11 @@ impl Hub {
             .send(Command::Watch { id, user_ids, done })
             .ok()?;
         watching.await.ok()
+    }
+
+    /// Tells the connections of organization `org_id` to reconnect: it moved to another shard.
+    pub fn close_org(&self, org_id: OrgId) {
+        let _ = self.commands.send(Command::CloseOrg { org_id });
     }
 
     /// Tells every connection to reconnect elsewhere, refuses new ones, and waits (up to `patience`) until
@@ -286,6 +294,7 @@ impl Dispatcher {
                 self.count_connections();
             }
             Command::Watch { id, user_ids, done } => self.registry.watch(id, user_ids, done),
+            Command::CloseOrg { org_id } => self.registry.close_org(org_id),
             Command::CloseAll => self.registry.close_all(),
         }
     }

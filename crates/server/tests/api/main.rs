@@ -22,6 +22,7 @@ mod large_channels;
 mod mentions;
 mod messages;
 mod moderation;
+mod moves;
 mod notifications;
 mod openapi;
 mod operations;

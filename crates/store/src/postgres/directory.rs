@@ -1,9 +1,11 @@
 //! `PgDirectory`: core's `Directory` in the first shard's database (`migrations/postgres/0010`), with what
-//! this node has read of it cached. An organization stays on the shard it was placed on, so a cached shard
-//! stays right.
+//! this node has read of it cached. An organization stays on its shard until a move switches it
+//! (`org_move.rs`), which announces the change on the channel `parley_directory`: every node listens, and
+//! forgets what it cached of that organization. A node that lost its listening connection may have missed
+//! announcements, so it forgets everything when it listens again.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,8 +14,11 @@ use parley_core::OrgId;
 use parley_core::model::Millis;
 use parley_core::store::{Directory, ID_BASE, ID_STEP, ShardNumber, StoreResult};
 
+use futures_util::StreamExt as _;
+use tokio::sync::{broadcast, mpsc};
+use tokio_postgres::{AsyncMessage, Row};
+
 use super::pool;
-use tokio_postgres::Row;
 
 use super::sql::{Params, backend, get, row, rows, run};
 use crate::deadline::within_limit;
@@ -27,13 +32,49 @@ const UNSETTLED_AT_ONCE: i64 = 1_000;
 /// The most organizations (by id, and by handle) a node remembers; past it, it starts over.
 const CACHED_AT_MOST: usize = 100_000;
 
+/// The channel on which a move announces an organization whose entry changed (its id, a space, its handle).
+pub(crate) const CHANGES_CHANNEL: &str = "parley_directory";
+
+/// How long the listener waits before listening again after its connection failed.
+const LISTEN_AGAIN_AFTER: Duration = Duration::from_secs(1);
+
+/// Announcements a slow receiver of `changes` may fall behind by before it misses some.
+const CHANGES_KEPT: usize = 1024;
+
 pub struct PgDirectory {
     pool: Pool,
     /// Longest a lookup may take (the store's `store_timeout_millis`).
     limit: Duration,
     shards: ShardNumber,
+    cached: Arc<Cached>,
+    changes: broadcast::Sender<OrgId>,
+    /// Listens for the changes; stopped with the directory.
+    listener: tokio::task::JoinHandle<()>,
+}
+
+/// What this node has read of the directory.
+#[derive(Default)]
+struct Cached {
     by_id: Cache<OrgId>,
     by_handle: Cache<String>,
+}
+
+impl Cached {
+    fn forget(&self, org: OrgId, handle: &str) {
+        self.by_id.forget(&org);
+        self.by_handle.forget(handle);
+    }
+
+    fn forget_all(&self) {
+        self.by_id.clear();
+        self.by_handle.clear();
+    }
+}
+
+impl Drop for PgDirectory {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
 }
 
 impl PgDirectory {
@@ -48,12 +89,16 @@ impl PgDirectory {
             RecyclingMethod::Fast,
             Duration::from_secs(5),
         )?;
+        let cached = Arc::new(Cached::default());
+        let (changes, _) = broadcast::channel(CHANGES_KEPT);
+        let listener = tokio::spawn(listen(config, Arc::clone(&cached), changes.clone()));
         let directory = PgDirectory {
             pool,
             limit,
             shards,
-            by_id: Cache::default(),
-            by_handle: Cache::default(),
+            cached,
+            changes,
+            listener,
         };
         directory.fill().await?;
         Ok(directory)
@@ -107,6 +152,32 @@ impl PgDirectory {
         .await
     }
 
+    /// The shard of organization `org` and whether a move holds it, if the directory has it. Cached only
+    /// while not held: a held organization is read afresh each time, until it is released.
+    async fn placed(&self, org: OrgId) -> StoreResult<Option<(Option<ShardNumber>, bool)>> {
+        let generation = match self.cached.by_id.get(&org) {
+            Ok(shard) => return Ok(Some((Some(shard), false))),
+            Err(generation) => generation,
+        };
+        let found = self
+            .row(
+                "SELECT shard, held FROM directory_orgs WHERE org_id = $1",
+                &[&org.0],
+            )
+            .await?;
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let shard = self.known(get(&found, 0)?);
+        let held: bool = get(&found, 1)?;
+        if let Some(shard) = shard
+            && !held
+        {
+            self.cached.by_id.put(org, shard, generation);
+        }
+        Ok(Some((shard, held)))
+    }
+
     /// A shard number read from the directory, if this configuration has that shard.
     fn known(&self, shard: i32) -> Option<ShardNumber> {
         ShardNumber::try_from(shard)
@@ -122,23 +193,8 @@ impl Directory for PgDirectory {
     }
 
     async fn shard_of_org(&self, org: OrgId) -> StoreResult<Option<ShardNumber>> {
-        if let Some(shard) = self.by_id.get(&org) {
-            return Ok(Some(shard));
-        }
-        let found = self
-            .row(
-                "SELECT shard FROM directory_orgs WHERE org_id = $1",
-                &[&org.0],
-            )
-            .await?;
-        match found {
-            Some(found) => {
-                let shard = self.known(get(&found, 0)?);
-                if let Some(shard) = shard {
-                    self.by_id.put(org, shard);
-                }
-                Ok(shard)
-            }
+        match self.placed(org).await? {
+            Some((shard, _)) => Ok(shard),
             // Made on a shard whose sign-up did not record it (it failed to): an id made on a shard says
             // which (`shard_ids.rs`). Not cached, as anyone can name any id.
             None if org.0 >= ID_BASE => Ok(ShardNumber::try_from(org.0.rem_euclid(ID_STEP))
@@ -148,10 +204,19 @@ impl Directory for PgDirectory {
         }
     }
 
+    async fn held(&self, org: OrgId) -> StoreResult<bool> {
+        Ok(self.placed(org).await?.is_some_and(|(_, held)| held))
+    }
+
+    fn changes(&self) -> broadcast::Receiver<OrgId> {
+        self.changes.subscribe()
+    }
+
     async fn shard_of_handle(&self, handle: &str) -> StoreResult<Option<ShardNumber>> {
-        if let Some(shard) = self.by_handle.get(handle) {
-            return Ok(Some(shard));
-        }
+        let generation = match self.cached.by_handle.get(handle) {
+            Ok(shard) => return Ok(Some(shard)),
+            Err(generation) => generation,
+        };
         let found = self
             .row(
                 "SELECT shard FROM directory_orgs WHERE handle = $1",
@@ -163,7 +228,9 @@ impl Directory for PgDirectory {
             None => None,
         };
         if let Some(shard) = shard {
-            self.by_handle.put(handle.to_owned(), shard);
+            self.cached
+                .by_handle
+                .put(handle.to_owned(), shard, generation);
         }
         Ok(shard)
     }
@@ -188,6 +255,10 @@ impl Directory for PgDirectory {
         if let Some(placed) = self.shard_of_handle(handle).await? {
             return Ok(placed);
         }
+        let generation = match self.cached.by_handle.get(handle) {
+            Ok(placed) => return Ok(placed),
+            Err(generation) => generation,
+        };
         // Unless another node placed this handle first.
         let placed = self
             .row(
@@ -202,7 +273,9 @@ impl Directory for PgDirectory {
             .transpose()?
             .and_then(|shard| self.known(shard))
             .ok_or_else(|| backend(UnknownShard(handle.to_owned())))?;
-        self.by_handle.put(handle.to_owned(), shard);
+        self.cached
+            .by_handle
+            .put(handle.to_owned(), shard, generation);
         Ok(shard)
     }
 
@@ -276,36 +349,131 @@ impl Directory for PgDirectory {
 #[error("the directory placed organization {0:?} on no shard this node knows")]
 struct UnknownShard(String);
 
-/// What a node remembers of the directory, up to `CACHED_AT_MOST` entries.
-struct Cache<K>(Mutex<HashMap<K, ShardNumber>>);
+/// What a node remembers of the directory, up to `CACHED_AT_MOST` entries. Its generation counts what it
+/// forgot: a lookup notes it before reading the directory and keeps what it read only if nothing was
+/// forgotten meanwhile, so an answer read before an announcement is never kept after it.
+struct Cache<K>(Mutex<Entries<K>>);
+
+struct Entries<K> {
+    map: HashMap<K, ShardNumber>,
+    generation: u64,
+}
 
 impl<K> Default for Cache<K> {
     fn default() -> Self {
-        Cache(Mutex::new(HashMap::new()))
+        Cache(Mutex::new(Entries {
+            map: HashMap::new(),
+            generation: 0,
+        }))
     }
 }
 
 impl<K: std::hash::Hash + Eq> Cache<K> {
-    fn get<Q>(&self, key: &Q) -> Option<ShardNumber>
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries<K>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The cached shard of `key`, or the generation to hand `put` after reading it from the directory.
+    fn get<Q>(&self, key: &Q) -> Result<ShardNumber, u64>
     where
         K: std::borrow::Borrow<Q>,
         Q: std::hash::Hash + Eq + ?Sized,
     {
-        let cache = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.get(key).copied()
+        let entries = self.lock();
+        entries.map.get(key).copied().ok_or(entries.generation)
     }
 
-    fn put(&self, key: K, shard: ShardNumber) {
-        let mut cache = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.len() >= CACHED_AT_MOST {
-            cache.clear();
+    fn forget<Q>(&self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        let mut entries = self.lock();
+        entries.map.remove(key);
+        entries.generation += 1;
+    }
+
+    fn clear(&self) {
+        let mut entries = self.lock();
+        entries.map.clear();
+        entries.generation += 1;
+    }
+
+    /// Keeps `shard` for `key`, read from the directory after `get` answered `generation`, unless something
+    /// was forgotten since.
+    fn put(&self, key: K, shard: ShardNumber, generation: u64) {
+        let mut entries = self.lock();
+        if entries.generation != generation {
+            return;
         }
-        cache.insert(key, shard);
+        if entries.map.len() >= CACHED_AT_MOST {
+            entries.map.clear();
+        }
+        entries.map.insert(key, shard);
+    }
+}
+
+/// Listens for announced changes (`CHANGES_CHANNEL`) on a connection of its own, for as long as the
+/// directory lives: forgets what is cached of each organization announced, then passes its id on. Each time
+/// it starts listening (again) it forgets everything first, as it may have missed announcements.
+async fn listen(
+    config: tokio_postgres::Config,
+    cached: Arc<Cached>,
+    changes: broadcast::Sender<OrgId>,
+) {
+    loop {
+        if let Err(error) = listen_once(&config, &cached, &changes).await {
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "lost the directory's announcements: listening again"
+            );
+        }
+        tokio::time::sleep(LISTEN_AGAIN_AFTER).await;
+    }
+}
+
+async fn listen_once(
+    config: &tokio_postgres::Config,
+    cached: &Cached,
+    changes: &broadcast::Sender<OrgId>,
+) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
+    let (heard, mut announced) = mpsc::unbounded_channel();
+    // The connection is driven here, on this task: its announcements come out of `poll_message`.
+    let driver = async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(note)) => {
+                    if heard.send(note.payload().to_owned()).is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    };
+    let listening = async {
+        client
+            .batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))
+            .await?;
+        cached.forget_all();
+        while let Some(payload) = announced.recv().await {
+            let (org, handle) = payload.split_once(' ').unwrap_or((&payload, ""));
+            let Ok(org) = org.parse().map(OrgId) else {
+                continue;
+            };
+            cached.forget(org, handle);
+            let _ = changes.send(org);
+        }
+        Ok(())
+    };
+    tokio::select! {
+        ended = driver => ended,
+        ended = listening => ended,
     }
 }

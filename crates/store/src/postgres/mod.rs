@@ -15,6 +15,7 @@ mod invites;
 mod mentions;
 mod messages;
 mod notify;
+mod org_move;
 mod pins;
 mod pool;
 mod replicas;
@@ -48,6 +49,7 @@ use sql::backend;
 use writer::{Connections, Db};
 
 pub use directory::PgDirectory;
+pub use org_move::{MoveError, Moved, OrgMove};
 
 pub struct PgStore {
     db: Arc<Connections>,

@@ -59,6 +59,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0008_single_sign_on.sql"),
     include_str!("../../migrations/postgres/0009_search_out_of_the_turn.sql"),
     include_str!("../../migrations/postgres/0010_shard_directory.sql"),
+    include_str!("../../migrations/postgres/0011_org_moves.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

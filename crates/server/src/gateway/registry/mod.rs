@@ -477,6 +477,17 @@ impl<Q: Session, R> Registry<Q, R> {
     }
 
     /// Closes every connection to reconnect elsewhere, and every later one at once.
+    /// The organization moved to another shard: its connections here close (1012) once what was queued is
+    /// written, and reconnect, which takes them to its new shard.
+    pub(crate) fn close_org(&mut self, org_id: OrgId) {
+        for to in self.conns_of(Topic::Org(org_id), |_| true) {
+            self.effects.push(Effect::Queue {
+                to,
+                item: Outbound::Close(&MOVED),
+            });
+        }
+    }
+
     pub(crate) fn close_all(&mut self) {
         self.closing = true;
         for &to in self.conns.keys() {
@@ -832,6 +843,11 @@ impl<Q: Session, R> Registry<Q, R> {
 const SHUTTING_DOWN: Close = Close {
     code: close::RESTART,
     reason: "server shutting down",
+};
+
+const MOVED: Close = Close {
+    code: close::RESTART,
+    reason: "the organization moved: reconnect and resume",
 };
 
 const LOGGED_OUT: Close = Close {
