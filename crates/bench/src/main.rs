@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use parley_bench::fleet::Fleet;
 use parley_bench::procfs::Probe;
 use parley_bench::scenarios::{
-    bigchannel, catchup, connect, fanout, files, history, idle, ingest, pairs, push, storm,
+    bigchannel, catchup, connect, fanout, files, history, idle, ingest, moving, pairs, push, storm,
 };
 use parley_bench::{Accounts, Bench, Output, Shard};
 
@@ -79,6 +79,7 @@ enum Scenario {
     Fanout(fanout::Fanout),
     Pairs(pairs::Pairs),
     Ingest(ingest::Ingest),
+    Moving(moving::Moving),
     Catchup(catchup::Catchup),
     History(history::History),
     Storm(storm::Storm),
@@ -171,6 +172,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Fanout(args) => fanout::run(&mut bench, args).await,
         Scenario::Pairs(args) => pairs::run(&mut bench, args).await,
         Scenario::Ingest(args) => ingest::run(&mut bench, args).await,
+        Scenario::Moving(args) => moving::run(&mut bench, args).await,
         Scenario::Catchup(args) => catchup::run(&mut bench, args).await,
         Scenario::History(args) => history::run(&mut bench, args).await,
         Scenario::Storm(args) => storm::run(&mut bench, args).await,

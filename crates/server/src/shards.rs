@@ -17,9 +17,10 @@ use axum::extract::{Request, State};
 use axum::http::{Method, header};
 use axum::response::{IntoResponse, Response};
 use parley_core::service::token_org;
-use parley_core::store::{Directory, ShardNumber};
+use parley_core::store::{Change, Directory, ShardNumber};
 use parley_core::{Error, OrgId, Parley, validate};
 use serde::Deserialize;
+use tokio::sync::broadcast;
 use tower::ServiceExt as _;
 
 use crate::error::ApiError;
@@ -101,15 +102,16 @@ impl Shards {
         let (Some(directory), Some(org)) = (&self.directory, org) else {
             return Ok(0);
         };
-        let number = self.numbered(directory.shard_of_org(org).await?);
-        if !directory.held(org).await? {
-            return Ok(number);
+        let mut changes = None;
+        loop {
+            match directory.placement(org).await? {
+                (number, false) => return Ok(self.numbered(number)),
+                (_, true) => {
+                    let changes = changes.get_or_insert_with(|| directory.changes());
+                    let _ = tokio::time::timeout(HELD_LOOKS_EVERY, changes.recv()).await;
+                }
+            }
         }
-        let mut changes = directory.changes();
-        while directory.held(org).await? {
-            let _ = tokio::time::timeout(HELD_LOOKS_EVERY, changes.recv()).await;
-        }
-        Ok(self.numbered(directory.shard_of_org(org).await?))
     }
 
     /// The shard of the organization `handle` (the server's default when absent); for a sign-up, which may
@@ -142,8 +144,9 @@ impl Shards {
         }
     }
 
-    /// Closes, on every shard but its own, the sockets of each organization the directory announces as
-    /// changed (a move switched it), for as long as `shards` lives.
+    /// Closes the sockets of each organization the directory announces as changed (a move switched it) on
+    /// every shard but its own; when announcements may have been missed, those of every organization
+    /// connected to a shard that is not its own. For as long as `shards` lives.
     pub fn follow_moves(shards: &Arc<Shards>) {
         let Some(directory) = &shards.directory else {
             return;
@@ -152,37 +155,54 @@ impl Shards {
         let shards: Weak<Shards> = Arc::downgrade(shards);
         tokio::spawn(async move {
             loop {
-                let org = match changes.recv().await {
-                    Ok(org) => org,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "missed announcements of moved organizations");
-                        continue;
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                let change = match changes.recv().await {
+                    Ok(change) => change,
+                    Err(broadcast::error::RecvError::Lagged(_)) => Change::Any,
+                    Err(broadcast::error::RecvError::Closed) => return,
                 };
                 let Some(shards) = shards.upgrade() else {
                     return;
                 };
-                let Some(directory) = &shards.directory else {
-                    return;
+                let moved = match change {
+                    Change::Org(org) => shards.close_elsewhere(org, None).await,
+                    Change::Any => shards.close_all_elsewhere().await,
                 };
-                match directory.shard_of_org(org).await {
-                    Ok(number) => {
-                        let home = shards.numbered(number);
-                        for (number, shard) in shards.list.iter().enumerate() {
-                            if number != home {
-                                shard.hub.close_org(org);
-                            }
-                        }
-                    }
-                    Err(error) => tracing::warn!(
+                if let Err(error) = moved {
+                    tracing::warn!(
                         error = &error as &dyn std::error::Error,
-                        %org,
                         "cannot tell where a moved organization went"
-                    ),
+                    );
                 }
             }
         });
+    }
+
+    /// Closes organization `org`'s sockets on every shard but its own (only on shard `only`, if given).
+    async fn close_elsewhere(&self, org: OrgId, only: Option<usize>) -> Result<(), Error> {
+        let Some(directory) = &self.directory else {
+            return Ok(());
+        };
+        let home = self.numbered(directory.shard_of_org(org).await?);
+        for (number, shard) in self.list.iter().enumerate() {
+            if number != home && only.is_none_or(|only| only == number) {
+                shard.hub.close_org(org);
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the sockets of every organization connected to a shard that is not its own; answers the last
+    /// failure to tell, after trying every organization.
+    async fn close_all_elsewhere(&self) -> Result<(), Error> {
+        let mut failed = Ok(());
+        for (number, shard) in self.list.iter().enumerate() {
+            for org in shard.hub.orgs().await {
+                if let Err(error) = self.close_elsewhere(org, Some(number)).await {
+                    failed = Err(error);
+                }
+            }
+        }
+        failed
     }
 
     /// Whether the first shard's store (which holds the directory) and the bus answer: a node that can

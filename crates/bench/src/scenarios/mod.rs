@@ -9,6 +9,7 @@ pub mod files;
 pub mod history;
 pub mod idle;
 pub mod ingest;
+pub mod moving;
 pub mod pairs;
 pub mod push;
 pub mod storm;

@@ -20,19 +20,28 @@ pub const ID_STEP: i64 = 1024;
 /// on says which shard made it (`id % ID_STEP`).
 pub const ID_BASE: i64 = 1 << 40;
 
+/// What the directory announces to every node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// This organization's entry changed (a move held, switched or released it).
+    Org(OrgId),
+    /// Any entry may have: this node could not hear announcements for a while.
+    Any,
+}
+
 #[async_trait]
 pub trait Directory: Send + Sync {
     /// How many shards there are; their numbers are `0..shards()`.
     fn shards(&self) -> ShardNumber;
     /// The shard holding the organization with this id, if the directory knows it.
     async fn shard_of_org(&self, org: OrgId) -> StoreResult<Option<ShardNumber>>;
-    /// Whether the organization is held: a move is switching it to another shard, and its requests wait
-    /// until the directory names that shard (never cached while held).
-    async fn held(&self, org: OrgId) -> StoreResult<bool>;
-    /// Organizations whose entry changed (a move held, switched or released one), as the directory
-    /// announces them to every node; whatever this node had cached of one is forgotten before it is sent
-    /// here. A receiver that lags has missed some.
-    fn changes(&self) -> tokio::sync::broadcast::Receiver<OrgId>;
+    /// `shard_of_org`, and whether the organization is held, from one reading: a move is switching it to
+    /// another shard, and its requests wait until the directory names that shard (never cached while
+    /// held).
+    async fn placement(&self, org: OrgId) -> StoreResult<(Option<ShardNumber>, bool)>;
+    /// Changes of organizations' entries, as the directory announces them to every node; whatever this
+    /// node had cached of one is forgotten before it is sent here. A receiver that lags has missed some.
+    fn changes(&self) -> tokio::sync::broadcast::Receiver<Change>;
     /// The shard holding the organization with this handle, if the directory knows it.
     async fn shard_of_handle(&self, handle: &str) -> StoreResult<Option<ShardNumber>>;
     /// The shard with the fewest organizations, where a new one goes.

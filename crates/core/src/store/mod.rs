@@ -14,7 +14,7 @@ mod sso;
 pub use admin::{
     AdminRecords, AuditEntry, AuditFilter, AuditRecord, OrgSettingsRecord, SessionRecord,
 };
-pub use directory::{Directory, ID_BASE, ID_STEP, ShardNumber};
+pub use directory::{Change, Directory, ID_BASE, ID_STEP, ShardNumber};
 pub use files::{CompletedUpload, FileRecords, NewUpload};
 pub use notify::{
     Candidate, Decided, Delivery, LogEntry, NewDelivery, NewPushSubscription, NotifyRecords,

@@ -62,6 +62,9 @@ enum Command {
     CloseOrg {
         org_id: OrgId,
     },
+    Orgs {
+        reply: oneshot::Sender<Vec<OrgId>>,
+    },
     CloseAll,
 }
 
@@ -159,6 +162,13 @@ impl Hub {
             .send(Command::Watch { id, user_ids, done })
             .ok()?;
         watching.await.ok()
+    }
+
+    /// The organizations with connections here.
+    pub async fn orgs(&self) -> Vec<OrgId> {
+        let (reply, orgs) = oneshot::channel();
+        let _ = self.commands.send(Command::Orgs { reply });
+        orgs.await.unwrap_or_default()
     }
 
     /// Tells the connections of organization `org_id` to reconnect: it moved to another shard.
@@ -295,6 +305,9 @@ impl Dispatcher {
             }
             Command::Watch { id, user_ids, done } => self.registry.watch(id, user_ids, done),
             Command::CloseOrg { org_id } => self.registry.close_org(org_id),
+            Command::Orgs { reply } => {
+                let _ = reply.send(self.registry.orgs());
+            }
             Command::CloseAll => self.registry.close_all(),
         }
     }

@@ -21,14 +21,15 @@ ALTER TABLE reactions ADD COLUMN org_id BIGINT;
 ALTER TABLE sessions ADD COLUMN org_id BIGINT;
 ALTER TABLE thread_follows ADD COLUMN org_id BIGINT;
 
--- The moves under way from this shard. `frozen` is set when the organization's writes stop for the switch;
--- every write of the organization reads its row `FOR SHARE` (in `org_move_guard`), so setting it waits for
--- the writes that passed the check to commit, and refuses every later one. The row is published with the
--- organization's: once the target has it frozen, the target has every write before it.
+-- The moves under way from this shard. `frozen_until` is set when the organization's writes stop for the
+-- switch (until when, in milliseconds since 1970: a move that died freezes it no longer); every write of
+-- the organization reads its row `FOR SHARE` (in `org_move_guard`), so setting it waits for the writes that
+-- passed the check to commit, and refuses every later one. The row is published with the organization's:
+-- once the target has this freeze's value, the target has every write before it.
 CREATE TABLE org_moves (
-    org_id  BIGINT PRIMARY KEY,
-    target  INTEGER NOT NULL,
-    frozen  BOOLEAN NOT NULL DEFAULT FALSE
+    org_id        BIGINT PRIMARY KEY,
+    target        INTEGER NOT NULL,
+    frozen_until  BIGINT
 );
 
 -- Fires on the tables of organizations' rows while a move runs from this shard (the move adds and drops
@@ -40,7 +41,7 @@ DECLARE
     via TEXT := TG_ARGV[0];
     written JSONB;
     org BIGINT;
-    is_frozen BOOLEAN;
+    frozen_until BIGINT;
 BEGIN
     IF TG_OP = 'DELETE' THEN
         written := to_jsonb(OLD);
@@ -56,7 +57,8 @@ BEGIN
                 WHEN 'conversation_id' THEN
                     (SELECT c.org_id FROM conversations c WHERE c.id = (written->>via)::BIGINT)
                 WHEN 'message_id' THEN
-                    (SELECT m.org_id FROM messages m WHERE m.id = (written->>via)::BIGINT)
+                    (SELECT c.org_id FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                     WHERE m.id = (written->>via)::BIGINT)
                 ELSE
                     (SELECT u.org_id FROM users u WHERE u.id = (written->>via)::BIGINT)
             END;
@@ -64,8 +66,8 @@ BEGIN
         END IF;
     END IF;
     IF org IS NOT NULL THEN
-        SELECT m.frozen INTO is_frozen FROM org_moves m WHERE m.org_id = org FOR SHARE;
-        IF is_frozen THEN
+        SELECT m.frozen_until INTO frozen_until FROM org_moves m WHERE m.org_id = org FOR SHARE;
+        IF frozen_until > (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT THEN
             RAISE EXCEPTION 'organization % is moving to another shard', org USING ERRCODE = 'PMV01';
         END IF;
     END IF;
@@ -76,7 +78,8 @@ BEGIN
 END
 $$;
 
--- Set while a move switches the organization: routers hold its requests until the directory names its new
--- shard. Every change to a row is announced on the channel `parley_directory` (`NOTIFY`), with the
--- organization's id, so every node forgets what it had cached of it.
-ALTER TABLE directory_orgs ADD COLUMN held BOOLEAN NOT NULL DEFAULT FALSE;
+-- Set while a move switches the organization (until when, in milliseconds since 1970: a move that died
+-- holds it no longer): routers hold its requests until the directory names its new shard. A move
+-- announces every change to a row on the channel `parley_directory` (`NOTIFY`), with the organization's
+-- id and handle, so every node forgets what it had cached of it.
+ALTER TABLE directory_orgs ADD COLUMN held_until BIGINT;

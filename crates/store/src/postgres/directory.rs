@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{Pool, RecyclingMethod};
 use parley_core::OrgId;
 use parley_core::model::Millis;
-use parley_core::store::{Directory, ID_BASE, ID_STEP, ShardNumber, StoreResult};
+use parley_core::store::{Change, Directory, ID_BASE, ID_STEP, ShardNumber, StoreResult};
 
 use futures_util::StreamExt as _;
 use tokio::sync::{broadcast, mpsc};
@@ -47,7 +47,7 @@ pub struct PgDirectory {
     limit: Duration,
     shards: ShardNumber,
     cached: Arc<Cached>,
-    changes: broadcast::Sender<OrgId>,
+    changes: broadcast::Sender<Change>,
     /// Listens for the changes; stopped with the directory.
     listener: tokio::task::JoinHandle<()>,
 }
@@ -161,7 +161,9 @@ impl PgDirectory {
         };
         let found = self
             .row(
-                "SELECT shard, held FROM directory_orgs WHERE org_id = $1",
+                "SELECT shard,
+                        coalesce(held_until > (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT, FALSE)
+                 FROM directory_orgs WHERE org_id = $1",
                 &[&org.0],
             )
             .await?;
@@ -193,22 +195,25 @@ impl Directory for PgDirectory {
     }
 
     async fn shard_of_org(&self, org: OrgId) -> StoreResult<Option<ShardNumber>> {
+        Ok(self.placement(org).await?.0)
+    }
+
+    async fn placement(&self, org: OrgId) -> StoreResult<(Option<ShardNumber>, bool)> {
         match self.placed(org).await? {
-            Some((shard, _)) => Ok(shard),
+            Some(placed) => Ok(placed),
             // Made on a shard whose sign-up did not record it (it failed to): an id made on a shard says
             // which (`shard_ids.rs`). Not cached, as anyone can name any id.
-            None if org.0 >= ID_BASE => Ok(ShardNumber::try_from(org.0.rem_euclid(ID_STEP))
-                .ok()
-                .filter(|shard| *shard < self.shards)),
-            None => Ok(None),
+            None if org.0 >= ID_BASE => Ok((
+                ShardNumber::try_from(org.0.rem_euclid(ID_STEP))
+                    .ok()
+                    .filter(|shard| *shard < self.shards),
+                false,
+            )),
+            None => Ok((None, false)),
         }
     }
 
-    async fn held(&self, org: OrgId) -> StoreResult<bool> {
-        Ok(self.placed(org).await?.is_some_and(|(_, held)| held))
-    }
-
-    fn changes(&self) -> broadcast::Receiver<OrgId> {
+    fn changes(&self) -> broadcast::Receiver<Change> {
         self.changes.subscribe()
     }
 
@@ -421,7 +426,7 @@ impl<K: std::hash::Hash + Eq> Cache<K> {
 async fn listen(
     config: tokio_postgres::Config,
     cached: Arc<Cached>,
-    changes: broadcast::Sender<OrgId>,
+    changes: broadcast::Sender<Change>,
 ) {
     loop {
         if let Err(error) = listen_once(&config, &cached, &changes).await {
@@ -437,7 +442,7 @@ async fn listen(
 async fn listen_once(
     config: &tokio_postgres::Config,
     cached: &Cached,
-    changes: &broadcast::Sender<OrgId>,
+    changes: &broadcast::Sender<Change>,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
     let (heard, mut announced) = mpsc::unbounded_channel();
@@ -462,13 +467,14 @@ async fn listen_once(
             .batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))
             .await?;
         cached.forget_all();
+        let _ = changes.send(Change::Any);
         while let Some(payload) = announced.recv().await {
             let (org, handle) = payload.split_once(' ').unwrap_or((&payload, ""));
             let Ok(org) = org.parse().map(OrgId) else {
                 continue;
             };
             cached.forget(org, handle);
-            let _ = changes.send(org);
+            let _ = changes.send(Change::Org(org));
         }
         Ok(())
     };

@@ -11,6 +11,7 @@ use parley_core::store::StoreResult;
 use parley_core::{ConversationId, Cursor, MessageId, UserId};
 use tokio_postgres::Row as PgRow;
 
+use super::shard_ids::made_here;
 use super::sql::{self, get, row, rows, run};
 use crate::event_columns::{self, LoggedEvent, Merge};
 
@@ -95,15 +96,18 @@ async fn materialize(c: &impl GenericClient, logged: Vec<LoggedEvent>) -> StoreR
     Ok(events)
 }
 
-/// Every event with a cursor in `(after, up_to]`, for whoever they are: what a writer publishes again when
-/// the writer before it died between its commit and its publish.
+/// Every event taken on shard `shard` with a cursor in `(after, up_to]`, for whoever they are: what a writer
+/// publishes again when the writer before it died between its commit and its publish.
 pub(crate) async fn range(
     c: &impl GenericClient,
     after: Cursor,
     up_to: Cursor,
+    shard: Option<i64>,
 ) -> StoreResult<Vec<Event>> {
     let sql = format!(
-        "SELECT {ROW_COLUMNS} FROM events e WHERE e.cursor > $1 AND e.cursor <= $2 ORDER BY e.cursor"
+        "SELECT {ROW_COLUMNS} FROM events e WHERE e.cursor > $1 AND e.cursor <= $2 AND {}
+         ORDER BY e.cursor",
+        made_here("e.cursor", shard)
     );
     let found = rows(c, &sql, &[&after.0, &up_to.0]).await?;
     materialize(c, logged_all(&found)?).await

@@ -56,6 +56,8 @@ pub struct PgStore {
     replicas: Option<Replicas>,
     /// How far apart this store's ids and cursors are: `ID_STEP` on a shard, else 1.
     id_step: i64,
+    /// This store's number as a shard of several.
+    shard: Option<i64>,
 }
 
 impl PgStore {
@@ -87,6 +89,7 @@ impl PgStore {
             } else {
                 1
             },
+            shard,
         })
     }
 }

@@ -17,6 +17,7 @@ use parley_core::{ConversationId, Cursor, MessageId, OrgId, SubscriptionId, User
 use tokio_postgres::Row;
 
 use super::PgStore;
+use super::shard_ids::made_here;
 use super::sql::{self, backend, get, row, rows, run};
 
 const SUBSCRIPTION_COLUMNS: &str =
@@ -382,15 +383,26 @@ impl NotifyRecords for PgStore {
             return Ok((Vec::new(), after));
         }
         let c = self.db.read().await?;
+        // Only this shard's events: those a move copied in were looked at on the shard that took them.
+        let here = made_here("cursor", self.shard);
         // The end first: every event up to it is committed (cursors are taken in the turn, in commit
         // order), so the scan below sees no gap, whatever commits while it runs.
-        let end = count(row(&c, "SELECT coalesce(max(cursor), 0) FROM events", &[]).await?)?;
+        let end = count(
+            row(
+                &c,
+                &format!("SELECT coalesce(max(cursor), 0) FROM events WHERE {here}"),
+                &[],
+            )
+            .await?,
+        )?;
         // At most `SCAN` events' worth of cursors at once from the first event after `after`, so one scan
         // stays short however far behind it is; on a shard, cursors are `cursor_step` apart and may jump.
         let first = count(
             row(
                 &c,
-                "SELECT coalesce(min(cursor), 0) FROM events WHERE cursor > $1",
+                &format!(
+                    "SELECT coalesce(min(cursor), 0) FROM events WHERE cursor > $1 AND {here}"
+                ),
                 &[&after.0],
             )
             .await?,
@@ -398,15 +410,17 @@ impl NotifyRecords for PgStore {
         let upto = Cursor(end.min(first.saturating_add(SCAN.saturating_mul(self.id_step))));
         let found = rows(
             &c,
-            "SELECT cursor, kind, conversation_id, user_id, message_id FROM events
-             WHERE cursor > $1 AND cursor <= $2 AND (
+            &format!(
+                "SELECT cursor, kind, conversation_id, user_id, message_id FROM events
+             WHERE cursor > $1 AND cursor <= $2 AND {here} AND (
                  (kind = 'message.created' AND EXISTS (
                      SELECT 1 FROM members m JOIN push_subscriptions s ON s.user_id = m.user_id
                      WHERE m.conversation_id = events.conversation_id AND m.user_id <> events.user_id))
                  OR (kind = 'read.updated' AND EXISTS (
                      SELECT 1 FROM push_shown p
                      WHERE p.user_id = events.user_id AND p.conversation_id = events.conversation_id)))
-             ORDER BY cursor LIMIT $3",
+             ORDER BY cursor LIMIT $3"
+            ),
             &[&after.0, &upto.0, &self::limit(limit)],
         )
         .await?;

@@ -18,6 +18,7 @@ use parley_core::store::StoreResult;
 use tokio::sync::mpsc;
 use tokio_postgres::error::SqlState;
 
+use super::shard_ids::made_here;
 use super::sql::{backend, get};
 
 /// How long the indexer lets commits gather after it is woken: one statement then indexes all of them.
@@ -43,14 +44,15 @@ impl Wake {
 
 /// Starts this node's indexer on connections from `pool`; it indexes what a node that stopped left behind
 /// at once.
-pub(crate) fn start(pool: Pool) -> Wake {
+pub(crate) fn start(pool: Pool, shard: Option<i64>) -> Wake {
     let (wake, mut woken) = mpsc::channel(1);
+    let step_sql = step_sql(shard);
     let _ = wake.try_send(());
     tokio::spawn(async move {
         while woken.recv().await.is_some() {
             tokio::time::sleep(GATHER).await;
             let mut pause = GATHER;
-            while let Err(error) = catch_up(&pool, &woken).await {
+            while let Err(error) = catch_up(&pool, &woken, &step_sql).await {
                 // The messages stay searchable from their rows meanwhile.
                 tracing::warn!(
                     error = &error as &dyn std::error::Error,
@@ -65,10 +67,10 @@ pub(crate) fn start(pool: Pool) -> Wake {
 }
 
 /// Indexes until the mark reaches the newest committed message, or the writer has stopped.
-async fn catch_up(pool: &Pool, woken: &mpsc::Receiver<()>) -> StoreResult<()> {
+async fn catch_up(pool: &Pool, woken: &mpsc::Receiver<()>, step_sql: &str) -> StoreResult<()> {
     let mut db = pool.get().await.map_err(backend)?;
     while !woken.is_closed() {
-        match index_step(&mut db).await? {
+        match index_step(&mut db, step_sql).await? {
             Step::Indexed(count) if count < STEP => return Ok(()),
             Step::Indexed(_) => {}
             Step::Busy => tokio::time::sleep(GATHER).await,
@@ -89,32 +91,14 @@ enum Step {
 /// there was written when its message's text changed, with newer text than this step may have read, and
 /// is kept. Its commit need not wait for the disk: a step lost in a crash loses its entries and the mark's
 /// move together, and the next step does them again.
-async fn index_step(db: &mut deadpool_postgres::Client) -> StoreResult<Step> {
+async fn index_step(db: &mut deadpool_postgres::Client, step_sql: &str) -> StoreResult<Step> {
     let step = db.transaction().await.map_err(backend)?;
     step.batch_execute(&format!(
         "SET LOCAL lock_timeout = '{LOCK_PATIENCE}'; SET LOCAL synchronous_commit = off"
     ))
     .await
     .map_err(backend)?;
-    let found = step
-        .query_one(
-            "WITH mark AS (
-                 SELECT message_id FROM search_indexed FOR UPDATE SKIP LOCKED
-             ), todo AS (
-                 SELECT m.id, m.text FROM mark, messages m WHERE m.id > mark.message_id
-                 ORDER BY m.id LIMIT $1
-             ), entered AS (
-                 INSERT INTO message_search (message_id, search)
-                 SELECT id, to_tsvector('simple', text) FROM todo WHERE text IS NOT NULL
-                 ON CONFLICT (message_id) DO NOTHING
-             ), moved AS (
-                 UPDATE search_indexed SET message_id = (SELECT max(id) FROM todo)
-                 WHERE EXISTS (SELECT 1 FROM todo)
-             )
-             SELECT EXISTS (SELECT 1 FROM mark), (SELECT count(*) FROM todo)",
-            &[&STEP],
-        )
-        .await;
+    let found = step.query_one(step_sql, &[&STEP]).await;
     let found = match found {
         Ok(found) => found,
         Err(error) if gave_way(&error) => return Ok(Step::Busy),
@@ -127,6 +111,28 @@ async fn index_step(db: &mut deadpool_postgres::Client) -> StoreResult<Step> {
     Ok(Step::Indexed(get(&found, 1)?))
 }
 
+/// One step's statement: the messages of this shard's (`made_here`: those a move copied in came with their
+/// entries, or get them at the switch) above the mark.
+fn step_sql(shard: Option<i64>) -> String {
+    format!(
+        "WITH mark AS (
+             SELECT message_id FROM search_indexed FOR UPDATE SKIP LOCKED
+         ), todo AS (
+             SELECT m.id, m.text FROM mark, messages m WHERE m.id > mark.message_id AND {}
+             ORDER BY m.id LIMIT $1
+         ), entered AS (
+             INSERT INTO message_search (message_id, search)
+             SELECT id, to_tsvector('simple', text) FROM todo WHERE text IS NOT NULL
+             ON CONFLICT (message_id) DO NOTHING
+         ), moved AS (
+             UPDATE search_indexed SET message_id = (SELECT max(id) FROM todo)
+             WHERE EXISTS (SELECT 1 FROM todo)
+         )
+         SELECT EXISTS (SELECT 1 FROM mark), (SELECT count(*) FROM todo)",
+        made_here("m.id", shard)
+    )
+}
+
 /// Whether a step failed only because it met a write under way: a lock held past `LOCK_PATIENCE`, a
 /// deadlock, or a message deleted after the step read it (its entry's foreign key).
 fn gave_way(error: &tokio_postgres::Error) -> bool {
@@ -137,4 +143,5 @@ fn gave_way(error: &tokio_postgres::Error) -> bool {
     ]
     .iter()
     .any(|state| error.code() == Some(state))
+        || super::org_move::frozen(error)
 }

@@ -46,3 +46,16 @@ pub(crate) async fn lay_out(db: &Db, number: i64) -> StoreResult<()> {
     }
     Ok(())
 }
+
+/// The SQL condition that `column` (an id or a cursor of this schema) was taken here, on shard `shard`
+/// (`None`: a store that is no shard, where every one was). Rows a move copied in carry another shard's, and
+/// what walks this shard's own ids in order (the writer's check of the log against the bus, the notifier,
+/// the search indexer) passes them by: their own shard walked them. The first shard's ids from before it
+/// was a shard are its own.
+pub(crate) fn made_here(column: &str, shard: Option<i64>) -> String {
+    match shard {
+        None => "TRUE".to_owned(),
+        Some(0) => format!("({column} < {ID_BASE} OR {column} % {ID_STEP} = 0)"),
+        Some(n) => format!("({column} >= {ID_BASE} AND {column} % {ID_STEP} = {n})"),
+    }
+}

@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::batch::{Isolation, Pending, PlainSend, Write, run_all};
 use super::pool;
 use super::search_index::{self, Wake};
+use super::shard_ids::made_here;
 use super::sql::{backend, row, run};
 use super::{events, messages, shard_ids};
 use crate::announces::Announces;
@@ -94,7 +95,13 @@ impl Connections {
             turn_key,
             feed: committed,
             feed_taken: Arc::clone(&feed_taken),
-            search_index: search_index::start(pool.clone()),
+            search_index: search_index::start(pool.clone(), shard),
+            newest_here: format!(
+                "SELECT (SELECT cursor FROM published),
+                        (SELECT coalesce(max(cursor), 0) FROM events WHERE {})",
+                made_here("cursor", shard)
+            ),
+            shard,
         };
         tokio::spawn(writer.run(queue));
         Ok(Arc::new(Connections {
@@ -222,6 +229,10 @@ struct Writer {
     feed_taken: Arc<AtomicBool>,
     /// This node's text-search indexer, woken after each commit that stored a message.
     search_index: Wake,
+    /// Reads the `published` row and the newest cursor taken on this shard: events a move copied in were
+    /// published by the shard that took them.
+    newest_here: String,
+    shard: Option<i64>,
 }
 
 impl Writer {
@@ -302,17 +313,13 @@ impl Writer {
         db: &Db,
         batch: &mut Vec<Box<dyn Pending>>,
     ) -> StoreResult<Option<Cursor>> {
-        let state = row(
-            db,
-            "SELECT (SELECT cursor FROM published), (SELECT coalesce(max(cursor), 0) FROM events)",
-            &[],
-        )
-        .await?
-        .ok_or(StoreError::NotFound("published"))?;
+        let state = row(db, &self.newest_here, &[])
+            .await?
+            .ok_or(StoreError::NotFound("published"))?;
         let published = Cursor(state.try_get(0).map_err(backend)?);
         let newest = Cursor(state.try_get(1).map_err(backend)?);
         if published < newest {
-            let missed = events::range(db, published, newest).await?;
+            let missed = events::range(db, published, newest, self.shard).await?;
             tracing::warn!(
                 %published, %newest,
                 "the log is ahead of the bus (a writer died between commit and publish): publishing again"

@@ -476,7 +476,17 @@ impl<Q: Session, R> Registry<Q, R> {
         }
     }
 
-    /// Closes every connection to reconnect elsewhere, and every later one at once.
+    /// The organizations with connections here.
+    pub(crate) fn orgs(&self) -> Vec<OrgId> {
+        self.topics
+            .keys()
+            .filter_map(|topic| match topic {
+                Topic::Org(org) => Some(*org),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The organization moved to another shard: its connections here close (1012) once what was queued is
     /// written, and reconnect, which takes them to its new shard.
     pub(crate) fn close_org(&mut self, org_id: OrgId) {
@@ -488,6 +498,7 @@ impl<Q: Session, R> Registry<Q, R> {
         }
     }
 
+    /// Closes every connection to reconnect elsewhere, and every later one at once.
     pub(crate) fn close_all(&mut self) {
         self.closing = true;
         for &to in self.conns.keys() {
