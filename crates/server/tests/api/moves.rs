@@ -114,6 +114,50 @@ fn keep_sending(
     })
 }
 
+/// A resuming session of `client`'s, and the texts of the messages it hears.
+async fn listen(
+    client: Client,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    let backoff = Backoff::new(Duration::from_millis(20), Duration::from_millis(200));
+    let mut session = Session::start(client, None, backoff)
+        .await
+        .expect("a session");
+    let (heard, texts) = tokio::sync::mpsc::unbounded_channel();
+    let listening = tokio::spawn(async move {
+        while let Ok(message) = session.next().await {
+            if let ServerMessage::Event(frame) = message
+                && let Event::MessageCreated { message, .. } = frame.event
+            {
+                let _ = heard.send(message.text.unwrap_or_default());
+            }
+        }
+    });
+    (listening, texts)
+}
+
+/// Waits until `heard` brought as many messages as `sent`, and then a moment more: each of `sent` once.
+async fn heard_once(mut heard: tokio::sync::mpsc::UnboundedReceiver<String>, sent: &[String]) {
+    let mut texts = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while texts.len() < sent.len() {
+            texts.push(heard.recv().await.expect("still listening"));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("heard {} of {}", texts.len(), sent.len()));
+    // Any copy that comes late.
+    while let Ok(Some(text)) = tokio::time::timeout(Duration::from_millis(300), heard.recv()).await
+    {
+        texts.push(text);
+    }
+    let counts = counted(&texts);
+    assert!(counts.values().all(|n| *n == 1), "doubled: {counts:?}");
+    assert_eq!(counts, counted(sent));
+}
+
 /// Every text in `id`'s history, as `client` pages through it.
 async fn history(client: &Client, id: ConversationId) -> Vec<String> {
     let mut texts = Vec::new();
@@ -162,24 +206,9 @@ async fn an_organization_moves_under_load_and_loses_nothing() {
         .await
         .expect("send");
 
-    // Bob listens, resuming whenever he is told to reconnect.
-    let mut session = Session::start(
-        shards.through(&bob),
-        None,
-        Backoff::new(Duration::from_millis(20), Duration::from_millis(200)),
-    )
-    .await
-    .expect("a session");
-    let (heard_tx, mut heard) = tokio::sync::mpsc::unbounded_channel();
-    let listener = tokio::spawn(async move {
-        while let Ok(message) = session.next().await {
-            if let ServerMessage::Event(frame) = message
-                && let Event::MessageCreated { message, .. } = frame.event
-            {
-                let _ = heard_tx.send(message.text.unwrap_or_default());
-            }
-        }
-    });
+    // Bob and Dana listen, resuming whenever they are told to reconnect.
+    let (bob_listens, bob_heard) = listen(shards.through(&bob)).await;
+    let (dana_listens, dana_heard) = listen(shards.through(&dana)).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let acme_sender = keep_sending(shards.through(&ada), planning, "acme", Arc::clone(&stop));
@@ -204,19 +233,11 @@ async fn an_organization_moves_under_load_and_loses_nothing() {
     acme_sent.insert(0, "the zebra plan".to_owned());
     assert_eq!(history(&shards.through(&bob), planning).await, acme_sent);
     assert_eq!(history(&shards.through(&dana), sales).await, globex_sent);
-    // Bob heard each message once.
-    let mut heard_texts = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while heard_texts.len() < acme_sent.len() - 1 {
-            heard_texts.push(heard.recv().await.expect("still listening"));
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("heard {} of {}", heard_texts.len(), acme_sent.len() - 1));
-    let counts = counted(&heard_texts);
-    assert!(counts.values().all(|n| *n == 1), "doubled: {counts:?}");
-    assert_eq!(counts, counted(&acme_sent[1..]));
-    listener.abort();
+    // Each listener heard each message of their conversation once.
+    heard_once(bob_heard, &acme_sent[1..]).await;
+    heard_once(dana_heard, &globex_sent).await;
+    bob_listens.abort();
+    dana_listens.abort();
 
     // Acme lives on the second shard now: what it makes there says so, and logins find it.
     let after = shards
