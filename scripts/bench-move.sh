@@ -11,12 +11,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 dir=/tmp/pm
-bin=${PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
-as_postgres=()
-if [ "$(id -u)" = 0 ]; then
-    as_postgres=(runuser -u postgres --)
-fi
-pg() { "${as_postgres[@]}" "$bin/$1" "${@:2}"; }
+# shellcheck source=scripts/bench-server.sh
+source scripts/bench-server.sh
 
 if [ "${1:-}" = stop ]; then
     pg pg_ctl -D $dir/data -m fast stop || true
@@ -28,8 +24,6 @@ BENCH=${2:?the parley-bench binary}
 messages=${3:-100000}
 PORT=18803
 URL=http://127.0.0.1:$PORT
-# shellcheck source=scripts/bench-server.sh
-source scripts/bench-server.sh
 
 if [ ! -d $dir/data ]; then
     mkdir -p $dir

@@ -17,12 +17,6 @@ URL=http://127.0.0.1:$PORT
 # shellcheck source=scripts/bench-server.sh
 source scripts/bench-server.sh
 dir=/tmp/pb
-bin=${PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
-as_postgres=()
-if [ "$(id -u)" = 0 ]; then
-    as_postgres=(runuser -u postgres --)
-fi
-pg() { "${as_postgres[@]}" "$bin/$1" "${@:2}"; }
 
 if [ "$mode" = stop ]; then
     pg pg_ctl -D $dir/replica -m fast stop || true

@@ -43,3 +43,12 @@ serve_with() { # DATA_DIR CONFIG LOG
     stop
     exit 1
 }
+
+# PostgreSQL's server programs (PG_BINDIR, else the newest of Debian's), run as the postgres user when this
+# runs as root, for the scripts that make a PostgreSQL server of their own: `pg PROGRAM ARGS...`.
+pg_bin=${PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+as_postgres=()
+if [ "$(id -u)" = 0 ]; then
+    as_postgres=(runuser -u postgres --)
+fi
+pg() { "${as_postgres[@]}" "$pg_bin/$1" "${@:2}"; }

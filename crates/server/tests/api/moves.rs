@@ -10,12 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use parley_client::{Backoff, Client, Page, Session};
+use parley_client::{Backoff, Client, Session};
 use parley_proto::ConversationId;
 use parley_proto::v1::{Event, LoginRequest, ServerMessage};
 use parley_testkit::replication::PgPair;
 use parley_testkit::{PASSWORD, TestServer, TestUser};
 
+use crate::crashes::whole_history;
 use crate::group;
 
 /// How far apart a shard's ids are (`parley_core::store::ID_STEP`).
@@ -158,25 +159,13 @@ async fn heard_once(mut heard: tokio::sync::mpsc::UnboundedReceiver<String>, sen
     assert_eq!(counts, counted(sent));
 }
 
-/// Every text in `id`'s history, as `client` pages through it.
+/// Every text in `id`'s history, oldest first.
 async fn history(client: &Client, id: ConversationId) -> Vec<String> {
-    let mut texts = Vec::new();
-    let mut before = None;
-    loop {
-        let page = Page {
-            before,
-            limit: Some(100),
-            ..Page::default()
-        };
-        let messages = client.history(id, page).await.expect("history");
-        let Some(oldest) = messages.first() else {
-            break;
-        };
-        before = Some(oldest.id);
-        texts.extend(messages.iter().rev().filter_map(|m| m.text.clone()));
-    }
-    texts.reverse();
-    texts
+    whole_history(client, id)
+        .await
+        .into_iter()
+        .filter_map(|message| message.text)
+        .collect()
 }
 
 fn counted(texts: &[String]) -> BTreeMap<&str, usize> {

@@ -15,6 +15,7 @@ use parley_testkit::cluster::Schema;
 use parley_testkit::replication::{PgPair, Replication};
 use parley_testkit::{TestServer, TestUser};
 
+use crate::crashes::whole_history;
 use crate::features::draft;
 use crate::realtime::next_event;
 use crate::{assert_api_error, dm, group};
@@ -479,20 +480,9 @@ async fn promoting_the_replica_under_load_loses_no_acknowledged_message() {
 
     // Every acknowledged message is on the new primary, once.
     let mut stored = BTreeMap::new();
-    let mut before = None;
-    loop {
-        let page = Page {
-            before,
-            limit: Some(100),
-            ..Page::default()
-        };
-        let older = ann.client.history(id, page).await.expect("history");
-        let Some(first) = older.first() else { break };
-        before = Some(first.id);
-        for message in older {
-            let text = message.text.clone().unwrap_or_default();
-            assert!(stored.insert(text, message.id).is_none(), "stored once");
-        }
+    for message in whole_history(&ann.client, id).await {
+        let text = message.text.clone().unwrap_or_default();
+        assert!(stored.insert(text, message.id).is_none(), "stored once");
     }
     for (nonce, message_id) in &acknowledged {
         assert_eq!(

@@ -238,13 +238,7 @@ impl OrgMove {
     /// Stops the copy of a move (preparing it first if no move of the organization is under way: a move
     /// to start later); running the move again resumes it. A hold left by a move that died is released.
     pub async fn stop(&self) -> Result<(), MoveError> {
-        let directory = connect(&self.shards[0]).await?;
-        let placed = self.placed(&directory).await?;
-        if placed.switched {
-            return Err(MoveError::Switched);
-        }
-        let source = connect(&self.shards[placed.from]).await?;
-        let target = connect(&self.shards[placed.to]).await?;
+        let (directory, placed, source, target) = self.unswitched().await?;
         release(&directory, &source, &placed).await?;
         prepare(&source, &target, &placed, self).await?;
         target
@@ -255,13 +249,7 @@ impl OrgMove {
 
     /// Undoes a move that has not switched: the copy and the copied rows go, and the source is as before.
     pub async fn undo(&self) -> Result<(), MoveError> {
-        let directory = connect(&self.shards[0]).await?;
-        let placed = self.placed(&directory).await?;
-        if placed.switched {
-            return Err(MoveError::Switched);
-        }
-        let source = connect(&self.shards[placed.from]).await?;
-        let target = connect(&self.shards[placed.to]).await?;
+        let (directory, placed, source, target) = self.unswitched().await?;
         let subscription = unsubscribe(&target, &placed.name).await?;
         delete_rows(&target, placed.org).await?;
         target
@@ -273,6 +261,18 @@ impl OrgMove {
             .await?;
         unguard(&source).await?;
         announce(&directory, placed.org, "held_until = NULL").await
+    }
+
+    /// Connections to the directory, the source and the target of a move that has not switched.
+    async fn unswitched(&self) -> Result<(Client, Placed, Client, Client), MoveError> {
+        let directory = connect(&self.shards[0]).await?;
+        let placed = self.placed(&directory).await?;
+        if placed.switched {
+            return Err(MoveError::Switched);
+        }
+        let source = connect(&self.shards[placed.from]).await?;
+        let target = connect(&self.shards[placed.to]).await?;
+        Ok((directory, placed, source, target))
     }
 
     /// The organization's id and shard, and the shard it goes to: a move under way (an `org_moves` row on
